@@ -1,0 +1,88 @@
+# relationd — build, test, install.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+
+PKGS      := jansson hiredis libsystemd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
+
+# Messages and JSON paths are cut at their buffer size on purpose.
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror -Wno-format-truncation
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -I. -I$(BUILD)
+SANITIZE ?=
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+VERSION := 0.1.0
+ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
+
+CORE_SRCS := daemon/log.c config/config.c handlers/fixed.c handlers/event.c \
+             handlers/store.c handlers/engine.c
+CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
+
+UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event
+
+.PHONY: all clean test test-unit test-e2e test-asan install uninstall demo
+
+all: $(BUILD)/relationd $(BUILD)/relationctl
+
+$(BUILD)/apply_lua.c: handlers/apply.lua tools/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed.sh apply_lua $< > $@
+
+$(BUILD)/obj/apply_lua.o: $(BUILD)/apply_lua.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/relationd: $(BUILD)/obj/daemon/main.o $(CORE)
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+
+$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(CORE)
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+
+$(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
+
+test-unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+test-e2e: $(BUILD)/relationctl $(BUILD)/relationd
+	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
+	  $(PYTHON) -m pytest -q tests/e2e
+
+# The unit tests in a plain build, then unit and end-to-end tests under
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+test: all
+	$(MAKE) test-unit
+	$(MAKE) test-asan
+
+test-asan:
+	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS="-O1 -g" test-unit test-e2e
+
+demo: all
+	sh tools/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(BUILD)/relationd $(BUILD)/relationctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 config/relationd.example.json $(DESTDIR)$(PREFIX)/share/relationd/
+	install -m 0644 systemd/relationd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/relationd $(DESTDIR)$(PREFIX)/bin/relationctl
+	rm -rf $(DESTDIR)$(PREFIX)/share/relationd
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
+
+clean:
+	rm -rf build

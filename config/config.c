@@ -1,0 +1,763 @@
+/* config.c — loads the JSON configuration, expands ${NAME}, checks every rule.
+ * Every error names the JSON path of what is wrong. */
+#include "config/config.h"
+#include "handlers/fixed.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *err;
+    size_t errlen;
+} Ctx;
+
+static bool fail(Ctx *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool fail(Ctx *c, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(c->err, c->errlen, "%s: ", path);
+    if (n < 0 || (size_t)n >= c->errlen)
+        return false;
+    va_start(ap, fmt);
+    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* PATH.KEY, or KEY at the root. */
+static void join(char *out, size_t len, const char *path, const char *key)
+{
+    snprintf(out, len, "%s%s%s", path, *path ? "." : "", key);
+}
+
+static void join_index(char *out, size_t len, const char *path, size_t i)
+{
+    snprintf(out, len, "%s[%zu]", path, i);
+}
+
+#define PATH_MAX_LEN 256
+
+/* ---- ${NAME} expansion, in every string of the document ---- */
+
+static bool expand_string(Ctx *c, const char *path, const char *in, char **out)
+{
+    size_t cap = strlen(in) + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return fail(c, path, "out of memory");
+    for (const char *p = in; *p;) {
+        const char *add = p;
+        size_t addlen = 1;
+        if (p[0] == '$' && p[1] == '{') {
+            const char *end = strchr(p + 2, '}');
+            if (!end) {
+                free(buf);
+                return fail(c, path, "unterminated ${ in \"%s\"", in);
+            }
+            char name[128];
+            size_t nlen = (size_t)(end - p - 2);
+            if (nlen == 0 || nlen >= sizeof name) {
+                free(buf);
+                return fail(c, path, "bad variable name in \"%s\"", in);
+            }
+            memcpy(name, p + 2, nlen);
+            name[nlen] = '\0';
+            add = getenv(name);
+            if (!add) {
+                free(buf);
+                return fail(c, path, "environment variable %s is not set", name);
+            }
+            addlen = strlen(add);
+            p = end + 1;
+        } else {
+            p++;
+        }
+        if (len + addlen + 1 > cap) {
+            cap = (len + addlen + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                return fail(c, path, "out of memory");
+            }
+            buf = nb;
+        }
+        memcpy(buf + len, add, addlen);
+        len += addlen;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return true;
+}
+
+static bool expand_all(Ctx *c, json_t *node, const char *path)
+{
+    char sub[PATH_MAX_LEN];
+    if (json_is_object(node)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(node, key, v) {
+            join(sub, sizeof sub, path, key);
+            if (json_is_string(v)) {
+                char *s;
+                if (!expand_string(c, sub, json_string_value(v), &s))
+                    return false;
+                int rc = json_object_set_new(node, key, json_string(s));
+                free(s);
+                if (rc != 0)
+                    return fail(c, sub, "out of memory");
+            } else if (!expand_all(c, v, sub)) {
+                return false;
+            }
+        }
+    } else if (json_is_array(node)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(node, i, v) {
+            join_index(sub, sizeof sub, path, i);
+            if (json_is_string(v)) {
+                char *s;
+                if (!expand_string(c, sub, json_string_value(v), &s))
+                    return false;
+                int rc = json_array_set_new(node, i, json_string(s));
+                free(s);
+                if (rc != 0)
+                    return fail(c, sub, "out of memory");
+            } else if (!expand_all(c, v, sub)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* ---- typed getters ---- */
+
+static bool only_keys(Ctx *c, const json_t *obj, const char *path, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    char sub[PATH_MAX_LEN];
+    json_object_foreach((json_t *)obj, key, v) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, key) == 0)
+                ok = true;
+        if (!ok) {
+            join(sub, sizeof sub, path, key);
+            return fail(c, sub, "unknown key");
+        }
+    }
+    return true;
+}
+
+static bool get_object(Ctx *c, const json_t *obj, const char *path, const char *key,
+                       bool required, json_t **out)
+{
+    char sub[PATH_MAX_LEN];
+    json_t *v = json_object_get(obj, key);
+    join(sub, sizeof sub, path, key);
+    *out = NULL;
+    if (!v) {
+        if (required)
+            return fail(c, sub, "required");
+        return true;
+    }
+    if (!json_is_object(v))
+        return fail(c, sub, "must be an object");
+    *out = v;
+    return true;
+}
+
+static bool get_string(Ctx *c, const json_t *obj, const char *path, const char *key,
+                       bool required, const char *dflt, char **out)
+{
+    char sub[PATH_MAX_LEN];
+    json_t *v = json_object_get(obj, key);
+    join(sub, sizeof sub, path, key);
+    const char *s = dflt;
+    if (v) {
+        if (!json_is_string(v))
+            return fail(c, sub, "must be a string");
+        s = json_string_value(v);
+        if (required && !*s)
+            return fail(c, sub, "must not be empty");
+    } else if (required) {
+        return fail(c, sub, "required");
+    }
+    *out = NULL;
+    if (!s)
+        return true;
+    *out = strdup(s);
+    if (!*out)
+        return fail(c, sub, "out of memory");
+    return true;
+}
+
+static bool get_int(Ctx *c, const json_t *obj, const char *path, const char *key,
+                    int64_t dflt, int64_t min, int64_t max, int64_t *out)
+{
+    char sub[PATH_MAX_LEN];
+    json_t *v = json_object_get(obj, key);
+    join(sub, sizeof sub, path, key);
+    *out = dflt;
+    if (!v)
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return fail(c, sub, "must be an integer %lld..%lld", (long long)min, (long long)max);
+    *out = json_integer_value(v);
+    return true;
+}
+
+static bool get_bool(Ctx *c, const json_t *obj, const char *path, const char *key, bool *out)
+{
+    char sub[PATH_MAX_LEN];
+    json_t *v = json_object_get(obj, key);
+    join(sub, sizeof sub, path, key);
+    *out = false;
+    if (!v)
+        return true;
+    if (!json_is_boolean(v))
+        return fail(c, sub, "must be true or false");
+    *out = json_is_true(v);
+    return true;
+}
+
+static bool valid_short(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > CONFIG_SHORT_MAX || s[0] < 'a' || s[0] > 'z')
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+static bool get_short(Ctx *c, const json_t *obj, const char *path, char **out)
+{
+    char sub[PATH_MAX_LEN];
+    if (!get_string(c, obj, path, "short", true, NULL, out))
+        return false;
+    if (!valid_short(*out)) {
+        join(sub, sizeof sub, path, "short");
+        return fail(c, sub, "must match [a-z][a-z0-9_]{0,63}");
+    }
+    return true;
+}
+
+/* ---- sections ---- */
+
+static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
+{
+    static const char *const keys[] = {"url", "key_prefix", "timeout_ms", NULL};
+    json_t *o;
+    int64_t t;
+    if (!get_object(c, root, "", "redis", true, &o) || !only_keys(c, o, "redis", keys) ||
+        !get_string(c, o, "redis", "url", true, NULL, &cfg->redis_url) ||
+        !get_string(c, o, "redis", "key_prefix", false, "rel:", &cfg->key_prefix) ||
+        !get_int(c, o, "redis", "timeout_ms", 5000, 1, 3600000, &t))
+        return false;
+    cfg->redis_timeout_ms = (int)t;
+    if (strncmp(cfg->redis_url, "redis://", 8) != 0)
+        return fail(c, "redis.url", "must start with redis://");
+    return true;
+}
+
+static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
+{
+    static const char *const keys[] = {"tombstone_ttl_s", "dedup_ids", "batch_size", NULL};
+    json_t *o;
+    int64_t d, b;
+    if (!get_object(c, root, "", "engine", false, &o))
+        return false;
+    if (!o)
+        o = json_object(); /* defaults: an empty object */
+    else
+        json_incref(o);
+    bool ok = only_keys(c, o, "engine", keys) &&
+              get_int(c, o, "engine", "tombstone_ttl_s", 604800, 1, 315360000,
+                      &cfg->tombstone_ttl_s) &&
+              get_int(c, o, "engine", "dedup_ids", 10000, 1, 10000000, &d) &&
+              get_int(c, o, "engine", "batch_size", 256, 1, 100000, &b);
+    json_decref(o);
+    cfg->dedup_ids = (int)d;
+    cfg->batch_size = (int)b;
+    return ok;
+}
+
+static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
+{
+    static const char *const keys[] = {"brokers", "group_id", "topics", "dead_letter_topic",
+                                       "properties", NULL};
+    json_t *o, *topics, *props;
+    char sub[PATH_MAX_LEN];
+    KafkaConfig *k = &cfg->kafka;
+    if (!get_object(c, root, "", "kafka", false, &o))
+        return false;
+    if (!o)
+        return true;
+    cfg->has_kafka = true;
+    if (!only_keys(c, o, "kafka", keys) ||
+        !get_string(c, o, "kafka", "brokers", true, NULL, &k->brokers) ||
+        !get_string(c, o, "kafka", "group_id", false, "relationd", &k->group_id) ||
+        !get_string(c, o, "kafka", "dead_letter_topic", true, NULL, &k->dead_letter_topic))
+        return false;
+    topics = json_object_get(o, "topics");
+    if (!topics)
+        return fail(c, "kafka.topics", "required");
+    if (!json_is_array(topics) || json_array_size(topics) == 0)
+        return fail(c, "kafka.topics", "must be a non-empty array of strings");
+    k->topics = calloc(json_array_size(topics), sizeof *k->topics);
+    if (!k->topics)
+        return fail(c, "kafka.topics", "out of memory");
+    size_t i;
+    json_t *v;
+    json_array_foreach(topics, i, v) {
+        join_index(sub, sizeof sub, "kafka.topics", i);
+        if (!json_is_string(v) || !*json_string_value(v))
+            return fail(c, sub, "must be a non-empty string");
+        if (!(k->topics[i] = strdup(json_string_value(v))))
+            return fail(c, sub, "out of memory");
+        k->ntopics++;
+    }
+    if (!get_object(c, o, "kafka", "properties", false, &props))
+        return false;
+    if (props && json_object_size(props) > 0) {
+        size_t n = json_object_size(props);
+        k->property_keys = calloc(n, sizeof *k->property_keys);
+        k->property_values = calloc(n, sizeof *k->property_values);
+        if (!k->property_keys || !k->property_values)
+            return fail(c, "kafka.properties", "out of memory");
+        const char *key;
+        json_object_foreach(props, key, v) {
+            join(sub, sizeof sub, "kafka.properties", key);
+            if (!json_is_string(v))
+                return fail(c, sub, "must be a string");
+            k->property_keys[k->nproperties] = strdup(key);
+            k->property_values[k->nproperties] = strdup(json_string_value(v));
+            k->nproperties++;
+            if (!k->property_keys[k->nproperties - 1] || !k->property_values[k->nproperties - 1])
+                return fail(c, sub, "out of memory");
+        }
+    }
+    return true;
+}
+
+static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
+{
+    static const char *const keys[] = {"url", "queue", "prefetch", "dead_letter_exchange", NULL};
+    json_t *o;
+    int64_t prefetch;
+    if (!get_object(c, root, "", "amqp", false, &o))
+        return false;
+    if (!o)
+        return true;
+    cfg->has_amqp = true;
+    if (!only_keys(c, o, "amqp", keys) ||
+        !get_string(c, o, "amqp", "url", true, NULL, &cfg->amqp.url) ||
+        !get_string(c, o, "amqp", "queue", true, NULL, &cfg->amqp.queue) ||
+        !get_int(c, o, "amqp", "prefetch", 256, 1, 65535, &prefetch) ||
+        !get_string(c, o, "amqp", "dead_letter_exchange", true, NULL,
+                    &cfg->amqp.dead_letter_exchange))
+        return false;
+    cfg->amqp.prefetch = (int)prefetch;
+    if (strncmp(cfg->amqp.url, "amqp://", 7) != 0 && strncmp(cfg->amqp.url, "amqps://", 8) != 0)
+        return fail(c, "amqp.url", "must start with amqp:// or amqps://");
+    return true;
+}
+
+static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
+{
+    static const char *const hook_keys[] = {"url", "exchange", NULL};
+    static const char *const http_keys[] = {"listen", NULL};
+    json_t *o;
+    if (!get_object(c, root, "", "hooks", false, &o))
+        return false;
+    if (o) {
+        cfg->has_hooks = true;
+        if (!only_keys(c, o, "hooks", hook_keys) ||
+            !get_string(c, o, "hooks", "url", true, NULL, &cfg->hooks_url) ||
+            !get_string(c, o, "hooks", "exchange", false, "relation.hooks", &cfg->hooks_exchange))
+            return false;
+        if (strncmp(cfg->hooks_url, "amqp://", 7) != 0 &&
+            strncmp(cfg->hooks_url, "amqps://", 8) != 0)
+            return fail(c, "hooks.url", "must start with amqp:// or amqps://");
+    }
+    if (!get_object(c, root, "", "http", false, &o))
+        return false;
+    if (o) {
+        cfg->has_http = true;
+        if (!only_keys(c, o, "http", http_keys) ||
+            !get_string(c, o, "http", "listen", true, NULL, &cfg->http_listen))
+            return false;
+        const char *colon = strrchr(cfg->http_listen, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (!colon || colon == cfg->http_listen || *end || port < 1 || port > 65535)
+            return fail(c, "http.listen", "must be host:port");
+    }
+    return true;
+}
+
+static bool load_property(Ctx *c, const json_t *o, const char *path, PropertyDef *p)
+{
+    static const char *const keys[] = {"short", "name", "type", "save_amount", "save_top", NULL};
+    static const char *const top_keys[] = {"order", "limit", NULL};
+    char *type = NULL;
+    char sub[PATH_MAX_LEN];
+    json_t *top;
+
+    if (!json_is_object(o))
+        return fail(c, path, "must be an object");
+    if (!only_keys(c, o, path, keys) || !get_short(c, o, path, &p->short_name) ||
+        !get_string(c, o, path, "name", false, NULL, &p->name) ||
+        !get_string(c, o, path, "type", true, NULL, &type))
+        goto fail;
+    if (strcmp(type, "int") == 0) {
+        p->type = PROP_INT;
+    } else if (strcmp(type, "float") == 0) {
+        p->type = PROP_FLOAT;
+    } else if (strcmp(type, "bool") == 0) {
+        p->type = PROP_BOOL;
+    } else {
+        join(sub, sizeof sub, path, "type");
+        fail(c, sub, "must be int, float or bool");
+        goto fail;
+    }
+    free(type);
+    type = NULL;
+    if (!get_bool(c, o, path, "save_amount", &p->save_amount))
+        return false;
+    if (p->save_amount && p->type == PROP_BOOL) {
+        join(sub, sizeof sub, path, "save_amount");
+        return fail(c, sub, "only for int or float properties");
+    }
+    if (!get_object(c, o, path, "save_top", false, &top))
+        return false;
+    p->top_order = TOP_NONE;
+    if (top) {
+        char *order = NULL;
+        int64_t limit;
+        join(sub, sizeof sub, path, "save_top");
+        if (p->type == PROP_BOOL)
+            return fail(c, sub, "only for int or float properties");
+        if (!only_keys(c, top, sub, top_keys) ||
+            !get_string(c, top, sub, "order", false, "desc", &order))
+            return false;
+        bool desc = strcmp(order, "desc") == 0, asc = strcmp(order, "asc") == 0;
+        free(order);
+        if (!desc && !asc) {
+            join(sub, sizeof sub, path, "save_top.order");
+            return fail(c, sub, "must be desc or asc");
+        }
+        p->top_order = desc ? TOP_DESC : TOP_ASC;
+        json_t *lv = json_object_get(top, "limit");
+        join(sub, sizeof sub, path, "save_top.limit");
+        if (!lv)
+            return fail(c, sub, "required");
+        if (!json_is_integer(lv) || json_integer_value(lv) < 1 ||
+            json_integer_value(lv) > CONFIG_MAX_TOP)
+            return fail(c, sub, "must be 1..20");
+        limit = json_integer_value(lv);
+        p->top_limit = (int)limit;
+    }
+    return true;
+fail:
+    free(type);
+    return false;
+}
+
+static bool load_threshold(Ctx *c, const json_t *o, const char *path, RelationDef *rel,
+                           ThresholdDef *t)
+{
+    static const char *const keys[] = {"direction", "stat", "property", "value", NULL};
+    char *dir = NULL, *stat = NULL, *prop = NULL;
+    char sub[PATH_MAX_LEN];
+    bool ok = false;
+
+    if (!json_is_object(o))
+        return fail(c, path, "must be an object");
+    if (!only_keys(c, o, path, keys) ||
+        !get_string(c, o, path, "direction", true, NULL, &dir) ||
+        !get_string(c, o, path, "stat", true, NULL, &stat) ||
+        !get_string(c, o, path, "property", false, NULL, &prop))
+        goto done;
+    if (strcmp(dir, "direct") == 0) {
+        t->side = SIDE_DIRECT;
+    } else if (strcmp(dir, "reverse") == 0) {
+        t->side = SIDE_REVERSE;
+    } else {
+        join(sub, sizeof sub, path, "direction");
+        fail(c, sub, "must be direct or reverse");
+        goto done;
+    }
+    if (strcmp(stat, "count") == 0) {
+        t->stat = STAT_COUNT;
+    } else if (strcmp(stat, "total") == 0) {
+        t->stat = STAT_TOTAL;
+    } else if (strcmp(stat, "edge") == 0) {
+        t->stat = STAT_EDGE;
+    } else {
+        join(sub, sizeof sub, path, "stat");
+        fail(c, sub, "must be count, total or edge");
+        goto done;
+    }
+    join(sub, sizeof sub, path, "property");
+    t->property = -1;
+    if (prop) {
+        t->property = config_property(rel, prop);
+        if (t->property < 0) {
+            fail(c, sub, "no property \"%s\" in relation %s", prop, rel->short_name);
+            goto done;
+        }
+    } else if (t->stat != STAT_COUNT) {
+        fail(c, sub, "required for stat %s", stat);
+        goto done;
+    }
+    const PropertyDef *p = t->property >= 0 ? &rel->properties[t->property] : NULL;
+    if (t->stat == STAT_TOTAL && !p->save_amount) {
+        fail(c, sub, "stat total needs save_amount on property %s", p->short_name);
+        goto done;
+    }
+
+    json_t *v = json_object_get(o, "value");
+    join(sub, sizeof sub, path, "value");
+    if (!v) {
+        fail(c, sub, "required");
+        goto done;
+    }
+    if (t->stat == STAT_COUNT || (p && p->type == PROP_INT)) {
+        int64_t max = t->stat == STAT_COUNT ? INT32_MAX
+                      : t->stat == STAT_TOTAL ? FIXED_TOTAL_MAX : FIXED_INT_MAX;
+        if (!json_is_integer(v) || json_integer_value(v) < -max || json_integer_value(v) > max) {
+            fail(c, sub, "must be an integer -%lld..%lld", (long long)max, (long long)max);
+            goto done;
+        }
+        t->value = json_integer_value(v);
+    } else if (p->type == PROP_BOOL) {
+        if (json_is_boolean(v))
+            t->value = json_is_true(v);
+        else if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
+            t->value = json_integer_value(v);
+        else {
+            fail(c, sub, "must be 0 or 1 for a bool property");
+            goto done;
+        }
+    } else {
+        int64_t limit = t->stat == STAT_TOTAL ? FIXED_TOTAL_MAX / FIXED_SCALE : FIXED_FLOAT_MAX;
+        if (!fixed_from_json(v, limit, &t->value)) {
+            fail(c, sub, "must be a number -%lld..%lld", (long long)limit, (long long)limit);
+            goto done;
+        }
+    }
+    ok = true;
+done:
+    free(dir);
+    free(stat);
+    free(prop);
+    return ok;
+}
+
+static bool load_relation(Ctx *c, const json_t *o, const char *path, RelationDef *rel)
+{
+    static const char *const keys[] = {"short",      "name",       "database_a", "database_b",
+                                       "properties", "thresholds", NULL};
+    char sub[PATH_MAX_LEN], item[PATH_MAX_LEN];
+    size_t i;
+    json_t *v;
+
+    if (!json_is_object(o))
+        return fail(c, path, "must be an object");
+    if (!only_keys(c, o, path, keys) || !get_short(c, o, path, &rel->short_name) ||
+        !get_string(c, o, path, "name", false, NULL, &rel->name) ||
+        !get_string(c, o, path, "database_a", true, NULL, &rel->database_a) ||
+        !get_string(c, o, path, "database_b", true, NULL, &rel->database_b))
+        return false;
+
+    json_t *props = json_object_get(o, "properties");
+    join(sub, sizeof sub, path, "properties");
+    if (props && !json_is_array(props))
+        return fail(c, sub, "must be an array");
+    if (props && json_array_size(props) > CONFIG_MAX_PROPERTIES)
+        return fail(c, sub, "at most 11 properties");
+    json_array_foreach(props, i, v) {
+        join_index(item, sizeof item, sub, i);
+        if (!load_property(c, v, item, &rel->properties[i])) {
+            rel->nproperties = (int)i + 1; /* free what was loaded */
+            return false;
+        }
+        rel->nproperties = (int)i + 1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(rel->properties[j].short_name, rel->properties[i].short_name) == 0) {
+                snprintf(item, sizeof item, "%s[%zu].short", sub, i);
+                return fail(c, item, "duplicate \"%s\"", rel->properties[i].short_name);
+            }
+    }
+
+    json_t *ths = json_object_get(o, "thresholds");
+    join(sub, sizeof sub, path, "thresholds");
+    if (ths && !json_is_array(ths))
+        return fail(c, sub, "must be an array");
+    if (ths && json_array_size(ths) > 0) {
+        rel->thresholds = calloc(json_array_size(ths), sizeof *rel->thresholds);
+        if (!rel->thresholds)
+            return fail(c, sub, "out of memory");
+        json_array_foreach(ths, i, v) {
+            join_index(item, sizeof item, sub, i);
+            if (!load_threshold(c, v, item, rel, &rel->thresholds[i]))
+                return false;
+            rel->nthresholds = (int)i + 1;
+        }
+    }
+    return true;
+}
+
+static bool load_relations(Ctx *c, const json_t *root, Config *cfg)
+{
+    json_t *rels = json_object_get(root, "relations");
+    char item[PATH_MAX_LEN];
+    size_t i;
+    json_t *v;
+    if (!rels)
+        return fail(c, "relations", "required");
+    if (!json_is_array(rels))
+        return fail(c, "relations", "must be an array");
+    if (json_array_size(rels) == 0)
+        return true;
+    cfg->relations = calloc(json_array_size(rels), sizeof *cfg->relations);
+    if (!cfg->relations)
+        return fail(c, "relations", "out of memory");
+    json_array_foreach(rels, i, v) {
+        join_index(item, sizeof item, "relations", i);
+        cfg->nrelations = (int)i + 1;
+        if (!load_relation(c, v, item, &cfg->relations[i]))
+            return false;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->relations[j].short_name, cfg->relations[i].short_name) == 0) {
+                snprintf(item, sizeof item, "relations[%zu].short", i);
+                return fail(c, item, "duplicate \"%s\"", cfg->relations[i].short_name);
+            }
+    }
+    return true;
+}
+
+static Config *config_from_json(json_t *root, Ctx *c)
+{
+    static const char *const keys[] = {"redis", "engine", "kafka", "amqp",
+                                       "hooks", "http",   "relations", NULL};
+    Config *cfg;
+    if (!json_is_object(root)) {
+        fail(c, "(root)", "must be an object");
+        return NULL;
+    }
+    cfg = calloc(1, sizeof *cfg);
+    if (!cfg) {
+        fail(c, "(root)", "out of memory");
+        return NULL;
+    }
+    if (!expand_all(c, root, "") || !only_keys(c, root, "", keys) || !load_redis(c, root, cfg) ||
+        !load_engine(c, root, cfg) || !load_kafka(c, root, cfg) || !load_amqp(c, root, cfg) ||
+        !load_hooks_http(c, root, cfg) || !load_relations(c, root, cfg)) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+Config *config_parse(const char *text, char *err, size_t errlen)
+{
+    Ctx c = {err, errlen};
+    json_error_t jerr;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    Config *cfg = config_from_json(root, &c);
+    json_decref(root);
+    return cfg;
+}
+
+Config *config_load(const char *path, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (jerr.line < 0)
+            snprintf(err, errlen, "%s: %s", path, jerr.text);
+        else
+            snprintf(err, errlen, "%s: line %d column %d: %s", path, jerr.line, jerr.column,
+                     jerr.text);
+        return NULL;
+    }
+    char inner[CONFIG_ERR_MAX];
+    Ctx c = {inner, sizeof inner};
+    Config *cfg = config_from_json(root, &c);
+    json_decref(root);
+    if (!cfg)
+        snprintf(err, errlen, "%s: %s", path, inner);
+    return cfg;
+}
+
+static void free_strings(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void config_free(Config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->redis_url);
+    free(cfg->key_prefix);
+    free(cfg->kafka.brokers);
+    free(cfg->kafka.group_id);
+    free_strings(cfg->kafka.topics, cfg->kafka.ntopics);
+    free(cfg->kafka.dead_letter_topic);
+    free_strings(cfg->kafka.property_keys, cfg->kafka.nproperties);
+    free_strings(cfg->kafka.property_values, cfg->kafka.nproperties);
+    free(cfg->amqp.url);
+    free(cfg->amqp.queue);
+    free(cfg->amqp.dead_letter_exchange);
+    free(cfg->hooks_url);
+    free(cfg->hooks_exchange);
+    free(cfg->http_listen);
+    for (int i = 0; i < cfg->nrelations; i++) {
+        RelationDef *r = &cfg->relations[i];
+        free(r->short_name);
+        free(r->name);
+        free(r->database_a);
+        free(r->database_b);
+        for (int j = 0; j < r->nproperties; j++) {
+            free(r->properties[j].short_name);
+            free(r->properties[j].name);
+        }
+        free(r->thresholds);
+    }
+    free(cfg->relations);
+    free(cfg);
+}
+
+const RelationDef *config_relation(const Config *cfg, const char *short_name)
+{
+    for (int i = 0; i < cfg->nrelations; i++)
+        if (strcmp(cfg->relations[i].short_name, short_name) == 0)
+            return &cfg->relations[i];
+    return NULL;
+}
+
+int config_property(const RelationDef *rel, const char *short_name)
+{
+    for (int i = 0; i < rel->nproperties; i++)
+        if (rel->properties[i].short_name && strcmp(rel->properties[i].short_name, short_name) == 0)
+            return i;
+    return -1;
+}

@@ -1,0 +1,101 @@
+/* config.h — the configuration file: loading, ${NAME} expansion, validation. */
+#ifndef RELATIOND_CONFIG_H
+#define RELATIOND_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_PROPERTIES 11
+#define CONFIG_MAX_TOP 20
+#define CONFIG_SHORT_MAX 64
+#define CONFIG_ERR_MAX 512
+
+typedef enum { PROP_INT, PROP_FLOAT, PROP_BOOL } PropType;
+typedef enum { TOP_NONE, TOP_DESC, TOP_ASC } TopOrder;
+typedef enum { SIDE_DIRECT = 0, SIDE_REVERSE = 1 } Side;
+typedef enum { STAT_COUNT, STAT_TOTAL, STAT_EDGE } ThresholdStat;
+
+typedef struct {
+    char *short_name;
+    char *name;
+    PropType type;
+    bool save_amount;
+    TopOrder top_order;
+    int top_limit;
+} PropertyDef;
+
+typedef struct {
+    Side side;
+    ThresholdStat stat;
+    int property;  /* index into properties, -1: the relation count */
+    int64_t value; /* in the watched value's units: fixed-point for float totals/edges */
+} ThresholdDef;
+
+typedef struct {
+    char *short_name;
+    char *name;
+    char *database_a;
+    char *database_b;
+    PropertyDef properties[CONFIG_MAX_PROPERTIES];
+    int nproperties;
+    ThresholdDef *thresholds;
+    int nthresholds;
+} RelationDef;
+
+typedef struct {
+    char *brokers;
+    char *group_id;
+    char **topics;
+    int ntopics;
+    char *dead_letter_topic;
+    char **property_keys; /* passed to librdkafka unchanged */
+    char **property_values;
+    int nproperties;
+} KafkaConfig;
+
+typedef struct {
+    char *url;
+    char *queue;
+    int prefetch;
+    char *dead_letter_exchange;
+} AmqpConfig;
+
+typedef struct {
+    char *redis_url;
+    char *key_prefix;
+    int redis_timeout_ms;
+
+    int64_t tombstone_ttl_s;
+    int dedup_ids;
+    int batch_size;
+
+    bool has_kafka;
+    KafkaConfig kafka;
+    bool has_amqp;
+    AmqpConfig amqp;
+    bool has_hooks;
+    char *hooks_url;
+    char *hooks_exchange;
+    bool has_http;
+    char *http_listen;
+
+    RelationDef *relations;
+    int nrelations;
+} Config;
+
+/* Loads and validates FILE. On failure returns NULL and writes one message
+ * naming the file or the JSON path to err. */
+Config *config_load(const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The same from a JSON text (tests). */
+Config *config_parse(const char *text, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+void config_free(Config *cfg);
+
+const RelationDef *config_relation(const Config *cfg, const char *short_name);
+int config_property(const RelationDef *rel, const char *short_name);
+
+#endif
