@@ -29,7 +29,7 @@ CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lu
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event
 
-.PHONY: all clean test test-unit test-e2e test-asan install uninstall demo
+.PHONY: all clean test test-unit test-e2e test-asan install uninstall demo bench
 
 all: $(BUILD)/relationd $(BUILD)/relationctl
 
@@ -77,7 +77,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BUILD)/relationd $(BUILD)/relationctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 config/relationd.example.json $(DESTDIR)$(PREFIX)/share/relationd/
-	install -m 0644 systemd/relationd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/relationd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/relationd $(DESTDIR)$(PREFIX)/bin/relationctl
@@ -86,3 +87,6 @@ uninstall:
 
 clean:
 	rm -rf build
+
+bench: $(BUILD)/relationctl
+	RELATIONCTL=$(abspath $(BUILD)/relationctl) $(PYTHON) tests/bench/bench_apply.py

@@ -266,6 +266,8 @@ static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
     cfg->redis_timeout_ms = (int)t;
     if (strncmp(cfg->redis_url, "redis://", 8) != 0)
         return fail(c, "redis.url", "must start with redis://");
+    if (strpbrk(cfg->key_prefix, "{}"))
+        return fail(c, "redis.key_prefix", "must not contain { or } (the keys' hash tag)");
     return true;
 }
 
