@@ -151,8 +151,7 @@ local K_SEEN, K_OUTBOX, K_TOMB = KEYS[3 + ntop], KEYS[4 + ntop], KEYS[5 + ntop]
 local function remember()
   redis.call('ZADD', K_SEEN, now_ms, ev_id)
   redis.call('EXPIRE', K_SEEN, tomb_ttl)
-  local n = redis.call('ZCARD', K_SEEN)
-  if n > dedup then redis.call('ZREMRANGEBYRANK', K_SEEN, 0, n - dedup - 1) end
+  redis.call('ZREMRANGEBYRANK', K_SEEN, 0, -dedup - 1)
 end
 
 -- Compares two int64 decimal strings: -1, 0 or 1.
