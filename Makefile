@@ -29,7 +29,7 @@ CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lu
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event
 
-.PHONY: all clean test test-unit test-e2e test-asan install uninstall demo bench
+.PHONY: all clean test test-unit test-e2e test-asan install uninstall demo bench fuzz
 
 all: $(BUILD)/relationd $(BUILD)/relationctl
 
@@ -90,3 +90,13 @@ clean:
 
 bench: $(BUILD)/relationctl
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) $(PYTHON) tests/bench/bench_apply.py
+
+# libFuzzer on event and configuration parsing (needs clang); FUZZ_SECONDS to run.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	cp -n tests/fuzz/corpus/* $(BUILD)/fuzz/ 2>/dev/null || true
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. \
+	  $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\" tests/fuzz/fuzz_event.c \
+	  config/config.c handlers/event.c handlers/fixed.c $(PKG_LIBS) -lm -o $(BUILD)/fuzz_event
+	$(BUILD)/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz
