@@ -4,14 +4,12 @@ Each ends with exact statistics and every trigger delivered at least once."""
 
 import json
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
-import time
 
 import pytest
 import redis
+
+from redis_server import Server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
@@ -27,50 +25,9 @@ RELATION = {
 }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A redis-server of this test module, with an append-only file so that a
-    restart keeps what was written (a killed server loses nothing acknowledged)."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="relationd-failures-")
-        self.port = free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-             "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture()
 def server():
-    s = Server()
+    s = Server(persistent=True)
     s.start()
     yield s
     s.stop()

@@ -1,0 +1,53 @@
+"""A private redis-server for the end-to-end tests: a free loopback port, a
+temporary directory, stopped by its own pid."""
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import redis
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """persistent: an append-only file fsynced at every write, so that a server
+    killed and started again keeps everything it acknowledged."""
+
+    def __init__(self, persistent=False):
+        self.dir = tempfile.mkdtemp(prefix="relationd-redis-")
+        self.port = free_port()
+        self.persistent = persistent
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--dir", self.dir]
+            + (["--appendonly", "yes", "--appendfsync", "always"] if self.persistent
+               else ["--appendonly", "no"]),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
