@@ -253,6 +253,67 @@ static bool get_short(Ctx *c, const json_t *obj, const char *path, char **out)
 
 /* ---- sections ---- */
 
+static bool copy_part(char *dst, size_t cap, const char *from, size_t len)
+{
+    if (len >= cap)
+        return false;
+    memcpy(dst, from, len);
+    dst[len] = '\0';
+    return true;
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static bool parse_redis_url(const char *url, RedisUrl *u)
+{
+    const char *p = url + strlen("redis://");
+    const char *at, *slash, *hostend, *colon;
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+
+    if (strncmp(url, "redis://", 8) != 0)
+        goto bad;
+    slash = strchr(p, '/');
+    at = NULL;
+    for (const char *q = p; *q && (!slash || q < slash); q++)
+        if (*q == '@')
+            at = q; /* the last @ before the path: passwords may contain @ */
+    if (at) {
+        const char *c = memchr(p, ':', (size_t)(at - p));
+        if (c) {
+            if (!copy_part(u->user, sizeof u->user, p, (size_t)(c - p)) ||
+                !copy_part(u->password, sizeof u->password, c + 1, (size_t)(at - c - 1)))
+                goto bad;
+        } else if (!copy_part(u->user, sizeof u->user, p, (size_t)(at - p))) {
+            goto bad;
+        }
+        p = at + 1;
+    }
+    hostend = slash ? slash : p + strlen(p);
+    colon = memchr(p, ':', (size_t)(hostend - p));
+    if (colon) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (end != hostend || port < 1 || port > 65535)
+            goto bad;
+        u->port = (int)port;
+    } else {
+        colon = hostend;
+    }
+    if (colon == p || !copy_part(u->host, sizeof u->host, p, (size_t)(colon - p)))
+        goto bad;
+    if (slash && slash[1]) {
+        char *end;
+        long db = strtol(slash + 1, &end, 10);
+        if (*end || db < 0 || db > 1000000)
+            goto bad;
+        u->db = (int)db;
+    }
+    return true;
+bad:
+    return false;
+}
+
+
 static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
 {
     static const char *const keys[] = {"url", "key_prefix", "timeout_ms", NULL};
@@ -266,6 +327,8 @@ static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
     cfg->redis_timeout_ms = (int)t;
     if (strncmp(cfg->redis_url, "redis://", 8) != 0)
         return fail(c, "redis.url", "must start with redis://");
+    if (!parse_redis_url(cfg->redis_url, &cfg->redis))
+        return fail(c, "redis.url", "must be redis://[[user]:password@]host[:port][/db]");
     if (strpbrk(cfg->key_prefix, "{}"))
         return fail(c, "redis.key_prefix", "must not contain { or } (the keys' hash tag)");
     return true;
@@ -275,7 +338,7 @@ static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
 {
     static const char *const keys[] = {"tombstone_ttl_s", "dedup_ids", "batch_size", NULL};
     json_t *o;
-    int64_t d, b;
+    int64_t d = 0, b = 0;
     if (!get_object(c, root, "", "engine", false, &o))
         return false;
     if (!o)

@@ -62,7 +62,16 @@ typedef struct {
 } AmqpConfig;
 
 typedef struct {
+    char user[256];
+    char password[256];
+    char host[256];
+    int port;
+    int db;
+} RedisUrl;
+
+typedef struct {
     char *redis_url;
+    RedisUrl redis; /* redis_url's parts */
     char *key_prefix;
     int redis_timeout_ms;
 

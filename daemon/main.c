@@ -44,6 +44,7 @@ static void reload(const char *path, Config **cfg, Engine *engine)
             log_at(LOG_WARN, "config", "redis.url cannot change at run time: restart to apply it");
         free(fresh->redis_url);
         fresh->redis_url = strdup((*cfg)->redis_url);
+        fresh->redis = (*cfg)->redis;
         if (!fresh->redis_url) {
             log_at(LOG_ERROR, "config", "reload: out of memory, keeping the running configuration");
             config_free(fresh);

@@ -232,7 +232,7 @@ static bool ensure_connected(Engine *e, char *err, size_t errlen)
         redisFree(e->redis);
         e->redis = NULL;
     }
-    e->redis = store_connect(e->cfg->redis_url, e->cfg->redis_timeout_ms, err, errlen);
+    e->redis = store_connect(e->cfg, err, errlen);
     if (!e->redis)
         return false;
     if (!load_script(e, err, errlen)) {

@@ -137,7 +137,7 @@ static bool parse_root(const Config *cfg, const json_t *root, Event *ev, char *e
     }
 
     v = json_object_get(root, "is_test");
-    if (v) {
+    if (v && !json_is_null(v)) {
         if (!json_is_boolean(v))
             return fail(err, errlen, "is_test: must be true or false");
         ev->is_test = json_is_true(v);

@@ -1,13 +1,15 @@
-/* store.h — the Redis connection: URL parsing, connect, AUTH, SELECT. */
+/* store.h — the Redis connection: connect, AUTH, SELECT. */
 #ifndef RELATIOND_STORE_H
 #define RELATIOND_STORE_H
+
+#include "config/config.h"
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 
-/* Connects to redis://[[user]:password@]host[:port][/db] with timeout_ms for the
- * connection and every command. NULL with a message in err on failure. */
-redisContext *store_connect(const char *url, int timeout_ms, char *err, size_t errlen)
+/* Connects to cfg's Redis with redis.timeout_ms for the connection and every
+ * command; AUTH and SELECT as its URL says. NULL with a message on failure. */
+redisContext *store_connect(const Config *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

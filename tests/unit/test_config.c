@@ -321,6 +321,23 @@ static const char *check_th_edge_bool_false(const Config *c)
 static const char *check_env_url(const Config *c)
 {
     EXPECT(streq(c->redis_url, "redis://:s3cret@127.0.0.1:6379/0"));
+    /* the URL's parts, as the connection uses them */
+    EXPECT(streq(c->redis.host, "127.0.0.1") && c->redis.port == 6379 && c->redis.db == 0);
+    EXPECT(streq(c->redis.user, "") && streq(c->redis.password, "s3cret"));
+    return NULL;
+}
+
+static const char *check_url_parts(const Config *c)
+{
+    EXPECT(streq(c->redis.user, "app") && streq(c->redis.password, "p@ss:w"));
+    EXPECT(streq(c->redis.host, "10.0.0.5") && c->redis.port == 6380 && c->redis.db == 3);
+    return NULL;
+}
+
+static const char *check_url_defaults(const Config *c)
+{
+    EXPECT(streq(c->redis.user, "") && streq(c->redis.password, ""));
+    EXPECT(streq(c->redis.host, "h") && c->redis.port == 6379 && c->redis.db == 0);
     return NULL;
 }
 
@@ -340,7 +357,7 @@ static const char *check_env_empty(const Config *c)
 
 static const char *check_env_not_recursive(const Config *c)
 {
-    EXPECT(streq(c->key_prefix, "${RELD_T_UNSET}:"));
+    EXPECT(c->nrelations == 1 && streq(c->relations[0].name, "${RELD_T_UNSET}:"));
     return NULL;
 }
 
@@ -360,11 +377,11 @@ static const char *check_env_nested(const Config *c)
 
 static const Case cases[] = {
     /* JSON and root */
-    {"not JSON", "{'redis':", "line 1 column 9: string or '}' expected near end of file", NULL},
-    {"JSON garbage", "relations", "line 1 column 1: '[' or '{' expected near 'relations'", NULL},
+    {"not JSON", "{'redis':", "line 1 column 9: unexpected token near end of file", NULL},
+    {"JSON garbage", "relations", "line 1 column 9: '[' or '{' expected near 'relations'", NULL},
     {"empty text", "", "line 1 column 0: '[' or '{' expected near end of file", NULL},
     {"duplicate key in JSON", "{" REDIS "," REDIS ",'relations':[]}",
-     "line 1 column 52: duplicate object key near '\"redis\"'", NULL},
+     "line 1 column 44: duplicate object key near '\"redis\"'", NULL},
     {"root is an array", "[]", "(root): must be an object", NULL},
     {"unknown root key", CFG("'relations':[],'bogus':1"), "bogus: unknown key", NULL},
     {"unknown root key: misspelt", CFG("'relation':[]"), "relation: unknown key", NULL},
@@ -388,6 +405,19 @@ static const Case cases[] = {
      "redis.url: must start with redis://", NULL},
     {"redis.url uppercase scheme", "{'redis':{'url':'REDIS://h'},'relations':[]}",
      "redis.url: must start with redis://", NULL},
+    {"redis.url with user, password, port, db",
+     "{'redis':{'url':'redis://app:p@ss:w@10.0.0.5:6380/3'},'relations':[]}", NULL,
+     check_url_parts},
+    {"redis.url defaults", "{'redis':{'url':'redis://h'},'relations':[]}", NULL,
+     check_url_defaults},
+    {"redis.url without host", "{'redis':{'url':'redis://'},'relations':[]}",
+     "redis.url: must be redis://[[user]:password@]host[:port][/db]", NULL},
+    {"redis.url port 0", "{'redis':{'url':'redis://h:0'},'relations':[]}",
+     "redis.url: must be redis://[[user]:password@]host[:port][/db]", NULL},
+    {"redis.url port 99999", "{'redis':{'url':'redis://h:99999'},'relations':[]}",
+     "redis.url: must be redis://[[user]:password@]host[:port][/db]", NULL},
+    {"redis.url db not a number", "{'redis':{'url':'redis://h/x'},'relations':[]}",
+     "redis.url: must be redis://[[user]:password@]host[:port][/db]", NULL},
     {"redis.key_prefix with {", "{'redis':{'url':'redis://h','key_prefix':'a{'},'relations':[]}",
      "redis.key_prefix: must not contain { or } (the keys' hash tag)", NULL},
     {"redis.key_prefix with }", "{'redis':{'url':'redis://h','key_prefix':'}'},'relations':[]}",
@@ -732,7 +762,7 @@ static const Case cases[] = {
     {"int edge value too big", WITH_THS(TH("direct", "edge", ",'property':'i','value':1000000000000001")),
      "relations[0].thresholds[0].value: must be an integer -1000000000000000..1000000000000000",
      NULL},
-    {"int edge value max", WITH_THS(TH("direct", "edge", ",'property':'i','value':1000000000000000)),
+    {"int edge value max", WITH_THS(TH("direct", "edge", ",'property':'i','value':1000000000000000")),
      NULL, check_th_edge_int_max},
     {"int total value too big",
      WITH_THS(TH("direct", "total", ",'property':'i','value':9007199254740992")),
@@ -750,7 +780,7 @@ static const Case cases[] = {
      "relations[0].thresholds[0].value: must be 0 or 1 for a bool property", NULL},
     {"bool edge value 0.5", WITH_THS(TH("direct", "edge", ",'property':'b','value':0.5")),
      "relations[0].thresholds[0].value: must be 0 or 1 for a bool property", NULL},
-    {"bool edge value 1.0", WITH_THS(TH("direct", "edge", ",'property':'b','value':1.0)),
+    {"bool edge value 1.0", WITH_THS(TH("direct", "edge", ",'property':'b','value':1.0")),
      "relations[0].thresholds[0].value: must be 0 or 1 for a bool property", NULL},
     {"bool edge value string", WITH_THS(TH("direct", "edge", ",'property':'b','value':'1'")),
      "relations[0].thresholds[0].value: must be 0 or 1 for a bool property", NULL},
@@ -766,7 +796,7 @@ static const Case cases[] = {
      "relations[0].thresholds[0].value: must be a number -1000000000..1000000000", NULL},
     {"float edge value bool", WITH_THS(TH("direct", "edge", ",'property':'f','value':true")),
      "relations[0].thresholds[0].value: must be a number -1000000000..1000000000", NULL},
-    {"float edge value too big", WITH_THS(TH("direct", "edge", ",'property':'f','value':1000000001)),
+    {"float edge value too big", WITH_THS(TH("direct", "edge", ",'property':'f','value':1000000001")),
      "relations[0].thresholds[0].value: must be a number -1000000000..1000000000", NULL},
     {"float edge value too big real",
      WITH_THS(TH("direct", "edge", ",'property':'f','value':-1000000000.5")),
@@ -780,10 +810,10 @@ static const Case cases[] = {
      NULL, check_th_edge_float_round},
     {"float total value", WITH_THS(TH("direct", "total", ",'property':'f','value':1000.5")), NULL,
      check_th_total_float},
-    {"float total value max", WITH_THS(TH("direct", "total", ",'property':'f','value':9007199254)),
+    {"float total value max", WITH_THS(TH("direct", "total", ",'property':'f','value':9007199254")),
      NULL, check_th_total_float_max},
     {"float total value too big",
-     WITH_THS(TH("direct", "total", ",'property':'f','value':9007199255)),
+     WITH_THS(TH("direct", "total", ",'property':'f','value':9007199255")),
      "relations[0].thresholds[0].value: must be a number -9007199254..9007199254", NULL},
     {"float total value string", WITH_THS(TH("direct", "total", ",'property':'f','value':'x'")),
      "relations[0].thresholds[0].value: must be a number -9007199254..9007199254", NULL},
@@ -799,7 +829,7 @@ static const Case cases[] = {
      "{'redis':{'url':'redis://h${RELD_T_EMPTY}','key_prefix':'a$b$'},'relations':[]}", NULL,
      check_env_empty},
     {"env: value is not expanded again",
-     "{'redis':{'url':'redis://h','key_prefix':'${RELD_T_META}:'},'relations':[]}", NULL,
+     CFG(RELS(REL(",'name':'${RELD_T_META}:'"))), NULL,
      check_env_not_recursive},
     {"env: everywhere in the document",
      "{'redis':{'url':'redis://h'},"

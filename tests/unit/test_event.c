@@ -1,0 +1,596 @@
+/* test_event.c — event_parse: every rule, every message, the parsed fields.
+ *
+ * The JSON texts of the table are written with single quotes, turned into
+ * double quotes before parsing. A '#' in a text (and in the expected strings)
+ * stands for `fill` bytes 'x'; with `pad_to` set, for as many as make the
+ * whole event exactly pad_to bytes long. Each event is handed to event_parse
+ * in a buffer of exactly its length, without a terminating NUL. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "handlers/event.h"
+
+static const char config_text[] =
+    "{\"redis\": {\"url\": \"redis://localhost\"},\n"
+    " \"relations\": [\n"
+    "  {\"short\": \"rel\", \"database_a\": \"managers\", \"database_b\": \"customers\",\n"
+    "   \"properties\": [\n"
+    "     {\"short\": \"i\", \"type\": \"int\", \"save_amount\": true},\n"
+    "     {\"short\": \"f\", \"type\": \"float\", \"save_amount\": true,\n"
+    "      \"save_top\": {\"order\": \"desc\", \"limit\": 5}},\n"
+    "     {\"short\": \"b\", \"type\": \"bool\"}]},\n"
+    "  {\"short\": \"other\", \"database_a\": \"a\", \"database_b\": \"b\"}]}\n";
+
+#define NPROPS 3 /* of relation "rel": i, f, b */
+#define I 0
+#define F 1
+#define B 2
+
+typedef struct {
+    WeightKind kind;
+    int64_t value;
+} WantWeight;
+
+typedef struct {
+    const char *id; /* NULL: "e1" */
+    EventOp op;
+    const char *rel; /* NULL: "rel" */
+    const char *a;   /* NULL: "42" */
+    const char *b;   /* NULL: "1001" */
+    bool has_version;
+    int64_t version;
+    const char *occurred_at; /* NULL: "" */
+    bool is_test;
+    WantWeight w[NPROPS]; /* unlisted: WEIGHT_ABSENT */
+} Want;
+
+typedef struct {
+    const char *name;
+    const char *json; /* single quotes stand for double quotes */
+    size_t fill;      /* '#' becomes this many 'x' */
+    size_t pad_to;    /* or: '#' fills the event up to this many bytes */
+    const char *error; /* exact message, or NULL: valid */
+    Want want;         /* valid cases: the parsed fields */
+} Case;
+
+#define HEAD "'id':'e1','op':'attach','relation':'rel','profile_a':'42','profile_b':'1001'"
+#define EV(...) "{" HEAD __VA_ARGS__ "}"
+#define WTS(...) EV(",'weights':{" __VA_ARGS__ "}")
+#define OPEV(op, ...) "{'id':'e1','op':'" op "','relation':'rel','profile_a':'42','profile_b':'1001'" __VA_ARGS__ "}"
+#define VAL(v) {WEIGHT_VALUE, (v)}
+#define NUL_W {WEIGHT_NULL, 0}
+#define S64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+#define INT_RANGE "out of range -1000000000000000..1000000000000000"
+#define FLOAT_RANGE "out of range -1000000000..1000000000"
+
+static const Case cases[] = {
+    /* the four ops */
+    {"attach with every field",
+     "{'id':'9f1c0d2e-aa','op':'attach','relation':'rel','profile_a':'42','profile_b':'1001',"
+     "'weights':{'i':5,'f':250.5,'b':true},'version':1764331200123,"
+     "'occurred_at':'2026-11-28T12:00:00Z','is_test':false}",
+     0, 0, NULL,
+     {.id = "9f1c0d2e-aa", .op = OP_ATTACH, .has_version = true, .version = 1764331200123LL,
+      .occurred_at = "2026-11-28T12:00:00Z", .w = {VAL(5), VAL(250500000), VAL(1)}}},
+    {"edit", OPEV("edit", ",'weights':{'f':-1.25}"), 0, 0, NULL,
+     {.op = OP_EDIT, .w = {[F] = VAL(-1250000)}}},
+    {"strengthen with negative deltas", OPEV("strengthen", ",'weights':{'i':-3,'f':-0.25,'b':false}"),
+     0, 0, NULL, {.op = OP_STRENGTHEN, .w = {VAL(-3), VAL(-250000), VAL(0)}}},
+    {"detach without weights", OPEV("detach"), 0, 0, NULL, {.op = OP_DETACH}},
+    {"detach with weights (validated)", OPEV("detach", ",'weights':{'i':1,'b':null}"), 0, 0, NULL,
+     {.op = OP_DETACH, .w = {[I] = VAL(1), [B] = NUL_W}}},
+    {"detach with a bad weight", OPEV("detach", ",'weights':{'i':'1'}"), 0, 0,
+     "weights.i: must be an integer", {0}},
+    {"detach with an unknown weight", OPEV("detach", ",'weights':{'zz':1}"), 0, 0,
+     "weights.zz: no such property in relation rel", {0}},
+    {"attach without weights", EV(""), 0, 0, NULL, {.op = OP_ATTACH}},
+
+    /* op */
+    {"op missing", "{'id':'e1','relation':'rel','profile_a':'42','profile_b':'1001'}", 0, 0,
+     "op: required", {0}},
+    {"op unknown", OPEV("delete"), 0, 0, "op: must be attach, edit, strengthen or detach", {0}},
+    {"op uppercase", OPEV("Attach"), 0, 0, "op: must be attach, edit, strengthen or detach", {0}},
+    {"op empty", OPEV(""), 0, 0, "op: must be attach, edit, strengthen or detach", {0}},
+    {"op not a string", "{'id':'e1','op':1,'relation':'rel','profile_a':'42','profile_b':'1001'}",
+     0, 0, "op: must be attach, edit, strengthen or detach", {0}},
+    {"op null", "{'id':'e1','op':null,'relation':'rel','profile_a':'42','profile_b':'1001'}", 0, 0,
+     "op: must be attach, edit, strengthen or detach", {0}},
+
+    /* id */
+    {"id missing", "{'op':'attach','relation':'rel','profile_a':'42','profile_b':'1001'}", 0, 0,
+     "id: required", {0}},
+    {"id empty", "{'id':'','op':'attach','relation':'rel','profile_a':'42','profile_b':'1001'}", 0,
+     0, "id: must be a string of 1..128 bytes", {0}},
+    {"id 129 bytes", "{'id':'#','op':'attach','relation':'rel','profile_a':'42','profile_b':'1001'}",
+     129, 0, "id: must be a string of 1..128 bytes", {0}},
+    {"id 128 bytes", "{'id':'#','op':'attach','relation':'rel','profile_a':'42','profile_b':'1001'}",
+     128, 0, NULL, {.id = "#", .op = OP_ATTACH}},
+    {"id 1 byte", "{'id':'z','op':'edit','relation':'rel','profile_a':'42','profile_b':'1001'}", 0,
+     0, NULL, {.id = "z", .op = OP_EDIT}},
+    {"id an integer", "{'id':7,'op':'attach','relation':'rel','profile_a':'42','profile_b':'1001'}",
+     0, 0, "id: must be a string of 1..128 bytes", {0}},
+    {"id null", "{'id':null,'op':'attach','relation':'rel','profile_a':'42','profile_b':'1001'}", 0,
+     0, "id: must be a string of 1..128 bytes", {0}},
+    {"id checked before op", "{'id':'','op':'nope'}", 0, 0, "id: must be a string of 1..128 bytes",
+     {0}},
+
+    /* relation */
+    {"relation missing", "{'id':'e1','op':'attach','profile_a':'42','profile_b':'1001'}", 0, 0,
+     "relation: required", {0}},
+    {"relation unknown",
+     "{'id':'e1','op':'attach','relation':'nope','profile_a':'42','profile_b':'1001'}", 0, 0,
+     "relation: unknown relation \"nope\"", {0}},
+    {"relation unknown, long name cut at 64 bytes",
+     "{'id':'e1','op':'attach','relation':'" S64 "tail','profile_a':'42','profile_b':'1001'}", 0, 0,
+     "relation: unknown relation \"" S64 "\"", {0}},
+    {"relation not a string",
+     "{'id':'e1','op':'attach','relation':5,'profile_a':'42','profile_b':'1001'}", 0, 0,
+     "relation: must be a string", {0}},
+    {"relation an object",
+     "{'id':'e1','op':'attach','relation':{'short':'rel'},'profile_a':'42','profile_b':'1001'}", 0,
+     0, "relation: must be a string", {0}},
+    {"relation other, no properties",
+     "{'id':'e1','op':'attach','relation':'other','profile_a':'a','profile_b':'b'}", 0, 0, NULL,
+     {.op = OP_ATTACH, .rel = "other", .a = "a", .b = "b"}},
+    {"weight of a property of another relation",
+     "{'id':'e1','op':'attach','relation':'other','profile_a':'a','profile_b':'b','weights':{'i':1}}",
+     0, 0, "weights.i: no such property in relation other", {0}},
+
+    /* profile_a / profile_b */
+    {"profile_a missing", "{'id':'e1','op':'attach','relation':'rel','profile_b':'1001'}", 0, 0,
+     "profile_a: required", {0}},
+    {"profile_b missing", "{'id':'e1','op':'attach','relation':'rel','profile_a':'42'}", 0, 0,
+     "profile_b: required", {0}},
+    {"profile_a empty", "{'id':'e1','op':'attach','relation':'rel','profile_a':'','profile_b':'1'}",
+     0, 0, "profile_a: must be a non-empty string or an integer", {0}},
+    {"profile_b empty", "{'id':'e1','op':'attach','relation':'rel','profile_a':'1','profile_b':''}",
+     0, 0, "profile_b: must be a non-empty string or an integer", {0}},
+    {"profile_a 129 bytes",
+     "{'id':'e1','op':'attach','relation':'rel','profile_a':'#','profile_b':'1'}", 129, 0,
+     "profile_a: longer than 128 bytes", {0}},
+    {"profile_b 129 bytes",
+     "{'id':'e1','op':'attach','relation':'rel','profile_a':'1','profile_b':'#'}", 129, 0,
+     "profile_b: longer than 128 bytes", {0}},
+    {"profile_a 128 bytes",
+     "{'id':'e1','op':'attach','relation':'rel','profile_a':'#','profile_b':'1'}", 128, 0, NULL,
+     {.op = OP_ATTACH, .a = "#", .b = "1"}},
+    {"profile_b 128 bytes",
+     "{'id':'e1','op':'attach','relation':'rel','profile_a':'1','profile_b':'#'}", 128, 0, NULL,
+     {.op = OP_ATTACH, .a = "1", .b = "#"}},
+    {"profiles as integers",
+     "{'id':'e1','op':'attach','relation':'rel','profile_a':42,'profile_b':-7}", 0, 0, NULL,
+     {.op = OP_ATTACH, .a = "42", .b = "-7"}},
+    {"profile 0 and int64 extremes",
+     "{'id':'e1','op':'attach','relation':'rel','profile_a':9223372036854775807,"
+     "'profile_b':-9223372036854775808}",
+     0, 0, NULL, {.op = OP_ATTACH, .a = "9223372036854775807", .b = "-9223372036854775808"}},
+    {"profile 0", "{'id':'e1','op':'attach','relation':'rel','profile_a':0,'profile_b':'0'}", 0, 0,
+     NULL, {.op = OP_ATTACH, .a = "0", .b = "0"}},
+    {"profile_a real", "{'id':'e1','op':'attach','relation':'rel','profile_a':4.2,'profile_b':'1'}",
+     0, 0, "profile_a: must be a non-empty string or an integer", {0}},
+    {"profile_b real 42.0",
+     "{'id':'e1','op':'attach','relation':'rel','profile_a':'1','profile_b':42.0}", 0, 0,
+     "profile_b: must be a non-empty string or an integer", {0}},
+    {"profile_a bool", "{'id':'e1','op':'attach','relation':'rel','profile_a':true,'profile_b':'1'}",
+     0, 0, "profile_a: must be a non-empty string or an integer", {0}},
+    {"profile_a null", "{'id':'e1','op':'attach','relation':'rel','profile_a':null,'profile_b':'1'}",
+     0, 0, "profile_a: must be a non-empty string or an integer", {0}},
+    {"profile_b an array",
+     "{'id':'e1','op':'attach','relation':'rel','profile_a':'1','profile_b':['1']}", 0, 0,
+     "profile_b: must be a non-empty string or an integer", {0}},
+
+    /* weights */
+    {"weights an array", EV(",'weights':[1]"), 0, 0, "weights: must be an object", {0}},
+    {"weights a string", EV(",'weights':'i=1'"), 0, 0, "weights: must be an object", {0}},
+    {"weights a number", EV(",'weights':0"), 0, 0, "weights: must be an object", {0}},
+    {"weights null", EV(",'weights':null"), 0, 0, NULL, {.op = OP_ATTACH}},
+    {"weights empty", EV(",'weights':{}"), 0, 0, NULL, {.op = OP_ATTACH}},
+    {"unknown property", WTS("'i':1,'zz':2"), 0, 0, "weights.zz: no such property in relation rel",
+     {0}},
+    {"unknown property, case differs", WTS("'I':1"), 0, 0,
+     "weights.I: no such property in relation rel", {0}},
+    {"unknown property, long name cut at 64 bytes", WTS("'" S64 "more':1"), 0, 0,
+     "weights." S64 ": no such property in relation rel", {0}},
+
+    /* int weights */
+    {"int 1.5", WTS("'i':1.5"), 0, 0, "weights.i: must be an integer", {0}},
+    {"int 1e3 (a real)", WTS("'i':1e3"), 0, 0, "weights.i: must be an integer", {0}},
+    {"int 2.0 (a real)", WTS("'i':2.0"), 0, 0, "weights.i: must be an integer", {0}},
+    {"int true", WTS("'i':true"), 0, 0, "weights.i: must be an integer", {0}},
+    {"int string", WTS("'i':'5'"), 0, 0, "weights.i: must be an integer", {0}},
+    {"int object", WTS("'i':{}"), 0, 0, "weights.i: must be an integer", {0}},
+    {"int 1e15", WTS("'i':1000000000000000"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[I] = VAL(1000000000000000LL)}}},
+    {"int -1e15", WTS("'i':-1000000000000000"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[I] = VAL(-1000000000000000LL)}}},
+    {"int 1e15+1", WTS("'i':1000000000000001"), 0, 0, "weights.i: " INT_RANGE, {0}},
+    {"int -1e15-1", WTS("'i':-1000000000000001"), 0, 0, "weights.i: " INT_RANGE, {0}},
+    {"int int64 max", WTS("'i':9223372036854775807"), 0, 0, "weights.i: " INT_RANGE, {0}},
+    {"int 0", WTS("'i':0"), 0, 0, NULL, {.op = OP_ATTACH, .w = {[I] = VAL(0)}}},
+
+    /* float weights: fixed-point, 6 decimals, half away from zero */
+    {"float string", WTS("'f':'1.5'"), 0, 0, "weights.f: must be a number", {0}},
+    {"float bool", WTS("'f':false"), 0, 0, "weights.f: must be a number", {0}},
+    {"float array", WTS("'f':[1]"), 0, 0, "weights.f: must be a number", {0}},
+    {"float integer accepted", WTS("'f':3"), 0, 0, NULL, {.op = OP_ATTACH, .w = {[F] = VAL(3000000)}}},
+    {"float negative integer", WTS("'f':-3"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(-3000000)}}},
+    {"float 0.1", WTS("'f':0.1"), 0, 0, NULL, {.op = OP_ATTACH, .w = {[F] = VAL(100000)}}},
+    {"float 0.1234565 rounds up", WTS("'f':0.1234565"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(123457)}}},
+    {"float -0.1234565 rounds away from zero", WTS("'f':-0.1234565"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(-123457)}}},
+    {"float 0.1234564 rounds down", WTS("'f':0.1234564"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(123456)}}},
+    {"float 0.12345649 rounds down", WTS("'f':0.12345649"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(123456)}}},
+    {"float 1.2345675 rounds up", WTS("'f':1.2345675"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(1234568)}}},
+    {"float 0.0000005 rounds up", WTS("'f':0.0000005"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(1)}}},
+    {"float -0.0000005 rounds away from zero", WTS("'f':-0.0000005"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(-1)}}},
+    {"float 0.0000004 rounds to 0", WTS("'f':0.0000004"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(0)}}},
+    {"float 1e-7 rounds to 0", WTS("'f':1e-7"), 0, 0, NULL, {.op = OP_ATTACH, .w = {[F] = VAL(0)}}},
+    {"float 123.4567895 rounds up", WTS("'f':123.4567895"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(123456790)}}},
+    /* the decimal the sender wrote is rounded, not its nearest double
+     * (0.0019985 is 0.00199849999... as a double) */
+    {"float 0.0019985 rounds up", WTS("'f':0.0019985"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(1999)}}},
+    {"float 0.0039225 rounds up", WTS("'f':0.0039225"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(3923)}}},
+    {"float 0.0156515 rounds up", WTS("'f':0.0156515"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(15652)}}},
+    {"float -0.0019985 rounds away from zero", WTS("'f':-0.0019985"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(-1999)}}},
+    {"float 999999999.999999 exact", WTS("'f':999999999.999999"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(999999999999999LL)}}},
+    {"float 2.5e-1", WTS("'f':2.5e-1"), 0, 0, NULL, {.op = OP_ATTACH, .w = {[F] = VAL(250000)}}},
+    {"float 1e9 integer", WTS("'f':1000000000"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(1000000000000000LL)}}},
+    {"float 1e9 real", WTS("'f':1e9"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(1000000000000000LL)}}},
+    {"float -1e9", WTS("'f':-1000000000"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(-1000000000000000LL)}}},
+    {"float 999999999.999999", WTS("'f':999999999.999999"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[F] = VAL(999999999999999LL)}}},
+    {"float 1e9+1 integer", WTS("'f':1000000001"), 0, 0, "weights.f: " FLOAT_RANGE, {0}},
+    {"float -1e9-1 integer", WTS("'f':-1000000001"), 0, 0, "weights.f: " FLOAT_RANGE, {0}},
+    {"float 1000000000.5", WTS("'f':1000000000.5"), 0, 0, "weights.f: " FLOAT_RANGE, {0}},
+    {"float 1e10", WTS("'f':1e10"), 0, 0, "weights.f: " FLOAT_RANGE, {0}},
+    {"float 1e300", WTS("'f':-1e300"), 0, 0, "weights.f: " FLOAT_RANGE, {0}},
+
+    /* bool weights */
+    {"bool 1", WTS("'b':1"), 0, 0, "weights.b: must be true or false", {0}},
+    {"bool 0", WTS("'b':0"), 0, 0, "weights.b: must be true or false", {0}},
+    {"bool string", WTS("'b':'true'"), 0, 0, "weights.b: must be true or false", {0}},
+    {"bool false", WTS("'b':false"), 0, 0, NULL, {.op = OP_ATTACH, .w = {[B] = VAL(0)}}},
+    {"bool true", WTS("'b':true"), 0, 0, NULL, {.op = OP_ATTACH, .w = {[B] = VAL(1)}}},
+
+    /* null weights */
+    {"null in attach", WTS("'i':null,'f':2"), 0, 0, NULL,
+     {.op = OP_ATTACH, .w = {[I] = NUL_W, [F] = VAL(2000000)}}},
+    {"null in edit", OPEV("edit", ",'weights':{'f':null,'b':null}"), 0, 0, NULL,
+     {.op = OP_EDIT, .w = {[F] = NUL_W, [B] = NUL_W}}},
+    {"null int in strengthen", OPEV("strengthen", ",'weights':{'i':null}"), 0, 0,
+     "weights.i: null is not allowed in strengthen", {0}},
+    {"null bool in strengthen", OPEV("strengthen", ",'weights':{'i':1,'b':null}"), 0, 0,
+     "weights.b: null is not allowed in strengthen", {0}},
+    {"null float in strengthen", OPEV("strengthen", ",'weights':{'f':null}"), 0, 0,
+     "weights.f: null is not allowed in strengthen", {0}},
+
+    /* version */
+    {"version absent", EV(""), 0, 0, NULL, {.op = OP_ATTACH, .has_version = false}},
+    {"version present", EV(",'version':1764331200123"), 0, 0, NULL,
+     {.op = OP_ATTACH, .has_version = true, .version = 1764331200123LL}},
+    {"version 0", EV(",'version':0"), 0, 0, NULL, {.op = OP_ATTACH, .has_version = true}},
+    {"version negative", EV(",'version':-5"), 0, 0, NULL,
+     {.op = OP_ATTACH, .has_version = true, .version = -5}},
+    {"version int64 max", EV(",'version':9223372036854775807"), 0, 0, NULL,
+     {.op = OP_ATTACH, .has_version = true, .version = INT64_MAX}},
+    {"version null is absent", EV(",'version':null"), 0, 0, NULL,
+     {.op = OP_ATTACH, .has_version = false}},
+    {"version a string", EV(",'version':'5'"), 0, 0, "version: must be an integer", {0}},
+    {"version a real", EV(",'version':1.5"), 0, 0, "version: must be an integer", {0}},
+    {"version 1e3", EV(",'version':1e3"), 0, 0, "version: must be an integer", {0}},
+    {"version a bool", EV(",'version':true"), 0, 0, "version: must be an integer", {0}},
+
+    /* occurred_at */
+    {"occurred_at 64 bytes", EV(",'occurred_at':'" S64 "'"), 0, 0, NULL,
+     {.op = OP_ATTACH, .occurred_at = S64}},
+    {"occurred_at 65 bytes", EV(",'occurred_at':'" S64 "Z'"), 0, 0,
+     "occurred_at: must be a string of at most 64 bytes", {0}},
+    {"occurred_at a number", EV(",'occurred_at':1764331200"), 0, 0,
+     "occurred_at: must be a string of at most 64 bytes", {0}},
+    {"occurred_at an object", EV(",'occurred_at':{}"), 0, 0,
+     "occurred_at: must be a string of at most 64 bytes", {0}},
+    {"occurred_at null", EV(",'occurred_at':null"), 0, 0, NULL, {.op = OP_ATTACH, .occurred_at = ""}},
+    {"occurred_at empty", EV(",'occurred_at':''"), 0, 0, NULL, {.op = OP_ATTACH, .occurred_at = ""}},
+
+    /* is_test */
+    {"is_test true", EV(",'is_test':true"), 0, 0, NULL, {.op = OP_ATTACH, .is_test = true}},
+    {"is_test false", EV(",'is_test':false"), 0, 0, NULL, {.op = OP_ATTACH, .is_test = false}},
+    {"is_test 1", EV(",'is_test':1"), 0, 0, "is_test: must be true or false", {0}},
+    {"is_test a string", EV(",'is_test':'true'"), 0, 0, "is_test: must be true or false", {0}},
+    {"is_test null is absent", EV(",'is_test':null"), 0, 0, NULL, {.op = OP_ATTACH, .is_test = false}},
+
+    /* not JSON, not an object */
+    {"not JSON", "hello", 0, 0, "not JSON: '[' or '{' expected near 'hello' at column 5", {0}},
+    {"empty input", "", 0, 0, "not JSON: '[' or '{' expected near end of file at column 0", {0}},
+    {"truncated JSON", "{'id':'e1','op':", 0, 0,
+     "not JSON: unexpected token near end of file at column 16", {0}},
+    {"trailing garbage", EV("") " x", 0, 0, "not JSON: end of file expected near 'x' at column 80",
+     {0}},
+    {"backslash outside a string", "{\\'id\\':1}", 0, 0,
+     "not JSON: string or '}' expected near '\\' at column 2", {0}},
+    {"an array", "[" EV("") "]", 0, 0, "event must be a JSON object", {0}},
+    {"an empty array", "[]", 0, 0, "event must be a JSON object", {0}},
+    {"a number", "42", 0, 0, "not JSON: '[' or '{' expected near '42' at column 2", {0}},
+    {"a string", "'e1'", 0, 0, "not JSON: '[' or '{' expected near '\"e1\"' at column 4", {0}},
+    {"an empty object", "{}", 0, 0, "id: required", {0}},
+
+    /* duplicate keys */
+    {"duplicate id", "{'id':'e1','id':'e2','op':'attach','relation':'rel','profile_a':'1','profile_b':'2'}",
+     0, 0, "not JSON: duplicate object key near '\"id\"' at column 15", {0}},
+    {"duplicate weight", WTS("'i':1,'i':2"), 0, 0,
+     "not JSON: duplicate object key near '\"i\"' at column 98", {0}},
+
+    /* size */
+    {"65536 bytes", EV(",'pad':'#'"), 0, 65536, NULL, {.op = OP_ATTACH}},
+    {"65537 bytes", EV(",'pad':'#'"), 0, 65537, "event larger than 65536 bytes", {0}},
+    {"65537 bytes of garbage", "#", 0, 65537, "event larger than 65536 bytes", {0}},
+
+    /* unknown top-level fields are ignored */
+    {"unknown top-level fields",
+     EV(",'source':'crm','extra':{'nested':[1,2,{'x':null}]},'weights_v2':5,'Version':'x'"), 0, 0,
+     NULL, {.op = OP_ATTACH}},
+    {"unknown field before the known ones",
+     "{'zzz':true,'profile_b':'b','profile_a':'a','relation':'rel','op':'strengthen','id':'e9',"
+     "'weights':{'b':true}}",
+     0, 0, NULL, {.id = "e9", .op = OP_STRENGTHEN, .a = "a", .b = "b", .w = {[B] = VAL(1)}}},
+};
+
+/* ---- running ---- */
+
+/* text with ' as " and '#' replaced; *len receives its length. */
+static char *expand(const char *text, size_t fill, size_t pad_to, size_t *len)
+{
+    size_t n = strlen(text), hashes = 0;
+    for (size_t i = 0; i < n; i++)
+        hashes += text[i] == '#';
+    if (pad_to) {
+        assert_int_equal(hashes, 1);
+        assert_true(pad_to >= n - 1);
+        fill = pad_to - (n - 1);
+    }
+    size_t out_len = n - hashes + hashes * fill;
+    char *out = malloc(out_len + 1), *o = out;
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '#') {
+            memset(o, 'x', fill);
+            o += fill;
+        } else {
+            *o++ = text[i] == '\'' ? '"' : text[i];
+        }
+    }
+    *o = '\0';
+    if (len)
+        *len = out_len;
+    return out;
+}
+
+static int streq(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+static const char *kind_name(WeightKind k)
+{
+    return k == WEIGHT_ABSENT ? "absent" : k == WEIGHT_NULL ? "null" : "value";
+}
+
+/* Compares the parsed event with the expectation; prints every difference. */
+static int compare(const Case *c, const Config *cfg, const Event *ev)
+{
+    const Want *w = &c->want;
+    int bad = 0;
+    char *want_id = expand(w->id ? w->id : "e1", c->fill, 0, NULL);
+    char *want_a = expand(w->a ? w->a : "42", c->fill, 0, NULL);
+    char *want_b = expand(w->b ? w->b : "1001", c->fill, 0, NULL);
+    const RelationDef *want_rel = config_relation(cfg, w->rel ? w->rel : "rel");
+    const char *want_occ = w->occurred_at ? w->occurred_at : "";
+
+#define DIFF(field, fmt, want, got)                                                            \
+    do {                                                                                       \
+        printf("FAIL %s\n  %s expected: " fmt "\n  %s got:      " fmt "\n", c->name, field,    \
+               want, field, got);                                                              \
+        bad = 1;                                                                               \
+    } while (0)
+
+    if (!streq(ev->id, want_id))
+        DIFF("id", "%s", want_id, ev->id);
+    if (ev->op != w->op)
+        DIFF("op", "%s", event_op_name(w->op), event_op_name(ev->op));
+    if (ev->rel != want_rel)
+        DIFF("relation", "%s", want_rel->short_name, ev->rel ? ev->rel->short_name : "(none)");
+    if (!streq(ev->profile_a, want_a))
+        DIFF("profile_a", "%s", want_a, ev->profile_a);
+    if (!streq(ev->profile_b, want_b))
+        DIFF("profile_b", "%s", want_b, ev->profile_b);
+    if (ev->has_version != w->has_version)
+        DIFF("has_version", "%d", w->has_version, ev->has_version);
+    if (ev->has_version && ev->version != w->version)
+        DIFF("version", "%" PRId64, w->version, ev->version);
+    if (!streq(ev->occurred_at, want_occ))
+        DIFF("occurred_at", "%s", want_occ, ev->occurred_at);
+    if (ev->is_test != w->is_test)
+        DIFF("is_test", "%d", w->is_test, ev->is_test);
+    for (int i = 0; i < CONFIG_MAX_PROPERTIES; i++) {
+        WantWeight ww = {WEIGHT_ABSENT, 0};
+        if (i < NPROPS && want_rel->nproperties > i)
+            ww = w->w[i];
+        const Weight *g = &ev->weights[i];
+        char field[32];
+        snprintf(field, sizeof field, "weights[%d]", i);
+        if (g->kind != ww.kind)
+            DIFF(field, "%s", kind_name(ww.kind), kind_name(g->kind));
+        else if (g->kind == WEIGHT_VALUE && g->value != ww.value)
+            DIFF(field, "%" PRId64, ww.value, g->value);
+    }
+#undef DIFF
+    free(want_id);
+    free(want_a);
+    free(want_b);
+    return bad;
+}
+
+static int run_case(const Config *cfg, const Case *c)
+{
+    size_t len;
+    char *text = expand(c->json, c->fill, c->pad_to, &len);
+    /* exactly len bytes: a read past the end is caught under AddressSanitizer */
+    char *data = malloc(len ? len : 1);
+    assert_non_null(data);
+    memcpy(data, text, len);
+    if (c->pad_to)
+        assert_int_equal(len, c->pad_to);
+
+    Event ev;
+    char err[EVENT_ERR_MAX];
+    strcpy(err, "(no message)");
+    bool ok = event_parse(cfg, data, len, &ev, err, sizeof err);
+    int bad = 0;
+    if (c->error) {
+        if (ok) {
+            printf("FAIL %s\n  expected error: %s\n  got: a valid event\n", c->name, c->error);
+            bad = 1;
+        } else if (strcmp(err, c->error) != 0) {
+            printf("FAIL %s\n  expected error: %s\n  got error:      %s\n", c->name, c->error, err);
+            bad = 1;
+        }
+    } else if (!ok) {
+        printf("FAIL %s\n  expected: a valid event\n  got error: %s\n", c->name, err);
+        bad = 1;
+    } else {
+        bad = compare(c, cfg, &ev);
+    }
+    free(data);
+    free(text);
+    return bad;
+}
+
+static int setup(void **state)
+{
+    char err[CONFIG_ERR_MAX];
+    Config *cfg = config_parse(config_text, err, sizeof err);
+    if (!cfg) {
+        printf("configuration: %s\n", err);
+        return -1;
+    }
+    *state = cfg;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    config_free(*state);
+    return 0;
+}
+
+static void test_event_table(void **state)
+{
+    const Config *cfg = *state;
+    int failures = 0;
+    size_t n = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n; i++)
+        failures += run_case(cfg, &cases[i]);
+    printf("event cases: %zu, failures: %d\n", n, failures);
+    assert_int_equal(failures, 0);
+}
+
+/* A previous parse leaves nothing behind: fields are reset for every event. */
+static void test_event_reset(void **state)
+{
+    const Config *cfg = *state;
+    Event ev;
+    char err[EVENT_ERR_MAX];
+    char *full = expand("{'id':'first','op':'attach','relation':'rel','profile_a':'1',"
+                        "'profile_b':'2','version':9,'occurred_at':'t','is_test':true,"
+                        "'weights':{'i':1,'f':1,'b':true}}",
+                        0, 0, NULL);
+    char *bare = expand(EV(""), 0, 0, NULL);
+    assert_true(event_parse(cfg, full, strlen(full), &ev, err, sizeof err));
+    assert_true(ev.has_version && ev.is_test && ev.weights[F].kind == WEIGHT_VALUE);
+    assert_true(event_parse(cfg, bare, strlen(bare), &ev, err, sizeof err));
+    assert_false(ev.has_version);
+    assert_false(ev.is_test);
+    assert_string_equal(ev.occurred_at, "");
+    for (int i = 0; i < CONFIG_MAX_PROPERTIES; i++)
+        assert_int_equal(ev.weights[i].kind, WEIGHT_ABSENT);
+    free(full);
+    free(bare);
+}
+
+/* A message longer than the buffer is cut, never overflows it. */
+static void test_event_small_buffer(void **state)
+{
+    const Config *cfg = *state;
+    Event ev;
+    char err[16];
+    memset(err, 'Z', sizeof err);
+    char *text = expand(OPEV("delete"), 0, 0, NULL);
+    assert_false(event_parse(cfg, text, strlen(text), &ev, err, 8));
+    assert_string_equal(err, "op: mus");
+    assert_int_equal(err[8], 'Z');
+    free(text);
+}
+
+/* Only len bytes are read: what follows in the buffer does not matter. */
+static void test_event_len_bounds(void **state)
+{
+    const Config *cfg = *state;
+    Event ev;
+    char err[EVENT_ERR_MAX];
+    char *text = expand(EV("") "garbage after the event", 0, 0, NULL);
+    size_t len = strlen(text) - strlen("garbage after the event");
+    assert_true(event_parse(cfg, text, len, &ev, err, sizeof err));
+    assert_string_equal(ev.id, "e1");
+    /* one byte short: the object is not closed */
+    assert_false(event_parse(cfg, text, len - 1, &ev, err, sizeof err));
+    assert_string_equal(err, "not JSON: '}' expected near end of file at column 77");
+    free(text);
+}
+
+static void test_event_op_names(void **state)
+{
+    (void)state;
+    assert_string_equal(event_op_name(OP_ATTACH), "attach");
+    assert_string_equal(event_op_name(OP_EDIT), "edit");
+    assert_string_equal(event_op_name(OP_STRENGTHEN), "strengthen");
+    assert_string_equal(event_op_name(OP_DETACH), "detach");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_event_table),
+        cmocka_unit_test(test_event_reset),
+        cmocka_unit_test(test_event_small_buffer),
+        cmocka_unit_test(test_event_len_bounds),
+        cmocka_unit_test(test_event_op_names),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
