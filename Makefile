@@ -29,6 +29,7 @@ CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lu
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event
 
+.SECONDARY:
 .PHONY: all clean test test-unit test-e2e test-asan install uninstall demo bench fuzz
 
 all: $(BUILD)/relationd $(BUILD)/relationctl

@@ -1,0 +1,112 @@
+"""relationd's command line: --version, --check-config, and its lifecycle
+against Redis: SIGHUP reloads (a broken file keeps the running one), SIGTERM
+stops it with status 0."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from redis_server import Server, free_port
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RELATIOND = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
+
+GOOD = {"short": "rel", "database_a": "a", "database_b": "b",
+        "properties": [{"short": "n", "type": "int", "save_amount": True}]}
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    s.start()
+    yield s
+    s.stop()
+
+
+def write(path, port, relations, **extra):
+    doc = {"redis": {"url": "redis://127.0.0.1:%d/0" % port}, "relations": relations}
+    doc.update(extra)
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_version():
+    out = subprocess.run([RELATIOND, "--version"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert out.stdout.startswith("relationd ")
+
+
+def test_check_config(tmp_path):
+    ok = write(tmp_path / "ok.json", 6379, [GOOD])
+    out = subprocess.run([RELATIOND, "-c", ok, "--check-config"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "ok (1 relations)" in out.stdout
+
+    bad_rel = dict(GOOD, properties=[{"short": "n", "type": "int",
+                                      "save_top": {"order": "desc", "limit": 21}}])
+    bad = write(tmp_path / "bad.json", 6379, [bad_rel])
+    out = subprocess.run([RELATIOND, "-c", bad, "--check-config"], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.strip() == "relationd: %s: relations[0].properties[0].save_top.limit: " \
+                                 "must be 1..20" % bad
+
+    typo = write(tmp_path / "typo.json", 6379, [GOOD], engine={"tombstone_ttl": 5})
+    out = subprocess.run([RELATIOND, "-c", typo, "--check-config"], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "engine.tombstone_ttl: unknown key" in out.stderr
+
+    env = dict(os.environ, RELATIOND_TEST_PORT="6390")
+    envfile = tmp_path / "env.json"
+    envfile.write_text(json.dumps({"redis": {"url": "redis://127.0.0.1:${RELATIOND_TEST_PORT}/0"},
+                                   "relations": []}))
+    out = subprocess.run([RELATIOND, "-c", str(envfile), "--check-config"], capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([RELATIOND, "-c", str(envfile), "--check-config"], capture_output=True,
+                         text=True)
+    assert out.returncode == 1
+    assert "redis.url: environment variable RELATIOND_TEST_PORT is not set" in out.stderr
+
+
+def wait_for(path, text, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in path.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError("%r not in the log:\n%s" % (text, path.read_text()))
+
+
+def test_reload_and_stop(server, tmp_path):
+    cfg = tmp_path / "relationd.json"
+    write(cfg, server.port, [GOOD])
+    log = tmp_path / "relationd.log"
+    with open(log, "w") as logf:
+        proc = subprocess.Popen([RELATIOND, "-c", str(cfg)], stderr=logf)
+    try:
+        wait_for(log, "ready: 1 relations")
+        write(cfg, server.port, [dict(GOOD, short="Bad")])
+        proc.send_signal(signal.SIGHUP)
+        wait_for(log, "reload refused, keeping the running configuration")
+        assert "relations[0].short: must match [a-z][a-z0-9_]{0,63}" in log.read_text()
+        write(cfg, server.port, [GOOD, dict(GOOD, short="other")])
+        proc.send_signal(signal.SIGHUP)
+        wait_for(log, "2 relations")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_redis_unreachable_at_start(tmp_path):
+    cfg = write(tmp_path / "relationd.json", free_port(), [GOOD])
+    out = subprocess.run([RELATIOND, "-c", cfg], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "Connection refused" in out.stderr
