@@ -1,0 +1,142 @@
+"""The Redis key layout of the README is a contract for the services that read
+it: every key, its type, its fields and values, read here straight from Redis.
+Also the tombstone's lifetime, which only a real clock can show."""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import redis
+
+from redis_server import Server
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
+
+RELATION = {
+    "short": "managers_loyal", "database_a": "managers", "database_b": "customers",
+    "properties": [
+        {"short": "profit", "type": "float", "save_amount": True,
+         "save_top": {"order": "desc", "limit": 2}},
+        {"short": "purchases", "type": "int", "save_amount": True,
+         "save_top": {"order": "asc", "limit": 5}},
+        {"short": "approve", "type": "bool"}],
+}
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture()
+def r(server):
+    client = redis.Redis(port=server.port, decode_responses=True)
+    client.flushall()
+    return client
+
+
+def apply(cfg, events):
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", "-"],
+                         input="".join(json.dumps(e) + "\n" for e in events),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def config(tmp_path, port, **engine):
+    path = tmp_path / "relationd.json"
+    path.write_text(json.dumps({"redis": {"url": "redis://127.0.0.1:%d/0" % port,
+                                          "key_prefix": "t:"},
+                                "engine": engine, "relations": [RELATION]}))
+    return str(path)
+
+
+def ev(i, op, b, weights=None, version=None):
+    e = {"id": "e%d" % i, "op": op, "relation": "managers_loyal", "profile_a": "42",
+         "profile_b": b}
+    if weights is not None:
+        e["weights"] = weights
+    if version is not None:
+        e["version"] = version
+    return e
+
+
+def test_every_key_of_a_side(server, r, tmp_path):
+    cfg = config(tmp_path, server.port)
+    apply(cfg, [
+        ev(1, "attach", "1001", {"profit": 250.5, "purchases": 3, "approve": True}, version=7),
+        ev(2, "attach", "1002", {"profit": 0.1, "purchases": 1, "approve": False}),
+        ev(3, "attach", "1003", {"profit": 99}),
+        ev(4, "strengthen", "1002", {"profit": 0.2}),
+    ])
+    d = "t:{managers_loyal:d:42}:"
+    assert sorted(r.keys(d + "*")) == sorted(d + k for k in [
+        "stats", "edges", "top:profit", "top:purchases", "seen"])
+    assert r.type(d + "stats") == "hash"
+    assert r.hgetall(d + "stats") == {
+        "count": "3", "profit:count": "3", "profit:total": "349.8",
+        "purchases:count": "2", "purchases:total": "4", "approve:count": "1"}
+    assert r.type(d + "top:profit") == "zset"
+    assert r.zrevrange(d + "top:profit", 0, 1, withscores=True) == [("1001", 250.5), ("1003", 99.0)]
+    assert r.zrange(d + "top:purchases", 0, -1, withscores=True) == [("1002", 1.0), ("1001", 3.0)]
+    assert r.type(d + "edges") == "hash"
+    edges = {k: json.loads(v) for k, v in r.hgetall(d + "edges").items()}
+    assert edges == {
+        "1001": {"version": "7", "weights": {"profit": 250.5, "purchases": 3, "approve": True}},
+        "1002": {"version": None, "weights": {"profit": 0.3, "purchases": 1, "approve": False}},
+        "1003": {"version": None, "weights": {"profit": 99}},
+    }
+    assert r.type(d + "seen") == "zset"
+    assert set(r.zrange(d + "seen", 0, -1)) == {"e1", "e2", "e3", "e4"}
+    assert 604790 < r.ttl(d + "seen") <= 604800
+    # the reverse side of customer 1002
+    rv = "t:{managers_loyal:r:1002}:"
+    assert r.hgetall(rv + "stats")["profit:total"] == "0.3"
+    assert r.zrange(rv + "top:profit", 0, -1) == ["42"]
+    # relationctl delivered the triggers: no outbox is left
+    assert r.keys("*outbox*") == []
+
+
+def test_detach_removes_everything_but_the_tombstone_and_seen(server, r, tmp_path):
+    cfg = config(tmp_path, server.port)
+    apply(cfg, [ev(1, "attach", "1001", {"profit": 1, "purchases": 2}, version=3),
+                ev(2, "detach", "1001", version=9)])
+    d = "t:{managers_loyal:d:42}:"
+    assert sorted(r.keys(d + "*")) == [d + "seen", d + "tomb:1001"]
+    assert r.get(d + "tomb:1001") == "9"
+    assert 604790 < r.ttl(d + "tomb:1001") <= 604800
+    assert r.get("t:{managers_loyal:r:1001}:tomb:42") == "9"
+
+
+def test_tombstone_expires(server, r, tmp_path):
+    cfg = config(tmp_path, server.port, tombstone_ttl_s=1)
+    apply(cfg, [ev(1, "attach", "1001", {"profit": 1}, version=10),
+                ev(2, "detach", "1001", version=10)])
+    late = apply(cfg, [ev(3, "attach", "1001", {"profit": 2}, version=5)])
+    assert late.stderr.splitlines()[-1] == "applied 0, duplicate 0, stale 1, invalid 0"
+    assert late.stdout == ""
+    time.sleep(2.2)
+    # the tombstone is gone: an old version creates the edge again
+    again = apply(cfg, [ev(4, "attach", "1001", {"profit": 2}, version=5)])
+    assert again.stderr.splitlines()[-1] == "applied 1, duplicate 0, stale 0, invalid 0"
+    kinds = [json.loads(line)["event_data"]["kind"] for line in again.stdout.splitlines()]
+    assert kinds == ["attach", "attach"]
+    assert r.hget("t:{managers_loyal:d:42}:stats", "profit:total") == "2"
+
+
+def test_dedup_window_is_per_side_and_trimmed(server, r, tmp_path):
+    cfg = config(tmp_path, server.port, dedup_ids=3)
+    apply(cfg, [ev(i, "strengthen", "1001", {"purchases": 1}) for i in range(5)])
+    d = "t:{managers_loyal:d:42}:"
+    assert r.zcard(d + "seen") == 3
+    assert set(r.zrange(d + "seen", 0, -1)) == {"e2", "e3", "e4"}
+    # within the window: a duplicate; beyond it, the event counts again
+    out = apply(cfg, [ev(4, "strengthen", "1001", {"purchases": 1})])
+    assert out.stderr.splitlines()[-1] == "applied 0, duplicate 1, stale 0, invalid 0"
+    assert r.hget(d + "stats", "purchases:total") == "5"
