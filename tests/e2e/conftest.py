@@ -1,0 +1,146 @@
+"""Shared fixtures of the end-to-end tests.
+
+- `redis_proc`: one private redis-server for the session, on a free loopback
+  port, in a temporary directory, stopped by its own pid.
+- `rdb`: a client of that server, FLUSHALL'd before the test.
+- `ctl`: writes configuration files and runs `relationctl apply` / `stats`.
+"""
+
+import decimal
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import pytest
+import redis
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisProcess:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="relationd-e2e-redis-")
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("redis-server did not start on port %d" % self.port)
+            time.sleep(0.02)
+        client.close()
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def client(self):
+        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()          # signals this pid only
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_proc():
+    server = RedisProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def rdb(redis_proc):
+    client = redis_proc.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+def loads(text):
+    """JSON with exact decimals: floats become decimal.Decimal."""
+    return json.loads(text, parse_float=decimal.Decimal)
+
+
+@dataclass
+class ApplyResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    triggers: list = field(default_factory=list)   # parsed bodies, in output order
+    lines: list = field(default_factory=list)      # raw stdout lines, same order
+    errors: list = field(default_factory=list)     # stderr lines
+
+    @property
+    def summary(self):
+        return self.errors[-1] if self.errors else None
+
+
+class Relationctl:
+    def __init__(self, redis_proc, tmp_path):
+        self.redis_proc = redis_proc
+        self.tmp_path = tmp_path
+        self.n = 0
+
+    def config(self, relations, engine=None, **extra):
+        """Writes a configuration file for the session's Redis; returns its path."""
+        doc = {"redis": {"url": self.redis_proc.url}, "relations": relations}
+        if engine is not None:
+            doc["engine"] = engine
+        doc.update(extra)
+        self.n += 1
+        path = self.tmp_path / ("relationd-%d.json" % self.n)
+        path.write_text(json.dumps(doc))
+        return str(path)
+
+    @staticmethod
+    def _text(events):
+        if isinstance(events, str):
+            return events
+        return "".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in events)
+
+    def apply(self, cfg, events, timeout=120):
+        """`relationctl -c CFG apply -` with the events (dicts or raw lines) on stdin."""
+        out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", "-"], input=self._text(events),
+                             capture_output=True, text=True, timeout=timeout)
+        lines = [line for line in out.stdout.split("\n") if line != ""]
+        return ApplyResult(out.returncode, out.stdout, out.stderr,
+                           [loads(line) for line in lines], lines, out.stderr.splitlines())
+
+    def stats(self, cfg, relation, side, profile):
+        out = subprocess.run([RELATIONCTL, "-c", cfg, "stats", relation, side, str(profile)],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, (relation, side, profile, out.stderr)
+        return loads(out.stdout)
+
+
+@pytest.fixture()
+def ctl(redis_proc, tmp_path):
+    return Relationctl(redis_proc, tmp_path)
