@@ -149,7 +149,11 @@ end
 local K_SEEN, K_OUTBOX, K_TOMB = KEYS[3 + ntop], KEYS[4 + ntop], KEYS[5 + ntop]
 
 local function remember()
-  redis.call('ZADD', K_SEEN, now_ms, ev_id)
+  -- scores increase strictly per side, so trimming drops the oldest ids
+  local score = tonumber(now_ms)
+  local last = redis.call('ZREVRANGE', K_SEEN, 0, 0, 'WITHSCORES')
+  if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
+  redis.call('ZADD', K_SEEN, string.format('%d', score), ev_id)
   redis.call('EXPIRE', K_SEEN, tomb_ttl)
   redis.call('ZREMRANGEBYRANK', K_SEEN, 0, -dedup - 1)
 end
@@ -277,7 +281,7 @@ for i, p in ipairs(props) do
   local ov, nv = old and old.w[i], new and new.w[i]
   local function counted(v) return v ~= nil and (p.type ~= 'bool' or v == 1) end
   after.pcount[i] = after.pcount[i] + (counted(nv) and 1 or 0) - (counted(ov) and 1 or 0)
-  if p.amount then after.ptotal[i] = after.ptotal[i] + (nv or 0) - (ov or 0) end
+  if p.amount then after.ptotal[i] = after.ptotal[i] + ((nv or 0) - (ov or 0)) end
   if p.topkey then
     if nv ~= nil then
       if nv ~= ov then redis.call('ZADD', p.topkey, fmt_num(p, nv), cp) end
