@@ -77,6 +77,12 @@ def redis_proc():
 
 
 @pytest.fixture()
+def server(redis_proc):
+    """The session's redis-server (a test module may define its own)."""
+    return redis_proc
+
+
+@pytest.fixture()
 def rdb(redis_proc):
     client = redis_proc.client()
     client.flushall()

@@ -10,7 +10,6 @@ import time
 import pytest
 import redis
 
-from redis_server import Server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
@@ -24,14 +23,6 @@ RELATION = {
          "save_top": {"order": "asc", "limit": 5}},
         {"short": "approve", "type": "bool"}],
 }
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    s.start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture()

@@ -8,23 +8,14 @@ import signal
 import subprocess
 import time
 
-import pytest
 
-from redis_server import Server, free_port
+from redis_server import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIOND = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
 
 GOOD = {"short": "rel", "database_a": "a", "database_b": "b",
         "properties": [{"short": "n", "type": "int", "save_amount": True}]}
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    s.start()
-    yield s
-    s.stop()
 
 
 def write(path, port, relations, **extra):

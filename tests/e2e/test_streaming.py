@@ -3,26 +3,16 @@ oversized and blank lines, CRLF, a file argument, a Redis that is not there."""
 
 import json
 import os
-import resource
 import subprocess
 
-import pytest
 
-from redis_server import Server, free_port
+from redis_server import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
 
 RELATION = {"short": "rel", "database_a": "a", "database_b": "b",
             "properties": [{"short": "n", "type": "int", "save_amount": True}]}
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    s.start()
-    yield s
-    s.stop()
 
 
 def write_config(tmp_path, port):
