@@ -5,7 +5,7 @@ BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
-PKGS      := jansson hiredis libsystemd
+PKGS      := jansson hiredis libsystemd rdkafka librabbitmq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
@@ -25,14 +25,18 @@ ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 
 CORE_SRCS := daemon/log.c config/config.c handlers/fixed.c handlers/event.c \
              handlers/store.c handlers/engine.c
+DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
+               daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c
+DAEMON    := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
 CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event
 
 .SECONDARY:
+.DELETE_ON_ERROR:
 .PHONY: all clean test test-unit test-e2e test-asan install uninstall demo bench fuzz
 
-all: $(BUILD)/relationd $(BUILD)/relationctl
+all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock
 
 $(BUILD)/apply_lua.c: handlers/apply.lua tools/embed.sh
 	@mkdir -p $(dir $@)
@@ -46,8 +50,12 @@ $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/relationd: $(BUILD)/obj/daemon/main.o $(CORE)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+$(BUILD)/relationd: $(DAEMON) $(CORE)
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lpthread -lm -o $@
+
+# A Kafka-protocol broker for the tests, on librdkafka's mock cluster.
+$(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(CORE)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
@@ -58,8 +66,9 @@ $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-e2e: $(BUILD)/relationctl $(BUILD)/relationd
+test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
+	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) \
 	  $(PYTHON) -m pytest -q tests/e2e
 
 # The unit tests in a plain build, then unit and end-to-end tests under

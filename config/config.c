@@ -336,9 +336,10 @@ static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
 
 static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const keys[] = {"tombstone_ttl_s", "dedup_ids", "batch_size", NULL};
+    static const char *const keys[] = {"tombstone_ttl_s",     "dedup_ids",    "batch_size", "batch_ms",
+                                       "shutdown_timeout_ms", "retry_max_ms", NULL};
     json_t *o;
-    int64_t d = 0, b = 0;
+    int64_t d = 0, b = 0, bm = 0, st = 0, rm = 0;
     if (!get_object(c, root, "", "engine", false, &o))
         return false;
     if (!o)
@@ -349,10 +350,16 @@ static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
               get_int(c, o, "engine", "tombstone_ttl_s", 604800, 1, 315360000,
                       &cfg->tombstone_ttl_s) &&
               get_int(c, o, "engine", "dedup_ids", 10000, 1, 10000000, &d) &&
-              get_int(c, o, "engine", "batch_size", 256, 1, 100000, &b);
+              get_int(c, o, "engine", "batch_size", 256, 1, 100000, &b) &&
+              get_int(c, o, "engine", "batch_ms", 100, 1, 60000, &bm) &&
+              get_int(c, o, "engine", "shutdown_timeout_ms", 10000, 100, 3600000, &st) &&
+              get_int(c, o, "engine", "retry_max_ms", 5000, 10, 3600000, &rm);
     json_decref(o);
     cfg->dedup_ids = (int)d;
     cfg->batch_size = (int)b;
+    cfg->batch_ms = (int)bm;
+    cfg->shutdown_timeout_ms = (int)st;
+    cfg->retry_max_ms = (int)rm;
     return ok;
 }
 
@@ -732,6 +739,11 @@ static Config *config_from_json(json_t *root, Ctx *c)
         config_free(cfg);
         return NULL;
     }
+    if ((cfg->has_kafka || cfg->has_amqp) && !cfg->has_hooks) {
+        fail(c, "hooks", "required when a kafka or amqp source is configured");
+        config_free(cfg);
+        return NULL;
+    }
     return cfg;
 }
 
@@ -825,4 +837,122 @@ int config_property(const RelationDef *rel, const char *short_name)
         if (rel->properties[i].short_name && strcmp(rel->properties[i].short_name, short_name) == 0)
             return i;
     return -1;
+}
+
+/* ---- reload ---- */
+
+static bool str_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strings_same(char **a, char **b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!str_same(a[i], b[i]))
+            return false;
+    return true;
+}
+
+static bool kafka_same(const Config *a, const Config *b)
+{
+    const KafkaConfig *x = &a->kafka, *y = &b->kafka;
+    return a->has_kafka == b->has_kafka && str_same(x->brokers, y->brokers) &&
+           str_same(x->group_id, y->group_id) && x->ntopics == y->ntopics &&
+           strings_same(x->topics, y->topics, x->ntopics) &&
+           str_same(x->dead_letter_topic, y->dead_letter_topic) &&
+           x->nproperties == y->nproperties &&
+           strings_same(x->property_keys, y->property_keys, x->nproperties) &&
+           strings_same(x->property_values, y->property_values, x->nproperties);
+}
+
+static void note_change(char *changed, size_t len, const char *what)
+{
+    size_t used = strlen(changed);
+    snprintf(changed + used, len - used, "%s%s", used ? ", " : "", what);
+}
+
+static bool dup_str(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = src ? strdup(src) : NULL;
+    return !src || *dst;
+}
+
+static bool dup_strings(char ***dst, int *ndst, char *const *src, int n)
+{
+    free_strings(*dst, *ndst);
+    *dst = NULL;
+    *ndst = 0;
+    if (n == 0)
+        return true;
+    *dst = calloc((size_t)n, sizeof **dst);
+    if (!*dst)
+        return false;
+    *ndst = n;
+    for (int i = 0; i < n; i++)
+        if (!dup_str(&(*dst)[i], src[i]))
+            return false;
+    return true;
+}
+
+static bool dup_properties(KafkaConfig *dst, const KafkaConfig *src)
+{
+    int nk = 0, nv = 0;
+    free_strings(dst->property_keys, dst->nproperties);
+    free_strings(dst->property_values, dst->nproperties);
+    dst->property_keys = dst->property_values = NULL;
+    dst->nproperties = 0;
+    if (!dup_strings(&dst->property_keys, &nk, src->property_keys, src->nproperties) ||
+        !dup_strings(&dst->property_values, &nv, src->property_values, src->nproperties)) {
+        free_strings(dst->property_keys, nk);
+        free_strings(dst->property_values, nv);
+        dst->property_keys = dst->property_values = NULL;
+        return false;
+    }
+    dst->nproperties = src->nproperties;
+    return true;
+}
+
+bool config_keep_connections(Config *fresh, const Config *running, char *changed, size_t len)
+{
+    changed[0] = '\0';
+    if (!str_same(fresh->redis_url, running->redis_url) ||
+        !str_same(fresh->key_prefix, running->key_prefix) ||
+        fresh->redis_timeout_ms != running->redis_timeout_ms)
+        note_change(changed, len, "redis");
+    if (!kafka_same(fresh, running))
+        note_change(changed, len, "kafka");
+    if (fresh->has_amqp != running->has_amqp || !str_same(fresh->amqp.url, running->amqp.url) ||
+        !str_same(fresh->amqp.queue, running->amqp.queue) ||
+        fresh->amqp.prefetch != running->amqp.prefetch ||
+        !str_same(fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange))
+        note_change(changed, len, "amqp");
+    if (fresh->has_hooks != running->has_hooks || !str_same(fresh->hooks_url, running->hooks_url) ||
+        !str_same(fresh->hooks_exchange, running->hooks_exchange))
+        note_change(changed, len, "hooks");
+    if (fresh->has_http != running->has_http || !str_same(fresh->http_listen, running->http_listen))
+        note_change(changed, len, "http");
+
+    const KafkaConfig *rk = &running->kafka;
+    KafkaConfig *fk = &fresh->kafka;
+    fresh->redis = running->redis;
+    fresh->redis_timeout_ms = running->redis_timeout_ms;
+    fresh->has_kafka = running->has_kafka;
+    fresh->has_amqp = running->has_amqp;
+    fresh->amqp.prefetch = running->amqp.prefetch;
+    fresh->has_hooks = running->has_hooks;
+    fresh->has_http = running->has_http;
+    return dup_str(&fresh->redis_url, running->redis_url) &&
+           dup_str(&fresh->key_prefix, running->key_prefix) &&
+           dup_str(&fk->brokers, rk->brokers) && dup_str(&fk->group_id, rk->group_id) &&
+           dup_strings(&fk->topics, &fk->ntopics, rk->topics, rk->ntopics) &&
+           dup_str(&fk->dead_letter_topic, rk->dead_letter_topic) &&
+           dup_properties(fk, rk) &&
+           dup_str(&fresh->amqp.url, running->amqp.url) &&
+           dup_str(&fresh->amqp.queue, running->amqp.queue) &&
+           dup_str(&fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) &&
+           dup_str(&fresh->hooks_url, running->hooks_url) &&
+           dup_str(&fresh->hooks_exchange, running->hooks_exchange) &&
+           dup_str(&fresh->http_listen, running->http_listen);
 }

@@ -78,6 +78,9 @@ typedef struct {
     int64_t tombstone_ttl_s;
     int dedup_ids;
     int batch_size;
+    int batch_ms;            /* longest wait to fill a batch */
+    int shutdown_timeout_ms; /* SIGTERM: the longest drain */
+    int retry_max_ms;        /* cap of the reconnect back-off */
 
     bool has_kafka;
     KafkaConfig kafka;
@@ -103,6 +106,13 @@ Config *config_parse(const char *text, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 void config_free(Config *cfg);
+
+/* A reload: fresh takes copies of running's connection settings (redis,
+ * kafka, amqp, hooks, http), which cannot change at run time; running is not
+ * touched. changed lists the sections whose settings differed ("" when none).
+ * False when out of memory (then fresh is only fit for config_free). */
+bool config_keep_connections(Config *fresh, const Config *running, char *changed, size_t len)
+    __attribute__((warn_unused_result));
 
 const RelationDef *config_relation(const Config *cfg, const char *short_name);
 int config_property(const RelationDef *rel, const char *short_name);

@@ -12,9 +12,11 @@ void log_write(int level, const char *ctx, const char *fmt, ...)
     static const char *const prefix[] = {"<3>error", "<4>warning", "<6>info", "<7>debug"};
     va_list ap;
 
+    flockfile(stderr); /* one whole line per call, whatever the thread */
     fprintf(stderr, "%s: %s: ", prefix[level], ctx);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    funlockfile(stderr);
 }

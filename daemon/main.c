@@ -1,29 +1,25 @@
 /* relationd — parses the command line, loads the configuration, starts the
  * parts in order, runs until SIGTERM, stops them in reverse order. */
 #include "config/config.h"
+#include "daemon/amqp_source.h"
+#include "daemon/kafka_source.h"
+#include "daemon/lifecycle.h"
 #include "daemon/log.h"
-#include "handlers/engine.h"
+#include "daemon/shared_config.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t reload_requested;
-
-static void on_signal(int sig)
-{
-    if (sig == SIGHUP) {
-        reload_requested = 1;
-    } else if (stop_requested) {
-        _exit(1); /* a second SIGTERM: exit at once */
-    } else {
-        stop_requested = 1;
-    }
-}
+/* Past the drain deadline, the threads get this long to notice before the
+ * process exits without them. */
+#define ABANDON_GRACE_MS 3000
 
 static void usage(FILE *out)
 {
@@ -31,31 +27,37 @@ static void usage(FILE *out)
                  "       relationd --version\n");
 }
 
-/* Loads the file again; a file that fails validation keeps the running one. */
-static void reload(const char *path, Config **cfg, Engine *engine)
+/* Loads the file again; a file that fails validation keeps the running one.
+ * The threads switch to it at their next batch. */
+static void reload(const char *path, const Config **running)
 {
-    char err[CONFIG_ERR_MAX];
+    char err[CONFIG_ERR_MAX], changed[128];
     sd_notify(0, "RELOADING=1");
     Config *fresh = config_load(path, err, sizeof err);
     if (!fresh) {
         log_at(LOG_ERROR, "config", "reload refused, keeping the running configuration: %s", err);
+    } else if (!config_keep_connections(fresh, *running, changed, sizeof changed)) {
+        log_at(LOG_ERROR, "config", "reload: out of memory, keeping the running configuration");
+        config_free(fresh);
     } else {
-        if (strcmp(fresh->redis_url, (*cfg)->redis_url) != 0)
-            log_at(LOG_WARN, "config", "redis.url cannot change at run time: restart to apply it");
-        free(fresh->redis_url);
-        fresh->redis_url = strdup((*cfg)->redis_url);
-        fresh->redis = (*cfg)->redis;
-        if (!fresh->redis_url) {
+        if (changed[0])
+            log_at(LOG_WARN, "config", "%s settings cannot change at run time: restart to apply them",
+                   changed);
+        int nrel = fresh->nrelations;
+        const Config *installed = fresh;
+        if (!shared_config_set(fresh)) { /* fresh is owned (or freed) from here */
             log_at(LOG_ERROR, "config", "reload: out of memory, keeping the running configuration");
-            config_free(fresh);
         } else {
-            engine_set_config(engine, fresh);
-            config_free(*cfg);
-            *cfg = fresh;
-            log_at(LOG_INFO, "config", "reloaded %s: %d relations", path, fresh->nrelations);
+            *running = installed;
+            log_at(LOG_INFO, "config", "reloaded %s: %d relations", path, nrel);
         }
     }
     sd_notify(0, "READY=1");
+}
+
+static bool sources_done(const KafkaSource *k, const AmqpSource *a)
+{
+    return (!k || kafka_source_done(k)) && (!a || amqp_source_done(a));
 }
 
 int main(int argc, char **argv)
@@ -96,39 +98,90 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 0;
     }
-
-    /* 2. Signals: handlers only set flags. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    /* 3. The engine: Redis and its scripts. */
-    Engine *engine = engine_new(cfg, err, sizeof err);
-    if (!engine) {
-        log_at(LOG_ERROR, "redis", "%s", err);
-        config_free(cfg);
+    const Config *running = cfg;
+    int shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+    if (!shared_config_set(cfg)) { /* cfg is owned by the shared configuration now */
+        fprintf(stderr, "relationd: out of memory\n");
         return 1;
     }
+    cfg = NULL;
+
+    /* 2. Signals: blocked in every thread, taken by sigtimedwait below. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* 3. The sources, each with its own thread, Redis and broker connections.
+     *    Redis and the brokers may be down: the threads wait for them. */
+    KafkaSource *kafka = NULL;
+    AmqpSource *amqp = NULL;
+    int status = 0;
+    if (running->has_kafka && !(kafka = kafka_source_new(err, sizeof err))) {
+        log_at(LOG_ERROR, "main", "kafka source: %s", err);
+        status = 1;
+        goto stop;
+    }
+    if (running->has_amqp && !(amqp = amqp_source_new(err, sizeof err))) {
+        log_at(LOG_ERROR, "main", "amqp source: %s", err);
+        status = 1;
+        goto stop;
+    }
+    if ((kafka && !kafka_source_start(kafka)) || (amqp && !amqp_source_start(amqp))) {
+        log_at(LOG_ERROR, "main", "cannot start a thread");
+        lifecycle_request_stop(0);
+        status = 1;
+        goto stop;
+    }
+    if (!kafka && !amqp)
+        log_at(LOG_WARN, "main", "no kafka or amqp section: no source to consume");
 
     sd_notify(0, "READY=1");
-    log_at(LOG_INFO, "main", "ready: %d relations", cfg->nrelations);
-    while (!stop_requested) {
-        if (reload_requested) {
-            reload_requested = 0;
-            reload(path, &cfg, engine);
+    log_at(LOG_INFO, "main", "ready: %d relations, sources:%s%s", running->nrelations,
+           kafka ? " kafka" : "", amqp ? " amqp" : "");
+
+    /* 4. Run until SIGTERM / SIGINT. */
+    for (;;) {
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGHUP) {
+            reload(path, &running);
+            shutdown_timeout_ms = running->shutdown_timeout_ms;
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+            log_at(LOG_ERROR, "main", "sigtimedwait: %s", strerror(errno));
         }
-        pause();
     }
 
-    /* Stop in reverse order. */
+    /* 5. Drain: stop fetching, finish the batch, confirm, commit/ack, close.
+     *    A second SIGTERM exits at once. */
     sd_notify(0, "STOPPING=1");
-    log_at(LOG_INFO, "main", "stopping");
-    engine_free(engine);
-    config_free(cfg);
-    return 0;
+    log_at(LOG_INFO, "main", "stopping: draining within %d ms", shutdown_timeout_ms);
+    lifecycle_request_stop(shutdown_timeout_ms);
+    int64_t give_up = lifecycle_now_ms() + shutdown_timeout_ms + ABANDON_GRACE_MS;
+    while (!sources_done(kafka, amqp)) {
+        struct timespec tick = {0, 50 * 1000000};
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_at(LOG_WARN, "main", "second signal: exiting now, unfinished work is not "
+                   "acknowledged and will be delivered again");
+            _exit(1);
+        }
+        if (lifecycle_now_ms() > give_up) {
+            log_at(LOG_ERROR, "main", "drain did not finish in time: exiting, unfinished work "
+                   "is not acknowledged and will be delivered again");
+            _exit(1);
+        }
+    }
+stop:
+    /* 6. Stop in reverse order. */
+    amqp_source_free(amqp);
+    kafka_source_free(kafka);
+    shared_config_clear();
+    log_at(LOG_INFO, "main", "stopped");
+    return status;
 }

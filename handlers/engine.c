@@ -243,14 +243,21 @@ static bool ensure_connected(Engine *e, char *err, size_t errlen)
     return true;
 }
 
-Engine *engine_new(const Config *cfg, char *err, size_t errlen)
+Engine *engine_create(const Config *cfg)
 {
     Engine *e = calloc(1, sizeof *e);
+    if (e)
+        e->cfg = cfg;
+    return e;
+}
+
+Engine *engine_new(const Config *cfg, char *err, size_t errlen)
+{
+    Engine *e = engine_create(cfg);
     if (!e) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    e->cfg = cfg;
     if (!ensure_connected(e, err, errlen)) {
         free(e);
         return NULL;

@@ -23,6 +23,9 @@ typedef struct {
 /* Connects to Redis and loads the scripts. cfg is borrowed: it must outlive
  * the engine or be replaced with engine_set_config. */
 Engine *engine_new(const Config *cfg, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same without connecting: the first call connects (the daemon starts
+ * while Redis is down). NULL when out of memory. */
+Engine *engine_create(const Config *cfg) __attribute__((warn_unused_result));
 void engine_free(Engine *e);
 void engine_set_config(Engine *e, const Config *cfg);
 

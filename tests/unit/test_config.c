@@ -93,6 +93,7 @@ static const char *check_defaults(const Config *c)
     EXPECT(c->tombstone_ttl_s == 604800);
     EXPECT(c->dedup_ids == 10000);
     EXPECT(c->batch_size == 256);
+    EXPECT(c->batch_ms == 100 && c->shutdown_timeout_ms == 10000 && c->retry_max_ms == 5000);
     EXPECT(!c->has_kafka && !c->has_amqp && !c->has_hooks && !c->has_http);
     EXPECT(c->nrelations == 0);
     return NULL;
@@ -448,6 +449,12 @@ static const Case cases[] = {
      "engine.dedup_ids: must be an integer 1..10000000", NULL},
     {"engine.batch_size too big", CFG("'engine':{'batch_size':100001},'relations':[]"),
      "engine.batch_size: must be an integer 1..100000", NULL},
+    {"engine.batch_ms zero", CFG("'engine':{'batch_ms':0},'relations':[]"),
+     "engine.batch_ms: must be an integer 1..60000", NULL},
+    {"engine.shutdown_timeout_ms too small", CFG("'engine':{'shutdown_timeout_ms':99},'relations':[]"),
+     "engine.shutdown_timeout_ms: must be an integer 100..3600000", NULL},
+    {"engine.retry_max_ms a string", CFG("'engine':{'retry_max_ms':'5s'},'relations':[]"),
+     "engine.retry_max_ms: must be an integer 10..3600000", NULL},
     {"engine and redis values set",
      "{'redis':{'url':'redis://h','key_prefix':'','timeout_ms':3600000},"
      "'engine':{'tombstone_ttl_s':60,'dedup_ids':5,'batch_size':100000},'relations':[]}",
@@ -492,8 +499,12 @@ static const Case cases[] = {
          "'properties':{'acks':1}},'relations':[]"),
      "kafka.properties.acks: must be a string", NULL},
     {"kafka defaults",
-     CFG("'kafka':{'brokers':'b','topics':['t1','t2'],'dead_letter_topic':'d'},'relations':[]"),
+     CFG("'kafka':{'brokers':'b','topics':['t1','t2'],'dead_letter_topic':'d'},"
+         "'hooks':{'url':'amqp://h'},'relations':[]"),
      NULL, check_kafka_default},
+    {"kafka without hooks",
+     CFG("'kafka':{'brokers':'b','topics':['t1'],'dead_letter_topic':'d'},'relations':[]"),
+     "hooks: required when a kafka or amqp source is configured", NULL},
 
     /* amqp */
     {"amqp not an object", CFG("'amqp':1,'relations':[]"), "amqp: must be an object", NULL},
@@ -519,8 +530,12 @@ static const Case cases[] = {
      CFG("'amqp':{'url':'http://h','queue':'q','dead_letter_exchange':'x'},'relations':[]"),
      "amqp.url: must start with amqp:// or amqps://", NULL},
     {"amqp amqps and default prefetch",
-     CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x'},'relations':[]"),
+     CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x'},"
+         "'hooks':{'url':'amqp://h'},'relations':[]"),
      NULL, check_amqp_default},
+    {"amqp without hooks",
+     CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x'},'relations':[]"),
+     "hooks: required when a kafka or amqp source is configured", NULL},
 
     /* hooks */
     {"hooks not an object", CFG("'hooks':'amqp://h','relations':[]"), "hooks: must be an object",
@@ -834,7 +849,7 @@ static const Case cases[] = {
     {"env: everywhere in the document",
      "{'redis':{'url':'redis://h'},"
      "'kafka':{'brokers':'b','topics':['t','${RELD_T_SHORT}'],'dead_letter_topic':'d',"
-     "'properties':{'sasl.password':'${RELD_T_PASS}'}},"
+     "'properties':{'sasl.password':'${RELD_T_PASS}'}},'hooks':{'url':'amqp://h'},"
      "'relations':[{'short':'${RELD_T_SHORT}','database_a':'db_${RELD_T_HOST}','database_b':'b',"
      "'properties':[{'short':'p','name':'${RELD_T_PASS} ${RELD_T_PASS}','type':'int'}],"
      "'thresholds':[{'direction':'direct','stat':'edge','property':'${RELD_T_PROP}','value':1}]}]}",

@@ -1,0 +1,108 @@
+/* amqp_conn.c — AMQP connections (amqp_conn.h). */
+#include "daemon/amqp_conn.h"
+
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+amqp_bytes_t amqp_conn_bytes(const char *s)
+{
+    amqp_bytes_t b = {strlen(s), (void *)s};
+    return b;
+}
+
+bool amqp_conn_check(amqp_rpc_reply_t r, const char *what, char *err, size_t errlen)
+{
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+        return true;
+    case AMQP_RESPONSE_NONE:
+        snprintf(err, errlen, "%s: no reply", what);
+        return false;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        snprintf(err, errlen, "%s: %s", what, amqp_error_string2(r.library_error));
+        return false;
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            const amqp_connection_close_t *m = r.reply.decoded;
+            snprintf(err, errlen, "%s: connection closed by the server: %u %.*s", what,
+                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+        } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            const amqp_channel_close_t *m = r.reply.decoded;
+            snprintf(err, errlen, "%s: channel closed by the server: %u %.*s", what,
+                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+        } else {
+            snprintf(err, errlen, "%s: unexpected server method 0x%08X", what, r.reply.id);
+        }
+        return false;
+    }
+    snprintf(err, errlen, "%s: unknown reply", what);
+    return false;
+}
+
+amqp_connection_state_t amqp_conn_open(const char *url, char *err, size_t errlen)
+{
+    struct amqp_connection_info info;
+    struct timeval tv = {AMQP_CONN_TIMEOUT_S, 0};
+    amqp_socket_t *sock;
+    char *copy = strdup(url); /* amqp_parse_url writes into its argument */
+    amqp_connection_state_t conn = NULL;
+    int rc;
+
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    amqp_default_connection_info(&info);
+    if ((rc = amqp_parse_url(copy, &info)) != AMQP_STATUS_OK) {
+        snprintf(err, errlen, "bad url: %s", amqp_error_string2(rc));
+        goto fail;
+    }
+    conn = amqp_new_connection();
+    if (!conn) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    sock = info.ssl ? amqp_ssl_socket_new(conn) : amqp_tcp_socket_new(conn);
+    if (!sock) {
+        snprintf(err, errlen, "cannot create a socket");
+        goto fail;
+    }
+    if ((rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv)) != AMQP_STATUS_OK) {
+        snprintf(err, errlen, "connect %s:%d: %s", info.host, info.port, amqp_error_string2(rc));
+        goto fail;
+    }
+    amqp_set_handshake_timeout(conn, &tv);
+    amqp_set_rpc_timeout(conn, &tv);
+    if (!amqp_conn_check(amqp_login(conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
+                                    AMQP_CONN_HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, info.user,
+                                    info.password),
+                         "login", err, errlen))
+        goto fail;
+    amqp_channel_open(conn, 1);
+    if (!amqp_conn_check(amqp_get_rpc_reply(conn), "channel.open", err, errlen))
+        goto fail;
+    free(copy);
+    return conn;
+fail:
+    if (conn)
+        amqp_destroy_connection(conn);
+    free(copy);
+    return NULL;
+}
+
+void amqp_conn_close(amqp_connection_state_t conn)
+{
+    if (!conn)
+        return;
+    struct timeval tv = {2, 0};
+    amqp_set_rpc_timeout(conn, &tv);
+    if (amqp_get_socket(conn) && amqp_get_sockfd(conn) >= 0) {
+        amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
+        amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+    }
+    amqp_destroy_connection(conn);
+}

@@ -1,0 +1,27 @@
+/* amqp_conn.h — opening an AMQP connection from a URL, and turning rabbitmq-c
+ * replies into error messages. */
+#ifndef RELATIOND_AMQP_CONN_H
+#define RELATIOND_AMQP_CONN_H
+
+#include <amqp.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AMQP_CONN_HEARTBEAT_S 30
+#define AMQP_CONN_TIMEOUT_S 10
+
+/* Connects, logs in (heartbeats on) and opens channel 1. NULL on failure,
+ * with the reason in err. */
+amqp_connection_state_t amqp_conn_open(const char *url, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* True for a normal reply; otherwise writes "what: reason" to err. */
+bool amqp_conn_check(amqp_rpc_reply_t reply, const char *what, char *err, size_t errlen);
+
+/* Closes channel 1 and the connection, politely when it still works. */
+void amqp_conn_close(amqp_connection_state_t conn);
+
+/* An amqp_bytes_t of a C string, without copying. */
+amqp_bytes_t amqp_conn_bytes(const char *s);
+
+#endif

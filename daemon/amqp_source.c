@@ -1,0 +1,346 @@
+/* amqp_source.c — the RabbitMQ consumer loop (amqp_source.h). */
+#include "daemon/amqp_source.h"
+#include "daemon/amqp_conn.h"
+#include "daemon/backoff.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
+#include "daemon/pipeline.h"
+#include "daemon/publisher.h"
+#include "daemon/shared_config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define WHERE_MAX 96
+
+typedef struct {
+    char *body;
+    size_t len;
+    char *routing_key;
+} Held;
+
+struct AmqpSource {
+    char *url;
+    char *queue;
+    char *dlx;
+    int prefetch;
+    size_t batch_size;
+    amqp_connection_state_t conn;
+    Pipeline *pipeline;
+    Publisher *dead_letters;
+    Backoff down;
+    Backoff dlx_down;
+    Held *held;
+    Message *msgs;
+    char (*where)[WHERE_MAX];
+    size_t n;
+    uint64_t last_tag;
+    uint64_t received; /* deliveries on this connection, for the log */
+    pthread_t thread;
+    bool started;
+    atomic_bool done;
+};
+
+AmqpSource *amqp_source_new(char *err, size_t errlen)
+{
+    ConfigRef *ref = shared_config_acquire();
+    const Config *cfg = config_ref_get(ref);
+    AmqpSource *s = calloc(1, sizeof *s);
+    if (!s)
+        goto oom;
+    s->url = strdup(cfg->amqp.url);
+    s->queue = strdup(cfg->amqp.queue);
+    s->dlx = strdup(cfg->amqp.dead_letter_exchange);
+    s->prefetch = cfg->amqp.prefetch;
+    s->batch_size = (size_t)cfg->batch_size;
+    s->held = calloc(s->batch_size, sizeof *s->held);
+    s->msgs = calloc(s->batch_size, sizeof *s->msgs);
+    s->where = calloc(s->batch_size, sizeof *s->where);
+    s->pipeline = pipeline_new("amqp source");
+    if (!s->url || !s->queue || !s->dlx || !s->held || !s->msgs || !s->where || !s->pipeline)
+        goto oom;
+    s->dead_letters = publisher_new(s->url, s->dlx, "fanout");
+    if (!s->dead_letters)
+        goto oom;
+    backoff_init(&s->down, "amqp source", "rabbitmq", cfg->retry_max_ms);
+    backoff_init(&s->dlx_down, "amqp source", "dead-letter exchange", cfg->retry_max_ms);
+    shared_config_release(ref);
+    return s;
+oom:
+    snprintf(err, errlen, "out of memory");
+    shared_config_release(ref);
+    amqp_source_free(s);
+    return NULL;
+}
+
+static void release_batch(AmqpSource *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->held[i].body);
+        free(s->held[i].routing_key);
+    }
+    s->n = 0;
+}
+
+static void disconnect(AmqpSource *s)
+{
+    amqp_conn_close(s->conn);
+    s->conn = NULL;
+    release_batch(s); /* not acked: the broker delivers them again */
+}
+
+static bool connect_and_consume(AmqpSource *s, char *err, size_t errlen)
+{
+    char why[512];
+    s->conn = amqp_conn_open(s->url, why, sizeof why);
+    if (!s->conn) {
+        snprintf(err, errlen, "%s", why);
+        return false;
+    }
+    amqp_table_entry_t arg = {amqp_cstring_bytes("x-dead-letter-exchange"),
+                              {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_conn_bytes(s->dlx)}};
+    amqp_table_t args = {1, &arg};
+    amqp_exchange_declare(s->conn, 1, amqp_conn_bytes(s->dlx), amqp_cstring_bytes("fanout"), 0, 1,
+                          0, 0, amqp_empty_table);
+    if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "exchange.declare", err, errlen))
+        goto fail;
+    amqp_queue_declare(s->conn, 1, amqp_conn_bytes(s->queue), 0, 1 /* durable */, 0, 0, args);
+    if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "queue.declare", err, errlen))
+        goto fail;
+    amqp_basic_qos(s->conn, 1, 0, (uint16_t)s->prefetch, 0);
+    if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "basic.qos", err, errlen))
+        goto fail;
+    amqp_basic_consume(s->conn, 1, amqp_conn_bytes(s->queue), amqp_empty_bytes, 0, 0 /* acks */,
+                       0, amqp_empty_table);
+    if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "basic.consume", err, errlen))
+        goto fail;
+    log_at(LOG_INFO, "amqp source", "consuming queue %s (prefetch %d)", s->queue, s->prefetch);
+    return true;
+fail:
+    amqp_conn_close(s->conn);
+    s->conn = NULL;
+    return false;
+}
+
+static char *copy_bytes(amqp_bytes_t b)
+{
+    char *p = malloc(b.len + 1);
+    if (p) {
+        if (b.len)
+            memcpy(p, b.bytes, b.len);
+        p[b.len] = '\0';
+    }
+    return p;
+}
+
+/* A frame other than a delivery arrived: False when the channel is gone. */
+static bool other_frame(AmqpSource *s, char *err, size_t errlen)
+{
+    amqp_frame_t frame;
+    int rc = amqp_simple_wait_frame(s->conn, &frame);
+    if (rc != AMQP_STATUS_OK) {
+        snprintf(err, errlen, "%s", amqp_error_string2(rc));
+        return false;
+    }
+    if (frame.frame_type != AMQP_FRAME_METHOD)
+        return true;
+    switch (frame.payload.method.id) {
+    case AMQP_BASIC_CANCEL_METHOD:
+        snprintf(err, errlen, "the broker cancelled the consumer (queue %s deleted?)", s->queue);
+        return false;
+    case AMQP_CHANNEL_CLOSE_METHOD:
+    case AMQP_CONNECTION_CLOSE_METHOD:
+        snprintf(err, errlen, "closed by the broker");
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* Fills the batch. False when the connection failed. */
+static bool collect(AmqpSource *s, char *err, size_t errlen)
+{
+    const Config *cfg = pipeline_config(s->pipeline);
+    size_t limit = (size_t)cfg->batch_size < s->batch_size ? (size_t)cfg->batch_size : s->batch_size;
+    int64_t first = 0;
+    while (s->n < limit && !lifecycle_stopping()) {
+        int64_t wait = 100;
+        if (s->n) {
+            wait = first + cfg->batch_ms - lifecycle_now_ms();
+            if (wait <= 0)
+                break;
+        }
+        struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+        amqp_envelope_t env;
+        amqp_maybe_release_buffers(s->conn);
+        amqp_rpc_reply_t r = amqp_consume_message(s->conn, &env, &tv, 0);
+        if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+            Held *h = &s->held[s->n];
+            h->body = copy_bytes(env.message.body);
+            h->len = env.message.body.len;
+            h->routing_key = copy_bytes(env.routing_key);
+            s->last_tag = env.delivery_tag;
+            amqp_destroy_envelope(&env);
+            if (!h->body || !h->routing_key) {
+                free(h->body);
+                free(h->routing_key);
+                snprintf(err, errlen, "out of memory");
+                return false;
+            }
+            if (s->n == 0)
+                first = lifecycle_now_ms();
+            snprintf(s->where[s->n], WHERE_MAX, "%s#%llu", s->queue,
+                     (unsigned long long)s->last_tag);
+            s->n++;
+            continue;
+        }
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+            r.library_error == AMQP_STATUS_TIMEOUT) {
+            if (s->n == 0)
+                pipeline_idle(s->pipeline);
+            continue;
+        }
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+            r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+            if (!other_frame(s, err, errlen))
+                return false;
+            continue;
+        }
+        amqp_conn_check(r, "consume", err, errlen);
+        return false;
+    }
+    return true;
+}
+
+/* Publishes the batch's bad messages to the dead-letter exchange, confirmed.
+ * False: the drain deadline passed first. */
+static bool dead_letter(AmqpSource *s)
+{
+    size_t ndead = 0, k = 0;
+    for (size_t i = 0; i < s->n; i++)
+        ndead += s->msgs[i].dead;
+    if (ndead == 0)
+        return true;
+    Outgoing *out = calloc(ndead, sizeof *out);
+    amqp_table_entry_t *entries = calloc(ndead * 2, sizeof *entries);
+    amqp_table_t *tables = calloc(ndead, sizeof *tables);
+    bool ok = false;
+    char err[512];
+    if (!out || !entries || !tables) {
+        log_at(LOG_ERROR, "amqp source", "out of memory for dead letters");
+        goto done;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (!s->msgs[i].dead)
+            continue;
+        amqp_table_entry_t *e = &entries[2 * k];
+        e[0].key = amqp_cstring_bytes("x-relationd-reason");
+        e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+        e[0].value.value.bytes = amqp_conn_bytes(s->msgs[i].reason);
+        e[1].key = amqp_cstring_bytes("x-relationd-queue");
+        e[1].value.kind = AMQP_FIELD_KIND_UTF8;
+        e[1].value.value.bytes = amqp_conn_bytes(s->queue);
+        tables[k] = (amqp_table_t){2, e};
+        out[k] = (Outgoing){s->held[i].routing_key, NULL, NULL, &tables[k], s->held[i].body,
+                            s->held[i].len};
+        k++;
+    }
+    while (!(ok = publisher_send(s->dead_letters, out, ndead, err, sizeof err)))
+        if (!backoff_failed(&s->dlx_down, err))
+            break;
+    if (ok)
+        backoff_ok(&s->dlx_down);
+done:
+    free(out);
+    free(entries);
+    free(tables);
+    return ok;
+}
+
+/* Processes the batch, then acks it with one basic.ack (multiple). */
+static void flush_batch(AmqpSource *s)
+{
+    if (s->n == 0)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        s->msgs[i] = (Message){s->held[i].body, s->held[i].len, s->where[i], false, ""};
+    if (!pipeline_process(s->pipeline, s->msgs, s->n) || !dead_letter(s)) {
+        log_at(LOG_WARN, "amqp source", "drain deadline passed: %zu messages left unacked", s->n);
+        disconnect(s);
+        return;
+    }
+    int rc = amqp_basic_ack(s->conn, 1, s->last_tag, 1 /* multiple */);
+    if (rc != AMQP_STATUS_OK) {
+        /* The broker delivers them again; their events count once. */
+        log_at(LOG_WARN, "amqp source", "ack of %zu messages failed: %s; reconnecting", s->n,
+               amqp_error_string2(rc));
+        disconnect(s);
+        return;
+    }
+    release_batch(s);
+}
+
+static void *run(void *arg)
+{
+    AmqpSource *s = arg;
+    char err[512];
+    while (!lifecycle_stopping()) {
+        if (!s->conn) {
+            if (!connect_and_consume(s, err, sizeof err)) {
+                if (!backoff_failed(&s->down, err))
+                    break;
+                continue;
+            }
+            backoff_ok(&s->down);
+        }
+        bool alive = collect(s, err, sizeof err);
+        if (!alive) {
+            log_at(LOG_WARN, "amqp source", "connection lost: %s; %zu unacked messages will be "
+                   "delivered again", err, s->n);
+            disconnect(s);
+            continue;
+        }
+        flush_batch(s);
+    }
+    flush_batch(s);
+    disconnect(s); /* prefetched, unacked messages go back to the queue */
+    log_at(LOG_INFO, "amqp source", "stopped");
+    atomic_store(&s->done, true);
+    return NULL;
+}
+
+bool amqp_source_start(AmqpSource *s)
+{
+    if (pthread_create(&s->thread, NULL, run, s) != 0)
+        return false;
+    s->started = true;
+    return true;
+}
+
+bool amqp_source_done(const AmqpSource *s)
+{
+    return atomic_load(&s->done);
+}
+
+void amqp_source_free(AmqpSource *s)
+{
+    if (!s)
+        return;
+    if (s->started)
+        pthread_join(s->thread, NULL);
+    disconnect(s);
+    publisher_free(s->dead_letters);
+    pipeline_free(s->pipeline);
+    free(s->url);
+    free(s->queue);
+    free(s->dlx);
+    free(s->held);
+    free(s->msgs);
+    free(s->where);
+    free(s);
+}

@@ -1,0 +1,63 @@
+/* backoff.c — capped exponential back-off with jitter (backoff.h). */
+#include "daemon/backoff.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_LOG_EVERY_MS 10000
+
+void backoff_init(Backoff *b, const char *who, const char *what, int max_ms)
+{
+    b->who = who;
+    b->what = what;
+    b->max_ms = max_ms;
+    b->attempt = 0;
+    b->down_ms = 0;
+    b->down_wall = 0;
+    b->next_log_ms = 0;
+    b->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)b;
+}
+
+bool backoff_failed(Backoff *b, const char *error)
+{
+    int64_t now = lifecycle_now_ms();
+    if (b->attempt == 0) {
+        b->down_ms = now;
+        b->down_wall = time(NULL);
+        b->next_log_ms = now;
+    }
+    int64_t delay = BACKOFF_BASE_MS;
+    for (int i = 0; i < b->attempt && delay < b->max_ms; i++)
+        delay *= 2;
+    if (delay > b->max_ms)
+        delay = b->max_ms;
+    delay = delay / 2 + rand_r(&b->seed) % (delay / 2 + 1);
+    b->attempt++;
+
+    if (now >= b->next_log_ms) {
+        struct tm tm;
+        char since[32];
+        gmtime_r(&b->down_wall, &tm);
+        strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        log_at(LOG_ERROR, b->who, "%s down since %s (%lld s, %d attempts): %s; retrying in %lld ms",
+               b->what, since, (long long)(now - b->down_ms) / 1000, b->attempt, error,
+               (long long)delay);
+        b->next_log_ms = now + BACKOFF_LOG_EVERY_MS;
+    }
+    if (lifecycle_deadline_passed())
+        return false;
+    lifecycle_sleep_ms(delay);
+    return !lifecycle_deadline_passed();
+}
+
+void backoff_ok(Backoff *b)
+{
+    if (b->attempt == 0)
+        return;
+    log_at(LOG_INFO, b->who, "%s back after %lld s (%d attempts)", b->what,
+           (long long)(lifecycle_now_ms() - b->down_ms) / 1000, b->attempt);
+    b->attempt = 0;
+}

@@ -1,0 +1,445 @@
+/* kafka_source.c — the Kafka consumer loop (kafka_source.h). */
+#include "daemon/kafka_source.h"
+#include "daemon/backoff.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
+#include "daemon/pipeline.h"
+#include "daemon/shared_config.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WHERE_MAX 192
+#define DLQ_FLUSH_MS 10000
+
+struct KafkaSource {
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer; /* dead letters */
+    char *dlq_topic;
+    int batch_size;
+    Pipeline *pipeline;
+    rd_kafka_message_t **batch;
+    Message *msgs;
+    char (*where)[WHERE_MAX];
+    size_t n;
+    time_t down_since; /* all brokers down since (0: up) */
+    Backoff dlq_down;
+    pthread_t thread;
+    bool started;
+    atomic_bool done;
+};
+
+/* ---- callbacks ---- */
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    int l = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_at(l, "kafka", "%s: %s", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    KafkaSource *s = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (!s->down_since)
+            s->down_since = time(NULL);
+        char since[32];
+        struct tm tm;
+        gmtime_r(&s->down_since, &tm);
+        strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        log_at(LOG_ERROR, "kafka source", "kafka down since %s: %s; consumption paused", since,
+               reason);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof why);
+        log_at(LOG_ERROR, "kafka source", "fatal: %s", why);
+        return;
+    }
+    log_at(LOG_WARN, "kafka source", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void kafka_up(KafkaSource *s)
+{
+    if (!s->down_since)
+        return;
+    log_at(LOG_INFO, "kafka source", "kafka back after %lld s",
+           (long long)(time(NULL) - s->down_since));
+    s->down_since = 0;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    *(rd_kafka_resp_err_t *)m->_private = m->err;
+}
+
+static void flush_batch(KafkaSource *s);
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    KafkaSource *s = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        kafka_up(s);
+        log_at(LOG_INFO, "kafka source", "assigned %d partitions", parts->cnt);
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rc = rd_kafka_assign(rk, parts);
+    } else {
+        /* Revoked (or lost): finish and commit the work in flight first. */
+        flush_batch(s);
+        log_at(LOG_INFO, "kafka source", "%s %d partitions",
+               rd_kafka_assignment_lost(rk) ? "lost" : "revoked", parts->cnt);
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rc = rd_kafka_assign(rk, NULL);
+    }
+    if (e) {
+        log_at(LOG_ERROR, "kafka source", "rebalance: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else if (rc) {
+        log_at(LOG_ERROR, "kafka source", "rebalance: %s", rd_kafka_err2str(rc));
+    }
+}
+
+/* ---- construction ---- */
+
+static bool set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
+                size_t errlen)
+{
+    char why[512];
+    if (rd_kafka_conf_set(conf, key, value, why, sizeof why) == RD_KAFKA_CONF_OK)
+        return true;
+    snprintf(err, errlen, "kafka.properties: %s", why);
+    return false;
+}
+
+/* The defaults, then kafka.properties unchanged. */
+static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool consumer, char *err,
+                                  size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool ok = set(conf, "bootstrap.servers", k->brokers, err, errlen) &&
+              set(conf, "client.id", "relationd", err, errlen);
+    if (ok && consumer)
+        ok = set(conf, "group.id", k->group_id, err, errlen) &&
+             set(conf, "enable.auto.commit", "false", err, errlen) &&
+             set(conf, "enable.auto.offset.store", "false", err, errlen) &&
+             set(conf, "auto.offset.reset", "earliest", err, errlen) &&
+             set(conf, "enable.partition.eof", "false", err, errlen);
+    if (ok && !consumer)
+        ok = set(conf, "acks", "all", err, errlen) && set(conf, "linger.ms", "5", err, errlen);
+    for (int i = 0; ok && i < k->nproperties; i++) {
+        char why[512];
+        rd_kafka_conf_res_t r =
+            rd_kafka_conf_set(conf, k->property_keys[i], k->property_values[i], why, sizeof why);
+        /* A consumer-only property set on the producer (or the reverse) is
+         * not an error. */
+        if (r == RD_KAFKA_CONF_INVALID ||
+            (r == RD_KAFKA_CONF_UNKNOWN && consumer)) {
+            snprintf(err, errlen, "kafka.properties.%s: %s", k->property_keys[i], why);
+            ok = false;
+        }
+    }
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_opaque(conf, s);
+    if (consumer)
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    else
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    return conf;
+}
+
+KafkaSource *kafka_source_new(char *err, size_t errlen)
+{
+    char why[512];
+    ConfigRef *ref = shared_config_acquire();
+    const Config *cfg = config_ref_get(ref);
+    const KafkaConfig *k = &cfg->kafka;
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    KafkaSource *s = calloc(1, sizeof *s);
+
+    if (!s)
+        goto oom;
+    s->batch_size = cfg->batch_size;
+    s->dlq_topic = strdup(k->dead_letter_topic);
+    s->batch = calloc((size_t)cfg->batch_size, sizeof *s->batch);
+    s->msgs = calloc((size_t)cfg->batch_size, sizeof *s->msgs);
+    s->where = calloc((size_t)cfg->batch_size, sizeof *s->where);
+    s->pipeline = pipeline_new("kafka source");
+    if (!s->dlq_topic || !s->batch || !s->msgs || !s->where || !s->pipeline)
+        goto oom;
+    backoff_init(&s->dlq_down, "kafka source", "dead-letter topic", cfg->retry_max_ms);
+
+    if (!(conf = make_conf(k, s, false, err, errlen)))
+        goto fail;
+    s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!s->producer) {
+        snprintf(err, errlen, "kafka producer: %s", why);
+        goto fail;
+    }
+    conf = NULL; /* owned by the producer */
+    if (!(conf = make_conf(k, s, true, err, errlen)))
+        goto fail;
+    s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!s->consumer) {
+        snprintf(err, errlen, "kafka consumer: %s", why);
+        goto fail;
+    }
+    conf = NULL; /* owned by the consumer */
+    rd_kafka_poll_set_consumer(s->consumer);
+    topics = rd_kafka_topic_partition_list_new(k->ntopics);
+    for (int i = 0; i < k->ntopics; i++)
+        rd_kafka_topic_partition_list_add(topics, k->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t rc = rd_kafka_subscribe(s->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (rc) {
+        snprintf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(rc));
+        goto fail;
+    }
+    shared_config_release(ref);
+    return s;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    shared_config_release(ref);
+    kafka_source_free(s);
+    return NULL;
+}
+
+/* ---- the batch ---- */
+
+static void release_batch(KafkaSource *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        rd_kafka_message_destroy(s->batch[i]);
+    s->n = 0;
+}
+
+/* Produces the bad messages to the dead-letter topic and waits for their
+ * delivery. False: the drain deadline passed first. */
+static bool dead_letter(KafkaSource *s)
+{
+    rd_kafka_resp_err_t *status = calloc(s->n, sizeof *status);
+    bool ok = false;
+    if (!status) {
+        log_at(LOG_ERROR, "kafka source", "out of memory for dead letters");
+        return false;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        status[i] = s->msgs[i].dead ? RD_KAFKA_RESP_ERR__IN_PROGRESS : RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (;;) {
+        char err[512] = "";
+        size_t pending = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR)
+                continue;
+            const rd_kafka_message_t *m = s->batch[i];
+            char partition[16], offset[24];
+            snprintf(partition, sizeof partition, "%d", (int)m->partition);
+            snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
+            rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+            rd_kafka_header_add(h, "x-relationd-reason", -1, s->msgs[i].reason, -1);
+            rd_kafka_header_add(h, "x-relationd-topic", -1, rd_kafka_topic_name(m->rkt), -1);
+            rd_kafka_header_add(h, "x-relationd-partition", -1, partition, -1);
+            rd_kafka_header_add(h, "x-relationd-offset", -1, offset, -1);
+            status[i] = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+            rd_kafka_resp_err_t rc = rd_kafka_producev(
+                s->producer, RD_KAFKA_V_TOPIC(s->dlq_topic),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(m->key, m->key_len),
+                RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_HEADERS(h),
+                RD_KAFKA_V_OPAQUE(&status[i]), RD_KAFKA_V_END);
+            if (rc) {
+                rd_kafka_headers_destroy(h); /* not taken on failure */
+                status[i] = rc;
+                snprintf(err, sizeof err, "produce: %s", rd_kafka_err2str(rc));
+            }
+            pending++;
+        }
+        if (pending == 0) {
+            ok = true;
+            break;
+        }
+        rd_kafka_flush(s->producer, DLQ_FLUSH_MS);
+        size_t failed = 0;
+        for (size_t i = 0; i < s->n; i++)
+            if (status[i] != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                failed++;
+                if (!err[0])
+                    snprintf(err, sizeof err, "%s",
+                             status[i] == RD_KAFKA_RESP_ERR__IN_PROGRESS
+                                 ? "no delivery report in time"
+                                 : rd_kafka_err2str(status[i]));
+            }
+        if (failed == 0) {
+            ok = true;
+            break;
+        }
+        if (rd_kafka_outq_len(s->producer) > 0) {
+            /* Still queued: let them finish rather than producing twice. */
+            rd_kafka_flush(s->producer, DLQ_FLUSH_MS);
+            if (rd_kafka_outq_len(s->producer) > 0)
+                continue;
+        }
+        if (!backoff_failed(&s->dlq_down, err))
+            break;
+    }
+    if (ok)
+        backoff_ok(&s->dlq_down);
+    free(status);
+    return ok;
+}
+
+/* Stores and commits the offsets after the batch's messages. */
+static void commit(KafkaSource *s)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < s->n; i++) {
+        const rd_kafka_message_t *m = s->batch[i];
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(list, topic, m->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(list, topic, m->partition);
+        if (tp->offset < m->offset + 1)
+            tp->offset = m->offset + 1;
+    }
+    rd_kafka_resp_err_t rc = rd_kafka_offsets_store(s->consumer, list);
+    if (rc && rc != RD_KAFKA_RESP_ERR__STATE)
+        log_at(LOG_WARN, "kafka source", "storing offsets: %s", rd_kafka_err2str(rc));
+    rc = rd_kafka_commit(s->consumer, list, 0 /* synchronous */);
+    if (rc && rc != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_at(LOG_WARN, "kafka source",
+               "commit failed (%s): those messages will be delivered again, and counted once",
+               rd_kafka_err2str(rc));
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void flush_batch(KafkaSource *s)
+{
+    if (s->n == 0)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        const rd_kafka_message_t *m = s->batch[i];
+        snprintf(s->where[i], WHERE_MAX, "%s[%d]@%lld", rd_kafka_topic_name(m->rkt),
+                 (int)m->partition, (long long)m->offset);
+        s->msgs[i] = (Message){m->payload ? (const char *)m->payload : "", m->len, s->where[i],
+                               false, ""};
+    }
+    if (!pipeline_process(s->pipeline, s->msgs, s->n) || !dead_letter(s)) {
+        log_at(LOG_WARN, "kafka source", "drain deadline passed: %zu messages left uncommitted",
+               s->n);
+        release_batch(s);
+        return;
+    }
+    commit(s);
+    release_batch(s);
+}
+
+/* ---- the thread ---- */
+
+static void collect(KafkaSource *s)
+{
+    const Config *cfg = pipeline_config(s->pipeline);
+    int64_t first = 0;
+    int limit = cfg->batch_size < s->batch_size ? cfg->batch_size : s->batch_size;
+    while (s->n < (size_t)limit && !lifecycle_stopping()) {
+        int timeout = 100;
+        if (s->n) {
+            int64_t left = first + cfg->batch_ms - lifecycle_now_ms();
+            if (left <= 0)
+                break;
+            timeout = (int)left;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, timeout);
+        if (!m) {
+            if (s->n == 0)
+                pipeline_idle(s->pipeline);
+            continue;
+        }
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_at(LOG_WARN, "kafka source", "consume: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        kafka_up(s);
+        if (s->n == 0)
+            first = lifecycle_now_ms();
+        s->batch[s->n++] = m;
+    }
+}
+
+static void *run(void *arg)
+{
+    KafkaSource *s = arg;
+    while (!lifecycle_stopping()) {
+        collect(s);
+        flush_batch(s);
+    }
+    flush_batch(s);
+    /* Leaves the group: revokes (nothing left in flight), commits nothing more. */
+    rd_kafka_resp_err_t rc = rd_kafka_consumer_close(s->consumer);
+    if (rc)
+        log_at(LOG_WARN, "kafka source", "close: %s", rd_kafka_err2str(rc));
+    log_at(LOG_INFO, "kafka source", "stopped");
+    atomic_store(&s->done, true);
+    return NULL;
+}
+
+bool kafka_source_start(KafkaSource *s)
+{
+    if (pthread_create(&s->thread, NULL, run, s) != 0)
+        return false;
+    s->started = true;
+    return true;
+}
+
+bool kafka_source_done(const KafkaSource *s)
+{
+    return atomic_load(&s->done);
+}
+
+void kafka_source_free(KafkaSource *s)
+{
+    if (!s)
+        return;
+    if (s->started)
+        pthread_join(s->thread, NULL);
+    release_batch(s);
+    if (s->consumer)
+        rd_kafka_destroy(s->consumer);
+    if (s->producer) {
+        rd_kafka_flush(s->producer, 2000);
+        rd_kafka_destroy(s->producer);
+    }
+    pipeline_free(s->pipeline);
+    free(s->dlq_topic);
+    free(s->batch);
+    free(s->msgs);
+    free(s->where);
+    free(s);
+}

@@ -1,0 +1,27 @@
+/* kafka_source.h — the Kafka source: a consumer group over the configured
+ * topics, batches through the pipeline, bad messages to the dead-letter
+ * topic, offsets committed only after all that. Runs in its own thread. */
+#ifndef RELATIOND_KAFKA_SOURCE_H
+#define RELATIOND_KAFKA_SOURCE_H
+
+#include "config/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct KafkaSource KafkaSource;
+
+/* Creates the consumer and the dead-letter producer from the running
+ * configuration (a property librdkafka refuses is an error here). */
+KafkaSource *kafka_source_new(char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Starts the thread; it drains and closes once the lifecycle says stop. */
+bool kafka_source_start(KafkaSource *s) __attribute__((warn_unused_result));
+
+/* True once the thread has closed everything. */
+bool kafka_source_done(const KafkaSource *s);
+
+/* Joins the thread (when started) and frees everything. */
+void kafka_source_free(KafkaSource *s);
+
+#endif

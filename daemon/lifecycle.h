@@ -1,0 +1,21 @@
+/* lifecycle.h — the run state every thread reads: running, draining (SIGTERM
+ * received, finish the batch in hand), or past the drain deadline (abandon
+ * unfinished work; it was not acknowledged, the brokers deliver it again). */
+#ifndef RELATIOND_LIFECYCLE_H
+#define RELATIOND_LIFECYCLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Monotonic milliseconds. */
+int64_t lifecycle_now_ms(void);
+
+/* Starts the drain: stop fetching, finish within timeout_ms. */
+void lifecycle_request_stop(int timeout_ms);
+bool lifecycle_stopping(void);
+bool lifecycle_deadline_passed(void);
+
+/* Sleeps ms, waking early once the drain deadline has passed. */
+void lifecycle_sleep_ms(int64_t ms);
+
+#endif

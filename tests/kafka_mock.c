@@ -1,0 +1,96 @@
+/* kafka_mock — a Kafka-protocol broker for the tests, on librdkafka's mock
+ * cluster. Creates the topics named on the command line (NAME or
+ * NAME:PARTITIONS), prints the bootstrap address on one line and serves
+ * until SIGTERM or SIGINT.
+ *
+ * usage: kafka_mock [-b BROKERS] TOPIC[:PARTITIONS]... */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t run = 1;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    run = 0;
+}
+
+int main(int argc, char **argv)
+{
+    int nbrokers = 1;
+    int first = 1;
+    char err[512];
+
+    if (argc > 2 && strcmp(argv[1], "-b") == 0) {
+        nbrokers = atoi(argv[2]);
+        first = 3;
+    }
+    if (nbrokers < 1 || first >= argc) {
+        fprintf(stderr, "usage: kafka_mock [-b BROKERS] TOPIC[:PARTITIONS]...\n");
+        return 2;
+    }
+
+    /* The mock cluster lives inside a client handle. */
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "kafka_mock: %s\n", err);
+        return 1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) {
+        fprintf(stderr, "kafka_mock: %s\n", err);
+        return 1;
+    }
+    conf = NULL; /* owned by rk */
+
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, nbrokers);
+    if (!mc) {
+        fprintf(stderr, "kafka_mock: cannot create the mock cluster\n");
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    for (int i = first; i < argc; i++) {
+        char name[256];
+        int partitions = 1;
+        snprintf(name, sizeof name, "%s", argv[i]);
+        char *colon = strchr(name, ':');
+        if (colon) {
+            *colon = '\0';
+            partitions = atoi(colon + 1);
+        }
+        if (partitions < 1 || !*name) {
+            fprintf(stderr, "kafka_mock: bad topic %s\n", argv[i]);
+            rd_kafka_mock_cluster_destroy(mc);
+            rd_kafka_destroy(rk);
+            return 2;
+        }
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name, partitions, 1);
+        if (e) {
+            fprintf(stderr, "kafka_mock: topic %s: %s\n", name, rd_kafka_err2str(e));
+            rd_kafka_mock_cluster_destroy(mc);
+            rd_kafka_destroy(rk);
+            return 1;
+        }
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
+    fflush(stdout);
+    while (run)
+        pause();
+
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
+    return 0;
+}
