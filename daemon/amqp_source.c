@@ -270,6 +270,7 @@ static void flush_batch(AmqpSource *s)
     for (size_t i = 0; i < s->n; i++)
         s->msgs[i] = (Message){s->held[i].body, s->held[i].len, s->where[i], false, ""};
     if (!pipeline_process(s->pipeline, s->msgs, s->n) || !dead_letter(s)) {
+        lifecycle_note_abandoned();
         log_at(LOG_WARN, "amqp source", "drain deadline passed: %zu messages left unacked", s->n);
         disconnect(s);
         return;

@@ -350,6 +350,7 @@ static void flush_batch(KafkaSource *s)
                                false, ""};
     }
     if (!pipeline_process(s->pipeline, s->msgs, s->n) || !dead_letter(s)) {
+        lifecycle_note_abandoned();
         log_at(LOG_WARN, "kafka source", "drain deadline passed: %zu messages left uncommitted",
                s->n);
         release_batch(s);

@@ -6,6 +6,17 @@
 
 static atomic_bool stopping;
 static atomic_llong deadline_ms = INT64_MAX;
+static atomic_bool abandoned;
+
+void lifecycle_note_abandoned(void)
+{
+    atomic_store(&abandoned, true);
+}
+
+bool lifecycle_abandoned(void)
+{
+    return atomic_load(&abandoned);
+}
 
 int64_t lifecycle_now_ms(void)
 {

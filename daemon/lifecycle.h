@@ -15,6 +15,10 @@ void lifecycle_request_stop(int timeout_ms);
 bool lifecycle_stopping(void);
 bool lifecycle_deadline_passed(void);
 
+/* A thread gave up work past the deadline: the exit status says so. */
+void lifecycle_note_abandoned(void);
+bool lifecycle_abandoned(void);
+
 /* Sleeps ms, waking early once the drain deadline has passed. */
 void lifecycle_sleep_ms(int64_t ms);
 

@@ -177,6 +177,8 @@ int main(int argc, char **argv)
             _exit(1);
         }
     }
+    if (lifecycle_abandoned())
+        status = 1;
 stop:
     /* 6. Stop in reverse order. */
     amqp_source_free(amqp);

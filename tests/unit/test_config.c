@@ -1108,6 +1108,54 @@ static void test_config_load(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* A reload keeps the running connection settings, takes the new relations
+ * and engine settings, and names the sections whose settings differed. */
+static void test_config_keep_connections(void **state)
+{
+    (void)state;
+    char err[CONFIG_ERR_MAX], changed[128];
+    char *a = dq("{'redis':{'url':'redis://h1:1/0','key_prefix':'a:'},"
+                 "'engine':{'batch_size':10},"
+                 "'kafka':{'brokers':'b1','topics':['t1','t2'],'dead_letter_topic':'d1',"
+                 "'properties':{'security.protocol':'plaintext','client.rack':'r1'}},"
+                 "'amqp':{'url':'amqp://h1','queue':'q1','dead_letter_exchange':'x1'},"
+                 "'hooks':{'url':'amqp://h1'},'relations':[]}");
+    char *b = dq("{'redis':{'url':'redis://h2:2/0','key_prefix':'a:'},"
+                 "'engine':{'batch_size':20},"
+                 "'kafka':{'brokers':'b2','topics':['t9'],'dead_letter_topic':'d1'},"
+                 "'amqp':{'url':'amqp://h1','queue':'q1','dead_letter_exchange':'x1'},"
+                 "'hooks':{'url':'amqp://h1'},"
+                 "'relations':[{'short':'r','database_a':'a','database_b':'b'}]}");
+    Config *running = config_parse(a, err, sizeof err);
+    assert_non_null(running);
+    Config *fresh = config_parse(b, err, sizeof err);
+    assert_non_null(fresh);
+    free(a);
+    free(b);
+
+    assert_true(config_keep_connections(fresh, running, changed, sizeof changed));
+    assert_string_equal(changed, "redis, kafka");
+    assert_string_equal(fresh->redis_url, "redis://h1:1/0");
+    assert_string_equal(fresh->redis.host, "h1");
+    assert_int_equal(fresh->redis.port, 1);
+    assert_string_equal(fresh->kafka.brokers, "b1");
+    assert_int_equal(fresh->kafka.ntopics, 2);
+    assert_string_equal(fresh->kafka.topics[1], "t2");
+    assert_int_equal(fresh->kafka.nproperties, 2);
+    assert_string_equal(fresh->kafka.property_keys[1], "client.rack");
+    assert_string_equal(fresh->kafka.property_values[1], "r1");
+    assert_int_equal(fresh->batch_size, 20);    /* reloadable */
+    assert_int_equal(fresh->nrelations, 1);     /* reloadable */
+    assert_string_equal(running->redis_url, "redis://h1:1/0"); /* untouched */
+    assert_string_equal(running->kafka.brokers, "b1");
+
+    /* The same file again: nothing differs. */
+    assert_true(config_keep_connections(running, fresh, changed, sizeof changed));
+    assert_string_equal(changed, "");
+    config_free(running); /* each frees its own copies */
+    config_free(fresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1116,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_config_example_unset),
         cmocka_unit_test(test_config_small_buffer),
         cmocka_unit_test(test_config_load),
+        cmocka_unit_test(test_config_keep_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
