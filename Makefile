@@ -81,7 +81,8 @@ test-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS="-O1 -g" test-unit test-e2e
 
 demo: all
-	sh tools/demo.sh
+	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
+	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) $(PYTHON) tools/demo.py
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
