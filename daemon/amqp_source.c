@@ -40,7 +40,6 @@ struct AmqpSource {
     char (*where)[WHERE_MAX];
     size_t n;
     uint64_t last_tag;
-    uint64_t received; /* deliveries on this connection, for the log */
     pthread_t thread;
     bool started;
     atomic_bool done;
@@ -201,8 +200,10 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
         }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
             r.library_error == AMQP_STATUS_TIMEOUT) {
-            if (s->n == 0)
+            if (s->n == 0) {
                 pipeline_idle(s->pipeline);
+                publisher_poll(s->dead_letters);
+            }
             continue;
         }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&

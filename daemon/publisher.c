@@ -148,10 +148,8 @@ static bool await_confirms(Publisher *p, const uint64_t *tags, unsigned char *st
     return true;
 }
 
-bool publisher_send(Publisher *p, const Outgoing *msgs, size_t n, char *err, size_t errlen)
+static bool send_once(Publisher *p, const Outgoing *msgs, size_t n, char *err, size_t errlen)
 {
-    if (n == 0)
-        return true;
     uint64_t *tags = calloc(n, sizeof *tags);
     unsigned char *state = calloc(n, 1);
     bool ok = false;
@@ -216,6 +214,18 @@ done:
     free(tags);
     free(state);
     return ok;
+}
+
+bool publisher_send(Publisher *p, const Outgoing *msgs, size_t n, char *err, size_t errlen)
+{
+    if (n == 0)
+        return true;
+    bool reused = p->conn != NULL;
+    if (send_once(p, msgs, n, err, errlen))
+        return true;
+    /* A connection that sat idle may have been closed by the broker (missed
+     * heartbeats, a restart): one more try on a fresh one before reporting. */
+    return reused && send_once(p, msgs, n, err, errlen);
 }
 
 void publisher_poll(Publisher *p)
