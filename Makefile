@@ -99,8 +99,9 @@ uninstall:
 clean:
 	rm -rf build
 
-bench: $(BUILD)/relationctl
+bench: $(BUILD)/relationctl $(BUILD)/relationd
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) $(PYTHON) tests/bench/bench_apply.py
+	RELATIOND=$(abspath $(BUILD)/relationd) $(PYTHON) tests/bench/bench_daemon.py
 
 # libFuzzer on event and configuration parsing (needs clang); FUZZ_SECONDS to run.
 FUZZ_SECONDS ?= 60
