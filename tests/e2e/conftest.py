@@ -150,3 +150,138 @@ class Relationctl:
 @pytest.fixture()
 def ctl(redis_proc, tmp_path):
     return Relationctl(redis_proc, tmp_path)
+
+
+# ---- Brokers and the daemon (see brokers.py) --------------------------------
+
+import uuid  # noqa: E402
+
+from brokers import Daemon, KafkaMock, RabbitMQ  # noqa: E402
+
+# Kafka topics cannot be created after the mock broker started: the session
+# creates a pool of (events, dead-letter) pairs and hands each test its own.
+KAFKA_POOL = 48
+KAFKA_PARTITIONS = 4
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the item, so that fixtures know in their
+    teardown whether the test failed."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request):
+    return any(getattr(getattr(request.node, "rep_" + w, None), "failed", False)
+               for w in ("setup", "call"))
+
+
+@pytest.fixture(scope="session")
+def rabbit():
+    """A private rabbitmq-server for the session (about 5 s to start)."""
+    server = RabbitMQ()
+    try:
+        server.start()
+    except Exception:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka():
+    mock = KafkaMock(["events-%d:%d" % (i, KAFKA_PARTITIONS) for i in range(KAFKA_POOL)]
+                     + ["dlq-%d" % i for i in range(KAFKA_POOL)])
+    mock.start()
+    mock.partitions = KAFKA_PARTITIONS
+    mock.unused = iter(range(KAFKA_POOL))
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture()
+def kafka_topics(kafka):
+    """(events topic with 4 partitions, dead-letter topic) of this test only."""
+    i = next(kafka.unused, None)
+    if i is None:
+        pytest.fail("the Kafka topic pool is used up: raise KAFKA_POOL in conftest.py")
+    return "events-%d" % i, "dlq-%d" % i
+
+
+class Names:
+    """Unique names of one test: Redis key prefixes, AMQP queues and exchanges,
+    Kafka group id."""
+
+    def __init__(self):
+        self.uid = uuid.uuid4().hex[:8]
+        u = self.uid
+        self.prefix = "t%s:" % u              # the daemon's redis.key_prefix
+        self.oracle_prefix = "o%s:" % u       # relationctl's, for the expected results
+        self.queue = "events-%s" % u          # amqp.queue
+        self.dlx = "dlx-%s" % u               # amqp.dead_letter_exchange
+        self.dlx_queue = "dlxq-%s" % u        # bound to the dlx by the test
+        self.hooks_exchange = "hooks-%s" % u  # hooks.exchange
+        self.hooks_queue = "hooksq-%s" % u    # bound with relation.# by the test
+        self.group = "g-%s" % u               # kafka.group_id
+
+
+@pytest.fixture()
+def names():
+    return Names()
+
+
+@pytest.fixture()
+def daemons(request, tmp_path):
+    """A factory of `Daemon`s (not started). At the end each one still running
+    is stopped (SIGTERM, then SIGKILL); on failure their logs are printed; any
+    sanitizer report in a log fails the test."""
+    made = []
+
+    def make(config, name=None):
+        d = Daemon(tmp_path, config, name or "relationd-%d" % len(made))
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        if d.running():
+            try:
+                d.stop(timeout=30)
+            except AssertionError:
+                pass
+            d.kill()
+    if _failed(request):
+        for d in made:
+            print(d.log_tail(200))
+    reports = [d.name for d in made
+               if "ERROR: AddressSanitizer" in d.log() or "ERROR: LeakSanitizer" in d.log()
+               or "runtime error:" in d.log()]
+    if reports:
+        pytest.fail("sanitizer reports in the log of %s:\n%s" % (
+            ", ".join(reports), "\n".join(d.log_tail(200) for d in made if d.name in reports)))
+
+
+@pytest.fixture()
+def harness(request, tmp_path, names, rabbit, redis_proc, rdb):
+    """A factory of brokers.Harness for this test (the session's Redis, RabbitMQ
+    and, with kafka=True, the Kafka mock and a fresh topic pair)."""
+    from brokers import Harness
+    made = []
+
+    def make(kafka=False, amqp=False, **kw):
+        k = topics = None
+        if kafka:
+            k = request.getfixturevalue("kafka")
+            topics = request.getfixturevalue("kafka_topics")
+        kw.setdefault("redis_client", rdb)
+        kw.setdefault("redis_url", redis_proc.url)
+        h = Harness(tmp_path, names, rabbit, kafka=k, topics=topics, amqp=amqp, **kw)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.close()
