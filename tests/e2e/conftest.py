@@ -158,9 +158,7 @@ import uuid  # noqa: E402
 
 from brokers import Daemon, KafkaMock, RabbitMQ  # noqa: E402
 
-# Kafka topics cannot be created after the mock broker started: the session
-# creates a pool of (events, dead-letter) pairs and hands each test its own.
-KAFKA_POOL = 48
+# Partitions of the events topic of each test's Kafka mock broker.
 KAFKA_PARTITIONS = 4
 
 
@@ -191,24 +189,27 @@ def rabbit():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def kafka():
-    mock = KafkaMock(["events-%d:%d" % (i, KAFKA_PARTITIONS) for i in range(KAFKA_POOL)]
-                     + ["dlq-%d" % i for i in range(KAFKA_POOL)])
+@pytest.fixture()
+def kafka(names):
+    """A Kafka mock broker of this test only, with its two topics (they cannot
+    be created later): `events-<uid>` (4 partitions) and `dlq-<uid>`.
+
+    Not one broker for the session with a pool of topics: librdkafka 2.0's
+    mock cluster often misses a wakeup while creating a topic and then takes
+    1 s for it (a pool of 96 topics took 0.02 to 37 s to start); two topics
+    per test keep that small."""
+    mock = KafkaMock(["events-%s:%d" % (names.uid, KAFKA_PARTITIONS), "dlq-%s" % names.uid])
     mock.start()
     mock.partitions = KAFKA_PARTITIONS
-    mock.unused = iter(range(KAFKA_POOL))
+    mock.topic_pair = ("events-%s" % names.uid, "dlq-%s" % names.uid)
     yield mock
     mock.stop()
 
 
 @pytest.fixture()
 def kafka_topics(kafka):
-    """(events topic with 4 partitions, dead-letter topic) of this test only."""
-    i = next(kafka.unused, None)
-    if i is None:
-        pytest.fail("the Kafka topic pool is used up: raise KAFKA_POOL in conftest.py")
-    return "events-%d" % i, "dlq-%d" % i
+    """(events topic with 4 partitions, dead-letter topic) of this test."""
+    return kafka.topic_pair
 
 
 class Names:

@@ -1,0 +1,164 @@
+"""relationd under faults: killed with SIGKILL mid-stream, Redis restarted,
+RabbitMQ restarted, a member of a Kafka consumer group gone. Each ends with
+the statistics of applying every event exactly once and every expected
+trigger delivered at least once (compared with relationctl's results of the
+same events, see brokers.Harness)."""
+
+import re
+import signal
+import time
+
+import pytest
+import redis
+
+from redis_server import Server
+
+from brokers import make_stream, wait_until
+
+
+def split(events, kafka_clusters):
+    """Kafka's events and AMQP's: clusters never span both sources."""
+    return ([e for e in events if e.cluster in kafka_clusters],
+            [e for e in events if e.cluster not in kafka_clusters])
+
+
+def test_kill9_mid_stream_then_restart(harness, daemons):
+    """Killed twice while busy; between the kills more events arrive."""
+    h = harness(kafka=True, amqp=True)
+    events = make_stream(5000, seed=41, clusters=list(range(10)), tag="k9")
+    kafka_events, amqp_events = split(events, range(6))
+    cuts_k = [0, len(kafka_events) * 6 // 10, len(kafka_events) * 8 // 10, len(kafka_events)]
+    cuts_a = [0, len(amqp_events) * 6 // 10, len(amqp_events) * 8 // 10, len(amqp_events)]
+    h.feed_kafka(kafka_events[:cuts_k[1]])
+    h.feed_amqp(amqp_events[:cuts_a[1]])
+    d = h.daemon(daemons).start()
+    for i, fraction in enumerate((0.3, 0.7)):
+        h.wait_progress(fraction)
+        assert d.kill() == -signal.SIGKILL
+        before = len(h.hook_ids)
+        h.feed_kafka(kafka_events[cuts_k[i + 1]:cuts_k[i + 2]])
+        h.feed_amqp(amqp_events[cuts_a[i + 1]:cuts_a[i + 2]])
+        t0 = time.monotonic()
+        d.start()
+        print("restarted in %.1f s" % (time.monotonic() - t0))
+    h.wait_done(timeout=180)
+    assert before < len(h.oracle.triggers)
+    h.check()
+    assert d.stop() == 0, d.log_tail()
+    assert h.lag() == 0
+
+
+def test_redis_down_at_start(harness, daemons, rdb, redis_proc):
+    """Started while Redis is unreachable: the daemon stays up, says what is
+    down and since when, holds the events, and applies them once Redis is up."""
+    server = Server(persistent=True)
+    try:
+        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
+                    redis_url="redis://127.0.0.1:%d/0" % server.port,
+                    oracle_client=rdb, oracle_url=redis_proc.url)
+        events = make_stream(300, seed=44, clusters=list(range(3)), tag="rs")
+        d = h.daemon(daemons).start()
+        h.feed_amqp(events)
+        d.wait_log("redis down since")
+        assert re.search(r"redis down since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ .*Connection refused",
+                         d.current_log()), d.log_tail()
+        time.sleep(1)
+        assert d.running(), d.log_tail()
+        assert h.drain_hooks() == 0, "triggers published while Redis was down"
+        server.start()
+        h.wait_done(timeout=120)
+        d.wait_log("redis back after")
+        h.check()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
+
+
+def test_redis_restarted_mid_stream(harness, daemons, rdb, redis_proc):
+    server = Server(persistent=True)
+    server.start()
+    try:
+        h = harness(kafka=True, amqp=True, redis_client=redis.Redis(port=server.port),
+                    redis_url="redis://127.0.0.1:%d/0" % server.port,
+                    oracle_client=rdb, oracle_url=redis_proc.url)
+        events = make_stream(4000, seed=42, clusters=list(range(10)), tag="rr")
+        kafka_events, amqp_events = split(events, range(5))
+        d = h.daemon(daemons).start()
+        h.feed_kafka(kafka_events[:len(kafka_events) // 2])
+        h.feed_amqp(amqp_events[:len(amqp_events) // 2])
+        h.wait_progress(0.3)
+        server.kill()
+        before = len(h.hook_ids)
+        # the rest arrives while Redis is down: the daemon holds it
+        h.feed_kafka(kafka_events[len(kafka_events) // 2:])
+        h.feed_amqp(amqp_events[len(amqp_events) // 2:])
+        time.sleep(2)
+        assert d.running(), d.log_tail()
+        server.start()
+        h.wait_done(timeout=180)
+        assert before < len(h.oracle.triggers), "the daemon finished before Redis went"
+        h.check()
+        assert d.stop() == 0, d.log_tail()
+        assert h.lag() == 0
+    finally:
+        server.stop()
+
+
+def test_rabbitmq_restarted_mid_stream(harness, daemons, rabbit):
+    """The AMQP source and the hooks publisher both reconnect; Kafka events
+    arrive while RabbitMQ is down, AMQP events once it is back."""
+    h = harness(kafka=True, amqp=True)
+    events = make_stream(4000, seed=43, clusters=list(range(10)), tag="rq")
+    kafka_events, amqp_events = split(events, range(5))
+    half_k, half_a = len(kafka_events) // 2, len(amqp_events) // 2
+    h.feed_amqp(amqp_events[:half_a])
+    d = h.daemon(daemons).start()
+    h.feed_kafka(kafka_events[:half_k])
+    h.wait_progress(0.3)
+    before = len(h.hook_ids)
+    rabbit.stop_server()
+    h.feed_kafka(kafka_events[half_k:])
+    time.sleep(1)
+    assert d.running(), d.log_tail()
+    rabbit.start()
+    h.feed_amqp(amqp_events[half_a:])
+    h.wait_done(timeout=180)
+    assert before < len(h.oracle.triggers)
+    h.check()
+    assert d.stop() == 0, d.log_tail()
+    assert h.lag() == 0
+
+
+def assigned(d):
+    """The partition count of the daemon's latest assignment (None before)."""
+    found = re.findall(r"(assigned|revoked|lost) (\d+) partitions", d.current_log())
+    if not found:
+        return None
+    kind, n = found[-1]
+    return int(n) if kind == "assigned" else 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_two_daemons_in_one_group_one_goes(harness, daemons, sig):
+    h = harness(kafka=True)
+    events = make_stream(4000, seed=44, clusters=list(range(8)), tag="g%d" % sig)
+    d1 = h.daemon(daemons, "relationd-1").start()
+    d2 = h.daemon(daemons, "relationd-2").start()
+    wait_until(lambda: assigned(d1) == 2 and assigned(d2) == 2, timeout=60,
+               message=lambda: "assignments %s %s\n%s\n%s" % (
+                   assigned(d1), assigned(d2), d1.log_tail(), d2.log_tail()))
+    h.feed_kafka(events[:2500])
+    h.wait_progress(0.3)
+    before = len(h.hook_ids)
+    if sig == signal.SIGTERM:
+        assert d2.stop(sig) == 0, d2.log_tail()
+    else:
+        assert d2.kill() == -signal.SIGKILL
+    h.feed_kafka(events[2500:])           # work on every partition after it went
+    wait_until(lambda: assigned(d1) == 4, timeout=60,
+               message=lambda: "relationd-1 did not take over the 4 partitions\n" + d1.log_tail())
+    h.wait_done(timeout=180)
+    assert before < len(h.oracle.triggers), "the stream ended before relationd-2 went"
+    h.check()
+    assert d1.stop() == 0, d1.log_tail()
+    assert h.lag() == 0
