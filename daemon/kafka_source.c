@@ -170,6 +170,17 @@ static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool con
     return conf;
 }
 
+bool kafka_source_check(const KafkaConfig *k, char *err, size_t errlen)
+{
+    for (int consumer = 0; consumer < 2; consumer++) {
+        rd_kafka_conf_t *conf = make_conf(k, NULL, consumer, err, errlen);
+        if (!conf)
+            return false;
+        rd_kafka_conf_destroy(conf);
+    }
+    return true;
+}
+
 KafkaSource *kafka_source_new(char *err, size_t errlen)
 {
     char why[512];

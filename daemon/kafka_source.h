@@ -15,6 +15,10 @@ typedef struct KafkaSource KafkaSource;
  * configuration (a property librdkafka refuses is an error here). */
 KafkaSource *kafka_source_new(char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Checks kafka.properties with librdkafka (relationd --check-config). */
+bool kafka_source_check(const KafkaConfig *k, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Starts the thread; it drains and closes once the lifecycle says stop. */
 bool kafka_source_start(KafkaSource *s) __attribute__((warn_unused_result));
 

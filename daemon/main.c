@@ -93,6 +93,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "relationd: %s\n", err);
         return 1;
     }
+    if (check_only && cfg->has_kafka && !kafka_source_check(&cfg->kafka, err, sizeof err)) {
+        fprintf(stderr, "relationd: %s: %s\n", path, err);
+        config_free(cfg);
+        return 1;
+    }
     if (check_only) {
         printf("%s: ok (%d relations)\n", path, cfg->nrelations);
         config_free(cfg);

@@ -50,6 +50,25 @@ def test_check_config(tmp_path):
     assert out.returncode == 1
     assert "engine.tombstone_ttl: unknown key" in out.stderr
 
+    # kafka.properties are checked by librdkafka itself
+    hooks = {"url": "amqp://127.0.0.1"}
+    kafka = {"brokers": "127.0.0.1:9092", "topics": ["t"], "dead_letter_topic": "d",
+             "properties": {"session.timeout.ms": "6000", "security.protocol": "sasl_ssl"}}
+    good_kafka = write(tmp_path / "kafka.json", 6379, [GOOD], kafka=kafka, hooks=hooks)
+    out = subprocess.run([RELATIOND, "-c", good_kafka, "--check-config"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    for key, value, message in [("no.such.property", "1", "No such configuration property"),
+                                ("session.timeout.ms", "soon", "Invalid value")]:
+        bad_kafka = write(tmp_path / "badkafka.json", 6379, [GOOD], hooks=hooks,
+                          kafka=dict(kafka, properties={key: value}))
+        out = subprocess.run([RELATIOND, "-c", bad_kafka, "--check-config"],
+                             capture_output=True, text=True)
+        assert out.returncode == 1
+        assert out.stderr.startswith("relationd: %s: kafka.properties.%s: " % (bad_kafka, key)), \
+            out.stderr
+        assert message in out.stderr
+
     env = dict(os.environ, RELATIOND_TEST_PORT="6390")
     envfile = tmp_path / "env.json"
     envfile.write_text(json.dumps({"redis": {"url": "redis://127.0.0.1:${RELATIOND_TEST_PORT}/0"},
