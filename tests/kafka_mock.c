@@ -1,7 +1,8 @@
 /* kafka_mock — a Kafka-protocol broker for the tests, on librdkafka's mock
  * cluster. Creates the topics named on the command line (NAME or
  * NAME:PARTITIONS), prints the bootstrap address on one line and serves
- * until SIGTERM or SIGINT.
+ * until SIGTERM or SIGINT. SIGUSR1 takes every broker down (connections
+ * closed and refused), SIGUSR2 brings them up again: a Kafka outage.
  *
  * usage: kafka_mock [-b BROKERS] TOPIC[:PARTITIONS]... */
 #include <librdkafka/rdkafka.h>
@@ -11,14 +12,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t run = 1;
+static volatile sig_atomic_t want_down = -1; /* -1: no change asked */
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    run = 0;
+    if (sig == SIGUSR1)
+        want_down = 1;
+    else if (sig == SIGUSR2)
+        want_down = 0;
+    else
+        run = 0;
 }
 
 int main(int argc, char **argv)
@@ -84,11 +91,26 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
 
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
     fflush(stdout);
-    while (run)
-        pause();
+    while (run) {
+        struct timespec tick = {0, 20 * 1000 * 1000}; /* no signal can be missed */
+        nanosleep(&tick, NULL);
+        int down = want_down;
+        if (down < 0)
+            continue;
+        want_down = -1;
+        for (int b = 1; b <= nbrokers; b++) {
+            rd_kafka_resp_err_t e = down ? rd_kafka_mock_broker_set_down(mc, b)
+                                         : rd_kafka_mock_broker_set_up(mc, b);
+            if (e)
+                fprintf(stderr, "kafka_mock: broker %d: %s\n", b, rd_kafka_err2str(e));
+        }
+        fprintf(stderr, "kafka_mock: brokers %s\n", down ? "down" : "up");
+    }
 
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);

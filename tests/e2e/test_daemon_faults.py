@@ -162,3 +162,24 @@ def test_two_daemons_in_one_group_one_goes(harness, daemons, sig):
     h.check()
     assert d1.stop() == 0, d1.log_tail()
     assert h.lag() == 0
+
+
+def test_kafka_down_mid_stream(harness, daemons):
+    """Every Kafka broker down while a stream is being consumed (kafka_mock
+    takes its brokers down on SIGUSR1, up on SIGUSR2): the daemon stays up,
+    says Kafka is down, and finishes the stream exactly once it is back."""
+    h = harness(kafka=True)
+    events = make_stream(3000, seed=45, clusters=list(range(8)), tag="kd")
+    d = h.daemon(daemons).start()
+    h.feed_kafka(events)
+    h.wait_progress(0.2)
+    h.kafka.proc.send_signal(signal.SIGUSR1)
+    d.wait_log("kafka down since", timeout=60)
+    time.sleep(1)
+    assert d.running(), d.log_tail()
+    h.kafka.proc.send_signal(signal.SIGUSR2)
+    h.wait_done(timeout=180)
+    d.wait_log("kafka back after", timeout=60)
+    h.check()
+    assert d.stop() == 0, d.log_tail()
+    assert h.lag() == 0
