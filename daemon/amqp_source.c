@@ -176,6 +176,7 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
         }
         struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
         amqp_envelope_t env;
+        memset(&env, 0, sizeof env);
         amqp_maybe_release_buffers(s->conn);
         amqp_rpc_reply_t r = amqp_consume_message(s->conn, &env, &tv, 0);
         if (r.reply_type == AMQP_RESPONSE_NORMAL) {
@@ -208,6 +209,13 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
         }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
             r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+            if (env.delivery_tag != 0) {
+                /* A basic.deliver without its content: a later ack (multiple)
+                 * would cover a message never processed. */
+                snprintf(err, errlen, "delivery %llu arrived without its content",
+                         (unsigned long long)env.delivery_tag);
+                return false;
+            }
             if (!other_frame(s, err, errlen))
                 return false;
             continue;
@@ -227,14 +235,22 @@ static bool dead_letter(AmqpSource *s)
         ndead += s->msgs[i].dead;
     if (ndead == 0)
         return true;
-    Outgoing *out = calloc(ndead, sizeof *out);
-    amqp_table_entry_t *entries = calloc(ndead * 2, sizeof *entries);
-    amqp_table_t *tables = calloc(ndead, sizeof *tables);
+    Outgoing *out;
+    amqp_table_entry_t *entries;
+    amqp_table_t *tables;
     bool ok = false;
     char err[512];
-    if (!out || !entries || !tables) {
-        log_at(LOG_ERROR, "amqp source", "out of memory for dead letters");
-        goto done;
+    for (;;) {
+        out = calloc(ndead, sizeof *out);
+        entries = calloc(ndead * 2, sizeof *entries);
+        tables = calloc(ndead, sizeof *tables);
+        if (out && entries && tables)
+            break;
+        free(out);
+        free(entries);
+        free(tables);
+        if (!backoff_failed(&s->dlx_down, "out of memory for dead letters"))
+            return false;
     }
     for (size_t i = 0; i < s->n; i++) {
         if (!s->msgs[i].dead)
@@ -256,7 +272,6 @@ static bool dead_letter(AmqpSource *s)
             break;
     if (ok)
         backoff_ok(&s->dlx_down);
-done:
     free(out);
     free(entries);
     free(tables);

@@ -22,6 +22,7 @@ struct KafkaSource {
     rd_kafka_t *producer; /* dead letters */
     char *dlq_topic;
     int batch_size;
+    int shutdown_timeout_ms;
     Pipeline *pipeline;
     rd_kafka_message_t **batch;
     Message *msgs;
@@ -60,7 +61,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
         rd_kafka_fatal_error(rk, why, sizeof why);
-        log_at(LOG_ERROR, "kafka source", "fatal: %s", why);
+        log_at(LOG_ERROR, "kafka source", "fatal: %s; stopping", why);
+        lifecycle_note_abandoned(); /* exit status 1 */
+        lifecycle_request_stop(s->shutdown_timeout_ms);
         return;
     }
     log_at(LOG_WARN, "kafka source", "%s: %s", rd_kafka_err2name(err), reason);
@@ -194,6 +197,7 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
     if (!s)
         goto oom;
     s->batch_size = cfg->batch_size;
+    s->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
     s->dlq_topic = strdup(k->dead_letter_topic);
     s->batch = calloc((size_t)cfg->batch_size, sizeof *s->batch);
     s->msgs = calloc((size_t)cfg->batch_size, sizeof *s->msgs);
@@ -250,77 +254,86 @@ static void release_batch(KafkaSource *s)
     s->n = 0;
 }
 
-/* Produces the bad messages to the dead-letter topic and waits for their
- * delivery. False: the drain deadline passed first. */
-static bool dead_letter(KafkaSource *s)
+/* Queues the dead letter of message i; false (status set) when refused. */
+static bool produce_dead_letter(KafkaSource *s, size_t i, rd_kafka_resp_err_t *status)
 {
-    rd_kafka_resp_err_t *status = calloc(s->n, sizeof *status);
-    bool ok = false;
-    if (!status) {
-        log_at(LOG_ERROR, "kafka source", "out of memory for dead letters");
+    const rd_kafka_message_t *m = s->batch[i];
+    char partition[16], offset[24];
+    snprintf(partition, sizeof partition, "%d", (int)m->partition);
+    snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "x-relationd-reason", -1, s->msgs[i].reason, -1);
+    rd_kafka_header_add(h, "x-relationd-topic", -1, rd_kafka_topic_name(m->rkt), -1);
+    rd_kafka_header_add(h, "x-relationd-partition", -1, partition, -1);
+    rd_kafka_header_add(h, "x-relationd-offset", -1, offset, -1);
+    *status = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+    rd_kafka_resp_err_t rc = rd_kafka_producev(
+        s->producer, RD_KAFKA_V_TOPIC(s->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(status), RD_KAFKA_V_END);
+    if (rc) {
+        rd_kafka_headers_destroy(h); /* not taken on failure */
+        *status = rc;
         return false;
     }
+    return true;
+}
+
+/* Produces the bad messages to the dead-letter topic and waits for their
+ * delivery; a message whose delivery failed is produced again after a
+ * back-off, one still queued is waited for. False: the drain deadline
+ * passed first. */
+static bool dead_letter(KafkaSource *s)
+{
+    size_t ndead = 0;
     for (size_t i = 0; i < s->n; i++)
-        status[i] = s->msgs[i].dead ? RD_KAFKA_RESP_ERR__IN_PROGRESS : RD_KAFKA_RESP_ERR_NO_ERROR;
+        ndead += s->msgs[i].dead;
+    if (ndead == 0)
+        return true;
+    rd_kafka_resp_err_t *status;
+    while (!(status = calloc(s->n, sizeof *status)))
+        if (!backoff_failed(&s->dlq_down, "out of memory for dead letters"))
+            return false;
+    /* NO_ERROR: delivered (or not a dead letter); IN_PROGRESS: queued; else failed. */
+    for (size_t i = 0; i < s->n; i++)
+        status[i] = s->msgs[i].dead ? RD_KAFKA_RESP_ERR__FAIL : RD_KAFKA_RESP_ERR_NO_ERROR;
+    bool ok = false;
     for (;;) {
         char err[512] = "";
-        size_t pending = 0;
-        for (size_t i = 0; i < s->n; i++) {
-            if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR)
-                continue;
-            const rd_kafka_message_t *m = s->batch[i];
-            char partition[16], offset[24];
-            snprintf(partition, sizeof partition, "%d", (int)m->partition);
-            snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
-            rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-            rd_kafka_header_add(h, "x-relationd-reason", -1, s->msgs[i].reason, -1);
-            rd_kafka_header_add(h, "x-relationd-topic", -1, rd_kafka_topic_name(m->rkt), -1);
-            rd_kafka_header_add(h, "x-relationd-partition", -1, partition, -1);
-            rd_kafka_header_add(h, "x-relationd-offset", -1, offset, -1);
-            status[i] = RD_KAFKA_RESP_ERR__IN_PROGRESS;
-            rd_kafka_resp_err_t rc = rd_kafka_producev(
-                s->producer, RD_KAFKA_V_TOPIC(s->dlq_topic),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(m->key, m->key_len),
-                RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_HEADERS(h),
-                RD_KAFKA_V_OPAQUE(&status[i]), RD_KAFKA_V_END);
-            if (rc) {
-                rd_kafka_headers_destroy(h); /* not taken on failure */
-                status[i] = rc;
-                snprintf(err, sizeof err, "produce: %s", rd_kafka_err2str(rc));
-            }
-            pending++;
-        }
-        if (pending == 0) {
-            ok = true;
-            break;
-        }
-        rd_kafka_flush(s->producer, DLQ_FLUSH_MS);
-        size_t failed = 0;
         for (size_t i = 0; i < s->n; i++)
-            if (status[i] != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (status[i] != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                status[i] != RD_KAFKA_RESP_ERR__IN_PROGRESS &&
+                !produce_dead_letter(s, i, &status[i]))
+                snprintf(err, sizeof err, "produce: %s", rd_kafka_err2str(status[i]));
+        rd_kafka_flush(s->producer, DLQ_FLUSH_MS);
+        size_t failed = 0, queued = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            if (status[i] == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
+                queued++;
+            } else if (status[i] != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 failed++;
                 if (!err[0])
-                    snprintf(err, sizeof err, "%s",
-                             status[i] == RD_KAFKA_RESP_ERR__IN_PROGRESS
-                                 ? "no delivery report in time"
-                                 : rd_kafka_err2str(status[i]));
+                    snprintf(err, sizeof err, "%s", rd_kafka_err2str(status[i]));
             }
-        if (failed == 0) {
+        }
+        if (failed == 0 && queued == 0) {
             ok = true;
             break;
         }
-        if (rd_kafka_outq_len(s->producer) > 0) {
-            /* Still queued: let them finish rather than producing twice. */
-            rd_kafka_flush(s->producer, DLQ_FLUSH_MS);
-            if (rd_kafka_outq_len(s->producer) > 0)
-                continue;
-        }
+        if (lifecycle_deadline_passed())
+            break;
+        if (failed == 0)
+            continue; /* still queued: flush again rather than producing twice */
         if (!backoff_failed(&s->dlq_down, err))
             break;
     }
     if (ok)
         backoff_ok(&s->dlq_down);
-    free(status);
+    if (ok || rd_kafka_outq_len(s->producer) == 0)
+        free(status);
+    /* else the drain deadline passed with dead letters still queued: their
+     * delivery reports may yet write to status, so it is left to the exiting
+     * process. */
     return ok;
 }
 
@@ -375,13 +388,16 @@ static void flush_batch(KafkaSource *s)
 
 static void collect(KafkaSource *s)
 {
+    /* Copied: a rebalance inside the poll below may switch (and free) the
+     * configuration. */
     const Config *cfg = pipeline_config(s->pipeline);
+    const int batch_ms = cfg->batch_ms;
+    const int limit = cfg->batch_size < s->batch_size ? cfg->batch_size : s->batch_size;
     int64_t first = 0;
-    int limit = cfg->batch_size < s->batch_size ? cfg->batch_size : s->batch_size;
     while (s->n < (size_t)limit && !lifecycle_stopping()) {
         int timeout = 100;
         if (s->n) {
-            int64_t left = first + cfg->batch_ms - lifecycle_now_ms();
+            int64_t left = first + batch_ms - lifecycle_now_ms();
             if (left <= 0)
                 break;
             timeout = (int)left;

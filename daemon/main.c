@@ -157,6 +157,8 @@ int main(int argc, char **argv)
             shutdown_timeout_ms = running->shutdown_timeout_ms;
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
+        } else if (lifecycle_stopping()) {
+            break; /* a source met a fatal error */
         } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
             log_at(LOG_ERROR, "main", "sigtimedwait: %s", strerror(errno));
         }

@@ -19,6 +19,7 @@ struct Pipeline {
     Publisher *hooks;
     Backoff redis_down;
     Backoff hooks_down;
+    Backoff memory;
 };
 
 Pipeline *pipeline_new(const char *who)
@@ -37,6 +38,7 @@ Pipeline *pipeline_new(const char *who)
     }
     backoff_init(&p->redis_down, who, "redis", cfg->retry_max_ms);
     backoff_init(&p->hooks_down, who, "hooks exchange", cfg->retry_max_ms);
+    backoff_init(&p->memory, who, "memory", cfg->retry_max_ms);
     return p;
 }
 
@@ -58,6 +60,8 @@ const Config *pipeline_config(Pipeline *p)
         engine_set_config(p->engine, config_ref_get(fresh));
         shared_config_release(p->cfg);
         p->cfg = fresh;
+        const Config *cfg = config_ref_get(fresh);
+        p->redis_down.max_ms = p->hooks_down.max_ms = p->memory.max_ms = cfg->retry_max_ms;
     }
     return config_ref_get(p->cfg);
 }
@@ -88,20 +92,16 @@ typedef struct {
     char id[64];
 } Route;
 
-/* Publishes every trigger of the batch; waits out hooks outages. */
-static bool publish_triggers(Pipeline *p, const ApplyResult *res, size_t nres)
+/* Publishes every trigger of the batch once; false with the reason. */
+static bool publish_once(Pipeline *p, const ApplyResult *res, size_t nres, size_t total,
+                         char *err, size_t errlen)
 {
-    size_t total = 0, n = 0;
-    char err[512];
+    size_t n = 0;
     bool ok = false;
-    for (size_t i = 0; i < nres; i++)
-        total += res[i].ntriggers;
-    if (total == 0)
-        return true;
     Outgoing *out = calloc(total, sizeof *out);
     Route *routes = calloc(total, sizeof *routes);
     if (!out || !routes) {
-        log_at(LOG_ERROR, p->who, "out of memory for %zu triggers", total);
+        snprintf(err, errlen, "out of memory for %zu triggers", total);
         goto done;
     }
     for (size_t i = 0; i < nres; i++)
@@ -109,38 +109,65 @@ static bool publish_triggers(Pipeline *p, const ApplyResult *res, size_t nres)
             const char *body = res[i].triggers[j];
             if (!trigger_route(body, routes[n].key, sizeof routes[n].key, routes[n].id,
                                sizeof routes[n].id)) {
-                log_at(LOG_ERROR, p->who, "a trigger without its routing fields: %s", body);
+                snprintf(err, errlen, "cannot read the routing fields of a trigger (out of "
+                         "memory?)");
                 goto done;
             }
             out[n] = (Outgoing){routes[n].key, routes[n].id, "application/json", NULL, body,
                                 strlen(body)};
             n++;
         }
-    while (!(ok = publisher_send(p->hooks, out, n, err, sizeof err)))
-        if (!backoff_failed(&p->hooks_down, err))
-            break;
-    if (ok)
-        backoff_ok(&p->hooks_down);
+    ok = publisher_send(p->hooks, out, n, err, errlen);
 done:
     free(out);
     free(routes);
     return ok;
 }
 
+/* Publishes every trigger of the batch; waits out hooks outages. False only
+ * once the drain deadline has passed. */
+static bool publish_triggers(Pipeline *p, const ApplyResult *res, size_t nres)
+{
+    size_t total = 0;
+    char err[512];
+    for (size_t i = 0; i < nres; i++)
+        total += res[i].ntriggers;
+    if (total == 0)
+        return true;
+    while (!publish_once(p, res, nres, total, err, sizeof err))
+        if (!backoff_failed(&p->hooks_down, err))
+            return false;
+    backoff_ok(&p->hooks_down);
+    return true;
+}
+
 bool pipeline_process(Pipeline *p, Message *msgs, size_t n)
 {
     const Config *cfg = pipeline_config(p);
-    Event *events = calloc(n ? n : 1, sizeof *events);
-    size_t *index = calloc(n ? n : 1, sizeof *index);
-    ApplyResult *res = calloc(n ? n : 1, sizeof *res);
+    Event *events = NULL;
+    size_t *index = NULL;
+    ApplyResult *res = NULL;
     size_t nev = 0;
     char err[512];
     bool ok = false, applied = false;
 
-    if (!events || !index || !res) {
-        log_at(LOG_ERROR, p->who, "out of memory for a batch of %zu", n);
-        goto done;
+    for (;;) {
+        events = calloc(n ? n : 1, sizeof *events);
+        index = calloc(n ? n : 1, sizeof *index);
+        res = calloc(n ? n : 1, sizeof *res);
+        if (events && index && res)
+            break;
+        free(events);
+        free(index);
+        free(res);
+        events = NULL;
+        index = NULL;
+        res = NULL;
+        snprintf(err, sizeof err, "out of memory for a batch of %zu", n);
+        if (!backoff_failed(&p->memory, err))
+            goto done;
     }
+    backoff_ok(&p->memory);
     for (size_t i = 0; i < n; i++) {
         char why[EVENT_ERR_MAX];
         msgs[i].dead = false;
@@ -176,11 +203,11 @@ bool pipeline_process(Pipeline *p, Message *msgs, size_t n)
     if (!publish_triggers(p, res, nev))
         goto done;
 
-    /* 3. The outboxes: confirmed triggers cleared. Should Redis fail now,
-     *    they stay pending and are only published again on a redelivery. */
+    /* 3. The outboxes: confirmed triggers cleared. Past the drain deadline
+     *    the batch is not acknowledged, so its redelivery clears them. */
     while (!engine_delivered(p->engine, events, nev, err, sizeof err))
         if (!backoff_failed(&p->redis_down, err))
-            break;
+            goto done;
     backoff_ok(&p->redis_down);
     ok = true;
 done:

@@ -30,7 +30,8 @@ const Config *pipeline_config(Pipeline *p);
 
 /* Applies the batch. Bad messages get dead = true and a reason; the others'
  * statistics are stored and their triggers confirmed when it returns true.
- * False: the drain deadline passed before that; acknowledge nothing. */
+ * Outages and lack of memory are waited out with back-off. False only once
+ * the drain deadline has passed: acknowledge nothing. */
 bool pipeline_process(Pipeline *p, Message *msgs, size_t n) __attribute__((warn_unused_result));
 
 /* Between batches: keeps the idle hooks connection alive. */
