@@ -254,8 +254,11 @@ static void release_batch(KafkaSource *s)
     s->n = 0;
 }
 
-/* Queues the dead letter of message i; false (status set) when refused. */
-static bool produce_dead_letter(KafkaSource *s, size_t i, rd_kafka_resp_err_t *status)
+/* Queues the dead letter of message i; false (status set) when refused.
+ * drop_value: the value is too large for the dead-letter topic; the headers
+ * go alone, with x-relationd-value-bytes telling its size. */
+static bool produce_dead_letter(KafkaSource *s, size_t i, bool drop_value,
+                                rd_kafka_resp_err_t *status)
 {
     const rd_kafka_message_t *m = s->batch[i];
     char partition[16], offset[24];
@@ -266,10 +269,15 @@ static bool produce_dead_letter(KafkaSource *s, size_t i, rd_kafka_resp_err_t *s
     rd_kafka_header_add(h, "x-relationd-topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(h, "x-relationd-partition", -1, partition, -1);
     rd_kafka_header_add(h, "x-relationd-offset", -1, offset, -1);
+    if (drop_value) {
+        char bytes[24];
+        snprintf(bytes, sizeof bytes, "%zu", m->len);
+        rd_kafka_header_add(h, "x-relationd-value-bytes", -1, bytes, -1);
+    }
     *status = RD_KAFKA_RESP_ERR__IN_PROGRESS;
     rd_kafka_resp_err_t rc = rd_kafka_producev(
         s->producer, RD_KAFKA_V_TOPIC(s->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(drop_value ? NULL : m->payload, drop_value ? 0 : m->len),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(status), RD_KAFKA_V_END);
     if (rc) {
         rd_kafka_headers_destroy(h); /* not taken on failure */
@@ -291,20 +299,33 @@ static bool dead_letter(KafkaSource *s)
     if (ndead == 0)
         return true;
     rd_kafka_resp_err_t *status;
-    while (!(status = calloc(s->n, sizeof *status)))
+    bool *drop;
+    while (!(status = calloc(s->n, sizeof *status)) | !(drop = calloc(s->n, sizeof *drop))) {
+        free(status);
+        free(drop);
         if (!backoff_failed(&s->dlq_down, "out of memory for dead letters"))
             return false;
+    }
     /* NO_ERROR: delivered (or not a dead letter); IN_PROGRESS: queued; else failed. */
     for (size_t i = 0; i < s->n; i++)
         status[i] = s->msgs[i].dead ? RD_KAFKA_RESP_ERR__FAIL : RD_KAFKA_RESP_ERR_NO_ERROR;
     bool ok = false;
     for (;;) {
         char err[512] = "";
-        for (size_t i = 0; i < s->n; i++)
-            if (status[i] != RD_KAFKA_RESP_ERR_NO_ERROR &&
-                status[i] != RD_KAFKA_RESP_ERR__IN_PROGRESS &&
-                !produce_dead_letter(s, i, &status[i]))
+        for (size_t i = 0; i < s->n; i++) {
+            if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR ||
+                status[i] == RD_KAFKA_RESP_ERR__IN_PROGRESS)
+                continue;
+            /* Too large for the topic: permanent, so without the value. */
+            drop[i] |= status[i] == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+            if (!produce_dead_letter(s, i, drop[i], &status[i]) &&
+                status[i] == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !drop[i]) {
+                drop[i] = true;
+                produce_dead_letter(s, i, true, &status[i]);
+            }
+            if (status[i] != RD_KAFKA_RESP_ERR__IN_PROGRESS)
                 snprintf(err, sizeof err, "produce: %s", rd_kafka_err2str(status[i]));
+        }
         rd_kafka_flush(s->producer, DLQ_FLUSH_MS);
         size_t failed = 0, queued = 0;
         for (size_t i = 0; i < s->n; i++) {
@@ -324,11 +345,20 @@ static bool dead_letter(KafkaSource *s)
             break;
         if (failed == 0)
             continue; /* still queued: flush again rather than producing twice */
+        bool only_size = true;
+        for (size_t i = 0; i < s->n; i++)
+            if (status[i] != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                status[i] != RD_KAFKA_RESP_ERR__IN_PROGRESS &&
+                (status[i] != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || drop[i]))
+                only_size = false;
+        if (only_size)
+            continue; /* produced again at once, without the value */
         if (!backoff_failed(&s->dlq_down, err))
             break;
     }
     if (ok)
         backoff_ok(&s->dlq_down);
+    free(drop);
     if (ok || rd_kafka_outq_len(s->producer) == 0)
         free(status);
     /* else the drain deadline passed with dead letters still queued: their

@@ -145,6 +145,44 @@ def test_kafka_bad_messages_go_to_the_dead_letter_topic(harness, daemons):
     assert committed_lag(h.kafka.bootstrap, h.names.group, h.topics[0]) == 0
 
 
+def test_kafka_dead_letter_too_large_for_its_topic(harness, daemons):
+    """A bad message larger than the dead-letter producer may send: it goes
+    without its value (headers alone, its size in x-relationd-value-bytes);
+    consumption does not stall on it."""
+    h = harness(kafka=True)
+    h.config["kafka"]["properties"]["message.max.bytes"] = "20000"
+    events = make_stream(60, seed=23, clusters=[0, 1], tag="kt")
+    big = json.dumps({"id": "kt-big", "op": "attach", "relation": "loyal", "profile_a": "xbig",
+                      "profile_b": "ybig", "pad": "p" * 70000}).encode()
+    for e in events[:30]:
+        h.producer.produce(h.topics[0], value=e.raw, key=e.key, partition=e.cluster % 4)
+    h.producer.produce(h.topics[0], value=big, key=b"big", partition=0)
+    for e in events[30:]:
+        h.producer.produce(h.topics[0], value=e.raw, key=e.key, partition=e.cluster % 4)
+    assert h.producer.flush(30) == 0
+    h.oracle.apply(events)
+    h.sides |= profiles_of(events)
+
+    dlq = KafkaReader(h.kafka.bootstrap, h.topics[1], h.names.group + "-dlq")
+    d = h.daemon(daemons).start()
+    try:
+        h.wait_done()
+        wait_until(lambda: dlq.poll(0.2), timeout=60, message=d.log_tail)
+        dlq.poll(1.0)
+        assert len(dlq.messages) == 1, dlq.messages
+        key, value, headers, _ = dlq.messages[0]
+        assert key == b"big"
+        assert not value
+        assert headers.get("x-relationd-value-bytes") == str(len(big)), headers
+        assert "65536" in headers.get("x-relationd-reason", ""), headers
+        assert headers.get("x-relationd-topic") == h.topics[0], headers
+    finally:
+        dlq.close()
+    h.check()
+    assert d.stop() == 0, d.log_tail()
+    assert committed_lag(h.kafka.bootstrap, h.names.group, h.topics[0]) == 0
+
+
 def test_amqp_bad_messages_go_to_the_dead_letter_exchange(harness, daemons):
     h = harness(amqp=True)
     events = make_stream(300, seed=22, clusters=[0, 1, 2, 3], tag="qb")
