@@ -389,6 +389,12 @@ static void commit(KafkaSource *s)
         log_at(LOG_WARN, "kafka source",
                "commit failed (%s): those messages will be delivered again, and counted once",
                rd_kafka_err2str(rc));
+    for (int i = 0; !rc && i < list->cnt; i++)
+        if (list->elems[i].err)
+            log_at(LOG_WARN, "kafka source",
+                   "commit of %s[%d] failed (%s): its messages will be delivered again, and "
+                   "counted once", list->elems[i].topic, (int)list->elems[i].partition,
+                   rd_kafka_err2str(list->elems[i].err));
     rd_kafka_topic_partition_list_destroy(list);
 }
 
