@@ -94,6 +94,14 @@ fail:
     return NULL;
 }
 
+bool amqp_conn_declare_exchange(amqp_connection_state_t conn, const char *name, const char *type,
+                                char *err, size_t errlen)
+{
+    amqp_exchange_declare(conn, 1, amqp_conn_bytes(name), amqp_conn_bytes(type), 0,
+                          1 /* durable */, 0, 0, amqp_empty_table);
+    return amqp_conn_check(amqp_get_rpc_reply(conn), "exchange.declare", err, errlen);
+}
+
 void amqp_conn_close(amqp_connection_state_t conn)
 {
     if (!conn)

@@ -18,6 +18,10 @@ amqp_connection_state_t amqp_conn_open(const char *url, char *err, size_t errlen
 /* True for a normal reply; otherwise writes "what: reason" to err. */
 bool amqp_conn_check(amqp_rpc_reply_t reply, const char *what, char *err, size_t errlen);
 
+/* Declares a durable exchange of type on channel 1. */
+bool amqp_conn_declare_exchange(amqp_connection_state_t conn, const char *name, const char *type,
+                                char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Closes channel 1 and the connection, politely when it still works. */
 void amqp_conn_close(amqp_connection_state_t conn);
 

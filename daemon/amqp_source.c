@@ -95,18 +95,13 @@ static void disconnect(AmqpSource *s)
 
 static bool connect_and_consume(AmqpSource *s, char *err, size_t errlen)
 {
-    char why[512];
-    s->conn = amqp_conn_open(s->url, why, sizeof why);
-    if (!s->conn) {
-        snprintf(err, errlen, "%s", why);
+    s->conn = amqp_conn_open(s->url, err, errlen);
+    if (!s->conn)
         return false;
-    }
     amqp_table_entry_t arg = {amqp_cstring_bytes("x-dead-letter-exchange"),
                               {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_conn_bytes(s->dlx)}};
     amqp_table_t args = {1, &arg};
-    amqp_exchange_declare(s->conn, 1, amqp_conn_bytes(s->dlx), amqp_cstring_bytes("fanout"), 0, 1,
-                          0, 0, amqp_empty_table);
-    if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "exchange.declare", err, errlen))
+    if (!amqp_conn_declare_exchange(s->conn, s->dlx, "fanout", err, errlen))
         goto fail;
     amqp_queue_declare(s->conn, 1, amqp_conn_bytes(s->queue), 0, 1 /* durable */, 0, 0, args);
     if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "queue.declare", err, errlen))

@@ -184,14 +184,28 @@ bool kafka_source_check(const KafkaConfig *k, char *err, size_t errlen)
     return true;
 }
 
-KafkaSource *kafka_source_new(char *err, size_t errlen)
+/* The dead-letter producer or the consumer. */
+static rd_kafka_t *new_client(const KafkaConfig *k, KafkaSource *s, bool consumer, char *err,
+                              size_t errlen)
 {
     char why[512];
+    rd_kafka_conf_t *conf = make_conf(k, s, consumer, err, errlen);
+    if (!conf)
+        return NULL;
+    rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, why,
+                                  sizeof why);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf); /* not taken on failure */
+        snprintf(err, errlen, "kafka %s: %s", consumer ? "consumer" : "producer", why);
+    }
+    return rk; /* conf is owned by rk */
+}
+
+KafkaSource *kafka_source_new(char *err, size_t errlen)
+{
     ConfigRef *ref = shared_config_acquire();
     const Config *cfg = config_ref_get(ref);
     const KafkaConfig *k = &cfg->kafka;
-    rd_kafka_conf_t *conf = NULL;
-    rd_kafka_topic_partition_list_t *topics = NULL;
     KafkaSource *s = calloc(1, sizeof *s);
 
     if (!s)
@@ -207,24 +221,11 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
         goto oom;
     backoff_init(&s->dlq_down, "kafka source", "dead-letter topic", cfg->retry_max_ms);
 
-    if (!(conf = make_conf(k, s, false, err, errlen)))
+    if (!(s->producer = new_client(k, s, false, err, errlen)) ||
+        !(s->consumer = new_client(k, s, true, err, errlen)))
         goto fail;
-    s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!s->producer) {
-        snprintf(err, errlen, "kafka producer: %s", why);
-        goto fail;
-    }
-    conf = NULL; /* owned by the producer */
-    if (!(conf = make_conf(k, s, true, err, errlen)))
-        goto fail;
-    s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
-    if (!s->consumer) {
-        snprintf(err, errlen, "kafka consumer: %s", why);
-        goto fail;
-    }
-    conf = NULL; /* owned by the consumer */
     rd_kafka_poll_set_consumer(s->consumer);
-    topics = rd_kafka_topic_partition_list_new(k->ntopics);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(k->ntopics);
     for (int i = 0; i < k->ntopics; i++)
         rd_kafka_topic_partition_list_add(topics, k->topics[i], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t rc = rd_kafka_subscribe(s->consumer, topics);
@@ -238,8 +239,6 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
     shared_config_release(ref);
     kafka_source_free(s);
     return NULL;

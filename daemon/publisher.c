@@ -56,15 +56,10 @@ void publisher_free(Publisher *p)
 
 static bool connect_and_declare(Publisher *p, char *err, size_t errlen)
 {
-    char why[512];
-    p->conn = amqp_conn_open(p->url, why, sizeof why);
-    if (!p->conn) {
-        snprintf(err, errlen, "%s", why);
+    p->conn = amqp_conn_open(p->url, err, errlen);
+    if (!p->conn)
         return false;
-    }
-    amqp_exchange_declare(p->conn, 1, amqp_conn_bytes(p->exchange), amqp_conn_bytes(p->type), 0,
-                          1 /* durable */, 0, 0, amqp_empty_table);
-    if (!amqp_conn_check(amqp_get_rpc_reply(p->conn), "exchange.declare", err, errlen))
+    if (!amqp_conn_declare_exchange(p->conn, p->exchange, p->type, err, errlen))
         goto fail;
     amqp_confirm_select(p->conn, 1);
     if (!amqp_conn_check(amqp_get_rpc_reply(p->conn), "confirm.select", err, errlen))
@@ -76,7 +71,7 @@ fail:
     return false;
 }
 
-enum { MSG_TODO, MSG_IN_FLIGHT, MSG_CONFIRMED };
+enum { MSG_UNSENT, MSG_IN_FLIGHT, MSG_CONFIRMED };
 
 /* Marks the messages a basic.ack / basic.nack covers. */
 static void settle(const uint64_t *tags, unsigned char *state, size_t n, uint64_t tag,
@@ -85,7 +80,7 @@ static void settle(const uint64_t *tags, unsigned char *state, size_t n, uint64_
     for (size_t i = 0; i < n; i++) {
         if (state[i] != MSG_IN_FLIGHT || (multiple ? tags[i] > tag : tags[i] != tag))
             continue;
-        state[i] = ack ? MSG_CONFIRMED : MSG_TODO;
+        state[i] = ack ? MSG_CONFIRMED : MSG_UNSENT;
         (*in_flight)--;
     }
 }
@@ -162,7 +157,7 @@ static bool send_once(Publisher *p, const Outgoing *msgs, size_t n, char *err, s
     for (int round = 0; round < MAX_NACK_ROUNDS; round++) {
         size_t in_flight = 0;
         for (size_t i = 0; i < n; i++) {
-            if (state[i] != MSG_TODO)
+            if (state[i] != MSG_UNSENT)
                 continue;
             amqp_basic_properties_t props;
             memset(&props, 0, sizeof props);
@@ -199,7 +194,7 @@ static bool send_once(Publisher *p, const Outgoing *msgs, size_t n, char *err, s
             goto done;
         size_t nacked = 0;
         for (size_t i = 0; i < n; i++)
-            nacked += state[i] == MSG_TODO;
+            nacked += state[i] == MSG_UNSENT;
         if (nacked == 0) {
             ok = true;
             goto done;

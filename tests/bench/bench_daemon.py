@@ -18,20 +18,12 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 
 import pika  # noqa: E402
 
+from bench_apply import RELATION  # noqa: E402  the same relation as the apply benchmark
 from brokers import Daemon, RabbitMQ  # noqa: E402
 from redis_server import Server  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_DAEMON_EVENTS", "5000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-
-RELATION = {
-    "short": "bench", "database_a": "a", "database_b": "b",
-    "properties": [
-        {"short": "profit", "type": "float", "save_amount": True,
-         "save_top": {"order": "desc", "limit": 10}},
-        {"short": "purchases", "type": "int", "save_amount": True}],
-    "thresholds": [{"direction": "direct", "stat": "total", "property": "profit", "value": 1000}],
-}
 
 
 def events(tag):
