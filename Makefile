@@ -24,6 +24,7 @@ VERSION := 0.1.0
 ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 
 CORE_SRCS := daemon/log.c config/config.c handlers/fixed.c handlers/event.c \
+             handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
              handlers/store.c handlers/engine.c
 DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c
@@ -99,9 +100,15 @@ uninstall:
 clean:
 	rm -rf build
 
-bench: $(BUILD)/relationctl $(BUILD)/relationd
-	RELATIONCTL=$(abspath $(BUILD)/relationctl) $(PYTHON) tests/bench/bench_apply.py
-	RELATIOND=$(abspath $(BUILD)/relationd) $(PYTHON) tests/bench/bench_daemon.py
+# One table of every figure (build/bench.json too); BASELINE_RELATIOND and
+# BASELINE_RELATIONCTL add a column measured in the same run; BENCH_QUICK=1
+# for a smoke test, BENCH_EVENTS to scale (see tests/bench/bench.py).
+bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror tests/bench/bench_subscriber.c \
+	  $(shell pkg-config --cflags --libs librabbitmq) -o $(BUILD)/bench_subscriber
+	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
+	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) BENCH_SUBSCRIBER=$(abspath $(BUILD)/bench_subscriber) \
+	  BENCH_JSON=$(abspath $(BUILD)/bench.json) $(PYTHON) tests/bench/bench.py
 
 # libFuzzer on event and configuration parsing (needs clang); FUZZ_SECONDS to run.
 FUZZ_SECONDS ?= 60

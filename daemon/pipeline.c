@@ -7,7 +7,6 @@
 #include "daemon/shared_config.h"
 #include "handlers/engine.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +19,24 @@ struct Pipeline {
     Backoff redis_down;
     Backoff hooks_down;
     Backoff memory;
+    TriggerSet triggers;
+    Outgoing *out; /* the hooks messages of a batch */
+    size_t out_cap;
 };
+
+static bool grow_outgoing(Pipeline *p, size_t n, char *err, size_t errlen)
+{
+    if (n <= p->out_cap)
+        return true;
+    Outgoing *out = realloc(p->out, n * sizeof *out);
+    if (!out) {
+        snprintf(err, errlen, "out of memory for %zu triggers", n);
+        return false;
+    }
+    p->out = out;
+    p->out_cap = n;
+    return true;
+}
 
 Pipeline *pipeline_new(const char *who)
 {
@@ -48,6 +64,8 @@ void pipeline_free(Pipeline *p)
         return;
     engine_free(p->engine);
     publisher_free(p->hooks);
+    triggers_free(&p->triggers);
+    free(p->out);
     if (p->cfg)
         shared_config_release(p->cfg);
     free(p);
@@ -57,7 +75,12 @@ const Config *pipeline_config(Pipeline *p)
 {
     if (shared_config_outdated(p->cfg)) {
         ConfigRef *fresh = shared_config_acquire();
-        engine_set_config(p->engine, config_ref_get(fresh));
+        if (!engine_set_config(p->engine, config_ref_get(fresh))) {
+            log_at(LOG_ERROR, p->who, "out of memory for the reloaded configuration; keeping the "
+                   "previous one");
+            shared_config_release(fresh);
+            return config_ref_get(p->cfg);
+        }
         shared_config_release(p->cfg);
         p->cfg = fresh;
         const Config *cfg = config_ref_get(fresh);
@@ -71,70 +94,25 @@ void pipeline_idle(Pipeline *p)
     publisher_poll(p->hooks);
 }
 
-/* A trigger body's routing key and message id, from its own fields. */
-static bool trigger_route(const char *body, char *key, size_t keylen, char *id, size_t idlen)
-{
-    json_error_t jerr;
-    json_t *t = json_loads(body, 0, &jerr);
-    const char *rel = NULL, *dir = NULL, *kind = NULL, *tid = NULL;
-    if (t && json_unpack_ex(t, &jerr, 0, "{s:{s:s, s:s, s:s, s:s}}", "event_data", "relation",
-                            &rel, "direction", &dir, "kind", &kind, "id", &tid) == 0) {
-        snprintf(key, keylen, "relation.%s.%s.%s", rel, dir, kind);
-        snprintf(id, idlen, "%s", tid);
-    }
-    bool ok = tid != NULL;
-    json_decref(t);
-    return ok;
-}
-
-typedef struct {
-    char key[CONFIG_SHORT_MAX + 32];
-    char id[64];
-} Route;
-
 /* Publishes every trigger of the batch once; false with the reason. */
-static bool publish_once(Pipeline *p, const ApplyResult *res, size_t nres, size_t total,
-                         char *err, size_t errlen)
+static bool publish_once(Pipeline *p, const TriggerSet *t, char *err, size_t errlen)
 {
-    size_t n = 0;
-    bool ok = false;
-    Outgoing *out = calloc(total, sizeof *out);
-    Route *routes = calloc(total, sizeof *routes);
-    if (!out || !routes) {
-        snprintf(err, errlen, "out of memory for %zu triggers", total);
-        goto done;
-    }
-    for (size_t i = 0; i < nres; i++)
-        for (size_t j = 0; j < res[i].ntriggers; j++) {
-            const char *body = res[i].triggers[j];
-            if (!trigger_route(body, routes[n].key, sizeof routes[n].key, routes[n].id,
-                               sizeof routes[n].id)) {
-                snprintf(err, errlen, "cannot read the routing fields of a trigger (out of "
-                         "memory?)");
-                goto done;
-            }
-            out[n] = (Outgoing){routes[n].key, routes[n].id, "application/json", NULL, body,
-                                strlen(body)};
-            n++;
-        }
-    ok = publisher_send(p->hooks, out, n, err, errlen);
-done:
-    free(out);
-    free(routes);
-    return ok;
+    if (!grow_outgoing(p, t->n, err, errlen))
+        return false;
+    for (size_t i = 0; i < t->n; i++)
+        p->out[i] = (Outgoing){t->items[i].routing_key, t->items[i].id, "application/json", NULL,
+                               t->items[i].body, t->items[i].len};
+    return publisher_send(p->hooks, p->out, t->n, err, errlen);
 }
 
 /* Publishes every trigger of the batch; waits out hooks outages. False only
  * once the drain deadline has passed. */
-static bool publish_triggers(Pipeline *p, const ApplyResult *res, size_t nres)
+static bool publish_triggers(Pipeline *p, const TriggerSet *t)
 {
-    size_t total = 0;
     char err[512];
-    for (size_t i = 0; i < nres; i++)
-        total += res[i].ntriggers;
-    if (total == 0)
+    if (t->n == 0)
         return true;
-    while (!publish_once(p, res, nres, total, err, sizeof err))
+    while (!publish_once(p, t, err, sizeof err))
         if (!backoff_failed(&p->hooks_down, err))
             return false;
     backoff_ok(&p->hooks_down);
@@ -186,7 +164,8 @@ bool pipeline_process(Pipeline *p, Message *msgs, size_t n)
 
     /* 1. Statistics: one pipeline; a failure leaves nothing known, and
      *    applying again is safe (duplicates give their pending triggers). */
-    while (!(applied = engine_apply(p->engine, events, nev, res, err, sizeof err)))
+    triggers_reset(&p->triggers);
+    while (!(applied = engine_apply(p->engine, events, nev, res, &p->triggers, err, sizeof err)))
         if (!backoff_failed(&p->redis_down, err))
             goto done;
     backoff_ok(&p->redis_down);
@@ -200,19 +179,17 @@ bool pipeline_process(Pipeline *p, Message *msgs, size_t n)
         }
 
     /* 2. Triggers: published and confirmed. */
-    if (!publish_triggers(p, res, nev))
+    if (!publish_triggers(p, &p->triggers))
         goto done;
 
     /* 3. The outboxes: confirmed triggers cleared. Past the drain deadline
      *    the batch is not acknowledged, so its redelivery clears them. */
-    while (!engine_delivered(p->engine, events, nev, err, sizeof err))
+    while (!engine_delivered(p->engine, events, res, nev, err, sizeof err))
         if (!backoff_failed(&p->redis_down, err))
             goto done;
     backoff_ok(&p->redis_down);
     ok = true;
 done:
-    if (applied)
-        engine_results_clear(res, nev);
     free(events);
     free(index);
     free(res);

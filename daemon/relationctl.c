@@ -69,6 +69,7 @@ typedef struct {
     Event *events;
     long *lines;
     ApplyResult *results;
+    TriggerSet triggers;
     size_t n, cap;
     long applied, duplicate, stale, invalid;
 } ApplyRun;
@@ -81,7 +82,8 @@ static bool flush_batch(ApplyRun *r)
     bool any = false;
     if (r->n == 0)
         return true;
-    if (!engine_apply(r->engine, r->events, r->n, r->results, err, sizeof err)) {
+    triggers_reset(&r->triggers);
+    if (!engine_apply(r->engine, r->events, r->n, r->results, &r->triggers, err, sizeof err)) {
         fprintf(stderr, "relationctl: %s (lines %ld..%ld not known to be applied)\n", err,
                 r->lines[0], r->lines[r->n - 1]);
         return false;
@@ -97,18 +99,17 @@ static bool flush_batch(ApplyRun *r)
             fprintf(stderr, "line %ld: %s\n", r->lines[i], res->error);
             break;
         }
-        for (size_t j = 0; j < res->ntriggers; j++) {
-            fputs(res->triggers[j], stdout);
+        for (size_t j = res->first; j < res->first + res->ntriggers; j++) {
+            fwrite(r->triggers.items[j].body, 1, r->triggers.items[j].len, stdout);
             fputc('\n', stdout);
             any = true;
         }
     }
-    engine_results_clear(r->results, r->n);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "relationctl: writing the triggers: %s\n", strerror(errno));
         return false;
     }
-    if (any && !engine_delivered(r->engine, r->events, r->n, err, sizeof err)) {
+    if (any && !engine_delivered(r->engine, r->events, r->results, r->n, err, sizeof err)) {
         fprintf(stderr, "relationctl: %s\n", err);
         return false;
     }
@@ -198,6 +199,7 @@ done:
     fprintf(stderr, "applied %ld, duplicate %ld, stale %ld, invalid %ld\n", r.applied,
             r.duplicate, r.stale, r.invalid);
     engine_free(r.engine);
+    triggers_free(&r.triggers);
     free(buf);
     free(r.events);
     free(r.lines);

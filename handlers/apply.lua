@@ -1,162 +1,31 @@
--- apply.lua: one side of one edge, atomically (README, "Redis key layout").
+-- apply.lua: the body of the function library that applies one side of one
+-- edge, atomically (README, "Redis key layout"). The engine prepends the
+-- library header and the configuration's constants:
+--   REL[r] = {n = properties, short = {...}, jkey = {'"p":', ...},
+--             typ = {0 int | 1 float | 2 bool, ...}, amount = {bool, ...},
+--             order = {0 none | 1 desc | 2 asc, ...}, limit = {...},
+--             cf = {'p:count', ...}, tf = {'p:total', ...},
+--             hm = {'count', 'p1:count', 'p1:total', ...}, tops = {property index, ...}}
+--   TOMB_TTL, DEDUP
+-- and registers `apply` under the library's function name.
 --
--- ARGV[1]  mode: "apply" or "stats"
--- ARGV[2]  N, the number of properties, then 5 values per property:
---          short, type (int|float|bool), save_amount (0|1), top order (""|desc|asc), limit
--- KEYS     stats, edges, one top key per property with a top (in property order),
---          then (apply only) seen, outbox, tomb
+-- KEYS: stats, edges, seen, outbox, tomb, then one top key per property with
+--       a top (in property order)
+-- ARGV: relation index, now (ms), event date, counterpart, event id,
+--       op (a|e|s|d), version ("" = none), then pairs: property index, value
+--       ("n" = null, else an integer: float weights in millionths)
 --
--- apply, after the properties:
---   now_ms, event_date, tombstone_ttl_s, dedup_ids,
---   side, relation, own profile, own database, counterpart, counterpart database,
---   event id, op, occurred_at ("" = none), version ("" = none), is_test (0|1),
---   N weight arguments ("" absent, "null", or an integer: fixed-point for float),
---   M, then 4 values per threshold of this side: stat, property index (0 = none),
---   value (integer, in the watched value's units), index in the configuration
--- Returns {status, body...} with status applied|duplicate|stale, or an error.
---
--- Numbers are integers here: float values in millionths. Redis stores them
--- as decimal text in natural units.
+-- Returns {1} applied without a trigger, {1, record} applied, {2} or
+-- {2, record} duplicate (the record of its undelivered triggers), {3} stale.
+-- The record (MessagePack) holds what the triggers are rendered from:
+--   {event date, kind (1 attach, 2 change, 3 detach),
+--    the stats fields before (HMGET of hm: strings or false),
+--    old weights (array, false = unset) or false, new weights or false,
+--    {ZRANGE WITHSCORES of each top, after}}
+-- Redis keeps state; the daemon formats. Numbers are integers: float weights
+-- and totals in millionths.
 
-local SCALE = 1000000
-local FLOAT_MAX = 1000000000 * SCALE
-local INT_MAX = 1000000000000000
-
-local mode = ARGV[1]
-local nprops = tonumber(ARGV[2])
-local props = {}
-local a = 3
-local ntop = 0
-for i = 1, nprops do
-  local p = {short = ARGV[a], type = ARGV[a + 1], amount = ARGV[a + 2] == '1',
-             order = ARGV[a + 3], limit = tonumber(ARGV[a + 4])}
-  if p.order ~= '' then
-    ntop = ntop + 1
-    p.topkey = KEYS[2 + ntop]
-  end
-  props[i] = p
-  a = a + 5
-end
-local K_STATS, K_EDGES = KEYS[1], KEYS[2]
-
-local function fmt_int(n)
-  return string.format('%d', n)
-end
-
-local function fmt_fixed(n)
-  local neg = n < 0
-  if neg then n = -n end
-  local ip = math.floor(n / SCALE)
-  local fp = n - ip * SCALE
-  if fp < 0 then ip = ip - 1; fp = fp + SCALE end
-  if fp >= SCALE then ip = ip + 1; fp = fp - SCALE end
-  local s = fmt_int(ip)
-  if fp ~= 0 then
-    s = s .. '.' .. (string.format('%06d', fp):gsub('0+$', ''))
-  end
-  if neg then s = '-' .. s end
-  return s
-end
-
--- "700.5" -> 700500000 (exact: no floating-point parse)
-local function parse_fixed(s)
-  local neg = s:sub(1, 1) == '-'
-  if neg then s = s:sub(2) end
-  local ip, fp = s:match('^(%d+)%.?(%d*)$')
-  local n = tonumber(ip) * SCALE + tonumber((fp .. '000000'):sub(1, 6))
-  if neg then return -n end
-  return n
-end
-
--- A number of property p as JSON: float in natural units, int and bool as integers.
-local function fmt_num(p, v)
-  if p and p.type == 'float' then return fmt_fixed(v) end
-  return fmt_int(v)
-end
-
-local function fmt_value(p, v)
-  if p.type == 'bool' then return v == 1 and 'true' or 'false' end
-  return fmt_num(p, v)
-end
-
-local function parse_num(p, s)
-  if p.type == 'float' then return parse_fixed(s) end
-  return tonumber(s)
-end
-
-local function read_stats()
-  local flat = redis.call('HGETALL', K_STATS)
-  local h = {}
-  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-  local st = {count = tonumber(h['count'] or '0'), pcount = {}, ptotal = {}}
-  for i, p in ipairs(props) do
-    st.pcount[i] = tonumber(h[p.short .. ':count'] or '0')
-    st.ptotal[i] = parse_num(p, h[p.short .. ':total'] or '0')
-  end
-  return st
-end
-
-local function top_json(p)
-  local cmd = p.order == 'desc' and 'ZREVRANGE' or 'ZRANGE'
-  local r = redis.call(cmd, p.topkey, 0, p.limit - 1, 'WITHSCORES')
-  local out = {}
-  for i = 1, #r, 2 do
-    local score = tonumber(r[i + 1])
-    local v
-    if p.type == 'float' then
-      if score < 0 then v = -math.floor(-score * SCALE + 0.5) else v = math.floor(score * SCALE + 0.5) end
-    else
-      v = score
-    end
-    out[#out + 1] = '{"profile_id":' .. cjson.encode(r[i]) .. ',"value":' .. fmt_num(p, v) .. '}'
-  end
-  return '[' .. table.concat(out, ',') .. ']'
-end
-
-local function stats_json(st)
-  local parts = {}
-  for i, p in ipairs(props) do
-    local s = cjson.encode(p.short) .. ':{"count":' .. fmt_int(st.pcount[i])
-    if p.amount then s = s .. ',"total":' .. fmt_num(p, st.ptotal[i]) end
-    if p.order ~= '' then s = s .. ',"top":' .. top_json(p) end
-    parts[#parts + 1] = s .. '}'
-  end
-  return '{"count":' .. fmt_int(st.count) .. ',"properties":{' .. table.concat(parts, ',') .. '}}'
-end
-
-if mode == 'stats' then
-  return stats_json(read_stats())
-end
-
--- ---- apply ----
-
-local b = 3 + 5 * nprops
-local now_ms, event_date = ARGV[b], ARGV[b + 1]
-local tomb_ttl, dedup = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-local side, rel, own, own_db = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
-local cp, cp_db, ev_id, op = ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], ARGV[b + 11]
-local occurred, version, is_test = ARGV[b + 12], ARGV[b + 13], ARGV[b + 14] == '1'
-b = b + 15
-local wargs = {}
-for i = 1, nprops do wargs[i] = ARGV[b + i - 1] end
-b = b + nprops
-local thresholds = {}
-for i = 1, tonumber(ARGV[b]) do
-  local o = b + 1 + (i - 1) * 4
-  thresholds[i] = {stat = ARGV[o], prop = tonumber(ARGV[o + 1]), value = tonumber(ARGV[o + 2]),
-                   index = ARGV[o + 3]}
-end
-local K_SEEN, K_OUTBOX, K_TOMB = KEYS[3 + ntop], KEYS[4 + ntop], KEYS[5 + ntop]
-
-local function remember()
-  -- scores increase strictly per side, so trimming drops the oldest ids
-  local score = tonumber(now_ms)
-  local last = redis.call('ZREVRANGE', K_SEEN, 0, 0, 'WITHSCORES')
-  if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
-  redis.call('ZADD', K_SEEN, string.format('%d', score), ev_id)
-  redis.call('EXPIRE', K_SEEN, tomb_ttl)
-  redis.call('ZREMRANGEBYRANK', K_SEEN, 0, -dedup - 1)
-end
+local MAX = 1000000000000000 -- |weight| after strengthen, in units
 
 -- Compares two int64 decimal strings: -1, 0 or 1.
 local function vcmp(x, y)
@@ -168,197 +37,159 @@ local function vcmp(x, y)
   return x < y and -1 or 1
 end
 
-if redis.call('ZSCORE', K_SEEN, ev_id) then
-  local r = {'duplicate'}
-  local pending = redis.call('HGET', K_OUTBOX, ev_id)
-  if pending then
-    for line in string.gmatch(pending, '[^\n]+') do r[#r + 1] = line end
+-- The event id joins the side's recent ids; scores increase strictly per
+-- side, so trimming drops the oldest.
+local function remember(k_seen, ev_id, now)
+  local last = redis.call('ZRANGE', k_seen, -1, -1, 'WITHSCORES')
+  if last[2] then
+    local l = tonumber(last[2])
+    if l >= now then now = l + 1 end
   end
-  return r
+  redis.call('ZADD', k_seen, string.format('%d', now), ev_id)
+  redis.call('EXPIRE', k_seen, TOMB_TTL)
+  redis.call('ZREMRANGEBYRANK', k_seen, 0, -DEDUP - 1)
 end
 
--- The edge as stored: {version = string|nil, w = {[i] = integer}}
-local old = nil
-local raw = redis.call('HGET', K_EDGES, cp)
-if raw then
-  local d = cjson.decode(raw)
-  old = {w = {}}
-  if type(d.version) == 'string' then old.version = d.version end
-  for i, p in ipairs(props) do
-    local v = d.weights[p.short]
-    if v ~= nil then
-      if p.type == 'bool' then
-        old.w[i] = v and 1 or 0
-      elseif p.type == 'float' then
-        if v < 0 then old.w[i] = -math.floor(-v * SCALE + 0.5) else old.w[i] = math.floor(v * SCALE + 0.5) end
+local function apply(keys, args)
+  local C = REL[tonumber(args[1])]
+  local k_stats, k_edges, k_seen, k_outbox, k_tomb = keys[1], keys[2], keys[3], keys[4], keys[5]
+  local now, date, cp, ev_id = tonumber(args[2]), args[3], args[4], args[5]
+  local op, version = args[6], args[7]
+  local n, typ = C.n, C.typ
+
+  if redis.call('ZSCORE', k_seen, ev_id) then
+    local pending = redis.call('HGET', k_outbox, ev_id)
+    if pending then return {2, pending} end
+    return {2}
+  end
+
+  -- The edge as stored: weights in units, false = unset.
+  local old, oldver = false, nil
+  local raw = redis.call('HGET', k_edges, cp)
+  if raw then
+    local d = cjson.decode(raw)
+    if type(d.version) == 'string' then oldver = d.version end
+    local w = d.weights
+    old = {}
+    for i = 1, n do
+      local v = w[C.short[i]]
+      if v == nil then v = false
+      elseif v == true then v = 1
+      elseif v == false then v = 0 end
+      old[i] = v
+    end
+  end
+
+  local tomb = nil
+  if not old then tomb = redis.call('GET', k_tomb) or nil end
+  local known = oldver or tomb
+  if version ~= '' and known and vcmp(version, known) < 0 then
+    remember(k_seen, ev_id, now)
+    return {3}
+  end
+  local newver = known
+  if version ~= '' then newver = version end
+
+  local new = false
+  if op ~= 'd' then
+    new = {}
+    for i = 1, n do new[i] = old and old[i] end
+    for j = 8, #args, 2 do
+      local i, a = tonumber(args[j]), args[j + 1]
+      if a == 'n' then
+        new[i] = false
       else
-        old.w[i] = v
+        local v = tonumber(a)
+        if op == 's' and typ[i] ~= 2 then
+          v = (new[i] or 0) + v
+          if v > MAX or v < -MAX then
+            return redis.error_reply('weights.' .. C.short[i] .. ': result of strengthen out of range')
+          end
+        end
+        new[i] = v
       end
     end
   end
-end
 
-local tomb = nil
-if not old then tomb = redis.call('GET', K_TOMB) or nil end
-local known = (old and old.version) or tomb
-if version ~= '' and known and vcmp(version, known) < 0 then
-  remember()
-  return {'stale'}
-end
-local newver = known
-if version ~= '' then newver = version end
+  local kind = nil
+  if old and not new then kind = 3
+  elseif new and not old then kind = 1
+  elseif new then
+    for i = 1, n do
+      if old[i] ~= new[i] then kind = 2; break end
+    end
+  end
 
-local new = nil
-if op ~= 'detach' then
-  new = {version = newver, w = {}}
-  if old then for i, v in pairs(old.w) do new.w[i] = v end end
-  for i, p in ipairs(props) do
-    local arg = wargs[i]
-    if arg == 'null' then
-      new.w[i] = nil
-    elseif arg ~= '' then
-      local v = tonumber(arg)
-      if op == 'strengthen' and p.type ~= 'bool' then
-        v = (new.w[i] or 0) + v
-        local max = p.type == 'float' and FLOAT_MAX or INT_MAX
-        if v > max or v < -max then
-          return redis.error_reply('weights.' .. p.short .. ': result of strengthen out of range')
+  if new then
+    if kind or oldver ~= newver then
+      local parts = {}
+      for i = 1, n do
+        local v = new[i]
+        if v then
+          if typ[i] == 2 then
+            parts[#parts + 1] = C.jkey[i] .. (v == 1 and 'true' or 'false')
+          else
+            parts[#parts + 1] = C.jkey[i] .. string.format('%d', v)
+          end
         end
       end
-      new.w[i] = v
+      redis.call('HSET', k_edges, cp, '{"version":' .. (newver and ('"' .. newver .. '"') or 'null') ..
+                 ',"weights":{' .. table.concat(parts, ',') .. '}}')
+    end
+    if tomb then redis.call('DEL', k_tomb) end
+  else
+    if old then redis.call('HDEL', k_edges, cp) end
+    if newver and (old or version ~= '') then
+      redis.call('SET', k_tomb, newver, 'EX', TOMB_TTL)
     end
   end
-end
 
-local function same_weights(x, y)
-  for i = 1, nprops do
-    if x.w[i] ~= y.w[i] then return false end
+  if not kind then
+    remember(k_seen, ev_id, now)
+    return {1}
   end
-  return true
-end
 
-local function weights_json(e)
-  if not e then return 'null' end
-  local parts = {}
-  for i, p in ipairs(props) do
-    if e.w[i] ~= nil then
-      parts[#parts + 1] = cjson.encode(p.short) .. ':' .. fmt_value(p, e.w[i])
+  -- Statistics: exact int64 increments.
+  local before = redis.call('HMGET', k_stats, unpack(C.hm))
+  local dc = kind == 1 and 1 or kind == 3 and -1 or 0
+  local last = dc == -1 and tonumber(before[1] or '0') <= 1
+  if last then redis.call('DEL', k_stats) end
+  local tk = 5
+  for i = 1, n do
+    local ov, nv = old and old[i], new and new[i]
+    if not last then
+      local t = typ[i]
+      local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
+      if d ~= 0 then redis.call('HINCRBY', k_stats, C.cf[i], d) end
+      if C.amount[i] then
+        d = (nv or 0) - (ov or 0)
+        if d ~= 0 then redis.call('HINCRBY', k_stats, C.tf[i], string.format('%d', d)) end
+      end
+    end
+    if C.order[i] ~= 0 then
+      tk = tk + 1
+      if nv ~= ov then
+        if nv then
+          redis.call('ZADD', keys[tk], string.format('%d', nv), cp)
+        else
+          redis.call('ZREM', keys[tk], cp)
+        end
+      end
     end
   end
-  return '{' .. table.concat(parts, ',') .. '}'
-end
+  if not last and dc ~= 0 then redis.call('HINCRBY', k_stats, 'count', dc) end
 
--- Stored state.
-local kind = nil
-if old and not new then kind = 'detach'
-elseif new and not old then kind = 'attach'
-elseif new and old and not same_weights(old, new) then kind = 'change' end
-
-if new then
-  if kind or old.version ~= new.version then
-    local ver = new.version and cjson.encode(new.version) or 'null'
-    redis.call('HSET', K_EDGES, cp, '{"version":' .. ver .. ',"weights":' .. weights_json(new) .. '}')
-  end
-  if tomb then redis.call('DEL', K_TOMB) end
-else
-  if old then redis.call('HDEL', K_EDGES, cp) end
-  if newver and (old or version ~= '') then
-    redis.call('SET', K_TOMB, newver, 'EX', tomb_ttl)
-  end
-end
-
-if not kind then
-  remember()
-  return {'applied'}
-end
-
-local before = read_stats()
-local after = {count = before.count, pcount = {}, ptotal = {}}
-for i = 1, nprops do after.pcount[i], after.ptotal[i] = before.pcount[i], before.ptotal[i] end
-if kind == 'attach' then after.count = after.count + 1 end
-if kind == 'detach' then after.count = after.count - 1 end
-for i, p in ipairs(props) do
-  local ov, nv = old and old.w[i], new and new.w[i]
-  local function counted(v) return v ~= nil and (p.type ~= 'bool' or v == 1) end
-  after.pcount[i] = after.pcount[i] + (counted(nv) and 1 or 0) - (counted(ov) and 1 or 0)
-  if p.amount then after.ptotal[i] = after.ptotal[i] + ((nv or 0) - (ov or 0)) end
-  if p.topkey then
-    if nv ~= nil then
-      if nv ~= ov then redis.call('ZADD', p.topkey, fmt_num(p, nv), cp) end
-    elseif ov ~= nil then
-      redis.call('ZREM', p.topkey, cp)
+  local tops = {}
+  for j, i in ipairs(C.tops) do
+    if C.order[i] == 1 then
+      tops[j] = redis.call('ZREVRANGE', keys[5 + j], 0, C.limit[i] - 1, 'WITHSCORES')
+    else
+      tops[j] = redis.call('ZRANGE', keys[5 + j], 0, C.limit[i] - 1, 'WITHSCORES')
     end
   end
+
+  local record = cmsgpack.pack({date, kind, before, old, new, tops})
+  redis.call('HSET', k_outbox, ev_id, record)
+  remember(k_seen, ev_id, now)
+  return {1, record}
 end
-if after.count == 0 then
-  redis.call('DEL', K_STATS)
-else
-  local h = {'count', fmt_int(after.count)}
-  for i, p in ipairs(props) do
-    h[#h + 1] = p.short .. ':count'
-    h[#h + 1] = fmt_int(after.pcount[i])
-    if p.amount then
-      h[#h + 1] = p.short .. ':total'
-      h[#h + 1] = fmt_num(p, after.ptotal[i])
-    end
-  end
-  redis.call('HSET', K_STATS, unpack(h))
-end
-
--- Triggers.
-local function uuid(kindname, index)
-  local h = redis.sha1hex(ev_id .. '|' .. rel .. '|' .. side .. '|' .. kindname .. '|' .. index)
-  local variant = ({'8', '9', 'a', 'b'})[tonumber(h:sub(17, 17), 16) % 4 + 1]
-  return h:sub(1, 8) .. '-' .. h:sub(9, 12) .. '-5' .. h:sub(14, 16) .. '-' .. variant ..
-         h:sub(18, 20) .. '-' .. h:sub(21, 32)
-end
-
-local head = '{"event_type":"relation_' .. side .. '_'
-local common = '","event_date":' .. cjson.encode(event_date) .. ',"profile_id":' ..
-  cjson.encode(own) .. ',"database":' .. cjson.encode(own_db) .. ',"is_test":' ..
-  (is_test and 'true' or 'false') .. ',"event_data":{"id":"'
-local tail = '","relation":' .. cjson.encode(rel) .. ',"direction":"' .. side ..
-  '","counterpart":{"profile_id":' .. cjson.encode(cp) .. ',"database":' .. cjson.encode(cp_db) ..
-  '},"source_event":{"id":' .. cjson.encode(ev_id) .. ',"op":"' .. op .. '","occurred_at":' ..
-  (occurred ~= '' and cjson.encode(occurred) or 'null') .. '},"weights":{"before":' ..
-  weights_json(old) .. ',"after":' .. weights_json(new) .. '},"stats":' .. stats_json(after) ..
-  ',"threshold":'
-
-local bodies = {}
-local function emit(kindname, index, threshold)
-  bodies[#bodies + 1] = head .. kindname .. common .. uuid(kindname, index) .. '","kind":"' ..
-    kindname .. tail .. threshold .. '}}'
-end
-
-emit(kind, '', 'null')
-
-local function watched(t, st, e)
-  if t.stat == 'count' then
-    if t.prop == 0 then return st.count end
-    return st.pcount[t.prop]
-  elseif t.stat == 'total' then
-    return st.ptotal[t.prop]
-  end
-  return e and e.w[t.prop]
-end
-
-for _, t in ipairs(thresholds) do
-  local x, y = watched(t, before, old), watched(t, after, new)
-  local crossing = nil
-  if (x == nil or x < t.value) and y ~= nil and y >= t.value then crossing = 'up' end
-  if x ~= nil and x >= t.value and (y == nil or y < t.value) then crossing = 'down' end
-  if crossing then
-    local p = t.stat ~= 'count' and props[t.prop] or nil
-    local function num(v) if v == nil then return 'null' end return fmt_num(p, v) end
-    emit('threshold', t.index, '{"stat":"' .. t.stat .. '","property":' ..
-      (t.prop > 0 and cjson.encode(props[t.prop].short) or 'null') .. ',"value":' ..
-      num(t.value) .. ',"crossing":"' .. crossing .. '","before":' .. num(x) ..
-      ',"after":' .. num(y) .. '}')
-  end
-end
-
-redis.call('HSET', K_OUTBOX, ev_id, table.concat(bodies, '\n'))
-remember()
-local r = {'applied'}
-for _, body in ipairs(bodies) do r[#r + 1] = body end
-return r

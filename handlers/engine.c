@@ -1,253 +1,334 @@
-/* engine.c — builds the script calls of a batch, pipelines them, reads replies. */
+/* engine.c — the function library of a configuration, the calls of a batch
+ * written into one reusable buffer, replies read and rendered (engine.h). */
 #include "handlers/engine.h"
 #include "daemon/log.h"
+#include "handlers/jsonbuf.h"
+#include "handlers/sha1.h"
 #include "handlers/store.h"
 
 #include <hiredis/hiredis.h>
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 extern const char apply_lua[]; /* generated from handlers/apply.lua */
 
+/* Replies due on the connection, in the order their commands were sent. */
+typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD } GroupKind;
+typedef struct {
+    GroupKind kind;
+    size_t count;
+} Group;
+#define MAX_GROUPS 16
+
+enum { SIDE_PENDING = -1, SIDE_NOT_SENT = -2 };
+
 struct Engine {
     const Config *cfg;
     redisContext *redis;
-    char sha[41];
+    char *library;    /* the generated library's code */
+    char fname[64];   /* its function */
+    bool loaded;      /* FUNCTION LOAD sent on this connection */
+    JsonBuf cmd;      /* commands being written */
+    Group groups[MAX_GROUPS];
+    int ngroups;
+    /* The batch between send and recv: per event and side. */
+    int *state;       /* ApplyStatus, SIDE_PENDING or SIDE_NOT_SENT */
+    redisReply **replies;
+    size_t cap;
+    char now_ms[24], date[40];
 };
 
-/* ---- argument vectors ---- */
+/* ---- the library ---- */
 
-typedef struct {
-    int argc, cap;
-    char **argv;
-    size_t *lens;
-    bool oom;
-} Args;
-
-static void args_add(Args *a, const char *s, size_t len)
+static void lua_strings(JsonBuf *b, const char *key, const RelationDef *rel, const char *pre,
+                        const char *suf)
 {
-    if (a->oom)
-        return;
-    if (a->argc == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 64;
-        char **argv = realloc(a->argv, (size_t)cap * sizeof *argv);
-        if (argv)
-            a->argv = argv;
-        size_t *lens = realloc(a->lens, (size_t)cap * sizeof *lens);
-        if (lens)
-            a->lens = lens;
-        if (!argv || !lens) {
-            a->oom = true;
-            return;
-        }
-        a->cap = cap;
-    }
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        a->oom = true;
-        return;
-    }
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    a->argv[a->argc] = copy;
-    a->lens[a->argc] = len;
-    a->argc++;
-}
-
-static void args_str(Args *a, const char *s)
-{
-    args_add(a, s, strlen(s));
-}
-
-static void args_fmt(Args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void args_fmt(Args *a, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof buf) {
-        a->oom = true;
-        return;
-    }
-    args_add(a, buf, (size_t)n);
-}
-
-static void args_free(Args *a)
-{
-    for (int i = 0; i < a->argc; i++)
-        free(a->argv[i]);
-    free(a->argv);
-    free(a->lens);
-    memset(a, 0, sizeof *a);
-}
-
-/* ---- keys (README, "Redis key layout") ---- */
-
-static void key_add(Args *a, const Config *cfg, const RelationDef *rel, Side side,
-                    const char *profile, const char *suffix)
-{
-    args_fmt(a, "%s{%s:%c:%s}:%s", cfg->key_prefix, rel->short_name,
-             side == SIDE_DIRECT ? 'd' : 'r', profile, suffix);
-}
-
-/* EVALSHA sha numkeys, the side's keys, mode and the property definitions. */
-static void script_head(Args *a, Engine *e, const RelationDef *rel, Side side,
-                        const char *profile, const char *mode, const char *tomb_of)
-{
-    int ntop = 0;
-    for (int i = 0; i < rel->nproperties; i++)
-        ntop += rel->properties[i].top_order != TOP_NONE;
-    args_str(a, "EVALSHA");
-    args_str(a, e->sha);
-    args_fmt(a, "%d", 2 + ntop + (tomb_of ? 3 : 0));
-    key_add(a, e->cfg, rel, side, profile, "stats");
-    key_add(a, e->cfg, rel, side, profile, "edges");
-    for (int i = 0; i < rel->nproperties; i++)
-        if (rel->properties[i].top_order != TOP_NONE) {
-            char suffix[CONFIG_SHORT_MAX + 8];
-            snprintf(suffix, sizeof suffix, "top:%s", rel->properties[i].short_name);
-            key_add(a, e->cfg, rel, side, profile, suffix);
-        }
-    if (tomb_of) {
-        char suffix[EVENT_PROFILE_MAX + 8];
-        key_add(a, e->cfg, rel, side, profile, "seen");
-        key_add(a, e->cfg, rel, side, profile, "outbox");
-        snprintf(suffix, sizeof suffix, "tomb:%s", tomb_of);
-        key_add(a, e->cfg, rel, side, profile, suffix);
-    }
-    args_str(a, mode);
-    args_fmt(a, "%d", rel->nproperties);
+    jsonbuf_cstr(b, key);
+    jsonbuf_cstr(b, "={");
     for (int i = 0; i < rel->nproperties; i++) {
-        const PropertyDef *p = &rel->properties[i];
-        static const char *const types[] = {"int", "float", "bool"};
-        static const char *const orders[] = {"", "desc", "asc"};
-        args_str(a, p->short_name);
-        args_str(a, types[p->type]);
-        args_str(a, p->save_amount ? "1" : "0");
-        args_str(a, orders[p->top_order]);
-        args_fmt(a, "%d", p->top_limit);
+        jsonbuf_cstr(b, i ? ",'" : "'");
+        jsonbuf_cstr(b, pre);
+        jsonbuf_cstr(b, rel->properties[i].short_name);
+        jsonbuf_cstr(b, suf);
+        jsonbuf_char(b, '\'');
     }
+    jsonbuf_cstr(b, "},");
 }
 
-static void now_strings(char *ms, size_t mslen, char *date, size_t datelen)
+/* The library: constants of cfg, then handlers/apply.lua. Its name carries
+ * a digest of its code, so daemons with different configurations each call
+ * their own. Short names are [a-z][a-z0-9_]*: safe inside Lua quotes. */
+static char *make_library(const Config *cfg, char fname[64])
 {
-    struct timespec ts;
-    struct tm tm;
-    char base[32];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(date, datelen, "%s.%09ldZ", base, ts.tv_nsec);
-    snprintf(ms, mslen, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    JsonBuf body = {0}, lib = {0};
+    char *out = NULL;
+    jsonbuf_cstr(&body, "local TOMB_TTL = ");
+    jsonbuf_int(&body, cfg->tombstone_ttl_s);
+    jsonbuf_cstr(&body, "\nlocal DEDUP = ");
+    jsonbuf_int(&body, cfg->dedup_ids);
+    jsonbuf_cstr(&body, "\nlocal REL = {\n");
+    for (int r = 0; r < cfg->nrelations; r++) {
+        const RelationDef *rel = &cfg->relations[r];
+        jsonbuf_cstr(&body, "{n=");
+        jsonbuf_int(&body, rel->nproperties);
+        jsonbuf_char(&body, ',');
+        lua_strings(&body, "short", rel, "", "");
+        lua_strings(&body, "jkey", rel, "\"", "\":");
+        lua_strings(&body, "cf", rel, "", ":count");
+        lua_strings(&body, "tf", rel, "", ":total");
+        jsonbuf_cstr(&body, "typ={");
+        for (int i = 0; i < rel->nproperties; i++) {
+            jsonbuf_cstr(&body, i ? "," : "");
+            jsonbuf_int(&body, rel->properties[i].type == PROP_INT     ? 0
+                               : rel->properties[i].type == PROP_FLOAT ? 1
+                                                                       : 2);
+        }
+        jsonbuf_cstr(&body, "},amount={");
+        for (int i = 0; i < rel->nproperties; i++) {
+            jsonbuf_cstr(&body, i ? "," : "");
+            jsonbuf_cstr(&body, rel->properties[i].save_amount ? "true" : "false");
+        }
+        jsonbuf_cstr(&body, "},order={");
+        for (int i = 0; i < rel->nproperties; i++) {
+            jsonbuf_cstr(&body, i ? "," : "");
+            jsonbuf_int(&body, rel->properties[i].top_order == TOP_DESC  ? 1
+                               : rel->properties[i].top_order == TOP_ASC ? 2
+                                                                         : 0);
+        }
+        jsonbuf_cstr(&body, "},limit={");
+        for (int i = 0; i < rel->nproperties; i++) {
+            jsonbuf_cstr(&body, i ? "," : "");
+            jsonbuf_int(&body, rel->properties[i].top_limit);
+        }
+        jsonbuf_cstr(&body, "},hm={'count'");
+        for (int i = 0; i < rel->nproperties; i++) {
+            jsonbuf_cstr(&body, ",'");
+            jsonbuf_cstr(&body, rel->properties[i].short_name);
+            jsonbuf_cstr(&body, ":count','");
+            jsonbuf_cstr(&body, rel->properties[i].short_name);
+            jsonbuf_cstr(&body, ":total'");
+        }
+        jsonbuf_cstr(&body, "},tops={");
+        for (int i = 0, k = 0; i < rel->nproperties; i++)
+            if (rel->properties[i].top_order != TOP_NONE) {
+                jsonbuf_cstr(&body, k++ ? "," : "");
+                jsonbuf_int(&body, i + 1);
+            }
+        jsonbuf_cstr(&body, "}},\n");
+    }
+    jsonbuf_cstr(&body, "}\n");
+    jsonbuf_cstr(&body, apply_lua);
+    if (body.oom)
+        goto done;
+
+    Sha1 s;
+    unsigned char digest[20];
+    char hex[41];
+    sha1_init(&s);
+    sha1_update(&s, body.data, body.len);
+    sha1_final(&s, digest);
+    sha1_hex(digest, hex);
+    hex[16] = '\0';
+    snprintf(fname, 64, "relationd_apply_%s", hex);
+    jsonbuf_cstr(&lib, "#!lua name=relationd_");
+    jsonbuf_cstr(&lib, hex);
+    jsonbuf_char(&lib, '\n');
+    jsonbuf_put(&lib, body.data, body.len);
+    jsonbuf_cstr(&lib, "\nredis.register_function('");
+    jsonbuf_cstr(&lib, fname);
+    jsonbuf_cstr(&lib, "', apply)\n");
+    jsonbuf_char(&lib, '\0');
+    if (!lib.oom) {
+        out = lib.data;
+        lib.data = NULL;
+    }
+done:
+    jsonbuf_free(&body);
+    jsonbuf_free(&lib);
+    return out;
 }
 
-static bool append_apply(Engine *e, const Event *ev, Side side, const char *now_ms,
-                         const char *date)
-{
-    const RelationDef *rel = ev->rel;
-    const char *own = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
-    const char *other = side == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
-    Args a = {0};
-    int nth = 0;
+/* ---- RESP, written by hand into the command buffer ---- */
 
-    script_head(&a, e, rel, side, own, "apply", other);
-    args_str(&a, now_ms);
-    args_str(&a, date);
-    args_fmt(&a, "%lld", (long long)e->cfg->tombstone_ttl_s);
-    args_fmt(&a, "%d", e->cfg->dedup_ids);
-    args_str(&a, side == SIDE_DIRECT ? "direct" : "reverse");
-    args_str(&a, rel->short_name);
-    args_str(&a, own);
-    args_str(&a, side == SIDE_DIRECT ? rel->database_a : rel->database_b);
-    args_str(&a, other);
-    args_str(&a, side == SIDE_DIRECT ? rel->database_b : rel->database_a);
-    args_str(&a, ev->id);
-    args_str(&a, event_op_name(ev->op));
-    args_str(&a, ev->occurred_at);
-    if (ev->has_version)
-        args_fmt(&a, "%lld", (long long)ev->version);
-    else
-        args_str(&a, "");
-    args_str(&a, ev->is_test ? "1" : "0");
-    for (int i = 0; i < rel->nproperties; i++) {
-        const Weight *w = &ev->weights[i];
-        if (w->kind == WEIGHT_ABSENT)
-            args_str(&a, "");
-        else if (w->kind == WEIGHT_NULL)
-            args_str(&a, "null");
-        else
-            args_fmt(&a, "%lld", (long long)w->value);
-    }
-    for (int i = 0; i < rel->nthresholds; i++)
-        nth += rel->thresholds[i].side == side;
-    args_fmt(&a, "%d", nth);
-    for (int i = 0; i < rel->nthresholds; i++) {
-        const ThresholdDef *t = &rel->thresholds[i];
-        static const char *const stats[] = {"count", "total", "edge"};
-        if (t->side != side)
-            continue;
-        args_str(&a, stats[t->stat]);
-        args_fmt(&a, "%d", t->property + 1);
-        args_fmt(&a, "%lld", (long long)t->value);
-        args_fmt(&a, "%d", i);
-    }
-    bool ok = !a.oom && redisAppendCommandArgv(e->redis, a.argc, (const char **)a.argv,
-                                               a.lens) == REDIS_OK;
-    args_free(&a);
-    return ok;
+static void resp_count(JsonBuf *b, char c, size_t n)
+{
+    jsonbuf_char(b, c);
+    jsonbuf_int(b, (int64_t)n);
+    jsonbuf_put(b, "\r\n", 2);
 }
 
-/* ---- connection and scripts ---- */
-
-static bool load_script(Engine *e, char *err, size_t errlen)
+static void resp_arg(JsonBuf *b, const char *s, size_t n)
 {
-    redisReply *r = redisCommand(e->redis, "SCRIPT LOAD %s", apply_lua);
-    if (!r) {
-        snprintf(err, errlen, "redis SCRIPT LOAD: %s", e->redis->errstr);
+    resp_count(b, '$', n);
+    jsonbuf_put(b, s, n);
+    jsonbuf_put(b, "\r\n", 2);
+}
+
+static void resp_cstr(JsonBuf *b, const char *s)
+{
+    resp_arg(b, s, strlen(s));
+}
+
+/* A key of the layout: PREFIX{RELATION:S:PROFILE}:SUFFIX[SUFFIX2]. */
+static void resp_key(JsonBuf *b, const Config *cfg, const RelationDef *rel, Side side,
+                     const char *profile, const char *suffix, const char *suffix2)
+{
+    size_t lp = strlen(cfg->key_prefix), lr = strlen(rel->short_name), lo = strlen(profile);
+    size_t ls = strlen(suffix), ls2 = suffix2 ? strlen(suffix2) : 0;
+    resp_count(b, '$', lp + 1 + lr + 3 + lo + 2 + ls + ls2);
+    jsonbuf_put(b, cfg->key_prefix, lp);
+    jsonbuf_char(b, '{');
+    jsonbuf_put(b, rel->short_name, lr);
+    jsonbuf_put(b, side == SIDE_DIRECT ? ":d:" : ":r:", 3);
+    jsonbuf_put(b, profile, lo);
+    jsonbuf_put(b, "}:", 2);
+    jsonbuf_put(b, suffix, ls);
+    if (suffix2)
+        jsonbuf_put(b, suffix2, ls2);
+    jsonbuf_put(b, "\r\n", 2);
+}
+
+static void resp_int(JsonBuf *b, int64_t v)
+{
+    char s[24];
+    resp_arg(b, s, format_int(v, s));
+}
+
+/* ---- connection ---- */
+
+static void drop(Engine *e)
+{
+    if (e->redis)
+        redisFree(e->redis);
+    e->redis = NULL;
+    e->loaded = false;
+    e->ngroups = 0;
+}
+
+void engine_reset(Engine *e)
+{
+    drop(e);
+}
+
+static bool push_group(Engine *e, GroupKind kind, size_t count, char *err, size_t errlen)
+{
+    if (e->ngroups == MAX_GROUPS) {
+        snprintf(err, errlen, "redis: too many batches in flight");
         return false;
     }
-    bool ok = r->type == REDIS_REPLY_STRING && r->len == 40;
-    if (ok)
-        memcpy(e->sha, r->str, 41);
-    else
-        snprintf(err, errlen, "redis SCRIPT LOAD: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    freeReplyObject(r);
-    return ok;
+    e->groups[e->ngroups++] = (Group){kind, count};
+    return true;
 }
 
-/* Connects (again) when there is no usable connection. */
-static bool ensure_connected(Engine *e, char *err, size_t errlen)
+/* Hands the command buffer to hiredis and writes it out. */
+static bool flush_commands(Engine *e, char *err, size_t errlen)
+{
+    int done = 0;
+    if (e->cmd.oom) {
+        snprintf(err, errlen, "redis: out of memory for the commands");
+        drop(e);
+        return false;
+    }
+    if (e->cmd.len && redisAppendFormattedCommand(e->redis, e->cmd.data, e->cmd.len) != REDIS_OK) {
+        snprintf(err, errlen, "redis: out of memory for the commands");
+        drop(e);
+        return false;
+    }
+    jsonbuf_reset(&e->cmd);
+    while (!done)
+        if (redisBufferWrite(e->redis, &done) != REDIS_OK) {
+            snprintf(err, errlen, "redis: %s", e->redis->errstr);
+            drop(e);
+            return false;
+        }
+    return true;
+}
+
+static bool connected(Engine *e, char *err, size_t errlen)
 {
     if (e->redis && !e->redis->err)
         return true;
-    if (e->redis) {
-        redisFree(e->redis);
-        e->redis = NULL;
-    }
+    drop(e);
     e->redis = store_connect(e->cfg, err, errlen);
-    if (!e->redis)
-        return false;
-    if (!load_script(e, err, errlen)) {
-        redisFree(e->redis);
-        e->redis = NULL;
+    return e->redis != NULL;
+}
+
+/* Queues the library's load ahead of the calls that need it. */
+static void queue_load(Engine *e, char *err, size_t errlen)
+{
+    if (e->loaded)
+        return;
+    resp_count(&e->cmd, '*', 4);
+    resp_cstr(&e->cmd, "FUNCTION");
+    resp_cstr(&e->cmd, "LOAD");
+    resp_cstr(&e->cmd, "REPLACE");
+    resp_cstr(&e->cmd, e->library);
+    if (push_group(e, GROUP_LOAD, 1, err, errlen))
+        e->loaded = true;
+}
+
+static bool read_reply(Engine *e, redisReply **r, char *err, size_t errlen)
+{
+    *r = NULL;
+    if (redisGetReply(e->redis, (void **)r) != REDIS_OK || !*r) {
+        snprintf(err, errlen, "redis: %s", e->redis->errstr[0] ? e->redis->errstr
+                                                               : "connection lost");
+        drop(e);
         return false;
     }
     return true;
 }
 
+/* Reads the replies of the groups ahead of the first apply group (all of
+ * them when stop_at_apply is false). */
+static bool read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
+{
+    bool ok = true;
+    while (e->ngroups > 0) {
+        Group g = e->groups[0];
+        if (g.kind == GROUP_APPLY) {
+            if (stop_at_apply)
+                return ok;
+            snprintf(err, errlen, "redis: a batch's replies were not read");
+            drop(e);
+            return false;
+        }
+        memmove(e->groups, e->groups + 1, (size_t)(e->ngroups - 1) * sizeof *e->groups);
+        e->ngroups--;
+        for (size_t k = 0; k < g.count; k++) {
+            redisReply *r;
+            if (!read_reply(e, &r, err, errlen))
+                return false;
+            if (r->type == REDIS_REPLY_ERROR && ok) {
+                if (g.kind == GROUP_LOAD) {
+                    snprintf(err, errlen, "redis FUNCTION LOAD: %s", r->str);
+                    ok = false;
+                } else {
+                    log_at(LOG_WARN, "redis", "clearing delivered triggers: %s", r->str);
+                }
+            }
+            freeReplyObject(r);
+        }
+    }
+    return ok;
+}
+
+/* ---- life ---- */
+
 Engine *engine_create(const Config *cfg)
 {
     Engine *e = calloc(1, sizeof *e);
-    if (e)
-        e->cfg = cfg;
+    if (!e)
+        return NULL;
+    e->cfg = cfg;
+    e->library = make_library(cfg, e->fname);
+    if (!e->library) {
+        free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -258,8 +339,13 @@ Engine *engine_new(const Config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (!ensure_connected(e, err, errlen)) {
-        free(e);
+    if (!connected(e, err, errlen)) {
+        engine_free(e);
+        return NULL;
+    }
+    queue_load(e, err, errlen);
+    if (!flush_commands(e, err, errlen) || !read_groups(e, false, err, errlen)) {
+        engine_free(e);
         return NULL;
     }
     return e;
@@ -269,80 +355,236 @@ void engine_free(Engine *e)
 {
     if (!e)
         return;
-    if (e->redis)
-        redisFree(e->redis);
+    drop(e);
+    free(e->library);
+    jsonbuf_free(&e->cmd);
+    free(e->state);
+    free(e->replies);
     free(e);
 }
 
-void engine_set_config(Engine *e, const Config *cfg)
+bool engine_set_config(Engine *e, const Config *cfg)
 {
+    char fname[64];
+    char *library = make_library(cfg, fname);
+    if (!library)
+        return false;
+    free(e->library);
+    e->library = library;
+    memcpy(e->fname, fname, sizeof fname);
     e->cfg = cfg;
+    e->loaded = false;
+    return true;
+}
+
+/* ---- apply ---- */
+
+/* The relation's place in the engine's configuration (the event may have
+ * been parsed with the previous one). -1 when it is gone. */
+static int relation_index(const Config *cfg, const RelationDef *rel)
+{
+    uintptr_t p = (uintptr_t)rel, lo = (uintptr_t)cfg->relations;
+    if (p >= lo && p < (uintptr_t)(cfg->relations + cfg->nrelations))
+        return (int)((p - lo) / sizeof *rel);
+    const RelationDef *same = config_relation(cfg, rel->short_name);
+    return same ? (int)(same - cfg->relations) : -1;
+}
+
+static void now_strings(Engine *e)
+{
+    struct timespec ts;
+    struct tm tm;
+    char base[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(e->date, sizeof e->date, "%s.%09ldZ", base, ts.tv_nsec);
+    e->now_ms[format_int((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, e->now_ms)] = '\0';
+}
+
+static const char op_codes[] = {'a', 'e', 's', 'd'}; /* by EventOp */
+
+/* FCALL fn numkeys stats edges seen outbox tomb tops... rel now date cp id op version pairs... */
+static void write_call(Engine *e, const RelationDef *rel, int index, const Event *ev, Side side)
+{
+    JsonBuf *b = &e->cmd;
+    const Config *cfg = e->cfg;
+    const char *own = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
+    const char *other = side == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
+    int ntop = 0, npairs = 0;
+    for (int i = 0; i < rel->nproperties; i++) {
+        ntop += rel->properties[i].top_order != TOP_NONE;
+        npairs += ev->weights[i].kind != WEIGHT_ABSENT;
+    }
+    int nkeys = 5 + ntop;
+    resp_count(b, '*', (size_t)(3 + nkeys + 7 + 2 * npairs));
+    resp_cstr(b, "FCALL");
+    resp_cstr(b, e->fname);
+    resp_int(b, nkeys);
+    resp_key(b, cfg, rel, side, own, "stats", NULL);
+    resp_key(b, cfg, rel, side, own, "edges", NULL);
+    resp_key(b, cfg, rel, side, own, "seen", NULL);
+    resp_key(b, cfg, rel, side, own, "outbox", NULL);
+    resp_key(b, cfg, rel, side, own, "tomb:", other);
+    for (int i = 0; i < rel->nproperties; i++)
+        if (rel->properties[i].top_order != TOP_NONE)
+            resp_key(b, cfg, rel, side, own, "top:", rel->properties[i].short_name);
+    resp_int(b, index + 1);
+    resp_cstr(b, e->now_ms);
+    resp_cstr(b, e->date);
+    resp_cstr(b, other);
+    resp_cstr(b, ev->id);
+    resp_arg(b, &op_codes[ev->op], 1);
+    if (ev->has_version)
+        resp_int(b, ev->version);
+    else
+        resp_arg(b, "", 0);
+    for (int i = 0; i < rel->nproperties; i++) {
+        const Weight *w = &ev->weights[i];
+        if (w->kind == WEIGHT_ABSENT)
+            continue;
+        resp_int(b, i + 1);
+        if (w->kind == WEIGHT_NULL)
+            resp_arg(b, "n", 1);
+        else
+            resp_int(b, w->value);
+    }
+}
+
+static bool ensure_capacity(Engine *e, size_t n, char *err, size_t errlen)
+{
+    if (e->cap >= n)
+        return true;
+    int *state = realloc(e->state, 2 * n * sizeof *state);
+    if (state)
+        e->state = state;
+    redisReply **replies = realloc(e->replies, 2 * n * sizeof *replies);
+    if (replies)
+        e->replies = replies;
+    if (!state || !replies) {
+        snprintf(err, errlen, "out of memory for a batch of %zu", n);
+        return false;
+    }
+    e->cap = n;
+    return true;
+}
+
+/* Writes the calls of every side still pending. */
+static bool send_pending(Engine *e, const Event *events, size_t n, char *err, size_t errlen)
+{
+    size_t count = 0;
+    now_strings(e);
+    queue_load(e, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        int index = relation_index(e->cfg, events[i].rel);
+        for (int s = 0; s < 2; s++) {
+            if (e->state[2 * i + s] != SIDE_PENDING)
+                continue;
+            if (index < 0) {
+                e->state[2 * i + s] = SIDE_NOT_SENT; /* refused in recv */
+                continue;
+            }
+            write_call(e, &e->cfg->relations[index], index, &events[i], (Side)s);
+            count++;
+        }
+    }
+    if (!push_group(e, GROUP_APPLY, count, err, errlen)) {
+        drop(e);
+        return false;
+    }
+    return flush_commands(e, err, errlen);
+}
+
+bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t errlen)
+{
+    if (!ensure_capacity(e, n ? n : 1, err, errlen) || !connected(e, err, errlen))
+        return false;
+    for (size_t i = 0; i < 2 * n; i++) {
+        e->state[i] = SIDE_PENDING;
+        e->replies[i] = NULL;
+    }
+    return send_pending(e, events, n, err, errlen);
 }
 
 /* An error that says Redis cannot take commands now, rather than a refusal of
  * this event: the batch is retried, not dead-lettered. */
 static bool transient_error(const char *msg)
 {
-    static const char *const codes[] = {"OOM",      "READONLY",   "LOADING",     "BUSY",
+    static const char *const codes[] = {"OOM",        "READONLY", "LOADING",     "BUSY",
                                         "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS",
-                                        "NOSCRIPT", NULL};
+                                        "NOSCRIPT",   "MISCONF",  "NOPERM",      NULL};
     for (const char *const *c = codes; *c; c++)
         if (strncmp(msg, *c, strlen(*c)) == 0)
             return true;
     return false;
 }
 
-/* ---- apply ---- */
-
-enum { SIDE_PENDING = -1 };
-
-typedef struct {
-    int status[2]; /* ApplyStatus per side, or SIDE_PENDING */
-} SideState;
-
-static bool take_reply(ApplyResult *res, int *side_status, const redisReply *r, char *err,
-                       size_t errlen)
+static bool missing_function(const char *msg)
 {
-    if (r->type == REDIS_REPLY_ERROR) {
-        if (transient_error(r->str)) {
-            snprintf(err, errlen, "redis: %s", r->str);
-            return false;
-        }
-        const char *msg = strncmp(r->str, "ERR ", 4) == 0 ? r->str + 4 : r->str;
-        snprintf(res->error, sizeof res->error, "%s", msg);
-        *side_status = APPLY_INVALID;
-        return true;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_STRING) {
-        snprintf(err, errlen, "redis: unexpected reply to the apply script");
+    return strstr(msg, "Function not found") != NULL || strncmp(msg, "NOSCRIPT", 8) == 0;
+}
+
+/* Reads the apply group's replies into e->replies; sides whose function was
+ * missing stay pending (*missing set). */
+static bool read_apply_group(Engine *e, size_t n, bool *missing, char *err, size_t errlen)
+{
+    bool ok = true;
+    *missing = false;
+    if (e->ngroups == 0 || e->groups[0].kind != GROUP_APPLY) {
+        snprintf(err, errlen, "redis: no batch was sent");
+        drop(e);
         return false;
     }
-    const char *st = r->element[0]->str;
-    *side_status = strcmp(st, "applied") == 0     ? APPLY_APPLIED
-                   : strcmp(st, "duplicate") == 0 ? APPLY_DUPLICATE
-                                                  : APPLY_STALE;
-    size_t more = r->elements - 1;
-    if (more) {
-        char **t = realloc(res->triggers, (res->ntriggers + more) * sizeof *t);
-        if (!t) {
-            snprintf(err, errlen, "out of memory");
+    memmove(e->groups, e->groups + 1, (size_t)(e->ngroups - 1) * sizeof *e->groups);
+    e->ngroups--;
+    for (size_t k = 0; k < 2 * n; k++) {
+        if (e->state[k] != SIDE_PENDING)
+            continue;
+        redisReply *r;
+        if (!read_reply(e, &r, err, errlen))
             return false;
+        if (r->type == REDIS_REPLY_ERROR && missing_function(r->str)) {
+            *missing = true;
+            freeReplyObject(r);
+            continue;
         }
-        res->triggers = t;
-        for (size_t i = 1; i < r->elements; i++) {
-            const redisReply *b = r->element[i];
-            char *body = malloc(b->len + 1);
-            if (!body) {
-                snprintf(err, errlen, "out of memory");
-                return false;
-            }
-            memcpy(body, b->str, b->len);
-            body[b->len] = '\0';
-            res->triggers[res->ntriggers++] = body;
+        if (r->type == REDIS_REPLY_ERROR && transient_error(r->str)) {
+            if (ok)
+                snprintf(err, errlen, "redis: %s", r->str);
+            ok = false;
         }
+        e->replies[k] = r;
+        e->state[k] = APPLY_APPLIED; /* replied; read below */
     }
-    return true;
+    return ok;
+}
+
+static void free_replies(Engine *e, size_t n)
+{
+    for (size_t k = 0; k < 2 * n; k++) {
+        if (e->replies[k])
+            freeReplyObject(e->replies[k]);
+        e->replies[k] = NULL;
+    }
+}
+
+static bool same_event(const Event *a, const Event *b)
+{
+    return strcmp(a->rel->short_name, b->rel->short_name) == 0 && strcmp(a->id, b->id) == 0 &&
+           strcmp(a->profile_a, b->profile_a) == 0 && strcmp(a->profile_b, b->profile_b) == 0;
+}
+
+/* A duplicate whose triggers are already in hand: earlier in this batch, or
+ * in the batch being delivered. */
+static bool repeated(const Event *events, size_t i, const Event *prev, size_t nprev)
+{
+    for (size_t j = 0; j < i; j++)
+        if (same_event(&events[j], &events[i]))
+            return true;
+    for (size_t j = 0; j < nprev; j++)
+        if (same_event(&prev[j], &events[i]))
+            return true;
+    return false;
 }
 
 static ApplyStatus combine(const int s[2])
@@ -356,182 +598,283 @@ static ApplyStatus combine(const int s[2])
     return APPLY_STALE;
 }
 
-/* Sends every side still pending, in order; reads the replies. Sides that met
- * NOSCRIPT stay pending (*noscript set). */
-static bool run_pending(Engine *e, const Event *events, size_t n, ApplyResult *results,
-                        SideState *state, bool *noscript, char *err, size_t errlen)
+/* Turns the replies into statuses and triggers, in the batch's order. */
+static bool take_replies(Engine *e, const Event *events, size_t n, ApplyResult *results,
+                         TriggerSet *out, const Event *prev, size_t nprev, char *err,
+                         size_t errlen)
 {
-    char now_ms[32], date[64];
-    size_t sent = 0;
-    bool ok = true;
-
-    *noscript = false;
-    now_strings(now_ms, sizeof now_ms, date, sizeof date);
-    for (size_t i = 0; i < n; i++)
-        for (int s = 0; s < 2; s++)
-            if (state[i].status[s] == SIDE_PENDING) {
-                if (!append_apply(e, &events[i], (Side)s, now_ms, date)) {
-                    snprintf(err, errlen, "redis: cannot queue a command (out of memory)");
-                    ok = false;
-                    goto drain;
-                }
-                sent++;
-            }
-drain:
-    /* Read as many replies as were sent, even after a failure, so the
-     * connection stays in step. */
-    for (size_t i = 0; i < n && sent; i++)
-        for (int s = 0; s < 2 && sent; s++) {
-            if (state[i].status[s] != SIDE_PENDING)
+    for (size_t i = 0; i < n; i++) {
+        ApplyResult *res = &results[i];
+        const Event *ev = &events[i];
+        int st[2];
+        memset(res, 0, sizeof *res);
+        res->first = out->n;
+        for (int s = 0; s < 2; s++) {
+            redisReply *r = e->replies[2 * i + s];
+            if (!r) {
+                st[s] = APPLY_INVALID;
+                snprintf(res->error, sizeof res->error, "relation %s: not in the configuration",
+                         ev->rel->short_name);
                 continue;
-            redisReply *r = NULL;
-            sent--;
-            if (redisGetReply(e->redis, (void **)&r) != REDIS_OK || !r) {
-                snprintf(err, errlen, "redis: %s", e->redis->errstr[0] ? e->redis->errstr
-                                                                       : "connection lost");
+            }
+            if (r->type == REDIS_REPLY_ERROR) {
+                const char *msg = strncmp(r->str, "ERR ", 4) == 0 ? r->str + 4 : r->str;
+                snprintf(res->error, sizeof res->error, "%s", msg);
+                st[s] = APPLY_INVALID;
+                continue;
+            }
+            if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+                r->element[0]->type != REDIS_REPLY_INTEGER || r->element[0]->integer < 1 ||
+                r->element[0]->integer > 3) {
+                snprintf(err, errlen, "redis: unexpected reply to the apply function");
                 return false;
             }
-            if (ok && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-                *noscript = true;
-            else if (ok && !take_reply(&results[i], &state[i].status[s], r, err, errlen))
-                ok = false;
-            freeReplyObject(r);
+            st[s] = r->element[0]->integer == 1   ? APPLY_APPLIED
+                    : r->element[0]->integer == 2 ? APPLY_DUPLICATE
+                                                  : APPLY_STALE;
+            if (r->elements < 2)
+                continue;
+            const redisReply *blob = r->element[1];
+            if (st[s] == APPLY_DUPLICATE && repeated(events, i, prev, nprev))
+                continue;
+            SideRecord rec;
+            char why[128];
+            int ri = relation_index(e->cfg, ev->rel);
+            const RelationDef *rel = ri >= 0 ? &e->cfg->relations[ri] : ev->rel;
+            if (blob->type != REDIS_REPLY_STRING ||
+                !record_decode(blob->str, blob->len, rel, &rec, why, sizeof why)) {
+                /* Not ours to refuse: the event is fine; the entry is left for
+                 * an operator and the event's triggers of this side are not
+                 * sent. */
+                log_at(LOG_ERROR, "redis", "event %s: %s", ev->id,
+                       blob->type == REDIS_REPLY_STRING ? why : "record is not a string");
+                continue;
+            }
+            trigger_render(out, rel, (Side)s, ev, &rec);
+            res->outbox |= (unsigned char)(1u << s);
         }
-    return ok;
-}
-
-/* A duplicate of an event earlier in the same batch: its triggers are that
- * event's, already in this batch's results. */
-static bool repeated_in_batch(const Event *events, size_t i)
-{
-    for (size_t j = 0; j < i; j++)
-        if (events[j].rel == events[i].rel && strcmp(events[j].id, events[i].id) == 0 &&
-            strcmp(events[j].profile_a, events[i].profile_a) == 0 &&
-            strcmp(events[j].profile_b, events[i].profile_b) == 0)
-            return true;
-    return false;
-}
-
-bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results, char *err,
-                  size_t errlen)
-{
-    SideState *state = calloc(n ? n : 1, sizeof *state);
-    bool ok = false;
-
-    if (!state) {
-        snprintf(err, errlen, "out of memory");
+        res->status = combine(st);
+        res->ntriggers = out->n - res->first;
+    }
+    if (!triggers_finish(out)) {
+        snprintf(err, errlen, "out of memory for the triggers");
         return false;
     }
-    memset(results, 0, n * sizeof *results);
-    for (size_t i = 0; i < n; i++)
-        state[i].status[0] = state[i].status[1] = SIDE_PENDING;
-    if (!ensure_connected(e, err, errlen))
-        goto done;
+    return true;
+}
+
+bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
+                 TriggerSet *out, const Event *prev, size_t nprev, char *err, size_t errlen)
+{
+    bool ok = false;
+    if (!e->redis) {
+        snprintf(err, errlen, "redis: connection lost");
+        return false;
+    }
     for (int attempt = 0; attempt < 3; attempt++) {
-        bool noscript;
-        if (!run_pending(e, events, n, results, state, &noscript, err, errlen))
+        bool missing;
+        if (!read_groups(e, true, err, errlen))
             goto done;
-        if (!noscript) {
+        if (!read_apply_group(e, n, &missing, err, errlen))
+            goto done;
+        if (!read_groups(e, false, err, errlen))
+            goto done;
+        if (!missing) {
             ok = true;
             break;
         }
-        /* The script cache was flushed (restart, SCRIPT FLUSH): the sides that
-         * met NOSCRIPT did not run; load the script and send them again. */
-        log_at(LOG_WARN, "redis", "script cache flushed, loading the script again");
-        if (!load_script(e, err, errlen))
+        /* The library is not there (a restart without persistence, FUNCTION
+         * FLUSH): load it and send the sides that met its absence again. */
+        log_at(LOG_WARN, "redis", "function library missing, loading it again");
+        e->loaded = false;
+        if (!send_pending(e, events, n, err, errlen))
             goto done;
     }
     if (!ok) {
-        snprintf(err, errlen, "redis: NOSCRIPT after loading the script again");
+        snprintf(err, errlen, "redis: function still missing after loading the library");
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        results[i].status = combine(state[i].status);
-        if (results[i].status == APPLY_DUPLICATE && repeated_in_batch(events, i))
-            engine_results_clear(&results[i], 1);
-    }
+    ok = take_replies(e, events, n, results, out, prev, nprev, err, errlen);
 done:
-    free(state);
+    free_replies(e, n);
     if (!ok)
-        engine_results_clear(results, n);
+        drop(e);
     return ok;
 }
 
-void engine_results_clear(ApplyResult *results, size_t n)
+bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results,
+                  TriggerSet *out, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < results[i].ntriggers; j++)
-            free(results[i].triggers[j]);
-        free(results[i].triggers);
-        results[i].triggers = NULL;
-        results[i].ntriggers = 0;
-    }
+    return engine_send(e, events, n, err, errlen) &&
+           engine_recv(e, events, n, results, out, NULL, 0, err, errlen);
 }
 
-bool engine_delivered(Engine *e, const Event *events, size_t n, char *err, size_t errlen)
+bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *results,
+                            size_t n, char *err, size_t errlen)
 {
-    size_t sent = 0;
-    bool ok = true;
-    if (!ensure_connected(e, err, errlen))
+    size_t count = 0;
+    if (!e->redis) {
+        snprintf(err, errlen, "redis: connection lost");
         return false;
-    for (size_t i = 0; i < n && ok; i++)
-        for (int s = 0; s < 2 && ok; s++) {
-            Args a = {0};
-            const char *own = s == SIDE_DIRECT ? events[i].profile_a : events[i].profile_b;
-            args_str(&a, "HDEL");
-            key_add(&a, e->cfg, events[i].rel, (Side)s, own, "outbox");
-            args_str(&a, events[i].id);
-            ok = !a.oom && redisAppendCommandArgv(e->redis, a.argc, (const char **)a.argv,
-                                                  a.lens) == REDIS_OK;
-            sent += ok;
-            args_free(&a);
-        }
-    if (!ok)
-        snprintf(err, errlen, "redis: cannot queue a command (out of memory)");
-    while (sent--) {
-        redisReply *r = NULL;
-        if (redisGetReply(e->redis, (void **)&r) != REDIS_OK || !r) {
-            snprintf(err, errlen, "redis: %s", e->redis->errstr);
-            return false;
-        }
-        if (r->type == REDIS_REPLY_ERROR && ok) {
-            snprintf(err, errlen, "redis HDEL: %s", r->str);
-            ok = false;
-        }
-        freeReplyObject(r);
     }
-    return ok;
+    for (size_t i = 0; i < n; i++)
+        for (int s = 0; s < 2; s++) {
+            if (!(results[i].outbox & (1u << s)))
+                continue;
+            const char *own = s == SIDE_DIRECT ? events[i].profile_a : events[i].profile_b;
+            resp_count(&e->cmd, '*', 3);
+            resp_cstr(&e->cmd, "HDEL");
+            resp_key(&e->cmd, e->cfg, events[i].rel, (Side)s, own, "outbox", NULL);
+            resp_cstr(&e->cmd, events[i].id);
+            count++;
+        }
+    if (count == 0)
+        return true;
+    if (!push_group(e, GROUP_HDEL, count, err, errlen)) {
+        drop(e);
+        return false;
+    }
+    return flush_commands(e, err, errlen);
 }
+
+bool engine_sync(Engine *e, char *err, size_t errlen)
+{
+    if (!e->redis)
+        return e->ngroups == 0;
+    return read_groups(e, false, err, errlen);
+}
+
+bool engine_delivered(Engine *e, const Event *events, const ApplyResult *results, size_t n,
+                      char *err, size_t errlen)
+{
+    return engine_delivered_async(e, events, results, n, err, errlen) &&
+           engine_sync(e, err, errlen);
+}
+
+/* ---- statistics ---- */
 
 bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *profile, char **json,
                   char *err, size_t errlen)
 {
+    JsonBuf *b = &e->cmd;
+    redisReply *r = NULL;
+    SideStats *st = NULL;
+    JsonBuf text = {0};
+    bool ok = false;
+    int ntop = 0;
+
     *json = NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        Args a = {0};
-        redisReply *r = NULL;
-        if (!ensure_connected(e, err, errlen))
-            return false;
-        script_head(&a, e, rel, side, profile, "stats", NULL);
-        if (!a.oom)
-            r = redisCommandArgv(e->redis, a.argc, (const char **)a.argv, a.lens);
-        args_free(&a);
-        if (!r) {
-            snprintf(err, errlen, "redis: %s", e->redis->errstr[0] ? e->redis->errstr : "out of memory");
-            return false;
-        }
-        if (r->type == REDIS_REPLY_STRING) {
-            *json = strdup(r->str);
-            freeReplyObject(r);
-            if (!*json)
-                snprintf(err, errlen, "out of memory");
-            return *json != NULL;
-        }
-        bool noscript = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
-        snprintf(err, errlen, "redis: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        if (!noscript || !load_script(e, err, errlen))
-            return false;
+    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    /* One snapshot: MULTI, HMGET of the fields, each top, EXEC. */
+    resp_count(b, '*', 1);
+    resp_cstr(b, "MULTI");
+    resp_count(b, '*', (size_t)(3 + 2 * rel->nproperties));
+    resp_cstr(b, "HMGET");
+    resp_key(b, e->cfg, rel, side, profile, "stats", NULL);
+    resp_cstr(b, "count");
+    for (int i = 0; i < rel->nproperties; i++) {
+        char field[CONFIG_SHORT_MAX + 8];
+        snprintf(field, sizeof field, "%s:count", rel->properties[i].short_name);
+        resp_cstr(b, field);
+        snprintf(field, sizeof field, "%s:total", rel->properties[i].short_name);
+        resp_cstr(b, field);
     }
-    return false;
+    for (int i = 0; i < rel->nproperties; i++) {
+        const PropertyDef *p = &rel->properties[i];
+        if (p->top_order == TOP_NONE)
+            continue;
+        resp_count(b, '*', 5);
+        resp_cstr(b, p->top_order == TOP_DESC ? "ZREVRANGE" : "ZRANGE");
+        resp_key(b, e->cfg, rel, side, profile, "top:", p->short_name);
+        resp_cstr(b, "0");
+        resp_int(b, p->top_limit - 1);
+        resp_cstr(b, "WITHSCORES");
+        ntop++;
+    }
+    resp_count(b, '*', 1);
+    resp_cstr(b, "EXEC");
+    if (!flush_commands(e, err, errlen))
+        return false;
+    /* MULTI and the queued commands answer +OK / +QUEUED; EXEC the results. */
+    for (int k = 0; k < 2 + ntop; k++) {
+        if (!read_reply(e, &r, err, errlen))
+            return false;
+        bool bad = r->type == REDIS_REPLY_ERROR;
+        if (bad)
+            snprintf(err, errlen, "redis: %s", r->str);
+        freeReplyObject(r);
+        r = NULL;
+        if (bad) {
+            drop(e);
+            return false;
+        }
+    }
+    if (!read_reply(e, &r, err, errlen))
+        return false;
+    st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(1 + ntop) ||
+        r->element[0]->type != REDIS_REPLY_ARRAY ||
+        r->element[0]->elements != (size_t)(1 + 2 * rel->nproperties)) {
+        snprintf(err, errlen, "redis: unexpected reply to EXEC%s%s",
+                 r->type == REDIS_REPLY_ERROR ? ": " : "",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+        goto done;
+    }
+    const redisReply *h = r->element[0];
+    for (size_t f = 0; f < h->elements; f++) {
+        int64_t v = 0;
+        if (h->element[f]->type == REDIS_REPLY_STRING &&
+            !parse_int64(h->element[f]->str, h->element[f]->len, &v)) {
+            snprintf(err, errlen, "redis: statistic %zu of %s is not an integer", f,
+                     rel->short_name);
+            goto done;
+        }
+        if (f == 0)
+            st->count = v;
+        else if ((f - 1) % 2 == 0)
+            st->pcount[(f - 1) / 2] = v;
+        else
+            st->ptotal[(f - 1) / 2] = v;
+    }
+    for (int i = 0, k = 1; i < rel->nproperties; i++) {
+        if (rel->properties[i].top_order == TOP_NONE)
+            continue;
+        const redisReply *z = r->element[k++];
+        if (z->type != REDIS_REPLY_ARRAY) {
+            snprintf(err, errlen, "redis: unexpected reply for a top");
+            goto done;
+        }
+        for (size_t j = 0; j + 1 < z->elements && st->ntop[i] < CONFIG_MAX_TOP; j += 2) {
+            TopEntry *t = &st->top[i][st->ntop[i]];
+            if (z->element[j]->type != REDIS_REPLY_STRING ||
+                z->element[j + 1]->type != REDIS_REPLY_STRING ||
+                !parse_int64(z->element[j + 1]->str, z->element[j + 1]->len, &t->value)) {
+                snprintf(err, errlen, "redis: a score of a top is not an integer");
+                goto done;
+            }
+            t->id = z->element[j]->str;
+            t->len = z->element[j]->len;
+            st->ntop[i]++;
+        }
+    }
+    trigger_stats_json(&text, rel, st);
+    jsonbuf_char(&text, '\0');
+    if (text.oom) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    *json = text.data;
+    text.data = NULL;
+    ok = true;
+done:
+    if (r)
+        freeReplyObject(r);
+    free(st);
+    jsonbuf_free(&text);
+    return ok;
 }

@@ -1,10 +1,16 @@
-/* engine.h — applies batches of events to Redis, one atomic script call per
- * side of an edge, pipelined; reads statistics; clears delivered triggers. */
+/* engine.h — applies batches of events to Redis, one atomic function call
+ * per side of an edge, pipelined; renders the triggers from what the calls
+ * return; reads statistics; clears delivered triggers from the outboxes.
+ *
+ * A batch can be sent before the previous one's triggers are delivered
+ * (engine_send, then engine_recv): Redis applies it while the caller waits
+ * for the broker. One batch is between send and recv at a time. */
 #ifndef RELATIOND_ENGINE_H
 #define RELATIOND_ENGINE_H
 
 #include "config/config.h"
 #include "handlers/event.h"
+#include "handlers/trigger.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,33 +20,54 @@ typedef struct Engine Engine;
 typedef enum { APPLY_APPLIED, APPLY_DUPLICATE, APPLY_STALE, APPLY_INVALID } ApplyStatus;
 
 typedef struct {
-    ApplyStatus status;         /* applied if a side applied it, else duplicate, else stale */
-    char error[EVENT_ERR_MAX];  /* APPLY_INVALID: why the engine refused the event */
-    char **triggers;            /* bodies still to deliver: direct side first */
-    size_t ntriggers;
+    ApplyStatus status;        /* applied if a side applied it, else duplicate, else stale */
+    char error[EVENT_ERR_MAX]; /* APPLY_INVALID: why the engine refused the event */
+    size_t first, ntriggers;   /* its triggers in the TriggerSet: direct side first */
+    unsigned char outbox;      /* bit s: side s holds an outbox entry to clear once delivered */
 } ApplyResult;
 
-/* Connects to Redis and loads the scripts. cfg is borrowed: it must outlive
- * the engine or be replaced with engine_set_config. */
+/* Connects to Redis and loads the function library. cfg is borrowed: it
+ * must outlive the engine or be replaced with engine_set_config. */
 Engine *engine_new(const Config *cfg, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The same without connecting: the first call connects (the daemon starts
  * while Redis is down). NULL when out of memory. */
 Engine *engine_create(const Config *cfg) __attribute__((warn_unused_result));
 void engine_free(Engine *e);
-void engine_set_config(Engine *e, const Config *cfg);
+/* A reloaded configuration: its library is loaded before the next batch.
+ * Events parsed with the previous one may still be delivered (their
+ * relation is found by name). False when out of memory (the previous
+ * configuration stays). */
+bool engine_set_config(Engine *e, const Config *cfg) __attribute__((warn_unused_result));
 
-/* Applies n events in one pipeline; results[i] belongs to events[i].
+/* Sends the calls of n events (written, not awaited). */
+bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Reads the replies of the batch sent last; results[i] belongs to events[i];
+ * the triggers are appended to out (reset by the caller). A duplicate of an
+ * event earlier in the batch, or among the nprev events of prev (a batch
+ * whose triggers are being delivered), yields no trigger.
  * False on a Redis failure (connection lost, Redis busy, out of memory): then
  * nothing is known of the batch, and applying it again is safe. */
-bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results, char *err,
-                  size_t errlen) __attribute__((warn_unused_result));
-
-/* Frees the trigger bodies of n results. */
-void engine_results_clear(ApplyResult *results, size_t n);
-
-/* The triggers of these events were delivered: removes them from the outboxes. */
-bool engine_delivered(Engine *e, const Event *events, size_t n, char *err, size_t errlen)
+bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
+                 TriggerSet *out, const Event *prev, size_t nprev, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* engine_send then engine_recv. */
+bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results,
+                  TriggerSet *out, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* The triggers of these events were delivered: sends the removal of their
+ * outbox entries; the replies are read with the next batch (or by
+ * engine_sync). A failure leaves entries behind: a redelivery of the event
+ * then publishes its triggers again, with the same ids. */
+bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *results,
+                            size_t n, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Reads every reply still due (none of a sent batch may be pending). */
+bool engine_sync(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* engine_delivered_async then engine_sync. */
+bool engine_delivered(Engine *e, const Event *events, const ApplyResult *results, size_t n,
+                      char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Drops the connection and everything in flight on it. */
+void engine_reset(Engine *e);
 
 /* One side's statistics as a JSON text (caller frees). */
 bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *profile, char **json,

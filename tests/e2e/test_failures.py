@@ -136,7 +136,7 @@ def test_redis_killed_mid_stream_then_rerun(server, config):
         assert stats(config, "reverse", "b%d" % k)["properties"]["n"]["total"] == 4
 
 
-def test_script_cache_flushed_mid_stream(server, config):
+def test_function_library_flushed_mid_stream(server, config):
     lines = [event(i) for i in range(10)]
     proc = subprocess.Popen([RELATIONCTL, "-c", config, "apply", "-"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -144,14 +144,14 @@ def test_script_cache_flushed_mid_stream(server, config):
         proc.stdin.write(line + "\n")
         proc.stdin.flush()
         read_event_triggers(proc, "ev-%d" % i)
-    redis.Redis(port=server.port).script_flush()
+    redis.Redis(port=server.port).execute_command("FUNCTION", "FLUSH")
     for line in lines[5:]:
         proc.stdin.write(line + "\n")
     proc.stdin.close()
     proc.stdout.read()
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 0, err
-    assert "script cache flushed" in err
+    assert "function library missing, loading it again" in err
     assert err.strip().splitlines()[-1] == "applied 10, duplicate 0, stale 0, invalid 0"
     assert stats(config, "direct", "p1")["properties"]["n"]["total"] == 10
 

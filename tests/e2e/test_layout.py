@@ -71,24 +71,25 @@ def test_every_key_of_a_side(server, r, tmp_path):
         "stats", "edges", "top:profit", "top:purchases", "seen"])
     assert r.type(d + "stats") == "hash"
     assert r.hgetall(d + "stats") == {
-        "count": "3", "profit:count": "3", "profit:total": "349.8",
+        "count": "3", "profit:count": "3", "profit:total": "349800000",
         "purchases:count": "2", "purchases:total": "4", "approve:count": "1"}
     assert r.type(d + "top:profit") == "zset"
-    assert r.zrevrange(d + "top:profit", 0, 1, withscores=True) == [("1001", 250.5), ("1003", 99.0)]
+    assert r.zrevrange(d + "top:profit", 0, 1, withscores=True) == [("1001", 250500000.0),
+                                                                    ("1003", 99000000.0)]
     assert r.zrange(d + "top:purchases", 0, -1, withscores=True) == [("1002", 1.0), ("1001", 3.0)]
     assert r.type(d + "edges") == "hash"
     edges = {k: json.loads(v) for k, v in r.hgetall(d + "edges").items()}
     assert edges == {
-        "1001": {"version": "7", "weights": {"profit": 250.5, "purchases": 3, "approve": True}},
-        "1002": {"version": None, "weights": {"profit": 0.3, "purchases": 1, "approve": False}},
-        "1003": {"version": None, "weights": {"profit": 99}},
+        "1001": {"version": "7", "weights": {"profit": 250500000, "purchases": 3, "approve": True}},
+        "1002": {"version": None, "weights": {"profit": 300000, "purchases": 1, "approve": False}},
+        "1003": {"version": None, "weights": {"profit": 99000000}},
     }
     assert r.type(d + "seen") == "zset"
     assert set(r.zrange(d + "seen", 0, -1)) == {"e1", "e2", "e3", "e4"}
     assert 604790 < r.ttl(d + "seen") <= 604800
     # the reverse side of customer 1002
     rv = "t:{managers_loyal:r:1002}:"
-    assert r.hgetall(rv + "stats")["profit:total"] == "0.3"
+    assert r.hgetall(rv + "stats")["profit:total"] == "300000"
     assert r.zrange(rv + "top:profit", 0, -1) == ["42"]
     # relationctl delivered the triggers: no outbox is left
     assert r.keys("*outbox*") == []
@@ -118,7 +119,7 @@ def test_tombstone_expires(server, r, tmp_path):
     assert again.stderr.splitlines()[-1] == "applied 1, duplicate 0, stale 0, invalid 0"
     kinds = [json.loads(line)["event_data"]["kind"] for line in again.stdout.splitlines()]
     assert kinds == ["attach", "attach"]
-    assert r.hget("t:{managers_loyal:d:42}:stats", "profit:total") == "2"
+    assert r.hget("t:{managers_loyal:d:42}:stats", "profit:total") == "2000000"
 
 
 def test_dedup_window_is_per_side_and_trimmed(server, r, tmp_path):

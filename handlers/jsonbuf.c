@@ -1,0 +1,147 @@
+/* jsonbuf.c — the JSON writer (jsonbuf.h). */
+#include "handlers/jsonbuf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void jsonbuf_reset(JsonBuf *b)
+{
+    b->len = 0;
+    b->oom = false;
+}
+
+void jsonbuf_free(JsonBuf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+bool jsonbuf_reserve(JsonBuf *b, size_t n)
+{
+    if (b->oom)
+        return false;
+    if (b->cap - b->len >= n)
+        return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2) {
+            b->oom = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *d = realloc(b->data, cap);
+    if (!d) {
+        b->oom = true;
+        return false;
+    }
+    b->data = d;
+    b->cap = cap;
+    return true;
+}
+
+void jsonbuf_put(JsonBuf *b, const void *s, size_t n)
+{
+    if (!jsonbuf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+void jsonbuf_cstr(JsonBuf *b, const char *s)
+{
+    jsonbuf_put(b, s, strlen(s));
+}
+
+void jsonbuf_char(JsonBuf *b, char c)
+{
+    if (jsonbuf_reserve(b, 1))
+        b->data[b->len++] = c;
+}
+
+void jsonbuf_string(JsonBuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* Worst case: every byte as \u00XX. */
+    if (!jsonbuf_reserve(b, n * 6 + 2))
+        return;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+}
+
+size_t format_int(int64_t v, char *out)
+{
+    char tmp[24];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+size_t format_fixed(int64_t units, char *out)
+{
+    uint64_t u = units < 0 ? (uint64_t)0 - (uint64_t)units : (uint64_t)units;
+    uint64_t ip = u / 1000000, fp = u % 1000000;
+    size_t len = 0;
+    if (units < 0)
+        out[len++] = '-';
+    len += format_int((int64_t)ip, out + len);
+    if (fp) {
+        char digits[6];
+        for (int i = 5; i >= 0; i--) {
+            digits[i] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        int last = 5;
+        while (digits[last] == '0')
+            last--;
+        out[len++] = '.';
+        memcpy(out + len, digits, (size_t)last + 1);
+        len += (size_t)last + 1;
+    }
+    return len;
+}
+
+void jsonbuf_int(JsonBuf *b, int64_t v)
+{
+    if (jsonbuf_reserve(b, 24))
+        b->len += format_int(v, b->data + b->len);
+}
+
+void jsonbuf_fixed(JsonBuf *b, int64_t units)
+{
+    if (jsonbuf_reserve(b, 32))
+        b->len += format_fixed(units, b->data + b->len);
+}

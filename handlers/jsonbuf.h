@@ -1,0 +1,36 @@
+/* jsonbuf.h — an append-only byte buffer that writes JSON: strings escaped,
+ * integers and fixed-point numbers without printf. Reused across batches:
+ * jsonbuf_reset keeps the memory. */
+#ifndef RELATIOND_JSONBUF_H
+#define RELATIOND_JSONBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    bool oom; /* an allocation failed: the content is incomplete */
+} JsonBuf;
+
+void jsonbuf_reset(JsonBuf *b);
+void jsonbuf_free(JsonBuf *b);
+/* Room for n more bytes; false (and oom set) when out of memory. */
+bool jsonbuf_reserve(JsonBuf *b, size_t n);
+void jsonbuf_put(JsonBuf *b, const void *s, size_t n);
+void jsonbuf_cstr(JsonBuf *b, const char *s); /* raw, not quoted */
+void jsonbuf_char(JsonBuf *b, char c);
+/* A JSON string: quoted, with ", \ and control characters escaped. */
+void jsonbuf_string(JsonBuf *b, const char *s, size_t n);
+void jsonbuf_int(JsonBuf *b, int64_t v);
+/* A fixed-point number (10^-6 units) in natural units, shortest form:
+ * 250500000 -> 250.5, -7813 -> -0.007813, 0 -> 0. */
+void jsonbuf_fixed(JsonBuf *b, int64_t units);
+
+/* The decimal digits of v into out (at least 21 bytes); returns the length. */
+size_t format_int(int64_t v, char *out);
+/* The same for a fixed-point value in natural units (at least 28 bytes). */
+size_t format_fixed(int64_t units, char *out);
+
+#endif

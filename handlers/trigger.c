@@ -1,0 +1,489 @@
+/* trigger.c — records decoded, trigger bodies rendered (trigger.h). */
+#include "handlers/trigger.h"
+#include "handlers/msgpack.h"
+#include "handlers/sha1.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[] = {"", "attach", "change", "detach", "threshold"};
+static const char *const side_names[] = {"direct", "reverse"};
+static const char *const stat_names[] = {"count", "total", "edge"};
+
+void triggers_reset(TriggerSet *t)
+{
+    jsonbuf_reset(&t->text);
+    t->n = 0;
+    t->oom = false;
+}
+
+void triggers_free(TriggerSet *t)
+{
+    jsonbuf_free(&t->text);
+    free(t->items);
+    memset(t, 0, sizeof *t);
+}
+
+bool triggers_finish(TriggerSet *t)
+{
+    if (t->oom || t->text.oom)
+        return false;
+    for (size_t i = 0; i < t->n; i++) {
+        t->items[i].body = t->text.data + t->items[i].body_off;
+        t->items[i].routing_key = t->text.data + t->items[i].key_off;
+    }
+    return true;
+}
+
+static Trigger *trigger_add(TriggerSet *t)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        Trigger *items = realloc(t->items, cap * sizeof *items);
+        if (!items) {
+            t->oom = true;
+            return NULL;
+        }
+        t->items = items;
+        t->cap = cap;
+    }
+    return &t->items[t->n++];
+}
+
+bool parse_int64(const char *s, size_t len, int64_t *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    if (*end == '\0') {
+        *out = v;
+        return true;
+    }
+    /* A score Redis wrote as a double ("5e+15", "1.0"). */
+    double d = strtod(buf, &end);
+    if (*end != '\0' || !isfinite(d) || fabs(d) >= 9.2e18)
+        return false;
+    *out = llround(d);
+    return true;
+}
+
+/* ---- records ---- */
+
+static bool fail(char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "bad outbox record: %s", what);
+    return false;
+}
+
+/* Weights: an array (false = unset) or false (no edge). */
+static bool read_weights(MpReader *r, int nprops, bool *has, EdgeWeights *w)
+{
+    MpValue v;
+    memset(w, 0, sizeof *w);
+    if (!mp_next(r, &v))
+        return false;
+    if (v.type == MP_BOOL || v.type == MP_NIL) {
+        *has = false;
+        return true;
+    }
+    if (v.type != MP_ARRAY && !(v.type == MP_MAP && v.len == 0))
+        return false;
+    *has = true;
+    for (size_t i = 0; i < v.len; i++) {
+        MpValue x;
+        if (!mp_next(r, &x))
+            return false;
+        if ((int)i >= nprops)
+            continue; /* a property removed since: ignored */
+        if (x.type == MP_BOOL || x.type == MP_NIL)
+            continue;
+        if (!mp_integer(&x, &w->w[i]))
+            return false;
+        w->set[i] = true;
+    }
+    return true;
+}
+
+static bool counted(const PropertyDef *p, const EdgeWeights *w, bool has, int i)
+{
+    return has && w->set[i] && (p->type != PROP_BOOL || w->w[i] == 1);
+}
+
+bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRecord *rec,
+                   char *err, size_t errlen)
+{
+    MpReader r;
+    MpValue v;
+    int64_t k;
+    memset(rec, 0, sizeof *rec);
+    mp_reader_init(&r, data, len);
+    if (!mp_next(&r, &v) || v.type != MP_ARRAY || v.len != 6)
+        return fail(err, errlen, "not an array of 6");
+    if (!mp_next(&r, &v) || v.type != MP_STR)
+        return fail(err, errlen, "event date");
+    rec->date = v.s;
+    rec->date_len = v.len;
+    if (!mp_next(&r, &v) || !mp_integer(&v, &k) || k < KIND_ATTACH || k > KIND_DETACH)
+        return fail(err, errlen, "kind");
+    rec->kind = (TriggerKind)k;
+
+    /* The stats fields before: count, then each property's count and total. */
+    if (!mp_next(&r, &v) || (v.type != MP_ARRAY && !(v.type == MP_MAP && v.len == 0)))
+        return fail(err, errlen, "statistics");
+    size_t nfields = v.len;
+    for (size_t f = 0; f < nfields; f++) {
+        MpValue x;
+        int64_t n = 0;
+        if (!mp_next(&r, &x))
+            return fail(err, errlen, "statistics");
+        if (x.type == MP_STR && !parse_int64(x.s, x.len, &n))
+            return fail(err, errlen, "a statistic is not an integer");
+        if (f == 0)
+            rec->before.count = n;
+        else if ((int)(f - 1) / 2 < rel->nproperties) {
+            if ((f - 1) % 2 == 0)
+                rec->before.pcount[(f - 1) / 2] = n;
+            else
+                rec->before.ptotal[(f - 1) / 2] = n;
+        }
+    }
+    if (!read_weights(&r, rel->nproperties, &rec->has_old, &rec->old))
+        return fail(err, errlen, "old weights");
+    if (!read_weights(&r, rel->nproperties, &rec->has_new, &rec->new_))
+        return fail(err, errlen, "new weights");
+
+    /* The tops after, one per property with a top, in property order. */
+    if (!mp_next(&r, &v) || (v.type != MP_ARRAY && !(v.type == MP_MAP && v.len == 0)))
+        return fail(err, errlen, "tops");
+    size_t ntops = v.len, j = 0;
+    for (int i = 0; i < rel->nproperties && j < ntops; i++) {
+        if (rel->properties[i].top_order == TOP_NONE)
+            continue;
+        MpValue a;
+        if (!mp_next(&r, &a) || (a.type != MP_ARRAY && !(a.type == MP_MAP && a.len == 0)))
+            return fail(err, errlen, "a top");
+        j++;
+        if (a.len % 2)
+            return fail(err, errlen, "a top of odd length");
+        for (size_t e = 0; e < a.len; e += 2) {
+            MpValue id, score;
+            if (!mp_next(&r, &id) || id.type != MP_STR || !mp_next(&r, &score) ||
+                score.type != MP_STR)
+                return fail(err, errlen, "a top entry");
+            int n = rec->after.ntop[i];
+            if (n >= CONFIG_MAX_TOP || n >= rel->properties[i].top_limit)
+                continue;
+            if (!parse_int64(score.s, score.len, &rec->after.top[i][n].value))
+                return fail(err, errlen, "a top score");
+            rec->after.top[i][n].id = id.s;
+            rec->after.top[i][n].len = id.len;
+            rec->after.ntop[i] = n + 1;
+        }
+    }
+    for (; j < ntops; j++)
+        if (!mp_skip(&r))
+            return fail(err, errlen, "tops");
+
+    /* The statistics after. */
+    rec->after.count = rec->before.count + (rec->kind == KIND_ATTACH)
+                       - (rec->kind == KIND_DETACH);
+    for (int i = 0; i < rel->nproperties; i++) {
+        const PropertyDef *p = &rel->properties[i];
+        rec->after.pcount[i] = rec->before.pcount[i] + counted(p, &rec->new_, rec->has_new, i) -
+                               counted(p, &rec->old, rec->has_old, i);
+        rec->after.ptotal[i] = rec->before.ptotal[i];
+        if (p->save_amount) {
+            int64_t nv = rec->has_new && rec->new_.set[i] ? rec->new_.w[i] : 0;
+            int64_t ov = rec->has_old && rec->old.set[i] ? rec->old.w[i] : 0;
+            rec->after.ptotal[i] += nv - ov;
+        }
+    }
+    return true;
+}
+
+/* ---- rendering ---- */
+
+static void number(JsonBuf *b, const PropertyDef *p, int64_t v)
+{
+    if (p && p->type == PROP_FLOAT)
+        jsonbuf_fixed(b, v);
+    else
+        jsonbuf_int(b, v);
+}
+
+static void name(JsonBuf *b, const char *s)
+{
+    jsonbuf_string(b, s, strlen(s));
+}
+
+static void weights_json(JsonBuf *b, const RelationDef *rel, bool has, const EdgeWeights *w)
+{
+    if (!has) {
+        jsonbuf_put(b, "null", 4);
+        return;
+    }
+    bool first = true;
+    jsonbuf_char(b, '{');
+    for (int i = 0; i < rel->nproperties; i++) {
+        const PropertyDef *p = &rel->properties[i];
+        if (!w->set[i])
+            continue;
+        if (!first)
+            jsonbuf_char(b, ',');
+        first = false;
+        name(b, p->short_name);
+        jsonbuf_char(b, ':');
+        if (p->type == PROP_BOOL)
+            jsonbuf_cstr(b, w->w[i] == 1 ? "true" : "false");
+        else
+            number(b, p, w->w[i]);
+    }
+    jsonbuf_char(b, '}');
+}
+
+void trigger_stats_json(JsonBuf *b, const RelationDef *rel, const SideStats *st)
+{
+    jsonbuf_cstr(b, "{\"count\":");
+    jsonbuf_int(b, st->count);
+    jsonbuf_cstr(b, ",\"properties\":{");
+    for (int i = 0; i < rel->nproperties; i++) {
+        const PropertyDef *p = &rel->properties[i];
+        if (i)
+            jsonbuf_char(b, ',');
+        name(b, p->short_name);
+        jsonbuf_cstr(b, ":{\"count\":");
+        jsonbuf_int(b, st->pcount[i]);
+        if (p->save_amount) {
+            jsonbuf_cstr(b, ",\"total\":");
+            number(b, p, st->ptotal[i]);
+        }
+        if (p->top_order != TOP_NONE) {
+            jsonbuf_cstr(b, ",\"top\":[");
+            for (int k = 0; k < st->ntop[i]; k++) {
+                if (k)
+                    jsonbuf_char(b, ',');
+                jsonbuf_cstr(b, "{\"profile_id\":");
+                jsonbuf_string(b, st->top[i][k].id, st->top[i][k].len);
+                jsonbuf_cstr(b, ",\"value\":");
+                number(b, p, st->top[i][k].value);
+                jsonbuf_char(b, '}');
+            }
+            jsonbuf_char(b, ']');
+        }
+        jsonbuf_char(b, '}');
+    }
+    jsonbuf_cstr(b, "}}");
+}
+
+/* A name-based UUID (version 5 layout) of the event id, relation, side, kind
+ * and threshold index: stable across redeliveries. */
+static void trigger_id(char out[TRIGGER_ID_LEN + 1], const Event *ev, const RelationDef *rel,
+                       Side side, TriggerKind kind, int threshold)
+{
+    Sha1 s;
+    unsigned char digest[20];
+    char h[41], index[16] = "";
+    sha1_init(&s);
+    sha1_update(&s, ev->id, strlen(ev->id));
+    sha1_update(&s, "|", 1);
+    sha1_update(&s, rel->short_name, strlen(rel->short_name));
+    sha1_update(&s, "|", 1);
+    sha1_update(&s, side_names[side], strlen(side_names[side]));
+    sha1_update(&s, "|", 1);
+    sha1_update(&s, kind_names[kind], strlen(kind_names[kind]));
+    sha1_update(&s, "|", 1);
+    if (threshold >= 0)
+        snprintf(index, sizeof index, "%d", threshold);
+    sha1_update(&s, index, strlen(index));
+    sha1_final(&s, digest);
+    sha1_hex(digest, h);
+    static const char variant[] = "89ab";
+    int nib = h[16] <= '9' ? h[16] - '0' : h[16] - 'a' + 10;
+    memcpy(out, h, 8);
+    out[8] = '-';
+    memcpy(out + 9, h + 8, 4);
+    out[13] = '-';
+    out[14] = '5';
+    memcpy(out + 15, h + 13, 3);
+    out[18] = '-';
+    out[19] = variant[nib % 4];
+    memcpy(out + 20, h + 17, 3);
+    out[23] = '-';
+    memcpy(out + 24, h + 20, 12);
+    out[36] = '\0';
+}
+
+/* The watched value of threshold t; false when absent. */
+static bool watched(const ThresholdDef *t, const SideStats *st, bool has_edge,
+                    const EdgeWeights *w, int64_t *v)
+{
+    switch (t->stat) {
+    case STAT_COUNT:
+        *v = t->property < 0 ? st->count : st->pcount[t->property];
+        return true;
+    case STAT_TOTAL:
+        *v = st->ptotal[t->property];
+        return true;
+    case STAT_EDGE:
+        if (!has_edge || !w->set[t->property])
+            return false;
+        *v = w->w[t->property];
+        return true;
+    }
+    return false;
+}
+
+/* One trigger: head and the shared middle (from relation to stats), then
+ * the threshold object. */
+static void emit(TriggerSet *out, const RelationDef *rel, Side side, const Event *ev,
+                 const SideRecord *rec, TriggerKind kind, int threshold, const char *mid,
+                 size_t midlen, const char *thr, size_t thrlen)
+{
+    JsonBuf *b = &out->text;
+    Trigger *t = trigger_add(out);
+    if (!t)
+        return;
+    const char *own = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
+    const char *own_db = side == SIDE_DIRECT ? rel->database_a : rel->database_b;
+    trigger_id(t->id, ev, rel, side, kind, threshold);
+
+    t->key_off = b->len;
+    jsonbuf_cstr(b, "relation.");
+    jsonbuf_cstr(b, rel->short_name);
+    jsonbuf_char(b, '.');
+    jsonbuf_cstr(b, side_names[side]);
+    jsonbuf_char(b, '.');
+    jsonbuf_cstr(b, kind_names[kind]);
+    jsonbuf_char(b, '\0');
+
+    t->body_off = b->len;
+    jsonbuf_cstr(b, "{\"event_type\":\"relation_");
+    jsonbuf_cstr(b, side_names[side]);
+    jsonbuf_char(b, '_');
+    jsonbuf_cstr(b, kind_names[kind]);
+    jsonbuf_cstr(b, "\",\"event_date\":");
+    jsonbuf_string(b, rec->date, rec->date_len);
+    jsonbuf_cstr(b, ",\"profile_id\":");
+    name(b, own);
+    jsonbuf_cstr(b, ",\"database\":");
+    name(b, own_db);
+    jsonbuf_cstr(b, ev->is_test ? ",\"is_test\":true" : ",\"is_test\":false");
+    jsonbuf_cstr(b, ",\"event_data\":{\"id\":\"");
+    jsonbuf_put(b, t->id, TRIGGER_ID_LEN);
+    jsonbuf_cstr(b, "\",\"kind\":\"");
+    jsonbuf_cstr(b, kind_names[kind]);
+    jsonbuf_put(b, mid, midlen);
+    jsonbuf_put(b, thr, thrlen);
+    jsonbuf_put(b, "}}", 2);
+    t->len = b->len - t->body_off;
+}
+
+void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Event *ev,
+                    const SideRecord *rec)
+{
+    JsonBuf *b = &out->text;
+    const char *cp = side == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
+    const char *cp_db = side == SIDE_DIRECT ? rel->database_b : rel->database_a;
+
+    /* The middle, shared by every trigger of this side, is written once at
+     * the end of the buffer, copied into each body, then dropped. */
+    size_t mid_off = b->len;
+    jsonbuf_cstr(b, "\",\"relation\":");
+    name(b, rel->short_name);
+    jsonbuf_cstr(b, ",\"direction\":\"");
+    jsonbuf_cstr(b, side_names[side]);
+    jsonbuf_cstr(b, "\",\"counterpart\":{\"profile_id\":");
+    name(b, cp);
+    jsonbuf_cstr(b, ",\"database\":");
+    name(b, cp_db);
+    jsonbuf_cstr(b, "},\"source_event\":{\"id\":");
+    name(b, ev->id);
+    jsonbuf_cstr(b, ",\"op\":\"");
+    jsonbuf_cstr(b, event_op_name(ev->op));
+    jsonbuf_cstr(b, "\",\"occurred_at\":");
+    if (ev->occurred_at[0])
+        name(b, ev->occurred_at);
+    else
+        jsonbuf_cstr(b, "null");
+    jsonbuf_cstr(b, "},\"weights\":{\"before\":");
+    weights_json(b, rel, rec->has_old, &rec->old);
+    jsonbuf_cstr(b, ",\"after\":");
+    weights_json(b, rel, rec->has_new, &rec->new_);
+    jsonbuf_cstr(b, "},\"stats\":");
+    trigger_stats_json(b, rel, &rec->after);
+    jsonbuf_cstr(b, ",\"threshold\":");
+
+    size_t mid_len = b->len - mid_off;
+    if (b->oom)
+        return;
+    char stack[8192];
+    char *mid = mid_len <= sizeof stack ? stack : malloc(mid_len);
+    if (!mid) {
+        out->oom = true;
+        return;
+    }
+    /* Copied out of the way: the bodies are appended, and the buffer may move. */
+    memcpy(mid, b->data + mid_off, mid_len);
+    b->len = mid_off;
+    emit(out, rel, side, ev, rec, rec->kind, -1, mid, mid_len, "null", 4);
+
+    for (int i = 0; i < rel->nthresholds; i++) {
+        const ThresholdDef *t = &rel->thresholds[i];
+        if (t->side != side)
+            continue;
+        int64_t x = 0, y = 0;
+        bool hx = watched(t, &rec->before, rec->has_old, &rec->old, &x);
+        bool hy = watched(t, &rec->after, rec->has_new, &rec->new_, &y);
+        const char *crossing = NULL;
+        if ((!hx || x < t->value) && hy && y >= t->value)
+            crossing = "up";
+        else if (hx && x >= t->value && (!hy || y < t->value))
+            crossing = "down";
+        if (!crossing)
+            continue;
+        /* The threshold object: short names and numbers, well under 512 bytes. */
+        const PropertyDef *p = t->stat != STAT_COUNT ? &rel->properties[t->property] : NULL;
+        char thr[512];
+        size_t off = b->len;
+        jsonbuf_cstr(b, "{\"stat\":\"");
+        jsonbuf_cstr(b, stat_names[t->stat]);
+        jsonbuf_cstr(b, "\",\"property\":");
+        if (t->property >= 0)
+            name(b, rel->properties[t->property].short_name);
+        else
+            jsonbuf_cstr(b, "null");
+        jsonbuf_cstr(b, ",\"value\":");
+        number(b, p, t->value);
+        jsonbuf_cstr(b, ",\"crossing\":\"");
+        jsonbuf_cstr(b, crossing);
+        jsonbuf_cstr(b, "\",\"before\":");
+        if (hx)
+            number(b, p, x);
+        else
+            jsonbuf_cstr(b, "null");
+        jsonbuf_cstr(b, ",\"after\":");
+        if (hy)
+            number(b, p, y);
+        else
+            jsonbuf_cstr(b, "null");
+        jsonbuf_char(b, '}');
+        if (b->oom)
+            break;
+        size_t len = b->len - off;
+        if (len > sizeof thr) {
+            out->oom = true;
+            break;
+        }
+        memcpy(thr, b->data + off, len);
+        b->len = off;
+        emit(out, rel, side, ev, rec, KIND_THRESHOLD, i, mid, mid_len, thr, len);
+    }
+    if (mid != stack)
+        free(mid);
+}
