@@ -24,6 +24,16 @@ typedef struct {
     char *routing_key;
 } Held;
 
+/* One batch of deliveries: collected, then through the pipeline's stages. */
+typedef struct {
+    Held *held;
+    Message *msgs;
+    char (*where)[WHERE_MAX];
+    size_t n;
+    uint64_t last_tag;      /* its last delivery tag: acked with `multiple` */
+    PipelineBatch *started; /* in the pipeline (NULL: still collecting) */
+} Batch;
+
 struct AmqpSource {
     char *url;
     char *queue;
@@ -35,11 +45,9 @@ struct AmqpSource {
     Publisher *dead_letters;
     Backoff down;
     Backoff dlx_down;
-    Held *held;
-    Message *msgs;
-    char (*where)[WHERE_MAX];
-    size_t n;
-    uint64_t last_tag;
+    Batch b[2];
+    int cur;        /* the batch being collected */
+    bool in_flight; /* the other batch is published, awaiting its confirms */
     pthread_t thread;
     bool started;
     atomic_bool done;
@@ -57,11 +65,15 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     s->dlx = strdup(cfg->amqp.dead_letter_exchange);
     s->prefetch = cfg->amqp.prefetch;
     s->batch_size = (size_t)cfg->batch_size;
-    s->held = calloc(s->batch_size, sizeof *s->held);
-    s->msgs = calloc(s->batch_size, sizeof *s->msgs);
-    s->where = calloc(s->batch_size, sizeof *s->where);
+    for (int j = 0; j < 2; j++) {
+        s->b[j].held = calloc(s->batch_size, sizeof *s->b[j].held);
+        s->b[j].msgs = calloc(s->batch_size, sizeof *s->b[j].msgs);
+        s->b[j].where = calloc(s->batch_size, sizeof *s->b[j].where);
+        if (!s->b[j].held || !s->b[j].msgs || !s->b[j].where)
+            goto oom;
+    }
     s->pipeline = pipeline_new("amqp source");
-    if (!s->url || !s->queue || !s->dlx || !s->held || !s->msgs || !s->where || !s->pipeline)
+    if (!s->url || !s->queue || !s->dlx || !s->pipeline)
         goto oom;
     s->dead_letters = publisher_new(s->url, s->dlx, "fanout");
     if (!s->dead_letters)
@@ -77,20 +89,26 @@ oom:
     return NULL;
 }
 
-static void release_batch(AmqpSource *s)
+static void release_batch(Batch *b)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->held[i].body);
-        free(s->held[i].routing_key);
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->held[i].body);
+        free(b->held[i].routing_key);
     }
-    s->n = 0;
+    b->n = 0;
+    b->started = NULL;
 }
 
+static void finish_unacked(AmqpSource *s);
+
+/* The deliveries in hand are not acked: the broker delivers them again. A
+ * batch in flight still has its triggers confirmed first, so that its
+ * redelivery finds them delivered. */
 static void disconnect(AmqpSource *s)
 {
     amqp_conn_close(s->conn);
     s->conn = NULL;
-    release_batch(s); /* not acked: the broker delivers them again */
+    finish_unacked(s);
 }
 
 static bool connect_and_consume(AmqpSource *s, char *err, size_t errlen)
@@ -156,30 +174,32 @@ static bool other_frame(AmqpSource *s, char *err, size_t errlen)
     }
 }
 
-/* Fills the batch. False when the connection failed. */
+/* Fills the current batch with what is ready: waits for a first delivery
+ * only while no batch is in flight, then takes deliveries as long as more
+ * are ready. False when the connection failed. */
 static bool collect(AmqpSource *s, char *err, size_t errlen)
 {
     const Config *cfg = pipeline_config(s->pipeline);
     size_t limit = (size_t)cfg->batch_size < s->batch_size ? (size_t)cfg->batch_size : s->batch_size;
     int64_t first = 0;
-    while (s->n < limit && !lifecycle_stopping()) {
-        int64_t wait = 100;
-        if (s->n) {
-            wait = first + cfg->batch_ms - lifecycle_now_ms();
-            if (wait <= 0)
-                break;
-        }
+    Batch *b = &s->b[s->cur];
+    while (b->n < limit && !lifecycle_stopping()) {
+        int64_t wait = 0;
+        if (b->n == 0 && !s->in_flight)
+            wait = 100;
+        else if (b->n && lifecycle_now_ms() - first >= cfg->batch_ms)
+            break;
         struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
         amqp_envelope_t env;
         memset(&env, 0, sizeof env);
         amqp_maybe_release_buffers(s->conn);
         amqp_rpc_reply_t r = amqp_consume_message(s->conn, &env, &tv, 0);
         if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-            Held *h = &s->held[s->n];
+            Held *h = &b->held[b->n];
             h->body = copy_bytes(env.message.body);
             h->len = env.message.body.len;
             h->routing_key = copy_bytes(env.routing_key);
-            s->last_tag = env.delivery_tag;
+            b->last_tag = env.delivery_tag;
             amqp_destroy_envelope(&env);
             if (!h->body || !h->routing_key) {
                 free(h->body);
@@ -187,19 +207,19 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
                 snprintf(err, errlen, "out of memory");
                 return false;
             }
-            if (s->n == 0)
+            if (b->n == 0)
                 first = lifecycle_now_ms();
-            snprintf(s->where[s->n], WHERE_MAX, "%s#%llu", s->queue,
-                     (unsigned long long)s->last_tag);
-            s->n++;
+            snprintf(b->where[b->n], WHERE_MAX, "%s#%llu", s->queue,
+                     (unsigned long long)b->last_tag);
+            b->n++;
             continue;
         }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
             r.library_error == AMQP_STATUS_TIMEOUT) {
-            if (s->n == 0) {
-                pipeline_idle(s->pipeline);
-                publisher_poll(s->dead_letters);
-            }
+            if (b->n || s->in_flight)
+                break; /* nothing more ready */
+            pipeline_idle(s->pipeline);
+            publisher_poll(s->dead_letters);
             continue;
         }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
@@ -223,11 +243,11 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
 
 /* Publishes the batch's bad messages to the dead-letter exchange, confirmed.
  * False: the drain deadline passed first. */
-static bool dead_letter(AmqpSource *s)
+static bool dead_letter(AmqpSource *s, const Batch *b)
 {
     size_t ndead = 0, k = 0;
-    for (size_t i = 0; i < s->n; i++)
-        ndead += s->msgs[i].dead;
+    for (size_t i = 0; i < b->n; i++)
+        ndead += b->msgs[i].dead;
     if (ndead == 0)
         return true;
     Outgoing *out;
@@ -247,19 +267,19 @@ static bool dead_letter(AmqpSource *s)
         if (!backoff_failed(&s->dlx_down, "out of memory for dead letters"))
             return false;
     }
-    for (size_t i = 0; i < s->n; i++) {
-        if (!s->msgs[i].dead)
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->msgs[i].dead)
             continue;
         amqp_table_entry_t *e = &entries[2 * k];
         e[0].key = amqp_cstring_bytes("x-relationd-reason");
         e[0].value.kind = AMQP_FIELD_KIND_UTF8;
-        e[0].value.value.bytes = amqp_conn_bytes(s->msgs[i].reason);
+        e[0].value.value.bytes = amqp_conn_bytes(b->msgs[i].reason);
         e[1].key = amqp_cstring_bytes("x-relationd-queue");
         e[1].value.kind = AMQP_FIELD_KIND_UTF8;
         e[1].value.value.bytes = amqp_conn_bytes(s->queue);
         tables[k] = (amqp_table_t){2, e};
-        out[k] = (Outgoing){s->held[i].routing_key, NULL, NULL, &tables[k], s->held[i].body,
-                            s->held[i].len};
+        out[k] = (Outgoing){b->held[i].routing_key, NULL, NULL, &tables[k], b->held[i].body,
+                            b->held[i].len};
         k++;
     }
     while (!(ok = publisher_send(s->dead_letters, out, ndead, err, sizeof err)))
@@ -273,28 +293,93 @@ static bool dead_letter(AmqpSource *s)
     return ok;
 }
 
-/* Processes the batch, then acks it with one basic.ack (multiple). */
-static void flush_batch(AmqpSource *s)
+/* The batch into the pipeline: parsed, its calls written to Redis. */
+static void start(AmqpSource *s, Batch *b)
 {
-    if (s->n == 0)
-        return;
-    for (size_t i = 0; i < s->n; i++)
-        s->msgs[i] = (Message){s->held[i].body, s->held[i].len, s->where[i], false, ""};
-    if (!pipeline_process(s->pipeline, s->msgs, s->n) || !dead_letter(s)) {
+    for (size_t i = 0; i < b->n; i++)
+        b->msgs[i] = (Message){b->held[i].body, b->held[i].len, b->where[i], false, ""};
+    b->started = pipeline_start(s->pipeline, b->msgs, b->n);
+}
+
+/* Published without waiting; false past the drain deadline (the batch is
+ * then left unacked, and the connection dropped). */
+static bool publish(AmqpSource *s, Batch *b)
+{
+    if (b->started && pipeline_publish(s->pipeline, b->started))
+        return true;
+    if (b->started)
+        pipeline_abandon(s->pipeline, b->started);
+    b->started = NULL;
+    lifecycle_note_abandoned();
+    log_at(LOG_WARN, "amqp source", "drain deadline passed: %zu messages left unacked", b->n);
+    return false;
+}
+
+/* Its triggers confirmed and its dead letters published: acked with one
+ * basic.ack (multiple). False when the connection must go (a failed ack, or
+ * the drain deadline passed). */
+static bool complete(AmqpSource *s, Batch *b)
+{
+    if (!b->started || !pipeline_finish(s->pipeline, b->started) || !dead_letter(s, b)) {
+        b->started = NULL;
         lifecycle_note_abandoned();
-        log_at(LOG_WARN, "amqp source", "drain deadline passed: %zu messages left unacked", s->n);
-        disconnect(s);
-        return;
+        log_at(LOG_WARN, "amqp source", "drain deadline passed: %zu messages left unacked", b->n);
+        return false;
     }
-    int rc = amqp_basic_ack(s->conn, 1, s->last_tag, 1 /* multiple */);
+    b->started = NULL;
+    int rc = s->conn ? amqp_basic_ack(s->conn, 1, b->last_tag, 1 /* multiple */)
+                     : AMQP_STATUS_CONNECTION_CLOSED;
     if (rc != AMQP_STATUS_OK) {
         /* The broker delivers them again; their events count once. */
-        log_at(LOG_WARN, "amqp source", "ack of %zu messages failed: %s; reconnecting", s->n,
+        log_at(LOG_WARN, "amqp source", "ack of %zu messages failed: %s; reconnecting", b->n,
                amqp_error_string2(rc));
+        return false;
+    }
+    release_batch(b);
+    return true;
+}
+
+/* After the connection is gone: the batch in flight is finished (not
+ * acked), everything in hand dropped. */
+static void finish_unacked(AmqpSource *s)
+{
+    Batch *prev = &s->b[s->cur ^ 1];
+    if (s->in_flight && prev->started) {
+        if (!pipeline_finish(s->pipeline, prev->started))
+            lifecycle_note_abandoned();
+    }
+    s->in_flight = false;
+    release_batch(prev);
+    Batch *cur = &s->b[s->cur];
+    if (cur->started)
+        pipeline_abandon(s->pipeline, cur->started);
+    release_batch(cur);
+}
+
+/* One turn: the current batch is sent to Redis, the batch in flight
+ * finished and acked meanwhile, then the current one published. */
+static void turn(AmqpSource *s)
+{
+    Batch *cur = &s->b[s->cur], *prev = &s->b[s->cur ^ 1];
+    if (cur->n)
+        start(s, cur);
+    if (s->in_flight) {
+        s->in_flight = false;
+        if (!complete(s, prev)) {
+            s->in_flight = true; /* finished; dropped with the connection */
+            prev->started = NULL;
+            disconnect(s);
+            return;
+        }
+    }
+    if (cur->n == 0)
+        return;
+    if (!publish(s, cur)) {
         disconnect(s);
         return;
     }
-    release_batch(s);
+    s->in_flight = true;
+    s->cur ^= 1;
 }
 
 static void *run(void *arg)
@@ -313,13 +398,17 @@ static void *run(void *arg)
         bool alive = collect(s, err, sizeof err);
         if (!alive) {
             log_at(LOG_WARN, "amqp source", "connection lost: %s; %zu unacked messages will be "
-                   "delivered again", err, s->n);
+                   "delivered again", err, s->b[0].n + s->b[1].n);
             disconnect(s);
             continue;
         }
-        flush_batch(s);
+        turn(s);
     }
-    flush_batch(s);
+    if (s->conn) {
+        turn(s); /* the batch in hand */
+        if (s->conn)
+            turn(s); /* and its confirms */
+    }
     disconnect(s); /* prefetched, unacked messages go back to the queue */
     log_at(LOG_INFO, "amqp source", "stopped");
     atomic_store(&s->done, true);
@@ -345,14 +434,17 @@ void amqp_source_free(AmqpSource *s)
         return;
     if (s->started)
         pthread_join(s->thread, NULL);
-    disconnect(s);
+    if (s->b[0].held && s->b[1].held)
+        disconnect(s);
     publisher_free(s->dead_letters);
     pipeline_free(s->pipeline);
     free(s->url);
     free(s->queue);
     free(s->dlx);
-    free(s->held);
-    free(s->msgs);
-    free(s->where);
+    for (int j = 0; j < 2; j++) {
+        free(s->b[j].held);
+        free(s->b[j].msgs);
+        free(s->b[j].where);
+    }
     free(s);
 }

@@ -16,6 +16,18 @@
 
 #define WHERE_MAX 192
 #define DLQ_FLUSH_MS 10000
+#define KAFKA_QUEUED_KBYTES "4096"
+#define KAFKA_QUEUED_MIN "1000"
+#define KAFKA_FETCH_MAX_BYTES "4194304"
+
+/* One batch of messages: collected, then through the pipeline's stages. */
+typedef struct {
+    rd_kafka_message_t **batch;
+    Message *msgs;
+    char (*where)[WHERE_MAX];
+    size_t n;
+    PipelineBatch *started; /* in the pipeline (NULL: still collecting) */
+} Batch;
 
 struct KafkaSource {
     rd_kafka_t *consumer;
@@ -24,10 +36,9 @@ struct KafkaSource {
     int batch_size;
     int shutdown_timeout_ms;
     Pipeline *pipeline;
-    rd_kafka_message_t **batch;
-    Message *msgs;
-    char (*where)[WHERE_MAX];
-    size_t n;
+    Batch b[2];
+    int cur;           /* the batch being collected */
+    bool in_flight;    /* the other batch is published, awaiting its confirms */
     time_t down_since; /* all brokers down since (0: up) */
     Backoff dlq_down;
     pthread_t thread;
@@ -85,7 +96,24 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     *(rd_kafka_resp_err_t *)m->_private = m->err;
 }
 
-static void flush_batch(KafkaSource *s);
+static void drain(KafkaSource *s);
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_at(LOG_WARN, "kafka source",
+               "commit failed (%s): those messages will be delivered again, and counted once",
+               rd_kafka_err2str(err));
+    for (int i = 0; !err && offsets && i < offsets->cnt; i++)
+        if (offsets->elems[i].err)
+            log_at(LOG_WARN, "kafka source",
+                   "commit of %s[%d] failed (%s): its messages will be delivered again, and "
+                   "counted once", offsets->elems[i].topic, (int)offsets->elems[i].partition,
+                   rd_kafka_err2str(offsets->elems[i].err));
+}
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -104,7 +132,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rc = rd_kafka_assign(rk, parts);
     } else {
         /* Revoked (or lost): finish and commit the work in flight first. */
-        flush_batch(s);
+        drain(s);
         log_at(LOG_INFO, "kafka source", "%s %d partitions",
                rd_kafka_assignment_lost(rk) ? "lost" : "revoked", parts->cnt);
         if (coop)
@@ -144,7 +172,12 @@ static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool con
              set(conf, "enable.auto.commit", "false", err, errlen) &&
              set(conf, "enable.auto.offset.store", "false", err, errlen) &&
              set(conf, "auto.offset.reset", "earliest", err, errlen) &&
-             set(conf, "enable.partition.eof", "false", err, errlen);
+             set(conf, "enable.partition.eof", "false", err, errlen) &&
+             /* Prefetch caps (librdkafka's defaults hold up to 64 MiB and
+              * 100k messages a partition); kafka.properties may raise them. */
+             set(conf, "queued.max.messages.kbytes", KAFKA_QUEUED_KBYTES, err, errlen) &&
+             set(conf, "queued.min.messages", KAFKA_QUEUED_MIN, err, errlen) &&
+             set(conf, "fetch.max.bytes", KAFKA_FETCH_MAX_BYTES, err, errlen);
     if (ok && !consumer)
         ok = set(conf, "acks", "all", err, errlen) && set(conf, "linger.ms", "5", err, errlen);
     for (int i = 0; ok && i < k->nproperties; i++) {
@@ -166,8 +199,10 @@ static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool con
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, s);
-    if (consumer)
+    if (consumer) {
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+        rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    }
     else
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     return conf;
@@ -213,11 +248,15 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
     s->batch_size = cfg->batch_size;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
     s->dlq_topic = strdup(k->dead_letter_topic);
-    s->batch = calloc((size_t)cfg->batch_size, sizeof *s->batch);
-    s->msgs = calloc((size_t)cfg->batch_size, sizeof *s->msgs);
-    s->where = calloc((size_t)cfg->batch_size, sizeof *s->where);
+    for (int j = 0; j < 2; j++) {
+        s->b[j].batch = calloc((size_t)cfg->batch_size, sizeof *s->b[j].batch);
+        s->b[j].msgs = calloc((size_t)cfg->batch_size, sizeof *s->b[j].msgs);
+        s->b[j].where = calloc((size_t)cfg->batch_size, sizeof *s->b[j].where);
+        if (!s->b[j].batch || !s->b[j].msgs || !s->b[j].where)
+            goto oom;
+    }
     s->pipeline = pipeline_new("kafka source");
-    if (!s->dlq_topic || !s->batch || !s->msgs || !s->where || !s->pipeline)
+    if (!s->dlq_topic || !s->pipeline)
         goto oom;
     backoff_init(&s->dlq_down, "kafka source", "dead-letter topic", cfg->retry_max_ms);
 
@@ -246,25 +285,26 @@ fail:
 
 /* ---- the batch ---- */
 
-static void release_batch(KafkaSource *s)
+static void release_batch(Batch *b)
 {
-    for (size_t i = 0; i < s->n; i++)
-        rd_kafka_message_destroy(s->batch[i]);
-    s->n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        rd_kafka_message_destroy(b->batch[i]);
+    b->n = 0;
+    b->started = NULL;
 }
 
 /* Queues the dead letter of message i; false (status set) when refused.
  * drop_value: the value is too large for the dead-letter topic; the headers
  * go alone, with x-relationd-value-bytes telling its size. */
-static bool produce_dead_letter(KafkaSource *s, size_t i, bool drop_value,
+static bool produce_dead_letter(KafkaSource *s, const Batch *b, size_t i, bool drop_value,
                                 rd_kafka_resp_err_t *status)
 {
-    const rd_kafka_message_t *m = s->batch[i];
+    const rd_kafka_message_t *m = b->batch[i];
     char partition[16], offset[24];
     snprintf(partition, sizeof partition, "%d", (int)m->partition);
     snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
     rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-    rd_kafka_header_add(h, "x-relationd-reason", -1, s->msgs[i].reason, -1);
+    rd_kafka_header_add(h, "x-relationd-reason", -1, b->msgs[i].reason, -1);
     rd_kafka_header_add(h, "x-relationd-topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(h, "x-relationd-partition", -1, partition, -1);
     rd_kafka_header_add(h, "x-relationd-offset", -1, offset, -1);
@@ -290,44 +330,44 @@ static bool produce_dead_letter(KafkaSource *s, size_t i, bool drop_value,
  * delivery; a message whose delivery failed is produced again after a
  * back-off, one still queued is waited for. False: the drain deadline
  * passed first. */
-static bool dead_letter(KafkaSource *s)
+static bool dead_letter(KafkaSource *s, const Batch *b)
 {
     size_t ndead = 0;
-    for (size_t i = 0; i < s->n; i++)
-        ndead += s->msgs[i].dead;
+    for (size_t i = 0; i < b->n; i++)
+        ndead += b->msgs[i].dead;
     if (ndead == 0)
         return true;
     rd_kafka_resp_err_t *status;
     bool *drop;
-    while (!(status = calloc(s->n, sizeof *status)) | !(drop = calloc(s->n, sizeof *drop))) {
+    while (!(status = calloc(b->n, sizeof *status)) | !(drop = calloc(b->n, sizeof *drop))) {
         free(status);
         free(drop);
         if (!backoff_failed(&s->dlq_down, "out of memory for dead letters"))
             return false;
     }
     /* NO_ERROR: delivered (or not a dead letter); IN_PROGRESS: queued; else failed. */
-    for (size_t i = 0; i < s->n; i++)
-        status[i] = s->msgs[i].dead ? RD_KAFKA_RESP_ERR__FAIL : RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < b->n; i++)
+        status[i] = b->msgs[i].dead ? RD_KAFKA_RESP_ERR__FAIL : RD_KAFKA_RESP_ERR_NO_ERROR;
     bool ok = false;
     for (;;) {
         char err[512] = "";
-        for (size_t i = 0; i < s->n; i++) {
+        for (size_t i = 0; i < b->n; i++) {
             if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR ||
                 status[i] == RD_KAFKA_RESP_ERR__IN_PROGRESS)
                 continue;
             /* Too large for the topic: permanent, so without the value. */
             drop[i] |= status[i] == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
-            if (!produce_dead_letter(s, i, drop[i], &status[i]) &&
+            if (!produce_dead_letter(s, b, i, drop[i], &status[i]) &&
                 status[i] == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !drop[i]) {
                 drop[i] = true;
-                produce_dead_letter(s, i, true, &status[i]);
+                produce_dead_letter(s, b, i, true, &status[i]);
             }
             if (status[i] != RD_KAFKA_RESP_ERR__IN_PROGRESS)
                 snprintf(err, sizeof err, "produce: %s", rd_kafka_err2str(status[i]));
         }
         rd_kafka_flush(s->producer, DLQ_FLUSH_MS);
         size_t failed = 0, queued = 0;
-        for (size_t i = 0; i < s->n; i++) {
+        for (size_t i = 0; i < b->n; i++) {
             if (status[i] == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
                 queued++;
             } else if (status[i] != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -345,7 +385,7 @@ static bool dead_letter(KafkaSource *s)
         if (failed == 0)
             continue; /* still queued: flush again rather than producing twice */
         bool only_size = true;
-        for (size_t i = 0; i < s->n; i++)
+        for (size_t i = 0; i < b->n; i++)
             if (status[i] != RD_KAFKA_RESP_ERR_NO_ERROR &&
                 status[i] != RD_KAFKA_RESP_ERR__IN_PROGRESS &&
                 (status[i] != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || drop[i]))
@@ -366,12 +406,14 @@ static bool dead_letter(KafkaSource *s)
     return ok;
 }
 
-/* Stores and commits the offsets after the batch's messages. */
-static void commit(KafkaSource *s)
+/* Stores the offsets after the batch's messages and commits them:
+ * asynchronously in the stream (a failure is logged, and a later commit
+ * covers it), synchronously before a rebalance or an exit. */
+static void commit(KafkaSource *s, const Batch *b, bool sync)
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
-    for (size_t i = 0; i < s->n; i++) {
-        const rd_kafka_message_t *m = s->batch[i];
+    for (size_t i = 0; i < b->n; i++) {
+        const rd_kafka_message_t *m = b->batch[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
         rd_kafka_topic_partition_t *tp =
             rd_kafka_topic_partition_list_find(list, topic, m->partition);
@@ -383,12 +425,12 @@ static void commit(KafkaSource *s)
     rd_kafka_resp_err_t rc = rd_kafka_offsets_store(s->consumer, list);
     if (rc && rc != RD_KAFKA_RESP_ERR__STATE)
         log_at(LOG_WARN, "kafka source", "storing offsets: %s", rd_kafka_err2str(rc));
-    rc = rd_kafka_commit(s->consumer, list, 0 /* synchronous */);
+    rc = rd_kafka_commit(s->consumer, list, sync ? 0 : 1);
     if (rc && rc != RD_KAFKA_RESP_ERR__NO_OFFSET)
         log_at(LOG_WARN, "kafka source",
                "commit failed (%s): those messages will be delivered again, and counted once",
                rd_kafka_err2str(rc));
-    for (int i = 0; !rc && i < list->cnt; i++)
+    for (int i = 0; sync && !rc && i < list->cnt; i++)
         if (list->elems[i].err)
             log_at(LOG_WARN, "kafka source",
                    "commit of %s[%d] failed (%s): its messages will be delivered again, and "
@@ -397,30 +439,66 @@ static void commit(KafkaSource *s)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-static void flush_batch(KafkaSource *s)
+/* The batch into the pipeline: parsed, its calls written to Redis. */
+static void start(KafkaSource *s, Batch *b)
 {
-    if (s->n == 0)
-        return;
-    for (size_t i = 0; i < s->n; i++) {
-        const rd_kafka_message_t *m = s->batch[i];
-        snprintf(s->where[i], WHERE_MAX, "%s[%d]@%lld", rd_kafka_topic_name(m->rkt),
+    for (size_t i = 0; i < b->n; i++) {
+        const rd_kafka_message_t *m = b->batch[i];
+        snprintf(b->where[i], WHERE_MAX, "%s[%d]@%lld", rd_kafka_topic_name(m->rkt),
                  (int)m->partition, (long long)m->offset);
-        s->msgs[i] = (Message){m->payload ? (const char *)m->payload : "", m->len, s->where[i],
+        b->msgs[i] = (Message){m->payload ? (const char *)m->payload : "", m->len, b->where[i],
                                false, ""};
     }
-    if (!pipeline_process(s->pipeline, s->msgs, s->n) || !dead_letter(s)) {
+    b->started = pipeline_start(s->pipeline, b->msgs, b->n);
+}
+
+/* Its triggers confirmed, its dead letters delivered: committed. */
+static void complete(KafkaSource *s, Batch *b, bool sync)
+{
+    bool ok = b->started && pipeline_finish(s->pipeline, b->started) && dead_letter(s, b);
+    if (ok) {
+        commit(s, b, sync);
+    } else {
         lifecycle_note_abandoned();
         log_at(LOG_WARN, "kafka source", "drain deadline passed: %zu messages left uncommitted",
-               s->n);
-        release_batch(s);
-        return;
+               b->n);
     }
-    commit(s);
-    release_batch(s);
+    release_batch(b);
+}
+
+/* Published without waiting; false past the drain deadline (the batch is
+ * then left uncommitted). */
+static bool publish(KafkaSource *s, Batch *b)
+{
+    if (b->started && pipeline_publish(s->pipeline, b->started))
+        return true;
+    if (b->started)
+        pipeline_abandon(s->pipeline, b->started);
+    lifecycle_note_abandoned();
+    log_at(LOG_WARN, "kafka source", "drain deadline passed: %zu messages left uncommitted", b->n);
+    release_batch(b);
+    return false;
+}
+
+/* Everything in hand finished and committed (a rebalance, the exit). */
+static void drain(KafkaSource *s)
+{
+    Batch *cur = &s->b[s->cur], *prev = &s->b[s->cur ^ 1];
+    if (s->in_flight)
+        complete(s, prev, true);
+    s->in_flight = false;
+    if (cur->n == 0)
+        return;
+    start(s, cur);
+    if (publish(s, cur))
+        complete(s, cur, true);
 }
 
 /* ---- the thread ---- */
 
+/* Fills the current batch with what is ready: waits for a first message
+ * only while no batch is in flight, then takes messages as long as more are
+ * ready (a batch goes as soon as the source has nothing more ready). */
 static void collect(KafkaSource *s)
 {
     /* Copied: a rebalance inside the poll below may switch (and free) the
@@ -429,18 +507,20 @@ static void collect(KafkaSource *s)
     const int batch_ms = cfg->batch_ms;
     const int limit = cfg->batch_size < s->batch_size ? cfg->batch_size : s->batch_size;
     int64_t first = 0;
-    while (s->n < (size_t)limit && !lifecycle_stopping()) {
-        int timeout = 100;
-        if (s->n) {
-            int64_t left = first + batch_ms - lifecycle_now_ms();
-            if (left <= 0)
-                break;
-            timeout = (int)left;
-        }
+    for (;;) {
+        Batch *b = &s->b[s->cur]; /* a rebalance may have emptied it */
+        if (b->n >= (size_t)limit || lifecycle_stopping())
+            return;
+        int timeout = 0;
+        if (b->n == 0 && !s->in_flight)
+            timeout = 100;
+        else if (b->n && lifecycle_now_ms() - first >= batch_ms)
+            return;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, timeout);
         if (!m) {
-            if (s->n == 0)
-                pipeline_idle(s->pipeline);
+            if (s->b[s->cur].n || s->in_flight)
+                return; /* nothing more ready */
+            pipeline_idle(s->pipeline);
             continue;
         }
         if (m->err) {
@@ -450,10 +530,32 @@ static void collect(KafkaSource *s)
             continue;
         }
         kafka_up(s);
-        if (s->n == 0)
+        b = &s->b[s->cur];
+        if (b->n == 0)
             first = lifecycle_now_ms();
-        s->batch[s->n++] = m;
+        b->batch[b->n++] = m;
     }
+}
+
+/* One turn: the current batch is sent to Redis, the batch in flight
+ * finished and committed meanwhile, then the current one published. */
+static void turn(KafkaSource *s)
+{
+    Batch *cur = &s->b[s->cur], *prev = &s->b[s->cur ^ 1];
+    if (cur->n == 0) {
+        if (s->in_flight)
+            complete(s, prev, false);
+        s->in_flight = false;
+        return;
+    }
+    start(s, cur);
+    if (s->in_flight)
+        complete(s, prev, false);
+    s->in_flight = false;
+    if (!publish(s, cur))
+        return;
+    s->in_flight = true;
+    s->cur ^= 1;
 }
 
 static void *run(void *arg)
@@ -461,9 +563,9 @@ static void *run(void *arg)
     KafkaSource *s = arg;
     while (!lifecycle_stopping()) {
         collect(s);
-        flush_batch(s);
+        turn(s);
     }
-    flush_batch(s);
+    drain(s);
     /* Leaves the group: revokes (nothing left in flight), commits nothing more. */
     rd_kafka_resp_err_t rc = rd_kafka_consumer_close(s->consumer);
     if (rc)
@@ -492,7 +594,9 @@ void kafka_source_free(KafkaSource *s)
         return;
     if (s->started)
         pthread_join(s->thread, NULL);
-    release_batch(s);
+    for (int k = 0; k < 2; k++)
+        if (s->b[k].batch)
+            release_batch(&s->b[k]);
     if (s->consumer)
         rd_kafka_destroy(s->consumer);
     if (s->producer) {
@@ -501,8 +605,10 @@ void kafka_source_free(KafkaSource *s)
     }
     pipeline_free(s->pipeline);
     free(s->dlq_topic);
-    free(s->batch);
-    free(s->msgs);
-    free(s->where);
+    for (int k = 0; k < 2; k++) {
+        free(s->b[k].batch);
+        free(s->b[k].msgs);
+        free(s->b[k].where);
+    }
     free(s);
 }

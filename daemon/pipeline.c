@@ -1,15 +1,42 @@
-/* pipeline.c — message → event → apply → triggers → publish → outbox cleared
- * (pipeline.h). */
+/* pipeline.c — message → event → apply → triggers → publish → outbox cleared,
+ * two batches overlapping (pipeline.h). */
 #include "daemon/pipeline.h"
 #include "daemon/backoff.h"
+#include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"
 #include "handlers/engine.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef enum {
+    STAGE_FREE,     /* not in use */
+    STAGE_SENT,     /* calls written to Redis (or their writing failed: applied later) */
+    STAGE_APPLIED,  /* results in hand, triggers rendered */
+    STAGE_PUBLISHED /* triggers written to the hooks channel (or not: published later) */
+} Stage;
+
+struct PipelineBatch {
+    Stage stage;
+    bool sent_ok;      /* the calls reached Redis' socket */
+    bool published_ok; /* the triggers reached the hooks' socket */
+    bool abandoned;    /* the drain deadline passed before it was parsed */
+    uint64_t last_tag; /* the delivery tag of the last trigger */
+    ConfigRef *cfg;    /* the configuration its events were parsed with */
+    Message *msgs;     /* borrowed */
+    size_t n;
+    Event *events;     /* the parsed messages, index[k]: their message */
+    size_t *index;
+    ApplyResult *res;
+    size_t nev, cap;
+    TriggerSet triggers;
+    Outgoing *out;
+    size_t out_cap;
+};
 
 struct Pipeline {
     const char *who;
@@ -19,24 +46,9 @@ struct Pipeline {
     Backoff redis_down;
     Backoff hooks_down;
     Backoff memory;
-    TriggerSet triggers;
-    Outgoing *out; /* the hooks messages of a batch */
-    size_t out_cap;
+    PipelineBatch slots[2];
+    int next; /* the slot of the next batch */
 };
-
-static bool grow_outgoing(Pipeline *p, size_t n, char *err, size_t errlen)
-{
-    if (n <= p->out_cap)
-        return true;
-    Outgoing *out = realloc(p->out, n * sizeof *out);
-    if (!out) {
-        snprintf(err, errlen, "out of memory for %zu triggers", n);
-        return false;
-    }
-    p->out = out;
-    p->out_cap = n;
-    return true;
-}
 
 Pipeline *pipeline_new(const char *who)
 {
@@ -58,14 +70,32 @@ Pipeline *pipeline_new(const char *who)
     return p;
 }
 
+/* The slot is free; its events (and the configuration they point into)
+ * stay until it is reused: the next batch's duplicates are checked against
+ * them. */
+static void slot_release(PipelineBatch *b)
+{
+    b->stage = STAGE_FREE;
+    b->msgs = NULL;
+    b->n = 0;
+}
+
 void pipeline_free(Pipeline *p)
 {
     if (!p)
         return;
     engine_free(p->engine);
     publisher_free(p->hooks);
-    triggers_free(&p->triggers);
-    free(p->out);
+    for (int i = 0; i < 2; i++) {
+        PipelineBatch *b = &p->slots[i];
+        if (b->cfg)
+            shared_config_release(b->cfg);
+        free(b->events);
+        free(b->index);
+        free(b->res);
+        free(b->out);
+        triggers_free(&b->triggers);
+    }
     if (p->cfg)
         shared_config_release(p->cfg);
     free(p);
@@ -91,107 +121,237 @@ const Config *pipeline_config(Pipeline *p)
 
 void pipeline_idle(Pipeline *p)
 {
+    char err[256];
     publisher_poll(p->hooks);
+    if (!engine_sync(p->engine, err, sizeof err))
+        log_at(LOG_WARN, p->who, "%s", err);
 }
 
-/* Publishes every trigger of the batch once; false with the reason. */
-static bool publish_once(Pipeline *p, const TriggerSet *t, char *err, size_t errlen)
-{
-    if (!grow_outgoing(p, t->n, err, errlen))
-        return false;
-    for (size_t i = 0; i < t->n; i++)
-        p->out[i] = (Outgoing){t->items[i].routing_key, t->items[i].id, "application/json", NULL,
-                               t->items[i].body, t->items[i].len};
-    return publisher_send(p->hooks, p->out, t->n, err, errlen);
-}
+/* ---- the batch's arrays ---- */
 
-/* Publishes every trigger of the batch; waits out hooks outages. False only
- * once the drain deadline has passed. */
-static bool publish_triggers(Pipeline *p, const TriggerSet *t)
+static bool slot_grow(PipelineBatch *b, size_t n)
 {
-    char err[512];
-    if (t->n == 0)
+    if (n <= b->cap)
         return true;
-    while (!publish_once(p, t, err, sizeof err))
-        if (!backoff_failed(&p->hooks_down, err))
-            return false;
-    backoff_ok(&p->hooks_down);
+    Event *events = realloc(b->events, n * sizeof *events);
+    if (events)
+        b->events = events;
+    size_t *index = realloc(b->index, n * sizeof *index);
+    if (index)
+        b->index = index;
+    ApplyResult *res = realloc(b->res, n * sizeof *res);
+    if (res)
+        b->res = res;
+    if (!events || !index || !res)
+        return false;
+    b->cap = n;
     return true;
 }
 
-bool pipeline_process(Pipeline *p, Message *msgs, size_t n)
+static bool out_grow(PipelineBatch *b, size_t n)
 {
-    const Config *cfg = pipeline_config(p);
-    Event *events = NULL;
-    size_t *index = NULL;
-    ApplyResult *res = NULL;
-    size_t nev = 0;
-    char err[512];
-    bool ok = false, applied = false;
+    if (n <= b->out_cap)
+        return true;
+    Outgoing *out = realloc(b->out, n * sizeof *out);
+    if (!out)
+        return false;
+    b->out = out;
+    b->out_cap = n;
+    return true;
+}
 
-    for (;;) {
-        events = calloc(n ? n : 1, sizeof *events);
-        index = calloc(n ? n : 1, sizeof *index);
-        res = calloc(n ? n : 1, sizeof *res);
-        if (events && index && res)
-            break;
-        free(events);
-        free(index);
-        free(res);
-        events = NULL;
-        index = NULL;
-        res = NULL;
+/* The other slot's events: a duplicate of one of them yields no trigger
+ * (that batch delivers them). */
+static const PipelineBatch *other(const Pipeline *p, const PipelineBatch *b)
+{
+    return &p->slots[b == &p->slots[0]];
+}
+
+/* ---- stage 1: parse, send ---- */
+
+PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
+{
+    PipelineBatch *b = &p->slots[p->next];
+    char err[512];
+    if (b->stage != STAGE_FREE) {
+        log_at(LOG_ERROR, p->who, "a third batch was started; refused");
+        return NULL;
+    }
+    p->next ^= 1;
+    const Config *cfg = pipeline_config(p);
+    if (b->cfg)
+        shared_config_release(b->cfg);
+    b->cfg = config_ref_retain(p->cfg);
+    b->abandoned = false;
+    b->msgs = msgs;
+    b->n = n;
+    b->nev = 0;
+    b->sent_ok = b->published_ok = false;
+    b->last_tag = 0;
+    b->stage = STAGE_SENT;
+    while (!slot_grow(b, n ? n : 1)) {
         snprintf(err, sizeof err, "out of memory for a batch of %zu", n);
-        if (!backoff_failed(&p->memory, err))
-            goto done;
+        if (!backoff_failed(&p->memory, err)) {
+            b->abandoned = true; /* past the drain deadline: nothing parsed */
+            return b;
+        }
     }
     backoff_ok(&p->memory);
     for (size_t i = 0; i < n; i++) {
         char why[EVENT_ERR_MAX];
         msgs[i].dead = false;
-        if (event_parse(cfg, msgs[i].data, msgs[i].len, &events[nev], why, sizeof why)) {
-            index[nev++] = i;
+        if (event_parse(cfg, msgs[i].data, msgs[i].len, &b->events[b->nev], why, sizeof why)) {
+            b->index[b->nev++] = i;
         } else {
             msgs[i].dead = true;
             snprintf(msgs[i].reason, sizeof msgs[i].reason, "%s", why);
             log_at(LOG_WARN, p->who, "%s: refused: %s", msgs[i].where, why);
         }
     }
-    if (nev == 0) {
-        ok = true;
-        goto done;
+    if (b->nev == 0)
+        return b;
+    /* A failure here is retried in pipeline_publish. */
+    b->sent_ok = engine_send(p->engine, b->events, b->nev, err, sizeof err);
+    if (!b->sent_ok)
+        log_at(LOG_DEBUG, p->who, "sending a batch: %s", err);
+    return b;
+}
+
+/* ---- stage 2: results, publish ---- */
+
+/* Applies the batch again until Redis answers. False past the drain deadline. */
+static bool apply_with_backoff(Pipeline *p, PipelineBatch *b, char *err, size_t errlen)
+{
+    const PipelineBatch *o = other(p, b);
+    for (;;) {
+        triggers_reset(&b->triggers);
+        if (engine_send(p->engine, b->events, b->nev, err, errlen) &&
+            engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers, o->events, o->nev,
+                        err, errlen))
+            break;
+        if (!backoff_failed(&p->redis_down, err))
+            return false;
     }
-
-    /* 1. Statistics: one pipeline; a failure leaves nothing known, and
-     *    applying again is safe (duplicates give their pending triggers). */
-    triggers_reset(&p->triggers);
-    while (!(applied = engine_apply(p->engine, events, nev, res, &p->triggers, err, sizeof err)))
-        if (!backoff_failed(&p->redis_down, err))
-            goto done;
     backoff_ok(&p->redis_down);
-    for (size_t k = 0; k < nev; k++)
-        if (res[k].status == APPLY_INVALID) {
-            Message *m = &msgs[index[k]];
+    return true;
+}
+
+static bool fill_outgoing(PipelineBatch *b)
+{
+    const TriggerSet *t = &b->triggers;
+    if (!out_grow(b, t->n))
+        return false;
+    for (size_t i = 0; i < t->n; i++)
+        b->out[i] = (Outgoing){t->items[i].routing_key, t->items[i].id, "application/json", NULL,
+                               t->items[i].body, t->items[i].len};
+    return true;
+}
+
+bool pipeline_publish(Pipeline *p, PipelineBatch *b)
+{
+    char err[512];
+    if (b->abandoned)
+        return false;
+    if (b->nev == 0) {
+        b->stage = STAGE_PUBLISHED;
+        b->published_ok = true;
+        return true;
+    }
+    const PipelineBatch *o = other(p, b);
+    triggers_reset(&b->triggers);
+    bool applied = b->sent_ok &&
+                   engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers, o->events,
+                               o->nev, err, sizeof err);
+    if (!applied && !apply_with_backoff(p, b, err, sizeof err))
+        return false;
+    b->stage = STAGE_APPLIED;
+    for (size_t k = 0; k < b->nev; k++)
+        if (b->res[k].status == APPLY_INVALID) {
+            Message *m = &b->msgs[b->index[k]];
             m->dead = true;
-            snprintf(m->reason, sizeof m->reason, "%s", res[k].error);
-            log_at(LOG_WARN, p->who, "%s: event %s refused: %s", m->where, events[k].id,
-                   res[k].error);
+            snprintf(m->reason, sizeof m->reason, "%s", b->res[k].error);
+            log_at(LOG_WARN, p->who, "%s: event %s refused: %s", m->where, b->events[k].id,
+                   b->res[k].error);
         }
+    b->stage = STAGE_PUBLISHED;
+    if (b->triggers.n == 0) {
+        b->published_ok = true;
+        return true;
+    }
+    /* A failure here is retried in pipeline_finish. */
+    b->published_ok = fill_outgoing(b) &&
+                      publisher_publish(p->hooks, b->out, b->triggers.n, &b->last_tag, err,
+                                        sizeof err);
+    if (!b->published_ok)
+        log_at(LOG_DEBUG, p->who, "publishing triggers: %s", err);
+    return true;
+}
 
-    /* 2. Triggers: published and confirmed. */
-    if (!publish_triggers(p, &p->triggers))
+/* ---- stage 3: confirms, outboxes ---- */
+
+/* Publishes the batch's triggers again, confirmed, until the broker takes
+ * them. False past the drain deadline. */
+static bool publish_with_backoff(Pipeline *p, PipelineBatch *b)
+{
+    char err[512];
+    for (;;) {
+        if (!fill_outgoing(b))
+            snprintf(err, sizeof err, "out of memory for %zu triggers", b->triggers.n);
+        else if (publisher_send(p->hooks, b->out, b->triggers.n, err, sizeof err))
+            break;
+        if (!backoff_failed(&p->hooks_down, err))
+            return false;
+    }
+    backoff_ok(&p->hooks_down);
+    return true;
+}
+
+bool pipeline_finish(Pipeline *p, PipelineBatch *b)
+{
+    char err[512];
+    bool ok = false;
+    if (b->abandoned || (b->stage == STAGE_SENT && !pipeline_publish(p, b)))
         goto done;
-
-    /* 3. The outboxes: confirmed triggers cleared. Past the drain deadline
-     *    the batch is not acknowledged, so its redelivery clears them. */
-    while (!engine_delivered(p->engine, events, res, nev, err, sizeof err))
-        if (!backoff_failed(&p->redis_down, err))
-            goto done;
-    backoff_ok(&p->redis_down);
+    if (b->triggers.n > 0 && b->nev > 0) {
+        bool confirmed = b->published_ok &&
+                         publisher_wait(p->hooks, b->last_tag, err, sizeof err);
+        if (!confirmed) {
+            if (b->published_ok)
+                log_at(LOG_WARN, p->who, "hooks: %s; publishing %zu triggers again", err,
+                       b->triggers.n);
+            if (!publish_with_backoff(p, b))
+                goto done;
+        }
+        backoff_ok(&p->hooks_down);
+        /* Delivered: the outbox entries go. Their replies are read with the
+         * next batch; a failure only leaves entries behind. */
+        if (!engine_delivered_async(p->engine, b->events, b->res, b->nev, err, sizeof err))
+            log_at(LOG_WARN, p->who, "clearing delivered triggers: %s", err);
+    }
     ok = true;
 done:
-    free(events);
-    free(index);
-    free(res);
+    slot_release(b);
     return ok;
+}
+
+void pipeline_abandon(Pipeline *p, PipelineBatch *b)
+{
+    /* Replies still due on the Redis connection would be read as the next
+     * batch's: the connection goes with them (Redis may have applied the
+     * calls; the redelivery finds them as duplicates). */
+    if (b->stage == STAGE_SENT && b->sent_ok)
+        engine_reset(p->engine);
+    slot_release(b);
+}
+
+bool pipeline_process(Pipeline *p, Message *msgs, size_t n)
+{
+    PipelineBatch *b = pipeline_start(p, msgs, n);
+    if (!b)
+        return false;
+    if (!pipeline_publish(p, b)) {
+        slot_release(b);
+        return false;
+    }
+    return pipeline_finish(p, b);
 }

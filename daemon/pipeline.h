@@ -1,7 +1,22 @@
-/* pipeline.h — one batch of messages from a source: parse, apply in one
- * Redis pipeline, publish the triggers, await their confirms, clear them from
- * the outbox. Each source has its own pipeline (its own Redis and hooks
- * connections). Outages are waited out with back-off. */
+/* pipeline.h — batches of messages from a source: parse, apply in one Redis
+ * pipeline, render and publish the triggers, await their confirms, clear
+ * them from the outboxes. Each source has its own pipeline (its own Redis
+ * and hooks connections).
+ *
+ * The stages of two batches overlap: while batch N waits for its confirms,
+ * batch N+1 is applied by Redis:
+ *
+ *     b = pipeline_start(p, msgs, n);   parse; the calls written to Redis
+ *     pipeline_finish(p, previous);     N's confirms awaited, outboxes cleared;
+ *                                       the source acknowledges N
+ *     pipeline_publish(p, b);           N+1's results read, triggers published
+ *
+ * Batches go through the stages in the order they were started, at most two
+ * at a time; an edge's later event never overtakes an earlier one (one
+ * Redis connection, one hooks channel). Any failure falls back to doing the
+ * batch's remaining work one step after the other, waiting out outages with
+ * back-off; applying again is safe (a duplicate returns its undelivered
+ * triggers). */
 #ifndef RELATIOND_PIPELINE_H
 #define RELATIOND_PIPELINE_H
 
@@ -12,6 +27,7 @@
 #include <stddef.h>
 
 typedef struct Pipeline Pipeline;
+typedef struct PipelineBatch PipelineBatch;
 
 typedef struct {
     const char *data; /* the message body (borrowed) */
@@ -25,16 +41,32 @@ typedef struct {
 Pipeline *pipeline_new(const char *who) __attribute__((warn_unused_result));
 void pipeline_free(Pipeline *p);
 
-/* The configuration of this batch: switches to a reloaded one, if any. */
+/* The configuration of the next batch: switches to a reloaded one, if any. */
 const Config *pipeline_config(Pipeline *p);
 
-/* Applies the batch. Bad messages get dead = true and a reason; the others'
- * statistics are stored and their triggers confirmed when it returns true.
- * Outages and lack of memory are waited out with back-off. False only once
- * the drain deadline has passed: acknowledge nothing. */
+/* Parses the messages (bad ones get dead = true and a reason) and writes
+ * their calls to Redis. msgs stay the caller's until pipeline_finish. At
+ * most two batches may be started and not finished. */
+PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
+    __attribute__((warn_unused_result));
+/* Reads the batch's results (events Redis refused get dead = true) and
+ * publishes its triggers without waiting. False only once the drain
+ * deadline has passed. */
+bool pipeline_publish(Pipeline *p, PipelineBatch *b) __attribute__((warn_unused_result));
+/* Waits until the batch's triggers are confirmed, then sends the clearing
+ * of its outbox entries. True: its statistics are stored and its triggers
+ * delivered; acknowledge it. False only once the drain deadline has passed:
+ * acknowledge nothing. The batch's slot is free again either way. */
+bool pipeline_finish(Pipeline *p, PipelineBatch *b) __attribute__((warn_unused_result));
+
+/* Gives up a started batch whose publishing failed past the drain
+ * deadline: its slot is free; acknowledge nothing. */
+void pipeline_abandon(Pipeline *p, PipelineBatch *b);
+
+/* The three stages of one batch, one after the other. */
 bool pipeline_process(Pipeline *p, Message *msgs, size_t n) __attribute__((warn_unused_result));
 
-/* Between batches: keeps the idle hooks connection alive. */
+/* Between batches: keeps the idle connections alive. */
 void pipeline_idle(Pipeline *p);
 
 #endif

@@ -59,6 +59,14 @@ void shared_config_release(ConfigRef *ref)
     pthread_mutex_unlock(&lock);
 }
 
+ConfigRef *config_ref_retain(ConfigRef *ref)
+{
+    pthread_mutex_lock(&lock);
+    ref->refs++;
+    pthread_mutex_unlock(&lock);
+    return ref;
+}
+
 bool shared_config_outdated(const ConfigRef *ref)
 {
     pthread_mutex_lock(&lock);

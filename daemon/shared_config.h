@@ -16,6 +16,8 @@ bool shared_config_set(Config *cfg) __attribute__((warn_unused_result));
 ConfigRef *shared_config_acquire(void);
 const Config *config_ref_get(const ConfigRef *ref);
 void shared_config_release(ConfigRef *ref);
+/* One more hold on ref (released with shared_config_release). */
+ConfigRef *config_ref_retain(ConfigRef *ref);
 
 /* True when ref is no longer the running configuration. */
 bool shared_config_outdated(const ConfigRef *ref);

@@ -3,10 +3,10 @@
 -- library header and the configuration's constants:
 --   REL[r] = {n = properties, short = {...}, jkey = {'"p":', ...},
 --             typ = {0 int | 1 float | 2 bool, ...}, amount = {bool, ...},
---             order = {0 none | 1 desc | 2 asc, ...}, limit = {...},
+--             order = {0 none | 1 desc | 2 asc, ...}, last = {'limit - 1', ...},
 --             cf = {'p:count', ...}, tf = {'p:total', ...},
 --             hm = {'count', 'p1:count', 'p1:total', ...}, tops = {property index, ...}}
---   TOMB_TTL, DEDUP
+--   TOMB_TTL (seconds), DEDUP_RANK (-dedup_ids - 1), both strings
 -- and registers `apply` under the library's function name.
 --
 -- KEYS: stats, edges, seen, outbox, tomb, then one top key per property with
@@ -26,6 +26,7 @@
 -- and totals in millionths.
 
 local MAX = 1000000000000000 -- |weight| after strengthen, in units
+local EXACT = 9007199254740992 - 2000000000000000 -- 2^53 less the largest change
 
 -- Compares two int64 decimal strings: -1, 0 or 1.
 local function vcmp(x, y)
@@ -39,21 +40,22 @@ end
 
 -- The event id joins the side's recent ids; scores increase strictly per
 -- side, so trimming drops the oldest.
+-- Numbers reach redis.call as strings: Lua would format them with printf.
 local function remember(k_seen, ev_id, now)
-  local last = redis.call('ZRANGE', k_seen, -1, -1, 'WITHSCORES')
+  local last = redis.call('ZRANGE', k_seen, '-1', '-1', 'WITHSCORES')
   if last[2] then
     local l = tonumber(last[2])
-    if l >= now then now = l + 1 end
+    if l >= tonumber(now) then now = string.format('%d', l + 1) end
   end
-  redis.call('ZADD', k_seen, string.format('%d', now), ev_id)
+  redis.call('ZADD', k_seen, now, ev_id)
   redis.call('EXPIRE', k_seen, TOMB_TTL)
-  redis.call('ZREMRANGEBYRANK', k_seen, 0, -DEDUP - 1)
+  redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
 end
 
 local function apply(keys, args)
   local C = REL[tonumber(args[1])]
   local k_stats, k_edges, k_seen, k_outbox, k_tomb = keys[1], keys[2], keys[3], keys[4], keys[5]
-  local now, date, cp, ev_id = tonumber(args[2]), args[3], args[4], args[5]
+  local now, date, cp, ev_id = args[2], args[3], args[4], args[5]
   local op, version = args[6], args[7]
   local n, typ = C.n, C.typ
 
@@ -149,21 +151,24 @@ local function apply(keys, args)
     return {1}
   end
 
-  -- Statistics: exact int64 increments.
+  -- Statistics: one HSET of the changed fields, computed here while every
+  -- value is exact in a double (|v| < 2^53); exact int64 HINCRBYs beyond.
   local before = redis.call('HMGET', k_stats, unpack(C.hm))
   local dc = kind == 1 and 1 or kind == 3 and -1 or 0
   local last = dc == -1 and tonumber(before[1] or '0') <= 1
   if last then redis.call('DEL', k_stats) end
+  local fields, deltas, nf = {}, {}, 0
+  if dc ~= 0 then nf = 1; fields[1] = 'count'; deltas[1] = dc end
   local tk = 5
   for i = 1, n do
     local ov, nv = old and old[i], new and new[i]
     if not last then
       local t = typ[i]
       local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
-      if d ~= 0 then redis.call('HINCRBY', k_stats, C.cf[i], d) end
+      if d ~= 0 then nf = nf + 1; fields[nf] = C.cf[i]; deltas[nf] = d end
       if C.amount[i] then
         d = (nv or 0) - (ov or 0)
-        if d ~= 0 then redis.call('HINCRBY', k_stats, C.tf[i], string.format('%d', d)) end
+        if d ~= 0 then nf = nf + 1; fields[nf] = C.tf[i]; deltas[nf] = d end
       end
     end
     if C.order[i] ~= 0 then
@@ -177,14 +182,30 @@ local function apply(keys, args)
       end
     end
   end
-  if not last and dc ~= 0 then redis.call('HINCRBY', k_stats, 'count', dc) end
+  if not last and nf > 0 then
+    local pos = C.pos
+    local h, exact = {}, true
+    for j = 1, nf do
+      local v = tonumber(before[pos[fields[j]]] or '0') + deltas[j]
+      if v >= EXACT or v <= -EXACT then exact = false; break end
+      h[2 * j - 1] = fields[j]
+      h[2 * j] = string.format('%d', v)
+    end
+    if exact then
+      redis.call('HSET', k_stats, unpack(h))
+    else
+      for j = 1, nf do
+        redis.call('HINCRBY', k_stats, fields[j], string.format('%d', deltas[j]))
+      end
+    end
+  end
 
   local tops = {}
   for j, i in ipairs(C.tops) do
     if C.order[i] == 1 then
-      tops[j] = redis.call('ZREVRANGE', keys[5 + j], 0, C.limit[i] - 1, 'WITHSCORES')
+      tops[j] = redis.call('ZREVRANGE', keys[5 + j], '0', C.last[i], 'WITHSCORES')
     else
-      tops[j] = redis.call('ZRANGE', keys[5 + j], 0, C.limit[i] - 1, 'WITHSCORES')
+      tops[j] = redis.call('ZRANGE', keys[5 + j], '0', C.last[i], 'WITHSCORES')
     end
   end
 

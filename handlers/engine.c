@@ -65,10 +65,11 @@ static char *make_library(const Config *cfg, char fname[64])
 {
     JsonBuf body = {0}, lib = {0};
     char *out = NULL;
-    jsonbuf_cstr(&body, "local TOMB_TTL = ");
+    jsonbuf_cstr(&body, "local TOMB_TTL = '");
     jsonbuf_int(&body, cfg->tombstone_ttl_s);
-    jsonbuf_cstr(&body, "\nlocal DEDUP = ");
-    jsonbuf_int(&body, cfg->dedup_ids);
+    jsonbuf_cstr(&body, "'\nlocal DEDUP_RANK = '");
+    jsonbuf_int(&body, -(int64_t)cfg->dedup_ids - 1);
+    jsonbuf_char(&body, '\'');
     jsonbuf_cstr(&body, "\nlocal REL = {\n");
     for (int r = 0; r < cfg->nrelations; r++) {
         const RelationDef *rel = &cfg->relations[r];
@@ -98,10 +99,11 @@ static char *make_library(const Config *cfg, char fname[64])
                                : rel->properties[i].top_order == TOP_ASC ? 2
                                                                          : 0);
         }
-        jsonbuf_cstr(&body, "},limit={");
+        jsonbuf_cstr(&body, "},last={");
         for (int i = 0; i < rel->nproperties; i++) {
-            jsonbuf_cstr(&body, i ? "," : "");
-            jsonbuf_int(&body, rel->properties[i].top_limit);
+            jsonbuf_cstr(&body, i ? ",'" : "'");
+            jsonbuf_int(&body, rel->properties[i].top_limit - 1);
+            jsonbuf_char(&body, '\'');
         }
         jsonbuf_cstr(&body, "},hm={'count'");
         for (int i = 0; i < rel->nproperties; i++) {
@@ -110,6 +112,17 @@ static char *make_library(const Config *cfg, char fname[64])
             jsonbuf_cstr(&body, ":count','");
             jsonbuf_cstr(&body, rel->properties[i].short_name);
             jsonbuf_cstr(&body, ":total'");
+        }
+        jsonbuf_cstr(&body, "},pos={count=1");
+        for (int i = 0; i < rel->nproperties; i++) {
+            jsonbuf_cstr(&body, ",['");
+            jsonbuf_cstr(&body, rel->properties[i].short_name);
+            jsonbuf_cstr(&body, ":count']=");
+            jsonbuf_int(&body, 2 + 2 * i);
+            jsonbuf_cstr(&body, ",['");
+            jsonbuf_cstr(&body, rel->properties[i].short_name);
+            jsonbuf_cstr(&body, ":total']=");
+            jsonbuf_int(&body, 3 + 2 * i);
         }
         jsonbuf_cstr(&body, "},tops={");
         for (int i = 0, k = 0; i < rel->nproperties; i++)

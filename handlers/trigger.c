@@ -4,6 +4,7 @@
 #include "handlers/sha1.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,17 +60,28 @@ bool parse_int64(const char *s, size_t len, int64_t *out)
         return false;
     memcpy(buf, s, len);
     buf[len] = '\0';
-    char *end;
-    long long v = strtoll(buf, &end, 10);
-    if (*end == '\0') {
-        *out = v;
+    /* [-]digits, within int64. */
+    size_t i = buf[0] == '-';
+    if (buf[i] < '0' || buf[i] > '9')
+        return false;
+    uint64_t u = 0;
+    for (; buf[i] >= '0' && buf[i] <= '9'; i++) {
+        if (u > (UINT64_MAX - 9) / 10)
+            return false;
+        u = u * 10 + (uint64_t)(buf[i] - '0');
+    }
+    if (buf[i] == '\0') {
+        if (buf[0] == '-' ? u > (uint64_t)INT64_MAX + 1 : u > (uint64_t)INT64_MAX)
+            return false;
+        *out = buf[0] == '-' ? (int64_t)(0 - u) : (int64_t)u;
         return true;
     }
-    /* A score Redis wrote as a double ("5e+15", "1.0"). */
+    /* A whole number Redis wrote as a double ("5e+15", "1.0"). */
+    char *end;
     double d = strtod(buf, &end);
-    if (*end != '\0' || !isfinite(d) || fabs(d) >= 9.2e18)
+    if (*end != '\0' || !isfinite(d) || fabs(d) >= 9.2e18 || floor(d) != d)
         return false;
-    *out = llround(d);
+    *out = (int64_t)d;
     return true;
 }
 
@@ -142,7 +154,8 @@ bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRec
         int64_t n = 0;
         if (!mp_next(&r, &x))
             return fail(err, errlen, "statistics");
-        if (x.type == MP_STR && !parse_int64(x.s, x.len, &n))
+        if ((x.type == MP_STR && !parse_int64(x.s, x.len, &n)) ||
+            (x.type != MP_STR && x.type != MP_BOOL && x.type != MP_NIL))
             return fail(err, errlen, "a statistic is not an integer");
         if (f == 0)
             rec->before.count = n;
@@ -190,18 +203,23 @@ bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRec
         if (!mp_skip(&r))
             return fail(err, errlen, "tops");
 
-    /* The statistics after. */
-    rec->after.count = rec->before.count + (rec->kind == KIND_ATTACH)
-                       - (rec->kind == KIND_DETACH);
+    /* The statistics after (a sum out of int64 range is not a record of ours). */
+    int64_t dc = (rec->kind == KIND_ATTACH) - (rec->kind == KIND_DETACH);
+    if (__builtin_add_overflow(rec->before.count, dc, &rec->after.count))
+        return fail(err, errlen, "count out of range");
     for (int i = 0; i < rel->nproperties; i++) {
         const PropertyDef *p = &rel->properties[i];
-        rec->after.pcount[i] = rec->before.pcount[i] + counted(p, &rec->new_, rec->has_new, i) -
-                               counted(p, &rec->old, rec->has_old, i);
+        int64_t d = (int64_t)counted(p, &rec->new_, rec->has_new, i) -
+                    (int64_t)counted(p, &rec->old, rec->has_old, i);
+        if (__builtin_add_overflow(rec->before.pcount[i], d, &rec->after.pcount[i]))
+            return fail(err, errlen, "count out of range");
         rec->after.ptotal[i] = rec->before.ptotal[i];
         if (p->save_amount) {
             int64_t nv = rec->has_new && rec->new_.set[i] ? rec->new_.w[i] : 0;
             int64_t ov = rec->has_old && rec->old.set[i] ? rec->old.w[i] : 0;
-            rec->after.ptotal[i] += nv - ov;
+            if (__builtin_sub_overflow(nv, ov, &d) ||
+                __builtin_add_overflow(rec->after.ptotal[i], d, &rec->after.ptotal[i]))
+                return fail(err, errlen, "total out of range");
         }
     }
     return true;
