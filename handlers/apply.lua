@@ -52,6 +52,15 @@ local function remember(k_seen, ev_id, now)
   redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
 end
 
+-- Scratch tables, one set per relation, reused across calls (fewer
+-- allocations and less garbage): arrays are overwritten up to their length.
+for r = 1, #REL do
+  local C = REL[r]
+  C.s_old, C.s_new, C.s_parts, C.s_fields, C.s_deltas, C.s_h, C.s_tops =
+    {}, {}, {}, {}, {}, {}, {}
+  C.s_rec = {false, false, false, false, false, C.s_tops}
+end
+
 local function apply(keys, args)
   local C = REL[tonumber(args[1])]
   local k_stats, k_edges, k_seen, k_outbox, k_tomb = keys[1], keys[2], keys[3], keys[4], keys[5]
@@ -72,7 +81,7 @@ local function apply(keys, args)
     local d = cjson.decode(raw)
     if type(d.version) == 'string' then oldver = d.version end
     local w = d.weights
-    old = {}
+    old = C.s_old
     for i = 1, n do
       local v = w[C.short[i]]
       if v == nil then v = false
@@ -94,7 +103,7 @@ local function apply(keys, args)
 
   local new = false
   if op ~= 'd' then
-    new = {}
+    new = C.s_new
     for i = 1, n do new[i] = old and old[i] end
     for j = 8, #args, 2 do
       local i, a = tonumber(args[j]), args[j + 1]
@@ -124,19 +133,20 @@ local function apply(keys, args)
 
   if new then
     if kind or oldver ~= newver then
-      local parts = {}
+      local parts, np = C.s_parts, 0
       for i = 1, n do
         local v = new[i]
         if v then
+          np = np + 1
           if typ[i] == 2 then
-            parts[#parts + 1] = C.jkey[i] .. (v == 1 and 'true' or 'false')
+            parts[np] = C.jkey[i] .. (v == 1 and 'true' or 'false')
           else
-            parts[#parts + 1] = C.jkey[i] .. string.format('%d', v)
+            parts[np] = C.jkey[i] .. string.format('%d', v)
           end
         end
       end
       redis.call('HSET', k_edges, cp, '{"version":' .. (newver and ('"' .. newver .. '"') or 'null') ..
-                 ',"weights":{' .. table.concat(parts, ',') .. '}}')
+                 ',"weights":{' .. table.concat(parts, ',', 1, np) .. '}}')
     end
     if tomb then redis.call('DEL', k_tomb) end
   else
@@ -157,7 +167,7 @@ local function apply(keys, args)
   local dc = kind == 1 and 1 or kind == 3 and -1 or 0
   local last = dc == -1 and tonumber(before[1] or '0') <= 1
   if last then redis.call('DEL', k_stats) end
-  local fields, deltas, nf = {}, {}, 0
+  local fields, deltas, nf = C.s_fields, C.s_deltas, 0
   if dc ~= 0 then nf = 1; fields[1] = 'count'; deltas[1] = dc end
   local tk = 5
   for i = 1, n do
@@ -184,7 +194,7 @@ local function apply(keys, args)
   end
   if not last and nf > 0 then
     local pos = C.pos
-    local h, exact = {}, true
+    local h, exact = C.s_h, true
     for j = 1, nf do
       local v = tonumber(before[pos[fields[j]]] or '0') + deltas[j]
       if v >= EXACT or v <= -EXACT then exact = false; break end
@@ -192,7 +202,7 @@ local function apply(keys, args)
       h[2 * j] = string.format('%d', v)
     end
     if exact then
-      redis.call('HSET', k_stats, unpack(h))
+      redis.call('HSET', k_stats, unpack(h, 1, 2 * nf))
     else
       for j = 1, nf do
         redis.call('HINCRBY', k_stats, fields[j], string.format('%d', deltas[j]))
@@ -200,7 +210,7 @@ local function apply(keys, args)
     end
   end
 
-  local tops = {}
+  local tops = C.s_tops
   for j, i in ipairs(C.tops) do
     if C.order[i] == 1 then
       tops[j] = redis.call('ZREVRANGE', keys[5 + j], '0', C.last[i], 'WITHSCORES')
@@ -209,7 +219,9 @@ local function apply(keys, args)
     end
   end
 
-  local record = cmsgpack.pack({date, kind, before, old, new, tops})
+  local rec = C.s_rec
+  rec[1], rec[2], rec[3], rec[4], rec[5] = date, kind, before, old, new
+  local record = cmsgpack.pack(rec)
   redis.call('HSET', k_outbox, ev_id, record)
   remember(k_seen, ev_id, now)
   return {1, record}
