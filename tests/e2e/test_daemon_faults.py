@@ -4,6 +4,7 @@ the statistics of applying every event exactly once and every expected
 trigger delivered at least once (compared with relationctl's results of the
 same events, see brokers.Harness)."""
 
+import os
 import re
 import signal
 import time
@@ -13,7 +14,7 @@ import redis
 
 from redis_server import Server
 
-from brokers import make_stream, wait_until
+from brokers import make_stream, pid_alive, wait_until
 
 
 def split(events, kafka_clusters):
@@ -180,6 +181,50 @@ def test_kafka_down_mid_stream(harness, daemons):
     h.kafka.proc.send_signal(signal.SIGUSR2)
     h.wait_done(timeout=180)
     d.wait_log("kafka back after", timeout=60)
+    h.check()
+    assert d.stop() == 0, d.log_tail()
+    assert h.lag() == 0
+
+
+def outbox_entries(client, prefix):
+    """Events applied in Redis whose triggers are not delivered yet (outbox
+    fields, one per side)."""
+    return sum(client.hlen(k) for k in client.scan_iter(match=prefix + "*:outbox", count=1000))
+
+
+@pytest.mark.parametrize("source", ["kafka", "amqp"])
+def test_kill9_while_batches_overlap(harness, daemons, rabbit, source):
+    """The hooks broker frozen (SIGSTOP) while a backlog drains: batch N waits
+    for its confirms while batch N+1 is applied. Both batches are in Redis,
+    neither acknowledged, when the daemon is killed; after a restart every
+    statistic counts each event once and every trigger arrives."""
+    h = harness(kafka=source == "kafka", amqp=source == "amqp", engine={"batch_size": 40})
+    events = make_stream(1500, seed=47, clusters=list(range(6)), tag="ov" + source)
+    if source == "kafka":
+        h.feed_kafka(events)
+    else:
+        h.feed_amqp(events)
+    d = h.daemon(daemons).start()
+    h.wait_progress(0.2)
+    vm = [pid for pid in rabbit.vm_pids if pid_alive(pid)]
+    for pid in vm:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        # Two batches applied and undelivered: more outbox entries than one
+        # batch of events can leave (each event leaves at most one per side).
+        overlap = wait_until(lambda: outbox_entries(h.redis, h.names.prefix) > 2 * 40,
+                             timeout=30, message="no second batch applied while the first "
+                             "waits for its confirms")
+        assert overlap
+        applied = h.applied()
+        time.sleep(0.3)
+        assert h.applied() == applied, "more than two batches applied without confirms"
+        assert d.kill() == -signal.SIGKILL
+    finally:
+        for pid in vm:
+            os.kill(pid, signal.SIGCONT)
+    d.start()
+    h.wait_done(timeout=180)
     h.check()
     assert d.stop() == 0, d.log_tail()
     assert h.lag() == 0
