@@ -6,7 +6,8 @@
 --             order = {0 none | 1 desc | 2 asc, ...}, last = {'limit - 1', ...},
 --             cf = {'p:count', ...}, tf = {'p:total', ...},
 --             hm = {'count', 'p1:count', 'p1:total', ...}, tops = {property index, ...}}
---   TOMB_TTL (seconds), DEDUP_RANK (-dedup_ids - 1), both strings
+--   TOMB_TTL (seconds), DEDUP_RANK (-dedup_ids - 1), both strings;
+--   EXPIRE_STEP (ms: TOMB_TTL / 16)
 -- and registers `apply` under the library's function name.
 --
 -- KEYS: stats, edges, seen, outbox, tomb, then one top key per property with
@@ -40,16 +41,29 @@ end
 
 -- The event id joins the side's recent ids; scores increase strictly per
 -- side, so trimming drops the oldest.
--- Numbers reach redis.call as strings: Lua would format them with printf.
+-- The event id joins the side's recent ids; scores increase strictly per
+-- side (whatever the clocks of the daemons), so trimming drops the oldest.
+-- Each call costs about 10k instructions, so two are made only now and then:
+-- the window is trimmed when a score crosses a multiple of 8 (it holds at
+-- most 7 ids more than DEDUP), and its lifetime is renewed when a score
+-- crosses a multiple of TTL/16 (it lives 15/16 of TTL to TTL after the last
+-- event). Numbers reach redis.call as strings: Lua would format them with
+-- printf.
 local function remember(k_seen, ev_id, now)
   local last = redis.call('ZRANGE', k_seen, '-1', '-1', 'WITHSCORES')
-  if last[2] then
-    local l = tonumber(last[2])
-    if l >= tonumber(now) then now = string.format('%d', l + 1) end
+  local l = last[2] and tonumber(last[2])
+  local score = tonumber(now)
+  if l and l >= score then
+    score = l + 1
+    now = string.format('%d', score)
   end
   redis.call('ZADD', k_seen, now, ev_id)
-  redis.call('EXPIRE', k_seen, TOMB_TTL)
-  redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
+  if not l or math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
+    redis.call('EXPIRE', k_seen, TOMB_TTL)
+  end
+  if l and math.floor(score / 8) ~= math.floor(l / 8) then
+    redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
+  end
 end
 
 -- Scratch tables, one set per relation, reused across calls (fewer

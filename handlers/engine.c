@@ -69,7 +69,8 @@ static char *make_library(const Config *cfg, char fname[64])
     jsonbuf_int(&body, cfg->tombstone_ttl_s);
     jsonbuf_cstr(&body, "'\nlocal DEDUP_RANK = '");
     jsonbuf_int(&body, -(int64_t)cfg->dedup_ids - 1);
-    jsonbuf_char(&body, '\'');
+    jsonbuf_cstr(&body, "'\nlocal EXPIRE_STEP = ");
+    jsonbuf_int(&body, cfg->tombstone_ttl_s * 1000 / 16 > 0 ? cfg->tombstone_ttl_s * 1000 / 16 : 1);
     jsonbuf_cstr(&body, "\nlocal REL = {\n");
     for (int r = 0; r < cfg->nrelations; r++) {
         const RelationDef *rel = &cfg->relations[r];
