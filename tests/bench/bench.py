@@ -1,0 +1,689 @@
+"""make bench: every performance figure of relationd in one run and one table
+(also written as JSON to build/bench.json).
+
+1. engine alone: `relationctl apply -` into a private redis-server: events/s,
+   Redis CPU per event, the top Redis commands (INFO commandstats); also
+   events/s with engine.batch_size 1 (BENCH_EVENTS/10 events) for the gain of
+   pipelining;
+2. the daemon draining a Kafka backlog (kafka_mock, a topic of 8 partitions
+   filled beforehand; relationd with engine.batch_size 256; the hooks queue
+   consumed meanwhile by bench_subscriber): events/s, CPU per event of the
+   daemon, Redis and RabbitMQ, the daemon's peak RSS and the share of the
+   machine's CPU those three used (drain rate / (cores / their CPU per
+   event)). The window runs from the first committed offset seen to every
+   partition committed to its end (the daemon commits after the triggers are
+   confirmed and the outbox cleared); starting the daemon and joining the
+   group are outside it;
+3. latency: the same daemon, caught up, fed at a steady rate (1000 events/s,
+   20 s): produce() of each event to the first trigger of that event received
+   by the subscriber (CLOCK_MONOTONIC in both processes);
+4. Redis memory: used_memory after attach events of distinct edges between
+   fresh profiles (per edge side), then after zero-delta strengthen events of
+   those edges (which only remember their id: per event id).
+
+BASELINE_RELATIOND / BASELINE_RELATIONCTL (one is enough when the other sits
+beside it) measure a second pair of binaries in the same run, interleaved
+with the current ones (run order alternates every round), in a second
+column with the ratio current/baseline. Figures are medians over the rounds;
+every sample is in the JSON. The binaries are copied first, so a rebuild
+during the run changes nothing. The CPU that other processes used during the
+measures is shown (from /proc/stat): on a busy machine rates and the CPU
+share mean little, CPU per event a little more.
+
+Choices that shape the figures: the hooks queue is durable (persistent
+triggers are written by RabbitMQ, as for a real consumer's queue); RabbitMQ
+runs with +sbwt none (no busy-waiting schedulers counted as its work or
+taking CPU from the others); the daemon's kafka.properties add
+fetch.wait.max.ms=5, because the mock broker holds a fetch that found no data
+for the whole fetch.wait.max.ms even when data arrives meanwhile (a real
+broker answers at once); engine.batch_ms is the daemon's default.
+
+Environment: RELATIOND, RELATIONCTL, KAFKA_MOCK, BENCH_SUBSCRIBER (binaries);
+BENCH_EVENTS (default 100000), BENCH_QUICK=1 (10000 events, 5 s of latency),
+BENCH_ROUNDS (apply rounds, default 2; 1 with BENCH_QUICK), BENCH_DRAIN_ROUNDS
+(default 1; the latency is measured in the last), BENCH_LATENCY_S (20),
+BENCH_RATE (1000), BENCH_BATCH_MS (engine.batch_ms; unset: the daemon's
+default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_JSON
+(default build/bench.json).
+"""
+
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchlib as B  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+EVENTS = int(os.environ.get("BENCH_EVENTS", "10000" if QUICK else "100000"))
+APPLY_ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "2"))
+DRAIN_ROUNDS = int(os.environ.get("BENCH_DRAIN_ROUNDS", "1"))
+LATENCY_S = float(os.environ.get("BENCH_LATENCY_S", "5" if QUICK else "20"))
+RATE = int(os.environ.get("BENCH_RATE", "1000"))
+BATCH_MS = os.environ.get("BENCH_BATCH_MS")
+BATCH1_EVENTS = max(1000, EVENTS // 10)
+MEM_EVENTS = max(1000, EVENTS // 2)
+PARTITIONS = 8
+JSON_OUT = os.environ.get("BENCH_JSON", os.path.join(B.BUILD, "bench.json"))
+CORES = os.cpu_count()
+
+# The mock broker answers a fetch that finds no data only after
+# fetch.wait.max.ms (default 500), even when data arrives meanwhile (a real
+# broker answers at once): a short wait keeps that out of the latency.
+KAFKA_PROPERTIES = dict(B.brokers.KAFKA_PROPERTIES,
+                        **{"fetch.wait.max.ms": os.environ.get("BENCH_FETCH_WAIT_MS", "5")})
+HOOKS_DURABLE = os.environ.get("BENCH_HOOKS_DURABLE", "1") not in ("", "0")
+COMMAND_NOISE = {"info", "config|resetstat", "config", "flushall", "ping", "hello",
+                 "client|setinfo", "scan", "memory|usage", "zcard", "command|docs",
+                 "command"}
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def binaries():
+    cur = {"relationd": os.environ.get("RELATIOND", os.path.join(B.BUILD, "relationd")),
+           "relationctl": os.environ.get("RELATIONCTL", os.path.join(B.BUILD, "relationctl"))}
+    out = {"current": cur}
+    bd, bc = os.environ.get("BASELINE_RELATIOND"), os.environ.get("BASELINE_RELATIONCTL")
+    if bd or bc:
+        bd = bd or os.path.join(os.path.dirname(bc), "relationd")
+        bc = bc or os.path.join(os.path.dirname(bd), "relationctl")
+        out["baseline"] = {"relationd": bd, "relationctl": bc}
+    for col in out.values():
+        for path in col.values():
+            if not os.access(path, os.X_OK):
+                raise BenchError("%s is not an executable" % path)
+    for path in (B.brokers.KAFKA_MOCK, B.SUBSCRIBER):
+        if not os.access(path, os.X_OK):
+            raise BenchError("%s is missing (make bench builds it)" % path)
+    return out
+
+
+def snapshot_binaries(bins, tmp):
+    """Copies every binary into tmp and runs the copies, so that a rebuild
+    during the run (make in the same tree) cannot change what is measured."""
+    run = {}
+    for col, b in bins.items():
+        d = os.path.join(tmp, "bin-" + col)
+        os.makedirs(d)
+        run[col] = {}
+        for name, path in b.items():
+            run[col][name] = shutil.copy2(path, os.path.join(d, name))
+    d = os.path.join(tmp, "bin-tools")
+    os.makedirs(d)
+    B.brokers.KAFKA_MOCK = shutil.copy2(B.brokers.KAFKA_MOCK, os.path.join(d, "kafka_mock"))
+    B.SUBSCRIBER = shutil.copy2(B.SUBSCRIBER, os.path.join(d, "bench_subscriber"))
+    return run
+
+
+def orders(cols, rounds):
+    """Run order per round: alternating, so that drift hits both columns."""
+    return [cols if r % 2 == 0 else cols[::-1] for r in range(rounds)]
+
+
+# ---- 1. the engine alone ----------------------------------------------------
+
+def ctl_config(tmp, name, rds, batch_size, prefix="rel:"):
+    return B.write_json(os.path.join(tmp, name + ".json"), {
+        "redis": {"url": rds.url, "key_prefix": prefix, "timeout_ms": 30000},
+        "engine": {"batch_size": batch_size}, "relations": [B.RELATION]})
+
+
+def run_ctl(ctl, cfg, events_path, stdout=subprocess.DEVNULL):
+    """relationctl -c cfg apply - < events_path; returns (seconds, the summary
+    counts, CPU seconds of relationctl, stdout bytes or None)."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with open(events_path, "rb") as fin:
+        p = subprocess.run([ctl, "-c", cfg, "apply", "-"], stdin=fin, stdout=stdout,
+                           stderr=subprocess.PIPE)
+    took = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 0:
+        raise BenchError("%s apply exited with %d:\n%s" % (ctl, p.returncode, err[-2000:]))
+    summary = {}
+    last = err.strip().splitlines()[-1] if err.strip() else ""
+    for part in last.split(","):
+        words = part.split()
+        if len(words) == 2 and words[1].isdigit():
+            summary[words[0]] = int(words[1])
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    return took, summary, cpu, p.stdout
+
+
+def apply_run(col, bins, tmp, rds, path, n, batch_size):
+    client = rds.client()
+    cfg = ctl_config(tmp, "ctl-%s-%d" % (col, batch_size), rds, batch_size)
+    client.flushall()
+    client.config_resetstat()
+    cpu0, busy0, self0 = B.redis_cpu(client), B.machine_busy(), B.own_cpu()
+    took, summary, ctl_cpu, _ = run_ctl(bins["relationctl"], cfg, path)
+    cpu1, busy1, self1 = B.redis_cpu(client), B.machine_busy(), B.own_cpu()
+    others = (busy1 - busy0) - (cpu1 - cpu0) - ctl_cpu - (self1 - self0)
+    stats = B.redis_commandstats(client)
+    client.close()
+    if summary.get("applied") != n:
+        raise BenchError("%s: relationctl applied %r of %d events" % (col, summary, n))
+    return {"events_s": n / took, "redis_cpu_us": (cpu1 - cpu0) / n * 1e6,
+            "ctl_cpu_us": ctl_cpu / n * 1e6, "seconds": took, "other_cores": others / took,
+            "commandstats": {k: {"calls_per_event": c / n, "usec_per_call": u / c if c else 0,
+                                 "usec_per_event": u / n}
+                             for k, (c, u) in stats.items() if k not in COMMAND_NOISE}}
+
+
+# ---- 4. Redis memory --------------------------------------------------------
+
+def memory_run(col, bins, tmp, rds, attach_path, zero_path, warm_path, n):
+    client = rds.client()
+    ctl = bins["relationctl"]
+    client.flushall()
+    # the script loaded (and a connection made) before the first measure
+    run_ctl(ctl, ctl_config(tmp, "mem-warm-%s" % col, rds, 256, prefix="warm:"), warm_path)
+    cfg = ctl_config(tmp, "mem-%s" % col, rds, 256)
+    m0 = client.info("memory")["used_memory"]
+    _, s1, _, _ = run_ctl(ctl, cfg, attach_path)
+    m1 = client.info("memory")["used_memory"]
+    _, s2, _, out = run_ctl(ctl, cfg, zero_path, stdout=subprocess.PIPE)
+    m2 = client.info("memory")["used_memory"]
+    if s1.get("applied") != n or s2.get("applied") != n:
+        raise BenchError("%s memory: applied %r then %r of %d" % (col, s1, s2, n))
+    triggers = out.count(b"\n")
+    seen_bytes = seen_ids = 0
+    for key in client.scan_iter(match="rel:*:seen", count=1000):
+        seen_bytes += client.memory_usage(key, samples=0) or 0
+        seen_ids += client.zcard(key)
+    client.close()
+    r = {"edge_side_bytes": (m1 - m0) / (2 * n), "seen_id_bytes": (m2 - m1) / (2 * n),
+         "seen_usage_per_id": seen_bytes / seen_ids if seen_ids else None,
+         "zero_strengthen_triggers": triggers}
+    r["edge_side_bytes_without_id"] = r["edge_side_bytes"] - r["seen_id_bytes"]
+    return r
+
+
+# ---- 2. and 3. the daemon ---------------------------------------------------
+
+def produce_all(producer, events, topic="bench"):
+    for i, e in enumerate(events):
+        while True:
+            try:
+                producer.produce(topic, e.raw, e.key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 5000 == 0:
+            producer.poll(0)
+    left = producer.flush(120)
+    if left:
+        raise BenchError("%d Kafka messages not delivered" % left)
+
+
+class Watch:
+    """The group's committed offsets and the high watermarks of the topic."""
+
+    def __init__(self, bootstrap, group, topic="bench"):
+        from confluent_kafka import Consumer, TopicPartition
+        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                           "enable.auto.commit": False})
+        self.tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+
+    def high(self):
+        return sum(self.c.get_watermark_offsets(tp, timeout=10)[1] for tp in self.tps)
+
+    def committed(self):
+        return sum(max(tp.offset, 0) for tp in self.c.committed(self.tps, timeout=10))
+
+    def close(self):
+        self.c.close()
+
+
+def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
+    """One daemon run: drain of the backlog, then (latency_events not None)
+    the latency phase. Everything started here is stopped here."""
+    from confluent_kafka import Producer
+    local = B.Stack()
+    try:
+        kafka = B.KafkaMock(["bench:%d" % PARTITIONS, "bench.dlq"])
+        local.add(kafka)
+        kafka.start()
+        clients = [Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 20,
+                             "batch.num.messages": 10000, "acks": "all",
+                             "queue.buffering.max.messages": 2000000,
+                             "enable.idempotence": False})]
+        local.add(None, clients.clear)      # the producers go before the broker
+        produce_all(clients[0], events)
+        group = "bench-%d" % run_no
+        watch = Watch(kafka.bootstrap, group)
+        local.add(watch, watch.close)
+        total = watch.high()
+        if total != len(events):
+            raise BenchError("topic holds %d messages, not %d" % (total, len(events)))
+
+        queue, exchange = "bench.hooks.%d" % run_no, "bench.hooks"
+        conn = rabbit.connection()
+        ch = conn.channel()
+        ch.exchange_declare(exchange, "topic", durable=True)
+        ch.queue_declare(queue, durable=HOOKS_DURABLE)
+        ch.queue_bind(queue, exchange, "relation.#")
+        conn.close()
+
+        def delete_queue():
+            c = rabbit.connection()
+            c.channel().queue_delete(queue)
+            c.close()
+        local.add(None, delete_queue)
+        sub = local.add(B.Subscriber(rabbit, queue, os.path.join(tmp, "sub-%d.txt" % run_no)))
+
+        client = rds.client()
+        local.add(client, client.close)
+        client.flushall()
+        client.config_resetstat()
+        engine = {"batch_size": 256}
+        if BATCH_MS:
+            engine["batch_ms"] = int(BATCH_MS)
+        cfg = {"redis": {"url": rds.url, "key_prefix": "rel:"}, "engine": engine,
+               "kafka": {"brokers": kafka.bootstrap, "group_id": group, "topics": ["bench"],
+                         "dead_letter_topic": "bench.dlq", "properties": KAFKA_PROPERTIES},
+               "hooks": {"url": rabbit.url, "exchange": exchange},
+               "relations": [B.RELATION]}
+        daemon = B.brokers.Daemon(tmp, cfg, name="relationd-%s-%d" % (col, run_no))
+        local.add(daemon, lambda: daemon.proc is not None and daemon.kill())
+        rabbit_pids = rabbit.pids()
+        r_procs = sorted(set(B.comm(p) for p in rabbit_pids))
+
+        def snap(committed):
+            return {"t": time.monotonic(), "committed": committed,
+                    "daemon": B.proc_cpu(daemon.proc.pid), "redis": B.redis_cpu(client),
+                    "rabbit": B.cpu_of(rabbit_pids), "kafka_mock": B.proc_cpu(kafka.proc.pid),
+                    "subscriber": B.proc_cpu(sub.proc.pid), "self": B.own_cpu(),
+                    "machine": B.machine_busy()}
+
+        def check_alive():
+            if daemon.proc.poll() is not None:
+                raise BenchError("relationd exited with %s\n%s" % (
+                    daemon.proc.returncode, daemon.log_tail(40)))
+
+        B.brokers.RELATIOND = bins["relationd"]      # Daemon.start runs this binary
+        t_start = time.monotonic()
+        daemon.start()
+        first = None
+        deadline = time.monotonic() + max(120, total / 200)
+        while True:
+            check_alive()
+            c = watch.committed()
+            if first is None and c > 0:
+                first = snap(c)
+            if c >= total:
+                last = snap(c)
+                break
+            if time.monotonic() > deadline:
+                raise BenchError("drain not done after %.0f s: %d of %d committed\n%s" % (
+                    deadline - t_start, c, total, daemon.log_tail(40)))
+            time.sleep(0.02)
+        if last["committed"] - first["committed"] < total / 2:
+            raise BenchError("the drain was too short to measure (%d of %d events in the "
+                             "window): raise BENCH_EVENTS" % (
+                                 last["committed"] - first["committed"], total))
+        n = last["committed"] - first["committed"]
+        dt = last["t"] - first["t"]
+        triggers = sub.wait_quiet()
+        outbox = sum(1 for _ in client.scan_iter(match="rel:*:outbox", count=1000))
+        stats = B.redis_commandstats(client)
+        r = {"events_s": n / dt, "window_events": n, "window_s": dt,
+             "start_to_first_commit_s": first["t"] - t_start,
+             "triggers": triggers, "triggers_per_event": triggers / total,
+             "outbox_keys_left": outbox, "rabbit_processes": r_procs}
+        delta = {k: last[k] - first[k] for k in last}
+        ours = ("daemon", "redis", "rabbit", "kafka_mock", "subscriber", "self")
+        for k in ours:
+            r[k + "_cpu_us"] = delta[k] / n * 1e6
+        r["other_cores"] = (delta["machine"] - sum(delta[k] for k in ours)) / dt
+        cpu_s = (r["daemon_cpu_us"] + r["redis_cpu_us"] + r["rabbit_cpu_us"]) * 1e-6
+        r["cpu_bound_events_s"] = CORES / cpu_s
+        r["cpu_share"] = r["events_s"] / r["cpu_bound_events_s"]
+        r["commandstats"] = {k: {"calls_per_event": c / total, "usec_per_call": u / c if c else 0}
+                             for k, (c, u) in stats.items() if k not in COMMAND_NOISE}
+        if outbox:
+            log("%s run %d: %d outbox keys left after the drain" % (col, run_no, outbox))
+
+        if latency_events is not None:
+            r.update(latency(kafka.bootstrap, clients, watch, sub, triggers, total,
+                             latency_events, check_alive))
+        r["peak_rss_mib"] = B.status_kib(daemon.proc.pid, "VmHWM") / 1024
+        status = daemon.stop()
+        if status != 0:
+            raise BenchError("relationd exited with %s at SIGTERM\n%s" % (
+                status, daemon.log_tail(40)))
+        return r
+    finally:
+        errors = local.close()
+        if errors:
+            log("cleanup: %s" % "; ".join(errors))
+
+
+def latency(bootstrap, clients, watch, sub, skip, drained, events, check_alive):
+    """Produces events at RATE per second, one at a time (linger.ms 0), and
+    matches each to the first trigger received for it."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "all",
+                  "enable.idempotence": False})
+    clients.append(p)
+    p.poll(0)
+    p.list_topics("bench", timeout=10)     # metadata known before the clock starts
+    sent = {}
+    t0 = time.monotonic() + 0.05
+    for i, e in enumerate(events):
+        delay = t0 + i / RATE - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sent[e.id] = time.monotonic_ns()
+        p.produce("bench", e.raw, e.key)
+        p.poll(0)
+    behind = (time.monotonic() - t0) - len(events) / RATE
+    if p.flush(30):
+        raise BenchError("latency events not delivered")
+    total = drained + len(events)
+    lag_at_end = total - watch.committed()
+    deadline = time.monotonic() + 120
+    while watch.committed() < total:
+        check_alive()
+        if time.monotonic() > deadline:
+            raise BenchError("latency events not committed within 120 s")
+        time.sleep(0.05)
+    sub.wait_quiet()
+    got = {}
+    for ns, eid in sub.records(skip):
+        if eid in sent and eid not in got:
+            got[eid] = ns
+    lat = sorted((got[i] - sent[i]) / 1e6 for i in got)
+    if not lat:
+        raise BenchError("no trigger matched a latency event")
+
+    def pct(q):
+        return lat[min(len(lat) - 1, int(round(q * (len(lat) - 1))))]
+    return {"latency_p50_ms": pct(0.50), "latency_p99_ms": pct(0.99), "latency_max_ms": lat[-1],
+            "latency_events": len(events), "latency_matched": len(lat),
+            "latency_producer_late_s": behind, "latency_backlog_at_end": lag_at_end}
+
+
+# ---- the table --------------------------------------------------------------
+
+ROWS = [
+    # key, label, target (op, value) or None, format
+    ("1", "1. engine alone: relationctl apply - (batch_size 256)", None, None),
+    ("apply.events_s", "events/s", (">=", 15000), "%.0f"),
+    ("apply.redis_cpu_us", "Redis CPU us/event", ("<=", 60), "%.1f"),
+    ("apply.ctl_cpu_us", "relationctl CPU us/event", None, "%.1f"),
+    ("apply.other_cores", "  CPU of other processes meanwhile (cores)", None, "%.2f"),
+    ("apply1.events_s", "events/s with batch_size 1 (%d events)" % BATCH1_EVENTS, None, "%.0f"),
+    ("apply.pipelining", "pipelining gain (256 vs 1)", None, "%.1fx"),
+    ("cmd", None, None, None),
+    ("2", "2. daemon: drain of a Kafka backlog (8 partitions, batch_size 256)", None, None),
+    ("drain.events_s", "events/s", None, "%.0f"),
+    ("drain.daemon_cpu_us", "daemon CPU us/event", ("<=", 15), "%.1f"),
+    ("drain.redis_cpu_us", "Redis CPU us/event (outbox cleared)", None, "%.1f"),
+    ("drain.rabbit_cpu_us", "RabbitMQ CPU us/event", None, "%.1f"),
+    ("drain.peak_rss_mib", "daemon peak RSS MiB (VmHWM)", ("<=", 30), "%.1f"),
+    ("drain.cpu_share", "drain / (cores / CPU per event of the three)", (">=", 0.8), "%.2f"),
+    ("drain.cpu_bound_events_s", "  CPU-bound events/s (cores / CPU per event)", None, "%.0f"),
+    ("drain.kafka_mock_cpu_us", "  kafka_mock CPU us/event (not counted)", None, "%.1f"),
+    ("drain.subscriber_cpu_us", "  subscriber CPU us/event (not counted)", None, "%.1f"),
+    ("drain.triggers_per_event", "  triggers received per event", None, "%.3f"),
+    ("drain.other_cores", "  CPU of other processes meanwhile (cores)", None, "%.2f"),
+    ("3", "3. latency at %d events/s for %g s (produce -> first trigger)" % (RATE, LATENCY_S),
+     None, None),
+    ("lat.latency_p50_ms", "p50 ms", None, "%.1f"),
+    ("lat.latency_p99_ms", "p99 ms", ("<=", 20), "%.1f"),
+    ("lat.latency_max_ms", "max ms", None, "%.1f"),
+    ("lat.latency_backlog_at_end", "  events not yet committed when producing stopped", None,
+     "%.0f"),
+    ("4", "4. Redis memory (%d attach events of distinct edges, fresh profiles)" % MEM_EVENTS,
+     None, None),
+    ("mem.edge_side_bytes", "bytes per edge side (used_memory / 2E, incl. its id)", None,
+     "%.0f"),
+    ("mem.seen_id_bytes", "bytes per remembered event id (zero-delta strengthen)", None,
+     "%.1f"),
+    ("mem.edge_side_bytes_without_id", "  bytes per edge side without its id", None, "%.0f"),
+    ("mem.seen_usage_per_id", "  seen keys MEMORY USAGE / ids", None, "%.1f"),
+]
+
+
+def met(value, target):
+    if value is None or target is None:
+        return None
+    op, t = target
+    return value >= t if op == ">=" else value <= t
+
+
+def fmt(value, f):
+    if value is None:
+        return "n/a"
+    return f % value
+
+
+def median_of(samples, key):
+    vals = [s[key] for s in samples if s.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(results, cols):
+    """{col: {row key: value}} from the samples."""
+    out = {}
+    for col in cols:
+        res = results[col]
+        v = {}
+        for prefix, samples in (("apply", res["apply"]), ("apply1", res["apply1"]),
+                                ("drain", res["drain"]), ("lat", res["latency"]),
+                                ("mem", res["memory"])):
+            keys = set()
+            for s in samples:
+                keys.update(k for k, x in s.items() if isinstance(x, (int, float)))
+            for k in keys:
+                v[prefix + "." + k] = median_of(samples, k)
+        if v.get("apply.events_s") and v.get("apply1.events_s"):
+            v["apply.pipelining"] = v["apply.events_s"] / v["apply1.events_s"]
+        # commandstats of the apply runs: medians per command
+        cmds = {}
+        for s in res["apply"]:
+            for name, st in s["commandstats"].items():
+                cmds.setdefault(name, []).append(st)
+        v["commands"] = {name: {k: statistics.median(x[k] for x in sts) for k in sts[0]}
+                         for name, sts in cmds.items()}
+        out[col] = v
+    return out
+
+
+def table(summary, cols, header):
+    lines = list(header)
+    w = [60, 10, 20, 20, 10]
+    head = ["figure", "target"] + cols + (["cur/base"] if len(cols) > 1 else [])
+    lines.append("  ".join(h.ljust(w[i]) if i == 0 else h.rjust(w[i])
+                           for i, h in enumerate(head)))
+    lines.append("-" * (sum(w[:len(head)]) + 2 * (len(head) - 1)))
+
+    def row(label, target, vals, ratio):
+        cells = [label.ljust(w[0]), target.rjust(w[1])] + [v.rjust(w[2]) for v in vals]
+        if len(cols) > 1:
+            cells.append(ratio.rjust(w[4]))
+        lines.append("  ".join(cells))
+
+    for key, label, target, f in ROWS:
+        if f is None and key != "cmd":
+            lines.append(label)
+            continue
+        if key == "cmd":
+            ranked = {}
+            for col in cols:
+                cmds = summary[col]["commands"]
+                top = sorted(cmds, key=lambda c: -cmds[c]["usec_per_event"])[:4]
+                for rank, c in enumerate(top):
+                    ranked[c] = min(ranked.get(c, 99), rank)
+            for c in sorted(ranked, key=ranked.get):
+                vals, per = [], []
+                for col in cols:
+                    st = summary[col]["commands"].get(c)
+                    if st:
+                        vals.append("%.1f = %.2f x %.1f" % (
+                            st["usec_per_event"], st["calls_per_event"], st["usec_per_call"]))
+                        per.append(st["usec_per_event"])
+                    else:
+                        vals.append("-")
+                        per.append(None)
+                ratio = "%.2f" % (per[0] / per[1]) if len(per) > 1 and per[0] and per[1] else ""
+                row("  Redis %s: us/event = calls/event x us/call" % c, "", vals, ratio)
+            continue
+        vals, raw = [], []
+        for col in cols:
+            v = summary[col].get(key)
+            raw.append(v)
+            m = met(v, target)
+            vals.append(fmt(v, f) + ("" if m is None else " met" if m else " NOT met"))
+        ratio = ""
+        if len(raw) > 1 and raw[0] is not None and raw[1]:
+            ratio = "%.2f" % (raw[0] / raw[1])
+        row(label, "" if target is None else "%s %g" % target, vals, ratio)
+    return "\n".join(lines)
+
+
+# ---- main -------------------------------------------------------------------
+
+def main():
+    def on_signal(sig, frame):
+        raise SystemExit("signal %d" % sig)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    try:
+        bins = binaries()
+    except BenchError as e:
+        sys.exit("bench: %s" % e)
+    cols = list(bins)
+    t_begin = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="relationd-bench-")
+    stack = B.Stack()
+    results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": []}
+               for c in cols}
+    try:
+        run_bins = snapshot_binaries(bins, tmp)
+        log("%d events, %d cores; starting redis-server and rabbitmq-server" % (EVENTS, CORES))
+        rds = B.Redis()
+        stack.add(rds)
+        rds.start()
+        rabbit = B.Rabbit()
+        stack.add(rabbit)
+        rabbit.start()
+        vers = B.versions()
+        vers["rabbitmq-server"] = rabbit.version()
+
+        events = B.make_events(EVENTS, 1, "e")
+        path = B.write_events(os.path.join(tmp, "events.jsonl"), events)
+        path1 = B.write_events(os.path.join(tmp, "events1.jsonl"), events[:BATCH1_EVENTS])
+        attach, zero = B.memory_events(MEM_EVENTS, 3, "m")
+        attach_path = B.write_events(os.path.join(tmp, "attach.jsonl"), attach)
+        zero_path = B.write_events(os.path.join(tmp, "zero.jsonl"), zero)
+        warm_path = B.write_events(os.path.join(tmp, "warm.jsonl"), B.make_events(1, 9, "w"))
+
+        for rnd, order in enumerate(orders(cols, APPLY_ROUNDS)):
+            for col in order:
+                r = apply_run(col, run_bins[col], tmp, rds, path, EVENTS, 256)
+                results[col]["apply"].append(r)
+                log("apply round %d %s: %.0f events/s, Redis %.1f us/event" % (
+                    rnd, col, r["events_s"], r["redis_cpu_us"]))
+                r = apply_run(col, run_bins[col], tmp, rds, path1, BATCH1_EVENTS, 1)
+                results[col]["apply1"].append(r)
+                log("apply round %d %s batch_size 1: %.0f events/s" % (rnd, col, r["events_s"]))
+        for col in cols:
+            r = memory_run(col, run_bins[col], tmp, rds, attach_path, zero_path, warm_path,
+                           MEM_EVENTS)
+            results[col]["memory"].append(r)
+            log("memory %s: %.0f bytes per edge side, %.1f per event id" % (
+                col, r["edge_side_bytes"], r["seen_id_bytes"]))
+
+        lat_events = B.make_events(int(RATE * LATENCY_S), 2, "lat")
+        run_no = 0
+        for rnd, order in enumerate(orders(cols, DRAIN_ROUNDS)):
+            for col in order:
+                run_no += 1
+                lat = lat_events if rnd == DRAIN_ROUNDS - 1 else None
+                r = daemon_run(col, run_bins[col], tmp, rds, rabbit, events, run_no, lat)
+                results[col]["drain"].append({k: v for k, v in r.items()
+                                              if not k.startswith("latency")})
+                if lat is not None:
+                    results[col]["latency"].append({k: v for k, v in r.items()
+                                                    if k.startswith("latency")})
+                log("drain round %d %s: %.0f events/s, daemon %.1f, Redis %.1f, RabbitMQ %.1f "
+                    "us/event, RSS %.1f MiB%s" % (
+                        rnd, col, r["events_s"], r["daemon_cpu_us"], r["redis_cpu_us"],
+                        r["rabbit_cpu_us"], r["peak_rss_mib"],
+                        "; latency p50 %.1f p99 %.1f max %.1f ms" % (
+                            r["latency_p50_ms"], r["latency_p99_ms"], r["latency_max_ms"])
+                        if lat is not None else ""))
+    except BaseException as e:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)     # let the cleanup finish
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        interrupted = isinstance(e, (SystemExit, KeyboardInterrupt))
+        if isinstance(e, BenchError):
+            log("failed: %s" % e)
+        elif interrupted:
+            log("interrupted (%s)" % (e or "SIGINT"))
+        else:
+            traceback.print_exc()
+        errors = stack.close()
+        if errors:
+            log("cleanup: %s" % "; ".join(errors))
+        if interrupted:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            log("logs kept in %s" % tmp)
+        sys.exit(1)
+    errors = stack.close()
+    if errors:
+        log("cleanup: %s" % "; ".join(errors))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    summary = summarize(results, cols)
+    header = [
+        "relationd benchmark: %d events%s, %d cores (os.cpu_count), redis-server %s, "
+        "rabbitmq-server %s, librdkafka %s" % (
+            EVENTS, " (BENCH_QUICK)" if QUICK else "", CORES, vers["redis-server"],
+            vers["rabbitmq-server"], vers["librdkafka"]),
+        "engine.batch_size 256, engine.batch_ms %s; medians of %d apply round(s), %d drain "
+        "round(s), 1 latency run per column; %.0f s in all" % (
+            BATCH_MS or "default", APPLY_ROUNDS, DRAIN_ROUNDS, time.monotonic() - t_begin),
+    ] + ["%s: %s, %s" % (c, bins[c]["relationd"], bins[c]["relationctl"]) for c in cols]
+    busy = max([summary[c].get(k) or 0 for c in cols
+                for k in ("apply.other_cores", "drain.other_cores")])
+    if busy > 0.15:
+        header.append("WARNING: other processes used up to %.2f cores during the measures: "
+                      "rates and the CPU share are disturbed, CPU per event less so" % busy)
+    header.append("")
+    print(table(summary, cols, header))
+    doc = {"events": EVENTS, "quick": QUICK, "cores": CORES, "versions": vers,
+           "binaries": bins, "apply_rounds": APPLY_ROUNDS, "drain_rounds": DRAIN_ROUNDS,
+           "latency_s": LATENCY_S, "rate": RATE, "batch_ms": BATCH_MS,
+           "targets": {k: {"op": t[0], "value": t[1]} for k, _, t, _ in ROWS if t},
+           "summary": summary, "samples": results,
+           "met": {c: {k: met(summary[c].get(k), t) for k, _, t, _ in ROWS if t} for c in cols}}
+    os.makedirs(os.path.dirname(JSON_OUT), exist_ok=True)
+    with open(JSON_OUT, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+    print("\n(JSON: %s)" % JSON_OUT)
+
+
+if __name__ == "__main__":
+    main()
