@@ -434,11 +434,17 @@ static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
     if (!only_keys(c, o, "amqp", keys) ||
         !get_string(c, o, "amqp", "url", true, NULL, &cfg->amqp.url) ||
         !get_string(c, o, "amqp", "queue", true, NULL, &cfg->amqp.queue) ||
-        !get_int(c, o, "amqp", "prefetch", 256, 1, 65535, &prefetch) ||
+        /* Default: enough deliveries for every batch in flight to be full. */
+        !get_int(c, o, "amqp", "prefetch",
+                 (int64_t)cfg->batch_size * CONFIG_BATCHES_IN_FLIGHT > 65535
+                     ? 65535
+                     : (int64_t)cfg->batch_size * CONFIG_BATCHES_IN_FLIGHT,
+                 1, 65535, &prefetch) ||
         !get_string(c, o, "amqp", "dead_letter_exchange", true, NULL,
                     &cfg->amqp.dead_letter_exchange))
         return false;
     cfg->amqp.prefetch = (int)prefetch;
+    cfg->amqp.prefetch_default = !json_object_get(o, "prefetch");
     if (strncmp(cfg->amqp.url, "amqp://", 7) != 0 && strncmp(cfg->amqp.url, "amqps://", 8) != 0)
         return fail(c, "amqp.url", "must start with amqp:// or amqps://");
     return true;
@@ -925,7 +931,9 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
         note_change(changed, len, "kafka");
     if (fresh->has_amqp != running->has_amqp || !str_same(fresh->amqp.url, running->amqp.url) ||
         !str_same(fresh->amqp.queue, running->amqp.queue) ||
-        fresh->amqp.prefetch != running->amqp.prefetch ||
+        /* a default prefetch follows engine.batch_size: not a change of amqp */
+        (fresh->amqp.prefetch != running->amqp.prefetch &&
+         !(fresh->amqp.prefetch_default && running->amqp.prefetch_default)) ||
         !str_same(fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange))
         note_change(changed, len, "amqp");
     if (fresh->has_hooks != running->has_hooks || !str_same(fresh->hooks_url, running->hooks_url) ||
@@ -941,6 +949,7 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     fresh->has_kafka = running->has_kafka;
     fresh->has_amqp = running->has_amqp;
     fresh->amqp.prefetch = running->amqp.prefetch;
+    fresh->amqp.prefetch_default = running->amqp.prefetch_default;
     fresh->has_hooks = running->has_hooks;
     fresh->has_http = running->has_http;
     return dup_str(&fresh->redis_url, running->redis_url) &&

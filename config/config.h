@@ -10,6 +10,9 @@
 #define CONFIG_MAX_TOP 20
 #define CONFIG_SHORT_MAX 64
 #define CONFIG_ERR_MAX 512
+/* Batches a source has in flight at once (daemon/pipeline.h); the default
+ * amqp.prefetch covers that many full batches. */
+#define CONFIG_BATCHES_IN_FLIGHT 3
 
 typedef enum { PROP_INT, PROP_FLOAT, PROP_BOOL } PropType;
 typedef enum { TOP_NONE, TOP_DESC, TOP_ASC } TopOrder;
@@ -58,6 +61,7 @@ typedef struct {
     char *url;
     char *queue;
     int prefetch;
+    bool prefetch_default; /* not in the file: 3 x engine.batch_size */
     char *dead_letter_exchange;
 } AmqpConfig;
 

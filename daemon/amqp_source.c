@@ -45,9 +45,9 @@ struct AmqpSource {
     Publisher *dead_letters;
     Backoff down;
     Backoff dlx_down;
-    Batch b[2];
+    Batch b[PIPELINE_DEPTH];
     int cur;        /* the batch being collected */
-    bool in_flight; /* the other batch is published, awaiting its confirms */
+    int in_flight;  /* the batches before it, published, awaiting their confirms */
     pthread_t thread;
     bool started;
     atomic_bool done;
@@ -65,7 +65,7 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     s->dlx = strdup(cfg->amqp.dead_letter_exchange);
     s->prefetch = cfg->amqp.prefetch;
     s->batch_size = (size_t)cfg->batch_size;
-    for (int j = 0; j < 2; j++) {
+    for (int j = 0; j < PIPELINE_DEPTH; j++) {
         s->b[j].held = calloc(s->batch_size, sizeof *s->b[j].held);
         s->b[j].msgs = calloc(s->batch_size, sizeof *s->b[j].msgs);
         s->b[j].where = calloc(s->batch_size, sizeof *s->b[j].where);
@@ -185,7 +185,7 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
     Batch *b = &s->b[s->cur];
     while (b->n < limit && !lifecycle_stopping()) {
         int64_t wait = 0;
-        if (b->n == 0 && !s->in_flight)
+        if (b->n == 0 && s->in_flight == 0)
             wait = 100;
         else if (b->n && lifecycle_now_ms() - first >= cfg->batch_ms)
             break;
@@ -339,47 +339,64 @@ static bool complete(AmqpSource *s, Batch *b)
     return true;
 }
 
-/* After the connection is gone: the batch in flight is finished (not
- * acked), everything in hand dropped. */
+/* The oldest batch in flight. */
+static Batch *oldest(AmqpSource *s)
+{
+    return &s->b[(s->cur + PIPELINE_DEPTH - s->in_flight) % PIPELINE_DEPTH];
+}
+
+/* After the connection is gone: the batches in flight are finished (not
+ * acked: their redelivery finds their triggers delivered), everything in
+ * hand dropped. */
 static void finish_unacked(AmqpSource *s)
 {
-    Batch *prev = &s->b[s->cur ^ 1];
-    if (s->in_flight && prev->started) {
-        if (!pipeline_finish(s->pipeline, prev->started))
+    while (s->in_flight) {
+        Batch *b = oldest(s);
+        if (b->started && !pipeline_finish(s->pipeline, b->started))
             lifecycle_note_abandoned();
+        release_batch(b);
+        s->in_flight--;
     }
-    s->in_flight = false;
-    release_batch(prev);
     Batch *cur = &s->b[s->cur];
     if (cur->started)
         pipeline_abandon(s->pipeline, cur->started);
     release_batch(cur);
 }
 
-/* One turn: the current batch is sent to Redis, the batch in flight
- * finished and acked meanwhile, then the current one published. */
+/* Finishes and acks the oldest batch in flight; false when the connection
+ * had to go. */
+static bool complete_oldest(AmqpSource *s)
+{
+    Batch *b = oldest(s);
+    bool ok = complete(s, b);
+    s->in_flight--;
+    if (!ok) {
+        release_batch(b); /* finished, not acked */
+        disconnect(s);
+    }
+    return ok;
+}
+
+/* One turn: the current batch is sent to Redis; the oldest batch in
+ * flight is finished and acked meanwhile when the pipeline is full (or
+ * nothing new came); then the current one is published. */
 static void turn(AmqpSource *s)
 {
-    Batch *cur = &s->b[s->cur], *prev = &s->b[s->cur ^ 1];
-    if (cur->n)
-        start(s, cur);
-    if (s->in_flight) {
-        s->in_flight = false;
-        if (!complete(s, prev)) {
-            s->in_flight = true; /* finished; dropped with the connection */
-            prev->started = NULL;
-            disconnect(s);
-            return;
-        }
+    Batch *cur = &s->b[s->cur];
+    if (cur->n == 0) {
+        if (s->in_flight)
+            complete_oldest(s);
+        return;
     }
-    if (cur->n == 0)
+    start(s, cur);
+    if (s->in_flight == PIPELINE_DEPTH - 1 && !complete_oldest(s))
         return;
     if (!publish(s, cur)) {
         disconnect(s);
         return;
     }
-    s->in_flight = true;
-    s->cur ^= 1;
+    s->in_flight++;
+    s->cur = (s->cur + 1) % PIPELINE_DEPTH;
 }
 
 static void *run(void *arg)
@@ -397,18 +414,19 @@ static void *run(void *arg)
         }
         bool alive = collect(s, err, sizeof err);
         if (!alive) {
+            size_t held = 0;
+            for (int j = 0; j < PIPELINE_DEPTH; j++)
+                held += s->b[j].n;
             log_at(LOG_WARN, "amqp source", "connection lost: %s; %zu unacked messages will be "
-                   "delivered again", err, s->b[0].n + s->b[1].n);
+                   "delivered again", err, held);
             disconnect(s);
             continue;
         }
         turn(s);
     }
-    if (s->conn) {
-        turn(s); /* the batch in hand */
-        if (s->conn)
-            turn(s); /* and its confirms */
-    }
+    turn(s); /* the batch in hand */
+    while (s->conn && s->in_flight)
+        turn(s); /* and the confirms of those in flight */
     disconnect(s); /* prefetched, unacked messages go back to the queue */
     log_at(LOG_INFO, "amqp source", "stopped");
     atomic_store(&s->done, true);
@@ -434,14 +452,17 @@ void amqp_source_free(AmqpSource *s)
         return;
     if (s->started)
         pthread_join(s->thread, NULL);
-    if (s->b[0].held && s->b[1].held)
+    bool allocated = true;
+    for (int j = 0; j < PIPELINE_DEPTH; j++)
+        allocated &= s->b[j].held != NULL;
+    if (allocated)
         disconnect(s);
     publisher_free(s->dead_letters);
     pipeline_free(s->pipeline);
     free(s->url);
     free(s->queue);
     free(s->dlx);
-    for (int j = 0; j < 2; j++) {
+    for (int j = 0; j < PIPELINE_DEPTH; j++) {
         free(s->b[j].held);
         free(s->b[j].msgs);
         free(s->b[j].where);

@@ -36,9 +36,9 @@ struct KafkaSource {
     int batch_size;
     int shutdown_timeout_ms;
     Pipeline *pipeline;
-    Batch b[2];
+    Batch b[PIPELINE_DEPTH];
     int cur;           /* the batch being collected */
-    bool in_flight;    /* the other batch is published, awaiting its confirms */
+    int in_flight;     /* the batches before it, published, awaiting their confirms */
     time_t down_since; /* all brokers down since (0: up) */
     Backoff dlq_down;
     pthread_t thread;
@@ -248,7 +248,7 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
     s->batch_size = cfg->batch_size;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
     s->dlq_topic = strdup(k->dead_letter_topic);
-    for (int j = 0; j < 2; j++) {
+    for (int j = 0; j < PIPELINE_DEPTH; j++) {
         s->b[j].batch = calloc((size_t)cfg->batch_size, sizeof *s->b[j].batch);
         s->b[j].msgs = calloc((size_t)cfg->batch_size, sizeof *s->b[j].msgs);
         s->b[j].where = calloc((size_t)cfg->batch_size, sizeof *s->b[j].where);
@@ -480,13 +480,20 @@ static bool publish(KafkaSource *s, Batch *b)
     return false;
 }
 
+/* The oldest batch in flight. */
+static Batch *oldest(KafkaSource *s)
+{
+    return &s->b[(s->cur + PIPELINE_DEPTH - s->in_flight) % PIPELINE_DEPTH];
+}
+
 /* Everything in hand finished and committed (a rebalance, the exit). */
 static void drain(KafkaSource *s)
 {
-    Batch *cur = &s->b[s->cur], *prev = &s->b[s->cur ^ 1];
-    if (s->in_flight)
-        complete(s, prev, true);
-    s->in_flight = false;
+    Batch *cur = &s->b[s->cur];
+    while (s->in_flight) {
+        complete(s, oldest(s), true);
+        s->in_flight--;
+    }
     if (cur->n == 0)
         return;
     start(s, cur);
@@ -512,7 +519,7 @@ static void collect(KafkaSource *s)
         if (b->n >= (size_t)limit || lifecycle_stopping())
             return;
         int timeout = 0;
-        if (b->n == 0 && !s->in_flight)
+        if (b->n == 0 && s->in_flight == 0)
             timeout = 100;
         else if (b->n && lifecycle_now_ms() - first >= batch_ms)
             return;
@@ -537,25 +544,28 @@ static void collect(KafkaSource *s)
     }
 }
 
-/* One turn: the current batch is sent to Redis, the batch in flight
- * finished and committed meanwhile, then the current one published. */
+/* One turn: the current batch is sent to Redis; the oldest batch in
+ * flight is finished and committed meanwhile when the pipeline is full (or
+ * nothing new came); then the current one is published. */
 static void turn(KafkaSource *s)
 {
-    Batch *cur = &s->b[s->cur], *prev = &s->b[s->cur ^ 1];
+    Batch *cur = &s->b[s->cur];
     if (cur->n == 0) {
-        if (s->in_flight)
-            complete(s, prev, false);
-        s->in_flight = false;
+        if (s->in_flight) {
+            complete(s, oldest(s), false);
+            s->in_flight--;
+        }
         return;
     }
     start(s, cur);
-    if (s->in_flight)
-        complete(s, prev, false);
-    s->in_flight = false;
+    if (s->in_flight == PIPELINE_DEPTH - 1) {
+        complete(s, oldest(s), false);
+        s->in_flight--;
+    }
     if (!publish(s, cur))
         return;
-    s->in_flight = true;
-    s->cur ^= 1;
+    s->in_flight++;
+    s->cur = (s->cur + 1) % PIPELINE_DEPTH;
 }
 
 static void *run(void *arg)
@@ -594,7 +604,7 @@ void kafka_source_free(KafkaSource *s)
         return;
     if (s->started)
         pthread_join(s->thread, NULL);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < PIPELINE_DEPTH; k++)
         if (s->b[k].batch)
             release_batch(&s->b[k]);
     if (s->consumer)
@@ -605,7 +615,7 @@ void kafka_source_free(KafkaSource *s)
     }
     pipeline_free(s->pipeline);
     free(s->dlq_topic);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < PIPELINE_DEPTH; k++) {
         free(s->b[k].batch);
         free(s->b[k].msgs);
         free(s->b[k].where);

@@ -1,5 +1,5 @@
 /* pipeline.c — message → event → apply → triggers → publish → outbox cleared,
- * two batches overlapping (pipeline.h). */
+ * up to PIPELINE_DEPTH batches overlapping (pipeline.h). */
 #include "daemon/pipeline.h"
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
@@ -46,7 +46,7 @@ struct Pipeline {
     Backoff redis_down;
     Backoff hooks_down;
     Backoff memory;
-    PipelineBatch slots[2];
+    PipelineBatch slots[PIPELINE_DEPTH];
     int next; /* the slot of the next batch */
 };
 
@@ -86,7 +86,7 @@ void pipeline_free(Pipeline *p)
         return;
     engine_free(p->engine);
     publisher_free(p->hooks);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < PIPELINE_DEPTH; i++) {
         PipelineBatch *b = &p->slots[i];
         if (b->cfg)
             shared_config_release(b->cfg);
@@ -160,11 +160,16 @@ static bool out_grow(PipelineBatch *b, size_t n)
     return true;
 }
 
-/* The other slot's events: a duplicate of one of them yields no trigger
- * (that batch delivers them). */
-static const PipelineBatch *other(const Pipeline *p, const PipelineBatch *b)
+/* The other slots' events: a duplicate of one of them yields no trigger
+ * (that batch delivers them, or delivered them and its outbox clearing is
+ * still behind this batch's calls). */
+static int others(const Pipeline *p, const PipelineBatch *b, EventSpan *spans)
 {
-    return &p->slots[b == &p->slots[0]];
+    int n = 0;
+    for (int i = 0; i < PIPELINE_DEPTH; i++)
+        if (&p->slots[i] != b)
+            spans[n++] = (EventSpan){p->slots[i].events, p->slots[i].nev};
+    return n;
 }
 
 /* ---- stage 1: parse, send ---- */
@@ -174,10 +179,10 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
     PipelineBatch *b = &p->slots[p->next];
     char err[512];
     if (b->stage != STAGE_FREE) {
-        log_at(LOG_ERROR, p->who, "a third batch was started; refused");
+        log_at(LOG_ERROR, p->who, "more than %d batches started; refused", PIPELINE_DEPTH);
         return NULL;
     }
-    p->next ^= 1;
+    p->next = (p->next + 1) % PIPELINE_DEPTH;
     const Config *cfg = pipeline_config(p);
     if (b->cfg)
         shared_config_release(b->cfg);
@@ -222,12 +227,12 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
 /* Applies the batch again until Redis answers. False past the drain deadline. */
 static bool apply_with_backoff(Pipeline *p, PipelineBatch *b, char *err, size_t errlen)
 {
-    const PipelineBatch *o = other(p, b);
+    EventSpan o[PIPELINE_DEPTH];
+    int no = others(p, b, o);
     for (;;) {
         triggers_reset(&b->triggers);
         if (engine_send(p->engine, b->events, b->nev, err, errlen) &&
-            engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers, o->events, o->nev,
-                        err, errlen))
+            engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers, o, no, err, errlen))
             break;
         if (!backoff_failed(&p->redis_down, err))
             return false;
@@ -257,11 +262,11 @@ bool pipeline_publish(Pipeline *p, PipelineBatch *b)
         b->published_ok = true;
         return true;
     }
-    const PipelineBatch *o = other(p, b);
+    EventSpan o[PIPELINE_DEPTH];
+    int no = others(p, b, o);
     triggers_reset(&b->triggers);
-    bool applied = b->sent_ok &&
-                   engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers, o->events,
-                               o->nev, err, sizeof err);
+    bool applied = b->sent_ok && engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers,
+                                             o, no, err, sizeof err);
     if (!applied && !apply_with_backoff(p, b, err, sizeof err))
         return false;
     b->stage = STAGE_APPLIED;

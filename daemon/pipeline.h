@@ -3,16 +3,17 @@
  * them from the outboxes. Each source has its own pipeline (its own Redis
  * and hooks connections).
  *
- * The stages of two batches overlap: while batch N waits for its confirms,
- * batch N+1 is applied by Redis:
+ * The stages of several batches overlap: while batch N waits for its
+ * confirms, batch N+1's triggers are in flight too and batch N+2 is applied
+ * by Redis:
  *
  *     b = pipeline_start(p, msgs, n);   parse; the calls written to Redis
- *     pipeline_finish(p, previous);     N's confirms awaited, outboxes cleared;
+ *     pipeline_finish(p, oldest);       N's confirms awaited, outboxes cleared;
  *                                       the source acknowledges N
- *     pipeline_publish(p, b);           N+1's results read, triggers published
+ *     pipeline_publish(p, b);           N+2's results read, triggers published
  *
- * Batches go through the stages in the order they were started, at most two
- * at a time; an edge's later event never overtakes an earlier one (one
+ * Batches go through the stages in the order they were started, at most
+ * PIPELINE_DEPTH at a time; an edge's later event never overtakes an earlier one (one
  * Redis connection, one hooks channel). Any failure falls back to doing the
  * batch's remaining work one step after the other, waiting out outages with
  * back-off; applying again is safe (a duplicate returns its undelivered
@@ -25,6 +26,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* Batches started and not finished, at most. */
+#define PIPELINE_DEPTH CONFIG_BATCHES_IN_FLIGHT
 
 typedef struct Pipeline Pipeline;
 typedef struct PipelineBatch PipelineBatch;
@@ -46,7 +50,7 @@ const Config *pipeline_config(Pipeline *p);
 
 /* Parses the messages (bad ones get dead = true and a reason) and writes
  * their calls to Redis. msgs stay the caller's until pipeline_finish. At
- * most two batches may be started and not finished. */
+ * most PIPELINE_DEPTH batches may be started and not finished. */
 PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
     __attribute__((warn_unused_result));
 /* Reads the batch's results (events Redis refused get dead = true) and

@@ -124,7 +124,7 @@ static void window_advance(Publisher *p)
 static void window_lowest_nack(Publisher *p)
 {
     p->lowest_nack = 0;
-    for (uint64_t t = p->base; t < p->settled; t++)
+    for (uint64_t t = p->base; t < p->next_tag; t++)
         if (*tag_state(p, t) == TAG_NACKED) {
             p->lowest_nack = t;
             return;
@@ -641,6 +641,7 @@ static bool write_buffer(Publisher *p, char *err, size_t errlen)
         snprintf(err, errlen, "publish: no socket");
         return false;
     }
+    char why[128];
     size_t off = 0;
     int64_t deadline = now_ms() + CONFIRM_TIMEOUT_MS;
     while (off < p->buf_len) {
@@ -661,12 +662,13 @@ static bool write_buffer(Publisher *p, char *err, size_t errlen)
             }
             struct pollfd pfd = {fd, POLLOUT, 0};
             if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
-                snprintf(err, errlen, "publish: poll: %s", strerror(errno));
+                snprintf(err, errlen, "publish: poll: %s", strerror_r(errno, why, sizeof why));
                 return false;
             }
             continue;
         }
-        snprintf(err, errlen, "publish: %s", w == 0 ? "connection closed" : strerror(errno));
+        snprintf(err, errlen, "publish: %s",
+                 w == 0 ? "connection closed" : strerror_r(errno, why, sizeof why));
         return false;
     }
     return true;
@@ -748,12 +750,23 @@ static PubResult publish_batch(Publisher *p, const Outgoing *msgs, const size_t 
     return PUB_OK;
 }
 
+/* True when the broker sent nothing that is still to read. Only on plain TCP
+ * (a TLS layer may hold decrypted bytes the socket no longer shows). */
+static bool nothing_to_read(Publisher *p)
+{
+    if (!p->raw || amqp_data_in_buffer(p->conn) || amqp_frames_enqueued(p->conn))
+        return false;
+    struct pollfd pfd = {amqp_get_sockfd(p->conn), POLLIN, 0};
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 0;
+}
+
 /* Before publishing on a connection that was idle: handles the confirms that
- * came, and notices a connection closed meanwhile (dropped). */
+ * came, and notices a connection closed meanwhile (dropped). One poll() when
+ * nothing came. */
 static void refresh(Publisher *p)
 {
     char err[256];
-    if (p->conn && !read_available(p, err, sizeof err)) {
+    if (p->conn && !nothing_to_read(p) && !read_available(p, err, sizeof err)) {
         log_at(LOG_WARN, "publisher", "exchange %s: %s; reconnecting", p->exchange, err);
         drop(p, false);
     }

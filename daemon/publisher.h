@@ -71,13 +71,13 @@ bool publisher_publish(Publisher *p, const Outgoing *msgs, size_t n, uint64_t *l
  * (reading its acks; an ack that settles many tags at once settles them in
  * one step). True only when every one of them was acked. False with the
  * reason, and the connection dropped, when one was nacked, the connection
- * failed or was closed by the broker, or no confirm came within 30 s: the
- * caller publishes those messages again (publisher_send), on a fresh
+ * failed or was closed by the broker, or 30 s passed without any confirm:
+ * the caller publishes those messages again (publisher_send), on a fresh
  * connection. False too when a message up to last_tag was in flight on a
- * connection dropped since (by a failed call, publisher_poll or
- * publisher_reset): each such loss is reported by one false return (a later
- * wait for the same tags returns true). False, without dropping anything,
- * for a last_tag not published yet. */
+ * connection dropped since (by a failed call or publisher_poll): each such
+ * loss is reported by one false return (a later wait for the same tags
+ * returns true). False, without dropping anything, for a last_tag not
+ * published yet. */
 bool publisher_wait(Publisher *p, uint64_t last_tag, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

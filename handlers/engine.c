@@ -20,6 +20,7 @@ typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD } GroupKind;
 typedef struct {
     GroupKind kind;
     size_t count;
+    size_t bytes; /* GROUP_HDEL: its commands' length in `cleared` */
 } Group;
 #define MAX_GROUPS 16
 
@@ -34,6 +35,10 @@ struct Engine {
     JsonBuf cmd;      /* commands being written */
     Group groups[MAX_GROUPS];
     int ngroups;
+    /* Outbox clearings sent whose replies were not read yet: sent again on
+     * the next connection if this one is lost first (HDEL is idempotent). */
+    JsonBuf cleared;
+    size_t ncleared;
     /* The batch between send and recv: per event and side. */
     int *state;       /* ApplyStatus, SIDE_PENDING or SIDE_NOT_SENT */
     redisReply **replies;
@@ -227,13 +232,14 @@ void engine_reset(Engine *e)
     drop(e);
 }
 
-static bool push_group(Engine *e, GroupKind kind, size_t count, char *err, size_t errlen)
+static bool push_group(Engine *e, GroupKind kind, size_t count, size_t bytes, char *err,
+                       size_t errlen)
 {
     if (e->ngroups == MAX_GROUPS) {
         snprintf(err, errlen, "redis: too many batches in flight");
         return false;
     }
-    e->groups[e->ngroups++] = (Group){kind, count};
+    e->groups[e->ngroups++] = (Group){kind, count, bytes};
     return true;
 }
 
@@ -267,7 +273,17 @@ static bool connected(Engine *e, char *err, size_t errlen)
         return true;
     drop(e);
     e->redis = store_connect(e->cfg, err, errlen);
-    return e->redis != NULL;
+    if (!e->redis)
+        return false;
+    /* Clearings whose outcome the lost connection took with it. */
+    if (e->cleared.len) {
+        jsonbuf_put(&e->cmd, e->cleared.data, e->cleared.len);
+        if (!push_group(e, GROUP_HDEL, e->ncleared, e->cleared.len, err, errlen)) {
+            drop(e);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Queues the library's load ahead of the calls that need it. */
@@ -280,7 +296,7 @@ static void queue_load(Engine *e, char *err, size_t errlen)
     resp_cstr(&e->cmd, "LOAD");
     resp_cstr(&e->cmd, "REPLACE");
     resp_cstr(&e->cmd, e->library);
-    if (push_group(e, GROUP_LOAD, 1, err, errlen))
+    if (push_group(e, GROUP_LOAD, 1, 0, err, errlen))
         e->loaded = true;
 }
 
@@ -314,8 +330,11 @@ static bool read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
         e->ngroups--;
         for (size_t k = 0; k < g.count; k++) {
             redisReply *r;
-            if (!read_reply(e, &r, err, errlen))
+            if (!read_reply(e, &r, err, errlen)) {
+                /* The group is lost with the connection; its clearings stay
+                 * in `cleared` for the next one. */
                 return false;
+            }
             if (r->type == REDIS_REPLY_ERROR && ok) {
                 if (g.kind == GROUP_LOAD) {
                     snprintf(err, errlen, "redis FUNCTION LOAD: %s", r->str);
@@ -325,6 +344,14 @@ static bool read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
                 }
             }
             freeReplyObject(r);
+        }
+        if (g.kind == GROUP_HDEL) {
+            /* Done (an error reply is logged, not retried): the oldest
+             * clearings leave `cleared`. */
+            size_t b = g.bytes <= e->cleared.len ? g.bytes : e->cleared.len;
+            memmove(e->cleared.data, e->cleared.data + b, e->cleared.len - b);
+            e->cleared.len -= b;
+            e->ncleared = g.count <= e->ncleared ? e->ncleared - g.count : 0;
         }
     }
     return ok;
@@ -372,6 +399,7 @@ void engine_free(Engine *e)
     drop(e);
     free(e->library);
     jsonbuf_free(&e->cmd);
+    jsonbuf_free(&e->cleared);
     free(e->state);
     free(e->replies);
     free(e);
@@ -502,7 +530,7 @@ static bool send_pending(Engine *e, const Event *events, size_t n, char *err, si
             count++;
         }
     }
-    if (!push_group(e, GROUP_APPLY, count, err, errlen)) {
+    if (!push_group(e, GROUP_APPLY, count, 0, err, errlen)) {
         drop(e);
         return false;
     }
@@ -590,14 +618,15 @@ static bool same_event(const Event *a, const Event *b)
 
 /* A duplicate whose triggers are already in hand: earlier in this batch, or
  * in the batch being delivered. */
-static bool repeated(const Event *events, size_t i, const Event *prev, size_t nprev)
+static bool repeated(const Event *events, size_t i, const EventSpan *prev, int nprev)
 {
     for (size_t j = 0; j < i; j++)
         if (same_event(&events[j], &events[i]))
             return true;
-    for (size_t j = 0; j < nprev; j++)
-        if (same_event(&prev[j], &events[i]))
-            return true;
+    for (int k = 0; k < nprev; k++)
+        for (size_t j = 0; j < prev[k].n; j++)
+            if (same_event(&prev[k].events[j], &events[i]))
+                return true;
     return false;
 }
 
@@ -614,7 +643,7 @@ static ApplyStatus combine(const int s[2])
 
 /* Turns the replies into statuses and triggers, in the batch's order. */
 static bool take_replies(Engine *e, const Event *events, size_t n, ApplyResult *results,
-                         TriggerSet *out, const Event *prev, size_t nprev, char *err,
+                         TriggerSet *out, const EventSpan *prev, int nprev, char *err,
                          size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
@@ -678,7 +707,7 @@ static bool take_replies(Engine *e, const Event *events, size_t n, ApplyResult *
 }
 
 bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
-                 TriggerSet *out, const Event *prev, size_t nprev, char *err, size_t errlen)
+                 TriggerSet *out, const EventSpan *prev, int nprev, char *err, size_t errlen)
 {
     bool ok = false;
     if (!e->redis) {
@@ -726,7 +755,7 @@ bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results
 bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *results,
                             size_t n, char *err, size_t errlen)
 {
-    size_t count = 0;
+    size_t count = 0, start = e->cmd.len;
     if (!e->redis) {
         snprintf(err, errlen, "redis: connection lost");
         return false;
@@ -744,7 +773,17 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
         }
     if (count == 0)
         return true;
-    if (!push_group(e, GROUP_HDEL, count, err, errlen)) {
+    size_t bytes = e->cmd.len - start;
+    if (!e->cmd.oom)
+        jsonbuf_put(&e->cleared, e->cmd.data + start, bytes);
+    if (e->cleared.oom) {
+        snprintf(err, errlen, "redis: out of memory for the outbox clearing");
+        e->cleared.oom = false;
+        e->cmd.len = start;
+        return false;
+    }
+    e->ncleared += count;
+    if (!push_group(e, GROUP_HDEL, count, bytes, err, errlen)) {
         drop(e);
         return false;
     }

@@ -17,6 +17,12 @@
 
 typedef struct Engine Engine;
 
+/* Events of other batches (engine_recv). */
+typedef struct {
+    const Event *events;
+    size_t n;
+} EventSpan;
+
 typedef enum { APPLY_APPLIED, APPLY_DUPLICATE, APPLY_STALE, APPLY_INVALID } ApplyStatus;
 
 typedef struct {
@@ -44,12 +50,12 @@ bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t err
     __attribute__((warn_unused_result));
 /* Reads the replies of the batch sent last; results[i] belongs to events[i];
  * the triggers are appended to out (reset by the caller). A duplicate of an
- * event earlier in the batch, or among the nprev events of prev (a batch
+ * event earlier in the batch, or of one in the nprev spans of prev (batches
  * whose triggers are being delivered), yields no trigger.
  * False on a Redis failure (connection lost, Redis busy, out of memory): then
  * nothing is known of the batch, and applying it again is safe. */
 bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
-                 TriggerSet *out, const Event *prev, size_t nprev, char *err, size_t errlen)
+                 TriggerSet *out, const EventSpan *prev, int nprev, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* engine_send then engine_recv. */
 bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results,

@@ -694,7 +694,8 @@ def compare_stats(daemon_config, oracle_config, sides):
 
 
 def _s(v):
-    return v.decode() if isinstance(v, bytes) else v
+    # outbox records are binary (MessagePack): shown escaped
+    return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
 
 
 def redis_state(client, prefix):
