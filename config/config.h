@@ -10,9 +10,10 @@
 #define CONFIG_MAX_TOP 20
 #define CONFIG_SHORT_MAX 64
 #define CONFIG_ERR_MAX 512
-/* Batches a source has in flight at once (daemon/pipeline.h); the default
- * amqp.prefetch covers that many full batches. */
-#define CONFIG_BATCHES_IN_FLIGHT 3
+/* Batches a source may have in flight at once (daemon/pipeline.h): RabbitMQ
+ * confirms persistent messages after writing them to disk, so deep is fast;
+ * the default amqp.prefetch covers that many full batches. */
+#define CONFIG_BATCHES_IN_FLIGHT 10
 
 typedef enum { PROP_INT, PROP_FLOAT, PROP_BOOL } PropType;
 typedef enum { TOP_NONE, TOP_DESC, TOP_ASC } TopOrder;
@@ -61,7 +62,7 @@ typedef struct {
     char *url;
     char *queue;
     int prefetch;
-    bool prefetch_default; /* not in the file: 3 x engine.batch_size */
+    bool prefetch_default; /* not in the file: CONFIG_BATCHES_IN_FLIGHT x engine.batch_size */
     char *dead_letter_exchange;
 } AmqpConfig;
 
