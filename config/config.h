@@ -13,7 +13,7 @@
 /* Batches a source may have in flight at once (daemon/pipeline.h): RabbitMQ
  * confirms persistent messages after writing them to disk, so deep is fast;
  * the default amqp.prefetch covers that many full batches. */
-#define CONFIG_BATCHES_IN_FLIGHT 10
+#define CONFIG_BATCHES_IN_FLIGHT 8
 
 typedef enum { PROP_INT, PROP_FLOAT, PROP_BOOL } PropType;
 typedef enum { TOP_NONE, TOP_DESC, TOP_ASC } TopOrder;

@@ -345,7 +345,7 @@ void pipeline_abandon(Pipeline *p, PipelineBatch *b)
      * batch's: the connection goes with them (Redis may have applied the
      * calls; the redelivery finds them as duplicates). */
     if (b->stage == STAGE_SENT && b->sent_ok)
-        engine_reset(p->engine);
+        engine_cancel(p->engine, b->events, b->nev);
     slot_release(b);
 }
 

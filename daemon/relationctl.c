@@ -6,9 +6,12 @@
 #include "handlers/event.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { EXIT_FATAL = 1, EXIT_USAGE = 2, EXIT_INVALID_LINES = 3 };
 
@@ -64,83 +67,166 @@ static int cmd_stats(const Config *cfg, int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : EXIT_FATAL;
 }
 
+/* A batch of lines: parsed, sent, then read and printed while the next one
+ * is parsed and applied (three in turn: a duplicate is checked against the
+ * batch before). */
 typedef struct {
-    Engine *engine;
     Event *events;
     long *lines;
     ApplyResult *results;
+    size_t n;
+    bool sent;
+} CtlBatch;
+
+typedef struct {
+    Engine *engine;
+    CtlBatch b[3];
+    int cur; /* the batch being filled */
     TriggerSet triggers;
-    size_t n, cap;
+    size_t cap;
     long applied, duplicate, stale, invalid;
 } ApplyRun;
 
-/* Applies the batch, prints its triggers in order, then clears them from the
- * outbox: printing is their delivery. */
-static bool flush_batch(ApplyRun *r)
+/* Reads a sent batch's results, prints its triggers in order, then clears
+ * them from the outbox: printing is their delivery. */
+static bool receive(ApplyRun *r, CtlBatch *b, const CtlBatch *before)
 {
     char err[CONFIG_ERR_MAX];
-    bool any = false;
-    if (r->n == 0)
-        return true;
+    EventSpan span = {before->events, before->n};
+    b->sent = false;
     triggers_reset(&r->triggers);
-    if (!engine_apply(r->engine, r->events, r->n, r->results, &r->triggers, err, sizeof err)) {
-        fprintf(stderr, "relationctl: %s (lines %ld..%ld not known to be applied)\n", err,
-                r->lines[0], r->lines[r->n - 1]);
+    if (!engine_recv(r->engine, b->events, b->n, b->results, &r->triggers, &span, 1, err,
+                     sizeof err)) {
+        fprintf(stderr, "relationctl: %s (lines %ld.. not known to be applied)\n", err,
+                b->lines[0]);
         return false;
     }
-    for (size_t i = 0; i < r->n; i++) {
-        ApplyResult *res = &r->results[i];
+    for (size_t i = 0; i < b->n; i++) {
+        ApplyResult *res = &b->results[i];
         switch (res->status) {
         case APPLY_APPLIED: r->applied++; break;
         case APPLY_DUPLICATE: r->duplicate++; break;
         case APPLY_STALE: r->stale++; break;
         case APPLY_INVALID:
             r->invalid++;
-            fprintf(stderr, "line %ld: %s\n", r->lines[i], res->error);
+            fprintf(stderr, "line %ld: %s\n", b->lines[i], res->error);
             break;
         }
         for (size_t j = res->first; j < res->first + res->ntriggers; j++) {
             fwrite(r->triggers.items[j].body, 1, r->triggers.items[j].len, stdout);
             fputc('\n', stdout);
-            any = true;
         }
     }
     if (fflush(stdout) != 0) {
         fprintf(stderr, "relationctl: writing the triggers: %s\n", strerror(errno));
         return false;
     }
-    if (any && !engine_delivered(r->engine, r->events, r->results, r->n, err, sizeof err)) {
+    if (!engine_delivered_async(r->engine, b->events, b->results, b->n, err, sizeof err)) {
         fprintf(stderr, "relationctl: %s\n", err);
         return false;
     }
-    r->n = 0;
     return true;
 }
 
-/* Reads one line into buf (at most cap-1 bytes plus NUL). Returns its length,
- * -1 at end of input, or -2 for a line longer than EVENT_MAX_BYTES (skipped). */
-static long read_line(FILE *in, char *buf, size_t cap)
+/* Sends the current batch, then reads and prints the one sent before it;
+ * at the end, reads the last one too. */
+static bool flush_batch(ApplyRun *r, bool last)
 {
-    if (!fgets(buf, (int)cap, in))
-        return -1;
-    size_t len = strlen(buf);
-    if (len == cap - 1 && buf[len - 1] != '\n') {
-        int c;
-        while ((c = getc(in)) != EOF && c != '\n')
-            ;
-        return -2;
+    char err[CONFIG_ERR_MAX];
+    CtlBatch *cur = &r->b[r->cur], *prev = &r->b[(r->cur + 2) % 3],
+             *before = &r->b[(r->cur + 1) % 3];
+    if (cur->n) {
+        if (!engine_send(r->engine, cur->events, cur->n, err, sizeof err)) {
+            fprintf(stderr, "relationctl: %s (lines %ld.. not known to be applied)\n", err,
+                    prev->sent ? prev->lines[0] : cur->lines[0]);
+            return false;
+        }
+        cur->sent = true;
     }
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    return (long)len;
+    if (prev->sent && !receive(r, prev, before))
+        return false;
+    if (last) {
+        if (cur->sent && !receive(r, cur, prev))
+            return false;
+        if (!engine_sync(r->engine, err, sizeof err)) {
+            fprintf(stderr, "relationctl: %s\n", err);
+            return false;
+        }
+    }
+    if (cur->n) {
+        r->cur = (r->cur + 1) % 3;
+        r->b[r->cur].n = 0;
+    }
+    return true;
+}
+
+/* Lines read from a file descriptor, binary-safe: a line is everything up
+ * to a newline (a NUL is part of it, and makes the event invalid), without
+ * a trailing CR. */
+typedef struct {
+    int fd;
+    char *buf;
+    size_t cap, start, end;
+    bool eof;
+} LineReader;
+
+enum { LINE_EOF = -1, LINE_TOO_LONG = -2, LINE_ERROR = -3 };
+
+/* A line's length (*line points into the reader, NUL-terminated), or one of
+ * LINE_EOF, LINE_TOO_LONG (longer than EVENT_MAX_BYTES: skipped), LINE_ERROR. */
+static long reader_line(LineReader *r, char **line)
+{
+    bool skipping = false;
+    for (;;) {
+        char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+        if (nl || (r->eof && r->end > r->start)) {
+            size_t len = (nl ? (size_t)(nl - r->buf) : r->end) - r->start;
+            char *l = r->buf + r->start;
+            r->start += len + (nl != NULL);
+            if (len && l[len - 1] == '\r')
+                len--;
+            if (skipping || len > EVENT_MAX_BYTES)
+                return LINE_TOO_LONG;
+            l[len] = '\0';
+            *line = l;
+            return (long)len;
+        }
+        if (r->eof)
+            return skipping ? LINE_TOO_LONG : LINE_EOF;
+        if (r->end - r->start > EVENT_MAX_BYTES + 1) {
+            skipping = true; /* too long already: keep reading to its end */
+            r->start = r->end;
+        }
+        if (r->start > 0) {
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->end -= r->start;
+            r->start = 0;
+        }
+        ssize_t got = read(r->fd, r->buf + r->end, r->cap - 1 - r->end);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return LINE_ERROR;
+        if (got == 0)
+            r->eof = true;
+        r->end += (size_t)got;
+    }
+}
+
+/* True when the next line can be read without waiting for input. */
+static bool reader_ready(const LineReader *r)
+{
+    if (r->eof || memchr(r->buf + r->start, '\n', r->end - r->start))
+        return true;
+    struct pollfd pfd = {r->fd, POLLIN, 0};
+    return poll(&pfd, 1, 0) != 0;
 }
 
 static int cmd_apply(const Config *cfg, int argc, char **argv)
 {
     char err[CONFIG_ERR_MAX];
     const char *path = argc >= 1 ? argv[0] : "-";
-    FILE *in = stdin;
-    char *buf = NULL;
+    LineReader in = {0};
     ApplyRun r = {0};
     int rc = EXIT_FATAL;
     long lineno = 0;
@@ -149,16 +235,22 @@ static int cmd_apply(const Config *cfg, int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(path, "-") != 0 && !(in = fopen(path, "r"))) {
+    in.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (in.fd < 0) {
         fprintf(stderr, "relationctl: %s: %s\n", path, strerror(errno));
         return EXIT_FATAL;
     }
     r.cap = (size_t)cfg->batch_size;
-    r.events = calloc(r.cap, sizeof *r.events);
-    r.lines = calloc(r.cap, sizeof *r.lines);
-    r.results = calloc(r.cap, sizeof *r.results);
-    buf = malloc(EVENT_MAX_BYTES + 2);
-    if (!r.events || !r.lines || !r.results || !buf) {
+    in.cap = 2 * (EVENT_MAX_BYTES + 2);
+    in.buf = malloc(in.cap);
+    bool oom = !in.buf;
+    for (int k = 0; k < 3; k++) {
+        r.b[k].events = calloc(r.cap, sizeof *r.b[k].events);
+        r.b[k].lines = calloc(r.cap, sizeof *r.b[k].lines);
+        r.b[k].results = calloc(r.cap, sizeof *r.b[k].results);
+        oom |= !r.b[k].events || !r.b[k].lines || !r.b[k].results;
+    }
+    if (oom) {
         fprintf(stderr, "relationctl: out of memory\n");
         goto done;
     }
@@ -168,31 +260,37 @@ static int cmd_apply(const Config *cfg, int argc, char **argv)
         goto done;
     }
     for (;;) {
-        long len = read_line(in, buf, EVENT_MAX_BYTES + 2);
-        if (len == -1)
+        char *line;
+        /* Input that makes us wait: what was sent is read and printed first. */
+        if ((r.b[0].sent || r.b[1].sent || r.b[2].sent || r.b[r.cur].n) && !reader_ready(&in) &&
+            !flush_batch(&r, true))
+            goto done;
+        long len = reader_line(&in, &line);
+        if (len == LINE_EOF)
             break;
+        if (len == LINE_ERROR) {
+            fprintf(stderr, "relationctl: reading %s: %s\n", path, strerror(errno));
+            goto done;
+        }
         lineno++;
-        if (len == -2) {
+        if (len == LINE_TOO_LONG) {
             fprintf(stderr, "line %ld: event larger than %d bytes\n", lineno, EVENT_MAX_BYTES);
             r.invalid++;
             continue;
         }
-        if (strspn(buf, " \t") == (size_t)len)
+        if (strspn(line, " \t") == (size_t)len)
             continue; /* blank line */
-        if (!event_parse(cfg, buf, (size_t)len, &r.events[r.n], err, sizeof err)) {
+        CtlBatch *b = &r.b[r.cur];
+        if (!event_parse(cfg, line, (size_t)len, &b->events[b->n], err, sizeof err)) {
             fprintf(stderr, "line %ld: %s\n", lineno, err);
             r.invalid++;
             continue;
         }
-        r.lines[r.n++] = lineno;
-        if (r.n == r.cap && !flush_batch(&r))
+        b->lines[b->n++] = lineno;
+        if (b->n == r.cap && !flush_batch(&r, false))
             goto done;
     }
-    if (ferror(in)) {
-        fprintf(stderr, "relationctl: reading %s: %s\n", path, strerror(errno));
-        goto done;
-    }
-    if (!flush_batch(&r))
+    if (!flush_batch(&r, true))
         goto done;
     rc = r.invalid ? EXIT_INVALID_LINES : 0;
 done:
@@ -200,12 +298,14 @@ done:
             r.duplicate, r.stale, r.invalid);
     engine_free(r.engine);
     triggers_free(&r.triggers);
-    free(buf);
-    free(r.events);
-    free(r.lines);
-    free(r.results);
-    if (in != stdin)
-        fclose(in);
+    free(in.buf);
+    for (int k = 0; k < 3; k++) {
+        free(r.b[k].events);
+        free(r.b[k].lines);
+        free(r.b[k].results);
+    }
+    if (in.fd > 0)
+        close(in.fd);
     return rc;
 }
 

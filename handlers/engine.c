@@ -21,10 +21,23 @@ typedef struct {
     GroupKind kind;
     size_t count;
     size_t bytes; /* GROUP_HDEL: its commands' length in `cleared` */
+    int slot;     /* GROUP_APPLY: its batch's Pending */
 } Group;
 #define MAX_GROUPS 16
 
-enum { SIDE_PENDING = -1, SIDE_NOT_SENT = -2 };
+/* A side's state between send and recv. */
+enum { SIDE_PENDING = -1, SIDE_NOT_SENT = -2, SIDE_REPLIED = -3 };
+
+/* A batch between send and recv. */
+typedef struct {
+    bool busy;
+    bool lost;           /* its calls went with a lost connection */
+    const Event *events; /* the caller's */
+    size_t n, cap;
+    int *state;          /* per event and side */
+    redisReply **replies;
+    uint64_t seq;        /* order of sending */
+} Pending;
 
 struct Engine {
     const Config *cfg;
@@ -39,10 +52,8 @@ struct Engine {
      * the next connection if this one is lost first (HDEL is idempotent). */
     JsonBuf cleared;
     size_t ncleared;
-    /* The batch between send and recv: per event and side. */
-    int *state;       /* ApplyStatus, SIDE_PENDING or SIDE_NOT_SENT */
-    redisReply **replies;
-    size_t cap;
+    Pending pending[ENGINE_MAX_PENDING];
+    uint64_t seq;
     char now_ms[24], date[40];
 };
 
@@ -225,6 +236,9 @@ static void drop(Engine *e)
     e->redis = NULL;
     e->loaded = false;
     e->ngroups = 0;
+    for (int i = 0; i < ENGINE_MAX_PENDING; i++)
+        if (e->pending[i].busy)
+            e->pending[i].lost = true;
 }
 
 void engine_reset(Engine *e)
@@ -232,14 +246,14 @@ void engine_reset(Engine *e)
     drop(e);
 }
 
-static bool push_group(Engine *e, GroupKind kind, size_t count, size_t bytes, char *err,
-                       size_t errlen)
+static bool push_group(Engine *e, GroupKind kind, size_t count, size_t bytes, int slot,
+                       char *err, size_t errlen)
 {
     if (e->ngroups == MAX_GROUPS) {
         snprintf(err, errlen, "redis: too many batches in flight");
         return false;
     }
-    e->groups[e->ngroups++] = (Group){kind, count, bytes};
+    e->groups[e->ngroups++] = (Group){kind, count, bytes, slot};
     return true;
 }
 
@@ -278,7 +292,7 @@ static bool connected(Engine *e, char *err, size_t errlen)
     /* Clearings whose outcome the lost connection took with it. */
     if (e->cleared.len) {
         jsonbuf_put(&e->cmd, e->cleared.data, e->cleared.len);
-        if (!push_group(e, GROUP_HDEL, e->ncleared, e->cleared.len, err, errlen)) {
+        if (!push_group(e, GROUP_HDEL, e->ncleared, e->cleared.len, -1, err, errlen)) {
             drop(e);
             return false;
         }
@@ -296,7 +310,7 @@ static void queue_load(Engine *e, char *err, size_t errlen)
     resp_cstr(&e->cmd, "LOAD");
     resp_cstr(&e->cmd, "REPLACE");
     resp_cstr(&e->cmd, e->library);
-    if (push_group(e, GROUP_LOAD, 1, 0, err, errlen))
+    if (push_group(e, GROUP_LOAD, 1, 0, -1, err, errlen))
         e->loaded = true;
 }
 
@@ -400,8 +414,14 @@ void engine_free(Engine *e)
     free(e->library);
     jsonbuf_free(&e->cmd);
     jsonbuf_free(&e->cleared);
-    free(e->state);
-    free(e->replies);
+    for (int i = 0; i < ENGINE_MAX_PENDING; i++) {
+        Pending *pd = &e->pending[i];
+        for (size_t k = 0; pd->replies && k < 2 * pd->n; k++)
+            if (pd->replies[k])
+                freeReplyObject(pd->replies[k]);
+        free(pd->state);
+        free(pd->replies);
+    }
     free(e);
 }
 
@@ -493,59 +513,85 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     }
 }
 
-static bool ensure_capacity(Engine *e, size_t n, char *err, size_t errlen)
+static bool pending_grow(Pending *pd, size_t n)
 {
-    if (e->cap >= n)
+    if (pd->cap >= n)
         return true;
-    int *state = realloc(e->state, 2 * n * sizeof *state);
+    int *state = realloc(pd->state, 2 * n * sizeof *state);
     if (state)
-        e->state = state;
-    redisReply **replies = realloc(e->replies, 2 * n * sizeof *replies);
+        pd->state = state;
+    redisReply **replies = realloc(pd->replies, 2 * n * sizeof *replies);
     if (replies)
-        e->replies = replies;
-    if (!state || !replies) {
-        snprintf(err, errlen, "out of memory for a batch of %zu", n);
+        pd->replies = replies;
+    if (!state || !replies)
         return false;
-    }
-    e->cap = n;
+    pd->cap = n;
     return true;
 }
 
-/* Writes the calls of every side still pending. */
-static bool send_pending(Engine *e, const Event *events, size_t n, char *err, size_t errlen)
+/* Writes the calls of every side of slot still pending, as one group. */
+static void write_pending(Engine *e, int slot, char *err, size_t errlen)
 {
+    Pending *pd = &e->pending[slot];
     size_t count = 0;
-    now_strings(e);
-    queue_load(e, err, errlen);
-    for (size_t i = 0; i < n; i++) {
-        int index = relation_index(e->cfg, events[i].rel);
+    for (size_t i = 0; i < pd->n; i++) {
+        int index = relation_index(e->cfg, pd->events[i].rel);
         for (int s = 0; s < 2; s++) {
-            if (e->state[2 * i + s] != SIDE_PENDING)
+            if (pd->state[2 * i + s] != SIDE_PENDING)
                 continue;
             if (index < 0) {
-                e->state[2 * i + s] = SIDE_NOT_SENT; /* refused in recv */
+                pd->state[2 * i + s] = SIDE_NOT_SENT; /* refused in recv */
                 continue;
             }
-            write_call(e, &e->cfg->relations[index], index, &events[i], (Side)s);
+            write_call(e, &e->cfg->relations[index], index, &pd->events[i], (Side)s);
             count++;
         }
     }
-    if (!push_group(e, GROUP_APPLY, count, 0, err, errlen)) {
-        drop(e);
-        return false;
+    if (!push_group(e, GROUP_APPLY, count, 0, slot, err, errlen))
+        e->cmd.oom = true; /* fails the flush */
+}
+
+static void release(Pending *pd)
+{
+    for (size_t k = 0; k < 2 * pd->n; k++) {
+        if (pd->replies[k])
+            freeReplyObject(pd->replies[k]);
+        pd->replies[k] = NULL;
     }
-    return flush_commands(e, err, errlen);
+    pd->busy = pd->lost = false;
+    pd->n = 0;
 }
 
 bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t errlen)
 {
-    if (!ensure_capacity(e, n ? n : 1, err, errlen) || !connected(e, err, errlen))
+    int slot = -1;
+    for (int i = 0; i < ENGINE_MAX_PENDING && slot < 0; i++)
+        if (!e->pending[i].busy)
+            slot = i;
+    if (slot < 0) {
+        snprintf(err, errlen, "redis: more than %d batches sent and not read", ENGINE_MAX_PENDING);
         return false;
-    for (size_t i = 0; i < 2 * n; i++) {
-        e->state[i] = SIDE_PENDING;
-        e->replies[i] = NULL;
     }
-    return send_pending(e, events, n, err, errlen);
+    Pending *pd = &e->pending[slot];
+    if (!pending_grow(pd, n ? n : 1)) {
+        snprintf(err, errlen, "out of memory for a batch of %zu", n);
+        return false;
+    }
+    if (!connected(e, err, errlen))
+        return false;
+    *pd = (Pending){true, false, events, n, pd->cap, pd->state, pd->replies, ++e->seq};
+    for (size_t k = 0; k < 2 * n; k++) {
+        pd->state[k] = SIDE_PENDING;
+        pd->replies[k] = NULL;
+    }
+    now_strings(e);
+    queue_load(e, err, errlen);
+    write_pending(e, slot, err, errlen);
+    if (!flush_commands(e, err, errlen)) {
+        release(pd);
+        return false;
+    }
+    return true;
 }
 
 /* An error that says Redis cannot take commands now, rather than a refusal of
@@ -566,21 +612,17 @@ static bool missing_function(const char *msg)
     return strstr(msg, "Function not found") != NULL || strncmp(msg, "NOSCRIPT", 8) == 0;
 }
 
-/* Reads the apply group's replies into e->replies; sides whose function was
- * missing stay pending (*missing set). */
-static bool read_apply_group(Engine *e, size_t n, bool *missing, char *err, size_t errlen)
+/* Reads the apply group at the head (the replies of its pending sides);
+ * sides whose function was missing stay pending (*missing set). */
+static bool read_apply_group(Engine *e, bool *missing, char *err, size_t errlen)
 {
+    Group g = e->groups[0];
+    Pending *pd = &e->pending[g.slot];
     bool ok = true;
-    *missing = false;
-    if (e->ngroups == 0 || e->groups[0].kind != GROUP_APPLY) {
-        snprintf(err, errlen, "redis: no batch was sent");
-        drop(e);
-        return false;
-    }
     memmove(e->groups, e->groups + 1, (size_t)(e->ngroups - 1) * sizeof *e->groups);
     e->ngroups--;
-    for (size_t k = 0; k < 2 * n; k++) {
-        if (e->state[k] != SIDE_PENDING)
+    for (size_t k = 0; k < 2 * pd->n; k++) {
+        if (pd->state[k] != SIDE_PENDING)
             continue;
         redisReply *r;
         if (!read_reply(e, &r, err, errlen))
@@ -595,19 +637,10 @@ static bool read_apply_group(Engine *e, size_t n, bool *missing, char *err, size
                 snprintf(err, errlen, "redis: %s", r->str);
             ok = false;
         }
-        e->replies[k] = r;
-        e->state[k] = APPLY_APPLIED; /* replied; read below */
+        pd->replies[k] = r;
+        pd->state[k] = SIDE_REPLIED;
     }
     return ok;
-}
-
-static void free_replies(Engine *e, size_t n)
-{
-    for (size_t k = 0; k < 2 * n; k++) {
-        if (e->replies[k])
-            freeReplyObject(e->replies[k]);
-        e->replies[k] = NULL;
-    }
 }
 
 static bool same_event(const Event *a, const Event *b)
@@ -642,18 +675,18 @@ static ApplyStatus combine(const int s[2])
 }
 
 /* Turns the replies into statuses and triggers, in the batch's order. */
-static bool take_replies(Engine *e, const Event *events, size_t n, ApplyResult *results,
-                         TriggerSet *out, const EventSpan *prev, int nprev, char *err,
-                         size_t errlen)
+static bool take_replies(Engine *e, Pending *pd, ApplyResult *results, TriggerSet *out,
+                         const EventSpan *prev, int nprev, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < n; i++) {
+    const Event *events = pd->events;
+    for (size_t i = 0; i < pd->n; i++) {
         ApplyResult *res = &results[i];
         const Event *ev = &events[i];
         int st[2];
         memset(res, 0, sizeof *res);
         res->first = out->n;
         for (int s = 0; s < 2; s++) {
-            redisReply *r = e->replies[2 * i + s];
+            redisReply *r = pd->replies[2 * i + s];
             if (!r) {
                 st[s] = APPLY_INVALID;
                 snprintf(res->error, sizeof res->error, "relation %s: not in the configuration",
@@ -709,40 +742,79 @@ static bool take_replies(Engine *e, const Event *events, size_t n, ApplyResult *
 bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
                  TriggerSet *out, const EventSpan *prev, int nprev, char *err, size_t errlen)
 {
+    Pending *pd = NULL;
     bool ok = false;
-    if (!e->redis) {
-        snprintf(err, errlen, "redis: connection lost");
+    for (int i = 0; i < ENGINE_MAX_PENDING; i++)
+        if (e->pending[i].busy && e->pending[i].events == events && e->pending[i].n == n)
+            pd = &e->pending[i];
+    if (!pd) {
+        snprintf(err, errlen, "redis: the batch was not sent");
         return false;
     }
-    for (int attempt = 0; attempt < 3; attempt++) {
-        bool missing;
-        if (!read_groups(e, true, err, errlen))
-            goto done;
-        if (!read_apply_group(e, n, &missing, err, errlen))
-            goto done;
-        if (!read_groups(e, false, err, errlen))
-            goto done;
-        if (!missing) {
-            ok = true;
-            break;
-        }
-        /* The library is not there (a restart without persistence, FUNCTION
-         * FLUSH): load it and send the sides that met its absence again. */
-        log_at(LOG_WARN, "redis", "function library missing, loading it again");
-        e->loaded = false;
-        if (!send_pending(e, events, n, err, errlen))
-            goto done;
-    }
-    if (!ok) {
-        snprintf(err, errlen, "redis: function still missing after loading the library");
+    int slot = (int)(pd - e->pending);
+    if (pd->lost || !e->redis) {
+        snprintf(err, errlen, "redis: connection lost");
         goto done;
     }
-    ok = take_replies(e, events, n, results, out, prev, nprev, err, errlen);
-done:
-    free_replies(e, n);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        bool missing = false;
+        if (!read_groups(e, true, err, errlen))
+            goto done;
+        if (e->ngroups == 0 || e->groups[0].kind != GROUP_APPLY || e->groups[0].slot != slot) {
+            snprintf(err, errlen, "redis: batches read out of order");
+            drop(e);
+            goto done;
+        }
+        if (!read_apply_group(e, &missing, err, errlen) || !read_groups(e, true, err, errlen))
+            goto done;
+        if (!missing)
+            break;
+        /* The library is not there (a restart without persistence, FUNCTION
+         * FLUSH): the batches sent after this one met its absence too. Read
+         * them, load the library, and send every side that met it again, in
+         * the order the batches were sent. */
+        log_at(LOG_WARN, "redis", "function library missing, loading it again");
+        while (e->ngroups > 0) {
+            bool later_missing = false;
+            if (e->groups[0].kind == GROUP_APPLY) {
+                if (!read_apply_group(e, &later_missing, err, errlen))
+                    goto done;
+            } else if (!read_groups(e, true, err, errlen)) {
+                goto done;
+            }
+        }
+        e->loaded = false;
+        queue_load(e, err, errlen);
+        for (uint64_t q = pd->seq; q <= e->seq; q++)
+            for (int i = 0; i < ENGINE_MAX_PENDING; i++)
+                if (e->pending[i].busy && !e->pending[i].lost && e->pending[i].seq == q)
+                    write_pending(e, i, err, errlen);
+        if (!flush_commands(e, err, errlen))
+            goto done;
+        if (attempt == 2) {
+            snprintf(err, errlen, "redis: function still missing after loading the library");
+            drop(e);
+            goto done;
+        }
+    }
+    ok = take_replies(e, pd, results, out, prev, nprev, err, errlen);
     if (!ok)
         drop(e);
+done:
+    release(pd);
     return ok;
+}
+
+void engine_cancel(Engine *e, const Event *events, size_t n)
+{
+    for (int i = 0; i < ENGINE_MAX_PENDING; i++) {
+        Pending *pd = &e->pending[i];
+        if (!pd->busy || pd->events != events || pd->n != n)
+            continue;
+        if (!pd->lost)
+            drop(e);
+        release(pd);
+    }
 }
 
 bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results,
@@ -755,35 +827,36 @@ bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results
 bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *results,
                             size_t n, char *err, size_t errlen)
 {
-    size_t count = 0, start = e->cmd.len;
-    if (!e->redis) {
-        snprintf(err, errlen, "redis: connection lost");
-        return false;
-    }
+    /* Kept in `cleared` first: without a connection now, the next one sends
+     * them. */
+    size_t count = 0, start = e->cleared.len;
     for (size_t i = 0; i < n; i++)
         for (int s = 0; s < 2; s++) {
             if (!(results[i].outbox & (1u << s)))
                 continue;
             const char *own = s == SIDE_DIRECT ? events[i].profile_a : events[i].profile_b;
-            resp_count(&e->cmd, '*', 3);
-            resp_cstr(&e->cmd, "HDEL");
-            resp_key(&e->cmd, e->cfg, events[i].rel, (Side)s, own, "outbox", NULL);
-            resp_cstr(&e->cmd, events[i].id);
+            resp_count(&e->cleared, '*', 3);
+            resp_cstr(&e->cleared, "HDEL");
+            resp_key(&e->cleared, e->cfg, events[i].rel, (Side)s, own, "outbox", NULL);
+            resp_cstr(&e->cleared, events[i].id);
             count++;
         }
-    if (count == 0)
-        return true;
-    size_t bytes = e->cmd.len - start;
-    if (!e->cmd.oom)
-        jsonbuf_put(&e->cleared, e->cmd.data + start, bytes);
     if (e->cleared.oom) {
         snprintf(err, errlen, "redis: out of memory for the outbox clearing");
         e->cleared.oom = false;
-        e->cmd.len = start;
+        e->cleared.len = start;
         return false;
     }
+    if (count == 0)
+        return true;
     e->ncleared += count;
-    if (!push_group(e, GROUP_HDEL, count, bytes, err, errlen)) {
+    if (!e->redis) {
+        snprintf(err, errlen, "redis: connection lost (the clearing is sent on reconnection)");
+        return false;
+    }
+    size_t bytes = e->cleared.len - start;
+    jsonbuf_put(&e->cmd, e->cleared.data + start, bytes);
+    if (!push_group(e, GROUP_HDEL, count, bytes, -1, err, errlen)) {
         drop(e);
         return false;
     }
@@ -793,8 +866,8 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
 bool engine_sync(Engine *e, char *err, size_t errlen)
 {
     if (!e->redis)
-        return e->ngroups == 0;
-    return read_groups(e, false, err, errlen);
+        return true;
+    return read_groups(e, true, err, errlen); /* up to a batch still to be read */
 }
 
 bool engine_delivered(Engine *e, const Event *events, const ApplyResult *results, size_t n,

@@ -2,9 +2,9 @@
  * per side of an edge, pipelined; renders the triggers from what the calls
  * return; reads statistics; clears delivered triggers from the outboxes.
  *
- * A batch can be sent before the previous one's triggers are delivered
- * (engine_send, then engine_recv): Redis applies it while the caller waits
- * for the broker. One batch is between send and recv at a time. */
+ * A batch can be sent before the previous ones are read (engine_send, then
+ * engine_recv, in the same order): Redis applies it while the caller renders
+ * and publishes the previous one. */
 #ifndef RELATIOND_ENGINE_H
 #define RELATIOND_ENGINE_H
 
@@ -16,6 +16,9 @@
 #include <stddef.h>
 
 typedef struct Engine Engine;
+
+/* Batches sent and not read yet, at most. */
+#define ENGINE_MAX_PENDING 3
 
 /* Events of other batches (engine_recv). */
 typedef struct {
@@ -45,7 +48,8 @@ void engine_free(Engine *e);
  * configuration stays). */
 bool engine_set_config(Engine *e, const Config *cfg) __attribute__((warn_unused_result));
 
-/* Sends the calls of n events (written, not awaited). */
+/* Sends the calls of n events (written, not awaited). events stay the
+ * caller's until engine_recv or engine_cancel. */
 bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Reads the replies of the batch sent last; results[i] belongs to events[i];
@@ -57,6 +61,10 @@ bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t err
 bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
                  TriggerSet *out, const EventSpan *prev, int nprev, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* Forgets a batch sent and not to be read (the connection goes with it when
+ * its replies are still due). */
+void engine_cancel(Engine *e, const Event *events, size_t n);
+
 /* engine_send then engine_recv. */
 bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results,
                   TriggerSet *out, char *err, size_t errlen) __attribute__((warn_unused_result));

@@ -130,7 +130,7 @@ static const char *check_kafka_default(const Config *c)
 static const char *check_amqp_default(const Config *c)
 {
     EXPECT(c->has_amqp);
-    EXPECT(c->amqp.prefetch == 10 * 256); /* ten full batches of the default size */
+    EXPECT(c->amqp.prefetch == 8 * 256); /* eight full batches of the default size */
     EXPECT(streq(c->amqp.url, "amqps://h"));
     return NULL;
 }
