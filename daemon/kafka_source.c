@@ -102,7 +102,10 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
     (void)rk;
-    (void)opaque;
+    /* A commit that went through: the brokers are back, even when every
+     * message had been fetched before they went. */
+    if (!err && opaque)
+        kafka_up(opaque);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         log_at(LOG_WARN, "kafka source",
                "commit failed (%s): those messages will be delivered again, and counted once",
