@@ -624,6 +624,31 @@ def test_float_sums_are_decimal_and_rounded_half_away_from_zero(ctl, rdb):
         st["properties"]["amount"]["total"]
 
 
+def test_totals_past_2_53_units_stay_exact(ctl, rdb):
+    """Totals are int64 in Redis: 12 edges of 999999999.999999 (past 2^53
+    millionths), then 11 detached, leave exactly .999999; the triggers and
+    stats say so, and the stored field is the exact integer."""
+    rel = {"short": "big", "name": "Big", "database_a": "da", "database_b": "db",
+           "properties": [{"short": "f", "type": "float", "save_amount": True},
+                          {"short": "n", "type": "int", "save_amount": True}]}
+    cfg = ctl.config([rel])
+    up = [ev("u%d" % i, "attach", "x", "k%d" % i, {"f": 999999999.999999, "n": 10 ** 15},
+             rel="big") for i in range(12)]
+    res = ctl.apply(cfg, up)
+    assert summary(res) == (12, 0, 0, 0), res.stderr
+    props = ctl.stats(cfg, "big", "direct", "x")["properties"]
+    assert props["f"]["total"] == Decimal("11999999999.999988")
+    assert props["n"]["total"] == 12 * 10 ** 15
+    assert rdb.hget("rel:{big:d:x}:stats", "f:total") == "11999999999999988"
+    last = [t for t in res.triggers if t["event_data"]["direction"] == "direct"][-1]
+    assert last["event_data"]["stats"]["properties"]["f"]["total"] == Decimal("11999999999.999988")
+    down = ctl.apply(cfg, [ev("d%d" % i, "detach", "x", "k%d" % i, rel="big") for i in range(11)])
+    assert summary(down) == (11, 0, 0, 0), down.stderr
+    props = ctl.stats(cfg, "big", "direct", "x")["properties"]
+    assert props["f"]["total"] == Decimal("999999999.999999")
+    assert props["n"]["total"] == 10 ** 15
+
+
 def test_totals_are_exact_up_to_2_53_units(ctl, rdb):
     """README: totals are exact up to 2^53 units of the last decimal
     (9007199254.740992 for a float property, 9007199254740992 for an int one)."""
