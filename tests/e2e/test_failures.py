@@ -183,3 +183,42 @@ def test_crash_between_storing_and_delivering_keeps_the_triggers(server, config)
     third = apply(config, lines)
     assert third.stdout == ""
     assert third.stderr.strip().splitlines()[-1] == "applied 0, duplicate 3, stale 0, invalid 0"
+
+
+def test_function_library_flushed_while_batches_are_in_flight(server, config):
+    """FUNCTION FLUSH again and again while relationctl keeps several batches
+    sent and unread (a file read at full speed): every batch that met the
+    missing library is sent again, in order; each event counts once and
+    every trigger is printed once."""
+    import threading
+    lines = [event(i) for i in range(3000)]
+    client = redis.Redis(port=server.port)
+    stop = threading.Event()
+    flushes = [0]
+
+    def flush():
+        while not stop.is_set():
+            client.execute_command("FUNCTION", "FLUSH")
+            flushes[0] += 1
+            stop.wait(0.002)
+    t = threading.Thread(target=flush)
+    t.start()
+    try:
+        out = apply(config, lines)
+    finally:
+        stop.set()
+        t.join()
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "applied 3000, duplicate 0, stale 0, invalid 0"
+    assert flushes[0] > 10
+    assert "function library missing, loading it again" in out.stderr
+    bodies = [json.loads(line)["event_data"] for line in out.stdout.splitlines()]
+    ids = [b["id"] for b in bodies]
+    assert len(ids) == len(set(ids)), "a trigger printed twice"
+    # an attach or change trigger on each side of every event
+    assert {(b["source_event"]["id"], b["direction"]) for b in bodies
+            if b["kind"] in ("attach", "change")} == \
+        {("ev-%d" % i, side) for i in range(3000) for side in ("direct", "reverse")}
+    assert stats(config, "direct", "p1")["properties"]["n"]["total"] == 3000
+    for k in range(5):
+        assert stats(config, "reverse", "b%d" % k)["properties"]["n"]["total"] == 600
