@@ -241,11 +241,6 @@ static void drop(Engine *e)
             e->pending[i].lost = true;
 }
 
-void engine_reset(Engine *e)
-{
-    drop(e);
-}
-
 static bool push_group(Engine *e, GroupKind kind, size_t count, size_t bytes, int slot,
                        char *err, size_t errlen)
 {
@@ -870,12 +865,6 @@ bool engine_sync(Engine *e, char *err, size_t errlen)
     return read_groups(e, true, err, errlen); /* up to a batch still to be read */
 }
 
-bool engine_delivered(Engine *e, const Event *events, const ApplyResult *results, size_t n,
-                      char *err, size_t errlen)
-{
-    return engine_delivered_async(e, events, results, n, err, errlen) &&
-           engine_sync(e, err, errlen);
-}
 
 /* ---- statistics ---- */
 

@@ -75,13 +75,8 @@ bool engine_apply(Engine *e, const Event *events, size_t n, ApplyResult *results
  * then publishes its triggers again, with the same ids. */
 bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *results,
                             size_t n, char *err, size_t errlen) __attribute__((warn_unused_result));
-/* Reads every reply still due (none of a sent batch may be pending). */
+/* Reads the replies still due ahead of the first batch sent and not read. */
 bool engine_sync(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
-/* engine_delivered_async then engine_sync. */
-bool engine_delivered(Engine *e, const Event *events, const ApplyResult *results, size_t n,
-                      char *err, size_t errlen) __attribute__((warn_unused_result));
-/* Drops the connection and everything in flight on it. */
-void engine_reset(Engine *e);
 
 /* One side's statistics as a JSON text (caller frees). */
 bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *profile, char **json,

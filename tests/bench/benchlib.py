@@ -138,11 +138,11 @@ def descendants(root):
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(name))
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
+    out, stack = [], [root]
+    while stack:
+        p = stack.pop()
         out.append(p)
-        todo.extend(children.get(p, []))
+        stack.extend(children.get(p, []))
     return out
 
 
