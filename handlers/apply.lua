@@ -5,13 +5,15 @@
 --             typ = {0 int | 1 float | 2 bool, ...}, amount = {bool, ...},
 --             order = {0 none | 1 desc | 2 asc, ...}, last = {'limit - 1', ...},
 --             cf = {'p:count', ...}, tf = {'p:total', ...},
---             hm = {'count', 'p1:count', 'p1:total', ...}, tops = {property index, ...}}
+--             hm = {'count', 'p1:count', 'p1:total', ...}, pos = {field = index in hm},
+--             tops = {property index, ...}}
 --   TOMB_TTL (seconds), DEDUP_RANK (-dedup_ids - 1), both strings;
 --   EXPIRE_STEP (ms: TOMB_TTL / 16)
 -- and registers `apply` under the library's function name.
 --
--- KEYS: stats, edges, seen, outbox, tomb, then one top key per property with
---       a top (in property order)
+-- KEYS: side (hash: statistics, '@' .. counterpart = edge, '!' .. id NUL
+--       counterpart = undelivered record), seen, tomb, then one top key per
+--       property with a top (in property order)
 -- ARGV: relation index, now (ms), event date, counterpart, event id,
 --       op (a|e|s|d), version ("" = none), then pairs: property index, value
 --       ("n" = null, else an integer: float weights in millionths)
@@ -24,7 +26,9 @@
 --    old weights (array, false = unset) or false, new weights or false,
 --    {ZRANGE WITHSCORES of each top, after}}
 -- Redis keeps state; the daemon formats. Numbers are integers: float weights
--- and totals in millionths.
+-- and totals in millionths. A side costs 8 calls in the common case (a
+-- strengthen of an edge with two tops): ZRANGE and ZADD of seen, HMGET,
+-- ZADD and ZRANGE per top, one HSET.
 
 local MAX = 1000000000000000 -- |weight| after strengthen, in units
 local EXACT = 9007199254740992 - 2000000000000000 -- 2^53 less the largest change
@@ -39,17 +43,34 @@ local function vcmp(x, y)
   return x < y and -1 or 1
 end
 
--- The event id joins the side's recent ids; scores increase strictly per
--- side, so trimming drops the oldest.
--- The event id joins the side's recent ids; scores increase strictly per
--- side (whatever the clocks of the daemons), so trimming drops the oldest.
--- Each call costs about 10k instructions, so two are made only now and then:
--- the window is trimmed when a score crosses a multiple of 8 (it holds at
--- most 7 ids more than DEDUP), and its lifetime is renewed when a score
--- crosses a multiple of TTL/16 (it lives 15/16 of TTL to TTL after the last
--- event). Numbers reach redis.call as strings: Lua would format them with
--- printf.
-local function remember(k_seen, ev_id, now)
+-- Scratch tables, one set per relation, reused across calls (fewer
+-- allocations and less garbage): arrays are overwritten up to their length.
+for r = 1, #REL do
+  local C = REL[r]
+  C.s_old, C.s_new, C.s_parts, C.s_h, C.s_tops = {}, {}, {}, {}, {}
+  C.s_fields, C.s_deltas = {}, {}
+  C.s_rec = {false, false, false, false, false, C.s_tops}
+  -- HMGET arguments: the edge's field (set per call), then the statistics
+  C.s_get = {false}
+  for i = 1, #C.hm do C.s_get[i + 1] = C.hm[i] end
+end
+
+local function apply(keys, args)
+  local C = REL[tonumber(args[1])]
+  local k_side, k_seen, k_tomb = keys[1], keys[2], keys[3]
+  local now, date, cp, ev_id = args[2], args[3], args[4], args[5]
+  local op, version = args[6], args[7]
+  local n, typ = C.n, C.typ
+  -- Ids are remembered per edge: the same id on another edge is another event.
+  local member = ev_id .. '\0' .. cp
+
+  -- The id joins the side's recent ids, unless it is there (a duplicate).
+  -- Scores increase strictly per side (whatever the clocks of the daemons),
+  -- so trimming drops the oldest. Each call costs about 10k instructions,
+  -- so two are made only now and then: the window is trimmed when a score
+  -- crosses a multiple of 8 (it holds at most 7 ids more than the window),
+  -- and its lifetime is renewed when a score crosses a multiple of TTL/16.
+  -- Numbers reach redis.call as strings: Lua would format them with printf.
   local last = redis.call('ZRANGE', k_seen, '-1', '-1', 'WITHSCORES')
   local l = last[2] and tonumber(last[2])
   local score = tonumber(now)
@@ -57,40 +78,24 @@ local function remember(k_seen, ev_id, now)
     score = l + 1
     now = string.format('%d', score)
   end
-  redis.call('ZADD', k_seen, now, ev_id)
+  if redis.call('ZADD', k_seen, 'NX', now, member) == 0 then
+    local pending = redis.call('HGET', k_side, '!' .. member)
+    if pending then return {2, pending} end
+    return {2}
+  end
   if not l or math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
     redis.call('EXPIRE', k_seen, TOMB_TTL)
   end
   if l and math.floor(score / 8) ~= math.floor(l / 8) then
     redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
   end
-end
 
--- Scratch tables, one set per relation, reused across calls (fewer
--- allocations and less garbage): arrays are overwritten up to their length.
-for r = 1, #REL do
-  local C = REL[r]
-  C.s_old, C.s_new, C.s_parts, C.s_fields, C.s_deltas, C.s_h, C.s_tops =
-    {}, {}, {}, {}, {}, {}, {}
-  C.s_rec = {false, false, false, false, false, C.s_tops}
-end
-
-local function apply(keys, args)
-  local C = REL[tonumber(args[1])]
-  local k_stats, k_edges, k_seen, k_outbox, k_tomb = keys[1], keys[2], keys[3], keys[4], keys[5]
-  local now, date, cp, ev_id = args[2], args[3], args[4], args[5]
-  local op, version = args[6], args[7]
-  local n, typ = C.n, C.typ
-
-  if redis.call('ZSCORE', k_seen, ev_id) then
-    local pending = redis.call('HGET', k_outbox, ev_id)
-    if pending then return {2, pending} end
-    return {2}
-  end
-
-  -- The edge as stored: weights in units, false = unset.
+  -- The edge as stored and the statistics before, in one read.
+  local get = C.s_get
+  get[1] = '@' .. cp
+  local before = redis.call('HMGET', k_side, unpack(get))
+  local raw = table.remove(before, 1)
   local old, oldver = false, nil
-  local raw = redis.call('HGET', k_edges, cp)
   if raw then
     local d = cjson.decode(raw)
     if type(d.version) == 'string' then oldver = d.version end
@@ -109,7 +114,6 @@ local function apply(keys, args)
   if not old then tomb = redis.call('GET', k_tomb) or nil end
   local known = oldver or tomb
   if version ~= '' and known and vcmp(version, known) < 0 then
-    remember(k_seen, ev_id, now)
     return {3}
   end
   local newver = known
@@ -128,6 +132,7 @@ local function apply(keys, args)
         if op == 's' and typ[i] ~= 2 then
           v = (new[i] or 0) + v
           if v > MAX or v < -MAX then
+            redis.call('ZREM', k_seen, member)
             return redis.error_reply('weights.' .. C.short[i] .. ': result of strengthen out of range')
           end
         end
@@ -145,6 +150,9 @@ local function apply(keys, args)
     end
   end
 
+  -- The side's hash is written by one HSET: the edge, the statistics, the
+  -- record; h collects its field/value pairs.
+  local h, nh = C.s_h, 0
   if new then
     if kind or oldver ~= newver then
       local parts, np = C.s_parts, 0
@@ -159,34 +167,42 @@ local function apply(keys, args)
           end
         end
       end
-      redis.call('HSET', k_edges, cp, '{"version":' .. (newver and ('"' .. newver .. '"') or 'null') ..
-                 ',"weights":{' .. table.concat(parts, ',', 1, np) .. '}}')
+      h[1] = get[1]
+      h[2] = '{"version":' .. (newver and ('"' .. newver .. '"') or 'null') ..
+             ',"weights":{' .. table.concat(parts, ',', 1, np) .. '}}'
+      nh = 2
     end
     if tomb then redis.call('DEL', k_tomb) end
   else
-    if old then redis.call('HDEL', k_edges, cp) end
     if newver and (old or version ~= '') then
       redis.call('SET', k_tomb, newver, 'EX', TOMB_TTL)
     end
   end
 
+  local nedge = nh
   if not kind then
-    remember(k_seen, ev_id, now)
+    if nh > 0 then redis.call('HSET', k_side, unpack(h, 1, nh)) end
     return {1}
   end
 
-  -- Statistics: one HSET of the changed fields, computed here while every
-  -- value is exact in a double (|v| < 2^53); exact int64 HINCRBYs beyond.
-  local before = redis.call('HMGET', k_stats, unpack(C.hm))
+  -- Statistics: computed here while every value is exact in a double
+  -- (|v| < 2^53); exact int64 HINCRBYs beyond.
   local dc = kind == 1 and 1 or kind == 3 and -1 or 0
-  local last = dc == -1 and tonumber(before[1] or '0') <= 1
-  if last then redis.call('DEL', k_stats) end
+  local gone = dc == -1 and tonumber(before[1] or '0') <= 1
+  if kind == 3 then
+    -- the edge goes, and with the last edge the statistics
+    if gone then
+      redis.call('HDEL', k_side, unpack(get)) -- the edge, then every statistic
+    else
+      redis.call('HDEL', k_side, get[1])
+    end
+  end
   local fields, deltas, nf = C.s_fields, C.s_deltas, 0
   if dc ~= 0 then nf = 1; fields[1] = 'count'; deltas[1] = dc end
-  local tk = 5
+  local tk = 3
   for i = 1, n do
     local ov, nv = old and old[i], new and new[i]
-    if not last then
+    if not gone then
       local t = typ[i]
       local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
       if d ~= 0 then nf = nf + 1; fields[nf] = C.cf[i]; deltas[nf] = d end
@@ -206,20 +222,19 @@ local function apply(keys, args)
       end
     end
   end
-  if not last and nf > 0 then
-    local pos = C.pos
-    local h, exact = C.s_h, true
+  if not gone and nf > 0 then
+    local pos, exact = C.pos, true
     for j = 1, nf do
       local v = tonumber(before[pos[fields[j]]] or '0') + deltas[j]
       if v >= EXACT or v <= -EXACT then exact = false; break end
-      h[2 * j - 1] = fields[j]
-      h[2 * j] = string.format('%d', v)
+      h[nh + 1] = fields[j]
+      h[nh + 2] = string.format('%d', v)
+      nh = nh + 2
     end
-    if exact then
-      redis.call('HSET', k_stats, unpack(h, 1, 2 * nf))
-    else
+    if not exact then
+      nh = nedge
       for j = 1, nf do
-        redis.call('HINCRBY', k_stats, fields[j], string.format('%d', deltas[j]))
+        redis.call('HINCRBY', k_side, fields[j], string.format('%d', deltas[j]))
       end
     end
   end
@@ -227,16 +242,17 @@ local function apply(keys, args)
   local tops = C.s_tops
   for j, i in ipairs(C.tops) do
     if C.order[i] == 1 then
-      tops[j] = redis.call('ZREVRANGE', keys[5 + j], '0', C.last[i], 'WITHSCORES')
+      tops[j] = redis.call('ZREVRANGE', keys[3 + j], '0', C.last[i], 'WITHSCORES')
     else
-      tops[j] = redis.call('ZRANGE', keys[5 + j], '0', C.last[i], 'WITHSCORES')
+      tops[j] = redis.call('ZRANGE', keys[3 + j], '0', C.last[i], 'WITHSCORES')
     end
   end
 
   local rec = C.s_rec
   rec[1], rec[2], rec[3], rec[4], rec[5] = date, kind, before, old, new
   local record = cmsgpack.pack(rec)
-  redis.call('HSET', k_outbox, ev_id, record)
-  remember(k_seen, ev_id, now)
+  h[nh + 1] = '!' .. member
+  h[nh + 2] = record
+  redis.call('HSET', k_side, unpack(h, 1, nh + 2))
   return {1, record}
 end

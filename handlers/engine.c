@@ -202,22 +202,63 @@ static void resp_cstr(JsonBuf *b, const char *s)
     resp_arg(b, s, strlen(s));
 }
 
-/* A key of the layout: PREFIX{RELATION:S:PROFILE}:SUFFIX[SUFFIX2]. */
-static void resp_key(JsonBuf *b, const Config *cfg, const RelationDef *rel, Side side,
-                     const char *profile, const char *suffix, const char *suffix2)
+/* A profile id inside a key: '%', '{' and '}' percent-encoded, so that an id
+ * can neither end the hash tag nor forge the key of another profile (the
+ * same id reads the same in the key whenever it holds none of them). */
+static size_t key_id_len(const char *id)
 {
-    size_t lp = strlen(cfg->key_prefix), lr = strlen(rel->short_name), lo = strlen(profile);
-    size_t ls = strlen(suffix), ls2 = suffix2 ? strlen(suffix2) : 0;
-    resp_count(b, '$', lp + 1 + lr + 3 + lo + 2 + ls + ls2);
+    size_t n = 0;
+    for (const char *c = id; *c; c++)
+        n += (*c == '%' || *c == '{' || *c == '}') ? 3 : 1;
+    return n;
+}
+
+static void key_id(JsonBuf *b, const char *id)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *run = id;
+    for (const char *c = id;; c++) {
+        if (*c && *c != '%' && *c != '{' && *c != '}')
+            continue;
+        jsonbuf_put(b, run, (size_t)(c - run));
+        if (!*c)
+            return;
+        char esc[3] = {'%', hex[(unsigned char)*c >> 4], hex[(unsigned char)*c & 15]};
+        jsonbuf_put(b, esc, 3);
+        run = c + 1;
+    }
+}
+
+/* A key of the layout: PREFIX{RELATION:S:PROFILE}:SUFFIX[ID], the profile
+ * and the id encoded by key_id. */
+static void resp_key(JsonBuf *b, const Config *cfg, const RelationDef *rel, Side side,
+                     const char *profile, const char *suffix, const char *id)
+{
+    size_t lp = strlen(cfg->key_prefix), lr = strlen(rel->short_name);
+    size_t ls = strlen(suffix);
+    resp_count(b, '$', lp + 1 + lr + 3 + key_id_len(profile) + 2 + ls + (id ? key_id_len(id) : 0));
     jsonbuf_put(b, cfg->key_prefix, lp);
     jsonbuf_char(b, '{');
     jsonbuf_put(b, rel->short_name, lr);
     jsonbuf_put(b, side == SIDE_DIRECT ? ":d:" : ":r:", 3);
-    jsonbuf_put(b, profile, lo);
+    key_id(b, profile);
     jsonbuf_put(b, "}:", 2);
     jsonbuf_put(b, suffix, ls);
-    if (suffix2)
-        jsonbuf_put(b, suffix2, ls2);
+    if (id)
+        key_id(b, id);
+    jsonbuf_put(b, "\r\n", 2);
+}
+
+/* A field of the side's hash: a mark, then the event id, NUL, the
+ * counterpart (ids and profiles hold no NUL). */
+static void resp_member(JsonBuf *b, const char *mark, const char *id, const char *cp)
+{
+    size_t lm = strlen(mark), li = strlen(id), lc = strlen(cp);
+    resp_count(b, '$', lm + li + 1 + lc);
+    jsonbuf_put(b, mark, lm);
+    jsonbuf_put(b, id, li);
+    jsonbuf_char(b, '\0');
+    jsonbuf_put(b, cp, lc);
     jsonbuf_put(b, "\r\n", 2);
 }
 
@@ -461,7 +502,7 @@ static void now_strings(Engine *e)
 
 static const char op_codes[] = {'a', 'e', 's', 'd'}; /* by EventOp */
 
-/* FCALL fn numkeys stats edges seen outbox tomb tops... rel now date cp id op version pairs... */
+/* FCALL fn numkeys side seen tomb tops... rel now date cp id op version pairs... */
 static void write_call(Engine *e, const RelationDef *rel, int index, const Event *ev, Side side)
 {
     JsonBuf *b = &e->cmd;
@@ -473,15 +514,13 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
         ntop += rel->properties[i].top_order != TOP_NONE;
         npairs += ev->weights[i].kind != WEIGHT_ABSENT;
     }
-    int nkeys = 5 + ntop;
+    int nkeys = 3 + ntop;
     resp_count(b, '*', (size_t)(3 + nkeys + 7 + 2 * npairs));
     resp_cstr(b, "FCALL");
     resp_cstr(b, e->fname);
     resp_int(b, nkeys);
-    resp_key(b, cfg, rel, side, own, "stats", NULL);
-    resp_key(b, cfg, rel, side, own, "edges", NULL);
+    resp_key(b, cfg, rel, side, own, "side", NULL);
     resp_key(b, cfg, rel, side, own, "seen", NULL);
-    resp_key(b, cfg, rel, side, own, "outbox", NULL);
     resp_key(b, cfg, rel, side, own, "tomb:", other);
     for (int i = 0; i < rel->nproperties; i++)
         if (rel->properties[i].top_order != TOP_NONE)
@@ -830,10 +869,11 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
             if (!(results[i].outbox & (1u << s)))
                 continue;
             const char *own = s == SIDE_DIRECT ? events[i].profile_a : events[i].profile_b;
+            const char *other = s == SIDE_DIRECT ? events[i].profile_b : events[i].profile_a;
             resp_count(&e->cleared, '*', 3);
             resp_cstr(&e->cleared, "HDEL");
-            resp_key(&e->cleared, e->cfg, events[i].rel, (Side)s, own, "outbox", NULL);
-            resp_cstr(&e->cleared, events[i].id);
+            resp_key(&e->cleared, e->cfg, events[i].rel, (Side)s, own, "side", NULL);
+            resp_member(&e->cleared, "!", events[i].id, other);
             count++;
         }
     if (e->cleared.oom) {
@@ -886,7 +926,7 @@ bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *prof
     resp_cstr(b, "MULTI");
     resp_count(b, '*', (size_t)(3 + 2 * rel->nproperties));
     resp_cstr(b, "HMGET");
-    resp_key(b, e->cfg, rel, side, profile, "stats", NULL);
+    resp_key(b, e->cfg, rel, side, profile, "side", NULL);
     resp_cstr(b, "count");
     for (int i = 0; i < rel->nproperties; i++) {
         char field[CONFIG_SHORT_MAX + 8];

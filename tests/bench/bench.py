@@ -342,7 +342,11 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         n = last["committed"] - first["committed"]
         dt = last["t"] - first["t"]
         triggers = sub.wait_quiet()
+        # undelivered records: '!' fields of the side hashes (outbox keys
+        # of builds before the side hash)
         outbox = sum(1 for _ in client.scan_iter(match="rel:*:outbox", count=1000))
+        outbox += sum(1 for k in client.scan_iter(match="rel:*:side", count=1000)
+                      for _ in client.hscan_iter(k, match="!*", count=1000))
         stats = B.redis_commandstats(client)
         r = {"events_s": n / dt, "window_events": n, "window_s": dt,
              "start_to_first_commit_s": first["t"] - t_start,

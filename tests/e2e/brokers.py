@@ -1003,7 +1003,8 @@ class Harness:
         sides = sides[::max(1, len(sides) // 24)]
         problems = compare_stats(self.config_path(), self.oracle.config, sides)
         assert not problems, "stats:\n" + "\n".join(problems[:10])
-        outbox = [k for k in self.redis.scan_iter(match=self.names.prefix + "*:outbox")]
+        outbox = [k for k in self.redis.scan_iter(match=self.names.prefix + "*:side")
+                  if any(True for _ in self.redis.hscan_iter(k, match="!*"))]
         assert not outbox, "triggers left in the outbox: %r" % outbox[:5]
         assert not self.state_diff(), self.state_diff()
 

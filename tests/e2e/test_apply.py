@@ -477,8 +477,8 @@ def test_randomized_stream_matches_the_model(ctl, rdb, batch_size):
         assert_triggers_match(got, want)
 
     # the outbox is empty after every run
-    for k in rdb.scan_iter(match="rel:*:outbox"):
-        assert rdb.hlen(k) == 0, k
+    for k in rdb.scan_iter(match="rel:*:side"):
+        assert not [f for f in rdb.hkeys(k) if f.startswith("!")], k
 
     # every profile side: `relationctl stats` and the documented keys
     checked = 0
@@ -500,7 +500,7 @@ def check_redis_side(rdb, model, rel, side, prof):
     """The README's key layout holds the model's state."""
     tag = "rel:{%s:%s:%s}" % (rel, side[0], prof)
     st = model.stats_internal(rel, side, prof)
-    h = rdb.hgetall(tag + ":stats")
+    h = {f: v for f, v in rdb.hgetall(tag + ":side").items() if f[0] not in "@!"}
     for v in h.values():
         canonical_number(v)
     assert int(h.get("count", "0")) == st["count"]
@@ -517,7 +517,7 @@ def check_redis_side(rdb, model, rel, side, prof):
             assert set(zs) == set(vals), (tag, p["short"])
             for cp, v in vals.items():
                 assert zs[cp] == float(v), (tag, p["short"], cp)
-    edges = rdb.hgetall(tag + ":edges")
+    edges = {f[1:]: v for f, v in rdb.hgetall(tag + ":side").items() if f[0] == "@"}
     want_edges = {}
     for (r, a, b), e in model.edges.items():
         if r == rel and (a if side == "direct" else b) == prof:
@@ -570,7 +570,7 @@ def test_float_totals_return_exactly_to_zero(ctl, rdb):
     assert st["properties"]["amount"]["total"] == Decimal("72")
     assert [canon(t["value"]) for t in st["properties"]["amount"]["top"]] == \
         [canon(Decimal("1.8"))] * 5
-    assert rdb.hget("rel:{money:d:acc}:stats", "amount:total") == "72000000"  # millionths
+    assert rdb.hget("rel:{money:d:acc}:side", "amount:total") == "72000000"  # millionths
 
     rng.shuffle(plan)
     down = [ev("down-%d" % i, "strengthen", "acc", "cl%02d" % b, {"amount": -x})
@@ -582,10 +582,10 @@ def test_float_totals_return_exactly_to_zero(ctl, rdb):
         "count": 40, "total": 0,
         "top": [{"profile_id": "cl%02d" % b, "value": 0} for b in (39, 38, 37, 36, 35)]})
     assert st["properties"]["amount"]["total"] == Decimal(0)
-    assert rdb.hget("rel:{money:d:acc}:stats", "amount:total") == "0"
+    assert rdb.hget("rel:{money:d:acc}:side", "amount:total") == "0"
     for b in range(40):
-        assert rdb.hget("rel:{money:r:cl%02d}:stats" % b, "amount:total") == "0"
-        w = loads(rdb.hget("rel:{money:d:acc}:edges", "cl%02d" % b))["weights"]
+        assert rdb.hget("rel:{money:r:cl%02d}:side" % b, "amount:total") == "0"
+        w = loads(rdb.hget("rel:{money:d:acc}:side", "@cl%02d" % b))["weights"]
         assert w["amount"] == 0 and not isinstance(w["amount"], bool)
 
     res = ctl.apply(cfg, [ev("off-%d" % b, "detach", "acc", "cl%02d" % b) for b in range(40)])
@@ -593,7 +593,7 @@ def test_float_totals_return_exactly_to_zero(ctl, rdb):
     st = ctl.stats(cfg, "money", "direct", "acc")
     assert canon(st) == canon({"count": 0, "properties": {
         "amount": {"count": 0, "total": 0, "top": []}}})
-    assert rdb.hget("rel:{money:d:acc}:stats", "amount:total") in (None, "0")
+    assert rdb.hget("rel:{money:d:acc}:side", "amount:total") in (None, "0")
 
 
 def test_float_sums_are_decimal_and_rounded_half_away_from_zero(ctl, rdb):
@@ -620,7 +620,7 @@ def test_float_sums_are_decimal_and_rounded_half_away_from_zero(ctl, rdb):
     assert rev["properties"]["amount"]["total"] == Decimal("-0.007813")
     assert st["properties"]["amount"]["total"] == \
         Decimal("0.3") + Decimal("0.007813") - Decimal("0.007813") + 2 + Decimal("999999999.999999")
-    assert Decimal(rdb.hget("rel:{money:d:x}:stats", "amount:total")).scaleb(-6) == \
+    assert Decimal(rdb.hget("rel:{money:d:x}:side", "amount:total")).scaleb(-6) == \
         st["properties"]["amount"]["total"]
 
 
@@ -639,7 +639,7 @@ def test_totals_past_2_53_units_stay_exact(ctl, rdb):
     props = ctl.stats(cfg, "big", "direct", "x")["properties"]
     assert props["f"]["total"] == Decimal("11999999999.999988")
     assert props["n"]["total"] == 12 * 10 ** 15
-    assert rdb.hget("rel:{big:d:x}:stats", "f:total") == "11999999999999988"
+    assert rdb.hget("rel:{big:d:x}:side", "f:total") == "11999999999999988"
     last = [t for t in res.triggers if t["event_data"]["direction"] == "direct"][-1]
     assert last["event_data"]["stats"]["properties"]["f"]["total"] == Decimal("11999999999.999988")
     down = ctl.apply(cfg, [ev("d%d" % i, "detach", "x", "k%d" % i, rel="big") for i in range(11)])
@@ -664,7 +664,7 @@ def test_totals_are_exact_up_to_2_53_units(ctl, rdb):
     props = ctl.stats(cfg, "big", "direct", "x")["properties"]
     assert props["f"]["total"] == Decimal("8999999999.999999")
     assert props["n"]["total"] == 8999999999999999
-    h = rdb.hgetall("rel:{big:d:x}:stats")
+    h = rdb.hgetall("rel:{big:d:x}:side")
     assert (h["f:total"], h["n:total"]) == ("8999999999999999", "8999999999999999")
     res = ctl.apply(cfg, [ev("w2", "edit", "x", "k1", {"f": 999999999.999997, "n": 999999999999997},
                              rel="big")])
@@ -791,7 +791,7 @@ def test_tombstone_blocks_a_late_attach(ctl, rdb):
     assert r2.stdout == ""
     assert ctl.stats(cfg, "sales", "direct", "m") == zero
     assert ctl.stats(cfg, "sales", "reverse", "c")["count"] == 0
-    assert rdb.hlen("rel:{sales:d:m}:edges") == 0
+    assert not [f for f in rdb.hkeys("rel:{sales:d:m}:side") if f.startswith("@")]
 
     r3 = ctl.apply(cfg, [dict(base, id="e4", op="attach", weights={"profit": 7}, version=11)])
     assert summary(r3) == (1, 0, 0, 0)
@@ -801,7 +801,7 @@ def test_tombstone_blocks_a_late_attach(ctl, rdb):
     assert all(t["event_data"]["weights"] == {"before": None, "after": {"profit": 7}}
                for t in r3.triggers)
     assert ctl.stats(cfg, "sales", "direct", "m")["properties"]["profit"]["total"] == 7
-    assert loads(rdb.hget("rel:{sales:d:m}:edges", "c")) == {
+    assert loads(rdb.hget("rel:{sales:d:m}:side", "@c")) == {
         "version": "11", "weights": {"profit": 7000000}}  # float weights in millionths
 
     # an equal version applies; a lower one is stale
@@ -942,7 +942,7 @@ def test_redelivery_within_the_dedup_window_is_a_duplicate(ctl, rdb):
     assert ctl.stats(cfg, "sales", "direct", "m")["properties"]["qty"]["total"] == 4
     assert ctl.stats(cfg, "sales", "reverse", "c1")["properties"]["qty"]["total"] == 1
     # both sides still hold the same edge
-    assert rdb.hget("rel:{sales:d:m}:edges", "c1") == rdb.hget("rel:{sales:r:c1}:edges", "m")
+    assert rdb.hget("rel:{sales:d:m}:side", "@c1") == rdb.hget("rel:{sales:r:c1}:side", "@m")
 
 
 # --------------------------------------------------------------------------
@@ -1091,12 +1091,12 @@ def test_a_removed_property_is_dropped_when_the_edge_changes(ctl, rdb):
         assert canon(t["event_data"]["weights"]["after"]) == canon({"f": Decimal("2.5")})
     assert canon(ctl.stats(cfg2, "s", "direct", "x")) == canon({"count": 2, "properties": {
         "f": {"count": 2, "total": 4}, "q": {"count": 0, "total": 0}}})
-    assert loads(rdb.hget("rel:{s:d:x}:edges", "y")) == {"version": None,
+    assert loads(rdb.hget("rel:{s:d:x}:side", "@y")) == {"version": None,
                                                          "weights": {"f": 2500000}}
-    assert loads(rdb.hget("rel:{s:r:y}:edges", "x")) == {"version": None,
+    assert loads(rdb.hget("rel:{s:r:y}:side", "@x")) == {"version": None,
                                                          "weights": {"f": 2500000}}
     # an edge that did not change keeps its values
-    assert loads(rdb.hget("rel:{s:d:x}:edges", "z"))["weights"] == {"f": 1500000, "n": 3}
+    assert loads(rdb.hget("rel:{s:d:x}:side", "@z"))["weights"] == {"f": 1500000, "n": 3}
 
 
 # --------------------------------------------------------------------------
