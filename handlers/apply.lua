@@ -50,9 +50,10 @@ for r = 1, #REL do
   C.s_old, C.s_new, C.s_parts, C.s_h, C.s_tops = {}, {}, {}, {}, {}
   C.s_fields, C.s_deltas = {}, {}
   C.s_rec = {false, false, false, false, false, C.s_tops}
-  -- HMGET arguments: the edge's field (set per call), then the statistics
-  C.s_get = {false}
-  for i = 1, #C.hm do C.s_get[i + 1] = C.hm[i] end
+  -- HMGET arguments: the edge's field (set per call), the newest score of
+  -- seen, then the statistics
+  C.s_get = {false, '#last'}
+  for i = 1, #C.hm do C.s_get[i + 2] = C.hm[i] end
 end
 
 local function apply(keys, args)
@@ -64,15 +65,24 @@ local function apply(keys, args)
   -- Ids are remembered per edge: the same id on another edge is another event.
   local member = ev_id .. '\0' .. cp
 
+  -- The edge as stored, the newest score of seen and the statistics before,
+  -- in one read.
+  local get = C.s_get
+  get[1] = '@' .. cp
+  local before = redis.call('HMGET', k_side, unpack(get))
+  local raw = table.remove(before, 1)
+  local l = table.remove(before, 1)
+  l = l and tonumber(l)
+
   -- The id joins the side's recent ids, unless it is there (a duplicate).
   -- Scores increase strictly per side (whatever the clocks of the daemons),
-  -- so trimming drops the oldest. Each call costs about 10k instructions,
-  -- so two are made only now and then: the window is trimmed when a score
-  -- crosses a multiple of 8 (it holds at most 7 ids more than the window),
-  -- and its lifetime is renewed when a score crosses a multiple of TTL/16.
-  -- Numbers reach redis.call as strings: Lua would format them with printf.
-  local last = redis.call('ZRANGE', k_seen, '-1', '-1', 'WITHSCORES')
-  local l = last[2] and tonumber(last[2])
+  -- so trimming drops the oldest: the newest score is kept in the side's
+  -- hash ('#last') while the side has edges. Each call costs about 10k
+  -- instructions, so two are made only now and then: the window is trimmed
+  -- when a score crosses a multiple of 8 (it holds at most 7 ids more than
+  -- the window), and its lifetime is renewed when a score crosses a multiple
+  -- of TTL/16. Numbers reach redis.call as strings: Lua would format them
+  -- with printf.
   local score = tonumber(now)
   if l and l >= score then
     score = l + 1
@@ -86,15 +96,10 @@ local function apply(keys, args)
   if not l or math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
     redis.call('EXPIRE', k_seen, TOMB_TTL)
   end
-  if l and math.floor(score / 8) ~= math.floor(l / 8) then
+  if not l or math.floor(score / 8) ~= math.floor(l / 8) then
     redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
   end
 
-  -- The edge as stored and the statistics before, in one read.
-  local get = C.s_get
-  get[1] = '@' .. cp
-  local before = redis.call('HMGET', k_side, unpack(get))
-  local raw = table.remove(before, 1)
   local old, oldver = false, nil
   if raw then
     local d = cjson.decode(raw)
@@ -109,11 +114,13 @@ local function apply(keys, args)
       old[i] = v
     end
   end
+  local edges = tonumber(before[1] or '0') -- before this event
 
   local tomb = nil
   if not old then tomb = redis.call('GET', k_tomb) or nil end
   local known = oldver or tomb
   if version ~= '' and known and vcmp(version, known) < 0 then
+    if edges > 0 then redis.call('HSET', k_side, '#last', now) end
     return {3}
   end
   local newver = known
@@ -179,20 +186,28 @@ local function apply(keys, args)
     end
   end
 
-  local nedge = nh
   if not kind then
+    if edges > 0 then
+      h[nh + 1], h[nh + 2] = '#last', now
+      nh = nh + 2
+    end
     if nh > 0 then redis.call('HSET', k_side, unpack(h, 1, nh)) end
     return {1}
   end
+  h[nh + 1], h[nh + 2] = '#last', now
+  nh = nh + 2
+  local nedge = nh
 
   -- Statistics: computed here while every value is exact in a double
   -- (|v| < 2^53); exact int64 HINCRBYs beyond.
   local dc = kind == 1 and 1 or kind == 3 and -1 or 0
-  local gone = dc == -1 and tonumber(before[1] or '0') <= 1
+  local gone = dc == -1 and edges <= 1
   if kind == 3 then
     -- the edge goes, and with the last edge the statistics
     if gone then
-      redis.call('HDEL', k_side, unpack(get)) -- the edge, then every statistic
+      -- the edge, '#last', every statistic
+      redis.call('HDEL', k_side, unpack(get))
+      nh = 0
     else
       redis.call('HDEL', k_side, get[1])
     end

@@ -81,6 +81,9 @@ CORES = os.cpu_count()
 # broker answers at once): a short wait keeps that out of the latency.
 KAFKA_PROPERTIES = dict(B.brokers.KAFKA_PROPERTIES,
                         **{"fetch.wait.max.ms": os.environ.get("BENCH_FETCH_WAIT_MS", "5")})
+# BENCH_PERF=FILE: `perf record -g` of the daemon during each drain (into
+# FILE.<column>.<run>; every column is slowed alike)
+PERF_OUT = os.environ.get("BENCH_PERF")
 HOOKS_DURABLE = os.environ.get("BENCH_HOOKS_DURABLE", "1") not in ("", "0")
 COMMAND_NOISE = {"info", "config|resetstat", "config", "flushall", "ping", "hello",
                  "client|setinfo", "scan", "memory|usage", "zcard", "command|docs",
@@ -321,6 +324,12 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         B.brokers.RELATIOND = bins["relationd"]      # Daemon.start runs this binary
         t_start = time.monotonic()
         daemon.start()
+        perf = None
+        if PERF_OUT:
+            perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p",
+                                     str(daemon.proc.pid), "-o", "%s.%s.%d" % (PERF_OUT, col, run_no)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            local.add(None, lambda: perf.poll() is None and perf.kill())
         first = None
         deadline = time.monotonic() + max(120, total / 200)
         while True:
@@ -330,6 +339,9 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
                 first = snap(c)
             if c >= total:
                 last = snap(c)
+                if perf is not None:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(timeout=60)
                 break
             if time.monotonic() > deadline:
                 raise BenchError("drain not done after %.0f s: %d of %d committed\n%s" % (
@@ -346,7 +358,7 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         # of builds before the side hash)
         outbox = sum(1 for _ in client.scan_iter(match="rel:*:outbox", count=1000))
         outbox += sum(1 for k in client.scan_iter(match="rel:*:side", count=1000)
-                      for _ in client.hscan_iter(k, match="!*", count=1000))
+                      for f in client.hkeys(k) if f[:1] in ("!", b"!"))
         stats = B.redis_commandstats(client)
         r = {"events_s": n / dt, "window_events": n, "window_s": dt,
              "start_to_first_commit_s": first["t"] - t_start,

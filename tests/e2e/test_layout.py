@@ -71,13 +71,15 @@ def test_every_key_of_a_side(server, r, tmp_path):
         "side", "top:profit", "top:purchases", "seen"])
     assert r.type(d + "side") == "hash"
     side = r.hgetall(d + "side")
-    assert {f: v for f, v in side.items() if f[0] not in "@!"} == {
+    assert {f: v for f, v in side.items() if f[0] not in "@!#"} == {
         "count": "3", "profit:count": "3", "profit:total": "349800000",
         "purchases:count": "2", "purchases:total": "4", "approve:count": "1"}
     assert r.type(d + "top:profit") == "zset"
     assert r.zrevrange(d + "top:profit", 0, 1, withscores=True) == [("1001", 250500000.0),
                                                                     ("1003", 99000000.0)]
     assert r.zrange(d + "top:purchases", 0, -1, withscores=True) == [("1002", 1.0), ("1001", 3.0)]
+    # the score of the side's newest event id
+    assert side["#last"] == str(int(r.zrange(d + "seen", -1, -1, withscores=True)[0][1]))
     edges = {k[1:]: json.loads(v) for k, v in side.items() if k[0] == "@"}
     assert edges == {
         "1001": {"version": "7", "weights": {"profit": 250500000, "purchases": 3, "approve": True}},
