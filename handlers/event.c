@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -161,8 +162,8 @@ static bool parse_root(const Config *cfg, const json_t *root, Event *ev, char *e
     return true;
 }
 
-bool event_parse(const Config *cfg, const char *data, size_t len, Event *ev, char *err,
-                 size_t errlen)
+bool event_parse_json(const Config *cfg, const char *data, size_t len, Event *ev, char *err,
+                      size_t errlen)
 {
     json_error_t jerr;
     json_t *root;
@@ -177,4 +178,362 @@ bool event_parse(const Config *cfg, const char *data, size_t len, Event *ev, cha
     ok = parse_root(cfg, root, ev, err, errlen);
     json_decref(root);
     return ok;
+}
+
+/* ---- the fast path ----
+ *
+ * Most events are plain: printable ASCII strings without escapes, numbers
+ * without exponents, the known keys once each. Those are read here in one
+ * pass, with no allocation. Anything else, and every invalid event, goes to
+ * event_parse_json: the fast path only accepts, never refuses, so the result
+ * and every message are the JSON path's. */
+
+typedef enum { T_STR, T_INT, T_REAL, T_TRUE, T_FALSE, T_NULL, T_OBJ } TokType;
+typedef struct {
+    TokType type;
+    const char *s; /* T_STR: the contents; numbers: the text; T_OBJ: from '{' */
+    size_t n;
+} Tok;
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A string of printable ASCII without escapes. */
+static const char *scan_string(const char *p, const char *end, Tok *t)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    const char *s = ++p;
+    while (p < end && *p != '"') {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return NULL;
+        p++;
+    }
+    if (p >= end)
+        return NULL;
+    t->type = T_STR;
+    t->s = s;
+    t->n = (size_t)(p - s);
+    return p + 1;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 18 digits in all. */
+static const char *scan_number(const char *p, const char *end, Tok *t)
+{
+    const char *s = p;
+    int digits = 0;
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end || *p < '0' || *p > '9')
+        return NULL;
+    if (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9')
+        return NULL;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++, digits++;
+    t->type = T_INT;
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return NULL;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++, digits++;
+        t->type = T_REAL;
+    }
+    if (digits > 18 || (p < end && (*p == 'e' || *p == 'E')))
+        return NULL;
+    t->s = s;
+    t->n = (size_t)(p - s);
+    return p;
+}
+
+static const char *scan_word(const char *p, const char *end, const char *w, TokType type, Tok *t)
+{
+    size_t n = strlen(w);
+    if ((size_t)(end - p) < n || memcmp(p, w, n) != 0)
+        return NULL;
+    t->type = type;
+    t->s = p;
+    t->n = n;
+    return p + n;
+}
+
+/* A scalar; an object only when obj (then t->s..t->n span it, and its
+ * members are scalars). */
+static const char *scan_value(const char *p, const char *end, Tok *t, bool obj)
+{
+    if (p >= end)
+        return NULL;
+    switch (*p) {
+    case '"': return scan_string(p, end, t);
+    case 't': return scan_word(p, end, "true", T_TRUE, t);
+    case 'f': return scan_word(p, end, "false", T_FALSE, t);
+    case 'n': return scan_word(p, end, "null", T_NULL, t);
+    case '{': {
+        if (!obj)
+            return NULL;
+        const char *s = p;
+        Tok k, v;
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == '}')
+            p++;
+        else
+            for (;;) {
+                if (!(p = scan_string(p, end, &k)))
+                    return NULL;
+                p = skip_ws(p, end);
+                if (p >= end || *p != ':')
+                    return NULL;
+                if (!(p = scan_value(skip_ws(p + 1, end), end, &v, false)))
+                    return NULL;
+                p = skip_ws(p, end);
+                if (p < end && *p == ',') {
+                    p = skip_ws(p + 1, end);
+                    continue;
+                }
+                if (p >= end || *p != '}')
+                    return NULL;
+                p++;
+                break;
+            }
+        t->type = T_OBJ;
+        t->s = s;
+        t->n = (size_t)(p - s);
+        return p;
+    }
+    default: return scan_number(p, end, t);
+    }
+}
+
+static bool tok_is(const Tok *t, const char *w)
+{
+    return t->n == strlen(w) && memcmp(t->s, w, t->n) == 0;
+}
+
+static bool tok_int(const Tok *t, int64_t *out)
+{
+    int64_t v = 0;
+    bool neg = t->s[0] == '-';
+    for (size_t i = neg; i < t->n; i++)
+        v = v * 10 + (t->s[i] - '0'); /* at most 18 digits */
+    *out = neg ? -v : v;
+    return !(neg && v == 0); /* "-0" reads as 0: left to the JSON path */
+}
+
+/* A plain decimal (at most 18 digits, so at most 15 significant ones when
+ * it is within the float range with 6 decimals or fewer... checked below) as
+ * fixed-point, rounded half away from zero: what fixed_from_json makes of
+ * the double it reads as, when the decimal has at most 15 significant
+ * digits. */
+static bool tok_fixed(const Tok *t, int64_t *out)
+{
+    const char *p = t->s, *end = t->s + t->n;
+    bool neg = *p == '-';
+    int64_t ip = 0, frac = 0;
+    int sig = 0, nfrac = 0;
+    bool round_up = false, started = false;
+    p += neg;
+    for (; p < end && *p != '.'; p++) {
+        ip = ip * 10 + (*p - '0');
+        started |= *p != '0';
+        sig += started;
+    }
+    if (p < end)
+        for (p++; p < end; p++) {
+            started |= *p != '0';
+            sig += started;
+            if (nfrac < 6) {
+                frac = frac * 10 + (*p - '0');
+                nfrac++;
+            } else if (nfrac == 6) {
+                round_up = *p >= '5';
+                nfrac++;
+            }
+        }
+    if (sig > 15 || ip > FIXED_FLOAT_MAX)
+        return false;
+    for (; nfrac < 6; nfrac++)
+        frac *= 10;
+    int64_t v = ip * FIXED_SCALE + frac + round_up;
+    if (v > FIXED_FLOAT_MAX * FIXED_SCALE)
+        return false;
+    *out = neg ? -v : v;
+    return true;
+}
+
+static bool fast_weight(const PropertyDef *p, EventOp op, const Tok *t, Weight *w)
+{
+    if (t->type == T_NULL) {
+        if (op == OP_STRENGTHEN)
+            return false;
+        w->kind = WEIGHT_NULL;
+        return true;
+    }
+    w->kind = WEIGHT_VALUE;
+    switch (p->type) {
+    case PROP_BOOL:
+        if (t->type != T_TRUE && t->type != T_FALSE)
+            return false;
+        w->value = t->type == T_TRUE;
+        return true;
+    case PROP_INT:
+        return t->type == T_INT && tok_int(t, &w->value) && w->value <= FIXED_INT_MAX &&
+               w->value >= -FIXED_INT_MAX;
+    case PROP_FLOAT:
+        if (t->type == T_INT) {
+            int64_t i;
+            if (!tok_int(t, &i) || i > FIXED_FLOAT_MAX || i < -FIXED_FLOAT_MAX)
+                return false;
+            w->value = i * FIXED_SCALE;
+            return true;
+        }
+        return t->type == T_REAL && tok_fixed(t, &w->value);
+    }
+    return false;
+}
+
+static bool fast_string(const Tok *t, char *out, size_t max)
+{
+    if (t->type != T_STR || t->n == 0 || t->n > max)
+        return false;
+    memcpy(out, t->s, t->n);
+    out[t->n] = '\0';
+    return true;
+}
+
+static bool fast_profile(const Tok *t, char *out)
+{
+    if (t->type == T_INT) {
+        int64_t v;
+        if (!tok_int(t, &v))
+            return false;
+        memcpy(out, t->s, t->n); /* the canonical decimal: JSON has no leading zeros */
+        out[t->n] = '\0';
+        return true;
+    }
+    return fast_string(t, out, EVENT_PROFILE_MAX);
+}
+
+enum { K_ID, K_OP, K_REL, K_A, K_B, K_VERSION, K_OCCURRED, K_TEST, K_WEIGHTS, K_COUNT };
+static const char *const known_keys[K_COUNT] = {
+    "id", "op", "relation", "profile_a", "profile_b", "version", "occurred_at", "is_test",
+    "weights"};
+
+static bool fast_weights(const Tok *t, Event *ev)
+{
+    const char *p = skip_ws(t->s + 1, t->s + t->n), *end = t->s + t->n;
+    uint64_t seen = 0;
+    while (p < end && *p != '}') {
+        Tok k = {0}, v = {0};
+        char name[CONFIG_SHORT_MAX + 1];
+        p = scan_string(p, end, &k);
+        if (k.n > CONFIG_SHORT_MAX)
+            return false;
+        memcpy(name, k.s, k.n);
+        name[k.n] = '\0';
+        int i = config_property(ev->rel, name);
+        if (i < 0 || (seen & (1ull << i)))
+            return false;
+        seen |= 1ull << i;
+        p = scan_value(skip_ws(skip_ws(p, end) + 1, end), end, &v, false);
+        if (!fast_weight(&ev->rel->properties[i], ev->op, &v, &ev->weights[i]))
+            return false;
+        p = skip_ws(p, end);
+        if (*p == ',')
+            p = skip_ws(p + 1, end);
+    }
+    return true;
+}
+
+/* true: *ev is the event; false: the JSON path decides. */
+static bool parse_fast(const Config *cfg, const char *data, size_t len, Event *ev)
+{
+    const char *p = data, *end = data + len;
+    Tok v[K_COUNT];
+    unsigned have = 0;
+
+    if (len > EVENT_MAX_BYTES)
+        return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return false;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return false;
+    for (;;) {
+        Tok k;
+        int key = -1;
+        if (!(p = scan_string(p, end, &k)))
+            return false;
+        for (int i = 0; i < K_COUNT && key < 0; i++)
+            if (tok_is(&k, known_keys[i]))
+                key = i;
+        if (key < 0 || (have & (1u << key)))
+            return false; /* unknown keys are skipped by the JSON path */
+        have |= 1u << key;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return false;
+        if (!(p = scan_value(skip_ws(p + 1, end), end, &v[key], key == K_WEIGHTS)))
+            return false;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p >= end || *p != '}')
+            return false;
+        break;
+    }
+    if (skip_ws(p + 1, end) != end)
+        return false;
+
+    unsigned required = 1u << K_ID | 1u << K_OP | 1u << K_REL | 1u << K_A | 1u << K_B;
+    if ((have & required) != required || !fast_string(&v[K_ID], ev->id, EVENT_ID_MAX))
+        return false;
+    int op = -1;
+    for (int i = 0; i < 4; i++)
+        if (v[K_OP].type == T_STR && tok_is(&v[K_OP], op_names[i]))
+            op = i;
+    if (op < 0)
+        return false;
+    ev->op = (EventOp)op;
+    char rel[CONFIG_SHORT_MAX + 1];
+    if (!fast_string(&v[K_REL], rel, CONFIG_SHORT_MAX) || !(ev->rel = config_relation(cfg, rel)))
+        return false;
+    if (!fast_profile(&v[K_A], ev->profile_a) || !fast_profile(&v[K_B], ev->profile_b))
+        return false;
+    if ((have & 1u << K_VERSION) && v[K_VERSION].type != T_NULL) {
+        if (v[K_VERSION].type != T_INT || !tok_int(&v[K_VERSION], &ev->version))
+            return false;
+        ev->has_version = true;
+    }
+    if ((have & 1u << K_OCCURRED) && v[K_OCCURRED].type != T_NULL) {
+        const Tok *t = &v[K_OCCURRED];
+        if (t->type != T_STR || t->n > EVENT_OCCURRED_MAX)
+            return false;
+        memcpy(ev->occurred_at, t->s, t->n);
+        ev->occurred_at[t->n] = '\0';
+    }
+    if ((have & 1u << K_TEST) && v[K_TEST].type != T_NULL) {
+        if (v[K_TEST].type != T_TRUE && v[K_TEST].type != T_FALSE)
+            return false;
+        ev->is_test = v[K_TEST].type == T_TRUE;
+    }
+    if ((have & 1u << K_WEIGHTS) && v[K_WEIGHTS].type != T_NULL)
+        return v[K_WEIGHTS].type == T_OBJ && fast_weights(&v[K_WEIGHTS], ev);
+    return true;
+}
+
+bool event_parse(const Config *cfg, const char *data, size_t len, Event *ev, char *err,
+                 size_t errlen)
+{
+    memset(ev, 0, sizeof *ev);
+    if (parse_fast(cfg, data, len, ev))
+        return true;
+    return event_parse_json(cfg, data, len, ev, err, errlen);
 }

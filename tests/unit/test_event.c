@@ -457,6 +457,25 @@ static int compare(const Case *c, const Config *cfg, const Event *ev)
     return bad;
 }
 
+/* event_parse and event_parse_json agree on data: the same verdict, the
+ * same event, the same message. 0 when they do. */
+static int same_as_json(const Config *cfg, const char *data, size_t len, const char *name)
+{
+    Event fast, slow;
+    char ferr[EVENT_ERR_MAX] = "", serr[EVENT_ERR_MAX] = "";
+    bool fok = event_parse(cfg, data, len, &fast, ferr, sizeof ferr);
+    bool sok = event_parse_json(cfg, data, len, &slow, serr, sizeof serr);
+    if (fok != sok || (fok && memcmp(&fast, &slow, sizeof fast) != 0) ||
+        (!fok && strcmp(ferr, serr) != 0)) {
+        printf("FAIL %s: event_parse and event_parse_json differ on %.*s\n"
+               "  event_parse: %s\n  event_parse_json: %s\n",
+               name, (int)(len > 300 ? 300 : len), data, fok ? "valid" : ferr,
+               sok ? "valid" : serr);
+        return 1;
+    }
+    return 0;
+}
+
 static int run_case(const Config *cfg, const Case *c)
 {
     size_t len;
@@ -487,6 +506,7 @@ static int run_case(const Config *cfg, const Case *c)
     } else {
         bad = compare(c, cfg, &ev);
     }
+    bad |= same_as_json(cfg, data, len, c->name);
     free(data);
     free(text);
     return bad;
@@ -574,6 +594,141 @@ static void test_event_len_bounds(void **state)
     free(text);
 }
 
+/* A small deterministic generator (xorshift), so a failure repeats. */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+static unsigned rnd(unsigned n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (unsigned)(rnd_state % n);
+}
+
+static const char *pick(const char *const *list, size_t n)
+{
+    return list[rnd((unsigned)n)];
+}
+#define PICK(list) pick(list, sizeof list / sizeof list[0])
+
+/* Values meant to sit on the edges of both paths: plain and escaped strings,
+ * numbers at the limits, with exponents, too many digits, -0, leading zeros,
+ * wrong types. */
+static const char *const strings[] = {
+    "\"e1\"", "\"x\"", "\"\"", "\"a b\"", "\"\\u0041\"", "\"\\u0000\"", "\"caf\xc3\xa9\"",
+    "\"\xff\"", "\"tab\\t\"", "\"\x01\"", "\"rel\"", "\"other\"", "\"attach\"", "\"edit\"",
+    "\"strengthen\"", "\"detach\"", "\"42\"", "\"1001\"", "\"2024-01-01T00:00:00Z\"",
+    "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\""};
+static const char *const numbers[] = {
+    "0", "-0", "1", "-1", "007", "12", "1.5", "-1.5", "0.1", "0.0019985", "2.0000004999",
+    "0.0000005", "-0.0000005", "0.00000049", "999999999.999999", "1000000000", "1000000000.0",
+    "1000000000.000001", "-1000000000", "999999999.9999995", "1e3", "1E-2", "1.", ".5", "-",
+    "1000000000000000", "1000000000000001", "-1000000000000000", "123456789012345678",
+    "1234567890123456789", "9223372036854775807", "9223372036854775808", "0.1234567890123456",
+    "12345.678901234567", "3.14159265358979", "2.0000004999999999", "-2.0000004999999999"};
+static const char *const others[] = {"true", "false", "null", "[]", "{}", "{\"i\":1}", "tru", "nul"};
+static const char *const keys[] = {"id", "op", "relation", "profile_a", "profile_b", "version",
+                                   "occurred_at", "is_test", "weights", "extra", "ID"};
+static const char *const props[] = {"i", "f", "b", "x"};
+static const char *const spaces[] = {"", "", "", " ", "\n", "\t ", "\r\n"};
+
+static const char *any_value(void)
+{
+    switch (rnd(3)) {
+    case 0: return PICK(strings);
+    case 1: return PICK(numbers);
+    default: return PICK(others);
+    }
+}
+
+/* A value that is usually right for key k (so that most events get far). */
+static const char *value_for(const char *k, char *buf, size_t cap)
+{
+    if (rnd(15) == 0)
+        return any_value();
+    if (strcmp(k, "op") == 0)
+        return pick((const char *const[]){"\"attach\"", "\"edit\"", "\"strengthen\"", "\"detach\""}, 4);
+    if (strcmp(k, "relation") == 0)
+        return "\"rel\"";
+    if (strcmp(k, "profile_a") == 0 || strcmp(k, "profile_b") == 0)
+        return rnd(2) ? PICK(strings) : PICK(numbers);
+    if (strcmp(k, "version") == 0)
+        return rnd(4) ? PICK(numbers) : "null";
+    if (strcmp(k, "is_test") == 0)
+        return rnd(2) ? "true" : "false";
+    if (strcmp(k, "weights") == 0) {
+        size_t len = 0;
+        int n = (int)rnd(4);
+        len += (size_t)snprintf(buf + len, cap - len, "{%s", PICK(spaces));
+        for (int i = 0; i < n; i++) {
+            const char *p = PICK(props);
+            const char *v = strcmp(p, "b") == 0 && rnd(3) ? (rnd(2) ? "true" : "false")
+                            : rnd(10) == 0                ? any_value()
+                                                          : PICK(numbers);
+            len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\"%s:%s%s", i ? "," : "", p,
+                                    PICK(spaces), PICK(spaces), v);
+        }
+        snprintf(buf + len, cap - len, "%s}", PICK(spaces));
+        return buf;
+    }
+    if (strcmp(k, "id") == 0 && rnd(2))
+        return "\"e1\"";
+    return PICK(strings);
+}
+
+/* Thousands of generated events, and each cut short or with a byte changed:
+ * event_parse (one pass, or the JSON path) and event_parse_json agree on
+ * every one. */
+static void test_event_fast_path_agrees_with_json(void **state)
+{
+    const Config *cfg = *state;
+    static const char *const required[] = {"id", "op", "relation", "profile_a", "profile_b"};
+    char text[4096], wbuf[1024];
+    int failures = 0, valid = 0, total = 0;
+    for (int round = 0; round < 20000; round++) {
+        size_t len = 0;
+        len += (size_t)snprintf(text, sizeof text, "%s{%s", PICK(spaces), PICK(spaces));
+        int n = 0;
+        /* the required keys (one may be missing), then a few others, shuffled */
+        const char *list[12];
+        for (int i = 0; i < 5; i++)
+            if (rnd(20))
+                list[n++] = required[i];
+        if (rnd(4))
+            list[n++] = "weights";
+        for (int extra = (int)rnd(3); extra > 0; extra--)
+            list[n++] = PICK(keys);
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)rnd((unsigned)i + 1);
+            const char *t = list[i];
+            list[i] = list[j];
+            list[j] = t;
+        }
+        for (int i = 0; i < n; i++)
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s\"%s\"%s:%s%s%s",
+                                    i ? "," : "", list[i], PICK(spaces), PICK(spaces),
+                                    value_for(list[i], wbuf, sizeof wbuf), PICK(spaces));
+        len += (size_t)snprintf(text + len, sizeof text - len, "}%s", PICK(spaces));
+        Event ev;
+        char err[EVENT_ERR_MAX];
+        valid += event_parse_json(cfg, text, len, &ev, err, sizeof err);
+        failures += same_as_json(cfg, text, len, "generated");
+        /* cut short, and one byte changed */
+        failures += same_as_json(cfg, text, rnd((unsigned)len), "cut short");
+        char saved = text[len / 2];
+        text[rnd((unsigned)len)] = (char)rnd(256);
+        failures += same_as_json(cfg, text, len, "a byte changed");
+        text[len / 2] = saved;
+        total += 3;
+        if (failures > 5)
+            break;
+    }
+    printf("fast path vs JSON path: %d inputs (%d generated events valid), failures: %d\n",
+           total, valid, failures);
+    /* the generator reaches both verdicts often */
+    assert_true(valid > 500);
+    assert_int_equal(failures, 0);
+}
+
 static void test_event_op_names(void **state)
 {
     (void)state;
@@ -591,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_event_small_buffer),
         cmocka_unit_test(test_event_len_bounds),
         cmocka_unit_test(test_event_op_names),
+        cmocka_unit_test(test_event_fast_path_agrees_with_json),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
