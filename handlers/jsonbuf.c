@@ -16,7 +16,7 @@ void jsonbuf_free(JsonBuf *b)
     memset(b, 0, sizeof *b);
 }
 
-bool jsonbuf_reserve(JsonBuf *b, size_t n)
+bool jsonbuf_grow(JsonBuf *b, size_t n)
 {
     if (b->oom)
         return false;
@@ -38,25 +38,6 @@ bool jsonbuf_reserve(JsonBuf *b, size_t n)
     b->data = d;
     b->cap = cap;
     return true;
-}
-
-void jsonbuf_put(JsonBuf *b, const void *s, size_t n)
-{
-    if (!jsonbuf_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
-
-void jsonbuf_cstr(JsonBuf *b, const char *s)
-{
-    jsonbuf_put(b, s, strlen(s));
-}
-
-void jsonbuf_char(JsonBuf *b, char c)
-{
-    if (jsonbuf_reserve(b, 1))
-        b->data[b->len++] = c;
 }
 
 void jsonbuf_string(JsonBuf *b, const char *s, size_t n)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *data;
@@ -16,11 +17,39 @@ typedef struct {
 
 void jsonbuf_reset(JsonBuf *b);
 void jsonbuf_free(JsonBuf *b);
+/* Grows the buffer to hold n more bytes; false (and oom set) when out of
+ * memory. */
+bool jsonbuf_grow(JsonBuf *b, size_t n);
+
+/* The writers below run a few hundred times per event: inline, so that the
+ * common case is a comparison and a copy (and strlen of a literal is folded). */
+
 /* Room for n more bytes; false (and oom set) when out of memory. */
-bool jsonbuf_reserve(JsonBuf *b, size_t n);
-void jsonbuf_put(JsonBuf *b, const void *s, size_t n);
-void jsonbuf_cstr(JsonBuf *b, const char *s); /* raw, not quoted */
-void jsonbuf_char(JsonBuf *b, char c);
+static inline bool jsonbuf_reserve(JsonBuf *b, size_t n)
+{
+    return (!b->oom && b->cap - b->len >= n) || jsonbuf_grow(b, n);
+}
+
+static inline void jsonbuf_put(JsonBuf *b, const void *s, size_t n)
+{
+    if (n && jsonbuf_reserve(b, n)) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+    }
+}
+
+/* raw, not quoted */
+static inline void jsonbuf_cstr(JsonBuf *b, const char *s)
+{
+    jsonbuf_put(b, s, strlen(s));
+}
+
+static inline void jsonbuf_char(JsonBuf *b, char c)
+{
+    if (jsonbuf_reserve(b, 1))
+        b->data[b->len++] = c;
+}
+
 /* A JSON string: quoted, with ", \ and control characters escaped. */
 void jsonbuf_string(JsonBuf *b, const char *s, size_t n);
 void jsonbuf_int(JsonBuf *b, int64_t v);

@@ -357,16 +357,15 @@ static bool watched(const ThresholdDef *t, const SideStats *st, bool has_edge,
     return false;
 }
 
-/* One trigger: head and the shared middle (from relation to stats), then
- * the threshold object. */
-static void emit(TriggerSet *out, const RelationDef *rel, Side side, const Event *ev,
-                 const SideRecord *rec, TriggerKind kind, int threshold, const char *mid,
-                 size_t midlen, const char *thr, size_t thrlen)
+/* A trigger's routing key and the head of its body, up to its kind; the
+ * caller appends the rest. NULL when out of memory. */
+static Trigger *emit_head(TriggerSet *out, const RelationDef *rel, Side side, const Event *ev,
+                          const SideRecord *rec, TriggerKind kind, int threshold)
 {
     JsonBuf *b = &out->text;
     Trigger *t = trigger_add(out);
     if (!t)
-        return;
+        return NULL;
     const char *own = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
     const char *own_db = side == SIDE_DIRECT ? rel->database_a : rel->database_b;
     trigger_id(t->id, ev, rel, side, kind, threshold);
@@ -396,10 +395,7 @@ static void emit(TriggerSet *out, const RelationDef *rel, Side side, const Event
     jsonbuf_put(b, t->id, TRIGGER_ID_LEN);
     jsonbuf_cstr(b, "\",\"kind\":\"");
     jsonbuf_cstr(b, kind_names[kind]);
-    jsonbuf_put(b, mid, midlen);
-    jsonbuf_put(b, thr, thrlen);
-    jsonbuf_put(b, "}}", 2);
-    t->len = b->len - t->body_off;
+    return t;
 }
 
 void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Event *ev,
@@ -409,8 +405,13 @@ void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Ev
     const char *cp = side == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
     const char *cp_db = side == SIDE_DIRECT ? rel->database_b : rel->database_a;
 
-    /* The middle, shared by every trigger of this side, is written once at
-     * the end of the buffer, copied into each body, then dropped. */
+    /* The first trigger's body is written in place; its middle (from the
+     * relation to the stats), shared by every trigger of this side, is
+     * copied from there into the threshold triggers' bodies. */
+    Trigger *first = emit_head(out, rel, side, ev, rec, rec->kind, -1);
+    if (!first)
+        return;
+    size_t first_index = (size_t)(first - out->items);
     size_t mid_off = b->len;
     jsonbuf_cstr(b, "\",\"relation\":");
     name(b, rel->short_name);
@@ -436,20 +437,11 @@ void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Ev
     jsonbuf_cstr(b, "},\"stats\":");
     trigger_stats_json(b, rel, &rec->after);
     jsonbuf_cstr(b, ",\"threshold\":");
-
     size_t mid_len = b->len - mid_off;
+    jsonbuf_put(b, "null}}", 6);
+    out->items[first_index].len = b->len - out->items[first_index].body_off;
     if (b->oom)
         return;
-    char stack[8192];
-    char *mid = mid_len <= sizeof stack ? stack : malloc(mid_len);
-    if (!mid) {
-        out->oom = true;
-        return;
-    }
-    /* Copied out of the way: the bodies are appended, and the buffer may move. */
-    memcpy(mid, b->data + mid_off, mid_len);
-    b->len = mid_off;
-    emit(out, rel, side, ev, rec, rec->kind, -1, mid, mid_len, "null", 4);
 
     for (int i = 0; i < rel->nthresholds; i++) {
         const ThresholdDef *t = &rel->thresholds[i];
@@ -500,8 +492,13 @@ void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Ev
         }
         memcpy(thr, b->data + off, len);
         b->len = off;
-        emit(out, rel, side, ev, rec, KIND_THRESHOLD, i, mid, mid_len, thr, len);
+        Trigger *tr = emit_head(out, rel, side, ev, rec, KIND_THRESHOLD, i);
+        if (!tr || !jsonbuf_reserve(b, mid_len))
+            break;
+        memcpy(b->data + b->len, b->data + mid_off, mid_len); /* an earlier part of b */
+        b->len += mid_len;
+        jsonbuf_put(b, thr, len);
+        jsonbuf_put(b, "}}", 2);
+        tr->len = b->len - tr->body_off;
     }
-    if (mid != stack)
-        free(mid);
 }
