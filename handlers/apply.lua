@@ -19,7 +19,9 @@
 --       ("n" = null, else an integer: float weights in millionths)
 --
 -- Returns {1} applied without a trigger, {1, record} applied, {2} or
--- {2, record} duplicate (the record of its undelivered triggers), {3} stale.
+-- {2, record} duplicate (the record of its undelivered triggers), {3} stale,
+-- or the error 'INVALID <reason>': the event's fault, decided before any
+-- write (any other error is Redis's, and the call is made again).
 -- The record (MessagePack) holds what the triggers are rendered from:
 --   {event date, kind (1 attach, 2 change, 3 detach),
 --    the stats fields before (HMGET of hm: strings or false),
@@ -32,6 +34,9 @@
 
 local MAX = 1000000000000000 -- |weight| after strengthen, in units
 local EXACT = 9007199254740992 - 2000000000000000 -- 2^53 less the largest change
+-- A total beyond this is refused: 2^63 less a margin wider than a double's
+-- error there and the largest change.
+local LIMIT = 9200000000000000000
 
 -- Compares two int64 decimal strings: -1, 0 or 1.
 local function vcmp(x, y)
@@ -140,7 +145,7 @@ local function apply(keys, args)
           v = (new[i] or 0) + v
           if v > MAX or v < -MAX then
             redis.call('ZREM', k_seen, member)
-            return redis.error_reply('weights.' .. C.short[i] .. ': result of strengthen out of range')
+            return redis.error_reply('INVALID weights.' .. C.short[i] .. ': result of strengthen out of range')
           end
         end
         new[i] = v
@@ -154,6 +159,39 @@ local function apply(keys, args)
   elseif new then
     for i = 1, n do
       if old[i] ~= new[i] then kind = 2; break end
+    end
+  end
+
+  -- Statistics (before any write: a refusal changes nothing). Computed
+  -- here while every value is exact in a double (|v| < 2^53); exact int64
+  -- HINCRBYs beyond, up to LIMIT.
+  local dc = kind == 1 and 1 or kind == 3 and -1 or 0
+  local gone = dc == -1 and edges <= 1
+  local fields, deltas, nf = C.s_fields, C.s_deltas, 0
+  local exact = true
+  if kind and not gone then
+    if dc ~= 0 then nf = 1; fields[1] = 'count'; deltas[1] = dc end
+    for i = 1, n do
+      local ov, nv = old and old[i], new and new[i]
+      local t = typ[i]
+      local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
+      if d ~= 0 then nf = nf + 1; fields[nf] = C.cf[i]; deltas[nf] = d end
+      if C.amount[i] then
+        d = (nv or 0) - (ov or 0)
+        if d ~= 0 then nf = nf + 1; fields[nf] = C.tf[i]; deltas[nf] = d end
+      end
+    end
+    local pos = C.pos
+    for j = 1, nf do
+      local v = tonumber(before[pos[fields[j]]] or '0') + deltas[j]
+      if v >= EXACT or v <= -EXACT then
+        exact = false
+        if v > LIMIT or v < -LIMIT then
+          redis.call('ZREM', k_seen, member)
+          return redis.error_reply('INVALID weights: ' .. fields[j] ..
+                                   ' of this side would leave the range of a 64-bit integer')
+        end
+      end
     end
   end
 
@@ -196,12 +234,7 @@ local function apply(keys, args)
   end
   h[nh + 1], h[nh + 2] = '#last', now
   nh = nh + 2
-  local nedge = nh
 
-  -- Statistics: computed here while every value is exact in a double
-  -- (|v| < 2^53); exact int64 HINCRBYs beyond.
-  local dc = kind == 1 and 1 or kind == 3 and -1 or 0
-  local gone = dc == -1 and edges <= 1
   if kind == 3 then
     -- the edge goes, and with the last edge the statistics
     if gone then
@@ -212,22 +245,11 @@ local function apply(keys, args)
       redis.call('HDEL', k_side, get[1])
     end
   end
-  local fields, deltas, nf = C.s_fields, C.s_deltas, 0
-  if dc ~= 0 then nf = 1; fields[1] = 'count'; deltas[1] = dc end
   local tk = 3
   for i = 1, n do
-    local ov, nv = old and old[i], new and new[i]
-    if not gone then
-      local t = typ[i]
-      local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
-      if d ~= 0 then nf = nf + 1; fields[nf] = C.cf[i]; deltas[nf] = d end
-      if C.amount[i] then
-        d = (nv or 0) - (ov or 0)
-        if d ~= 0 then nf = nf + 1; fields[nf] = C.tf[i]; deltas[nf] = d end
-      end
-    end
     if C.order[i] ~= 0 then
       tk = tk + 1
+      local ov, nv = old and old[i], new and new[i]
       if nv ~= ov then
         if nv then
           redis.call('ZADD', keys[tk], string.format('%d', nv), cp)
@@ -237,20 +259,16 @@ local function apply(keys, args)
       end
     end
   end
-  if not gone and nf > 0 then
-    local pos, exact = C.pos, true
+  if exact then
+    local pos = C.pos
     for j = 1, nf do
-      local v = tonumber(before[pos[fields[j]]] or '0') + deltas[j]
-      if v >= EXACT or v <= -EXACT then exact = false; break end
       h[nh + 1] = fields[j]
-      h[nh + 2] = string.format('%d', v)
+      h[nh + 2] = string.format('%d', tonumber(before[pos[fields[j]]] or '0') + deltas[j])
       nh = nh + 2
     end
-    if not exact then
-      nh = nedge
-      for j = 1, nf do
-        redis.call('HINCRBY', k_side, fields[j], string.format('%d', deltas[j]))
-      end
+  else
+    for j = 1, nf do
+      redis.call('HINCRBY', k_side, fields[j], string.format('%d', deltas[j]))
     end
   end
 

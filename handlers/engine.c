@@ -628,17 +628,16 @@ bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t err
     return true;
 }
 
-/* An error that says Redis cannot take commands now, rather than a refusal of
- * this event: the batch is retried, not dead-lettered. */
-static bool transient_error(const char *msg)
+/* The apply function refuses an event with an error that starts with this
+ * code: the event's fault, decided before anything was written (it is
+ * dead-lettered). Every other error is Redis's or its data's (out of memory,
+ * no permission, a failed save, a key of another type...): the batch is
+ * retried with back-off, never dead-lettered. */
+#define REFUSAL "INVALID "
+
+static bool refusal(const char *msg)
 {
-    static const char *const codes[] = {"OOM",        "READONLY", "LOADING",     "BUSY",
-                                        "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS",
-                                        "NOSCRIPT",   "MISCONF",  "NOPERM",      NULL};
-    for (const char *const *c = codes; *c; c++)
-        if (strncmp(msg, *c, strlen(*c)) == 0)
-            return true;
-    return false;
+    return strncmp(msg, REFUSAL, sizeof REFUSAL - 1) == 0;
 }
 
 static bool missing_function(const char *msg)
@@ -666,7 +665,7 @@ static bool read_apply_group(Engine *e, bool *missing, char *err, size_t errlen)
             freeReplyObject(r);
             continue;
         }
-        if (r->type == REDIS_REPLY_ERROR && transient_error(r->str)) {
+        if (r->type == REDIS_REPLY_ERROR && !refusal(r->str)) {
             if (ok)
                 snprintf(err, errlen, "redis: %s", r->str);
             ok = false;
@@ -728,8 +727,7 @@ static bool take_replies(Engine *e, Pending *pd, ApplyResult *results, TriggerSe
                 continue;
             }
             if (r->type == REDIS_REPLY_ERROR) {
-                const char *msg = strncmp(r->str, "ERR ", 4) == 0 ? r->str + 4 : r->str;
-                snprintf(res->error, sizeof res->error, "%s", msg);
+                snprintf(res->error, sizeof res->error, "%s", r->str + sizeof REFUSAL - 1);
                 st[s] = APPLY_INVALID;
                 continue;
             }

@@ -20,10 +20,11 @@ class Server:
     """persistent: an append-only file fsynced at every write, so that a server
     killed and started again keeps everything it acknowledged."""
 
-    def __init__(self, persistent=False):
+    def __init__(self, persistent=False, args=()):
         self.dir = tempfile.mkdtemp(prefix="relationd-redis-")
         self.port = free_port()
         self.persistent = persistent
+        self.args = list(args)
         self.proc = None
 
     def start(self):
@@ -31,7 +32,7 @@ class Server:
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--dir", self.dir]
             + (["--appendonly", "yes", "--appendfsync", "always"] if self.persistent
-               else ["--appendonly", "no"]),
+               else ["--appendonly", "no"]) + self.args,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         for _ in range(100):

@@ -649,6 +649,28 @@ def test_totals_past_2_53_units_stay_exact(ctl, rdb):
     assert props["n"]["total"] == 10 ** 15
 
 
+def test_a_total_beyond_64_bits_is_refused_on_its_side(ctl, rdb):
+    """README: a total stays within 9.2e18 units. 9,200 edges of 10^15 reach
+    it; the next attach would take the direct total of x past it: that side
+    refuses it (nothing there changes) and names the total; the counterpart's
+    own side, far from the limit, applies it."""
+    rel = {"short": "big", "name": "Big", "database_a": "da", "database_b": "db",
+           "properties": [{"short": "n", "type": "int", "save_amount": True}]}
+    cfg = ctl.config([rel])
+    up = [ev("u%d" % i, "attach", "x", "k%d" % i, {"n": 10 ** 15}, rel="big")
+          for i in range(9201)]
+    res = ctl.apply(cfg, up)
+    assert res.returncode == 3, res.stderr  # some lines refused
+    assert summary(res) == (9200, 0, 0, 1), res.summary
+    assert res.errors[:-1] == [
+        "line 9201: weights: n:total of this side would leave the range of a 64-bit integer"]
+    st = ctl.stats(cfg, "big", "direct", "x")
+    assert (st["count"], st["properties"]["n"]["total"]) == (9200, 92 * 10 ** 17)
+    assert rdb.hget("rel:{big:d:x}:side", "n:total") == "9200000000000000000"
+    assert rdb.hget("rel:{big:d:x}:side", "@k9200") is None
+    assert ctl.stats(cfg, "big", "reverse", "k9200")["count"] == 1
+
+
 def test_totals_are_exact_up_to_2_53_units(ctl, rdb):
     """README: totals are exact up to 2^53 units of the last decimal
     (9007199254.740992 for a float property, 9007199254740992 for an int one)."""

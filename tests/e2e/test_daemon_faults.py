@@ -236,3 +236,110 @@ def test_kill9_while_batches_overlap(harness, daemons, rabbit, source):
     h.check()
     assert d.stop() == 0, d.log_tail()
     assert h.lag() == 0
+
+
+def _oom(r):
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", "1")
+    return lambda: r.config_set("maxmemory", "0")
+
+
+def _misconf(r):
+    # a snapshot that cannot be written (no file can be created in /proc)
+    # makes Redis refuse writes with MISCONF until a snapshot succeeds
+    saved = r.config_get("dir")["dir"]
+    r.config_set("save", "3600 1")
+    r.config_set("dir", "/proc")
+    r.bgsave()
+    wait_until(lambda: r.info("persistence")["rdb_last_bgsave_status"] == "err", timeout=10)
+
+    def lift():
+        r.config_set("dir", saved)
+        r.bgsave()
+        wait_until(lambda: r.info("persistence")["rdb_last_bgsave_status"] == "ok", timeout=10)
+    return lift
+
+
+def _noperm(r):
+    r.acl_setuser("relationd", enabled=True, passwords=["+s3cret"], keys=["*"], channels=["*"],
+                  commands=["+@all", "-fcall"])
+    return lambda: r.acl_setuser("relationd", enabled=True, commands=["+fcall"])
+
+
+@pytest.mark.parametrize("refusal,code", [(_oom, "OOM"), (_misconf, "MISCONF"), (_noperm, "NOPERM")],
+                         ids=["oom", "misconf", "noperm"])
+def test_redis_refusing_commands_is_waited_out(harness, daemons, rdb, redis_proc, refusal, code):
+    """Out of memory, a failed snapshot, an ACL user without FCALL: Redis
+    refuses every call. These are Redis's state, not the events' fault: the
+    daemon says so and retries; nothing is dead-lettered, nothing
+    acknowledged; once Redis accepts again every event is applied once."""
+    server = Server(args=["--enable-protected-configs", "yes"])
+    server.start()
+    try:
+        r = redis.Redis(port=server.port, decode_responses=True)
+        r.acl_setuser("relationd", enabled=True, passwords=["+s3cret"], keys=["*"],
+                      channels=["*"], commands=["+@all"])
+        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
+                    redis_url="redis://relationd:s3cret@127.0.0.1:%d/0" % server.port,
+                    oracle_client=rdb, oracle_url=redis_proc.url)
+        events = make_stream(600, seed=48, clusters=list(range(3)), tag="rf" + code)
+        d = h.daemon(daemons).start()
+        h.feed_amqp(events[:200])
+        h.wait_done(timeout=60)
+        lift = refusal(r)
+        h.feed_amqp(events[200:])
+        d.wait_log(code)
+        applied = h.applied()
+        time.sleep(1.5)
+        assert d.running(), d.log_tail()
+        assert h.applied() == applied, "events applied while Redis refused"
+        h.dlx.drain(0.2)
+        assert h.dlx.messages == [], "a valid event was dead-lettered"
+        assert "refused" not in d.current_log(), d.log_tail()
+        lift()
+        h.wait_done(timeout=120)
+        h.check()
+        h.dlx.drain(0.2)
+        assert h.dlx.messages == []
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
+
+
+def test_a_redis_error_of_any_kind_is_retried_not_dead_lettered(harness, daemons, rdb,
+                                                                 redis_proc):
+    """A key of the wrong type in the way (foreign data under the prefix):
+    Redis answers WRONGTYPE, an error the engine does not know. Only the
+    engine's own refusals are the event's fault; this one is retried until an
+    operator removes the key, and nothing is lost or dead-lettered."""
+    from brokers import profiles_of
+    server = Server()
+    server.start()
+    try:
+        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
+                    redis_url="redis://127.0.0.1:%d/0" % server.port,
+                    oracle_client=rdb, oracle_url=redis_proc.url)
+        events = make_stream(600, seed=49, clusters=list(range(3)), tag="wt")
+        d = h.daemon(daemons).start()
+        h.feed_amqp(events[:200])
+        h.wait_done(timeout=60)
+        rel, side, profile = sorted(profiles_of(events[400:]))[0]
+        key = "%s{%s:%s:%s}:seen" % (h.names.prefix, rel, side[0], profile)
+        r = redis.Redis(port=server.port)
+        r.delete(key)
+        r.set(key, "not a sorted set")
+        h.feed_amqp(events[200:])
+        d.wait_log("WRONGTYPE")
+        time.sleep(1)
+        assert d.running(), d.log_tail()
+        h.dlx.drain(0.2)
+        assert h.dlx.messages == [], "a valid event was dead-lettered"
+        assert "refused" not in d.current_log(), d.log_tail()
+        r.delete(key)
+        h.wait_done(timeout=120)
+        h.check()
+        h.dlx.drain(0.2)
+        assert h.dlx.messages == []
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
