@@ -262,7 +262,8 @@ static bool copy_part(char *dst, size_t cap, const char *from, size_t len)
     return true;
 }
 
-/* redis://[[user]:password@]host[:port][/db] */
+/* redis://[[user]:password@]host[:port][/db]; host may be an IPv6 literal in
+ * brackets. */
 static bool parse_redis_url(const char *url, RedisUrl *u)
 {
     const char *p = url + strlen("redis://");
@@ -289,17 +290,26 @@ static bool parse_redis_url(const char *url, RedisUrl *u)
         p = at + 1;
     }
     hostend = slash ? slash : p + strlen(p);
-    colon = memchr(p, ':', (size_t)(hostend - p));
+    const char *host = p, *host_end;
+    if (*p == '[') { /* an IPv6 literal: [::1] */
+        const char *close = memchr(p, ']', (size_t)(hostend - p));
+        if (!close || (close + 1 != hostend && close[1] != ':'))
+            goto bad;
+        host = p + 1;
+        host_end = close;
+        colon = close + 1 != hostend ? close + 1 : NULL;
+    } else {
+        colon = memchr(p, ':', (size_t)(hostend - p));
+        host_end = colon ? colon : hostend;
+    }
     if (colon) {
         char *end;
         long port = strtol(colon + 1, &end, 10);
         if (end != hostend || port < 1 || port > 65535)
             goto bad;
         u->port = (int)port;
-    } else {
-        colon = hostend;
     }
-    if (colon == p || !copy_part(u->host, sizeof u->host, p, (size_t)(colon - p)))
+    if (host_end == host || !copy_part(u->host, sizeof u->host, host, (size_t)(host_end - host)))
         goto bad;
     if (slash && slash[1]) {
         char *end;
@@ -328,7 +338,8 @@ static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
     if (strncmp(cfg->redis_url, "redis://", 8) != 0)
         return fail(c, "redis.url", "must start with redis://");
     if (!parse_redis_url(cfg->redis_url, &cfg->redis))
-        return fail(c, "redis.url", "must be redis://[[user]:password@]host[:port][/db]");
+        return fail(c, "redis.url", "must be redis://[[user]:password@]host[:port][/db] "
+                                    "(an IPv6 host in brackets: [::1])");
     if (strpbrk(cfg->key_prefix, "{}"))
         return fail(c, "redis.key_prefix", "must not contain { or } (the keys' hash tag)");
     return true;
@@ -361,6 +372,70 @@ static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
     cfg->shutdown_timeout_ms = (int)st;
     cfg->retry_max_ms = (int)rm;
     return ok;
+}
+
+/* kafka.properties that would break what relationd guarantees: the key,
+ * the values allowed (NULL: none), and why. */
+static const struct {
+    const char *key;
+    const char *const allowed[5];
+    const char *why;
+} kafka_guarded[] = {
+    {"enable.auto.commit", {"false"},
+     "must be false: offsets are committed by relationd once their events are applied and "
+     "their triggers confirmed"},
+    {"auto.commit.enable", {"false"},
+     "must be false: offsets are committed by relationd once their events are applied and "
+     "their triggers confirmed"},
+    {"enable.auto.offset.store", {"false"},
+     "must be false: offsets are stored by relationd once their events are applied and "
+     "their triggers confirmed"},
+    {"auto.offset.reset", {"earliest", "smallest", "beginning", "error"},
+     "must be earliest (or error): a consumer without a committed offset (a new group, "
+     "offsets expired) would skip the backlog; position a new group with the Kafka tools"},
+    {"isolation.level", {"read_committed"},
+     "must be read_committed: events of aborted transactions would be applied"},
+    {"group.id", {NULL}, "is kafka.group_id"},
+    {"bootstrap.servers", {NULL}, "is kafka.brokers"},
+    {"metadata.broker.list", {NULL}, "is kafka.brokers"},
+};
+
+/* A property's value as librdkafka takes it: strings as they are, numbers
+ * and booleans as their text; NULL (with *why) otherwise. */
+static char *kafka_value(const char *key, const json_t *v, const char **why)
+{
+    char num[32];
+    const char *text = NULL;
+    if (json_is_string(v)) {
+        text = json_string_value(v);
+    } else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        text = num;
+    } else if (json_is_real(v)) {
+        snprintf(num, sizeof num, "%.17g", json_real_value(v));
+        text = num;
+    } else if (json_is_boolean(v)) {
+        text = json_is_true(v) ? "true" : "false";
+    }
+    if (!text) {
+        *why = "must be a string, a number or a boolean";
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof kafka_guarded / sizeof kafka_guarded[0]; i++) {
+        if (strcmp(key, kafka_guarded[i].key) != 0)
+            continue;
+        bool ok = false;
+        for (const char *const *a = kafka_guarded[i].allowed; *a && !ok; a++)
+            ok = strcmp(text, *a) == 0;
+        if (!ok) {
+            *why = kafka_guarded[i].why;
+            return NULL;
+        }
+    }
+    char *out = strdup(text);
+    if (!out)
+        *why = "out of memory";
+    return out;
 }
 
 static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
@@ -408,13 +483,15 @@ static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
             return fail(c, "kafka.properties", "out of memory");
         const char *key;
         json_object_foreach(props, key, v) {
+            const char *why = NULL;
             join(sub, sizeof sub, "kafka.properties", key);
-            if (!json_is_string(v))
-                return fail(c, sub, "must be a string");
+            char *value = kafka_value(key, v, &why);
+            if (!value)
+                return fail(c, sub, "%s", why);
+            k->property_values[k->nproperties] = value;
             k->property_keys[k->nproperties] = strdup(key);
-            k->property_values[k->nproperties] = strdup(json_string_value(v));
             k->nproperties++;
-            if (!k->property_keys[k->nproperties - 1] || !k->property_values[k->nproperties - 1])
+            if (!k->property_keys[k->nproperties - 1])
                 return fail(c, sub, "out of memory");
         }
     }

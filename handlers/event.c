@@ -82,6 +82,23 @@ static bool get_weight(const PropertyDef *p, EventOp op, const json_t *v, Weight
     return fail(err, errlen, "weights.%s: unknown type", p->short_name);
 }
 
+/* A version given as a string (how JavaScript producers send int64): the
+ * decimal digits of an integer, -?(0|[1-9][0-9]*), within int64. */
+static bool decimal_int64(const char *s, size_t n, int64_t *out)
+{
+    size_t i = n > 0 && s[0] == '-';
+    if (i == n || (s[i] == '0' && n > i + 1))
+        return false;
+    uint64_t u = 0, max = i ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || u > (max - (uint64_t)(s[i] - '0')) / 10)
+            return false;
+        u = u * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = s[0] == '-' ? (int64_t)(0 - u) : (int64_t)u;
+    return true;
+}
+
 static bool parse_root(const Config *cfg, const json_t *root, Event *ev, char *err,
                        size_t errlen)
 {
@@ -123,10 +140,12 @@ static bool parse_root(const Config *cfg, const json_t *root, Event *ev, char *e
 
     v = json_object_get(root, "version");
     if (v && !json_is_null(v)) {
-        if (!json_is_integer(v))
-            return fail(err, errlen, "version: must be an integer");
+        if (json_is_integer(v))
+            ev->version = json_integer_value(v);
+        else if (!json_is_string(v) ||
+                 !decimal_int64(json_string_value(v), json_string_length(v), &ev->version))
+            return fail(err, errlen, "version: must be an integer or its decimal string (int64)");
         ev->has_version = true;
-        ev->version = json_integer_value(v);
     }
 
     v = json_object_get(root, "occurred_at");
@@ -508,7 +527,9 @@ static bool parse_fast(const Config *cfg, const char *data, size_t len, Event *e
     if (!fast_profile(&v[K_A], ev->profile_a) || !fast_profile(&v[K_B], ev->profile_b))
         return false;
     if ((have & 1u << K_VERSION) && v[K_VERSION].type != T_NULL) {
-        if (v[K_VERSION].type != T_INT || !tok_int(&v[K_VERSION], &ev->version))
+        const Tok *t = &v[K_VERSION];
+        if (t->type == T_STR ? !decimal_int64(t->s, t->n, &ev->version)
+                             : t->type != T_INT || !tok_int(t, &ev->version))
             return false;
         ev->has_version = true;
     }

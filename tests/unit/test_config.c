@@ -54,6 +54,7 @@ typedef struct {
 /* ---- building blocks (single-quoted JSON) ---- */
 
 #define REDIS "'redis':{'url':'redis://localhost'}"
+#define URL_FORM "redis.url: must be redis://[[user]:password@]host[:port][/db] (an IPv6 host in brackets: [::1])"
 #define CFG(...) "{" REDIS "," __VA_ARGS__ "}"
 #define RELS(...) "'relations':[" __VA_ARGS__ "]"
 #define REL_HEAD "'short':'r','database_a':'a','database_b':'b'"
@@ -328,10 +329,38 @@ static const char *check_env_url(const Config *c)
     return NULL;
 }
 
+static const char *check_kafka_texts(const Config *c)
+{
+    EXPECT(c->kafka.nproperties == 4);
+    const char *want[][2] = {{"session.timeout.ms", "6000"}, {"check.crcs", "true"},
+                             {"enable.auto.commit", "false"}, {"socket.timeout.ms", "30000"}};
+    for (int w = 0; w < 4; w++) {
+        int found = 0;
+        for (int i = 0; i < 4; i++)
+            found += streq(c->kafka.property_keys[i], want[w][0]) &&
+                     streq(c->kafka.property_values[i], want[w][1]);
+        EXPECT(found == 1);
+    }
+    return NULL;
+}
+
 static const char *check_url_parts(const Config *c)
 {
     EXPECT(streq(c->redis.user, "app") && streq(c->redis.password, "p@ss:w"));
     EXPECT(streq(c->redis.host, "10.0.0.5") && c->redis.port == 6380 && c->redis.db == 3);
+    return NULL;
+}
+
+static const char *check_url_ipv6(const Config *c)
+{
+    EXPECT(streq(c->redis.user, "u") && streq(c->redis.password, "pw"));
+    EXPECT(streq(c->redis.host, "::1") && c->redis.port == 6390 && c->redis.db == 2);
+    return NULL;
+}
+
+static const char *check_url_ipv6_default_port(const Config *c)
+{
+    EXPECT(streq(c->redis.host, "fe80::1") && c->redis.port == 6379 && c->redis.db == 0);
     return NULL;
 }
 
@@ -411,14 +440,24 @@ static const Case cases[] = {
      check_url_parts},
     {"redis.url defaults", "{'redis':{'url':'redis://h'},'relations':[]}", NULL,
      check_url_defaults},
-    {"redis.url without host", "{'redis':{'url':'redis://'},'relations':[]}",
-     "redis.url: must be redis://[[user]:password@]host[:port][/db]", NULL},
-    {"redis.url port 0", "{'redis':{'url':'redis://h:0'},'relations':[]}",
-     "redis.url: must be redis://[[user]:password@]host[:port][/db]", NULL},
-    {"redis.url port 99999", "{'redis':{'url':'redis://h:99999'},'relations':[]}",
-     "redis.url: must be redis://[[user]:password@]host[:port][/db]", NULL},
-    {"redis.url db not a number", "{'redis':{'url':'redis://h/x'},'relations':[]}",
-     "redis.url: must be redis://[[user]:password@]host[:port][/db]", NULL},
+    {"redis.url IPv6 literal", "{'redis':{'url':'redis://u:pw@[::1]:6390/2'},'relations':[]}",
+     NULL, check_url_ipv6},
+    {"redis.url IPv6 literal without port", "{'redis':{'url':'redis://[fe80::1]'},'relations':[]}",
+     NULL, check_url_ipv6_default_port},
+    {"redis.url without host", "{'redis':{'url':'redis://'},'relations':[]}", URL_FORM, NULL},
+    {"redis.url port 0", "{'redis':{'url':'redis://h:0'},'relations':[]}", URL_FORM, NULL},
+    {"redis.url port 99999", "{'redis':{'url':'redis://h:99999'},'relations':[]}", URL_FORM,
+     NULL},
+    {"redis.url db not a number", "{'redis':{'url':'redis://h/x'},'relations':[]}", URL_FORM,
+     NULL},
+    {"redis.url IPv6 unclosed", "{'redis':{'url':'redis://[::1:6379'},'relations':[]}", URL_FORM,
+     NULL},
+    {"redis.url IPv6 empty", "{'redis':{'url':'redis://[]:6379'},'relations':[]}", URL_FORM,
+     NULL},
+    {"redis.url IPv6 text after ]", "{'redis':{'url':'redis://[::1]x:6379'},'relations':[]}",
+     URL_FORM, NULL},
+    {"redis.url IPv6 without brackets", "{'redis':{'url':'redis://::1:6379'},'relations':[]}",
+     URL_FORM, NULL},
     {"redis.key_prefix with {", "{'redis':{'url':'redis://h','key_prefix':'a{'},'relations':[]}",
      "redis.key_prefix: must not contain { or } (the keys' hash tag)", NULL},
     {"redis.key_prefix with }", "{'redis':{'url':'redis://h','key_prefix':'}'},'relations':[]}",
@@ -494,10 +533,53 @@ static const Case cases[] = {
      CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d','properties':[]},"
          "'relations':[]"),
      "kafka.properties: must be an object", NULL},
-    {"kafka.properties value not a string",
+    {"kafka.properties value an array",
      CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
-         "'properties':{'acks':1}},'relations':[]"),
-     "kafka.properties.acks: must be a string", NULL},
+         "'properties':{'acks':[1]}},'relations':[]"),
+     "kafka.properties.acks: must be a string, a number or a boolean", NULL},
+    {"kafka.properties value null",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'acks':null}},'relations':[]"),
+     "kafka.properties.acks: must be a string, a number or a boolean", NULL},
+    {"kafka.properties numbers and booleans as their text",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'session.timeout.ms':6000,'check.crcs':true,'enable.auto.commit':false,"
+         "'socket.timeout.ms':'30000'}},'hooks':{'url':'amqp://h'},'relations':[]"),
+     NULL, check_kafka_texts},
+    {"kafka.properties enable.auto.commit true",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'enable.auto.commit':'true'}},'relations':[]"),
+     "kafka.properties.enable.auto.commit: must be false: offsets are committed by relationd "
+     "once their events are applied and their triggers confirmed", NULL},
+    {"kafka.properties enable.auto.commit true as a boolean",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'enable.auto.commit':true}},'relations':[]"),
+     "kafka.properties.enable.auto.commit: must be false: offsets are committed by relationd "
+     "once their events are applied and their triggers confirmed", NULL},
+    {"kafka.properties enable.auto.offset.store true",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'enable.auto.offset.store':'true'}},'relations':[]"),
+     "kafka.properties.enable.auto.offset.store: must be false: offsets are stored by "
+     "relationd once their events are applied and their triggers confirmed", NULL},
+    {"kafka.properties auto.offset.reset latest",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'auto.offset.reset':'latest'}},'relations':[]"),
+     "kafka.properties.auto.offset.reset: must be earliest (or error): a consumer without a "
+     "committed offset (a new group, offsets expired) would skip the backlog; position a new "
+     "group with the Kafka tools", NULL},
+    {"kafka.properties isolation.level read_uncommitted",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'isolation.level':'read_uncommitted'}},'relations':[]"),
+     "kafka.properties.isolation.level: must be read_committed: events of aborted "
+     "transactions would be applied", NULL},
+    {"kafka.properties group.id",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'group.id':'g'}},'relations':[]"),
+     "kafka.properties.group.id: is kafka.group_id", NULL},
+    {"kafka.properties bootstrap.servers",
+     CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+         "'properties':{'bootstrap.servers':'h:9092'}},'relations':[]"),
+     "kafka.properties.bootstrap.servers: is kafka.brokers", NULL},
     {"kafka defaults",
      CFG("'kafka':{'brokers':'b','topics':['t1','t2'],'dead_letter_topic':'d'},"
          "'hooks':{'url':'amqp://h'},'relations':[]"),

@@ -31,6 +31,7 @@ static const char config_text[] =
     "  {\"short\": \"other\", \"database_a\": \"a\", \"database_b\": \"b\"}]}\n";
 
 #define NPROPS 3 /* of relation "rel": i, f, b */
+#define VERR "version: must be an integer or its decimal string (int64)"
 #define I 0
 #define F 1
 #define B 2
@@ -302,10 +303,27 @@ static const Case cases[] = {
      {.op = OP_ATTACH, .has_version = true, .version = INT64_MAX}},
     {"version null is absent", EV(",'version':null"), 0, 0, NULL,
      {.op = OP_ATTACH, .has_version = false}},
-    {"version a string", EV(",'version':'5'"), 0, 0, "version: must be an integer", {0}},
-    {"version a real", EV(",'version':1.5"), 0, 0, "version: must be an integer", {0}},
-    {"version 1e3", EV(",'version':1e3"), 0, 0, "version: must be an integer", {0}},
-    {"version a bool", EV(",'version':true"), 0, 0, "version: must be an integer", {0}},
+    {"version a decimal string", EV(",'version':'5'"), 0, 0, NULL,
+     {.op = OP_ATTACH, .has_version = true, .version = 5}},
+    {"version a decimal string past 2^53", EV(",'version':'9007199254740993'"), 0, 0, NULL,
+     {.op = OP_ATTACH, .has_version = true, .version = 9007199254740993LL}},
+    {"version a decimal string int64 max", EV(",'version':'9223372036854775807'"), 0, 0, NULL,
+     {.op = OP_ATTACH, .has_version = true, .version = INT64_MAX}},
+    {"version a decimal string int64 min", EV(",'version':'-9223372036854775808'"), 0, 0, NULL,
+     {.op = OP_ATTACH, .has_version = true, .version = INT64_MIN}},
+    {"version a decimal string past int64", EV(",'version':'9223372036854775808'"), 0, 0, VERR,
+     {0}},
+    {"version a decimal string below int64", EV(",'version':'-9223372036854775809'"), 0, 0,
+     VERR, {0}},
+    {"version a string with a leading zero", EV(",'version':'05'"), 0, 0, VERR, {0}},
+    {"version an empty string", EV(",'version':''"), 0, 0, VERR, {0}},
+    {"version a string of a minus", EV(",'version':'-'"), 0, 0, VERR, {0}},
+    {"version a string with a space", EV(",'version':' 5'"), 0, 0, VERR, {0}},
+    {"version a string with a plus", EV(",'version':'+5'"), 0, 0, VERR, {0}},
+    {"version a string of a real", EV(",'version':'5.0'"), 0, 0, VERR, {0}},
+    {"version a real", EV(",'version':1.5"), 0, 0, VERR, {0}},
+    {"version 1e3", EV(",'version':1e3"), 0, 0, VERR, {0}},
+    {"version a bool", EV(",'version':true"), 0, 0, VERR, {0}},
 
     /* occurred_at */
     {"occurred_at 64 bytes", EV(",'occurred_at':'" S64 "'"), 0, 0, NULL,
@@ -617,6 +635,7 @@ static const char *const strings[] = {
     "\"e1\"", "\"x\"", "\"\"", "\"a b\"", "\"\\u0041\"", "\"\\u0000\"", "\"caf\xc3\xa9\"",
     "\"\xff\"", "\"tab\\t\"", "\"\x01\"", "\"rel\"", "\"other\"", "\"attach\"", "\"edit\"",
     "\"strengthen\"", "\"detach\"", "\"42\"", "\"1001\"", "\"2024-01-01T00:00:00Z\"",
+    "\"9223372036854775807\"", "\"9223372036854775808\"", "\"-0\"", "\"007\"",
     "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\""};
 static const char *const numbers[] = {
     "0", "-0", "1", "-1", "007", "12", "1.5", "-1.5", "0.1", "0.0019985", "2.0000004999",
@@ -652,7 +671,7 @@ static const char *value_for(const char *k, char *buf, size_t cap)
     if (strcmp(k, "profile_a") == 0 || strcmp(k, "profile_b") == 0)
         return rnd(2) ? PICK(strings) : PICK(numbers);
     if (strcmp(k, "version") == 0)
-        return rnd(4) ? PICK(numbers) : "null";
+        return rnd(4) ? (rnd(2) ? PICK(numbers) : PICK(strings)) : "null";
     if (strcmp(k, "is_test") == 0)
         return rnd(2) ? "true" : "false";
     if (strcmp(k, "weights") == 0) {
