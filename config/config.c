@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <amqp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +59,14 @@ static bool expand_string(Ctx *c, const char *path, const char *in, char **out)
             const char *end = strchr(p + 2, '}');
             if (!end) {
                 free(buf);
-                return fail(c, path, "unterminated ${ in \"%s\"", in);
+                /* The value is not shown: it may hold a secret. */
+                return fail(c, path, "unterminated ${ at byte %zu of the value", (size_t)(p - in));
             }
             char name[128];
             size_t nlen = (size_t)(end - p - 2);
             if (nlen == 0 || nlen >= sizeof name) {
                 free(buf);
-                return fail(c, path, "bad variable name in \"%s\"", in);
+                return fail(c, path, "bad variable name at byte %zu of the value", (size_t)(p - in));
             }
             memcpy(name, p + 2, nlen);
             name[nlen] = '\0';
@@ -498,6 +500,23 @@ static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
     return true;
 }
 
+/* An AMQP URL as the daemon parses it (rabbitmq-c's amqp_parse_url), so
+ * that --check-config refuses what the daemon could not use. */
+static bool check_amqp_url(Ctx *c, const char *path, const char *url)
+{
+    if (strncmp(url, "amqp://", 7) != 0 && strncmp(url, "amqps://", 8) != 0)
+        return fail(c, path, "must start with amqp:// or amqps://");
+    char *copy = strdup(url); /* amqp_parse_url writes into its argument */
+    if (!copy)
+        return fail(c, path, "out of memory");
+    struct amqp_connection_info info;
+    int rc = amqp_parse_url(copy, &info);
+    free(copy);
+    if (rc != AMQP_STATUS_OK)
+        return fail(c, path, "must be amqp[s]://[user[:password]@]host[:port][/vhost]");
+    return true;
+}
+
 static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
 {
     static const char *const keys[] = {"url", "queue", "prefetch", "dead_letter_exchange", NULL};
@@ -522,9 +541,7 @@ static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
         return false;
     cfg->amqp.prefetch = (int)prefetch;
     cfg->amqp.prefetch_default = !json_object_get(o, "prefetch");
-    if (strncmp(cfg->amqp.url, "amqp://", 7) != 0 && strncmp(cfg->amqp.url, "amqps://", 8) != 0)
-        return fail(c, "amqp.url", "must start with amqp:// or amqps://");
-    return true;
+    return check_amqp_url(c, "amqp.url", cfg->amqp.url);
 }
 
 static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
@@ -540,9 +557,8 @@ static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
             !get_string(c, o, "hooks", "url", true, NULL, &cfg->hooks_url) ||
             !get_string(c, o, "hooks", "exchange", false, "relation.hooks", &cfg->hooks_exchange))
             return false;
-        if (strncmp(cfg->hooks_url, "amqp://", 7) != 0 &&
-            strncmp(cfg->hooks_url, "amqps://", 8) != 0)
-            return fail(c, "hooks.url", "must start with amqp:// or amqps://");
+        if (!check_amqp_url(c, "hooks.url", cfg->hooks_url))
+            return false;
     }
     if (!get_object(c, root, "", "http", false, &o))
         return false;
