@@ -216,12 +216,13 @@ static bool get_int(Ctx *c, const json_t *obj, const char *path, const char *key
     return true;
 }
 
-static bool get_bool(Ctx *c, const json_t *obj, const char *path, const char *key, bool *out)
+static bool get_bool(Ctx *c, const json_t *obj, const char *path, const char *key, bool dflt,
+                     bool *out)
 {
     char sub[PATH_MAX_LEN];
     json_t *v = json_object_get(obj, key);
     join(sub, sizeof sub, path, key);
-    *out = false;
+    *out = dflt;
     if (!v)
         return true;
     if (!json_is_boolean(v))
@@ -519,8 +520,9 @@ static bool check_amqp_url(Ctx *c, const char *path, const char *url)
 
 static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const keys[] = {"url", "queue", "prefetch", "dead_letter_exchange", NULL};
-    json_t *o;
+    static const char *const keys[] = {"url",     "queue",           "prefetch", "dead_letter_exchange",
+                                       "declare", "queue_arguments", NULL};
+    json_t *o, *args;
     int64_t prefetch;
     if (!get_object(c, root, "", "amqp", false, &o))
         return false;
@@ -541,12 +543,29 @@ static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
         return false;
     cfg->amqp.prefetch = (int)prefetch;
     cfg->amqp.prefetch_default = !json_object_get(o, "prefetch");
+    if (!get_bool(c, o, "amqp", "declare", true, &cfg->amqp.declare) ||
+        !get_object(c, o, "amqp", "queue_arguments", false, &args))
+        return false;
+    if (args) {
+        const char *key;
+        json_t *v;
+        char sub[PATH_MAX_LEN];
+        json_object_foreach(args, key, v) {
+            join(sub, sizeof sub, "amqp.queue_arguments", key);
+            if (strcmp(key, "x-dead-letter-exchange") == 0)
+                return fail(c, sub, "is amqp.dead_letter_exchange");
+            if (!json_is_string(v) && !json_is_integer(v) && !json_is_boolean(v))
+                return fail(c, sub, "must be a string, an integer or a boolean");
+        }
+        if (json_object_size(args) && !(cfg->amqp.queue_arguments = json_deep_copy(args)))
+            return fail(c, "amqp.queue_arguments", "out of memory");
+    }
     return check_amqp_url(c, "amqp.url", cfg->amqp.url);
 }
 
 static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const hook_keys[] = {"url", "exchange", NULL};
+    static const char *const hook_keys[] = {"url", "exchange", "declare", NULL};
     static const char *const http_keys[] = {"listen", NULL};
     json_t *o;
     if (!get_object(c, root, "", "hooks", false, &o))
@@ -555,7 +574,8 @@ static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
         cfg->has_hooks = true;
         if (!only_keys(c, o, "hooks", hook_keys) ||
             !get_string(c, o, "hooks", "url", true, NULL, &cfg->hooks_url) ||
-            !get_string(c, o, "hooks", "exchange", false, "relation.hooks", &cfg->hooks_exchange))
+            !get_string(c, o, "hooks", "exchange", false, "relation.hooks", &cfg->hooks_exchange) ||
+            !get_bool(c, o, "hooks", "declare", true, &cfg->hooks_declare))
             return false;
         if (!check_amqp_url(c, "hooks.url", cfg->hooks_url))
             return false;
@@ -603,7 +623,7 @@ static bool load_property(Ctx *c, const json_t *o, const char *path, PropertyDef
     }
     free(type);
     type = NULL;
-    if (!get_bool(c, o, path, "save_amount", &p->save_amount))
+    if (!get_bool(c, o, path, "save_amount", false, &p->save_amount))
         return false;
     if (p->save_amount && p->type == PROP_BOOL) {
         join(sub, sizeof sub, path, "save_amount");
@@ -903,6 +923,7 @@ void config_free(Config *cfg)
     free(cfg->amqp.url);
     free(cfg->amqp.queue);
     free(cfg->amqp.dead_letter_exchange);
+    json_decref(cfg->amqp.queue_arguments);
     free(cfg->hooks_url);
     free(cfg->hooks_exchange);
     free(cfg->http_listen);
@@ -1027,10 +1048,15 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
         /* a default prefetch follows engine.batch_size: not a change of amqp */
         (fresh->amqp.prefetch != running->amqp.prefetch &&
          !(fresh->amqp.prefetch_default && running->amqp.prefetch_default)) ||
-        !str_same(fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange))
+        !str_same(fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) ||
+        fresh->amqp.declare != running->amqp.declare ||
+        !(fresh->amqp.queue_arguments == running->amqp.queue_arguments ||
+          (fresh->amqp.queue_arguments && running->amqp.queue_arguments &&
+           json_equal(fresh->amqp.queue_arguments, running->amqp.queue_arguments))))
         note_change(changed, len, "amqp");
     if (fresh->has_hooks != running->has_hooks || !str_same(fresh->hooks_url, running->hooks_url) ||
-        !str_same(fresh->hooks_exchange, running->hooks_exchange))
+        !str_same(fresh->hooks_exchange, running->hooks_exchange) ||
+        fresh->hooks_declare != running->hooks_declare)
         note_change(changed, len, "hooks");
     if (fresh->has_http != running->has_http || !str_same(fresh->http_listen, running->http_listen))
         note_change(changed, len, "http");
@@ -1043,6 +1069,13 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     fresh->has_amqp = running->has_amqp;
     fresh->amqp.prefetch = running->amqp.prefetch;
     fresh->amqp.prefetch_default = running->amqp.prefetch_default;
+    fresh->amqp.declare = running->amqp.declare;
+    fresh->hooks_declare = running->hooks_declare;
+    json_decref(fresh->amqp.queue_arguments);
+    fresh->amqp.queue_arguments =
+        running->amqp.queue_arguments ? json_deep_copy(running->amqp.queue_arguments) : NULL;
+    if (running->amqp.queue_arguments && !fresh->amqp.queue_arguments)
+        return false;
     fresh->has_hooks = running->has_hooks;
     fresh->has_http = running->has_http;
     return dup_str(&fresh->redis_url, running->redis_url) &&

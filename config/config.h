@@ -64,6 +64,8 @@ typedef struct {
     int prefetch;
     bool prefetch_default; /* not in the file: CONFIG_BATCHES_IN_FLIGHT x engine.batch_size */
     char *dead_letter_exchange;
+    bool declare;                  /* false: the queue and exchange must exist (passive) */
+    struct json_t *queue_arguments; /* more queue.declare arguments, or NULL */
 } AmqpConfig;
 
 typedef struct {
@@ -94,6 +96,7 @@ typedef struct {
     bool has_hooks;
     char *hooks_url;
     char *hooks_exchange;
+    bool hooks_declare; /* false: the exchange must exist (passive declare) */
     bool has_http;
     char *http_listen;
 

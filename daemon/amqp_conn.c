@@ -14,6 +14,28 @@ amqp_bytes_t amqp_conn_bytes(const char *s)
     return b;
 }
 
+/* What an operator should do about a refusal that waiting will not cure
+ * (relationd still retries, so that it can be repaired live). */
+static const char *hint(unsigned code)
+{
+    switch (code) {
+    case 403:
+        return " (a configuration error: check the user's password and its configure, write "
+               "and read permissions on the vhost)";
+    case 404:
+        return " (a configuration error: it does not exist; create it, or let relationd "
+               "declare it)";
+    case 406:
+        return " (a configuration error: it exists with other settings; declare it as "
+               "relationd does (README, RabbitMQ), or set amqp.declare or hooks.declare to false "
+               "to use it as it is)";
+    case 530:
+        return " (a configuration error: the user may not use this vhost)";
+    default:
+        return "";
+    }
+}
+
 bool amqp_conn_check(amqp_rpc_reply_t r, const char *what, char *err, size_t errlen)
 {
     switch (r.reply_type) {
@@ -28,12 +50,14 @@ bool amqp_conn_check(amqp_rpc_reply_t r, const char *what, char *err, size_t err
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
             const amqp_connection_close_t *m = r.reply.decoded;
-            snprintf(err, errlen, "%s: connection closed by the server: %u %.*s", what,
-                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+            snprintf(err, errlen, "%s: connection closed by the server: %u %.*s%s", what,
+                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes,
+                     hint(m->reply_code));
         } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
             const amqp_channel_close_t *m = r.reply.decoded;
-            snprintf(err, errlen, "%s: channel closed by the server: %u %.*s", what,
-                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+            snprintf(err, errlen, "%s: channel closed by the server: %u %.*s%s", what,
+                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes,
+                     hint(m->reply_code));
         } else {
             snprintf(err, errlen, "%s: unexpected server method 0x%08X", what, r.reply.id);
         }
@@ -94,12 +118,38 @@ fail:
     return NULL;
 }
 
-bool amqp_conn_declare_exchange(amqp_connection_state_t conn, const char *name, const char *type,
+/* The server closed channel 1 with code: acknowledges the close and opens
+ * the channel again. */
+static bool channel_closed_with(amqp_connection_state_t conn, amqp_rpc_reply_t r, unsigned code,
                                 char *err, size_t errlen)
 {
-    amqp_exchange_declare(conn, 1, amqp_conn_bytes(name), amqp_conn_bytes(type), 0,
-                          1 /* durable */, 0, 0, amqp_empty_table);
-    return amqp_conn_check(amqp_get_rpc_reply(conn), "exchange.declare", err, errlen);
+    if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || r.reply.id != AMQP_CHANNEL_CLOSE_METHOD ||
+        ((const amqp_channel_close_t *)r.reply.decoded)->reply_code != code)
+        return false;
+    amqp_channel_close_ok_t ok = {0};
+    if (amqp_send_method(conn, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK)
+        return false;
+    amqp_channel_open(conn, 1);
+    return amqp_conn_check(amqp_get_rpc_reply(conn), "channel.open", err, errlen);
+}
+
+bool amqp_conn_declare_exchange(amqp_connection_state_t conn, const char *name, const char *type,
+                                bool declare, char *err, size_t errlen)
+{
+    if (declare) {
+        amqp_exchange_declare(conn, 1, amqp_conn_bytes(name), amqp_conn_bytes(type), 0,
+                              1 /* durable */, 0, 0, amqp_empty_table);
+        amqp_rpc_reply_t r = amqp_get_rpc_reply(conn);
+        if (r.reply_type == AMQP_RESPONSE_NORMAL)
+            return true;
+        /* No configure permission: enough when the exchange exists. */
+        if (!channel_closed_with(conn, r, 403, err, errlen))
+            return amqp_conn_check(r, "exchange.declare", err, errlen);
+    }
+    amqp_exchange_declare(conn, 1, amqp_conn_bytes(name), amqp_conn_bytes(type), 1 /* passive */,
+                          0, 0, 0, amqp_empty_table);
+    return amqp_conn_check(amqp_get_rpc_reply(conn), "exchange.declare (passive, it must exist)",
+                           err, errlen);
 }
 
 void amqp_conn_close(amqp_connection_state_t conn)

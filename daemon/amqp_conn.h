@@ -15,12 +15,16 @@
 amqp_connection_state_t amqp_conn_open(const char *url, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* True for a normal reply; otherwise writes "what: reason" to err. */
+/* True for a normal reply; otherwise writes "what: reason" to err, with
+ * what to do about a refusal waiting will not cure (403, 404, 406, 530). */
 bool amqp_conn_check(amqp_rpc_reply_t reply, const char *what, char *err, size_t errlen);
 
-/* Declares a durable exchange of type on channel 1. */
+/* Declares a durable exchange of type on channel 1; declare false (or a
+ * declare refused for want of the configure permission): checks that it
+ * exists instead (a passive declare). */
 bool amqp_conn_declare_exchange(amqp_connection_state_t conn, const char *name, const char *type,
-                                char *err, size_t errlen) __attribute__((warn_unused_result));
+                                bool declare, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Closes channel 1 and the connection, politely when it still works. */
 void amqp_conn_close(amqp_connection_state_t conn);

@@ -8,6 +8,7 @@
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -38,6 +39,9 @@ struct AmqpSource {
     char *url;
     char *queue;
     char *dlx;
+    bool declare;
+    amqp_table_t args; /* of queue.declare: the dead-letter exchange, amqp.queue_arguments */
+    amqp_table_entry_t *entries;
     int prefetch;
     size_t batch_size;
     amqp_connection_state_t conn;
@@ -53,6 +57,45 @@ struct AmqpSource {
     atomic_bool done;
 };
 
+/* The arguments of queue.declare: x-dead-letter-exchange, then
+ * amqp.queue_arguments (strings, integers, booleans: validated by the
+ * configuration). Their strings are the source's own copies. */
+static bool queue_arguments(AmqpSource *s, const json_t *extra)
+{
+    size_t n = 1 + (extra ? json_object_size(extra) : 0);
+    s->entries = calloc(n, sizeof *s->entries);
+    if (!s->entries)
+        return false;
+    s->entries[0] = (amqp_table_entry_t){amqp_cstring_bytes("x-dead-letter-exchange"),
+                                         {.kind = AMQP_FIELD_KIND_UTF8,
+                                          .value.bytes = amqp_conn_bytes(s->dlx)}};
+    s->args = (amqp_table_t){1, s->entries};
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)extra, key, v) {
+        amqp_table_entry_t *e = &s->entries[s->args.num_entries];
+        char *k = strdup(key);
+        if (!k)
+            return false;
+        e->key = amqp_conn_bytes(k);
+        s->args.num_entries++; /* freed with the source from here */
+        if (json_is_string(v)) {
+            char *t = strdup(json_string_value(v));
+            if (!t)
+                return false;
+            e->value.kind = AMQP_FIELD_KIND_UTF8;
+            e->value.value.bytes = amqp_conn_bytes(t);
+        } else if (json_is_boolean(v)) {
+            e->value.kind = AMQP_FIELD_KIND_BOOLEAN;
+            e->value.value.boolean = json_is_true(v);
+        } else {
+            e->value.kind = AMQP_FIELD_KIND_I64;
+            e->value.value.i64 = json_integer_value(v);
+        }
+    }
+    return true;
+}
+
 AmqpSource *amqp_source_new(char *err, size_t errlen)
 {
     ConfigRef *ref = shared_config_acquire();
@@ -64,7 +107,10 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     s->queue = strdup(cfg->amqp.queue);
     s->dlx = strdup(cfg->amqp.dead_letter_exchange);
     s->prefetch = cfg->amqp.prefetch;
+    s->declare = cfg->amqp.declare;
     s->batch_size = (size_t)cfg->batch_size;
+    if (s->dlx && !queue_arguments(s, cfg->amqp.queue_arguments))
+        goto oom;
     for (int j = 0; j < PIPELINE_DEPTH; j++) {
         s->b[j].held = calloc(s->batch_size, sizeof *s->b[j].held);
         s->b[j].msgs = calloc(s->batch_size, sizeof *s->b[j].msgs);
@@ -75,7 +121,7 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     s->pipeline = pipeline_new("amqp source");
     if (!s->url || !s->queue || !s->dlx || !s->pipeline)
         goto oom;
-    s->dead_letters = publisher_new(s->url, s->dlx, "fanout");
+    s->dead_letters = publisher_new(s->url, s->dlx, "fanout", s->declare);
     if (!s->dead_letters)
         goto oom;
     backoff_init(&s->down, "amqp source", "rabbitmq", cfg->retry_max_ms);
@@ -116,13 +162,14 @@ static bool connect_and_consume(AmqpSource *s, char *err, size_t errlen)
     s->conn = amqp_conn_open(s->url, err, errlen);
     if (!s->conn)
         return false;
-    amqp_table_entry_t arg = {amqp_cstring_bytes("x-dead-letter-exchange"),
-                              {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_conn_bytes(s->dlx)}};
-    amqp_table_t args = {1, &arg};
-    if (!amqp_conn_declare_exchange(s->conn, s->dlx, "fanout", err, errlen))
+    if (!amqp_conn_declare_exchange(s->conn, s->dlx, "fanout", s->declare, err, errlen))
         goto fail;
-    amqp_queue_declare(s->conn, 1, amqp_conn_bytes(s->queue), 0, 1 /* durable */, 0, 0, args);
-    if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "queue.declare", err, errlen))
+    /* amqp.declare false: the queue must exist, as it is (a passive declare). */
+    amqp_queue_declare(s->conn, 1, amqp_conn_bytes(s->queue), !s->declare, 1 /* durable */, 0, 0,
+                       s->declare ? s->args : amqp_empty_table);
+    if (!amqp_conn_check(amqp_get_rpc_reply(s->conn),
+                         s->declare ? "queue.declare" : "queue.declare (passive, it must exist)",
+                         err, errlen))
         goto fail;
     amqp_basic_qos(s->conn, 1, 0, (uint16_t)s->prefetch, 0);
     if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "basic.qos", err, errlen))
@@ -462,6 +509,12 @@ void amqp_source_free(AmqpSource *s)
     free(s->url);
     free(s->queue);
     free(s->dlx);
+    for (int i = 1; s->entries && i < s->args.num_entries; i++) {
+        free(s->entries[i].key.bytes);
+        if (s->entries[i].value.kind == AMQP_FIELD_KIND_UTF8)
+            free(s->entries[i].value.value.bytes.bytes);
+    }
+    free(s->entries);
     for (int j = 0; j < PIPELINE_DEPTH; j++) {
         free(s->b[j].held);
         free(s->b[j].msgs);

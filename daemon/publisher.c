@@ -45,6 +45,7 @@ struct Publisher {
     char *exchange;
     size_t exchange_len;
     char *type;
+    bool declare;
     bool raw; /* plain TCP: frames encoded and written here */
     amqp_connection_state_t conn;
 
@@ -190,11 +191,12 @@ static void lost_reported_from(Publisher *p, uint64_t from)
 
 /* ---- connection ------------------------------------------------------------ */
 
-Publisher *publisher_new(const char *url, const char *exchange, const char *type)
+Publisher *publisher_new(const char *url, const char *exchange, const char *type, bool declare)
 {
     Publisher *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->declare = declare;
     p->url = strdup(url);
     p->exchange = strdup(exchange);
     p->type = strdup(type);
@@ -262,7 +264,7 @@ static bool connect_and_declare(Publisher *p, char *err, size_t errlen)
     p->conn = amqp_conn_open(p->url, err, errlen);
     if (!p->conn)
         return false;
-    if (!amqp_conn_declare_exchange(p->conn, p->exchange, p->type, err, errlen))
+    if (!amqp_conn_declare_exchange(p->conn, p->exchange, p->type, p->declare, err, errlen))
         goto fail;
     amqp_confirm_select(p->conn, CHANNEL);
     if (!amqp_conn_check(amqp_get_rpc_reply(p->conn), "confirm.select", err, errlen))

@@ -39,8 +39,9 @@ typedef struct {
 } Outgoing;
 
 /* Declares nothing yet: the first send connects and declares exchange (a
- * durable exchange of type "topic" or "fanout"). Strings are copied. */
-Publisher *publisher_new(const char *url, const char *exchange, const char *type)
+ * durable exchange of type "topic" or "fanout"); declare false: only checks
+ * that it exists (amqp_conn_declare_exchange). Strings are copied. */
+Publisher *publisher_new(const char *url, const char *exchange, const char *type, bool declare)
     __attribute__((warn_unused_result));
 void publisher_free(Publisher *p);
 

@@ -184,6 +184,15 @@ class RabbitMQ:
         }
         return env
 
+    def ctl(self, *args, timeout=60):
+        """rabbitmqctl on this node (users, permissions); its output."""
+        out = subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.nodename] +
+                             list(args), env=self._env(), capture_output=True, text=True,
+                             timeout=timeout, preexec_fn=self._demote,
+                             cwd=os.path.join(self.dir, "home"))
+        assert out.returncode == 0, out.stderr + out.stdout
+        return out.stdout
+
     def _demote(self):
         os.setgid(self.pw.pw_gid)
         os.setgroups([self.pw.pw_gid])

@@ -226,7 +226,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: driver URL EXCHANGE TYPE\n");
         return 2;
     }
-    Publisher *p = publisher_new(argv[1], argv[2], argv[3]);
+    Publisher *p = publisher_new(argv[1], argv[2], argv[3], true);
     if (!p)
         return 1;
     char line[4096], err[512];

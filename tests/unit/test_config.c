@@ -16,6 +16,8 @@
 
 #include "config/config.h"
 
+#include <jansson.h>
+
 /* ---- helpers ---- */
 
 static char *dq(const char *text)
@@ -115,6 +117,25 @@ static const char *check_hooks_default(const Config *c)
     EXPECT(c->has_hooks);
     EXPECT(streq(c->hooks_url, "amqps://h/%2f"));
     EXPECT(streq(c->hooks_exchange, "relation.hooks"));
+    EXPECT(c->hooks_declare);
+    return NULL;
+}
+
+static const char *check_provisioned(const Config *c)
+{
+    EXPECT(!c->amqp.declare && !c->hooks_declare);
+    EXPECT(c->amqp.queue_arguments == NULL);
+    return NULL;
+}
+
+static const char *check_queue_arguments(const Config *c)
+{
+    EXPECT(c->amqp.declare);
+    const json_t *a = c->amqp.queue_arguments;
+    EXPECT(a && json_object_size(a) == 3);
+    EXPECT(streq(json_string_value(json_object_get(a, "x-queue-type")), "quorum"));
+    EXPECT(json_integer_value(json_object_get(a, "x-delivery-limit")) == 20);
+    EXPECT(json_is_true(json_object_get(a, "x-single-active-consumer")));
     return NULL;
 }
 
@@ -133,6 +154,7 @@ static const char *check_amqp_default(const Config *c)
     EXPECT(c->has_amqp);
     EXPECT(c->amqp.prefetch == 8 * 256); /* eight full batches of the default size */
     EXPECT(streq(c->amqp.url, "amqps://h"));
+    EXPECT(c->amqp.declare && c->amqp.queue_arguments == NULL);
     return NULL;
 }
 
@@ -622,6 +644,33 @@ static const Case cases[] = {
      CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x'},"
          "'hooks':{'url':'amqp://h'},'relations':[]"),
      NULL, check_amqp_default},
+    {"amqp and hooks provisioned beforehand (declare false)",
+     CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x','declare':false},"
+         "'hooks':{'url':'amqp://h','declare':false},'relations':[]"),
+     NULL, check_provisioned},
+    {"amqp.queue_arguments",
+     CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x','queue_arguments':"
+         "{'x-queue-type':'quorum','x-delivery-limit':20,'x-single-active-consumer':true}},"
+         "'hooks':{'url':'amqp://h'},'relations':[]"),
+     NULL, check_queue_arguments},
+    {"amqp.queue_arguments with the dead-letter exchange",
+     CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x','queue_arguments':"
+         "{'x-dead-letter-exchange':'y'}},'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.queue_arguments.x-dead-letter-exchange: is amqp.dead_letter_exchange", NULL},
+    {"amqp.queue_arguments a real",
+     CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x','queue_arguments':"
+         "{'x-max-length':1.5}},'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.queue_arguments.x-max-length: must be a string, an integer or a boolean", NULL},
+    {"amqp.queue_arguments not an object",
+     CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x','queue_arguments':"
+         "[]},'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.queue_arguments: must be an object", NULL},
+    {"amqp.declare not a boolean",
+     CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x','declare':'no'},"
+         "'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.declare: must be true or false", NULL},
+    {"hooks.declare not a boolean", CFG("'hooks':{'url':'amqp://h','declare':0},'relations':[]"),
+     "hooks.declare: must be true or false", NULL},
     {"amqp without hooks",
      CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x'},'relations':[]"),
      "hooks: required when a kafka or amqp source is configured", NULL},
