@@ -110,12 +110,21 @@ bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) BENCH_SUBSCRIBER=$(abspath $(BUILD)/bench_subscriber) \
 	  BENCH_JSON=$(abspath $(BUILD)/bench.json) $(PYTHON) tests/bench/bench.py
 
-# libFuzzer on event and configuration parsing (needs clang); FUZZ_SECONDS to run.
+# libFuzzer (needs clang) on the event reader, the configuration loader and
+# the trigger rendering: FUZZ_SECONDS each, from the seeds in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+  -fno-sanitize-recover=all -I. -I$(BUILD) $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\"
+FUZZ_BASE := config/config.c handlers/event.c handlers/fixed.c
+FUZZ_TRIGGER := $(FUZZ_BASE) handlers/trigger.c handlers/jsonbuf.c handlers/msgpack.c \
+  handlers/sha1.c
 fuzz:
-	@mkdir -p $(BUILD)/fuzz
-	cp -n tests/fuzz/corpus/* $(BUILD)/fuzz/ 2>/dev/null || true
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-	  $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\" tests/fuzz/fuzz_event.c \
-	  config/config.c handlers/event.c handlers/fixed.c $(PKG_LIBS) -lm -o $(BUILD)/fuzz_event
-	$(BUILD)/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz
+	@for t in event config trigger; do mkdir -p $(BUILD)/fuzz/$$t; \
+	  cp -n tests/fuzz/corpus/$$t-* $(BUILD)/fuzz/$$t/ 2>/dev/null || true; done
+	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_event.c $(FUZZ_BASE) $(PKG_LIBS) -lm -o $(BUILD)/fuzz_event
+	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_config.c $(FUZZ_BASE) $(PKG_LIBS) -lm -o $(BUILD)/fuzz_config
+	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_trigger.c $(FUZZ_TRIGGER) $(PKG_LIBS) -lm \
+	  -o $(BUILD)/fuzz_trigger
+	$(BUILD)/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/event
+	$(BUILD)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(BUILD)/fuzz/config
+	$(BUILD)/fuzz_trigger -max_total_time=$(FUZZ_SECONDS) -max_len=2048 $(BUILD)/fuzz/trigger

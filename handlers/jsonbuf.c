@@ -40,18 +40,64 @@ bool jsonbuf_grow(JsonBuf *b, size_t n)
     return true;
 }
 
+/* The length of the well-formed UTF-8 sequence at s (at most n bytes) that
+ * starts with a byte >= 0x80; 0 when it is not one (a stray continuation
+ * byte, an overlong form, a surrogate, beyond U+10FFFF, cut short). */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        len = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        len = 3;
+        if (s[0] == 0xE0)
+            lo = 0xA0; /* not overlong */
+        else if (s[0] == 0xED)
+            hi = 0x9F; /* not a surrogate */
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        len = 4;
+        if (s[0] == 0xF0)
+            lo = 0x90;
+        else if (s[0] == 0xF4)
+            hi = 0x8F; /* at most U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF)
+            return 0;
+    return len;
+}
+
 void jsonbuf_string(JsonBuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    /* Worst case: every byte as \u00XX. */
+    /* Worst case: every byte as \u00XX or \ufffd. */
     if (!jsonbuf_reserve(b, n * 6 + 2))
         return;
     char *o = b->data + b->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             *o++ = (char)c;
+            continue;
+        }
+        if (c >= 0x80) {
+            /* Well-formed UTF-8 as it is; any other byte as U+FFFD, so that
+             * the output is JSON whatever the input (Redis data included). */
+            size_t len = utf8_sequence((const unsigned char *)s + i, n - i);
+            if (len) {
+                memcpy(o, s + i, len);
+                o += len;
+                i += len - 1;
+            } else {
+                memcpy(o, "\\ufffd", 6);
+                o += 6;
+            }
             continue;
         }
         *o++ = '\\';

@@ -50,7 +50,8 @@ static inline void jsonbuf_char(JsonBuf *b, char c)
         b->data[b->len++] = c;
 }
 
-/* A JSON string: quoted, with ", \ and control characters escaped. */
+/* A JSON string: quoted, with ", \ and control characters escaped; bytes that
+ * are not well-formed UTF-8 become U+FFFD (the output is always JSON). */
 void jsonbuf_string(JsonBuf *b, const char *s, size_t n);
 void jsonbuf_int(JsonBuf *b, int64_t v);
 /* A fixed-point number (10^-6 units) in natural units, shortest form:

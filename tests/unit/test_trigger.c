@@ -1312,8 +1312,10 @@ static void test_json_string_escaping(void **state)
             o += sprintf(o, "%s", e);
         else if (i < 0x20)
             o += sprintf(o, "\\u%04x", i);
+        else if (i >= 0x80)
+            o += sprintf(o, "\\ufffd"); /* alone, no byte >= 0x80 is UTF-8 */
         else
-            *o++ = (char)i; /* DEL and UTF-8 bytes as they are */
+            *o++ = (char)i; /* DEL as it is */
     }
     *o++ = '"';
     assert_int_equal(b.len, (size_t)(o - want));
@@ -1331,6 +1333,30 @@ static void test_json_string_escaping(void **state)
     assert_non_null(j);
     assert_string_equal(json_string_value(json_array_get(j, 0)), s);
     json_decref(j);
+
+    /* bytes that are not well-formed UTF-8 become U+FFFD, one per byte:
+     * the output is JSON whatever the input */
+    static const struct {
+        const char *in, *out;
+    } utf8[] = {
+        {"\xc3\xa9", "\"\xc3\xa9\""},                     /* é */
+        {"\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""},     /* U+10FFFF */
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},                 /* overlong / */
+        {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},      /* overlong / */
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},      /* a surrogate */
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* beyond U+10FFFF */
+        {"a\xe2\x82", "\"a\\ufffd\\ufffd\""},               /* cut short */
+        {"\xbf\xc3\xa9", "\"\\ufffd\xc3\xa9\""},           /* a stray continuation */
+    };
+    for (size_t k = 0; k < sizeof utf8 / sizeof utf8[0]; k++) {
+        jsonbuf_reset(&b);
+        jsonbuf_string(&b, utf8[k].in, strlen(utf8[k].in));
+        assert_int_equal(b.len, strlen(utf8[k].out));
+        assert_memory_equal(b.data, utf8[k].out, b.len);
+        json_t *v = json_loadb(b.data, b.len, JSON_DECODE_ANY, &jerr);
+        assert_non_null(v);
+        json_decref(v);
+    }
 
     /* long strings grow the buffer: every byte escaped, 6 each */
     jsonbuf_reset(&b);
