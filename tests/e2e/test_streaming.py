@@ -112,3 +112,47 @@ def test_usage_errors(server, tmp_path):
         out = subprocess.run([RELATIONCTL, "-c", cfg] + args, capture_output=True, text=True)
         assert out.returncode == 2, args
         assert message in out.stderr, (args, out.stderr)
+
+
+def test_lines_are_binary_safe_and_measured_without_their_terminator(server, tmp_path):
+    """A NUL byte makes a line invalid (nothing after it is dropped or
+    applied); the size limit counts a line's bytes without its terminator,
+    \\r\\n or \\n alike: an event of exactly 65536 bytes is applied either way,
+    one of 65537 is refused; an event after a NUL past byte 65536 of a line
+    is not applied."""
+    cfg = write_config(tmp_path, server.port)
+
+    def sized(eid, size):
+        head = {"id": eid, "op": "strengthen", "relation": "rel", "profile_a": "bin",
+                "profile_b": eid, "weights": {"n": 1}, "pad": ""}
+        text = json.dumps(head, separators=(",", ":"))
+        text = text.replace('"pad":""', '"pad":"%s"' % ("p" * (size - len(text))))
+        assert len(text) == size
+        return text.encode()
+
+    valid = json.dumps({"id": "nul", "op": "attach", "relation": "rel", "profile_a": "bin",
+                        "profile_b": "nul", "weights": {"n": 100}}).encode()
+    hidden = json.dumps({"id": "hidden", "op": "attach", "relation": "rel", "profile_a": "bin",
+                         "profile_b": "hidden", "weights": {"n": 1000}}).encode()
+    data = (sized("lf", 65536) + b"\n" +
+            sized("crlf", 65536) + b"\r\n" +
+            sized("big-lf", 65537) + b"\n" +
+            sized("big-crlf", 65537) + b"\r\n" +
+            valid + b"\0garbage\n" +
+            b"x" * 70000 + b"\0" + hidden + b"\n" +
+            valid.replace(b'"nul"', b'"nul2"', 1) + b"\n")
+    path = tmp_path / "binary.jsonl"
+    path.write_bytes(data)
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", str(path)],
+                         capture_output=True, timeout=60)
+    errors = out.stderr.decode().splitlines()
+    assert out.returncode == 3, errors
+    assert errors[-1] == "applied 3, duplicate 0, stale 0, invalid 4", errors
+    assert [e.split(":")[0] for e in errors[:-1]] == ["line 3", "line 4", "line 5", "line 6"]
+    assert errors[0] == "line 3: event larger than 65536 bytes"
+    assert errors[1] == "line 4: event larger than 65536 bytes"
+    stats = subprocess.run([RELATIONCTL, "-c", cfg, "stats", "rel", "direct", "bin"],
+                           capture_output=True, text=True, check=True)
+    # lf, crlf (1 each) and nul2 (100); neither the NUL line nor the hidden event
+    assert json.loads(stats.stdout) == {"count": 3, "properties": {"n": {"count": 3,
+                                                                         "total": 102}}}
