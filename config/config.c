@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     char *err;
@@ -1032,6 +1033,69 @@ static bool dup_properties(KafkaConfig *dst, const KafkaConfig *src)
     }
     dst->nproperties = src->nproperties;
     return true;
+}
+
+/* A URL with a password written in it (not taken from the environment). */
+static bool literal_password(const char *url)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p)
+        return false;
+    p += 3;
+    const char *end = p + strcspn(p, "/"), *at = NULL;
+    for (const char *q = p; q < end; q++)
+        if (*q == '@')
+            at = q;
+    const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+    if (!colon || colon + 1 == at)
+        return false;
+    for (const char *q = colon + 1; q + 1 < at; q++)
+        if (q[0] == '$' && q[1] == '{')
+            return false;
+    return true;
+}
+
+/* kafka.properties that hold secrets. */
+static bool secret_property(const char *key)
+{
+    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "sasl.jaas") ||
+           strstr(key, "ssl.key.pem") || strstr(key, "oauthbearer.config");
+}
+
+bool config_secret_exposed(const char *path, char *what, size_t len)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
+        return false;
+    json_error_t e;
+    json_t *root = json_load_file(path, 0, &e);
+    if (!root)
+        return false;
+    bool found = false;
+    static const char *const sections[] = {"redis", "amqp", "hooks"};
+    for (size_t i = 0; i < 3 && !found; i++) {
+        const char *url = json_string_value(json_object_get(json_object_get(root, sections[i]), "url"));
+        if (literal_password(url)) {
+            snprintf(what, len, "the password of %s.url", sections[i]);
+            found = true;
+        }
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(json_object_get(root, "kafka"), "properties"), key, v) {
+        if (found)
+            break;
+        if (secret_property(key) && json_is_string(v) && !strstr(json_string_value(v), "${")) {
+            snprintf(what, len, "kafka.properties.%s", key);
+            found = true;
+        }
+    }
+    json_decref(root);
+    if (found) {
+        size_t n = strlen(what);
+        snprintf(what + n, len - n, " (mode %04o)", (unsigned)(st.st_mode & 07777));
+    }
+    return found;
 }
 
 bool config_keep_connections(Config *fresh, const Config *running, char *changed, size_t len)

@@ -115,6 +115,11 @@ Config *config_parse(const char *text, char *err, size_t errlen)
 
 void config_free(Config *cfg);
 
+/* True when FILE can be read by other users than its owner and holds a secret
+ * written in it (a password in a URL, a secret kafka property), not taken from
+ * the environment; what names it and the file's mode. */
+bool config_secret_exposed(const char *path, char *what, size_t len);
+
 /* A reload: fresh takes copies of running's connection settings (redis,
  * kafka, amqp, hooks, http), which cannot change at run time; running is not
  * touched. changed lists the sections whose settings differed ("" when none).

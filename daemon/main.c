@@ -93,6 +93,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "relationd: %s\n", err);
         return 1;
     }
+    char secret[160];
+    if (config_secret_exposed(path, secret, sizeof secret)) {
+        if (check_only)
+            fprintf(stderr, "relationd: warning: %s is readable by other users and holds %s: "
+                    "chmod 600 it, or take the secret from the environment (\"${VAR}\")\n",
+                    path, secret);
+        else
+            log_at(LOG_WARN, "main", "%s is readable by other users and holds %s: chmod 600 "
+                   "it, or take the secret from the environment (\"${VAR}\")", path, secret);
+    }
     if (check_only && cfg->has_kafka && !kafka_source_check(&cfg->kafka, err, sizeof err)) {
         fprintf(stderr, "relationd: %s: %s\n", path, err);
         config_free(cfg);

@@ -82,6 +82,40 @@ def test_check_config(tmp_path):
     assert "redis.url: environment variable RELATIOND_TEST_PORT is not set" in out.stderr
 
 
+def test_a_secret_in_a_file_others_can_read_is_warned_about(tmp_path):
+    """A password written in the configuration file (not taken from the
+    environment) while the file is readable by other users: a warning naming
+    it and the fix; none once the file is private, or the secret comes from
+    the environment."""
+    env = dict(os.environ, RELATIOND_TEST_PW="s3cret")
+    cases = [
+        ({"hooks": {"url": "amqp://app:s3cret@127.0.0.1/"}}, "the password of hooks.url"),
+        ({"kafka": {"brokers": "h:9092", "topics": ["t"], "dead_letter_topic": "d",
+                    "properties": {"sasl.password": "s3cret"}},
+          "hooks": {"url": "amqp://127.0.0.1/"}}, "kafka.properties.sasl.password"),
+    ]
+    for extra, what in cases:
+        path = write(tmp_path / "secret.json", 6379, [GOOD], **extra)
+        os.chmod(path, 0o644)
+        out = subprocess.run([RELATIOND, "-c", path, "--check-config"], capture_output=True,
+                             text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        assert out.stderr == ("relationd: warning: %s is readable by other users and holds %s "
+                              "(mode 0644): chmod 600 it, or take the secret from the "
+                              "environment (\"${VAR}\")\n" % (path, what)), out.stderr
+        assert "s3cret" not in out.stderr + out.stdout
+        os.chmod(path, 0o600)
+        out = subprocess.run([RELATIOND, "-c", path, "--check-config"], capture_output=True,
+                             text=True, env=env)
+        assert out.returncode == 0 and out.stderr == "", out.stderr
+    path = write(tmp_path / "env.json", 6379, [GOOD],
+                 hooks={"url": "amqp://app:${RELATIOND_TEST_PW}@127.0.0.1/"})
+    os.chmod(path, 0o644)
+    out = subprocess.run([RELATIOND, "-c", path, "--check-config"], capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
 def wait_for(path, text, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
