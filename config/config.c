@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     char *err;
@@ -519,10 +520,64 @@ static bool check_amqp_url(Ctx *c, const char *path, const char *url)
     return true;
 }
 
+static bool dup_str(char **dst, const char *src);
+static bool str_same(const char *a, const char *b);
+
+bool config_tls_copy(TlsConfig *dst, const TlsConfig *src)
+{
+    dst->verify = src->verify;
+    return dup_str(&dst->ca, src->ca) && dup_str(&dst->cert, src->cert) &&
+           dup_str(&dst->key, src->key);
+}
+
+void config_tls_free(TlsConfig *t)
+{
+    free(t->ca);
+    free(t->cert);
+    free(t->key);
+    memset(t, 0, sizeof *t);
+}
+
+static bool tls_same(const TlsConfig *a, const TlsConfig *b)
+{
+    return a->verify == b->verify && str_same(a->ca, b->ca) && str_same(a->cert, b->cert) &&
+           str_same(a->key, b->key);
+}
+
+/* SECTION.tls: {ca, cert, key, verify}, for an amqps:// url. */
+static bool load_tls(Ctx *c, const json_t *o, const char *section, const char *url, TlsConfig *t)
+{
+    static const char *const keys[] = {"ca", "cert", "key", "verify", NULL};
+    char path[PATH_MAX_LEN], sub[PATH_MAX_LEN];
+    json_t *tls;
+    t->verify = true;
+    join(path, sizeof path, section, "tls");
+    if (!get_object(c, o, section, "tls", false, &tls))
+        return false;
+    if (!tls)
+        return true;
+    if (strncmp(url, "amqps://", 8) != 0)
+        return fail(c, path, "only with an amqps:// url");
+    if (!only_keys(c, tls, path, keys) || !get_string(c, tls, path, "ca", false, NULL, &t->ca) ||
+        !get_string(c, tls, path, "cert", false, NULL, &t->cert) ||
+        !get_string(c, tls, path, "key", false, NULL, &t->key) ||
+        !get_bool(c, tls, path, "verify", true, &t->verify))
+        return false;
+    if (!t->cert != !t->key)
+        return fail(c, path, "cert and key go together");
+    const char *const files[][2] = {{"ca", t->ca}, {"cert", t->cert}, {"key", t->key}};
+    for (int i = 0; i < 3; i++) {
+        join(sub, sizeof sub, path, files[i][0]);
+        if (files[i][1] && access(files[i][1], R_OK) != 0)
+            return fail(c, sub, "cannot read %s: %s", files[i][1], strerror(errno));
+    }
+    return true;
+}
+
 static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
 {
     static const char *const keys[] = {"url",     "queue",           "prefetch", "dead_letter_exchange",
-                                       "declare", "queue_arguments", NULL};
+                                       "declare", "queue_arguments", "tls",      NULL};
     json_t *o, *args;
     int64_t prefetch;
     if (!get_object(c, root, "", "amqp", false, &o))
@@ -561,12 +616,13 @@ static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
         if (json_object_size(args) && !(cfg->amqp.queue_arguments = json_deep_copy(args)))
             return fail(c, "amqp.queue_arguments", "out of memory");
     }
-    return check_amqp_url(c, "amqp.url", cfg->amqp.url);
+    return check_amqp_url(c, "amqp.url", cfg->amqp.url) &&
+           load_tls(c, o, "amqp", cfg->amqp.url, &cfg->amqp.tls);
 }
 
 static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const hook_keys[] = {"url", "exchange", "declare", NULL};
+    static const char *const hook_keys[] = {"url", "exchange", "declare", "tls", NULL};
     static const char *const http_keys[] = {"listen", NULL};
     json_t *o;
     if (!get_object(c, root, "", "hooks", false, &o))
@@ -578,7 +634,8 @@ static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
             !get_string(c, o, "hooks", "exchange", false, "relation.hooks", &cfg->hooks_exchange) ||
             !get_bool(c, o, "hooks", "declare", true, &cfg->hooks_declare))
             return false;
-        if (!check_amqp_url(c, "hooks.url", cfg->hooks_url))
+        if (!check_amqp_url(c, "hooks.url", cfg->hooks_url) ||
+            !load_tls(c, o, "hooks", cfg->hooks_url, &cfg->hooks_tls))
             return false;
     }
     if (!get_object(c, root, "", "http", false, &o))
@@ -925,6 +982,8 @@ void config_free(Config *cfg)
     free(cfg->amqp.queue);
     free(cfg->amqp.dead_letter_exchange);
     json_decref(cfg->amqp.queue_arguments);
+    config_tls_free(&cfg->amqp.tls);
+    config_tls_free(&cfg->hooks_tls);
     free(cfg->hooks_url);
     free(cfg->hooks_exchange);
     free(cfg->http_listen);
@@ -1114,13 +1173,15 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
          !(fresh->amqp.prefetch_default && running->amqp.prefetch_default)) ||
         !str_same(fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) ||
         fresh->amqp.declare != running->amqp.declare ||
+        !tls_same(&fresh->amqp.tls, &running->amqp.tls) ||
         !(fresh->amqp.queue_arguments == running->amqp.queue_arguments ||
           (fresh->amqp.queue_arguments && running->amqp.queue_arguments &&
            json_equal(fresh->amqp.queue_arguments, running->amqp.queue_arguments))))
         note_change(changed, len, "amqp");
     if (fresh->has_hooks != running->has_hooks || !str_same(fresh->hooks_url, running->hooks_url) ||
         !str_same(fresh->hooks_exchange, running->hooks_exchange) ||
-        fresh->hooks_declare != running->hooks_declare)
+        fresh->hooks_declare != running->hooks_declare ||
+        !tls_same(&fresh->hooks_tls, &running->hooks_tls))
         note_change(changed, len, "hooks");
     if (fresh->has_http != running->has_http || !str_same(fresh->http_listen, running->http_listen))
         note_change(changed, len, "http");
@@ -1135,6 +1196,11 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     fresh->amqp.prefetch_default = running->amqp.prefetch_default;
     fresh->amqp.declare = running->amqp.declare;
     fresh->hooks_declare = running->hooks_declare;
+    config_tls_free(&fresh->amqp.tls);
+    config_tls_free(&fresh->hooks_tls);
+    if (!config_tls_copy(&fresh->amqp.tls, &running->amqp.tls) ||
+        !config_tls_copy(&fresh->hooks_tls, &running->hooks_tls))
+        return false;
     json_decref(fresh->amqp.queue_arguments);
     fresh->amqp.queue_arguments =
         running->amqp.queue_arguments ? json_deep_copy(running->amqp.queue_arguments) : NULL;

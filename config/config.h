@@ -58,8 +58,17 @@ typedef struct {
     int nproperties;
 } KafkaConfig;
 
+/* TLS of an amqps:// connection. */
+typedef struct {
+    char *ca;    /* CA certificates (PEM); NULL: the system's */
+    char *cert;  /* client certificate and key (PEM), or NULL */
+    char *key;
+    bool verify; /* the server's certificate and host name (default true) */
+} TlsConfig;
+
 typedef struct {
     char *url;
+    TlsConfig tls;
     char *queue;
     int prefetch;
     bool prefetch_default; /* not in the file: CONFIG_BATCHES_IN_FLIGHT x engine.batch_size */
@@ -96,6 +105,7 @@ typedef struct {
     bool has_hooks;
     char *hooks_url;
     char *hooks_exchange;
+    TlsConfig hooks_tls;
     bool hooks_declare; /* false: the exchange must exist (passive declare) */
     bool has_http;
     char *http_listen;
@@ -114,6 +124,10 @@ Config *config_parse(const char *text, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 void config_free(Config *cfg);
+
+/* A copy of src's strings into dst (false when out of memory); freeing. */
+bool config_tls_copy(TlsConfig *dst, const TlsConfig *src) __attribute__((warn_unused_result));
+void config_tls_free(TlsConfig *t);
 
 /* True when FILE can be read by other users than its owner and holds a secret
  * written in it (a password in a URL, a secret kafka property), not taken from

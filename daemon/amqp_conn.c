@@ -67,7 +67,30 @@ bool amqp_conn_check(amqp_rpc_reply_t r, const char *what, char *err, size_t err
     return false;
 }
 
-amqp_connection_state_t amqp_conn_open(const char *url, char *err, size_t errlen)
+/* The CA certificates when amqp.tls.ca / hooks.tls.ca is not given. */
+#define SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+
+static bool tls_setup(amqp_socket_t *sock, const TlsConfig *tls, char *err, size_t errlen)
+{
+    const char *ca = tls && tls->ca ? tls->ca : SYSTEM_CA;
+    bool verify = !tls || tls->verify;
+    int rc;
+    if (verify && (rc = amqp_ssl_socket_set_cacert(sock, ca)) != AMQP_STATUS_OK) {
+        snprintf(err, errlen, "tls: CA certificates %s: %s", ca, amqp_error_string2(rc));
+        return false;
+    }
+    if (tls && tls->cert && (rc = amqp_ssl_socket_set_key(sock, tls->cert, tls->key)) != AMQP_STATUS_OK) {
+        snprintf(err, errlen, "tls: certificate %s and key %s: %s", tls->cert, tls->key,
+                 amqp_error_string2(rc));
+        return false;
+    }
+    amqp_ssl_socket_set_verify_peer(sock, verify);
+    amqp_ssl_socket_set_verify_hostname(sock, verify);
+    return true;
+}
+
+amqp_connection_state_t amqp_conn_open(const char *url, const TlsConfig *tls, char *err,
+                                       size_t errlen)
 {
     struct amqp_connection_info info;
     struct timeval tv = {AMQP_CONN_TIMEOUT_S, 0};
@@ -95,6 +118,8 @@ amqp_connection_state_t amqp_conn_open(const char *url, char *err, size_t errlen
         snprintf(err, errlen, "cannot create a socket");
         goto fail;
     }
+    if (info.ssl && !tls_setup(sock, tls, err, errlen))
+        goto fail;
     if ((rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv)) != AMQP_STATUS_OK) {
         snprintf(err, errlen, "connect %s:%d: %s", info.host, info.port, amqp_error_string2(rc));
         goto fail;

@@ -3,6 +3,8 @@
 #ifndef RELATIOND_AMQP_CONN_H
 #define RELATIOND_AMQP_CONN_H
 
+#include "config/config.h"
+
 #include <amqp.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -10,9 +12,10 @@
 #define AMQP_CONN_HEARTBEAT_S 30
 #define AMQP_CONN_TIMEOUT_S 10
 
-/* Connects, logs in (heartbeats on) and opens channel 1. NULL on failure,
- * with the reason in err. */
-amqp_connection_state_t amqp_conn_open(const char *url, char *err, size_t errlen)
+/* Connects (amqps://: over TLS as tls says), logs in (heartbeats on) and
+ * opens channel 1. NULL on failure, with the reason in err. */
+amqp_connection_state_t amqp_conn_open(const char *url, const TlsConfig *tls, char *err,
+                                       size_t errlen)
     __attribute__((warn_unused_result));
 
 /* True for a normal reply; otherwise writes "what: reason" to err, with

@@ -37,6 +37,7 @@ typedef struct {
 
 struct AmqpSource {
     char *url;
+    TlsConfig tls;
     char *queue;
     char *dlx;
     bool declare;
@@ -104,6 +105,8 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     if (!s)
         goto oom;
     s->url = strdup(cfg->amqp.url);
+    if (!config_tls_copy(&s->tls, &cfg->amqp.tls))
+        goto oom;
     s->queue = strdup(cfg->amqp.queue);
     s->dlx = strdup(cfg->amqp.dead_letter_exchange);
     s->prefetch = cfg->amqp.prefetch;
@@ -121,7 +124,7 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     s->pipeline = pipeline_new("amqp source");
     if (!s->url || !s->queue || !s->dlx || !s->pipeline)
         goto oom;
-    s->dead_letters = publisher_new(s->url, s->dlx, "fanout", s->declare);
+    s->dead_letters = publisher_new(s->url, s->dlx, "fanout", s->declare, &s->tls);
     if (!s->dead_letters)
         goto oom;
     backoff_init(&s->down, "amqp source", "rabbitmq", cfg->retry_max_ms);
@@ -159,7 +162,7 @@ static void disconnect(AmqpSource *s)
 
 static bool connect_and_consume(AmqpSource *s, char *err, size_t errlen)
 {
-    s->conn = amqp_conn_open(s->url, err, errlen);
+    s->conn = amqp_conn_open(s->url, &s->tls, err, errlen);
     if (!s->conn)
         return false;
     if (!amqp_conn_declare_exchange(s->conn, s->dlx, "fanout", s->declare, err, errlen))
@@ -507,6 +510,7 @@ void amqp_source_free(AmqpSource *s)
     publisher_free(s->dead_letters);
     pipeline_free(s->pipeline);
     free(s->url);
+    config_tls_free(&s->tls);
     free(s->queue);
     free(s->dlx);
     for (int i = 1; s->entries && i < s->args.num_entries; i++) {

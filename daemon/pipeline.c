@@ -59,7 +59,8 @@ Pipeline *pipeline_new(const char *who)
     p->cfg = shared_config_acquire();
     const Config *cfg = config_ref_get(p->cfg);
     p->engine = engine_create(cfg);
-    p->hooks = publisher_new(cfg->hooks_url, cfg->hooks_exchange, "topic", cfg->hooks_declare);
+    p->hooks = publisher_new(cfg->hooks_url, cfg->hooks_exchange, "topic", cfg->hooks_declare,
+                             &cfg->hooks_tls);
     if (!p->engine || !p->hooks) {
         pipeline_free(p);
         return NULL;

@@ -46,6 +46,7 @@ struct Publisher {
     size_t exchange_len;
     char *type;
     bool declare;
+    TlsConfig tls;
     bool raw; /* plain TCP: frames encoded and written here */
     amqp_connection_state_t conn;
 
@@ -191,12 +192,18 @@ static void lost_reported_from(Publisher *p, uint64_t from)
 
 /* ---- connection ------------------------------------------------------------ */
 
-Publisher *publisher_new(const char *url, const char *exchange, const char *type, bool declare)
+Publisher *publisher_new(const char *url, const char *exchange, const char *type, bool declare,
+                         const TlsConfig *tls)
 {
     Publisher *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->declare = declare;
+    p->tls.verify = true;
+    if (tls && !config_tls_copy(&p->tls, tls)) {
+        publisher_free(p);
+        return NULL;
+    }
     p->url = strdup(url);
     p->exchange = strdup(exchange);
     p->type = strdup(type);
@@ -246,6 +253,7 @@ void publisher_free(Publisher *p)
     free(p->url);
     free(p->exchange);
     free(p->type);
+    config_tls_free(&p->tls);
     free(p->ring);
     free(p->buf);
     free(p->order);
@@ -261,7 +269,7 @@ void publisher_reset(Publisher *p)
 
 static bool connect_and_declare(Publisher *p, char *err, size_t errlen)
 {
-    p->conn = amqp_conn_open(p->url, err, errlen);
+    p->conn = amqp_conn_open(p->url, &p->tls, err, errlen);
     if (!p->conn)
         return false;
     if (!amqp_conn_declare_exchange(p->conn, p->exchange, p->type, p->declare, err, errlen))

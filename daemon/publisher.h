@@ -20,6 +20,8 @@
 #ifndef RELATIOND_PUBLISHER_H
 #define RELATIOND_PUBLISHER_H
 
+#include "config/config.h"
+
 #include <amqp.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,7 +43,8 @@ typedef struct {
 /* Declares nothing yet: the first send connects and declares exchange (a
  * durable exchange of type "topic" or "fanout"); declare false: only checks
  * that it exists (amqp_conn_declare_exchange). Strings are copied. */
-Publisher *publisher_new(const char *url, const char *exchange, const char *type, bool declare)
+Publisher *publisher_new(const char *url, const char *exchange, const char *type, bool declare,
+                         const TlsConfig *tls)
     __attribute__((warn_unused_result));
 void publisher_free(Publisher *p);
 

@@ -112,6 +112,30 @@ def _signal_and_wait(pid, sig, timeout, popen=None):
     return False
 
 
+def make_certificates(d, owner):
+    """A test CA (ca.pem), a server certificate for localhost signed by it
+    (server.pem, server.key: readable by the broker's user), a client
+    certificate (client.pem, client.key) and a CA nobody trusts (other-ca.pem)."""
+    os.makedirs(d, exist_ok=True)
+
+    def ssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
+    for ca in ("ca", "other-ca"):
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=relationd test %s" % ca, "-keyout", ca + ".key", "-out", ca + ".pem")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName = DNS:localhost, IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+            "-keyout", name + ".key", "-out", name + ".csr")
+        ssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", name + ".pem")
+    os.chmod(d, 0o755)
+    for f in os.listdir(d):
+        os.chown(os.path.join(d, f), owner.pw_uid, owner.pw_gid)
+        os.chmod(os.path.join(d, f), 0o644)
+
+
 class RabbitMQ:
     """A private rabbitmq-server on 127.0.0.1.
 
@@ -135,9 +159,19 @@ class RabbitMQ:
             path = os.path.join(self.dir, sub)
             os.makedirs(path, exist_ok=True)
             os.chown(path, self.pw.pw_uid, self.pw.pw_gid)
+        self.tls_port = free_port()
+        self.tls_dir = os.path.join(self.dir, "tls")
+        make_certificates(self.tls_dir, self.pw)
         self.config_file = os.path.join(self.dir, "rabbitmq.conf")
         with open(self.config_file, "w") as f:
             f.write("listeners.tcp.1 = 127.0.0.1:%d\n" % self.port)
+            # amqps:// on tls_port: a certificate for localhost from the test CA
+            f.write("listeners.ssl.default = 127.0.0.1:%d\n" % self.tls_port)
+            f.write("ssl_options.cacertfile = %s\n" % os.path.join(self.tls_dir, "ca.pem"))
+            f.write("ssl_options.certfile = %s\n" % os.path.join(self.tls_dir, "server.pem"))
+            f.write("ssl_options.keyfile = %s\n" % os.path.join(self.tls_dir, "server.key"))
+            f.write("ssl_options.verify = verify_peer\n")
+            f.write("ssl_options.fail_if_no_peer_cert = false\n")
             f.write("loopback_users = none\n")
             f.write("disk_free_limit.absolute = 10MB\n")
             f.write("log.console = false\n")
@@ -151,6 +185,10 @@ class RabbitMQ:
     @property
     def url(self):
         return "amqp://guest:guest@127.0.0.1:%d/%%2f" % self.port
+
+    @property
+    def tls_url(self):
+        return "amqps://guest:guest@localhost:%d/%%2f" % self.tls_port
 
     def params(self):
         import pika

@@ -118,6 +118,14 @@ static const char *check_hooks_default(const Config *c)
     EXPECT(streq(c->hooks_url, "amqps://h/%2f"));
     EXPECT(streq(c->hooks_exchange, "relation.hooks"));
     EXPECT(c->hooks_declare);
+    EXPECT(c->hooks_tls.verify && !c->hooks_tls.ca && !c->hooks_tls.cert);
+    return NULL;
+}
+
+static const char *check_hooks_tls(const Config *c)
+{
+    EXPECT(streq(c->hooks_tls.ca, "/etc/hostname") && streq(c->hooks_tls.cert, "/etc/hostname"));
+    EXPECT(streq(c->hooks_tls.key, "/etc/hostname") && !c->hooks_tls.verify);
     return NULL;
 }
 
@@ -671,6 +679,29 @@ static const Case cases[] = {
      "amqp.declare: must be true or false", NULL},
     {"hooks.declare not a boolean", CFG("'hooks':{'url':'amqp://h','declare':0},'relations':[]"),
      "hooks.declare: must be true or false", NULL},
+    {"amqp.tls with amqp://",
+     CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x','tls':{}},"
+         "'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.tls: only with an amqps:// url", NULL},
+    {"amqp.tls cert without key",
+     CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x',"
+         "'tls':{'cert':'/etc/hostname'}},'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.tls: cert and key go together", NULL},
+    {"amqp.tls unreadable ca",
+     CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x',"
+         "'tls':{'ca':'/nonexistent/ca.pem'}},'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.tls.ca: cannot read /nonexistent/ca.pem: No such file or directory", NULL},
+    {"amqp.tls unknown key",
+     CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x',"
+         "'tls':{'cafile':'x'}},'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.tls.cafile: unknown key", NULL},
+    {"hooks.tls",
+     CFG("'hooks':{'url':'amqps://h','tls':{'ca':'/etc/hostname','cert':'/etc/hostname',"
+         "'key':'/etc/hostname','verify':false}},'relations':[]"),
+     NULL, check_hooks_tls},
+    {"hooks.tls verify not a boolean",
+     CFG("'hooks':{'url':'amqps://h','tls':{'verify':'yes'}},'relations':[]"),
+     "hooks.tls.verify: must be true or false", NULL},
     {"amqp without hooks",
      CFG("'amqp':{'url':'amqp://h','queue':'q','dead_letter_exchange':'x'},'relations':[]"),
      "hooks: required when a kafka or amqp source is configured", NULL},
