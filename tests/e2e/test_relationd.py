@@ -53,17 +53,21 @@ def test_check_config(tmp_path):
     # kafka.properties are checked by librdkafka itself
     hooks = {"url": "amqp://127.0.0.1"}
     kafka = {"brokers": "127.0.0.1:9092", "topics": ["t"], "dead_letter_topic": "d",
-             "properties": {"session.timeout.ms": "6000", "security.protocol": "sasl_ssl"}}
+             "properties": {"session.timeout.ms": "6000", "security.protocol": "sasl_ssl",
+                            "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "relationd",
+                            "sasl.password": "${RELATIOND_TEST_PW}",
+                            "ssl.ca.location": "/etc/ssl/certs/ca-certificates.crt"}}
     good_kafka = write(tmp_path / "kafka.json", 6379, [GOOD], kafka=kafka, hooks=hooks)
     out = subprocess.run([RELATIOND, "-c", good_kafka, "--check-config"], capture_output=True,
-                         text=True)
+                         text=True, env=dict(os.environ, RELATIOND_TEST_PW="pw"))
     assert out.returncode == 0, out.stderr
     for key, value, message in [("no.such.property", "1", "No such configuration property"),
                                 ("session.timeout.ms", "soon", "Invalid value")]:
         bad_kafka = write(tmp_path / "badkafka.json", 6379, [GOOD], hooks=hooks,
                           kafka=dict(kafka, properties={key: value}))
         out = subprocess.run([RELATIOND, "-c", bad_kafka, "--check-config"],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True,
+                             env=dict(os.environ, RELATIOND_TEST_PW="pw"))
         assert out.returncode == 1
         assert out.stderr.startswith("relationd: %s: kafka.properties.%s: " % (bad_kafka, key)), \
             out.stderr
