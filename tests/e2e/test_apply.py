@@ -355,6 +355,21 @@ POOLS = {
     "sales": (["m1", "m2", "m10", "42", "7"], ["c1", "c2", "c10", "1001", "c3"]),
     "peers": (["p1", "p2", "p3", "9"], ["p1", "p2", "p4", "9", "10"]),
 }
+# Profile ids that would forge keys without the key encoding: '}' ending the
+# hash tag, suffixes of key names, '%', '{', ':', and escapes of each other.
+HOSTILE_POOLS = {
+    "sales": (["m1", "m1}:side", "m1%7D:side", "{m1}", "%"],
+              ["c1", "c1}:tomb:m1", ":", "c1%25", "}{"]),
+    "peers": (["p1", "p1}:seen", "p1%7Dx", "9"], ["p1", "p1}:seen", "%7D", "9", "a}:top:w"]),
+}
+
+
+TOPS = {"sales": ["profit", "qty"], "peers": ["w"]}
+
+
+def key_id(profile):
+    """A profile id as the README's key layout encodes it."""
+    return profile.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
 
 FLOATS = [0.1, 0.2, 0.3, 1.5, 2.25, 0.5, 1, 3.1415926, 0.000001, 100.000001, 0.75]
 PROPS = {"sales": {"profit": "float", "qty": "int", "ok": "bool"},
@@ -372,12 +387,12 @@ def gen_value(rng, t, op):
     return v
 
 
-def gen_events(rng, n):
+def gen_events(rng, n, pools=POOLS):
     events = []
     clocks = {}
     for i in range(n):
         rel = rng.choice(["sales", "sales", "peers"])
-        pa, pb = POOLS[rel]
+        pa, pb = pools[rel]
         a, b = rng.choice(pa), rng.choice(pb)
         op = rng.choices(["attach", "edit", "strengthen", "detach"], [25, 20, 37, 18])[0]
         ev = {"id": "ev-%05d-%s" % (i, rng.choice("abcdef")), "op": op, "relation": rel,
@@ -422,15 +437,16 @@ def with_duplicates(rng, seq, rate=0.04, distance=300):
 # --------------------------------------------------------------------------
 # b. randomized stream with duplicates and redelivered suffixes
 
-@pytest.mark.parametrize("batch_size", [None, 7])
-def test_randomized_stream_matches_the_model(ctl, rdb, batch_size):
+@pytest.mark.parametrize("batch_size,pools", [(None, POOLS), (7, POOLS), (None, HOSTILE_POOLS)],
+                         ids=["batch-default", "batch-7", "hostile-ids"])
+def test_randomized_stream_matches_the_model(ctl, rdb, batch_size, pools):
     rng = random.Random(20261128)
     relations = [REL_SALES, REL_PEERS]
     engine = dict(HUGE_TTL, dedup_ids=10000)
     if batch_size:
         engine["batch_size"] = batch_size
     cfg = ctl.config(relations, engine=engine)
-    events = gen_events(rng, 3000)
+    events = gen_events(rng, 3000, pools)
     deliveries = [
         with_duplicates(rng, events[0:1200]),
         with_duplicates(rng, events[1000:2200]),                  # 200 redelivered
@@ -477,28 +493,35 @@ def test_randomized_stream_matches_the_model(ctl, rdb, batch_size):
         assert_triggers_match(got, want)
 
     # the outbox is empty after every run
-    for k in rdb.scan_iter(match="rel:*:side"):
+    for k in rdb.scan_iter(match="rel:*:side", _type="hash"):  # a tombstone may end so too
         assert not [f for f in rdb.hkeys(k) if f.startswith("!")], k
 
     # every profile side: `relationctl stats` and the documented keys
     checked = 0
     for rel in ("sales", "peers"):
-        pa, pb = POOLS[rel]
+        pa, pb = pools[rel]
         for side, pool in (("direct", pa), ("reverse", pb)):
             for prof in pool:
                 want = model.stats(rel, side, prof)
                 assert canon(ctl.stats(cfg, rel, side, prof)) == canon(want), (rel, side, prof)
-                check_redis_side(rdb, model, rel, side, prof)
+                check_redis_side(rdb, model, rel, side, prof, pools)
                 checked += 1
     assert checked == 19
+    # every key is one the layout names for these sides: none forged
+    names = {"rel:{%s:%s:%s}:%s" % (rel, side, key_id(p), suffix)
+             for rel, (pa, pb) in pools.items() for side, pool in (("d", pa), ("r", pb))
+             for p in pool for suffix in ["side", "seen"] + ["top:" + t for t in TOPS[rel]] +
+             ["tomb:" + key_id(o) for o in (pb if side == "d" else pa)]}
+    stray = [k for k in rdb.scan_iter(match="rel:*") if k not in names]
+    assert not stray, stray[:5]
     # the stream was varied enough to mean something
     assert len(all_ids) > 2000
     assert len(model.stale_ids) > 50
 
 
-def check_redis_side(rdb, model, rel, side, prof):
+def check_redis_side(rdb, model, rel, side, prof, pools=POOLS):
     """The README's key layout holds the model's state."""
-    tag = "rel:{%s:%s:%s}" % (rel, side[0], prof)
+    tag = "rel:{%s:%s:%s}" % (rel, side[0], key_id(prof))
     st = model.stats_internal(rel, side, prof)
     h = {f: v for f, v in rdb.hgetall(tag + ":side").items() if f[0] not in "@!#"}
     for v in h.values():
@@ -526,13 +549,14 @@ def check_redis_side(rdb, model, rel, side, prof):
                 "weights": dict(e["w"])}  # units, bools as JSON booleans
     assert canon({cp: loads_canonical(v) for cp, v in edges.items()}) == canon(want_edges), tag
     # tombstones of detached edges (and none where the model has none)
-    others = POOLS[rel][1] if side == "direct" else POOLS[rel][0]
+    others = pools[rel][1] if side == "direct" else pools[rel][0]
     for cp in others:
         k = (rel, prof, cp) if side == "direct" else (rel, cp, prof)
         if k in model.edges:
             continue
         want = model.tombs.get(k)
-        assert rdb.get(tag + ":tomb:" + cp) == (None if want is None else str(want)), (tag, cp)
+        assert rdb.get(tag + ":tomb:" + key_id(cp)) == (None if want is None else str(want)), \
+            (tag, cp)
 
 
 # --------------------------------------------------------------------------
