@@ -35,7 +35,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger
 
 .SECONDARY:
 .DELETE_ON_ERROR:
-.PHONY: all clean test test-unit test-e2e test-asan install uninstall demo bench fuzz
+.PHONY: all clean test test-unit test-e2e test-asan install uninstall demo bench fuzz soak
 
 all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock
 
@@ -80,6 +80,15 @@ test: all
 
 test-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS="-O1 -g" test-unit test-e2e
+
+# The fault soak (tests/e2e/test_soak.py) under the sanitizers, SOAK_SECONDS long.
+SOAK_SECONDS ?= 300
+soak:
+	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS="-O1 -g" \
+	  build/asan/relationctl build/asan/relationd build/asan/kafka_mock
+	SOAK_SECONDS=$(SOAK_SECONDS) RELATIONCTL=$(abspath build/asan/relationctl) \
+	  RELATIOND=$(abspath build/asan/relationd) KAFKA_MOCK=$(abspath build/asan/kafka_mock) \
+	  $(PYTHON) -m pytest -q -s tests/e2e/test_soak.py
 
 demo: all
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
