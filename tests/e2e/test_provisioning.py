@@ -85,3 +85,18 @@ def test_a_quorum_queue_from_queue_arguments(harness, daemons, rabbit):
     h.wait_done(timeout=90)
     h.check()
     assert d.stop() == 0, d.log_tail()
+
+
+def test_a_wrong_password_is_a_named_configuration_error(harness, daemons, rabbit):
+    """RabbitMQ refuses the login (403): the log names it as a configuration
+    error and what to check, without the password; the daemon keeps trying."""
+    h = harness(kafka=False, amqp=True)
+    cfg = copy.deepcopy(h.config)
+    cfg["amqp"]["url"] = limited_url(rabbit, "guest", "not-the-password")
+    d = h.daemon(daemons, config=cfg).start()
+    d.wait_log("403")
+    log = d.current_log()
+    assert "a configuration error: check the user's password" in log, d.log_tail()
+    assert "not-the-password" not in log
+    assert d.running(), d.log_tail()
+    assert d.stop() == 0, d.log_tail()
