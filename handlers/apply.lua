@@ -9,14 +9,21 @@
 --             tops = {property index, ...}}
 --   TOMB_TTL (seconds), DEDUP_RANK (-dedup_ids - 1), both strings;
 --   EXPIRE_STEP (ms: TOMB_TTL / 16)
--- and registers `apply` under the library's function name.
+-- and registers `apply` under the library's function name, `apply2` under
+-- that name and "_both".
 --
--- KEYS: side (hash: statistics, '@' .. counterpart = edge, '!' .. id NUL
---       counterpart = undelivered record), seen, tomb, then one top key per
---       property with a top (in property order)
--- ARGV: relation index, now (ms), event date, counterpart, event id,
+-- Two functions: apply (one side) and apply2 (both sides of the event in one
+-- atomic call, where both sides' keys are on one server).
+-- apply KEYS: side (hash: statistics, '@' .. counterpart = edge, '!' .. id
+--       NUL counterpart = undelivered record, '#last'), seen, tomb, then one
+--       top key per property with a top (in property order)
+-- apply ARGV: relation index, now (ms), event date, counterpart, event id,
 --       op (a|e|s|d), version ("" = none), then pairs: property index, value
 --       ("n" = null, else an integer: float weights in millionths)
+-- apply2 KEYS: the direct side's keys, then the reverse side's; ARGV:
+--       relation index, now, date, profile a, profile b, event id, op,
+--       version, then pairs. Returns {status, record or '', status, record
+--       or ''} (direct, reverse).
 --
 -- Returns {1} applied without a trigger, {1, record} applied, {2} or
 -- {2, record} duplicate (the record of its undelivered triggers), {3} stale,
@@ -28,9 +35,9 @@
 --    old weights (array, false = unset) or false, new weights or false,
 --    {ZRANGE WITHSCORES of each top, after}}
 -- Redis keeps state; the daemon formats. Numbers are integers: float weights
--- and totals in millionths. A side costs 8 calls in the common case (a
--- strengthen of an edge with two tops): ZRANGE and ZADD of seen, HMGET,
--- ZADD and ZRANGE per top, one HSET.
+-- and totals in millionths. A side costs 7 calls in the common case (a
+-- strengthen of an edge with two tops): HMGET, ZADD of seen, ZADD and ZRANGE
+-- per top, one HSET.
 
 local MAX = 1000000000000000 -- |weight| after strengthen, in units
 local EXACT = 9007199254740992 - 2000000000000000 -- 2^53 less the largest change
@@ -48,36 +55,45 @@ local function vcmp(x, y)
   return x < y and -1 or 1
 end
 
--- Scratch tables, one set per relation, reused across calls (fewer
--- allocations and less garbage): arrays are overwritten up to their length.
+-- Scratch tables, two sets per relation (one per side of a call), reused
+-- across calls (fewer allocations and less garbage): arrays are overwritten
+-- up to their length.
 for r = 1, #REL do
   local C = REL[r]
-  C.s_old, C.s_new, C.s_parts, C.s_h, C.s_tops = {}, {}, {}, {}, {}
-  C.s_fields, C.s_deltas = {}, {}
-  C.s_rec = {false, false, false, false, false, C.s_tops}
-  -- HMGET arguments: the edge's field (set per call), the newest score of
-  -- seen, then the statistics
-  C.s_get = {false, '#last'}
-  for i = 1, #C.hm do C.s_get[i + 2] = C.hm[i] end
+  C.s = {}
+  for k = 1, 2 do
+    local S = {old = {}, new = {}, parts = {}, h = {}, tops = {}, fields = {}, deltas = {}}
+    S.rec = {false, false, false, false, false, S.tops}
+    -- HMGET arguments: the edge's field (set per call), the newest score of
+    -- seen, then the statistics
+    S.get = {false, '#last'}
+    for i = 1, #C.hm do S.get[i + 2] = C.hm[i] end
+    C.s[k] = S
+  end
 end
 
-local function apply(keys, args)
-  local C = REL[tonumber(args[1])]
-  local k_side, k_seen, k_tomb = keys[1], keys[2], keys[3]
-  local now, date, cp, ev_id = args[2], args[3], args[4], args[5]
-  local op, version = args[6], args[7]
+-- Phase 1 of a side: reads, the dedup check, every decision. Its only
+-- writes are the event id joining seen (undone by forget if the event is
+-- refused) and seen's upkeep. Sets S.status: 1 (to apply), 2 (duplicate,
+-- S.pending its undelivered record), 3 (stale). Returns a refusal message,
+-- or nil.
+local function prepare(C, S, keys, o, now, cp, ev_id, op, version, args, first)
   local n, typ = C.n, C.typ
+  local k_side, k_seen, k_tomb = keys[o + 1], keys[o + 2], keys[o + 3]
+  S.k_side, S.k_seen, S.ktomb, S.cp = k_side, k_seen, o + 3, cp
   -- Ids are remembered per edge: the same id on another edge is another event.
   local member = ev_id .. '\0' .. cp
+  S.member, S.remembered = member, false
 
   -- The edge as stored, the newest score of seen and the statistics before,
   -- in one read.
-  local get = C.s_get
+  local get = S.get
   get[1] = '@' .. cp
   local before = redis.call('HMGET', k_side, unpack(get))
   local raw = table.remove(before, 1)
   local l = table.remove(before, 1)
   l = l and tonumber(l)
+  S.before = before
 
   -- The id joins the side's recent ids, unless it is there (a duplicate).
   -- Scores increase strictly per side (whatever the clocks of the daemons),
@@ -93,11 +109,13 @@ local function apply(keys, args)
     score = l + 1
     now = string.format('%d', score)
   end
+  S.now = now
   if redis.call('ZADD', k_seen, 'NX', now, member) == 0 then
-    local pending = redis.call('HGET', k_side, '!' .. member)
-    if pending then return {2, pending} end
-    return {2}
+    S.status = 2
+    S.pending = redis.call('HGET', k_side, '!' .. member)
+    return nil
   end
+  S.remembered = true
   if not l or math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
     redis.call('EXPIRE', k_seen, TOMB_TTL)
   end
@@ -110,7 +128,7 @@ local function apply(keys, args)
     local d = cjson.decode(raw)
     if type(d.version) == 'string' then oldver = d.version end
     local w = d.weights
-    old = C.s_old
+    old = S.old
     for i = 1, n do
       local v = w[C.short[i]]
       if v == nil then v = false
@@ -120,22 +138,23 @@ local function apply(keys, args)
     end
   end
   local edges = tonumber(before[1] or '0') -- before this event
+  S.edges = edges
 
   local tomb = nil
-  if not old then tomb = redis.call('GET', k_tomb) or nil end
+  if not old then tomb = redis.call('GET', keys[o + 3]) or nil end
   local known = oldver or tomb
   if version ~= '' and known and vcmp(version, known) < 0 then
-    if edges > 0 then redis.call('HSET', k_side, '#last', now) end
-    return {3}
+    S.status = 3
+    return nil
   end
   local newver = known
   if version ~= '' then newver = version end
 
   local new = false
   if op ~= 'd' then
-    new = C.s_new
+    new = S.new
     for i = 1, n do new[i] = old and old[i] end
-    for j = 8, #args, 2 do
+    for j = first, #args, 2 do
       local i, a = tonumber(args[j]), args[j + 1]
       if a == 'n' then
         new[i] = false
@@ -144,8 +163,7 @@ local function apply(keys, args)
         if op == 's' and typ[i] ~= 2 then
           v = (new[i] or 0) + v
           if v > MAX or v < -MAX then
-            redis.call('ZREM', k_seen, member)
-            return redis.error_reply('INVALID weights.' .. C.short[i] .. ': result of strengthen out of range')
+            return 'weights.' .. C.short[i] .. ': result of strengthen out of range'
           end
         end
         new[i] = v
@@ -162,12 +180,11 @@ local function apply(keys, args)
     end
   end
 
-  -- Statistics (before any write: a refusal changes nothing). Computed
-  -- here while every value is exact in a double (|v| < 2^53); exact int64
-  -- HINCRBYs beyond, up to LIMIT.
+  -- Statistics: computed here while every value is exact in a double
+  -- (|v| < 2^53); exact int64 HINCRBYs beyond, up to LIMIT.
   local dc = kind == 1 and 1 or kind == 3 and -1 or 0
   local gone = dc == -1 and edges <= 1
-  local fields, deltas, nf = C.s_fields, C.s_deltas, 0
+  local fields, deltas, nf = S.fields, S.deltas, 0
   local exact = true
   if kind and not gone then
     if dc ~= 0 then nf = 1; fields[1] = 'count'; deltas[1] = dc end
@@ -187,20 +204,37 @@ local function apply(keys, args)
       if v >= EXACT or v <= -EXACT then
         exact = false
         if v > LIMIT or v < -LIMIT then
-          redis.call('ZREM', k_seen, member)
-          return redis.error_reply('INVALID weights: ' .. fields[j] ..
-                                   ' of this side would leave the range of a 64-bit integer')
+          return 'weights: ' .. fields[j] .. ' of this side would leave the range of a 64-bit integer'
         end
       end
     end
   end
+  -- (S.old and S.new are the scratch arrays; wold and wnew may be false)
+  S.status, S.wold, S.wnew, S.oldver, S.newver, S.tomb, S.kind = 1, old, new, oldver, newver, tomb, kind
+  S.gone, S.nf, S.exact = gone, nf, exact
+  return nil
+end
+
+-- An event refused after prepare: its id leaves seen again.
+local function forget(S)
+  if S.remembered then redis.call('ZREM', S.k_seen, S.member) end
+end
+
+-- Phase 2 of a side prepared with status 1: the writes. Returns the reply of
+-- the side: {1} or {1, record}.
+local function commit(C, S, keys, date, version)
+  local n, typ = C.n, C.typ
+  local k_side, cp, get = S.k_side, S.cp, S.get
+  local old, new, kind, tomb, now = S.wold, S.wnew, S.kind, S.tomb, S.now
+  local oldver, newver = S.oldver, S.newver
+  local fields, deltas, nf, before = S.fields, S.deltas, S.nf, S.before
 
   -- The side's hash is written by one HSET: the edge, the statistics, the
   -- record; h collects its field/value pairs.
-  local h, nh = C.s_h, 0
+  local h, nh = S.h, 0
   if new then
     if kind or oldver ~= newver then
-      local parts, np = C.s_parts, 0
+      local parts, np = S.parts, 0
       for i = 1, n do
         local v = new[i]
         if v then
@@ -217,15 +251,15 @@ local function apply(keys, args)
              ',"weights":{' .. table.concat(parts, ',', 1, np) .. '}}'
       nh = 2
     end
-    if tomb then redis.call('DEL', k_tomb) end
+    if tomb then redis.call('DEL', keys[S.ktomb]) end
   else
     if newver and (old or version ~= '') then
-      redis.call('SET', k_tomb, newver, 'EX', TOMB_TTL)
+      redis.call('SET', keys[S.ktomb], newver, 'EX', TOMB_TTL)
     end
   end
 
   if not kind then
-    if edges > 0 then
+    if S.edges > 0 then
       h[nh + 1], h[nh + 2] = '#last', now
       nh = nh + 2
     end
@@ -237,7 +271,7 @@ local function apply(keys, args)
 
   if kind == 3 then
     -- the edge goes, and with the last edge the statistics
-    if gone then
+    if S.gone then
       -- the edge, '#last', every statistic
       redis.call('HDEL', k_side, unpack(get))
       nh = 0
@@ -245,7 +279,7 @@ local function apply(keys, args)
       redis.call('HDEL', k_side, get[1])
     end
   end
-  local tk = 3
+  local tk = S.ktomb
   for i = 1, n do
     if C.order[i] ~= 0 then
       tk = tk + 1
@@ -259,7 +293,7 @@ local function apply(keys, args)
       end
     end
   end
-  if exact then
+  if S.exact then
     local pos = C.pos
     for j = 1, nf do
       h[nh + 1] = fields[j]
@@ -272,20 +306,69 @@ local function apply(keys, args)
     end
   end
 
-  local tops = C.s_tops
+  local tops = S.tops
   for j, i in ipairs(C.tops) do
     if C.order[i] == 1 then
-      tops[j] = redis.call('ZREVRANGE', keys[3 + j], '0', C.last[i], 'WITHSCORES')
+      tops[j] = redis.call('ZREVRANGE', keys[S.ktomb + j], '0', C.last[i], 'WITHSCORES')
     else
-      tops[j] = redis.call('ZRANGE', keys[3 + j], '0', C.last[i], 'WITHSCORES')
+      tops[j] = redis.call('ZRANGE', keys[S.ktomb + j], '0', C.last[i], 'WITHSCORES')
     end
   end
 
-  local rec = C.s_rec
+  local rec = S.rec
   rec[1], rec[2], rec[3], rec[4], rec[5] = date, kind, before, old, new
   local record = cmsgpack.pack(rec)
-  h[nh + 1] = '!' .. member
+  h[nh + 1] = '!' .. S.member
   h[nh + 2] = record
   redis.call('HSET', k_side, unpack(h, 1, nh + 2))
   return {1, record}
+end
+
+-- A prepared side's reply: {1[, record]}, {2[, record]} or {3}.
+local function finish(C, S, keys, date, version)
+  if S.status == 1 then return commit(C, S, keys, date, version) end
+  if S.status == 2 then
+    if S.pending then return {2, S.pending} end
+    return {2}
+  end
+  return {3}
+end
+
+-- One side. KEYS: side, seen, tomb, tops; ARGV: relation index, now, date,
+-- counterpart, event id, op, version, then pairs.
+local function apply(keys, args)
+  local C = REL[tonumber(args[1])]
+  local S = C.s[1]
+  local version = args[7]
+  local why = prepare(C, S, keys, 0, args[2], args[4], args[5], args[6], version, args, 8)
+  if why then
+    forget(S)
+    return redis.error_reply('INVALID ' .. why)
+  end
+  return finish(C, S, keys, args[3], version)
+end
+
+-- Both sides of the event, atomically: both are prepared (every refusal
+-- decided, nothing written but the ids), then both written, or neither when
+-- either refuses. KEYS: the direct side's keys, then the reverse side's;
+-- ARGV: relation index, now, date, profile a, profile b, event id, op,
+-- version, then pairs. Returns {status, record or '', status, record or ''}.
+local function apply2(keys, args)
+  local C = REL[tonumber(args[1])]
+  local D, R = C.s[1], C.s[2]
+  D.remembered, R.remembered = false, false
+  local half = #keys / 2
+  local now, ev_id, op, version = args[2], args[6], args[7], args[8]
+  local why = prepare(C, D, keys, 0, now, args[5], ev_id, op, version, args, 9)
+  if not why then
+    why = prepare(C, R, keys, half, now, args[4], ev_id, op, version, args, 9)
+  end
+  if why then
+    forget(D)
+    forget(R)
+    return redis.error_reply('INVALID ' .. why)
+  end
+  local d = finish(C, D, keys, args[3], version)
+  local r = finish(C, R, keys, args[3], version)
+  return {d[1], d[2] or '', r[1], r[2] or ''}
 end

@@ -35,7 +35,8 @@ typedef struct {
     const Event *events; /* the caller's */
     size_t n, cap;
     int *state;          /* per event and side */
-    redisReply **replies;
+    bool *both;          /* per event: its two sides went in one call */
+    redisReply **replies; /* per event and side; a call of both sides: at the direct side */
     uint64_t seq;        /* order of sending */
 } Pending;
 
@@ -43,7 +44,8 @@ struct Engine {
     const Config *cfg;
     redisContext *redis;
     char *library;    /* the generated library's code */
-    char fname[64];   /* its function */
+    char fname[64];   /* its function: one side */
+    char fname_both[72]; /* both sides of an event in one call */
     bool loaded;      /* FUNCTION LOAD sent on this connection */
     JsonBuf cmd;      /* commands being written */
     Group groups[MAX_GROUPS];
@@ -169,7 +171,9 @@ static char *make_library(const Config *cfg, char fname[64])
     jsonbuf_put(&lib, body.data, body.len);
     jsonbuf_cstr(&lib, "\nredis.register_function('");
     jsonbuf_cstr(&lib, fname);
-    jsonbuf_cstr(&lib, "', apply)\n");
+    jsonbuf_cstr(&lib, "', apply)\nredis.register_function('");
+    jsonbuf_cstr(&lib, fname);
+    jsonbuf_cstr(&lib, "_both', apply2)\n");
     jsonbuf_char(&lib, '\0');
     if (!lib.oom) {
         out = lib.data;
@@ -420,6 +424,7 @@ Engine *engine_create(const Config *cfg)
         free(e);
         return NULL;
     }
+    snprintf(e->fname_both, sizeof e->fname_both, "%s_both", e->fname);
     return e;
 }
 
@@ -456,6 +461,7 @@ void engine_free(Engine *e)
             if (pd->replies[k])
                 freeReplyObject(pd->replies[k]);
         free(pd->state);
+        free(pd->both);
         free(pd->replies);
     }
     free(e);
@@ -470,6 +476,7 @@ bool engine_set_config(Engine *e, const Config *cfg)
     free(e->library);
     e->library = library;
     memcpy(e->fname, fname, sizeof fname);
+    snprintf(e->fname_both, sizeof e->fname_both, "%s_both", e->fname);
     e->cfg = cfg;
     e->loaded = false;
     return true;
@@ -502,33 +509,23 @@ static void now_strings(Engine *e)
 
 static const char op_codes[] = {'a', 'e', 's', 'd'}; /* by EventOp */
 
-/* FCALL fn numkeys side seen tomb tops... rel now date cp id op version pairs... */
-static void write_call(Engine *e, const RelationDef *rel, int index, const Event *ev, Side side)
+/* The keys of one side: side, seen, tomb:<counterpart>, then each top. */
+static void write_side_keys(JsonBuf *b, const Config *cfg, const RelationDef *rel, Side side,
+                            const Event *ev)
 {
-    JsonBuf *b = &e->cmd;
-    const Config *cfg = e->cfg;
     const char *own = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
     const char *other = side == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
-    int ntop = 0, npairs = 0;
-    for (int i = 0; i < rel->nproperties; i++) {
-        ntop += rel->properties[i].top_order != TOP_NONE;
-        npairs += ev->weights[i].kind != WEIGHT_ABSENT;
-    }
-    int nkeys = 3 + ntop;
-    resp_count(b, '*', (size_t)(3 + nkeys + 7 + 2 * npairs));
-    resp_cstr(b, "FCALL");
-    resp_cstr(b, e->fname);
-    resp_int(b, nkeys);
     resp_key(b, cfg, rel, side, own, "side", NULL);
     resp_key(b, cfg, rel, side, own, "seen", NULL);
     resp_key(b, cfg, rel, side, own, "tomb:", other);
     for (int i = 0; i < rel->nproperties; i++)
         if (rel->properties[i].top_order != TOP_NONE)
             resp_key(b, cfg, rel, side, own, "top:", rel->properties[i].short_name);
-    resp_int(b, index + 1);
-    resp_cstr(b, e->now_ms);
-    resp_cstr(b, e->date);
-    resp_cstr(b, other);
+}
+
+/* The arguments after the profiles: event id, op, version, pairs. */
+static void write_event_args(JsonBuf *b, const RelationDef *rel, const Event *ev)
+{
     resp_cstr(b, ev->id);
     resp_arg(b, &op_codes[ev->op], 1);
     if (ev->has_version)
@@ -547,6 +544,43 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     }
 }
 
+/* One side: FCALL fn numkeys side seen tomb tops... rel now date
+ * counterpart id op version pairs...; both sides (side < 0): FCALL fn_both
+ * numkeys (direct keys) (reverse keys) rel now date a b id op version
+ * pairs... (handlers/apply.lua). */
+static void write_call(Engine *e, const RelationDef *rel, int index, const Event *ev, int side)
+{
+    JsonBuf *b = &e->cmd;
+    const Config *cfg = e->cfg;
+    int ntop = 0, npairs = 0;
+    for (int i = 0; i < rel->nproperties; i++) {
+        ntop += rel->properties[i].top_order != TOP_NONE;
+        npairs += ev->weights[i].kind != WEIGHT_ABSENT;
+    }
+    int sides = side < 0 ? 2 : 1;
+    int nkeys = sides * (3 + ntop);
+    resp_count(b, '*', (size_t)(3 + nkeys + 6 + sides + 2 * npairs));
+    resp_cstr(b, "FCALL");
+    resp_cstr(b, side < 0 ? e->fname_both : e->fname);
+    resp_int(b, nkeys);
+    if (side < 0) {
+        write_side_keys(b, cfg, rel, SIDE_DIRECT, ev);
+        write_side_keys(b, cfg, rel, SIDE_REVERSE, ev);
+    } else {
+        write_side_keys(b, cfg, rel, (Side)side, ev);
+    }
+    resp_int(b, index + 1);
+    resp_cstr(b, e->now_ms);
+    resp_cstr(b, e->date);
+    if (side < 0) {
+        resp_cstr(b, ev->profile_a);
+        resp_cstr(b, ev->profile_b);
+    } else {
+        resp_cstr(b, side == SIDE_DIRECT ? ev->profile_b : ev->profile_a);
+    }
+    write_event_args(b, rel, ev);
+}
+
 static bool pending_grow(Pending *pd, size_t n)
 {
     if (pd->cap >= n)
@@ -557,19 +591,33 @@ static bool pending_grow(Pending *pd, size_t n)
     redisReply **replies = realloc(pd->replies, 2 * n * sizeof *replies);
     if (replies)
         pd->replies = replies;
-    if (!state || !replies)
+    bool *both = realloc(pd->both, n * sizeof *both);
+    if (both)
+        pd->both = both;
+    if (!state || !replies || !both)
         return false;
     pd->cap = n;
     return true;
 }
 
-/* Writes the calls of every side of slot still pending, as one group. */
+/* Writes the calls of every side of slot still pending, as one group: both
+ * sides of an event in one call (atomic: both or neither), one side alone
+ * when only it is pending. */
 static void write_pending(Engine *e, int slot, char *err, size_t errlen)
 {
     Pending *pd = &e->pending[slot];
     size_t count = 0;
     for (size_t i = 0; i < pd->n; i++) {
+        bool direct = pd->state[2 * i] == SIDE_PENDING, reverse = pd->state[2 * i + 1] == SIDE_PENDING;
+        if (!direct && !reverse)
+            continue; /* replied: both[i] says how */
         int index = relation_index(e->cfg, pd->events[i].rel);
+        pd->both[i] = index >= 0 && direct && reverse;
+        if (pd->both[i]) {
+            write_call(e, &e->cfg->relations[index], index, &pd->events[i], -1);
+            count++;
+            continue;
+        }
         for (int s = 0; s < 2; s++) {
             if (pd->state[2 * i + s] != SIDE_PENDING)
                 continue;
@@ -577,7 +625,7 @@ static void write_pending(Engine *e, int slot, char *err, size_t errlen)
                 pd->state[2 * i + s] = SIDE_NOT_SENT; /* refused in recv */
                 continue;
             }
-            write_call(e, &e->cfg->relations[index], index, &pd->events[i], (Side)s);
+            write_call(e, &e->cfg->relations[index], index, &pd->events[i], s);
             count++;
         }
     }
@@ -613,7 +661,8 @@ bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t err
     }
     if (!connected(e, err, errlen))
         return false;
-    *pd = (Pending){true, false, events, n, pd->cap, pd->state, pd->replies, ++e->seq};
+    *pd = (Pending){.busy = true, .events = events, .n = n, .cap = pd->cap, .state = pd->state,
+                    .both = pd->both, .replies = pd->replies, .seq = ++e->seq};
     for (size_t k = 0; k < 2 * n; k++) {
         pd->state[k] = SIDE_PENDING;
         pd->replies[k] = NULL;
@@ -657,12 +706,14 @@ static bool read_apply_group(Engine *e, bool *missing, char *err, size_t errlen)
     for (size_t k = 0; k < 2 * pd->n; k++) {
         if (pd->state[k] != SIDE_PENDING)
             continue;
+        bool both = k % 2 == 0 && pd->both[k / 2]; /* one reply for the two sides */
         redisReply *r;
         if (!read_reply(e, &r, err, errlen))
             return false;
         if (r->type == REDIS_REPLY_ERROR && missing_function(r->str)) {
             *missing = true;
             freeReplyObject(r);
+            k += both;
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR && !refusal(r->str)) {
@@ -672,6 +723,8 @@ static bool read_apply_group(Engine *e, bool *missing, char *err, size_t errlen)
         }
         pd->replies[k] = r;
         pd->state[k] = SIDE_REPLIED;
+        if (both)
+            pd->state[++k] = SIDE_REPLIED;
     }
     return ok;
 }
@@ -719,7 +772,7 @@ static bool take_replies(Engine *e, Pending *pd, ApplyResult *results, TriggerSe
         memset(res, 0, sizeof *res);
         res->first = out->n;
         for (int s = 0; s < 2; s++) {
-            redisReply *r = pd->replies[2 * i + s];
+            redisReply *r = pd->replies[pd->both[i] ? 2 * i : 2 * i + s];
             if (!r) {
                 st[s] = APPLY_INVALID;
                 snprintf(res->error, sizeof res->error, "relation %s: not in the configuration",
@@ -731,18 +784,26 @@ static bool take_replies(Engine *e, Pending *pd, ApplyResult *results, TriggerSe
                 st[s] = APPLY_INVALID;
                 continue;
             }
-            if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-                r->element[0]->type != REDIS_REPLY_INTEGER || r->element[0]->integer < 1 ||
-                r->element[0]->integer > 3) {
+            /* One side: {status[, record]}; both: {status, record or '',
+             * status, record or ''}. */
+            const redisReply *status = NULL, *blob = NULL;
+            if (r->type == REDIS_REPLY_ARRAY && pd->both[i] && r->elements == 4) {
+                status = r->element[2 * s];
+                blob = r->element[2 * s + 1];
+            } else if (r->type == REDIS_REPLY_ARRAY && !pd->both[i] && r->elements >= 1) {
+                status = r->element[0];
+                blob = r->elements >= 2 ? r->element[1] : NULL;
+            }
+            if (!status || status->type != REDIS_REPLY_INTEGER || status->integer < 1 ||
+                status->integer > 3) {
                 snprintf(err, errlen, "redis: unexpected reply to the apply function");
                 return false;
             }
-            st[s] = r->element[0]->integer == 1   ? APPLY_APPLIED
-                    : r->element[0]->integer == 2 ? APPLY_DUPLICATE
-                                                  : APPLY_STALE;
-            if (r->elements < 2)
+            st[s] = status->integer == 1   ? APPLY_APPLIED
+                    : status->integer == 2 ? APPLY_DUPLICATE
+                                           : APPLY_STALE;
+            if (!blob || (blob->type == REDIS_REPLY_STRING && blob->len == 0))
                 continue;
-            const redisReply *blob = r->element[1];
             if (st[s] == APPLY_DUPLICATE && repeated(events, i, prev, nprev))
                 continue;
             SideRecord rec;

@@ -673,11 +673,11 @@ def test_totals_past_2_53_units_stay_exact(ctl, rdb):
     assert props["n"]["total"] == 10 ** 15
 
 
-def test_a_total_beyond_64_bits_is_refused_on_its_side(ctl, rdb):
+def test_a_total_beyond_64_bits_is_refused_whole(ctl, rdb):
     """README: a total stays within 9.2e18 units. 9,200 edges of 10^15 reach
-    it; the next attach would take the direct total of x past it: that side
-    refuses it (nothing there changes) and names the total; the counterpart's
-    own side, far from the limit, applies it."""
+    it; the next attach would take the direct total of x past it: the event
+    is refused, naming the total, and nothing changes on either side (the
+    counterpart's side, far from the limit, does not get the edge either)."""
     rel = {"short": "big", "name": "Big", "database_a": "da", "database_b": "db",
            "properties": [{"short": "n", "type": "int", "save_amount": True}]}
     cfg = ctl.config([rel])
@@ -692,7 +692,8 @@ def test_a_total_beyond_64_bits_is_refused_on_its_side(ctl, rdb):
     assert (st["count"], st["properties"]["n"]["total"]) == (9200, 92 * 10 ** 17)
     assert rdb.hget("rel:{big:d:x}:side", "n:total") == "9200000000000000000"
     assert rdb.hget("rel:{big:d:x}:side", "@k9200") is None
-    assert ctl.stats(cfg, "big", "reverse", "k9200")["count"] == 1
+    assert ctl.stats(cfg, "big", "reverse", "k9200")["count"] == 0
+    assert rdb.keys("rel:{big:r:k9200}:*") == []   # not even the event id is remembered
 
 
 def test_totals_are_exact_up_to_2_53_units(ctl, rdb):
