@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,10 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     char err[CONFIG_ERR_MAX];
     int i = 1, rc;
+
+    /* A lost Redis connection, or a closed standard output, is an error
+     * reported with its reason (and the exit status), not a silent SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
 
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("relationctl %s\n", RELATIOND_VERSION);

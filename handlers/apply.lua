@@ -28,16 +28,18 @@
 -- Returns {1} applied without a trigger, {1, record} applied, {2} or
 -- {2, record} duplicate (the record of its undelivered triggers), {3} stale,
 -- or the error 'INVALID <reason>': the event's fault, decided before any
--- write (any other error is Redis's, and the call is made again).
+-- write (any other error is Redis's, and the call is made again: a side's
+-- id joins seen as its last write, so a call stopped half-way by an error
+-- is made again in full, every write before being idempotent).
 -- The record (MessagePack) holds what the triggers are rendered from:
 --   {event date, kind (1 attach, 2 change, 3 detach),
 --    the stats fields before (HMGET of hm: strings or false),
 --    old weights (array, false = unset) or false, new weights or false,
 --    {ZRANGE WITHSCORES of each top, after}}
 -- Redis keeps state; the daemon formats. Numbers are integers: float weights
--- and totals in millionths. A side costs 7 calls in the common case (a
--- strengthen of an edge with two tops): HMGET, ZADD of seen, ZADD and ZRANGE
--- per top, one HSET.
+-- and totals in millionths. A side costs 8 calls in the common case (a
+-- strengthen of an edge with two tops): HMGET, ZSCORE of seen, ZADD and
+-- ZRANGE per top, one HSET, ZADD of seen.
 
 local MAX = 1000000000000000 -- |weight| after strengthen, in units
 local EXACT = 9007199254740992 - 2000000000000000 -- 2^53 less the largest change
@@ -72,18 +74,18 @@ for r = 1, #REL do
   end
 end
 
--- Phase 1 of a side: reads, the dedup check, every decision. Its only
--- writes are the event id joining seen (undone by forget if the event is
--- refused) and seen's upkeep. Sets S.status: 1 (to apply), 2 (duplicate,
--- S.pending its undelivered record), 3 (stale). Returns a refusal message,
--- or nil.
+-- Phase 1 of a side: reads only (the dedup check, the edge, the statistics)
+-- and every decision, so that a refusal, or a key of another type in the
+-- way, stops the call before anything is written. Sets S.status: 1 (to
+-- apply), 2 (duplicate, S.pending its undelivered record), 3 (stale).
+-- Returns a refusal message, or nil.
 local function prepare(C, S, keys, o, now, cp, ev_id, op, version, args, first)
   local n, typ = C.n, C.typ
   local k_side, k_seen, k_tomb = keys[o + 1], keys[o + 2], keys[o + 3]
   S.k_side, S.k_seen, S.ktomb, S.cp = k_side, k_seen, o + 3, cp
   -- Ids are remembered per edge: the same id on another edge is another event.
   local member = ev_id .. '\0' .. cp
-  S.member, S.remembered = member, false
+  S.member = member
 
   -- The edge as stored, the newest score of seen and the statistics before,
   -- in one read.
@@ -95,33 +97,22 @@ local function prepare(C, S, keys, o, now, cp, ev_id, op, version, args, first)
   l = l and tonumber(l)
   S.before = before
 
-  -- The id joins the side's recent ids, unless it is there (a duplicate).
-  -- Scores increase strictly per side (whatever the clocks of the daemons),
-  -- so trimming drops the oldest: the newest score is kept in the side's
-  -- hash ('#last') while the side has edges. Each call costs about 10k
-  -- instructions, so two are made only now and then: the window is trimmed
-  -- when a score crosses a multiple of 8 (it holds at most 7 ids more than
-  -- the window), and its lifetime is renewed when a score crosses a multiple
-  -- of TTL/16. Numbers reach redis.call as strings: Lua would format them
-  -- with printf.
+  -- A remembered id is a duplicate. The id joins seen as the side's last
+  -- write (remember), so that a call stopped half-way by an error is made
+  -- again in full. Scores increase strictly per side (whatever the clocks of
+  -- the daemons), so trimming drops the oldest: the newest score is kept in
+  -- the side's hash ('#last') while the side has edges.
+  if redis.call('ZSCORE', k_seen, member) then
+    S.status = 2
+    S.pending = redis.call('HGET', k_side, '!' .. member)
+    return nil
+  end
   local score = tonumber(now)
   if l and l >= score then
     score = l + 1
     now = string.format('%d', score)
   end
-  S.now = now
-  if redis.call('ZADD', k_seen, 'NX', now, member) == 0 then
-    S.status = 2
-    S.pending = redis.call('HGET', k_side, '!' .. member)
-    return nil
-  end
-  S.remembered = true
-  if not l or math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
-    redis.call('EXPIRE', k_seen, TOMB_TTL)
-  end
-  if not l or math.floor(score / 8) ~= math.floor(l / 8) then
-    redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
-  end
+  S.now, S.score, S.l = now, score, l
 
   local old, oldver = false, nil
   if raw then
@@ -215,9 +206,21 @@ local function prepare(C, S, keys, o, now, cp, ev_id, op, version, args, first)
   return nil
 end
 
--- An event refused after prepare: its id leaves seen again.
-local function forget(S)
-  if S.remembered then redis.call('ZREM', S.k_seen, S.member) end
+-- The id joins the side's recent ids: the side's last write. Each call
+-- costs about 10k instructions, so two are made only now and then: the
+-- window is trimmed when a score crosses a multiple of 8 (it holds at most 7
+-- ids more than the window), and its lifetime is renewed when a score
+-- crosses a multiple of TTL/16. Numbers reach redis.call as strings: Lua
+-- would format them with printf.
+local function remember(S)
+  local k_seen, score, l = S.k_seen, S.score, S.l
+  redis.call('ZADD', k_seen, S.now, S.member)
+  if not l or math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
+    redis.call('EXPIRE', k_seen, TOMB_TTL)
+  end
+  if not l or math.floor(score / 8) ~= math.floor(l / 8) then
+    redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
+  end
 end
 
 -- Phase 2 of a side prepared with status 1: the writes. Returns the reply of
@@ -228,6 +231,26 @@ local function commit(C, S, keys, date, version)
   local old, new, kind, tomb, now = S.wold, S.wnew, S.kind, S.tomb, S.now
   local oldver, newver = S.oldver, S.newver
   local fields, deltas, nf, before = S.fields, S.deltas, S.nf, S.before
+
+  -- The tops first: a key of another type there (foreign data) stops the
+  -- call before the side's hash changes (the call is made again once it is
+  -- removed; ZADD and ZREM of these values are idempotent).
+  if kind then
+    local tk = S.ktomb
+    for i = 1, n do
+      if C.order[i] ~= 0 then
+        tk = tk + 1
+        local ov, nv = old and old[i], new and new[i]
+        if nv ~= ov then
+          if nv then
+            redis.call('ZADD', keys[tk], string.format('%d', nv), cp)
+          else
+            redis.call('ZREM', keys[tk], cp)
+          end
+        end
+      end
+    end
+  end
 
   -- The side's hash is written by one HSET: the edge, the statistics, the
   -- record; h collects its field/value pairs.
@@ -264,6 +287,7 @@ local function commit(C, S, keys, date, version)
       nh = nh + 2
     end
     if nh > 0 then redis.call('HSET', k_side, unpack(h, 1, nh)) end
+    remember(S)
     return {1}
   end
   h[nh + 1], h[nh + 2] = '#last', now
@@ -277,20 +301,6 @@ local function commit(C, S, keys, date, version)
       nh = 0
     else
       redis.call('HDEL', k_side, get[1])
-    end
-  end
-  local tk = S.ktomb
-  for i = 1, n do
-    if C.order[i] ~= 0 then
-      tk = tk + 1
-      local ov, nv = old and old[i], new and new[i]
-      if nv ~= ov then
-        if nv then
-          redis.call('ZADD', keys[tk], string.format('%d', nv), cp)
-        else
-          redis.call('ZREM', keys[tk], cp)
-        end
-      end
     end
   end
   if S.exact then
@@ -321,6 +331,7 @@ local function commit(C, S, keys, date, version)
   h[nh + 1] = '!' .. S.member
   h[nh + 2] = record
   redis.call('HSET', k_side, unpack(h, 1, nh + 2))
+  remember(S)
   return {1, record}
 end
 
@@ -331,6 +342,9 @@ local function finish(C, S, keys, date, version)
     if S.pending then return {2, S.pending} end
     return {2}
   end
+  -- stale: only remembered
+  if S.edges > 0 then redis.call('HSET', S.k_side, '#last', S.now) end
+  remember(S)
   return {3}
 end
 
@@ -341,33 +355,25 @@ local function apply(keys, args)
   local S = C.s[1]
   local version = args[7]
   local why = prepare(C, S, keys, 0, args[2], args[4], args[5], args[6], version, args, 8)
-  if why then
-    forget(S)
-    return redis.error_reply('INVALID ' .. why)
-  end
+  if why then return redis.error_reply('INVALID ' .. why) end
   return finish(C, S, keys, args[3], version)
 end
 
 -- Both sides of the event, atomically: both are prepared (every refusal
--- decided, nothing written but the ids), then both written, or neither when
--- either refuses. KEYS: the direct side's keys, then the reverse side's;
+-- decided, nothing written), then both written, or neither when either
+-- refuses. KEYS: the direct side's keys, then the reverse side's;
 -- ARGV: relation index, now, date, profile a, profile b, event id, op,
 -- version, then pairs. Returns {status, record or '', status, record or ''}.
 local function apply2(keys, args)
   local C = REL[tonumber(args[1])]
   local D, R = C.s[1], C.s[2]
-  D.remembered, R.remembered = false, false
   local half = #keys / 2
   local now, ev_id, op, version = args[2], args[6], args[7], args[8]
   local why = prepare(C, D, keys, 0, now, args[5], ev_id, op, version, args, 9)
   if not why then
     why = prepare(C, R, keys, half, now, args[4], ev_id, op, version, args, 9)
   end
-  if why then
-    forget(D)
-    forget(R)
-    return redis.error_reply('INVALID ' .. why)
-  end
+  if why then return redis.error_reply('INVALID ' .. why) end
   local d = finish(C, D, keys, args[3], version)
   local r = finish(C, R, keys, args[3], version)
   return {d[1], d[2] or '', r[1], r[2] or ''}

@@ -306,12 +306,16 @@ def test_redis_refusing_commands_is_waited_out(harness, daemons, rdb, redis_proc
         server.stop()
 
 
+@pytest.mark.parametrize("suffix", ["seen", "top"])
 def test_a_redis_error_of_any_kind_is_retried_not_dead_lettered(harness, daemons, rdb,
-                                                                 redis_proc):
+                                                                 redis_proc, suffix):
     """A key of the wrong type in the way (foreign data under the prefix):
     Redis answers WRONGTYPE, an error the engine does not know. Only the
     engine's own refusals are the event's fault; this one is retried until an
-    operator removes the key, and nothing is lost or dead-lettered."""
+    operator removes the key, and nothing is lost or dead-lettered. The seen
+    key is read before anything is written; a top key is written first, and
+    a call stopped there is made again in full (the event id joins seen
+    last)."""
     from brokers import profiles_of
     server = Server()
     server.start()
@@ -319,12 +323,15 @@ def test_a_redis_error_of_any_kind_is_retried_not_dead_lettered(harness, daemons
         h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
                     redis_url="redis://127.0.0.1:%d/0" % server.port,
                     oracle_client=rdb, oracle_url=redis_proc.url)
-        events = make_stream(600, seed=49, clusters=list(range(3)), tag="wt")
+        events = make_stream(600, seed=49, clusters=list(range(6)), tag="wt" + suffix)
         d = h.daemon(daemons).start()
         h.feed_amqp(events[:200])
         h.wait_done(timeout=60)
-        rel, side, profile = sorted(profiles_of(events[400:]))[0]
-        key = "%s{%s:%s:%s}:seen" % (h.names.prefix, rel, side[0], profile)
+        # a side the events still to come create (its keys hold nothing yet)
+        rel, side, profile = sorted(profiles_of(events[200:]) - profiles_of(events[:200]))[0]
+        top = {"loyal": "top:profit", "refs": "top:revenue"}[rel]
+        key = "%s{%s:%s:%s}:%s" % (h.names.prefix, rel, side[0], profile,
+                                   "seen" if suffix == "seen" else top)
         r = redis.Redis(port=server.port)
         r.delete(key)
         r.set(key, "not a sorted set")
