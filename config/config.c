@@ -353,7 +353,8 @@ static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
 static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
 {
     static const char *const keys[] = {"tombstone_ttl_s",     "dedup_ids",    "batch_size", "batch_ms",
-                                       "shutdown_timeout_ms", "retry_max_ms", NULL};
+                                       "shutdown_timeout_ms", "retry_max_ms", "log_level",  NULL};
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
     json_t *o;
     int64_t d = 0, b = 0, bm = 0, st = 0, rm = 0;
     if (!get_object(c, root, "", "engine", false, &o))
@@ -370,6 +371,19 @@ static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
               get_int(c, o, "engine", "batch_ms", 100, 1, 60000, &bm) &&
               get_int(c, o, "engine", "shutdown_timeout_ms", 10000, 100, 3600000, &st) &&
               get_int(c, o, "engine", "retry_max_ms", 5000, 10, 3600000, &rm);
+    char *level = NULL;
+    cfg->log_level = 2;
+    if (ok && (ok = get_string(c, o, "engine", "log_level", false, "info", &level))) {
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(level, levels[i]) == 0)
+                found = i;
+        if (found < 0)
+            ok = fail(c, "engine.log_level", "must be error, warn, info or debug");
+        else
+            cfg->log_level = found;
+    }
+    free(level);
     json_decref(o);
     cfg->dedup_ids = (int)d;
     cfg->batch_size = (int)b;

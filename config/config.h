@@ -97,6 +97,7 @@ typedef struct {
     int batch_ms;            /* longest wait to fill a batch */
     int shutdown_timeout_ms; /* SIGTERM: the longest drain */
     int retry_max_ms;        /* cap of the reconnect back-off */
+    int log_level;           /* 0 error, 1 warn, 2 info, 3 debug */
 
     bool has_kafka;
     KafkaConfig kafka;

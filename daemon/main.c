@@ -49,6 +49,7 @@ static void reload(const char *path, const Config **running)
             log_at(LOG_ERROR, "config", "reload: out of memory, keeping the running configuration");
         } else {
             *running = installed;
+            atomic_store(&log_max_level, installed->log_level);
             log_at(LOG_INFO, "config", "reloaded %s: %d relations", path, nrel);
         }
     }
@@ -88,6 +89,7 @@ int main(int argc, char **argv)
     }
 
     /* 1. The configuration. */
+    log_init();
     Config *cfg = config_load(path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "relationd: %s\n", err);
@@ -115,6 +117,7 @@ int main(int argc, char **argv)
     }
     const Config *running = cfg;
     int shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+    atomic_store(&log_max_level, cfg->log_level);
     if (!shared_config_set(cfg)) { /* cfg is owned by the shared configuration now */
         fprintf(stderr, "relationd: out of memory\n");
         return 1;

@@ -211,7 +211,8 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
         } else {
             msgs[i].dead = true;
             snprintf(msgs[i].reason, sizeof msgs[i].reason, "%s", why);
-            log_at(LOG_WARN, p->who, "%s: refused: %s", msgs[i].where, why);
+            log_kv(LOG_WARN, p->who, "message refused", "where", msgs[i].where, "reason", why,
+                   (char *)NULL);
         }
     }
     if (b->nev == 0)
@@ -276,8 +277,8 @@ bool pipeline_publish(Pipeline *p, PipelineBatch *b)
             Message *m = &b->msgs[b->index[k]];
             m->dead = true;
             snprintf(m->reason, sizeof m->reason, "%s", b->res[k].error);
-            log_at(LOG_WARN, p->who, "%s: event %s refused: %s", m->where, b->events[k].id,
-                   b->res[k].error);
+            log_kv(LOG_WARN, p->who, "event refused", "where", m->where, "event",
+                   b->events[k].id, "reason", b->res[k].error, (char *)NULL);
         }
     b->stage = STAGE_PUBLISHED;
     if (b->triggers.n == 0) {
@@ -333,6 +334,14 @@ bool pipeline_finish(Pipeline *p, PipelineBatch *b)
          * next batch; a failure only leaves entries behind. */
         if (!engine_delivered_async(p->engine, b->events, b->res, b->nev, err, sizeof err))
             log_at(LOG_WARN, p->who, "clearing delivered triggers: %s", err);
+    }
+    if (atomic_load_explicit(&log_max_level, memory_order_relaxed) >= LOG_DEBUG) {
+        char messages[24], events[24], triggers[24];
+        snprintf(messages, sizeof messages, "%zu", b->n);
+        snprintf(events, sizeof events, "%zu", b->nev);
+        snprintf(triggers, sizeof triggers, "%zu", b->triggers.n);
+        log_kv(LOG_DEBUG, p->who, "batch delivered", "messages", messages, "events", events,
+               "triggers", triggers, (char *)NULL);
     }
     ok = true;
 done:

@@ -20,11 +20,12 @@ class Server:
     """persistent: an append-only file fsynced at every write, so that a server
     killed and started again keeps everything it acknowledged."""
 
-    def __init__(self, persistent=False, args=()):
+    def __init__(self, persistent=False, args=(), password=None):
         self.dir = tempfile.mkdtemp(prefix="relationd-redis-")
         self.port = free_port()
         self.persistent = persistent
-        self.args = list(args)
+        self.password = password
+        self.args = list(args) + (["--requirepass", password] if password else [])
         self.proc = None
 
     def start(self):
@@ -34,7 +35,7 @@ class Server:
             + (["--appendonly", "yes", "--appendfsync", "always"] if self.persistent
                else ["--appendonly", "no"]) + self.args,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
+        client = redis.Redis(port=self.port, password=self.password)
         for _ in range(100):
             try:
                 client.ping()

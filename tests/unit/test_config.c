@@ -506,6 +506,10 @@ static const Case cases[] = {
 
     /* engine */
     {"engine not an object", CFG("'engine':[],'relations':[]"), "engine: must be an object", NULL},
+    {"engine.log_level unknown", CFG("'engine':{'log_level':'verbose'},'relations':[]"),
+     "engine.log_level: must be error, warn, info or debug", NULL},
+    {"engine.log_level not a string", CFG("'engine':{'log_level':3},'relations':[]"),
+     "engine.log_level: must be a string", NULL},
     {"engine unknown key", CFG("'engine':{'ttl':5},'relations':[]"), "engine.ttl: unknown key",
      NULL},
     {"engine.tombstone_ttl_s 0", CFG("'engine':{'tombstone_ttl_s':0},'relations':[]"),
