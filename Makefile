@@ -94,16 +94,19 @@ demo: all
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) $(PYTHON) tools/demo.py
 
+# The unit's paths (binaries, documentation) follow PREFIX.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd \
+	  $(DESTDIR)$(PREFIX)/share/doc/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BUILD)/relationd $(BUILD)/relationctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 config/relationd.example.json $(DESTDIR)$(PREFIX)/share/relationd/
-	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/relationd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/relationd/
+	sed 's|/usr/local/|$(PREFIX)/|g' systemd/relationd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/relationd $(DESTDIR)$(PREFIX)/bin/relationctl
-	rm -rf $(DESTDIR)$(PREFIX)/share/relationd
+	rm -rf $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/share/doc/relationd
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 
 clean:
