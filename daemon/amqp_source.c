@@ -243,6 +243,7 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
         amqp_envelope_t env;
         memset(&env, 0, sizeof env);
         amqp_maybe_release_buffers(s->conn);
+        lifecycle_beat();
         amqp_rpc_reply_t r = amqp_consume_message(s->conn, &env, &tv, 0);
         if (r.reply_type == AMQP_RESPONSE_NORMAL) {
             Held *h = &b->held[b->n];
@@ -453,7 +454,9 @@ static void *run(void *arg)
 {
     AmqpSource *s = arg;
     char err[512];
+    lifecycle_register_thread();
     while (!lifecycle_stopping()) {
+        lifecycle_beat();
         if (!s->conn) {
             if (!connect_and_consume(s, err, sizeof err)) {
                 if (!backoff_failed(&s->down, err))

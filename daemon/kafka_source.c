@@ -526,6 +526,7 @@ static void collect(KafkaSource *s)
             timeout = 100;
         else if (b->n && lifecycle_now_ms() - first >= batch_ms)
             return;
+        lifecycle_beat();
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, timeout);
         if (!m) {
             if (s->b[s->cur].n || s->in_flight)
@@ -574,7 +575,9 @@ static void turn(KafkaSource *s)
 static void *run(void *arg)
 {
     KafkaSource *s = arg;
+    lifecycle_register_thread();
     while (!lifecycle_stopping()) {
+        lifecycle_beat();
         collect(s);
         turn(s);
     }

@@ -8,6 +8,36 @@ static atomic_bool stopping;
 static atomic_llong deadline_ms = INT64_MAX;
 static atomic_bool abandoned;
 
+#define MAX_THREADS 8
+static atomic_uint_fast64_t beats[MAX_THREADS];
+static atomic_int nthreads;
+static _Thread_local int my_slot = -1;
+
+void lifecycle_register_thread(void)
+{
+    int n = atomic_fetch_add(&nthreads, 1);
+    my_slot = n < MAX_THREADS ? n : -1;
+}
+
+void lifecycle_beat(void)
+{
+    if (my_slot >= 0)
+        atomic_fetch_add_explicit(&beats[my_slot], 1, memory_order_relaxed);
+}
+
+bool lifecycle_all_beat(void)
+{
+    static uint_fast64_t last[MAX_THREADS];
+    bool all = true;
+    int n = atomic_load(&nthreads);
+    for (int i = 0; i < n && i < MAX_THREADS; i++) {
+        uint_fast64_t now = atomic_load_explicit(&beats[i], memory_order_relaxed);
+        all &= now != last[i];
+        last[i] = now;
+    }
+    return all;
+}
+
 void lifecycle_note_abandoned(void)
 {
     atomic_store(&abandoned, true);
@@ -47,6 +77,7 @@ void lifecycle_sleep_ms(int64_t ms)
     for (int64_t now = lifecycle_now_ms(); now < end && !lifecycle_deadline_passed();
          now = lifecycle_now_ms()) {
         int64_t slice = end - now < 50 ? end - now : 50;
+        lifecycle_beat();
         struct timespec ts = {slice / 1000, (slice % 1000) * 1000000};
         nanosleep(&ts, NULL);
     }

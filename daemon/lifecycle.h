@@ -19,7 +19,18 @@ bool lifecycle_deadline_passed(void);
 void lifecycle_note_abandoned(void);
 bool lifecycle_abandoned(void);
 
-/* Sleeps ms, waking early once the drain deadline has passed. */
+/* Sleeps ms, waking early once the drain deadline has passed (a beat every
+ * 50 ms meanwhile). */
 void lifecycle_sleep_ms(int64_t ms);
+
+/* The watchdog's view of the source threads: each registers once, then
+ * beats on every turn of its loop, while it sleeps a back-off and while it
+ * waits for confirms. A thread stuck in a call that never returns stops
+ * beating. */
+void lifecycle_register_thread(void);
+void lifecycle_beat(void);
+/* True when every registered thread beat since the previous call (one
+ * caller: the main thread). */
+bool lifecycle_all_beat(void);
 
 #endif

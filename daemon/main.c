@@ -32,7 +32,10 @@ static void usage(FILE *out)
 static void reload(const char *path, const Config **running)
 {
     char err[CONFIG_ERR_MAX], changed[128];
-    sd_notify(0, "RELOADING=1");
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
     Config *fresh = config_load(path, err, sizeof err);
     if (!fresh) {
         log_at(LOG_ERROR, "config", "reload refused, keeping the running configuration: %s", err);
@@ -161,9 +164,35 @@ int main(int argc, char **argv)
     log_at(LOG_INFO, "main", "ready: %d relations, sources:%s%s", running->nrelations,
            kafka ? " kafka" : "", amqp ? " amqp" : "");
 
-    /* 4. Run until SIGTERM / SIGINT. */
+    /* 4. Run until SIGTERM / SIGINT. With WatchdogSec= the watchdog is
+     *    pinged every half period, and only while every source thread's loop
+     *    turned since the previous ping: a thread stuck in a call that never
+     *    returns stops the pings, and systemd restarts the daemon. */
+    uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
+        watchdog_usec = 0;
+    int64_t next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
+    bool stalled = false;
     for (;;) {
-        struct timespec tick = {1, 0};
+        if (watchdog_usec && lifecycle_now_ms() >= next_ping) {
+            next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
+            if (lifecycle_all_beat()) {
+                sd_notify(0, "WATCHDOG=1");
+                if (stalled)
+                    log_at(LOG_INFO, "main", "the source threads are turning again");
+                stalled = false;
+            } else if (!stalled) {
+                log_at(LOG_ERROR, "main", "a source thread made no progress for %llu ms: "
+                       "the watchdog is not pinged", (unsigned long long)(watchdog_usec / 2000));
+                stalled = true;
+            }
+        }
+        int64_t wait_ms = watchdog_usec ? next_ping - lifecycle_now_ms() : 1000;
+        if (wait_ms > 1000)
+            wait_ms = 1000;
+        if (wait_ms < 1)
+            wait_ms = 1;
+        struct timespec tick = {wait_ms / 1000, (wait_ms % 1000) * 1000000};
         int sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig == SIGHUP) {
             reload(path, &running);

@@ -15,6 +15,7 @@
  * from `settled` only, so every tag is visited a bounded number of times. */
 #include "daemon/publisher.h"
 #include "daemon/amqp_conn.h"
+#include "daemon/lifecycle.h"
 #include "daemon/log.h"
 
 #include <errno.h>
@@ -371,6 +372,10 @@ static bool await_confirms(Publisher *p, uint64_t upto, bool all_acked, char *er
             snprintf(err, errlen, "no confirm within %d ms", CONFIRM_TIMEOUT_MS);
             return false;
         }
+        /* A second at a time: the thread stays alive for the watchdog. */
+        if (left > 1000)
+            left = 1000;
+        lifecycle_beat();
         struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
         bool progress = false;
         ReadResult r = read_frame(p, &tv, &progress, err, errlen);

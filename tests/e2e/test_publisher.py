@@ -318,6 +318,7 @@ def driver_bin(tmp_path_factory):
             "-Wno-format-truncation", "-g", "-O1",
             "-I", REPO, str(src)] + [os.path.join(REPO, f) for f in
                                       ("daemon/publisher.c", "daemon/amqp_conn.c", "daemon/log.c",
+                                       "daemon/lifecycle.c",
                                        "config/config.c", "handlers/fixed.c")]
     sanitized = base + ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                         "-fno-omit-frame-pointer", "-o", out] + flags
