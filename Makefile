@@ -5,7 +5,7 @@ BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
-PKGS      := jansson hiredis libsystemd rdkafka librabbitmq
+PKGS      := jansson hiredis libsystemd rdkafka librabbitmq libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
@@ -27,7 +27,8 @@ CORE_SRCS := daemon/log.c config/config.c handlers/fixed.c handlers/event.c \
              handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
              handlers/store.c handlers/engine.c
 DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
-               daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c
+               daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c \
+               daemon/metrics.c daemon/http.c
 DAEMON    := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
 CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
 

@@ -4,6 +4,7 @@
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"
@@ -336,8 +337,10 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
     while (!(ok = publisher_send(s->dead_letters, out, ndead, err, sizeof err)))
         if (!backoff_failed(&s->dlx_down, err))
             break;
-    if (ok)
+    if (ok) {
         backoff_ok(&s->dlx_down);
+        metrics_dead_letters(SOURCE_AMQP, ndead);
+    }
     free(out);
     free(entries);
     free(tables);

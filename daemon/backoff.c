@@ -2,6 +2,7 @@
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ bool backoff_failed(Backoff *b, const char *error)
 {
     int64_t now = lifecycle_now_ms();
     if (b->attempt == 0) {
+        metrics_component(b->who, b->what, false);
         b->down_ms = now;
         b->down_wall = time(NULL);
         b->next_log_ms = now;
@@ -57,6 +59,7 @@ void backoff_ok(Backoff *b)
 {
     if (b->attempt == 0)
         return;
+    metrics_component(b->who, b->what, true);
     log_at(LOG_INFO, b->who, "%s back after %lld s (%d attempts)", b->what,
            (long long)(lifecycle_now_ms() - b->down_ms) / 1000, b->attempt);
     b->attempt = 0;

@@ -3,6 +3,7 @@
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/shared_config.h"
 
@@ -61,6 +62,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         if (!s->down_since)
             s->down_since = time(NULL);
+        metrics_component("kafka source", "kafka", false);
         char since[32];
         struct tm tm;
         gmtime_r(&s->down_since, &tm);
@@ -84,6 +86,7 @@ static void kafka_up(KafkaSource *s)
 {
     if (!s->down_since)
         return;
+    metrics_component("kafka source", "kafka", true);
     log_at(LOG_INFO, "kafka source", "kafka back after %lld s",
            (long long)(time(NULL) - s->down_since));
     s->down_since = 0;
@@ -398,8 +401,10 @@ static bool dead_letter(KafkaSource *s, const Batch *b)
         if (!backoff_failed(&s->dlq_down, err))
             break;
     }
-    if (ok)
+    if (ok) {
         backoff_ok(&s->dlq_down);
+        metrics_dead_letters(SOURCE_KAFKA, ndead);
+    }
     free(drop);
     if (ok || rd_kafka_outq_len(s->producer) == 0)
         free(status);

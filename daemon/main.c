@@ -2,6 +2,7 @@
  * parts in order, runs until SIGTERM, stops them in reverse order. */
 #include "config/config.h"
 #include "daemon/amqp_source.h"
+#include "daemon/http.h"
 #include "daemon/kafka_source.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
      *    Redis and the brokers may be down: the threads wait for them. */
     KafkaSource *kafka = NULL;
     AmqpSource *amqp = NULL;
+    Http *http = NULL;
     int status = 0;
     if (running->has_kafka && !(kafka = kafka_source_new(err, sizeof err))) {
         log_at(LOG_ERROR, "main", "kafka source: %s", err);
@@ -159,6 +161,12 @@ int main(int argc, char **argv)
     }
     if (!kafka && !amqp)
         log_at(LOG_WARN, "main", "no kafka or amqp section: no source to consume");
+    if (running->has_http && !(http = http_start(running->http_listen, err, sizeof err))) {
+        log_at(LOG_ERROR, "main", "%s", err);
+        lifecycle_request_stop(0);
+        status = 1;
+        goto stop;
+    }
 
     sd_notify(0, "READY=1");
     log_at(LOG_INFO, "main", "ready: %d relations, sources:%s%s", running->nrelations,
@@ -230,6 +238,7 @@ int main(int argc, char **argv)
         status = 1;
 stop:
     /* 6. Stop in reverse order. */
+    http_stop(http);
     amqp_source_free(amqp);
     kafka_source_free(kafka);
     shared_config_clear();

@@ -4,6 +4,7 @@
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"
 #include "handlers/engine.h"
@@ -26,6 +27,7 @@ struct PipelineBatch {
     bool published_ok; /* the triggers reached the hooks' socket */
     bool abandoned;    /* the drain deadline passed before it was parsed */
     uint64_t last_tag; /* the delivery tag of the last trigger */
+    int64_t started_ms; /* for the batch duration metric */
     ConfigRef *cfg;    /* the configuration its events were parsed with */
     Message *msgs;     /* borrowed */
     size_t n;
@@ -194,6 +196,7 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
     b->nev = 0;
     b->sent_ok = b->published_ok = false;
     b->last_tag = 0;
+    b->started_ms = lifecycle_now_ms();
     b->stage = STAGE_SENT;
     while (!slot_grow(b, n ? n : 1)) {
         snprintf(err, sizeof err, "out of memory for a batch of %zu", n);
@@ -334,7 +337,25 @@ bool pipeline_finish(Pipeline *p, PipelineBatch *b)
          * next batch; a failure only leaves entries behind. */
         if (!engine_delivered_async(p->engine, b->events, b->res, b->nev, err, sizeof err))
             log_at(LOG_WARN, p->who, "clearing delivered triggers: %s", err);
+        for (size_t i = 0; i < b->triggers.n; i++)
+            metrics_trigger(b->triggers.items[i].routing_key);
     }
+    /* Counted once the batch is through: a batch applied again after a
+     * failure counts as what its first application was. */
+    MetricSource src = metrics_source(p->who);
+    unsigned long by[4] = {0, 0, 0, 0}, refused = 0;
+    for (size_t i = 0; i < b->n; i++)
+        refused += b->msgs[i].dead;
+    for (size_t k = 0; k < b->nev; k++)
+        by[b->res[k].status == APPLY_APPLIED     ? 0
+           : b->res[k].status == APPLY_DUPLICATE ? 1
+           : b->res[k].status == APPLY_STALE     ? 2
+                                                 : 3] += b->res[k].status != APPLY_INVALID;
+    metrics_events(src, APPLY_APPLIED, by[0]);
+    metrics_events(src, APPLY_DUPLICATE, by[1]);
+    metrics_events(src, APPLY_STALE, by[2]);
+    metrics_events(src, APPLY_INVALID, refused);
+    metrics_batch_seconds((double)(lifecycle_now_ms() - b->started_ms) / 1000.0);
     if (atomic_load_explicit(&log_max_level, memory_order_relaxed) >= LOG_DEBUG) {
         char messages[24], events[24], triggers[24];
         snprintf(messages, sizeof messages, "%zu", b->n);

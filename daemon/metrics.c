@@ -1,0 +1,233 @@
+/* metrics.c — counters and states behind one mutex (metrics.h). They change
+ * once per batch, not per event, so the lock is taken rarely. */
+#include "daemon/metrics.h"
+#include "handlers/jsonbuf.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_KEYS 256       /* distinct trigger routing keys counted */
+#define MAX_COMPONENTS 16
+
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+#define NBUCKETS (sizeof buckets / sizeof buckets[0])
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long events[SOURCE_COUNT][4];
+static unsigned long dead[SOURCE_COUNT];
+static struct {
+    char key[160];
+    unsigned long n;
+} triggers[MAX_KEYS];
+static int ntriggers;
+static unsigned long batch_count, batch_le[NBUCKETS];
+static double batch_sum;
+static struct {
+    char who[32], what[32];
+    bool up;
+} components[MAX_COMPONENTS];
+static int ncomponents;
+
+static const char *const source_names[] = {"kafka", "amqp"};
+static const char *const result_names[] = {"applied", "duplicate", "stale", "invalid"};
+
+MetricSource metrics_source(const char *who)
+{
+    return strncmp(who, "kafka", 5) == 0 ? SOURCE_KAFKA : SOURCE_AMQP;
+}
+
+static int result_index(ApplyStatus r)
+{
+    switch (r) {
+    case APPLY_APPLIED: return 0;
+    case APPLY_DUPLICATE: return 1;
+    case APPLY_STALE: return 2;
+    default: return 3;
+    }
+}
+
+void metrics_events(MetricSource s, ApplyStatus result, unsigned long n)
+{
+    pthread_mutex_lock(&lock);
+    events[s][result_index(result)] += n;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_dead_letters(MetricSource s, unsigned long n)
+{
+    pthread_mutex_lock(&lock);
+    dead[s] += n;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_trigger(const char *routing_key)
+{
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < ntriggers && strcmp(triggers[i].key, routing_key) != 0)
+        i++;
+    if (i == ntriggers && ntriggers < MAX_KEYS && strlen(routing_key) < sizeof triggers[0].key) {
+        snprintf(triggers[i].key, sizeof triggers[i].key, "%s", routing_key);
+        ntriggers++;
+    }
+    if (i < ntriggers)
+        triggers[i].n++;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_batch_seconds(double seconds)
+{
+    pthread_mutex_lock(&lock);
+    batch_count++;
+    batch_sum += seconds;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        if (seconds <= buckets[i])
+            batch_le[i]++;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_component(const char *who, const char *what, bool up)
+{
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < ncomponents &&
+           (strcmp(components[i].who, who) != 0 || strcmp(components[i].what, what) != 0))
+        i++;
+    if (i == ncomponents && ncomponents < MAX_COMPONENTS) {
+        snprintf(components[i].who, sizeof components[i].who, "%s", who);
+        snprintf(components[i].what, sizeof components[i].what, "%s", what);
+        ncomponents++;
+    }
+    if (i < ncomponents)
+        components[i].up = up;
+    pthread_mutex_unlock(&lock);
+}
+
+/* A label value: ", \ and newlines escaped (Prometheus text format). */
+static void label(JsonBuf *b, const char *v)
+{
+    jsonbuf_char(b, '"');
+    for (const char *c = v; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            jsonbuf_char(b, '\\');
+        if (*c == '\n') {
+            jsonbuf_cstr(b, "\\n");
+            continue;
+        }
+        jsonbuf_char(b, *c);
+    }
+    jsonbuf_char(b, '"');
+}
+
+static void number(JsonBuf *b, double v)
+{
+    char s[40];
+    snprintf(s, sizeof s, "%.17g", v);
+    jsonbuf_cstr(b, s);
+}
+
+char *metrics_render(void)
+{
+    JsonBuf b = {0};
+    pthread_mutex_lock(&lock);
+    jsonbuf_cstr(&b, "# HELP relationd_build_info The running build.\n"
+                     "# TYPE relationd_build_info gauge\n"
+                     "relationd_build_info{version=\"" RELATIOND_VERSION "\"} 1\n");
+    jsonbuf_cstr(&b, "# HELP relationd_events_total Events taken from a source, by result.\n"
+                     "# TYPE relationd_events_total counter\n");
+    for (int s = 0; s < SOURCE_COUNT; s++)
+        for (int r = 0; r < 4; r++) {
+            jsonbuf_cstr(&b, "relationd_events_total{source=\"");
+            jsonbuf_cstr(&b, source_names[s]);
+            jsonbuf_cstr(&b, "\",result=\"");
+            jsonbuf_cstr(&b, result_names[r]);
+            jsonbuf_cstr(&b, "\"} ");
+            jsonbuf_int(&b, (int64_t)events[s][r]);
+            jsonbuf_char(&b, '\n');
+        }
+    jsonbuf_cstr(&b, "# HELP relationd_dead_letters_total Messages sent to the dead letters.\n"
+                     "# TYPE relationd_dead_letters_total counter\n");
+    for (int s = 0; s < SOURCE_COUNT; s++) {
+        jsonbuf_cstr(&b, "relationd_dead_letters_total{source=\"");
+        jsonbuf_cstr(&b, source_names[s]);
+        jsonbuf_cstr(&b, "\"} ");
+        jsonbuf_int(&b, (int64_t)dead[s]);
+        jsonbuf_char(&b, '\n');
+    }
+    jsonbuf_cstr(&b, "# HELP relationd_triggers_total Triggers confirmed by the hooks broker.\n"
+                     "# TYPE relationd_triggers_total counter\n");
+    for (int i = 0; i < ntriggers; i++) {
+        /* relation.<rel>.<direction>.<kind>: rel is [a-z][a-z0-9_]* */
+        char rel[80] = "", dir[16] = "", kind[16] = "";
+        if (sscanf(triggers[i].key, "relation.%79[a-z0-9_].%15[a-z].%15[a-z]", rel, dir, kind) != 3)
+            continue;
+        jsonbuf_cstr(&b, "relationd_triggers_total{relation=");
+        label(&b, rel);
+        jsonbuf_cstr(&b, ",direction=");
+        label(&b, dir);
+        jsonbuf_cstr(&b, ",kind=");
+        label(&b, kind);
+        jsonbuf_cstr(&b, "} ");
+        jsonbuf_int(&b, (int64_t)triggers[i].n);
+        jsonbuf_char(&b, '\n');
+    }
+    jsonbuf_cstr(&b, "# HELP relationd_batch_duration_seconds A batch from its start to its "
+                     "acknowledgement.\n# TYPE relationd_batch_duration_seconds histogram\n");
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        jsonbuf_cstr(&b, "relationd_batch_duration_seconds_bucket{le=\"");
+        number(&b, buckets[i]);
+        jsonbuf_cstr(&b, "\"} ");
+        jsonbuf_int(&b, (int64_t)batch_le[i]);
+        jsonbuf_char(&b, '\n');
+    }
+    jsonbuf_cstr(&b, "relationd_batch_duration_seconds_bucket{le=\"+Inf\"} ");
+    jsonbuf_int(&b, (int64_t)batch_count);
+    jsonbuf_cstr(&b, "\nrelationd_batch_duration_seconds_sum ");
+    number(&b, batch_sum);
+    jsonbuf_cstr(&b, "\nrelationd_batch_duration_seconds_count ");
+    jsonbuf_int(&b, (int64_t)batch_count);
+    jsonbuf_cstr(&b, "\n# HELP relationd_up Whether a component of a source is reachable "
+                     "(1) or down (0).\n# TYPE relationd_up gauge\n");
+    for (int i = 0; i < ncomponents; i++) {
+        jsonbuf_cstr(&b, "relationd_up{source=");
+        label(&b, components[i].who);
+        jsonbuf_cstr(&b, ",component=");
+        label(&b, components[i].what);
+        jsonbuf_cstr(&b, components[i].up ? "} 1\n" : "} 0\n");
+    }
+    pthread_mutex_unlock(&lock);
+    jsonbuf_char(&b, '\0');
+    if (b.oom) {
+        jsonbuf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+char *metrics_down_json(bool *all_up)
+{
+    JsonBuf b = {0};
+    *all_up = true;
+    jsonbuf_cstr(&b, "{\"down\":[");
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < ncomponents; i++) {
+        if (components[i].up)
+            continue;
+        jsonbuf_cstr(&b, *all_up ? "{\"source\":" : ",{\"source\":");
+        jsonbuf_string(&b, components[i].who, strlen(components[i].who));
+        jsonbuf_cstr(&b, ",\"component\":");
+        jsonbuf_string(&b, components[i].what, strlen(components[i].what));
+        jsonbuf_char(&b, '}');
+        *all_up = false;
+    }
+    pthread_mutex_unlock(&lock);
+    jsonbuf_cstr(&b, "]}\n");
+    jsonbuf_char(&b, '\0');
+    if (b.oom) {
+        jsonbuf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}

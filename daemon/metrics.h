@@ -1,0 +1,34 @@
+/* metrics.h — the process's counters and states, exact and per process,
+ * written by the source threads and read by the HTTP thread (/metrics,
+ * /readyz). */
+#ifndef RELATIOND_METRICS_H
+#define RELATIOND_METRICS_H
+
+#include "handlers/engine.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { SOURCE_KAFKA, SOURCE_AMQP, SOURCE_COUNT } MetricSource;
+
+/* "kafka source" / "amqp source" (a pipeline's name) to its source. */
+MetricSource metrics_source(const char *who);
+
+/* A batch's applied events by result (APPLY_*), and its dead letters. */
+void metrics_events(MetricSource s, ApplyStatus result, unsigned long n);
+void metrics_dead_letters(MetricSource s, unsigned long n);
+/* A confirmed trigger, by its routing key relation.<rel>.<direction>.<kind>. */
+void metrics_trigger(const char *routing_key);
+/* A batch from its start to its acknowledgement. */
+void metrics_batch_seconds(double seconds);
+/* A component (redis, hooks, kafka, amqp, dead letters) of a source is up or
+ * down: what the back-off says. */
+void metrics_component(const char *who, const char *what, bool up);
+
+/* The Prometheus text of every metric, malloc'ed (NULL: out of memory). */
+char *metrics_render(void);
+/* NULL when every component is up; else a JSON object naming what is down,
+ * malloc'ed. */
+char *metrics_down_json(bool *all_up);
+
+#endif

@@ -1,0 +1,118 @@
+"""The HTTP endpoint (http.listen): /metrics in the Prometheus text format,
+whose counters equal the traffic sent through both sources; /healthz; and
+/readyz, 503 naming Redis while Redis is down, 200 once it is back."""
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+
+import redis
+
+from redis_server import Server, free_port
+
+from brokers import Event, make_stream, profiles_of, wait_until
+
+LINE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
+
+
+def get(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def scrape(port):
+    """{(name, frozenset(labels)): value} of /metrics; every line checked."""
+    status, text = get(port, "/metrics")
+    assert status == 200
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            continue
+        m = LINE.match(line)
+        assert m, line
+        labels = frozenset(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def value(metrics, name, **labels):
+    return metrics.get((name, frozenset(labels.items())), 0.0)
+
+
+def summary(out):
+    m = re.search(r"applied (\d+), duplicate (\d+), stale (\d+), invalid (\d+)", out.stderr)
+    return [int(x) for x in m.groups()]
+
+
+def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rdb, redis_proc):
+    server = Server(persistent=True)
+    server.start()
+    port = free_port()
+    try:
+        h = harness(kafka=True, amqp=True, redis_client=redis.Redis(port=server.port),
+                    redis_url="redis://127.0.0.1:%d/0" % server.port,
+                    oracle_client=rdb, oracle_url=redis_proc.url)
+        cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
+        d = h.daemon(daemons, config=cfg).start()
+        assert get(port, "/healthz") == (200, '{"status":"ok"}\n')
+        assert get(port, "/readyz")[0] == 200
+        assert get(port, "/nope")[0] == 404
+
+        want = {"kafka": [0, 0, 0, 0], "amqp": [0, 0, 0, 0]}
+        bad = [b"not json", b'{"id": "b1", "op": "attach"}']
+
+        def feed(source, events):
+            getattr(h, "feed_" + source)(events, oracle=False)
+            valid = [e for e in events if isinstance(e, Event)]
+            counts = summary(h.oracle.apply(valid))
+            h.sides |= profiles_of(valid)
+            for i in range(3):
+                want[source][i] += counts[i]
+            want[source][3] += len(events) - len(valid)
+
+        events = make_stream(1200, seed=95, clusters=list(range(8)), tag="met")
+        kafka_events = [e for e in events if e.cluster < 4]
+        amqp_events = [e for e in events if e.cluster >= 4]
+        feed("kafka", kafka_events[:300] + [(b, 0) for b in bad])
+        feed("amqp", amqp_events[:300] + bad)
+        feed("kafka", kafka_events[300:] + kafka_events[:50])   # 50 delivered again
+        feed("amqp", amqp_events[300:] + amqp_events[:50])
+        h.wait_done()
+        h.hooks.drain(0.5)
+
+        metrics = scrape(port)
+        for source in ("kafka", "amqp"):
+            got = [value(metrics, "relationd_events_total", source=source, result=r)
+                   for r in ("applied", "duplicate", "stale", "invalid")]
+            assert got == want[source], (source, got, want[source])
+            assert value(metrics, "relationd_dead_letters_total", source=source) == len(bad)
+        triggers = sum(v for (name, _), v in metrics.items() if name == "relationd_triggers_total")
+        assert triggers == len(h.hooks.messages) == len(h.oracle.triggers)
+        batches = value(metrics, "relationd_batch_duration_seconds_count")
+        assert batches > 0
+        assert value(metrics, "relationd_batch_duration_seconds_bucket", le="+Inf") == batches
+        import subprocess
+        from brokers import RELATIOND
+        version = subprocess.run([RELATIOND, "--version"], capture_output=True,
+                                 text=True).stdout.split()[1]
+        assert value(metrics, "relationd_build_info", version=version) == 1
+
+        # Redis down: /readyz says so (once a batch meets it), then recovers
+        server.kill()
+        h.feed_amqp(amqp_events[:5], oracle=False)
+        wait_until(lambda: get(port, "/readyz")[0] == 503, timeout=60)
+        status, body = get(port, "/readyz")
+        assert {"source": "amqp source", "component": "redis"} in json.loads(body)["down"]
+        assert value(scrape(port), "relationd_up", source="amqp source", component="redis") == 0
+        server.start()
+        wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=60)
+        assert json.loads(get(port, "/readyz")[1]) == {"down": []}
+        h.check()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
