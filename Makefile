@@ -102,12 +102,17 @@ install: all
 	install -m 0755 $(BUILD)/relationd $(BUILD)/relationctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 config/relationd.example.json $(DESTDIR)$(PREFIX)/share/relationd/
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/relationd/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+	sed 's|/usr/local/|$(PREFIX)/|g' man/relationd.8 > $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8
+	sed 's|/usr/local/|$(PREFIX)/|g' man/relationctl.1 > $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8 $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
 	sed 's|/usr/local/|$(PREFIX)/|g' systemd/relationd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/relationd $(DESTDIR)$(PREFIX)/bin/relationctl
 	rm -rf $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/share/doc/relationd
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8 $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 
 clean:

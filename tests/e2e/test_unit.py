@@ -27,7 +27,10 @@ def test_install_follows_prefix(tmp_path):
     assert "ExecStart=/opt/rel/bin/relationd -c /etc/relationd/relationd.json" in unit
     assert "Documentation=file:///opt/rel/share/doc/relationd/README.md" in unit
     assert "/usr/local" not in unit
+    page = (dest / "opt/rel/share/man/man8/relationd.8").read_text()
+    assert "/opt/rel/share/doc/relationd/" in page and "/usr/local" not in page
     for f in ("opt/rel/bin/relationd", "opt/rel/bin/relationctl",
+              "opt/rel/share/man/man1/relationctl.1",
               "opt/rel/share/doc/relationd/README.md",
               "opt/rel/share/relationd/relationd.example.json"):
         assert (dest / f).is_file(), f
@@ -47,3 +50,11 @@ def test_unit_is_valid_and_hardened(tmp_path):
     local.write_text(unit.read_text().replace("/usr/local/bin/", os.path.join(REPO, "build") + "/"))
     out = subprocess.run([ANALYZE, "verify", str(local)], capture_output=True, text=True)
     assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
+def test_man_pages_render_without_warnings():
+    for page in ("man/relationd.8", "man/relationctl.1"):
+        out = subprocess.run(["groff", "-man", "-ww", "-z", os.path.join(REPO, page)],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and out.stderr == "", (page, out.stderr)
