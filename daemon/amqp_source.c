@@ -57,6 +57,7 @@ struct AmqpSource {
     pthread_t thread;
     bool started;
     atomic_bool done;
+    atomic_bool ready; /* Redis, the hooks and the queue were connected */
 };
 
 /* The arguments of queue.declare: x-dead-letter-exchange, then
@@ -458,7 +459,10 @@ static void *run(void *arg)
     AmqpSource *s = arg;
     char err[512];
     lifecycle_register_thread();
-    while (!lifecycle_stopping()) {
+    /* Redis and the hooks first: nothing is taken from the queue before
+     * its events can be applied and their triggers published. */
+    bool connected = pipeline_connect(s->pipeline);
+    while (connected && !lifecycle_stopping()) {
         lifecycle_beat();
         if (!s->conn) {
             if (!connect_and_consume(s, err, sizeof err)) {
@@ -467,6 +471,7 @@ static void *run(void *arg)
                 continue;
             }
             backoff_ok(&s->down);
+            atomic_store(&s->ready, true);
         }
         bool alive = collect(s, err, sizeof err);
         if (!alive) {
@@ -495,6 +500,11 @@ bool amqp_source_start(AmqpSource *s)
         return false;
     s->started = true;
     return true;
+}
+
+bool amqp_source_ready(const AmqpSource *s)
+{
+    return atomic_load(&s->ready);
 }
 
 bool amqp_source_done(const AmqpSource *s)

@@ -14,6 +14,8 @@ typedef struct AmqpSource AmqpSource;
 AmqpSource *amqp_source_new(char *err, size_t errlen) __attribute__((warn_unused_result));
 bool amqp_source_start(AmqpSource *s) __attribute__((warn_unused_result));
 bool amqp_source_done(const AmqpSource *s);
+/* Redis, the hooks exchange and the queue have been connected. */
+bool amqp_source_ready(const AmqpSource *s);
 void amqp_source_free(AmqpSource *s);
 
 #endif

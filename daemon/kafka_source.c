@@ -45,6 +45,7 @@ struct KafkaSource {
     pthread_t thread;
     bool started;
     atomic_bool done;
+    atomic_bool ready; /* Redis and the hooks connected, the group joined */
 };
 
 /* ---- callbacks ---- */
@@ -132,6 +133,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         kafka_up(s);
         log_at(LOG_INFO, "kafka source", "assigned %d partitions", parts->cnt);
+        atomic_store(&s->ready, true);
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
         else
@@ -581,7 +583,10 @@ static void *run(void *arg)
 {
     KafkaSource *s = arg;
     lifecycle_register_thread();
-    while (!lifecycle_stopping()) {
+    /* Redis and the hooks first: nothing is fetched before its events can
+     * be applied and their triggers published. */
+    bool connected = pipeline_connect(s->pipeline);
+    while (connected && !lifecycle_stopping()) {
         lifecycle_beat();
         collect(s);
         turn(s);
@@ -602,6 +607,11 @@ bool kafka_source_start(KafkaSource *s)
         return false;
     s->started = true;
     return true;
+}
+
+bool kafka_source_ready(const KafkaSource *s)
+{
+    return atomic_load(&s->ready);
 }
 
 bool kafka_source_done(const KafkaSource *s)

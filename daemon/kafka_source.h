@@ -24,6 +24,8 @@ bool kafka_source_start(KafkaSource *s) __attribute__((warn_unused_result));
 
 /* True once the thread has closed everything. */
 bool kafka_source_done(const KafkaSource *s);
+/* Redis and the hooks exchange have been connected and the group joined. */
+bool kafka_source_ready(const KafkaSource *s);
 
 /* Joins the thread (when started) and frees everything. */
 void kafka_source_free(KafkaSource *s);

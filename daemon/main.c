@@ -6,6 +6,7 @@
 #include "daemon/kafka_source.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 
 #include <errno.h>
@@ -30,6 +31,9 @@ static void usage(FILE *out)
 
 /* Loads the file again; a file that fails validation keeps the running one.
  * The threads switch to it at their next batch. */
+/* READY=1 ends a reload only once the daemon was ready. */
+static bool reload_ready;
+
 static void reload(const char *path, const Config **running)
 {
     char err[CONFIG_ERR_MAX], changed[128];
@@ -57,7 +61,30 @@ static void reload(const char *path, const Config **running)
             log_at(LOG_INFO, "config", "reloaded %s: %d relations", path, nrel);
         }
     }
-    sd_notify(0, "READY=1");
+    if (reload_ready)
+        sd_notify(0, "READY=1");
+}
+
+/* STATUS=: what is awaited, or a short live summary. */
+static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a)
+{
+    static unsigned long last_events;
+    static int64_t last_ms;
+    if (!ready) {
+        bool up;
+        char *down = metrics_down_json(&up);
+        sd_notifyf(0, "STATUS=waiting for%s%s%s", k && !kafka_source_ready(k) ? " kafka" : "",
+                   a && !amqp_source_ready(a) ? " amqp" : "",
+                   up || !down ? "" : " (down: see /readyz)");
+        free(down);
+        return;
+    }
+    unsigned long events = metrics_events_total();
+    int64_t now = lifecycle_now_ms();
+    double rate = last_ms && now > last_ms ? (events - last_events) * 1000.0 / (now - last_ms) : 0;
+    sd_notifyf(0, "STATUS=ready: %lu events, %.0f/s", events, rate);
+    last_events = events;
+    last_ms = now;
 }
 
 static bool sources_done(const KafkaSource *k, const AmqpSource *a)
@@ -168,9 +195,9 @@ int main(int argc, char **argv)
         goto stop;
     }
 
-    sd_notify(0, "READY=1");
-    log_at(LOG_INFO, "main", "ready: %d relations, sources:%s%s", running->nrelations,
+    log_at(LOG_INFO, "main", "started: %d relations, sources:%s%s", running->nrelations,
            kafka ? " kafka" : "", amqp ? " amqp" : "");
+    sd_notify(0, "STATUS=connecting to Redis, the hooks exchange and the sources");
 
     /* 4. Run until SIGTERM / SIGINT. With WatchdogSec= the watchdog is
      *    pinged every half period, and only while every source thread's loop
@@ -180,8 +207,22 @@ int main(int argc, char **argv)
     if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
         watchdog_usec = 0;
     int64_t next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
-    bool stalled = false;
+    bool stalled = false, ready = false;
+    int64_t next_status = 0;
     for (;;) {
+        /* READY=1 once Redis, the hooks exchange and every source are
+         * connected; until then STATUS= says what is awaited. */
+        if (!ready && (!kafka || kafka_source_ready(kafka)) && (!amqp || amqp_source_ready(amqp))) {
+            ready = true;
+            sd_notify(0, "READY=1\nSTATUS=ready");
+            reload_ready = true;
+            log_at(LOG_INFO, "main", "ready: %d relations, sources:%s%s", running->nrelations,
+                   kafka ? " kafka" : "", amqp ? " amqp" : "");
+        }
+        if (lifecycle_now_ms() >= next_status) {
+            next_status = lifecycle_now_ms() + 5000;
+            notify_status(ready, kafka, amqp);
+        }
         if (watchdog_usec && lifecycle_now_ms() >= next_ping) {
             next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
             if (lifecycle_all_beat()) {
@@ -196,8 +237,8 @@ int main(int argc, char **argv)
             }
         }
         int64_t wait_ms = watchdog_usec ? next_ping - lifecycle_now_ms() : 1000;
-        if (wait_ms > 1000)
-            wait_ms = 1000;
+        if (wait_ms > (ready ? 1000 : 100))
+            wait_ms = ready ? 1000 : 100;
         if (wait_ms < 1)
             wait_ms = 1;
         struct timespec tick = {wait_ms / 1000, (wait_ms % 1000) * 1000000};

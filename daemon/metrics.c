@@ -55,6 +55,17 @@ void metrics_events(MetricSource s, ApplyStatus result, unsigned long n)
     pthread_mutex_unlock(&lock);
 }
 
+unsigned long metrics_events_total(void)
+{
+    unsigned long n = 0;
+    pthread_mutex_lock(&lock);
+    for (int s = 0; s < SOURCE_COUNT; s++)
+        for (int r = 0; r < 4; r++)
+            n += events[s][r];
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
 void metrics_dead_letters(MetricSource s, unsigned long n)
 {
     pthread_mutex_lock(&lock);

@@ -25,6 +25,9 @@ void metrics_batch_seconds(double seconds);
  * down: what the back-off says. */
 void metrics_component(const char *who, const char *what, bool up);
 
+/* Events taken so far (every source, every result). */
+unsigned long metrics_events_total(void);
+
 /* The Prometheus text of every metric, malloc'ed (NULL: out of memory). */
 char *metrics_render(void);
 /* NULL when every component is up; else a JSON object naming what is down,

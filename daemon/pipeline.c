@@ -122,6 +122,20 @@ const Config *pipeline_config(Pipeline *p)
     return config_ref_get(p->cfg);
 }
 
+bool pipeline_connect(Pipeline *p)
+{
+    char err[512];
+    while (!engine_connect(p->engine, err, sizeof err))
+        if (!backoff_failed(&p->redis_down, err))
+            return false;
+    backoff_ok(&p->redis_down);
+    while (!publisher_connect(p->hooks, err, sizeof err))
+        if (!backoff_failed(&p->hooks_down, err))
+            return false;
+    backoff_ok(&p->hooks_down);
+    return true;
+}
+
 void pipeline_idle(Pipeline *p)
 {
     char err[256];

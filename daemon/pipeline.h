@@ -70,6 +70,11 @@ void pipeline_abandon(Pipeline *p, PipelineBatch *b);
 /* The three stages of one batch, one after the other. */
 bool pipeline_process(Pipeline *p, Message *msgs, size_t n) __attribute__((warn_unused_result));
 
+/* Connects to Redis (loading the function library) and to the hooks
+ * exchange, waiting out their outages with back-off. False only past the
+ * drain deadline. */
+bool pipeline_connect(Pipeline *p) __attribute__((warn_unused_result));
+
 /* Between batches: keeps the idle connections alive. */
 void pipeline_idle(Pipeline *p);
 

@@ -294,6 +294,11 @@ fail:
     return false;
 }
 
+bool publisher_connect(Publisher *p, char *err, size_t errlen)
+{
+    return p->conn || connect_and_declare(p, err, errlen);
+}
+
 /* ---- reading confirms ------------------------------------------------------ */
 
 typedef enum { READ_FRAME, READ_TIMEOUT, READ_FAILED } ReadResult;

@@ -47,6 +47,8 @@ Publisher *publisher_new(const char *url, const char *exchange, const char *type
                          const TlsConfig *tls)
     __attribute__((warn_unused_result));
 void publisher_free(Publisher *p);
+/* Connects and declares now (when not connected). False with the reason. */
+bool publisher_connect(Publisher *p, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Publishes n persistent messages and waits until the broker has confirmed
  * every one (a nacked message is published again). False when the connection

@@ -957,6 +957,14 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
     return flush_commands(e, err, errlen);
 }
 
+bool engine_connect(Engine *e, char *err, size_t errlen)
+{
+    if (!connected(e, err, errlen))
+        return false;
+    queue_load(e, err, errlen);
+    return flush_commands(e, err, errlen) && read_groups(e, true, err, errlen);
+}
+
 bool engine_sync(Engine *e, char *err, size_t errlen)
 {
     if (!e->redis)

@@ -42,6 +42,9 @@ Engine *engine_new(const Config *cfg, char *err, size_t errlen) __attribute__((w
  * while Redis is down). NULL when out of memory. */
 Engine *engine_create(const Config *cfg) __attribute__((warn_unused_result));
 void engine_free(Engine *e);
+/* Connects (when not connected) and loads the function library, waiting for
+ * the replies. False with the reason in err. */
+bool engine_connect(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* A reloaded configuration: its library is loaded before the next batch.
  * Events parsed with the previous one may still be delivered (their
  * relation is found by name). False when out of memory (the previous

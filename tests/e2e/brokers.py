@@ -385,7 +385,9 @@ class Daemon:
                                          stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                          preexec_fn=die_with_parent)
         if ready_timeout:
-            self.wait_log("ready", timeout=ready_timeout, since_start=True)
+            # started: the configuration is loaded and the sources run (they
+            # may still be waiting for a server: "ready" comes once connected)
+            self.wait_log("started", timeout=ready_timeout, since_start=True)
         return self
 
     def running(self):

@@ -109,3 +109,31 @@ def test_notify_reload_stop_and_a_watchdog_that_sees_a_stuck_thread(harness, dae
     finally:
         server.stop()
         sock.close()
+
+
+def test_ready_waits_for_redis(harness, daemons, rdb, redis_proc, tmp_path, monkeypatch):
+    """Started while Redis is down: STATUS= says what is awaited and READY=1
+    waits; Redis up, READY=1 comes (and the log says ready)."""
+    sock = NotifySocket(str(tmp_path / "notify"))
+    monkeypatch.setenv("NOTIFY_SOCKET", sock.path)
+    server = Server()
+    try:
+        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
+                    redis_url="redis://127.0.0.1:%d/0" % server.port,
+                    oracle_client=rdb, oracle_url=redis_proc.url)
+        d = h.daemon(daemons).start()
+        _, f = sock.wait_for("STATUS")
+        sock.drain(2)
+        assert not [m for _, m in sock.messages if m.get("READY") == "1"], sock.messages
+        assert any("waiting for amqp" in m.get("STATUS", "") for _, m in sock.messages)
+        assert "level=info component=main msg=\"ready" not in d.current_log()
+        server.start()
+        sock.wait_for("READY", "1", timeout=30)
+        d.wait_log("ready: ")
+        h.feed_amqp(make_stream(30, seed=94, clusters=[0], tag="rd"))
+        h.wait_done()
+        h.check()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
+        sock.close()
