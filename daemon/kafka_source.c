@@ -227,6 +227,48 @@ bool kafka_source_check(const KafkaConfig *k, char *err, size_t errlen)
     return true;
 }
 
+bool kafka_source_probe(const KafkaConfig *k, int timeout_ms, char *what, size_t whatlen,
+                        char *err, size_t errlen)
+{
+    char why[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", k->brokers, why, sizeof why) !=
+        RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka.brokers: %s", why);
+        return false;
+    }
+    for (int i = 0; i < k->nproperties; i++) /* consumer-only ones are ignored here */
+        (void)rd_kafka_conf_set(conf, k->property_keys[i], k->property_values[i], why, sizeof why);
+    rd_kafka_conf_set(conf, "log_level", "0", why, sizeof why);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka: %s", why);
+        return false;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    bool ok = rc == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!ok)
+        snprintf(err, errlen, "kafka %s: %s", k->brokers, rd_kafka_err2str(rc));
+    for (int t = 0; ok && t < k->ntopics; t++) {
+        bool found = false;
+        for (int i = 0; i < md->topic_cnt && !found; i++)
+            found = strcmp(md->topics[i].topic, k->topics[t]) == 0 && !md->topics[i].err;
+        if (!found) {
+            snprintf(err, errlen, "kafka %s: topic %s does not exist", k->brokers, k->topics[t]);
+            ok = false;
+        }
+    }
+    if (ok)
+        snprintf(what, whatlen, "%d brokers, %d topics found", md->broker_cnt, k->ntopics);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    return ok;
+}
+
 /* The dead-letter producer or the consumer. */
 static rd_kafka_t *new_client(const KafkaConfig *k, KafkaSource *s, bool consumer, char *err,
                               size_t errlen)

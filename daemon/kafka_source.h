@@ -19,6 +19,12 @@ KafkaSource *kafka_source_new(char *err, size_t errlen) __attribute__((warn_unus
 bool kafka_source_check(const KafkaConfig *k, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Asks the brokers for the cluster's metadata (kafka.properties applied:
+ * TLS, SASL) within timeout_ms; writes "N brokers" to what, or the reason
+ * (a missing topic included) to err. */
+bool kafka_source_probe(const KafkaConfig *k, int timeout_ms, char *what, size_t whatlen,
+                        char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Starts the thread; it drains and closes once the lifecycle says stop. */
 bool kafka_source_start(KafkaSource *s) __attribute__((warn_unused_result));
 

@@ -1,6 +1,7 @@
 /* relationd — parses the command line, loads the configuration, starts the
  * parts in order, runs until SIGTERM, stops them in reverse order. */
 #include "config/config.h"
+#include "daemon/amqp_conn.h"
 #include "daemon/amqp_source.h"
 #include "daemon/http.h"
 #include "daemon/kafka_source.h"
@@ -8,6 +9,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
+#include "handlers/store.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,7 +27,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: relationd -c FILE [--check-config]\n"
+    fprintf(out, "usage: relationd -c FILE [--check-config [--connect]]\n"
                  "       relationd --version\n");
 }
 
@@ -87,6 +89,53 @@ static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a)
     last_ms = now;
 }
 
+/* --check-config --connect: Redis, each AMQP URL, the Kafka brokers and
+ * topics; one line each on stdout when it answers, on stderr when not. */
+static bool probe(const Config *cfg)
+{
+    char err[512], what[128];
+    bool ok = true;
+    redisContext *r = store_connect(cfg, err, sizeof err);
+    redisReply *pong = r ? redisCommand(r, "PING") : NULL;
+    if (pong && pong->type != REDIS_REPLY_ERROR)
+        printf("redis %s:%d: ok\n", cfg->redis.host, cfg->redis.port);
+    else {
+        fprintf(stderr, "relationd: %s\n",
+                r ? (pong ? pong->str : r->errstr) : err);
+        ok = false;
+    }
+    if (pong)
+        freeReplyObject(pong);
+    if (r)
+        redisFree(r);
+    const struct {
+        bool on;
+        const char *name, *url;
+        const TlsConfig *tls;
+    } amqp[] = {{cfg->has_amqp, "amqp", cfg->amqp.url, &cfg->amqp.tls},
+                {cfg->has_hooks, "hooks", cfg->hooks_url, &cfg->hooks_tls}};
+    for (int i = 0; i < 2; i++) {
+        if (!amqp[i].on)
+            continue;
+        amqp_connection_state_t c = amqp_conn_open(amqp[i].url, amqp[i].tls, err, sizeof err);
+        if (c)
+            printf("%s: ok (logged in)\n", amqp[i].name);
+        else
+            fprintf(stderr, "relationd: %s: %s\n", amqp[i].name, err);
+        ok &= c != NULL;
+        amqp_conn_close(c);
+    }
+    if (cfg->has_kafka) {
+        if (kafka_source_probe(&cfg->kafka, 5000, what, sizeof what, err, sizeof err))
+            printf("kafka: ok (%s)\n", what);
+        else {
+            fprintf(stderr, "relationd: %s\n", err);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
 static bool sources_done(const KafkaSource *k, const AmqpSource *a)
 {
     return (!k || kafka_source_done(k)) && (!a || amqp_source_done(a));
@@ -95,7 +144,7 @@ static bool sources_done(const KafkaSource *k, const AmqpSource *a)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    bool check_only = false;
+    bool check_only = false, connect_too = false;
     char err[CONFIG_ERR_MAX];
 
     for (int i = 1; i < argc; i++) {
@@ -104,6 +153,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = true;
+        } else if (strcmp(argv[i], "--connect") == 0) {
+            connect_too = true;
         } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             path = argv[++i];
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -143,8 +194,9 @@ int main(int argc, char **argv)
     }
     if (check_only) {
         printf("%s: ok (%d relations)\n", path, cfg->nrelations);
+        int rc = connect_too && !probe(cfg) ? 1 : 0;
         config_free(cfg);
-        return 0;
+        return rc;
     }
     const Config *running = cfg;
     int shutdown_timeout_ms = cfg->shutdown_timeout_ms;

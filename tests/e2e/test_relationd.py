@@ -151,3 +151,33 @@ def test_reload_and_stop(server, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_check_config_connect(tmp_path, server, rabbit, kafka, kafka_topics):
+    """--check-config --connect: each server answers, one line each; a server
+    that does not (here Redis on a closed port, a topic that does not exist)
+    is named and the status is 1."""
+    hooks = {"url": rabbit.url, "exchange": "relation.hooks"}
+    amqp = {"url": rabbit.url, "queue": "q", "dead_letter_exchange": "dlx"}
+    kafka_section = {"brokers": kafka.bootstrap, "topics": [kafka_topics[0]],
+                     "dead_letter_topic": kafka_topics[1]}
+    good = write(tmp_path / "good.json", server.port, [GOOD], hooks=hooks, amqp=amqp,
+                 kafka=kafka_section)
+    os.chmod(good, 0o600)
+    out = subprocess.run([RELATIOND, "-c", good, "--check-config", "--connect"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[1:] == ["redis 127.0.0.1:%d: ok" % server.port, "amqp: ok (logged in)",
+                         "hooks: ok (logged in)", "kafka: ok (%d brokers, 1 topics found)"
+                         % kafka.brokers], out.stdout
+
+    bad = write(tmp_path / "bad.json", free_port(), [GOOD], hooks=hooks, amqp=amqp,
+                kafka=dict(kafka_section, topics=["no-such-topic"]))
+    os.chmod(bad, 0o600)
+    out = subprocess.run([RELATIOND, "-c", bad, "--check-config", "--connect"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "Connection refused" in out.stderr
+    assert "topic no-such-topic does not exist" in out.stderr
+    assert "amqp: ok (logged in)" in out.stdout
