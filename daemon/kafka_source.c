@@ -8,6 +8,7 @@
 #include "daemon/shared_config.h"
 
 #include <librdkafka/rdkafka.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -81,6 +82,30 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         return;
     }
     log_at(LOG_WARN, "kafka source", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* librdkafka's statistics (every statistics.interval.ms): the consumer lag
+ * of each assigned partition for /metrics. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk, (void)opaque;
+    json_error_t e;
+    json_t *root = json_loadb(json, len, 0, &e);
+    const char *topic;
+    json_t *t;
+    json_object_foreach(json_object_get(root, "topics"), topic, t) {
+        const char *pname;
+        json_t *p;
+        json_object_foreach(json_object_get(t, "partitions"), pname, p) {
+            json_t *lag = json_object_get(p, "consumer_lag");
+            int partition = (int)json_integer_value(json_object_get(p, "partition"));
+            /* -1: the internal partition, or a lag not known yet */
+            if (partition >= 0 && json_is_integer(lag) && json_integer_value(lag) >= 0)
+                metrics_kafka_lag(topic, partition, json_integer_value(lag));
+        }
+    }
+    json_decref(root);
+    return 0; /* json is librdkafka's to free */
 }
 
 static void kafka_up(KafkaSource *s)
@@ -185,7 +210,9 @@ static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool con
               * 100k messages a partition); kafka.properties may raise them. */
              set(conf, "queued.max.messages.kbytes", KAFKA_QUEUED_KBYTES, err, errlen) &&
              set(conf, "queued.min.messages", KAFKA_QUEUED_MIN, err, errlen) &&
-             set(conf, "fetch.max.bytes", KAFKA_FETCH_MAX_BYTES, err, errlen);
+             set(conf, "fetch.max.bytes", KAFKA_FETCH_MAX_BYTES, err, errlen) &&
+             /* the consumer lag for /metrics; kafka.properties may change it */
+             set(conf, "statistics.interval.ms", "5000", err, errlen);
     if (ok && !consumer)
         ok = set(conf, "acks", "all", err, errlen) && set(conf, "linger.ms", "5", err, errlen);
     for (int i = 0; ok && i < k->nproperties; i++) {
@@ -210,6 +237,7 @@ static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool con
     if (consumer) {
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
         rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+        rd_kafka_conf_set_stats_cb(conf, on_stats);
     }
     else
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

@@ -29,6 +29,13 @@ static struct {
     bool up;
 } components[MAX_COMPONENTS];
 static int ncomponents;
+#define MAX_PARTITIONS 1024
+static struct {
+    char topic[128];
+    int partition;
+    long long lag;
+} lags[MAX_PARTITIONS];
+static int nlags;
 
 static const char *const source_names[] = {"kafka", "amqp"};
 static const char *const result_names[] = {"applied", "duplicate", "stale", "invalid"};
@@ -52,6 +59,22 @@ void metrics_events(MetricSource s, ApplyStatus result, unsigned long n)
 {
     pthread_mutex_lock(&lock);
     events[s][result_index(result)] += n;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_kafka_lag(const char *topic, int partition, long long lag)
+{
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < nlags && (lags[i].partition != partition || strcmp(lags[i].topic, topic) != 0))
+        i++;
+    if (i == nlags && nlags < MAX_PARTITIONS && strlen(topic) < sizeof lags[0].topic) {
+        snprintf(lags[i].topic, sizeof lags[i].topic, "%s", topic);
+        lags[i].partition = partition;
+        nlags++;
+    }
+    if (i < nlags)
+        lags[i].lag = lag;
     pthread_mutex_unlock(&lock);
 }
 
@@ -199,7 +222,18 @@ char *metrics_render(void)
     number(&b, batch_sum);
     jsonbuf_cstr(&b, "\nrelationd_batch_duration_seconds_count ");
     jsonbuf_int(&b, (int64_t)batch_count);
-    jsonbuf_cstr(&b, "\n# HELP relationd_up Whether a component of a source is reachable "
+    jsonbuf_cstr(&b, "\n# HELP relationd_kafka_consumer_lag Messages of a partition not "
+                     "committed yet.\n# TYPE relationd_kafka_consumer_lag gauge\n");
+    for (int i = 0; i < nlags; i++) {
+        jsonbuf_cstr(&b, "relationd_kafka_consumer_lag{topic=");
+        label(&b, lags[i].topic);
+        jsonbuf_cstr(&b, ",partition=\"");
+        jsonbuf_int(&b, lags[i].partition);
+        jsonbuf_cstr(&b, "\"} ");
+        jsonbuf_int(&b, lags[i].lag);
+        jsonbuf_char(&b, '\n');
+    }
+    jsonbuf_cstr(&b, "# HELP relationd_up Whether a component of a source is reachable "
                      "(1) or down (0).\n# TYPE relationd_up gauge\n");
     for (int i = 0; i < ncomponents; i++) {
         jsonbuf_cstr(&b, "relationd_up{source=");

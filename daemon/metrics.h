@@ -25,6 +25,10 @@ void metrics_batch_seconds(double seconds);
  * down: what the back-off says. */
 void metrics_component(const char *who, const char *what, bool up);
 
+/* The consumer lag of a topic's partition (librdkafka's statistics:
+ * high watermark less the committed offset). */
+void metrics_kafka_lag(const char *topic, int partition, long long lag);
+
 /* Events taken so far (every source, every result). */
 unsigned long metrics_events_total(void);
 

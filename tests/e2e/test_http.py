@@ -58,6 +58,8 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
                     redis_url="redis://127.0.0.1:%d/0" % server.port,
                     oracle_client=rdb, oracle_url=redis_proc.url)
         cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
+        cfg["kafka"] = dict(cfg["kafka"], properties=dict(cfg["kafka"]["properties"],
+                                                          **{"statistics.interval.ms": "300"}))
         d = h.daemon(daemons, config=cfg).start()
         assert get(port, "/healthz") == (200, '{"status":"ok"}\n')
         assert get(port, "/readyz")[0] == 200
@@ -101,6 +103,14 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
         version = subprocess.run([RELATIOND, "--version"], capture_output=True,
                                  text=True).stdout.split()[1]
         assert value(metrics, "relationd_build_info", version=version) == 1
+
+        def lag():
+            m = scrape(port)
+            parts = {dict(labels)["partition"]: v for (name, labels), v in m.items()
+                     if name == "relationd_kafka_consumer_lag"
+                     and dict(labels)["topic"] == h.topics[0]}
+            return sum(parts.values()) if len(parts) == h.kafka.partitions else None
+        wait_until(lambda: lag() == 0, timeout=30)
 
         # Redis down: /readyz says so (once a batch meets it), then recovers
         server.kill()
