@@ -268,15 +268,25 @@ def daemons(request, tmp_path):
 @pytest.fixture()
 def harness(request, tmp_path, names, rabbit, redis_proc, rdb):
     """A factory of brokers.Harness for this test (the session's Redis, RabbitMQ
-    and, with kafka=True, the Kafka mock and a fresh topic pair)."""
+    and, with kafka=True, the Kafka mock and a fresh topic pair). With
+    redis_server (a redis_server.Server), the daemon uses that server (and
+    redis_url, when given, to reach it) while the oracle stays on the
+    session's."""
     from brokers import Harness
     made = []
 
-    def make(kafka=False, amqp=False, **kw):
+    def make(kafka=False, amqp=False, redis_server=None, **kw):
         k = topics = None
         if kafka:
             k = request.getfixturevalue("kafka")
             topics = request.getfixturevalue("kafka_topics")
+        if redis_server is not None:
+            import redis
+            kw.setdefault("redis_client", redis.Redis(port=redis_server.port,
+                                                      password=redis_server.password))
+            kw.setdefault("redis_url", "redis://127.0.0.1:%d/0" % redis_server.port)
+            kw.setdefault("oracle_client", rdb)
+            kw.setdefault("oracle_url", redis_proc.url)
         kw.setdefault("redis_client", rdb)
         kw.setdefault("redis_url", redis_proc.url)
         h = Harness(tmp_path, names, rabbit, kafka=k, topics=topics, amqp=amqp, **kw)

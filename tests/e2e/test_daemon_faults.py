@@ -54,9 +54,7 @@ def test_redis_down_at_start(harness, daemons, rdb, redis_proc):
     down and since when, holds the events, and applies them once Redis is up."""
     server = Server(persistent=True)
     try:
-        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
-                    redis_url="redis://127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=False, amqp=True, redis_server=server)
         events = make_stream(300, seed=44, clusters=list(range(3)), tag="rs")
         d = h.daemon(daemons).start()
         h.feed_amqp(events)
@@ -79,9 +77,7 @@ def test_redis_restarted_mid_stream(harness, daemons, rdb, redis_proc):
     server = Server(persistent=True)
     server.start()
     try:
-        h = harness(kafka=True, amqp=True, redis_client=redis.Redis(port=server.port),
-                    redis_url="redis://127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=True, amqp=True, redis_server=server)
         events = make_stream(4000, seed=42, clusters=list(range(10)), tag="rr")
         kafka_events, amqp_events = split(events, range(5))
         d = h.daemon(daemons).start()
@@ -279,9 +275,8 @@ def test_redis_refusing_commands_is_waited_out(harness, daemons, rdb, redis_proc
         r = redis.Redis(port=server.port, decode_responses=True)
         r.acl_setuser("relationd", enabled=True, passwords=["+s3cret"], keys=["*"],
                       channels=["*"], commands=["+@all"])
-        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
-                    redis_url="redis://relationd:s3cret@127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=False, amqp=True, redis_server=server,
+                    redis_url="redis://relationd:s3cret@127.0.0.1:%d/0" % server.port)
         events = make_stream(600, seed=48, clusters=list(range(3)), tag="rf" + code)
         d = h.daemon(daemons).start()
         h.feed_amqp(events[:200])
@@ -320,9 +315,7 @@ def test_a_redis_error_of_any_kind_is_retried_not_dead_lettered(harness, daemons
     server = Server()
     server.start()
     try:
-        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
-                    redis_url="redis://127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=False, amqp=True, redis_server=server)
         events = make_stream(600, seed=49, clusters=list(range(6)), tag="wt" + suffix)
         d = h.daemon(daemons).start()
         h.feed_amqp(events[:200])

@@ -4,11 +4,9 @@ whose counters equal the traffic sent through both sources; /healthz; and
 
 import json
 import re
-import time
 import urllib.error
 import urllib.request
 
-import redis
 
 from redis_server import Server, free_port
 
@@ -54,9 +52,7 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
     server.start()
     port = free_port()
     try:
-        h = harness(kafka=True, amqp=True, redis_client=redis.Redis(port=server.port),
-                    redis_url="redis://127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=True, amqp=True, redis_server=server)
         cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
         cfg["kafka"] = dict(cfg["kafka"], properties=dict(cfg["kafka"]["properties"],
                                                           **{"statistics.interval.ms": "300"}))

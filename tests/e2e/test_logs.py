@@ -6,7 +6,6 @@ a reload to debug)."""
 import re
 import time
 
-import redis
 
 from redis_server import Server
 
@@ -32,10 +31,8 @@ def test_every_line_is_logfmt_and_no_secret_shows(harness, daemons, rdb, redis_p
     server = Server(persistent=True, password=password)
     server.start()
     try:
-        h = harness(kafka=False, amqp=True,
-                    redis_client=redis.Redis(port=server.port, password=password),
-                    redis_url="redis://:${RELATIOND_TEST_REDIS_PW}@127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=False, amqp=True, redis_server=server,
+                    redis_url="redis://:${RELATIOND_TEST_REDIS_PW}@127.0.0.1:%d/0" % server.port)
         d = h.daemon(daemons).start()
         events = make_stream(300, seed=91, clusters=list(range(3)), tag="log")
         h.feed_amqp(events[:150])

@@ -9,7 +9,6 @@ import signal
 import socket
 import time
 
-import redis
 
 from redis_server import Server
 
@@ -63,9 +62,7 @@ def test_notify_reload_stop_and_a_watchdog_that_sees_a_stuck_thread(harness, dae
     server = Server()
     server.start()
     try:
-        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
-                    redis_url="redis://127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=False, amqp=True, redis_server=server)
         cfg = dict(h.config, redis=dict(h.config["redis"], timeout_ms=3600000))
         d = h.daemon(daemons, config=cfg).start()
         sock.wait_for("READY", "1")
@@ -118,9 +115,7 @@ def test_ready_waits_for_redis(harness, daemons, rdb, redis_proc, tmp_path, monk
     monkeypatch.setenv("NOTIFY_SOCKET", sock.path)
     server = Server()
     try:
-        h = harness(kafka=False, amqp=True, redis_client=redis.Redis(port=server.port),
-                    redis_url="redis://127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=False, amqp=True, redis_server=server)
         d = h.daemon(daemons).start()
         _, f = sock.wait_for("STATUS")
         sock.drain(2)

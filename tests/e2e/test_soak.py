@@ -11,7 +11,6 @@ import signal
 import time
 
 import pytest
-import redis
 
 from redis_server import Server
 
@@ -27,9 +26,7 @@ def test_soak(harness, daemons, rdb, redis_proc, rabbit):
     server = Server(persistent=True)
     server.start()
     try:
-        h = harness(kafka=True, amqp=True, redis_client=redis.Redis(port=server.port),
-                    redis_url="redis://127.0.0.1:%d/0" % server.port,
-                    oracle_client=rdb, oracle_url=redis_proc.url)
+        h = harness(kafka=True, amqp=True, redis_server=server)
         # enough events for every round; clusters never span both sources
         n = int(max(4000, SOAK_SECONDS * 120))
         events = make_stream(n, seed=81, clusters=list(range(12)), tag="soak")
