@@ -371,6 +371,7 @@ class Daemon:
         tmp = self.config_path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(config, f, indent=1)
+        os.chmod(tmp, 0o600)   # it holds passwords
         os.replace(tmp, self.config_path)
 
     def start(self, ready_timeout=60):
