@@ -54,8 +54,35 @@ struct KafkaSource {
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
+    /* A broker connection failure also comes through on_error, with its
+     * meaning: logged once, there. */
+    if (strcmp(fac, "FAIL") == 0)
+        return;
     int l = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
     log_at(l, "kafka", "%s: %s", fac, buf);
+}
+
+/* What an error of librdkafka's means for an operator. */
+static const char *meaning(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+        return "a broker connection failed (librdkafka reconnects by itself)";
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+        return "a broker's name does not resolve (check kafka.brokers)";
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        return "authentication failed (check the sasl.* properties)";
+    case RD_KAFKA_RESP_ERR__SSL:
+        return "the TLS handshake failed (check the ssl.* properties)";
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        return "a topic does not exist (check kafka.topics)";
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return "not authorized (check the ACLs of the user)";
+    default:
+        return rd_kafka_err2str(err);
+    }
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -81,7 +108,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         lifecycle_request_stop(s->shutdown_timeout_ms);
         return;
     }
-    log_at(LOG_WARN, "kafka source", "%s: %s", rd_kafka_err2name(err), reason);
+    log_kv(LOG_WARN, "kafka source", meaning(err), "code", rd_kafka_err2name(err), "detail",
+           reason, (char *)NULL);
 }
 
 /* librdkafka's statistics (every statistics.interval.ms): the consumer lag
