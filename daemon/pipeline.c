@@ -28,6 +28,7 @@ struct PipelineBatch {
     bool abandoned;    /* the drain deadline passed before it was parsed */
     uint64_t last_tag; /* the delivery tag of the last trigger */
     int64_t started_ms; /* for the batch duration metric */
+    uint64_t seq;       /* order of starting */
     ConfigRef *cfg;    /* the configuration its events were parsed with */
     Message *msgs;     /* borrowed */
     size_t n;
@@ -50,6 +51,7 @@ struct Pipeline {
     Backoff memory;
     PipelineBatch slots[PIPELINE_DEPTH];
     int next; /* the slot of the next batch */
+    uint64_t seq; /* batches started */
 };
 
 Pipeline *pipeline_new(const char *who)
@@ -177,14 +179,16 @@ static bool out_grow(PipelineBatch *b, size_t n)
     return true;
 }
 
-/* The other slots' events: a duplicate of one of them yields no trigger
- * (that batch delivers them, or delivered them and its outbox clearing is
- * still behind this batch's calls). */
+/* The events of the batches started before b: a duplicate of one of them
+ * yields no trigger (that batch delivers them, or delivered them and its
+ * outbox clearing is still behind this batch's calls). Never a later
+ * batch's: when both are applied again after an outage, the later one sees
+ * the event as a duplicate of this one, and neither would deliver it. */
 static int others(const Pipeline *p, const PipelineBatch *b, EventSpan *spans)
 {
     int n = 0;
     for (int i = 0; i < PIPELINE_DEPTH; i++)
-        if (&p->slots[i] != b)
+        if (&p->slots[i] != b && p->slots[i].seq < b->seq)
             spans[n++] = (EventSpan){p->slots[i].events, p->slots[i].nev};
     return n;
 }
@@ -211,6 +215,7 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
     b->sent_ok = b->published_ok = false;
     b->last_tag = 0;
     b->started_ms = lifecycle_now_ms();
+    b->seq = ++p->seq;
     b->stage = STAGE_SENT;
     while (!slot_grow(b, n ? n : 1)) {
         snprintf(err, sizeof err, "out of memory for a batch of %zu", n);
