@@ -388,7 +388,10 @@ class Daemon:
         if ready_timeout:
             # started: the configuration is loaded and the sources run (they
             # may still be waiting for a server: "ready" comes once connected)
-            self.wait_log("started", timeout=ready_timeout, since_start=True)
+            # (a build from before the "started" record logs only "ready")
+            wait_until(lambda: "started" in self.current_log() or
+                       "main: ready" in self.current_log(), timeout=ready_timeout,
+                       message=self.log_tail)
         return self
 
     def running(self):
