@@ -18,19 +18,17 @@
 #include <string.h>
 #include <sys/time.h>
 
-#define WHERE_MAX 96
-
 typedef struct {
     char *body;
     size_t len;
     char *routing_key;
+    uint64_t tag; /* its delivery tag, for the log */
 } Held;
 
 /* One batch of deliveries: collected, then through the pipeline's stages. */
 typedef struct {
     Held *held;
     Message *msgs;
-    char (*where)[WHERE_MAX];
     size_t n;
     uint64_t last_tag;      /* its last delivery tag: acked with `multiple` */
     PipelineBatch *started; /* in the pipeline (NULL: still collecting) */
@@ -119,8 +117,7 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     for (int j = 0; j < PIPELINE_DEPTH; j++) {
         s->b[j].held = calloc(s->batch_size, sizeof *s->b[j].held);
         s->b[j].msgs = calloc(s->batch_size, sizeof *s->b[j].msgs);
-        s->b[j].where = calloc(s->batch_size, sizeof *s->b[j].where);
-        if (!s->b[j].held || !s->b[j].msgs || !s->b[j].where)
+        if (!s->b[j].held || !s->b[j].msgs)
             goto oom;
     }
     s->pipeline = pipeline_new("amqp source");
@@ -262,8 +259,7 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
             }
             if (b->n == 0)
                 first = lifecycle_now_ms();
-            snprintf(b->where[b->n], WHERE_MAX, "%s#%llu", s->queue,
-                     (unsigned long long)b->last_tag);
+            b->held[b->n].tag = b->last_tag;
             b->n++;
             continue;
         }
@@ -351,8 +347,15 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
 /* The batch into the pipeline: parsed, its calls written to Redis. */
 static void start(AmqpSource *s, Batch *b)
 {
-    for (size_t i = 0; i < b->n; i++)
-        b->msgs[i] = (Message){b->held[i].body, b->held[i].len, b->where[i], false, ""};
+    for (size_t i = 0; i < b->n; i++) {
+        Message *msg = &b->msgs[i];
+        msg->data = b->held[i].body;
+        msg->len = b->held[i].len;
+        msg->origin = s->queue;
+        msg->partition = -1;
+        msg->position = (long long)b->held[i].tag;
+        msg->dead = false;
+    }
     b->started = pipeline_start(s->pipeline, b->msgs, b->n);
 }
 
@@ -538,7 +541,6 @@ void amqp_source_free(AmqpSource *s)
     for (int j = 0; j < PIPELINE_DEPTH; j++) {
         free(s->b[j].held);
         free(s->b[j].msgs);
-        free(s->b[j].where);
     }
     free(s);
 }

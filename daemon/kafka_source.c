@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#define WHERE_MAX 192
 #define DLQ_FLUSH_MS 10000
 #define KAFKA_QUEUED_KBYTES "4096"
 #define KAFKA_QUEUED_MIN "1000"
@@ -26,7 +25,6 @@
 typedef struct {
     rd_kafka_message_t **batch;
     Message *msgs;
-    char (*where)[WHERE_MAX];
     size_t n;
     PipelineBatch *started; /* in the pipeline (NULL: still collecting) */
 } Batch;
@@ -357,8 +355,7 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
     for (int j = 0; j < PIPELINE_DEPTH; j++) {
         s->b[j].batch = calloc((size_t)cfg->batch_size, sizeof *s->b[j].batch);
         s->b[j].msgs = calloc((size_t)cfg->batch_size, sizeof *s->b[j].msgs);
-        s->b[j].where = calloc((size_t)cfg->batch_size, sizeof *s->b[j].where);
-        if (!s->b[j].batch || !s->b[j].msgs || !s->b[j].where)
+        if (!s->b[j].batch || !s->b[j].msgs)
             goto oom;
     }
     s->pipeline = pipeline_new("kafka source");
@@ -552,10 +549,13 @@ static void start(KafkaSource *s, Batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         const rd_kafka_message_t *m = b->batch[i];
-        snprintf(b->where[i], WHERE_MAX, "%s[%d]@%lld", rd_kafka_topic_name(m->rkt),
-                 (int)m->partition, (long long)m->offset);
-        b->msgs[i] = (Message){m->payload ? (const char *)m->payload : "", m->len, b->where[i],
-                               false, ""};
+        Message *msg = &b->msgs[i];
+        msg->data = m->payload ? (const char *)m->payload : "";
+        msg->len = m->len;
+        msg->origin = rd_kafka_topic_name(m->rkt);
+        msg->partition = (int)m->partition;
+        msg->position = (long long)m->offset;
+        msg->dead = false;
     }
     b->started = pipeline_start(s->pipeline, b->msgs, b->n);
 }
@@ -737,7 +737,6 @@ void kafka_source_free(KafkaSource *s)
     for (int k = 0; k < PIPELINE_DEPTH; k++) {
         free(s->b[k].batch);
         free(s->b[k].msgs);
-        free(s->b[k].where);
     }
     free(s);
 }

@@ -1,5 +1,5 @@
 /* log.h — one line per record on stderr, in logfmt:
- *   level=warn component="kafka source" msg="event refused" where=t[3]@42 event=e1
+ *   level=warn component="kafka source" msg="event refused" topic=t partition=3 offset=42 event=e1
  * values quoted when they hold a space, a quote, '=' or nothing; the level
  * checked before formatting. Under systemd's journal (JOURNAL_STREAM names
  * stderr) each line starts with the <N> priority prefix the journal reads. */

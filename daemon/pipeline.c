@@ -195,6 +195,31 @@ static int others(const Pipeline *p, const PipelineBatch *b, EventSpan *spans)
 
 /* ---- stage 1: parse, send ---- */
 
+/* One warning for a refused message: where it came from (topic, partition
+ * and offset; or queue and delivery tag), the event's id when known, why. */
+static void log_refusal(const Pipeline *p, const Message *m, const char *msg, const char *event,
+                        const char *reason)
+{
+    if (LOG_WARN > atomic_load_explicit(&log_max_level, memory_order_relaxed))
+        return;
+    char part[16], pos[24];
+    snprintf(part, sizeof part, "%d", m->partition);
+    snprintf(pos, sizeof pos, "%lld", m->position);
+    const char *k1 = m->partition >= 0 ? "topic" : "queue";
+    const char *k3 = m->partition >= 0 ? "offset" : "delivery_tag";
+    if (m->partition >= 0 && event)
+        log_kv(LOG_WARN, p->who, msg, k1, m->origin, "partition", part, k3, pos, "event", event,
+               "reason", reason, (char *)NULL);
+    else if (m->partition >= 0)
+        log_kv(LOG_WARN, p->who, msg, k1, m->origin, "partition", part, k3, pos, "reason",
+               reason, (char *)NULL);
+    else if (event)
+        log_kv(LOG_WARN, p->who, msg, k1, m->origin, k3, pos, "event", event, "reason", reason,
+               (char *)NULL);
+    else
+        log_kv(LOG_WARN, p->who, msg, k1, m->origin, k3, pos, "reason", reason, (char *)NULL);
+}
+
 PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
 {
     PipelineBatch *b = &p->slots[p->next];
@@ -233,8 +258,7 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
         } else {
             msgs[i].dead = true;
             snprintf(msgs[i].reason, sizeof msgs[i].reason, "%s", why);
-            log_kv(LOG_WARN, p->who, "message refused", "where", msgs[i].where, "reason", why,
-                   (char *)NULL);
+            log_refusal(p, &msgs[i], "message refused", NULL, why);
         }
     }
     if (b->nev == 0)
@@ -299,8 +323,7 @@ bool pipeline_publish(Pipeline *p, PipelineBatch *b)
             Message *m = &b->msgs[b->index[k]];
             m->dead = true;
             snprintf(m->reason, sizeof m->reason, "%s", b->res[k].error);
-            log_kv(LOG_WARN, p->who, "event refused", "where", m->where, "event",
-                   b->events[k].id, "reason", b->res[k].error, (char *)NULL);
+            log_refusal(p, m, "event refused", b->events[k].id, b->res[k].error);
         }
     b->stage = STAGE_PUBLISHED;
     if (b->triggers.n == 0) {

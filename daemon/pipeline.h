@@ -36,7 +36,12 @@ typedef struct PipelineBatch PipelineBatch;
 typedef struct {
     const char *data; /* the message body (borrowed) */
     size_t len;
-    const char *where; /* for the log: "topic/partition@offset" (borrowed) */
+    /* where it came from, for the log: a Kafka topic (borrowed), its
+     * partition and the offset, or an AMQP queue, partition -1 and the
+     * delivery tag */
+    const char *origin;
+    int partition;
+    long long position;
     bool dead;         /* out: refused; reason says why */
     char reason[EVENT_ERR_MAX + 32];
 } Message;

@@ -6,6 +6,7 @@ destinations with their reason; SIGTERM drains; SIGHUP reloads the relations.
 Expected results come from the oracle (brokers.Oracle): the same valid
 events applied once, in order, by relationctl into another key prefix."""
 
+import re
 import json
 import os
 import signal
@@ -136,6 +137,10 @@ def test_kafka_bad_messages_go_to_the_dead_letter_topic(harness, daemons):
             assert headers.get("x-relationd-topic") == h.topics[0], headers
             assert headers.get("x-relationd-partition") == str(part), headers
             assert headers.get("x-relationd-offset") == str(off), headers
+            # one warning naming where it came from, in separate keys
+            where = r'msg="(message|event) refused" topic=%s partition=%d offset=%d ' % (
+                re.escape(h.topics[0]), part, off)
+            assert len(re.findall(where, d.current_log())) == 1, (where, d.log_tail())
     finally:
         dlq.close()
     h.check()
