@@ -36,7 +36,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger
 
 .SECONDARY:
 .DELETE_ON_ERROR:
-.PHONY: all clean test test-unit test-e2e test-asan install uninstall demo bench fuzz soak
+.PHONY: all clean deps test test-unit test-e2e test-asan install uninstall demo bench fuzz soak
 
 all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock
 
@@ -73,9 +73,16 @@ test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) \
 	  $(PYTHON) -m pytest -q tests/e2e
 
-# The unit tests in a plain build, then unit and end-to-end tests under
+# The Debian packages for building, testing and the demo: installed when
+# missing and run as root, else the command to run is printed (tools/deps.sh).
+deps:
+	@sh tools/deps.sh
+
+# The packages first (this Makefile is read again once they are there), the
+# unit tests in a plain build, then unit and end-to-end tests under
 # AddressSanitizer and UndefinedBehaviorSanitizer.
-test: all
+test: deps
+	$(MAKE) all
 	$(MAKE) test-unit
 	$(MAKE) test-asan
 
@@ -91,7 +98,8 @@ soak:
 	  RELATIOND=$(abspath build/asan/relationd) KAFKA_MOCK=$(abspath build/asan/kafka_mock) \
 	  $(PYTHON) -m pytest -q -s tests/e2e/test_soak.py
 
-demo: all
+demo: deps
+	$(MAKE) all
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) $(PYTHON) tools/demo.py
 

@@ -1,0 +1,60 @@
+"""tools/deps.sh, which `make test` and `make demo` run first: quiet when every
+package is there, installs what is missing as root, otherwise prints the one
+command to run and fails. dpkg-query, apt-get and id are replaced by scripts
+on PATH (no package is really installed)."""
+
+import os
+import stat
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEPS = os.path.join(ROOT, "tools", "deps.sh")
+
+
+def shims(tmp_path, missing, uid):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "apt-calls"
+    scripts = {
+        "dpkg-query": 'for a; do p=$a; done\ncase " %s " in *" $p "*) echo "unknown ok not-installed"; exit 1;; esac\n'
+                      'printf "install ok installed"\n' % " ".join(missing),
+        "apt-get": 'echo "$*" >> %s\n' % calls,
+        "id": 'echo %d\n' % uid,
+    }
+    for name, body in scripts.items():
+        path = bindir / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]))
+    return env, calls
+
+
+def run(env):
+    return subprocess.run(["sh", DEPS], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_nothing_missing_is_quiet(tmp_path):
+    env, calls = shims(tmp_path, [], 0)
+    p = run(env)
+    assert p.returncode == 0 and p.stdout == "" and p.stderr == "", p
+    assert not calls.exists()
+
+
+def test_root_installs_only_what_is_missing(tmp_path):
+    env, calls = shims(tmp_path, ["libcmocka-dev", "rabbitmq-server"], 0)
+    p = run(env)
+    assert p.returncode == 0, p
+    lines = calls.read_text().splitlines()
+    assert lines[0].split() == ["update", "-qq"], lines
+    words = lines[1].split()
+    assert words[0] == "install" and "-y" in words, lines
+    assert sorted(w for w in words[1:] if not w.startswith("-")) == \
+        ["libcmocka-dev", "rabbitmq-server"], lines
+
+
+def test_another_user_is_told_the_command(tmp_path):
+    env, calls = shims(tmp_path, ["librdkafka-dev"], 1000)
+    p = run(env)
+    assert p.returncode == 1, p
+    assert "sudo apt-get install -y librdkafka-dev" in p.stderr, p.stderr
+    assert not calls.exists()
