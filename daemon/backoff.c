@@ -20,6 +20,7 @@ void backoff_init(Backoff *b, const char *who, const char *what, int max_ms)
     b->down_wall = 0;
     b->next_log_ms = 0;
     b->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)b;
+    metrics_component(who, what, true); /* listed from the start */
 }
 
 bool backoff_failed(Backoff *b, const char *error)

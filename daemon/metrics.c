@@ -17,6 +17,7 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long events[SOURCE_COUNT][4];
 static unsigned long dead[SOURCE_COUNT];
+static long outbox;
 static struct {
     char key[160];
     unsigned long n;
@@ -59,6 +60,15 @@ void metrics_events(MetricSource s, ApplyStatus result, unsigned long n)
 {
     pthread_mutex_lock(&lock);
     events[s][result_index(result)] += n;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_outbox(long n)
+{
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&lock);
+    outbox += n;
     pthread_mutex_unlock(&lock);
 }
 
@@ -155,11 +165,26 @@ static void label(JsonBuf *b, const char *v)
     jsonbuf_char(b, '"');
 }
 
-static void number(JsonBuf *b, double v)
+static void number(JsonBuf *b, double v, bool exact)
 {
     char s[40];
-    snprintf(s, sizeof s, "%.17g", v);
+    snprintf(s, sizeof s, exact ? "%.17g" : "%g", v);
     jsonbuf_cstr(b, s);
+}
+
+/* The connection a back-off's component is on, as relationd_connection_up
+ * names it (NULL: not a connection). */
+static const char *connection_of(const char *what)
+{
+    static const char *const map[][2] = {
+        {"redis", "redis"},           {"hooks exchange", "hooks"},
+        {"kafka", "kafka"},           {"dead-letter topic", "kafka"},
+        {"rabbitmq", "amqp"},         {"dead-letter exchange", "amqp"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], what) == 0)
+            return map[i][1];
+    return NULL;
 }
 
 char *metrics_render(void)
@@ -190,14 +215,14 @@ char *metrics_render(void)
         jsonbuf_int(&b, (int64_t)dead[s]);
         jsonbuf_char(&b, '\n');
     }
-    jsonbuf_cstr(&b, "# HELP relationd_triggers_total Triggers confirmed by the hooks broker.\n"
-                     "# TYPE relationd_triggers_total counter\n");
+    jsonbuf_cstr(&b, "# HELP relationd_triggers_published_total Triggers confirmed by the hooks broker.\n"
+                     "# TYPE relationd_triggers_published_total counter\n");
     for (int i = 0; i < ntriggers; i++) {
         /* relation.<rel>.<direction>.<kind>: rel is [a-z][a-z0-9_]* */
         char rel[80] = "", dir[16] = "", kind[16] = "";
         if (sscanf(triggers[i].key, "relation.%79[a-z0-9_].%15[a-z].%15[a-z]", rel, dir, kind) != 3)
             continue;
-        jsonbuf_cstr(&b, "relationd_triggers_total{relation=");
+        jsonbuf_cstr(&b, "relationd_triggers_published_total{relation=");
         label(&b, rel);
         jsonbuf_cstr(&b, ",direction=");
         label(&b, dir);
@@ -211,7 +236,7 @@ char *metrics_render(void)
                      "acknowledgement.\n# TYPE relationd_batch_duration_seconds histogram\n");
     for (size_t i = 0; i < NBUCKETS; i++) {
         jsonbuf_cstr(&b, "relationd_batch_duration_seconds_bucket{le=\"");
-        number(&b, buckets[i]);
+        number(&b, buckets[i], false); /* 0.005, not 0.0050000000000000001 */
         jsonbuf_cstr(&b, "\"} ");
         jsonbuf_int(&b, (int64_t)batch_le[i]);
         jsonbuf_char(&b, '\n');
@@ -219,9 +244,13 @@ char *metrics_render(void)
     jsonbuf_cstr(&b, "relationd_batch_duration_seconds_bucket{le=\"+Inf\"} ");
     jsonbuf_int(&b, (int64_t)batch_count);
     jsonbuf_cstr(&b, "\nrelationd_batch_duration_seconds_sum ");
-    number(&b, batch_sum);
+    number(&b, batch_sum, true);
     jsonbuf_cstr(&b, "\nrelationd_batch_duration_seconds_count ");
     jsonbuf_int(&b, (int64_t)batch_count);
+    jsonbuf_cstr(&b, "\n# HELP relationd_outbox_entries Outbox entries this process wrote "
+                     "whose triggers are not confirmed and cleared yet.\n"
+                     "# TYPE relationd_outbox_entries gauge\nrelationd_outbox_entries ");
+    jsonbuf_int(&b, (int64_t)outbox);
     jsonbuf_cstr(&b, "\n# HELP relationd_kafka_consumer_lag Messages of a partition not "
                      "committed yet.\n# TYPE relationd_kafka_consumer_lag gauge\n");
     for (int i = 0; i < nlags; i++) {
@@ -232,6 +261,26 @@ char *metrics_render(void)
         jsonbuf_cstr(&b, "\"} ");
         jsonbuf_int(&b, lags[i].lag);
         jsonbuf_char(&b, '\n');
+    }
+    /* per connection: up when every component on it is up, for every source */
+    jsonbuf_cstr(&b, "# HELP relationd_connection_up Whether a connection (redis, hooks, kafka, "
+                     "amqp) is up for every source using it (1) or not (0).\n"
+                     "# TYPE relationd_connection_up gauge\n");
+    for (int i = 0; i < ncomponents; i++) {
+        const char *conn = connection_of(components[i].what);
+        bool first = conn != NULL, up = true;
+        for (int j = 0; j < ncomponents && first; j++) {
+            const char *other = connection_of(components[j].what);
+            if (other && strcmp(other, conn) == 0) {
+                first = j >= i;
+                up = up && components[j].up;
+            }
+        }
+        if (!first)
+            continue; /* none, or rendered with an earlier component */
+        jsonbuf_cstr(&b, "relationd_connection_up{component=\"");
+        jsonbuf_cstr(&b, conn);
+        jsonbuf_cstr(&b, up ? "\"} 1\n" : "\"} 0\n");
     }
     jsonbuf_cstr(&b, "# HELP relationd_up Whether a component of a source is reachable "
                      "(1) or down (0).\n# TYPE relationd_up gauge\n");

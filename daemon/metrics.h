@@ -25,6 +25,10 @@ void metrics_batch_seconds(double seconds);
  * down: what the back-off says. */
 void metrics_component(const char *who, const char *what, bool up);
 
+/* Outbox entries written by this process whose triggers are not confirmed
+ * and cleared yet: n more (or fewer, when negative). */
+void metrics_outbox(long n);
+
 /* The consumer lag of a topic's partition (librdkafka's statistics:
  * high watermark less the committed offset). */
 void metrics_kafka_lag(const char *topic, int partition, long long lag);

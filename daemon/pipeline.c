@@ -39,6 +39,7 @@ struct PipelineBatch {
     TriggerSet triggers;
     Outgoing *out;
     size_t out_cap;
+    long outbox; /* its outbox entries counted in the metric */
 };
 
 struct Pipeline {
@@ -78,8 +79,16 @@ Pipeline *pipeline_new(const char *who)
 /* The slot is free; its events (and the configuration they point into)
  * stay until it is reused: the next batch's duplicates are checked against
  * them. */
+/* The batch's outbox entries, for relationd_outbox_entries. */
+static void count_outbox(PipelineBatch *b, long n)
+{
+    metrics_outbox(n - b->outbox);
+    b->outbox = n;
+}
+
 static void slot_release(PipelineBatch *b)
 {
+    count_outbox(b, 0); /* cleared, or left to a redelivery */
     b->stage = STAGE_FREE;
     b->msgs = NULL;
     b->n = 0;
@@ -318,6 +327,10 @@ bool pipeline_publish(Pipeline *p, PipelineBatch *b)
     if (!applied && !apply_with_backoff(p, b, err, sizeof err))
         return false;
     b->stage = STAGE_APPLIED;
+    long entries = 0;
+    for (size_t k = 0; k < b->nev; k++)
+        entries += __builtin_popcount(b->res[k].outbox);
+    count_outbox(b, entries);
     for (size_t k = 0; k < b->nev; k++)
         if (b->res[k].status == APPLY_INVALID) {
             Message *m = &b->msgs[b->index[k]];

@@ -43,7 +43,9 @@ BENCH_EVENTS (default 100000), BENCH_QUICK=1 (10000 events, 5 s of latency),
 BENCH_ROUNDS (apply rounds, default 2; 1 with BENCH_QUICK), BENCH_DRAIN_ROUNDS
 (default 1; the latency is measured in the last), BENCH_LATENCY_S (20),
 BENCH_RATE (1000), BENCH_BATCH_MS (engine.batch_ms; unset: the daemon's
-default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_JSON
+default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_PERF (a perf record of the
+daemon per drain, in files named from it), BENCH_PERF_EVENTS (its events, default
+cpu-clock; e.g. cpu-clock,sched:sched_switch), BENCH_JSON
 (default build/bench.json).
 """
 
@@ -84,6 +86,7 @@ KAFKA_PROPERTIES = dict(B.brokers.KAFKA_PROPERTIES,
 # BENCH_PERF=FILE: `perf record -g` of the daemon during each drain (into
 # FILE.<column>.<run>; every column is slowed alike)
 PERF_OUT = os.environ.get("BENCH_PERF")
+PERF_EVENTS = os.environ.get("BENCH_PERF_EVENTS", "cpu-clock")
 HOOKS_DURABLE = os.environ.get("BENCH_HOOKS_DURABLE", "1") not in ("", "0")
 COMMAND_NOISE = {"info", "config|resetstat", "config", "flushall", "ping", "hello",
                  "client|setinfo", "scan", "memory|usage", "zcard", "command|docs",
@@ -326,7 +329,8 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         daemon.start()
         perf = None
         if PERF_OUT:
-            perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p",
+            events = [x for e in PERF_EVENTS.split(",") for x in ("-e", e)]
+            perf = subprocess.Popen(["perf", "record", "-q"] + events + ["-g", "-p",
                                      str(daemon.proc.pid), "-o", "%s.%s.%d" % (PERF_OUT, col, run_no)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             local.add(None, lambda: perf.poll() is None and perf.kill())

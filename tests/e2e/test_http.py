@@ -89,7 +89,7 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
                    for r in ("applied", "duplicate", "stale", "invalid")]
             assert got == want[source], (source, got, want[source])
             assert value(metrics, "relationd_dead_letters_total", source=source) == len(bad)
-        triggers = sum(v for (name, _), v in metrics.items() if name == "relationd_triggers_total")
+        triggers = sum(v for (name, _), v in metrics.items() if name == "relationd_triggers_published_total")
         assert triggers == len(h.hooks.messages) == len(h.oracle.triggers)
         batches = value(metrics, "relationd_batch_duration_seconds_count")
         assert batches > 0
@@ -99,6 +99,9 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
         version = subprocess.run([RELATIOND, "--version"], capture_output=True,
                                  text=True).stdout.split()[1]
         assert value(metrics, "relationd_build_info", version=version) == 1
+        for conn in ("redis", "hooks", "kafka", "amqp"):
+            assert value(metrics, "relationd_connection_up", component=conn) == 1, conn
+        assert ("relationd_outbox_entries", frozenset()) in metrics
 
         def lag():
             m = scrape(port)
@@ -114,7 +117,10 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
         wait_until(lambda: get(port, "/readyz")[0] == 503, timeout=60)
         status, body = get(port, "/readyz")
         assert {"source": "amqp source", "component": "redis"} in json.loads(body)["down"]
-        assert value(scrape(port), "relationd_up", source="amqp source", component="redis") == 0
+        metrics = scrape(port)
+        assert value(metrics, "relationd_up", source="amqp source", component="redis") == 0
+        assert value(metrics, "relationd_connection_up", component="redis") == 0
+        assert value(metrics, "relationd_connection_up", component="amqp") == 1
         server.start()
         wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=60)
         assert json.loads(get(port, "/readyz")[1]) == {"down": []}
@@ -122,3 +128,45 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
         assert d.stop() == 0, d.log_tail()
     finally:
         server.stop()
+
+
+def outbox_in_redis(h):
+    """Outbox entries in Redis: '!' fields of the side hashes."""
+    return sum(1 for k in h.redis.scan_iter(match=h.names.prefix + "*:side")
+               for f in h.redis.hkeys(k) if f[:1] in ("!", b"!"))
+
+
+def test_outbox_gauge_counts_the_entries_waiting_for_the_hooks(harness, daemons, rabbit):
+    """While RabbitMQ blocks publishers (a disk alarm), applied events wait in
+    the outbox: relationd_outbox_entries equals the entries in Redis, and the
+    connections are up; once the alarm clears, every trigger is delivered and
+    the gauge is back to 0."""
+    port = free_port()
+    h = harness(kafka=True)
+    cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
+    d = h.daemon(daemons, config=cfg).start()
+    events = make_stream(200, seed=96, clusters=[0, 1, 2, 3], tag="obx")
+    rabbit.ctl("set_disk_free_limit", "100000GB")
+    try:
+        wait_until(lambda: "disk" in rabbit.ctl("status").lower() and
+                   "alarm" in rabbit.ctl("status").lower(), timeout=30)
+        h.feed_kafka(events)
+        h.sides |= profiles_of(events)
+        h.wait_progress(1.0)
+
+        def settled():
+            g = value(scrape(port), "relationd_outbox_entries")
+            return g > 0 and g == outbox_in_redis(h)
+        wait_until(settled, timeout=30,
+                   message=lambda: "gauge %r, Redis %d" % (
+                       value(scrape(port), "relationd_outbox_entries"), outbox_in_redis(h)))
+        metrics = scrape(port)
+        for conn in ("redis", "kafka"):
+            assert value(metrics, "relationd_connection_up", component=conn) == 1, metrics
+    finally:
+        rabbit.ctl("set_disk_free_limit", "10MB")
+    h.wait_done()
+    wait_until(lambda: value(scrape(port), "relationd_outbox_entries") == 0, timeout=30)
+    assert outbox_in_redis(h) == 0
+    h.check()
+    assert d.stop() == 0, d.log_tail()
