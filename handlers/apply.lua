@@ -71,10 +71,13 @@ for r = 1, #REL do
   for k = 1, 2 do
     local S = {old = {}, new = {}, parts = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {}}
     S.rec = {false, false, false, false, false, S.tops}
-    -- HMGET arguments: the edge's field (set per call), the newest score of
-    -- seen, then the statistics
-    S.get = {false, '#last'}
-    for i = 1, #C.hm do S.get[i + 2] = C.hm[i] end
+    -- HMGET arguments: the statistics, the newest score of seen, then the
+    -- edge's field (set per call, at S.ie)
+    S.get = {}
+    for i = 1, #C.hm do S.get[i] = C.hm[i] end
+    S.get[#C.hm + 1] = '#last'
+    S.ie = #C.hm + 2
+    S.get[S.ie] = false
     C.s[k] = S
   end
 end
@@ -94,11 +97,11 @@ local function prepare(C, S, keys, o, now, cp, ev_id, op, version, args, first)
 
   -- The edge as stored, the newest score of seen and the statistics before,
   -- in one read.
-  local get = S.get
-  get[1] = '@' .. cp
+  local get, ie = S.get, S.ie
+  get[ie] = '@' .. cp
   local before = redis.call('HMGET', k_side, unpack(get))
-  local raw = table.remove(before, 1)
-  local l = table.remove(before, 1)
+  local raw, l = before[ie], before[ie - 1]
+  before[ie], before[ie - 1] = nil, nil -- before: the statistics alone
   l = l and l + 0
   S.before = before
 
@@ -275,7 +278,7 @@ local function commit(C, S, keys, date, version)
           end
         end
       end
-      h[1] = get[1]
+      h[1] = get[S.ie]
       h[2] = '{"version":' .. (newver and ('"' .. newver .. '"') or 'null') ..
              ',"weights":{' .. table.concat(parts, ',', 1, np) .. '}}'
       nh = 2
@@ -306,7 +309,7 @@ local function commit(C, S, keys, date, version)
       redis.call('HDEL', k_side, unpack(get))
       nh = 0
     else
-      redis.call('HDEL', k_side, get[1])
+      redis.call('HDEL', k_side, get[S.ie])
     end
   end
   if S.exact then
