@@ -132,8 +132,13 @@ clean:
 bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror tests/bench/bench_subscriber.c \
 	  $(shell pkg-config --cflags --libs librabbitmq) -o $(BUILD)/bench_subscriber
+	$(CC) $(ALL_CFLAGS) tests/bench/bench_publish.c $(BUILD)/obj/daemon/publisher.o \
+	  $(BUILD)/obj/daemon/amqp_conn.o $(BUILD)/obj/daemon/lifecycle.o $(BUILD)/obj/daemon/log.o \
+	  $(BUILD)/obj/config/config.o $(BUILD)/obj/handlers/fixed.o $(PKG_LIBS) -lpthread -lm \
+	  -o $(BUILD)/bench_publish
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) BENCH_SUBSCRIBER=$(abspath $(BUILD)/bench_subscriber) \
+	  BENCH_PUBLISHER=$(abspath $(BUILD)/bench_publish) \
 	  BENCH_JSON=$(abspath $(BUILD)/bench.json) $(PYTHON) tests/bench/bench.py
 
 # libFuzzer (needs clang) on the event reader, the configuration loader and

@@ -8,7 +8,6 @@
 #include "daemon/shared_config.h"
 
 #include <librdkafka/rdkafka.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,6 +19,8 @@
 #define KAFKA_QUEUED_KBYTES "4096"
 #define KAFKA_QUEUED_MIN "1000"
 #define KAFKA_FETCH_MAX_BYTES "4194304"
+#define KAFKA_LAG_INTERVAL_MS 5000 /* kafka.properties statistics.interval.ms changes it */
+#define KAFKA_LAG_TIMEOUT_MS 2000
 
 /* One batch of messages: collected, then through the pipeline's stages. */
 typedef struct {
@@ -43,6 +44,10 @@ struct KafkaSource {
     Backoff dlq_down;
     pthread_t thread;
     bool started;
+    pthread_t lag_thread; /* the consumer lag for /metrics */
+    bool lag_started;
+    atomic_bool lag_stop;
+    int lag_interval_ms;
     atomic_bool done;
     atomic_bool ready; /* Redis and the hooks connected, the group joined */
 };
@@ -108,30 +113,6 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
     log_kv(LOG_WARN, "kafka source", meaning(err), "code", rd_kafka_err2name(err), "detail",
            reason, (char *)NULL);
-}
-
-/* librdkafka's statistics (every statistics.interval.ms): the consumer lag
- * of each assigned partition for /metrics. */
-static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
-{
-    (void)rk, (void)opaque;
-    json_error_t e;
-    json_t *root = json_loadb(json, len, 0, &e);
-    const char *topic;
-    json_t *t;
-    json_object_foreach(json_object_get(root, "topics"), topic, t) {
-        const char *pname;
-        json_t *p;
-        json_object_foreach(json_object_get(t, "partitions"), pname, p) {
-            json_t *lag = json_object_get(p, "consumer_lag");
-            int partition = (int)json_integer_value(json_object_get(p, "partition"));
-            /* -1: the internal partition, or a lag not known yet */
-            if (partition >= 0 && json_is_integer(lag) && json_integer_value(lag) >= 0)
-                metrics_kafka_lag(topic, partition, json_integer_value(lag));
-        }
-    }
-    json_decref(root);
-    return 0; /* json is librdkafka's to free */
 }
 
 static void kafka_up(KafkaSource *s)
@@ -236,9 +217,7 @@ static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool con
               * 100k messages a partition); kafka.properties may raise them. */
              set(conf, "queued.max.messages.kbytes", KAFKA_QUEUED_KBYTES, err, errlen) &&
              set(conf, "queued.min.messages", KAFKA_QUEUED_MIN, err, errlen) &&
-             set(conf, "fetch.max.bytes", KAFKA_FETCH_MAX_BYTES, err, errlen) &&
-             /* the consumer lag for /metrics; kafka.properties may change it */
-             set(conf, "statistics.interval.ms", "5000", err, errlen);
+             set(conf, "fetch.max.bytes", KAFKA_FETCH_MAX_BYTES, err, errlen);
     if (ok && !consumer)
         ok = set(conf, "acks", "all", err, errlen) && set(conf, "linger.ms", "5", err, errlen);
     for (int i = 0; ok && i < k->nproperties; i++) {
@@ -263,7 +242,6 @@ static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool con
     if (consumer) {
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
         rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
-        rd_kafka_conf_set_stats_cb(conf, on_stats);
     }
     else
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -351,6 +329,11 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
         goto oom;
     s->batch_size = cfg->batch_size;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+    s->lag_interval_ms = KAFKA_LAG_INTERVAL_MS;
+    for (int i = 0; i < k->nproperties; i++)
+        if (strcmp(k->property_keys[i], "statistics.interval.ms") == 0 &&
+            atoi(k->property_values[i]) > 0)
+            s->lag_interval_ms = atoi(k->property_values[i]);
     s->dlq_topic = strdup(k->dead_letter_topic);
     for (int j = 0; j < PIPELINE_DEPTH; j++) {
         s->b[j].batch = calloc((size_t)cfg->batch_size, sizeof *s->b[j].batch);
@@ -699,11 +682,60 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* ---- the consumer lag ---- */
+
+/* The lag of each assigned partition (its high watermark less the group's
+ * committed offset), asked of the brokers: it keeps rising while the source
+ * thread waits for an outage. A round that cannot ask every partition keeps
+ * the last figures. */
+static void refresh_lag(KafkaSource *s)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(s->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return;
+    MetricLag *lags = calloc((size_t)parts->cnt + 1, sizeof *lags);
+    bool ok = lags && (parts->cnt == 0 ||
+                       rd_kafka_committed(s->consumer, parts, KAFKA_LAG_TIMEOUT_MS) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR);
+    int n = 0;
+    for (int i = 0; ok && i < parts->cnt && !atomic_load(&s->lag_stop); i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t lo, hi;
+        ok = tp->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+             rd_kafka_query_watermark_offsets(s->consumer, tp->topic, tp->partition, &lo, &hi,
+                                              KAFKA_LAG_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        int64_t from = tp->offset >= 0 ? tp->offset : lo; /* nothing committed: the start */
+        lags[n++] = (MetricLag){tp->topic, tp->partition, hi > from ? hi - from : 0};
+    }
+    if (ok && !atomic_load(&s->lag_stop))
+        metrics_kafka_lags(lags, n);
+    free(lags);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void *lag_run(void *arg)
+{
+    KafkaSource *s = arg;
+    for (;;) {
+        for (int waited = 0; waited < s->lag_interval_ms; waited += 100) {
+            if (atomic_load(&s->lag_stop) || lifecycle_stopping())
+                return NULL;
+            lifecycle_sleep_ms(100);
+        }
+        refresh_lag(s);
+    }
+}
+
 bool kafka_source_start(KafkaSource *s)
 {
     if (pthread_create(&s->thread, NULL, run, s) != 0)
         return false;
     s->started = true;
+    /* without it only /metrics misses the lag */
+    if (pthread_create(&s->lag_thread, NULL, lag_run, s) == 0)
+        s->lag_started = true;
+    else
+        log_at(LOG_WARN, "kafka source", "no thread for the consumer lag: it is not reported");
     return true;
 }
 
@@ -721,6 +753,9 @@ void kafka_source_free(KafkaSource *s)
 {
     if (!s)
         return;
+    atomic_store(&s->lag_stop, true);
+    if (s->lag_started)
+        pthread_join(s->lag_thread, NULL);
     if (s->started)
         pthread_join(s->thread, NULL);
     for (int k = 0; k < PIPELINE_DEPTH; k++)

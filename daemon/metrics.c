@@ -72,19 +72,18 @@ void metrics_outbox(long n)
     pthread_mutex_unlock(&lock);
 }
 
-void metrics_kafka_lag(const char *topic, int partition, long long lag)
+void metrics_kafka_lags(const MetricLag *v, int n)
 {
     pthread_mutex_lock(&lock);
-    int i = 0;
-    while (i < nlags && (lags[i].partition != partition || strcmp(lags[i].topic, topic) != 0))
-        i++;
-    if (i == nlags && nlags < MAX_PARTITIONS && strlen(topic) < sizeof lags[0].topic) {
-        snprintf(lags[i].topic, sizeof lags[i].topic, "%s", topic);
-        lags[i].partition = partition;
+    nlags = 0;
+    for (int i = 0; i < n && nlags < MAX_PARTITIONS; i++) {
+        if (strlen(v[i].topic) >= sizeof lags[0].topic)
+            continue;
+        snprintf(lags[nlags].topic, sizeof lags[nlags].topic, "%s", v[i].topic);
+        lags[nlags].partition = v[i].partition;
+        lags[nlags].lag = v[i].lag;
         nlags++;
     }
-    if (i < nlags)
-        lags[i].lag = lag;
     pthread_mutex_unlock(&lock);
 }
 

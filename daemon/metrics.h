@@ -29,9 +29,14 @@ void metrics_component(const char *who, const char *what, bool up);
  * and cleared yet: n more (or fewer, when negative). */
 void metrics_outbox(long n);
 
-/* The consumer lag of a topic's partition (librdkafka's statistics:
- * high watermark less the committed offset). */
-void metrics_kafka_lag(const char *topic, int partition, long long lag);
+/* The consumer lag of every partition the process consumes (high watermark
+ * less the committed offset): replaces the previous set. */
+typedef struct {
+    const char *topic;
+    int partition;
+    long long lag;
+} MetricLag;
+void metrics_kafka_lags(const MetricLag *lags, int n);
 
 /* Events taken so far (every source, every result). */
 unsigned long metrics_events_total(void);

@@ -14,6 +14,12 @@
    partition committed to its end (the daemon commits after the triggers are
    confirmed and the outbox cleared); starting the daemon and joining the
    group are outside it;
+   After each drain, RabbitMQ alone: as many messages as the drain's
+   triggers (bodies: triggers of the same events) published by bench_publish
+   with relationd's own publisher (batches of 512, 8 in flight, confirms) to
+   a queue consumed as in the drain; messages/s and RabbitMQ's CPU per
+   message, and the drain rate as a share of the rate RabbitMQ alone allows
+   (messages/s / triggers per event): near 1, RabbitMQ bounds the drain;
 3. latency: the same daemon, caught up, fed at a steady rate (1000 events/s,
    20 s): produce() of each event to the first trigger of that event received
    by the subscriber (CLOCK_MONOTONIC in both processes);
@@ -38,7 +44,8 @@ fetch.wait.max.ms=5, because the mock broker holds a fetch that found no data
 for the whole fetch.wait.max.ms even when data arrives meanwhile (a real
 broker answers at once); engine.batch_ms is the daemon's default.
 
-Environment: RELATIOND, RELATIONCTL, KAFKA_MOCK, BENCH_SUBSCRIBER (binaries);
+Environment: RELATIOND, RELATIONCTL, KAFKA_MOCK, BENCH_SUBSCRIBER, BENCH_PUBLISHER
+(binaries);
 BENCH_EVENTS (default 100000), BENCH_QUICK=1 (10000 events, 5 s of latency),
 BENCH_ROUNDS (apply rounds, default 2; 1 with BENCH_QUICK), BENCH_DRAIN_ROUNDS
 (default 1; the latency is measured in the last), BENCH_LATENCY_S (20),
@@ -86,6 +93,7 @@ KAFKA_PROPERTIES = dict(B.brokers.KAFKA_PROPERTIES,
 # BENCH_PERF=FILE: `perf record -g` of the daemon during each drain (into
 # FILE.<column>.<run>; every column is slowed alike)
 PERF_OUT = os.environ.get("BENCH_PERF")
+PUBLISHER = os.environ.get("BENCH_PUBLISHER", os.path.join(B.BUILD, "bench_publish"))
 PERF_EVENTS = os.environ.get("BENCH_PERF_EVENTS", "cpu-clock")
 HOOKS_DURABLE = os.environ.get("BENCH_HOOKS_DURABLE", "1") not in ("", "0")
 COMMAND_NOISE = {"info", "config|resetstat", "config", "flushall", "ping", "hello",
@@ -396,6 +404,66 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
             log("cleanup: %s" % "; ".join(errors))
 
 
+# ---- 2b. RabbitMQ alone ----------------------------------------------------
+
+def trigger_bodies(ctl, tmp, rds, events):
+    """The triggers of `events` as relationctl prints them (a fresh Redis):
+    the bodies RabbitMQ-alone publishes."""
+    client = rds.client()
+    client.flushall()
+    client.close()
+    path = B.write_events(os.path.join(tmp, "bodies-in.jsonl"), events)
+    cfg = ctl_config(tmp, "ctl-bodies", rds, 256)
+    out = os.path.join(tmp, "bodies.jsonl")
+    with open(out, "wb") as f:
+        run_ctl(ctl, cfg, path, stdout=f)
+    return out
+
+
+def rabbit_run(tmp, rabbit, bodies, n, run_no):
+    """n messages (bodies in turn) published by bench_publish (relationd's
+    publisher: confirms, batches of 512, 8 in flight) to a topic exchange
+    with a durable queue consumed by bench_subscriber, as in the drain: the
+    rate RabbitMQ alone sustains here and its CPU per message."""
+    local = B.Stack()
+    try:
+        queue, exchange = "bench.alone.%d" % run_no, "bench.alone"
+        conn = rabbit.connection()
+        ch = conn.channel()
+        ch.exchange_declare(exchange, "topic", durable=True)
+        ch.queue_declare(queue, durable=HOOKS_DURABLE)
+        ch.queue_bind(queue, exchange, "relation.#")
+        conn.close()
+
+        def delete_queue():
+            c = rabbit.connection()
+            c.channel().queue_delete(queue)
+            c.close()
+        local.add(None, delete_queue)
+        sub = local.add(B.Subscriber(rabbit, queue, os.path.join(tmp, "alone-%d.txt" % run_no)))
+        pids = rabbit.pids()
+        r0, s0, t0 = B.cpu_of(pids), B.proc_cpu(sub.proc.pid), time.monotonic()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        p = subprocess.run([PUBLISHER, rabbit.url, exchange, bodies, str(n)],
+                           capture_output=True, text=True, timeout=max(120, n / 500))
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if p.returncode != 0:
+            raise BenchError("bench_publish exited with %d: %s" % (p.returncode, p.stderr))
+        seconds = float(p.stdout.split()[0])
+        got = sub.wait_quiet()
+        r1, s1, t1 = B.cpu_of(pids), B.proc_cpu(sub.proc.pid), time.monotonic()
+        if got != n:
+            raise BenchError("RabbitMQ alone: %d of %d messages received" % (got, n))
+        pub = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        return {"messages_s": n / seconds, "messages": n, "rabbit_cpu_us": (r1 - r0) / n * 1e6,
+                "rabbit_cores": (r1 - r0) / (t1 - t0),
+                "publisher_cpu_us": pub / n * 1e6, "subscriber_cpu_us": (s1 - s0) / n * 1e6}
+    finally:
+        errors = local.close()
+        if errors:
+            log("cleanup: %s" % "; ".join(errors))
+
+
 def latency(bootstrap, clients, watch, sub, skip, drained, events, check_alive):
     """Produces events at RATE per second, one at a time (linger.ms 0), and
     matches each to the first trigger received for it."""
@@ -465,6 +533,14 @@ ROWS = [
     ("drain.subscriber_cpu_us", "  subscriber CPU us/event (not counted)", None, "%.1f"),
     ("drain.triggers_per_event", "  triggers received per event", None, "%.3f"),
     ("drain.other_cores", "  CPU of other processes meanwhile (cores)", None, "%.2f"),
+    ("drain.rabbit_cores", "  RabbitMQ cores busy (its CPU per second)", None, "%.2f"),
+    ("2b", "2b. RabbitMQ alone: as many triggers through relationd's publisher, no Redis, "
+     "no Kafka", None, None),
+    ("rabbit.messages_s", "messages/s, published to confirmed", None, "%.0f"),
+    ("rabbit.rabbit_cpu_us", "RabbitMQ CPU us/message", None, "%.1f"),
+    ("rabbit.rabbit_cores", "RabbitMQ cores busy (its CPU per second)", None, "%.2f"),
+    ("rabbit.events_s", "events/s it allows (messages/s / triggers per event)", None, "%.0f"),
+    ("rabbit.drain_share", "drain events/s / that", None, "%.2f"),
     ("3", "3. latency at %d events/s for %g s (produce -> first trigger)" % (RATE, LATENCY_S),
      None, None),
     ("lat.latency_p50_ms", "p50 ms", None, "%.1f"),
@@ -509,12 +585,18 @@ def summarize(results, cols):
         v = {}
         for prefix, samples in (("apply", res["apply"]), ("apply1", res["apply1"]),
                                 ("drain", res["drain"]), ("lat", res["latency"]),
-                                ("mem", res["memory"])):
+                                ("mem", res["memory"]), ("rabbit", res["rabbit"])):
             keys = set()
             for s in samples:
                 keys.update(k for k, x in s.items() if isinstance(x, (int, float)))
             for k in keys:
                 v[prefix + "." + k] = median_of(samples, k)
+        if v.get("drain.rabbit_cpu_us") and v.get("drain.events_s"):
+            v["drain.rabbit_cores"] = v["drain.rabbit_cpu_us"] * v["drain.events_s"] / 1e6
+        if v.get("rabbit.messages_s") and v.get("drain.triggers_per_event"):
+            v["rabbit.events_s"] = v["rabbit.messages_s"] / v["drain.triggers_per_event"]
+            if v.get("drain.events_s"):
+                v["rabbit.drain_share"] = v["drain.events_s"] / v["rabbit.events_s"]
         if v.get("apply.events_s") and v.get("apply1.events_s"):
             v["apply.pipelining"] = v["apply.events_s"] / v["apply1.events_s"]
         # commandstats of the apply runs: medians per command
@@ -596,7 +678,8 @@ def main():
     t_begin = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="relationd-bench-")
     stack = B.Stack()
-    results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": []}
+    results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": [],
+                   "rabbit": []}
                for c in cols}
     try:
         run_bins = snapshot_binaries(bins, tmp)
@@ -634,6 +717,7 @@ def main():
             log("memory %s: %.0f bytes per edge side, %.1f per event id" % (
                 col, r["edge_side_bytes"], r["seen_id_bytes"]))
 
+        bodies = trigger_bodies(run_bins[cols[0]]["relationctl"], tmp, rds, events[:5000])
         lat_events = B.make_events(int(RATE * LATENCY_S), 2, "lat")
         run_no = 0
         for rnd, order in enumerate(orders(cols, DRAIN_ROUNDS)):
@@ -646,6 +730,10 @@ def main():
                 if lat is not None:
                     results[col]["latency"].append({k: v for k, v in r.items()
                                                     if k.startswith("latency")})
+                a = rabbit_run(tmp, rabbit, bodies, r["triggers"], run_no)
+                results[col]["rabbit"].append(a)
+                log("RabbitMQ alone %s: %.0f messages/s, %.1f us/message" % (
+                    col, a["messages_s"], a["rabbit_cpu_us"]))
                 log("drain round %d %s: %.0f events/s, daemon %.1f, Redis %.1f, RabbitMQ %.1f "
                     "us/event, RSS %.1f MiB%s" % (
                         rnd, col, r["events_s"], r["daemon_cpu_us"], r["redis_cpu_us"],

@@ -111,10 +111,13 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
             return sum(parts.values()) if len(parts) == h.kafka.partitions else None
         wait_until(lambda: lag() == 0, timeout=30)
 
-        # Redis down: /readyz says so (once a batch meets it), then recovers
+        # Redis down: /readyz says so (once a batch meets it), then recovers;
+        # the Kafka lag keeps counting what arrives meanwhile (delivered again)
         server.kill()
         h.feed_amqp(amqp_events[:5], oracle=False)
+        h.feed_kafka(kafka_events[:40], oracle=False)
         wait_until(lambda: get(port, "/readyz")[0] == 503, timeout=60)
+        wait_until(lambda: lag() == 40, timeout=30)
         status, body = get(port, "/readyz")
         assert {"source": "amqp source", "component": "redis"} in json.loads(body)["down"]
         metrics = scrape(port)
