@@ -84,7 +84,11 @@ static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a)
     unsigned long events = metrics_events_total();
     int64_t now = lifecycle_now_ms();
     double rate = last_ms && now > last_ms ? (events - last_events) * 1000.0 / (now - last_ms) : 0;
-    sd_notifyf(0, "STATUS=ready: %lu events, %.0f/s", events, rate);
+    long long lag;
+    if (k && metrics_kafka_lag_total(&lag))
+        sd_notifyf(0, "STATUS=ready: %lu events, %.0f/s, kafka lag %lld", events, rate, lag);
+    else
+        sd_notifyf(0, "STATUS=ready: %lu events, %.0f/s", events, rate);
     last_events = events;
     last_ms = now;
 }

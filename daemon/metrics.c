@@ -72,6 +72,17 @@ void metrics_outbox(long n)
     pthread_mutex_unlock(&lock);
 }
 
+bool metrics_kafka_lag_total(long long *total)
+{
+    pthread_mutex_lock(&lock);
+    *total = 0;
+    for (int i = 0; i < nlags; i++)
+        *total += lags[i].lag;
+    bool known = nlags > 0;
+    pthread_mutex_unlock(&lock);
+    return known;
+}
+
 void metrics_kafka_lags(const MetricLag *v, int n)
 {
     pthread_mutex_lock(&lock);

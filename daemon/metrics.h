@@ -37,6 +37,8 @@ typedef struct {
     long long lag;
 } MetricLag;
 void metrics_kafka_lags(const MetricLag *lags, int n);
+/* Their sum; false while none is known. */
+bool metrics_kafka_lag_total(long long *total);
 
 /* Events taken so far (every source, every result). */
 unsigned long metrics_events_total(void);

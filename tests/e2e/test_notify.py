@@ -132,3 +132,33 @@ def test_ready_waits_for_redis(harness, daemons, rdb, redis_proc, tmp_path, monk
     finally:
         server.stop()
         sock.close()
+
+
+def test_status_sums_up_events_and_the_kafka_lag(harness, daemons, tmp_path, monkeypatch):
+    """STATUS= once ready: the events taken, their rate and the Kafka lag."""
+    sock = NotifySocket(str(tmp_path / "notify"))
+    monkeypatch.setenv("NOTIFY_SOCKET", sock.path)
+    h = harness(kafka=True)
+    cfg = dict(h.config)
+    cfg["kafka"] = dict(cfg["kafka"], properties=dict(cfg["kafka"]["properties"],
+                                                      **{"statistics.interval.ms": "300"}))
+    d = h.daemon(daemons, config=cfg).start()
+    try:
+        sock.wait_for("READY", "1")
+        events = make_stream(60, seed=97, clusters=[0, 1], tag="st")
+        h.feed_kafka(events)
+        h.wait_done()
+        want = "ready: %d events, " % len(events)
+        end = time.monotonic() + 20
+        status = []
+        while time.monotonic() < end:
+            sock.drain(0.2)
+            status = [f["STATUS"] for _, f in sock.messages if "STATUS" in f]
+            if status and status[-1].startswith(want) and status[-1].endswith(", kafka lag 0"):
+                break
+        else:
+            raise AssertionError("STATUS=%r, not %r...kafka lag 0" % (status[-3:], want))
+        h.check()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        sock.close()
