@@ -266,6 +266,24 @@ class Watch:
         self.c.close()
 
 
+def subscribed_queue(local, rabbit, exchange, queue, out_path):
+    """A topic exchange, a queue bound to relation.# (deleted by local.close)
+    and bench_subscriber consuming it."""
+    conn = rabbit.connection()
+    ch = conn.channel()
+    ch.exchange_declare(exchange, "topic", durable=True)
+    ch.queue_declare(queue, durable=HOOKS_DURABLE)
+    ch.queue_bind(queue, exchange, "relation.#")
+    conn.close()
+
+    def delete_queue():
+        c = rabbit.connection()
+        c.channel().queue_delete(queue)
+        c.close()
+    local.add(None, delete_queue)
+    return local.add(B.Subscriber(rabbit, queue, out_path))
+
+
 def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
     """One daemon run: drain of the backlog, then (latency_events not None)
     the latency phase. Everything started here is stopped here."""
@@ -288,20 +306,9 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         if total != len(events):
             raise BenchError("topic holds %d messages, not %d" % (total, len(events)))
 
-        queue, exchange = "bench.hooks.%d" % run_no, "bench.hooks"
-        conn = rabbit.connection()
-        ch = conn.channel()
-        ch.exchange_declare(exchange, "topic", durable=True)
-        ch.queue_declare(queue, durable=HOOKS_DURABLE)
-        ch.queue_bind(queue, exchange, "relation.#")
-        conn.close()
-
-        def delete_queue():
-            c = rabbit.connection()
-            c.channel().queue_delete(queue)
-            c.close()
-        local.add(None, delete_queue)
-        sub = local.add(B.Subscriber(rabbit, queue, os.path.join(tmp, "sub-%d.txt" % run_no)))
+        exchange = "bench.hooks"
+        sub = subscribed_queue(local, rabbit, exchange, "bench.hooks.%d" % run_no,
+                               os.path.join(tmp, "sub-%d.txt" % run_no))
 
         client = rds.client()
         local.add(client, client.close)
@@ -427,20 +434,9 @@ def rabbit_run(tmp, rabbit, bodies, n, run_no):
     rate RabbitMQ alone sustains here and its CPU per message."""
     local = B.Stack()
     try:
-        queue, exchange = "bench.alone.%d" % run_no, "bench.alone"
-        conn = rabbit.connection()
-        ch = conn.channel()
-        ch.exchange_declare(exchange, "topic", durable=True)
-        ch.queue_declare(queue, durable=HOOKS_DURABLE)
-        ch.queue_bind(queue, exchange, "relation.#")
-        conn.close()
-
-        def delete_queue():
-            c = rabbit.connection()
-            c.channel().queue_delete(queue)
-            c.close()
-        local.add(None, delete_queue)
-        sub = local.add(B.Subscriber(rabbit, queue, os.path.join(tmp, "alone-%d.txt" % run_no)))
+        exchange = "bench.alone"
+        sub = subscribed_queue(local, rabbit, exchange, "bench.alone.%d" % run_no,
+                               os.path.join(tmp, "alone-%d.txt" % run_no))
         pids = rabbit.pids()
         r0, s0, t0 = B.cpu_of(pids), B.proc_cpu(sub.proc.pid), time.monotonic()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
