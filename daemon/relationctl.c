@@ -341,6 +341,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "relationctl: %s\n", err);
         return EXIT_FATAL;
     }
+    atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
     if (strcmp(argv[i], "stats") == 0) {
         rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "apply") == 0) {

@@ -7,8 +7,12 @@
 
 uint16_t cluster_crc16(const void *data, size_t len)
 {
+    return cluster_crc16_update(0, data, len);
+}
+
+uint16_t cluster_crc16_update(uint16_t crc, const void *data, size_t len)
+{
     const unsigned char *p = data;
-    uint16_t crc = 0;
     for (size_t i = 0; i < len; i++) {
         crc ^= (uint16_t)(p[i] << 8);
         for (int b = 0; b < 8; b++)

@@ -13,8 +13,10 @@
 #define CLUSTER_MAX_NODES 64
 #define CLUSTER_HOST_MAX 256
 
-/* CRC16 (XMODEM: poly 0x1021, init 0, no reflection) of len bytes. */
+/* CRC16 (XMODEM: poly 0x1021, init 0, no reflection) of len bytes; _update
+ * goes on from crc (the CRC of what came before). */
 uint16_t cluster_crc16(const void *data, size_t len);
+uint16_t cluster_crc16_update(uint16_t crc, const void *data, size_t len);
 
 /* The slot of a key: of the text between its first '{' and the first '}'
  * after it when that text is not empty, else of the whole key. */

@@ -4,7 +4,8 @@
 #include "daemon/log.h"
 #include "handlers/jsonbuf.h"
 #include "handlers/sha1.h"
-#include "handlers/store.h"
+#include "handlers/cluster.h"
+#include "handlers/router.h"
 
 #include <hiredis/hiredis.h>
 #include <stdint.h>
@@ -40,20 +41,33 @@ typedef struct {
     uint64_t seq;        /* order of sending */
 } Pending;
 
+/* Where a command of `cmd` ends, and the slot of its keys (ROUTER_ANY,
+ * ROUTER_ALL on a cluster: every primary). */
+typedef struct {
+    size_t end;
+    int slot;
+} Mark;
+
 struct Engine {
     const Config *cfg;
-    redisContext *redis;
+    Router *router;   /* one server, or a cluster's primaries */
+    bool connected;   /* router connected, the clearings due queued */
     char *library;    /* the generated library's code */
     char fname[64];   /* its function: one side */
     char fname_both[72]; /* both sides of an event in one call */
     bool loaded;      /* FUNCTION LOAD sent on this connection */
     JsonBuf cmd;      /* commands being written */
+    Mark *marks;      /* cmd's commands (on a cluster) */
+    size_t nmarks, marks_cap;
+    bool marks_oom;
     Group groups[MAX_GROUPS];
     int ngroups;
     /* Outbox clearings sent whose replies were not read yet: sent again on
      * the next connection if this one is lost first (HDEL is idempotent). */
     JsonBuf cleared;
     size_t ncleared;
+    int *cleared_slots; /* per clearing in `cleared` */
+    size_t cleared_cap;
     Pending pending[ENGINE_MAX_PENDING];
     uint64_t seq;
     char now_ms[24], date[40];
@@ -266,6 +280,47 @@ static void resp_member(JsonBuf *b, const char *mark, const char *id, const char
     jsonbuf_put(b, "\r\n", 2);
 }
 
+/* The length of the RESP command at p (an array of bulk strings), 0 when
+ * it is not one within len bytes. */
+static size_t resp_command_len(const char *p, size_t len)
+{
+    const char *q = p, *end = p + len;
+    char *next;
+    if (q >= end || *q != '*')
+        return 0;
+    long n = strtol(q + 1, &next, 10);
+    if (next + 2 > end || next[0] != '\r' || next[1] != '\n' || n < 0)
+        return 0;
+    q = next + 2;
+    for (long i = 0; i < n; i++) {
+        if (q >= end || *q != '$')
+            return 0;
+        long l = strtol(q + 1, &next, 10);
+        if (l < 0 || next + 2 > end || next[0] != '\r' || (size_t)(end - next) < (size_t)l + 4)
+            return 0;
+        q = next + 2 + l + 2;
+    }
+    return (size_t)(q - p);
+}
+
+/* The cluster slot of a side's keys: of its hash tag, RELATION:S:PROFILE
+ * with the profile encoded as in the keys (key_id). */
+static int side_slot(const RelationDef *rel, Side side, const char *profile)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    uint16_t crc = cluster_crc16_update(0, rel->short_name, strlen(rel->short_name));
+    crc = cluster_crc16_update(crc, side == SIDE_DIRECT ? ":d:" : ":r:", 3);
+    for (const char *c = profile; *c; c++) {
+        if (*c == '%' || *c == '{' || *c == '}') {
+            char esc[3] = {'%', hex[(unsigned char)*c >> 4], hex[(unsigned char)*c & 15]};
+            crc = cluster_crc16_update(crc, esc, 3);
+        } else {
+            crc = cluster_crc16_update(crc, c, 1);
+        }
+    }
+    return crc & (CLUSTER_SLOTS - 1);
+}
+
 static void resp_int(JsonBuf *b, int64_t v)
 {
     char s[24];
@@ -276,9 +331,9 @@ static void resp_int(JsonBuf *b, int64_t v)
 
 static void drop(Engine *e)
 {
-    if (e->redis)
-        redisFree(e->redis);
-    e->redis = NULL;
+    router_drop(e->router);
+    e->connected = false;
+    e->nmarks = 0;
     e->loaded = false;
     e->ngroups = 0;
     for (int i = 0; i < ENGINE_MAX_PENDING; i++)
@@ -306,32 +361,77 @@ static bool flush_commands(Engine *e, char *err, size_t errlen)
         drop(e);
         return false;
     }
-    if (e->cmd.len && redisAppendFormattedCommand(e->redis, e->cmd.data, e->cmd.len) != REDIS_OK) {
-        snprintf(err, errlen, "redis: out of memory for the commands");
+    (void)done;
+    bool ok = !e->marks_oom;
+    if (ok && e->cmd.len && !router_cluster(e->router)) {
+        ok = router_append(e->router, ROUTER_ANY, e->cmd.data, e->cmd.len);
+    } else {
+        size_t from = 0;
+        for (size_t i = 0; ok && i < e->nmarks; i++) {
+            ok = router_append(e->router, e->marks[i].slot, e->cmd.data + from,
+                               e->marks[i].end - from);
+            from = e->marks[i].end;
+        }
+    }
+    jsonbuf_reset(&e->cmd);
+    e->nmarks = 0;
+    e->marks_oom = false;
+    if (!ok) {
+        snprintf(err, errlen, "redis: out of memory for the commands, or not connected");
         drop(e);
         return false;
     }
-    jsonbuf_reset(&e->cmd);
-    while (!done)
-        if (redisBufferWrite(e->redis, &done) != REDIS_OK) {
-            snprintf(err, errlen, "redis: %s", e->redis->errstr);
-            drop(e);
-            return false;
-        }
+    if (!router_flush(e->router, err, errlen)) {
+        drop(e);
+        return false;
+    }
     return true;
+}
+
+/* The command just written into cmd goes to the node of slot. */
+static void cmd_end(Engine *e, int slot)
+{
+    if (e->nmarks == e->marks_cap) {
+        size_t cap = e->marks_cap ? 2 * e->marks_cap : 512;
+        Mark *m = realloc(e->marks, cap * sizeof *m);
+        if (!m) {
+            e->marks_oom = true;
+            return;
+        }
+        e->marks = m;
+        e->marks_cap = cap;
+    }
+    e->marks[e->nmarks++] = (Mark){e->cmd.len, slot};
+}
+
+/* The clearings of `cleared` into cmd, each to its slot's node. */
+static void requeue_cleared(Engine *e)
+{
+    const char *p = e->cleared.data;
+    size_t left = e->cleared.len;
+    for (size_t i = 0; i < e->ncleared && left; i++) {
+        /* one HDEL: *3 $4 HDEL $n key $m field */
+        size_t len = resp_command_len(p, left);
+        if (!len)
+            break;
+        jsonbuf_put(&e->cmd, p, len);
+        cmd_end(e, e->cleared_slots[i]);
+        p += len;
+        left -= len;
+    }
 }
 
 static bool connected(Engine *e, char *err, size_t errlen)
 {
-    if (e->redis && !e->redis->err)
+    if (e->connected && router_connected(e->router))
         return true;
     drop(e);
-    e->redis = store_connect(e->cfg, err, errlen);
-    if (!e->redis)
+    if (!router_connect(e->router, err, errlen))
         return false;
+    e->connected = true;
     /* Clearings whose outcome the lost connection took with it. */
     if (e->cleared.len) {
-        jsonbuf_put(&e->cmd, e->cleared.data, e->cleared.len);
+        requeue_cleared(e);
         if (!push_group(e, GROUP_HDEL, e->ncleared, e->cleared.len, -1, err, errlen)) {
             drop(e);
             return false;
@@ -350,6 +450,7 @@ static void queue_load(Engine *e, char *err, size_t errlen)
     resp_cstr(&e->cmd, "LOAD");
     resp_cstr(&e->cmd, "REPLACE");
     resp_cstr(&e->cmd, e->library);
+    cmd_end(e, router_cluster(e->router) ? ROUTER_ALL : ROUTER_ANY);
     if (push_group(e, GROUP_LOAD, 1, 0, -1, err, errlen))
         e->loaded = true;
 }
@@ -357,9 +458,9 @@ static void queue_load(Engine *e, char *err, size_t errlen)
 static bool read_reply(Engine *e, redisReply **r, char *err, size_t errlen)
 {
     *r = NULL;
-    if (redisGetReply(e->redis, (void **)r) != REDIS_OK || !*r) {
-        snprintf(err, errlen, "redis: %s", e->redis->errstr[0] ? e->redis->errstr
-                                                               : "connection lost");
+    if (!e->connected || !router_read(e->router, r, err, errlen) || !*r) {
+        if (!e->connected)
+            snprintf(err, errlen, "redis: connection lost");
         drop(e);
         return false;
     }
@@ -405,7 +506,10 @@ static bool read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
             size_t b = g.bytes <= e->cleared.len ? g.bytes : e->cleared.len;
             memmove(e->cleared.data, e->cleared.data + b, e->cleared.len - b);
             e->cleared.len -= b;
-            e->ncleared = g.count <= e->ncleared ? e->ncleared - g.count : 0;
+            size_t c = g.count <= e->ncleared ? g.count : e->ncleared;
+            memmove(e->cleared_slots, e->cleared_slots + c,
+                    (e->ncleared - c) * sizeof *e->cleared_slots);
+            e->ncleared -= c;
         }
     }
     return ok;
@@ -419,8 +523,11 @@ Engine *engine_create(const Config *cfg)
     if (!e)
         return NULL;
     e->cfg = cfg;
+    e->router = router_new(cfg);
     e->library = make_library(cfg, e->fname);
-    if (!e->library) {
+    if (!e->library || !e->router) {
+        free(e->library);
+        router_free(e->router);
         free(e);
         return NULL;
     }
@@ -452,7 +559,10 @@ void engine_free(Engine *e)
     if (!e)
         return;
     drop(e);
+    router_free(e->router);
     free(e->library);
+    free(e->marks);
+    free(e->cleared_slots);
     jsonbuf_free(&e->cmd);
     jsonbuf_free(&e->cleared);
     for (int i = 0; i < ENGINE_MAX_PENDING; i++) {
@@ -478,6 +588,7 @@ bool engine_set_config(Engine *e, const Config *cfg)
     memcpy(e->fname, fname, sizeof fname);
     snprintf(e->fname_both, sizeof e->fname_both, "%s_both", e->fname);
     e->cfg = cfg;
+    router_set_config(e->router, cfg);
     e->loaded = false;
     return true;
 }
@@ -579,6 +690,11 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
         resp_cstr(b, side == SIDE_DIRECT ? ev->profile_b : ev->profile_a);
     }
     write_event_args(b, rel, ev);
+    if (side < 0)
+        cmd_end(e, ROUTER_ANY); /* one server only */
+    else
+        cmd_end(e, side_slot(rel, (Side)side,
+                             side == SIDE_DIRECT ? ev->profile_a : ev->profile_b));
 }
 
 static bool pending_grow(Pending *pd, size_t n)
@@ -612,7 +728,8 @@ static void write_pending(Engine *e, int slot, char *err, size_t errlen)
         if (!direct && !reverse)
             continue; /* replied: both[i] says how */
         int index = relation_index(e->cfg, pd->events[i].rel);
-        pd->both[i] = index >= 0 && direct && reverse;
+        /* on a cluster the two sides live in two slots: a call each */
+        pd->both[i] = index >= 0 && direct && reverse && !router_cluster(e->router);
         if (pd->both[i]) {
             write_call(e, &e->cfg->relations[index], index, &pd->events[i], -1);
             count++;
@@ -845,7 +962,7 @@ bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
         return false;
     }
     int slot = (int)(pd - e->pending);
-    if (pd->lost || !e->redis) {
+    if (pd->lost || !e->connected) {
         snprintf(err, errlen, "redis: connection lost");
         goto done;
     }
@@ -929,10 +1046,21 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
                 continue;
             const char *own = s == SIDE_DIRECT ? events[i].profile_a : events[i].profile_b;
             const char *other = s == SIDE_DIRECT ? events[i].profile_b : events[i].profile_a;
+            if (e->ncleared + count == e->cleared_cap) {
+                size_t cap = e->cleared_cap ? 2 * e->cleared_cap : 1024;
+                int *slots = realloc(e->cleared_slots, cap * sizeof *slots);
+                if (!slots) {
+                    e->cleared.oom = true;
+                    break;
+                }
+                e->cleared_slots = slots;
+                e->cleared_cap = cap;
+            }
             resp_count(&e->cleared, '*', 3);
             resp_cstr(&e->cleared, "HDEL");
             resp_key(&e->cleared, e->cfg, events[i].rel, (Side)s, own, "side", NULL);
             resp_member(&e->cleared, "!", events[i].id, other);
+            e->cleared_slots[e->ncleared + count] = side_slot(events[i].rel, (Side)s, own);
             count++;
         }
     if (e->cleared.oom) {
@@ -943,13 +1071,20 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
     }
     if (count == 0)
         return true;
+    size_t first = e->ncleared;
     e->ncleared += count;
-    if (!e->redis) {
+    if (!e->connected) {
         snprintf(err, errlen, "redis: connection lost (the clearing is sent on reconnection)");
         return false;
     }
     size_t bytes = e->cleared.len - start;
-    jsonbuf_put(&e->cmd, e->cleared.data + start, bytes);
+    const char *p = e->cleared.data + start;
+    for (size_t i = first; i < e->ncleared; i++) {
+        size_t len = resp_command_len(p, (size_t)(e->cleared.data + e->cleared.len - p));
+        jsonbuf_put(&e->cmd, p, len);
+        cmd_end(e, e->cleared_slots[i]);
+        p += len;
+    }
     if (!push_group(e, GROUP_HDEL, count, bytes, -1, err, errlen)) {
         drop(e);
         return false;
@@ -967,7 +1102,7 @@ bool engine_connect(Engine *e, char *err, size_t errlen)
 
 bool engine_sync(Engine *e, char *err, size_t errlen)
 {
-    if (!e->redis)
+    if (!e->connected)
         return true;
     return read_groups(e, true, err, errlen); /* up to a batch still to be read */
 }
@@ -988,9 +1123,11 @@ bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *prof
     *json = NULL;
     if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
         return false;
-    /* One snapshot: MULTI, HMGET of the fields, each top, EXEC. */
+    /* One snapshot: MULTI, HMGET of the fields, each top, EXEC (one slot). */
+    int slot = side_slot(rel, side, profile);
     resp_count(b, '*', 1);
     resp_cstr(b, "MULTI");
+    cmd_end(e, slot);
     resp_count(b, '*', (size_t)(3 + 2 * rel->nproperties));
     resp_cstr(b, "HMGET");
     resp_key(b, e->cfg, rel, side, profile, "side", NULL);
@@ -1002,6 +1139,7 @@ bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *prof
         snprintf(field, sizeof field, "%s:total", rel->properties[i].short_name);
         resp_cstr(b, field);
     }
+    cmd_end(e, slot);
     for (int i = 0; i < rel->nproperties; i++) {
         const PropertyDef *p = &rel->properties[i];
         if (p->top_order == TOP_NONE)
@@ -1012,10 +1150,12 @@ bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *prof
         resp_cstr(b, "0");
         resp_int(b, p->top_limit - 1);
         resp_cstr(b, "WITHSCORES");
+        cmd_end(e, slot);
         ntop++;
     }
     resp_count(b, '*', 1);
     resp_cstr(b, "EXEC");
+    cmd_end(e, slot);
     if (!flush_commands(e, err, errlen))
         return false;
     /* MULTI and the queued commands answer +OK / +QUEUED; EXEC the results. */

@@ -20,22 +20,28 @@ static bool command_ok(redisContext *c, char *err, size_t errlen, const char *wh
 
 redisContext *store_connect(const Config *cfg, char *err, size_t errlen)
 {
+    return store_connect_to(cfg, cfg->redis.host, cfg->redis.port, err, errlen);
+}
+
+redisContext *store_connect_to(const Config *cfg, const char *host, int port, char *err,
+                               size_t errlen)
+{
     const RedisUrl *u = &cfg->redis;
     int timeout_ms = cfg->redis_timeout_ms;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c;
 
-    c = redisConnectWithTimeout(u->host, u->port, tv);
+    c = redisConnectWithTimeout(host, port, tv);
     if (!c) {
-        snprintf(err, errlen, "redis %s:%d: out of memory", u->host, u->port);
+        snprintf(err, errlen, "redis %s:%d: out of memory", host, port);
         return NULL;
     }
     if (c->err) {
-        snprintf(err, errlen, "redis %s:%d: %s", u->host, u->port, c->errstr);
+        snprintf(err, errlen, "redis %s:%d: %s", host, port, c->errstr);
         goto fail;
     }
     if (redisSetTimeout(c, tv) != REDIS_OK) {
-        snprintf(err, errlen, "redis %s:%d: cannot set timeout", u->host, u->port);
+        snprintf(err, errlen, "redis %s:%d: cannot set timeout", host, port);
         goto fail;
     }
     if (u->password[0]) {

@@ -11,5 +11,8 @@
  * command; AUTH and SELECT as its URL says. NULL with a message on failure. */
 redisContext *store_connect(const Config *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* The same to another node (of a cluster): redis.url's user, password, db. */
+redisContext *store_connect_to(const Config *cfg, const char *host, int port, char *err,
+                               size_t errlen) __attribute__((warn_unused_result));
 
 #endif

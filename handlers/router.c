@@ -1,0 +1,509 @@
+/* router.c — one Redis server or a cluster's primaries (router.h). */
+#include "handlers/router.h"
+#include "daemon/log.h"
+#include "handlers/cluster.h"
+#include "handlers/jsonbuf.h"
+#include "handlers/store.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REDIRECTS_MAX 16     /* redirections followed for one command */
+#define RETRY_PAUSE_MS 100   /* before a TRYAGAIN / CLUSTERDOWN is sent again */
+
+typedef struct {
+    char host[CLUSTER_HOST_MAX];
+    int port;
+    redisContext *c;     /* the pipeline */
+    redisContext *aside; /* redirected commands, one at a time */
+    bool primary;        /* serves slots in the current map */
+    unsigned long served;
+} Node;
+
+/* A command sent on a cluster and not returned yet. */
+typedef struct {
+    int node;            /* its node; -1: the primaries in `all` */
+    uint64_t all;
+    int slot;
+    size_t off, len;     /* its text in `kept` */
+    unsigned epoch;      /* the slot map it was routed with */
+    redisReply *reply;   /* read ahead (a new slot map came meanwhile) */
+} Out;
+
+struct Router {
+    const Config *cfg;
+    bool cluster;
+    Node nodes[CLUSTER_MAX_NODES];
+    int nnodes;
+    ClusterMap *map; /* cluster: which node serves each slot */
+    unsigned epoch;  /* counts the slot maps read */
+    Out *outs;
+    size_t head, nouts, cap; /* outs[head..nouts): due */
+    JsonBuf kept;            /* the text of the commands due */
+};
+
+Router *router_new(const Config *cfg)
+{
+    Router *r = calloc(1, sizeof *r);
+    if (r)
+        r->cfg = cfg;
+    return r;
+}
+
+void router_set_config(Router *r, const Config *cfg)
+{
+    r->cfg = cfg;
+}
+
+static void close_node(Node *n)
+{
+    if (n->c)
+        redisFree(n->c);
+    if (n->aside)
+        redisFree(n->aside);
+    n->c = n->aside = NULL;
+}
+
+void router_drop(Router *r)
+{
+    for (int i = 0; i < r->nnodes; i++)
+        close_node(&r->nodes[i]);
+    for (size_t k = r->head; k < r->nouts; k++)
+        if (r->outs[k].reply)
+            freeReplyObject(r->outs[k].reply);
+    r->head = r->nouts = 0;
+    jsonbuf_reset(&r->kept);
+}
+
+void router_free(Router *r)
+{
+    if (!r)
+        return;
+    router_drop(r);
+    free(r->outs);
+    free(r->map);
+    jsonbuf_free(&r->kept);
+    free(r);
+}
+
+bool router_connected(const Router *r)
+{
+    if (r->nnodes == 0)
+        return false;
+    for (int i = 0; i < r->nnodes; i++)
+        if ((r->nodes[i].primary || !r->cluster) && (!r->nodes[i].c || r->nodes[i].c->err))
+            return false;
+    return true;
+}
+
+bool router_cluster(const Router *r)
+{
+    return r->cluster;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- the slot map ---- */
+
+static int node_index(Router *r, const char *host, int port)
+{
+    for (int i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].port == port && strcmp(r->nodes[i].host, host) == 0)
+            return i;
+    if (r->nnodes == CLUSTER_MAX_NODES)
+        return -1;
+    Node *n = &r->nodes[r->nnodes];
+    memset(n, 0, sizeof *n);
+    snprintf(n->host, sizeof n->host, "%s", host);
+    n->port = port;
+    return r->nnodes++;
+}
+
+/* Reads CLUSTER SLOTS on c (host: the address it was reached at) into a
+ * new map. Nodes keep their index (commands due refer to it): a node new to
+ * the map is added, one gone from it stays, no longer a primary. */
+static bool read_map(Router *r, redisContext *c, const char *host, char *err, size_t errlen)
+{
+    ClusterMap *map = malloc(sizeof *map);
+    if (!map) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    redisReply *rep = redisCommand(c, "CLUSTER SLOTS");
+    if (!rep) {
+        snprintf(err, errlen, "redis CLUSTER SLOTS: %s", c->errstr);
+        free(map);
+        return false;
+    }
+    bool ok = cluster_map_read(map, rep, host, err, errlen);
+    freeReplyObject(rep);
+    int index[CLUSTER_MAX_NODES];
+    for (int i = 0; ok && i < map->nnodes; i++) {
+        index[i] = node_index(r, map->nodes[i].host, map->nodes[i].port);
+        if (index[i] < 0) {
+            snprintf(err, errlen, "redis: more than %d cluster nodes", CLUSTER_MAX_NODES);
+            ok = false;
+        }
+    }
+    if (!ok) {
+        free(map);
+        return false;
+    }
+    for (int i = 0; i < r->nnodes; i++)
+        r->nodes[i].primary = false;
+    for (int i = 0; i < map->nnodes; i++)
+        r->nodes[index[i]].primary = true;
+    for (int s2 = 0; s2 < CLUSTER_SLOTS; s2++)
+        if (map->node[s2] >= 0)
+            map->node[s2] = (int16_t)index[map->node[s2]];
+    free(r->map);
+    r->map = map;
+    r->epoch++;
+    return true;
+}
+
+/* Whether c's server runs in cluster mode (INFO cluster). */
+static bool cluster_enabled(redisContext *c, bool *enabled, char *err, size_t errlen)
+{
+    redisReply *rep = redisCommand(c, "INFO cluster");
+    if (!rep) {
+        snprintf(err, errlen, "redis INFO: %s", c->errstr);
+        return false;
+    }
+    bool ok = rep->type == REDIS_REPLY_STRING;
+    if (ok)
+        *enabled = strstr(rep->str, "cluster_enabled:1") != NULL;
+    else
+        snprintf(err, errlen, "redis INFO: %s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    freeReplyObject(rep);
+    return ok;
+}
+
+/* Any node that answers: redis.url first, then the nodes known. */
+static redisContext *seed(Router *r, char *host, size_t hostlen, char *err, size_t errlen)
+{
+    redisContext *c = store_connect(r->cfg, err, errlen);
+    snprintf(host, hostlen, "%s", r->cfg->redis.host);
+    for (int i = 0; !c && i < r->nnodes; i++) {
+        char why[256];
+        c = store_connect_to(r->cfg, r->nodes[i].host, r->nodes[i].port, why, sizeof why);
+        snprintf(host, hostlen, "%s", r->nodes[i].host);
+    }
+    return c;
+}
+
+static bool node_connect(Router *r, Node *n, redisContext **c, char *err, size_t errlen)
+{
+    if (*c && !(*c)->err)
+        return true;
+    if (*c)
+        redisFree(*c);
+    *c = store_connect_to(r->cfg, n->host, n->port, err, errlen);
+    return *c != NULL;
+}
+
+bool router_connect(Router *r, char *err, size_t errlen)
+{
+    if (router_connected(r))
+        return true;
+    router_drop(r);
+    char host[CLUSTER_HOST_MAX];
+    redisContext *c = seed(r, host, sizeof host, err, errlen);
+    if (!c)
+        return false;
+    bool enabled = false;
+    if (!cluster_enabled(c, &enabled, err, errlen)) {
+        redisFree(c);
+        return false;
+    }
+    r->cluster = enabled;
+    if (!enabled) {
+        /* one server: the one that answered */
+        r->nnodes = 1;
+        memset(&r->nodes[0], 0, sizeof r->nodes[0]);
+        snprintf(r->nodes[0].host, sizeof r->nodes[0].host, "%s", host);
+        r->nodes[0].port = c->tcp.port;
+        r->nodes[0].primary = true;
+        r->nodes[0].c = c;
+        return true;
+    }
+    bool ok = read_map(r, c, host, err, errlen);
+    redisFree(c);
+    for (int i = 0; ok && i < r->nnodes; i++)
+        if (r->nodes[i].primary)
+            ok = node_connect(r, &r->nodes[i], &r->nodes[i].c, err, errlen);
+    if (!ok)
+        router_drop(r);
+    return ok;
+}
+
+/* ---- commands ---- */
+
+static bool out_push(Router *r, int node, uint64_t all, int slot, const char *cmd,
+                     size_t len)
+{
+    if (r->head == r->nouts) {
+        r->head = r->nouts = 0;
+        jsonbuf_reset(&r->kept);
+    }
+    if (r->nouts == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        Out *outs = realloc(r->outs, cap * sizeof *outs);
+        if (!outs)
+            return false;
+        r->outs = outs;
+        r->cap = cap;
+    }
+    size_t off = r->kept.len;
+    jsonbuf_put(&r->kept, cmd, len);
+    if (r->kept.oom)
+        return false;
+    r->outs[r->nouts++] = (Out){node, all, slot, off, len, r->epoch, NULL};
+    return true;
+}
+
+static bool read_one(Router *r, Node *n, redisContext *c, redisReply **rep, char *err,
+                     size_t errlen)
+{
+    *rep = NULL;
+    if (!c || redisGetReply(c, (void **)rep) != REDIS_OK || !*rep) {
+        snprintf(err, errlen, "redis %s:%d: %s", n->host, n->port,
+                 c && c->errstr[0] ? c->errstr : "connection lost");
+        if (*rep)
+            freeReplyObject(*rep);
+        *rep = NULL;
+        router_drop(r);
+        return false;
+    }
+    return true;
+}
+
+/* The reply of Out k from its node(s), as it came. */
+static bool take(Router *r, Out *o, redisReply **rep, char *err, size_t errlen)
+{
+    if (o->reply) {
+        *rep = o->reply;
+        o->reply = NULL;
+        return true;
+    }
+    if (o->node >= 0)
+        return read_one(r, &r->nodes[o->node], r->nodes[o->node].c, rep, err, errlen);
+    /* the primaries it went to: the first error, else the first reply */
+    *rep = NULL;
+    for (int i = 0; i < r->nnodes; i++) {
+        if (!(o->all & (UINT64_C(1) << i)))
+            continue;
+        redisReply *x;
+        if (!read_one(r, &r->nodes[i], r->nodes[i].c, &x, err, errlen)) {
+            if (*rep)
+                freeReplyObject(*rep);
+            *rep = NULL;
+            return false;
+        }
+        if (!*rep || (x->type == REDIS_REPLY_ERROR && (*rep)->type != REDIS_REPLY_ERROR)) {
+            if (*rep)
+                freeReplyObject(*rep);
+            *rep = x;
+        } else {
+            freeReplyObject(x);
+        }
+    }
+    return true;
+}
+
+static bool prefix(const redisReply *rep, const char *p)
+{
+    return rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, p, strlen(p)) == 0;
+}
+
+/* Follows the redirections of Out o's reply *rep until a final reply:
+ * the command is sent again, alone, on the target's second connection. */
+static bool follow(Router *r, Out *o, redisReply **rep, char *err, size_t errlen)
+{
+    for (int hops = 0; hops < REDIRECTS_MAX; hops++) {
+        ClusterNode to;
+        unsigned slot;
+        ClusterRedirect how = (*rep)->type == REDIS_REPLY_ERROR
+                                  ? cluster_redirect((*rep)->str, (*rep)->len, &slot, &to)
+                                  : REDIRECT_NONE;
+        bool again = prefix(*rep, "TRYAGAIN") || prefix(*rep, "CLUSTERDOWN");
+        if (how == REDIRECT_NONE && !again)
+            return true;
+        log_at(LOG_DEBUG, "redis", "slot %d: %s; following", o->slot, (*rep)->str);
+        int target;
+        if (how == REDIRECT_NONE) {
+            pause_ms(RETRY_PAUSE_MS * (hops + 1));
+            target = o->node >= 0 ? o->node : 0;
+            if (prefix(*rep, "CLUSTERDOWN") && r->map && o->slot >= 0) {
+                /* the map may have changed (a failover) */
+                Node *n = &r->nodes[target];
+                if (node_connect(r, n, &n->aside, err, errlen) &&
+                    read_map(r, n->aside, n->host, err, errlen) && r->map->node[o->slot] >= 0)
+                    target = r->map->node[o->slot];
+            }
+        } else {
+            target = node_index(r, to.host, to.port);
+            if (target < 0) {
+                snprintf(err, errlen, "redis: more than %d cluster nodes", CLUSTER_MAX_NODES);
+                freeReplyObject(*rep);
+                *rep = NULL;
+                router_drop(r);
+                return false;
+            }
+            if (how == REDIRECT_MOVED) {
+                Node *n = &r->nodes[target];
+                char host[CLUSTER_HOST_MAX];
+                snprintf(host, sizeof host, "%s", n->host);
+                if (!node_connect(r, n, &n->aside, err, errlen) ||
+                    !read_map(r, n->aside, host, err, errlen)) {
+                    freeReplyObject(*rep);
+                    *rep = NULL;
+                    router_drop(r);
+                    return false;
+                }
+                target = node_index(r, to.host, to.port);
+            }
+        }
+        freeReplyObject(*rep);
+        *rep = NULL;
+        if (target < 0) {
+            snprintf(err, errlen, "redis: more than %d cluster nodes", CLUSTER_MAX_NODES);
+            router_drop(r);
+            return false;
+        }
+        Node *n = &r->nodes[target];
+        if (!node_connect(r, n, &n->aside, err, errlen)) {
+            router_drop(r);
+            return false;
+        }
+        if (how == REDIRECT_ASK)
+            redisAppendCommand(n->aside, "ASKING");
+        redisAppendFormattedCommand(n->aside, r->kept.data + o->off, o->len);
+        if (how == REDIRECT_ASK) {
+            redisReply *ok;
+            if (!read_one(r, n, n->aside, &ok, err, errlen))
+                return false;
+            freeReplyObject(ok);
+        }
+        if (!read_one(r, n, n->aside, rep, err, errlen))
+            return false;
+        n->served++;
+    }
+    snprintf(err, errlen, "redis: still redirected after %d attempts: %s", REDIRECTS_MAX,
+             (*rep)->str);
+    freeReplyObject(*rep);
+    *rep = NULL;
+    router_drop(r);
+    return false;
+}
+
+/* Every command routed with an older slot map answered (followed), so that
+ * no command routed with the new one overtakes one of them. */
+static bool settle_old(Router *r, char *err, size_t errlen)
+{
+    for (size_t k = r->head; k < r->nouts; k++) {
+        Out *o = &r->outs[k];
+        if (o->epoch == r->epoch || o->reply)
+            continue;
+        redisReply *rep;
+        if (!take(r, o, &rep, err, errlen) || !follow(r, o, &rep, err, errlen))
+            return false;
+        o->reply = rep;
+    }
+    return true;
+}
+
+bool router_append(Router *r, int slot, const char *cmd, size_t len)
+{
+    if (!r->cluster) {
+        if (r->nnodes == 0 || !r->nodes[0].c)
+            return false;
+        r->nodes[0].served++;
+        return redisAppendFormattedCommand(r->nodes[0].c, cmd, len) == REDIS_OK;
+    }
+    char err[256];
+    if (r->head < r->nouts && r->outs[r->nouts - 1].epoch != r->epoch &&
+        !settle_old(r, err, sizeof err)) {
+        log_at(LOG_DEBUG, "redis", "%s", err);
+        return false;
+    }
+    int node = -1;
+    uint64_t all = 0;
+    if (slot >= 0) {
+        node = r->map && r->map->node[slot] >= 0 ? r->map->node[slot] : -1;
+        if (node < 0) /* a slot no primary serves: the first, which says CLUSTERDOWN */
+            for (int i = r->nnodes - 1; i >= 0; i--)
+                if (r->nodes[i].primary)
+                    node = i;
+        if (node < 0)
+            return false;
+    } else {
+        for (int i = 0; i < r->nnodes; i++)
+            if (r->nodes[i].primary)
+                all |= UINT64_C(1) << i;
+    }
+    if (!out_push(r, node, all, slot, cmd, len))
+        return false;
+    for (int i = 0; i < r->nnodes; i++) {
+        if (node >= 0 ? i != node : !(all & (UINT64_C(1) << i)))
+            continue;
+        if (!r->nodes[i].c || redisAppendFormattedCommand(r->nodes[i].c, cmd, len) != REDIS_OK)
+            return false;
+        r->nodes[i].served++;
+    }
+    return true;
+}
+
+bool router_flush(Router *r, char *err, size_t errlen)
+{
+    for (int i = 0; i < r->nnodes; i++) {
+        Node *n = &r->nodes[i];
+        int done = 0;
+        while (n->c && !done)
+            if (redisBufferWrite(n->c, &done) != REDIS_OK) {
+                snprintf(err, errlen, "redis %s:%d: %s", n->host, n->port, n->c->errstr);
+                router_drop(r);
+                return false;
+            }
+    }
+    return true;
+}
+
+bool router_read(Router *r, redisReply **rep, char *err, size_t errlen)
+{
+    if (!r->cluster) {
+        if (r->nnodes == 0)
+            return false;
+        return read_one(r, &r->nodes[0], r->nodes[0].c, rep, err, errlen);
+    }
+    if (r->head == r->nouts) {
+        snprintf(err, errlen, "redis: no reply is due");
+        return false;
+    }
+    Out *o = &r->outs[r->head];
+    if (!take(r, o, rep, err, errlen) || !follow(r, o, rep, err, errlen))
+        return false;
+    r->head++;
+    return true;
+}
+
+void router_node_counts(const Router *r, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; r->cluster && i < r->nnodes && used < outlen; i++) {
+        int w = snprintf(out + used, outlen - used, "%s%s:%d %lu", i ? ", " : "",
+                         r->nodes[i].host, r->nodes[i].port, r->nodes[i].served);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}

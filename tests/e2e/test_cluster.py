@@ -1,0 +1,101 @@
+"""relationctl and relationd on a Redis Cluster of three primaries (started
+by the fixture with `redis-cli --cluster create`): the same configuration
+file, pointed at one node, gives the same statistics and triggers as on one
+server; keys spread over every primary; slots moved while events flow
+change nothing."""
+
+import json
+import random
+import subprocess
+
+import pytest
+
+import test_apply as A
+from conftest import RELATIONCTL, Relationctl
+from redis_cluster import Cluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster(primaries=3)
+    try:
+        c.start()
+    except Exception:
+        c.stop()
+        raise
+    yield c
+    c.stop()
+
+
+class _At:
+    def __init__(self, url):
+        self.url = url
+
+
+@pytest.fixture()
+def cctl(cluster, tmp_path):
+    cluster.flushall()
+    return Relationctl(_At(cluster.url), tmp_path)
+
+
+@pytest.fixture()
+def crdb(cluster):
+    c = cluster.client()
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("batch_size,pools", [(None, A.POOLS), (None, A.HOSTILE_POOLS)],
+                         ids=["plain", "hostile-ids"])
+def test_randomized_stream_matches_the_model_on_a_cluster(cluster, cctl, crdb, batch_size,
+                                                           pools):
+    """The engine's randomized model test (duplicates, redelivered suffixes,
+    floats, thresholds, tombstones), unchanged, on the cluster."""
+    A.test_randomized_stream_matches_the_model(cctl, crdb, batch_size, pools)
+    spread = cluster.keys_per_node("rel:*")
+    assert len(spread) == 3 and all(n > 0 for n in spread.values()), spread
+
+
+def test_resharding_while_relationctl_applies(cluster, cctl, crdb):
+    """Every slot of one primary moves to another (`redis-cli --cluster
+    reshard`, thousands of slots) while relationctl applies a stream in long
+    runs: ASK, TRYAGAIN and MOVED are met and followed (the debug log says
+    so), no run fails, every event counts once, and the statistics and keys
+    equal the model's."""
+    rng = random.Random(77)
+    relations = [A.REL_SALES, A.REL_PEERS]
+    cfg = cctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000, batch_size=4,
+                                             log_level="debug"))
+    events = A.gen_events(rng, 60000, A.POOLS)
+    model = A.Model(relations)
+    primaries = cluster.primaries_now()
+    mover = cluster.reshard(primaries[0], primaries[1], cluster.slots_of(primaries[0]))
+    followed, n = [], 0
+    try:
+        while n < len(events) and (n == 0 or mover.poll() is None):
+            chunk = events[n:n + 10000]
+            n += len(chunk)
+            res = cctl.apply(cfg, chunk, timeout=300)
+            assert res.returncode == 0, res.stderr[-2000:]
+            assert A.summary(res)[3] == 0, res.summary
+            followed += [e for e in res.errors if e.endswith('; following"')]
+            for e in chunk:
+                model.apply(e)
+    finally:
+        _, err = mover.communicate(timeout=300)
+    assert mover.returncode == 0, err
+    assert any(" MOVED " in e for e in followed), followed[:10]
+    cluster.wait_ok()
+    # the first primary serves no slot now, and holds no key
+    after = cluster.keys_per_node()
+    assert primaries[0].port not in after and sum(after.values()) > 0, after
+    c = cluster.node_client(primaries[0])
+    assert c.dbsize() == 0
+    c.close()
+    for rel in ("sales", "peers"):
+        pa, pb = A.POOLS[rel]
+        for side, pool in (("direct", pa), ("reverse", pb)):
+            for prof in pool:
+                assert A.canon(cctl.stats(cfg, rel, side, prof)) == \
+                    A.canon(model.stats(rel, side, prof)), (rel, side, prof)
+                A.check_redis_side(crdb, model, rel, side, prof)
