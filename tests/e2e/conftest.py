@@ -269,9 +269,9 @@ def daemons(request, tmp_path):
 def harness(request, tmp_path, names, rabbit, redis_proc, rdb):
     """A factory of brokers.Harness for this test (the session's Redis, RabbitMQ
     and, with kafka=True, the Kafka mock and a fresh topic pair). With
-    redis_server (a redis_server.Server), the daemon uses that server (and
-    redis_url, when given, to reach it) while the oracle stays on the
-    session's."""
+    redis_server (a redis_server.Server, or a redis_cluster.Cluster), the
+    daemon uses that server (and redis_url, when given, to reach it) while
+    the oracle stays on the session's."""
     from brokers import Harness
     made = []
 
@@ -280,7 +280,13 @@ def harness(request, tmp_path, names, rabbit, redis_proc, rdb):
         if kafka:
             k = request.getfixturevalue("kafka")
             topics = request.getfixturevalue("kafka_topics")
-        if redis_server is not None:
+        if redis_server is not None and hasattr(redis_server, "primaries_now"):
+            # a redis_cluster.Cluster
+            kw.setdefault("redis_client", redis_server.client())
+            kw.setdefault("redis_url", redis_server.url)
+            kw.setdefault("oracle_client", rdb)
+            kw.setdefault("oracle_url", redis_proc.url)
+        elif redis_server is not None:
             import redis
             kw.setdefault("redis_client", redis.Redis(port=redis_server.port,
                                                       password=redis_server.password))

@@ -4,14 +4,13 @@ file, pointed at one node, gives the same statistics and triggers as on one
 server; keys spread over every primary; slots moved while events flow
 change nothing."""
 
-import json
 import random
-import subprocess
 
 import pytest
 
 import test_apply as A
-from conftest import RELATIONCTL, Relationctl
+from brokers import make_stream
+from conftest import Relationctl
 from redis_cluster import Cluster
 
 
@@ -99,3 +98,38 @@ def test_resharding_while_relationctl_applies(cluster, cctl, crdb):
                 assert A.canon(cctl.stats(cfg, rel, side, prof)) == \
                     A.canon(model.stats(rel, side, prof)), (rel, side, prof)
                 A.check_redis_side(crdb, model, rel, side, prof)
+
+
+def test_the_daemon_through_a_resharding(cluster, harness, daemons):
+    """relationd with both sources on the cluster while every slot of a
+    primary moves: the statistics equal the oracle's, every trigger arrives,
+    no outbox entry is left."""
+    cluster.flushall()
+    h = harness(kafka=True, amqp=True, redis_server=cluster)
+    cfg = dict(h.config, engine=dict(h.config["engine"], log_level="debug"))
+    d = h.daemon(daemons, config=cfg).start()
+    events = make_stream(4000, seed=101, clusters=list(range(8)), tag="rs")
+    kafka_events = [e for e in events if e.cluster < 4]
+    amqp_events = [e for e in events if e.cluster >= 4]
+    h.feed_kafka(kafka_events[:500])
+    h.feed_amqp(amqp_events[:500])
+    h.wait_progress(0.5)
+    primaries = cluster.primaries_now()
+    source = max(primaries, key=cluster.slots_of)
+    target = [p for p in primaries if p is not source][0]
+    mover = cluster.reshard(source, target, cluster.slots_of(source))
+    try:
+        for k in range(500, 2000, 250):
+            h.feed_kafka(kafka_events[k:k + 250])
+            h.feed_amqp(amqp_events[k:k + 250])
+            h.wait_progress(0.9)
+    finally:
+        _, err = mover.communicate(timeout=300)
+    assert mover.returncode == 0, err
+    h.feed_kafka(kafka_events[2000:] + kafka_events[:100])   # the last 100 again
+    h.feed_amqp(amqp_events[2000:])
+    h.wait_done()
+    h.check()
+    assert source.port not in cluster.keys_per_node()
+    assert "MOVED" in d.current_log() and "; following" in d.current_log()
+    assert d.stop() == 0, d.log_tail()
