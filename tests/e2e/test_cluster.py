@@ -133,3 +133,29 @@ def test_the_daemon_through_a_resharding(cluster, harness, daemons):
     assert source.port not in cluster.keys_per_node()
     assert "MOVED" in d.current_log() and "; following" in d.current_log()
     assert d.stop() == 0, d.log_tail()
+
+
+def test_a_primary_killed_and_restarted_mid_stream(harness, daemons):
+    """A persistent cluster; the primary redis.url names is killed (kill -9)
+    while events flow and started again: the daemon waits (the cluster is
+    down meanwhile), then goes on; exact, every trigger delivered."""
+    c = Cluster(primaries=3, persistent=True)
+    try:
+        c.start()
+        h = harness(amqp=True, redis_server=c)
+        d = h.daemon(daemons).start()
+        events = make_stream(1500, seed=103, clusters=[0, 1, 2, 3], tag="kr")
+        h.feed_amqp(events[:500])
+        h.wait_progress(0.3)
+        victim = c.nodes[0]           # the node of redis.url: the others are asked
+        victim.kill()
+        h.feed_amqp(events[500:1000])
+        d.wait_log("redis down since")
+        victim.start()
+        c.wait_ok()
+        h.feed_amqp(events[1000:] + events[:50])
+        h.wait_done()
+        h.check()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        c.stop()
