@@ -331,15 +331,17 @@ bad:
 
 static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const keys[] = {"url", "key_prefix", "timeout_ms", NULL};
+    static const char *const keys[] = {"url", "key_prefix", "timeout_ms", "wait_replicas", NULL};
     json_t *o;
-    int64_t t;
+    int64_t t, w;
     if (!get_object(c, root, "", "redis", true, &o) || !only_keys(c, o, "redis", keys) ||
         !get_string(c, o, "redis", "url", true, NULL, &cfg->redis_url) ||
         !get_string(c, o, "redis", "key_prefix", false, "rel:", &cfg->key_prefix) ||
-        !get_int(c, o, "redis", "timeout_ms", 5000, 1, 3600000, &t))
+        !get_int(c, o, "redis", "timeout_ms", 5000, 1, 3600000, &t) ||
+        !get_int(c, o, "redis", "wait_replicas", 0, 0, 16, &w))
         return false;
     cfg->redis_timeout_ms = (int)t;
+    cfg->wait_replicas = (int)w;
     if (strncmp(cfg->redis_url, "redis://", 8) != 0)
         return fail(c, "redis.url", "must start with redis://");
     if (!parse_redis_url(cfg->redis_url, &cfg->redis))
@@ -1176,7 +1178,8 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     changed[0] = '\0';
     if (!str_same(fresh->redis_url, running->redis_url) ||
         !str_same(fresh->key_prefix, running->key_prefix) ||
-        fresh->redis_timeout_ms != running->redis_timeout_ms)
+        fresh->redis_timeout_ms != running->redis_timeout_ms ||
+        fresh->wait_replicas != running->wait_replicas)
         note_change(changed, len, "redis");
     if (!kafka_same(fresh, running))
         note_change(changed, len, "kafka");
@@ -1204,6 +1207,7 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     KafkaConfig *fk = &fresh->kafka;
     fresh->redis = running->redis;
     fresh->redis_timeout_ms = running->redis_timeout_ms;
+    fresh->wait_replicas = running->wait_replicas;
     fresh->has_kafka = running->has_kafka;
     fresh->has_amqp = running->has_amqp;
     fresh->amqp.prefetch = running->amqp.prefetch;

@@ -90,6 +90,7 @@ typedef struct {
     RedisUrl redis; /* redis_url's parts */
     char *key_prefix;
     int redis_timeout_ms;
+    int wait_replicas; /* WAIT for this many replicas after a batch's writes (0: none) */
 
     int64_t tombstone_ttl_s;
     int dedup_ids;

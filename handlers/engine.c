@@ -17,7 +17,7 @@
 extern const char apply_lua[]; /* generated from handlers/apply.lua */
 
 /* Replies due on the connection, in the order their commands were sent. */
-typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD } GroupKind;
+typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD, GROUP_WAIT } GroupKind;
 typedef struct {
     GroupKind kind;
     size_t count;
@@ -490,7 +490,13 @@ static bool read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
                  * in `cleared` for the next one. */
                 return false;
             }
-            if (r->type == REDIS_REPLY_ERROR && ok) {
+            if (g.kind == GROUP_WAIT && ok &&
+                (r->type != REDIS_REPLY_INTEGER || r->integer < e->cfg->wait_replicas)) {
+                snprintf(err, errlen, "redis WAIT: %lld of %d replicas acknowledged the batch",
+                         r->type == REDIS_REPLY_INTEGER ? r->integer : 0LL,
+                         e->cfg->wait_replicas);
+                ok = false;
+            } else if (r->type == REDIS_REPLY_ERROR && ok) {
                 if (g.kind == GROUP_LOAD) {
                     snprintf(err, errlen, "redis FUNCTION LOAD: %s", r->str);
                     ok = false;
@@ -748,6 +754,16 @@ static void write_pending(Engine *e, int slot, char *err, size_t errlen)
     }
     if (!push_group(e, GROUP_APPLY, count, 0, slot, err, errlen))
         e->cmd.oom = true; /* fails the flush */
+    if (e->cfg->wait_replicas > 0 && count > 0) {
+        /* the batch's writes held by enough replicas of every primary */
+        resp_count(&e->cmd, '*', 3);
+        resp_cstr(&e->cmd, "WAIT");
+        resp_int(&e->cmd, e->cfg->wait_replicas);
+        resp_int(&e->cmd, e->cfg->redis_timeout_ms / 2);
+        cmd_end(e, router_cluster(e->router) ? ROUTER_ALL : ROUTER_ANY);
+        if (!push_group(e, GROUP_WAIT, 1, 0, -1, err, errlen))
+            e->cmd.oom = true;
+    }
 }
 
 static void release(Pending *pd)

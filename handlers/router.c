@@ -296,7 +296,8 @@ static bool take(Router *r, Out *o, redisReply **rep, char *err, size_t errlen)
     }
     if (o->node >= 0)
         return read_one(r, &r->nodes[o->node], r->nodes[o->node].c, rep, err, errlen);
-    /* the primaries it went to: the first error, else the first reply */
+    /* the primaries it went to: the first error, else the smallest integer
+     * (WAIT: the fewest replicas), else the first reply */
     *rep = NULL;
     for (int i = 0; i < r->nnodes; i++) {
         if (!(o->all & (UINT64_C(1) << i)))
@@ -308,7 +309,10 @@ static bool take(Router *r, Out *o, redisReply **rep, char *err, size_t errlen)
             *rep = NULL;
             return false;
         }
-        if (!*rep || (x->type == REDIS_REPLY_ERROR && (*rep)->type != REDIS_REPLY_ERROR)) {
+        bool smaller = x->type == REDIS_REPLY_INTEGER && (*rep) &&
+                       (*rep)->type == REDIS_REPLY_INTEGER && x->integer < (*rep)->integer;
+        if (!*rep || smaller ||
+            (x->type == REDIS_REPLY_ERROR && (*rep)->type != REDIS_REPLY_ERROR)) {
             if (*rep)
                 freeReplyObject(*rep);
             *rep = x;
@@ -322,6 +326,43 @@ static bool take(Router *r, Out *o, redisReply **rep, char *err, size_t errlen)
 static bool prefix(const redisReply *rep, const char *p)
 {
     return rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, p, strlen(p)) == 0;
+}
+
+/* An error reply of ours (freed by freeReplyObject). */
+static redisReply *error_reply(const char *msg)
+{
+    redisReply *e = calloc(1, sizeof *e);
+    if (!e || !(e->str = strdup(msg))) {
+        free(e);
+        return NULL;
+    }
+    e->type = REDIS_REPLY_ERROR;
+    e->len = strlen(msg);
+    return e;
+}
+
+/* redis.wait_replicas after a command sent again on n's second connection
+ * (the WAIT of the pipeline does not cover it): too few replicas turn the
+ * reply into an error (the caller sends its batch again). */
+static bool wait_aside(Router *r, Node *n, redisReply **rep, char *err, size_t errlen)
+{
+    redisReply *w;
+    redisAppendCommand(n->aside, "WAIT %d %d", r->cfg->wait_replicas,
+                       r->cfg->redis_timeout_ms / 2);
+    if (!read_one(r, n, n->aside, &w, err, errlen))
+        return false;
+    bool enough = w->type == REDIS_REPLY_INTEGER && w->integer >= r->cfg->wait_replicas;
+    freeReplyObject(w);
+    if (enough)
+        return true;
+    freeReplyObject(*rep);
+    *rep = error_reply("WAIT: fewer replicas than redis.wait_replicas acknowledged the write");
+    if (!*rep) {
+        snprintf(err, errlen, "out of memory");
+        router_drop(r);
+        return false;
+    }
+    return true;
 }
 
 /* Follows the redirections of Out o's reply *rep until a final reply:
@@ -396,6 +437,9 @@ static bool follow(Router *r, Out *o, redisReply **rep, char *err, size_t errlen
         if (!read_one(r, n, n->aside, rep, err, errlen))
             return false;
         n->served++;
+        if (r->cfg->wait_replicas > 0 && (*rep)->type != REDIS_REPLY_ERROR &&
+            !wait_aside(r, n, rep, err, errlen))
+            return false;
     }
     snprintf(err, errlen, "redis: still redirected after %d attempts: %s", REDIRECTS_MAX,
              (*rep)->str);

@@ -4,13 +4,17 @@ file, pointed at one node, gives the same statistics and triggers as on one
 server; keys spread over every primary; slots moved while events flow
 change nothing."""
 
+import json
 import random
+import subprocess
+import time
+from types import SimpleNamespace
 
 import pytest
 
 import test_apply as A
-from brokers import make_stream
-from conftest import Relationctl
+from brokers import make_stream, wait_until
+from conftest import RELATIONCTL, Relationctl
 from redis_cluster import Cluster
 
 
@@ -55,35 +59,44 @@ def test_randomized_stream_matches_the_model_on_a_cluster(cluster, cctl, crdb, b
     assert len(spread) == 3 and all(n > 0 for n in spread.values()), spread
 
 
-def test_resharding_while_relationctl_applies(cluster, cctl, crdb):
+def test_resharding_while_relationctl_applies(cluster, cctl, crdb, tmp_path):
     """Every slot of one primary moves to another (`redis-cli --cluster
-    reshard`, thousands of slots) while relationctl applies a stream in long
-    runs: ASK, TRYAGAIN and MOVED are met and followed (the debug log says
-    so), no run fails, every event counts once, and the statistics and keys
-    equal the model's."""
+    reshard`, thousands of slots) during one relationctl run fed events until
+    the resharding is over: MOVED (and ASK or TRYAGAIN) are met and followed
+    (the debug log says so), the run succeeds, every event counts once, and
+    the statistics and keys equal the model's."""
     rng = random.Random(77)
     relations = [A.REL_SALES, A.REL_PEERS]
     cfg = cctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000, batch_size=4,
                                              log_level="debug"))
-    events = A.gen_events(rng, 60000, A.POOLS)
     model = A.Model(relations)
     primaries = cluster.primaries_now()
-    mover = cluster.reshard(primaries[0], primaries[1], cluster.slots_of(primaries[0]))
-    followed, n = [], 0
-    try:
-        while n < len(events) and (n == 0 or mover.poll() is None):
-            chunk = events[n:n + 10000]
-            n += len(chunk)
-            res = cctl.apply(cfg, chunk, timeout=300)
-            assert res.returncode == 0, res.stderr[-2000:]
-            assert A.summary(res)[3] == 0, res.summary
-            followed += [e for e in res.errors if e.endswith('; following"')]
-            for e in chunk:
-                model.apply(e)
-    finally:
-        _, err = mover.communicate(timeout=300)
-    assert mover.returncode == 0, err
-    assert any(" MOVED " in e for e in followed), followed[:10]
+    out_path, err_path = tmp_path / "triggers", tmp_path / "log"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        run = subprocess.Popen([RELATIONCTL, "-c", cfg, "apply", "-"], stdin=subprocess.PIPE,
+                               stdout=out, stderr=err, text=True)
+        mover = cluster.reshard(primaries[0], primaries[1], cluster.slots_of(primaries[0]))
+        fed = 0
+        try:
+            while mover.poll() is None and fed < 400000:
+                for e in A.gen_events(rng, 500):
+                    e["id"] = "%s-%d" % (e["id"], fed)
+                    fed += 1
+                    model.apply(e)
+                    run.stdin.write(json.dumps(e) + "\n")
+                run.stdin.flush()
+                time.sleep(0.05)
+        finally:
+            run.stdin.close()
+            rc = run.wait(timeout=300)
+            _, moved_err = mover.communicate(timeout=300)
+    log = err_path.read_text().splitlines()
+    assert mover.returncode == 0, moved_err
+    assert rc == 0, log[-20:]
+    a, d, st, inv = A.summary(SimpleNamespace(summary=log[-1], stderr="\n".join(log[-5:])))
+    assert inv == 0 and a + d + st == fed, log[-1]
+    followed = [line for line in log if line.endswith('; following"')]
+    assert any(" MOVED " in line for line in followed), followed[:10]
     cluster.wait_ok()
     # the first primary serves no slot now, and holds no key
     after = cluster.keys_per_node()
@@ -159,3 +172,52 @@ def test_a_primary_killed_and_restarted_mid_stream(harness, daemons):
         assert d.stop() == 0, d.log_tail()
     finally:
         c.stop()
+
+
+def test_a_manual_failover_mid_stream_with_wait_replicas(harness, daemons):
+    """Three primaries with a replica each, redis.wait_replicas 1: a replica
+    takes over its primary (CLUSTER FAILOVER) while events flow; the daemon
+    follows the new primary; exact, every trigger delivered."""
+    import redis as redis_py
+    c = Cluster(primaries=3, replicas=1)
+    try:
+        c.start()
+        h = harness(amqp=True, redis_server=c)
+        cfg = dict(h.config, redis=dict(h.config["redis"], wait_replicas=1),
+                   engine=dict(h.config["engine"], log_level="debug"))
+        d = h.daemon(daemons, config=cfg).start()
+        events = make_stream(1500, seed=107, clusters=[0, 1, 2, 3], tag="fo")
+        h.feed_amqp(events[:600])
+        h.wait_progress(0.4)
+        primaries = c.primaries_now()
+        replica = [n for n in c.nodes if n not in primaries][0]
+        rc = redis_py.Redis(port=replica.port, decode_responses=True)
+        assert rc.execute_command("CLUSTER", "FAILOVER") == "OK"
+        wait_until(lambda: rc.info("replication")["role"] == "master", timeout=30)
+        rc.close()
+        h.feed_amqp(events[600:] + events[:40])
+        h.wait_done()
+        c.wait_ok()
+        h.check()
+        assert replica in c.primaries_now()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        c.stop()
+
+
+def test_wait_replicas_beyond_the_replicas_acknowledges_nothing(cluster, cctl):
+    """redis.wait_replicas above the replicas a primary has: relationctl stops
+    at the first batch, saying how many replicas acknowledged it (a primary
+    emptied by a resharding may have become another's replica meanwhile)."""
+    have = min(cluster.node_client(n).info("replication")["connected_slaves"]
+               for n in cluster.primaries_now())
+    cfg = cctl.config([A.REL_SALES, A.REL_PEERS], engine=dict(A.HUGE_TTL))
+    with open(cfg) as f:
+        doc = json.load(f)
+    doc["redis"].update(wait_replicas=have + 1, timeout_ms=600)
+    with open(cfg, "w") as f:
+        json.dump(doc, f)
+    res = cctl.apply(cfg, A.gen_events(random.Random(5), 20))
+    assert res.returncode != 0
+    assert "redis WAIT: %d of %d replicas acknowledged the batch" % (have, have + 1) \
+        in res.stderr, res.stderr
