@@ -329,9 +329,45 @@ bad:
 }
 
 
+/* redis.<key>: an array of "host:port" strings (an IPv6 host in brackets). */
+static bool get_addrs(Ctx *c, const json_t *o, const char *key, RedisAddr *out, int *n)
+{
+    char sub[PATH_MAX_LEN];
+    json_t *a = json_object_get(o, key), *v;
+    size_t i;
+    *n = 0;
+    join(sub, sizeof sub, "redis", key);
+    if (!a)
+        return true;
+    if (!json_is_array(a) || json_array_size(a) > CONFIG_MAX_ADDRS)
+        return fail(c, sub, "must be an array of at most %d \"host:port\" strings",
+                    CONFIG_MAX_ADDRS);
+    json_array_foreach(a, i, v) {
+        char at[PATH_MAX_LEN];
+        join_index(at, sizeof at, sub, i);
+        const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+        const char *colon = s ? strrchr(s, ':') : NULL;
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        size_t hl = colon ? (size_t)(colon - s) : 0;
+        if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+            s++;
+            hl -= 2;
+        }
+        if (!colon || hl == 0 || hl >= sizeof out[i].host || *end || port < 1 || port > 65535)
+            return fail(c, at, "must be \"host:port\" (an IPv6 host in brackets)");
+        memcpy(out[i].host, s, hl);
+        out[i].host[hl] = '\0';
+        out[i].port = (int)port;
+        (*n)++;
+    }
+    return true;
+}
+
 static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const keys[] = {"url", "key_prefix", "timeout_ms", "wait_replicas", NULL};
+    static const char *const keys[] = {"url",   "key_prefix", "timeout_ms", "wait_replicas",
+                                       "seeds", "sentinels",  "master_name", NULL};
     json_t *o;
     int64_t t, w;
     if (!get_object(c, root, "", "redis", true, &o) || !only_keys(c, o, "redis", keys) ||
@@ -342,6 +378,19 @@ static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
         return false;
     cfg->redis_timeout_ms = (int)t;
     cfg->wait_replicas = (int)w;
+    if (!get_addrs(c, o, "seeds", cfg->seeds, &cfg->nseeds) ||
+        !get_addrs(c, o, "sentinels", cfg->sentinels, &cfg->nsentinels))
+        return false;
+    json_t *name = json_object_get(o, "master_name");
+    if (name && (!json_is_string(name) || !*json_string_value(name) ||
+                 strlen(json_string_value(name)) >= sizeof cfg->master_name))
+        return fail(c, "redis.master_name", "must be a string of 1..127 characters");
+    if (name)
+        snprintf(cfg->master_name, sizeof cfg->master_name, "%s", json_string_value(name));
+    if (cfg->nsentinels && !name)
+        return fail(c, "redis.master_name", "required with redis.sentinels");
+    if (name && !cfg->nsentinels)
+        return fail(c, "redis.sentinels", "required with redis.master_name");
     if (strncmp(cfg->redis_url, "redis://", 8) != 0)
         return fail(c, "redis.url", "must start with redis://");
     if (!parse_redis_url(cfg->redis_url, &cfg->redis))
@@ -1179,7 +1228,11 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     if (!str_same(fresh->redis_url, running->redis_url) ||
         !str_same(fresh->key_prefix, running->key_prefix) ||
         fresh->redis_timeout_ms != running->redis_timeout_ms ||
-        fresh->wait_replicas != running->wait_replicas)
+        fresh->wait_replicas != running->wait_replicas || fresh->nseeds != running->nseeds ||
+        fresh->nsentinels != running->nsentinels ||
+        memcmp(fresh->seeds, running->seeds, sizeof fresh->seeds) != 0 ||
+        memcmp(fresh->sentinels, running->sentinels, sizeof fresh->sentinels) != 0 ||
+        strcmp(fresh->master_name, running->master_name) != 0)
         note_change(changed, len, "redis");
     if (!kafka_same(fresh, running))
         note_change(changed, len, "kafka");
@@ -1208,6 +1261,11 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     fresh->redis = running->redis;
     fresh->redis_timeout_ms = running->redis_timeout_ms;
     fresh->wait_replicas = running->wait_replicas;
+    memcpy(fresh->seeds, running->seeds, sizeof fresh->seeds);
+    fresh->nseeds = running->nseeds;
+    memcpy(fresh->sentinels, running->sentinels, sizeof fresh->sentinels);
+    fresh->nsentinels = running->nsentinels;
+    memcpy(fresh->master_name, running->master_name, sizeof fresh->master_name);
     fresh->has_kafka = running->has_kafka;
     fresh->has_amqp = running->has_amqp;
     fresh->amqp.prefetch = running->amqp.prefetch;

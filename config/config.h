@@ -85,12 +85,25 @@ typedef struct {
     int db;
 } RedisUrl;
 
+#define CONFIG_MAX_ADDRS 16
+
+/* host:port */
+typedef struct {
+    char host[256];
+    int port;
+} RedisAddr;
+
 typedef struct {
     char *redis_url;
     RedisUrl redis; /* redis_url's parts */
     char *key_prefix;
     int redis_timeout_ms;
     int wait_replicas; /* WAIT for this many replicas after a batch's writes (0: none) */
+    RedisAddr seeds[CONFIG_MAX_ADDRS];     /* more cluster nodes to ask for the map */
+    int nseeds;
+    RedisAddr sentinels[CONFIG_MAX_ADDRS]; /* Redis Sentinel: who names the primary */
+    int nsentinels;
+    char master_name[128];
 
     int64_t tombstone_ttl_s;
     int dedup_ids;

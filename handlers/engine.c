@@ -833,7 +833,7 @@ static bool read_apply_group(Engine *e, bool *missing, char *err, size_t errlen)
 {
     Group g = e->groups[0];
     Pending *pd = &e->pending[g.slot];
-    bool ok = true;
+    bool ok = true, readonly = false;
     memmove(e->groups, e->groups + 1, (size_t)(e->ngroups - 1) * sizeof *e->groups);
     e->ngroups--;
     for (size_t k = 0; k < 2 * pd->n; k++) {
@@ -853,12 +853,18 @@ static bool read_apply_group(Engine *e, bool *missing, char *err, size_t errlen)
             if (ok)
                 snprintf(err, errlen, "redis: %s", r->str);
             ok = false;
+            /* a primary turned replica (a failover): the next attempt
+             * connects again, and asks the sentinels where the primary is */
+            if (strncmp(r->str, "READONLY", 8) == 0)
+                readonly = true;
         }
         pd->replies[k] = r;
         pd->state[k] = SIDE_REPLIED;
         if (both)
             pd->state[++k] = SIDE_REPLIED;
     }
+    if (readonly)
+        drop(e);
     return ok;
 }
 

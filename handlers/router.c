@@ -187,11 +187,61 @@ static bool cluster_enabled(redisContext *c, bool *enabled, char *err, size_t er
     return ok;
 }
 
-/* Any node that answers: redis.url first, then the nodes known. */
+/* The primary Redis Sentinel names (redis.sentinels, asked in turn). */
+static redisContext *from_sentinels(Router *r, char *host, size_t hostlen, char *err,
+                                    size_t errlen)
+{
+    const Config *cfg = r->cfg;
+    int timeout_ms = cfg->redis_timeout_ms;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    snprintf(err, errlen, "redis: no sentinel answered");
+    for (int i = 0; i < cfg->nsentinels; i++) {
+        const RedisAddr *a = &cfg->sentinels[i];
+        redisContext *s = redisConnectWithTimeout(a->host, a->port, tv);
+        if (!s || s->err) {
+            snprintf(err, errlen, "redis sentinel %s:%d: %s", a->host, a->port,
+                     s ? s->errstr : "out of memory");
+            if (s)
+                redisFree(s);
+            continue;
+        }
+        redisSetTimeout(s, tv);
+        redisReply *rep = redisCommand(s, "SENTINEL get-master-addr-by-name %s", cfg->master_name);
+        bool ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                  rep->element[0]->type == REDIS_REPLY_STRING &&
+                  rep->element[1]->type == REDIS_REPLY_STRING;
+        if (ok) {
+            snprintf(host, hostlen, "%s", rep->element[0]->str);
+            int port = atoi(rep->element[1]->str);
+            freeReplyObject(rep);
+            redisFree(s);
+            return store_connect_to(cfg, host, port, err, errlen);
+        }
+        snprintf(err, errlen, "redis sentinel %s:%d: %s", a->host, a->port,
+                 !rep ? s->errstr
+                      : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                       : "does not know redis.master_name");
+        if (rep)
+            freeReplyObject(rep);
+        redisFree(s);
+    }
+    return NULL;
+}
+
+/* Any node that answers: redis.url first, then redis.seeds, then the nodes
+ * known. */
 static redisContext *seed(Router *r, char *host, size_t hostlen, char *err, size_t errlen)
 {
+    if (r->cfg->nsentinels)
+        return from_sentinels(r, host, hostlen, err, errlen);
     redisContext *c = store_connect(r->cfg, err, errlen);
     snprintf(host, hostlen, "%s", r->cfg->redis.host);
+    for (int i = 0; !c && i < r->cfg->nseeds; i++) {
+        char why[256];
+        c = store_connect_to(r->cfg, r->cfg->seeds[i].host, r->cfg->seeds[i].port, why,
+                             sizeof why);
+        snprintf(host, hostlen, "%s", r->cfg->seeds[i].host);
+    }
     for (int i = 0; !c && i < r->nnodes; i++) {
         char why[256];
         c = store_connect_to(r->cfg, r->nodes[i].host, r->nodes[i].port, why, sizeof why);

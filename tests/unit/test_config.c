@@ -394,6 +394,16 @@ static const char *check_url_ipv6_default_port(const Config *c)
     return NULL;
 }
 
+static const char *check_scale(const Config *c)
+{
+    EXPECT(c->wait_replicas == 2 && c->nseeds == 2 && c->nsentinels == 1);
+    EXPECT(streq(c->seeds[0].host, "10.0.0.2") && c->seeds[0].port == 7001);
+    EXPECT(streq(c->seeds[1].host, "::1") && c->seeds[1].port == 7002);
+    EXPECT(streq(c->sentinels[0].host, "s1") && c->sentinels[0].port == 26379);
+    EXPECT(streq(c->master_name, "main"));
+    return NULL;
+}
+
 static const char *check_url_defaults(const Config *c)
 {
     EXPECT(streq(c->redis.user, "") && streq(c->redis.password, ""));
@@ -495,6 +505,25 @@ static const Case cases[] = {
     {"redis.key_prefix not a string",
      "{'redis':{'url':'redis://h','key_prefix':1},'relations':[]}",
      "redis.key_prefix: must be a string", NULL},
+    {"redis scale-out keys",
+     "{'redis':{'url':'redis://h','wait_replicas':2,'seeds':['10.0.0.2:7001','[::1]:7002'],"
+     "'sentinels':['s1:26379'],'master_name':'main'},'relations':[]}",
+     NULL, check_scale},
+    {"redis.wait_replicas too big", "{'redis':{'url':'redis://h','wait_replicas':17},'relations':[]}",
+     "redis.wait_replicas: must be an integer 0..16", NULL},
+    {"redis.seeds not an array", "{'redis':{'url':'redis://h','seeds':'h:1'},'relations':[]}",
+     "redis.seeds: must be an array of at most 16 \"host:port\" strings", NULL},
+    {"redis.seeds without a port", "{'redis':{'url':'redis://h','seeds':['h:1','h']},'relations':[]}",
+     "redis.seeds[1]: must be \"host:port\" (an IPv6 host in brackets)", NULL},
+    {"redis.sentinels bad port", "{'redis':{'url':'redis://h','sentinels':['h:0'],"
+     "'master_name':'m'},'relations':[]}",
+     "redis.sentinels[0]: must be \"host:port\" (an IPv6 host in brackets)", NULL},
+    {"redis.sentinels without master_name",
+     "{'redis':{'url':'redis://h','sentinels':['h:26379']},'relations':[]}",
+     "redis.master_name: required with redis.sentinels", NULL},
+    {"redis.master_name without sentinels",
+     "{'redis':{'url':'redis://h','master_name':'m'},'relations':[]}",
+     "redis.sentinels: required with redis.master_name", NULL},
     {"redis.timeout_ms 0", "{'redis':{'url':'redis://h','timeout_ms':0},'relations':[]}",
      "redis.timeout_ms: must be an integer 1..3600000", NULL},
     {"redis.timeout_ms too big", "{'redis':{'url':'redis://h','timeout_ms':3600001},'relations':[]}",
