@@ -14,6 +14,9 @@
    partition committed to its end (the daemon commits after the triggers are
    confirmed and the outbox cleared); starting the daemon and joining the
    group are outside it;
+   (5.) the engine alone on a Redis Cluster of 1 and of 3 primaries
+   (BENCH_CLUSTER=0 skips it): events/s, Redis CPU per event over every
+   node, the busiest primary's share of the calls;
    After each drain, RabbitMQ alone: as many messages as the drain's
    triggers (bodies: triggers of the same events) published by bench_publish
    with relationd's own publisher (batches of 512, 8 in flight, confirms) to
@@ -66,6 +69,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import redis
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -199,6 +204,38 @@ def apply_run(col, bins, tmp, rds, path, n, batch_size):
             "commandstats": {k: {"calls_per_event": c / n, "usec_per_call": u / c if c else 0,
                                  "usec_per_event": u / n}
                              for k, (c, u) in stats.items() if k not in COMMAND_NOISE}}
+
+
+# ---- 5. the engine on a Redis Cluster ---------------------------------------
+
+def cluster_run(bins, tmp, path, n, primaries):
+    """relationctl apply into a fresh cluster of `primaries` primaries (one:
+    every slot added by hand): events/s, Redis CPU per event (every node),
+    and the share of the apply calls the busiest primary served."""
+    from redis_cluster import Cluster
+    c = Cluster(primaries=primaries)
+    try:
+        c.start()
+        nodes = [redis.Redis(port=x.port) for x in c.nodes]
+        for x in nodes:
+            x.config_resetstat()
+        cpu0 = sum(B.redis_cpu(x) for x in nodes)
+        cfg = B.write_json(os.path.join(tmp, "ctl-cluster-%d.json" % primaries), {
+            "redis": {"url": c.url, "key_prefix": "rel:", "timeout_ms": 30000},
+            "engine": {"batch_size": 256}, "relations": [B.RELATION]})
+        took, summary, ctl_cpu, _ = run_ctl(bins["relationctl"], cfg, path)
+        cpu1 = sum(B.redis_cpu(x) for x in nodes)
+        calls = [B.redis_commandstats(x).get("fcall", (0, 0))[0] for x in nodes]
+        for x in nodes:
+            x.close()
+        if summary.get("applied") != n:
+            raise BenchError("cluster of %d: relationctl applied %r of %d events" % (
+                primaries, summary, n))
+        return {"events_s": n / took, "redis_cpu_us": (cpu1 - cpu0) / n * 1e6,
+                "ctl_cpu_us": ctl_cpu / n * 1e6, "calls": calls,
+                "max_share": max(calls) / max(1, sum(calls))}
+    finally:
+        c.stop()
 
 
 # ---- 4. Redis memory --------------------------------------------------------
@@ -537,6 +574,15 @@ ROWS = [
     ("rabbit.rabbit_cores", "RabbitMQ cores busy (its CPU per second)", None, "%.2f"),
     ("rabbit.events_s", "events/s it allows (messages/s / triggers per event)", None, "%.0f"),
     ("rabbit.drain_share", "drain events/s / that", None, "%.2f"),
+    ("5", "5. engine alone on a Redis Cluster (a call per side; current build only)", None,
+     None),
+    ("cl1.events_s", "events/s, 1 primary", None, "%.0f"),
+    ("cl3.events_s", "events/s, 3 primaries", None, "%.0f"),
+    ("cl.scaling", "3 primaries / 1 primary", None, "%.2f"),
+    ("cl1.redis_cpu_us", "Redis CPU us/event, 1 primary", None, "%.1f"),
+    ("cl3.redis_cpu_us", "Redis CPU us/event, 3 primaries (all nodes)", None, "%.1f"),
+    ("cl3.ctl_cpu_us", "relationctl CPU us/event, 3 primaries", None, "%.1f"),
+    ("cl3.max_share", "share of the calls on the busiest primary (1/3 = even)", None, "%.2f"),
     ("3", "3. latency at %d events/s for %g s (produce -> first trigger)" % (RATE, LATENCY_S),
      None, None),
     ("lat.latency_p50_ms", "p50 ms", None, "%.1f"),
@@ -581,12 +627,15 @@ def summarize(results, cols):
         v = {}
         for prefix, samples in (("apply", res["apply"]), ("apply1", res["apply1"]),
                                 ("drain", res["drain"]), ("lat", res["latency"]),
-                                ("mem", res["memory"]), ("rabbit", res["rabbit"])):
+                                ("mem", res["memory"]), ("rabbit", res["rabbit"]),
+                                ("cl1", res["cluster1"]), ("cl3", res["cluster3"])):
             keys = set()
             for s in samples:
                 keys.update(k for k, x in s.items() if isinstance(x, (int, float)))
             for k in keys:
                 v[prefix + "." + k] = median_of(samples, k)
+        if v.get("cl1.events_s") and v.get("cl3.events_s"):
+            v["cl.scaling"] = v["cl3.events_s"] / v["cl1.events_s"]
         if v.get("drain.rabbit_cpu_us") and v.get("drain.events_s"):
             v["drain.rabbit_cores"] = v["drain.rabbit_cpu_us"] * v["drain.events_s"] / 1e6
         if v.get("rabbit.messages_s") and v.get("drain.triggers_per_event"):
@@ -675,7 +724,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="relationd-bench-")
     stack = B.Stack()
     results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": [],
-                   "rabbit": []}
+                   "rabbit": [], "cluster1": [], "cluster3": []}
                for c in cols}
     try:
         run_bins = snapshot_binaries(bins, tmp)
@@ -713,6 +762,14 @@ def main():
             log("memory %s: %.0f bytes per edge side, %.1f per event id" % (
                 col, r["edge_side_bytes"], r["seen_id_bytes"]))
 
+        if os.environ.get("BENCH_CLUSTER", "1") not in ("", "0"):
+            for rnd in range(APPLY_ROUNDS):
+                for primaries in (1, 3):
+                    r = cluster_run(run_bins[cols[0]], tmp, path, EVENTS, primaries)
+                    results[cols[0]]["cluster%d" % primaries].append(r)
+                    log("cluster of %d round %d: %.0f events/s, Redis %.1f us/event, "
+                        "calls per node %s" % (primaries, rnd, r["events_s"],
+                                               r["redis_cpu_us"], r["calls"]))
         bodies = trigger_bodies(run_bins[cols[0]]["relationctl"], tmp, rds, events[:5000])
         lat_events = B.make_events(int(RATE * LATENCY_S), 2, "lat")
         run_no = 0
