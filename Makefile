@@ -32,7 +32,8 @@ DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_con
 DAEMON    := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
 CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
 
-UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster
+UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
+              $(BUILD)/test_router
 
 .SECONDARY:
 .DELETE_ON_ERROR:
