@@ -209,6 +209,17 @@ static Router *connect_to_a(void)
     return r;
 }
 
+/* The nodes in their first state ([0, 8192) on A, the rest on B, no slot
+ * migrating), and a router connected to them. */
+static Router *start_halves(void)
+{
+    atomic_store(&cluster_mode, 1);
+    atomic_store(&split, 8192);
+    atomic_store(&a_owns_below, 8192);
+    atomic_store(&ask_slot, -1);
+    return connect_to_a();
+}
+
 /* A key of a slot in [lo, hi). */
 static void key_in(char *out, size_t len, int lo, int hi, int *slot)
 {
@@ -242,11 +253,7 @@ static void expect(Router *r, const char *want)
 static void test_replies_in_the_order_of_the_commands(void **state)
 {
     (void)state;
-    atomic_store(&cluster_mode, 1);
-    atomic_store(&split, 8192);
-    atomic_store(&a_owns_below, 8192);
-    atomic_store(&ask_slot, -1);
-    Router *r = connect_to_a();
+    Router *r = start_halves();
     assert_true(router_cluster(r));
     char keys[6][32], want[6][40];
     int slots[6];
@@ -267,11 +274,7 @@ static void test_replies_in_the_order_of_the_commands(void **state)
 static void test_moved_and_ask_are_followed(void **state)
 {
     (void)state;
-    atomic_store(&cluster_mode, 1);
-    atomic_store(&split, 8192);
-    atomic_store(&a_owns_below, 8192);
-    atomic_store(&ask_slot, -1);
-    Router *r = connect_to_a();
+    Router *r = start_halves();
     char k1[32], k2[32], k3[32], want[40];
     int s1, s2, s3;
     key_in(k1, sizeof k1, 4096, 8192, &s1);   /* about to move to B */
@@ -314,11 +317,7 @@ static void test_moved_and_ask_are_followed(void **state)
 static void test_every_primary_answers_once(void **state)
 {
     (void)state;
-    atomic_store(&cluster_mode, 1);
-    atomic_store(&split, 8192);
-    atomic_store(&a_owns_below, 8192);
-    atomic_store(&ask_slot, -1);
-    Router *r = connect_to_a();
+    Router *r = start_halves();
     static const char wait[] = "*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$1\r\n0\r\n";
     char k[32], want[40], err[256];
     int s;
