@@ -4,6 +4,7 @@
 #include "daemon/log.h"
 #include "handlers/engine.h"
 #include "handlers/event.h"
+#include "handlers/jsonbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +20,33 @@ enum { EXIT_FATAL = 1, EXIT_USAGE = 2, EXIT_INVALID_LINES = 3 };
 static void usage(FILE *out)
 {
     fprintf(out, "usage: relationctl -c FILE stats RELATION direct|reverse PROFILE\n"
+                 "       relationctl -c FILE edges RELATION direct|reverse PROFILE\n"
                  "       relationctl -c FILE apply [FILE|-]\n"
                  "       relationctl --version\n");
+}
+
+/* RELATION direct|reverse PROFILE: false (message printed) when one is not. */
+static bool side_args(const Config *cfg, char **argv, const RelationDef **out, Side *side)
+{
+    const RelationDef *rel = config_relation(cfg, argv[0]);
+    if (!rel) {
+        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", argv[0]);
+        return false;
+    }
+    if (strcmp(argv[1], "direct") == 0) {
+        *side = SIDE_DIRECT;
+    } else if (strcmp(argv[1], "reverse") == 0) {
+        *side = SIDE_REVERSE;
+    } else {
+        fprintf(stderr, "relationctl: side must be direct or reverse, not \"%s\"\n", argv[1]);
+        return false;
+    }
+    if (!*argv[2] || strlen(argv[2]) > EVENT_PROFILE_MAX) {
+        fprintf(stderr, "relationctl: PROFILE must be 1..%d bytes\n", EVENT_PROFILE_MAX);
+        return false;
+    }
+    *out = rel;
+    return true;
 }
 
 static int cmd_stats(const Config *cfg, int argc, char **argv)
@@ -35,23 +61,8 @@ static int cmd_stats(const Config *cfg, int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    rel = config_relation(cfg, argv[0]);
-    if (!rel) {
-        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", argv[0]);
+    if (!side_args(cfg, argv, &rel, &side))
         return EXIT_USAGE;
-    }
-    if (strcmp(argv[1], "direct") == 0) {
-        side = SIDE_DIRECT;
-    } else if (strcmp(argv[1], "reverse") == 0) {
-        side = SIDE_REVERSE;
-    } else {
-        fprintf(stderr, "relationctl: side must be direct or reverse, not \"%s\"\n", argv[1]);
-        return EXIT_USAGE;
-    }
-    if (!*argv[2] || strlen(argv[2]) > EVENT_PROFILE_MAX) {
-        fprintf(stderr, "relationctl: PROFILE must be 1..%d bytes\n", EVENT_PROFILE_MAX);
-        return EXIT_USAGE;
-    }
     e = engine_new(cfg, err, sizeof err);
     if (!e) {
         fprintf(stderr, "relationctl: %s\n", err);
@@ -65,6 +76,47 @@ static int cmd_stats(const Config *cfg, int argc, char **argv)
     }
     printf("%s\n", json);
     free(json);
+    return fflush(stdout) == 0 ? 0 : EXIT_FATAL;
+}
+
+/* Every edge of a side, a JSON object a line, one HSCAN page at a time
+ * (constant memory). */
+static int cmd_edges(const Config *cfg, int argc, char **argv)
+{
+    char err[CONFIG_ERR_MAX], cursor[32] = "0";
+    const RelationDef *rel;
+    Side side;
+    JsonBuf page = {0};
+    bool ok = true;
+
+    if (argc != 3) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!side_args(cfg, argv, &rel, &side))
+        return EXIT_USAGE;
+    Engine *e = engine_new(cfg, err, sizeof err);
+    if (!e) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        return EXIT_FATAL;
+    }
+    do {
+        int n;
+        jsonbuf_reset(&page);
+        ok = engine_edges(e, rel, side, argv[2], cursor, 500, "\n", &page, &n, cursor, err,
+                          sizeof err);
+        if (ok && n > 0 && (fwrite(page.data, 1, page.len, stdout) != page.len ||
+                            fputc('\n', stdout) == EOF)) {
+            snprintf(err, sizeof err, "writing the edges: %s", strerror(errno));
+            ok = false;
+        }
+    } while (ok && strcmp(cursor, "0") != 0);
+    engine_free(e);
+    jsonbuf_free(&page);
+    if (!ok) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        return EXIT_FATAL;
+    }
     return fflush(stdout) == 0 ? 0 : EXIT_FATAL;
 }
 
@@ -344,6 +396,8 @@ int main(int argc, char **argv)
     atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
     if (strcmp(argv[i], "stats") == 0) {
         rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "edges") == 0) {
+        rc = cmd_edges(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "apply") == 0) {
         rc = cmd_apply(cfg, argc - i - 1, argv + i + 1);
     } else {

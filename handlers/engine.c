@@ -8,6 +8,7 @@
 #include "handlers/router.h"
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1260,5 +1261,95 @@ done:
         freeReplyObject(r);
     free(st);
     jsonbuf_free(&text);
+    return ok;
+}
+
+/* ---- edges ---- */
+
+/* A stored edge ({"version": ..., "weights": {...}}, README "Redis key
+ * layout") into w and its version; false when it is not one. */
+static bool edge_read(const RelationDef *rel, const char *raw, size_t len, EdgeWeights *w,
+                      char *version, size_t vcap, bool *has_version)
+{
+    json_error_t je;
+    json_t *root = json_loadb(raw, len, 0, &je);
+    json_t *weights = root ? json_object_get(root, "weights") : NULL;
+    json_t *v = root ? json_object_get(root, "version") : NULL;
+    bool ok = json_is_object(weights);
+    memset(w, 0, sizeof *w);
+    *has_version = ok && json_is_string(v) && strlen(json_string_value(v)) < vcap;
+    if (*has_version)
+        snprintf(version, vcap, "%s", json_string_value(v));
+    for (int i = 0; ok && i < rel->nproperties; i++) {
+        json_t *x = json_object_get(weights, rel->properties[i].short_name);
+        if (!x)
+            continue;
+        w->set[i] = true;
+        if (json_is_boolean(x))
+            w->w[i] = json_is_true(x);
+        else if (json_is_integer(x))
+            w->w[i] = json_integer_value(x);
+        else
+            ok = false;
+    }
+    json_decref(root);
+    return ok;
+}
+
+bool engine_edges(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                  const char *cursor, int count, const char *sep, JsonBuf *out, int *n,
+                  char next[32], char *err, size_t errlen)
+{
+    JsonBuf *b = &e->cmd;
+    redisReply *r = NULL;
+    bool ok = false;
+    *n = 0;
+    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    resp_count(b, '*', 7);
+    resp_cstr(b, "HSCAN");
+    resp_key(b, e->cfg, rel, side, profile, "side", NULL);
+    resp_cstr(b, cursor);
+    resp_cstr(b, "MATCH");
+    resp_cstr(b, "@*");
+    resp_cstr(b, "COUNT");
+    resp_int(b, count);
+    cmd_end(e, side_slot(rel, side, profile));
+    if (!flush_commands(e, err, errlen) || !read_reply(e, &r, err, errlen))
+        return false;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
+        r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2) {
+        snprintf(err, errlen, "redis: unexpected reply to HSCAN%s%s",
+                 r->type == REDIS_REPLY_ERROR ? ": " : "", r->type == REDIS_REPLY_ERROR ? r->str : "");
+        goto done;
+    }
+    snprintf(next, 32, "%s", r->element[0]->str);
+    const redisReply *f = r->element[1];
+    for (size_t i = 0; i < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        EdgeWeights w;
+        char version[24];
+        bool has_version;
+        if (k->type != REDIS_REPLY_STRING || k->len < 1 || k->str[0] != '@' ||
+            v->type != REDIS_REPLY_STRING ||
+            !edge_read(rel, v->str, v->len, &w, version, sizeof version, &has_version)) {
+            log_at(LOG_WARN, "redis", "%s: a field that is not an edge of ours, skipped",
+                   rel->short_name);
+            continue;
+        }
+        if (out->len && sep)
+            jsonbuf_cstr(out, sep);
+        trigger_edge_json(out, rel, side, k->str + 1, k->len - 1, &w,
+                          has_version ? version : NULL, has_version ? strlen(version) : 0);
+        (*n)++;
+    }
+    if (out->oom) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    ok = true;
+done:
+    freeReplyObject(r);
     return ok;
 }

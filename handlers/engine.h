@@ -81,6 +81,14 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
 /* Reads the replies still due ahead of the first batch sent and not read. */
 bool engine_sync(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* One page of a side's edges (HSCAN from cursor, "0" to start, COUNT
+ * count): each edge appended to out as trigger_edge_json, after sep when
+ * out is not empty; *n the edges appended; next the cursor to go on with,
+ * "0" when the walk is over. */
+bool engine_edges(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                  const char *cursor, int count, const char *sep, JsonBuf *out, int *n,
+                  char next[32], char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* One side's statistics as a JSON text (caller frees). */
 bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *profile, char **json,
                   char *err, size_t errlen) __attribute__((warn_unused_result));

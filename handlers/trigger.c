@@ -265,6 +265,23 @@ static void weights_json(JsonBuf *b, const RelationDef *rel, bool has, const Edg
     jsonbuf_char(b, '}');
 }
 
+void trigger_edge_json(JsonBuf *b, const RelationDef *rel, Side side, const char *cp, size_t cplen,
+                       const EdgeWeights *w, const char *version, size_t vlen)
+{
+    jsonbuf_cstr(b, "{\"profile_id\":");
+    jsonbuf_string(b, cp, cplen);
+    jsonbuf_cstr(b, ",\"database\":");
+    name(b, side == SIDE_DIRECT ? rel->database_b : rel->database_a);
+    jsonbuf_cstr(b, ",\"weights\":");
+    weights_json(b, rel, true, w);
+    jsonbuf_cstr(b, ",\"version\":");
+    if (version)
+        jsonbuf_string(b, version, vlen);
+    else
+        jsonbuf_cstr(b, "null");
+    jsonbuf_char(b, '}');
+}
+
 void trigger_stats_json(JsonBuf *b, const RelationDef *rel, const SideStats *st)
 {
     jsonbuf_cstr(b, "{\"count\":");

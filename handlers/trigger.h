@@ -84,6 +84,11 @@ void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Ev
 
 /* {"count":N,"properties":{"p":{"count":N,"total":X,"top":[...]},...}} */
 void trigger_stats_json(JsonBuf *b, const RelationDef *rel, const SideStats *st);
+/* One edge of a side as the read side prints it: {"profile_id": cp,
+ * "database": the counterpart's, "weights": {...} (as in triggers, unset
+ * properties absent), "version": "<decimal>" or null}. */
+void trigger_edge_json(JsonBuf *b, const RelationDef *rel, Side side, const char *cp, size_t cplen,
+                       const EdgeWeights *w, const char *version, size_t vlen);
 
 /* A decimal integer (or a decimal with a fraction of zeros) as Redis holds
  * it; false when it is not one. */
