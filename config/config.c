@@ -688,7 +688,7 @@ static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
 static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
 {
     static const char *const hook_keys[] = {"url", "exchange", "declare", "tls", NULL};
-    static const char *const http_keys[] = {"listen", NULL};
+    static const char *const http_keys[] = {"listen", "token", NULL};
     json_t *o;
     if (!get_object(c, root, "", "hooks", false, &o))
         return false;
@@ -708,8 +708,11 @@ static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
     if (o) {
         cfg->has_http = true;
         if (!only_keys(c, o, "http", http_keys) ||
-            !get_string(c, o, "http", "listen", true, NULL, &cfg->http_listen))
+            !get_string(c, o, "http", "listen", true, NULL, &cfg->http_listen) ||
+            !get_string(c, o, "http", "token", false, NULL, &cfg->http_token))
             return false;
+        if (cfg->http_token && !*cfg->http_token)
+            return fail(c, "http.token", "must not be empty (leave it out for no token)");
         const char *colon = strrchr(cfg->http_listen, ':');
         char *end;
         long port = colon ? strtol(colon + 1, &end, 10) : -1;
@@ -1052,6 +1055,7 @@ void config_free(Config *cfg)
     free(cfg->hooks_url);
     free(cfg->hooks_exchange);
     free(cfg->http_listen);
+    free(cfg->http_token);
     for (int i = 0; i < cfg->nrelations; i++) {
         RelationDef *r = &cfg->relations[i];
         free(r->short_name);

@@ -124,6 +124,7 @@ typedef struct {
     bool hooks_declare; /* false: the exchange must exist (passive declare) */
     bool has_http;
     char *http_listen;
+    char *http_token; /* NULL: /v1/ is open */
 
     RelationDef *relations;
     int nrelations;

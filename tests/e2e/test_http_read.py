@@ -1,0 +1,178 @@
+"""The HTTP read API on http.listen: /v1/stats equal to `relationctl stats`
+for profile ids holding '/', spaces and non-ASCII; /v1/edges paged with
+cursor (each edge once, none missed while edges come and go); 404, 400 and
+401 with a JSON error; 503 while Redis is down. relationd runs here with no
+source at all, serving reads only."""
+
+import json
+import random
+import subprocess
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from redis_server import Server, free_port
+
+import test_apply as A
+from brokers import Daemon, wait_until
+from conftest import RELATIONCTL
+
+ODD = ["a/b", "with space", "naïve ☃", "100%", "{tag}", "plain"]
+
+
+def get(port, path, token=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode())
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")
+
+
+def start(tmp_path, server, port, token=None):
+    cfg = {"redis": {"url": "redis://127.0.0.1:%d/0" % server.port, "timeout_ms": 1000},
+           "http": dict({"listen": "127.0.0.1:%d" % port}, **({"token": token} if token else {})),
+           "relations": [A.REL_SALES, A.REL_PEERS]}
+    d = Daemon(tmp_path, cfg).start(ready_timeout=30)
+    wait_until(lambda: _up(port), timeout=30)
+    return d, d.config_path
+
+
+def _up(port):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=2)
+        return True
+    except OSError:
+        return False
+
+
+def apply(cfg, events):
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", "-"],
+                         input="".join(json.dumps(e) + "\n" for e in events),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def stats(cfg, rel, side, prof):
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "stats", rel, side, prof],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_stats_and_errors(tmp_path):
+    server, port = Server(), free_port()
+    server.start()
+    d = None
+    try:
+        d, cfg = start(tmp_path, server, port)
+        rng = random.Random(7)
+        events = [{"id": "e%d" % i, "op": "attach", "relation": "sales",
+                   "profile_a": rng.choice(ODD), "profile_b": rng.choice(ODD),
+                   "weights": {"profit": rng.randint(1, 900) / 100, "qty": i % 7, "ok": i % 2 == 0}}
+                  for i in range(60)]
+        apply(cfg, events)
+        for prof in ODD:
+            for side in ("direct", "reverse"):
+                status, body = get(port, "/v1/stats/sales/%s/%s" % (side, q(prof)))
+                assert status == 200 and body == stats(cfg, "sales", side, prof), (side, prof)
+        assert get(port, "/v1/stats/sales/direct/nobody")[1]["count"] == 0
+        assert get(port, "/v1/stats/nope/direct/x") == (404, {"error": 'unknown relation "nope"'})
+        assert get(port, "/v1/edges/sales/sideways/x") == \
+            (404, {"error": "side must be direct or reverse"})
+        for bad in ("limit=0", "limit=1001", "limit=x", "cursor=zz", "cursor=0", "cursor=5.z"):
+            status, body = get(port, "/v1/edges/sales/direct/plain?" + bad)
+            assert status == 400 and "error" in body, (bad, status, body)
+        # Redis down: 503, then back
+        server.kill()
+        status, body = get(port, "/v1/stats/sales/direct/plain")
+        assert status == 503 and "redis" in body["error"], body
+        server.start()
+        wait_until(lambda: get(port, "/v1/stats/sales/direct/plain")[0] == 200, timeout=30)
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        if d and d.running():
+            d.kill()
+        server.stop()
+
+
+def test_a_token_guards_v1_only(tmp_path):
+    server, port = Server(), free_port()
+    server.start()
+    d = None
+    try:
+        d, _ = start(tmp_path, server, port, token="s3cret")
+        assert get(port, "/v1/stats/sales/direct/x")[0] == 401
+        assert get(port, "/v1/stats/sales/direct/x", token="wrong")[0] == 401
+        assert get(port, "/v1/stats/sales/direct/x", token="s3cret")[0] == 200
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+            assert r.status == 200
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        if d and d.running():
+            d.kill()
+        server.stop()
+
+
+def test_edges_paged_each_once_while_edges_come_and_go(tmp_path):
+    server, port = Server(), free_port()
+    server.start()
+    d = None
+    try:
+        d, cfg = start(tmp_path, server, port)
+        stable = ["s%d/x" % i for i in range(1500)]
+        apply(cfg, [{"id": "st-%d" % i, "op": "attach", "relation": "sales", "profile_a": "hub",
+                     "profile_b": cp, "weights": {"qty": i}} for i, cp in enumerate(stable)])
+        # quiet first: every page, each edge once, the limit kept
+        seen, cursor, pages = [], None, 0
+        while True:
+            path = "/v1/edges/sales/direct/hub?limit=97" + ("&cursor=" + q(cursor) if cursor else "")
+            status, body = get(port, path)
+            assert status == 200, body
+            assert len(body["edges"]) <= 97
+            seen += [e["profile_id"] for e in body["edges"]]
+            pages += 1
+            cursor = body["cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(stable) and pages > 10
+        # while other edges are attached and detached: every stable edge still comes
+        stop = threading.Event()
+
+        def churn():
+            i = 0
+            while not stop.is_set():
+                apply(cfg, [{"id": "ch-%d-%d" % (i, k), "op": op, "relation": "sales",
+                             "profile_a": "hub", "profile_b": "t%d" % k,
+                             **({"weights": {"qty": 1}} if op == "attach" else {})}
+                            for k in range(200) for op in ("attach", "detach")])
+                i += 1
+        t = threading.Thread(target=churn)
+        t.start()
+        try:
+            seen, cursor = [], None
+            while True:
+                path = "/v1/edges/sales/direct/hub?limit=50" + (
+                    "&cursor=" + q(cursor) if cursor else "")
+                status, body = get(port, path)
+                assert status == 200, body
+                seen += [e["profile_id"] for e in body["edges"]]
+                cursor = body["cursor"]
+                if cursor is None:
+                    break
+        finally:
+            stop.set()
+            t.join()
+        assert set(stable) <= set(seen)
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        if d and d.running():
+            d.kill()
+        server.stop()
