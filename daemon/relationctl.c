@@ -5,6 +5,7 @@
 #include "handlers/engine.h"
 #include "handlers/event.h"
 #include "handlers/jsonbuf.h"
+#include "handlers/segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: relationctl -c FILE stats RELATION direct|reverse PROFILE\n"
                  "       relationctl -c FILE edges RELATION direct|reverse PROFILE\n"
+                 "       relationctl -c FILE segment RELATION direct|reverse [--where EXPR]\n"
                  "       relationctl -c FILE apply [FILE|-]\n"
                  "       relationctl --version\n");
 }
@@ -118,6 +120,61 @@ static int cmd_edges(const Config *cfg, int argc, char **argv)
         return EXIT_FATAL;
     }
     return fflush(stdout) == 0 ? 0 : EXIT_FATAL;
+}
+
+static bool print_profile(const char *profile, size_t len, void *ctx)
+{
+    (void)ctx;
+    return fwrite(profile, 1, len, stdout) == len && fputc('\n', stdout) != EOF;
+}
+
+/* The profiles of a side with an edge that matches --where, one a line. */
+static int cmd_segment(const Config *cfg, int argc, char **argv)
+{
+    char err[CONFIG_ERR_MAX];
+    const char *expr = NULL;
+    Segment seg;
+    Side side;
+    if (argc == 4 && strcmp(argv[2], "--where") == 0)
+        expr = argv[3];
+    else if (argc != 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const RelationDef *rel = config_relation(cfg, argv[0]);
+    if (!rel) {
+        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", argv[0]);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "direct") == 0) {
+        side = SIDE_DIRECT;
+    } else if (strcmp(argv[1], "reverse") == 0) {
+        side = SIDE_REVERSE;
+    } else {
+        fprintf(stderr, "relationctl: side must be direct or reverse, not \"%s\"\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    if (!segment_parse(rel, expr, &seg, err, sizeof err)) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        return EXIT_USAGE;
+    }
+    Engine *e = engine_new(cfg, err, sizeof err);
+    if (!e) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        return EXIT_FATAL;
+    }
+    unsigned long edges = 0;
+    bool ok = engine_segment(e, rel, side, &seg, print_profile, NULL, &edges, err, sizeof err);
+    engine_free(e);
+    if (!ok) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        return EXIT_FATAL;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "relationctl: writing the profiles: %s\n", strerror(errno));
+        return EXIT_FATAL;
+    }
+    return 0;
 }
 
 /* A batch of lines: parsed, sent, then read and printed while the next one
@@ -396,6 +453,8 @@ int main(int argc, char **argv)
     atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
     if (strcmp(argv[i], "stats") == 0) {
         rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "segment") == 0) {
+        rc = cmd_segment(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "edges") == 0) {
         rc = cmd_edges(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "apply") == 0) {

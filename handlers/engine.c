@@ -6,6 +6,7 @@
 #include "handlers/sha1.h"
 #include "handlers/cluster.h"
 #include "handlers/router.h"
+#include "handlers/segment.h"
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -1351,5 +1352,165 @@ bool engine_edges(Engine *e, const RelationDef *rel, Side side, const char *prof
     ok = true;
 done:
     freeReplyObject(r);
+    return ok;
+}
+
+/* ---- segments ---- */
+
+/* A glob pattern matching text literally (SCAN MATCH). */
+static void glob_literal(JsonBuf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '*' || *s == '?' || *s == '[' || *s == ']' || *s == '\\')
+            jsonbuf_char(b, '\\');
+        jsonbuf_char(b, *s);
+    }
+}
+
+/* The profile of a side key PREFIX{REL:S:PROFILE}:side, decoded (key_id);
+ * false when the key is not one. */
+static bool key_profile(const char *key, size_t len, size_t head, char *out, size_t cap)
+{
+    const char *p = key + head, *end = key + len - 6; /* "}:side" */
+    size_t n = 0;
+    if (len < head + 6 || memcmp(end, "}:side", 6) != 0)
+        return false;
+    while (p < end) {
+        char c = *p++;
+        if (c == '%') {
+            if (end - p < 2)
+                return false;
+            int hi = p[0] <= '9' ? p[0] - '0' : p[0] - 'A' + 10;
+            int lo = p[1] <= '9' ? p[1] - '0' : p[1] - 'A' + 10;
+            c = (char)(hi * 16 + lo);
+            p += 2;
+        }
+        if (n + 1 >= cap)
+            return false;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return n > 0;
+}
+
+/* One command to slot's node, its reply. */
+static bool command(Engine *e, int slot, redisReply **r, char *err, size_t errlen)
+{
+    cmd_end(e, slot);
+    return flush_commands(e, err, errlen) && read_reply(e, r, err, errlen);
+}
+
+/* Whether one of the side's edges matches (HSCAN until one does). */
+static bool side_matches(Engine *e, const RelationDef *rel, const char *key, size_t klen,
+                         int slot, const Segment *seg, bool *match, unsigned long *edges,
+                         char *err, size_t errlen)
+{
+    char cursor[32] = "0";
+    *match = false;
+    do {
+        redisReply *r;
+        resp_count(&e->cmd, '*', 7);
+        resp_cstr(&e->cmd, "HSCAN");
+        resp_arg(&e->cmd, key, klen);
+        resp_cstr(&e->cmd, cursor);
+        resp_cstr(&e->cmd, "MATCH");
+        resp_cstr(&e->cmd, "@*");
+        resp_cstr(&e->cmd, "COUNT");
+        resp_cstr(&e->cmd, "500");
+        if (!command(e, slot, &r, err, errlen))
+            return false;
+        bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                  r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < 32 &&
+                  r->element[1]->type == REDIS_REPLY_ARRAY;
+        if (!ok) {
+            snprintf(err, errlen, "redis: unexpected reply to HSCAN");
+            freeReplyObject(r);
+            return false;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *f = r->element[1];
+        for (size_t i = 0; i + 1 < f->elements && !*match; i += 2) {
+            const redisReply *v = f->element[i + 1];
+            EdgeWeights w;
+            char version[24];
+            bool hv;
+            if (v->type != REDIS_REPLY_STRING ||
+                !edge_read(rel, v->str, v->len, &w, version, sizeof version, &hv))
+                continue;
+            (*edges)++;
+            *match = segment_match(seg, &w);
+        }
+        freeReplyObject(r);
+    } while (!*match && strcmp(cursor, "0") != 0);
+    return true;
+}
+
+bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct Segment *seg,
+                    bool (*found)(const char *profile, size_t len, void *ctx), void *ctx,
+                    unsigned long *edges, char *err, size_t errlen)
+{
+    JsonBuf pattern = {0};
+    bool ok = true, go_on = true;
+    *edges = 0;
+    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    glob_literal(&pattern, e->cfg->key_prefix);
+    jsonbuf_char(&pattern, '{');
+    jsonbuf_cstr(&pattern, rel->short_name);
+    jsonbuf_cstr(&pattern, side == SIDE_DIRECT ? ":d:*}:side" : ":r:*}:side");
+    size_t head = strlen(e->cfg->key_prefix) + 1 + strlen(rel->short_name) + 3;
+    if (pattern.oom) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    int nodes = router_nodes(e->router);
+    for (int node = 0; ok && go_on && node < nodes; node++) {
+        int slot = router_node_slot(e->router, node);
+        char cursor[32] = "0";
+        if (slot == ROUTER_NONE)
+            continue; /* a primary with no slot holds no key */
+        do {
+            redisReply *r;
+            resp_count(&e->cmd, '*', 8);
+            resp_cstr(&e->cmd, "SCAN");
+            resp_cstr(&e->cmd, cursor);
+            resp_cstr(&e->cmd, "MATCH");
+            resp_arg(&e->cmd, pattern.data, pattern.len);
+            resp_cstr(&e->cmd, "COUNT");
+            resp_cstr(&e->cmd, "1000");
+            resp_cstr(&e->cmd, "TYPE");
+            resp_cstr(&e->cmd, "hash");
+            if (!(ok = command(e, slot, &r, err, errlen)))
+                break;
+            if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
+                r->element[1]->type != REDIS_REPLY_ARRAY) {
+                snprintf(err, errlen, "redis: unexpected reply to SCAN%s%s",
+                         r->type == REDIS_REPLY_ERROR ? ": " : "",
+                         r->type == REDIS_REPLY_ERROR ? r->str : "");
+                freeReplyObject(r);
+                ok = false;
+                break;
+            }
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            const redisReply *keys = r->element[1];
+            for (size_t i = 0; ok && go_on && i < keys->elements; i++) {
+                const redisReply *k = keys->element[i];
+                char profile[EVENT_PROFILE_MAX + 1];
+                bool match;
+                if (k->type != REDIS_REPLY_STRING ||
+                    !key_profile(k->str, k->len, head, profile, sizeof profile))
+                    continue;
+                ok = side_matches(e, rel, k->str, k->len,
+                                  router_cluster(e->router) ? side_slot(rel, side, profile)
+                                                            : ROUTER_ANY,
+                                  seg, &match, edges, err, errlen);
+                if (ok && match)
+                    go_on = found(profile, strlen(profile), ctx);
+            }
+            freeReplyObject(r);
+        } while (ok && go_on && strcmp(cursor, "0") != 0);
+    }
+    jsonbuf_free(&pattern);
     return ok;
 }

@@ -89,6 +89,16 @@ bool engine_edges(Engine *e, const RelationDef *rel, Side side, const char *prof
                   const char *cursor, int count, const char *sep, JsonBuf *out, int *n,
                   char next[32], char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Every profile of a relation's side with at least one edge the segment
+ * matches, each passed to found (a false return stops the walk): a SCAN of
+ * the side keys (every primary of a cluster), then HSCAN of each side's
+ * edges until one matches. Constant memory; *edges counts the edges read. */
+struct Segment;
+bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct Segment *seg,
+                    bool (*found)(const char *profile, size_t len, void *ctx), void *ctx,
+                    unsigned long *edges, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* One side's statistics as a JSON text (caller frees). */
 bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *profile, char **json,
                   char *err, size_t errlen) __attribute__((warn_unused_result));

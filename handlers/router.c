@@ -601,3 +601,27 @@ void router_node_counts(const Router *r, char *out, size_t outlen)
         used += (size_t)w;
     }
 }
+
+int router_nodes(const Router *r)
+{
+    if (!r->cluster)
+        return 1;
+    int n = 0;
+    for (int i = 0; i < r->nnodes; i++)
+        n += r->nodes[i].primary;
+    return n;
+}
+
+int router_node_slot(const Router *r, int i)
+{
+    if (!r->cluster)
+        return ROUTER_ANY;
+    int node = -1;
+    for (int k = 0, seen = 0; k < r->nnodes && node < 0; k++)
+        if (r->nodes[k].primary && seen++ == i)
+            node = k;
+    for (int s = 0; node >= 0 && r->map && s < CLUSTER_SLOTS; s++)
+        if (r->map->node[s] == node)
+            return s;
+    return ROUTER_NONE;
+}

@@ -26,6 +26,7 @@
  * is returned: the first error, else the first node's). */
 #define ROUTER_ANY (-1)
 #define ROUTER_ALL (-2)
+#define ROUTER_NONE (-3) /* router_node_slot: a primary that serves no slot */
 
 typedef struct Router Router;
 
@@ -53,6 +54,12 @@ bool router_flush(Router *r, char *err, size_t errlen) __attribute__((warn_unuse
  * cannot be followed. */
 bool router_read(Router *r, redisReply **reply, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* The primaries (1 on one server), and a slot the i-th serves, for a
+ * command meant for that node (SCAN): ROUTER_ANY on one server,
+ * ROUTER_NONE when it serves none. */
+int router_nodes(const Router *r);
+int router_node_slot(const Router *r, int i);
 
 /* Commands served on a cluster so far, per primary ("host:port count"
  * pairs, for the benchmark); "" on one server. */

@@ -221,3 +221,28 @@ def test_wait_replicas_beyond_the_replicas_acknowledges_nothing(cluster, cctl):
     assert res.returncode != 0
     assert "redis WAIT: %d of %d replicas acknowledged the batch" % (have, have + 1) \
         in res.stderr, res.stderr
+
+
+def test_edges_and_segment_on_the_cluster(cluster, cctl, crdb):
+    """relationctl edges and segment read every primary: equal to the model."""
+    import test_read as R
+    rng = random.Random(4243)
+    relations = [A.REL_SALES, A.REL_PEERS]
+    cfg = cctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000))
+    events = A.gen_events(rng, 2000)
+    model = A.Model(relations)
+    for e in events:
+        model.apply(e)
+    assert cctl.apply(cfg, events).returncode == 0
+    for rel, exprs in R.EXPRS.items():
+        pa, pb = A.POOLS[rel]
+        for side, pool in (("direct", pa), ("reverse", pb)):
+            for where, conds in exprs[:3]:
+                out = R.segment(cfg, rel, side, where)
+                assert out.returncode == 0, out.stderr
+                assert set(out.stdout.split("\n")[:-1]) == \
+                    R.model_segment(model, rel, side, conds, A.POOLS), (rel, side, where)
+            for prof in pool:
+                key = lambda x: x["profile_id"].encode()   # noqa: E731
+                assert A.canon(sorted(R.edges(cfg, rel, side, prof), key=key)) == \
+                    A.canon(sorted(R.model_edges(model, rel, side, prof), key=key))

@@ -80,3 +80,107 @@ def test_edges_of_a_large_side_come_in_pages_each_once(ctl, rdb):
     assert sorted(g["profile_id"] for g in got) == sorted("c%d" % i for i in range(2000))
     assert all(g["weights"] == {"qty": int(g["profile_id"][1:])} and g["version"] is None and
                g["database"] == "customers" for g in got)
+
+
+# ---- segment ----------------------------------------------------------------
+
+from decimal import Decimal  # noqa: E402
+
+OPS = {"=": lambda x, v: x == v, "!=": lambda x, v: x != v, ">": lambda x, v: x > v,
+       ">=": lambda x, v: x >= v, "<": lambda x, v: x < v, "<=": lambda x, v: x <= v}
+
+
+def model_segment(model, rel, side, conds, pools):
+    """The profiles of the side's pool with an edge satisfying every
+    condition (property, op, value) of the model's weights."""
+    ptype = model.rels[rel].ptype
+    out = set()
+    for (r, a, b), e in model.edges.items():
+        if r != rel:
+            continue
+        ok = True
+        for p, op, v in conds:
+            if p not in e["w"]:
+                ok = False
+                break
+            x = e["w"][p]
+            if ptype[p] == "float":
+                x = Decimal(x).scaleb(-6)
+            ok = ok and OPS[op](x, v)
+        if ok:
+            out.add(a if side == "direct" else b)
+    return out
+
+
+def segment(cfg, rel, side, where=None):
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "segment", rel, side] +
+                         (["--where", where] if where is not None else []),
+                         capture_output=True, text=True, timeout=60)
+    return out
+
+
+EXPRS = {
+    "sales": [
+        (None, []),
+        ("profit > 5", [("profit", ">", Decimal("5"))]),
+        ("profit>=5.5 and qty<3", [("profit", ">=", Decimal("5.5")), ("qty", "<", 3)]),
+        ("profit > 2.0000005", [("profit", ">", Decimal("2.0000005"))]),
+        ("profit <= -0.0000001", [("profit", "<=", Decimal("-0.0000001"))]),
+        ("profit = 0", [("profit", "=", Decimal("0"))]),
+        ("ok = true", [("ok", "=", True)]),
+        ("ok != true and qty >= 2", [("ok", "!=", True), ("qty", ">=", 2)]),
+        ("qty = 1", [("qty", "=", 1)]),
+        ("qty != 1", [("qty", "!=", 1)]),
+        ("ok=false and profit< 50 and qty <=4", [("ok", "=", False), ("profit", "<", Decimal(50)),
+                                                  ("qty", "<=", 4)]),
+    ],
+    "peers": [
+        ("score > 3", [("score", ">", 3)]),
+        ("w >= 0.5", [("w", ">=", Decimal("0.5"))]),
+        ("w < 0.25 and score != 0", [("w", "<", Decimal("0.25")), ("score", "!=", 0)]),
+    ],
+}
+
+
+@pytest.mark.parametrize("pools", [A.POOLS, A.HOSTILE_POOLS], ids=["plain", "hostile-ids"])
+def test_segment_equals_the_model(ctl, rdb, pools):
+    rng = random.Random(99)
+    relations = [A.REL_SALES, A.REL_PEERS]
+    cfg = ctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000))
+    events = A.gen_events(rng, 3000, pools)
+    model = A.Model(relations)
+    for e in events:
+        model.apply(e)
+    assert ctl.apply(cfg, events).returncode == 0
+    nonempty = 0
+    for rel, exprs in EXPRS.items():
+        for side in ("direct", "reverse"):
+            for where, conds in exprs:
+                out = segment(cfg, rel, side, where)
+                assert out.returncode == 0, (where, out.stderr)
+                got = out.stdout.split("\n")[:-1]
+                assert len(got) == len(set(got)), (where, "a profile printed twice")
+                want = model_segment(model, rel, side, conds, pools)
+                assert set(got) == want, (rel, side, where, sorted(got), sorted(want))
+                nonempty += bool(want)
+    assert nonempty >= 15   # the expressions select something
+
+
+def test_segment_errors_name_what_is_wrong(ctl, rdb):
+    cfg = ctl.config([A.REL_SALES])
+    for where, msg in (
+            ("nope > 1", 'unknown property "nope" of relation sales'),
+            ("ok > true", "ok: a bool takes only = or != with true or false"),
+            ("ok = 1", "ok: a bool takes only = or != with true or false"),
+            ("qty = 1.5", 'qty: an int takes only integers, not "1.5"'),
+            ("profit = abc", 'profit: a float takes a number, not "abc"'),
+            ("profit ~ 1", "profit: expected an operator (= != > >= < <=)"),
+            ("profit >", "profit: a value is missing"),
+            ("profit > 1 or qty = 2", 'expected "and" between conditions, not "or"'),
+            ("profit > 1 AND qty = 2", 'expected "and" between conditions, not "AND"'),
+            ("> 1", 'expected a property name at "> 1"'),
+            ("  ", "no condition")):
+        out = segment(cfg, "sales", "direct", where)
+        assert out.returncode == 2 and msg in out.stderr, (where, out.stderr)
+    out = segment(cfg, "nope", "direct")
+    assert out.returncode == 2 and 'unknown relation "nope"' in out.stderr
