@@ -124,7 +124,7 @@ static int cmd_edges(const Config *cfg, int argc, char **argv)
 
 static bool print_profile(const char *profile, size_t len, void *ctx)
 {
-    (void)ctx;
+    ++*(unsigned long *)ctx;
     return fwrite(profile, 1, len, stdout) == len && fputc('\n', stdout) != EOF;
 }
 
@@ -163,8 +163,8 @@ static int cmd_segment(const Config *cfg, int argc, char **argv)
         fprintf(stderr, "relationctl: %s\n", err);
         return EXIT_FATAL;
     }
-    unsigned long edges = 0;
-    bool ok = engine_segment(e, rel, side, &seg, print_profile, NULL, &edges, err, sizeof err);
+    unsigned long edges = 0, profiles = 0;
+    bool ok = engine_segment(e, rel, side, &seg, print_profile, &profiles, &edges, err, sizeof err);
     engine_free(e);
     if (!ok) {
         fprintf(stderr, "relationctl: %s\n", err);
@@ -174,6 +174,7 @@ static int cmd_segment(const Config *cfg, int argc, char **argv)
         fprintf(stderr, "relationctl: writing the profiles: %s\n", strerror(errno));
         return EXIT_FATAL;
     }
+    fprintf(stderr, "profiles %lu, edges read %lu\n", profiles, edges);
     return 0;
 }
 

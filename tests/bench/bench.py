@@ -14,6 +14,8 @@
    partition committed to its end (the daemon commits after the triggers are
    confirmed and the outbox cleared); starting the daemon and joining the
    group are outside it;
+   (6.) relationctl segment over BENCH_SEGMENT_EDGES edges (1,000,000;
+   100,000 with BENCH_QUICK; 0 skips it): edges read per second;
    (5.) the engine alone on a Redis Cluster of 1 and of 3 primaries
    (BENCH_CLUSTER=0 skips it): events/s, Redis CPU per event over every
    node, the busiest primary's share of the calls;
@@ -87,6 +89,7 @@ BATCH_MS = os.environ.get("BENCH_BATCH_MS")
 BATCH1_EVENTS = max(1000, EVENTS // 10)
 MEM_EVENTS = max(1000, EVENTS // 2)
 PARTITIONS = 8
+SEGMENT_EDGES = int(os.environ.get("BENCH_SEGMENT_EDGES", "100000" if QUICK else "1000000"))
 JSON_OUT = os.environ.get("BENCH_JSON", os.path.join(B.BUILD, "bench.json"))
 CORES = os.cpu_count()
 
@@ -236,6 +239,40 @@ def cluster_run(bins, tmp, path, n, primaries):
                 "max_share": max(calls) / max(1, sum(calls))}
     finally:
         c.stop()
+
+
+# ---- 6. segment ---------------------------------------------------------------
+
+def segment_run(bins, tmp, rds, n_edges):
+    """n_edges attach events (sides of 100 edges) applied, then `relationctl
+    segment bench direct --where ...` with a condition almost no edge meets
+    (so nearly every edge is read): edges read per second."""
+    client = rds.client()
+    client.flushall()
+    client.close()
+    path = os.path.join(tmp, "segment.jsonl")
+    with open(path, "w") as f:
+        for i in range(n_edges):
+            f.write(json.dumps({"id": "g%d" % i, "op": "attach", "relation": "bench",
+                                "profile_a": "sa%d" % (i // 100), "profile_b": "sb%d" % (i % 5000),
+                                "weights": {"profit": round((i * 7919) % 10000 / 100, 2),
+                                            "purchases": i % 5, "approve": i % 2 == 0}}) + "\n")
+    cfg = ctl_config(tmp, "ctl-segment", rds, 256)
+    run_ctl(bins["relationctl"], cfg, path)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    p = subprocess.run([bins["relationctl"], "-c", cfg, "segment", "bench", "direct", "--where",
+                        "profit > 99.98 and approve = true"], capture_output=True, text=True)
+    took = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        raise BenchError("relationctl segment: %s" % p.stderr)
+    last = p.stderr.strip().splitlines()[-1]
+    read = int(last.split("edges read ")[1])
+    return {"edges": n_edges, "edges_read": read, "seconds": took, "edges_s": read / took,
+            "profiles": len(p.stdout.splitlines()),
+            "ctl_cpu_us_per_edge": ((ru1.ru_utime + ru1.ru_stime) -
+                                    (ru0.ru_utime + ru0.ru_stime)) / read * 1e6}
 
 
 # ---- 4. Redis memory --------------------------------------------------------
@@ -583,6 +620,11 @@ ROWS = [
     ("cl3.redis_cpu_us", "Redis CPU us/event, 3 primaries (all nodes)", None, "%.1f"),
     ("cl3.ctl_cpu_us", "relationctl CPU us/event, 3 primaries", None, "%.1f"),
     ("cl3.max_share", "share of the calls on the busiest primary (1/3 = even)", None, "%.2f"),
+    ("6", "6. relationctl segment over %d edges (current build only)" % SEGMENT_EDGES, None,
+     None),
+    ("seg.edges_s", "edges read per second", None, "%.0f"),
+    ("seg.edges_read", "edges read", None, "%.0f"),
+    ("seg.ctl_cpu_us_per_edge", "relationctl CPU us per edge", None, "%.2f"),
     ("3", "3. latency at %d events/s for %g s (produce -> first trigger)" % (RATE, LATENCY_S),
      None, None),
     ("lat.latency_p50_ms", "p50 ms", None, "%.1f"),
@@ -628,7 +670,8 @@ def summarize(results, cols):
         for prefix, samples in (("apply", res["apply"]), ("apply1", res["apply1"]),
                                 ("drain", res["drain"]), ("lat", res["latency"]),
                                 ("mem", res["memory"]), ("rabbit", res["rabbit"]),
-                                ("cl1", res["cluster1"]), ("cl3", res["cluster3"])):
+                                ("cl1", res["cluster1"]), ("cl3", res["cluster3"]),
+                                ("seg", res["segment"])):
             keys = set()
             for s in samples:
                 keys.update(k for k, x in s.items() if isinstance(x, (int, float)))
@@ -724,7 +767,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="relationd-bench-")
     stack = B.Stack()
     results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": [],
-                   "rabbit": [], "cluster1": [], "cluster3": []}
+                   "rabbit": [], "cluster1": [], "cluster3": [], "segment": []}
                for c in cols}
     try:
         run_bins = snapshot_binaries(bins, tmp)
@@ -770,6 +813,11 @@ def main():
                     log("cluster of %d round %d: %.0f events/s, Redis %.1f us/event, "
                         "calls per node %s" % (primaries, rnd, r["events_s"],
                                                r["redis_cpu_us"], r["calls"]))
+        if SEGMENT_EDGES > 0:
+            r = segment_run(run_bins[cols[0]], tmp, rds, SEGMENT_EDGES)
+            results[cols[0]]["segment"].append(r)
+            log("segment: %.0f edges read per second (%d of %d edges, %d profiles)" % (
+                r["edges_s"], r["edges_read"], r["edges"], r["profiles"]))
         bodies = trigger_bodies(run_bins[cols[0]]["relationctl"], tmp, rds, events[:5000])
         lat_events = B.make_events(int(RATE * LATENCY_S), 2, "lat")
         run_no = 0
