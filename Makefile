@@ -26,6 +26,7 @@ ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 CORE_SRCS := daemon/log.c config/config.c handlers/fixed.c handlers/event.c \
              handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
              handlers/store.c handlers/cluster.c handlers/router.c handlers/segment.c \
+             handlers/render.c \
              handlers/engine.c
 DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c \

@@ -5,6 +5,7 @@
 #include "handlers/engine.h"
 #include "handlers/event.h"
 #include "handlers/jsonbuf.h"
+#include "handlers/render.h"
 #include "handlers/segment.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: relationctl -c FILE stats RELATION direct|reverse PROFILE\n"
                  "       relationctl -c FILE edges RELATION direct|reverse PROFILE\n"
                  "       relationctl -c FILE segment RELATION direct|reverse [--where EXPR]\n"
+                 "       relationctl -c FILE render [FILE|-] --profile ID\n"
                  "       relationctl -c FILE apply [FILE|-]\n"
                  "       relationctl --version\n");
 }
@@ -175,6 +177,109 @@ static int cmd_segment(const Config *cfg, int argc, char **argv)
         return EXIT_FATAL;
     }
     fprintf(stderr, "profiles %lu, edges read %lu\n", profiles, edges);
+    return 0;
+}
+
+/* render: each side's statistics read once. */
+typedef struct {
+    Engine *e;
+    const char *profile;
+    struct {
+        const RelationDef *rel;
+        Side side;
+        SideStats st;
+        redisReply *keep;
+    } side[128]; /* the sides a template reads */
+    int n;
+} RenderCache;
+
+static const SideStats *cached_stats(void *ctx, const RelationDef *rel, Side side, char *err,
+                                     size_t errlen)
+{
+    RenderCache *c = ctx;
+    for (int i = 0; i < c->n; i++)
+        if (c->side[i].rel == rel && c->side[i].side == side)
+            return &c->side[i].st;
+    if (c->n == (int)(sizeof c->side / sizeof c->side[0])) {
+        snprintf(err, errlen, "a template reads more than 128 sides");
+        return NULL;
+    }
+    if (!engine_side_stats(c->e, rel, side, c->profile, &c->side[c->n].st, &c->side[c->n].keep,
+                           err, errlen))
+        return NULL;
+    c->side[c->n].rel = rel;
+    c->side[c->n].side = side;
+    return &c->side[c->n++].st;
+}
+
+/* The relation variables of a template (a file or stdin) filled for one
+ * profile. */
+static int cmd_render(const Config *cfg, int argc, char **argv)
+{
+    char err[CONFIG_ERR_MAX];
+    const char *path = NULL, *profile = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc)
+            profile = argv[++i];
+        else if (!path)
+            path = argv[i];
+        else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!profile || !*profile || strlen(profile) > EVENT_PROFILE_MAX) {
+        fprintf(stderr, "relationctl: render needs --profile ID (1..%d bytes)\n",
+                EVENT_PROFILE_MAX);
+        return EXIT_USAGE;
+    }
+    FILE *in = !path || strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!in) {
+        fprintf(stderr, "relationctl: %s: %s\n", path, strerror(errno));
+        return EXIT_FATAL;
+    }
+    JsonBuf text = {0}, out = {0};
+    char buf[65536];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        jsonbuf_put(&text, buf, got);
+    bool read_ok = !ferror(in);
+    if (in != stdin)
+        fclose(in);
+    if (!read_ok || text.oom) {
+        fprintf(stderr, "relationctl: reading the template failed\n");
+        jsonbuf_free(&text);
+        return EXIT_FATAL;
+    }
+    RenderCache *cache = calloc(1, sizeof *cache);
+    Engine *e = cache ? engine_create(cfg) : NULL;
+    if (!e) {
+        fprintf(stderr, "relationctl: out of memory\n");
+        free(cache);
+        jsonbuf_free(&text);
+        return EXIT_FATAL;
+    }
+    cache->e = e;
+    cache->profile = profile;
+    bool usage_error = false;
+    bool ok = render_template(cfg, text.data ? text.data : "", text.len, cached_stats, cache, &out,
+                              &usage_error, err, sizeof err);
+    for (int i = 0; i < cache->n; i++)
+        freeReplyObject(cache->side[i].keep);
+    free(cache);
+    engine_free(e);
+    jsonbuf_free(&text);
+    if (!ok) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        jsonbuf_free(&out);
+        return usage_error ? EXIT_USAGE : EXIT_FATAL;
+    }
+    bool written = fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0;
+    jsonbuf_free(&out);
+    if (!written) {
+        fprintf(stderr, "relationctl: writing the result: %s\n", strerror(errno));
+        return EXIT_FATAL;
+    }
     return 0;
 }
 
@@ -454,6 +559,8 @@ int main(int argc, char **argv)
     atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
     if (strcmp(argv[i], "stats") == 0) {
         rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "render") == 0) {
+        rc = cmd_render(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "segment") == 0) {
         rc = cmd_segment(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "edges") == 0) {

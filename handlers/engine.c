@@ -1137,14 +1137,44 @@ bool engine_sync(Engine *e, char *err, size_t errlen)
 bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *profile, char **json,
                   char *err, size_t errlen)
 {
+    redisReply *r = NULL;
+    SideStats *st = calloc(1, sizeof *st);
+    JsonBuf text = {0};
+    bool ok = false;
+    *json = NULL;
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    if (!engine_side_stats(e, rel, side, profile, st, &r, err, errlen))
+        goto done;
+    trigger_stats_json(&text, rel, st);
+    jsonbuf_char(&text, '\0');
+    if (text.oom) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    *json = text.data;
+    text.data = NULL;
+    ok = true;
+done:
+    if (r)
+        freeReplyObject(r);
+    free(st);
+    jsonbuf_free(&text);
+    return ok;
+}
+
+bool engine_side_stats(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                       SideStats *st, redisReply **keep, char *err, size_t errlen)
+{
     JsonBuf *b = &e->cmd;
     redisReply *r = NULL;
-    SideStats *st = NULL;
-    JsonBuf text = {0};
     bool ok = false;
     int ntop = 0;
 
-    *json = NULL;
+    *keep = NULL;
+    memset(st, 0, sizeof *st);
     if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
         return false;
     /* One snapshot: MULTI, HMGET of the fields, each top, EXEC (one slot). */
@@ -1198,11 +1228,6 @@ bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *prof
     }
     if (!read_reply(e, &r, err, errlen))
         return false;
-    st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(1 + ntop) ||
         r->element[0]->type != REDIS_REPLY_ARRAY ||
         r->element[0]->elements != (size_t)(1 + 2 * rel->nproperties)) {
@@ -1248,20 +1273,12 @@ bool engine_stats(Engine *e, const RelationDef *rel, Side side, const char *prof
             st->ntop[i]++;
         }
     }
-    trigger_stats_json(&text, rel, st);
-    jsonbuf_char(&text, '\0');
-    if (text.oom) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-    *json = text.data;
-    text.data = NULL;
     ok = true;
 done:
-    if (r)
+    if (ok)
+        *keep = r; /* the tops' ids point into it */
+    else if (r)
         freeReplyObject(r);
-    free(st);
-    jsonbuf_free(&text);
     return ok;
 }
 

@@ -12,6 +12,8 @@
 #include "handlers/event.h"
 #include "handlers/trigger.h"
 
+#include <hiredis/hiredis.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -97,6 +99,12 @@ struct Segment;
 bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct Segment *seg,
                     bool (*found)(const char *profile, size_t len, void *ctx), void *ctx,
                     unsigned long *edges, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* One side's statistics into st; the tops' ids point into *keep, the reply
+ * the caller frees (freeReplyObject) when done with st. */
+bool engine_side_stats(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                       SideStats *st, redisReply **keep, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* One side's statistics as a JSON text (caller frees). */

@@ -184,3 +184,83 @@ def test_segment_errors_name_what_is_wrong(ctl, rdb):
         assert out.returncode == 2 and msg in out.stderr, (where, out.stderr)
     out = segment(cfg, "nope", "direct")
     assert out.returncode == 2 and 'unknown relation "nope"' in out.stderr
+
+
+# ---- render -----------------------------------------------------------------
+
+def num(v):
+    """A number as relationctl prints it (700.5, 0, -3)."""
+    if isinstance(v, Decimal):
+        s = format(v.normalize(), "f")
+        return "0" if s in ("-0", "0") else s
+    return str(v)
+
+
+TEMPLATE = (
+    "Hi {$item.lead._fname}! {if x}kept{end} {unknown}\n"
+    "D {relation.sales.direct.count}; profit {relation.sales.direct.profit.count}"
+    "/{relation.sales.direct.profit.total}; qty {relation.sales.direct.qty.total}; "
+    "ok {relation.sales.direct.ok.count}\n"
+    "{for $i $it = relation.sales.direct.profit.top}[{$i} {$it.profile_id} {$it.value} "
+    "{$it.other}]{else}none{end}\n"
+    "R {relation.sales.reverse.count} {for $k $x = relation.sales.reverse.qty.top}"
+    "<{$k}:{$x.profile_id}={$x.value}>{end}|\n"
+    "P {relation.peers.direct.w.count} {relation.peers.reverse.score.total} {"
+)
+
+
+def expected(model, prof):
+    sd, sr = model.stats("sales", "direct", prof), model.stats("sales", "reverse", prof)
+    pd, pr = model.stats("peers", "direct", prof), model.stats("peers", "reverse", prof)
+    top = sd["properties"]["profit"]["top"]
+    loop = "".join("[%d %s %s {$it.other}]" % (i, t["profile_id"], num(t["value"]))
+                   for i, t in enumerate(top)) or "none"
+    rtop = sr["properties"]["qty"]["top"]
+    return ("Hi {$item.lead._fname}! {if x}kept{end} {unknown}\n"
+            "D %d; profit %d/%s; qty %s; ok %d\n%s\n"
+            "R %d %s|\n"
+            "P %d %s {") % (
+        sd["count"], sd["properties"]["profit"]["count"],
+        num(sd["properties"]["profit"]["total"]), num(sd["properties"]["qty"]["total"]),
+        sd["properties"]["ok"]["count"], loop, sr["count"],
+        "".join("<%d:%s=%s>" % (i, t["profile_id"], num(t["value"])) for i, t in enumerate(rtop)),
+        pd["properties"]["w"]["count"], num(pr["properties"]["score"]["total"]))
+
+
+def render(cfg, template, prof):
+    return subprocess.run([RELATIONCTL, "-c", cfg, "render", "-", "--profile", prof],
+                          input=template, capture_output=True, text=True, timeout=30)
+
+
+def test_render_equals_text_from_the_model(ctl, rdb):
+    rng = random.Random(31337)
+    relations = [A.REL_SALES, A.REL_PEERS]
+    cfg = ctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000))
+    events = A.gen_events(rng, 3000)
+    model = A.Model(relations)
+    for e in events:
+        model.apply(e)
+    assert ctl.apply(cfg, events).returncode == 0
+    profiles = sorted(set(A.POOLS["sales"][0] + A.POOLS["sales"][1] + A.POOLS["peers"][0])) + \
+        ["nobody"]
+    empty_tops = 0
+    for prof in profiles:
+        out = render(cfg, TEMPLATE, prof)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == expected(model, prof), prof
+        empty_tops += "none" in out.stdout
+    assert empty_tops >= 1 and empty_tops < len(profiles)
+
+
+def test_render_errors_name_the_variable(ctl, rdb):
+    cfg = ctl.config([A.REL_SALES, A.REL_PEERS])
+    for template, msg in (
+            ("x {relation.nope.direct.count}", 'unknown relation "nope"'),
+            ("{relation.sales.sideways.count}", "the side must be direct or reverse"),
+            ("{relation.sales.direct.nope.count}", 'unknown property "nope" of relation sales'),
+            ("{relation.sales.direct.ok.total}", "a total needs save_amount"),
+            ("{for $i $x = relation.peers.direct.score.top}{end}", "a top needs save_top"),
+            ("{relation.sales.direct.profit.top}", "a top is read in a {for"),
+            ("{for $i $x = relation.sales.direct.profit.top}...", "a loop without {end}")):
+        out = render(cfg, template, "m1")
+        assert out.returncode == 2 and msg in out.stderr, (template, out.stderr)
