@@ -25,6 +25,8 @@ static void usage(FILE *out)
                  "       relationctl -c FILE edges RELATION direct|reverse PROFILE\n"
                  "       relationctl -c FILE segment RELATION direct|reverse [--where EXPR]\n"
                  "       relationctl -c FILE render [FILE|-] --profile ID\n"
+                 "       relationctl -c FILE verify RELATION [direct|reverse [PROFILE]]\n"
+                 "       relationctl -c FILE rebuild RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE apply [FILE|-]\n"
                  "       relationctl --version\n");
 }
@@ -281,6 +283,167 @@ static int cmd_render(const Config *cfg, int argc, char **argv)
         return EXIT_FATAL;
     }
     return 0;
+}
+
+/* ---- verify, rebuild ---- */
+
+typedef struct {
+    Engine *e;
+    const RelationDef *rel;
+    Side side;
+    bool rebuild;
+    unsigned long sides, differ;
+    long long edges;
+    bool failed, tty;
+    char err[CONFIG_ERR_MAX];
+} Check;
+
+static void value(JsonBuf *b, const PropertyDef *p, int64_t v)
+{
+    if (p && p->type == PROP_FLOAT)
+        jsonbuf_fixed(b, v);
+    else
+        jsonbuf_int(b, v);
+}
+
+static void difference(JsonBuf *b, bool *first, const char *field, const PropertyDef *p,
+                       int64_t stored, int64_t edges)
+{
+    jsonbuf_cstr(b, *first ? "" : ",");
+    *first = false;
+    jsonbuf_string(b, field, strlen(field));
+    jsonbuf_cstr(b, ":{\"stored\":");
+    value(b, p, stored);
+    jsonbuf_cstr(b, ",\"edges\":");
+    value(b, p, edges);
+    jsonbuf_char(b, '}');
+}
+
+/* One side: checked (printed when it differs) or rebuilt. */
+static bool check_side(const char *profile, void *ctx)
+{
+    Check *c = ctx;
+    const RelationDef *rel = c->rel;
+    c->sides++;
+    if (c->tty && c->sides % 200 == 0)
+        fprintf(stderr, "\r%s %s: %lu sides", c->rebuild ? "rebuilding" : "verifying",
+                c->side == SIDE_DIRECT ? "direct" : "reverse", c->sides);
+    if (c->rebuild) {
+        long long n;
+        if (!engine_rebuild(c->e, rel, c->side, profile, &n, c->err, sizeof c->err)) {
+            c->failed = true;
+            return false;
+        }
+        c->edges += n;
+        return true;
+    }
+    SideCheck *k = malloc(sizeof *k);
+    if (!k || !engine_verify(c->e, rel, c->side, profile, k, c->err, sizeof c->err)) {
+        if (!k)
+            snprintf(c->err, sizeof c->err, "out of memory");
+        free(k);
+        c->failed = true;
+        return false;
+    }
+    c->edges += (long long)k->nedges;
+    JsonBuf b = {0};
+    bool first = true;
+    if (k->stored.count != k->edges.count)
+        difference(&b, &first, "count", NULL, k->stored.count, k->edges.count);
+    for (int i = 0; i < rel->nproperties; i++) {
+        const PropertyDef *p = &rel->properties[i];
+        char field[CONFIG_SHORT_MAX + 8];
+        if (k->stored.pcount[i] != k->edges.pcount[i]) {
+            snprintf(field, sizeof field, "%s:count", p->short_name);
+            difference(&b, &first, field, NULL, k->stored.pcount[i], k->edges.pcount[i]);
+        }
+        if (p->save_amount && k->stored.ptotal[i] != k->edges.ptotal[i]) {
+            snprintf(field, sizeof field, "%s:total", p->short_name);
+            difference(&b, &first, field, p, k->stored.ptotal[i], k->edges.ptotal[i]);
+        }
+        if (p->top_order != TOP_NONE && !k->top_ok[i]) {
+            jsonbuf_cstr(&b, first ? "" : ",");
+            first = false;
+            snprintf(field, sizeof field, "%s:top", p->short_name);
+            jsonbuf_string(&b, field, strlen(field));
+            jsonbuf_cstr(&b, ":\"differs from the edges\"");
+        }
+    }
+    free(k);
+    if (!first) {
+        c->differ++;
+        if (c->tty)
+            fputc('\r', stderr);
+        printf("{\"relation\":\"%s\",\"side\":\"%s\",\"profile\":", rel->short_name,
+               c->side == SIDE_DIRECT ? "direct" : "reverse");
+        JsonBuf id = {0};
+        jsonbuf_string(&id, profile, strlen(profile));
+        fwrite(id.data, 1, id.len, stdout);
+        jsonbuf_free(&id);
+        printf(",\"differences\":{");
+        fwrite(b.data, 1, b.len, stdout);
+        printf("}}\n");
+    }
+    jsonbuf_free(&b);
+    return true;
+}
+
+/* verify / rebuild RELATION [direct|reverse [PROFILE]] */
+static int cmd_check(const Config *cfg, int argc, char **argv, bool rebuild)
+{
+    if (argc < 1 || argc > 3) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const RelationDef *rel = config_relation(cfg, argv[0]);
+    if (!rel) {
+        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", argv[0]);
+        return EXIT_USAGE;
+    }
+    int from = SIDE_DIRECT, to = SIDE_REVERSE;
+    if (argc >= 2) {
+        if (strcmp(argv[1], "direct") == 0) {
+            from = to = SIDE_DIRECT;
+        } else if (strcmp(argv[1], "reverse") == 0) {
+            from = to = SIDE_REVERSE;
+        } else {
+            fprintf(stderr, "relationctl: side must be direct or reverse, not \"%s\"\n", argv[1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc == 3 && (!*argv[2] || strlen(argv[2]) > EVENT_PROFILE_MAX)) {
+        fprintf(stderr, "relationctl: PROFILE must be 1..%d bytes\n", EVENT_PROFILE_MAX);
+        return EXIT_USAGE;
+    }
+    Check c = {.rel = rel, .rebuild = rebuild, .tty = isatty(2)};
+    c.e = engine_new(cfg, c.err, sizeof c.err);
+    if (!c.e) {
+        fprintf(stderr, "relationctl: %s\n", c.err);
+        return EXIT_FATAL;
+    }
+    for (int s = from; s <= to && !c.failed; s++) {
+        c.side = (Side)s;
+        if (argc == 3)
+            check_side(argv[2], &c);
+        else if (!engine_sides(c.e, rel, c.side, check_side, &c, c.err, sizeof c.err))
+            c.failed = true;
+    }
+    engine_free(c.e);
+    if (c.tty)
+        fputc('\r', stderr);
+    if (c.failed) {
+        fprintf(stderr, "relationctl: %s\n", c.err);
+        return EXIT_FATAL;
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "relationctl: writing: %s\n", strerror(errno));
+        return EXIT_FATAL;
+    }
+    if (rebuild)
+        fprintf(stderr, "sides %lu rebuilt, edges read %lld\n", c.sides, c.edges);
+    else
+        fprintf(stderr, "sides %lu, differing %lu, edges read %lld\n", c.sides, c.differ, c.edges);
+    return c.differ ? EXIT_FATAL : 0;
 }
 
 /* A batch of lines: parsed, sent, then read and printed while the next one
@@ -559,6 +722,8 @@ int main(int argc, char **argv)
     atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
     if (strcmp(argv[i], "stats") == 0) {
         rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "verify") == 0 || strcmp(argv[i], "rebuild") == 0) {
+        rc = cmd_check(cfg, argc - i - 1, argv + i + 1, strcmp(argv[i], "rebuild") == 0);
     } else if (strcmp(argv[i], "render") == 0) {
         rc = cmd_render(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "segment") == 0) {

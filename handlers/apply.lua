@@ -387,3 +387,63 @@ local function apply2(keys, args)
   local r = finish(C, R, keys, args[3], version)
   return {d[1], d[2] or '', r[1], r[2] or ''}
 end
+
+-- rebuild: one side's statistics and tops written again from its edges,
+-- atomically (relationctl rebuild). KEYS: side, then one top key per
+-- property with a top (in property order); ARGV: relation index. Returns
+-- the number of edges read. Undelivered records, '#last' and seen stay.
+local function rebuild(keys, args)
+  local C = REL[IDX[args[1]]]
+  local n, typ = C.n, C.typ
+  local count, pcount, ptotal = 0, {}, {}
+  local topv = {}
+  for i = 1, n do pcount[i], ptotal[i], topv[i] = 0, 0, {} end
+  local all = redis.call('HGETALL', keys[1])
+  for j = 1, #all, 2 do
+    local f = all[j]
+    if f:sub(1, 1) == '@' then
+      local w = cjson.decode(all[j + 1]).weights
+      count = count + 1
+      for i = 1, n do
+        local v = w[C.short[i]]
+        if v ~= nil then
+          if typ[i] == 2 then
+            if v == true then pcount[i] = pcount[i] + 1 end
+          else
+            pcount[i] = pcount[i] + 1
+            ptotal[i] = ptotal[i] + v
+            local t = topv[i]
+            t[#t + 1] = string.format('%d', v)
+            t[#t + 1] = f:sub(2)
+          end
+        end
+      end
+    end
+  end
+  -- the statistics: every field of the layout, or none with no edge
+  redis.call('HDEL', keys[1], unpack(C.hm))
+  if count > 0 then
+    local h = {'count', string.format('%d', count)}
+    for i = 1, n do
+      if pcount[i] ~= 0 then
+        h[#h + 1], h[#h + 2] = C.cf[i], string.format('%d', pcount[i])
+      end
+      if C.amount[i] and ptotal[i] ~= 0 then
+        h[#h + 1], h[#h + 2] = C.tf[i], string.format('%d', ptotal[i])
+      end
+    end
+    redis.call('HSET', keys[1], unpack(h))
+  end
+  local k = 1
+  for i = 1, n do
+    if C.order[i] ~= 0 then
+      k = k + 1
+      redis.call('DEL', keys[k])
+      local t = topv[i]
+      for s = 1, #t, 1000 do
+        redis.call('ZADD', keys[k], unpack(t, s, math.min(s + 999, #t)))
+      end
+    end
+  end
+  return count
+end

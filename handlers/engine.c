@@ -189,7 +189,9 @@ static char *make_library(const Config *cfg, char fname[64])
     jsonbuf_cstr(&lib, fname);
     jsonbuf_cstr(&lib, "', apply)\nredis.register_function('");
     jsonbuf_cstr(&lib, fname);
-    jsonbuf_cstr(&lib, "_both', apply2)\n");
+    jsonbuf_cstr(&lib, "_both', apply2)\nredis.register_function('");
+    jsonbuf_cstr(&lib, fname);
+    jsonbuf_cstr(&lib, "_rebuild', rebuild)\n");
     jsonbuf_char(&lib, '\0');
     if (!lib.oom) {
         out = lib.data;
@@ -1462,13 +1464,17 @@ static bool side_matches(Engine *e, const RelationDef *rel, const char *key, siz
     return true;
 }
 
-bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct Segment *seg,
-                    bool (*found)(const char *profile, size_t len, void *ctx), void *ctx,
-                    unsigned long *edges, char *err, size_t errlen)
+/* Every side key of a relation's side (SCAN on every primary), each
+ * passed to each with its profile; each returns false to stop (ok false
+ * and err set on a failure). */
+typedef bool (*SideFn)(Engine *e, const RelationDef *rel, Side side, const char *key, size_t klen,
+                       const char *profile, void *ctx, bool *ok, char *err, size_t errlen);
+
+static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each, void *ctx,
+                       char *err, size_t errlen)
 {
     JsonBuf pattern = {0};
     bool ok = true, go_on = true;
-    *edges = 0;
     if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
         return false;
     glob_literal(&pattern, e->cfg->key_prefix);
@@ -1514,20 +1520,245 @@ bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct S
             for (size_t i = 0; ok && go_on && i < keys->elements; i++) {
                 const redisReply *k = keys->element[i];
                 char profile[EVENT_PROFILE_MAX + 1];
-                bool match;
                 if (k->type != REDIS_REPLY_STRING ||
                     !key_profile(k->str, k->len, head, profile, sizeof profile))
                     continue;
-                ok = side_matches(e, rel, k->str, k->len,
-                                  router_cluster(e->router) ? side_slot(rel, side, profile)
-                                                            : ROUTER_ANY,
-                                  seg, &match, edges, err, errlen);
-                if (ok && match)
-                    go_on = found(profile, strlen(profile), ctx);
+                go_on = each(e, rel, side, k->str, k->len, profile, ctx, &ok, err, errlen);
             }
             freeReplyObject(r);
         } while (ok && go_on && strcmp(cursor, "0") != 0);
     }
     jsonbuf_free(&pattern);
+    return ok;
+}
+
+typedef struct {
+    const struct Segment *seg;
+    bool (*found)(const char *profile, size_t len, void *ctx);
+    void *ctx;
+    unsigned long *edges;
+} SegmentWalk;
+
+static bool segment_side(Engine *e, const RelationDef *rel, Side side, const char *key,
+                         size_t klen, const char *profile, void *ctx, bool *ok, char *err,
+                         size_t errlen)
+{
+    SegmentWalk *w = ctx;
+    bool match;
+    *ok = side_matches(e, rel, key, klen,
+                       router_cluster(e->router) ? side_slot(rel, side, profile) : ROUTER_ANY,
+                       w->seg, &match, w->edges, err, errlen);
+    return *ok && (!match || w->found(profile, strlen(profile), w->ctx));
+}
+
+bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct Segment *seg,
+                    bool (*found)(const char *profile, size_t len, void *ctx), void *ctx,
+                    unsigned long *edges, char *err, size_t errlen)
+{
+    SegmentWalk w = {seg, found, ctx, edges};
+    *edges = 0;
+    return walk_sides(e, rel, side, segment_side, &w, err, errlen);
+}
+
+typedef struct {
+    bool (*each)(const char *profile, void *ctx);
+    void *ctx;
+} ProfileWalk;
+
+static bool profile_side(Engine *e, const RelationDef *rel, Side side, const char *key,
+                         size_t klen, const char *profile, void *ctx, bool *ok, char *err,
+                         size_t errlen)
+{
+    (void)e, (void)rel, (void)side, (void)key, (void)klen, (void)ok, (void)err, (void)errlen;
+    ProfileWalk *w = ctx;
+    return w->each(profile, w->ctx);
+}
+
+bool engine_sides(Engine *e, const RelationDef *rel, Side side,
+                  bool (*each)(const char *profile, void *ctx), void *ctx, char *err,
+                  size_t errlen)
+{
+    ProfileWalk w = {each, ctx};
+    return walk_sides(e, rel, side, profile_side, &w, err, errlen);
+}
+
+/* ---- verify and rebuild ---- */
+
+bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    long long *edges, char *err, size_t errlen)
+{
+    int index = relation_index(e->cfg, rel), ntop = 0;
+    redisReply *r;
+    if (index < 0) {
+        snprintf(err, errlen, "relation %s: not in the configuration", rel->short_name);
+        return false;
+    }
+    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    for (int i = 0; i < rel->nproperties; i++)
+        ntop += rel->properties[i].top_order != TOP_NONE;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        queue_load(e, err, errlen);
+        char fname[96];
+        snprintf(fname, sizeof fname, "%s_rebuild", e->fname);
+        resp_count(&e->cmd, '*', (size_t)(3 + 1 + ntop + 1));
+        resp_cstr(&e->cmd, "FCALL");
+        resp_cstr(&e->cmd, fname);
+        resp_int(&e->cmd, 1 + ntop);
+        resp_key(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
+        for (int i = 0; i < rel->nproperties; i++)
+            if (rel->properties[i].top_order != TOP_NONE)
+                resp_key(&e->cmd, e->cfg, rel, side, profile, "top:", rel->properties[i].short_name);
+        resp_int(&e->cmd, index + 1);
+        cmd_end(e, side_slot(rel, side, profile));
+        if (!flush_commands(e, err, errlen) || !read_groups(e, false, err, errlen) ||
+            !read_reply(e, &r, err, errlen))
+            return false;
+        if (r->type == REDIS_REPLY_INTEGER) {
+            *edges = r->integer;
+            freeReplyObject(r);
+            return true;
+        }
+        bool missing = r->type == REDIS_REPLY_ERROR && missing_function(r->str);
+        snprintf(err, errlen, "redis: %s", r->type == REDIS_REPLY_ERROR ? r->str
+                                                                       : "unexpected reply to rebuild");
+        freeReplyObject(r);
+        if (!missing)
+            return false;
+        e->loaded = false; /* load the library, and once more */
+    }
+    return false;
+}
+
+static bool add64(int64_t *to, int64_t v)
+{
+    return !__builtin_add_overflow(*to, v, to);
+}
+
+bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                   SideCheck *out, char *err, size_t errlen)
+{
+    redisReply *keep = NULL, *r = NULL;
+    int slot = side_slot(rel, side, profile);
+    int64_t topset[CONFIG_MAX_PROPERTIES] = {0};
+    memset(out, 0, sizeof *out);
+    if (!engine_side_stats(e, rel, side, profile, &out->stored, &keep, err, errlen))
+        return false;
+    freeReplyObject(keep);
+    memset(out->stored.ntop, 0, sizeof out->stored.ntop);
+    for (int i = 0; i < rel->nproperties; i++)
+        out->top_ok[i] = true;
+    char cursor[32] = "0";
+    int64_t *want = NULL;
+    int *prop = NULL;
+    size_t cap = 0;
+    bool ok = true;
+    do {
+        resp_count(&e->cmd, '*', 7);
+        resp_cstr(&e->cmd, "HSCAN");
+        resp_key(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
+        resp_cstr(&e->cmd, cursor);
+        resp_cstr(&e->cmd, "MATCH");
+        resp_cstr(&e->cmd, "@*");
+        resp_cstr(&e->cmd, "COUNT");
+        resp_cstr(&e->cmd, "500");
+        if (!(ok = command(e, slot, &r, err, errlen)))
+            break;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            snprintf(err, errlen, "redis: unexpected reply to HSCAN");
+            ok = false;
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *f = r->element[1];
+        size_t nz = 0;
+        if (cap < f->elements / 2 * CONFIG_MAX_PROPERTIES + 1) {
+            cap = f->elements / 2 * CONFIG_MAX_PROPERTIES + 1;
+            int64_t *w2 = realloc(want, cap * sizeof *want);
+            int *p2 = realloc(prop, cap * sizeof *prop);
+            if (w2)
+                want = w2;
+            if (p2)
+                prop = p2;
+            if (!w2 || !p2) {
+                snprintf(err, errlen, "out of memory");
+                ok = false;
+                break;
+            }
+        }
+        for (size_t i = 0; ok && i + 1 < f->elements; i += 2) {
+            const redisReply *k = f->element[i], *v = f->element[i + 1];
+            EdgeWeights w;
+            char version[24];
+            bool hv;
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+                !edge_read(rel, v->str, v->len, &w, version, sizeof version, &hv)) {
+                snprintf(err, errlen, "%s: a field that is not an edge of ours", rel->short_name);
+                ok = false;
+                break;
+            }
+            out->nedges++;
+            ok = add64(&out->edges.count, 1);
+            for (int p = 0; ok && p < rel->nproperties; p++) {
+                const PropertyDef *pd = &rel->properties[p];
+                if (!w.set[p])
+                    continue;
+                if (pd->type == PROP_BOOL) {
+                    ok = add64(&out->edges.pcount[p], w.w[p] == 1);
+                    continue;
+                }
+                ok = add64(&out->edges.pcount[p], 1) &&
+                     (!pd->save_amount || add64(&out->edges.ptotal[p], w.w[p]));
+                if (pd->top_order != TOP_NONE) {
+                    topset[p]++;
+                    resp_count(&e->cmd, '*', 3);
+                    resp_cstr(&e->cmd, "ZSCORE");
+                    resp_key(&e->cmd, e->cfg, rel, side, profile, "top:", pd->short_name);
+                    resp_arg(&e->cmd, k->str + 1, k->len - 1);
+                    cmd_end(e, slot);
+                    want[nz] = w.w[p];
+                    prop[nz++] = p;
+                }
+            }
+            if (!ok)
+                snprintf(err, errlen, "a sum out of the 64-bit range");
+        }
+        freeReplyObject(r);
+        r = NULL;
+        if (!ok)
+            break;
+        if (nz && !(ok = flush_commands(e, err, errlen)))
+            break;
+        for (size_t z = 0; ok && z < nz; z++) {
+            redisReply *sc;
+            if (!(ok = read_reply(e, &sc, err, errlen)))
+                break;
+            int64_t got;
+            if (sc->type != REDIS_REPLY_STRING || !parse_int64(sc->str, sc->len, &got) ||
+                got != want[z])
+                out->top_ok[prop[z]] = false;
+            freeReplyObject(sc);
+        }
+    } while (ok && strcmp(cursor, "0") != 0);
+    if (r)
+        freeReplyObject(r);
+    free(want);
+    free(prop);
+    /* every top holds the edges with the property set, and nothing else */
+    for (int p = 0; ok && p < rel->nproperties; p++) {
+        if (rel->properties[p].top_order == TOP_NONE)
+            continue;
+        resp_count(&e->cmd, '*', 2);
+        resp_cstr(&e->cmd, "ZCARD");
+        resp_key(&e->cmd, e->cfg, rel, side, profile, "top:", rel->properties[p].short_name);
+        if (!(ok = command(e, slot, &r, err, errlen)))
+            break;
+        if (r->type != REDIS_REPLY_INTEGER || r->integer != topset[p])
+            out->top_ok[p] = false;
+        freeReplyObject(r);
+        r = NULL;
+    }
     return ok;
 }

@@ -101,6 +101,27 @@ bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct S
                     unsigned long *edges, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Every profile with a side of rel (SCAN; every primary of a cluster),
+ * passed to each (false stops the walk). Constant memory. */
+bool engine_sides(Engine *e, const RelationDef *rel, Side side,
+                  bool (*each)(const char *profile, void *ctx), void *ctx, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
+
+/* One side's statistics from its edges (HSCAN), the stored ones, and
+ * whether each top holds exactly the edges' values (ZSCORE, ZCARD). */
+typedef struct {
+    SideStats stored, edges;
+    bool top_ok[CONFIG_MAX_PROPERTIES];
+    unsigned long nedges;
+} SideCheck;
+bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                   SideCheck *out, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* One side's statistics and tops written again from its edges, atomically;
+ * *edges the edges read. */
+bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    long long *edges, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* One side's statistics into st; the tops' ids point into *keep, the reply
  * the caller frees (freeReplyObject) when done with st. */
 bool engine_side_stats(Engine *e, const RelationDef *rel, Side side, const char *profile,
