@@ -1,6 +1,7 @@
 /* relationctl — reads statistics and applies JSON-lines events with the
  * daemon's engine (README, "Command line"). */
 #include "config/config.h"
+#include "daemon/amqp_conn.h"
 #include "daemon/log.h"
 #include "handlers/engine.h"
 #include "handlers/event.h"
@@ -9,6 +10,8 @@
 #include "handlers/segment.h"
 
 #include <errno.h>
+#include <time.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,6 +28,7 @@ static void usage(FILE *out)
                  "       relationctl -c FILE edges RELATION direct|reverse PROFILE\n"
                  "       relationctl -c FILE segment RELATION direct|reverse [--where EXPR]\n"
                  "       relationctl -c FILE render [FILE|-] --profile ID\n"
+                 "       relationctl -c FILE watch [PATTERN] [--json]\n"
                  "       relationctl -c FILE verify RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE rebuild RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE apply [FILE|-]\n"
@@ -283,6 +287,138 @@ static int cmd_render(const Config *cfg, int argc, char **argv)
         return EXIT_FATAL;
     }
     return 0;
+}
+
+/* ---- watch ---- */
+
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_signal(int sig)
+{
+    (void)sig;
+    watch_stop = 1;
+}
+
+static const char *text_of(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : "-";
+}
+
+/* One trigger as a line a person reads: time, relation, side, kind,
+ * profile -> counterpart, the threshold crossed. */
+static void readable(const char *body, size_t len)
+{
+    json_error_t je;
+    json_t *t = json_loadb(body, len, 0, &je);
+    const json_t *d = t ? json_object_get(t, "event_data") : NULL;
+    if (!json_is_object(d)) {
+        printf("(not a trigger: %.*s)\n", (int)(len > 200 ? 200 : len), body);
+        json_decref(t);
+        return;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    char at[16];
+    localtime_r(&now, &tm);
+    strftime(at, sizeof at, "%H:%M:%S", &tm);
+    printf("%s %-16s %-7s %-9s %s -> %s", at, text_of(d, "relation"), text_of(d, "direction"),
+           text_of(d, "kind"), text_of(t, "profile_id"),
+           text_of(json_object_get(d, "counterpart"), "profile_id"));
+    const json_t *th = json_object_get(d, "threshold");
+    if (json_is_object(th)) {
+        char *v = json_dumps(json_object_get(th, "value"), JSON_ENCODE_ANY);
+        const json_t *prop = json_object_get(th, "property");
+        printf("  %s%s%s %s %s", text_of(th, "stat"), json_is_string(prop) ? " of " : "",
+               json_is_string(prop) ? json_string_value(prop) : "", text_of(th, "crossing"),
+               v ? v : "?");
+        free(v);
+    }
+    putchar('\n');
+    json_decref(t);
+}
+
+/* Triggers as they are published: a queue of its own (exclusive, gone with
+ * the connection) bound to the hooks exchange with PATTERN (default: all). */
+static int cmd_watch(const Config *cfg, int argc, char **argv)
+{
+    char err[512];
+    const char *pattern = "#";
+    bool json = !isatty(1);
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (pattern[0] == '#' && argv[i][0] != '-')
+            pattern = argv[i];
+        else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!cfg->has_hooks) {
+        fprintf(stderr, "relationctl: watch needs the hooks section (the exchange to watch)\n");
+        return EXIT_USAGE;
+    }
+    amqp_connection_state_t conn = amqp_conn_open(cfg->hooks_url, &cfg->hooks_tls, err, sizeof err);
+    if (!conn) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        return EXIT_FATAL;
+    }
+    amqp_queue_declare_ok_t *q = amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, 0, 1, 1,
+                                                    amqp_empty_table);
+    bool ok = amqp_conn_check(amqp_get_rpc_reply(conn), "queue.declare", err, sizeof err);
+    amqp_bytes_t queue = amqp_empty_bytes;
+    if (ok && q)
+        queue = amqp_bytes_malloc_dup(q->queue);
+    if (ok) {
+        amqp_queue_bind(conn, 1, queue, amqp_conn_bytes(cfg->hooks_exchange),
+                        amqp_conn_bytes(pattern), amqp_empty_table);
+        ok = amqp_conn_check(amqp_get_rpc_reply(conn), "queue.bind", err, sizeof err);
+    }
+    if (ok) {
+        amqp_basic_consume(conn, 1, queue, amqp_empty_bytes, 0, 1 /* no ack */, 1,
+                           amqp_empty_table);
+        ok = amqp_conn_check(amqp_get_rpc_reply(conn), "basic.consume", err, sizeof err);
+    }
+    if (!ok) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        amqp_bytes_free(queue);
+        amqp_conn_close(conn);
+        return EXIT_FATAL;
+    }
+    fprintf(stderr, "watching %s for %s (Ctrl-C stops)\n", cfg->hooks_exchange, pattern);
+    signal(SIGINT, on_watch_signal);
+    signal(SIGTERM, on_watch_signal);
+    unsigned long n = 0;
+    int rc = 0;
+    while (!watch_stop) {
+        amqp_envelope_t env;
+        struct timeval tv = {0, 200000};
+        amqp_maybe_release_buffers(conn);
+        amqp_rpc_reply_t r = amqp_consume_message(conn, &env, &tv, 0);
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+            r.library_error == AMQP_STATUS_TIMEOUT)
+            continue;
+        if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+            amqp_conn_check(r, "consume", err, sizeof err);
+            fprintf(stderr, "relationctl: %s\n", err);
+            rc = EXIT_FATAL;
+            break;
+        }
+        if (json) {
+            fwrite(env.message.body.bytes, 1, env.message.body.len, stdout);
+            putchar('\n');
+        } else {
+            readable(env.message.body.bytes, env.message.body.len);
+        }
+        fflush(stdout);
+        n++;
+        amqp_destroy_envelope(&env);
+    }
+    fprintf(stderr, "%lu triggers\n", n);
+    amqp_bytes_free(queue);
+    amqp_conn_close(conn);
+    return rc;
 }
 
 /* ---- verify, rebuild ---- */
@@ -722,6 +858,8 @@ int main(int argc, char **argv)
     atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
     if (strcmp(argv[i], "stats") == 0) {
         rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "watch") == 0) {
+        rc = cmd_watch(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "verify") == 0 || strcmp(argv[i], "rebuild") == 0) {
         rc = cmd_check(cfg, argc - i - 1, argv + i + 1, strcmp(argv[i], "rebuild") == 0);
     } else if (strcmp(argv[i], "render") == 0) {
