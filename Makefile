@@ -62,7 +62,8 @@ $(BUILD)/relationd: $(DAEMON) $(CORE)
 $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
-$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp_conn.o $(CORE)
+$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp_conn.o \
+                      $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o $(CORE)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)

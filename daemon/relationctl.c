@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/log.h"
+#include "daemon/publisher.h"
 #include "handlers/engine.h"
 #include "handlers/event.h"
 #include "handlers/jsonbuf.h"
@@ -31,7 +32,7 @@ static void usage(FILE *out)
                  "       relationctl -c FILE watch [PATTERN] [--json]\n"
                  "       relationctl -c FILE verify RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE rebuild RELATION [direct|reverse [PROFILE]]\n"
-                 "       relationctl -c FILE apply [FILE|-]\n"
+                 "       relationctl -c FILE apply [FILE|-] [--publish | --no-triggers]\n"
                  "       relationctl --version\n");
 }
 
@@ -600,7 +601,45 @@ typedef struct {
     TriggerSet triggers;
     size_t cap;
     long applied, duplicate, stale, invalid;
+    bool no_triggers;    /* --no-triggers: dropped, counted */
+    Publisher *publish;  /* --publish: to the hook exchange, confirmed */
+    Outgoing *out;
+    size_t out_cap;
+    long dropped, published;
 } ApplyRun;
+
+/* The triggers of a batch to the hook exchange, every one confirmed. */
+static bool publish_triggers(ApplyRun *r)
+{
+    char err[512];
+    size_t n = r->triggers.n;
+    if (n == 0)
+        return true;
+    if (n > r->out_cap) {
+        Outgoing *o = realloc(r->out, n * sizeof *o);
+        if (!o) {
+            fprintf(stderr, "relationctl: out of memory\n");
+            return false;
+        }
+        r->out = o;
+        r->out_cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Trigger *t = &r->triggers.items[i];
+        r->out[i] = (Outgoing){t->routing_key, t->id, "application/json", NULL, t->body, t->len};
+    }
+    /* a lost connection: once more, on a new one (the same messages) */
+    for (int attempt = 0;; attempt++) {
+        if (publisher_send(r->publish, r->out, n, err, sizeof err))
+            break;
+        if (attempt == 2) {
+            fprintf(stderr, "relationctl: publishing the triggers: %s\n", err);
+            return false;
+        }
+    }
+    r->published += (long)n;
+    return true;
+}
 
 /* Reads a sent batch's results, prints its triggers in order, then clears
  * them from the outbox: printing is their delivery. */
@@ -627,11 +666,17 @@ static bool receive(ApplyRun *r, CtlBatch *b, const CtlBatch *before)
             fprintf(stderr, "line %ld: %s\n", b->lines[i], res->error);
             break;
         }
-        for (size_t j = res->first; j < res->first + res->ntriggers; j++) {
+        if (r->no_triggers) {
+            r->dropped += (long)res->ntriggers;
+            continue;
+        }
+        for (size_t j = res->first; !r->publish && j < res->first + res->ntriggers; j++) {
             fwrite(r->triggers.items[j].body, 1, r->triggers.items[j].len, stdout);
             fputc('\n', stdout);
         }
     }
+    if (r->publish && !publish_triggers(r))
+        return false;
     if (fflush(stdout) != 0) {
         fprintf(stderr, "relationctl: writing the triggers: %s\n", strerror(errno));
         return false;
@@ -740,15 +785,42 @@ static bool reader_ready(const LineReader *r)
 static int cmd_apply(const Config *cfg, int argc, char **argv)
 {
     char err[CONFIG_ERR_MAX];
-    const char *path = argc >= 1 ? argv[0] : "-";
+    const char *path = "-";
     LineReader in = {0};
     ApplyRun r = {0};
     int rc = EXIT_FATAL;
     long lineno = 0;
+    bool publish = false, have_path = false;
 
-    if (argc > 1) {
-        usage(stderr);
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--no-triggers") == 0) {
+            r.no_triggers = true;
+        } else if (strcmp(argv[i], "--publish") == 0) {
+            publish = true;
+        } else if (!have_path) {
+            path = argv[i];
+            have_path = true;
+        } else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (publish && r.no_triggers) {
+        fprintf(stderr, "relationctl: --publish and --no-triggers exclude each other\n");
         return EXIT_USAGE;
+    }
+    if (publish && !cfg->has_hooks) {
+        fprintf(stderr, "relationctl: --publish needs the hooks section\n");
+        return EXIT_USAGE;
+    }
+    if (publish) {
+        r.publish = publisher_new(cfg->hooks_url, cfg->hooks_exchange, "topic", cfg->hooks_declare,
+                                  &cfg->hooks_tls);
+        if (!r.publish || !publisher_connect(r.publish, err, sizeof err)) {
+            fprintf(stderr, "relationctl: %s\n", r.publish ? err : "out of memory");
+            publisher_free(r.publish);
+            return EXIT_FATAL;
+        }
     }
     in.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
     if (in.fd < 0) {
@@ -809,8 +881,15 @@ static int cmd_apply(const Config *cfg, int argc, char **argv)
         goto done;
     rc = r.invalid ? EXIT_INVALID_LINES : 0;
 done:
+    if (r.no_triggers)
+        fprintf(stderr, "triggers dropped %ld (--no-triggers: none printed or published)\n",
+                r.dropped);
+    if (r.publish)
+        fprintf(stderr, "triggers published %ld to %s\n", r.published, cfg->hooks_exchange);
     fprintf(stderr, "applied %ld, duplicate %ld, stale %ld, invalid %ld\n", r.applied,
             r.duplicate, r.stale, r.invalid);
+    publisher_free(r.publish);
+    free(r.out);
     engine_free(r.engine);
     triggers_free(&r.triggers);
     free(in.buf);
