@@ -964,7 +964,7 @@ static bool load_relations(Ctx *c, const json_t *root, Config *cfg)
     return true;
 }
 
-static Config *config_from_json(json_t *root, Ctx *c)
+static Config *config_from_json(json_t *root, Ctx *c, unsigned skip)
 {
     static const char *const keys[] = {"redis", "engine", "kafka", "amqp",
                                        "hooks", "http",   "relations", NULL};
@@ -973,6 +973,16 @@ static Config *config_from_json(json_t *root, Ctx *c)
         fail(c, "(root)", "must be an object");
         return NULL;
     }
+    /* sections a command does not use: not read at all (an unset ${NAME}
+     * there stops nothing) */
+    if (skip & CONFIG_SKIP_SOURCES) {
+        json_object_del(root, "kafka");
+        json_object_del(root, "amqp");
+    }
+    if (skip & CONFIG_SKIP_HOOKS)
+        json_object_del(root, "hooks");
+    if (skip & CONFIG_SKIP_HTTP)
+        json_object_del(root, "http");
     cfg = calloc(1, sizeof *cfg);
     if (!cfg) {
         fail(c, "(root)", "out of memory");
@@ -1001,12 +1011,17 @@ Config *config_parse(const char *text, char *err, size_t errlen)
         snprintf(err, errlen, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
         return NULL;
     }
-    Config *cfg = config_from_json(root, &c);
+    Config *cfg = config_from_json(root, &c, 0);
     json_decref(root);
     return cfg;
 }
 
 Config *config_load(const char *path, char *err, size_t errlen)
+{
+    return config_load_sections(path, 0, err, errlen);
+}
+
+Config *config_load_sections(const char *path, unsigned skip, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
@@ -1020,7 +1035,7 @@ Config *config_load(const char *path, char *err, size_t errlen)
     }
     char inner[CONFIG_ERR_MAX];
     Ctx c = {inner, sizeof inner};
-    Config *cfg = config_from_json(root, &c);
+    Config *cfg = config_from_json(root, &c, skip);
     json_decref(root);
     if (!cfg)
         snprintf(err, errlen, "%s: %s", path, inner);

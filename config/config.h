@@ -132,6 +132,13 @@ typedef struct {
 
 /* Loads and validates FILE. On failure returns NULL and writes one message
  * naming the file or the JSON path to err. */
+/* The same, not reading some sections at all (relationctl: those its
+ * command does not use). */
+#define CONFIG_SKIP_SOURCES 1u /* kafka, amqp */
+#define CONFIG_SKIP_HOOKS 2u
+#define CONFIG_SKIP_HTTP 4u
+Config *config_load_sections(const char *path, unsigned skip, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 Config *config_load(const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

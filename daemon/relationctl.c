@@ -929,7 +929,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    Config *cfg = config_load(config_path, err, sizeof err);
+    /* only the sections the command uses: the sources and http never, the
+     * hooks for watch and apply --publish */
+    bool hooks = strcmp(argv[i], "watch") == 0;
+    for (int k = i + 1; k < argc; k++)
+        hooks |= strcmp(argv[i], "apply") == 0 && strcmp(argv[k], "--publish") == 0;
+    Config *cfg = config_load_sections(config_path,
+                                       CONFIG_SKIP_SOURCES | CONFIG_SKIP_HTTP |
+                                           (hooks ? 0 : CONFIG_SKIP_HOOKS),
+                                       err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "relationctl: %s\n", err);
         return EXIT_FATAL;

@@ -3,6 +3,7 @@ equals the reference model's edges (weights as in triggers, the
 counterpart's database, the last version), on one server and on hostile
 profile ids; unknown relation or side exits 2 naming it."""
 
+import json
 import random
 import subprocess
 
@@ -264,3 +265,28 @@ def test_render_errors_name_the_variable(ctl, rdb):
             ("{for $i $x = relation.sales.direct.profit.top}...", "a loop without {end}")):
         out = render(cfg, template, "m1")
         assert out.returncode == 2 and msg in out.stderr, (template, out.stderr)
+
+
+def test_relationctl_reads_only_the_sections_it_needs(ctl, rdb, tmp_path):
+    """An unset ${NAME} in the sources or the hooks does not stop stats,
+    edges, segment or apply; watch, which needs the hooks, names it."""
+    doc = json.loads(open(ctl.config([A.REL_SALES])).read())
+    doc["amqp"] = {"url": "amqp://u:${RELATIOND_UNSET_PASSWORD}@127.0.0.1:1/", "queue": "q"}
+    doc["kafka"] = {"brokers": "127.0.0.1:1", "topics": ["t"], "dead_letter_topic": "d",
+                    "group_id": "${RELATIOND_UNSET_GROUP}"}
+    doc["hooks"] = {"url": "amqp://u:${RELATIOND_UNSET_PASSWORD}@127.0.0.1:1/"}
+    cfg = tmp_path / "partial.json"
+    cfg.write_text(json.dumps(doc))
+    cfg = str(cfg)
+    ev = {"id": "x1", "op": "attach", "relation": "sales", "profile_a": "a", "profile_b": "b"}
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", "-"], input=json.dumps(ev) + "\n",
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    for args in (["stats", "sales", "direct", "a"], ["edges", "sales", "direct", "a"],
+                 ["segment", "sales", "direct"]):
+        out = subprocess.run([RELATIONCTL, "-c", cfg] + args, capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0, (args, out.stderr)
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "watch"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode != 0 and "RELATIOND_UNSET_PASSWORD" in out.stderr, out.stderr
