@@ -793,8 +793,8 @@ fail:
 static bool load_threshold(Ctx *c, const json_t *o, const char *path, RelationDef *rel,
                            ThresholdDef *t)
 {
-    static const char *const keys[] = {"direction", "stat", "property", "value", NULL};
-    char *dir = NULL, *stat = NULL, *prop = NULL;
+    static const char *const keys[] = {"direction", "stat", "property", "value", "name", NULL};
+    char *dir = NULL, *stat = NULL, *prop = NULL, *name = NULL;
     char sub[PATH_MAX_LEN];
     bool ok = false;
 
@@ -803,8 +803,22 @@ static bool load_threshold(Ctx *c, const json_t *o, const char *path, RelationDe
     if (!only_keys(c, o, path, keys) ||
         !get_string(c, o, path, "direction", true, NULL, &dir) ||
         !get_string(c, o, path, "stat", true, NULL, &stat) ||
-        !get_string(c, o, path, "property", false, NULL, &prop))
+        !get_string(c, o, path, "property", false, NULL, &prop) ||
+        !get_string(c, o, path, "name", false, NULL, &name))
         goto done;
+    if (name) {
+        size_t nl = strlen(name);
+        bool good = nl >= 1 && nl <= 64;
+        for (size_t k = 0; good && k < nl; k++)
+            good = (name[k] >= 'a' && name[k] <= 'z') || (name[k] >= 'A' && name[k] <= 'Z') ||
+                   (name[k] >= '0' && name[k] <= '9') || strchr("_-. ", name[k]);
+        if (!good) {
+            join(sub, sizeof sub, path, "name");
+            fail(c, sub, "must be 1..64 letters, digits, '_', '-', '.' or spaces");
+            goto done;
+        }
+        snprintf(t->name, sizeof t->name, "%s", name);
+    }
     if (strcmp(dir, "direct") == 0) {
         t->side = SIDE_DIRECT;
     } else if (strcmp(dir, "reverse") == 0) {
@@ -875,6 +889,7 @@ static bool load_threshold(Ctx *c, const json_t *o, const char *path, RelationDe
     }
     ok = true;
 done:
+    free(name);
     free(dir);
     free(stat);
     free(prop);

@@ -34,6 +34,7 @@ typedef struct {
     ThresholdStat stat;
     int property;  /* index into properties, -1: the relation count */
     int64_t value; /* in the watched value's units: fixed-point for float totals/edges */
+    char name[65]; /* optional ("" none): letters, digits, '_', '-', '.', ' ' */
 } ThresholdDef;
 
 typedef struct {

@@ -476,7 +476,7 @@ void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Ev
             continue;
         /* The threshold object: short names and numbers, well under 512 bytes. */
         const PropertyDef *p = t->stat != STAT_COUNT ? &rel->properties[t->property] : NULL;
-        char thr[512];
+        char thr[640];
         size_t off = b->len;
         jsonbuf_cstr(b, "{\"stat\":\"");
         jsonbuf_cstr(b, stat_names[t->stat]);
@@ -499,6 +499,10 @@ void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Ev
             number(b, p, y);
         else
             jsonbuf_cstr(b, "null");
+        if (t->name[0]) {
+            jsonbuf_cstr(b, ",\"name\":");
+            name(b, t->name);
+        }
         jsonbuf_char(b, '}');
         if (b->oom)
             break;

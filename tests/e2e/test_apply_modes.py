@@ -66,3 +66,22 @@ def test_publish_sends_what_apply_prints(harness, tmp_path, rdb):
     for tid, b in got.items():   # the same bodies, but for the date of application
         b.pop("event_date"), want[tid].pop("event_date")
         assert b == want[tid], tid
+
+
+def test_a_threshold_name_is_carried_in_its_triggers(ctl, rdb):
+    rel = {"short": "spend", "name": "Spend", "database_a": "a", "database_b": "b",
+           "properties": [{"short": "amount", "type": "float", "save_amount": True}],
+           "thresholds": [{"direction": "direct", "stat": "total", "property": "amount",
+                           "value": 100, "name": "big spender"},
+                          {"direction": "direct", "stat": "count", "value": 2}]}
+    cfg = ctl.config([rel])
+    events = [{"id": "n%d" % i, "op": "attach", "relation": "spend", "profile_a": "p",
+               "profile_b": "c%d" % i, "weights": {"amount": 60}} for i in range(2)]
+    res = ctl.apply(cfg, events)
+    assert res.returncode == 0, res.stderr
+    th = [t["event_data"]["threshold"] for t in res.triggers
+          if t["event_data"]["kind"] == "threshold"]
+    assert len(th) == 2
+    named = [t for t in th if t["stat"] == "total"][0]
+    assert named["name"] == "big spender" and named["crossing"] == "up"
+    assert "name" not in [t for t in th if t["stat"] == "count"][0]

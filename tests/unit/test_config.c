@@ -524,6 +524,12 @@ static const Case cases[] = {
     {"redis.master_name without sentinels",
      "{'redis':{'url':'redis://h','master_name':'m'},'relations':[]}",
      "redis.sentinels: required with redis.master_name", NULL},
+    {"threshold name with a quote",
+     "{'redis':{'url':'redis://h'},'relations':[{'short':'r','name':'R','database_a':'a',"
+     "'database_b':'b','properties':[],'thresholds':[{'direction':'direct','stat':'count',"
+     "'value':1,'name':'a\\\"b'}]}]}",
+     "relations[0].thresholds[0].name: must be 1..64 letters, digits, '_', '-', '.' or spaces",
+     NULL},
     {"redis.timeout_ms 0", "{'redis':{'url':'redis://h','timeout_ms':0},'relations':[]}",
      "redis.timeout_ms: must be an integer 1..3600000", NULL},
     {"redis.timeout_ms too big", "{'redis':{'url':'redis://h','timeout_ms':3600001},'relations':[]}",
