@@ -36,6 +36,16 @@ static void usage(FILE *out)
                  "       relationctl --version\n");
 }
 
+/* After an empty answer: a word when the key prefix holds no data at all. */
+static void note_empty_prefix(Engine *e, const Config *cfg)
+{
+    char err[256];
+    bool unused;
+    if (engine_prefix_unused(e, &unused, err, sizeof err) && unused)
+        fprintf(stderr, "relationctl: note: no key at all starts with \"%s\" in this Redis "
+                        "(is redis.key_prefix right?)\n", cfg->key_prefix);
+}
+
 /* RELATION direct|reverse PROFILE: false (message printed) when one is not. */
 static bool side_args(const Config *cfg, char **argv, const RelationDef **out, Side *side)
 {
@@ -80,6 +90,8 @@ static int cmd_stats(const Config *cfg, int argc, char **argv)
         return EXIT_FATAL;
     }
     bool ok = engine_stats(e, rel, side, argv[2], &json, err, sizeof err);
+    if (ok && strncmp(json, "{\"count\":0,", 11) == 0)
+        note_empty_prefix(e, cfg);
     engine_free(e);
     if (!ok) {
         fprintf(stderr, "relationctl: %s\n", err);
@@ -99,6 +111,7 @@ static int cmd_edges(const Config *cfg, int argc, char **argv)
     Side side;
     JsonBuf page = {0};
     bool ok = true;
+    long printed = 0;
 
     if (argc != 3) {
         usage(stderr);
@@ -121,7 +134,10 @@ static int cmd_edges(const Config *cfg, int argc, char **argv)
             snprintf(err, sizeof err, "writing the edges: %s", strerror(errno));
             ok = false;
         }
+        printed += n;
     } while (ok && strcmp(cursor, "0") != 0);
+    if (ok && printed == 0)
+        note_empty_prefix(e, cfg);
     engine_free(e);
     jsonbuf_free(&page);
     if (!ok) {
@@ -174,6 +190,8 @@ static int cmd_segment(const Config *cfg, int argc, char **argv)
     }
     unsigned long edges = 0, profiles = 0;
     bool ok = engine_segment(e, rel, side, &seg, print_profile, &profiles, &edges, err, sizeof err);
+    if (ok && edges == 0)
+        note_empty_prefix(e, cfg);
     engine_free(e);
     if (!ok) {
         fprintf(stderr, "relationctl: %s\n", err);
@@ -565,6 +583,8 @@ static int cmd_check(const Config *cfg, int argc, char **argv, bool rebuild)
         else if (!engine_sides(c.e, rel, c.side, check_side, &c, c.err, sizeof c.err))
             c.failed = true;
     }
+    if (!c.failed && c.sides == 0)
+        note_empty_prefix(c.e, cfg);
     engine_free(c.e);
     if (c.tty)
         fputc('\r', stderr);

@@ -1762,3 +1762,52 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
     }
     return ok;
 }
+
+bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
+{
+    JsonBuf pattern = {0};
+    bool ok = true, found = false, finished = true;
+    *unused = false;
+    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    glob_literal(&pattern, e->cfg->key_prefix);
+    jsonbuf_char(&pattern, '*');
+    int nodes = router_nodes(e->router);
+    for (int node = 0; ok && !found && node < nodes; node++) {
+        int slot = router_node_slot(e->router, node);
+        char cursor[32] = "0";
+        if (slot == ROUTER_NONE)
+            continue;
+        for (int page = 0;; page++) {
+            redisReply *r;
+            if (page == 20) { /* a large keyspace: not worth reading it all */
+                finished = false;
+                break;
+            }
+            resp_count(&e->cmd, '*', 6);
+            resp_cstr(&e->cmd, "SCAN");
+            resp_cstr(&e->cmd, cursor);
+            resp_cstr(&e->cmd, "MATCH");
+            resp_arg(&e->cmd, pattern.data, pattern.len);
+            resp_cstr(&e->cmd, "COUNT");
+            resp_cstr(&e->cmd, "1000");
+            if (!(ok = command(e, slot, &r, err, errlen)))
+                break;
+            ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                 r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < 32 &&
+                 r->element[1]->type == REDIS_REPLY_ARRAY;
+            if (ok) {
+                snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+                found = r->element[1]->elements > 0;
+            } else {
+                snprintf(err, errlen, "redis: unexpected reply to SCAN");
+            }
+            freeReplyObject(r);
+            if (!ok || found || strcmp(cursor, "0") == 0)
+                break;
+        }
+    }
+    jsonbuf_free(&pattern);
+    *unused = ok && !found && finished;
+    return ok;
+}

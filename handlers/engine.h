@@ -122,6 +122,11 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
 bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
                     long long *edges, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Whether no key at all starts with redis.key_prefix (a mistyped prefix);
+ * false when the keyspace is too large to tell cheaply. */
+bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* One side's statistics into st; the tops' ids point into *keep, the reply
  * the caller frees (freeReplyObject) when done with st. */
 bool engine_side_stats(Engine *e, const RelationDef *rel, Side side, const char *profile,

@@ -290,3 +290,26 @@ def test_relationctl_reads_only_the_sections_it_needs(ctl, rdb, tmp_path):
     out = subprocess.run([RELATIONCTL, "-c", cfg, "watch"], capture_output=True, text=True,
                          timeout=30)
     assert out.returncode != 0 and "RELATIOND_UNSET_PASSWORD" in out.stderr, out.stderr
+
+
+def test_a_prefix_without_any_data_is_pointed_out(ctl, rdb, tmp_path):
+    cfg = ctl.config([A.REL_SALES])
+    ev = {"id": "p1", "op": "attach", "relation": "sales", "profile_a": "a", "profile_b": "b"}
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", "-"], input=json.dumps(ev) + "\n",
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    doc = json.loads(open(cfg).read())
+    doc["redis"]["key_prefix"] = "typo:"
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps(doc))
+    note = 'no key at all starts with "typo:"'
+    for args in (["stats", "sales", "direct", "a"], ["edges", "sales", "direct", "a"],
+                 ["segment", "sales", "direct"], ["verify", "sales"]):
+        out = subprocess.run([RELATIONCTL, "-c", str(typo)] + args, capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0 and note in out.stderr, (args, out.stderr)
+        # the right prefix, a profile without relations: no such word
+        out = subprocess.run([RELATIONCTL, "-c", cfg] + args[:3] + (["nobody"] if len(args) == 4
+                                                                    else []),
+                             capture_output=True, text=True, timeout=30)
+        assert "no key at all" not in out.stderr, (args, out.stderr)
