@@ -161,6 +161,8 @@ static bool channel_closed_with(amqp_connection_state_t conn, amqp_rpc_reply_t r
 bool amqp_conn_declare_exchange(amqp_connection_state_t conn, const char *name, const char *type,
                                 bool declare, char *err, size_t errlen)
 {
+    if (!*name)
+        return true; /* the default exchange: always there, never declared */
     if (declare) {
         amqp_exchange_declare(conn, 1, amqp_conn_bytes(name), amqp_conn_bytes(type), 0,
                               1 /* durable */, 0, 0, amqp_empty_table);

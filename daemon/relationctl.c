@@ -4,6 +4,8 @@
 #include "daemon/amqp_conn.h"
 #include "daemon/log.h"
 #include "daemon/publisher.h"
+
+#include <librdkafka/rdkafka.h>
 #include "handlers/engine.h"
 #include "handlers/event.h"
 #include "handlers/jsonbuf.h"
@@ -11,6 +13,7 @@
 #include "handlers/segment.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <jansson.h>
 #include <fcntl.h>
@@ -30,6 +33,7 @@ static void usage(FILE *out)
                  "       relationctl -c FILE segment RELATION direct|reverse [--where EXPR]\n"
                  "       relationctl -c FILE render [FILE|-] --profile ID\n"
                  "       relationctl -c FILE watch [PATTERN] [--json]\n"
+                 "       relationctl -c FILE send [FILE|-] --kafka|--amqp\n"
                  "       relationctl -c FILE verify RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE rebuild RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE apply [FILE|-] [--publish | --no-triggers]\n"
@@ -923,6 +927,193 @@ done:
     return rc;
 }
 
+/* ---- send ---- */
+
+static atomic_long send_failed;
+
+static void on_sent(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk, (void)opaque;
+    if (m->err)
+        atomic_fetch_add(&send_failed, 1);
+}
+
+/* JSON-lines events published the way an upstream service should: each
+ * line checked first (a bad one reported and not sent); Kafka: to the first
+ * topic of kafka.topics, keyed <relation>:<profile_a>:<profile_b>, acks=all;
+ * AMQP: persistent, to the queue of amqp.queue, confirmed. */
+static int cmd_send(const Config *cfg, int argc, char **argv)
+{
+    char err[CONFIG_ERR_MAX];
+    const char *path = "-";
+    int kafka = -1;
+    bool have_path = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--kafka") == 0 && kafka < 0)
+            kafka = 1;
+        else if (strcmp(argv[i], "--amqp") == 0 && kafka < 0)
+            kafka = 0;
+        else if (!have_path && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
+            path = argv[i];
+            have_path = true;
+        } else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (kafka < 0 || (kafka && !cfg->has_kafka) || (!kafka && !cfg->has_amqp)) {
+        fprintf(stderr, "relationctl: send needs --kafka (and the kafka section) or --amqp "
+                        "(and the amqp section)\n");
+        return EXIT_USAGE;
+    }
+    LineReader in = {0};
+    in.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (in.fd < 0) {
+        fprintf(stderr, "relationctl: %s: %s\n", path, strerror(errno));
+        return EXIT_FATAL;
+    }
+    in.cap = 2 * (EVENT_MAX_BYTES + 2);
+    in.buf = malloc(in.cap);
+    enum { BATCH = 512 };
+    Outgoing *out = calloc(BATCH, sizeof *out);
+    char **bodies = calloc(BATCH, sizeof *bodies);
+    char (*ids)[EVENT_ID_MAX + 1] = calloc(BATCH, sizeof *ids);
+    Event *ev = malloc(sizeof *ev);
+    Publisher *pub = NULL;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_t *topic = NULL;
+    int rc = EXIT_FATAL;
+    long lineno = 0, sent = 0, invalid = 0;
+    size_t nout = 0;
+    bool tty = isatty(2);
+    if (!in.buf || !out || !bodies || !ids || !ev) {
+        fprintf(stderr, "relationctl: out of memory\n");
+        goto done;
+    }
+    if (kafka) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.brokers, err, sizeof err) ||
+            rd_kafka_conf_set(conf, "acks", "all", err, sizeof err) ||
+            rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err)) {
+            fprintf(stderr, "relationctl: kafka: %s\n", err);
+            rd_kafka_conf_destroy(conf);
+            goto done;
+        }
+        /* kafka.properties too (security and the like); those only a
+         * consumer knows are left aside */
+        for (int k = 0; k < cfg->kafka.nproperties; k++)
+            if (strcmp(cfg->kafka.property_keys[k], "bootstrap.servers") != 0)
+                (void)rd_kafka_conf_set(conf, cfg->kafka.property_keys[k],
+                                        cfg->kafka.property_values[k], err, sizeof err);
+        rd_kafka_conf_set_dr_msg_cb(conf, on_sent);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+        if (!rk) {
+            fprintf(stderr, "relationctl: kafka: %s\n", err);
+            goto done;
+        }
+        topic = rd_kafka_topic_new(rk, cfg->kafka.topics[0], NULL);
+    } else {
+        pub = publisher_new(cfg->amqp.url, "", "direct", false, &cfg->amqp.tls);
+        if (!pub || !publisher_connect(pub, err, sizeof err)) {
+            fprintf(stderr, "relationctl: amqp: %s\n", pub ? err : "out of memory");
+            goto done;
+        }
+    }
+    for (bool end = false; !end;) {
+        char *line;
+        long len = reader_line(&in, &line);
+        end = len == LINE_EOF;
+        if (len == LINE_ERROR) {
+            fprintf(stderr, "relationctl: reading %s: %s\n", path, strerror(errno));
+            goto done;
+        }
+        if (!end) {
+            lineno++;
+            if (len == LINE_TOO_LONG) {
+                fprintf(stderr, "line %ld: event larger than %d bytes\n", lineno, EVENT_MAX_BYTES);
+                invalid++;
+                continue;
+            }
+            if (strspn(line, " \t") == (size_t)len)
+                continue;
+            if (!event_parse(cfg, line, (size_t)len, ev, err, sizeof err)) {
+                fprintf(stderr, "line %ld: %s\n", lineno, err);
+                invalid++;
+                continue;
+            }
+        }
+        if (kafka && !end) {
+            char key[CONFIG_SHORT_MAX + 2 * EVENT_PROFILE_MAX + 3];
+            int kl = snprintf(key, sizeof key, "%s:%s:%s", ev->rel->short_name, ev->profile_a,
+                              ev->profile_b);
+            while (rd_kafka_produce(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, line,
+                                    (size_t)len, key, (size_t)kl, NULL) != 0) {
+                if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                    fprintf(stderr, "relationctl: kafka: %s\n",
+                            rd_kafka_err2str(rd_kafka_last_error()));
+                    goto done;
+                }
+                rd_kafka_poll(rk, 100);
+            }
+            rd_kafka_poll(rk, 0);
+            sent++;
+        } else if (!kafka && !end) {
+            bodies[nout] = malloc((size_t)len);
+            if (!bodies[nout]) {
+                fprintf(stderr, "relationctl: out of memory\n");
+                goto done;
+            }
+            memcpy(bodies[nout], line, (size_t)len);
+            snprintf(ids[nout], sizeof ids[nout], "%s", ev->id);
+            out[nout] = (Outgoing){cfg->amqp.queue, ids[nout], "application/json", NULL,
+                                   bodies[nout], (size_t)len};
+            nout++;
+        }
+        if (!kafka && nout && (nout == BATCH || end)) {
+            if (!publisher_send(pub, out, nout, err, sizeof err) &&
+                !publisher_send(pub, out, nout, err, sizeof err)) {
+                fprintf(stderr, "relationctl: amqp: %s (lines up to %ld not known to be sent)\n",
+                        err, lineno);
+                goto done;
+            }
+            sent += (long)nout;
+            for (size_t k = 0; k < nout; k++)
+                free(bodies[k]);
+            nout = 0;
+        }
+        if (tty && sent % 1000 == 0 && sent)
+            fprintf(stderr, "\rsent %ld", sent);
+    }
+    if (kafka) {
+        rd_kafka_flush(rk, 60000);
+        if (rd_kafka_outq_len(rk) > 0 || atomic_load(&send_failed) > 0) {
+            fprintf(stderr, "relationctl: kafka: %ld of %ld events not acknowledged\n",
+                    (long)rd_kafka_outq_len(rk) + atomic_load(&send_failed), sent);
+            goto done;
+        }
+    }
+    rc = invalid ? EXIT_INVALID_LINES : 0;
+done:
+    if (tty)
+        fputc('\r', stderr);
+    fprintf(stderr, "sent %ld, invalid %ld\n", rc == EXIT_FATAL ? 0 : sent, invalid);
+    for (size_t k = 0; bodies && k < nout; k++)
+        free(bodies[k]);
+    free(bodies);
+    free(ids);
+    free(out);
+    free(ev);
+    free(in.buf);
+    if (topic)
+        rd_kafka_topic_destroy(topic);
+    if (rk)
+        rd_kafka_destroy(rk);
+    publisher_free(pub);
+    if (in.fd > 0)
+        close(in.fd);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -954,8 +1145,10 @@ int main(int argc, char **argv)
     bool hooks = strcmp(argv[i], "watch") == 0;
     for (int k = i + 1; k < argc; k++)
         hooks |= strcmp(argv[i], "apply") == 0 && strcmp(argv[k], "--publish") == 0;
+    bool sources = strcmp(argv[i], "send") == 0;
+    hooks |= sources; /* a file with sources has hooks */
     Config *cfg = config_load_sections(config_path,
-                                       CONFIG_SKIP_SOURCES | CONFIG_SKIP_HTTP |
+                                       (sources ? 0 : CONFIG_SKIP_SOURCES) | CONFIG_SKIP_HTTP |
                                            (hooks ? 0 : CONFIG_SKIP_HOOKS),
                                        err, sizeof err);
     if (!cfg) {
@@ -965,6 +1158,8 @@ int main(int argc, char **argv)
     atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
     if (strcmp(argv[i], "stats") == 0) {
         rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "send") == 0) {
+        rc = cmd_send(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "watch") == 0) {
         rc = cmd_watch(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "verify") == 0 || strcmp(argv[i], "rebuild") == 0) {
