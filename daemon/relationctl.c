@@ -34,6 +34,7 @@ static void usage(FILE *out)
                  "       relationctl -c FILE render [FILE|-] --profile ID\n"
                  "       relationctl -c FILE watch [PATTERN] [--json]\n"
                  "       relationctl -c FILE send [FILE|-] --kafka|--amqp\n"
+                 "       relationctl -c FILE redrive --amqp QUEUE [--limit N]\n"
                  "       relationctl -c FILE verify RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE rebuild RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE apply [FILE|-] [--publish | --no-triggers]\n"
@@ -1114,6 +1115,108 @@ done:
     return rc;
 }
 
+/* ---- redrive ---- */
+
+/* A header's text ("-" when absent). */
+static void header_text(const amqp_basic_properties_t *p, const char *key, char *out, size_t len)
+{
+    snprintf(out, len, "-");
+    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+        return;
+    for (int i = 0; i < p->headers.num_entries; i++) {
+        const amqp_table_entry_t *e = &p->headers.entries[i];
+        if (e->key.len == strlen(key) && memcmp(e->key.bytes, key, e->key.len) == 0 &&
+            e->value.kind == AMQP_FIELD_KIND_UTF8)
+            snprintf(out, len, "%.*s", (int)e->value.value.bytes.len,
+                     (const char *)e->value.value.bytes.bytes);
+    }
+}
+
+/* Dead letters moved back to the source queue (amqp.queue) from QUEUE (one
+ * bound to amqp.dead_letter_exchange): each published again, persistent
+ * and confirmed, then acked in QUEUE, so each goes back once; its reason
+ * shown. */
+static int cmd_redrive(const Config *cfg, int argc, char **argv)
+{
+    char err[512];
+    const char *from = NULL;
+    long limit = -1;
+    bool amqp = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--amqp") == 0 && i + 1 < argc) {
+            amqp = true;
+            from = argv[++i];
+        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+            char *end;
+            limit = strtol(argv[++i], &end, 10);
+            if (*end || limit < 1) {
+                fprintf(stderr, "relationctl: --limit takes a count of 1 or more\n");
+                return EXIT_USAGE;
+            }
+        } else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!amqp || !cfg->has_amqp) {
+        fprintf(stderr, "relationctl: redrive needs --amqp QUEUE and the amqp section\n");
+        return EXIT_USAGE;
+    }
+    amqp_connection_state_t conn = amqp_conn_open(cfg->amqp.url, &cfg->amqp.tls, err, sizeof err);
+    Publisher *pub = publisher_new(cfg->amqp.url, "", "direct", false, &cfg->amqp.tls);
+    if (!conn || !pub || !publisher_connect(pub, err, sizeof err)) {
+        fprintf(stderr, "relationctl: %s\n", conn && pub ? err : conn ? "out of memory" : err);
+        if (conn)
+            amqp_conn_close(conn);
+        publisher_free(pub);
+        return EXIT_FATAL;
+    }
+    long moved = 0;
+    int rc = 0;
+    while (limit < 0 || moved < limit) {
+        amqp_rpc_reply_t r = amqp_basic_get(conn, 1, amqp_conn_bytes(from), 0 /* ack */);
+        if (!amqp_conn_check(r, "basic.get", err, sizeof err)) {
+            fprintf(stderr, "relationctl: %s\n", err);
+            rc = EXIT_FATAL;
+            break;
+        }
+        if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+            break;
+        uint64_t tag = ((amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag;
+        amqp_message_t msg;
+        r = amqp_read_message(conn, 1, &msg, 0);
+        if (!amqp_conn_check(r, "reading a dead letter", err, sizeof err)) {
+            fprintf(stderr, "relationctl: %s\n", err);
+            rc = EXIT_FATAL;
+            break;
+        }
+        char reason[512];
+        header_text(&msg.properties, "x-relationd-reason", reason, sizeof reason);
+        Outgoing o = {cfg->amqp.queue, NULL, "application/json", NULL, msg.body.bytes,
+                      msg.body.len};
+        bool sent = publisher_send(pub, &o, 1, err, sizeof err) ||
+                    publisher_send(pub, &o, 1, err, sizeof err);
+        amqp_destroy_message(&msg);
+        if (!sent) {
+            fprintf(stderr, "relationctl: publishing to %s: %s (the dead letter stays)\n",
+                    cfg->amqp.queue, err);
+            rc = EXIT_FATAL;
+            break;
+        }
+        if (amqp_basic_ack(conn, 1, tag, 0) != AMQP_STATUS_OK) {
+            fprintf(stderr, "relationctl: ack in %s failed: it may be redriven again\n", from);
+            rc = EXIT_FATAL;
+            break;
+        }
+        moved++;
+        fprintf(stderr, "redriven: %s\n", reason);
+    }
+    fprintf(stderr, "redriven %ld from %s to %s\n", moved, from, cfg->amqp.queue);
+    publisher_free(pub);
+    amqp_conn_close(conn);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -1145,7 +1248,7 @@ int main(int argc, char **argv)
     bool hooks = strcmp(argv[i], "watch") == 0;
     for (int k = i + 1; k < argc; k++)
         hooks |= strcmp(argv[i], "apply") == 0 && strcmp(argv[k], "--publish") == 0;
-    bool sources = strcmp(argv[i], "send") == 0;
+    bool sources = strcmp(argv[i], "send") == 0 || strcmp(argv[i], "redrive") == 0;
     hooks |= sources; /* a file with sources has hooks */
     Config *cfg = config_load_sections(config_path,
                                        (sources ? 0 : CONFIG_SKIP_SOURCES) | CONFIG_SKIP_HTTP |
@@ -1158,6 +1261,8 @@ int main(int argc, char **argv)
     atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
     if (strcmp(argv[i], "stats") == 0) {
         rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "redrive") == 0) {
+        rc = cmd_redrive(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "send") == 0) {
         rc = cmd_send(cfg, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "watch") == 0) {
