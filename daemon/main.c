@@ -31,6 +31,36 @@ static void usage(FILE *out)
                  "       relationd --version\n");
 }
 
+/* A reload whose relations would leave stored statistics out of step with
+ * their edges: said, with the rebuild to run (the reload goes on). */
+static void warn_stale_statistics(const Config *fresh, const Config *running)
+{
+    for (int r = 0; r < fresh->nrelations; r++) {
+        const RelationDef *nr = &fresh->relations[r];
+        const RelationDef *or = config_relation(running, nr->short_name);
+        if (!or)
+            continue;
+        for (int i = 0; i < nr->nproperties; i++) {
+            const PropertyDef *np = &nr->properties[i], *op = NULL;
+            for (int j = 0; j < or->nproperties; j++)
+                if (strcmp(or->properties[j].short_name, np->short_name) == 0)
+                    op = &or->properties[j];
+            const char *what = !op                                      ? NULL
+                               : op->type != np->type                   ? "its type changed"
+                               : np->save_amount && !op->save_amount    ? "save_amount turned on"
+                               : np->top_order != TOP_NONE && op->top_order == TOP_NONE
+                                   ? "save_top turned on"
+                                   : NULL;
+            if (what)
+                log_at(LOG_WARN, "config",
+                       "relation %s, property %s: %s; the statistics stored before do not "
+                       "follow until `relationctl rebuild %s` runs (relationctl verify %s shows "
+                       "the sides)",
+                       nr->short_name, np->short_name, what, nr->short_name, nr->short_name);
+        }
+    }
+}
+
 /* Loads the file again; a file that fails validation keeps the running one.
  * The threads switch to it at their next batch. */
 /* READY=1 ends a reload only once the daemon was ready. */
@@ -53,6 +83,7 @@ static void reload(const char *path, const Config **running)
         if (changed[0])
             log_at(LOG_WARN, "config", "%s settings cannot change at run time: restart to apply them",
                    changed);
+        warn_stale_statistics(fresh, *running);
         int nrel = fresh->nrelations;
         const Config *installed = fresh;
         if (!shared_config_set(fresh)) { /* fresh is owned (or freed) from here */

@@ -110,3 +110,35 @@ def test_verify_arguments(ctl, rdb):
     assert out.returncode == 2 and "side must be direct or reverse" in out.stderr
     out = run(cfg, "verify", "sales")
     assert out.returncode == 0 and "sides 0, differing 0" in out.stderr
+
+
+def test_a_reload_that_leaves_statistics_behind_is_said_and_rebuild_catches_up(harness,
+                                                                               daemons):
+    """purchases gains save_amount and save_top by a reload: the daemon warns,
+    naming the rebuild; verify reports the sides until rebuild runs; then
+    Redis holds what the full definition gives (the oracle's state)."""
+    import copy
+    from brokers import make_stream
+    h = harness(amqp=True)
+    cfg = copy.deepcopy(h.config)
+    for p in cfg["relations"][0]["properties"]:
+        if p["short"] == "purchases":
+            p["save_amount"] = False
+            p.pop("save_top")
+    cfg["relations"][0]["thresholds"] = [
+        t for t in cfg["relations"][0]["thresholds"] if t.get("property") != "purchases"]
+    d = h.daemon(daemons, config=cfg).start()
+    h.feed_amqp(make_stream(300, seed=121, clusters=[0, 1], tag="rb"))
+    h.wait_progress(1.0)
+    d.write_config(h.config)            # purchases as the oracle has it
+    d.sighup()
+    d.wait_log("reloaded")
+    assert ("relation loyal, property purchases: save_amount turned on" in d.current_log() and
+            "relationctl rebuild loyal" in d.current_log()), d.log_tail()
+    out = run(d.config_path, "verify", "loyal")
+    assert out.returncode == 1 and "purchases:total" in out.stdout, out
+    out = run(d.config_path, "rebuild", "loyal")
+    assert out.returncode == 0, out.stderr
+    assert run(d.config_path, "verify", "loyal").returncode == 0
+    assert not h.state_diff(), h.state_diff()[:5]
+    assert d.stop() == 0, d.log_tail()
