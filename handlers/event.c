@@ -1,4 +1,4 @@
-/* event.c — parses and validates one relation event (SPEC.md, "Input"). */
+/* event.c — parses and validates one relation event (README, "Events"). */
 #include "handlers/event.h"
 #include "handlers/fixed.h"
 

@@ -1,5 +1,5 @@
 """End-to-end tests of `relationctl apply` and `relationctl stats` against a
-real redis-server, checked against a reference model of SPEC.md and README.md
+real redis-server, checked against a reference model of what the README describes
 written in plain Python (fixed-point integers, dicts, sets)."""
 
 import copy
@@ -82,7 +82,7 @@ class RelDef:
 
 
 class Model:
-    """Applies events one at a time, the way SPEC.md and README.md describe.
+    """Applies events one at a time, the way the README describes.
 
     Edge weights: float as integer micro-units, int as int, bool as bool.
     Tombstones never expire (the tests configure a huge TTL)."""
