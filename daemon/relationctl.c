@@ -51,28 +51,41 @@ static void note_empty_prefix(Engine *e, const Config *cfg)
                         "(is redis.key_prefix right?)\n", cfg->key_prefix);
 }
 
+/* A relation of the configuration (NULL, message printed, when it is not). */
+static const RelationDef *relation_arg(const Config *cfg, const char *name)
+{
+    const RelationDef *rel = config_relation(cfg, name);
+    if (!rel)
+        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", name);
+    return rel;
+}
+
+/* direct or reverse (false, message printed, otherwise). */
+static bool side_arg(const char *name, Side *side)
+{
+    if (strcmp(name, "direct") == 0)
+        *side = SIDE_DIRECT;
+    else if (strcmp(name, "reverse") == 0)
+        *side = SIDE_REVERSE;
+    else {
+        fprintf(stderr, "relationctl: side must be direct or reverse, not \"%s\"\n", name);
+        return false;
+    }
+    return true;
+}
+
+static bool profile_arg(const char *profile)
+{
+    if (*profile && strlen(profile) <= EVENT_PROFILE_MAX)
+        return true;
+    fprintf(stderr, "relationctl: PROFILE must be 1..%d bytes\n", EVENT_PROFILE_MAX);
+    return false;
+}
+
 /* RELATION direct|reverse PROFILE: false (message printed) when one is not. */
 static bool side_args(const Config *cfg, char **argv, const RelationDef **out, Side *side)
 {
-    const RelationDef *rel = config_relation(cfg, argv[0]);
-    if (!rel) {
-        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", argv[0]);
-        return false;
-    }
-    if (strcmp(argv[1], "direct") == 0) {
-        *side = SIDE_DIRECT;
-    } else if (strcmp(argv[1], "reverse") == 0) {
-        *side = SIDE_REVERSE;
-    } else {
-        fprintf(stderr, "relationctl: side must be direct or reverse, not \"%s\"\n", argv[1]);
-        return false;
-    }
-    if (!*argv[2] || strlen(argv[2]) > EVENT_PROFILE_MAX) {
-        fprintf(stderr, "relationctl: PROFILE must be 1..%d bytes\n", EVENT_PROFILE_MAX);
-        return false;
-    }
-    *out = rel;
-    return true;
+    return (*out = relation_arg(cfg, argv[0])) && side_arg(argv[1], side) && profile_arg(argv[2]);
 }
 
 static int cmd_stats(const Config *cfg, int argc, char **argv)
@@ -171,19 +184,9 @@ static int cmd_segment(const Config *cfg, int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    const RelationDef *rel = config_relation(cfg, argv[0]);
-    if (!rel) {
-        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", argv[0]);
+    const RelationDef *rel = relation_arg(cfg, argv[0]);
+    if (!rel || !side_arg(argv[1], &side))
         return EXIT_USAGE;
-    }
-    if (strcmp(argv[1], "direct") == 0) {
-        side = SIDE_DIRECT;
-    } else if (strcmp(argv[1], "reverse") == 0) {
-        side = SIDE_REVERSE;
-    } else {
-        fprintf(stderr, "relationctl: side must be direct or reverse, not \"%s\"\n", argv[1]);
-        return EXIT_USAGE;
-    }
     if (!segment_parse(rel, expr, &seg, err, sizeof err)) {
         fprintf(stderr, "relationctl: %s\n", err);
         return EXIT_USAGE;
@@ -555,26 +558,13 @@ static int cmd_check(const Config *cfg, int argc, char **argv, bool rebuild)
         usage(stderr);
         return EXIT_USAGE;
     }
-    const RelationDef *rel = config_relation(cfg, argv[0]);
-    if (!rel) {
-        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", argv[0]);
-        return EXIT_USAGE;
-    }
+    const RelationDef *rel = relation_arg(cfg, argv[0]);
     int from = SIDE_DIRECT, to = SIDE_REVERSE;
-    if (argc >= 2) {
-        if (strcmp(argv[1], "direct") == 0) {
-            from = to = SIDE_DIRECT;
-        } else if (strcmp(argv[1], "reverse") == 0) {
-            from = to = SIDE_REVERSE;
-        } else {
-            fprintf(stderr, "relationctl: side must be direct or reverse, not \"%s\"\n", argv[1]);
-            return EXIT_USAGE;
-        }
-    }
-    if (argc == 3 && (!*argv[2] || strlen(argv[2]) > EVENT_PROFILE_MAX)) {
-        fprintf(stderr, "relationctl: PROFILE must be 1..%d bytes\n", EVENT_PROFILE_MAX);
+    Side one;
+    if (!rel || (argc >= 2 && !side_arg(argv[1], &one)) || (argc == 3 && !profile_arg(argv[2])))
         return EXIT_USAGE;
-    }
+    if (argc >= 2)
+        from = to = (int)one;
     Check c = {.rel = rel, .rebuild = rebuild, .tty = isatty(2)};
     c.e = engine_new(cfg, c.err, sizeof c.err);
     if (!c.e) {

@@ -1286,6 +1286,35 @@ done:
 
 /* ---- edges ---- */
 
+/* One command to slot's node, its reply. */
+static bool command(Engine *e, int slot, redisReply **r, char *err, size_t errlen)
+{
+    cmd_end(e, slot);
+    return flush_commands(e, err, errlen) && read_reply(e, r, err, errlen);
+}
+
+/* A SCAN or HSCAN written into cmd, sent to slot's node: its reply, checked
+ * to be [cursor, [...]] (freed and false otherwise), and its next cursor. */
+static bool scan_page(Engine *e, int slot, const char *what, redisReply **r, char next[32],
+                      char *err, size_t errlen)
+{
+    if (!command(e, slot, r, err, errlen))
+        return false;
+    const redisReply *x = *r;
+    if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
+        x->element[0]->type != REDIS_REPLY_STRING || x->element[0]->len >= 32 ||
+        x->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "redis: unexpected reply to %s%s%s", what,
+                 x->type == REDIS_REPLY_ERROR ? ": " : "", x->type == REDIS_REPLY_ERROR ? x->str : "");
+        freeReplyObject(*r);
+        *r = NULL;
+        return false;
+    }
+    snprintf(next, 32, "%s", x->element[0]->str);
+    return true;
+}
+
+
 /* A stored edge ({"version": ..., "weights": {...}}, README "Redis key
  * layout") into w and its version; false when it is not one. */
 static bool edge_read(const RelationDef *rel, const char *raw, size_t len, EdgeWeights *w,
@@ -1334,17 +1363,8 @@ bool engine_edges(Engine *e, const RelationDef *rel, Side side, const char *prof
     resp_cstr(b, "@*");
     resp_cstr(b, "COUNT");
     resp_int(b, count);
-    cmd_end(e, side_slot(rel, side, profile));
-    if (!flush_commands(e, err, errlen) || !read_reply(e, &r, err, errlen))
+    if (!scan_page(e, side_slot(rel, side, profile), "HSCAN", &r, next, err, errlen))
         return false;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
-        r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2) {
-        snprintf(err, errlen, "redis: unexpected reply to HSCAN%s%s",
-                 r->type == REDIS_REPLY_ERROR ? ": " : "", r->type == REDIS_REPLY_ERROR ? r->str : "");
-        goto done;
-    }
-    snprintf(next, 32, "%s", r->element[0]->str);
     const redisReply *f = r->element[1];
     for (size_t i = 0; i < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
@@ -1412,11 +1432,23 @@ static bool key_profile(const char *key, size_t len, size_t head, char *out, siz
     return n > 0;
 }
 
-/* One command to slot's node, its reply. */
-static bool command(Engine *e, int slot, redisReply **r, char *err, size_t errlen)
+/* One SCAN page of slot's node: keys matching pattern (of type, when not
+ * NULL), from cursor (next: where to go on). */
+static bool scan_keys(Engine *e, int slot, const JsonBuf *pattern, const char *type,
+                      redisReply **r, char cursor[32], char *err, size_t errlen)
 {
-    cmd_end(e, slot);
-    return flush_commands(e, err, errlen) && read_reply(e, r, err, errlen);
+    resp_count(&e->cmd, '*', type ? 8 : 6);
+    resp_cstr(&e->cmd, "SCAN");
+    resp_cstr(&e->cmd, cursor);
+    resp_cstr(&e->cmd, "MATCH");
+    resp_arg(&e->cmd, pattern->data, pattern->len);
+    resp_cstr(&e->cmd, "COUNT");
+    resp_cstr(&e->cmd, "1000");
+    if (type) {
+        resp_cstr(&e->cmd, "TYPE");
+        resp_cstr(&e->cmd, type);
+    }
+    return scan_page(e, slot, "SCAN", r, cursor, err, errlen);
 }
 
 /* Whether one of the side's edges matches (HSCAN until one does). */
@@ -1436,17 +1468,8 @@ static bool side_matches(Engine *e, const RelationDef *rel, const char *key, siz
         resp_cstr(&e->cmd, "@*");
         resp_cstr(&e->cmd, "COUNT");
         resp_cstr(&e->cmd, "500");
-        if (!command(e, slot, &r, err, errlen))
+        if (!scan_page(e, slot, "HSCAN", &r, cursor, err, errlen))
             return false;
-        bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                  r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < 32 &&
-                  r->element[1]->type == REDIS_REPLY_ARRAY;
-        if (!ok) {
-            snprintf(err, errlen, "redis: unexpected reply to HSCAN");
-            freeReplyObject(r);
-            return false;
-        }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         const redisReply *f = r->element[1];
         for (size_t i = 0; i + 1 < f->elements && !*match; i += 2) {
             const redisReply *v = f->element[i + 1];
@@ -1494,28 +1517,8 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
             continue; /* a primary with no slot holds no key */
         do {
             redisReply *r;
-            resp_count(&e->cmd, '*', 8);
-            resp_cstr(&e->cmd, "SCAN");
-            resp_cstr(&e->cmd, cursor);
-            resp_cstr(&e->cmd, "MATCH");
-            resp_arg(&e->cmd, pattern.data, pattern.len);
-            resp_cstr(&e->cmd, "COUNT");
-            resp_cstr(&e->cmd, "1000");
-            resp_cstr(&e->cmd, "TYPE");
-            resp_cstr(&e->cmd, "hash");
-            if (!(ok = command(e, slot, &r, err, errlen)))
+            if (!(ok = scan_keys(e, slot, &pattern, "hash", &r, cursor, err, errlen)))
                 break;
-            if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-                r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
-                r->element[1]->type != REDIS_REPLY_ARRAY) {
-                snprintf(err, errlen, "redis: unexpected reply to SCAN%s%s",
-                         r->type == REDIS_REPLY_ERROR ? ": " : "",
-                         r->type == REDIS_REPLY_ERROR ? r->str : "");
-                freeReplyObject(r);
-                ok = false;
-                break;
-            }
-            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
             const redisReply *keys = r->element[1];
             for (size_t i = 0; ok && go_on && i < keys->elements; i++) {
                 const redisReply *k = keys->element[i];
@@ -1662,16 +1665,8 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
         resp_cstr(&e->cmd, "@*");
         resp_cstr(&e->cmd, "COUNT");
         resp_cstr(&e->cmd, "500");
-        if (!(ok = command(e, slot, &r, err, errlen)))
+        if (!(ok = scan_page(e, slot, "HSCAN", &r, cursor, err, errlen)))
             break;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
-            r->element[1]->type != REDIS_REPLY_ARRAY) {
-            snprintf(err, errlen, "redis: unexpected reply to HSCAN");
-            ok = false;
-            break;
-        }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         const redisReply *f = r->element[1];
         size_t nz = 0;
         if (cap < f->elements / 2 * CONFIG_MAX_PROPERTIES + 1) {
@@ -1784,26 +1779,11 @@ bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
                 finished = false;
                 break;
             }
-            resp_count(&e->cmd, '*', 6);
-            resp_cstr(&e->cmd, "SCAN");
-            resp_cstr(&e->cmd, cursor);
-            resp_cstr(&e->cmd, "MATCH");
-            resp_arg(&e->cmd, pattern.data, pattern.len);
-            resp_cstr(&e->cmd, "COUNT");
-            resp_cstr(&e->cmd, "1000");
-            if (!(ok = command(e, slot, &r, err, errlen)))
+            if (!(ok = scan_keys(e, slot, &pattern, NULL, &r, cursor, err, errlen)))
                 break;
-            ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                 r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < 32 &&
-                 r->element[1]->type == REDIS_REPLY_ARRAY;
-            if (ok) {
-                snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-                found = r->element[1]->elements > 0;
-            } else {
-                snprintf(err, errlen, "redis: unexpected reply to SCAN");
-            }
+            found = r->element[1]->elements > 0;
             freeReplyObject(r);
-            if (!ok || found || strcmp(cursor, "0") == 0)
+            if (found || strcmp(cursor, "0") == 0)
                 break;
         }
     }
