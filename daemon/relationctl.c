@@ -34,7 +34,7 @@ static void usage(FILE *out)
                  "       relationctl -c FILE render [FILE|-] --profile ID\n"
                  "       relationctl -c FILE watch [PATTERN] [--json]\n"
                  "       relationctl -c FILE send [FILE|-] --kafka|--amqp\n"
-                 "       relationctl -c FILE redrive --amqp QUEUE [--limit N]\n"
+                 "       relationctl -c FILE redrive --amqp QUEUE | --kafka [--limit N]\n"
                  "       relationctl -c FILE verify RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE rebuild RELATION [direct|reverse [PROFILE]]\n"
                  "       relationctl -c FILE apply [FILE|-] [--publish | --no-triggers]\n"
@@ -1122,6 +1122,104 @@ static void header_text(const amqp_basic_properties_t *p, const char *key, char 
     }
 }
 
+/* A Kafka header's text ("-" when absent). */
+static void kafka_header(const rd_kafka_message_t *m, const char *name, char *out, size_t len)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t vl;
+    snprintf(out, len, "-");
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(h, name, &v, &vl) == RD_KAFKA_RESP_ERR_NO_ERROR && v)
+        snprintf(out, len, "%.*s", (int)vl, (const char *)v);
+}
+
+/* Kafka's dead letters (kafka.dead_letter_topic) back to the topic each came
+ * from: produced again with its key (acks=all), then its offset committed
+ * in the group <group_id>-redrive, so each goes back once. Stops when the
+ * topic has nothing more for 3 s (or after limit). */
+static int redrive_kafka(const Config *cfg, long limit)
+{
+    char err[512], group[300];
+    rd_kafka_conf_t *cc = rd_kafka_conf_new(), *pc = rd_kafka_conf_new();
+    snprintf(group, sizeof group, "%s-redrive", cfg->kafka.group_id);
+    if (rd_kafka_conf_set(cc, "bootstrap.servers", cfg->kafka.brokers, err, sizeof err) ||
+        rd_kafka_conf_set(cc, "group.id", group, err, sizeof err) ||
+        rd_kafka_conf_set(cc, "enable.auto.commit", "false", err, sizeof err) ||
+        rd_kafka_conf_set(cc, "auto.offset.reset", "earliest", err, sizeof err) ||
+        rd_kafka_conf_set(pc, "bootstrap.servers", cfg->kafka.brokers, err, sizeof err) ||
+        rd_kafka_conf_set(pc, "acks", "all", err, sizeof err)) {
+        fprintf(stderr, "relationctl: kafka: %s\n", err);
+        rd_kafka_conf_destroy(cc);
+        rd_kafka_conf_destroy(pc);
+        return EXIT_FATAL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(pc, on_sent);
+    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
+    rd_kafka_t *producer = consumer ? rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err) : NULL;
+    if (!consumer || !producer) {
+        fprintf(stderr, "relationctl: kafka: %s\n", err);
+        if (consumer)
+            rd_kafka_destroy(consumer);
+        else
+            rd_kafka_conf_destroy(cc);
+        if (!producer)
+            rd_kafka_conf_destroy(pc);
+        return EXIT_FATAL;
+    }
+    rd_kafka_poll_set_consumer(consumer);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, cfg->kafka.dead_letter_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t rc = rd_kafka_subscribe(consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    long moved = 0;
+    int status = 0, idle_ms = 0, wait_ms = 15000; /* the first wait covers joining the group */
+    while (rc == RD_KAFKA_RESP_ERR_NO_ERROR && (limit < 0 || moved < limit) && idle_ms < wait_ms) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
+        if (!m || m->err) {
+            idle_ms += 200;
+            if (m)
+                rd_kafka_message_destroy(m);
+            continue;
+        }
+        idle_ms = 0;
+        wait_ms = 3000;
+        char reason[512], topic[256];
+        kafka_header(m, "x-relationd-reason", reason, sizeof reason);
+        kafka_header(m, "x-relationd-topic", topic, sizeof topic);
+        const char *to = strcmp(topic, "-") == 0 ? cfg->kafka.topics[0] : topic;
+        long failed = atomic_load(&send_failed);
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            producer, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+            RD_KAFKA_V_END);
+        if (e || rd_kafka_flush(producer, 30000) || atomic_load(&send_failed) != failed) {
+            fprintf(stderr, "relationctl: producing to %s failed (the dead letter stays)\n", to);
+            rd_kafka_message_destroy(m);
+            status = EXIT_FATAL;
+            break;
+        }
+        if (rd_kafka_commit_message(consumer, m, 0 /* sync */)) {
+            fprintf(stderr, "relationctl: commit failed: that dead letter may come back again\n");
+            rd_kafka_message_destroy(m);
+            status = EXIT_FATAL;
+            break;
+        }
+        rd_kafka_message_destroy(m);
+        moved++;
+        fprintf(stderr, "redriven: %s\n", reason);
+    }
+    if (rc) {
+        fprintf(stderr, "relationctl: subscribe: %s\n", rd_kafka_err2str(rc));
+        status = EXIT_FATAL;
+    }
+    fprintf(stderr, "redriven %ld from %s\n", moved, cfg->kafka.dead_letter_topic);
+    rd_kafka_consumer_close(consumer);
+    rd_kafka_destroy(consumer);
+    rd_kafka_destroy(producer);
+    return status;
+}
+
 /* Dead letters moved back to the source queue (amqp.queue) from QUEUE (one
  * bound to amqp.dead_letter_exchange): each published again, persistent
  * and confirmed, then acked in QUEUE, so each goes back once; its reason
@@ -1131,11 +1229,13 @@ static int cmd_redrive(const Config *cfg, int argc, char **argv)
     char err[512];
     const char *from = NULL;
     long limit = -1;
-    bool amqp = false;
+    bool amqp = false, kafka = false;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--amqp") == 0 && i + 1 < argc) {
             amqp = true;
             from = argv[++i];
+        } else if (strcmp(argv[i], "--kafka") == 0) {
+            kafka = true;
         } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
             char *end;
             limit = strtol(argv[++i], &end, 10);
@@ -1148,8 +1248,11 @@ static int cmd_redrive(const Config *cfg, int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (!amqp || !cfg->has_amqp) {
-        fprintf(stderr, "relationctl: redrive needs --amqp QUEUE and the amqp section\n");
+    if (kafka && !amqp && cfg->has_kafka)
+        return redrive_kafka(cfg, limit);
+    if (!amqp || kafka || !cfg->has_amqp) {
+        fprintf(stderr, "relationctl: redrive needs --amqp QUEUE (and the amqp section) or "
+                        "--kafka (and the kafka section)\n");
         return EXIT_USAGE;
     }
     amqp_connection_state_t conn = amqp_conn_open(cfg->amqp.url, &cfg->amqp.tls, err, sizeof err);

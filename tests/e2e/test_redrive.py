@@ -1,6 +1,7 @@
-"""relationctl redrive --amqp QUEUE: dead letters (from a queue bound to the
-dead-letter exchange) go back to the source queue after a fix, each once,
-with its reason shown; the daemon then applies them."""
+"""relationctl redrive: dead letters go back to their source after a fix
+(--amqp QUEUE: from a queue bound to the dead-letter exchange; --kafka:
+from the dead-letter topic), each once, with its reason shown; the daemon
+then applies them."""
 
 import copy
 import json
@@ -58,6 +59,46 @@ def _count(rabbit, queue):
 
 def _stats(cfg):
     out = subprocess.run([RELATIONCTL, "-c", cfg, "stats", "extra", "direct", "p"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_redrive_kafka_after_a_fix(harness, daemons):
+    h = harness(kafka=True)
+    d = h.daemon(daemons).start()
+    events = [{"id": "k%d" % i, "op": "attach", "relation": "extra", "profile_a": "q",
+               "profile_b": "c%d" % i, "weights": {"n": i}} for i in range(4)]
+    for e in events:
+        h.producer.produce(h.topics[0], value=json.dumps(e).encode(),
+                           key=b"extra:q:" + e["profile_b"].encode(), partition=0)
+    assert h.producer.flush(30) == 0
+    from brokers import KafkaReader
+    dlq = KafkaReader(h.kafka.bootstrap, h.topics[1], h.names.group + "-seen")
+    try:
+        wait_until(lambda: len(dlq.poll(0.2)) >= 4, timeout=60, message=d.log_tail)
+    finally:
+        dlq.close()
+    cfg = copy.deepcopy(d.config)
+    cfg["relations"].append(EXTRA)
+    d.write_config(cfg)
+    d.sighup()
+    d.wait_log("reloaded")
+    out = subprocess.run([RELATIONCTL, "-c", d.config_path, "redrive", "--kafka"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[-1] == "redriven 4 from %s" % h.topics[1], lines[-3:]
+    assert sum(1 for line in lines if line.startswith("redriven: ") and "extra" in line) == 4
+    wait_until(lambda: _stats_of(d.config_path, "q")["count"] == 4, timeout=60)
+    out = subprocess.run([RELATIONCTL, "-c", d.config_path, "redrive", "--kafka"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stderr.splitlines()[-1].startswith("redriven 0 "), out
+    assert d.stop() == 0, d.log_tail()
+
+
+def _stats_of(cfg, profile):
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "stats", "extra", "direct", profile],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
