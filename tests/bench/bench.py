@@ -1,5 +1,5 @@
 """make bench: every performance figure of relationd in one run and one table
-(also written as JSON to build/bench.json).
+(also written as JSON to build/bench.json, and as a chart to build/bench.svg).
 
 1. engine alone: `relationctl apply -` into a private redis-server: events/s,
    Redis CPU per event, the top Redis commands (INFO commandstats); also
@@ -58,7 +58,7 @@ BENCH_RATE (1000), BENCH_BATCH_MS (engine.batch_ms; unset: the daemon's
 default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_PERF (a perf record of the
 daemon per drain, in files named from it), BENCH_PERF_EVENTS (its events, default
 cpu-clock; e.g. cpu-clock,sched:sched_switch), BENCH_JSON
-(default build/bench.json).
+(default build/bench.json), BENCH_SVG (default BENCH_JSON with .svg).
 """
 
 import json
@@ -78,6 +78,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import benchlib as B  # noqa: E402
+import chart  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 EVENTS = int(os.environ.get("BENCH_EVENTS", "10000" if QUICK else "100000"))
@@ -892,6 +893,9 @@ def main():
     with open(JSON_OUT, "w") as f:
         json.dump(doc, f, indent=1, sort_keys=True)
     print("\n(JSON: %s)" % JSON_OUT)
+    svg = os.environ.get("BENCH_SVG") or os.path.splitext(JSON_OUT)[0] + ".svg"
+    chart.write_svg(doc, svg, ROWS)
+    print("(chart: %s)" % svg)
 
 
 if __name__ == "__main__":
