@@ -63,7 +63,8 @@ $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp_conn.o \
-                      $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o $(CORE)
+                      $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o \
+                      $(BUILD)/obj/daemon/progress.o $(BUILD)/obj/daemon/stats_table.o $(CORE)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)
@@ -112,7 +113,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd \
 	  $(DESTDIR)$(PREFIX)/share/doc/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BUILD)/relationd $(BUILD)/relationctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 config/relationd.example.json $(DESTDIR)$(PREFIX)/share/relationd/
+	install -m 0644 config/relationd.example.json config/relationd.schema.json \
+	  config/grafana-dashboard.json $(DESTDIR)$(PREFIX)/share/relationd/
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/relationd/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
 	sed 's|/usr/local/|$(PREFIX)/|g' man/relationd.8 > $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8

@@ -3,7 +3,9 @@
 #include "config/config.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/log.h"
+#include "daemon/progress.h"
 #include "daemon/publisher.h"
+#include "daemon/stats_table.h"
 
 #include <librdkafka/rdkafka.h>
 #include "handlers/engine.h"
@@ -22,23 +24,171 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { EXIT_FATAL = 1, EXIT_USAGE = 2, EXIT_INVALID_LINES = 3 };
 
+/* The commands, with what each takes and does, and an example (--help). */
+typedef struct Command Command;
+typedef int (*CommandFn)(const Config *cfg, const Command *c, int argc, char **argv);
+enum { READS_HOOKS = 1, READS_SOURCES = 2 }; /* beyond redis, engine and relations */
+struct Command {
+    const char *name, *args, *about, *example;
+    CommandFn run;
+    int reads;
+};
+
+static int cmd_stats(const Config *, const Command *, int, char **);
+static int cmd_edges(const Config *, const Command *, int, char **);
+static int cmd_segment(const Config *, const Command *, int, char **);
+static int cmd_render(const Config *, const Command *, int, char **);
+static int cmd_watch(const Config *, const Command *, int, char **);
+static int cmd_send(const Config *, const Command *, int, char **);
+static int cmd_redrive(const Config *, const Command *, int, char **);
+static int cmd_check(const Config *, const Command *, int, char **);
+static int cmd_apply(const Config *, const Command *, int, char **);
+
+static const Command commands[] = {
+    {"stats", "RELATION direct|reverse PROFILE [--json|--table]",
+     "One side's statistics: a table on a terminal, one JSON object when piped or with\n"
+     "--json (--table: the table anyway).",
+     "relationctl -c /etc/relationd/relationd.json stats loyal direct 42", cmd_stats, 0},
+    {"edges", "RELATION direct|reverse PROFILE",
+     "Every edge of one side, one JSON object a line, in constant memory.",
+     "relationctl -c /etc/relationd/relationd.json edges loyal reverse 1001", cmd_edges, 0},
+    {"segment", "RELATION direct|reverse [--where EXPR]",
+     "Every profile of the side with an edge meeting EXPR (COND [and COND]..., COND is\n"
+     "PROPERTY OP VALUE, OP one of = != > >= < <=), one a line.",
+     "relationctl -c /etc/relationd/relationd.json segment loyal direct --where 'profit > 200'", cmd_segment, 0},
+    {"render", "[FILE|-] --profile ID",
+     "A template's relation variables ({relation.R.SIDE.count}, ...) filled for one profile.",
+     "relationctl -c /etc/relationd/relationd.json render letter.txt --profile 42", cmd_render, 0},
+    {"watch", "[PATTERN] [--json]",
+     "Triggers as they are published (a temporary queue bound to the hook exchange with\n"
+     "PATTERN, default all): a line each on a terminal, JSON lines when piped or with --json.\n"
+     "Ctrl-C stops.",
+     "relationctl -c /etc/relationd/relationd.json watch 'relation.*.direct.threshold'", cmd_watch, READS_HOOKS},
+    {"send", "[FILE|-] --kafka|--amqp",
+     "JSON-lines events published as an upstream service should (Kafka: keyed, acks=all;\n"
+     "AMQP: persistent, confirmed), each line checked first (bad ones reported, not sent).",
+     "relationctl -c /etc/relationd/relationd.json send events.jsonl --kafka", cmd_send, READS_HOOKS | READS_SOURCES},
+    {"redrive", "--amqp QUEUE | --kafka [--limit N]",
+     "Dead letters back to their source after a fix, each once, its reason shown\n"
+     "(--amqp: from QUEUE, a queue bound to the dead-letter exchange).",
+     "relationctl -c /etc/relationd/relationd.json redrive --amqp relation-events.dead --limit 100", cmd_redrive, READS_HOOKS | READS_SOURCES},
+    {"verify", "RELATION [direct|reverse [PROFILE]]",
+     "Recomputes each side's statistics from its edges and prints every side whose stored\n"
+     "ones differ, with both values; exit status 1 when any differs.",
+     "relationctl -c /etc/relationd/relationd.json verify loyal", cmd_check, 0},
+    {"rebuild", "RELATION [direct|reverse [PROFILE]]",
+     "Writes each side's statistics again from its edges, atomically per side; safe while\n"
+     "the daemon runs (after a property is added, removed or changed).",
+     "relationctl -c /etc/relationd/relationd.json rebuild loyal direct", cmd_check, 0},
+    {"apply", "[FILE|-] [--publish | --no-triggers]",
+     "JSON-lines events applied with the daemon's engine (a backfill); the triggers printed,\n"
+     "published to the hook exchange (--publish), or dropped (--no-triggers).",
+     "relationctl -c /etc/relationd/relationd.json apply backfill.jsonl --publish", cmd_apply, 0},
+};
+enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+static const Command *command_named(const char *name)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: relationctl -c FILE stats RELATION direct|reverse PROFILE\n"
-                 "       relationctl -c FILE edges RELATION direct|reverse PROFILE\n"
-                 "       relationctl -c FILE segment RELATION direct|reverse [--where EXPR]\n"
-                 "       relationctl -c FILE render [FILE|-] --profile ID\n"
-                 "       relationctl -c FILE watch [PATTERN] [--json]\n"
-                 "       relationctl -c FILE send [FILE|-] --kafka|--amqp\n"
-                 "       relationctl -c FILE redrive --amqp QUEUE | --kafka [--limit N]\n"
-                 "       relationctl -c FILE verify RELATION [direct|reverse [PROFILE]]\n"
-                 "       relationctl -c FILE rebuild RELATION [direct|reverse [PROFILE]]\n"
-                 "       relationctl -c FILE apply [FILE|-] [--publish | --no-triggers]\n"
-                 "       relationctl --version\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "%s relationctl -c FILE %s %s\n", i ? "      " : "usage:", commands[i].name,
+                commands[i].args);
+    fprintf(out, "       relationctl [COMMAND] --help | --version\n");
+}
+
+static void command_help(const Command *c)
+{
+    printf("usage: relationctl -c FILE %s %s\n\n%s\n\nexample:\n  %s\n\n"
+           "FILE is relationd's configuration (only the sections the command uses are read).\n",
+           c->name, c->args, c->about, c->example);
+}
+
+/* A command's arguments: options (a flag, or one taking the next argument)
+ * and positional arguments. "--" ends the options; an argument with one
+ * leading '-' is positional (a profile "-1", "-" for standard input). */
+typedef struct {
+    const char *name;
+    bool *flag;         /* set when present, or */
+    const char **value; /* the argument after it */
+} Opt;
+
+static bool parse_args(const Command *c, int argc, char **argv, const Opt *opts, char **pos,
+                       int minpos, int maxpos, int *npos)
+{
+    bool options = true;
+    *npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (options && strcmp(a, "--") == 0) {
+            options = false;
+            continue;
+        }
+        if (options && a[0] == '-' && a[1] == '-') {
+            const Opt *o = opts;
+            while (o && o->name && strcmp(o->name, a) != 0)
+                o++;
+            if (!o || !o->name) {
+                fprintf(stderr, "relationctl %s: unknown option %s (see relationctl %s --help)\n",
+                        c->name, a, c->name);
+                return false;
+            }
+            if (o->value && i + 1 >= argc) {
+                fprintf(stderr, "relationctl %s: %s needs a value (see relationctl %s --help)\n",
+                        c->name, a, c->name);
+                return false;
+            }
+            if (o->value)
+                *o->value = argv[++i];
+            else
+                *o->flag = true;
+        } else if (*npos < maxpos) {
+            pos[(*npos)++] = argv[i];
+        } else {
+            fprintf(stderr, "relationctl %s: unexpected argument \"%s\"; it takes %s\n", c->name,
+                    a, c->args);
+            return false;
+        }
+    }
+    if (*npos < minpos) {
+        fprintf(stderr, "relationctl %s: missing arguments; it takes %s (example: %s)\n",
+                c->name, c->args, c->example);
+        return false;
+    }
+    return true;
+}
+
+/* A fatal error, and what to do next where the message tells. */
+static void fatal(const char *err)
+{
+    fprintf(stderr, "relationctl: %s\n", err);
+    const char *hint = NULL;
+    if (strncmp(err, "redis", 5) == 0 && (strstr(err, "refused") || strstr(err, "timed out") ||
+                                          strstr(err, "Name or service")))
+        hint = "is redis-server running at redis.url? (relationd -c FILE --check-config "
+               "--connect tries every connection of FILE)";
+    else if (strstr(err, "NOAUTH") || strstr(err, "WRONGPASS"))
+        hint = "put Redis's password in redis.url (redis://:PASSWORD@HOST:PORT/DB, or "
+               "${NAME} taken from the environment)";
+    else if (strstr(err, "ACCESS_REFUSED") || strstr(err, "access refused"))
+        hint = "check the user and password of the AMQP URL (a ${NAME} in it comes from the "
+               "environment)";
+    else if (strstr(err, "socket error") || strstr(err, "refused"))
+        hint = "is the broker running at the URL of the configuration? (relationd -c FILE "
+               "--check-config --connect tries every connection of FILE)";
+    if (hint)
+        fprintf(stderr, "relationctl: hint: %s\n", hint);
 }
 
 /* After an empty answer: a word when the key prefix holds no data at all. */
@@ -55,8 +205,12 @@ static void note_empty_prefix(Engine *e, const Config *cfg)
 static const RelationDef *relation_arg(const Config *cfg, const char *name)
 {
     const RelationDef *rel = config_relation(cfg, name);
-    if (!rel)
-        fprintf(stderr, "relationctl: unknown relation \"%s\"\n", name);
+    if (!rel) {
+        fprintf(stderr, "relationctl: unknown relation \"%s\" (the configuration has:", name);
+        for (int i = 0; i < cfg->nrelations; i++)
+            fprintf(stderr, "%s %s", i ? "," : "", cfg->relations[i].short_name);
+        fprintf(stderr, ")\n");
+    }
     return rel;
 }
 
@@ -88,58 +242,69 @@ static bool side_args(const Config *cfg, char **argv, const RelationDef **out, S
     return (*out = relation_arg(cfg, argv[0])) && side_arg(argv[1], side) && profile_arg(argv[2]);
 }
 
-static int cmd_stats(const Config *cfg, int argc, char **argv)
+/* A table on a terminal (or --table), JSON when piped (or --json). */
+static int cmd_stats(const Config *cfg, const Command *c, int argc, char **argv)
 {
-    char err[CONFIG_ERR_MAX];
+    char err[CONFIG_ERR_MAX], *pos[3];
     char *json = NULL;
     const RelationDef *rel;
     Side side;
-    Engine *e;
+    bool as_json = false, as_table = false;
+    int npos;
+    const Opt opts[] = {{"--json", &as_json, NULL}, {"--table", &as_table, NULL}, {0}};
 
-    if (argc != 3) {
-        usage(stderr);
+    if (!parse_args(c, argc, argv, opts, pos, 3, 3, &npos))
+        return EXIT_USAGE;
+    if (as_json && as_table) {
+        fprintf(stderr, "relationctl stats: --json or --table, not both\n");
         return EXIT_USAGE;
     }
-    if (!side_args(cfg, argv, &rel, &side))
+    if (!side_args(cfg, pos, &rel, &side))
         return EXIT_USAGE;
-    e = engine_new(cfg, err, sizeof err);
+    bool table = as_table || (!as_json && isatty(1));
+    Engine *e = engine_new(cfg, err, sizeof err);
     if (!e) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_FATAL;
     }
-    bool ok = engine_stats(e, rel, side, argv[2], &json, err, sizeof err);
-    if (ok && strncmp(json, "{\"count\":0,", 11) == 0)
+    SideStats st;
+    redisReply *keep = NULL;
+    bool ok = table ? engine_side_stats(e, rel, side, pos[2], &st, &keep, err, sizeof err)
+                    : engine_stats(e, rel, side, pos[2], &json, err, sizeof err);
+    if (ok && (table ? st.count == 0 : strncmp(json, "{\"count\":0,", 11) == 0))
         note_empty_prefix(e, cfg);
     engine_free(e);
     if (!ok) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_FATAL;
     }
-    printf("%s\n", json);
+    if (table)
+        stats_table(stdout, rel, side, pos[2], &st);
+    else
+        printf("%s\n", json);
+    freeReplyObject(keep);
     free(json);
     return fflush(stdout) == 0 ? 0 : EXIT_FATAL;
 }
 
 /* Every edge of a side, a JSON object a line, one HSCAN page at a time
  * (constant memory). */
-static int cmd_edges(const Config *cfg, int argc, char **argv)
+static int cmd_edges(const Config *cfg, const Command *c, int argc, char **argv)
 {
-    char err[CONFIG_ERR_MAX], cursor[32] = "0";
+    char err[CONFIG_ERR_MAX], cursor[32] = "0", *pos[3];
     const RelationDef *rel;
     Side side;
     JsonBuf page = {0};
     bool ok = true;
     long printed = 0;
+    int npos;
 
-    if (argc != 3) {
-        usage(stderr);
+    if (!parse_args(c, argc, argv, NULL, pos, 3, 3, &npos) || !side_args(cfg, pos, &rel, &side))
         return EXIT_USAGE;
-    }
-    if (!side_args(cfg, argv, &rel, &side))
-        return EXIT_USAGE;
+    argv = pos;
     Engine *e = engine_new(cfg, err, sizeof err);
     if (!e) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_FATAL;
     }
     do {
@@ -159,7 +324,7 @@ static int cmd_edges(const Config *cfg, int argc, char **argv)
     engine_free(e);
     jsonbuf_free(&page);
     if (!ok) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_FATAL;
     }
     return fflush(stdout) == 0 ? 0 : EXIT_FATAL;
@@ -172,28 +337,26 @@ static bool print_profile(const char *profile, size_t len, void *ctx)
 }
 
 /* The profiles of a side with an edge that matches --where, one a line. */
-static int cmd_segment(const Config *cfg, int argc, char **argv)
+static int cmd_segment(const Config *cfg, const Command *c, int argc, char **argv)
 {
-    char err[CONFIG_ERR_MAX];
+    char err[CONFIG_ERR_MAX], *pos[2];
     const char *expr = NULL;
     Segment seg;
     Side side;
-    if (argc == 4 && strcmp(argv[2], "--where") == 0)
-        expr = argv[3];
-    else if (argc != 2) {
-        usage(stderr);
+    int npos;
+    const Opt opts[] = {{"--where", NULL, &expr}, {0}};
+    if (!parse_args(c, argc, argv, opts, pos, 2, 2, &npos))
         return EXIT_USAGE;
-    }
-    const RelationDef *rel = relation_arg(cfg, argv[0]);
-    if (!rel || !side_arg(argv[1], &side))
+    const RelationDef *rel = relation_arg(cfg, pos[0]);
+    if (!rel || !side_arg(pos[1], &side))
         return EXIT_USAGE;
     if (!segment_parse(rel, expr, &seg, err, sizeof err)) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_USAGE;
     }
     Engine *e = engine_new(cfg, err, sizeof err);
     if (!e) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_FATAL;
     }
     unsigned long edges = 0, profiles = 0;
@@ -202,7 +365,7 @@ static int cmd_segment(const Config *cfg, int argc, char **argv)
         note_empty_prefix(e, cfg);
     engine_free(e);
     if (!ok) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_FATAL;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -247,20 +410,16 @@ static const SideStats *cached_stats(void *ctx, const RelationDef *rel, Side sid
 
 /* The relation variables of a template (a file or stdin) filled for one
  * profile. */
-static int cmd_render(const Config *cfg, int argc, char **argv)
+static int cmd_render(const Config *cfg, const Command *c, int argc, char **argv)
 {
-    char err[CONFIG_ERR_MAX];
+    char err[CONFIG_ERR_MAX], *pos[1];
     const char *path = NULL, *profile = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc)
-            profile = argv[++i];
-        else if (!path)
-            path = argv[i];
-        else {
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
+    int npos;
+    const Opt opts[] = {{"--profile", NULL, &profile}, {0}};
+    if (!parse_args(c, argc, argv, opts, pos, 0, 1, &npos))
+        return EXIT_USAGE;
+    if (npos)
+        path = pos[0];
     if (!profile || !*profile || strlen(profile) > EVENT_PROFILE_MAX) {
         fprintf(stderr, "relationctl: render needs --profile ID (1..%d bytes)\n",
                 EVENT_PROFILE_MAX);
@@ -303,7 +462,7 @@ static int cmd_render(const Config *cfg, int argc, char **argv)
     engine_free(e);
     jsonbuf_free(&text);
     if (!ok) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         jsonbuf_free(&out);
         return usage_error ? EXIT_USAGE : EXIT_FATAL;
     }
@@ -356,9 +515,12 @@ static void readable(const char *body, size_t len)
     if (json_is_object(th)) {
         char *v = json_dumps(json_object_get(th, "value"), JSON_ENCODE_ANY);
         const json_t *prop = json_object_get(th, "property");
+        const json_t *name = json_object_get(th, "name");
         printf("  %s%s%s %s %s", text_of(th, "stat"), json_is_string(prop) ? " of " : "",
                json_is_string(prop) ? json_string_value(prop) : "", text_of(th, "crossing"),
                v ? v : "?");
+        if (json_is_string(name))
+            printf(" (%s)", json_string_value(name));
         free(v);
     }
     putchar('\n');
@@ -367,28 +529,24 @@ static void readable(const char *body, size_t len)
 
 /* Triggers as they are published: a queue of its own (exclusive, gone with
  * the connection) bound to the hooks exchange with PATTERN (default: all). */
-static int cmd_watch(const Config *cfg, int argc, char **argv)
+static int cmd_watch(const Config *cfg, const Command *c, int argc, char **argv)
 {
-    char err[512];
+    char err[512], *pos[1];
     const char *pattern = "#";
     bool json = !isatty(1);
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (pattern[0] == '#' && argv[i][0] != '-')
-            pattern = argv[i];
-        else {
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
+    int npos;
+    const Opt opts[] = {{"--json", &json, NULL}, {0}};
+    if (!parse_args(c, argc, argv, opts, pos, 0, 1, &npos))
+        return EXIT_USAGE;
+    if (npos)
+        pattern = pos[0];
     if (!cfg->has_hooks) {
         fprintf(stderr, "relationctl: watch needs the hooks section (the exchange to watch)\n");
         return EXIT_USAGE;
     }
     amqp_connection_state_t conn = amqp_conn_open(cfg->hooks_url, &cfg->hooks_tls, err, sizeof err);
     if (!conn) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_FATAL;
     }
     amqp_queue_declare_ok_t *q = amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, 0, 1, 1,
@@ -408,7 +566,7 @@ static int cmd_watch(const Config *cfg, int argc, char **argv)
         ok = amqp_conn_check(amqp_get_rpc_reply(conn), "basic.consume", err, sizeof err);
     }
     if (!ok) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         amqp_bytes_free(queue);
         amqp_conn_close(conn);
         return EXIT_FATAL;
@@ -428,7 +586,7 @@ static int cmd_watch(const Config *cfg, int argc, char **argv)
             continue;
         if (r.reply_type != AMQP_RESPONSE_NORMAL) {
             amqp_conn_check(r, "consume", err, sizeof err);
-            fprintf(stderr, "relationctl: %s\n", err);
+            fatal(err);
             rc = EXIT_FATAL;
             break;
         }
@@ -457,7 +615,9 @@ typedef struct {
     bool rebuild;
     unsigned long sides, differ;
     long long edges;
-    bool failed, tty;
+    bool failed;
+    int walk, walks; /* the side walked (0, 1) of how many */
+    Progress progress;
     char err[CONFIG_ERR_MAX];
 } Check;
 
@@ -488,9 +648,8 @@ static bool check_side(const char *profile, void *ctx)
     Check *c = ctx;
     const RelationDef *rel = c->rel;
     c->sides++;
-    if (c->tty && c->sides % 200 == 0)
-        fprintf(stderr, "\r%s %s: %lu sides", c->rebuild ? "rebuilding" : "verifying",
-                c->side == SIDE_DIRECT ? "direct" : "reverse", c->sides);
+    progress_update(&c->progress, (long long)c->sides,
+                    (c->walk + engine_walk_share(c->e)) / c->walks);
     if (c->rebuild) {
         long long n;
         if (!engine_rebuild(c->e, rel, c->side, profile, &n, c->err, sizeof c->err)) {
@@ -535,8 +694,7 @@ static bool check_side(const char *profile, void *ctx)
     free(k);
     if (!first) {
         c->differ++;
-        if (c->tty)
-            fputc('\r', stderr);
+        progress_clear(&c->progress);
         printf("{\"relation\":\"%s\",\"side\":\"%s\",\"profile\":", rel->short_name,
                c->side == SIDE_DIRECT ? "direct" : "reverse");
         JsonBuf id = {0};
@@ -552,12 +710,13 @@ static bool check_side(const char *profile, void *ctx)
 }
 
 /* verify / rebuild RELATION [direct|reverse [PROFILE]] */
-static int cmd_check(const Config *cfg, int argc, char **argv, bool rebuild)
+static int cmd_check(const Config *cfg, const Command *cmd, int argc, char **argv)
 {
-    if (argc < 1 || argc > 3) {
-        usage(stderr);
+    char *pos[3];
+    bool rebuild = strcmp(cmd->name, "rebuild") == 0;
+    if (!parse_args(cmd, argc, argv, NULL, pos, 1, 3, &argc))
         return EXIT_USAGE;
-    }
+    argv = pos;
     const RelationDef *rel = relation_arg(cfg, argv[0]);
     int from = SIDE_DIRECT, to = SIDE_REVERSE;
     Side one;
@@ -565,14 +724,16 @@ static int cmd_check(const Config *cfg, int argc, char **argv, bool rebuild)
         return EXIT_USAGE;
     if (argc >= 2)
         from = to = (int)one;
-    Check c = {.rel = rel, .rebuild = rebuild, .tty = isatty(2)};
+    Check c = {.rel = rel, .rebuild = rebuild, .walks = to - from + 1};
+    progress_start(&c.progress, "sides");
     c.e = engine_new(cfg, c.err, sizeof c.err);
     if (!c.e) {
-        fprintf(stderr, "relationctl: %s\n", c.err);
+        fatal(c.err);
         return EXIT_FATAL;
     }
     for (int s = from; s <= to && !c.failed; s++) {
         c.side = (Side)s;
+        c.walk = s - from;
         if (argc == 3)
             check_side(argv[2], &c);
         else if (!engine_sides(c.e, rel, c.side, check_side, &c, c.err, sizeof c.err))
@@ -581,10 +742,9 @@ static int cmd_check(const Config *cfg, int argc, char **argv, bool rebuild)
     if (!c.failed && c.sides == 0)
         note_empty_prefix(c.e, cfg);
     engine_free(c.e);
-    if (c.tty)
-        fputc('\r', stderr);
+    progress_clear(&c.progress);
     if (c.failed) {
-        fprintf(stderr, "relationctl: %s\n", c.err);
+        fatal(c.err);
         return EXIT_FATAL;
     }
     if (fflush(stdout) != 0) {
@@ -621,6 +781,7 @@ typedef struct {
     Outgoing *out;
     size_t out_cap;
     long dropped, published;
+    Progress *progress; /* the input's */
 } ApplyRun;
 
 /* The triggers of a batch to the hook exchange, every one confirmed. */
@@ -678,6 +839,7 @@ static bool receive(ApplyRun *r, CtlBatch *b, const CtlBatch *before)
         case APPLY_STALE: r->stale++; break;
         case APPLY_INVALID:
             r->invalid++;
+            progress_clear(r->progress);
             fprintf(stderr, "line %ld: %s\n", b->lines[i], res->error);
             break;
         }
@@ -697,7 +859,7 @@ static bool receive(ApplyRun *r, CtlBatch *b, const CtlBatch *before)
         return false;
     }
     if (!engine_delivered_async(r->engine, b->events, b->results, b->n, err, sizeof err)) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return false;
     }
     return true;
@@ -724,7 +886,7 @@ static bool flush_batch(ApplyRun *r, bool last)
         if (cur->sent && !receive(r, cur, prev))
             return false;
         if (!engine_sync(r->engine, err, sizeof err)) {
-            fprintf(stderr, "relationctl: %s\n", err);
+            fatal(err);
             return false;
         }
     }
@@ -740,9 +902,14 @@ static bool flush_batch(ApplyRun *r, bool last)
  * a trailing CR. */
 typedef struct {
     int fd;
+    const char *path;
     char *buf;
     size_t cap, start, end;
     bool eof;
+    long lineno;         /* lines handed out */
+    long long offset;    /* bytes read */
+    long long size;      /* of a regular file; -1 otherwise */
+    Progress progress;   /* on a terminal: the share of the file read */
 } LineReader;
 
 enum { LINE_EOF = -1, LINE_TOO_LONG = -2, LINE_ERROR = -3 };
@@ -785,6 +952,7 @@ static long reader_line(LineReader *r, char **line)
         if (got == 0)
             r->eof = true;
         r->end += (size_t)got;
+        r->offset += got;
     }
 }
 
@@ -797,29 +965,91 @@ static bool reader_ready(const LineReader *r)
     return poll(&pfd, 1, 0) != 0;
 }
 
-static int cmd_apply(const Config *cfg, int argc, char **argv)
+/* Opens path ("-": standard input) for reading lines, with a progress line
+ * counting `unit` on a terminal. False, message printed, when it cannot. */
+static bool reader_open(LineReader *r, const char *path, const char *unit, bool progress)
+{
+    struct stat st;
+    *r = (LineReader){.path = path, .size = -1, .cap = 2 * (EVENT_MAX_BYTES + 2)};
+    r->fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        fprintf(stderr, "relationctl: %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode))
+        r->size = (long long)st.st_size - (long long)lseek(r->fd, 0, SEEK_CUR);
+    r->buf = malloc(r->cap);
+    if (!r->buf) {
+        fprintf(stderr, "relationctl: out of memory\n");
+        return false;
+    }
+    progress_start(&r->progress, unit);
+    r->progress.on &= progress;
+    return true;
+}
+
+static void reader_close(LineReader *r)
+{
+    progress_clear(&r->progress);
+    free(r->buf);
+    if (r->fd > 0)
+        close(r->fd);
+}
+
+/* A bad line said on standard error (above the progress line). */
+static void bad_line(LineReader *r, long lineno, const char *why)
+{
+    progress_clear(&r->progress);
+    fprintf(stderr, "line %ld: %s\n", lineno, why);
+}
+
+/* The next event of the input into ev (*line its text, the length
+ * returned); a bad line is said (line N: reason), counted in *invalid and
+ * skipped. LINE_EOF at the end, LINE_ERROR (said) when reading fails. */
+static long next_event(const Config *cfg, LineReader *r, Event *ev, char **line, long *invalid)
 {
     char err[CONFIG_ERR_MAX];
+    for (;;) {
+        long len = reader_line(r, line);
+        if (len == LINE_EOF)
+            return len;
+        if (len == LINE_ERROR) {
+            progress_clear(&r->progress);
+            fprintf(stderr, "relationctl: reading %s: %s\n", r->path, strerror(errno));
+            return len;
+        }
+        r->lineno++;
+        progress_update(&r->progress, r->lineno, progress_share(r->offset, r->size));
+        if (len == LINE_TOO_LONG) {
+            snprintf(err, sizeof err, "event larger than %d bytes", EVENT_MAX_BYTES);
+            bad_line(r, r->lineno, err);
+            ++*invalid;
+        } else if (strspn(*line, " \t") == (size_t)len) {
+            continue; /* blank line */
+        } else if (!event_parse(cfg, *line, (size_t)len, ev, err, sizeof err)) {
+            bad_line(r, r->lineno, err);
+            ++*invalid;
+        } else {
+            return len;
+        }
+    }
+}
+
+static int cmd_apply(const Config *cfg, const Command *c, int argc, char **argv)
+{
+    char err[CONFIG_ERR_MAX], *pos[1];
     const char *path = "-";
     LineReader in = {0};
     ApplyRun r = {0};
-    int rc = EXIT_FATAL;
-    long lineno = 0;
-    bool publish = false, have_path = false;
+    int rc = EXIT_FATAL, npos;
+    bool publish = false;
+    const Opt opts[] = {{"--no-triggers", &r.no_triggers, NULL}, {"--publish", &publish, NULL},
+                        {0}};
 
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--no-triggers") == 0) {
-            r.no_triggers = true;
-        } else if (strcmp(argv[i], "--publish") == 0) {
-            publish = true;
-        } else if (!have_path) {
-            path = argv[i];
-            have_path = true;
-        } else {
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
+    if (!parse_args(c, argc, argv, opts, pos, 0, 1, &npos))
+        return EXIT_USAGE;
+    if (npos)
+        path = pos[0];
     if (publish && r.no_triggers) {
         fprintf(stderr, "relationctl: --publish and --no-triggers exclude each other\n");
         return EXIT_USAGE;
@@ -837,15 +1067,16 @@ static int cmd_apply(const Config *cfg, int argc, char **argv)
             return EXIT_FATAL;
         }
     }
-    in.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
-    if (in.fd < 0) {
-        fprintf(stderr, "relationctl: %s: %s\n", path, strerror(errno));
+    /* no progress line when the triggers print on the same terminal */
+    bool printing = !r.no_triggers && !r.publish;
+    if (!reader_open(&in, path, "events", !(printing && isatty(1)))) {
+        reader_close(&in);
+        publisher_free(r.publish);
         return EXIT_FATAL;
     }
+    r.progress = &in.progress;
     r.cap = (size_t)cfg->batch_size;
-    in.cap = 2 * (EVENT_MAX_BYTES + 2);
-    in.buf = malloc(in.cap);
-    bool oom = !in.buf;
+    bool oom = false;
     for (int k = 0; k < 3; k++) {
         r.b[k].events = calloc(r.cap, sizeof *r.b[k].events);
         r.b[k].lines = calloc(r.cap, sizeof *r.b[k].lines);
@@ -858,7 +1089,7 @@ static int cmd_apply(const Config *cfg, int argc, char **argv)
     }
     r.engine = engine_new(cfg, err, sizeof err);
     if (!r.engine) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         goto done;
     }
     for (;;) {
@@ -867,28 +1098,13 @@ static int cmd_apply(const Config *cfg, int argc, char **argv)
         if ((r.b[0].sent || r.b[1].sent || r.b[2].sent || r.b[r.cur].n) && !reader_ready(&in) &&
             !flush_batch(&r, true))
             goto done;
-        long len = reader_line(&in, &line);
+        CtlBatch *b = &r.b[r.cur];
+        long len = next_event(cfg, &in, &b->events[b->n], &line, &r.invalid);
         if (len == LINE_EOF)
             break;
-        if (len == LINE_ERROR) {
-            fprintf(stderr, "relationctl: reading %s: %s\n", path, strerror(errno));
+        if (len == LINE_ERROR)
             goto done;
-        }
-        lineno++;
-        if (len == LINE_TOO_LONG) {
-            fprintf(stderr, "line %ld: event larger than %d bytes\n", lineno, EVENT_MAX_BYTES);
-            r.invalid++;
-            continue;
-        }
-        if (strspn(line, " \t") == (size_t)len)
-            continue; /* blank line */
-        CtlBatch *b = &r.b[r.cur];
-        if (!event_parse(cfg, line, (size_t)len, &b->events[b->n], err, sizeof err)) {
-            fprintf(stderr, "line %ld: %s\n", lineno, err);
-            r.invalid++;
-            continue;
-        }
-        b->lines[b->n++] = lineno;
+        b->lines[b->n++] = in.lineno;
         if (b->n == r.cap && !flush_batch(&r, false))
             goto done;
     }
@@ -896,6 +1112,7 @@ static int cmd_apply(const Config *cfg, int argc, char **argv)
         goto done;
     rc = r.invalid ? EXIT_INVALID_LINES : 0;
 done:
+    progress_clear(&in.progress);
     if (r.no_triggers)
         fprintf(stderr, "triggers dropped %ld (--no-triggers: none printed or published)\n",
                 r.dropped);
@@ -907,14 +1124,12 @@ done:
     free(r.out);
     engine_free(r.engine);
     triggers_free(&r.triggers);
-    free(in.buf);
+    reader_close(&in);
     for (int k = 0; k < 3; k++) {
         free(r.b[k].events);
         free(r.b[k].lines);
         free(r.b[k].results);
     }
-    if (in.fd > 0)
-        close(in.fd);
     return rc;
 }
 
@@ -933,38 +1148,28 @@ static void on_sent(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
  * line checked first (a bad one reported and not sent); Kafka: to the first
  * topic of kafka.topics, keyed <relation>:<profile_a>:<profile_b>, acks=all;
  * AMQP: persistent, to the queue of amqp.queue, confirmed. */
-static int cmd_send(const Config *cfg, int argc, char **argv)
+static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
 {
-    char err[CONFIG_ERR_MAX];
+    char err[CONFIG_ERR_MAX], *pos[1];
     const char *path = "-";
-    int kafka = -1;
-    bool have_path = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--kafka") == 0 && kafka < 0)
-            kafka = 1;
-        else if (strcmp(argv[i], "--amqp") == 0 && kafka < 0)
-            kafka = 0;
-        else if (!have_path && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
-            path = argv[i];
-            have_path = true;
-        } else {
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
+    bool to_kafka = false, to_amqp = false;
+    int npos;
+    const Opt opts[] = {{"--kafka", &to_kafka, NULL}, {"--amqp", &to_amqp, NULL}, {0}};
+    if (!parse_args(c, argc, argv, opts, pos, 0, 1, &npos))
+        return EXIT_USAGE;
+    if (npos)
+        path = pos[0];
+    int kafka = to_kafka == to_amqp ? -1 : to_kafka;
     if (kafka < 0 || (kafka && !cfg->has_kafka) || (!kafka && !cfg->has_amqp)) {
         fprintf(stderr, "relationctl: send needs --kafka (and the kafka section) or --amqp "
                         "(and the amqp section)\n");
         return EXIT_USAGE;
     }
-    LineReader in = {0};
-    in.fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
-    if (in.fd < 0) {
-        fprintf(stderr, "relationctl: %s: %s\n", path, strerror(errno));
+    LineReader in;
+    if (!reader_open(&in, path, "events", true)) {
+        reader_close(&in);
         return EXIT_FATAL;
     }
-    in.cap = 2 * (EVENT_MAX_BYTES + 2);
-    in.buf = malloc(in.cap);
     enum { BATCH = 512 };
     Outgoing *out = calloc(BATCH, sizeof *out);
     char **bodies = calloc(BATCH, sizeof *bodies);
@@ -974,10 +1179,9 @@ static int cmd_send(const Config *cfg, int argc, char **argv)
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_t *topic = NULL;
     int rc = EXIT_FATAL;
-    long lineno = 0, sent = 0, invalid = 0;
+    long sent = 0, invalid = 0;
     size_t nout = 0;
-    bool tty = isatty(2);
-    if (!in.buf || !out || !bodies || !ids || !ev) {
+    if (!out || !bodies || !ids || !ev) {
         fprintf(stderr, "relationctl: out of memory\n");
         goto done;
     }
@@ -1012,27 +1216,10 @@ static int cmd_send(const Config *cfg, int argc, char **argv)
     }
     for (bool end = false; !end;) {
         char *line;
-        long len = reader_line(&in, &line);
+        long len = next_event(cfg, &in, ev, &line, &invalid);
         end = len == LINE_EOF;
-        if (len == LINE_ERROR) {
-            fprintf(stderr, "relationctl: reading %s: %s\n", path, strerror(errno));
+        if (len == LINE_ERROR)
             goto done;
-        }
-        if (!end) {
-            lineno++;
-            if (len == LINE_TOO_LONG) {
-                fprintf(stderr, "line %ld: event larger than %d bytes\n", lineno, EVENT_MAX_BYTES);
-                invalid++;
-                continue;
-            }
-            if (strspn(line, " \t") == (size_t)len)
-                continue;
-            if (!event_parse(cfg, line, (size_t)len, ev, err, sizeof err)) {
-                fprintf(stderr, "line %ld: %s\n", lineno, err);
-                invalid++;
-                continue;
-            }
-        }
         if (kafka && !end) {
             char key[CONFIG_SHORT_MAX + 2 * EVENT_PROFILE_MAX + 3];
             int kl = snprintf(key, sizeof key, "%s:%s:%s", ev->rel->short_name, ev->profile_a,
@@ -1064,7 +1251,7 @@ static int cmd_send(const Config *cfg, int argc, char **argv)
             if (!publisher_send(pub, out, nout, err, sizeof err) &&
                 !publisher_send(pub, out, nout, err, sizeof err)) {
                 fprintf(stderr, "relationctl: amqp: %s (lines up to %ld not known to be sent)\n",
-                        err, lineno);
+                        err, in.lineno);
                 goto done;
             }
             sent += (long)nout;
@@ -1072,8 +1259,6 @@ static int cmd_send(const Config *cfg, int argc, char **argv)
                 free(bodies[k]);
             nout = 0;
         }
-        if (tty && sent % 1000 == 0 && sent)
-            fprintf(stderr, "\rsent %ld", sent);
     }
     if (kafka) {
         rd_kafka_flush(rk, 60000);
@@ -1085,8 +1270,7 @@ static int cmd_send(const Config *cfg, int argc, char **argv)
     }
     rc = invalid ? EXIT_INVALID_LINES : 0;
 done:
-    if (tty)
-        fputc('\r', stderr);
+    progress_clear(&in.progress);
     fprintf(stderr, "sent %ld, invalid %ld\n", rc == EXIT_FATAL ? 0 : sent, invalid);
     for (size_t k = 0; bodies && k < nout; k++)
         free(bodies[k]);
@@ -1094,14 +1278,12 @@ done:
     free(ids);
     free(out);
     free(ev);
-    free(in.buf);
+    reader_close(&in);
     if (topic)
         rd_kafka_topic_destroy(topic);
     if (rk)
         rd_kafka_destroy(rk);
     publisher_free(pub);
-    if (in.fd > 0)
-        close(in.fd);
     return rc;
 }
 
@@ -1224,27 +1406,23 @@ static int redrive_kafka(const Config *cfg, long limit)
  * bound to amqp.dead_letter_exchange): each published again, persistent
  * and confirmed, then acked in QUEUE, so each goes back once; its reason
  * shown. */
-static int cmd_redrive(const Config *cfg, int argc, char **argv)
+static int cmd_redrive(const Config *cfg, const Command *c, int argc, char **argv)
 {
     char err[512];
-    const char *from = NULL;
+    const char *from = NULL, *limit_arg = NULL;
     long limit = -1;
-    bool amqp = false, kafka = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--amqp") == 0 && i + 1 < argc) {
-            amqp = true;
-            from = argv[++i];
-        } else if (strcmp(argv[i], "--kafka") == 0) {
-            kafka = true;
-        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            char *end;
-            limit = strtol(argv[++i], &end, 10);
-            if (*end || limit < 1) {
-                fprintf(stderr, "relationctl: --limit takes a count of 1 or more\n");
-                return EXIT_USAGE;
-            }
-        } else {
-            usage(stderr);
+    bool kafka = false;
+    int npos;
+    const Opt opts[] = {{"--amqp", NULL, &from}, {"--kafka", &kafka, NULL},
+                        {"--limit", NULL, &limit_arg}, {0}};
+    if (!parse_args(c, argc, argv, opts, NULL, 0, 0, &npos))
+        return EXIT_USAGE;
+    bool amqp = from != NULL;
+    if (limit_arg) {
+        char *end;
+        limit = strtol(limit_arg, &end, 10);
+        if (*end || limit < 1) {
+            fprintf(stderr, "relationctl: --limit takes a count of 1 or more\n");
             return EXIT_USAGE;
         }
     }
@@ -1269,7 +1447,7 @@ static int cmd_redrive(const Config *cfg, int argc, char **argv)
     while (limit < 0 || moved < limit) {
         amqp_rpc_reply_t r = amqp_basic_get(conn, 1, amqp_conn_bytes(from), 0 /* ack */);
         if (!amqp_conn_check(r, "basic.get", err, sizeof err)) {
-            fprintf(stderr, "relationctl: %s\n", err);
+            fatal(err);
             rc = EXIT_FATAL;
             break;
         }
@@ -1279,7 +1457,7 @@ static int cmd_redrive(const Config *cfg, int argc, char **argv)
         amqp_message_t msg;
         r = amqp_read_message(conn, 1, &msg, 0);
         if (!amqp_conn_check(r, "reading a dead letter", err, sizeof err)) {
-            fprintf(stderr, "relationctl: %s\n", err);
+            fatal(err);
             rc = EXIT_FATAL;
             break;
         }
@@ -1315,6 +1493,7 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     char err[CONFIG_ERR_MAX];
     int i = 1, rc;
+    bool help = false;
 
     /* A lost Redis connection, or a closed standard output, is an error
      * reported with its reason (and the exit status), not a silent SIGPIPE. */
@@ -1332,48 +1511,39 @@ int main(int argc, char **argv)
         config_path = argv[2];
         i = 3;
     }
-    if (!config_path || i >= argc) {
+    const Command *c = i < argc ? command_named(argv[i]) : NULL;
+    if (i < argc && strcmp(argv[i], "help") == 0 && i + 1 < argc)
+        c = command_named(argv[i + 1]), help = true;
+    for (int k = i + 1; c && k < argc && strcmp(argv[k], "--") != 0; k++)
+        help |= strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0;
+    if (c && help) {
+        command_help(c);
+        return 0;
+    }
+    if (!c || !config_path) {
+        if (i < argc && !c)
+            fprintf(stderr, "relationctl: unknown command \"%s\"\n", argv[i]);
+        else if (c)
+            fprintf(stderr, "relationctl %s: -c FILE, relationd's configuration, comes first "
+                            "(example: %s)\n", c->name, c->example);
         usage(stderr);
         return EXIT_USAGE;
     }
-    /* only the sections the command uses: the sources and http never, the
-     * hooks for watch and apply --publish */
-    bool hooks = strcmp(argv[i], "watch") == 0;
+    /* only the sections the command uses: http never, the hooks for watch,
+     * send, redrive and apply --publish, the sources for send and redrive */
+    bool hooks = c->reads & READS_HOOKS, sources = c->reads & READS_SOURCES;
     for (int k = i + 1; k < argc; k++)
-        hooks |= strcmp(argv[i], "apply") == 0 && strcmp(argv[k], "--publish") == 0;
-    bool sources = strcmp(argv[i], "send") == 0 || strcmp(argv[i], "redrive") == 0;
-    hooks |= sources; /* a file with sources has hooks */
+        hooks |= c->run == cmd_apply && strcmp(argv[k], "--publish") == 0;
     Config *cfg = config_load_sections(config_path,
                                        (sources ? 0 : CONFIG_SKIP_SOURCES) | CONFIG_SKIP_HTTP |
                                            (hooks ? 0 : CONFIG_SKIP_HOOKS),
                                        err, sizeof err);
     if (!cfg) {
-        fprintf(stderr, "relationctl: %s\n", err);
+        fatal(err);
         return EXIT_FATAL;
     }
     atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
-    if (strcmp(argv[i], "stats") == 0) {
-        rc = cmd_stats(cfg, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "redrive") == 0) {
-        rc = cmd_redrive(cfg, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "send") == 0) {
-        rc = cmd_send(cfg, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "watch") == 0) {
-        rc = cmd_watch(cfg, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "verify") == 0 || strcmp(argv[i], "rebuild") == 0) {
-        rc = cmd_check(cfg, argc - i - 1, argv + i + 1, strcmp(argv[i], "rebuild") == 0);
-    } else if (strcmp(argv[i], "render") == 0) {
-        rc = cmd_render(cfg, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "segment") == 0) {
-        rc = cmd_segment(cfg, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "edges") == 0) {
-        rc = cmd_edges(cfg, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "apply") == 0) {
-        rc = cmd_apply(cfg, argc - i - 1, argv + i + 1);
-    } else {
-        usage(stderr);
-        rc = EXIT_USAGE;
-    }
+    rc = c->run(cfg, c, argc - i - 1, argv + i + 1);
     config_free(cfg);
     return rc;
 }

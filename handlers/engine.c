@@ -73,6 +73,7 @@ struct Engine {
     Pending pending[ENGINE_MAX_PENDING];
     uint64_t seq;
     char now_ms[24], date[40];
+    double walk_share; /* of the SCAN under way (engine_walk_share) */
 };
 
 /* ---- the library ---- */
@@ -1493,6 +1494,24 @@ static bool side_matches(Engine *e, const RelationDef *rel, const char *key, siz
 typedef bool (*SideFn)(Engine *e, const RelationDef *rel, Side side, const char *key, size_t klen,
                        const char *profile, void *ctx, bool *ok, char *err, size_t errlen);
 
+/* The share of a table a SCAN has walked before its next cursor: Redis
+ * counts the cursor up from its high bits down (reverse binary), so its bits
+ * reversed grow from 0 to the table's size; "0" means done. */
+static double cursor_share(const char *cursor)
+{
+    unsigned long long c = strtoull(cursor, NULL, 10), r = 0;
+    if (c == 0)
+        return 1;
+    for (int i = 0; i < 64; i++, c >>= 1)
+        r = (r << 1) | (c & 1);
+    return (double)r / 18446744073709551616.0;
+}
+
+double engine_walk_share(const Engine *e)
+{
+    return e->walk_share;
+}
+
 static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each, void *ctx,
                        char *err, size_t errlen)
 {
@@ -1510,6 +1529,7 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
         return false;
     }
     int nodes = router_nodes(e->router);
+    e->walk_share = 0;
     for (int node = 0; ok && go_on && node < nodes; node++) {
         int slot = router_node_slot(e->router, node);
         char cursor[32] = "0";
@@ -1519,6 +1539,7 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
             redisReply *r;
             if (!(ok = scan_keys(e, slot, &pattern, "hash", &r, cursor, err, errlen)))
                 break;
+            e->walk_share = (node + cursor_share(cursor)) / nodes;
             const redisReply *keys = r->element[1];
             for (size_t i = 0; ok && go_on && i < keys->elements; i++) {
                 const redisReply *k = keys->element[i];

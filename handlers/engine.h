@@ -107,6 +107,10 @@ bool engine_sides(Engine *e, const RelationDef *rel, Side side,
                   bool (*each)(const char *profile, void *ctx), void *ctx, char *err,
                   size_t errlen) __attribute__((warn_unused_result));
 
+/* The share (0..1) of the relation's side keys the walk under way (or the
+ * last) of engine_sides or engine_segment has passed, for a progress bar. */
+double engine_walk_share(const Engine *e);
+
 /* One side's statistics from its edges (HSCAN), the stored ones, and
  * whether each top holds exactly the edges' values (ZSCORE, ZCARD). */
 typedef struct {

@@ -37,6 +37,8 @@ def test_deb_builds_with_every_file(tmp_path):
                  "/usr/share/man/man8/relationd.8.gz", "/usr/share/man/man1/relationctl.1.gz",
                  "/usr/share/doc/relationd/README.md",
                  "/usr/share/relationd/relationd.example.json",
+                 "/usr/share/relationd/relationd.schema.json",
+                 "/usr/share/relationd/grafana-dashboard.json",
                  "/etc/relationd/relationd.json", "/etc/relationd/environment"):
         assert path in entries, (path, sorted(entries))
     assert entries["/etc/relationd/environment"] == "-rw-------"

@@ -99,6 +99,7 @@ def test_missing_file_and_unreachable_redis(server, tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
     assert "Connection refused" in out.stderr
+    assert "hint: is redis-server running at redis.url?" in out.stderr, out.stderr
 
 
 def test_usage_errors(server, tmp_path):
@@ -106,8 +107,13 @@ def test_usage_errors(server, tmp_path):
     for args, message in [
         (["stats", "nope", "direct", "x"], 'unknown relation "nope"'),
         (["stats", "rel", "sideways", "x"], 'side must be direct or reverse, not "sideways"'),
-        (["stats", "rel", "direct"], "usage:"),
-        (["frobnicate"], "usage:"),
+        (["stats", "rel", "direct"],
+         "relationctl stats: missing arguments; it takes RELATION direct|reverse PROFILE"),
+        (["stats", "rel", "direct", "x", "y"], 'relationctl stats: unexpected argument "y"'),
+        (["stats", "rel", "direct", "x", "--jsn"],
+         "relationctl stats: unknown option --jsn (see relationctl stats --help)"),
+        (["segment", "rel", "direct", "--where"], "relationctl segment: --where needs a value"),
+        (["frobnicate"], 'relationctl: unknown command "frobnicate"'),
     ]:
         out = subprocess.run([RELATIONCTL, "-c", cfg] + args, capture_output=True, text=True)
         assert out.returncode == 2, args
