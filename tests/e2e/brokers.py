@@ -751,10 +751,12 @@ def _s(v):
     return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
 
 
-def redis_state(client, prefix):
+def redis_state(client, prefix, zeros=True):
     """Every statistics key under prefix (side hashes, tops, tombstones; not
     the time-scored `seen` and `#last`), prefix stripped, with its content
-    (as text, whatever the client's decode_responses)."""
+    (as text, whatever the client's decode_responses). zeros=False leaves
+    out statistic fields holding 0 (the layout reads a missing field as 0:
+    an event writes one, `relationctl rebuild` does not)."""
     state = {}
     for k in client.scan_iter(match=prefix + "*", count=1000):
         name = _s(k)[len(prefix):]
@@ -763,7 +765,8 @@ def redis_state(client, prefix):
         t = _s(client.type(k))
         if t == "hash":
             # '#last' is a time (the newest score of `seen`)
-            v = {_s(f): _s(x) for f, x in client.hgetall(k).items() if _s(f) != "#last"}
+            v = {_s(f): _s(x) for f, x in client.hgetall(k).items() if _s(f) != "#last"
+                 and (zeros or _s(x) != "0" or _s(f)[:1] in "@!")}
         elif t == "zset":
             v = [(_s(m), sc) for m, sc in client.zrange(k, 0, -1, withscores=True)]
         elif t == "string":
@@ -919,6 +922,7 @@ class Harness:
         self.hooks_seen = 0
         self.sides = set()
         self.fed_ids = set()
+        self.zero_is_missing = False    # state_diff: a statistic at 0 equals none (rebuild)
         self.daemons = []
         self.producer = None
         self.dlx = None
@@ -989,8 +993,9 @@ class Harness:
         return n
 
     def state_diff(self):
-        return diff_states(redis_state(self.redis, self.names.prefix),
-                           redis_state(self.oracle_redis, self.oracle.prefix))
+        zeros = not self.zero_is_missing
+        return diff_states(redis_state(self.redis, self.names.prefix, zeros),
+                           redis_state(self.oracle_redis, self.oracle.prefix, zeros))
 
     def status(self):
         self.drain_hooks()

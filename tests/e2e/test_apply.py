@@ -434,6 +434,48 @@ def with_duplicates(rng, seq, rate=0.04, distance=300):
     return out
 
 
+def model_config(ctl, **engine):
+    """A configuration file of REL_SALES and REL_PEERS (tombstones kept, a
+    dedup window holding every id of the tests' streams; `engine` adds
+    settings) and the reference model of it, empty: (cfg, model)."""
+    relations = [REL_SALES, REL_PEERS]
+    cfg = ctl.config(relations, engine=dict(HUGE_TTL, dedup_ids=10000, **engine))
+    return cfg, Model(relations)
+
+
+def model_stream(ctl, seed, n, pools=POOLS, **engine):
+    """model_config's (cfg, model), n events of gen_events(Random(seed), n,
+    pools), and the model after applying every one of them in order:
+    (cfg, events, model). Nothing is applied to Redis."""
+    cfg, model = model_config(ctl, **engine)
+    events = gen_events(random.Random(seed), n, pools)
+    for e in events:
+        model.apply(e)
+    return cfg, events, model
+
+
+def every_side(pools=POOLS):
+    """(relation, side, profile) of every profile of the pools, sales first."""
+    for rel in ("sales", "peers"):
+        pa, pb = pools[rel]
+        for side, pool in (("direct", pa), ("reverse", pb)):
+            for prof in pool:
+                yield rel, side, prof
+
+
+def check_every_side(ctl, rdb, cfg, model, pools=POOLS):
+    """Every side of the pools: `relationctl stats` equals the model's, and
+    Redis holds the model's state in the README's key layout. Returns how
+    many sides were checked."""
+    checked = 0
+    for rel, side, prof in every_side(pools):
+        assert canon(ctl.stats(cfg, rel, side, prof)) == \
+            canon(model.stats(rel, side, prof)), (rel, side, prof)
+        check_redis_side(rdb, model, rel, side, prof, pools)
+        checked += 1
+    return checked
+
+
 # --------------------------------------------------------------------------
 # b. randomized stream with duplicates and redelivered suffixes
 
@@ -441,11 +483,7 @@ def with_duplicates(rng, seq, rate=0.04, distance=300):
                          ids=["batch-default", "batch-7", "hostile-ids"])
 def test_randomized_stream_matches_the_model(ctl, rdb, batch_size, pools):
     rng = random.Random(20261128)
-    relations = [REL_SALES, REL_PEERS]
-    engine = dict(HUGE_TTL, dedup_ids=10000)
-    if batch_size:
-        engine["batch_size"] = batch_size
-    cfg = ctl.config(relations, engine=engine)
+    cfg, model = model_config(ctl, **({"batch_size": batch_size} if batch_size else {}))
     events = gen_events(rng, 3000, pools)
     deliveries = [
         with_duplicates(rng, events[0:1200]),
@@ -453,7 +491,6 @@ def test_randomized_stream_matches_the_model(ctl, rdb, batch_size, pools):
         with_duplicates(rng, events[2100:3000]) + events[2800:3000],
         events[2950:3000],                                        # all redelivered
     ]
-    model = Model(relations)
     all_ids = set()
     for n, batch in enumerate(deliveries):
         want = []
@@ -497,16 +534,7 @@ def test_randomized_stream_matches_the_model(ctl, rdb, batch_size, pools):
         assert not [f for f in rdb.hkeys(k) if f.startswith("!")], k
 
     # every profile side: `relationctl stats` and the documented keys
-    checked = 0
-    for rel in ("sales", "peers"):
-        pa, pb = pools[rel]
-        for side, pool in (("direct", pa), ("reverse", pb)):
-            for prof in pool:
-                want = model.stats(rel, side, prof)
-                assert canon(ctl.stats(cfg, rel, side, prof)) == canon(want), (rel, side, prof)
-                check_redis_side(rdb, model, rel, side, prof, pools)
-                checked += 1
-    assert checked == 19
+    assert check_every_side(ctl, rdb, cfg, model, pools) == 19
     # every key is one the layout names for these sides: none forged
     names = {"rel:{%s:%s:%s}:%s" % (rel, side, key_id(p), suffix)
              for rel, (pa, pb) in pools.items() for side, pool in (("d", pa), ("r", pb))
@@ -958,9 +986,7 @@ def test_applying_the_same_file_twice(ctl, rdb, tmp_path):
     first = ctl.apply(cfg, path.read_text())
     assert first.returncode == 0 and summary(first) == (len(events), 0, 0, 0), first.stderr
     assert first.triggers
-    before = {(rel, side, p): ctl.stats(cfg, rel, side, p)
-              for rel in POOLS for side, pool in zip(("direct", "reverse"), POOLS[rel])
-              for p in pool}
+    before = {k: ctl.stats(cfg, *k) for k in every_side()}
     keys = {k: rdb.dump(k) for k in rdb.scan_iter(match="rel:*") if not k.endswith(":seen")}
 
     second = ctl.apply(cfg, path.read_text())

@@ -66,10 +66,7 @@ def test_resharding_while_relationctl_applies(cluster, cctl, crdb, tmp_path):
     (the debug log says so), the run succeeds, every event counts once, and
     the statistics and keys equal the model's."""
     rng = random.Random(77)
-    relations = [A.REL_SALES, A.REL_PEERS]
-    cfg = cctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000, batch_size=4,
-                                             log_level="debug"))
-    model = A.Model(relations)
+    cfg, model = A.model_config(cctl, batch_size=4, log_level="debug")
     primaries = cluster.primaries_now()
     out_path, err_path = tmp_path / "triggers", tmp_path / "log"
     with open(out_path, "w") as out, open(err_path, "w") as err:
@@ -104,13 +101,7 @@ def test_resharding_while_relationctl_applies(cluster, cctl, crdb, tmp_path):
     c = cluster.node_client(primaries[0])
     assert c.dbsize() == 0
     c.close()
-    for rel in ("sales", "peers"):
-        pa, pb = A.POOLS[rel]
-        for side, pool in (("direct", pa), ("reverse", pb)):
-            for prof in pool:
-                assert A.canon(cctl.stats(cfg, rel, side, prof)) == \
-                    A.canon(model.stats(rel, side, prof)), (rel, side, prof)
-                A.check_redis_side(crdb, model, rel, side, prof)
+    A.check_every_side(cctl, crdb, cfg, model)
 
 
 def test_the_daemon_through_a_resharding(cluster, harness, daemons):
@@ -226,13 +217,7 @@ def test_wait_replicas_beyond_the_replicas_acknowledges_nothing(cluster, cctl):
 def test_edges_and_segment_on_the_cluster(cluster, cctl, crdb):
     """relationctl edges and segment read every primary: equal to the model."""
     import test_read as R
-    rng = random.Random(4243)
-    relations = [A.REL_SALES, A.REL_PEERS]
-    cfg = cctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000))
-    events = A.gen_events(rng, 2000)
-    model = A.Model(relations)
-    for e in events:
-        model.apply(e)
+    cfg, events, model = A.model_stream(cctl, 4243, 2000)
     assert cctl.apply(cfg, events).returncode == 0
     for rel, exprs in R.EXPRS.items():
         pa, pb = A.POOLS[rel]
@@ -243,6 +228,5 @@ def test_edges_and_segment_on_the_cluster(cluster, cctl, crdb):
                 assert set(out.stdout.split("\n")[:-1]) == \
                     R.model_segment(model, rel, side, conds, A.POOLS), (rel, side, where)
             for prof in pool:
-                key = lambda x: x["profile_id"].encode()   # noqa: E731
-                assert A.canon(sorted(R.edges(cfg, rel, side, prof), key=key)) == \
-                    A.canon(sorted(R.model_edges(model, rel, side, prof), key=key))
+                R.assert_edges_equal_the_model(R.edges(cfg, rel, side, prof), model,
+                                               rel, side, prof)

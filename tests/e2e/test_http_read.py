@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import pytest
 from redis_server import Server, free_port
 
 import test_apply as A
@@ -36,13 +37,38 @@ def q(s):
     return urllib.parse.quote(s, safe="")
 
 
-def start(tmp_path, server, port, token=None):
-    cfg = {"redis": {"url": "redis://127.0.0.1:%d/0" % server.port, "timeout_ms": 1000},
-           "http": dict({"listen": "127.0.0.1:%d" % port}, **({"token": token} if token else {})),
-           "relations": [A.REL_SALES, A.REL_PEERS]}
-    d = Daemon(tmp_path, cfg).start(ready_timeout=30)
-    wait_until(lambda: _up(port), timeout=30)
-    return d, d.config_path
+class Reads:
+    """A redis-server of the test's own (`server`, started) and a free port
+    (`port`) for relationd's http.listen; start() runs relationd there."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.server, self.port = Server(), free_port()
+        self.daemon = None
+
+    def start(self, token=None):
+        """relationd with no source, serving reads: (daemon, configuration path)."""
+        cfg = {"redis": {"url": "redis://127.0.0.1:%d/0" % self.server.port, "timeout_ms": 1000},
+               "http": dict({"listen": "127.0.0.1:%d" % self.port},
+                            **({"token": token} if token else {})),
+               "relations": [A.REL_SALES, A.REL_PEERS]}
+        self.daemon = Daemon(self.tmp_path, cfg).start(ready_timeout=30)
+        wait_until(lambda: _up(self.port), timeout=30)
+        return self.daemon, self.daemon.config_path
+
+
+@pytest.fixture()
+def reads(tmp_path):
+    """Reads with its server up; at the end the daemon, still running, is
+    killed and the server stopped."""
+    r = Reads(tmp_path)
+    r.server.start()
+    try:
+        yield r
+    finally:
+        if r.daemon and r.daemon.running():
+            r.daemon.kill()
+        r.server.stop()
 
 
 def _up(port):
@@ -67,112 +93,91 @@ def stats(cfg, rel, side, prof):
     return json.loads(out.stdout)
 
 
-def test_stats_and_errors(tmp_path):
-    server, port = Server(), free_port()
+def test_stats_and_errors(reads):
+    server, port = reads.server, reads.port
+    d, cfg = reads.start()
+    rng = random.Random(7)
+    events = [{"id": "e%d" % i, "op": "attach", "relation": "sales",
+               "profile_a": rng.choice(ODD), "profile_b": rng.choice(ODD),
+               "weights": {"profit": rng.randint(1, 900) / 100, "qty": i % 7, "ok": i % 2 == 0}}
+              for i in range(60)]
+    apply(cfg, events)
+    for prof in ODD:
+        for side in ("direct", "reverse"):
+            status, body = get(port, "/v1/stats/sales/%s/%s" % (side, q(prof)))
+            assert status == 200 and body == stats(cfg, "sales", side, prof), (side, prof)
+    assert get(port, "/v1/stats/sales/direct/nobody")[1]["count"] == 0
+    assert get(port, "/v1/stats/nope/direct/x") == (404, {"error": 'unknown relation "nope"'})
+    assert get(port, "/v1/edges/sales/sideways/x") == \
+        (404, {"error": "side must be direct or reverse"})
+    for bad in ("limit=0", "limit=1001", "limit=x", "cursor=zz", "cursor=0", "cursor=5.z"):
+        status, body = get(port, "/v1/edges/sales/direct/plain?" + bad)
+        assert status == 400 and "error" in body, (bad, status, body)
+    # Redis down: 503, then back
+    server.kill()
+    status, body = get(port, "/v1/stats/sales/direct/plain")
+    assert status == 503 and "redis" in body["error"], body
     server.start()
-    d = None
+    wait_until(lambda: get(port, "/v1/stats/sales/direct/plain")[0] == 200, timeout=30)
+    assert d.stop() == 0, d.log_tail()
+
+
+def test_a_token_guards_v1_only(reads):
+    port = reads.port
+    d, _ = reads.start(token="s3cret")
+    assert get(port, "/v1/stats/sales/direct/x")[0] == 401
+    assert get(port, "/v1/stats/sales/direct/x", token="wrong")[0] == 401
+    assert get(port, "/v1/stats/sales/direct/x", token="s3cret")[0] == 200
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        assert r.status == 200
+    assert d.stop() == 0, d.log_tail()
+
+
+def test_edges_paged_each_once_while_edges_come_and_go(reads):
+    port = reads.port
+    d, cfg = reads.start()
+    stable = ["s%d/x" % i for i in range(1500)]
+    apply(cfg, [{"id": "st-%d" % i, "op": "attach", "relation": "sales", "profile_a": "hub",
+                 "profile_b": cp, "weights": {"qty": i}} for i, cp in enumerate(stable)])
+    # quiet first: every page, each edge once, the limit kept
+    seen, cursor, pages = [], None, 0
+    while True:
+        path = "/v1/edges/sales/direct/hub?limit=97" + ("&cursor=" + q(cursor) if cursor else "")
+        status, body = get(port, path)
+        assert status == 200, body
+        assert len(body["edges"]) <= 97
+        seen += [e["profile_id"] for e in body["edges"]]
+        pages += 1
+        cursor = body["cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(stable) and pages > 10
+    # while other edges are attached and detached: every stable edge still comes
+    stop = threading.Event()
+
+    def churn():
+        i = 0
+        while not stop.is_set():
+            apply(cfg, [{"id": "ch-%d-%d" % (i, k), "op": op, "relation": "sales",
+                         "profile_a": "hub", "profile_b": "t%d" % k,
+                         **({"weights": {"qty": 1}} if op == "attach" else {})}
+                        for k in range(200) for op in ("attach", "detach")])
+            i += 1
+    t = threading.Thread(target=churn)
+    t.start()
     try:
-        d, cfg = start(tmp_path, server, port)
-        rng = random.Random(7)
-        events = [{"id": "e%d" % i, "op": "attach", "relation": "sales",
-                   "profile_a": rng.choice(ODD), "profile_b": rng.choice(ODD),
-                   "weights": {"profit": rng.randint(1, 900) / 100, "qty": i % 7, "ok": i % 2 == 0}}
-                  for i in range(60)]
-        apply(cfg, events)
-        for prof in ODD:
-            for side in ("direct", "reverse"):
-                status, body = get(port, "/v1/stats/sales/%s/%s" % (side, q(prof)))
-                assert status == 200 and body == stats(cfg, "sales", side, prof), (side, prof)
-        assert get(port, "/v1/stats/sales/direct/nobody")[1]["count"] == 0
-        assert get(port, "/v1/stats/nope/direct/x") == (404, {"error": 'unknown relation "nope"'})
-        assert get(port, "/v1/edges/sales/sideways/x") == \
-            (404, {"error": "side must be direct or reverse"})
-        for bad in ("limit=0", "limit=1001", "limit=x", "cursor=zz", "cursor=0", "cursor=5.z"):
-            status, body = get(port, "/v1/edges/sales/direct/plain?" + bad)
-            assert status == 400 and "error" in body, (bad, status, body)
-        # Redis down: 503, then back
-        server.kill()
-        status, body = get(port, "/v1/stats/sales/direct/plain")
-        assert status == 503 and "redis" in body["error"], body
-        server.start()
-        wait_until(lambda: get(port, "/v1/stats/sales/direct/plain")[0] == 200, timeout=30)
-        assert d.stop() == 0, d.log_tail()
-    finally:
-        if d and d.running():
-            d.kill()
-        server.stop()
-
-
-def test_a_token_guards_v1_only(tmp_path):
-    server, port = Server(), free_port()
-    server.start()
-    d = None
-    try:
-        d, _ = start(tmp_path, server, port, token="s3cret")
-        assert get(port, "/v1/stats/sales/direct/x")[0] == 401
-        assert get(port, "/v1/stats/sales/direct/x", token="wrong")[0] == 401
-        assert get(port, "/v1/stats/sales/direct/x", token="s3cret")[0] == 200
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
-            assert r.status == 200
-        assert d.stop() == 0, d.log_tail()
-    finally:
-        if d and d.running():
-            d.kill()
-        server.stop()
-
-
-def test_edges_paged_each_once_while_edges_come_and_go(tmp_path):
-    server, port = Server(), free_port()
-    server.start()
-    d = None
-    try:
-        d, cfg = start(tmp_path, server, port)
-        stable = ["s%d/x" % i for i in range(1500)]
-        apply(cfg, [{"id": "st-%d" % i, "op": "attach", "relation": "sales", "profile_a": "hub",
-                     "profile_b": cp, "weights": {"qty": i}} for i, cp in enumerate(stable)])
-        # quiet first: every page, each edge once, the limit kept
-        seen, cursor, pages = [], None, 0
+        seen, cursor = [], None
         while True:
-            path = "/v1/edges/sales/direct/hub?limit=97" + ("&cursor=" + q(cursor) if cursor else "")
+            path = "/v1/edges/sales/direct/hub?limit=50" + (
+                "&cursor=" + q(cursor) if cursor else "")
             status, body = get(port, path)
             assert status == 200, body
-            assert len(body["edges"]) <= 97
             seen += [e["profile_id"] for e in body["edges"]]
-            pages += 1
             cursor = body["cursor"]
             if cursor is None:
                 break
-        assert sorted(seen) == sorted(stable) and pages > 10
-        # while other edges are attached and detached: every stable edge still comes
-        stop = threading.Event()
-
-        def churn():
-            i = 0
-            while not stop.is_set():
-                apply(cfg, [{"id": "ch-%d-%d" % (i, k), "op": op, "relation": "sales",
-                             "profile_a": "hub", "profile_b": "t%d" % k,
-                             **({"weights": {"qty": 1}} if op == "attach" else {})}
-                            for k in range(200) for op in ("attach", "detach")])
-                i += 1
-        t = threading.Thread(target=churn)
-        t.start()
-        try:
-            seen, cursor = [], None
-            while True:
-                path = "/v1/edges/sales/direct/hub?limit=50" + (
-                    "&cursor=" + q(cursor) if cursor else "")
-                status, body = get(port, path)
-                assert status == 200, body
-                seen += [e["profile_id"] for e in body["edges"]]
-                cursor = body["cursor"]
-                if cursor is None:
-                    break
-        finally:
-            stop.set()
-            t.join()
-        assert set(stable) <= set(seen)
-        assert d.stop() == 0, d.log_tail()
     finally:
-        if d and d.running():
-            d.kill()
-        server.stop()
+        stop.set()
+        t.join()
+    assert set(stable) <= set(seen)
+    assert d.stop() == 0, d.log_tail()

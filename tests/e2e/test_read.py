@@ -4,7 +4,6 @@ counterpart's database, the last version), on one server and on hostile
 profile ids; unknown relation or side exits 2 naming it."""
 
 import json
-import random
 import subprocess
 
 import pytest
@@ -33,30 +32,25 @@ def model_edges(model, rel, side, prof):
     return out
 
 
+def assert_edges_equal_the_model(got, model, rel, side, prof):
+    """got (`relationctl edges` of the side) equals the model's edges, in any order."""
+    key = lambda x: x["profile_id"].encode()   # noqa: E731
+    assert A.canon(sorted(got, key=key)) == \
+        A.canon(sorted(model_edges(model, rel, side, prof), key=key)), (rel, side, prof)
+
+
 @pytest.mark.parametrize("pools", [A.POOLS, A.HOSTILE_POOLS], ids=["plain", "hostile-ids"])
 def test_edges_of_every_side_equal_the_model(ctl, rdb, pools):
-    rng = random.Random(4242)
-    relations = [A.REL_SALES, A.REL_PEERS]
-    cfg = ctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000))
-    events = A.gen_events(rng, 3000, pools)
-    model = A.Model(relations)
-    for e in events:
-        model.apply(e)
+    cfg, events, model = A.model_stream(ctl, 4242, 3000, pools)
     res = ctl.apply(cfg, events)
     assert res.returncode == 0, res.stderr
     seen = 0
-    for rel in ("sales", "peers"):
-        pa, pb = pools[rel]
-        for side, pool in (("direct", pa), ("reverse", pb)):
-            for prof in pool:
-                got = edges(cfg, rel, side, prof)
-                ids = [g["profile_id"] for g in got]
-                assert len(ids) == len(set(ids)), "an edge printed twice"
-                want = model_edges(model, rel, side, prof)
-                key = lambda x: x["profile_id"].encode()   # noqa: E731
-                assert A.canon(sorted(got, key=key)) == A.canon(sorted(want, key=key)), \
-                    (rel, side, prof)
-                seen += len(got)
+    for rel, side, prof in A.every_side(pools):
+        got = edges(cfg, rel, side, prof)
+        ids = [g["profile_id"] for g in got]
+        assert len(ids) == len(set(ids)), "an edge printed twice"
+        assert_edges_equal_the_model(got, model, rel, side, prof)
+        seen += len(got)
     assert seen > 50
 
 
@@ -145,13 +139,7 @@ EXPRS = {
 
 @pytest.mark.parametrize("pools", [A.POOLS, A.HOSTILE_POOLS], ids=["plain", "hostile-ids"])
 def test_segment_equals_the_model(ctl, rdb, pools):
-    rng = random.Random(99)
-    relations = [A.REL_SALES, A.REL_PEERS]
-    cfg = ctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000))
-    events = A.gen_events(rng, 3000, pools)
-    model = A.Model(relations)
-    for e in events:
-        model.apply(e)
+    cfg, events, model = A.model_stream(ctl, 99, 3000, pools)
     assert ctl.apply(cfg, events).returncode == 0
     nonempty = 0
     for rel, exprs in EXPRS.items():
@@ -234,13 +222,7 @@ def render(cfg, template, prof):
 
 
 def test_render_equals_text_from_the_model(ctl, rdb):
-    rng = random.Random(31337)
-    relations = [A.REL_SALES, A.REL_PEERS]
-    cfg = ctl.config(relations, engine=dict(A.HUGE_TTL, dedup_ids=10000))
-    events = A.gen_events(rng, 3000)
-    model = A.Model(relations)
-    for e in events:
-        model.apply(e)
+    cfg, events, model = A.model_stream(ctl, 31337, 3000)
     assert ctl.apply(cfg, events).returncode == 0
     profiles = sorted(set(A.POOLS["sales"][0] + A.POOLS["sales"][1] + A.POOLS["peers"][0])) + \
         ["nobody"]
