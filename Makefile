@@ -23,7 +23,7 @@ endif
 VERSION := 0.1.0
 ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 
-CORE_SRCS := daemon/log.c config/config.c handlers/fixed.c handlers/event.c \
+CORE_SRCS := daemon/log.c config/config.c config/history.c handlers/fixed.c handlers/event.c \
              handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
              handlers/store.c handlers/cluster.c handlers/router.c handlers/segment.c \
              handlers/render.c \
@@ -35,7 +35,7 @@ DAEMON    := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
 CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
-              $(BUILD)/test_router
+              $(BUILD)/test_router $(BUILD)/test_history
 
 .SECONDARY:
 .DELETE_ON_ERROR:

@@ -1,6 +1,7 @@
 /* relationd — parses the command line, loads the configuration, starts the
  * parts in order, runs until SIGTERM, stops them in reverse order. */
 #include "config/config.h"
+#include "config/history.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/amqp_source.h"
 #include "daemon/http.h"
@@ -31,34 +32,19 @@ static void usage(FILE *out)
                  "       relationd --version\n");
 }
 
+/* Every property the relations have had since start (a reload's warnings). */
+static PropertyHistory *history;
+
 /* A reload whose relations would leave stored statistics out of step with
  * their edges: said, with the rebuild to run (the reload goes on). */
-static void warn_stale_statistics(const Config *fresh, const Config *running)
+static void stale_statistics(const char *relation, const char *property, const char *what,
+                             void *ctx)
 {
-    for (int r = 0; r < fresh->nrelations; r++) {
-        const RelationDef *nr = &fresh->relations[r];
-        const RelationDef *or = config_relation(running, nr->short_name);
-        if (!or)
-            continue;
-        for (int i = 0; i < nr->nproperties; i++) {
-            const PropertyDef *np = &nr->properties[i], *op = NULL;
-            for (int j = 0; j < or->nproperties; j++)
-                if (strcmp(or->properties[j].short_name, np->short_name) == 0)
-                    op = &or->properties[j];
-            const char *what = !op                                      ? NULL
-                               : op->type != np->type                   ? "its type changed"
-                               : np->save_amount && !op->save_amount    ? "save_amount turned on"
-                               : np->top_order != TOP_NONE && op->top_order == TOP_NONE
-                                   ? "save_top turned on"
-                                   : NULL;
-            if (what)
-                log_at(LOG_WARN, "config",
-                       "relation %s, property %s: %s; the statistics stored before do not "
-                       "follow until `relationctl rebuild %s` runs (relationctl verify %s shows "
-                       "the sides)",
-                       nr->short_name, np->short_name, what, nr->short_name, nr->short_name);
-        }
-    }
+    (void)ctx;
+    log_at(LOG_WARN, "config",
+           "relation %s, property %s: %s; the statistics stored before do not follow until "
+           "`relationctl rebuild %s` runs (relationctl verify %s shows the sides)",
+           relation, property, what, relation, relation);
 }
 
 /* Loads the file again; a file that fails validation keeps the running one.
@@ -83,7 +69,9 @@ static void reload(const char *path, const Config **running)
         if (changed[0])
             log_at(LOG_WARN, "config", "%s settings cannot change at run time: restart to apply them",
                    changed);
-        warn_stale_statistics(fresh, *running);
+        if (!history_reload(history, fresh, stale_statistics, NULL))
+            log_at(LOG_WARN, "config", "reload: out of memory comparing the properties with the "
+                                       "earlier ones; run relationctl verify after it");
         int nrel = fresh->nrelations;
         const Config *installed = fresh;
         if (!shared_config_set(fresh)) { /* fresh is owned (or freed) from here */
@@ -236,7 +224,8 @@ int main(int argc, char **argv)
     const Config *running = cfg;
     int shutdown_timeout_ms = cfg->shutdown_timeout_ms;
     atomic_store(&log_max_level, cfg->log_level);
-    if (!shared_config_set(cfg)) { /* cfg is owned by the shared configuration now */
+    history = history_new(cfg);
+    if (!history || !shared_config_set(cfg)) { /* cfg is owned by the shared configuration now */
         fprintf(stderr, "relationd: out of memory\n");
         return 1;
     }
@@ -370,6 +359,7 @@ stop:
     amqp_source_free(amqp);
     kafka_source_free(kafka);
     shared_config_clear();
+    history_free(history);
     log_at(LOG_INFO, "main", "stopped");
     return status;
 }

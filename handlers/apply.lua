@@ -17,13 +17,21 @@
 -- apply KEYS: side (hash: statistics, '@' .. counterpart = edge, '!' .. id
 --       NUL counterpart = undelivered record, '#last'), seen, tomb, then one
 --       top key per property with a top (in property order)
--- apply ARGV: relation index, now (ms), event date, counterpart, event id,
---       op (a|e|s|d), version ("" = none), then pairs: property index, value
---       ("n" = null, else an integer: float weights in millionths)
+-- apply ARGV: relation index, epoch, now (ms), event date, counterpart,
+--       event id, op (a|e|s|d), version ("" = none), then pairs: property
+--       index, value ("n" = null, else an integer: float weights in
+--       millionths)
 -- apply2 KEYS: the direct side's keys, then the reverse side's; ARGV:
---       relation index, now, date, profile a, profile b, event id, op,
---       version, then pairs. Returns {status, record or '', status, record
---       or ''} (direct, reverse).
+--       relation index, epoch, now, date, profile a, profile b, event id,
+--       op, version, then pairs. Returns {status, record or '', status,
+--       record or ''} (direct, reverse).
+--
+-- The fence: a call that fails with an error (Redis's, not a refusal)
+-- writes its epoch in the side's '#fence'; a later call of the same epoch
+-- on that side (pipelined behind it by the same engine) is then refused
+-- with 'FENCED' and writes nothing, so that the engine, which sends the
+-- failed call again under a new epoch, applies a side's events in their
+-- order. The first call of another epoch removes the fence.
 --
 -- Returns {1} applied without a trigger, {1, record} applied, {2} or
 -- {2, record} duplicate (the record of its undelivered triggers), {3} stale,
@@ -78,6 +86,7 @@ for r = 1, #REL do
     S.get[#C.hm + 1] = '#last'
     S.ie = #C.hm + 2
     S.get[S.ie] = false
+    S.get[S.ie + 1] = '#fence'
     C.s[k] = S
   end
 end
@@ -87,7 +96,9 @@ end
 -- way, stops the call before anything is written. Sets S.status: 1 (to
 -- apply), 2 (duplicate, S.pending its undelivered record), 3 (stale).
 -- Returns a refusal message, or nil.
-local function prepare(C, S, keys, o, now, cp, ev_id, op, version, args, first)
+local FENCED = {}
+
+local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, first)
   local n, typ = C.n, C.typ
   local k_side, k_seen, k_tomb = keys[o + 1], keys[o + 2], keys[o + 3]
   S.k_side, S.k_seen, S.ktomb, S.cp = k_side, k_seen, o + 3, cp
@@ -100,8 +111,10 @@ local function prepare(C, S, keys, o, now, cp, ev_id, op, version, args, first)
   local get, ie = S.get, S.ie
   get[ie] = '@' .. cp
   local before = redis.call('HMGET', k_side, unpack(get))
-  local raw, l = before[ie], before[ie - 1]
-  before[ie], before[ie - 1] = nil, nil -- before: the statistics alone
+  local raw, l, fence = before[ie], before[ie - 1], before[ie + 1]
+  before[ie + 1], before[ie], before[ie - 1] = nil, nil, nil -- the statistics alone
+  if fence == epoch then return FENCED end
+  S.unfence = fence and true
   l = l and l + 0
   S.before = before
 
@@ -346,6 +359,7 @@ end
 
 -- A prepared side's reply: {1[, record]}, {2[, record]} or {3}.
 local function finish(C, S, keys, date, version)
+  if S.unfence then redis.call('HDEL', S.k_side, '#fence') end
   if S.status == 1 then return commit(C, S, keys, date, version) end
   if S.status == 2 then
     if S.pending then return {2, S.pending} end
@@ -359,13 +373,36 @@ end
 
 -- One side. KEYS: side, seen, tomb, tops; ARGV: relation index, now, date,
 -- counterpart, event id, op, version, then pairs.
-local function apply(keys, args)
+local function fenced(k)
+  return redis.error_reply('FENCED ' .. k .. ': an earlier event of this side failed; ' ..
+                           'sent again in order')
+end
+
+local function apply1(keys, args)
   local C = REL[IDX[args[1]]]
   local S = C.s[1]
-  local version = args[7]
-  local why = prepare(C, S, keys, 0, args[2], args[4], args[5], args[6], version, args, 8)
+  local version = args[8]
+  local why = prepare(C, S, keys, 0, args[2], args[3], args[5], args[6], args[7], version,
+                      args, 9)
+  if why == FENCED then return fenced(keys[1]) end
   if why then return redis.error_reply('INVALID ' .. why) end
-  return finish(C, S, keys, args[3], version)
+  return finish(C, S, keys, args[4], version)
+end
+
+-- An error (a key of another type, Redis out of memory...): the sides
+-- fenced for the rest of the epoch (a side whose hash is in the way cannot
+-- be, and fails alike), then the error to the engine.
+local function failed(e, epoch, k1, k2)
+  redis.pcall('HSET', k1, '#fence', epoch)
+  if k2 then redis.pcall('HSET', k2, '#fence', epoch) end
+  if type(e) == 'table' and e.err then return redis.error_reply(e.err) end
+  return redis.error_reply(tostring(e))
+end
+
+local function apply(keys, args)
+  local ok, r = pcall(apply1, keys, args)
+  if ok then return r end
+  return failed(r, args[2], keys[1])
 end
 
 -- Both sides of the event, atomically: both are prepared (every refusal
@@ -373,19 +410,27 @@ end
 -- refuses. KEYS: the direct side's keys, then the reverse side's;
 -- ARGV: relation index, now, date, profile a, profile b, event id, op,
 -- version, then pairs. Returns {status, record or '', status, record or ''}.
-local function apply2(keys, args)
+local function apply2_(keys, args)
   local C = REL[IDX[args[1]]]
   local D, R = C.s[1], C.s[2]
   local half = #keys / 2
-  local now, ev_id, op, version = args[2], args[6], args[7], args[8]
-  local why = prepare(C, D, keys, 0, now, args[5], ev_id, op, version, args, 9)
+  local epoch, now, ev_id, op, version = args[2], args[3], args[7], args[8], args[9]
+  local why = prepare(C, D, keys, 0, epoch, now, args[6], ev_id, op, version, args, 10)
+  if why == FENCED then return fenced(keys[1]) end
   if not why then
-    why = prepare(C, R, keys, half, now, args[4], ev_id, op, version, args, 9)
+    why = prepare(C, R, keys, half, epoch, now, args[5], ev_id, op, version, args, 10)
+    if why == FENCED then return fenced(keys[half + 1]) end
   end
   if why then return redis.error_reply('INVALID ' .. why) end
-  local d = finish(C, D, keys, args[3], version)
-  local r = finish(C, R, keys, args[3], version)
+  local d = finish(C, D, keys, args[4], version)
+  local r = finish(C, R, keys, args[4], version)
   return {d[1], d[2] or '', r[1], r[2] or ''}
+end
+
+local function apply2(keys, args)
+  local ok, r = pcall(apply2_, keys, args)
+  if ok then return r end
+  return failed(r, args[2], keys[1], keys[#keys / 2 + 1])
 end
 
 -- rebuild: one side's statistics and tops written again from its edges,

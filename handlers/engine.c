@@ -13,8 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 extern const char apply_lua[]; /* generated from handlers/apply.lua */
 
@@ -74,7 +76,18 @@ struct Engine {
     uint64_t seq;
     char now_ms[24], date[40];
     double walk_share; /* of the SCAN under way (engine_walk_share) */
+    /* The apply calls' epoch (apply.lua, "The fence"): a random id and a
+     * count, the count raised after every failed batch. */
+    uint32_t epoch_id, epoch_n;
+    char epoch[24];
 };
+
+/* A new epoch: the calls sent from now on pass the fences that the failed
+ * ones left, the ones already sent stop at them. */
+static void next_epoch(Engine *e)
+{
+    snprintf(e->epoch, sizeof e->epoch, "%08x.%x", e->epoch_id, ++e->epoch_n);
+}
 
 /* ---- the library ---- */
 
@@ -336,6 +349,7 @@ static void resp_int(JsonBuf *b, int64_t v)
 
 static void drop(Engine *e)
 {
+    next_epoch(e);
     router_drop(e->router);
     e->connected = false;
     e->nmarks = 0;
@@ -543,6 +557,10 @@ Engine *engine_create(const Config *cfg)
         return NULL;
     }
     snprintf(e->fname_both, sizeof e->fname_both, "%s_both", e->fname);
+    /* another engine (a daemon, relationctl) never shares an epoch */
+    if (getrandom(&e->epoch_id, sizeof e->epoch_id, 0) != (ssize_t)sizeof e->epoch_id)
+        e->epoch_id = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)e;
+    next_epoch(e);
     return e;
 }
 
@@ -681,7 +699,7 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     }
     int sides = side < 0 ? 2 : 1;
     int nkeys = sides * (3 + ntop);
-    resp_count(b, '*', (size_t)(3 + nkeys + 6 + sides + 2 * npairs));
+    resp_count(b, '*', (size_t)(3 + nkeys + 7 + sides + 2 * npairs));
     resp_cstr(b, "FCALL");
     resp_cstr(b, side < 0 ? e->fname_both : e->fname);
     resp_int(b, nkeys);
@@ -692,6 +710,7 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
         write_side_keys(b, cfg, rel, (Side)side, ev);
     }
     resp_int(b, index + 1);
+    resp_cstr(b, e->epoch);
     resp_cstr(b, e->now_ms);
     resp_cstr(b, e->date);
     if (side < 0) {
@@ -1038,6 +1057,8 @@ bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
     if (!ok)
         drop(e);
 done:
+    if (!ok)
+        next_epoch(e);
     release(pd);
     return ok;
 }

@@ -4,6 +4,7 @@ the statistics of applying every event exactly once and every expected
 trigger delivered at least once (compared with relationctl's results of the
 same events, see brokers.Harness)."""
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from redis_server import Server
+import test_apply as A
 
 from brokers import make_stream, pid_alive, wait_until
 
@@ -346,3 +348,69 @@ def test_a_redis_error_of_any_kind_is_retried_not_dead_lettered(harness, daemons
         assert d.stop() == 0, d.log_tail()
     finally:
         server.stop()
+
+
+def test_a_side_s_events_keep_their_order_past_a_failed_call(harness, daemons):
+    """The first event of a side fails (a foreign key in its way: its edge's
+    tombstone), while later events of the same side, on other edges, are
+    pipelined behind it. None of them may be applied before it: the side is
+    fenced until the failed call is made again. Each trigger's statistics then
+    show the events in their order: the second attach sees two edges."""
+    from brokers import Event
+    server = Server()
+    server.start()
+    try:
+        h = harness(kafka=False, amqp=True, redis_server=server)
+        tag = "fence%d" % os.getpid()
+        a = "m-" + tag
+
+        def attach(i, b, profit):
+            return Event(0, {"id": "%s-%d" % (tag, i), "op": "attach", "relation": "loyal",
+                             "profile_a": a, "profile_b": b, "weights": {"profit": profit}})
+        events = [attach(1, "c1-" + tag, 10), attach(2, "c2-" + tag, 20),
+                  attach(3, "c3-" + tag, 30)]
+        r = redis.Redis(port=server.port, decode_responses=True)
+        side = "%s{loyal:d:%s}:side" % (h.names.prefix, a)
+        in_the_way = "%s{loyal:d:%s}:tomb:c1-%s" % (h.names.prefix, a, tag)
+        r.hset(in_the_way, "foreign", "data")
+        h.feed_amqp(events)                   # queued first: one batch, one pipeline
+        d = h.daemon(daemons).start()
+        d.wait_log("WRONGTYPE")
+        time.sleep(1.0)                       # retries under way
+        edges = [f for f in r.hkeys(side) if f.startswith("@")]
+        assert edges == [], "events applied before the failed one: %s" % edges
+        assert d.running(), d.log_tail()
+        r.delete(in_the_way)
+        h.wait_done(timeout=60)
+        h.check()                             # each trigger as the oracle has it, in order
+        counts = {}
+        for _, _, body in h.hooks.messages:
+            t = json.loads(body)
+            if t["event_type"] == "relation_direct_attach":
+                counts[t["event_data"]["source_event"]["id"]] = t["event_data"]["stats"]["count"]
+        assert counts == {"%s-1" % tag: 1, "%s-2" % tag: 2, "%s-3" % tag: 3}, counts
+        assert "#fence" not in r.hkeys(side), "the fence outlived the retry"
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
+
+
+def test_relationctl_apply_stops_a_side_at_its_failed_event(ctl, rdb, tmp_path):
+    """relationctl apply: the failed event's side takes nothing after it (the
+    run ends with the error); run again once the key is gone, every event is
+    applied in order."""
+    cfg = ctl.config([A.REL_SALES])
+    events = [{"id": "o%d" % i, "op": "attach", "relation": "sales", "profile_a": "m",
+               "profile_b": "c%d" % i, "weights": {"qty": i}} for i in (1, 2, 3)]
+    prefix = json.load(open(cfg))["redis"].get("key_prefix", "rel:")
+    rdb.hset("%s{sales:d:m}:tomb:c1" % prefix, "foreign", "data")
+    first = ctl.apply(cfg, events)
+    assert first.returncode == 1 and "WRONGTYPE" in first.stderr, first.stderr
+    assert [f for f in rdb.hkeys("%s{sales:d:m}:side" % prefix) if f.startswith("@")] == []
+    rdb.delete("%s{sales:d:m}:tomb:c1" % prefix)
+    again = ctl.apply(cfg, events)
+    assert again.returncode == 0, again.stderr
+    counts = [t["event_data"]["stats"]["count"] for t in again.triggers
+              if t["event_type"] == "relation_direct_attach"]
+    assert counts == [1, 2, 3], counts
+    assert "#fence" not in rdb.hkeys("%s{sales:d:m}:side" % prefix)

@@ -27,7 +27,16 @@ def test_send_to_both_sources(harness, daemons, tmp_path):
         lines.insert(10, b"not json")
         lines.insert(20, b'{"id": "b1", "op": "attach"}')
         path.write_bytes(b"\n".join(lines) + b"\n")
-        out = send(d.config_path, path, flag)
+        if flag == "--amqp":   # on a terminal: the same, and a progress line
+            from test_human import on_terminal
+            rc, screen, _ = on_terminal(["-c", d.config_path, "send", str(path), flag],
+                                        stdout_tty=False)
+            assert rc == 3 and "%" in screen and " events " in screen, screen[-500:]
+            # what is left on the screen: each line after its last erase
+            out = subprocess.CompletedProcess([], rc, "", "\n".join(
+                l.split("\x1b[K")[-1] for l in screen.replace("\r\n", "\n").split("\n")))
+        else:
+            out = send(d.config_path, path, flag)
         assert out.returncode == 3, out.stderr
         err = out.stderr.splitlines()
         assert err[-1] == "sent %d, invalid 2" % len(evs), err[-3:]
