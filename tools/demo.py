@@ -1,141 +1,326 @@
 #!/usr/bin/python3
-"""make demo: relationd on a private stack (redis-server, rabbitmq-server and a
-Kafka-protocol broker, on free loopback ports, in temporary directories), the
-sample events of config/demo-events.jsonl sent by ordinary clients, then the
-triggers, the dead letters and the statistics printed. Everything it started is
-stopped by its own pid at the end."""
+"""make demo: a referral programme, told step by step.
+
+relationd runs with config/demo.json (the `referrals` relation: referrers ->
+customers) on a private stack: a redis-server, a rabbitmq-server and a
+Kafka-protocol broker (kafka_mock), on free loopback ports, in one temporary
+directory. `relationctl watch` prints each trigger as it is published. The
+events of config/demo-events.jsonl are sent one by one, each after a line of
+narration (STORY below), some to Kafka and some to RabbitMQ with `relationctl
+send`; one of them is bad on purpose and is published raw, so that relationd
+dead-letters it. Then `relationctl stats --table` shows what is kept.
+
+Every process the demo starts is recorded with its pid; at the end, on an
+error, on Ctrl-C (SIGINT) or SIGTERM, each is stopped by its pid and the
+temporary directory is removed. The second line names that directory,
+the third one the pids."""
 
 import json
 import os
+import pty
+import queue
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
 
 import pika  # noqa: E402
-from confluent_kafka import Consumer, Producer  # noqa: E402
 
-from brokers import Daemon, KafkaMock, RabbitMQ  # noqa: E402
+from brokers import Daemon, KafkaMock, RabbitMQ, die_with_parent, pid_alive  # noqa: E402
 from redis_server import Server  # noqa: E402
 
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(TOP, "build", "relationctl"))
+CONFIG = os.path.join(TOP, "config", "demo.json")
+EVENTS = os.path.join(TOP, "config", "demo-events.jsonl")
+STEP_TIMEOUT = 30
+
+# event id -> (how it is sent, triggers it yields, narration)
+STORY = {
+    "ref-1": ("kafka", 2, "Anna refers Ben (attach, Kafka): an attach trigger on each side"),
+    "ref-2": ("amqp", 2, "Anna refers Chloe (attach, RabbitMQ)"),
+    "ref-3": ("kafka", 2, "Ben buys for 20 (strengthen, Kafka): the edge's weights grow"),
+    "ref-4": ("amqp", 2, "Chloe buys for 45.50 (strengthen, RabbitMQ): Anna's revenue is 65.50"),
+    "ref-5": ("raw", 0, "Chloe buys for 74.50; the shop sends revenue as text, unchecked (RabbitMQ)"),
+    "ref-6": ("kafka", 3, "Sent again, right (Kafka): Anna's revenue is 140, "
+                          "past \"gold referrer\" (100)"),
+    "ref-7": ("amqp", 2, "Ben leaves (detach, RabbitMQ): his edge goes, and his part of Anna's "
+                         "stats"),
+}
+TABLES = [("referrals", "direct", "anna"), ("referrals", "reverse", "ben")]
 
 
-def drain(ch, queue, quiet=2.0, limit=30.0):
-    """Messages of queue until none arrived for `quiet` seconds."""
-    got, last, start = [], time.monotonic(), time.monotonic()
-    while time.monotonic() - last < quiet and time.monotonic() - start < limit:
-        method, props, body = ch.basic_get(queue, auto_ack=True)
-        if method is None:
-            time.sleep(0.1)
+# ---- every process started, stopped by its pid --------------------------------
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: a BaseException, as KeyboardInterrupt, so that no
+    `except Exception` on the way (waits that retry) swallows it."""
+
+
+STARTED = []          # every Popen of this process, helpers' included
+_shield = 0           # > 0 while a process is being started
+_pending = None       # a signal that came meanwhile
+
+
+def on_signal(sig, frame):
+    global _pending
+    if _shield:
+        _pending = sig          # raised once the process is recorded
+    else:
+        raise Interrupted(sig)
+
+
+class TrackedPopen(subprocess.Popen):
+    """subprocess.Popen recording each process (so that Ctrl-C in the middle of
+    a start leaves no process unknown) and ending it with the demo should the
+    demo itself be killed (PR_SET_PDEATHSIG, unless a preexec_fn is given)."""
+
+    def __init__(self, *args, **kwargs):
+        global _shield, _pending
+        kwargs.setdefault("preexec_fn", die_with_parent)
+        _shield += 1
+        try:
+            super().__init__(*args, **kwargs)
+            STARTED.append(self)
+        finally:
+            _shield -= 1
+        if _pending and not _shield:
+            sig, _pending = _pending, None
+            raise Interrupted(sig)
+
+
+subprocess.Popen = TrackedPopen     # the helpers of tests/e2e use it too
+
+
+def stop_pid(pid, sig=signal.SIGTERM, timeout=10):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def group_members(pgid):
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue
-        got.append((method.routing_key, props, body))
-        last = time.monotonic()
-    return got
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(name))
+    return found
+
+
+def stop_rabbit(rabbit):
+    """rabbitmq-server runs in a process group of its own, whose id is its pid.
+    A VM still booting ignores SIGTERM (SIGKILL after 5 s, not the helper's
+    60), and its start script may have a second VM running then: whatever is
+    left in the group goes too."""
+    pgid = rabbit.proc.pid if rabbit.proc is not None else None
+    rabbit.stop_server(timeout=5)
+    deadline = time.monotonic() + 5
+    while pgid and group_members(pgid) and time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    rabbit.stop()
+
+
+# ---- the pieces -------------------------------------------------------------
+
+class Watch:
+    """`relationctl watch` on a pseudo-terminal, so that it prints its readable
+    lines; a thread hands them over one by one."""
+
+    def __init__(self, config_path):
+        master, slave = pty.openpty()
+        self.master = master
+        self.proc = subprocess.Popen([RELATIONCTL, "-c", config_path, "watch"],
+                                     stdin=subprocess.DEVNULL, stdout=slave,
+                                     stderr=subprocess.PIPE, text=True)
+        os.close(slave)
+        self.lines = queue.Queue()
+        self.seen = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if line.strip():
+                    self.lines.put(line.decode(errors="replace").rstrip("\r"))
+
+    def wait_watching(self):
+        line = self.proc.stderr.readline().strip()
+        if "watching" not in line:
+            raise RuntimeError("relationctl watch did not start: %s" % line)
+        return line
+
+    def show(self, n, timeout=STEP_TIMEOUT):
+        """Prints the next n triggers as they come."""
+        deadline = time.monotonic() + timeout
+        for _ in range(n):
+            left = deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(left, 0.01))
+            except queue.Empty:
+                raise RuntimeError("triggers did not arrive within %d s" % timeout) from None
+            self.seen += 1
+            print("   " + line)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            stop_pid(self.proc.pid, signal.SIGINT)
+        self.proc.wait()
+        os.close(self.master)
+
+
+def ctl(config_path, *args, stdin=None):
+    """relationctl -c CONFIG ARGS...; its standard output (an error if it fails)."""
+    p = subprocess.run([RELATIONCTL, "-c", config_path] + list(args), input=stdin,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("relationctl %s exited with %d: %s" % (
+            " ".join(args), p.returncode, (p.stderr or p.stdout).strip().split("\n")[0]))
+    return p.stdout
+
+
+def dead_letter(ch, queue_name, timeout=STEP_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        method, props, body = ch.basic_get(queue_name, auto_ack=True)
+        if method is not None:
+            return props.headers.get("x-relationd-reason")
+        time.sleep(0.1)
+    raise RuntimeError("no dead letter within %d s" % timeout)
+
+
+# ---- the demo -----------------------------------------------------------------
+
+def story(tmp, started):
+    redis = Server()
+    started.append(redis.stop)
+    redis.start()
+    rabbit = RabbitMQ()
+    started.append(lambda: stop_rabbit(rabbit))
+    rabbit.start()
+    kafka = KafkaMock(["relation-events:2", "relation-events.dlq"])
+    started.append(kafka.stop)
+    kafka.start()
+
+    # config/demo.json as it is: the ports come from the environment (${NAME})
+    os.environ.update(DEMO_REDIS_PORT=str(redis.port), DEMO_KAFKA_BROKERS=kafka.bootstrap,
+                      DEMO_AMQP_PORT=str(rabbit.port), DEMO_AMQP_PASSWORD="guest")
+    with open(CONFIG) as f:
+        daemon = Daemon(tmp, json.load(f))
+    cfg = daemon.config_path
+
+    # A queue of the demo's on the dead-letter exchange, declared as relationd does.
+    conn = rabbit.connection()
+    ch = conn.channel()
+    ch.exchange_declare("relation-events.dlx", "fanout", durable=True)
+    dlq = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(dlq, "relation-events.dlx")
+
+    started.append(lambda: daemon.stop(timeout=15) if daemon.running() else None)
+    daemon.start()
+    daemon.wait_log("msg=\"ready")        # connected: Redis, RabbitMQ, Kafka
+    daemon.wait_log("assigned")           # in the Kafka consumer group
+
+    watch = Watch(cfg)
+    started.append(watch.stop)
+    watching = watch.wait_watching()
+    print("pids: redis %d, rabbitmq %d, epmd %d, kafka %d, relationd %d, watch %d" % (
+        redis.proc.pid, rabbit.proc.pid, rabbit.epmd.pid, kafka.proc.pid, daemon.proc.pid,
+        watch.proc.pid))
+    print("relationctl watch: %s" % watching)
+    print("Sent with `relationctl send --kafka|--amqp`; each trigger as the watch prints it:")
+
+    with open(EVENTS) as f:
+        events = [line.strip() for line in f if line.strip()]
+    via = {"kafka": "--kafka", "amqp": "--amqp"}
+    for n, line in enumerate(events, 1):
+        how, triggers, text = STORY[json.loads(line)["id"]]
+        if sys.stdout.isatty():
+            time.sleep(0.6)             # a pace a person follows
+        print("%d. %s" % (n, text))
+        if how == "raw":
+            # what a producer that skips the check sends: relationd refuses it
+            ch.basic_publish("", "relation-events", line, pika.BasicProperties(delivery_mode=2))
+            print("   dead letter on relation-events.dlx: %s" % dead_letter(ch, dlq))
+        else:
+            ctl(cfg, "send", "-", via[how], stdin=line + "\n")
+        watch.show(triggers)
+    conn.close()
+
+    print("Statistics now:")
+    for relation, side, profile in TABLES:
+        print("$ relationctl stats %s %s %s --table" % (relation, side, profile))
+        for row in ctl(cfg, "stats", relation, side, profile, "--table").splitlines():
+            print(("   " + row).rstrip())
+    return len(events), watch.seen
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="relationd-demo-")
-    redis, rabbit, kafka, daemon = Server(), None, None, None
+    sys.stdout.reconfigure(line_buffering=True)
+    started = []      # how to stop each piece, in start order
+    tmp, status, last = None, 0, None
     try:
-        print("== starting redis-server, rabbitmq-server (about 5 s) and the Kafka mock broker")
-        redis.start()
-        rabbit = RabbitMQ()
-        rabbit.start()
-        kafka = KafkaMock(["relation-events:4", "relation-events.dlq"])
-        kafka.start()
-
-        cfg = json.load(open(os.path.join(TOP, "config", "relationd.example.json")))
-        cfg["redis"]["url"] = "redis://127.0.0.1:%d/0" % redis.port
-        cfg["kafka"]["brokers"] = kafka.bootstrap
-        cfg["kafka"]["properties"] = {}
-        cfg["amqp"]["url"] = cfg["hooks"]["url"] = rabbit.url
-        cfg.pop("http")
-
-        # A queue bound to the hook exchange and one to the dead-letter exchange,
-        # declared the way relationd declares their exchanges.
-        conn = rabbit.connection()
-        ch = conn.channel()
-        ch.exchange_declare("relation.hooks", "topic", durable=True)
-        ch.queue_declare("demo.triggers", durable=True)
-        ch.queue_bind("demo.triggers", "relation.hooks", "relation.#")
-        ch.exchange_declare("relation-events.dlx", "fanout", durable=True)
-        ch.queue_declare("demo.dead-letters", durable=True)
-        ch.queue_bind("demo.dead-letters", "relation-events.dlx", "")
-
-        daemon = Daemon(tmp, cfg)
-        daemon.start()
-        daemon.wait_log("assigned")  # joined the consumer group
-        print("== relationd started: %s" % daemon.config_path)
-
-        lines = [l for l in open(os.path.join(TOP, "config", "demo-events.jsonl")) if l.strip()]
-        producer = Producer({"bootstrap.servers": kafka.bootstrap})
-        sent_kafka = sent_amqp = 0
-        for line in lines:
-            e = json.loads(line)
-            if e["relation"] == "managers_loyal":
-                key = "%s:%s:%s" % (e["relation"], e["profile_a"], e["profile_b"])
-                producer.produce("relation-events", key=key, value=line.strip())
-                sent_kafka += 1
-            else:
-                ch.basic_publish("", "relation-events", line.strip(),
-                                 pika.BasicProperties(delivery_mode=2))
-                sent_amqp += 1
-        ch.basic_publish("", "relation-events", "this is not JSON",
-                         pika.BasicProperties(delivery_mode=2))
-        producer.flush(10)
-        producer = None  # disconnects before the broker stops
-        print("== sent %d events to Kafka topic relation-events, %d events and one bad "
-              "message to RabbitMQ queue relation-events" % (sent_kafka, sent_amqp))
-
-        print("== triggers on exchange relation.hooks")
-        for key, props, body in drain(ch, "demo.triggers"):
-            t = json.loads(body)
-            d = t["event_data"]
-            print("%-46s profile %-6s event %-7s message_id %s%s" % (
-                key, t["profile_id"], d["source_event"]["id"], props.message_id,
-                "  " + json.dumps(d["threshold"]) if d["threshold"] else ""))
-
-        print("== dead letters on exchange relation-events.dlx")
-        for key, props, body in drain(ch, "demo.dead-letters", quiet=0.5):
-            print("%r  reason: %s" % (body[:60], props.headers.get("x-relationd-reason")))
-        consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "demo-dlq",
-                             "auto.offset.reset": "earliest"})
-        consumer.subscribe(["relation-events.dlq"])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            m = consumer.poll(0.5)
-            if m is not None and not m.error():
-                h = dict(m.headers() or [])
-                print("%r  reason: %s  from %s[%s]@%s" % (
-                    m.value()[:60], h["x-relationd-reason"].decode(),
-                    h["x-relationd-topic"].decode(), h["x-relationd-partition"].decode(),
-                    h["x-relationd-offset"].decode()))
-                break
-        consumer.close()
-        conn.close()
-
-        for side in ("managers_loyal direct 42", "managers_loyal reverse 1001",
-                     "referrals reverse 1001"):
-            print("== relationctl stats %s" % side)
-            sys.stdout.flush()
-            os.spawnv(os.P_WAIT, RELATIONCTL,
-                      [RELATIONCTL, "-c", daemon.config_path, "stats"] + side.split())
-
-        print("== SIGTERM: relationd drained and exited with status %s" % daemon.stop())
-        print("== relationd log")
-        print(daemon.current_log().rstrip())
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        tmp = tempfile.mkdtemp(prefix="relationd-demo-")
+        os.chmod(tmp, 0o755)            # the rabbitmq user reads its directory in it
+        tempfile.tempdir = tmp          # the servers' directories go in it too
+        os.environ["RELATIOND_DEMO_DIR"] = tmp
+        print("relationd demo, a referral programme: config/demo.json, config/demo-events.jsonl")
+        print("starting Redis, RabbitMQ, Kafka, relationd in %s" % tmp)
+        events, triggers = story(tmp, started)
+        last = "done: %d events, %d triggers, 1 dead letter; everything stopped" % (
+            events, triggers)
+    except Interrupted:
+        print("interrupted: stopping everything the demo started")
+        status, last = 130, "interrupted: everything stopped"
+    except Exception as e:      # noqa: BLE001 - reported, then everything is stopped
+        print("demo failed: %s" % e)
+        status, last = 1, "demo failed: everything stopped"
     finally:
-        if daemon is not None and daemon.running():
-            daemon.kill()
-        if kafka is not None:
-            kafka.stop()
-        if rabbit is not None:
-            rabbit.stop()
-        redis.stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for stop in reversed(started):
+            try:
+                stop()
+            except Exception as e:    # noqa: BLE001 - the others are stopped all the same
+                print("stopping: %s" % e)
+        for p in STARTED:               # anything the helpers left
+            if p.poll() is None:
+                stop_pid(p.pid)
+                p.wait()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(last)
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
