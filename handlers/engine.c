@@ -1367,43 +1367,74 @@ static bool edge_read(const RelationDef *rel, const char *raw, size_t len, EdgeW
     return ok;
 }
 
+/* One HSCAN page of a side's edges (its fields @*) from cursor: the reply
+ * (checked by scan_page) and the next cursor. The side is key (klen bytes)
+ * or, key NULL, the one of rel, side and profile. */
+static bool edge_page(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                      const char *key, size_t klen, int slot, const char *cursor, int count,
+                      redisReply **r, char next[32], char *err, size_t errlen)
+{
+    resp_count(&e->cmd, '*', 7);
+    resp_cstr(&e->cmd, "HSCAN");
+    if (key)
+        resp_arg(&e->cmd, key, klen);
+    else
+        resp_key(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
+    resp_cstr(&e->cmd, cursor);
+    resp_cstr(&e->cmd, "MATCH");
+    resp_cstr(&e->cmd, "@*");
+    resp_cstr(&e->cmd, "COUNT");
+    resp_int(&e->cmd, count);
+    return scan_page(e, slot, "HSCAN", r, next, err, errlen);
+}
+
+typedef struct {
+    const char *cp; /* the counterpart (after '@'), cplen bytes */
+    size_t cplen;
+    EdgeWeights w;
+    char version[24];
+    bool has_version;
+} PageEdge;
+
+/* Field pair i of an edge page (f: the reply's fields) as an edge; false
+ * when it is not an edge of ours. */
+static bool page_edge(const RelationDef *rel, const redisReply *f, size_t i, PageEdge *out)
+{
+    const redisReply *k = f->element[i], *v = f->element[i + 1];
+    if (k->type != REDIS_REPLY_STRING || k->len < 1 || k->str[0] != '@' ||
+        v->type != REDIS_REPLY_STRING ||
+        !edge_read(rel, v->str, v->len, &out->w, out->version, sizeof out->version,
+                   &out->has_version))
+        return false;
+    out->cp = k->str + 1;
+    out->cplen = k->len - 1;
+    return true;
+}
+
 bool engine_edges(Engine *e, const RelationDef *rel, Side side, const char *profile,
                   const char *cursor, int count, const char *sep, JsonBuf *out, int *n,
                   char next[32], char *err, size_t errlen)
 {
-    JsonBuf *b = &e->cmd;
     redisReply *r = NULL;
     bool ok = false;
     *n = 0;
-    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
-        return false;
-    resp_count(b, '*', 7);
-    resp_cstr(b, "HSCAN");
-    resp_key(b, e->cfg, rel, side, profile, "side", NULL);
-    resp_cstr(b, cursor);
-    resp_cstr(b, "MATCH");
-    resp_cstr(b, "@*");
-    resp_cstr(b, "COUNT");
-    resp_int(b, count);
-    if (!scan_page(e, side_slot(rel, side, profile), "HSCAN", &r, next, err, errlen))
+    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen) ||
+        !edge_page(e, rel, side, profile, NULL, 0, side_slot(rel, side, profile), cursor, count,
+                   &r, next, err, errlen))
         return false;
     const redisReply *f = r->element[1];
-    for (size_t i = 0; i < f->elements; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        EdgeWeights w;
-        char version[24];
-        bool has_version;
-        if (k->type != REDIS_REPLY_STRING || k->len < 1 || k->str[0] != '@' ||
-            v->type != REDIS_REPLY_STRING ||
-            !edge_read(rel, v->str, v->len, &w, version, sizeof version, &has_version)) {
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        PageEdge pe;
+        if (!page_edge(rel, f, i, &pe)) {
             log_at(LOG_WARN, "redis", "%s: a field that is not an edge of ours, skipped",
                    rel->short_name);
             continue;
         }
         if (out->len && sep)
             jsonbuf_cstr(out, sep);
-        trigger_edge_json(out, rel, side, k->str + 1, k->len - 1, &w,
-                          has_version ? version : NULL, has_version ? strlen(version) : 0);
+        trigger_edge_json(out, rel, side, pe.cp, pe.cplen, &pe.w,
+                          pe.has_version ? pe.version : NULL,
+                          pe.has_version ? strlen(pe.version) : 0);
         (*n)++;
     }
     if (out->oom) {
@@ -1482,27 +1513,16 @@ static bool side_matches(Engine *e, const RelationDef *rel, const char *key, siz
     *match = false;
     do {
         redisReply *r;
-        resp_count(&e->cmd, '*', 7);
-        resp_cstr(&e->cmd, "HSCAN");
-        resp_arg(&e->cmd, key, klen);
-        resp_cstr(&e->cmd, cursor);
-        resp_cstr(&e->cmd, "MATCH");
-        resp_cstr(&e->cmd, "@*");
-        resp_cstr(&e->cmd, "COUNT");
-        resp_cstr(&e->cmd, "500");
-        if (!scan_page(e, slot, "HSCAN", &r, cursor, err, errlen))
+        if (!edge_page(e, rel, SIDE_DIRECT, NULL, key, klen, slot, cursor, 500, &r, cursor, err,
+                       errlen))
             return false;
         const redisReply *f = r->element[1];
         for (size_t i = 0; i + 1 < f->elements && !*match; i += 2) {
-            const redisReply *v = f->element[i + 1];
-            EdgeWeights w;
-            char version[24];
-            bool hv;
-            if (v->type != REDIS_REPLY_STRING ||
-                !edge_read(rel, v->str, v->len, &w, version, sizeof version, &hv))
+            PageEdge pe;
+            if (!page_edge(rel, f, i, &pe))
                 continue;
             (*edges)++;
-            *match = segment_match(seg, &w);
+            *match = segment_match(seg, &pe.w);
         }
         freeReplyObject(r);
     } while (!*match && strcmp(cursor, "0") != 0);
@@ -1699,15 +1719,8 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
     size_t cap = 0;
     bool ok = true;
     do {
-        resp_count(&e->cmd, '*', 7);
-        resp_cstr(&e->cmd, "HSCAN");
-        resp_key(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
-        resp_cstr(&e->cmd, cursor);
-        resp_cstr(&e->cmd, "MATCH");
-        resp_cstr(&e->cmd, "@*");
-        resp_cstr(&e->cmd, "COUNT");
-        resp_cstr(&e->cmd, "500");
-        if (!(ok = scan_page(e, slot, "HSCAN", &r, cursor, err, errlen)))
+        if (!(ok = edge_page(e, rel, side, profile, NULL, 0, slot, cursor, 500, &r, cursor, err,
+                             errlen)))
             break;
         const redisReply *f = r->element[1];
         size_t nz = 0;
@@ -1726,16 +1739,13 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
             }
         }
         for (size_t i = 0; ok && i + 1 < f->elements; i += 2) {
-            const redisReply *k = f->element[i], *v = f->element[i + 1];
-            EdgeWeights w;
-            char version[24];
-            bool hv;
-            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-                !edge_read(rel, v->str, v->len, &w, version, sizeof version, &hv)) {
+            PageEdge pe;
+            if (!page_edge(rel, f, i, &pe)) {
                 snprintf(err, errlen, "%s: a field that is not an edge of ours", rel->short_name);
                 ok = false;
                 break;
             }
+            const EdgeWeights w = pe.w;
             out->nedges++;
             ok = add64(&out->edges.count, 1);
             for (int p = 0; ok && p < rel->nproperties; p++) {
@@ -1753,7 +1763,7 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
                     resp_count(&e->cmd, '*', 3);
                     resp_cstr(&e->cmd, "ZSCORE");
                     resp_key(&e->cmd, e->cfg, rel, side, profile, "top:", pd->short_name);
-                    resp_arg(&e->cmd, k->str + 1, k->len - 1);
+                    resp_arg(&e->cmd, pe.cp, pe.cplen);
                     cmd_end(e, slot);
                     want[nz] = w.w[p];
                     prop[nz++] = p;
