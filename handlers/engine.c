@@ -490,7 +490,7 @@ static bool read_reply(Engine *e, redisReply **r, char *err, size_t errlen)
  * them when stop_at_apply is false). */
 static bool read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
 {
-    bool ok = true;
+    bool ok = true, hdel_failed = false;
     while (e->ngroups > 0) {
         Group g = e->groups[0];
         if (g.kind == GROUP_APPLY) {
@@ -515,19 +515,27 @@ static bool read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
                          r->type == REDIS_REPLY_INTEGER ? r->integer : 0LL,
                          e->cfg->wait_replicas);
                 ok = false;
-            } else if (r->type == REDIS_REPLY_ERROR && ok) {
-                if (g.kind == GROUP_LOAD) {
-                    snprintf(err, errlen, "redis FUNCTION LOAD: %s", r->str);
-                    ok = false;
-                } else {
-                    log_at(LOG_WARN, "redis", "clearing delivered triggers: %s", r->str);
-                }
+            } else if (r->type == REDIS_REPLY_ERROR && g.kind == GROUP_LOAD) {
+                /* Not the batch's failure: the library may be there already
+                 * (a user without FUNCTION LOAD, a server still loading its
+                 * data), and a call that meets its absence loads it again
+                 * (engine_recv). */
+                log_at(LOG_WARN, "redis", "FUNCTION LOAD: %s", r->str);
+            } else if (r->type == REDIS_REPLY_ERROR && g.kind == GROUP_HDEL && !hdel_failed) {
+                snprintf(err, errlen, "redis: clearing delivered triggers: %s", r->str);
+                hdel_failed = true;
             }
             freeReplyObject(r);
         }
+        if (hdel_failed) {
+            /* Not done (a server still loading, refusing writes...): the
+             * clearings stay in `cleared`, sent again on the next
+             * connection. */
+            drop(e);
+            return false;
+        }
         if (g.kind == GROUP_HDEL) {
-            /* Done (an error reply is logged, not retried): the oldest
-             * clearings leave `cleared`. */
+            /* Done: the oldest clearings leave `cleared`. */
             size_t b = g.bytes <= e->cleared.len ? g.bytes : e->cleared.len;
             memmove(e->cleared.data, e->cleared.data + b, e->cleared.len - b);
             e->cleared.len -= b;
@@ -1057,8 +1065,15 @@ bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
     if (!ok)
         drop(e);
 done:
-    if (!ok)
+    if (!ok) {
+        /* A failure before this batch's replies were read: they would be
+         * read as the replies of the next batch in its slot. They go with
+         * the connection. */
+        for (int g = 0; g < e->ngroups && e->connected; g++)
+            if (e->groups[g].kind == GROUP_APPLY && e->groups[g].slot == slot)
+                drop(e);
         next_epoch(e);
+    }
     release(pd);
     return ok;
 }

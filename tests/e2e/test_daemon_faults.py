@@ -414,3 +414,44 @@ def test_relationctl_apply_stops_a_side_at_its_failed_event(ctl, rdb, tmp_path):
               if t["event_type"] == "relation_direct_attach"]
     assert counts == [1, 2, 3], counts
     assert "#fence" not in rdb.hkeys("%s{sales:d:m}:side" % prefix)
+
+
+def test_a_function_load_refused_while_the_library_is_there(harness, daemons, tmp_path):
+    """A FUNCTION LOAD refused (a user without the permission, or a server
+    still loading its data after a restart) while the library is there: the
+    calls work, so the batches go on, each with its own replies. (The
+    refused load once failed its batch without reading the batch's replies,
+    and the next batch in that slot took them for its own: triggers went
+    missing and outbox entries stayed.)"""
+    import subprocess
+    from conftest import RELATIONCTL
+    server = Server()
+    server.start()
+    try:
+        r = redis.Redis(port=server.port, decode_responses=True)
+        r.acl_setuser("relationd", enabled=True, passwords=["+s3cret"], keys=["*"],
+                      channels=["*"], commands=["+@all", "-function|load"])
+        h = harness(kafka=False, amqp=True, redis_server=server,
+                    redis_url="redis://relationd:s3cret@127.0.0.1:%d/0" % server.port)
+        # the library, loaded by an administrator (the default user)
+        admin = json.loads(json.dumps(h.config))
+        admin["redis"]["url"] = "redis://127.0.0.1:%d/0" % server.port
+        admin_path = tmp_path / "admin.json"
+        admin_path.write_text(json.dumps(admin))
+        out = subprocess.run([RELATIONCTL, "-c", str(admin_path), "apply", "-"], input="",
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert r.function_list(), "the library is not there"
+        d = h.daemon(daemons).start()
+        # connections cut under traffic: each new one sends the load ahead of
+        # a batch, and the refusal comes back with the batch's replies behind it
+        for part in range(6):
+            h.feed_amqp(make_stream(300, seed=70 + part, clusters=[part], tag="fl%d" % part))
+            time.sleep(0.3)
+            r.client_kill_filter(user="relationd")
+        h.wait_done(timeout=90)
+        h.check()
+        assert "FUNCTION LOAD" in d.current_log() and "NOPERM" in d.current_log(), d.log_tail()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
