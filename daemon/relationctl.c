@@ -621,14 +621,6 @@ typedef struct {
     char err[CONFIG_ERR_MAX];
 } Check;
 
-static void value(JsonBuf *b, const PropertyDef *p, int64_t v)
-{
-    if (p && p->type == PROP_FLOAT)
-        jsonbuf_fixed(b, v);
-    else
-        jsonbuf_int(b, v);
-}
-
 static void difference(JsonBuf *b, bool *first, const char *field, const PropertyDef *p,
                        int64_t stored, int64_t edges)
 {
@@ -636,9 +628,9 @@ static void difference(JsonBuf *b, bool *first, const char *field, const Propert
     *first = false;
     jsonbuf_string(b, field, strlen(field));
     jsonbuf_cstr(b, ":{\"stored\":");
-    value(b, p, stored);
+    trigger_number(b, p, stored);
     jsonbuf_cstr(b, ",\"edges\":");
-    value(b, p, edges);
+    trigger_number(b, p, edges);
     jsonbuf_char(b, '}');
 }
 

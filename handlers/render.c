@@ -31,12 +31,17 @@ static bool bad(R *r, const char *what, size_t n, const char *why)
     return false;
 }
 
-static void number(JsonBuf *b, const PropertyDef *p, int64_t v)
+/* The word at p (up to a space or end), its length in *len; returns where
+ * the next one starts (the spaces after it skipped). */
+static const char *word(const char *p, const char *end, size_t *len)
 {
-    if (p && p->type == PROP_FLOAT)
-        jsonbuf_fixed(b, v);
-    else
-        jsonbuf_int(b, v);
+    const char *w = p;
+    while (p < end && *p != ' ')
+        p++;
+    *len = (size_t)(p - w);
+    while (p < end && *p == ' ')
+        p++;
+    return p;
 }
 
 /* relation.<short>.<side>[.<p>].<what> (s: after "relation."). */
@@ -161,18 +166,11 @@ static bool render_loop(R *r, const char *c, size_t n, const char *after, const 
 {
     /* for $i $item = relation.x.y.p.top */
     const char *p = c + 4, *cend = c + n;
-    const char *iv = p;
-    while (p < cend && *p != ' ')
-        p++;
-    size_t il = (size_t)(p - iv);
-    while (p < cend && *p == ' ')
-        p++;
-    const char *item = p;
-    while (p < cend && *p != ' ')
-        p++;
-    size_t itl = (size_t)(p - item);
-    while (p < cend && *p == ' ')
-        p++;
+    const char *iv = p, *item;
+    size_t il, itl;
+    p = word(p, cend, &il);
+    item = p;
+    p = word(p, cend, &itl);
     if (il < 2 || iv[0] != '$' || itl < 2 || item[0] != '$' || p >= cend || *p != '=')
         return bad(r, c, n, "a loop reads {for $i $item = relation.<relation>.<side>.<property>.top}");
     p++;
@@ -219,7 +217,7 @@ static bool loop_var(R *r, const char *c, size_t n, const Loop *loop)
                 return true;
             }
             if (fl == 5 && memcmp(f, "value", 5) == 0) {
-                number(r->out, l->p, l->entry->value);
+                trigger_number(r->out, l->p, l->entry->value);
                 return true;
             }
         }
@@ -259,7 +257,7 @@ static bool render(R *r, const char *s, const char *end, const Loop *loop)
             else if (strcmp(ref.what, "count") == 0)
                 jsonbuf_int(r->out, st->pcount[ref.pi]);
             else
-                number(r->out, ref.p, st->ptotal[ref.pi]);
+                trigger_number(r->out, ref.p, st->ptotal[ref.pi]);
             continue;
         }
         if (n > 4 && memcmp(c, "for ", 4) == 0 && memmem(c, n, "= relation.", 11)) {

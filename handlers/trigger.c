@@ -227,7 +227,7 @@ bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRec
 
 /* ---- rendering ---- */
 
-static void number(JsonBuf *b, const PropertyDef *p, int64_t v)
+void trigger_number(JsonBuf *b, const PropertyDef *p, int64_t v)
 {
     if (p && p->type == PROP_FLOAT)
         jsonbuf_fixed(b, v);
@@ -260,7 +260,7 @@ static void weights_json(JsonBuf *b, const RelationDef *rel, bool has, const Edg
         if (p->type == PROP_BOOL)
             jsonbuf_cstr(b, w->w[i] == 1 ? "true" : "false");
         else
-            number(b, p, w->w[i]);
+            trigger_number(b, p, w->w[i]);
     }
     jsonbuf_char(b, '}');
 }
@@ -296,7 +296,7 @@ void trigger_stats_json(JsonBuf *b, const RelationDef *rel, const SideStats *st)
         jsonbuf_int(b, st->pcount[i]);
         if (p->save_amount) {
             jsonbuf_cstr(b, ",\"total\":");
-            number(b, p, st->ptotal[i]);
+            trigger_number(b, p, st->ptotal[i]);
         }
         if (p->top_order != TOP_NONE) {
             jsonbuf_cstr(b, ",\"top\":[");
@@ -306,7 +306,7 @@ void trigger_stats_json(JsonBuf *b, const RelationDef *rel, const SideStats *st)
                 jsonbuf_cstr(b, "{\"profile_id\":");
                 jsonbuf_string(b, st->top[i][k].id, st->top[i][k].len);
                 jsonbuf_cstr(b, ",\"value\":");
-                number(b, p, st->top[i][k].value);
+                trigger_number(b, p, st->top[i][k].value);
                 jsonbuf_char(b, '}');
             }
             jsonbuf_char(b, ']');
@@ -486,17 +486,17 @@ void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Ev
         else
             jsonbuf_cstr(b, "null");
         jsonbuf_cstr(b, ",\"value\":");
-        number(b, p, t->value);
+        trigger_number(b, p, t->value);
         jsonbuf_cstr(b, ",\"crossing\":\"");
         jsonbuf_cstr(b, crossing);
         jsonbuf_cstr(b, "\",\"before\":");
         if (hx)
-            number(b, p, x);
+            trigger_number(b, p, x);
         else
             jsonbuf_cstr(b, "null");
         jsonbuf_cstr(b, ",\"after\":");
         if (hy)
-            number(b, p, y);
+            trigger_number(b, p, y);
         else
             jsonbuf_cstr(b, "null");
         if (t->name[0]) {

@@ -84,6 +84,10 @@ void trigger_render(TriggerSet *out, const RelationDef *rel, Side side, const Ev
 
 /* {"count":N,"properties":{"p":{"count":N,"total":X,"top":[...]},...}} */
 void trigger_stats_json(JsonBuf *b, const RelationDef *rel, const SideStats *st);
+
+/* A property's value (units) as the triggers print it: a float in natural
+ * units (250.5), anything else as an integer. p NULL: an integer. */
+void trigger_number(JsonBuf *b, const PropertyDef *p, int64_t v);
 /* One edge of a side as the read side prints it: {"profile_id": cp,
  * "database": the counterpart's, "weights": {...} (as in triggers, unset
  * properties absent), "version": "<decimal>" or null}. */

@@ -18,6 +18,7 @@ from redis_server import Server, free_port
 import test_apply as A
 from brokers import Daemon, wait_until
 from conftest import RELATIONCTL
+from test_layout import apply
 
 ODD = ["a/b", "with space", "naïve ☃", "100%", "{tag}", "plain"]
 
@@ -77,13 +78,6 @@ def _up(port):
         return True
     except OSError:
         return False
-
-
-def apply(cfg, events):
-    out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", "-"],
-                         input="".join(json.dumps(e) + "\n" for e in events),
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
 
 
 def stats(cfg, rel, side, prof):

@@ -35,7 +35,7 @@ def r(server):
 def apply(cfg, events):
     out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", "-"],
                          input="".join(json.dumps(e) + "\n" for e in events),
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return out
 
