@@ -27,6 +27,127 @@ static bool fail(char *err, size_t errlen, const char *fmt, ...)
     return false;
 }
 
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* ---- a weight's text, for the JSON path ----
+ *
+ * jansson keeps a number only as a double (or an integer), and a float
+ * weight is rounded on the decimal as written: the JSON path reads its text
+ * from the event, which jansson has just accepted (valid JSON, no key twice).
+ * Bounds are checked all the same. */
+
+/* After the string at p (its opening quote). */
+static const char *raw_skip_string(const char *p, const char *end)
+{
+    for (p++; p < end && *p != '"'; p++)
+        if (*p == '\\' && p + 1 < end)
+            p++;
+    return p < end ? p + 1 : end;
+}
+
+/* After the value at p (any depth). */
+static const char *raw_skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+    do {
+        p = skip_ws(p, end);
+        if (p >= end)
+            return end;
+        if (*p == '"')
+            p = raw_skip_string(p, end);
+        else if (*p == '{' || *p == '[')
+            depth++, p++;
+        else if (*p == '}' || *p == ']')
+            depth--, p++;
+        else if (*p == ',' || *p == ':')
+            p++;
+        else /* a number or a word */
+            while (p < end && *p != ',' && *p != ':' && *p != ']' && *p != '}' && *p != ' ' &&
+                   *p != '\t' && *p != '\n' && *p != '\r')
+                p++;
+    } while (depth > 0);
+    return p;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
+}
+
+/* Whether the string at p (its opening quote), escapes decoded, is name
+ * (ASCII: an escape of anything else cannot match). */
+static bool raw_string_is(const char *p, const char *end, const char *name)
+{
+    for (p++; p < end && *p != '"'; name++) {
+        int c = (unsigned char)*p++;
+        if (c == '\\') {
+            if (p >= end)
+                return false;
+            switch (c = *p++) {
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'u':
+                if (end - p < 4)
+                    return false;
+                c = hex_digit(p[0]) << 12 | hex_digit(p[1]) << 8 | hex_digit(p[2]) << 4 |
+                    hex_digit(p[3]);
+                p += 4;
+                break;
+            }
+        }
+        if (c == 0 || c != (unsigned char)*name)
+            return false;
+    }
+    return *name == '\0';
+}
+
+/* The value of the member name of the object at p, or NULL. */
+static const char *raw_member(const char *p, const char *end, const char *name)
+{
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return NULL;
+    for (p = skip_ws(p + 1, end); p < end && *p == '"';) {
+        bool hit = raw_string_is(p, end, name);
+        p = skip_ws(raw_skip_string(p, end), end);
+        if (p >= end || *p != ':')
+            return NULL;
+        p = skip_ws(p + 1, end);
+        if (hit)
+            return p;
+        p = skip_ws(raw_skip_value(p, end), end);
+        if (p >= end || *p != ',')
+            return NULL;
+        p = skip_ws(p + 1, end);
+    }
+    return NULL;
+}
+
+/* The text of the number weights.name of the event data..end. */
+static bool raw_weight(const char *data, const char *end, const char *name, const char **s,
+                       size_t *n)
+{
+    const char *w = raw_member(data, end, "weights");
+    const char *v = w ? raw_member(w, end, name) : NULL;
+    if (!v)
+        return false;
+    const char *e = v;
+    while (e < end && ((*e >= '0' && *e <= '9') || *e == '-' || *e == '+' || *e == '.' ||
+                       *e == 'e' || *e == 'E'))
+        e++;
+    *s = v;
+    *n = (size_t)(e - v);
+    return e > v;
+}
+
 /* A non-empty string of at most max bytes, or an integer taken as its decimal string. */
 static bool get_profile(const json_t *root, const char *key, char *out, size_t max, char *err,
                         size_t errlen)
@@ -46,9 +167,13 @@ static bool get_profile(const json_t *root, const char *key, char *out, size_t m
     return true;
 }
 
-static bool get_weight(const PropertyDef *p, EventOp op, const json_t *v, Weight *w, char *err,
-                       size_t errlen)
+/* The weight v, read from the event data..end. */
+static bool get_weight(const PropertyDef *p, EventOp op, const json_t *v, const char *data,
+                       const char *end, Weight *w, char *err, size_t errlen)
 {
+    const char *text;
+    size_t n;
+
     if (json_is_null(v)) {
         if (op == OP_STRENGTHEN)
             return fail(err, errlen, "weights.%s: null is not allowed in strengthen",
@@ -74,7 +199,9 @@ static bool get_weight(const PropertyDef *p, EventOp op, const json_t *v, Weight
     case PROP_FLOAT:
         if (!json_is_number(v))
             return fail(err, errlen, "weights.%s: must be a number", p->short_name);
-        if (!fixed_from_json(v, FIXED_FLOAT_MAX, &w->value))
+        if (!raw_weight(data, end, p->short_name, &text, &n))
+            return fail(err, errlen, "weights.%s: number not found in the event", p->short_name);
+        if (!fixed_from_text(text, n, FIXED_FLOAT_MAX, &w->value))
             return fail(err, errlen, "weights.%s: out of range -%lld..%lld", p->short_name,
                         FIXED_FLOAT_MAX, FIXED_FLOAT_MAX);
         return true;
@@ -99,8 +226,8 @@ static bool decimal_int64(const char *s, size_t n, int64_t *out)
     return true;
 }
 
-static bool parse_root(const Config *cfg, const json_t *root, Event *ev, char *err,
-                       size_t errlen)
+static bool parse_root(const Config *cfg, const json_t *root, const char *data, size_t len,
+                       Event *ev, char *err, size_t errlen)
 {
     json_t *v;
 
@@ -174,7 +301,8 @@ static bool parse_root(const Config *cfg, const json_t *root, Event *ev, char *e
             if (p < 0)
                 return fail(err, errlen, "weights.%.64s: no such property in relation %s", key,
                             ev->rel->short_name);
-            if (!get_weight(&ev->rel->properties[p], ev->op, w, &ev->weights[p], err, errlen))
+            if (!get_weight(&ev->rel->properties[p], ev->op, w, data, data + len, &ev->weights[p],
+                            err, errlen))
                 return false;
         }
     }
@@ -194,7 +322,7 @@ bool event_parse_json(const Config *cfg, const char *data, size_t len, Event *ev
     root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return fail(err, errlen, "not JSON: %s at column %d", jerr.text, jerr.column);
-    ok = parse_root(cfg, root, ev, err, errlen);
+    ok = parse_root(cfg, root, data, len, ev, err, errlen);
     json_decref(root);
     return ok;
 }
@@ -213,13 +341,6 @@ typedef struct {
     const char *s; /* T_STR: the contents; numbers: the text; T_OBJ: from '{' */
     size_t n;
 } Tok;
-
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
 
 /* A string of printable ASCII without escapes. */
 static const char *scan_string(const char *p, const char *end, Tok *t)
@@ -343,47 +464,6 @@ static bool tok_int(const Tok *t, int64_t *out)
     return !(neg && v == 0); /* "-0" reads as 0: left to the JSON path */
 }
 
-/* A plain decimal (at most 18 digits, so at most 15 significant ones when
- * it is within the float range with 6 decimals or fewer... checked below) as
- * fixed-point, rounded half away from zero: what fixed_from_json makes of
- * the double it reads as, when the decimal has at most 15 significant
- * digits. */
-static bool tok_fixed(const Tok *t, int64_t *out)
-{
-    const char *p = t->s, *end = t->s + t->n;
-    bool neg = *p == '-';
-    int64_t ip = 0, frac = 0;
-    int sig = 0, nfrac = 0;
-    bool round_up = false, started = false;
-    p += neg;
-    for (; p < end && *p != '.'; p++) {
-        ip = ip * 10 + (*p - '0');
-        started |= *p != '0';
-        sig += started;
-    }
-    if (p < end)
-        for (p++; p < end; p++) {
-            started |= *p != '0';
-            sig += started;
-            if (nfrac < 6) {
-                frac = frac * 10 + (*p - '0');
-                nfrac++;
-            } else if (nfrac == 6) {
-                round_up = *p >= '5';
-                nfrac++;
-            }
-        }
-    if (sig > 15 || ip > FIXED_FLOAT_MAX)
-        return false;
-    for (; nfrac < 6; nfrac++)
-        frac *= 10;
-    int64_t v = ip * FIXED_SCALE + frac + round_up;
-    if (v > FIXED_FLOAT_MAX * FIXED_SCALE)
-        return false;
-    *out = neg ? -v : v;
-    return true;
-}
-
 static bool fast_weight(const PropertyDef *p, EventOp op, const Tok *t, Weight *w)
 {
     if (t->type == T_NULL) {
@@ -403,14 +483,8 @@ static bool fast_weight(const PropertyDef *p, EventOp op, const Tok *t, Weight *
         return t->type == T_INT && tok_int(t, &w->value) && w->value <= FIXED_INT_MAX &&
                w->value >= -FIXED_INT_MAX;
     case PROP_FLOAT:
-        if (t->type == T_INT) {
-            int64_t i;
-            if (!tok_int(t, &i) || i > FIXED_FLOAT_MAX || i < -FIXED_FLOAT_MAX)
-                return false;
-            w->value = i * FIXED_SCALE;
-            return true;
-        }
-        return t->type == T_REAL && tok_fixed(t, &w->value);
+        return (t->type == T_INT || t->type == T_REAL) &&
+               fixed_from_text(t->s, t->n, FIXED_FLOAT_MAX, &w->value);
     }
     return false;
 }

@@ -44,7 +44,7 @@ bool event_parse(const Config *cfg, const char *data, size_t len, Event *ev, cha
  * plain events (printable ASCII strings without escapes, numbers without
  * exponents, known keys) in one pass without allocating, and hands every
  * other event here: both give the same result and the same message for
- * every input. */
+ * every input. A float weight is rounded on its text in data, as written. */
 bool event_parse_json(const Config *cfg, const char *data, size_t len, Event *ev, char *err,
                       size_t errlen) __attribute__((warn_unused_result));
 

@@ -1,74 +1,96 @@
-/* fixed.c — JSON numbers to fixed-point.
+/* fixed.c — JSON numbers to fixed-point (fixed.h).
  *
- * jansson hands a real over as a double, which is not the decimal the sender
- * wrote: 0.0019985 is stored as 0.00199849999…, and rounding the double would
- * round that half down. The shortest decimal that reads back as the same
- * double is the one the sender wrote (whenever it had at most 15 significant
- * digits), so that decimal is rounded, in integer arithmetic. */
+ * A number is rounded on its decimal text: the digits d0 d1 ... as written
+ * and the exponent give the value times 10^6 as the digits before position k
+ * (the scaled integer part, zeros past the last digit) and the digit at k
+ * (>= 5: one more, half away from zero). Nothing goes through a double, so
+ * 0.49999949999999999 is 0.499999 and not 0.5; the range is checked on the
+ * rounded value. */
 #include "handlers/fixed.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-/* d as digits x 10^exp10 with the fewest digits (15..17) that read back as d. */
-static void shortest_decimal(double d, int64_t *digits, int *exp10)
+#define EXP_CAP 1000000000000000000LL /* |exponent| beyond: the same verdict */
+
+static bool is_digit(char c)
 {
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
-        if (strtod(buf, NULL) == d || prec == 17)
-            break;
-    }
-    /* buf: [-]D.DDDDe[+-]XX */
-    int64_t v = 0;
-    int ndigits = 0;
-    const char *p = buf + (buf[0] == '-');
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9') {
-            v = v * 10 + (*p - '0');
-            ndigits++;
-        }
-    *digits = v;
-    *exp10 = atoi(p + 1) - (ndigits - 1);
+    return c >= '0' && c <= '9';
 }
 
-static int64_t round_scaled(double d)
+bool fixed_from_text(const char *s, size_t n, int64_t limit, int64_t *out)
 {
-    int64_t digits, pow10 = 1;
-    int exp10;
-    shortest_decimal(fabs(d), &digits, &exp10);
-    int shift = exp10 + 6; /* value x 10^6 = digits x 10^shift */
-    int64_t r;
-    if (shift >= 0) {
-        for (int i = 0; i < shift; i++)
-            digits *= 10; /* |d| <= limit keeps this within int64 */
-        r = digits;
-    } else if (shift < -18) {
-        r = 0; /* digits < 10^17: below half of 10^-shift */
-    } else {
-        for (int i = 0; i < -shift; i++)
-            pow10 *= 10;
-        r = digits / pow10 + (digits % pow10 >= pow10 - digits % pow10); /* half away from zero */
+    const char *p = s, *end = s + n;
+    bool neg = p < end && *p == '-';
+    p += neg;
+    const char *ip = p; /* integer part */
+    while (p < end && is_digit(*p))
+        p++;
+    int64_t nint = p - ip, nfrac = 0;
+    if (nint == 0 || (*ip == '0' && nint > 1))
+        return false;
+    const char *fp = p; /* fraction */
+    if (p < end && *p == '.') {
+        for (fp = ++p; p < end && is_digit(*p); p++)
+            nfrac++;
+        if (nfrac == 0)
+            return false;
     }
-    return d < 0 ? -r : r;
+    int64_t exp = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        bool eneg = false;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        const char *es = p;
+        for (; p < end && is_digit(*p); p++)
+            exp = exp <= (EXP_CAP - (*p - '0')) / 10 ? exp * 10 + (*p - '0') : EXP_CAP;
+        if (p == es)
+            return false;
+        if (eneg)
+            exp = -exp;
+    }
+    if (p != end)
+        return false;
+
+#define DIGIT(i) ((i) < nint ? ip[(i)] - '0' : fp[(i) - nint] - '0')
+    int64_t ndig = nint + nfrac, z = 0;
+    while (z < ndig && DIGIT(z) == 0)
+        z++;
+    int64_t max = limit * FIXED_SCALE, r = 0;
+    if (z < ndig) {
+        int64_t k = nint + exp + 6; /* digits before the scaled point */
+        for (int64_t i = z; i < k; i++) {
+            int d = i < ndig ? DIGIT(i) : 0;
+            if (r > (max - d) / 10)
+                return false; /* r grows from here on: out of range */
+            r = r * 10 + d;
+        }
+        r += k >= 0 && k < ndig && DIGIT(k) >= 5;
+        if (r > max)
+            return false;
+    }
+#undef DIGIT
+    *out = neg ? -r : r;
+    return true;
 }
 
 bool fixed_from_json(const json_t *v, int64_t limit, int64_t *out)
 {
+    char buf[40];
     if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        if (i > limit || i < -limit)
-            return false;
-        *out = (int64_t)i * FIXED_SCALE;
-        return true;
-    }
-    if (json_is_real(v)) {
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v) && isfinite(json_real_value(v))) {
         double d = json_real_value(v);
-        if (!isfinite(d) || fabs(d) > (double)limit)
-            return false;
-        *out = round_scaled(d);
-        return true;
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+            if (strtod(buf, NULL) == d)
+                break;
+        }
+    } else {
+        return false;
     }
-    return false;
+    return fixed_from_text(buf, strlen(buf), limit, out);
 }

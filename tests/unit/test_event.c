@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "handlers/event.h"
+#include "handlers/fixed.h"
 
 static const char config_text[] =
     "{\"redis\": {\"url\": \"redis://localhost\"},\n"
@@ -272,6 +273,80 @@ static const Case cases[] = {
     {"float 1000000000.5", WTS("'f':1000000000.5"), 0, 0, "weights.f: " FLOAT_RANGE, {0}},
     {"float 1e10", WTS("'f':1e10"), 0, 0, "weights.f: " FLOAT_RANGE, {0}},
     {"float 1e300", WTS("'f':-1e300"), 0, 0, "weights.f: " FLOAT_RANGE, {0}},
+
+    /* float weights are rounded on every digit as written, not through a double */
+#define FV(name, text, v) {name, WTS("'f':" text), 0, 0, NULL, {.op = OP_ATTACH, .w = {[F] = VAL(v)}}}
+#define FR(name, text) {name, WTS("'f':" text), 0, 0, "weights.f: " FLOAT_RANGE, {0}}
+    FV("float 0.49999949999999999 rounds down (a double reads 0.4999995)",
+       "0.49999949999999999", 499999),
+    FV("float -0.49999949999999999 rounds down", "-0.49999949999999999", -499999),
+    FV("float 0.4999995 exactly half rounds up", "0.4999995", 500000),
+    FV("float 2.5000005 exactly half rounds up", "2.5000005", 2500001),
+    FV("float -2.5000005 exactly half rounds away from zero", "-2.5000005", -2500001),
+    FV("float 0.0000015 exactly half rounds up", "0.0000015", 2),
+    FV("float 0.12345650000000000000000001 rounds up", "0.12345650000000000000000001", 123457),
+    FV("float 0.12345649999999999999999999 rounds down", "0.12345649999999999999999999", 123456),
+    FV("float 1.00000049999999999999999999999999 rounds down",
+       "1.00000049999999999999999999999999", 1000000),
+    FV("float 12345678.1234565 (15 significant digits) rounds up", "12345678.1234565",
+       12345678123457LL),
+    FV("float 123456789.1234565 (16 significant digits) rounds up", "123456789.1234565",
+       123456789123457LL),
+    FV("float 123456789.1234564999 rounds down", "123456789.1234564999", 123456789123456LL),
+    /* the range: on the rounded value, both sides of the limit */
+    FV("float 999999999.9999995 rounds to 1e9: accepted", "999999999.9999995",
+       1000000000000000LL),
+    FV("float 1000000000.0000004 rounds to 1e9: accepted", "1000000000.0000004",
+       1000000000000000LL),
+    FV("float 1000000000.00000049999999 rounds to 1e9: accepted", "1000000000.00000049999999",
+       1000000000000000LL),
+    FR("float 1000000000.0000005 rounds past 1e9: refused", "1000000000.0000005"),
+    FR("float 1000000000.000001: refused", "1000000000.000001"),
+    FV("float -1000000000.0000004 rounds to -1e9: accepted", "-1000000000.0000004",
+       -1000000000000000LL),
+    FR("float -1000000000.0000005 rounds past -1e9: refused", "-1000000000.0000005"),
+    FV("float -999999999.9999995 rounds to -1e9", "-999999999.9999995", -1000000000000000LL),
+    FV("float 0.9999999999999995e9 rounds to 1e9", "0.9999999999999995e9", 1000000000000000LL),
+    FV("float 1.0000000000000004e9 rounds to 1e9", "1.0000000000000004e9", 1000000000000000LL),
+    FR("float 1.0000000000000005E9 refused", "1.0000000000000005E9"),
+    FR("float 10000000000 refused", "10000000000"),
+    /* exponents */
+    FV("float 2.5E3", "2.5E3", 2500000000LL),
+    FV("float 2.5e+3", "2.5e+3", 2500000000LL),
+    FV("float 25E-1", "25E-1", 2500000),
+    FV("float 5e-7 exactly half rounds up", "5e-7", 1),
+    FV("float -5e-7 rounds away from zero", "-5e-7", -1),
+    FV("float 4.999999999999999999e-7 rounds down", "4.999999999999999999e-7", 0),
+    FV("float 5000001e-13 rounds up", "5000001e-13", 1),
+    FV("float 4999999e-13 rounds down", "4999999e-13", 0),
+    FV("float 0e999999999999999999999 is 0", "0e999999999999999999999", 0),
+    FV("float 1e-999999999999999999999 rounds to 0", "1e-999999999999999999999", 0),
+    {"float 1e999999999999999999999 (beyond a double: jansson refuses it)",
+     WTS("'f':1e999999999999999999999"), 0, 0, "not JSON: real number overflow at column 116",
+     {0}},
+    FV("float 1e-400 (below a double) rounds to 0", "1e-400", 0),
+    FV("float 0.00000000000000000000000000000000000000001e41", "0.00000000000000000000000000000000000000001e41",
+       1000000),
+    FV("float 100000000000000000000000000000e-21", "100000000000000000000000000000e-21",
+       100000000000000LL),
+    FV("float 1e0005", "1e0005", 100000000000LL),
+    /* zero and -0 */
+    FV("float -0", "-0", 0),
+    FV("float -0.0", "-0.0", 0),
+    FV("float -0e5", "-0e5", 0),
+    FV("float -0.0000004 rounds to 0", "-0.0000004", 0),
+    /* the JSON path finds the weight's text: escapes, other members, nesting */
+    {"float through the JSON path: escaped keys, look-alike members",
+     "{'id':'e\\u0031','x':{'weights':{'f':7}},'y':['{\\'weights\\':{','}',[{'f':8}]],"
+     "'op':'attach','relation':'rel','profile_a':'42','profile_b':'1001',"
+     "'w\\u0065ights':{'i':1,'\\u0066':0.49999949999999999,'b':true}}",
+     0, 0, NULL, {.id = "e1", .op = OP_ATTACH, .w = {VAL(1), VAL(499999), VAL(1)}}},
+    {"float through the JSON path: out of range after rounding",
+     "{'id':'e\\u0031','op':'attach','relation':'rel','profile_a':'42','profile_b':'1001',"
+     "'weights' : { 'f' : 1000000000.0000005 } , 'z' : null}",
+     0, 0, "weights.f: " FLOAT_RANGE, {0}},
+#undef FV
+#undef FR
 
     /* bool weights */
     {"bool 1", WTS("'b':1"), 0, 0, "weights.b: must be true or false", {0}},
@@ -560,6 +635,90 @@ static void test_event_table(void **state)
 }
 
 /* A previous parse leaves nothing behind: fields are reset for every event. */
+/* fixed_from_text: the JSON number grammar, and nothing else. */
+static void test_fixed_grammar(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"", "-", "+1", "01", "-01", "1.", ".5", "1e", "1e+", "1E-",
+                                      "0x1", "1.5.", "1e5e", "1 ", " 1", "--1", "1,5", "Infinity",
+                                      "NaN", "1e1.5"};
+    int64_t v = 42;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (fixed_from_text(bad[i], strlen(bad[i]), FIXED_FLOAT_MAX, &v))
+            fail_msg("\"%s\" read as %" PRId64, bad[i], v);
+    assert_int_equal(v, 42);
+    /* the text stops at n: "0.49999949" of "0.499999499..." */
+    assert_true(fixed_from_text("0.49999949999", 10, FIXED_FLOAT_MAX, &v));
+    assert_int_equal(v, 499999);
+    /* the limit is the caller's (a threshold on a total) */
+    assert_true(fixed_from_text("-9007199254.0000004", 19, FIXED_TOTAL_MAX / FIXED_SCALE, &v));
+    assert_int_equal(v, -9007199254000000LL);
+    assert_false(fixed_from_text("9007199254.0000005", 18, FIXED_TOTAL_MAX / FIXED_SCALE, &v));
+}
+
+/* A weight of thousands of digits, or with an exponent of thousands of
+ * digits, on both paths. */
+static void test_float_long_digits(void **state)
+{
+    const Config *cfg = *state;
+    static const struct {
+        const char *head, *rep, *tail;
+        size_t n;
+        int64_t want; /* INT64_MIN: out of range */
+    } longs[] = {
+        {"0.000000", "4", "", 5000, 0},
+        {"0.000000", "4", "5", 5000, 0},
+        {"0.4999995", "0", "", 20000, 500000},
+        {"0.4999994", "9", "", 20000, 499999},
+        {"123456789.123456", "0", "5", 10000, 123456789123456LL},
+        {"123456789.1234565", "0", "", 10000, 123456789123457LL},
+        {"100000000.", "9", "", 30000, 100000001000000LL},
+        {"999999999.", "9", "", 30000, 1000000000000000LL},
+        {"-999999999.", "9", "", 30000, -1000000000000000LL},
+        {"1000000000.000000", "4", "", 30000, 1000000000000000LL},
+        {"1000000000.000000", "0", "1", 30000, 1000000000000000LL},
+        {"1000000000.000000", "5", "", 30000, INT64_MIN},
+        {"1", "0", "", 9, 1000000000000000LL},
+        {"1", "0", "", 10, INT64_MIN},
+        {"0.", "0", "1e5000", 4999, 1000000},
+        {"5e-", "0", "7", 10000, 1},
+        {"5e+", "0", "", 10000, 5000000},
+        {"0e", "9", "", 10000, 0},
+        {"0.", "0", "e-99", 10000, 0},
+    };
+    for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
+        size_t hn = strlen(longs[i].head), tn = strlen(longs[i].tail), cap = 200 + hn +
+                                                                           longs[i].n + tn;
+        char *text = malloc(cap);
+        assert_non_null(text);
+        int at = snprintf(text, cap, "{\"id\":\"e1\",\"op\":\"attach\",\"relation\":\"rel\","
+                                     "\"profile_a\":\"42\",\"profile_b\":\"1001\","
+                                     "\"weights\":{\"f\":%s", longs[i].head);
+        memset(text + at, longs[i].rep[0], longs[i].n);
+        size_t len = (size_t)at + longs[i].n;
+        len += (size_t)snprintf(text + len, cap - len, "%s}}", longs[i].tail);
+        Event ev;
+        char err[EVENT_ERR_MAX] = "";
+        bool ok = event_parse(cfg, text, len, &ev, err, sizeof err);
+        if (longs[i].want == INT64_MIN) {
+            if (ok)
+                fail_msg("%s%s x %zu%s: accepted as %" PRId64, longs[i].head, longs[i].rep,
+                         longs[i].n, longs[i].tail, ev.weights[F].value);
+            assert_string_equal(err, "weights.f: " FLOAT_RANGE);
+        } else {
+            if (!ok)
+                fail_msg("%s%s x %zu%s: %s", longs[i].head, longs[i].rep, longs[i].n,
+                         longs[i].tail, err);
+            if (ev.weights[F].value != longs[i].want)
+                fail_msg("%s%s x %zu%s: %" PRId64 ", expected %" PRId64, longs[i].head,
+                         longs[i].rep, longs[i].n, longs[i].tail, ev.weights[F].value,
+                         longs[i].want);
+        }
+        assert_int_equal(same_as_json(cfg, text, len, longs[i].head), 0);
+        free(text);
+    }
+}
+
 static void test_event_reset(void **state)
 {
     const Config *cfg = *state;
@@ -765,6 +924,8 @@ int main(void)
         cmocka_unit_test(test_event_small_buffer),
         cmocka_unit_test(test_event_len_bounds),
         cmocka_unit_test(test_event_op_names),
+        cmocka_unit_test(test_fixed_grammar),
+        cmocka_unit_test(test_float_long_digits),
         cmocka_unit_test(test_event_fast_path_agrees_with_json),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
