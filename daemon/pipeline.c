@@ -267,7 +267,8 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
         } else {
             msgs[i].dead = true;
             snprintf(msgs[i].reason, sizeof msgs[i].reason, "%s", why);
-            log_refusal(p, &msgs[i], "message refused", NULL, why);
+            const char *id = b->events[b->nev].id;
+            log_refusal(p, &msgs[i], "message refused", id[0] ? id : NULL, why);
         }
     }
     if (b->nev == 0)

@@ -36,7 +36,8 @@ typedef struct {
 } Event;
 
 /* Parses one JSON event of len bytes. On failure returns false and writes one
- * message naming the field to err ("weights.profit: must be a number"). */
+ * message naming the field to err ("weights.profit: must be a number"); ev->id
+ * is then the event's id when the message had a valid one, else "". */
 bool event_parse(const Config *cfg, const char *data, size_t len, Event *ev, char *err,
                  size_t errlen) __attribute__((warn_unused_result));
 

@@ -3,13 +3,15 @@ keys), the level set by engine.log_level and changed by SIGHUP, and no
 secret in it, whatever happens (here: bad messages, Redis killed and back,
 a reload to debug)."""
 
+import json
+import os
 import re
 import time
 
 
 from redis_server import Server
 
-from brokers import Event, make_stream, publish
+from brokers import Event, make_stream, produce, publish
 
 PLAIN = r'[^ "=\\\x00-\x20\x7f]+'
 QUOTED = r'"(?:[^"\\\x00-\x1f]|\\["\\n]|\\x[0-9a-f]{2})*"'
@@ -61,7 +63,10 @@ def test_every_line_is_logfmt_and_no_secret_shows(harness, daemons, rdb, redis_p
         refusals = [line for line in lines if 'msg="message refused"' in line]
         assert len(refusals) == 2, refusals
         for r in refusals:  # where it came from: the queue and the delivery tag
-            assert re.search(r' queue=%s delivery_tag=\d+ reason=' % re.escape(h.names.queue), r), r
+            assert re.search(r' queue=%s delivery_tag=\d+ (event="x\\"1" )?reason='
+                             % re.escape(h.names.queue), r), r
+        # the id, quoted and escaped, when the message had one
+        assert sum(' event="x\\"1" ' in r for r in refusals) == 1, refusals
         assert password not in d.current_log()
         h.check()
     finally:
@@ -78,3 +83,83 @@ def test_the_level_is_set_by_the_configuration(harness, daemons):
     assert d.stop() == 0, d.log_tail()
     lines = records(d.current_log())
     assert all(RECORD.match(line) and not line.startswith("level=info") for line in lines), lines
+
+
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+PAIR = re.compile(r"([a-z_]+)=(%s)" % VALUE)
+
+
+def logfmt(line):
+    """[(key, value)] of a record, quotes and escapes undone."""
+    pairs = []
+    for k, v in PAIR.findall(line):
+        if v.startswith('"'):
+            v = re.sub(r'\\x([0-9a-f]{2})|\\(.)',
+                       lambda m: chr(int(m.group(1), 16)) if m.group(1)
+                       else ("\n" if m.group(2) == "n" else m.group(2)), v[1:-1])
+        pairs.append((k, v))
+    return pairs
+
+
+def readme_refusal_examples():
+    """The log records of the README's "Logs" that show a refusal, as written
+    (a record in backquotes, wrapped over lines)."""
+    with open(README) as f:
+        text = f.read()
+    found = [re.sub(r"\s+", " ", m) for m in re.findall(r"`(level=[^`]*)`", text)]
+    return [logfmt(r) for r in found if "refused" in dict(logfmt(r)).get("msg", "")]
+
+
+def test_the_readme_log_examples_are_what_refusals_log(harness, daemons):
+    """Each refusal the README shows as an example (Kafka: a weight of the
+    wrong type, refused by the event parser; RabbitMQ: a strengthen the
+    engine refuses) is sent to the daemon, and its record has the example's
+    keys in the same order and the same level, component, msg, event and
+    reason; the id shows whenever the message had a valid one, and not when
+    the message had none."""
+    examples = readme_refusal_examples()
+    assert {(dict(e)["component"], dict(e)["msg"]) for e in examples} == {
+        ("kafka source", "message refused"), ("amqp source", "event refused")}, examples
+    h = harness(kafka=True, amqp=True)
+    d = h.daemon(daemons).start()
+    sent = {}
+    for ex in examples:
+        e = dict(ex)
+        field = re.match(r"weights\.([a-z_]+): ", e["reason"]).group(1)
+        head = {"id": e["event"], "relation": "loyal", "profile_a": "readme-a-" + e["event"],
+                "profile_b": "readme-b"}
+        if e["reason"].endswith("must be a number"):
+            bad = [dict(head, op="attach", weights={field: "12.5"})]
+        else:  # result of strengthen out of range
+            bad = [dict(head, id=e["event"] + "-before", op="attach",
+                        weights={field: 1000000000}),
+                   dict(head, op="strengthen", weights={field: 1000000000})]
+        raw = [json.dumps(b).encode() for b in bad]
+        if e["component"] == "kafka source":
+            produce(h.producer, h.topics[0], [(r, int(e["partition"]) % 4) for r in raw])
+        else:
+            publish(h.rabbit, h.names.queue, raw)
+        sent[e["event"]] = e
+    # without an id that can be read: no event key
+    publish(h.rabbit, h.names.queue, [b"not json", b'{"id": 17, "op": "attach"}'])
+    for ex in examples:
+        d.wait_log(dict(ex)["reason"])
+    d.wait_log("id: must be a string of 1..128 bytes")
+    assert d.stop() == 0, d.log_tail()
+    lines = [logfmt(line) for line in records(d.current_log())]
+    for ex in examples:
+        e = dict(ex)
+        got = [rec for rec in lines if dict(rec).get("event") == e["event"]]
+        assert len(got) == 1, (ex, got)
+        g = dict(got[0])
+        assert [k for k, _ in got[0]] == [k for k, _ in ex], (ex, got[0])
+        for k in ("level", "component", "msg", "event", "reason"):
+            assert g[k] == e[k], (k, ex, got[0])
+        if "topic" in g:
+            assert g["topic"] == h.topics[0] and g["partition"] == e["partition"], got[0]
+            assert g["offset"].isdigit(), got[0]
+        else:
+            assert g["queue"] == h.names.queue and g["delivery_tag"].isdigit(), got[0]
+    idless = [rec for rec in lines if dict(rec).get("msg") == "message refused"
+              and dict(rec).get("queue") == h.names.queue]
+    assert len(idless) == 2 and all("event" not in dict(rec) for rec in idless), idless
