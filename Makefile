@@ -23,7 +23,8 @@ endif
 VERSION := 0.1.0
 ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 
-CORE_SRCS := daemon/log.c config/config.c config/history.c handlers/fixed.c handlers/event.c \
+CORE_SRCS := daemon/log.c config/config.c config/jsontext.c config/history.c handlers/fixed.c \
+             handlers/event.c \
              handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
              handlers/store.c handlers/cluster.c handlers/router.c handlers/segment.c \
              handlers/render.c \
@@ -152,7 +153,7 @@ bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all -I. -I$(BUILD) $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\"
-FUZZ_BASE := config/config.c handlers/event.c handlers/fixed.c
+FUZZ_BASE := config/config.c config/jsontext.c handlers/event.c handlers/fixed.c
 FUZZ_TRIGGER := $(FUZZ_BASE) handlers/trigger.c handlers/jsonbuf.c handlers/msgpack.c \
   handlers/sha1.c
 fuzz:

@@ -1,6 +1,9 @@
 /* config.c — loads the JSON configuration, expands ${NAME}, checks every rule.
- * Every error names the JSON path of what is wrong. */
+ * Every error names the JSON path of what is wrong. A float threshold value
+ * is rounded on its decimal as written, read from the configuration's text
+ * (config/jsontext.h): jansson keeps only a double. */
 #include "config/config.h"
+#include "config/jsontext.h"
 #include "handlers/fixed.h"
 
 #include <errno.h>
@@ -16,6 +19,7 @@
 typedef struct {
     char *err;
     size_t errlen;
+    const char *text, *end; /* the JSON text jansson parsed */
 } Ctx;
 
 static bool fail(Ctx *c, const char *path, const char *fmt, ...)
@@ -790,8 +794,9 @@ fail:
     return false;
 }
 
-static bool load_threshold(Ctx *c, const json_t *o, const char *path, RelationDef *rel,
-                           ThresholdDef *t)
+/* o is the threshold, raw its text in c->text (NULL: not found there). */
+static bool load_threshold(Ctx *c, const json_t *o, const char *raw, const char *path,
+                           RelationDef *rel, ThresholdDef *t)
 {
     static const char *const keys[] = {"direction", "stat", "property", "value", "name", NULL};
     char *dir = NULL, *stat = NULL, *prop = NULL, *name = NULL;
@@ -882,7 +887,15 @@ static bool load_threshold(Ctx *c, const json_t *o, const char *path, RelationDe
         }
     } else {
         int64_t limit = t->stat == STAT_TOTAL ? FIXED_TOTAL_MAX / FIXED_SCALE : FIXED_FLOAT_MAX;
-        if (!fixed_from_json(v, limit, &t->value)) {
+        const char *text = NULL;
+        size_t n = 0;
+        bool found = json_is_number(v) &&
+                     jsontext_number(jsontext_member(raw, c->end, "value"), c->end, &text, &n);
+        if (json_is_number(v) && !found) {
+            fail(c, sub, "number not found in the configuration text");
+            goto done;
+        }
+        if (!found || !fixed_from_text(text, n, limit, &t->value)) {
             fail(c, sub, "must be a number -%lld..%lld", (long long)limit, (long long)limit);
             goto done;
         }
@@ -896,7 +909,9 @@ done:
     return ok;
 }
 
-static bool load_relation(Ctx *c, const json_t *o, const char *path, RelationDef *rel)
+/* o is the relation, raw its text in c->text (NULL: not found there). */
+static bool load_relation(Ctx *c, const json_t *o, const char *raw, const char *path,
+                          RelationDef *rel)
 {
     static const char *const keys[] = {"short",      "name",       "database_a", "database_b",
                                        "properties", "thresholds", NULL};
@@ -940,9 +955,11 @@ static bool load_relation(Ctx *c, const json_t *o, const char *path, RelationDef
         rel->thresholds = calloc(json_array_size(ths), sizeof *rel->thresholds);
         if (!rel->thresholds)
             return fail(c, sub, "out of memory");
+        const char *raw_ths = jsontext_member(raw, c->end, "thresholds");
         json_array_foreach(ths, i, v) {
             join_index(item, sizeof item, sub, i);
-            if (!load_threshold(c, v, item, rel, &rel->thresholds[i]))
+            if (!load_threshold(c, v, jsontext_element(raw_ths, c->end, i), item, rel,
+                                &rel->thresholds[i]))
                 return false;
             rel->nthresholds = (int)i + 1;
         }
@@ -965,10 +982,12 @@ static bool load_relations(Ctx *c, const json_t *root, Config *cfg)
     cfg->relations = calloc(json_array_size(rels), sizeof *cfg->relations);
     if (!cfg->relations)
         return fail(c, "relations", "out of memory");
+    const char *raw_rels = jsontext_member(c->text, c->end, "relations");
     json_array_foreach(rels, i, v) {
         join_index(item, sizeof item, "relations", i);
         cfg->nrelations = (int)i + 1;
-        if (!load_relation(c, v, item, &cfg->relations[i]))
+        if (!load_relation(c, v, jsontext_element(raw_rels, c->end, i), item,
+                           &cfg->relations[i]))
             return false;
         for (size_t j = 0; j < i; j++)
             if (strcmp(cfg->relations[j].short_name, cfg->relations[i].short_name) == 0) {
@@ -1019,7 +1038,7 @@ static Config *config_from_json(json_t *root, Ctx *c, unsigned skip)
 
 Config *config_parse(const char *text, char *err, size_t errlen)
 {
-    Ctx c = {err, errlen};
+    Ctx c = {err, errlen, text, text + strlen(text)};
     json_error_t jerr;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -1036,22 +1055,64 @@ Config *config_load(const char *path, char *err, size_t errlen)
     return config_load_sections(path, 0, err, errlen);
 }
 
+/* The whole file at path, malloc'ed (*len bytes, NUL after them), or NULL
+ * with the message in err. Read once: the tree and the text are the same
+ * file even when it is being replaced. */
+static char *read_text(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: unable to open %s: %s", path, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (n < cap - 1)
+            break;
+        char *nb = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    if (!buf) {
+        snprintf(err, errlen, "%s: out of memory", path);
+    } else if (ferror(f)) {
+        snprintf(err, errlen, "%s: unable to read: %s", path, strerror(errno));
+        free(buf);
+        buf = NULL;
+    } else {
+        buf[n] = '\0';
+        *len = n;
+    }
+    fclose(f);
+    return buf;
+}
+
 Config *config_load_sections(const char *path, unsigned skip, char *err, size_t errlen)
 {
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    size_t len;
+    char *text = read_text(path, &len, err, errlen);
+    if (!text)
+        return NULL;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        if (jerr.line < 0)
-            snprintf(err, errlen, "%s: %s", path, jerr.text);
-        else
-            snprintf(err, errlen, "%s: line %d column %d: %s", path, jerr.line, jerr.column,
-                     jerr.text);
+        snprintf(err, errlen, "%s: line %d column %d: %s", path, jerr.line, jerr.column,
+                 jerr.text);
+        free(text);
         return NULL;
     }
     char inner[CONFIG_ERR_MAX];
-    Ctx c = {inner, sizeof inner};
+    Ctx c = {inner, sizeof inner, text, text + len};
     Config *cfg = config_from_json(root, &c, skip);
     json_decref(root);
+    free(text);
     if (!cfg)
         snprintf(err, errlen, "%s: %s", path, inner);
     return cfg;

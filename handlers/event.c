@@ -1,6 +1,7 @@
 /* event.c — parses and validates one relation event (README, "Events"). */
 #include "handlers/event.h"
 #include "handlers/fixed.h"
+#include "config/jsontext.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -27,125 +28,16 @@ static bool fail(char *err, size_t errlen, const char *fmt, ...)
     return false;
 }
 
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* ---- a weight's text, for the JSON path ----
- *
- * jansson keeps a number only as a double (or an integer), and a float
- * weight is rounded on the decimal as written: the JSON path reads its text
- * from the event, which jansson has just accepted (valid JSON, no key twice).
- * Bounds are checked all the same. */
-
-/* After the string at p (its opening quote). */
-static const char *raw_skip_string(const char *p, const char *end)
-{
-    for (p++; p < end && *p != '"'; p++)
-        if (*p == '\\' && p + 1 < end)
-            p++;
-    return p < end ? p + 1 : end;
-}
-
-/* After the value at p (any depth). */
-static const char *raw_skip_value(const char *p, const char *end)
-{
-    int depth = 0;
-    do {
-        p = skip_ws(p, end);
-        if (p >= end)
-            return end;
-        if (*p == '"')
-            p = raw_skip_string(p, end);
-        else if (*p == '{' || *p == '[')
-            depth++, p++;
-        else if (*p == '}' || *p == ']')
-            depth--, p++;
-        else if (*p == ',' || *p == ':')
-            p++;
-        else /* a number or a word */
-            while (p < end && *p != ',' && *p != ':' && *p != ']' && *p != '}' && *p != ' ' &&
-                   *p != '\t' && *p != '\n' && *p != '\r')
-                p++;
-    } while (depth > 0);
-    return p;
-}
-
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
-}
-
-/* Whether the string at p (its opening quote), escapes decoded, is name
- * (ASCII: an escape of anything else cannot match). */
-static bool raw_string_is(const char *p, const char *end, const char *name)
-{
-    for (p++; p < end && *p != '"'; name++) {
-        int c = (unsigned char)*p++;
-        if (c == '\\') {
-            if (p >= end)
-                return false;
-            switch (c = *p++) {
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            case 'u':
-                if (end - p < 4)
-                    return false;
-                c = hex_digit(p[0]) << 12 | hex_digit(p[1]) << 8 | hex_digit(p[2]) << 4 |
-                    hex_digit(p[3]);
-                p += 4;
-                break;
-            }
-        }
-        if (c == 0 || c != (unsigned char)*name)
-            return false;
-    }
-    return *name == '\0';
-}
-
-/* The value of the member name of the object at p, or NULL. */
-static const char *raw_member(const char *p, const char *end, const char *name)
-{
-    p = skip_ws(p, end);
-    if (p >= end || *p != '{')
-        return NULL;
-    for (p = skip_ws(p + 1, end); p < end && *p == '"';) {
-        bool hit = raw_string_is(p, end, name);
-        p = skip_ws(raw_skip_string(p, end), end);
-        if (p >= end || *p != ':')
-            return NULL;
-        p = skip_ws(p + 1, end);
-        if (hit)
-            return p;
-        p = skip_ws(raw_skip_value(p, end), end);
-        if (p >= end || *p != ',')
-            return NULL;
-        p = skip_ws(p + 1, end);
-    }
-    return NULL;
-}
-
-/* The text of the number weights.name of the event data..end. */
+/* The text of the number weights.name of the event data..end, which
+ * jansson has just accepted (valid JSON, no key twice): jansson keeps a
+ * number only as a double (or an integer), and a float weight is rounded on
+ * the decimal as written. */
 static bool raw_weight(const char *data, const char *end, const char *name, const char **s,
                        size_t *n)
 {
-    const char *w = raw_member(data, end, "weights");
-    const char *v = w ? raw_member(w, end, name) : NULL;
-    if (!v)
-        return false;
-    const char *e = v;
-    while (e < end && ((*e >= '0' && *e <= '9') || *e == '-' || *e == '+' || *e == '.' ||
-                       *e == 'e' || *e == 'E'))
-        e++;
-    *s = v;
-    *n = (size_t)(e - v);
-    return e > v;
+    const char *w = jsontext_member(data, end, "weights");
+    const char *v = w ? jsontext_member(w, end, name) : NULL;
+    return v && jsontext_number(v, end, s, n);
 }
 
 /* A non-empty string of at most max bytes, or an integer taken as its decimal string. */
@@ -418,21 +310,21 @@ static const char *scan_value(const char *p, const char *end, Tok *t, bool obj)
             return NULL;
         const char *s = p;
         Tok k, v;
-        p = skip_ws(p + 1, end);
+        p = jsontext_skip_ws(p + 1, end);
         if (p < end && *p == '}')
             p++;
         else
             for (;;) {
                 if (!(p = scan_string(p, end, &k)))
                     return NULL;
-                p = skip_ws(p, end);
+                p = jsontext_skip_ws(p, end);
                 if (p >= end || *p != ':')
                     return NULL;
-                if (!(p = scan_value(skip_ws(p + 1, end), end, &v, false)))
+                if (!(p = scan_value(jsontext_skip_ws(p + 1, end), end, &v, false)))
                     return NULL;
-                p = skip_ws(p, end);
+                p = jsontext_skip_ws(p, end);
                 if (p < end && *p == ',') {
-                    p = skip_ws(p + 1, end);
+                    p = jsontext_skip_ws(p + 1, end);
                     continue;
                 }
                 if (p >= end || *p != '}')
@@ -518,7 +410,7 @@ static const char *const known_keys[K_COUNT] = {
 
 static bool fast_weights(const Tok *t, Event *ev)
 {
-    const char *p = skip_ws(t->s + 1, t->s + t->n), *end = t->s + t->n;
+    const char *p = jsontext_skip_ws(t->s + 1, t->s + t->n), *end = t->s + t->n;
     uint64_t seen = 0;
     while (p < end && *p != '}') {
         Tok k = {0}, v = {0};
@@ -532,12 +424,12 @@ static bool fast_weights(const Tok *t, Event *ev)
         if (i < 0 || (seen & (1ull << i)))
             return false;
         seen |= 1ull << i;
-        p = scan_value(skip_ws(skip_ws(p, end) + 1, end), end, &v, false);
+        p = scan_value(jsontext_skip_ws(jsontext_skip_ws(p, end) + 1, end), end, &v, false);
         if (!fast_weight(&ev->rel->properties[i], ev->op, &v, &ev->weights[i]))
             return false;
-        p = skip_ws(p, end);
+        p = jsontext_skip_ws(p, end);
         if (*p == ',')
-            p = skip_ws(p + 1, end);
+            p = jsontext_skip_ws(p + 1, end);
     }
     return true;
 }
@@ -551,10 +443,10 @@ static bool parse_fast(const Config *cfg, const char *data, size_t len, Event *e
 
     if (len > EVENT_MAX_BYTES)
         return false;
-    p = skip_ws(p, end);
+    p = jsontext_skip_ws(p, end);
     if (p >= end || *p != '{')
         return false;
-    p = skip_ws(p + 1, end);
+    p = jsontext_skip_ws(p + 1, end);
     if (p < end && *p == '}')
         return false;
     for (;;) {
@@ -568,21 +460,21 @@ static bool parse_fast(const Config *cfg, const char *data, size_t len, Event *e
         if (key < 0 || (have & (1u << key)))
             return false; /* unknown keys are skipped by the JSON path */
         have |= 1u << key;
-        p = skip_ws(p, end);
+        p = jsontext_skip_ws(p, end);
         if (p >= end || *p != ':')
             return false;
-        if (!(p = scan_value(skip_ws(p + 1, end), end, &v[key], key == K_WEIGHTS)))
+        if (!(p = scan_value(jsontext_skip_ws(p + 1, end), end, &v[key], key == K_WEIGHTS)))
             return false;
-        p = skip_ws(p, end);
+        p = jsontext_skip_ws(p, end);
         if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
+            p = jsontext_skip_ws(p + 1, end);
             continue;
         }
         if (p >= end || *p != '}')
             return false;
         break;
     }
-    if (skip_ws(p + 1, end) != end)
+    if (jsontext_skip_ws(p + 1, end) != end)
         return false;
 
     unsigned required = 1u << K_ID | 1u << K_OP | 1u << K_REL | 1u << K_A | 1u << K_B;

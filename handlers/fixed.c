@@ -5,13 +5,9 @@
  * (the scaled integer part, zeros past the last digit) and the digit at k
  * (>= 5: one more, half away from zero). Nothing goes through a double, so
  * 0.49999949999999999 is 0.499999 and not 0.5; the range is checked on the
- * rounded value. */
+ * rounded value. The text is found by config/jsontext.h: event weights
+ * (handlers/event.c) and configuration thresholds (config/config.c). */
 #include "handlers/fixed.h"
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define EXP_CAP 1000000000000000000LL /* |exponent| beyond: the same verdict */
 
@@ -75,22 +71,4 @@ bool fixed_from_text(const char *s, size_t n, int64_t limit, int64_t *out)
 #undef DIGIT
     *out = neg ? -r : r;
     return true;
-}
-
-bool fixed_from_json(const json_t *v, int64_t limit, int64_t *out)
-{
-    char buf[40];
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (json_is_real(v) && isfinite(json_real_value(v))) {
-        double d = json_real_value(v);
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
-            if (strtod(buf, NULL) == d)
-                break;
-        }
-    } else {
-        return false;
-    }
-    return fixed_from_text(buf, strlen(buf), limit, out);
 }

@@ -3,7 +3,6 @@
 #ifndef RELATIOND_FIXED_H
 #define RELATIOND_FIXED_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,13 +18,6 @@
  * is not such a literal or when the ROUNDED value leaves -limit..limit
  * (natural units; limit <= FIXED_TOTAL_MAX / FIXED_SCALE). Never -0. */
 bool fixed_from_text(const char *s, size_t n, int64_t limit, int64_t *out)
-    __attribute__((warn_unused_result));
-
-/* The same for a number jansson has parsed (its text gone): an integer as it
- * is, a real by the shortest decimal that reads back as its double — the
- * decimal written whenever it had at most 15 significant digits. False when
- * not a number. */
-bool fixed_from_json(const json_t *v, int64_t limit, int64_t *out)
     __attribute__((warn_unused_result));
 
 #endif

@@ -322,6 +322,35 @@ static const char *check_th_edge_float_round(const Config *c)
     return NULL;
 }
 
+static const char *check_th_edge_float_text(const Config *c)
+{
+    const ThresholdDef *t = th0(c);
+    EXPECT(t && t->value == 499999); /* 0.49999949999999999 on its digits, not 0.5 */
+    return NULL;
+}
+
+static const char *check_th_edge_float_max_rounded(const Config *c)
+{
+    const ThresholdDef *t = th0(c);
+    EXPECT(t && t->value == 1000000000LL * 1000000LL); /* rounded, then in range */
+    return NULL;
+}
+
+/* Each float threshold's own text, wherever it is written and however its
+ * key is spelled. */
+static const char *check_th_float_found(const Config *c)
+{
+    EXPECT(c->nrelations == 2 && c->relations[0].nthresholds == 1);
+    EXPECT(c->relations[0].thresholds[0].value == 2); /* 0.0000015 */
+    const RelationDef *r = &c->relations[1];
+    EXPECT(r->nthresholds == 3);
+    EXPECT(r->thresholds[0].stat == STAT_COUNT && r->thresholds[0].value == 3);
+    EXPECT(r->thresholds[1].value == 499999);
+    EXPECT(streq(r->thresholds[1].name, "value"));
+    EXPECT(r->thresholds[2].stat == STAT_TOTAL && r->thresholds[2].value == -1234567);
+    return NULL;
+}
+
 static const char *check_th_edge_bool_0(const Config *c)
 {
     const ThresholdDef *t = th0(c);
@@ -1031,6 +1060,31 @@ static const Case cases[] = {
      check_th_edge_float_int},
     {"float edge value rounded", WITH_THS(TH("direct", "edge", ",'property':'f','value':1.2345675")),
      NULL, check_th_edge_float_round},
+    {"float edge value rounded on its text",
+     WITH_THS(TH("direct", "edge", ",'property':'f','value':0.49999949999999999")), NULL,
+     check_th_edge_float_text},
+    {"float edge value 1000000000.00000049999999 rounds to 1e9: accepted",
+     WITH_THS(TH("direct", "edge", ",'property':'f','value':1000000000.00000049999999")), NULL,
+     check_th_edge_float_max_rounded},
+    {"float edge value 1000000000.0000005 rounds beyond 1e9: refused",
+     WITH_THS(TH("direct", "edge", ",'property':'f','value':1000000000.0000005")),
+     "relations[0].thresholds[0].value: must be a number -1000000000..1000000000", NULL},
+    {"float total value 9007199254.0000005 rounds beyond the limit: refused",
+     WITH_THS(TH("direct", "total", ",'property':'f','value':9007199254.0000005")),
+     "relations[0].thresholds[0].value: must be a number -9007199254..9007199254", NULL},
+    {"float threshold values read from the text: escaped keys, look-alike members",
+     "{'kafka':{'brokers':'b','topics':['relations'],'dead_letter_topic':'d',"
+     "'properties':{'relations':'[{','thresholds':2.5,'value':7}},"
+     "'hooks':{'url':'amqp://h'},\n"
+     "'relations':[" REL(PROPS(PF) THS(TH("direct", "edge", ",'property':'f','value':0.0000015")))
+     ",\n"
+     " {'thresholds' : [ " TH("direct", "count", ",'value':3") ",\n"
+     "   {'name':'value','direction':'direct','stat':'edge','property':'f',\n"
+     "    'v\\u0061lue'\t:\r 0.49999949999999999},\n"
+     "   {'value':-1.2345665,'property':'f','direction':'reverse','stat':'total'}],\n"
+     "  'properties':[{'short':'f','type':'float','save_amount':true,'name':'value'}],\n"
+     "  'short':'s','database_a':'value','database_b':'b'}], " REDIS "}",
+     NULL, check_th_float_found},
     {"float total value", WITH_THS(TH("direct", "total", ",'property':'f','value':1000.5")), NULL,
      check_th_total_float},
     {"float total value max", WITH_THS(TH("direct", "total", ",'property':'f','value':9007199254")),
@@ -1287,7 +1341,8 @@ static void test_config_small_buffer(void **state)
     assert_int_equal(err[10], 'Z');
 }
 
-/* config_load names the file in front of the message. */
+/* config_load names the file in front of the message, and reads a float
+ * threshold from the file's text. */
 static void test_config_load(void **state)
 {
     (void)state;
@@ -1309,6 +1364,27 @@ static void test_config_load(void **state)
     }
     config_free(cfg);
     unlink(path);
+
+    /* A float threshold is rounded on the text of the file. */
+    char fpath[] = "/tmp/relationd-test-config-XXXXXX";
+    fd = mkstemp(fpath);
+    assert_true(fd >= 0);
+    const char floats[] =
+        "{\"redis\": {\"url\": \"redis://localhost\"}, \"relations\": [{\"short\": \"r\",\n"
+        " \"database_a\": \"a\", \"database_b\": \"b\",\n"
+        " \"properties\": [{\"short\": \"f\", \"type\": \"float\"}],\n"
+        " \"thresholds\": [{\"direction\": \"direct\", \"stat\": \"edge\", \"property\": \"f\",\n"
+        "                 \"value\": 0.49999949999999999}]}]}\n";
+    assert_int_equal(write(fd, floats, sizeof floats - 1), (ssize_t)(sizeof floats - 1));
+    close(fd);
+    cfg = config_load(fpath, err, sizeof err);
+    unlink(fpath);
+    if (!cfg || cfg->relations[0].thresholds[0].value != 499999) {
+        printf("FAIL config_load of a float threshold\n  expected: 499999\n  got: %s %lld\n",
+               cfg ? "" : err, cfg ? (long long)cfg->relations[0].thresholds[0].value : 0LL);
+        bad = 1;
+    }
+    config_free(cfg);
 
     cfg = config_load("/nonexistent/relationd.json", err, sizeof err);
     if (cfg || strncmp(err, "/nonexistent/relationd.json: ", 29) != 0) {
