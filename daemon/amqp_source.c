@@ -126,6 +126,7 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     s->dead_letters = publisher_new(s->url, s->dlx, "fanout", s->declare, &s->tls);
     if (!s->dead_letters)
         goto oom;
+    publisher_set_component(s->dead_letters, "amqp");
     backoff_init(&s->down, "amqp source", "rabbitmq", cfg->retry_max_ms);
     backoff_init(&s->dlx_down, "amqp source", "dead-letter exchange", cfg->retry_max_ms);
     shared_config_release(ref);

@@ -1,0 +1,74 @@
+"""The RabbitMQ connections under the broker's own doings: a disk alarm that
+blocks the hooks publisher. Each ends with the statistics of applying every
+event exactly once and every trigger delivered (compared with relationctl's
+results of the same events)."""
+
+import json
+import time
+
+from redis_server import free_port
+
+from brokers import make_stream, wait_until
+from test_http import get, scrape, value
+
+CONFIRM_TIMEOUT_S = 30   # daemon/publisher.c: no confirm within 30 s means a dead connection
+
+
+def metric(port, name, **labels):
+    """The value of one sample of /metrics (0 when it is not there)."""
+    return value(scrape(port), name, **labels)
+
+
+def with_http(h, **amqp):
+    port = free_port()
+    cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
+    if "amqp" in cfg:
+        cfg["amqp"] = dict(cfg["amqp"], **amqp)
+    return port, cfg
+
+
+# ---- a resource alarm --------------------------------------------------------
+
+def test_disk_alarm_blocks_the_hooks_visibly_and_delivers_once(harness, daemons, rabbit):
+    """A disk alarm while triggers are published: RabbitMQ blocks the hooks
+    connection. The daemon logs it once with the broker's reason, /readyz is
+    503 naming the hooks and the alarm, relationd_amqp_blocked{hooks} is 1,
+    the triggers are held (longer than the 30 s that otherwise mean a dead
+    connection: nothing is published again); once the alarm clears, /readyz
+    is 200, the gauge 0, and every trigger arrives exactly once."""
+    h = harness(kafka=True)
+    port, cfg = with_http(h)
+    d = h.daemon(daemons, config=cfg).start()
+    wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=30)
+    listed = scrape(port)
+    assert listed.get(("relationd_amqp_blocked", frozenset({("component", "hooks")}))) == 0
+    events = make_stream(300, seed=133, clusters=[0, 1, 2, 3], tag="al")
+    rabbit.ctl("set_disk_free_limit", "100000GB")
+    try:
+        wait_until(lambda: "disk" in rabbit.ctl("status").lower() and
+                   "alarm" in rabbit.ctl("status").lower(), timeout=30)
+        h.feed_kafka(events)
+        wait_until(lambda: "RabbitMQ blocked the connection (low on disk" in d.current_log(),
+                   timeout=60, message=d.log_tail)
+        status, body = get(port, "/readyz")
+        assert status == 503, body
+        assert {"component": "hooks", "blocked": "low on disk"} in json.loads(body)["down"], body
+        assert metric(port, "relationd_amqp_blocked", component="hooks") == 1
+        held = h.drain_hooks()
+        assert held < len(set(h.oracle.triggers)), "triggers not held: %d" % held
+        # past the confirm timeout: the connection is kept, nothing published again
+        time.sleep(CONFIRM_TIMEOUT_S + 5)
+        assert "no confirm within" not in d.current_log(), d.log_tail()
+        assert get(port, "/readyz")[0] == 503
+    finally:
+        rabbit.ctl("set_disk_free_limit", "10MB")
+    wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=60, message=d.log_tail)
+    assert metric(port, "relationd_amqp_blocked", component="hooks") == 0
+    h.wait_done()
+    h.check()
+    ids = [props.message_id for _, props, _ in h.hooks.messages]
+    doubled = sorted({i for i in ids if ids.count(i) > 1})
+    assert not doubled, "triggers delivered twice: %s" % doubled[:10]
+    log = d.current_log()
+    assert log.count("RabbitMQ blocked the connection") == 1, d.log_tail()
+    assert d.stop() == 0, d.log_tail()
