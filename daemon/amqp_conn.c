@@ -136,12 +136,14 @@ amqp_connection_state_t amqp_conn_open(const char *url, const TlsConfig *tls, ch
     amqp_set_rpc_timeout(conn, &tv);
     /* merged by rabbitmq-c into its own client properties and capabilities */
     amqp_table_entry_t caps[] = {
+        {amqp_cstring_bytes("consumer_cancel_notify"), {.kind = AMQP_FIELD_KIND_BOOLEAN,
+                                                        .value.boolean = 1}},
         {amqp_cstring_bytes("connection.blocked"), {.kind = AMQP_FIELD_KIND_BOOLEAN,
                                                     .value.boolean = 1}},
     };
     amqp_table_entry_t props[] = {
         {amqp_cstring_bytes("capabilities"),
-         {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {1, caps}}},
+         {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {2, caps}}},
     };
     amqp_table_t properties = {1, props};
     if (!amqp_conn_check(amqp_login_with_properties(conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,

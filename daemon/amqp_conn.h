@@ -19,9 +19,11 @@
 /* Connects (amqps://: over TLS as tls says), logs in and opens channel 1.
  * The login asks for heartbeats every AMQP_CONN_HEARTBEAT_S (rabbitmq-c sends
  * and checks them only while the connection is read: its owner polls it
- * while idle) and advertises the capability connection.blocked (a resource
- * alarm blocking the connection is announced). NULL on failure, with the
- * reason in err. */
+ * while idle) and advertises the capabilities
+ * consumer_cancel_notify (a consumer cancelled by the broker, its queue
+ * deleted, gets basic.cancel) and connection.blocked (a resource alarm
+ * blocking the connection is announced). NULL on failure, with the reason in
+ * err. */
 amqp_connection_state_t amqp_conn_open(const char *url, const TlsConfig *tls, char *err,
                                        size_t errlen)
     __attribute__((warn_unused_result));

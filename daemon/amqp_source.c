@@ -1,4 +1,11 @@
-/* amqp_source.c — the RabbitMQ consumer loop (amqp_source.h). */
+/* amqp_source.c — the RabbitMQ consumer loop (amqp_source.h).
+ *
+ * basic.cancel (the queue deleted: the login advertises
+ * consumer_cancel_notify), a channel or connection closed by the broker, or
+ * a lost connection end the connection: marked down (/readyz,
+ * relationd_connection_up), the batches in flight finished unacknowledged (a
+ * delivery tag is only ever acked on the connection it came from), and the
+ * source connects, declares and consumes again with the back-off. */
 #include "daemon/amqp_source.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/backoff.h"
@@ -55,7 +62,7 @@ struct AmqpSource {
     pthread_t thread;
     bool started;
     atomic_bool done;
-    atomic_bool ready; /* Redis, the hooks and the queue were connected */
+    atomic_bool ready; /* Redis and the hooks were connected, the queue is consumed */
 };
 
 /* The arguments of queue.declare: x-dead-letter-exchange, then
@@ -157,6 +164,7 @@ static void disconnect(AmqpSource *s)
 {
     amqp_conn_close(s->conn);
     s->conn = NULL;
+    atomic_store(&s->ready, false);
     finish_unacked(s);
 }
 
@@ -213,7 +221,8 @@ static bool other_frame(AmqpSource *s, char *err, size_t errlen)
         return true;
     switch (frame.payload.method.id) {
     case AMQP_BASIC_CANCEL_METHOD:
-        snprintf(err, errlen, "the broker cancelled the consumer (queue %s deleted?)", s->queue);
+        snprintf(err, errlen, "RabbitMQ cancelled the consumer of queue %s (the queue was "
+                 "deleted, or its node went down)", s->queue);
         return false;
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD:
@@ -482,9 +491,12 @@ static void *run(void *arg)
             size_t held = 0;
             for (int j = 0; j < PIPELINE_DEPTH; j++)
                 held += s->b[j].n;
-            log_at(LOG_WARN, "amqp source", "connection lost: %s; %zu unacked messages will be "
-                   "delivered again", err, held);
+            log_at(LOG_WARN, "amqp source", "queue %s: %s; %zu unacked messages will be "
+                   "delivered again; consuming again", s->queue, err, held);
             disconnect(s);
+            /* down (/readyz, relationd_connection_up) until consuming again */
+            if (!backoff_failed(&s->down, err))
+                break;
             continue;
         }
         turn(s);

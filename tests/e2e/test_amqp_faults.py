@@ -1,14 +1,17 @@
-"""The RabbitMQ connections under the broker's own doings: a disk alarm that
-blocks the hooks publisher. Each ends with the statistics of applying every
-event exactly once and every trigger delivered (compared with relationctl's
-results of the same events)."""
+"""The RabbitMQ connections under the broker's own doings: the source's queue
+deleted under the daemon (RabbitMQ cancels the consumer), and a disk alarm
+that blocks the hooks publisher. Each ends with the statistics of applying
+every event exactly once and every trigger delivered (compared with
+relationctl's results of the same events)."""
 
 import json
 import time
 
+import pika
+
 from redis_server import free_port
 
-from brokers import make_stream, wait_until
+from brokers import declare_source, make_stream, wait_until
 from test_http import get, scrape, value
 
 CONFIRM_TIMEOUT_S = 30   # daemon/publisher.c: no confirm within 30 s means a dead connection
@@ -19,12 +22,82 @@ def metric(port, name, **labels):
     return value(scrape(port), name, **labels)
 
 
+def consumers(rabbit, queue):
+    """The queue's consumer count (None: no such queue)."""
+    conn = rabbit.connection()
+    try:
+        return conn.channel().queue_declare(queue, passive=True).method.consumer_count
+    except pika.exceptions.ChannelClosedByBroker:
+        return None
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
 def with_http(h, **amqp):
     port = free_port()
     cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
     if "amqp" in cfg:
         cfg["amqp"] = dict(cfg["amqp"], **amqp)
     return port, cfg
+
+
+# ---- the queue deleted under the daemon -------------------------------------
+
+def test_queue_deleted_under_the_daemon_is_consumed_again(harness, daemons, rabbit):
+    """amqp.declare false: the queue is deleted while the daemon consumes it.
+    RabbitMQ cancels the consumer; the daemon says so, /readyz turns 503 and
+    relationd_connection_up{component="amqp"} 0 while the queue is missing;
+    once it is declared again the daemon consumes it (one consumer), /readyz
+    is 200 again, and the events published then are applied exactly."""
+    h = harness(amqp=True)
+    port, cfg = with_http(h, declare=False)
+    events = make_stream(400, seed=131, clusters=[0, 1, 2], tag="qd")
+    d = h.daemon(daemons, config=cfg).start()
+    h.feed_amqp(events[:200])
+    h.wait_done()
+    wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=30)
+
+    rabbit.ctl("delete_queue", h.names.queue)
+    wait_until(lambda: "RabbitMQ cancelled the consumer of queue %s" % h.names.queue
+               in d.current_log(), timeout=30, message=d.log_tail)
+    status, body = get(port, "/readyz")
+    assert status == 503, body
+    assert {"source": "amqp source", "component": "rabbitmq"} in json.loads(body)["down"], body
+    assert metric(port, "relationd_connection_up", component="amqp") == 0
+
+    conn = rabbit.connection()
+    declare_source(conn.channel(), h.names)
+    conn.close()
+    wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=30, message=d.log_tail)
+    assert metric(port, "relationd_connection_up", component="amqp") == 1
+    wait_until(lambda: consumers(rabbit, h.names.queue) == 1, timeout=30)
+    h.feed_amqp(events[200:])
+    h.wait_done()
+    h.check()
+    assert metric(port, "relationd_events_total", source="amqp", result="applied") + \
+        metric(port, "relationd_events_total", source="amqp", result="duplicate") + \
+        metric(port, "relationd_events_total", source="amqp", result="stale") == len(events)
+    assert d.stop() == 0, d.log_tail()
+
+
+def test_queue_deleted_under_the_daemon_is_declared_again(harness, daemons, rabbit):
+    """amqp.declare true: after the queue is deleted the daemon declares it
+    again itself (with its dead-letter exchange) and consumes it."""
+    h = harness(amqp=True)
+    events = make_stream(300, seed=132, clusters=[0, 1], tag="qr")
+    d = h.daemon(daemons).start()
+    h.feed_amqp(events[:100])
+    h.wait_done()
+    rabbit.ctl("delete_queue", h.names.queue)
+    wait_until(lambda: "RabbitMQ cancelled the consumer of queue %s" % h.names.queue
+               in d.current_log(), timeout=30, message=d.log_tail)
+    wait_until(lambda: consumers(rabbit, h.names.queue) == 1, timeout=30, message=d.log_tail)
+    h.feed_amqp(events[100:] + [b"not json"])
+    h.wait_done()
+    wait_until(lambda: h.dlx.drain(0.1) >= 0 and len(h.dlx.messages) == 1, timeout=30)
+    h.check()
+    assert d.stop() == 0, d.log_tail()
 
 
 # ---- a resource alarm --------------------------------------------------------
