@@ -1,10 +1,12 @@
 """The RabbitMQ connections under the broker's own doings: the source's queue
-deleted under the daemon (RabbitMQ cancels the consumer), and a disk alarm
-that blocks the hooks publisher. Each ends with the statistics of applying
-every event exactly once and every trigger delivered (compared with
-relationctl's results of the same events)."""
+deleted under the daemon (RabbitMQ cancels the consumer), a disk alarm that
+blocks the hooks publisher, and messages far over the 65536-byte limit (up
+to RabbitMQ's 128 MiB maximum) that must not be held in memory. Each ends
+with the statistics of applying every event exactly once and every trigger
+delivered (compared with relationctl's results of the same events)."""
 
 import json
+import re
 import time
 
 import pika
@@ -144,4 +146,46 @@ def test_disk_alarm_blocks_the_hooks_visibly_and_delivers_once(harness, daemons,
     assert not doubled, "triggers delivered twice: %s" % doubled[:10]
     log = d.current_log()
     assert log.count("RabbitMQ blocked the connection") == 1, d.log_tail()
+    assert d.stop() == 0, d.log_tail()
+
+
+# ---- messages over the limit -------------------------------------------------
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def test_huge_messages_are_dead_lettered_without_being_held(harness, daemons):
+    """Three messages of 100 MiB between valid events (RabbitMQ takes up to
+    128 MiB): each is dead-lettered with its reason and size and only its
+    first 65536 bytes; the valid events are applied; the daemon's peak RSS
+    stays far below one such message."""
+    big = 100 * 1024 * 1024
+    h = harness(amqp=True)
+    events = make_stream(150, seed=134, clusters=[0, 1], tag="hg")
+    huge = [bytes([ord("a") + i]) * big for i in range(3)]
+    stream = events[:50] + [huge[0]] + events[50:100] + huge[1:] + events[100:]
+    h.feed_amqp(stream)
+    del stream
+    d = h.daemon(daemons).start()
+    h.wait_done(timeout=180)
+    wait_until(lambda: h.dlx.drain(0.2) >= 0 and len(h.dlx.messages) >= 3, timeout=120,
+               message=d.log_tail)
+    peak = vm_hwm_kib(d.proc.pid)
+    assert peak < 100 * 1024, "peak RSS %d KiB" % peak
+    h.dlx.drain(0.5)
+    assert len(h.dlx.messages) == 3
+    for (rk, props, body), want in zip(h.dlx.messages, huge):
+        assert body == want[:65536]
+        assert rk == h.names.queue
+        headers = props.headers or {}
+        assert headers.get("x-relationd-body-bytes") == big, headers
+        reason = headers.get("x-relationd-reason")
+        reason = reason.decode() if isinstance(reason, bytes) else reason
+        assert reason == "message of %d bytes over the 65536-byte limit" % big, headers
+    assert len(re.findall(r'msg="message refused" queue=%s delivery_tag=\d+ reason="message of '
+                          r'%d bytes over the 65536-byte limit"' % (h.names.queue, big),
+                          d.current_log())) == 3, d.log_tail()
+    h.check()
     assert d.stop() == 0, d.log_tail()
