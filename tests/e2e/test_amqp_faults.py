@@ -108,6 +108,7 @@ def test_disk_alarm_blocks_the_hooks_visibly_and_delivers_once(harness, daemons,
     """A disk alarm while triggers are published: RabbitMQ blocks the hooks
     connection. The daemon logs it once with the broker's reason, /readyz is
     503 naming the hooks and the alarm, relationd_amqp_blocked{hooks} is 1,
+    relationd_outbox_entries counts the applied events' waiting triggers,
     the triggers are held (longer than the 30 s that otherwise mean a dead
     connection: nothing is published again); once the alarm clears, /readyz
     is 200, the gauge 0, and every trigger arrives exactly once."""
@@ -118,10 +119,7 @@ def test_disk_alarm_blocks_the_hooks_visibly_and_delivers_once(harness, daemons,
     listed = scrape(port)
     assert listed.get(("relationd_amqp_blocked", frozenset({("component", "hooks")}))) == 0
     events = make_stream(300, seed=133, clusters=[0, 1, 2, 3], tag="al")
-    rabbit.ctl("set_disk_free_limit", "100000GB")
-    try:
-        wait_until(lambda: "disk" in rabbit.ctl("status").lower() and
-                   "alarm" in rabbit.ctl("status").lower(), timeout=30)
+    with rabbit.disk_alarm():
         h.feed_kafka(events)
         wait_until(lambda: "RabbitMQ blocked the connection (low on disk" in d.current_log(),
                    timeout=60, message=d.log_tail)
@@ -129,17 +127,18 @@ def test_disk_alarm_blocks_the_hooks_visibly_and_delivers_once(harness, daemons,
         assert status == 503, body
         assert {"component": "hooks", "blocked": "low on disk"} in json.loads(body)["down"], body
         assert metric(port, "relationd_amqp_blocked", component="hooks") == 1
+        # the applied events' triggers wait in the outbox, and the gauge says so
+        wait_until(lambda: metric(port, "relationd_outbox_entries") > 0, timeout=30)
         held = h.drain_hooks()
         assert held < len(set(h.oracle.triggers)), "triggers not held: %d" % held
         # past the confirm timeout: the connection is kept, nothing published again
         time.sleep(CONFIRM_TIMEOUT_S + 5)
         assert "no confirm within" not in d.current_log(), d.log_tail()
         assert get(port, "/readyz")[0] == 503
-    finally:
-        rabbit.ctl("set_disk_free_limit", "10MB")
     wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=60, message=d.log_tail)
     assert metric(port, "relationd_amqp_blocked", component="hooks") == 0
     h.wait_done()
+    wait_until(lambda: metric(port, "relationd_outbox_entries") == 0, timeout=30)
     h.check()
     ids = [props.message_id for _, props, _ in h.hooks.messages]
     doubled = sorted({i for i in ids if ids.count(i) > 1})
