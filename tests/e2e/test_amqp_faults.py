@@ -95,6 +95,15 @@ def test_queue_deleted_under_the_daemon_is_declared_again(harness, daemons, rabb
     wait_until(lambda: "RabbitMQ cancelled the consumer of queue %s" % h.names.queue
                in d.current_log(), timeout=30, message=d.log_tail)
     wait_until(lambda: consumers(rabbit, h.names.queue) == 1, timeout=30, message=d.log_tail)
+    # every connection of the daemon (rabbitmq-c's) asked for heartbeats every
+    # 30 s and advertised both capabilities
+    rows = [r for r in rabbit.ctl("list_connections", "timeout", "client_properties",
+                                  "--no-table-headers").splitlines() if "rabbitmq-c" in r]
+    assert len(rows) >= 2, rows   # the source, the hooks (the dead letters: from the first one)
+    for r in rows:
+        assert r.split()[0] == "30", r
+        assert '{"consumer_cancel_notify",true}' in r, r
+        assert '{"connection.blocked",true}' in r, r
     h.feed_amqp(events[100:] + [b"not json"])
     h.wait_done()
     wait_until(lambda: h.dlx.drain(0.1) >= 0 and len(h.dlx.messages) == 1, timeout=30)
