@@ -1,12 +1,20 @@
 /* amqp_conn.c — AMQP connections (amqp_conn.h). */
 #include "daemon/amqp_conn.h"
+#include "daemon/lifecycle.h"
+#include "daemon/log.h"
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+
+/* relationd's metrics (metrics.h), weak: relationctl and the benchmarks link
+ * none, and there it is NULL. */
+extern void metrics_amqp_blocked(const char *component, int change, const char *reason)
+    __attribute__((weak));
 
 amqp_bytes_t amqp_conn_bytes(const char *s)
 {
@@ -126,9 +134,22 @@ amqp_connection_state_t amqp_conn_open(const char *url, const TlsConfig *tls, ch
     }
     amqp_set_handshake_timeout(conn, &tv);
     amqp_set_rpc_timeout(conn, &tv);
-    if (!amqp_conn_check(amqp_login(conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
-                                    AMQP_CONN_HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, info.user,
-                                    info.password),
+    /* merged by rabbitmq-c into its own client properties and capabilities */
+    amqp_table_entry_t caps[] = {
+        {amqp_cstring_bytes("consumer_cancel_notify"), {.kind = AMQP_FIELD_KIND_BOOLEAN,
+                                                        .value.boolean = 1}},
+        {amqp_cstring_bytes("connection.blocked"), {.kind = AMQP_FIELD_KIND_BOOLEAN,
+                                                    .value.boolean = 1}},
+    };
+    amqp_table_entry_t props[] = {
+        {amqp_cstring_bytes("capabilities"),
+         {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {2, caps}}},
+    };
+    amqp_table_t properties = {1, props};
+    if (!amqp_conn_check(amqp_login_with_properties(conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
+                                                    AMQP_CONN_HEARTBEAT_S, &properties,
+                                                    AMQP_SASL_METHOD_PLAIN, info.user,
+                                                    info.password),
                          "login", err, errlen))
         goto fail;
     amqp_channel_open(conn, 1);
@@ -190,4 +211,69 @@ void amqp_conn_close(amqp_connection_state_t conn)
         amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
     }
     amqp_destroy_connection(conn);
+}
+
+void amqp_conn_abort(amqp_connection_state_t conn)
+{
+    if (conn && amqp_get_socket(conn)) {
+        int fd = amqp_get_sockfd(conn);
+        if (fd >= 0)
+            (void)shutdown(fd, SHUT_RDWR); /* the polite close then fails at once */
+    }
+    amqp_conn_close(conn);
+}
+
+/* ---- flow control ---------------------------------------------------------- */
+
+void amqp_conn_flow_init(AmqpFlow *f, const char *who, const char *component, const char *kind,
+                         const char *name)
+{
+    memset(f, 0, sizeof *f);
+    f->who = who;
+    f->component = component;
+    snprintf(f->name, sizeof f->name, "%s %s", kind, name);
+}
+
+static void flow_set(AmqpFlow *f, bool blocked)
+{
+    if (f->blocked == blocked)
+        return;
+    f->blocked = blocked;
+    if (metrics_amqp_blocked)
+        metrics_amqp_blocked(f->component, blocked ? 1 : -1, f->reason);
+}
+
+bool amqp_conn_flow_frame(AmqpFlow *f, const amqp_frame_t *frame)
+{
+    if (frame->frame_type != AMQP_FRAME_METHOD)
+        return false;
+    if (frame->payload.method.id == AMQP_CONNECTION_BLOCKED_METHOD) {
+        const amqp_connection_blocked_t *m = frame->payload.method.decoded;
+        if (f->blocked)
+            return true; /* logged once per block */
+        snprintf(f->reason, sizeof f->reason, "%.*s", (int)m->reason.len,
+                 (const char *)m->reason.bytes);
+        f->since_ms = lifecycle_now_ms();
+        log_at(LOG_WARN, f->who, "%s: RabbitMQ blocked the connection (%s, a resource alarm): "
+               "publishing waits until the alarm clears", f->name, f->reason);
+        flow_set(f, true);
+        return true;
+    }
+    if (frame->payload.method.id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
+        if (f->blocked)
+            log_at(LOG_INFO, f->who, "%s: RabbitMQ unblocked the connection after %lld s", f->name,
+                   (long long)(lifecycle_now_ms() - f->since_ms) / 1000);
+        flow_set(f, false);
+        return true;
+    }
+    return false;
+}
+
+void amqp_conn_flow_reset(AmqpFlow *f)
+{
+    if (!f->component)
+        return; /* never initialized */
+    flow_set(f, false);
+    if (metrics_amqp_blocked)
+        metrics_amqp_blocked(f->component, 0, NULL); /* listed */
 }

@@ -1,5 +1,8 @@
-/* amqp_conn.h — opening an AMQP connection from a URL, and turning rabbitmq-c
- * replies into error messages. */
+/* amqp_conn.h — opening an AMQP connection from a URL, turning rabbitmq-c
+ * replies into error messages, and the broker's flow control of a
+ * connection (connection.blocked / connection.unblocked). Each connection
+ * belongs to one thread; the flow state is reported to relationd's metrics
+ * (metrics_amqp_blocked) when they are linked in (not in relationctl). */
 #ifndef RELATIOND_AMQP_CONN_H
 #define RELATIOND_AMQP_CONN_H
 
@@ -8,12 +11,19 @@
 #include <amqp.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define AMQP_CONN_HEARTBEAT_S 30
 #define AMQP_CONN_TIMEOUT_S 10
 
-/* Connects (amqps://: over TLS as tls says), logs in (heartbeats on) and
- * opens channel 1. NULL on failure, with the reason in err. */
+/* Connects (amqps://: over TLS as tls says), logs in and opens channel 1.
+ * The login asks for heartbeats every AMQP_CONN_HEARTBEAT_S (rabbitmq-c sends
+ * and checks them only while the connection is read: its owner polls it
+ * while idle) and advertises the capabilities
+ * consumer_cancel_notify (a consumer cancelled by the broker, its queue
+ * deleted, gets basic.cancel) and connection.blocked (a resource alarm
+ * blocking the connection is announced). NULL on failure, with the reason in
+ * err. */
 amqp_connection_state_t amqp_conn_open(const char *url, const TlsConfig *tls, char *err,
                                        size_t errlen)
     __attribute__((warn_unused_result));
@@ -31,6 +41,32 @@ bool amqp_conn_declare_exchange(amqp_connection_state_t conn, const char *name, 
 
 /* Closes channel 1 and the connection, politely when it still works. */
 void amqp_conn_close(amqp_connection_state_t conn);
+
+/* Closes a connection that is broken or closed by the broker (its byte
+ * stream may end inside a frame): the socket is shut down first, so nothing
+ * waits for a reply. */
+void amqp_conn_abort(amqp_connection_state_t conn);
+
+/* The broker's flow control of one connection. RabbitMQ blocks a connection
+ * that publishes while one of its resource alarms (disk, memory) is on: it
+ * stops reading it and sends connection.blocked with the alarm ("low on
+ * disk"), then connection.unblocked once every alarm cleared. */
+typedef struct {
+    const char *who;       /* the log's component (borrowed) */
+    const char *component; /* relationd_amqp_blocked's: "hooks" or "amqp" (borrowed) */
+    char name[300];        /* what the log names: "exchange relation.hooks" */
+    bool blocked;
+    int64_t since_ms;
+    char reason[128];
+} AmqpFlow;
+
+void amqp_conn_flow_init(AmqpFlow *f, const char *who, const char *component, const char *kind,
+                         const char *name);
+/* Handles a frame that is connection.blocked or connection.unblocked (one log
+ * line each, the metric, /readyz): true; false for any other frame. */
+bool amqp_conn_flow_frame(AmqpFlow *f, const amqp_frame_t *frame);
+/* The connection is gone, or new: not blocked (listed in the metric at 0). */
+void amqp_conn_flow_reset(AmqpFlow *f);
 
 /* An amqp_bytes_t of a C string, without copying. */
 amqp_bytes_t amqp_conn_bytes(const char *s);

@@ -1,4 +1,19 @@
-/* amqp_source.c — the RabbitMQ consumer loop (amqp_source.h). */
+/* amqp_source.c — the RabbitMQ consumer loop (amqp_source.h).
+ *
+ * Deliveries are read frame by frame (amqp_simple_wait_frame_noblock: the
+ * basic.deliver method, its content header, its body frames) rather than
+ * with amqp_consume_message, which assembles a whole body whatever its size:
+ * the content header's body size decides first, and of a body over
+ * EVENT_MAX_BYTES only its first EVENT_MAX_BYTES bytes are kept (the rest of
+ * its frames are read and dropped as they come), so memory stays bounded by
+ * batch size x EVENT_MAX_BYTES whatever the broker's message size limit. The
+ * frames read on the way are handled too: connection.blocked / unblocked,
+ * and basic.cancel (the queue deleted: the login advertises
+ * consumer_cancel_notify) or a channel or connection closed by the broker,
+ * which end the connection: marked down (/readyz, relationd_connection_up),
+ * the batches in flight finished unacknowledged (a delivery tag is only ever
+ * acked on the connection it came from), and the source connects, declares
+ * and consumes again with the back-off. */
 #include "daemon/amqp_source.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/backoff.h"
@@ -19,10 +34,13 @@
 #include <sys/time.h>
 
 typedef struct {
-    char *body;
-    size_t len;
+    char *body;       /* the body; of an oversized one, its first EVENT_MAX_BYTES bytes */
+    size_t len;       /* bytes in body */
+    uint64_t size;    /* the body's size, from its content header */
     char *routing_key;
-    uint64_t tag; /* its delivery tag, for the log */
+    uint64_t tag;     /* its delivery tag, for the log */
+    size_t msg;       /* its Message in the batch (not for an oversized one) */
+    char over[96];    /* an oversized one: its reason ("" otherwise) */
 } Held;
 
 /* One batch of deliveries: collected, then through the pipeline's stages. */
@@ -45,6 +63,7 @@ struct AmqpSource {
     int prefetch;
     size_t batch_size;
     amqp_connection_state_t conn;
+    AmqpFlow flow; /* of conn */
     Pipeline *pipeline;
     Publisher *dead_letters;
     Backoff down;
@@ -55,7 +74,7 @@ struct AmqpSource {
     pthread_t thread;
     bool started;
     atomic_bool done;
-    atomic_bool ready; /* Redis, the hooks and the queue were connected */
+    atomic_bool ready; /* Redis and the hooks were connected, the queue is consumed */
 };
 
 /* The arguments of queue.declare: x-dead-letter-exchange, then
@@ -126,6 +145,8 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     s->dead_letters = publisher_new(s->url, s->dlx, "fanout", s->declare, &s->tls);
     if (!s->dead_letters)
         goto oom;
+    publisher_set_component(s->dead_letters, "amqp");
+    amqp_conn_flow_init(&s->flow, "amqp source", "amqp", "queue", s->queue);
     backoff_init(&s->down, "amqp source", "rabbitmq", cfg->retry_max_ms);
     backoff_init(&s->dlx_down, "amqp source", "dead-letter exchange", cfg->retry_max_ms);
     shared_config_release(ref);
@@ -137,12 +158,17 @@ oom:
     return NULL;
 }
 
+static void release_held(Held *h)
+{
+    free(h->body);
+    free(h->routing_key);
+    memset(h, 0, sizeof *h);
+}
+
 static void release_batch(Batch *b)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->held[i].body);
-        free(b->held[i].routing_key);
-    }
+    for (size_t i = 0; i < b->n; i++)
+        release_held(&b->held[i]);
     b->n = 0;
     b->started = NULL;
 }
@@ -151,11 +177,17 @@ static void finish_unacked(AmqpSource *s);
 
 /* The deliveries in hand are not acked: the broker delivers them again. A
  * batch in flight still has its triggers confirmed first, so that its
- * redelivery finds them delivered. */
-static void disconnect(AmqpSource *s)
+ * redelivery finds them delivered. broken: the connection failed or the
+ * broker closed it (no polite close). */
+static void disconnect(AmqpSource *s, bool broken)
 {
-    amqp_conn_close(s->conn);
+    if (broken)
+        amqp_conn_abort(s->conn);
+    else
+        amqp_conn_close(s->conn);
     s->conn = NULL;
+    atomic_store(&s->ready, false);
+    amqp_conn_flow_reset(&s->flow);
     finish_unacked(s);
 }
 
@@ -181,6 +213,7 @@ static bool connect_and_consume(AmqpSource *s, char *err, size_t errlen)
     if (!amqp_conn_check(amqp_get_rpc_reply(s->conn), "basic.consume", err, errlen))
         goto fail;
     log_at(LOG_INFO, "amqp source", "consuming queue %s (prefetch %d)", s->queue, s->prefetch);
+    amqp_conn_flow_reset(&s->flow);
     return true;
 fail:
     amqp_conn_close(s->conn);
@@ -199,33 +232,152 @@ static char *copy_bytes(amqp_bytes_t b)
     return p;
 }
 
-/* A frame other than a delivery arrived: False when the channel is gone. */
-static bool other_frame(AmqpSource *s, char *err, size_t errlen)
+/* The next frame within ms (0: only one already there): AMQP_STATUS_OK,
+ * AMQP_STATUS_TIMEOUT, or the failure. The frames read before are released. */
+static int wait_frame(AmqpSource *s, amqp_frame_t *f, int64_t ms)
 {
-    amqp_frame_t frame;
-    int rc = amqp_simple_wait_frame(s->conn, &frame);
-    if (rc != AMQP_STATUS_OK) {
-        snprintf(err, errlen, "%s", amqp_error_string2(rc));
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    amqp_maybe_release_buffers(s->conn);
+    return amqp_simple_wait_frame_noblock(s->conn, f, &tv);
+}
+
+/* A frame that is not part of a delivery: flow control is handled (true);
+ * basic.cancel or a close by the broker ends the connection (false, with the
+ * reason); anything else is of no use here (true). */
+static bool other_frame(AmqpSource *s, const amqp_frame_t *f, char *err, size_t errlen)
+{
+    if (amqp_conn_flow_frame(&s->flow, f) || f->frame_type != AMQP_FRAME_METHOD)
+        return true;
+    switch (f->payload.method.id) {
+    case AMQP_BASIC_CANCEL_METHOD:
+        snprintf(err, errlen, "RabbitMQ cancelled the consumer of queue %s (the queue was "
+                 "deleted, or its node went down)", s->queue);
+        return false;
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+        const amqp_channel_close_t *m = f->payload.method.decoded;
+        snprintf(err, errlen, "the channel was closed by the broker: %u %.*s", m->reply_code,
+                 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         return false;
     }
-    if (frame.frame_type != AMQP_FRAME_METHOD)
-        return true;
-    switch (frame.payload.method.id) {
-    case AMQP_BASIC_CANCEL_METHOD:
-        snprintf(err, errlen, "the broker cancelled the consumer (queue %s deleted?)", s->queue);
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        const amqp_connection_close_t *m = f->payload.method.decoded;
+        snprintf(err, errlen, "the connection was closed by the broker: %u %.*s", m->reply_code,
+                 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         return false;
-    case AMQP_CHANNEL_CLOSE_METHOD:
-    case AMQP_CONNECTION_CLOSE_METHOD:
-        snprintf(err, errlen, "closed by the broker");
-        return false;
+    }
     default:
         return true;
     }
 }
 
+/* The next frame of a delivery's content (of type, on channel 1): waits as
+ * long as the broker sends something (its heartbeats), a second at a time. */
+static bool content_frame(AmqpSource *s, amqp_frame_t *f, uint8_t type, char *err,
+                          size_t errlen)
+{
+    for (;;) {
+        lifecycle_beat();
+        int rc = wait_frame(s, f, 1000);
+        if (rc == AMQP_STATUS_TIMEOUT)
+            continue;
+        if (rc != AMQP_STATUS_OK) {
+            snprintf(err, errlen, "%s", amqp_error_string2(rc));
+            return false;
+        }
+        if (f->frame_type == type && f->channel == 1)
+            return true;
+        if (!other_frame(s, f, err, errlen))
+            return false;
+        if (f->channel != 0) {
+            snprintf(err, errlen, "frame of type %u on channel %u inside a delivery's content",
+                     f->frame_type, f->channel);
+            return false;
+        }
+    }
+}
+
+/* After its basic.deliver: the delivery's content header and body frames,
+ * into h (body frames past EVENT_MAX_BYTES are dropped as they come). */
+static bool read_content(AmqpSource *s, Held *h, char *err, size_t errlen)
+{
+    amqp_frame_t f;
+    if (!content_frame(s, &f, AMQP_FRAME_HEADER, err, errlen))
+        return false;
+    h->size = f.payload.properties.body_size;
+    size_t keep = h->size > EVENT_MAX_BYTES ? EVENT_MAX_BYTES : (size_t)h->size;
+    h->body = malloc(keep + 1);
+    if (!h->body) {
+        snprintf(err, errlen, "out of memory for a message of %zu bytes", keep);
+        return false;
+    }
+    for (uint64_t got = 0; got < h->size;) {
+        if (!content_frame(s, &f, AMQP_FRAME_BODY, err, errlen))
+            return false;
+        amqp_bytes_t frag = f.payload.body_fragment;
+        if (frag.len > h->size - got) {
+            snprintf(err, errlen, "delivery %llu: more body than its header's %llu bytes",
+                     (unsigned long long)h->tag, (unsigned long long)h->size);
+            return false;
+        }
+        if (got < keep) {
+            size_t n = keep - (size_t)got < frag.len ? keep - (size_t)got : frag.len;
+            memcpy(h->body + got, frag.bytes, n);
+        }
+        got += frag.len;
+    }
+    h->len = keep;
+    h->body[keep] = '\0';
+    if (h->size > EVENT_MAX_BYTES) {
+        char tag[24];
+        snprintf(h->over, sizeof h->over, "message of %llu bytes over the %d-byte limit",
+                 (unsigned long long)h->size, EVENT_MAX_BYTES);
+        snprintf(tag, sizeof tag, "%llu", (unsigned long long)h->tag);
+        log_kv(LOG_WARN, "amqp source", "message refused", "queue", s->queue, "delivery_tag",
+               tag, "reason", h->over, (char *)NULL);
+    }
+    return true;
+}
+
+/* The next delivery into h, waiting at most wait_ms for its basic.deliver:
+ * 1, or 0 when none came; -1 when the connection failed or must go (the
+ * reason in err; h released). */
+static int next_delivery(AmqpSource *s, Held *h, int64_t wait_ms, char *err, size_t errlen)
+{
+    int64_t deadline = lifecycle_now_ms() + wait_ms;
+    for (;;) {
+        amqp_frame_t f;
+        int64_t left = deadline - lifecycle_now_ms();
+        int rc = wait_frame(s, &f, left > 0 ? left : 0);
+        if (rc == AMQP_STATUS_TIMEOUT)
+            return 0;
+        if (rc != AMQP_STATUS_OK) {
+            snprintf(err, errlen, "%s", amqp_error_string2(rc));
+            return -1;
+        }
+        if (f.frame_type != AMQP_FRAME_METHOD || f.channel != 1 ||
+            f.payload.method.id != AMQP_BASIC_DELIVER_METHOD) {
+            if (!other_frame(s, &f, err, errlen))
+                return -1;
+            continue;
+        }
+        const amqp_basic_deliver_t *d = f.payload.method.decoded;
+        memset(h, 0, sizeof *h);
+        h->tag = d->delivery_tag;
+        h->routing_key = copy_bytes(d->routing_key);
+        if (!h->routing_key)
+            snprintf(err, errlen, "out of memory");
+        if (!h->routing_key || !read_content(s, h, err, errlen)) {
+            /* unacked, and no later ack (multiple) covers it: the connection goes */
+            release_held(h);
+            return -1;
+        }
+        return 1;
+    }
+}
+
 /* Fills the current batch with what is ready: waits for a first delivery
  * only while no batch is in flight, then takes deliveries as long as more
- * are ready. False when the connection failed. */
+ * are ready. False when the connection failed or must go. */
 static bool collect(AmqpSource *s, char *err, size_t errlen)
 {
     const Config *cfg = pipeline_config(s->pipeline);
@@ -238,56 +390,30 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
             wait = 100;
         else if (b->n && lifecycle_now_ms() - first >= cfg->batch_ms)
             break;
-        struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
-        amqp_envelope_t env;
-        memset(&env, 0, sizeof env);
-        amqp_maybe_release_buffers(s->conn);
         lifecycle_beat();
-        amqp_rpc_reply_t r = amqp_consume_message(s->conn, &env, &tv, 0);
-        if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-            Held *h = &b->held[b->n];
-            h->body = copy_bytes(env.message.body);
-            h->len = env.message.body.len;
-            h->routing_key = copy_bytes(env.routing_key);
-            b->last_tag = env.delivery_tag;
-            amqp_destroy_envelope(&env);
-            if (!h->body || !h->routing_key) {
-                free(h->body);
-                free(h->routing_key);
-                snprintf(err, errlen, "out of memory");
-                return false;
-            }
+        int got = next_delivery(s, &b->held[b->n], wait, err, errlen);
+        if (got < 0)
+            return false;
+        if (got > 0) {
             if (b->n == 0)
                 first = lifecycle_now_ms();
-            b->held[b->n].tag = b->last_tag;
+            b->last_tag = b->held[b->n].tag;
             b->n++;
             continue;
         }
-        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-            r.library_error == AMQP_STATUS_TIMEOUT) {
-            if (b->n || s->in_flight)
-                break; /* nothing more ready */
-            pipeline_idle(s->pipeline);
-            publisher_poll(s->dead_letters);
-            continue;
-        }
-        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-            r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-            if (env.delivery_tag != 0) {
-                /* A basic.deliver without its content: a later ack (multiple)
-                 * would cover a message never processed. */
-                snprintf(err, errlen, "delivery %llu arrived without its content",
-                         (unsigned long long)env.delivery_tag);
-                return false;
-            }
-            if (!other_frame(s, err, errlen))
-                return false;
-            continue;
-        }
-        amqp_conn_check(r, "consume", err, errlen);
-        return false;
+        if (b->n || s->in_flight)
+            break; /* nothing more ready */
+        pipeline_idle(s->pipeline);
+        publisher_poll(s->dead_letters);
     }
     return true;
+}
+
+/* The i-th delivery is refused: oversized, or by the pipeline. */
+static bool is_dead(const Batch *b, size_t i)
+{
+    const Held *h = &b->held[i];
+    return h->over[0] || b->msgs[h->msg].dead;
 }
 
 /* Publishes the batch's bad messages to the dead-letter exchange, confirmed.
@@ -296,7 +422,7 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
 {
     size_t ndead = 0, k = 0;
     for (size_t i = 0; i < b->n; i++)
-        ndead += b->msgs[i].dead;
+        ndead += is_dead(b, i);
     if (ndead == 0)
         return true;
     Outgoing *out;
@@ -306,7 +432,7 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
     char err[512];
     for (;;) {
         out = calloc(ndead, sizeof *out);
-        entries = calloc(ndead * 2, sizeof *entries);
+        entries = calloc(ndead * 3, sizeof *entries);
         tables = calloc(ndead, sizeof *tables);
         if (out && entries && tables)
             break;
@@ -317,16 +443,21 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
             return false;
     }
     for (size_t i = 0; i < b->n; i++) {
-        if (!b->msgs[i].dead)
+        if (!is_dead(b, i))
             continue;
-        amqp_table_entry_t *e = &entries[2 * k];
+        const Held *h = &b->held[i];
+        amqp_table_entry_t *e = &entries[3 * k];
         e[0].key = amqp_cstring_bytes("x-relationd-reason");
         e[0].value.kind = AMQP_FIELD_KIND_UTF8;
-        e[0].value.value.bytes = amqp_conn_bytes(b->msgs[i].reason);
+        e[0].value.value.bytes = amqp_conn_bytes(h->over[0] ? h->over : b->msgs[h->msg].reason);
         e[1].key = amqp_cstring_bytes("x-relationd-queue");
         e[1].value.kind = AMQP_FIELD_KIND_UTF8;
         e[1].value.value.bytes = amqp_conn_bytes(s->queue);
-        tables[k] = (amqp_table_t){2, e};
+        /* an oversized one goes with its first bytes only, and its size */
+        e[2].key = amqp_cstring_bytes("x-relationd-body-bytes");
+        e[2].value.kind = AMQP_FIELD_KIND_I64;
+        e[2].value.value.i64 = (int64_t)h->size;
+        tables[k] = (amqp_table_t){h->over[0] ? 3 : 2, e};
         out[k] = (Outgoing){b->held[i].routing_key, NULL, NULL, &tables[k], b->held[i].body,
                             b->held[i].len};
         k++;
@@ -338,25 +469,35 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
         backoff_ok(&s->dlx_down);
         metrics_dead_letters(SOURCE_AMQP, ndead);
     }
+    size_t nover = 0;
+    for (size_t i = 0; ok && i < b->n; i++)
+        nover += b->held[i].over[0] != '\0';
+    metrics_events(SOURCE_AMQP, APPLY_INVALID, nover); /* the pipeline counts the others */
     free(out);
     free(entries);
     free(tables);
     return ok;
 }
 
-/* The batch into the pipeline: parsed, its calls written to Redis. */
+/* The batch into the pipeline: parsed, its calls written to Redis. An
+ * oversized message is not: it is dead-lettered with its own reason. */
 static void start(AmqpSource *s, Batch *b)
 {
+    size_t k = 0;
     for (size_t i = 0; i < b->n; i++) {
-        Message *msg = &b->msgs[i];
-        msg->data = b->held[i].body;
-        msg->len = b->held[i].len;
+        Held *h = &b->held[i];
+        if (h->over[0])
+            continue;
+        Message *msg = &b->msgs[k];
+        msg->data = h->body;
+        msg->len = h->len;
         msg->origin = s->queue;
         msg->partition = -1;
-        msg->position = (long long)b->held[i].tag;
+        msg->position = (long long)h->tag;
         msg->dead = false;
+        h->msg = k++;
     }
-    b->started = pipeline_start(s->pipeline, b->msgs, b->n);
+    b->started = pipeline_start(s->pipeline, b->msgs, k);
 }
 
 /* Published without waiting; false past the drain deadline (the batch is
@@ -430,7 +571,7 @@ static bool complete_oldest(AmqpSource *s)
     s->in_flight--;
     if (!ok) {
         release_batch(b); /* finished, not acked */
-        disconnect(s);
+        disconnect(s, true);
     }
     return ok;
 }
@@ -450,7 +591,7 @@ static void turn(AmqpSource *s)
     if (s->in_flight == PIPELINE_DEPTH - 1 && !complete_oldest(s))
         return;
     if (!publish(s, cur)) {
-        disconnect(s);
+        disconnect(s, false);
         return;
     }
     s->in_flight++;
@@ -481,9 +622,12 @@ static void *run(void *arg)
             size_t held = 0;
             for (int j = 0; j < PIPELINE_DEPTH; j++)
                 held += s->b[j].n;
-            log_at(LOG_WARN, "amqp source", "connection lost: %s; %zu unacked messages will be "
-                   "delivered again", err, held);
-            disconnect(s);
+            log_at(LOG_WARN, "amqp source", "queue %s: %s; %zu unacked messages will be "
+                   "delivered again; consuming again", s->queue, err, held);
+            disconnect(s, true);
+            /* down (/readyz, relationd_connection_up) until consuming again */
+            if (!backoff_failed(&s->down, err))
+                break;
             continue;
         }
         turn(s);
@@ -491,7 +635,7 @@ static void *run(void *arg)
     turn(s); /* the batch in hand */
     while (s->conn && s->in_flight)
         turn(s); /* and the confirms of those in flight */
-    disconnect(s); /* prefetched, unacked messages go back to the queue */
+    disconnect(s, false); /* prefetched, unacked messages go back to the queue */
     log_at(LOG_INFO, "amqp source", "stopped");
     atomic_store(&s->done, true);
     return NULL;
@@ -525,7 +669,7 @@ void amqp_source_free(AmqpSource *s)
     for (int j = 0; j < PIPELINE_DEPTH; j++)
         allocated &= s->b[j].held != NULL;
     if (allocated)
-        disconnect(s);
+        disconnect(s, false);
     publisher_free(s->dead_letters);
     pipeline_free(s->pipeline);
     free(s->url);

@@ -37,6 +37,12 @@ static struct {
     long long lag;
 } lags[MAX_PARTITIONS];
 static int nlags;
+static struct {
+    char component[16];
+    int n;           /* connections blocked */
+    char reason[128]; /* the latest block's */
+} blocked[4];
+static int nblocked;
 
 static const char *const source_names[] = {"kafka", "amqp"};
 static const char *const result_names[] = {"applied", "duplicate", "stale", "invalid"};
@@ -69,6 +75,25 @@ void metrics_outbox(long n)
         return;
     pthread_mutex_lock(&lock);
     outbox += n;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_amqp_blocked(const char *component, int change, const char *reason)
+{
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < nblocked && strcmp(blocked[i].component, component) != 0)
+        i++;
+    if (i == nblocked && nblocked < (int)(sizeof blocked / sizeof blocked[0]) &&
+        strlen(component) < sizeof blocked[0].component) {
+        snprintf(blocked[i].component, sizeof blocked[i].component, "%s", component);
+        nblocked++;
+    }
+    if (i < nblocked) {
+        blocked[i].n += change;
+        if (change > 0 && reason)
+            snprintf(blocked[i].reason, sizeof blocked[i].reason, "%s", reason);
+    }
     pthread_mutex_unlock(&lock);
 }
 
@@ -292,6 +317,14 @@ char *metrics_render(void)
         jsonbuf_cstr(&b, conn);
         jsonbuf_cstr(&b, up ? "\"} 1\n" : "\"} 0\n");
     }
+    jsonbuf_cstr(&b, "# HELP relationd_amqp_blocked Whether RabbitMQ blocks a connection "
+                     "(hooks, amqp) for a resource alarm (1) or not (0).\n"
+                     "# TYPE relationd_amqp_blocked gauge\n");
+    for (int i = 0; i < nblocked; i++) {
+        jsonbuf_cstr(&b, "relationd_amqp_blocked{component=\"");
+        jsonbuf_cstr(&b, blocked[i].component);
+        jsonbuf_cstr(&b, blocked[i].n > 0 ? "\"} 1\n" : "\"} 0\n");
+    }
     jsonbuf_cstr(&b, "# HELP relationd_up Whether a component of a source is reachable "
                      "(1) or down (0).\n# TYPE relationd_up gauge\n");
     for (int i = 0; i < ncomponents; i++) {
@@ -323,6 +356,16 @@ char *metrics_down_json(bool *all_up)
         jsonbuf_string(&b, components[i].who, strlen(components[i].who));
         jsonbuf_cstr(&b, ",\"component\":");
         jsonbuf_string(&b, components[i].what, strlen(components[i].what));
+        jsonbuf_char(&b, '}');
+        *all_up = false;
+    }
+    for (int i = 0; i < nblocked; i++) {
+        if (blocked[i].n <= 0)
+            continue;
+        jsonbuf_cstr(&b, *all_up ? "{\"component\":" : ",{\"component\":");
+        jsonbuf_string(&b, blocked[i].component, strlen(blocked[i].component));
+        jsonbuf_cstr(&b, ",\"blocked\":");
+        jsonbuf_string(&b, blocked[i].reason, strlen(blocked[i].reason));
         jsonbuf_char(&b, '}');
         *all_up = false;
     }

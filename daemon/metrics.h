@@ -25,6 +25,13 @@ void metrics_batch_seconds(double seconds);
  * down: what the back-off says. */
 void metrics_component(const char *who, const char *what, bool up);
 
+/* A RabbitMQ connection of component ("hooks", "amqp") blocked by the broker
+ * (change 1, reason: the alarm, "low on disk"), unblocked (-1), or only listed
+ * (0, at 0 until blocked). The component is blocked while any of its
+ * connections is: relationd_amqp_blocked{component}, and /readyz names it
+ * with the latest reason. */
+void metrics_amqp_blocked(const char *component, int change, const char *reason);
+
 /* Outbox entries written by this process whose triggers are not confirmed
  * and cleared yet: n more (or fewer, when negative). */
 void metrics_outbox(long n);
@@ -45,8 +52,8 @@ unsigned long metrics_events_total(void);
 
 /* The Prometheus text of every metric, malloc'ed (NULL: out of memory). */
 char *metrics_render(void);
-/* NULL when every component is up; else a JSON object naming what is down,
- * malloc'ed. */
+/* NULL when every component is up; else a JSON object naming what is down
+ * (and the RabbitMQ connections blocked by an alarm), malloc'ed. */
 char *metrics_down_json(bool *all_up);
 
 #endif

@@ -12,7 +12,14 @@
  * messages in flight form a window of tags [base, next_tag) with one state
  * byte each in a ring; `settled` is the first tag not settled yet (acked or
  * nacked), `base` the first not acked. An ack or nack with `multiple` walks
- * from `settled` only, so every tag is visited a bounded number of times. */
+ * from `settled` only, so every tag is visited a bounded number of times.
+ *
+ * Flow control: while RabbitMQ blocks the connection (connection.blocked, a
+ * resource alarm) confirms are held on purpose: the 30 s without a confirm
+ * (or without a byte taken) that otherwise means a dead connection does not
+ * run, the connection is kept and nothing is published again (a reconnect
+ * would be blocked as well, and publishing again would deliver twice); the
+ * wait ends with connection.unblocked, a failure, or the drain deadline. */
 #include "daemon/publisher.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/lifecycle.h"
@@ -50,6 +57,7 @@ struct Publisher {
     TlsConfig tls;
     bool raw; /* plain TCP: frames encoded and written here */
     amqp_connection_state_t conn;
+    AmqpFlow flow; /* blocked by the broker */
 
     /* Tags, over the Publisher's life; the broker's delivery tag of tag t on
      * the current connection is t - offset. */
@@ -216,6 +224,7 @@ Publisher *publisher_new(const char *url, const char *exchange, const char *type
         return NULL;
     }
     p->exchange_len = strlen(exchange);
+    amqp_conn_flow_init(&p->flow, "publisher", "hooks", "exchange", p->exchange);
     /* amqps: the TLS socket of rabbitmq-c. A URL that does not parse fails
      * at the first connection, with the reason. */
     char *copy = strdup(url); /* amqp_parse_url writes into its argument */
@@ -235,13 +244,12 @@ Publisher *publisher_new(const char *url, const char *exchange, const char *type
 static void drop(Publisher *p, bool broken)
 {
     if (p->conn) {
-        if (broken && amqp_get_socket(p->conn)) {
-            int fd = amqp_get_sockfd(p->conn);
-            if (fd >= 0)
-                (void)shutdown(fd, SHUT_RDWR); /* the polite close then fails at once */
-        }
-        amqp_conn_close(p->conn);
+        if (broken)
+            amqp_conn_abort(p->conn);
+        else
+            amqp_conn_close(p->conn);
         p->conn = NULL;
+        amqp_conn_flow_reset(&p->flow);
     }
     window_drop(p);
 }
@@ -259,6 +267,11 @@ void publisher_free(Publisher *p)
     free(p->buf);
     free(p->order);
     free(p);
+}
+
+void publisher_set_component(Publisher *p, const char *component)
+{
+    p->flow.component = component;
 }
 
 void publisher_reset(Publisher *p)
@@ -283,6 +296,7 @@ static bool connect_and_declare(Publisher *p, char *err, size_t errlen)
                  amqp_get_frame_max(p->conn));
         goto fail;
     }
+    amqp_conn_flow_reset(&p->flow);
     /* The broker counts this channel's deliveries from 1. */
     p->offset = p->next_tag - 1;
     p->base = p->settled = p->next_tag;
@@ -320,6 +334,12 @@ static ReadResult read_frame(Publisher *p, struct timeval *tv, bool *progress, c
     }
     if (frame.frame_type != AMQP_FRAME_METHOD)
         return READ_FRAME; /* the header and body of a returned message: not used */
+    bool was_blocked = p->flow.blocked;
+    if (amqp_conn_flow_frame(&p->flow, &frame)) {
+        if (was_blocked && !p->flow.blocked)
+            *progress = true; /* the wait for confirms starts again */
+        return READ_FRAME;
+    }
     switch (frame.payload.method.id) {
     case AMQP_BASIC_ACK_METHOD: {
         const amqp_basic_ack_t *m = frame.payload.method.decoded;
@@ -357,6 +377,21 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* While the broker blocks the connection, the wait has no time limit
+ * (*deadline moves on) except the drain deadline (false, with the reason). */
+static bool still_blocked(Publisher *p, int64_t *deadline, char *err, size_t errlen)
+{
+    if (!p->flow.blocked)
+        return true;
+    if (lifecycle_deadline_passed()) {
+        snprintf(err, errlen, "blocked by RabbitMQ (%s) past the drain deadline",
+                 p->flow.reason);
+        return false;
+    }
+    *deadline = now_ms() + CONFIRM_TIMEOUT_MS;
+    return true;
+}
+
 /* Reads confirms until every tag <= upto is settled (all_acked: acked; a nack
  * of one of them fails). False with the reason: the connection failed, or
  * nothing was settled for CONFIRM_TIMEOUT_MS. Drops nothing. */
@@ -372,6 +407,8 @@ static bool await_confirms(Publisher *p, uint64_t upto, bool all_acked, char *er
         }
         if ((all_acked ? p->base : p->settled) > upto)
             return true;
+        if (!still_blocked(p, &deadline, err, errlen))
+            return false;
         int64_t left = deadline - now_ms();
         if (left <= 0) {
             snprintf(err, errlen, "no confirm within %d ms", CONFIRM_TIMEOUT_MS);
@@ -674,6 +711,9 @@ static bool write_buffer(Publisher *p, char *err, size_t errlen)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!still_blocked(p, &deadline, err, errlen))
+                return false;
+            lifecycle_beat();
             int64_t left = deadline - now_ms();
             if (left <= 0) {
                 snprintf(err, errlen, "publish: the broker took no data for %d ms",
@@ -681,7 +721,7 @@ static bool write_buffer(Publisher *p, char *err, size_t errlen)
                 return false;
             }
             struct pollfd pfd = {fd, POLLOUT, 0};
-            if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+            if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR) {
                 snprintf(err, errlen, "publish: poll: %s", strerror_r(errno, why, sizeof why));
                 return false;
             }

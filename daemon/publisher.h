@@ -16,7 +16,13 @@
  * On plain TCP (amqp://) the frames of a batch are encoded into one buffer
  * and written with as few system calls as possible; on TLS (amqps://) each
  * message goes through amqp_basic_publish. Not thread-safe: one thread per
- * Publisher. */
+ * Publisher.
+ *
+ * While RabbitMQ blocks the connection for a resource alarm
+ * (connection.blocked: logged once, relationd_amqp_blocked{component} 1,
+ * /readyz 503), publishing and waiting for confirms wait for the alarm to
+ * clear, without a time limit except the drain deadline, and publish nothing
+ * twice. */
 #ifndef RELATIOND_PUBLISHER_H
 #define RELATIOND_PUBLISHER_H
 
@@ -47,6 +53,9 @@ Publisher *publisher_new(const char *url, const char *exchange, const char *type
                          const TlsConfig *tls)
     __attribute__((warn_unused_result));
 void publisher_free(Publisher *p);
+/* The component its blocked state is reported under: "hooks" (the default)
+ * or "amqp" (borrowed, a constant). */
+void publisher_set_component(Publisher *p, const char *component);
 /* Connects and declares now (when not connected). False with the reason. */
 bool publisher_connect(Publisher *p, char *err, size_t errlen) __attribute__((warn_unused_result));
 
@@ -79,7 +88,7 @@ bool publisher_publish(Publisher *p, const Outgoing *msgs, size_t n, uint64_t *l
  * reason, and the connection dropped, when one was nacked, the connection
  * failed or was closed by the broker, or 30 s passed without any confirm:
  * the caller publishes those messages again (publisher_send), on a fresh
- * connection. False too when a message up to last_tag was in flight on a
+ * connection. While the broker blocks the connection the 30 s do not run. False too when a message up to last_tag was in flight on a
  * connection dropped since (by a failed call or publisher_poll): each such
  * loss is reported by one false return (a later wait for the same tags
  * returns true). False, without dropping anything, for a last_tag not

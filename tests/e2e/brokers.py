@@ -9,6 +9,7 @@ ports, in a temporary directory, stopped by its own pid.
 - `wait_until`: polls a condition with a deadline.
 """
 
+import contextlib
 import json
 import os
 import pwd
@@ -230,6 +231,18 @@ class RabbitMQ:
                              cwd=os.path.join(self.dir, "home"))
         assert out.returncode == 0, out.stderr + out.stdout
         return out.stdout
+
+    @contextlib.contextmanager
+    def disk_alarm(self):
+        """A disk alarm inside the with block (the free-disk limit set above any
+        disk, then back to the configured 10MB): RabbitMQ blocks publishers."""
+        self.ctl("set_disk_free_limit", "100000GB")
+        try:
+            wait_until(lambda: "disk" in self.ctl("status").lower() and
+                       "alarm" in self.ctl("status").lower(), timeout=30)
+            yield
+        finally:
+            self.ctl("set_disk_free_limit", "10MB")
 
     def _demote(self):
         os.setgid(self.pw.pw_gid)

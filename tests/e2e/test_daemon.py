@@ -209,8 +209,9 @@ def test_amqp_bad_messages_go_to_the_dead_letter_exchange(harness, daemons):
     assert len(h.dlx.messages) == len(bad), [(b[:80], p.headers) for _, p, b in h.dlx.messages]
     got = {body: (rk, props) for rk, props, body in h.dlx.messages}
     for raw, words in bad:
-        assert raw in got, "not dead-lettered: %r" % raw[:100]
-        rk, props = got[raw]
+        kept = raw[:65536]    # of a larger message only its first 65536 bytes go
+        assert kept in got, "not dead-lettered: %r" % raw[:100]
+        rk, props = got[kept]
         assert rk == h.names.queue            # the original routing key
         assert props.delivery_mode == 2
         headers = props.headers or {}

@@ -27,6 +27,7 @@ from brokers import REPO, make_stream, profiles_of, publish, queue_depth, wait_u
 
 FRAME_MAX = 131072            # rabbitmq-c's and RabbitMQ's default frame size
 CHUNK = FRAME_MAX - 8         # body bytes per body frame
+LIMIT = 65536                 # the largest event; of a larger message relationd keeps this much
 
 
 def body_of(size, seed):
@@ -41,14 +42,18 @@ def text(v):
 
 # ---- through relationd ------------------------------------------------------
 
-def test_dead_letters_larger_than_a_frame_arrive_whole(harness, daemons):
-    """Non-JSON bodies of every size around the body-frame boundaries, up to
-    1 MiB, between valid events: each one arrives on the dead-letter exchange
-    byte-identical, persistent, with its original routing key and reason."""
+def test_dead_letters_of_every_size_arrive_whole_or_cut_at_the_limit(harness, daemons):
+    """Non-JSON bodies of every size around the body-frame boundaries and the
+    65536-byte limit, up to 1 MiB, between valid events: each one up to the
+    limit arrives on the dead-letter exchange byte-identical, persistent, with
+    its original routing key and reason; a larger one arrives as its first
+    65536 bytes, with its size (x-relationd-body-bytes) and the reason
+    "message of N bytes over the 65536-byte limit" (the daemon does not hold
+    more of it)."""
     h = harness(amqp=True)
     rng = random.Random(7)
-    sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 2 * CHUNK + 1, 300 * 1024,
-             1024 * 1024 + 3]
+    sizes = [0, 1, LIMIT - 1, LIMIT, LIMIT + 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK,
+             2 * CHUNK + 1, 300 * 1024, 1024 * 1024 + 3]
     # random bytes after a first byte that cannot start JSON
     bad = [b"\xff" + rng.randbytes(n - 1) if n else b"" for n in sizes]
     events = make_stream(120, seed=51, clusters=[0, 1], tag="pb")
@@ -71,14 +76,21 @@ def test_dead_letters_larger_than_a_frame_arrive_whole(harness, daemons):
     assert len(h.dlx.messages) == len(bad), sorted(len(b) for _, _, b in h.dlx.messages)
     got = {body: (rk, props) for rk, props, body in h.dlx.messages}
     for raw in bad:
-        assert raw in got, "dead letter of %d bytes missing or altered (got sizes %s)" % (
+        kept = raw[:LIMIT]
+        assert kept in got, "dead letter of %d bytes missing or altered (got sizes %s)" % (
             len(raw), sorted(len(b) for b in got))
-        rk, props = got[raw]
+        rk, props = got[kept]
         assert rk == h.names.queue
         assert props.delivery_mode == 2
         headers = props.headers or {}
         assert text(headers.get("x-relationd-reason")), headers
         assert text(headers.get("x-relationd-queue")) == h.names.queue, headers
+        if len(raw) > LIMIT:
+            assert headers.get("x-relationd-body-bytes") == len(raw), headers
+            assert text(headers.get("x-relationd-reason")) == (
+                "message of %d bytes over the 65536-byte limit" % len(raw)), headers
+        else:
+            assert "x-relationd-body-bytes" not in headers, headers
     h.check()
     assert d.stop() == 0, d.log_tail()
     assert queue_depth(h.rabbit, h.names.queue) == 0
