@@ -11,10 +11,14 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-/* relationd's metrics (metrics.h), weak: relationctl and the benchmarks link
- * none, and there it is NULL. */
-extern void metrics_amqp_blocked(const char *component, int change, const char *reason)
-    __attribute__((weak));
+/* Told of every change of a connection's flow state; set once by the daemon
+ * before any connection opens (relationctl and the benchmarks set none). */
+static AmqpBlockedObserver blocked_observer;
+
+void amqp_conn_observe_blocked(AmqpBlockedObserver fn)
+{
+    blocked_observer = fn;
+}
 
 amqp_bytes_t amqp_conn_bytes(const char *s)
 {
@@ -239,8 +243,8 @@ static void flow_set(AmqpFlow *f, bool blocked)
     if (f->blocked == blocked)
         return;
     f->blocked = blocked;
-    if (metrics_amqp_blocked)
-        metrics_amqp_blocked(f->component, blocked ? 1 : -1, f->reason);
+    if (blocked_observer)
+        blocked_observer(f->component, blocked ? 1 : -1, f->reason);
 }
 
 bool amqp_conn_flow_frame(AmqpFlow *f, const amqp_frame_t *frame)
@@ -274,6 +278,6 @@ void amqp_conn_flow_reset(AmqpFlow *f)
     if (!f->component)
         return; /* never initialized */
     flow_set(f, false);
-    if (metrics_amqp_blocked)
-        metrics_amqp_blocked(f->component, 0, NULL); /* listed */
+    if (blocked_observer)
+        blocked_observer(f->component, 0, NULL); /* listed */
 }

@@ -1,8 +1,8 @@
 /* amqp_conn.h — opening an AMQP connection from a URL, turning rabbitmq-c
  * replies into error messages, and the broker's flow control of a
  * connection (connection.blocked / connection.unblocked). Each connection
- * belongs to one thread; the flow state is reported to relationd's metrics
- * (metrics_amqp_blocked) when they are linked in (not in relationctl). */
+ * belongs to one thread; the flow state is reported to the observer set with
+ * amqp_conn_observe_blocked (relationd's metrics; none in relationctl). */
 #ifndef RELATIOND_AMQP_CONN_H
 #define RELATIOND_AMQP_CONN_H
 
@@ -59,6 +59,14 @@ typedef struct {
     int64_t since_ms;
     char reason[128];
 } AmqpFlow;
+
+/* Told when a connection is blocked (change +1, the alarm), unblocked (-1),
+ * or reset (0: the component is listed). Called from the connection's thread. */
+typedef void (*AmqpBlockedObserver)(const char *component, int change, const char *reason);
+
+/* Sets the observer of every connection's flow state; call once, before any
+ * connection opens. */
+void amqp_conn_observe_blocked(AmqpBlockedObserver fn);
 
 void amqp_conn_flow_init(AmqpFlow *f, const char *who, const char *component, const char *kind,
                          const char *name);

@@ -195,6 +195,7 @@ int main(int argc, char **argv)
 
     /* 1. The configuration. */
     log_init();
+    amqp_conn_observe_blocked(metrics_amqp_blocked);
     Config *cfg = config_load(path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "relationd: %s\n", err);
