@@ -1481,12 +1481,14 @@ done:
 
 /* One dead letter: produced again to the topic it came from, with its key
  * and KAFKA_REDRIVES_HEADER one more (acks=all); or, when it was redriven
- * before and force is off, reported and skipped. Then its offset committed.
+ * before and force is off, or its value was too large to be kept, reported
+ * and skipped. Then its offset committed.
  * False, the reason printed, when that failed (the dead letter stays). */
 static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
                             const rd_kafka_message_t *m, bool force, RedriveTally *t)
 {
-    char reason[512], topic[256], partition[16], offset[24], count[24];
+    char reason[512], topic[256], partition[16], offset[24], count[24], dropped[24];
+    kafka_header(m, "x-relationd-value-bytes", dropped, sizeof dropped);
     kafka_header(m, "x-relationd-reason", reason, sizeof reason);
     kafka_header(m, "x-relationd-topic", topic, sizeof topic);
     kafka_header(m, "x-relationd-partition", partition, sizeof partition);
@@ -1494,6 +1496,9 @@ static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
     kafka_header(m, KAFKA_REDRIVES_HEADER, count, sizeof count);
     const char *dlq = cfg->kafka.dead_letter_topic;
     const char *to = strcmp(topic, "-") == 0 ? cfg->kafka.topics[0] : topic;
+    char where[600]; /* the dead letter's place, and its message's */
+    snprintf(where, sizeof where, "%s[%d] offset %lld, from %s[%s] offset %s", dlq,
+             (int)m->partition, (long long)m->offset, topic, partition, offset);
     long redrives = 0;
     if (strcmp(count, "-") != 0) {
         char *end;
@@ -1501,7 +1506,9 @@ static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
         if (*end || redrives < 1) /* there, but unreadable: redriven before all the same */
             redrives = 1;
     }
-    bool skip = redrives > 0 && !force;
+    /* a value too large for the dead-letter topic is not in it: nothing to send */
+    bool lost = strcmp(dropped, "-") != 0;
+    bool skip = lost || (redrives > 0 && !force);
     if (!skip) {
         char next[24];
         snprintf(next, sizeof next, "%ld", redrives + 1);
@@ -1520,23 +1527,24 @@ static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
         if (!why && atomic_load(&send_failed) != failed)
             why = kafka_error; /* the delivery report's */
         if (why) {
-            fprintf(stderr, "relationctl: producing to %s failed (%s); the dead letter at "
-                            "%s[%d] offset %lld stays\n", to, why, dlq, (int)m->partition,
-                    (long long)m->offset);
+            fprintf(stderr, "relationctl: producing to %s failed (%s); the dead letter (%s) "
+                            "stays\n", to, why, where);
             return false;
         }
     }
     rd_kafka_resp_err_t rc = rd_kafka_commit_message(c, m, 0 /* sync */);
     if (rc) {
         fprintf(stderr, "relationctl: commit in group %s-redrive failed (%s): the dead letter "
-                        "at %s[%d] offset %lld may be read again\n", cfg->kafka.group_id,
-                rd_kafka_err2str(rc), dlq, (int)m->partition, (long long)m->offset);
+                        "(%s)%s will be read again\n", cfg->kafka.group_id,
+                rd_kafka_err2str(rc), where, skip ? "" : ", sent,");
         return false;
     }
-    if (skip)
-        fprintf(stderr, "skipped: already redriven %ld time%s: %s (%s[%d] offset %lld, from "
-                        "%s[%s] offset %s)\n", redrives, redrives == 1 ? "" : "s", reason, dlq,
-                (int)m->partition, (long long)m->offset, topic, partition, offset);
+    if (lost)
+        fprintf(stderr, "skipped: its value (%s bytes) was too large for the dead-letter topic: "
+                        "%s (%s)\n", dropped, reason, where);
+    else if (skip)
+        fprintf(stderr, "skipped: already redriven %ld time%s: %s (%s)\n", redrives,
+                redrives == 1 ? "" : "s", reason, where);
     else
         fprintf(stderr, "redriven: %s\n", reason);
     redrive_count(t, reason, skip);

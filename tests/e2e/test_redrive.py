@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 
-from brokers import KafkaReader, free_port, publish, wait_until
+from brokers import KafkaReader, committed_lag, free_port, publish, wait_until
 from conftest import RELATIONCTL
 
 EXTRA = {"short": "extra", "name": "Extra", "database_a": "a", "database_b": "b",
@@ -220,3 +220,39 @@ def test_redrive_kafka_no_broker(harness, daemons, tmp_path):
     assert out.stderr.startswith("relationctl: kafka.brokers %s: no broker answered within "
                                  % brokers), out.stderr
     assert "redriven" not in out.stderr, out.stderr
+
+
+def test_redrive_kafka_value_not_kept(harness, daemons):
+    """A dead letter whose value was too large for the dead-letter topic has
+    only its headers: it is reported, not sent (before, an empty message went
+    to the events topic)."""
+    h = harness(kafka=True)
+    d = h.daemon(daemons)   # its configuration only
+    event = {"id": "v1", "op": "attach", "relation": "extra", "profile_a": "q",
+             "profile_b": "c1", "weights": {"n": 1}}
+    where = [("x-relationd-topic", h.topics[0]), ("x-relationd-partition", "1")]
+    h.producer.produce(h.topics[1], value=json.dumps(event).encode(), key=b"extra:q:c1",
+                       headers=[("x-relationd-reason", "kept")] + where +
+                       [("x-relationd-offset", "7")], partition=0)
+    h.producer.produce(h.topics[1], value=b"", key=b"extra:q:c2",
+                       headers=[("x-relationd-reason", "too large")] + where +
+                       [("x-relationd-offset", "8"), ("x-relationd-value-bytes", "2000000")],
+                       partition=0)
+    assert h.producer.flush(30) == 0
+    out = _redrive(d.config_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert "skipped: its value (2000000 bytes) was too large for the dead-letter topic: too " \
+           "large (%s[0] offset 1, from %s[1] offset 8)" % (h.topics[1], h.topics[0]) in lines, \
+        lines
+    assert lines[-1] == "redriven 1, skipped 1 from %s" % h.topics[1], lines
+    # all that was sent is acknowledged: one message in the events topic
+    assert committed_lag(h.kafka.bootstrap, h.names.group + "-none", h.topics[0],
+                         h.kafka.partitions) == 1
+    events = KafkaReader(h.kafka.bootstrap, h.topics[0], h.names.group + "-seen")
+    try:
+        got = wait_until(lambda: events.poll(0.3), timeout=30)
+        assert [(m[0], json.loads(m[1]), m[2]) for m in got] == \
+            [(b"extra:q:c1", event, {"x-relationd-redrives": "1"})]
+    finally:
+        events.close()
