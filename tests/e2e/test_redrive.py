@@ -88,12 +88,17 @@ def test_redrive_kafka_after_a_fix(harness, daemons):
     d.write_config(cfg)
     d.sighup()
     d.wait_log("reloaded")
-    out = subprocess.run([RELATIONCTL, "-c", d.config_path, "redrive", "--kafka"],
-                         capture_output=True, text=True, timeout=120)
+    # --limit: that many, the rest by the next run
+    out = _redrive(d.config_path, "--limit", "3")
     assert out.returncode == 0, out.stderr
     lines = out.stderr.splitlines()
-    assert lines[-1] == "redriven 4, skipped 0 from %s" % h.topics[1], lines[-3:]
-    assert sum(1 for line in lines if line.startswith("redriven: ") and "extra" in line) == 4
+    assert lines[-1] == "redriven 3, skipped 0 from %s" % h.topics[1], lines[-3:]
+    assert sum(1 for line in lines if line.startswith("redriven: ") and "extra" in line) == 3
+    reason = dlq.messages[0][2]["x-relationd-reason"]
+    assert lines[-2] == "  redriven 3, skipped 0: %s" % reason, lines
+    out = _redrive(d.config_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines()[-1] == "redriven 1, skipped 0 from %s" % h.topics[1], out
     wait_until(lambda: _stats_of(d.config_path, "q")["count"] == 4, timeout=60)
     out = subprocess.run([RELATIONCTL, "-c", d.config_path, "redrive", "--kafka"],
                          capture_output=True, text=True, timeout=120)
