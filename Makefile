@@ -31,7 +31,7 @@ CORE_SRCS := daemon/log.c config/config.c config/jsontext.c config/history.c han
              handlers/engine.c
 DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c \
-               daemon/metrics.c daemon/http.c
+               daemon/metrics.c daemon/http.c daemon/kafka_conf.c
 DAEMON    := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
 CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
 
@@ -65,7 +65,8 @@ $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 
 $(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp_conn.o \
                       $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o \
-                      $(BUILD)/obj/daemon/progress.o $(BUILD)/obj/daemon/stats_table.o $(CORE)
+                      $(BUILD)/obj/daemon/progress.o $(BUILD)/obj/daemon/stats_table.o \
+                      $(BUILD)/obj/daemon/kafka_conf.o $(CORE)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)

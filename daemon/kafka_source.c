@@ -1,6 +1,7 @@
 /* kafka_source.c — the Kafka consumer loop (kafka_source.h). */
 #include "daemon/kafka_source.h"
 #include "daemon/backoff.h"
+#include "daemon/kafka_conf.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
@@ -190,52 +191,29 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- construction ---- */
 
-static bool set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
-                size_t errlen)
-{
-    char why[512];
-    if (rd_kafka_conf_set(conf, key, value, why, sizeof why) == RD_KAFKA_CONF_OK)
-        return true;
-    snprintf(err, errlen, "kafka.properties: %s", why);
-    return false;
-}
-
-/* The defaults, then kafka.properties unchanged. */
+/* The defaults, then kafka.properties unchanged (kafka_conf.h). */
 static rd_kafka_conf_t *make_conf(const KafkaConfig *k, KafkaSource *s, bool consumer, char *err,
                                   size_t errlen)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    bool ok = set(conf, "bootstrap.servers", k->brokers, err, errlen) &&
-              set(conf, "client.id", "relationd", err, errlen);
-    if (ok && consumer)
-        ok = set(conf, "group.id", k->group_id, err, errlen) &&
-             set(conf, "enable.auto.commit", "false", err, errlen) &&
-             set(conf, "enable.auto.offset.store", "false", err, errlen) &&
-             set(conf, "auto.offset.reset", "earliest", err, errlen) &&
-             set(conf, "enable.partition.eof", "false", err, errlen) &&
-             /* Prefetch caps (librdkafka's defaults hold up to 64 MiB and
-              * 100k messages a partition); kafka.properties may raise them. */
-             set(conf, "queued.max.messages.kbytes", KAFKA_QUEUED_KBYTES, err, errlen) &&
-             set(conf, "queued.min.messages", KAFKA_QUEUED_MIN, err, errlen) &&
-             set(conf, "fetch.max.bytes", KAFKA_FETCH_MAX_BYTES, err, errlen);
-    if (ok && !consumer)
-        ok = set(conf, "acks", "all", err, errlen) && set(conf, "linger.ms", "5", err, errlen);
-    for (int i = 0; ok && i < k->nproperties; i++) {
-        char why[512];
-        rd_kafka_conf_res_t r =
-            rd_kafka_conf_set(conf, k->property_keys[i], k->property_values[i], why, sizeof why);
-        /* A consumer-only property set on the producer (or the reverse) is
-         * not an error. */
-        if (r == RD_KAFKA_CONF_INVALID ||
-            (r == RD_KAFKA_CONF_UNKNOWN && consumer)) {
-            snprintf(err, errlen, "kafka.properties.%s: %s", k->property_keys[i], why);
-            ok = false;
-        }
-    }
-    if (!ok) {
-        rd_kafka_conf_destroy(conf);
+    const KafkaSetting consumer_settings[] = {
+        {"client.id", "relationd"},
+        {"group.id", k->group_id},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},
+        /* Prefetch caps (librdkafka's defaults hold up to 64 MiB and 100k
+         * messages a partition); kafka.properties may raise them. */
+        {"queued.max.messages.kbytes", KAFKA_QUEUED_KBYTES},
+        {"queued.min.messages", KAFKA_QUEUED_MIN},
+        {"fetch.max.bytes", KAFKA_FETCH_MAX_BYTES},
+        {NULL, NULL}};
+    static const KafkaSetting producer_settings[] = {
+        {"client.id", "relationd"}, {"acks", "all"}, {"linger.ms", "5"}, {NULL, NULL}};
+    rd_kafka_conf_t *conf =
+        kafka_conf_new(k, consumer ? consumer_settings : producer_settings, err, errlen);
+    if (!conf)
         return NULL;
-    }
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, s);
@@ -262,17 +240,12 @@ bool kafka_source_check(const KafkaConfig *k, char *err, size_t errlen)
 bool kafka_source_probe(const KafkaConfig *k, int timeout_ms, char *what, size_t whatlen,
                         char *err, size_t errlen)
 {
+    static const KafkaSetting quiet[] = {{"client.id", "relationd"}, {"log_level", "0"},
+                                         {NULL, NULL}};
     char why[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", k->brokers, why, sizeof why) !=
-        RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(err, errlen, "kafka.brokers: %s", why);
+    rd_kafka_conf_t *conf = kafka_conf_new(k, quiet, err, errlen);
+    if (!conf)
         return false;
-    }
-    for (int i = 0; i < k->nproperties; i++) /* consumer-only ones are ignored here */
-        (void)rd_kafka_conf_set(conf, k->property_keys[i], k->property_values[i], why, sizeof why);
-    rd_kafka_conf_set(conf, "log_level", "0", why, sizeof why);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!rk) {
         rd_kafka_conf_destroy(conf);
@@ -390,6 +363,14 @@ static bool produce_dead_letter(KafkaSource *s, const Batch *b, size_t i, bool d
     snprintf(partition, sizeof partition, "%d", (int)m->partition);
     snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
     rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_headers_t *in = NULL;
+    const void *redrives;
+    size_t redrives_len;
+    /* refused again after a redrive: the count goes with it (kafka_conf.h) */
+    if (rd_kafka_message_headers(m, &in) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(in, KAFKA_REDRIVES_HEADER, &redrives, &redrives_len) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_header_add(h, KAFKA_REDRIVES_HEADER, -1, redrives, (ssize_t)redrives_len);
     rd_kafka_header_add(h, "x-relationd-reason", -1, b->msgs[i].reason, -1);
     rd_kafka_header_add(h, "x-relationd-topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(h, "x-relationd-partition", -1, partition, -1);

@@ -1,7 +1,10 @@
 /* relationctl — reads statistics and applies JSON-lines events with the
- * daemon's engine (README, "Command line"). */
+ * daemon's engine (README, "Command line"). Its Kafka clients (send,
+ * redrive) are configured as the daemon's (kafka_conf.h). One thread. */
 #include "config/config.h"
 #include "daemon/amqp_conn.h"
+#include "daemon/kafka_conf.h"
+#include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/progress.h"
 #include "daemon/publisher.h"
@@ -73,9 +76,11 @@ static const Command commands[] = {
      "JSON-lines events published as an upstream service should (Kafka: keyed, acks=all;\n"
      "AMQP: persistent, confirmed), each line checked first (bad ones reported, not sent).",
      "relationctl -c /etc/relationd/relationd.json send events.jsonl --kafka", cmd_send, READS_HOOKS | READS_SOURCES},
-    {"redrive", "--amqp QUEUE | --kafka [--limit N]",
+    {"redrive", "--amqp QUEUE | --kafka [--force] [--limit N]",
      "Dead letters back to their source after a fix, each once, its reason shown\n"
-     "(--amqp: from QUEUE, a queue bound to the dead-letter exchange).",
+     "(--amqp: from QUEUE, a queue bound to the dead-letter exchange; --kafka: the\n"
+     "dead-letter topic up to its end at the start, those redriven before skipped\n"
+     "unless --force). --limit: stop after N redriven.",
      "relationctl -c /etc/relationd/relationd.json redrive --amqp relation-events.dead --limit 100", cmd_redrive, READS_HOOKS | READS_SOURCES},
     {"verify", "RELATION [direct|reverse [PROFILE]]",
      "Recomputes each side's statistics from its edges and prints every side whose stored\n"
@@ -1125,16 +1130,67 @@ done:
     return rc;
 }
 
-/* ---- send ---- */
+/* ---- Kafka clients (send, redrive) ---- */
 
+/* The last error librdkafka reported (a broker unreachable, a TLS handshake
+ * or a login that failed, a delivery refused), told with the error that ends
+ * a command. Written by the callbacks, which run in this thread, inside
+ * rd_kafka_poll, rd_kafka_flush and rd_kafka_consumer_poll. */
+static char kafka_error[512];
 static atomic_long send_failed;
 
 static void on_sent(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk, (void)opaque;
-    if (m->err)
+    if (m->err) {
         atomic_fetch_add(&send_failed, 1);
+        snprintf(kafka_error, sizeof kafka_error, "%s", rd_kafka_err2str(m->err));
+    }
 }
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk, (void)opaque;
+    (void)err; /* the reason says it, with the broker */
+    snprintf(kafka_error, sizeof kafka_error, "%s", reason);
+}
+
+/* librdkafka's own log lines stay quiet: each failure comes through
+ * on_kafka_error, and a property meant for the daemon's consumer only is not
+ * worth a warning on a producer. */
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk, (void)level, (void)fac, (void)buf;
+}
+
+/* relationctl's producer: acks=all, and what kafka_conf_new gives every client. */
+static const KafkaSetting ctl_producer[] = {
+    {"client.id", "relationctl"}, {"acks", "all"}, {"linger.ms", "5"}, {NULL, NULL}};
+
+/* A Kafka client of relationctl (kafka.brokers, settings, kafka.properties:
+ * kafka_conf.h); NULL with the reason printed. */
+static rd_kafka_t *kafka_client(const Config *cfg, rd_kafka_type_t type,
+                                const KafkaSetting *settings)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = kafka_conf_new(&cfg->kafka, settings, err, sizeof err);
+    if (!conf) {
+        fprintf(stderr, "relationctl: %s\n", err);
+        return NULL;
+    }
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    if (type == RD_KAFKA_PRODUCER)
+        rd_kafka_conf_set_dr_msg_cb(conf, on_sent);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf); /* not taken on failure */
+        fprintf(stderr, "relationctl: kafka: %s\n", err);
+    }
+    return rk;
+}
+
+/* ---- send ---- */
 
 /* JSON-lines events published the way an upstream service should: each
  * line checked first (a bad one reported and not sent); Kafka: to the first
@@ -1178,27 +1234,13 @@ static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
         goto done;
     }
     if (kafka) {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.brokers, err, sizeof err) ||
-            rd_kafka_conf_set(conf, "acks", "all", err, sizeof err) ||
-            rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err)) {
-            fprintf(stderr, "relationctl: kafka: %s\n", err);
-            rd_kafka_conf_destroy(conf);
+        if (!(rk = kafka_client(cfg, RD_KAFKA_PRODUCER, ctl_producer)))
+            goto done;
+        if (!(topic = rd_kafka_topic_new(rk, cfg->kafka.topics[0], NULL))) {
+            fprintf(stderr, "relationctl: kafka topic %s: %s\n", cfg->kafka.topics[0],
+                    rd_kafka_err2str(rd_kafka_last_error()));
             goto done;
         }
-        /* kafka.properties too (security and the like); those only a
-         * consumer knows are left aside */
-        for (int k = 0; k < cfg->kafka.nproperties; k++)
-            if (strcmp(cfg->kafka.property_keys[k], "bootstrap.servers") != 0)
-                (void)rd_kafka_conf_set(conf, cfg->kafka.property_keys[k],
-                                        cfg->kafka.property_values[k], err, sizeof err);
-        rd_kafka_conf_set_dr_msg_cb(conf, on_sent);
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        if (!rk) {
-            fprintf(stderr, "relationctl: kafka: %s\n", err);
-            goto done;
-        }
-        topic = rd_kafka_topic_new(rk, cfg->kafka.topics[0], NULL);
     } else {
         pub = publisher_new(cfg->amqp.url, "", "direct", false, &cfg->amqp.tls);
         if (!pub || !publisher_connect(pub, err, sizeof err)) {
@@ -1255,8 +1297,9 @@ static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
     if (kafka) {
         rd_kafka_flush(rk, 60000);
         if (rd_kafka_outq_len(rk) > 0 || atomic_load(&send_failed) > 0) {
-            fprintf(stderr, "relationctl: kafka: %ld of %ld events not acknowledged\n",
-                    (long)rd_kafka_outq_len(rk) + atomic_load(&send_failed), sent);
+            fprintf(stderr, "relationctl: kafka: %ld of %ld events not acknowledged%s%s\n",
+                    (long)rd_kafka_outq_len(rk) + atomic_load(&send_failed), sent,
+                    kafka_error[0] ? "; last error: " : "", kafka_error);
             goto done;
         }
     }
@@ -1308,89 +1351,278 @@ static void kafka_header(const rd_kafka_message_t *m, const char *name, char *ou
         snprintf(out, len, "%.*s", (int)vl, (const char *)v);
 }
 
-/* Kafka's dead letters (kafka.dead_letter_topic) back to the topic each came
- * from: produced again with its key (acks=all), then its offset committed
- * in the group <group_id>-redrive, so each goes back once. Stops when the
- * topic has nothing more for 3 s (or after limit). */
-static int redrive_kafka(const Config *cfg, long limit)
+enum {
+    REDRIVE_CONNECT_MS = 5000, /* the brokers' first answer, and each offsets request */
+    REDRIVE_STALL_MS = 30000,  /* nothing read while partitions are short of their end */
+    REDRIVE_FLUSH_MS = 30000,  /* a redriven message acknowledged (said in a message) */
+    REDRIVE_REASONS = 32,      /* reasons counted one by one in the summary */
+};
+
+/* A partition of the dead-letter topic: read up to end, its high watermark
+ * when the run started (what comes after, dead letters of this run's
+ * messages included, waits for the next run). */
+typedef struct {
+    int32_t id;
+    int64_t end;
+    bool done;
+} RedrivePart;
+
+/* What a run did, per reason: the first REDRIVE_REASONS reasons one by one,
+ * the others together in the last entry. */
+typedef struct {
+    struct {
+        char reason[512];
+        long redriven, skipped;
+    } r[REDRIVE_REASONS + 1];
+    int n;
+    long redriven, skipped;
+} RedriveTally;
+
+static void redrive_count(RedriveTally *t, const char *reason, bool skipped)
 {
-    char err[512], group[300];
-    rd_kafka_conf_t *cc = rd_kafka_conf_new(), *pc = rd_kafka_conf_new();
-    snprintf(group, sizeof group, "%s-redrive", cfg->kafka.group_id);
-    if (rd_kafka_conf_set(cc, "bootstrap.servers", cfg->kafka.brokers, err, sizeof err) ||
-        rd_kafka_conf_set(cc, "group.id", group, err, sizeof err) ||
-        rd_kafka_conf_set(cc, "enable.auto.commit", "false", err, sizeof err) ||
-        rd_kafka_conf_set(cc, "auto.offset.reset", "earliest", err, sizeof err) ||
-        rd_kafka_conf_set(pc, "bootstrap.servers", cfg->kafka.brokers, err, sizeof err) ||
-        rd_kafka_conf_set(pc, "acks", "all", err, sizeof err)) {
-        fprintf(stderr, "relationctl: kafka: %s\n", err);
-        rd_kafka_conf_destroy(cc);
-        rd_kafka_conf_destroy(pc);
-        return EXIT_FATAL;
+    int i = 0;
+    while (i < t->n && strcmp(t->r[i].reason, reason) != 0)
+        i++;
+    if (i == t->n && t->n < REDRIVE_REASONS)
+        snprintf(t->r[t->n++].reason, sizeof t->r[i].reason, "%s", reason);
+    else if (i == t->n)
+        i = REDRIVE_REASONS;
+    *(skipped ? &t->r[i].skipped : &t->r[i].redriven) += 1;
+    *(skipped ? &t->skipped : &t->redriven) += 1;
+}
+
+static void redrive_summary(const RedriveTally *t, const char *topic)
+{
+    for (int i = 0; i <= REDRIVE_REASONS; i++)
+        if (t->r[i].redriven || t->r[i].skipped)
+            fprintf(stderr, "  redriven %ld, skipped %ld: %s\n", t->r[i].redriven,
+                    t->r[i].skipped, i < t->n ? t->r[i].reason : "(other reasons)");
+    fprintf(stderr, "redriven %ld, skipped %ld from %s\n", t->redriven, t->skipped, topic);
+}
+
+/* The partitions of the dead-letter topic, each from the group's committed
+ * offset (or its start) to its end offset now, assigned to the consumer.
+ * False, the reason printed: no broker answered within REDRIVE_CONNECT_MS,
+ * the topic does not exist, the offsets could not be read. */
+static bool redrive_assign(rd_kafka_t *c, const Config *cfg, const char *group,
+                           RedrivePart **out, int *nout, int *left)
+{
+    const char *dlq = cfg->kafka.dead_letter_topic;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, dlq, NULL);
+    rd_kafka_resp_err_t rc =
+        rkt ? rd_kafka_metadata(c, 0, rkt, &md, REDRIVE_CONNECT_MS) : rd_kafka_last_error();
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    if (rc) {
+        rd_kafka_poll(c, 0); /* the errors so far, to on_kafka_error */
+        fprintf(stderr, "relationctl: kafka.brokers %s: no broker answered within %d s (%s)\n",
+                cfg->kafka.brokers, REDRIVE_CONNECT_MS / 1000,
+                kafka_error[0] ? kafka_error : rd_kafka_err2str(rc));
+        return false;
     }
-    rd_kafka_conf_set_dr_msg_cb(pc, on_sent);
-    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
-    rd_kafka_t *producer = consumer ? rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err) : NULL;
-    if (!consumer || !producer) {
-        fprintf(stderr, "relationctl: kafka: %s\n", err);
-        if (consumer)
-            rd_kafka_destroy(consumer);
-        else
-            rd_kafka_conf_destroy(cc);
-        if (!producer)
-            rd_kafka_conf_destroy(pc);
-        return EXIT_FATAL;
+    if (md->topic_cnt != 1 || md->topics[0].err) {
+        fprintf(stderr, "relationctl: kafka.dead_letter_topic %s: %s\n", dlq,
+                md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not found");
+        rd_kafka_metadata_destroy(md);
+        return false;
     }
-    rd_kafka_poll_set_consumer(consumer);
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, cfg->kafka.dead_letter_topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t rc = rd_kafka_subscribe(consumer, sub);
-    rd_kafka_topic_partition_list_destroy(sub);
-    long moved = 0;
-    int status = 0, idle_ms = 0, wait_ms = 15000; /* the first wait covers joining the group */
-    while (rc == RD_KAFKA_RESP_ERR_NO_ERROR && (limit < 0 || moved < limit) && idle_ms < wait_ms) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
-        if (!m || m->err) {
-            idle_ms += 200;
-            if (m)
-                rd_kafka_message_destroy(m);
-            continue;
+    int n = md->topics[0].partition_cnt;
+    RedrivePart *parts = calloc(n > 0 ? (size_t)n : 1, sizeof *parts);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; parts && i < n; i++)
+        rd_kafka_topic_partition_list_add(list, dlq, md->topics[0].partitions[i].id);
+    rd_kafka_metadata_destroy(md);
+    bool ok = false;
+    if (!parts) {
+        fprintf(stderr, "relationctl: out of memory\n");
+        goto done;
+    }
+    rc = rd_kafka_committed(c, list, REDRIVE_CONNECT_MS);
+    if (rc) {
+        fprintf(stderr, "relationctl: kafka: the committed offsets of group %s: %s\n", group,
+                rd_kafka_err2str(rc));
+        goto done;
+    }
+    *left = 0;
+    for (int i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        int64_t lo, hi;
+        rc = tp->err ? tp->err
+                     : rd_kafka_query_watermark_offsets(c, dlq, tp->partition, &lo, &hi,
+                                                        REDRIVE_CONNECT_MS);
+        if (rc) {
+            fprintf(stderr, "relationctl: kafka: the offsets of %s[%d]: %s\n", dlq,
+                    (int)tp->partition, rd_kafka_err2str(rc));
+            goto done;
         }
-        idle_ms = 0;
-        wait_ms = 3000;
-        char reason[512], topic[256];
-        kafka_header(m, "x-relationd-reason", reason, sizeof reason);
-        kafka_header(m, "x-relationd-topic", topic, sizeof topic);
-        const char *to = strcmp(topic, "-") == 0 ? cfg->kafka.topics[0] : topic;
+        if (tp->offset < lo) /* none committed (or expired): from the start */
+            tp->offset = lo;
+        parts[i] = (RedrivePart){tp->partition, hi, tp->offset >= hi};
+        *left += !parts[i].done;
+    }
+    rd_kafka_poll_set_consumer(c);
+    rc = rd_kafka_assign(c, list);
+    if (rc) {
+        fprintf(stderr, "relationctl: kafka: assigning %s: %s\n", dlq, rd_kafka_err2str(rc));
+        goto done;
+    }
+    ok = true;
+done:
+    rd_kafka_topic_partition_list_destroy(list);
+    if (ok) {
+        *out = parts;
+        *nout = n;
+    } else {
+        free(parts);
+    }
+    return ok;
+}
+
+/* One dead letter: produced again to the topic it came from, with its key
+ * and KAFKA_REDRIVES_HEADER one more (acks=all); or, when it was redriven
+ * before and force is off, or its value was too large to be kept, reported
+ * and skipped. Then its offset committed.
+ * False, the reason printed, when that failed (the dead letter stays). */
+static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
+                            const rd_kafka_message_t *m, bool force, RedriveTally *t)
+{
+    char reason[512], topic[256], partition[16], offset[24], count[24], dropped[24];
+    kafka_header(m, "x-relationd-value-bytes", dropped, sizeof dropped);
+    kafka_header(m, "x-relationd-reason", reason, sizeof reason);
+    kafka_header(m, "x-relationd-topic", topic, sizeof topic);
+    kafka_header(m, "x-relationd-partition", partition, sizeof partition);
+    kafka_header(m, "x-relationd-offset", offset, sizeof offset);
+    kafka_header(m, KAFKA_REDRIVES_HEADER, count, sizeof count);
+    const char *dlq = cfg->kafka.dead_letter_topic;
+    const char *to = strcmp(topic, "-") == 0 ? cfg->kafka.topics[0] : topic;
+    char where[600]; /* the dead letter's place, and its message's */
+    snprintf(where, sizeof where, "%s[%d] offset %lld, from %s[%s] offset %s", dlq,
+             (int)m->partition, (long long)m->offset, topic, partition, offset);
+    long redrives = 0;
+    if (strcmp(count, "-") != 0) {
+        char *end;
+        redrives = strtol(count, &end, 10);
+        if (*end || redrives < 1) /* there, but unreadable: redriven before all the same */
+            redrives = 1;
+    }
+    /* a value too large for the dead-letter topic is not in it: nothing to send */
+    bool lost = strcmp(dropped, "-") != 0;
+    bool skip = lost || (redrives > 0 && !force);
+    if (!skip) {
+        char next[24];
+        snprintf(next, sizeof next, "%ld", redrives + 1);
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, KAFKA_REDRIVES_HEADER, -1, next, -1);
         long failed = atomic_load(&send_failed);
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            producer, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            p, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-            RD_KAFKA_V_END);
-        if (e || rd_kafka_flush(producer, 30000) || atomic_load(&send_failed) != failed) {
-            fprintf(stderr, "relationctl: producing to %s failed (the dead letter stays)\n", to);
-            rd_kafka_message_destroy(m);
-            status = EXIT_FATAL;
-            break;
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+        if (e)
+            rd_kafka_headers_destroy(h); /* not taken on failure */
+        const char *why = e ? rd_kafka_err2str(e) : NULL;
+        if (!why && rd_kafka_flush(p, REDRIVE_FLUSH_MS))
+            why = "not acknowledged within 30 s; it may still arrive";
+        if (!why && atomic_load(&send_failed) != failed)
+            why = kafka_error; /* the delivery report's */
+        if (why) {
+            fprintf(stderr, "relationctl: producing to %s failed (%s); the dead letter (%s) "
+                            "stays\n", to, why, where);
+            return false;
         }
-        if (rd_kafka_commit_message(consumer, m, 0 /* sync */)) {
-            fprintf(stderr, "relationctl: commit failed: that dead letter may come back again\n");
-            rd_kafka_message_destroy(m);
-            status = EXIT_FATAL;
-            break;
+    }
+    rd_kafka_resp_err_t rc = rd_kafka_commit_message(c, m, 0 /* sync */);
+    if (rc) {
+        fprintf(stderr, "relationctl: commit in group %s-redrive failed (%s): the dead letter "
+                        "(%s)%s will be read again\n", cfg->kafka.group_id,
+                rd_kafka_err2str(rc), where, skip ? "" : ", sent,");
+        return false;
+    }
+    if (lost)
+        fprintf(stderr, "skipped: its value (%s bytes) was too large for the dead-letter topic: "
+                        "%s (%s)\n", dropped, reason, where);
+    else if (skip)
+        fprintf(stderr, "skipped: already redriven %ld time%s: %s (%s)\n", redrives,
+                redrives == 1 ? "" : "s", reason, where);
+    else
+        fprintf(stderr, "redriven: %s\n", reason);
+    redrive_count(t, reason, skip);
+    return true;
+}
+
+/* Kafka's dead letters (kafka.dead_letter_topic) back to the topic each came
+ * from, each read once: the partitions are read from the offsets committed
+ * in the group <group_id>-redrive up to their end offsets at the start
+ * (the dead letters of this run's messages, refused again, wait for the
+ * next run), each offset committed once its dead letter is handled. A dead
+ * letter redriven before is reported and skipped unless force. Stops after
+ * limit redriven (limit < 0: no limit), then prints the summary. */
+static int redrive_kafka(const Config *cfg, long limit, bool force)
+{
+    const char *dlq = cfg->kafka.dead_letter_topic;
+    char group[300];
+    snprintf(group, sizeof group, "%s-redrive", cfg->kafka.group_id);
+    const KafkaSetting consumer_settings[] = {
+        {"client.id", "relationctl"},         {"group.id", group},
+        {"enable.auto.commit", "false"},      {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},    {"enable.partition.eof", "true"},
+        {NULL, NULL}};
+    rd_kafka_t *consumer = kafka_client(cfg, RD_KAFKA_CONSUMER, consumer_settings);
+    rd_kafka_t *producer = consumer ? kafka_client(cfg, RD_KAFKA_PRODUCER, ctl_producer) : NULL;
+    RedriveTally *t = calloc(1, sizeof *t);
+    RedrivePart *parts = NULL;
+    int nparts = 0, left = 0, status = EXIT_FATAL;
+    bool assigned = false;
+    if (!t)
+        fprintf(stderr, "relationctl: out of memory\n");
+    if (!t || !consumer || !producer ||
+        !(assigned = redrive_assign(consumer, cfg, group, &parts, &nparts, &left)))
+        goto done;
+    int64_t read_at = lifecycle_now_ms();
+    while (left > 0 && (limit < 0 || t->redriven < limit)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
+        if (!m) {
+            if (lifecycle_now_ms() - read_at < REDRIVE_STALL_MS)
+                continue;
+            fprintf(stderr, "relationctl: kafka: nothing read from %s for %d s, %d of its "
+                            "partitions short of their end offset (%s)\n", dlq,
+                    REDRIVE_STALL_MS / 1000, left, kafka_error[0] ? kafka_error : "no error");
+            goto done;
+        }
+        RedrivePart *pt = NULL; /* only the dead-letter topic is assigned */
+        for (int i = 0; i < nparts && !pt; i++)
+            if (parts[i].id == m->partition)
+                pt = &parts[i];
+        bool ok = true;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (pt && !pt->done) /* read to its end (none left below end) */
+                pt->done = true, left--;
+        } else if (m->err) {
+            snprintf(kafka_error, sizeof kafka_error, "%s", rd_kafka_message_errstr(m));
+        } else if (pt && !pt->done) {
+            read_at = lifecycle_now_ms();
+            if (m->offset < pt->end)
+                ok = redrive_message(consumer, producer, cfg, m, force, t);
+            if (ok && m->offset + 1 >= pt->end)
+                pt->done = true, left--;
         }
         rd_kafka_message_destroy(m);
-        moved++;
-        fprintf(stderr, "redriven: %s\n", reason);
+        if (!ok)
+            goto done;
     }
-    if (rc) {
-        fprintf(stderr, "relationctl: subscribe: %s\n", rd_kafka_err2str(rc));
-        status = EXIT_FATAL;
+    status = 0;
+done:
+    if (assigned)
+        redrive_summary(t, dlq);
+    free(parts);
+    free(t);
+    if (consumer) {
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
     }
-    fprintf(stderr, "redriven %ld from %s\n", moved, cfg->kafka.dead_letter_topic);
-    rd_kafka_consumer_close(consumer);
-    rd_kafka_destroy(consumer);
-    rd_kafka_destroy(producer);
+    if (producer)
+        rd_kafka_destroy(producer);
     return status;
 }
 
@@ -1405,8 +1637,9 @@ static int cmd_redrive(const Config *cfg, const Command *c, int argc, char **arg
     long limit = -1;
     bool kafka = false;
     int npos;
+    bool force = false;
     const Opt opts[] = {{"--amqp", NULL, &from}, {"--kafka", &kafka, NULL},
-                        {"--limit", NULL, &limit_arg}, {0}};
+                        {"--limit", NULL, &limit_arg}, {"--force", &force, NULL}, {0}};
     if (!parse_args(c, argc, argv, opts, NULL, 0, 0, &npos))
         return EXIT_USAGE;
     bool amqp = from != NULL;
@@ -1419,7 +1652,12 @@ static int cmd_redrive(const Config *cfg, const Command *c, int argc, char **arg
         }
     }
     if (kafka && !amqp && cfg->has_kafka)
-        return redrive_kafka(cfg, limit);
+        return redrive_kafka(cfg, limit, force);
+    if (force) {
+        fprintf(stderr, "relationctl: --force is for --kafka (its dead letters count their "
+                        "redrives)\n");
+        return EXIT_USAGE;
+    }
     if (!amqp || kafka || !cfg->has_amqp) {
         fprintf(stderr, "relationctl: redrive needs --amqp QUEUE (and the amqp section) or "
                         "--kafka (and the kafka section)\n");
