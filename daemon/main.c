@@ -9,6 +9,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "daemon/pipeline.h"
 #include "daemon/shared_config.h"
 #include "handlers/store.h"
 
@@ -21,6 +22,9 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Who checks the read API's Redis when there is no source. */
+#define READS "http reads"
 
 /* Past the drain deadline, the threads get this long to notice before the
  * process exits without them. */
@@ -245,6 +249,8 @@ int main(int argc, char **argv)
     KafkaSource *kafka = NULL;
     AmqpSource *amqp = NULL;
     Http *http = NULL;
+    Engine *reads = NULL; /* the read API's Redis, checked when there is no source */
+    RedisLink reads_link;
     int status = 0;
     if (running->has_kafka && !(kafka = kafka_source_new(err, sizeof err))) {
         log_at(LOG_ERROR, "main", "kafka source: %s", err);
@@ -264,6 +270,20 @@ int main(int argc, char **argv)
     }
     if (!kafka && !amqp)
         log_at(LOG_WARN, "main", "no kafka or amqp section: no source to consume");
+    /* Without a source, the read API's Redis is checked here, so that
+     * /readyz follows it; the source threads check their own. */
+    if (!kafka && !amqp && running->has_http) {
+        if (!(reads = engine_create(running))) {
+            log_at(LOG_ERROR, "main", "out of memory");
+            lifecycle_request_stop(0);
+            status = 1;
+            goto stop;
+        }
+        redis_link_init(&reads_link, READS, reads, running->retry_max_ms);
+        metrics_waiting(READS, "a first connection to redis");
+    }
+    if (amqp)
+        metrics_waiting("amqp source", "connections to redis, the hooks and the queue");
     if (running->has_http && !(http = http_start(running->http_listen, err, sizeof err))) {
         log_at(LOG_ERROR, "main", "%s", err);
         lifecycle_request_stop(0);
@@ -295,6 +315,10 @@ int main(int argc, char **argv)
             log_at(LOG_INFO, "main", "ready: %d relations, sources:%s%s", running->nrelations,
                    kafka ? " kafka" : "", amqp ? " amqp" : "");
         }
+        if (amqp && amqp_source_ready(amqp))
+            metrics_waiting("amqp source", NULL);
+        if (reads && redis_link_idle(&reads_link))
+            metrics_waiting(READS, NULL);
         if (lifecycle_now_ms() >= next_status) {
             next_status = lifecycle_now_ms() + 5000;
             notify_status(ready, kafka, amqp);
@@ -322,6 +346,8 @@ int main(int argc, char **argv)
         if (sig == SIGHUP) {
             reload(path, &running);
             shutdown_timeout_ms = running->shutdown_timeout_ms;
+            if (reads && !engine_set_config(reads, running))
+                log_at(LOG_ERROR, "main", "out of memory for the reloaded configuration");
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
         } else if (lifecycle_stopping()) {
@@ -356,6 +382,7 @@ int main(int argc, char **argv)
 stop:
     /* 6. Stop in reverse order. */
     http_stop(http);
+    engine_free(reads);
     amqp_source_free(amqp);
     kafka_source_free(kafka);
     shared_config_clear();

@@ -28,8 +28,13 @@ static double batch_sum;
 static struct {
     char who[32], what[32];
     bool up;
+    char reason[256]; /* down for a refused configuration: why ("" otherwise) */
 } components[MAX_COMPONENTS];
 static int ncomponents;
+static struct {
+    char who[32], what[64];
+} waits[MAX_COMPONENTS]; /* not ready yet (what is awaited) */
+static int nwaits;
 #define MAX_PARTITIONS 1024
 static struct {
     char topic[128];
@@ -142,7 +147,7 @@ void metrics_batch_seconds(double seconds)
     pthread_mutex_unlock(&lock);
 }
 
-void metrics_component(const char *who, const char *what, bool up)
+static void set_component(const char *who, const char *what, bool up, const char *reason)
 {
     pthread_mutex_lock(&lock);
     int i = 0;
@@ -154,8 +159,39 @@ void metrics_component(const char *who, const char *what, bool up)
         snprintf(components[i].what, sizeof components[i].what, "%s", what);
         ncomponents++;
     }
-    if (i < ncomponents)
+    if (i < ncomponents) {
         components[i].up = up;
+        snprintf(components[i].reason, sizeof components[i].reason, "%s", reason);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_component(const char *who, const char *what, bool up)
+{
+    set_component(who, what, up, "");
+}
+
+void metrics_component_refused(const char *who, const char *what, const char *reason)
+{
+    set_component(who, what, false, reason);
+}
+
+void metrics_waiting(const char *who, const char *what)
+{
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < nwaits && strcmp(waits[i].who, who) != 0)
+        i++;
+    if (what && i == nwaits && nwaits < MAX_COMPONENTS) {
+        snprintf(waits[i].who, sizeof waits[i].who, "%s", who);
+        nwaits++;
+    }
+    if (what && i < nwaits) {
+        snprintf(waits[i].what, sizeof waits[i].what, "%s", what);
+    } else if (!what && i < nwaits) {
+        waits[i] = waits[nwaits - 1];
+        nwaits--;
+    }
     pthread_mutex_unlock(&lock);
 }
 
@@ -323,6 +359,18 @@ char *metrics_down_json(bool *all_up)
         jsonbuf_string(&b, components[i].who, strlen(components[i].who));
         jsonbuf_cstr(&b, ",\"component\":");
         jsonbuf_string(&b, components[i].what, strlen(components[i].what));
+        if (components[i].reason[0]) {
+            jsonbuf_cstr(&b, ",\"error\":");
+            jsonbuf_string(&b, components[i].reason, strlen(components[i].reason));
+        }
+        jsonbuf_char(&b, '}');
+        *all_up = false;
+    }
+    for (int i = 0; i < nwaits; i++) {
+        jsonbuf_cstr(&b, i ? ",{\"source\":" : "],\"waiting\":[{\"source\":");
+        jsonbuf_string(&b, waits[i].who, strlen(waits[i].who));
+        jsonbuf_cstr(&b, ",\"for\":");
+        jsonbuf_string(&b, waits[i].what, strlen(waits[i].what));
         jsonbuf_char(&b, '}');
         *all_up = false;
     }
