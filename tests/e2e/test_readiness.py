@@ -85,6 +85,35 @@ def test_idle_daemon_follows_redis_both_ways(harness, daemons):
         server.stop()
 
 
+def test_idle_daemon_on_a_cluster_sees_every_primary(harness, daemons):
+    """A primary other than redis.url's node killed while nothing flows: the
+    idle check PINGs every primary."""
+    from redis_cluster import Cluster
+    c = Cluster(primaries=3, persistent=True)
+    port = free_port()
+    try:
+        c.start()
+        h = harness(amqp=True, redis_server=c)
+        d = h.daemon(daemons, config=with_http(h.config, port)).start()
+        h.feed_amqp(make_stream(300, seed=75, clusters=[0, 1, 2], tag="cidle"))
+        h.wait_done()
+        wait_until(lambda: readyz(port) == (200, {"down": []}), timeout=30)
+        victim = c.nodes[1]
+        victim.kill()
+        wait_until(lambda: readyz(port)[0] == 503 and redis_up(port) == 0, timeout=8,
+                   message=d.log_tail)
+        victim.start()
+        c.wait_ok()
+        wait_until(lambda: readyz(port) == (200, {"down": []}) and redis_up(port) == 1,
+                   timeout=15, message=d.log_tail)
+        h.feed_amqp(make_stream(300, seed=76, clusters=[3, 4, 5], tag="cidle2"))
+        h.wait_done()
+        h.check()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        c.stop()
+
+
 def test_ready_only_once_partitions_are_assigned(tmp_path, names, rabbit, rdb, redis_proc,
                                                   daemons):
     """The group's join is slow (the broker answers JoinGroup 3 s late):
