@@ -91,15 +91,15 @@ static void reload(const char *path, const Config **running)
 }
 
 /* STATUS=: what is awaited, or a short live summary. */
-static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a)
+static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a, bool redis)
 {
     static unsigned long last_events;
     static int64_t last_ms;
     if (!ready) {
         bool up;
         char *down = metrics_down_json(&up);
-        sd_notifyf(0, "STATUS=waiting for%s%s%s", k && !kafka_source_ready(k) ? " kafka" : "",
-                   a && !amqp_source_ready(a) ? " amqp" : "",
+        sd_notifyf(0, "STATUS=waiting for%s%s%s%s", k && !kafka_source_ready(k) ? " kafka" : "",
+                   a && !amqp_source_ready(a) ? " amqp" : "", redis ? " redis" : "",
                    up || !down ? "" : " (down: see /readyz)");
         free(down);
         return;
@@ -303,25 +303,29 @@ int main(int argc, char **argv)
     if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
         watchdog_usec = 0;
     int64_t next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
-    bool stalled = false, ready = false;
+    bool stalled = false, ready = false, reads_seen = false;
     int64_t next_status = 0;
     for (;;) {
         /* READY=1 once Redis, the hooks exchange and every source are
-         * connected; until then STATUS= says what is awaited. */
-        if (!ready && (!kafka || kafka_source_ready(kafka)) && (!amqp || amqp_source_ready(amqp))) {
+         * connected (with no source: Redis); until then STATUS= says what
+         * is awaited. */
+        if (reads && redis_link_idle(&reads_link) && !reads_seen) {
+            reads_seen = true;
+            metrics_waiting(READS, NULL);
+        }
+        if (amqp && amqp_source_ready(amqp))
+            metrics_waiting("amqp source", NULL);
+        if (!ready && (!kafka || kafka_source_ready(kafka)) && (!amqp || amqp_source_ready(amqp)) &&
+            (!reads || reads_seen)) {
             ready = true;
             sd_notify(0, "READY=1\nSTATUS=ready");
             reload_ready = true;
             log_at(LOG_INFO, "main", "ready: %d relations, sources:%s%s", running->nrelations,
                    kafka ? " kafka" : "", amqp ? " amqp" : "");
         }
-        if (amqp && amqp_source_ready(amqp))
-            metrics_waiting("amqp source", NULL);
-        if (reads && redis_link_idle(&reads_link))
-            metrics_waiting(READS, NULL);
         if (lifecycle_now_ms() >= next_status) {
             next_status = lifecycle_now_ms() + 5000;
-            notify_status(ready, kafka, amqp);
+            notify_status(ready, kafka, amqp, reads && !reads_seen);
         }
         if (watchdog_usec && lifecycle_now_ms() >= next_ping) {
             next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);

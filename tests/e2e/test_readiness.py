@@ -268,8 +268,10 @@ def test_reads_only_daemon_follows_redis(tmp_path):
     try:
         d.start(ready_timeout=30)
         wait_until(lambda: readyz(port)[0] == 503, timeout=10, message=d.log_tail)
+        assert 'msg="ready:' not in d.current_log(), d.log_tail()   # nor READY=1 to systemd
         server.start()
         wait_until(lambda: readyz(port) == (200, {"down": []}), timeout=10, message=d.log_tail)
+        assert 'msg="ready:' in d.current_log(), d.log_tail()
         assert redis_up(port) == 1
         server.kill()
         wait_until(lambda: readyz(port)[0] == 503 and redis_up(port) == 0, timeout=10,
