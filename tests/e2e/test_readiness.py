@@ -7,6 +7,7 @@ once fixed; a daemon with only the read API follows Redis too."""
 
 import json
 import re
+import signal
 import subprocess
 import time
 import urllib.error
@@ -154,6 +155,27 @@ def test_ready_only_once_partitions_are_assigned(tmp_path, names, rabbit, rdb, r
         if h is not None:
             h.close()
         mock.stop()
+
+
+def test_a_lost_assignment_is_not_ready(harness, daemons):
+    """The brokers gone past the session timeout: the assignment is lost,
+    and /readyz waits for a new one, which the group gives once they are
+    back; events then applied exactly."""
+    h = harness(kafka=True)
+    port = free_port()
+    d = h.daemon(daemons, config=with_http(h.config, port)).start()
+    wait_until(lambda: readyz(port)[0] == 200, timeout=30, message=d.log_tail)
+    h.kafka.proc.send_signal(signal.SIGUSR1)
+    awaited = {"source": "kafka source", "for": "partition assignment"}
+    wait_until(lambda: awaited in (readyz(port)[1] or {}).get("waiting", []), timeout=30,
+               message=d.log_tail)
+    assert "lost" in d.current_log(), d.log_tail()
+    h.kafka.proc.send_signal(signal.SIGUSR2)
+    wait_until(lambda: readyz(port) == (200, {"down": []}), timeout=60, message=d.log_tail)
+    h.feed_kafka(make_stream(300, seed=77, clusters=[0, 1], tag="lost"))
+    h.wait_done()
+    h.check()
+    assert d.stop() == 0, d.log_tail()
 
 
 # ---- Redis refusing redis.url ----------------------------------------------
