@@ -1,6 +1,6 @@
 /* http.h — the HTTP endpoint on http.listen (one thread of libmicrohttpd's):
  * GET /metrics (Prometheus text), /healthz (the process answers), /readyz
- * (503 and a JSON body naming what is down). */
+ * (503 and a JSON body naming what is down or awaited: metrics_down_json). */
 #ifndef RELATIOND_HTTP_H
 #define RELATIOND_HTTP_H
 

@@ -22,6 +22,7 @@
 #define KAFKA_FETCH_MAX_BYTES "4194304"
 #define KAFKA_LAG_INTERVAL_MS 5000 /* kafka.properties statistics.interval.ms changes it */
 #define KAFKA_LAG_TIMEOUT_MS 2000
+#define KAFKA_AWAITED "partition assignment" /* what /readyz says it waits for */
 
 /* One batch of messages: collected, then through the pipeline's stages. */
 typedef struct {
@@ -50,7 +51,7 @@ struct KafkaSource {
     atomic_bool lag_stop;
     int lag_interval_ms;
     atomic_bool done;
-    atomic_bool ready; /* Redis and the hooks connected, the group joined */
+    atomic_bool ready; /* Redis and the hooks connected, partitions assigned */
 };
 
 /* ---- callbacks ---- */
@@ -166,13 +167,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         kafka_up(s);
         log_at(LOG_INFO, "kafka source", "assigned %d partitions", parts->cnt);
+        /* Ready: a member of the group (with none to own when the group
+         * has more members than partitions). */
         atomic_store(&s->ready, true);
+        metrics_waiting("kafka source", NULL);
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
         else
             rc = rd_kafka_assign(rk, parts);
     } else {
-        /* Revoked (or lost): finish and commit the work in flight first. */
+        /* Revoked (or lost): finish and commit the work in flight first.
+         * Not ready until the next assignment, unless cooperative partitions
+         * are revoked from a member that stays in the group. */
+        if (!coop || rd_kafka_assignment_lost(rk)) {
+            atomic_store(&s->ready, false);
+            metrics_waiting("kafka source", KAFKA_AWAITED);
+        }
         drain(s);
         log_at(LOG_INFO, "kafka source", "%s %d partitions",
                rd_kafka_assignment_lost(rk) ? "lost" : "revoked", parts->cnt);
@@ -314,6 +324,7 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
         if (!s->b[j].batch || !s->b[j].msgs)
             goto oom;
     }
+    metrics_waiting("kafka source", KAFKA_AWAITED);
     s->pipeline = pipeline_new("kafka source");
     if (!s->dlq_topic || !s->pipeline)
         goto oom;

@@ -30,7 +30,10 @@ bool kafka_source_start(KafkaSource *s) __attribute__((warn_unused_result));
 
 /* True once the thread has closed everything. */
 bool kafka_source_done(const KafkaSource *s);
-/* Redis and the hooks exchange have been connected and the group joined. */
+/* Redis and the hooks exchange have been connected and partitions assigned
+ * (or the group joined with none to own); false again from a lost
+ * assignment or an eager revocation until the next assignment. /readyz
+ * follows it ("waiting": partition assignment). */
 bool kafka_source_ready(const KafkaSource *s);
 
 /* Joins the thread (when started) and frees everything. */

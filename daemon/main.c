@@ -9,6 +9,7 @@
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "daemon/pipeline.h"
 #include "daemon/shared_config.h"
 #include "handlers/store.h"
 
@@ -21,6 +22,9 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Who checks the read API's Redis when there is no source. */
+#define READS "http reads"
 
 /* Past the drain deadline, the threads get this long to notice before the
  * process exits without them. */
@@ -87,15 +91,15 @@ static void reload(const char *path, const Config **running)
 }
 
 /* STATUS=: what is awaited, or a short live summary. */
-static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a)
+static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a, bool redis)
 {
     static unsigned long last_events;
     static int64_t last_ms;
     if (!ready) {
         bool up;
         char *down = metrics_down_json(&up);
-        sd_notifyf(0, "STATUS=waiting for%s%s%s", k && !kafka_source_ready(k) ? " kafka" : "",
-                   a && !amqp_source_ready(a) ? " amqp" : "",
+        sd_notifyf(0, "STATUS=waiting for%s%s%s%s", k && !kafka_source_ready(k) ? " kafka" : "",
+                   a && !amqp_source_ready(a) ? " amqp" : "", redis ? " redis" : "",
                    up || !down ? "" : " (down: see /readyz)");
         free(down);
         return;
@@ -246,6 +250,8 @@ int main(int argc, char **argv)
     KafkaSource *kafka = NULL;
     AmqpSource *amqp = NULL;
     Http *http = NULL;
+    Engine *reads = NULL; /* the read API's Redis, checked when there is no source */
+    RedisLink reads_link;
     int status = 0;
     if (running->has_kafka && !(kafka = kafka_source_new(err, sizeof err))) {
         log_at(LOG_ERROR, "main", "kafka source: %s", err);
@@ -265,6 +271,20 @@ int main(int argc, char **argv)
     }
     if (!kafka && !amqp)
         log_at(LOG_WARN, "main", "no kafka or amqp section: no source to consume");
+    /* Without a source, the read API's Redis is checked here, so that
+     * /readyz follows it; the source threads check their own. */
+    if (!kafka && !amqp && running->has_http) {
+        if (!(reads = engine_create(running))) {
+            log_at(LOG_ERROR, "main", "out of memory");
+            lifecycle_request_stop(0);
+            status = 1;
+            goto stop;
+        }
+        redis_link_init(&reads_link, READS, reads, running->retry_max_ms);
+        metrics_waiting(READS, "a first connection to redis");
+    }
+    if (amqp)
+        metrics_waiting("amqp source", "connections to redis, the hooks and the queue");
     if (running->has_http && !(http = http_start(running->http_listen, err, sizeof err))) {
         log_at(LOG_ERROR, "main", "%s", err);
         lifecycle_request_stop(0);
@@ -284,12 +304,20 @@ int main(int argc, char **argv)
     if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
         watchdog_usec = 0;
     int64_t next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
-    bool stalled = false, ready = false;
+    bool stalled = false, ready = false, reads_seen = false;
     int64_t next_status = 0;
     for (;;) {
         /* READY=1 once Redis, the hooks exchange and every source are
-         * connected; until then STATUS= says what is awaited. */
-        if (!ready && (!kafka || kafka_source_ready(kafka)) && (!amqp || amqp_source_ready(amqp))) {
+         * connected (with no source: Redis); until then STATUS= says what
+         * is awaited. */
+        if (reads && redis_link_idle(&reads_link) && !reads_seen) {
+            reads_seen = true;
+            metrics_waiting(READS, NULL);
+        }
+        if (amqp && amqp_source_ready(amqp))
+            metrics_waiting("amqp source", NULL);
+        if (!ready && (!kafka || kafka_source_ready(kafka)) && (!amqp || amqp_source_ready(amqp)) &&
+            (!reads || reads_seen)) {
             ready = true;
             sd_notify(0, "READY=1\nSTATUS=ready");
             reload_ready = true;
@@ -298,7 +326,7 @@ int main(int argc, char **argv)
         }
         if (lifecycle_now_ms() >= next_status) {
             next_status = lifecycle_now_ms() + 5000;
-            notify_status(ready, kafka, amqp);
+            notify_status(ready, kafka, amqp, reads && !reads_seen);
         }
         if (watchdog_usec && lifecycle_now_ms() >= next_ping) {
             next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
@@ -323,6 +351,8 @@ int main(int argc, char **argv)
         if (sig == SIGHUP) {
             reload(path, &running);
             shutdown_timeout_ms = running->shutdown_timeout_ms;
+            if (reads && !engine_set_config(reads, running))
+                log_at(LOG_ERROR, "main", "out of memory for the reloaded configuration");
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
         } else if (lifecycle_stopping()) {
@@ -357,6 +387,7 @@ int main(int argc, char **argv)
 stop:
     /* 6. Stop in reverse order. */
     http_stop(http);
+    engine_free(reads);
     amqp_source_free(amqp);
     kafka_source_free(kafka);
     shared_config_clear();

@@ -28,8 +28,13 @@ static double batch_sum;
 static struct {
     char who[32], what[32];
     bool up;
+    char reason[256]; /* down for a refused configuration: why ("" otherwise) */
 } components[MAX_COMPONENTS];
 static int ncomponents;
+static struct {
+    char who[32], what[64];
+} waits[MAX_COMPONENTS]; /* not ready yet (what is awaited) */
+static int nwaits;
 #define MAX_PARTITIONS 1024
 static struct {
     char topic[128];
@@ -167,7 +172,7 @@ void metrics_batch_seconds(double seconds)
     pthread_mutex_unlock(&lock);
 }
 
-void metrics_component(const char *who, const char *what, bool up)
+static void set_component(const char *who, const char *what, bool up, const char *reason)
 {
     pthread_mutex_lock(&lock);
     int i = 0;
@@ -179,8 +184,39 @@ void metrics_component(const char *who, const char *what, bool up)
         snprintf(components[i].what, sizeof components[i].what, "%s", what);
         ncomponents++;
     }
-    if (i < ncomponents)
+    if (i < ncomponents) {
         components[i].up = up;
+        snprintf(components[i].reason, sizeof components[i].reason, "%s", reason);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_component(const char *who, const char *what, bool up)
+{
+    set_component(who, what, up, "");
+}
+
+void metrics_component_refused(const char *who, const char *what, const char *reason)
+{
+    set_component(who, what, false, reason);
+}
+
+void metrics_waiting(const char *who, const char *what)
+{
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < nwaits && strcmp(waits[i].who, who) != 0)
+        i++;
+    if (what && i == nwaits && nwaits < MAX_COMPONENTS) {
+        snprintf(waits[i].who, sizeof waits[i].who, "%s", who);
+        nwaits++;
+    }
+    if (what && i < nwaits) {
+        snprintf(waits[i].what, sizeof waits[i].what, "%s", what);
+    } else if (!what && i < nwaits) {
+        waits[i] = waits[nwaits - 1];
+        nwaits--;
+    }
     pthread_mutex_unlock(&lock);
 }
 
@@ -346,29 +382,41 @@ char *metrics_render(void)
 char *metrics_down_json(bool *all_up)
 {
     JsonBuf b = {0};
-    *all_up = true;
+    bool first = true; /* of the "down" list */
     jsonbuf_cstr(&b, "{\"down\":[");
     pthread_mutex_lock(&lock);
     for (int i = 0; i < ncomponents; i++) {
         if (components[i].up)
             continue;
-        jsonbuf_cstr(&b, *all_up ? "{\"source\":" : ",{\"source\":");
+        jsonbuf_cstr(&b, first ? "{\"source\":" : ",{\"source\":");
         jsonbuf_string(&b, components[i].who, strlen(components[i].who));
         jsonbuf_cstr(&b, ",\"component\":");
         jsonbuf_string(&b, components[i].what, strlen(components[i].what));
+        if (components[i].reason[0]) {
+            jsonbuf_cstr(&b, ",\"error\":");
+            jsonbuf_string(&b, components[i].reason, strlen(components[i].reason));
+        }
         jsonbuf_char(&b, '}');
-        *all_up = false;
+        first = false;
     }
     for (int i = 0; i < nblocked; i++) {
         if (blocked[i].n <= 0)
             continue;
-        jsonbuf_cstr(&b, *all_up ? "{\"component\":" : ",{\"component\":");
+        jsonbuf_cstr(&b, first ? "{\"component\":" : ",{\"component\":");
         jsonbuf_string(&b, blocked[i].component, strlen(blocked[i].component));
         jsonbuf_cstr(&b, ",\"blocked\":");
         jsonbuf_string(&b, blocked[i].reason, strlen(blocked[i].reason));
         jsonbuf_char(&b, '}');
-        *all_up = false;
+        first = false;
     }
+    for (int i = 0; i < nwaits; i++) {
+        jsonbuf_cstr(&b, i ? ",{\"source\":" : "],\"waiting\":[{\"source\":");
+        jsonbuf_string(&b, waits[i].who, strlen(waits[i].who));
+        jsonbuf_cstr(&b, ",\"for\":");
+        jsonbuf_string(&b, waits[i].what, strlen(waits[i].what));
+        jsonbuf_char(&b, '}');
+    }
+    *all_up = first && nwaits == 0;
     pthread_mutex_unlock(&lock);
     jsonbuf_cstr(&b, "]}\n");
     jsonbuf_char(&b, '\0');

@@ -24,6 +24,12 @@ void metrics_batch_seconds(double seconds);
 /* A component (redis, hooks, kafka, amqp, dead letters) of a source is up or
  * down: what the back-off says. */
 void metrics_component(const char *who, const char *what, bool up);
+/* Down because it refused the configuration: reason (naming the setting,
+ * never a secret) goes into /readyz. metrics_component clears it. */
+void metrics_component_refused(const char *who, const char *what, const char *reason);
+/* A source (or the read API) is not ready yet: what it awaits ("partition
+ * assignment"); NULL once it is ready. /readyz answers 503 while any awaits. */
+void metrics_waiting(const char *who, const char *what);
 
 /* A RabbitMQ connection of component ("hooks", "amqp") blocked by the broker
  * (change 1, reason: the alarm, "low on disk"), unblocked (-1), or only listed
@@ -52,8 +58,9 @@ unsigned long metrics_events_total(void);
 
 /* The Prometheus text of every metric, malloc'ed (NULL: out of memory). */
 char *metrics_render(void);
-/* NULL when every component is up; else a JSON object naming what is down
- * (and the RabbitMQ connections blocked by an alarm), malloc'ed. */
+/* {"down":[...]} naming what is down (with "error" for a refused
+ * configuration; the RabbitMQ connections blocked by an alarm), and "waiting":[...] when something is not ready yet,
+ * malloc'ed (NULL: out of memory); *all_up when nothing is down or awaited. */
 char *metrics_down_json(bool *all_up);
 
 #endif

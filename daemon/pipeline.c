@@ -47,7 +47,7 @@ struct Pipeline {
     ConfigRef *cfg;
     Engine *engine;
     Publisher *hooks;
-    Backoff redis_down;
+    RedisLink redis;
     Backoff hooks_down;
     Backoff memory;
     PipelineBatch slots[PIPELINE_DEPTH];
@@ -70,7 +70,7 @@ Pipeline *pipeline_new(const char *who)
         pipeline_free(p);
         return NULL;
     }
-    backoff_init(&p->redis_down, who, "redis", cfg->retry_max_ms);
+    redis_link_init(&p->redis, who, p->engine, cfg->retry_max_ms);
     backoff_init(&p->hooks_down, who, "hooks exchange", cfg->retry_max_ms);
     backoff_init(&p->memory, who, "memory", cfg->retry_max_ms);
     return p;
@@ -128,18 +128,60 @@ const Config *pipeline_config(Pipeline *p)
         shared_config_release(p->cfg);
         p->cfg = fresh;
         const Config *cfg = config_ref_get(fresh);
-        p->redis_down.max_ms = p->hooks_down.max_ms = p->memory.max_ms = cfg->retry_max_ms;
+        p->redis.down.max_ms = p->hooks_down.max_ms = p->memory.max_ms = cfg->retry_max_ms;
     }
     return config_ref_get(p->cfg);
+}
+
+/* ---- Redis ---- */
+
+void redis_link_init(RedisLink *l, const char *who, Engine *e, int max_ms)
+{
+    l->engine = e;
+    l->next_check_ms = 0;
+    backoff_init(&l->down, who, "redis", max_ms);
+}
+
+bool redis_link_failed(RedisLink *l, const char *err)
+{
+    l->next_check_ms = 0;
+    if (engine_refused(l->engine))
+        return backoff_refused(&l->down, err);
+    return backoff_failed(&l->down, err);
+}
+
+void redis_link_ok(RedisLink *l)
+{
+    backoff_ok(&l->down);
+    l->next_check_ms = lifecycle_now_ms() + REDIS_IDLE_CHECK_MS;
+}
+
+bool redis_link_idle(RedisLink *l)
+{
+    char err[512];
+    int64_t now = lifecycle_now_ms();
+    if (now < l->next_check_ms)
+        return l->down.attempt == 0;
+    if (engine_ping(l->engine, err, sizeof err)) {
+        redis_link_ok(l);
+        return true;
+    }
+    /* An outage is tried again every check: its return is seen within
+     * seconds (a connection refused costs little). */
+    l->next_check_ms = lifecycle_now_ms() +
+                       (engine_refused(l->engine)
+                            ? backoff_refused_note(&l->down, err)
+                            : backoff_note(&l->down, err, REDIS_IDLE_CHECK_MS));
+    return false;
 }
 
 bool pipeline_connect(Pipeline *p)
 {
     char err[512];
     while (!engine_connect(p->engine, err, sizeof err))
-        if (!backoff_failed(&p->redis_down, err))
+        if (!redis_link_failed(&p->redis, err))
             return false;
-    backoff_ok(&p->redis_down);
+    redis_link_ok(&p->redis);
     while (!publisher_connect(p->hooks, err, sizeof err))
         if (!backoff_failed(&p->hooks_down, err))
             return false;
@@ -153,6 +195,7 @@ void pipeline_idle(Pipeline *p)
     publisher_poll(p->hooks);
     if (!engine_sync(p->engine, err, sizeof err))
         log_at(LOG_WARN, p->who, "%s", err);
+    (void)redis_link_idle(&p->redis);
 }
 
 /* ---- the batch's arrays ---- */
@@ -292,10 +335,10 @@ static bool apply_with_backoff(Pipeline *p, PipelineBatch *b, char *err, size_t 
         if (engine_send(p->engine, b->events, b->nev, err, errlen) &&
             engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers, o, no, err, errlen))
             break;
-        if (!backoff_failed(&p->redis_down, err))
+        if (!redis_link_failed(&p->redis, err))
             return false;
     }
-    backoff_ok(&p->redis_down);
+    redis_link_ok(&p->redis);
     return true;
 }
 
@@ -327,6 +370,8 @@ bool pipeline_publish(Pipeline *p, PipelineBatch *b)
                                              o, no, err, sizeof err);
     if (!applied && !apply_with_backoff(p, b, err, sizeof err))
         return false;
+    if (applied)
+        redis_link_ok(&p->redis);
     b->stage = STAGE_APPLIED;
     long entries = 0;
     for (size_t k = 0; k < b->nev; k++)

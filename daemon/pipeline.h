@@ -22,6 +22,8 @@
 #define RELATIOND_PIPELINE_H
 
 #include "config/config.h"
+#include "daemon/backoff.h"
+#include "handlers/engine.h"
 #include "handlers/event.h"
 
 #include <stdbool.h>
@@ -80,7 +82,37 @@ bool pipeline_process(Pipeline *p, Message *msgs, size_t n) __attribute__((warn_
  * drain deadline. */
 bool pipeline_connect(Pipeline *p) __attribute__((warn_unused_result));
 
-/* Between batches: keeps the idle connections alive. */
+/* Between batches: keeps the idle connections alive, and checks Redis
+ * (redis_link_idle) so that the gauges and /readyz follow it without
+ * traffic. */
 void pipeline_idle(Pipeline *p);
+
+/* ---- Redis as one thread sees it through its engine ----
+ *
+ * Up, down (an outage: retried with back-off), or refused (Redis refused
+ * redis.url's user, password or database: a configuration error, logged at
+ * error level naming redis.url, retried every BACKOFF_REFUSED_MS). The
+ * state goes to relationd_up / relationd_connection_up and /readyz. One
+ * thread only (the engine's). */
+/* A check while idle after this long without a batch or a check. */
+#define REDIS_IDLE_CHECK_MS 1000
+
+typedef struct {
+    Engine *engine; /* borrowed */
+    Backoff down;
+    int64_t next_check_ms;
+} RedisLink;
+
+void redis_link_init(RedisLink *l, const char *who, Engine *e, int max_ms);
+/* A connection or a batch failed with err: waits out the back-off (an
+ * outage) or BACKOFF_REFUSED_MS (a refusal). False: give up the work in
+ * hand (the drain deadline passed, or a stop was asked while refused). */
+bool redis_link_failed(RedisLink *l, const char *err) __attribute__((warn_unused_result));
+/* Redis answered. */
+void redis_link_ok(RedisLink *l);
+/* Without waiting: when REDIS_IDLE_CHECK_MS passed since the last answer
+ * (or the retry delay since the last failure), connects if needed and
+ * PINGs every node. True while Redis answers. */
+bool redis_link_idle(RedisLink *l);
 
 #endif

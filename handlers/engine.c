@@ -21,7 +21,7 @@
 extern const char apply_lua[]; /* generated from handlers/apply.lua */
 
 /* Replies due on the connection, in the order their commands were sent. */
-typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD, GROUP_WAIT } GroupKind;
+typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD, GROUP_WAIT, GROUP_PING } GroupKind;
 typedef struct {
     GroupKind kind;
     size_t count;
@@ -56,6 +56,7 @@ struct Engine {
     const Config *cfg;
     Router *router;   /* one server, or a cluster's primaries */
     bool connected;   /* router connected, the clearings due queued */
+    bool refused;     /* the last connection was refused for redis.url's settings */
     char *library;    /* the generated library's code */
     char fname[64];   /* its function: one side */
     char fname_both[72]; /* both sides of an event in one call */
@@ -440,13 +441,40 @@ static void requeue_cleared(Engine *e)
     }
 }
 
+/* Whether a connection's failure is Redis refusing what redis.url says
+ * (its user, password or database) rather than an outage: the reply codes
+ * of AUTH, SELECT and the commands sent on connecting. */
+static bool config_refusal(const char *err)
+{
+    static const char *const codes[] = {
+        "WRONGPASS", "NOAUTH", "NOPERM", "DB index is out of range", "invalid password",
+        "without any password configured", "invalid username-password pair",
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strstr(err, codes[i]))
+            return true;
+    return false;
+}
+
 static bool connected(Engine *e, char *err, size_t errlen)
 {
     if (e->connected && router_connected(e->router))
         return true;
     drop(e);
-    if (!router_connect(e->router, err, errlen))
+    e->refused = false;
+    if (!router_connect(e->router, err, errlen)) {
+        /* The reply names neither the URL nor its password: the setting is
+         * named, so that the operator knows where to look. */
+        e->refused = config_refusal(err);
+        if (e->refused && strncmp(err, "redis.url: ", 11) != 0) {
+            size_t len = strlen(err);
+            if (len + 12 <= errlen) {
+                memmove(err + 11, err, len + 1);
+                memcpy(err, "redis.url: ", 11);
+            }
+        }
         return false;
+    }
     e->connected = true;
     /* Clearings whose outcome the lost connection took with it. */
     if (e->cleared.len) {
@@ -521,6 +549,9 @@ static bool read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
                  * data), and a call that meets its absence loads it again
                  * (engine_recv). */
                 log_at(LOG_WARN, "redis", "FUNCTION LOAD: %s", r->str);
+            } else if (r->type == REDIS_REPLY_ERROR && g.kind == GROUP_PING && ok) {
+                snprintf(err, errlen, "redis PING: %s", r->str);
+                ok = false;
             } else if (r->type == REDIS_REPLY_ERROR && g.kind == GROUP_HDEL && !hdel_failed) {
                 snprintf(err, errlen, "redis: clearing delivered triggers: %s", r->str);
                 hdel_failed = true;
@@ -1168,6 +1199,26 @@ bool engine_sync(Engine *e, char *err, size_t errlen)
     if (!e->connected)
         return true;
     return read_groups(e, true, err, errlen); /* up to a batch still to be read */
+}
+
+bool engine_refused(const Engine *e)
+{
+    return e->refused;
+}
+
+bool engine_ping(Engine *e, char *err, size_t errlen)
+{
+    for (int i = 0; i < ENGINE_MAX_PENDING; i++)
+        if (e->pending[i].busy)
+            return true; /* a batch's replies are due: its reading tells */
+    if (!engine_connect(e, err, errlen) || !read_groups(e, false, err, errlen))
+        return false;
+    resp_count(&e->cmd, '*', 1);
+    resp_cstr(&e->cmd, "PING");
+    cmd_end(e, router_cluster(e->router) ? ROUTER_ALL : ROUTER_ANY);
+    if (!push_group(e, GROUP_PING, 1, 0, -1, err, errlen) || !flush_commands(e, err, errlen))
+        return false;
+    return read_groups(e, false, err, errlen);
 }
 
 

@@ -83,6 +83,17 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
 /* Reads the replies still due ahead of the first batch sent and not read. */
 bool engine_sync(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Between batches: connects when not connected, then PING on every node
+ * (each primary of a cluster). False with the reason in err: Redis is
+ * unreachable, or refused (engine_refused). True without a PING while a
+ * batch's replies are still due. */
+bool engine_ping(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Whether the last failed connection was Redis refusing redis.url's
+ * settings (WRONGPASS, NOAUTH, NOPERM on connecting, a database out of
+ * range): a configuration error, not an outage. err then starts with
+ * "redis.url: "; it never holds the password. */
+bool engine_refused(const Engine *e);
+
 /* One page of a side's edges (HSCAN from cursor, "0" to start, COUNT
  * count): each edge appended to out as trigger_edge_json, after sep when
  * out is not empty; *n the edges appended; next the cursor to go on with,

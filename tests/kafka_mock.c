@@ -3,8 +3,9 @@
  * NAME:PARTITIONS), prints the bootstrap address on one line and serves
  * until SIGTERM or SIGINT. SIGUSR1 takes every broker down (connections
  * closed and refused), SIGUSR2 brings them up again: a Kafka outage.
+ * -j MS answers the first JoinGroup requests MS ms late (a slow group join).
  *
- * usage: kafka_mock [-b BROKERS] TOPIC[:PARTITIONS]... */
+ * usage: kafka_mock [-b BROKERS] [-j MS] TOPIC[:PARTITIONS]... */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -34,12 +35,18 @@ int main(int argc, char **argv)
     int first = 1;
     char err[512];
 
-    if (argc > 2 && strcmp(argv[1], "-b") == 0) {
-        nbrokers = atoi(argv[2]);
-        first = 3;
+    int join_delay_ms = 0;
+    while (first + 1 < argc && argv[first][0] == '-') {
+        if (strcmp(argv[first], "-b") == 0)
+            nbrokers = atoi(argv[first + 1]);
+        else if (strcmp(argv[first], "-j") == 0)
+            join_delay_ms = atoi(argv[first + 1]);
+        else
+            break;
+        first += 2;
     }
-    if (nbrokers < 1 || first >= argc) {
-        fprintf(stderr, "usage: kafka_mock [-b BROKERS] TOPIC[:PARTITIONS]...\n");
+    if (nbrokers < 1 || join_delay_ms < 0 || first >= argc || argv[first][0] == '-') {
+        fprintf(stderr, "usage: kafka_mock [-b BROKERS] [-j MS] TOPIC[:PARTITIONS]...\n");
         return 2;
     }
 
@@ -80,6 +87,22 @@ int main(int argc, char **argv)
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name, partitions, 1);
         if (e) {
             fprintf(stderr, "kafka_mock: topic %s: %s\n", name, rd_kafka_err2str(e));
+            rd_kafka_mock_cluster_destroy(mc);
+            rd_kafka_destroy(rk);
+            return 1;
+        }
+    }
+
+    /* A client joins with two JoinGroup requests (the first one learns its
+     * member id): each of the first few is answered late, on every broker
+     * (whichever is the coordinator). */
+    for (int b = 1; join_delay_ms && b <= nbrokers; b++) {
+        rd_kafka_resp_err_t e = rd_kafka_mock_broker_push_request_error_rtts(
+            mc, b, 11 /* JoinGroup */, 4, RD_KAFKA_RESP_ERR_NO_ERROR, join_delay_ms,
+            RD_KAFKA_RESP_ERR_NO_ERROR, join_delay_ms, RD_KAFKA_RESP_ERR_NO_ERROR, join_delay_ms,
+            RD_KAFKA_RESP_ERR_NO_ERROR, join_delay_ms);
+        if (e) {
+            fprintf(stderr, "kafka_mock: broker %d: %s\n", b, rd_kafka_err2str(e));
             rd_kafka_mock_cluster_destroy(mc);
             rd_kafka_destroy(rk);
             return 1;

@@ -335,9 +335,10 @@ class KafkaMock:
     """`kafka_mock TOPIC[:PARTITIONS]...`: its first stdout line is the
     bootstrap address."""
 
-    def __init__(self, topics, brokers=1):
+    def __init__(self, topics, brokers=1, join_delay_ms=0):
         self.topics = list(topics)
         self.brokers = brokers
+        self.join_delay_ms = join_delay_ms   # -j: the group joined that much later
         self.proc = None
         self.bootstrap = None
 
@@ -345,7 +346,9 @@ class KafkaMock:
         if not os.access(KAFKA_MOCK, os.X_OK):
             raise RuntimeError("%s is missing: make build/kafka_mock" % KAFKA_MOCK)
         self.errf = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([KAFKA_MOCK, "-b", str(self.brokers)] + self.topics,
+        self.proc = subprocess.Popen([KAFKA_MOCK, "-b", str(self.brokers)]
+                                     + (["-j", str(self.join_delay_ms)] if self.join_delay_ms
+                                        else []) + self.topics,
                                      stdout=subprocess.PIPE, stderr=self.errf,
                                      stdin=subprocess.DEVNULL, text=True,
                                      preexec_fn=die_with_parent)

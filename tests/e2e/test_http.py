@@ -58,7 +58,7 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
                                                           **{"statistics.interval.ms": "300"}))
         d = h.daemon(daemons, config=cfg).start()
         assert get(port, "/healthz") == (200, '{"status":"ok"}\n')
-        assert get(port, "/readyz")[0] == 200
+        wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=30)  # partitions assigned
         assert get(port, "/nope")[0] == 404
 
         want = {"kafka": [0, 0, 0, 0], "amqp": [0, 0, 0, 0]}
