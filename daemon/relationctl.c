@@ -6,6 +6,7 @@
 #include "daemon/kafka_conf.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/pipeline.h"
 #include "daemon/progress.h"
 #include "daemon/publisher.h"
 #include "daemon/stats_table.h"
@@ -1480,7 +1481,7 @@ done:
 }
 
 /* One dead letter: produced again to the topic it came from, with its key
- * and KAFKA_REDRIVES_HEADER one more (acks=all); or, when it was redriven
+ * and REDRIVES_HEADER one more (acks=all); or, when it was redriven
  * before and force is off, or its value was too large to be kept, reported
  * and skipped. Then its offset committed.
  * False, the reason printed, when that failed (the dead letter stays). */
@@ -1493,7 +1494,7 @@ static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
     kafka_header(m, "x-relationd-topic", topic, sizeof topic);
     kafka_header(m, "x-relationd-partition", partition, sizeof partition);
     kafka_header(m, "x-relationd-offset", offset, sizeof offset);
-    kafka_header(m, KAFKA_REDRIVES_HEADER, count, sizeof count);
+    kafka_header(m, REDRIVES_HEADER, count, sizeof count);
     const char *dlq = cfg->kafka.dead_letter_topic;
     const char *to = strcmp(topic, "-") == 0 ? cfg->kafka.topics[0] : topic;
     char where[600]; /* the dead letter's place, and its message's */
@@ -1513,7 +1514,7 @@ static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
         char next[24];
         snprintf(next, sizeof next, "%ld", redrives + 1);
         rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-        rd_kafka_header_add(h, KAFKA_REDRIVES_HEADER, -1, next, -1);
+        rd_kafka_header_add(h, REDRIVES_HEADER, -1, next, -1);
         long failed = atomic_load(&send_failed);
         rd_kafka_resp_err_t e = rd_kafka_producev(
             p, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
