@@ -26,6 +26,37 @@ amqp_bytes_t amqp_conn_bytes(const char *s)
     return b;
 }
 
+bool amqp_conn_header(const amqp_basic_properties_t *p, const char *key, char *out, size_t len)
+{
+    const amqp_field_value_t *v = NULL;
+    size_t klen = strlen(key);
+    for (int i = 0; (p->_flags & AMQP_BASIC_HEADERS_FLAG) && i < p->headers.num_entries; i++) {
+        const amqp_table_entry_t *e = &p->headers.entries[i];
+        if (e->key.len == klen && memcmp(e->key.bytes, key, klen) == 0)
+            v = &e->value;
+    }
+    if (len)
+        out[0] = '\0';
+    if (!v)
+        return false;
+    switch (v->kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES:
+        snprintf(out, len, "%.*s", (int)v->value.bytes.len, (const char *)v->value.bytes.bytes);
+        break;
+    case AMQP_FIELD_KIND_I8: snprintf(out, len, "%d", v->value.i8); break;
+    case AMQP_FIELD_KIND_U8: snprintf(out, len, "%u", v->value.u8); break;
+    case AMQP_FIELD_KIND_I16: snprintf(out, len, "%d", v->value.i16); break;
+    case AMQP_FIELD_KIND_U16: snprintf(out, len, "%u", v->value.u16); break;
+    case AMQP_FIELD_KIND_I32: snprintf(out, len, "%d", (int)v->value.i32); break;
+    case AMQP_FIELD_KIND_U32: snprintf(out, len, "%u", (unsigned)v->value.u32); break;
+    case AMQP_FIELD_KIND_I64: snprintf(out, len, "%lld", (long long)v->value.i64); break;
+    case AMQP_FIELD_KIND_U64: snprintf(out, len, "%llu", (unsigned long long)v->value.u64); break;
+    default: snprintf(out, len, "?");
+    }
+    return true;
+}
+
 /* What an operator should do about a refusal that waiting will not cure
  * (relationd still retries, so that it can be repaired live). */
 static const char *hint(unsigned code)

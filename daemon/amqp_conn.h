@@ -76,6 +76,11 @@ bool amqp_conn_flow_frame(AmqpFlow *f, const amqp_frame_t *frame);
 /* The connection is gone, or new: not blocked (listed in the metric at 0). */
 void amqp_conn_flow_reset(AmqpFlow *f);
 
+/* The text of the last header named key in p, into out (cut to len - 1
+ * bytes): a string as it is, an integer in decimal, another kind "?".
+ * False, out "", when there is none. */
+bool amqp_conn_header(const amqp_basic_properties_t *p, const char *key, char *out, size_t len);
+
 /* An amqp_bytes_t of a C string, without copying. */
 amqp_bytes_t amqp_conn_bytes(const char *s);
 

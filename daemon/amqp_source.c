@@ -41,6 +41,7 @@ typedef struct {
     uint64_t tag;     /* its delivery tag, for the log */
     size_t msg;       /* its Message in the batch (not for an oversized one) */
     char over[96];    /* an oversized one: its reason ("" otherwise) */
+    char redrives[24]; /* its REDRIVES_HEADER, for its dead letter ("": none) */
 } Held;
 
 /* One batch of deliveries: collected, then through the pipeline's stages. */
@@ -304,6 +305,9 @@ static bool read_content(AmqpSource *s, Held *h, char *err, size_t errlen)
     if (!content_frame(s, &f, AMQP_FRAME_HEADER, err, errlen))
         return false;
     h->size = f.payload.properties.body_size;
+    /* redriven: the count goes with its dead letter, if refused again */
+    amqp_conn_header(f.payload.properties.decoded, REDRIVES_HEADER, h->redrives,
+                     sizeof h->redrives);
     size_t keep = h->size > EVENT_MAX_BYTES ? EVENT_MAX_BYTES : (size_t)h->size;
     h->body = malloc(keep + 1);
     if (!h->body) {
@@ -432,7 +436,7 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
     char err[512];
     for (;;) {
         out = calloc(ndead, sizeof *out);
-        entries = calloc(ndead * 3, sizeof *entries);
+        entries = calloc(ndead * 4, sizeof *entries);
         tables = calloc(ndead, sizeof *tables);
         if (out && entries && tables)
             break;
@@ -446,7 +450,7 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
         if (!is_dead(b, i))
             continue;
         const Held *h = &b->held[i];
-        amqp_table_entry_t *e = &entries[3 * k];
+        amqp_table_entry_t *e = &entries[4 * k];
         e[0].key = amqp_cstring_bytes("x-relationd-reason");
         e[0].value.kind = AMQP_FIELD_KIND_UTF8;
         e[0].value.value.bytes = amqp_conn_bytes(h->over[0] ? h->over : b->msgs[h->msg].reason);
@@ -457,7 +461,13 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
         e[2].key = amqp_cstring_bytes("x-relationd-body-bytes");
         e[2].value.kind = AMQP_FIELD_KIND_I64;
         e[2].value.value.i64 = (int64_t)h->size;
-        tables[k] = (amqp_table_t){h->over[0] ? 3 : 2, e};
+        int n = h->over[0] ? 3 : 2;
+        if (h->redrives[0]) {
+            e[n].key = amqp_cstring_bytes(REDRIVES_HEADER);
+            e[n].value.kind = AMQP_FIELD_KIND_UTF8;
+            e[n++].value.value.bytes = amqp_conn_bytes(h->redrives);
+        }
+        tables[k] = (amqp_table_t){n, e};
         out[k] = (Outgoing){b->held[i].routing_key, NULL, NULL, &tables[k], b->held[i].body,
                             b->held[i].len};
         k++;

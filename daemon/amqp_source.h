@@ -1,7 +1,8 @@
 /* amqp_source.h — the RabbitMQ source: a durable queue with a dead-letter
  * exchange, prefetch, batches through the pipeline, bad messages to the
  * dead-letter exchange with their reason (of a message over EVENT_MAX_BYTES
- * only its first EVENT_MAX_BYTES bytes are ever held), one ack (multiple) per
+ * only its first EVENT_MAX_BYTES bytes are ever held) and the redrive count
+ * they came with (REDRIVES_HEADER), one ack (multiple) per
  * batch only after all that. A consumer cancelled by the broker (its queue
  * deleted) or a connection lost is down until the source consumes again,
  * with back-off. Runs in its own thread. */

@@ -12,11 +12,6 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
-/* The header that counts a message's redrives (relationctl redrive --kafka
- * sets it, one more each time; the daemon copies it into the dead letter
- * when it refuses the message again). Its value is the count in decimal. */
-#define KAFKA_REDRIVES_HEADER "x-relationd-redrives"
-
 /* One librdkafka setting of a client. */
 typedef struct {
     const char *key, *value;

@@ -377,11 +377,11 @@ static bool produce_dead_letter(KafkaSource *s, const Batch *b, size_t i, bool d
     rd_kafka_headers_t *in = NULL;
     const void *redrives;
     size_t redrives_len;
-    /* refused again after a redrive: the count goes with it (kafka_conf.h) */
+    /* refused again after a redrive: the count goes with it (pipeline.h) */
     if (rd_kafka_message_headers(m, &in) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        rd_kafka_header_get_last(in, KAFKA_REDRIVES_HEADER, &redrives, &redrives_len) ==
+        rd_kafka_header_get_last(in, REDRIVES_HEADER, &redrives, &redrives_len) ==
             RD_KAFKA_RESP_ERR_NO_ERROR)
-        rd_kafka_header_add(h, KAFKA_REDRIVES_HEADER, -1, redrives, (ssize_t)redrives_len);
+        rd_kafka_header_add(h, REDRIVES_HEADER, -1, redrives, (ssize_t)redrives_len);
     rd_kafka_header_add(h, "x-relationd-reason", -1, b->msgs[i].reason, -1);
     rd_kafka_header_add(h, "x-relationd-topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(h, "x-relationd-partition", -1, partition, -1);

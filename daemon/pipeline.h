@@ -29,6 +29,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The header that counts a message's redrives (relationctl redrive sets it,
+ * one more each time; each source copies it into the dead letter when it
+ * refuses the message again). Its value is the count in decimal. */
+#define REDRIVES_HEADER "x-relationd-redrives"
+
 /* Batches started and not finished, at most. */
 #define PIPELINE_DEPTH CONFIG_BATCHES_IN_FLIGHT
 

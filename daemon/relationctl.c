@@ -6,6 +6,7 @@
 #include "daemon/kafka_conf.h"
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
+#include "daemon/pipeline.h"
 #include "daemon/progress.h"
 #include "daemon/publisher.h"
 #include "daemon/stats_table.h"
@@ -76,11 +77,11 @@ static const Command commands[] = {
      "JSON-lines events published as an upstream service should (Kafka: keyed, acks=all;\n"
      "AMQP: persistent, confirmed), each line checked first (bad ones reported, not sent).",
      "relationctl -c /etc/relationd/relationd.json send events.jsonl --kafka", cmd_send, READS_HOOKS | READS_SOURCES},
-    {"redrive", "--amqp QUEUE | --kafka [--force] [--limit N]",
+    {"redrive", "(--amqp QUEUE | --kafka) [--force] [--limit N]",
      "Dead letters back to their source after a fix, each once, its reason shown\n"
-     "(--amqp: from QUEUE, a queue bound to the dead-letter exchange; --kafka: the\n"
-     "dead-letter topic up to its end at the start, those redriven before skipped\n"
-     "unless --force). --limit: stop after N redriven.",
+     "(--amqp: from QUEUE, a queue bound to the dead-letter exchange, as many as it held\n"
+     "at the start; --kafka: the dead-letter topic up to its end at the start). Those\n"
+     "redriven before are skipped unless --force. --limit: stop after N redriven.",
      "relationctl -c /etc/relationd/relationd.json redrive --amqp relation-events.dead --limit 100", cmd_redrive, READS_HOOKS | READS_SOURCES},
     {"verify", "RELATION [direct|reverse [PROFILE]]",
      "Recomputes each side's statistics from its edges and prints every side whose stored\n"
@@ -1324,19 +1325,11 @@ done:
 
 /* ---- redrive ---- */
 
-/* A header's text ("-" when absent). */
+/* An AMQP header's text ("-" when absent). */
 static void header_text(const amqp_basic_properties_t *p, const char *key, char *out, size_t len)
 {
-    snprintf(out, len, "-");
-    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
-        return;
-    for (int i = 0; i < p->headers.num_entries; i++) {
-        const amqp_table_entry_t *e = &p->headers.entries[i];
-        if (e->key.len == strlen(key) && memcmp(e->key.bytes, key, e->key.len) == 0 &&
-            e->value.kind == AMQP_FIELD_KIND_UTF8)
-            snprintf(out, len, "%.*s", (int)e->value.value.bytes.len,
-                     (const char *)e->value.value.bytes.bytes);
-    }
+    if (!amqp_conn_header(p, key, out, len))
+        snprintf(out, len, "-");
 }
 
 /* A Kafka header's text ("-" when absent). */
@@ -1391,13 +1384,57 @@ static void redrive_count(RedriveTally *t, const char *reason, bool skipped)
     *(skipped ? &t->skipped : &t->redriven) += 1;
 }
 
-static void redrive_summary(const RedriveTally *t, const char *topic)
+/* from: the dead letters' topic, or "QUEUE to amqp.queue". */
+static void redrive_summary(const RedriveTally *t, const char *from)
 {
     for (int i = 0; i <= REDRIVE_REASONS; i++)
         if (t->r[i].redriven || t->r[i].skipped)
             fprintf(stderr, "  redriven %ld, skipped %ld: %s\n", t->r[i].redriven,
                     t->r[i].skipped, i < t->n ? t->r[i].reason : "(other reasons)");
-    fprintf(stderr, "redriven %ld, skipped %ld from %s\n", t->redriven, t->skipped, topic);
+    fprintf(stderr, "redriven %ld, skipped %ld from %s\n", t->redriven, t->skipped, from);
+}
+
+/* A dead letter of either source: what its headers say ("-": absent), and
+ * what redrive does with it (redrive_decide). */
+typedef struct {
+    char reason[512];
+    char count[24];   /* REDRIVES_HEADER: redriven before */
+    char dropped[24]; /* the size of a value or body not kept whole */
+    long redrives;    /* times redriven before (0: never) */
+    bool lost;        /* not kept whole: nothing to send */
+    bool skip;        /* not sent: lost, or redriven before and no --force */
+    char next[24];    /* REDRIVES_HEADER of what is sent: redrives + 1 */
+} RedriveLetter;
+
+static void redrive_decide(RedriveLetter *l, bool force)
+{
+    l->redrives = 0;
+    if (strcmp(l->count, "-") != 0) {
+        char *end;
+        errno = 0;
+        l->redrives = strtol(l->count, &end, 10);
+        /* there, but unreadable: redriven before all the same */
+        if (*end || errno || l->redrives < 1)
+            l->redrives = 1;
+    }
+    l->lost = strcmp(l->dropped, "-") != 0;
+    l->skip = l->lost || (l->redrives > 0 && !force);
+    snprintf(l->next, sizeof l->next, "%ld", l->redrives + 1);
+}
+
+/* Reports a dead letter handled (sent, or skipped) and counts it. lost: what
+ * was not kept of it (for a lost one); where: where it is, and came from. */
+static void redrive_report(RedriveTally *t, const RedriveLetter *l, const char *lost,
+                           const char *where)
+{
+    if (l->lost)
+        fprintf(stderr, "skipped: %s: %s (%s)\n", lost, l->reason, where);
+    else if (l->skip)
+        fprintf(stderr, "skipped: already redriven %ld time%s: %s (%s)\n", l->redrives,
+                l->redrives == 1 ? "" : "s", l->reason, where);
+    else
+        fprintf(stderr, "redriven: %s\n", l->reason);
+    redrive_count(t, l->reason, l->skip);
 }
 
 /* The partitions of the dead-letter topic, each from the group's committed
@@ -1480,40 +1517,31 @@ done:
 }
 
 /* One dead letter: produced again to the topic it came from, with its key
- * and KAFKA_REDRIVES_HEADER one more (acks=all); or, when it was redriven
- * before and force is off, or its value was too large to be kept, reported
- * and skipped. Then its offset committed.
+ * and REDRIVES_HEADER one more (acks=all); or, when it was redriven before
+ * and force is off, or its value was too large to be kept, reported and
+ * skipped. Then its offset committed.
  * False, the reason printed, when that failed (the dead letter stays). */
 static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
                             const rd_kafka_message_t *m, bool force, RedriveTally *t)
 {
-    char reason[512], topic[256], partition[16], offset[24], count[24], dropped[24];
-    kafka_header(m, "x-relationd-value-bytes", dropped, sizeof dropped);
-    kafka_header(m, "x-relationd-reason", reason, sizeof reason);
+    RedriveLetter l;
+    char topic[256], partition[16], offset[24];
+    /* a value too large for the dead-letter topic is not in it: nothing to send */
+    kafka_header(m, "x-relationd-value-bytes", l.dropped, sizeof l.dropped);
+    kafka_header(m, "x-relationd-reason", l.reason, sizeof l.reason);
     kafka_header(m, "x-relationd-topic", topic, sizeof topic);
     kafka_header(m, "x-relationd-partition", partition, sizeof partition);
     kafka_header(m, "x-relationd-offset", offset, sizeof offset);
-    kafka_header(m, KAFKA_REDRIVES_HEADER, count, sizeof count);
+    kafka_header(m, REDRIVES_HEADER, l.count, sizeof l.count);
+    redrive_decide(&l, force);
     const char *dlq = cfg->kafka.dead_letter_topic;
     const char *to = strcmp(topic, "-") == 0 ? cfg->kafka.topics[0] : topic;
     char where[600]; /* the dead letter's place, and its message's */
     snprintf(where, sizeof where, "%s[%d] offset %lld, from %s[%s] offset %s", dlq,
              (int)m->partition, (long long)m->offset, topic, partition, offset);
-    long redrives = 0;
-    if (strcmp(count, "-") != 0) {
-        char *end;
-        redrives = strtol(count, &end, 10);
-        if (*end || redrives < 1) /* there, but unreadable: redriven before all the same */
-            redrives = 1;
-    }
-    /* a value too large for the dead-letter topic is not in it: nothing to send */
-    bool lost = strcmp(dropped, "-") != 0;
-    bool skip = lost || (redrives > 0 && !force);
-    if (!skip) {
-        char next[24];
-        snprintf(next, sizeof next, "%ld", redrives + 1);
+    if (!l.skip) {
         rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-        rd_kafka_header_add(h, KAFKA_REDRIVES_HEADER, -1, next, -1);
+        rd_kafka_header_add(h, REDRIVES_HEADER, -1, l.next, -1);
         long failed = atomic_load(&send_failed);
         rd_kafka_resp_err_t e = rd_kafka_producev(
             p, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -1536,18 +1564,13 @@ static bool redrive_message(rd_kafka_t *c, rd_kafka_t *p, const Config *cfg,
     if (rc) {
         fprintf(stderr, "relationctl: commit in group %s-redrive failed (%s): the dead letter "
                         "(%s)%s will be read again\n", cfg->kafka.group_id,
-                rd_kafka_err2str(rc), where, skip ? "" : ", sent,");
+                rd_kafka_err2str(rc), where, l.skip ? "" : ", sent,");
         return false;
     }
-    if (lost)
-        fprintf(stderr, "skipped: its value (%s bytes) was too large for the dead-letter topic: "
-                        "%s (%s)\n", dropped, reason, where);
-    else if (skip)
-        fprintf(stderr, "skipped: already redriven %ld time%s: %s (%s)\n", redrives,
-                redrives == 1 ? "" : "s", reason, where);
-    else
-        fprintf(stderr, "redriven: %s\n", reason);
-    redrive_count(t, reason, skip);
+    char lost[128];
+    snprintf(lost, sizeof lost, "its value (%s bytes) was too large for the dead-letter topic",
+             l.dropped);
+    redrive_report(t, &l, lost, where);
     return true;
 }
 
@@ -1626,13 +1649,115 @@ done:
     return status;
 }
 
-/* Dead letters moved back to the source queue (amqp.queue) from QUEUE (one
- * bound to amqp.dead_letter_exchange): each published again, persistent
- * and confirmed, then acked in QUEUE, so each goes back once; its reason
- * shown. */
-static int cmd_redrive(const Config *cfg, const Command *c, int argc, char **argv)
+/* One dead letter got from QUEUE (from) with its delivery tag: published
+ * again to amqp.queue with REDRIVES_HEADER one more, persistent and
+ * confirmed, then acked; or, when it was redriven before and force is off,
+ * or its body was cut at EVENT_MAX_BYTES, reported and left unacknowledged
+ * (back in QUEUE when the run's connection closes). False, the reason
+ * printed, when publishing or the ack failed. */
+static bool redrive_delivery(amqp_connection_state_t conn, Publisher *pub, const Config *cfg,
+                             const char *from, uint64_t tag, const amqp_message_t *msg,
+                             bool force, RedriveTally *t)
+{
+    RedriveLetter l;
+    char source[256], err[512];
+    /* of a message over the size limit only its first bytes are there */
+    header_text(&msg->properties, "x-relationd-body-bytes", l.dropped, sizeof l.dropped);
+    header_text(&msg->properties, "x-relationd-reason", l.reason, sizeof l.reason);
+    header_text(&msg->properties, "x-relationd-queue", source, sizeof source);
+    header_text(&msg->properties, REDRIVES_HEADER, l.count, sizeof l.count);
+    redrive_decide(&l, force);
+    if (!l.skip) {
+        amqp_table_entry_t count = {.key = amqp_cstring_bytes(REDRIVES_HEADER),
+                                    .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                                              .value.bytes = amqp_conn_bytes(l.next)}};
+        amqp_table_t headers = {1, &count};
+        Outgoing o = {cfg->amqp.queue, NULL, "application/json", &headers, msg->body.bytes,
+                      msg->body.len};
+        if (!publisher_send(pub, &o, 1, err, sizeof err) &&
+            !publisher_send(pub, &o, 1, err, sizeof err)) {
+            fprintf(stderr, "relationctl: publishing to %s: %s (the dead letter stays)\n",
+                    cfg->amqp.queue, err);
+            return false;
+        }
+        if (amqp_basic_ack(conn, 1, tag, 0) != AMQP_STATUS_OK) {
+            fprintf(stderr, "relationctl: ack in %s failed: it may be redriven again\n", from);
+            return false;
+        }
+    }
+    char lost[128], where[600];
+    snprintf(lost, sizeof lost, "only the first %d of its %s bytes were kept", EVENT_MAX_BYTES,
+             l.dropped);
+    snprintf(where, sizeof where, "left in %s, from %s", from, source);
+    redrive_report(t, &l, lost, where);
+    return true;
+}
+
+/* AMQP's dead letters, from QUEUE (from: a queue bound to
+ * amqp.dead_letter_exchange) back to amqp.queue: at most as many got as
+ * QUEUE held at the start (queue.declare, passive), so that the dead letters
+ * of this run's messages, refused again, wait for the next run. A skipped
+ * one stays unacknowledged until the run ends (so it is not got again), and
+ * RabbitMQ puts it back in QUEUE when the connection closes. Stops after
+ * limit redriven (limit < 0: no limit), then prints the summary. */
+static int redrive_amqp(const Config *cfg, const char *from, long limit, bool force)
 {
     char err[512];
+    amqp_connection_state_t conn = amqp_conn_open(cfg->amqp.url, &cfg->amqp.tls, err, sizeof err);
+    Publisher *pub = publisher_new(cfg->amqp.url, "", "direct", false, &cfg->amqp.tls);
+    RedriveTally *t = calloc(1, sizeof *t);
+    int status = EXIT_FATAL;
+    bool counted = false;
+    if (!conn || !pub || !t || !publisher_connect(pub, err, sizeof err)) {
+        fprintf(stderr, "relationctl: %s\n", conn && pub && t ? err : conn ? "out of memory" : err);
+        goto done;
+    }
+    amqp_queue_declare_ok_t *q = amqp_queue_declare(conn, 1, amqp_conn_bytes(from), 1 /* passive */,
+                                                    0, 0, 0, amqp_empty_table);
+    if (!amqp_conn_check(amqp_get_rpc_reply(conn), "queue.declare (passive)", err, sizeof err)) {
+        fatal(err);
+        goto done;
+    }
+    uint32_t count = q->message_count;
+    counted = true;
+    for (uint32_t got = 0; got < count && (limit < 0 || t->redriven < limit); got++) {
+        amqp_rpc_reply_t r = amqp_basic_get(conn, 1, amqp_conn_bytes(from), 0 /* ack */);
+        if (!amqp_conn_check(r, "basic.get", err, sizeof err)) {
+            fatal(err);
+            goto done;
+        }
+        if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+            break;
+        uint64_t tag = ((amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag;
+        amqp_message_t msg;
+        r = amqp_read_message(conn, 1, &msg, 0);
+        if (!amqp_conn_check(r, "reading a dead letter", err, sizeof err)) {
+            fatal(err);
+            goto done;
+        }
+        bool ok = redrive_delivery(conn, pub, cfg, from, tag, &msg, force, t);
+        amqp_destroy_message(&msg);
+        if (!ok)
+            goto done;
+    }
+    status = 0;
+done:
+    if (counted) {
+        char name[600];
+        snprintf(name, sizeof name, "%s to %s", from, cfg->amqp.queue);
+        redrive_summary(t, name);
+    }
+    free(t);
+    publisher_free(pub);
+    if (conn)
+        amqp_conn_close(conn);
+    return status;
+}
+
+/* Dead letters back to their source after a fix: redrive_amqp, or
+ * redrive_kafka. */
+static int cmd_redrive(const Config *cfg, const Command *c, int argc, char **argv)
+{
     const char *from = NULL, *limit_arg = NULL;
     long limit = -1;
     bool kafka = false;
@@ -1653,69 +1778,11 @@ static int cmd_redrive(const Config *cfg, const Command *c, int argc, char **arg
     }
     if (kafka && !amqp && cfg->has_kafka)
         return redrive_kafka(cfg, limit, force);
-    if (force) {
-        fprintf(stderr, "relationctl: --force is for --kafka (its dead letters count their "
-                        "redrives)\n");
-        return EXIT_USAGE;
-    }
-    if (!amqp || kafka || !cfg->has_amqp) {
-        fprintf(stderr, "relationctl: redrive needs --amqp QUEUE (and the amqp section) or "
-                        "--kafka (and the kafka section)\n");
-        return EXIT_USAGE;
-    }
-    amqp_connection_state_t conn = amqp_conn_open(cfg->amqp.url, &cfg->amqp.tls, err, sizeof err);
-    Publisher *pub = publisher_new(cfg->amqp.url, "", "direct", false, &cfg->amqp.tls);
-    if (!conn || !pub || !publisher_connect(pub, err, sizeof err)) {
-        fprintf(stderr, "relationctl: %s\n", conn && pub ? err : conn ? "out of memory" : err);
-        if (conn)
-            amqp_conn_close(conn);
-        publisher_free(pub);
-        return EXIT_FATAL;
-    }
-    long moved = 0;
-    int rc = 0;
-    while (limit < 0 || moved < limit) {
-        amqp_rpc_reply_t r = amqp_basic_get(conn, 1, amqp_conn_bytes(from), 0 /* ack */);
-        if (!amqp_conn_check(r, "basic.get", err, sizeof err)) {
-            fatal(err);
-            rc = EXIT_FATAL;
-            break;
-        }
-        if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
-            break;
-        uint64_t tag = ((amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag;
-        amqp_message_t msg;
-        r = amqp_read_message(conn, 1, &msg, 0);
-        if (!amqp_conn_check(r, "reading a dead letter", err, sizeof err)) {
-            fatal(err);
-            rc = EXIT_FATAL;
-            break;
-        }
-        char reason[512];
-        header_text(&msg.properties, "x-relationd-reason", reason, sizeof reason);
-        Outgoing o = {cfg->amqp.queue, NULL, "application/json", NULL, msg.body.bytes,
-                      msg.body.len};
-        bool sent = publisher_send(pub, &o, 1, err, sizeof err) ||
-                    publisher_send(pub, &o, 1, err, sizeof err);
-        amqp_destroy_message(&msg);
-        if (!sent) {
-            fprintf(stderr, "relationctl: publishing to %s: %s (the dead letter stays)\n",
-                    cfg->amqp.queue, err);
-            rc = EXIT_FATAL;
-            break;
-        }
-        if (amqp_basic_ack(conn, 1, tag, 0) != AMQP_STATUS_OK) {
-            fprintf(stderr, "relationctl: ack in %s failed: it may be redriven again\n", from);
-            rc = EXIT_FATAL;
-            break;
-        }
-        moved++;
-        fprintf(stderr, "redriven: %s\n", reason);
-    }
-    fprintf(stderr, "redriven %ld from %s to %s\n", moved, from, cfg->amqp.queue);
-    publisher_free(pub);
-    amqp_conn_close(conn);
-    return rc;
+    if (amqp && !kafka && cfg->has_amqp)
+        return redrive_amqp(cfg, from, limit, force);
+    fprintf(stderr, "relationctl: redrive needs --amqp QUEUE (and the amqp section) or "
+                    "--kafka (and the kafka section)\n");
+    return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)

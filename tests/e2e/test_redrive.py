@@ -1,10 +1,11 @@
 """relationctl redrive: dead letters go back to their source after a fix
 (--amqp QUEUE: from a queue bound to the dead-letter exchange; --kafka:
 from the dead-letter topic), each once, with its reason shown; the daemon
-then applies them. --kafka reads the topic up to its end offsets at the
-start (a message refused again does not make it loop), skips what was
-redriven before unless --force, connects as the daemon does
-(kafka.properties) and fails when no broker answers."""
+then applies them. Both read what was there at the start only (the topic up
+to its end offsets, the queue's message count: a message refused again does
+not make it loop) and skip what was redriven before unless --force (AMQP:
+left in the queue). --kafka connects as the daemon does (kafka.properties)
+and fails when no broker answers."""
 
 import copy
 import json
@@ -43,15 +44,151 @@ def test_redrive_after_a_fix(harness, daemons, rabbit, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     lines = out.stderr.splitlines()
-    assert lines[-1] == "redriven 5 from %s to %s" % (dead, h.names.queue)
+    assert lines[-1] == "redriven 5, skipped 0 from %s to %s" % (dead, h.names.queue), lines
     assert sum(1 for line in lines if line.startswith("redriven: ") and "extra" in line) == 5
     wait_until(lambda: _stats(d.config_path)["count"] == 5, timeout=60)
     assert _stats(d.config_path)["properties"]["n"]["total"] == 10
     # each once: nothing left to redrive
     out = subprocess.run([RELATIONCTL, "-c", d.config_path, "redrive", "--amqp", dead,
                           "--limit", "3"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and out.stderr.splitlines()[-1].startswith("redriven 0 "), out
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines()[-1] == "redriven 0, skipped 0 from %s to %s" % (
+        dead, h.names.queue), out.stderr
     assert d.stop() == 0, d.log_tail()
+
+
+def _redrive_amqp(config_path, queue, *args):
+    return subprocess.run([RELATIONCTL, "-c", config_path, "redrive", "--amqp", queue] +
+                          list(args), capture_output=True, text=True, timeout=60)
+
+
+def _dead_queue(rabbit, h):
+    """A queue bound to h's dead-letter exchange (h.dlx, the harness's
+    collector, consumes names.dlx_queue)."""
+    dead = h.names.queue + ".dead"
+    conn = rabbit.connection()
+    try:
+        ch = conn.channel()
+        ch.queue_declare(dead, durable=True)
+        ch.queue_bind(dead, h.names.dlx)
+    finally:
+        conn.close()
+    return dead
+
+
+def _letters(rabbit, queue):
+    """The messages in queue, left there: (redrive count, reason) each, sorted
+    ("0": never redriven)."""
+    conn = rabbit.connection()
+    got = []
+    try:
+        ch = conn.channel()
+        while True:
+            method, props, _ = ch.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            headers = props.headers or {}
+            got.append((str(headers.get("x-relationd-redrives", "0")),
+                        str(headers.get("x-relationd-reason"))))
+    finally:
+        conn.close()   # unacked: back in the queue
+    return sorted(got)
+
+
+def test_redrive_amqp_refused_again_ends(harness, daemons, rabbit):
+    """Redriven without a fix, refused again: back in the dead-letter queue
+    with its redrive count (the daemon carries x-relationd-redrives into its
+    dead letter); the run ends anyway (before, it redrove them in a loop for
+    as long as it ran). Then those redriven before are reported and left in
+    the queue, next to a new dead letter that is redriven; --force sends them
+    once more."""
+    h = harness(amqp=True)
+    d = h.daemon(daemons).start()
+    dead = _dead_queue(rabbit, h)
+    events = [{"id": "a%d" % i, "op": "attach", "relation": "extra", "profile_a": "q",
+               "profile_b": "c%d" % i, "weights": {"n": i}} for i in range(4)]
+    publish(h.rabbit, h.names.queue, [json.dumps(e).encode() for e in events[:3]])
+    wait_until(lambda: len(_letters(rabbit, dead)) == 3, timeout=60, message=d.log_tail)
+    reason = _letters(rabbit, dead)[0][1]
+    assert "extra" in reason, reason
+    assert _letters(rabbit, dead) == [("0", reason)] * 3
+    summary = "redriven %d, skipped %d from " + "%s to %s" % (dead, h.names.queue)
+    # no fix: each is redriven once, refused again, and the run ends
+    out = _redrive_amqp(d.config_path, dead)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines == ["redriven: %s" % reason] * 3 + ["  redriven 3, skipped 0: %s" % reason,
+                                                      summary % (3, 0)], lines
+    wait_until(lambda: _letters(rabbit, dead) == [("1", reason)] * 3, timeout=60,
+               message=d.log_tail)
+    # without --force: reported, left in the queue, not sent; a new one is sent
+    publish(h.rabbit, h.names.queue, [json.dumps(events[3]).encode()])
+    wait_until(lambda: len(_letters(rabbit, dead)) == 4, timeout=60, message=d.log_tail)
+    out = _redrive_amqp(d.config_path, dead)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    skipped = "skipped: already redriven 1 time: %s (left in %s, from %s)" % (
+        reason, dead, h.names.queue)
+    assert sorted(lines[:4]) == ["redriven: %s" % reason] + [skipped] * 3, lines
+    assert lines[4:] == ["  redriven 1, skipped 3: %s" % reason, summary % (1, 3)], lines
+    wait_until(lambda: _letters(rabbit, dead) == [("1", reason)] * 4, timeout=60,
+               message=d.log_tail)
+    # --force: those redriven before are sent once more, refused again
+    out = _redrive_amqp(d.config_path, dead, "--force")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines()[-1] == summary % (4, 0), out.stderr
+    wait_until(lambda: _letters(rabbit, dead) == [("2", reason)] * 4, timeout=60,
+               message=d.log_tail)
+    out = _redrive_amqp(d.config_path, dead, "--limit", "1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[0].startswith("skipped: already redriven 2 times: %s (" % reason), lines
+    assert lines[-1] == summary % (0, 4), lines
+    assert _letters(rabbit, dead) == [("2", reason)] * 4
+    assert d.stop() == 0, d.log_tail()
+
+
+def test_redrive_amqp_body_not_kept(harness, daemons, rabbit):
+    """A dead letter of a message over 65536 bytes holds only its first
+    65536 bytes: it is reported and left in the queue, not sent (before, the
+    cut body went to amqp.queue)."""
+    import pika
+    h = harness(amqp=True)
+    d = h.daemon(daemons).start()
+    dead = _dead_queue(rabbit, h)
+    assert d.stop() == 0, d.log_tail()   # amqp.queue declared, no longer consumed
+    event = {"id": "b1", "op": "attach", "relation": "extra", "profile_a": "q",
+             "profile_b": "c1", "weights": {"n": 1}}
+    conn = rabbit.connection()
+    try:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        over = "message of 70000 bytes over the 65536-byte limit"
+        for body, headers in ((b"[" * 65536, {"x-relationd-reason": over,
+                                              "x-relationd-queue": h.names.queue,
+                                              "x-relationd-body-bytes": 70000}),
+                              (json.dumps(event).encode(), {"x-relationd-reason": "kept",
+                                                            "x-relationd-queue": h.names.queue})):
+            ch.basic_publish("", dead, body, pika.BasicProperties(delivery_mode=2,
+                                                                   headers=headers))
+    finally:
+        conn.close()
+    out = _redrive_amqp(d.config_path, dead)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines == ["skipped: only the first 65536 of its 70000 bytes were kept: %s (left in "
+                     "%s, from %s)" % (over, dead, h.names.queue),
+                     "redriven: kept",
+                     "  redriven 0, skipped 1: %s" % over,
+                     "  redriven 1, skipped 0: kept",
+                     "redriven 1, skipped 1 from %s to %s" % (dead, h.names.queue)], lines
+    assert _letters(rabbit, dead) == [("0", over)]
+    assert _count(rabbit, h.names.queue) == 1
+    # a queue that is not there: an error naming it, nothing done
+    out = _redrive_amqp(d.config_path, dead + ".missing")
+    assert out.returncode == 1, out.stderr
+    assert "no queue '%s.missing'" % dead in out.stderr, out.stderr
+    assert "redriven" not in out.stderr, out.stderr
 
 
 def _count(rabbit, queue):
