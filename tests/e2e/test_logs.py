@@ -107,7 +107,8 @@ def readme_refusal_examples():
     with open(README) as f:
         text = f.read()
     found = [re.sub(r"\s+", " ", m) for m in re.findall(r"`(level=[^`]*)`", text)]
-    return [logfmt(r) for r in found if "refused" in dict(logfmt(r)).get("msg", "")]
+    return [logfmt(r) for r in found
+            if dict(logfmt(r)).get("msg") in ("message refused", "event refused")]
 
 
 def test_the_readme_log_examples_are_what_refusals_log(harness, daemons):
