@@ -80,6 +80,131 @@ def test_rebuild_while_events_are_applied(ctl, rdb, tmp_path):
     A.check_every_side(ctl, rdb, cfg, model)
 
 
+HOT_EDGES = 100000
+
+
+def hot_side_events(rng, n, first, new_cps):
+    """n events on the direct side of sales profile "hot", ids from first:
+    attach, edit, strengthen and detach of counterparts c000000... (new_cps
+    of them, so some do not exist yet), no versions."""
+    events = []
+    for k in range(n):
+        op = rng.choices(["attach", "edit", "strengthen", "detach"], [20, 25, 40, 15])[0]
+        ev = {"id": "hot-%07d" % (first + k), "op": op, "relation": "sales",
+              "profile_a": "hot", "profile_b": "c%06d" % rng.randrange(new_cps)}
+        if op != "detach":
+            ev["weights"] = {p: (None if op != "strengthen" and rng.random() < 0.1
+                                 else A.gen_value(rng, t, op))
+                             for p, t in A.PROPS["sales"].items() if rng.random() < 0.7}
+        events.append(ev)
+    return events
+
+
+def hot_side_model(events):
+    """The hot side's edges after the events, in units: {counterpart: weights}
+    (the semantics of README "Events", as test_apply's Model has them)."""
+    edges = {}
+    for ev in events:
+        cp = ev["profile_b"]
+        if ev["op"] == "detach":
+            edges.pop(cp, None)
+            continue
+        w = edges.setdefault(cp, {})
+        for p, v in ev.get("weights", {}).items():
+            t = A.PROPS["sales"][p]
+            if v is None:
+                w.pop(p, None)
+            elif ev["op"] == "strengthen" and t != "bool":
+                w[p] = w.get(p, 0) + (v if t == "int" else A.fixed(v))
+            else:
+                w[p] = v if t != "float" else A.fixed(v)
+    return edges
+
+
+def rebuild_calls_slower_than(rdb, micros):
+    """The rebuild calls (FCALL of the library's _rebuild function) Redis's
+    SLOWLOG holds, each (duration in µs, arguments)."""
+    return [(e["duration"], e["command"]) for e in rdb.slowlog_get(-1)
+            if "_rebuild" in str(e["command"]) and e["duration"] > micros]
+
+
+def test_a_hot_side_is_rebuilt_in_short_steps_while_events_are_applied_to_it(ctl, rdb,
+                                                                           tmp_path):
+    """One side with 100,000 edges, its statistics and a top broken, rebuilt
+    round after round while a stream of attach/edit/strengthen/detach is
+    applied to that very side (edges the rebuild has read, edges it has
+    not, new ones, detached ones): afterwards the side equals the model,
+    and Redis's SLOWLOG holds no rebuild call over 200 ms: no call held
+    Redis for long. (A step takes a millisecond or two, the whole side in
+    one call over a second; the margin is for this shared machine, where a
+    process may wait tens of milliseconds for a core.)"""
+    import random
+    rng = random.Random(4242)
+    cfg, model = A.model_config(ctl)
+    bulk = [{"id": "bulk-%06d" % k, "op": "attach", "relation": "sales", "profile_a": "hot",
+             "profile_b": "c%06d" % k,
+             "weights": {"profit": rng.choice(A.FLOATS), "qty": rng.randint(0, 9),
+                         "ok": rng.random() < 0.5}} for k in range(HOT_EDGES)]
+    stream = hot_side_events(rng, 15000, 0, HOT_EDGES + 2000)
+    bulk_path, stream_path = tmp_path / "bulk.jsonl", tmp_path / "stream.jsonl"
+    bulk_path.write_text("".join(json.dumps(e) + "\n" for e in bulk))
+    stream_path.write_text("".join(json.dumps(e) + "\n" for e in stream))
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", str(bulk_path)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert rdb.hlen("rel:{sales:d:hot}:side") > HOT_EDGES
+    # broken: what the rebuild has to put right
+    rdb.hincrby("rel:{sales:d:hot}:side", "count", 5)
+    rdb.hincrby("rel:{sales:d:hot}:side", "profit:total", -250000)
+    rdb.zadd("rel:{sales:d:hot}:top:qty", {"ghost": -1})
+
+    slower_than = rdb.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    max_len = rdb.config_get("slowlog-max-len")["slowlog-max-len"]
+    rdb.config_set("slowlog-log-slower-than", 200000)
+    rdb.config_set("slowlog-max-len", 1024)
+    rdb.slowlog_reset()
+    try:
+        cfg4 = json.loads(open(cfg).read())
+        cfg4["engine"]["batch_size"] = 4
+        cfg4_path = tmp_path / "slow.json"
+        cfg4_path.write_text(json.dumps(cfg4))
+        applying = subprocess.Popen([RELATIONCTL, "-c", str(cfg4_path), "apply",
+                                     str(stream_path)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        rounds = overlapped = 0
+        while applying.poll() is None or rounds < 2:
+            during = applying.poll() is None
+            out = run(cfg, "rebuild", "sales", "direct", "hot")
+            assert out.returncode == 0, out.stderr
+            assert "sides 1 rebuilt" in out.stderr, out.stderr
+            rounds += 1
+            overlapped += during and applying.poll() is None
+        _, err = applying.communicate(timeout=300)
+        assert applying.returncode == 0, err
+        assert overlapped >= 1, "no rebuild ran while events were applied"
+        slow = rebuild_calls_slower_than(rdb, 200000)
+    finally:
+        rdb.config_set("slowlog-log-slower-than", slower_than)
+        rdb.config_set("slowlog-max-len", max_len)
+    assert not slow, "rebuild calls that held Redis over 200 ms: %r" % [
+        (d, c[:120]) for d, c in slow[:5]]
+    print("%d rebuilds of %d edges, %d while events were applied" % (rounds, HOT_EDGES,
+                                                                      overlapped))
+
+    edges = hot_side_model(bulk + stream)
+    model.edges = {("sales", "hot", cp): {"w": w, "v": None} for cp, w in edges.items()}
+    assert len(edges) > HOT_EDGES * 9 // 10
+    assert A.canon(ctl.stats(cfg, "sales", "direct", "hot")) == \
+        A.canon(model.stats("sales", "direct", "hot"))
+    A.check_redis_side(rdb, model, "sales", "direct", "hot",
+                       {"sales": (["hot"], ["c000000", "c101999"])})
+    assert run(cfg, "verify", "sales", "direct", "hot").returncode == 0
+    # the rebuild's own keys and marker are gone
+    assert rdb.keys("rel:{sales:d:hot}:rebuild*") == []
+    assert not rdb.hexists("rel:{sales:d:hot}:side", "#rebuild")
+
+
 def test_verify_arguments(ctl, rdb):
     cfg = ctl.config([A.REL_SALES])
     out = run(cfg, "verify", "nope")
