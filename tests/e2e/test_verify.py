@@ -6,6 +6,9 @@ are being applied."""
 import json
 import subprocess
 
+import pytest
+import redis
+
 import test_apply as A
 from conftest import RELATIONCTL, loads
 
@@ -203,6 +206,65 @@ def test_a_hot_side_is_rebuilt_in_short_steps_while_events_are_applied_to_it(ctl
     # the rebuild's own keys and marker are gone
     assert rdb.keys("rel:{sales:d:hot}:rebuild*") == []
     assert not rdb.hexists("rel:{sales:d:hot}:side", "#rebuild")
+
+
+def check_hot_side(ctl, rdb, cfg, events):
+    """The hot side (hot_side_events) in Redis equals the model of events."""
+    model = A.Model([A.REL_SALES, A.REL_PEERS])
+    model.edges = {("sales", "hot", cp): {"w": w, "v": None}
+                   for cp, w in hot_side_model(events).items()}
+    assert A.canon(ctl.stats(cfg, "sales", "direct", "hot")) == \
+        A.canon(model.stats("sales", "direct", "hot"))
+    A.check_redis_side(rdb, model, "sales", "direct", "hot", {"sales": (["hot"], ["c000000"])})
+
+
+def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb):
+    """Steps of a rebuild made by hand (FCALL of the library's _rebuild, 10
+    edges a step). One stopped after its first step: once its copy has
+    expired (deleted here, as the expiry would), the next event applied to
+    the side removes its marker and its top copies, and the statistics stay
+    right. One superseded by `relationctl rebuild` of the side: its next
+    step fails with REBUILD and changes nothing."""
+    import random
+    cfg, _ = A.model_config(ctl)
+    rng = random.Random(77)
+    events = hot_side_events(rng, 900, 0, 400)
+    assert ctl.apply(cfg, events[:600]).returncode == 0
+    out = run(cfg, "rebuild", "sales", "direct", "hot")     # loads the library
+    assert out.returncode == 0, out.stderr
+
+    def strings(x):
+        return [x] if isinstance(x, str) else [s for y in x or [] for s in strings(y)]
+    [fn] = [f for f in strings(rdb.function_list()) if f.endswith("_rebuild")]
+    tag = "rel:{sales:d:hot}"
+    keys = [tag + ":side", tag + ":rebuild", tag + ":top:profit", tag + ":top:qty",
+            tag + ":rebuild:top:profit", tag + ":rebuild:top:qty"]
+
+    def step(token, cursor):
+        return rdb.fcall(fn, len(keys), *keys, 1, token, cursor, 10)
+
+    cursor, counted = step("stopped", "0")
+    assert cursor != "0" and 0 < counted < 100
+    assert rdb.hget(tag + ":side", "#rebuild") == "stopped"
+    assert 0 < rdb.pttl(tag + ":rebuild") <= 60000
+    assert 60000 < rdb.pttl(tag + ":rebuild:top:qty") <= 70000
+    rdb.delete(tag + ":rebuild")                              # expired
+    assert ctl.apply(cfg, events[600:700]).returncode == 0
+    assert not rdb.hexists(tag + ":side", "#rebuild")
+    assert rdb.keys(tag + ":rebuild*") == []
+    check_hot_side(ctl, rdb, cfg, events[:700])
+
+    cursor, _ = step("superseded", "0")
+    assert cursor != "0"
+    assert ctl.apply(cfg, events[700:800]).returncode == 0
+    out = run(cfg, "rebuild", "sales", "direct", "hot")
+    assert out.returncode == 0, out.stderr
+    with pytest.raises(redis.ResponseError, match="REBUILD rel:{sales:d:hot}:side: stopped"):
+        step("superseded", cursor)
+    assert ctl.apply(cfg, events[800:]).returncode == 0
+    check_hot_side(ctl, rdb, cfg, events)
+    assert rdb.keys(tag + ":rebuild*") == []
+    assert run(cfg, "verify", "sales", "direct", "hot").returncode == 0
 
 
 def test_verify_arguments(ctl, rdb):
