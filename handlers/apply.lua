@@ -168,7 +168,9 @@ local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, 
   get[ie] = '@' .. cp
   local before = redis.call('HMGET', k_side, unpack(get))
   local raw, l, fence = before[ie], before[ie - 1], before[ie + 1]
-  S.rb = before[ie + 2] or nil
+  -- false without a rebuild; never nil: Lua 5.1 gives a key set to nil a
+  -- slot all the same, and S, full, would be rehashed on every call
+  S.rb = before[ie + 2]
   before[ie + 2], before[ie + 1], before[ie], before[ie - 1] = nil, nil, nil, nil -- the statistics alone
   if fence == epoch then return FENCED end
   S.unfence = fence and true
@@ -268,7 +270,9 @@ local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, 
     end
   end
   -- (S.old and S.new are the scratch arrays; wold and wnew may be false)
-  S.status, S.wold, S.wnew, S.oldver, S.newver, S.tomb, S.kind = 1, old, new, oldver, newver, tomb, kind
+  -- (false, never nil: see S.rb)
+  S.status, S.wold, S.wnew, S.oldver, S.newver, S.tomb, S.kind =
+    1, old, new, oldver or false, newver or false, tomb or false, kind or false
   S.gone, S.nf, S.exact = gone, nf, exact
   return nil
 end
