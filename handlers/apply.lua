@@ -10,13 +10,15 @@
 --   TOMB_TTL (seconds), DEDUP_RANK (-dedup_ids - 1), both strings;
 --   EXPIRE_STEP (ms: TOMB_TTL / 16)
 -- and registers `apply` under the library's function name, `apply2` under
--- that name and "_both".
+-- that name and "_both", `rebuild` under that name and "_rebuild".
 --
--- Two functions: apply (one side) and apply2 (both sides of the event in one
--- atomic call, where both sides' keys are on one server).
+-- Three functions: apply (one side), apply2 (both sides of the event in one
+-- atomic call, where both sides' keys are on one server), and rebuild (one
+-- step of relationctl rebuild: see it at the end).
 -- apply KEYS: side (hash: statistics, '@' .. counterpart = edge, '!' .. id
---       NUL counterpart = undelivered record, '#last'), seen, tomb, then one
---       top key per property with a top (in property order)
+--       NUL counterpart = undelivered record, '#last', '#fence',
+--       '#rebuild'), seen, tomb, then one top key per property with a top
+--       (in property order)
 -- apply ARGV: relation index, epoch, now (ms), event date, counterpart,
 --       event id, op (a|e|s|d), version ("" = none), then pairs: property
 --       index, value ("n" = null, else an integer: float weights in
@@ -32,6 +34,13 @@
 -- with 'FENCED' and writes nothing, so that the engine, which sends the
 -- failed call again under a new epoch, applies a side's events in their
 -- order. The first call of another epoch removes the fence.
+--
+-- A rebuild under way on a side (its '#rebuild' marker): an apply that
+-- changes an edge also counts it in the rebuild's copy (see shadow and
+-- rebuild), keys of the side's hash tag it names from the side's key
+-- ('P{R:S:X}:rebuild', 'P{R:S:X}:rebuild:top:<p>'): undeclared, but in the
+-- side's slot on a cluster too. Without a marker it costs nothing more than
+-- one more field in the first HMGET.
 --
 -- Returns {1} applied without a trigger, {1, record} applied, {2} or
 -- {2, record} duplicate (the record of its undelivered triggers), {3} stale,
@@ -77,7 +86,7 @@ for r = 1, #REL do
   local C = REL[r]
   C.s = {}
   for k = 1, 2 do
-    local S = {old = {}, new = {}, parts = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {}}
+    local S = {old = {}, new = {}, acct = {}, parts = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {}}
     S.rec = {false, false, false, false, false, S.tops}
     -- HMGET arguments: the statistics, the newest score of seen, then the
     -- edge's field (set per call, at S.ie)
@@ -87,7 +96,54 @@ for r = 1, #REL do
     S.ie = #C.hm + 2
     S.get[S.ie] = false
     S.get[S.ie + 1] = '#fence'
+    S.get[S.ie + 2] = '#rebuild'
     C.s[k] = S
+  end
+end
+
+-- A stored edge's weights into the array out (a property's value in units,
+-- a bool as 1 or 0, false when unset), and its version (or nil).
+local function weights_of(C, raw, out)
+  local d = cjson.decode(raw)
+  local w = d.weights
+  for i = 1, C.n do
+    local v = w[C.short[i]]
+    if v == nil then v = false
+    elseif v == true then v = 1
+    elseif v == false then v = 0 end
+    out[i] = v
+  end
+  return out, type(d.version) == 'string' and d.version or nil
+end
+
+-- What weights w (as weights_of gives them) add to a side's statistics,
+-- times sign, added into acc (field of the layout -> number). A sum that
+-- leaves the exact range of a double is flushed first (HINCRBY into the
+-- hash k): every number in acc stays exact.
+local function add(acc, k, f, d)
+  local v = (acc[f] or 0) + d
+  if v >= EXACT or v <= -EXACT then
+    redis.call('HINCRBY', k, f, string.format('%d', acc[f] or 0))
+    v = d
+  end
+  acc[f] = v
+end
+
+local function contrib(C, w, sign, acc, k)
+  add(acc, k, 'count', sign)
+  for i = 1, C.n do
+    local v = w[i]
+    if v then
+      if C.typ[i] ~= 2 or v == 1 then add(acc, k, C.cf[i], sign) end
+      if C.amount[i] then add(acc, k, C.tf[i], sign * v) end
+    end
+  end
+end
+
+-- acc added into the hash k (HINCRBY of each field that is not 0).
+local function flush(acc, k)
+  for f, v in pairs(acc) do
+    if v ~= 0 then redis.call('HINCRBY', k, f, string.format('%d', v)) end
   end
 end
 
@@ -112,7 +168,10 @@ local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, 
   get[ie] = '@' .. cp
   local before = redis.call('HMGET', k_side, unpack(get))
   local raw, l, fence = before[ie], before[ie - 1], before[ie + 1]
-  before[ie + 1], before[ie], before[ie - 1] = nil, nil, nil -- the statistics alone
+  -- false without a rebuild; never nil: Lua 5.1 gives a key set to nil a
+  -- slot all the same, and S, full, would be rehashed on every call
+  S.rb = before[ie + 2]
+  before[ie + 2], before[ie + 1], before[ie], before[ie - 1] = nil, nil, nil, nil -- the statistics alone
   if fence == epoch then return FENCED end
   S.unfence = fence and true
   l = l and l + 0
@@ -136,19 +195,7 @@ local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, 
   S.now, S.score, S.l = now, score, l
 
   local old, oldver = false, nil
-  if raw then
-    local d = cjson.decode(raw)
-    if type(d.version) == 'string' then oldver = d.version end
-    local w = d.weights
-    old = S.old
-    for i = 1, n do
-      local v = w[C.short[i]]
-      if v == nil then v = false
-      elseif v == true then v = 1
-      elseif v == false then v = 0 end
-      old[i] = v
-    end
-  end
+  if raw then old, oldver = weights_of(C, raw, S.old) end
   local edges = (before[1] or '0') + 0 -- before this event
   S.edges = edges
 
@@ -223,7 +270,9 @@ local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, 
     end
   end
   -- (S.old and S.new are the scratch arrays; wold and wnew may be false)
-  S.status, S.wold, S.wnew, S.oldver, S.newver, S.tomb, S.kind = 1, old, new, oldver, newver, tomb, kind
+  -- (false, never nil: see S.rb)
+  S.status, S.wold, S.wnew, S.oldver, S.newver, S.tomb, S.kind =
+    1, old, new, oldver or false, newver or false, tomb or false, kind or false
   S.gone, S.nf, S.exact = gone, nf, exact
   return nil
 end
@@ -243,6 +292,44 @@ local function remember(S)
   if not l or math.floor(score / 8) ~= math.floor(l / 8) then
     redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
   end
+end
+
+-- A rebuild under way on the side (its '#rebuild' marker, read with the
+-- statistics; see rebuild below): the edge as this call leaves it is counted
+-- in the rebuild's copy, once, whether or not the rebuild's scan has passed
+-- it. The copy's '@' field of the counterpart says what it counts of the
+-- edge: absent nothing, '1' the edge as stored, '' nothing (detached), else
+-- the edge's value as this call writes it. Called before the side's hash is
+-- written, so that the call made again after an error counts nothing twice
+-- (the copy then counts the new value already). The copy's keys share the
+-- side's hash tag (one slot), named from the side's key.
+local function shadow(C, S, json)
+  local base = S.k_side:sub(1, -5) -- 'P{R:S:X}:'
+  local k_rb, cp = base .. 'rebuild', S.cp
+  local got = redis.call('HMGET', k_rb, '#epoch', '@' .. cp)
+  if got[1] ~= S.rb then
+    -- the rebuild stopped (its copy expired): its marker and top copies go
+    redis.call('HDEL', S.k_side, '#rebuild')
+    for _, i in ipairs(C.tops) do redis.call('UNLINK', base .. 'rebuild:top:' .. C.short[i]) end
+    return
+  end
+  local acc, counted, new = {}, got[2], S.wnew
+  if counted == '1' then
+    if S.wold then contrib(C, S.wold, -1, acc, k_rb) end
+  elseif counted and counted ~= '' then
+    contrib(C, (weights_of(C, counted, S.acct)), -1, acc, k_rb)
+  end
+  if new then contrib(C, new, 1, acc, k_rb) end
+  flush(acc, k_rb)
+  for _, i in ipairs(C.tops) do
+    local k, v = base .. 'rebuild:top:' .. C.short[i], new and new[i]
+    if v then
+      redis.call('ZADD', k, string.format('%d', v), cp)
+    else
+      redis.call('ZREM', k, cp)
+    end
+  end
+  redis.call('HSET', k_rb, '@' .. cp, json)
 end
 
 -- Phase 2 of a side prepared with status 1: the writes. Returns the reply of
@@ -302,6 +389,7 @@ local function commit(C, S, keys, date, version)
       redis.call('SET', keys[S.ktomb], newver, 'EX', TOMB_TTL)
     end
   end
+  if S.rb and kind then shadow(C, S, new and h[2] or '') end
 
   if not kind then
     if S.edges > 0 then
@@ -318,8 +406,8 @@ local function commit(C, S, keys, date, version)
   if kind == 3 then
     -- the edge goes, and with the last edge the statistics
     if S.gone then
-      -- the edge, '#last', every statistic
-      redis.call('HDEL', k_side, unpack(get))
+      -- the edge, '#last', every statistic (and '#fence'; '#rebuild' stays)
+      redis.call('HDEL', k_side, unpack(get, 1, S.ie + 1))
       nh = 0
     else
       redis.call('HDEL', k_side, get[S.ie])
@@ -433,62 +521,117 @@ local function apply2(keys, args)
   return failed(r, args[2], keys[1], keys[#keys / 2 + 1])
 end
 
--- rebuild: one side's statistics and tops written again from its edges,
--- atomically (relationctl rebuild). KEYS: side, then one top key per
--- property with a top (in property order); ARGV: relation index. Returns
--- the number of edges read. Undelivered records, '#last' and seen stay.
+-- rebuild: one step of the rebuild of a side's statistics and tops from its
+-- edges (relationctl rebuild), in steps so that no call holds Redis for
+-- long: each step reads one HSCAN page of the side's edges (about COUNT).
+-- KEYS: side, its copy ('P{R:S:X}:rebuild'), one top key per property with
+-- a top (in property order), then as many top copies
+-- ('P{R:S:X}:rebuild:top:<p>'); ARGV: relation index, token (the rebuild's
+-- own random id), cursor ("0": the first step), COUNT. Returns {next cursor,
+-- edges counted by this step}; the cursor "0" says that the side was
+-- rebuilt: its statistics and tops written from the copy, the copy gone.
+--
+-- The copy is a hash: the statistics of the edges counted so far, '#epoch'
+-- (the token), and one field per counted edge ('@' .. counterpart: see
+-- shadow above). The first step writes the token into the copy and into the
+-- side's '#rebuild' marker; from then on every apply that changes an edge of
+-- the side counts it in the copy too (shadow), and a step counts only the
+-- edges of its page the copy does not name yet. An HSCAN returns every field
+-- present from the first step to the last at least once (maybe more than
+-- once, in any order, whatever the hash's resizing): so when the scan ends,
+-- the copy counts every edge of the side exactly once, at its current value
+-- (an edge the scan has not reached is counted by the apply that changes it,
+-- one it reached is corrected by that apply, one detached is taken out).
+-- The last step then swaps the copy in, atomically. A side whose edges fit
+-- in the first page is rebuilt by that step alone, without a marker.
+--
+-- The copy expires REBUILD_TTL ms after the last step (its top copies 10 s
+-- later: an apply finds the copy, and writes the top copies, only while they
+-- all live): a rebuild stopped half-way (relationctl killed) costs the
+-- side's applies only until then, and the first apply after that removes
+-- its marker. A step that finds the
+-- marker or the copy not its own (expired, or another rebuild of the side
+-- started since) fails with 'REBUILD'; the other rebuild goes on.
+local REBUILD_TTL, REBUILD_TOP_TTL = '60000', '70000'
+
 local function rebuild(keys, args)
   local C = REL[IDX[args[1]]]
-  local n, typ = C.n, C.typ
-  local count, pcount, ptotal = 0, {}, {}
-  local topv = {}
-  for i = 1, n do pcount[i], ptotal[i], topv[i] = 0, 0, {} end
-  local all = redis.call('HGETALL', keys[1])
-  for j = 1, #all, 2 do
-    local f = all[j]
-    if f:sub(1, 1) == '@' then
-      local w = cjson.decode(all[j + 1]).weights
+  local token, cursor = args[2], args[3]
+  local k_side, k_rb, nt = keys[1], keys[2], #C.tops
+  if cursor == '0' then
+    -- a rebuild of this side under way or stopped is superseded
+    redis.call('UNLINK', k_rb, unpack(keys, 3 + nt, 2 + 2 * nt))
+  elseif redis.call('HGET', k_side, '#rebuild') ~= token or
+         redis.call('HGET', k_rb, '#epoch') ~= token then
+    if redis.call('HGET', k_rb, '#epoch') == false then
+      redis.call('HDEL', k_side, '#rebuild')
+      redis.call('UNLINK', k_rb, unpack(keys, 3 + nt, 2 + 2 * nt))
+    end
+    return redis.error_reply('REBUILD ' .. k_side .. ': stopped, another rebuild of the ' ..
+                             'side started or this one paused over ' .. REBUILD_TTL .. ' ms')
+  end
+  local page = redis.call('HSCAN', k_side, cursor, 'MATCH', '@*', 'COUNT', args[4])
+  local nxt, f = page[1], page[2]
+  local whole = cursor == '0' and nxt == '0'
+  if cursor == '0' and not whole then
+    redis.call('HSET', k_rb, '#epoch', token)
+    redis.call('HSET', k_side, '#rebuild', token)
+  end
+  if not whole then redis.call('PEXPIRE', k_rb, REBUILD_TTL) end
+
+  -- the edges of the page the copy does not count yet
+  local known = {}
+  if not whole and #f > 0 then
+    local names = {}
+    for j = 1, #f, 2 do names[#names + 1] = f[j] end
+    known = redis.call('HMGET', k_rb, unpack(names))
+  end
+  local acc, w, marks, topv, count = {}, {}, {}, {}, 0
+  for j = 1, nt do topv[j] = {} end
+  for j = 1, #f, 2 do
+    if not known[(j + 1) / 2] then
+      weights_of(C, f[j + 1], w)
+      contrib(C, w, 1, acc, k_rb)
       count = count + 1
-      for i = 1, n do
-        local v = w[C.short[i]]
-        if v ~= nil then
-          if typ[i] == 2 then
-            if v == true then pcount[i] = pcount[i] + 1 end
-          else
-            pcount[i] = pcount[i] + 1
-            ptotal[i] = ptotal[i] + v
-            local t = topv[i]
-            t[#t + 1] = string.format('%d', v)
-            t[#t + 1] = f:sub(2)
-          end
+      local cp = f[j]:sub(2)
+      for t, i in ipairs(C.tops) do
+        if w[i] then
+          local tv = topv[t]
+          tv[#tv + 1], tv[#tv + 2] = string.format('%d', w[i]), cp
         end
       end
+      marks[#marks + 1], marks[#marks + 2] = f[j], '1'
     end
   end
-  -- the statistics: every field of the layout, or none with no edge
-  redis.call('HDEL', keys[1], unpack(C.hm))
-  if count > 0 then
-    local h = {'count', string.format('%d', count)}
-    for i = 1, n do
-      if pcount[i] ~= 0 then
-        h[#h + 1], h[#h + 2] = C.cf[i], string.format('%d', pcount[i])
-      end
-      if C.amount[i] and ptotal[i] ~= 0 then
-        h[#h + 1], h[#h + 2] = C.tf[i], string.format('%d', ptotal[i])
-      end
+  flush(acc, k_rb)
+  if not whole and #marks > 0 then redis.call('HSET', k_rb, unpack(marks)) end
+  for t = 1, nt do
+    local tv = topv[t]
+    for s = 1, #tv, 1000 do
+      redis.call('ZADD', keys[2 + nt + t], unpack(tv, s, math.min(s + 999, #tv)))
     end
-    redis.call('HSET', keys[1], unpack(h))
+    if not whole then redis.call('PEXPIRE', keys[2 + nt + t], REBUILD_TOP_TTL) end
   end
-  local k = 1
-  for i = 1, n do
-    if C.order[i] ~= 0 then
-      k = k + 1
-      redis.call('DEL', keys[k])
-      local t = topv[i]
-      for s = 1, #t, 1000 do
-        redis.call('ZADD', keys[k], unpack(t, s, math.min(s + 999, #t)))
-      end
+  if nxt ~= '0' then return {nxt, count} end
+
+  -- the swap: the statistics (every field of the layout, or none with no
+  -- edge), the tops (the old ones freed in the background), the copy gone
+  local vals = redis.call('HMGET', k_rb, unpack(C.hm))
+  redis.call('HDEL', k_side, '#rebuild', unpack(C.hm))
+  if vals[1] and vals[1] ~= '0' then
+    local h = {}
+    for j = 1, #C.hm do
+      if vals[j] and vals[j] ~= '0' then h[#h + 1], h[#h + 2] = C.hm[j], vals[j] end
+    end
+    redis.call('HSET', k_side, unpack(h))
+  end
+  for t = 1, nt do
+    redis.call('UNLINK', keys[2 + t])
+    if redis.call('EXISTS', keys[2 + nt + t]) == 1 then
+      redis.call('RENAME', keys[2 + nt + t], keys[2 + t])
+      redis.call('PERSIST', keys[2 + t])
     end
   end
-  return count
+  redis.call('UNLINK', k_rb)
+  return {'0', count}
 end

@@ -1715,39 +1715,48 @@ bool engine_sides(Engine *e, const RelationDef *rel, Side side,
 
 /* ---- verify and rebuild ---- */
 
-bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
-                    long long *edges, char *err, size_t errlen)
+/* The edges a rebuild step reads (HSCAN COUNT): about 100 edges are a
+ * millisecond or two of Redis (README, "Performance"). */
+#define REBUILD_PAGE 100
+
+/* One step of a side's rebuild (apply.lua, rebuild) from cursor: its reply,
+ * {next cursor, edges counted}, checked. The library is loaded when it is
+ * missing, and the step made once more. */
+static bool rebuild_step(Engine *e, const RelationDef *rel, int index, Side side,
+                         const char *profile, const char *token, const char *cursor,
+                         redisReply **out, char *err, size_t errlen)
 {
-    int index = relation_index(e->cfg, rel), ntop = 0;
-    redisReply *r;
-    if (index < 0) {
-        snprintf(err, errlen, "relation %s: not in the configuration", rel->short_name);
-        return false;
-    }
-    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
-        return false;
+    int ntop = 0;
     for (int i = 0; i < rel->nproperties; i++)
         ntop += rel->properties[i].top_order != TOP_NONE;
     for (int attempt = 0; attempt < 2; attempt++) {
-        queue_load(e, err, errlen);
+        redisReply *r;
         char fname[96];
+        queue_load(e, err, errlen);
         snprintf(fname, sizeof fname, "%s_rebuild", e->fname);
-        resp_count(&e->cmd, '*', (size_t)(3 + 1 + ntop + 1));
+        resp_count(&e->cmd, '*', (size_t)(3 + 2 + 2 * ntop + 4));
         resp_cstr(&e->cmd, "FCALL");
         resp_cstr(&e->cmd, fname);
-        resp_int(&e->cmd, 1 + ntop);
+        resp_int(&e->cmd, 2 + 2 * ntop);
         resp_key(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
-        for (int i = 0; i < rel->nproperties; i++)
-            if (rel->properties[i].top_order != TOP_NONE)
-                resp_key(&e->cmd, e->cfg, rel, side, profile, "top:", rel->properties[i].short_name);
+        resp_key(&e->cmd, e->cfg, rel, side, profile, "rebuild", NULL);
+        for (int copy = 0; copy < 2; copy++)
+            for (int i = 0; i < rel->nproperties; i++)
+                if (rel->properties[i].top_order != TOP_NONE)
+                    resp_key(&e->cmd, e->cfg, rel, side, profile, copy ? "rebuild:top:" : "top:",
+                             rel->properties[i].short_name);
         resp_int(&e->cmd, index + 1);
+        resp_cstr(&e->cmd, token);
+        resp_cstr(&e->cmd, cursor);
+        resp_int(&e->cmd, REBUILD_PAGE);
         cmd_end(e, side_slot(rel, side, profile));
         if (!flush_commands(e, err, errlen) || !read_groups(e, false, err, errlen) ||
             !read_reply(e, &r, err, errlen))
             return false;
-        if (r->type == REDIS_REPLY_INTEGER) {
-            *edges = r->integer;
-            freeReplyObject(r);
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < 32 &&
+            r->element[1]->type == REDIS_REPLY_INTEGER) {
+            *out = r;
             return true;
         }
         bool missing = r->type == REDIS_REPLY_ERROR && missing_function(r->str);
@@ -1759,6 +1768,38 @@ bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *pr
         e->loaded = false; /* load the library, and once more */
     }
     return false;
+}
+
+bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    long long *edges, char *err, size_t errlen)
+{
+    int index = relation_index(e->cfg, rel);
+    char token[40], cursor[32] = "0";
+    uint64_t id;
+    *edges = 0;
+    if (index < 0) {
+        snprintf(err, errlen, "relation %s: not in the configuration", rel->short_name);
+        return false;
+    }
+    if (!connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    /* this rebuild's own id: another rebuild of the side (another
+     * relationctl) never has it */
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        id = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    snprintf(token, sizeof token, "%08x.%016llx", e->epoch_id, (unsigned long long)id);
+    do {
+        redisReply *r;
+        if (!rebuild_step(e, rel, index, side, profile, token, cursor, &r, err, errlen))
+            return false;
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        *edges += r->element[1]->integer;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return true;
 }
 
 static bool add64(int64_t *to, int64_t v)

@@ -132,8 +132,11 @@ typedef struct {
 bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *profile,
                    SideCheck *out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* One side's statistics and tops written again from its edges, atomically;
- * *edges the edges read. */
+/* One side's statistics and tops written again from its edges, in steps of
+ * about 100 edges (one short function call each; events applied to the side
+ * meanwhile are counted: apply.lua, rebuild), the new statistics and tops
+ * swapped in atomically by the last step; *edges the edges read. Fails with
+ * "REBUILD ..." when another rebuild of the side started meanwhile. */
 bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
                     long long *edges, char *err, size_t errlen) __attribute__((warn_unused_result));
 

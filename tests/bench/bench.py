@@ -16,6 +16,11 @@
    group are outside it;
    (6.) relationctl segment over BENCH_SEGMENT_EDGES edges (1,000,000;
    100,000 with BENCH_QUICK; 0 skips it): edges read per second;
+   (7.) relationctl rebuild of one side of BENCH_REBUILD_EDGES edges
+   (200,000; 50,000 with BENCH_QUICK; 0 skips it), by each column: the
+   largest single rebuild call (Redis's SLOWLOG, every command logged during
+   the rebuild: the time Redis spent in it, when no other client is served),
+   the number of calls and their sum, and the rebuild's wall time;
    (5.) the engine alone on a Redis Cluster of 1 and of 3 primaries
    (BENCH_CLUSTER=0 skips it): events/s, Redis CPU per event over every
    node, the busiest primary's share of the calls;
@@ -91,6 +96,7 @@ BATCH1_EVENTS = max(1000, EVENTS // 10)
 MEM_EVENTS = max(1000, EVENTS // 2)
 PARTITIONS = 8
 SEGMENT_EDGES = int(os.environ.get("BENCH_SEGMENT_EDGES", "100000" if QUICK else "1000000"))
+REBUILD_EDGES = int(os.environ.get("BENCH_REBUILD_EDGES", "50000" if QUICK else "200000"))
 JSON_OUT = os.environ.get("BENCH_JSON", os.path.join(B.BUILD, "bench.json"))
 CORES = os.cpu_count()
 
@@ -274,6 +280,59 @@ def segment_run(bins, tmp, rds, n_edges):
             "profiles": len(p.stdout.splitlines()),
             "ctl_cpu_us_per_edge": ((ru1.ru_utime + ru1.ru_stime) -
                                     (ru0.ru_utime + ru0.ru_stime)) / read * 1e6}
+
+
+# ---- 7. rebuild of a hot side ---------------------------------------------------
+
+def rebuild_load(bins, tmp, rds, n_edges):
+    """n_edges attach events on one side (profile_a "hot"): the config file."""
+    client = rds.client()
+    client.flushall()
+    client.close()
+    path = os.path.join(tmp, "rebuild.jsonl")
+    with open(path, "w") as f:
+        for i in range(n_edges):
+            f.write(json.dumps({"id": "r%d" % i, "op": "attach", "relation": "bench",
+                                "profile_a": "hot", "profile_b": "rb%d" % i,
+                                "weights": {"profit": round((i * 7919) % 10000 / 100, 2),
+                                            "purchases": i % 5 + 1,
+                                            "approve": i % 2 == 0}}) + "\n")
+    cfg = ctl_config(tmp, "ctl-rebuild", rds, 256)
+    _, summary, _, _ = run_ctl(bins["relationctl"], cfg, path)
+    if summary.get("applied") != n_edges:
+        raise BenchError("rebuild: relationctl applied %r of %d events" % (summary, n_edges))
+    return cfg
+
+
+def rebuild_run(col, bins, rds, cfg, n_edges):
+    """`relationctl rebuild bench direct hot` with every command logged by
+    SLOWLOG (slower than 0 µs): the largest single call of the rebuild
+    function, how many and their sum (the time Redis was held), and the wall
+    time of the command."""
+    client = rds.client()
+    saved = {k: client.config_get(k)[k] for k in ("slowlog-log-slower-than", "slowlog-max-len")}
+    try:
+        client.config_set("slowlog-max-len", n_edges + 1000)
+        client.config_set("slowlog-log-slower-than", 0)
+        client.slowlog_reset()
+        t0 = time.perf_counter()
+        p = subprocess.run([bins["relationctl"], "-c", cfg, "rebuild", "bench", "direct", "hot"],
+                           capture_output=True, text=True)
+        took = time.perf_counter() - t0
+        client.config_set("slowlog-log-slower-than", saved["slowlog-log-slower-than"])
+        calls = [e["duration"] for e in client.slowlog_get(-1)
+                 if b"_rebuild" in (e["command"] if isinstance(e["command"], bytes)
+                                    else e["command"].encode())]
+    finally:
+        for k, v in saved.items():
+            client.config_set(k, v)
+        client.close()
+    if p.returncode != 0:
+        raise BenchError("%s: relationctl rebuild: %s" % (col, p.stderr))
+    if not calls:
+        raise BenchError("%s: no rebuild call in SLOWLOG" % col)
+    return {"edges": n_edges, "max_call_ms": max(calls) / 1000, "calls": len(calls),
+            "redis_ms": sum(calls) / 1000, "seconds": took}
 
 
 # ---- 4. Redis memory --------------------------------------------------------
@@ -626,6 +685,12 @@ ROWS = [
     ("seg.edges_s", "edges read per second", None, "%.0f"),
     ("seg.edges_read", "edges read", None, "%.0f"),
     ("seg.ctl_cpu_us_per_edge", "relationctl CPU us per edge", None, "%.2f"),
+    ("7", "7. relationctl rebuild of one side of %d edges (Redis SLOWLOG)" % REBUILD_EDGES,
+     None, None),
+    ("rb.max_call_ms", "largest single rebuild call, ms (Redis held)", None, "%.2f"),
+    ("rb.calls", "rebuild calls", None, "%.0f"),
+    ("rb.redis_ms", "  their sum, ms", None, "%.0f"),
+    ("rb.seconds", "  the rebuild's wall time, s", None, "%.2f"),
     ("3", "3. latency at %d events/s for %g s (produce -> first trigger)" % (RATE, LATENCY_S),
      None, None),
     ("lat.latency_p50_ms", "p50 ms", None, "%.1f"),
@@ -672,7 +737,7 @@ def summarize(results, cols):
                                 ("drain", res["drain"]), ("lat", res["latency"]),
                                 ("mem", res["memory"]), ("rabbit", res["rabbit"]),
                                 ("cl1", res["cluster1"]), ("cl3", res["cluster3"]),
-                                ("seg", res["segment"])):
+                                ("seg", res["segment"]), ("rb", res.get("rebuild", []))):
             keys = set()
             for s in samples:
                 keys.update(k for k, x in s.items() if isinstance(x, (int, float)))
@@ -768,7 +833,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="relationd-bench-")
     stack = B.Stack()
     results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": [],
-                   "rabbit": [], "cluster1": [], "cluster3": [], "segment": []}
+                   "rabbit": [], "cluster1": [], "cluster3": [], "segment": [],
+                   "rebuild": []}
                for c in cols}
     try:
         run_bins = snapshot_binaries(bins, tmp)
@@ -819,6 +885,14 @@ def main():
             results[cols[0]]["segment"].append(r)
             log("segment: %.0f edges read per second (%d of %d edges, %d profiles)" % (
                 r["edges_s"], r["edges_read"], r["edges"], r["profiles"]))
+        if REBUILD_EDGES > 0:
+            cfg = rebuild_load(run_bins[cols[0]], tmp, rds, REBUILD_EDGES)
+            for col in cols:
+                r = rebuild_run(col, run_bins[col], rds, cfg, REBUILD_EDGES)
+                results[col]["rebuild"].append(r)
+                log("rebuild %s: %d edges, largest call %.2f ms, %d calls, %.0f ms in all, "
+                    "%.2f s" % (col, REBUILD_EDGES, r["max_call_ms"], r["calls"], r["redis_ms"],
+                                r["seconds"]))
         bodies = trigger_bodies(run_bins[cols[0]]["relationctl"], tmp, rds, events[:5000])
         lat_events = B.make_events(int(RATE * LATENCY_S), 2, "lat")
         run_no = 0

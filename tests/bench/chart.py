@@ -91,6 +91,9 @@ def rows_of_run(doc):
             edges = number(doc["summary"][col].get("seg.edges"))
             if edges is not None:
                 env["BENCH_SEGMENT_EDGES"] = str(int(edges))
+            edges = number(doc["summary"][col].get("rb.edges"))
+            if edges is not None:
+                env["BENCH_REBUILD_EDGES"] = str(int(edges))
     except (KeyError, TypeError, ValueError):
         pass
     saved = {k: os.environ.get(k) for k in env}

@@ -55,7 +55,10 @@ def results_of(cols, cluster=False):
                          "zero_strengthen_triggers": 0}],
              "rabbit": [{"messages_s": 12000.0 if cur else 14000.0, "rabbit_cpu_us": 80.0,
                          "rabbit_cores": 1.0}],
-             "cluster1": [], "cluster3": [], "segment": []}
+             "cluster1": [], "cluster3": [], "segment": [],
+             "rebuild": [{"edges": bench.REBUILD_EDGES, "max_call_ms": 1.2 if cur else 2125.0,
+                          "calls": 1993 if cur else 1, "redis_ms": 1553.0 if cur else 2125.0,
+                          "seconds": 1.6 if cur else 2.1}]}
         if cur and cluster:
             r["cluster1"] = [{"events_s": 13000.0, "redis_cpu_us": 74.0, "ctl_cpu_us": 10.0,
                               "calls": [100], "max_share": 1.0}]

@@ -6,6 +6,9 @@ are being applied."""
 import json
 import subprocess
 
+import pytest
+import redis
+
 import test_apply as A
 from conftest import RELATIONCTL, loads
 
@@ -52,11 +55,16 @@ def test_verify_finds_what_was_broken_and_rebuild_repairs_it(ctl, rdb):
     A.check_every_side(ctl, rdb, cfg, model)
 
 
-def test_rebuild_while_events_are_applied(ctl, rdb, tmp_path):
-    cfg, events, model = A.model_stream(ctl, 6060, 6000)
-    assert ctl.apply(cfg, events[:2000]).returncode == 0
-    path = tmp_path / "rest.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in events[2000:]))
+def rebuild_while_applying(cfg, events, tmp_path, *rebuilds, last=None):
+    """The events applied by `relationctl apply` in batches of 4 while each
+    rebuild (arguments of `relationctl rebuild`) runs round after round, at
+    least twice: (rounds, rounds that began and ended while events were being
+    applied), after asserting that every command succeeded and that one round
+    did. With last=N, N rounds, each begun and ended while events were being
+    applied, and the rest of the events applied after the last: no quiet
+    round at the end puts right what one beside the events got wrong."""
+    path = tmp_path / "applied-meanwhile.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
     cfg4 = json.loads(open(cfg).read())
     cfg4["engine"]["batch_size"] = 4
     cfg4_path = tmp_path / "slow.json"
@@ -64,20 +72,225 @@ def test_rebuild_while_events_are_applied(ctl, rdb, tmp_path):
     applying = subprocess.Popen([RELATIONCTL, "-c", str(cfg4_path), "apply", str(path)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rounds = overlapped = 0
-    while applying.poll() is None or rounds < 2:
+    while (applying.poll() is None or rounds < 2) if last is None else rounds < last:
         during = applying.poll() is None
-        for rel in ("sales", "peers"):
-            out = run(cfg, "rebuild", rel)
+        for args in rebuilds:
+            out = run(cfg, "rebuild", *args)
             assert out.returncode == 0, out.stderr
+            assert "rebuilt" in out.stderr, out.stderr
         rounds += 1
         overlapped += during and applying.poll() is None
-    _, err = applying.communicate(timeout=120)
+    _, err = applying.communicate(timeout=300)
     assert applying.returncode == 0, err
     assert overlapped >= 1, "no rebuild ran while events were applied"
+    assert last is None or overlapped == last, \
+        "the events ran out during the rebuilds: %d of %d rounds beside them" % (overlapped, last)
+    return rounds, overlapped
+
+
+def test_rebuild_while_events_are_applied(ctl, rdb, tmp_path):
+    cfg, events, model = A.model_stream(ctl, 6060, 6000)
+    assert ctl.apply(cfg, events[:2000]).returncode == 0
+    rebuild_while_applying(cfg, events[2000:], tmp_path, ["sales"], ["peers"])
     for rel in ("sales", "peers"):
         out = run(cfg, "verify", rel)
         assert out.returncode == 0, out.stdout[:2000]
     A.check_every_side(ctl, rdb, cfg, model)
+
+
+HOT_EDGES = 100000
+
+
+def hot_side_events(rng, n, first, new_cps):
+    """n events on the direct side of sales profile "hot", ids from first:
+    attach, edit, strengthen and detach of counterparts c000000... (new_cps
+    of them, so some do not exist yet), no versions."""
+    events = []
+    for k in range(n):
+        op = rng.choices(["attach", "edit", "strengthen", "detach"], [20, 25, 40, 15])[0]
+        ev = {"id": "hot-%07d" % (first + k), "op": op, "relation": "sales",
+              "profile_a": "hot", "profile_b": "c%06d" % rng.randrange(new_cps)}
+        if op != "detach":
+            ev["weights"] = {p: (None if op != "strengthen" and rng.random() < 0.1
+                                 else A.gen_value(rng, t, op))
+                             for p, t in A.PROPS["sales"].items() if rng.random() < 0.7}
+        events.append(ev)
+    return events
+
+
+def hot_side_model(events):
+    """The hot side's edges after the events, in units: {counterpart: weights}
+    (the semantics of README "Events", as test_apply's Model has them)."""
+    edges = {}
+    for ev in events:
+        cp = ev["profile_b"]
+        if ev["op"] == "detach":
+            edges.pop(cp, None)
+            continue
+        w = edges.setdefault(cp, {})
+        for p, v in ev.get("weights", {}).items():
+            t = A.PROPS["sales"][p]
+            if v is None:
+                w.pop(p, None)
+            elif ev["op"] == "strengthen" and t != "bool":
+                w[p] = w.get(p, 0) + (v if t == "int" else A.fixed(v))
+            else:
+                w[p] = v if t != "float" else A.fixed(v)
+    return edges
+
+
+def check_hot_side(ctl, rdb, cfg, events):
+    """The hot side (hot_side_events) in Redis equals the model of events
+    (stats, and the README's key layout); verify finds nothing; the
+    rebuild's own keys and mark are gone."""
+    model = A.Model([A.REL_SALES, A.REL_PEERS])
+    model.edges = {("sales", "hot", cp): {"w": w, "v": None}
+                   for cp, w in hot_side_model(events).items()}
+    assert A.canon(ctl.stats(cfg, "sales", "direct", "hot")) == \
+        A.canon(model.stats("sales", "direct", "hot"))
+    A.check_redis_side(rdb, model, "sales", "direct", "hot", {"sales": (["hot"], ["c000000"])})
+    assert run(cfg, "verify", "sales", "direct", "hot").returncode == 0
+    assert not rdb.hexists("rel:{sales:d:hot}:side", "#rebuild")
+    assert not [k for k in ("rebuild", "rebuild:top:profit", "rebuild:top:qty")
+                if rdb.exists("rel:{sales:d:hot}:" + k)]
+
+
+def rebuild_calls_slower_than(rdb, micros):
+    """The rebuild calls (FCALL of the library's _rebuild function) Redis's
+    SLOWLOG holds, each (duration in µs, arguments)."""
+    return [(e["duration"], e["command"]) for e in rdb.slowlog_get(-1)
+            if "_rebuild" in str(e["command"]) and e["duration"] > micros]
+
+
+def test_a_hot_side_is_rebuilt_in_short_steps_while_events_are_applied_to_it(ctl, rdb,
+                                                                           tmp_path):
+    """One side with 100,000 edges, its statistics and a top broken, rebuilt
+    round after round while a stream of attach/edit/strengthen/detach is
+    applied to that very side (edges the rebuild has read, edges it has
+    not, new ones, detached ones): afterwards the side equals the model,
+    and Redis's SLOWLOG holds no rebuild call over 200 ms: no call held
+    Redis for long. (A step takes a millisecond or two, the whole side in
+    one call over a second; the margin is for this shared machine, where a
+    process may wait tens of milliseconds for a core.)"""
+    import random
+    rng = random.Random(4242)
+    cfg, model = A.model_config(ctl)
+    bulk = [{"id": "bulk-%06d" % k, "op": "attach", "relation": "sales", "profile_a": "hot",
+             "profile_b": "c%06d" % k,
+             "weights": {"profit": rng.choice(A.FLOATS), "qty": rng.randint(0, 9),
+                         "ok": rng.random() < 0.5}} for k in range(HOT_EDGES)]
+    stream = hot_side_events(rng, 15000, 0, HOT_EDGES + 2000)
+    bulk_path = tmp_path / "bulk.jsonl"
+    bulk_path.write_text("".join(json.dumps(e) + "\n" for e in bulk))
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "apply", str(bulk_path)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert rdb.hlen("rel:{sales:d:hot}:side") > HOT_EDGES
+    # broken: what the rebuild has to put right
+    rdb.hincrby("rel:{sales:d:hot}:side", "count", 5)
+    rdb.hincrby("rel:{sales:d:hot}:side", "profit:total", -250000)
+    rdb.zadd("rel:{sales:d:hot}:top:qty", {"ghost": -1})
+
+    slower_than = rdb.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    max_len = rdb.config_get("slowlog-max-len")["slowlog-max-len"]
+    rdb.config_set("slowlog-log-slower-than", 200000)
+    rdb.config_set("slowlog-max-len", 1024)
+    rdb.slowlog_reset()
+    try:
+        rounds, overlapped = rebuild_while_applying(cfg, stream, tmp_path,
+                                                    ["sales", "direct", "hot"], last=2)
+        slow = rebuild_calls_slower_than(rdb, 200000)
+    finally:
+        rdb.config_set("slowlog-log-slower-than", slower_than)
+        rdb.config_set("slowlog-max-len", max_len)
+    assert not slow, "rebuild calls that held Redis over 200 ms: %r" % [
+        (d, c[:120]) for d, c in slow[:5]]
+    print("%d rebuilds of %d edges, %d while events were applied" % (rounds, HOT_EDGES,
+                                                                      overlapped))
+
+    assert len(hot_side_model(bulk + stream)) > HOT_EDGES * 9 // 10
+    check_hot_side(ctl, rdb, cfg, bulk + stream)
+
+
+def test_a_hot_side_is_rebuilt_in_steps_on_a_cluster(tmp_path):
+    """The same on a Redis Cluster of three primaries, smaller (about 13,000
+    edges, 130 steps a round): the events applied meanwhile reach the
+    rebuild's copy, keys of the side's slot the apply function names itself."""
+    import random
+    from types import SimpleNamespace
+    from conftest import Relationctl
+    from redis_cluster import Cluster
+    c = Cluster(primaries=3)
+    try:
+        c.start()
+        ctl = Relationctl(SimpleNamespace(url=c.url), tmp_path)
+        crdb = c.client()
+        cfg, _ = A.model_config(ctl)
+        rng = random.Random(99)
+        bulk = hot_side_events(rng, 25000, 0, 20000)
+        stream = hot_side_events(rng, 6000, 25000, 21000)
+        assert ctl.apply(cfg, bulk).returncode == 0
+        assert crdb.hlen("rel:{sales:d:hot}:side") > 10000
+        crdb.hincrby("rel:{sales:d:hot}:side", "qty:total", 7)
+        rebuild_while_applying(cfg, stream, tmp_path, ["sales", "direct", "hot"], last=3)
+        check_hot_side(ctl, crdb, cfg, bulk + stream)
+        crdb.close()
+    finally:
+        c.stop()
+
+
+
+
+def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb):
+    """Steps of a rebuild made by hand (FCALL of the library's _rebuild, 10
+    edges a step). One stopped after its first step: once its copy has
+    expired (deleted here, as the expiry would), the next event applied to
+    the side removes its marker and its top copies, and the statistics stay
+    right. One superseded by `relationctl rebuild` of the side: its next
+    step fails with REBUILD and changes nothing."""
+    import random
+    cfg, _ = A.model_config(ctl)
+    rng = random.Random(77)
+    events = hot_side_events(rng, 900, 0, 400)
+    assert ctl.apply(cfg, events[:600]).returncode == 0
+    rdb.function_flush()                # the libraries of earlier tests
+    out = run(cfg, "rebuild", "sales", "direct", "hot")     # loads the library
+    assert out.returncode == 0, out.stderr
+
+    def strings(x):
+        return [x] if isinstance(x, str) else [s for y in x or [] for s in strings(y)]
+    [fn] = [f for f in strings(rdb.function_list()) if f.endswith("_rebuild")]
+    tag = "rel:{sales:d:hot}"
+    keys = [tag + ":side", tag + ":rebuild", tag + ":top:profit", tag + ":top:qty",
+            tag + ":rebuild:top:profit", tag + ":rebuild:top:qty"]
+
+    def step(token, cursor):
+        return rdb.fcall(fn, len(keys), *keys, 1, token, cursor, 10)
+
+    cursor, counted = step("stopped", "0")
+    assert cursor != "0" and 0 < counted < 100
+    assert rdb.hget(tag + ":side", "#rebuild") == "stopped"
+    assert 0 < rdb.pttl(tag + ":rebuild") <= 60000
+    ttls = [rdb.pttl(tag + ":rebuild:top:" + p) for p in ("profit", "qty")]
+    assert any(t != -2 for t in ttls) and all(t == -2 or 60000 < t <= 70000 for t in ttls), ttls
+    rdb.delete(tag + ":rebuild")                              # expired
+    assert ctl.apply(cfg, events[600:700]).returncode == 0
+    assert not rdb.hexists(tag + ":side", "#rebuild")
+    assert rdb.keys(tag + ":rebuild*") == []
+    check_hot_side(ctl, rdb, cfg, events[:700])
+
+    cursor, _ = step("superseded", "0")
+    assert cursor != "0"
+    assert ctl.apply(cfg, events[700:800]).returncode == 0
+    out = run(cfg, "rebuild", "sales", "direct", "hot")
+    assert out.returncode == 0, out.stderr
+    with pytest.raises(redis.ResponseError, match="REBUILD rel:{sales:d:hot}:side: stopped"):
+        step("superseded", cursor)
+    assert ctl.apply(cfg, events[800:]).returncode == 0
+    check_hot_side(ctl, rdb, cfg, events)
+    assert rdb.keys(tag + ":rebuild*") == []
+    assert run(cfg, "verify", "sales", "direct", "hot").returncode == 0
 
 
 def test_verify_arguments(ctl, rdb):
