@@ -88,8 +88,9 @@ static const Command commands[] = {
      "ones differ, with both values; exit status 1 when any differs.",
      "relationctl -c /etc/relationd/relationd.json verify loyal", cmd_check, 0},
     {"rebuild", "RELATION [direct|reverse [PROFILE]]",
-     "Writes each side's statistics again from its edges, atomically per side; safe while\n"
-     "the daemon runs (after a property is added, removed or changed).",
+     "Writes each side's statistics again from its edges, in short steps (the result put\n"
+     "in place atomically per side); safe while the daemon runs (after a property is added,\n"
+     "removed or changed).",
      "relationctl -c /etc/relationd/relationd.json rebuild loyal direct", cmd_check, 0},
     {"apply", "[FILE|-] [--publish | --no-triggers]",
      "JSON-lines events applied with the daemon's engine (a backfill); the triggers printed,\n"

@@ -1,4 +1,4 @@
-/* store.c — connects to Redis as redis.url says. */
+/* store.c — connects to Redis as redis.url says (store.h). */
 #include "handlers/store.h"
 
 #include <stdbool.h>
@@ -12,8 +12,8 @@ static bool command_ok(redisContext *c, char *err, size_t errlen, const char *wh
         return false;
     }
     bool ok = r->type != REDIS_REPLY_ERROR;
-    if (!ok)
-        snprintf(err, errlen, "redis %s: %s", what, r->str);
+    if (!ok) /* a refusal of the user, password or database: a configuration error */
+        snprintf(err, errlen, "redis.url: redis %s: %s", what, r->str);
     freeReplyObject(r);
     return ok;
 }

@@ -181,3 +181,24 @@ def test_check_config_connect(tmp_path, server, rabbit, kafka, kafka_topics):
     assert "Connection refused" in out.stderr
     assert "topic no-such-topic does not exist" in out.stderr
     assert "amqp: ok (logged in)" in out.stdout
+
+
+def test_check_config_connect_names_redis_url_on_a_refusal(tmp_path, server, rdb):
+    """--check-config --connect with a password Redis refuses, or a database
+    it does not have: a configuration error naming redis.url, never the
+    password, status 1."""
+    rdb.execute_command("ACL", "SETUSER", "checker", "on", ">right-secret", "~*", "+@all")
+    try:
+        cases = [("redis://checker:wrong-secret@127.0.0.1:%d/0" % server.port, "WRONGPASS"),
+                 ("redis://127.0.0.1:%d/99" % server.port, "DB index is out of range")]
+        for url, code in cases:
+            path = tmp_path / "refused.json"
+            path.write_text(json.dumps({"redis": {"url": url}, "relations": [GOOD]}))
+            os.chmod(path, 0o600)
+            out = subprocess.run([RELATIOND, "-c", str(path), "--check-config", "--connect"],
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 1, out
+            assert "relationd: redis.url: redis " in out.stderr and code in out.stderr, out.stderr
+            assert "wrong-secret" not in out.stderr + out.stdout
+    finally:
+        rdb.execute_command("ACL", "DELUSER", "checker")
