@@ -331,7 +331,8 @@ def driver_bin(tmp_path_factory):
             "-I", REPO, str(src)] + [os.path.join(REPO, f) for f in
                                       ("daemon/publisher.c", "daemon/amqp_conn.c", "daemon/log.c",
                                        "daemon/lifecycle.c",
-                                       "config/config.c", "handlers/fixed.c")]
+                                       "config/config.c", "config/jsontext.c",
+                                       "handlers/fixed.c")]
     sanitized = base + ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                         "-fno-omit-frame-pointer", "-o", out] + flags
     r = subprocess.run(sanitized, capture_output=True, text=True)
