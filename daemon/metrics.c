@@ -23,6 +23,14 @@ static struct {
     unsigned long n;
 } triggers[MAX_KEYS];
 static int ntriggers;
+/* triggers routed to no queue, by relation and kind */
+static const char *const trigger_kinds[] = {"attach", "change", "detach", "threshold"};
+#define NKINDS (sizeof trigger_kinds / sizeof trigger_kinds[0])
+static struct {
+    char relation[80];
+    unsigned long n[NKINDS];
+} unroutable[MAX_KEYS];
+static int nunroutable;
 static unsigned long batch_count, batch_le[NBUCKETS];
 static double batch_sum;
 static struct {
@@ -161,6 +169,52 @@ void metrics_trigger(const char *routing_key)
     pthread_mutex_unlock(&lock);
 }
 
+/* relation.<rel>.<direction>.<kind> into its parts (rel is [a-z][a-z0-9_]*). */
+static bool parse_trigger_key(const char *key, char rel[80], char dir[16], char kind[16])
+{
+    return sscanf(key, "relation.%79[a-z0-9_].%15[a-z].%15[a-z]", rel, dir, kind) == 3;
+}
+
+/* The relation's row of unroutable counts, added if new (-1: no room).
+ * Under the lock. */
+static int unroutable_row(const char *relation)
+{
+    int i = 0;
+    while (i < nunroutable && strcmp(unroutable[i].relation, relation) != 0)
+        i++;
+    if (i == nunroutable) {
+        if (nunroutable == MAX_KEYS || strlen(relation) >= sizeof unroutable[0].relation)
+            return -1;
+        snprintf(unroutable[i].relation, sizeof unroutable[i].relation, "%s", relation);
+        nunroutable++;
+    }
+    return i;
+}
+
+void metrics_trigger_unroutable(const char *routing_key)
+{
+    char rel[80], dir[16], kind[16];
+    if (!parse_trigger_key(routing_key, rel, dir, kind))
+        return;
+    size_t k = 0;
+    while (k < NKINDS && strcmp(trigger_kinds[k], kind) != 0)
+        k++;
+    if (k == NKINDS)
+        return;
+    pthread_mutex_lock(&lock);
+    int i = unroutable_row(rel);
+    if (i >= 0)
+        unroutable[i].n[k]++;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_triggers_unroutable_list(const char *relation)
+{
+    pthread_mutex_lock(&lock);
+    (void)unroutable_row(relation);
+    pthread_mutex_unlock(&lock);
+}
+
 void metrics_batch_seconds(double seconds)
 {
     pthread_mutex_lock(&lock);
@@ -290,8 +344,8 @@ char *metrics_render(void)
                      "# TYPE relationd_triggers_published_total counter\n");
     for (int i = 0; i < ntriggers; i++) {
         /* relation.<rel>.<direction>.<kind>: rel is [a-z][a-z0-9_]* */
-        char rel[80] = "", dir[16] = "", kind[16] = "";
-        if (sscanf(triggers[i].key, "relation.%79[a-z0-9_].%15[a-z].%15[a-z]", rel, dir, kind) != 3)
+        char rel[80], dir[16], kind[16];
+        if (!parse_trigger_key(triggers[i].key, rel, dir, kind))
             continue;
         jsonbuf_cstr(&b, "relationd_triggers_published_total{relation=");
         label(&b, rel);
@@ -303,6 +357,19 @@ char *metrics_render(void)
         jsonbuf_int(&b, (int64_t)triggers[i].n);
         jsonbuf_char(&b, '\n');
     }
+    jsonbuf_cstr(&b, "# HELP relationd_triggers_unroutable_total Triggers the hooks exchange "
+                     "routed to no queue (returned by the broker, then confirmed, and "
+                     "dropped).\n# TYPE relationd_triggers_unroutable_total counter\n");
+    for (int i = 0; i < nunroutable; i++)
+        for (size_t k = 0; k < NKINDS; k++) {
+            jsonbuf_cstr(&b, "relationd_triggers_unroutable_total{relation=");
+            label(&b, unroutable[i].relation);
+            jsonbuf_cstr(&b, ",kind=\"");
+            jsonbuf_cstr(&b, trigger_kinds[k]);
+            jsonbuf_cstr(&b, "\"} ");
+            jsonbuf_int(&b, (int64_t)unroutable[i].n[k]);
+            jsonbuf_char(&b, '\n');
+        }
     jsonbuf_cstr(&b, "# HELP relationd_batch_duration_seconds A batch from its start to its "
                      "acknowledgement.\n# TYPE relationd_batch_duration_seconds histogram\n");
     for (size_t i = 0; i < NBUCKETS; i++) {

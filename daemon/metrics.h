@@ -19,6 +19,13 @@ void metrics_events(MetricSource s, ApplyStatus result, unsigned long n);
 void metrics_dead_letters(MetricSource s, unsigned long n);
 /* A confirmed trigger, by its routing key relation.<rel>.<direction>.<kind>. */
 void metrics_trigger(const char *routing_key);
+/* A trigger the hooks exchange routed to no queue (returned by RabbitMQ, then
+ * confirmed), by its routing key: relationd_triggers_unroutable_total
+ * {relation,kind}. A key of another shape is not counted. */
+void metrics_trigger_unroutable(const char *routing_key);
+/* Lists relationd_triggers_unroutable_total{relation,kind} at 0 for every
+ * kind of the relation (short name), so that a first increase shows. */
+void metrics_triggers_unroutable_list(const char *relation);
 /* A batch from its start to its acknowledgement. */
 void metrics_batch_seconds(double seconds);
 /* A component (redis, hooks, kafka, amqp, dead letters) of a source is up or

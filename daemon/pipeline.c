@@ -55,6 +55,13 @@ struct Pipeline {
     uint64_t seq; /* batches started */
 };
 
+/* relationd_triggers_unroutable_total at 0 for the relations configured. */
+static void list_relations(const Config *cfg)
+{
+    for (int i = 0; i < cfg->nrelations; i++)
+        metrics_triggers_unroutable_list(cfg->relations[i].short_name);
+}
+
 Pipeline *pipeline_new(const char *who)
 {
     Pipeline *p = calloc(1, sizeof *p);
@@ -70,6 +77,9 @@ Pipeline *pipeline_new(const char *who)
         pipeline_free(p);
         return NULL;
     }
+    /* triggers routed to no queue: counted and warned about (publisher.h) */
+    publisher_set_mandatory(p->hooks, "triggers", metrics_trigger_unroutable);
+    list_relations(cfg);
     redis_link_init(&p->redis, who, p->engine, cfg->retry_max_ms);
     backoff_init(&p->hooks_down, who, "hooks exchange", cfg->retry_max_ms);
     backoff_init(&p->memory, who, "memory", cfg->retry_max_ms);
@@ -129,6 +139,7 @@ const Config *pipeline_config(Pipeline *p)
         p->cfg = fresh;
         const Config *cfg = config_ref_get(fresh);
         p->redis.down.max_ms = p->hooks_down.max_ms = p->memory.max_ms = cfg->retry_max_ms;
+        list_relations(cfg);
     }
     return config_ref_get(p->cfg);
 }

@@ -14,6 +14,13 @@
  * nacked), `base` the first not acked. An ack or nack with `multiple` walks
  * from `settled` only, so every tag is visited a bounded number of times.
  *
+ * Returns: with the mandatory flag, RabbitMQ sends a message it routed to no
+ * queue back before that message's basic.ack: a basic.return method frame,
+ * a content header frame and body frames (as many as the header's body size
+ * takes). They are read on the same stream as the confirms (no extra round
+ * trip), counted, and their header and body skipped; a frame out of that
+ * order is a protocol error (the connection is dropped).
+ *
  * Flow control: while RabbitMQ blocks the connection (connection.blocked, a
  * resource alarm) confirms are held on purpose: the 30 s without a confirm
  * (or without a byte taken) that otherwise means a dead connection does not
@@ -42,6 +49,7 @@
 #define FRAME_OVERHEAD 8          /* type, channel, size; frame end */
 #define KEEP_BUFFER (4u << 20)    /* larger encode buffers are freed after use */
 #define MAX_TABLE_DEPTH 32
+#define RETURN_WARN_MS 60000      /* at most one warning about returns a minute */
 
 enum { TAG_PENDING = 1, TAG_ACKED, TAG_NACKED };
 
@@ -74,11 +82,26 @@ struct Publisher {
      * publisher_wait (their hull): none when lost_lo > lost_hi. */
     uint64_t lost_lo, lost_hi;
 
+    /* Returns (publisher_set_mandatory). */
+    bool mandatory;
+    const char *return_what; /* NULL: returns are not logged */
+    PublisherReturned on_return;
+    uint64_t returned;          /* over the Publisher's life */
+    uint64_t returns_unlogged;  /* since the last warning */
+    char return_example[SHORTSTR_MAX + 1]; /* a routing key of those */
+    int64_t return_logged_ms;   /* the last warning, 0: none */
+    /* A returned message being read: its header is still to come
+     * (return_header), then return_body bytes of body frames. */
+    bool in_return, return_header;
+    uint64_t return_body;
+
     unsigned char *buf; /* encoded frames */
     size_t buf_len, buf_cap;
     size_t *order; /* publisher_send: the messages of a round */
     size_t order_cap;
 };
+
+static void warn_returns(Publisher *p, bool now);
 
 /* ---- the window of tags in flight ---------------------------------------- */
 
@@ -251,6 +274,7 @@ static void drop(Publisher *p, bool broken)
         p->conn = NULL;
         amqp_conn_flow_reset(&p->flow);
     }
+    p->in_return = false; /* its frames went with the connection */
     window_drop(p);
 }
 
@@ -259,6 +283,7 @@ void publisher_free(Publisher *p)
     if (!p)
         return;
     drop(p, false);
+    warn_returns(p, true);
     free(p->url);
     free(p->exchange);
     free(p->type);
@@ -272,6 +297,18 @@ void publisher_free(Publisher *p)
 void publisher_set_component(Publisher *p, const char *component)
 {
     p->flow.component = component;
+}
+
+void publisher_set_mandatory(Publisher *p, const char *what, PublisherReturned on_return)
+{
+    p->mandatory = true;
+    p->return_what = what;
+    p->on_return = on_return;
+}
+
+uint64_t publisher_returned(const Publisher *p)
+{
+    return p->returned;
 }
 
 void publisher_reset(Publisher *p)
@@ -317,6 +354,43 @@ bool publisher_connect(Publisher *p, char *err, size_t errlen)
 
 typedef enum { READ_FRAME, READ_TIMEOUT, READ_FAILED } ReadResult;
 
+/* A basic.return: counted, and its routing key to the callback (and kept as
+ * the example of the next warning). */
+static void note_return(Publisher *p, amqp_bytes_t routing_key)
+{
+    char key[SHORTSTR_MAX + 1];
+    size_t n = routing_key.len < SHORTSTR_MAX ? routing_key.len : SHORTSTR_MAX;
+    if (n > 0)
+        memcpy(key, routing_key.bytes, n);
+    key[n] = '\0';
+    p->returned++;
+    if (p->returns_unlogged++ == 0)
+        memcpy(p->return_example, key, n + 1);
+    if (p->on_return)
+        p->on_return(key);
+    p->in_return = p->return_header = true;
+}
+
+/* A content frame: the header or a body frame of the returned message being
+ * read (skipped); anything else there is a protocol error. */
+static ReadResult return_content(Publisher *p, const amqp_frame_t *f, char *err, size_t errlen)
+{
+    if (p->in_return && p->return_header && f->frame_type == AMQP_FRAME_HEADER) {
+        p->return_body = f->payload.properties.body_size;
+        p->return_header = false;
+    } else if (p->in_return && !p->return_header && f->frame_type == AMQP_FRAME_BODY &&
+               f->payload.body_fragment.len <= p->return_body) {
+        p->return_body -= f->payload.body_fragment.len;
+    } else {
+        snprintf(err, errlen, "reading confirms: unexpected frame (type %u) %s",
+                 (unsigned)f->frame_type,
+                 p->in_return ? "inside a returned message" : "outside a returned message");
+        return READ_FAILED;
+    }
+    p->in_return = p->return_header || p->return_body > 0;
+    return READ_FRAME;
+}
+
 /* Reads one frame (waiting at most tv) and handles it: confirms settle tags
  * (*progress set when one did). READ_FAILED: the connection is unusable
  * (reason in err), not dropped yet. */
@@ -332,8 +406,10 @@ static ReadResult read_frame(Publisher *p, struct timeval *tv, bool *progress, c
         snprintf(err, errlen, "reading confirms: %s", amqp_error_string2(rc));
         return READ_FAILED;
     }
-    if (frame.frame_type != AMQP_FRAME_METHOD)
-        return READ_FRAME; /* the header and body of a returned message: not used */
+    if (frame.frame_type == AMQP_FRAME_HEARTBEAT)
+        return READ_FRAME;
+    if (p->in_return || frame.frame_type != AMQP_FRAME_METHOD)
+        return return_content(p, &frame, err, errlen);
     bool was_blocked = p->flow.blocked;
     if (amqp_conn_flow_frame(&p->flow, &frame)) {
         if (was_blocked && !p->flow.blocked)
@@ -345,6 +421,11 @@ static ReadResult read_frame(Publisher *p, struct timeval *tv, bool *progress, c
         const amqp_basic_ack_t *m = frame.payload.method.decoded;
         if (window_settle(p, m->delivery_tag, m->multiple, true))
             *progress = true;
+        return READ_FRAME;
+    }
+    case AMQP_BASIC_RETURN_METHOD: {
+        const amqp_basic_return_t *m = frame.payload.method.decoded;
+        note_return(p, m->routing_key);
         return READ_FRAME;
     }
     case AMQP_BASIC_NACK_METHOD: {
@@ -366,7 +447,7 @@ static ReadResult read_frame(Publisher *p, struct timeval *tv, bool *progress, c
         return READ_FAILED;
     }
     default:
-        return READ_FRAME; /* basic.return and the like */
+        return READ_FRAME;
     }
 }
 
@@ -392,11 +473,28 @@ static bool still_blocked(Publisher *p, int64_t *deadline, char *err, size_t err
     return true;
 }
 
+/* The warning about returns not logged yet: now, or when the last one is a
+ * minute old. */
+static void warn_returns(Publisher *p, bool now)
+{
+    if (p->returns_unlogged == 0 || !p->return_what)
+        return;
+    int64_t t = now_ms();
+    if (!now && p->return_logged_ms != 0 && t - p->return_logged_ms < RETURN_WARN_MS)
+        return;
+    log_at(LOG_WARN, "publisher", "exchange %s: %" PRIu64 " %s unroutable in the last minute "
+           "(e.g. routing key %s): RabbitMQ routed them to no queue and dropped them; bind "
+           "the subscriber's queue to the exchange for the %s it wants", p->exchange,
+           p->returns_unlogged, p->return_what, p->return_example, p->return_what);
+    p->return_logged_ms = t;
+    p->returns_unlogged = 0;
+}
+
 /* Reads confirms until every tag <= upto is settled (all_acked: acked; a nack
  * of one of them fails). False with the reason: the connection failed, or
  * nothing was settled for CONFIRM_TIMEOUT_MS. Drops nothing. */
-static bool await_confirms(Publisher *p, uint64_t upto, bool all_acked, char *err,
-                           size_t errlen)
+static bool read_confirms(Publisher *p, uint64_t upto, bool all_acked, char *err,
+                          size_t errlen)
 {
     int64_t deadline = now_ms() + CONFIRM_TIMEOUT_MS;
     for (;;) {
@@ -428,19 +526,28 @@ static bool await_confirms(Publisher *p, uint64_t upto, bool all_acked, char *er
     }
 }
 
+/* read_confirms, then the warning about the returns read (warn_returns). */
+static bool await_confirms(Publisher *p, uint64_t upto, bool all_acked, char *err,
+                           size_t errlen)
+{
+    bool ok = read_confirms(p, upto, all_acked, err, errlen);
+    warn_returns(p, false);
+    return ok;
+}
+
 /* Handles what the broker already sent, without waiting. False: the
- * connection failed (reason in err), not dropped yet. */
+ * connection failed (reason in err), not dropped yet. Warns about the
+ * returns read (warn_returns). */
 static bool read_available(Publisher *p, char *err, size_t errlen)
 {
-    for (;;) {
+    ReadResult r;
+    do {
         struct timeval tv = {0, 0};
         bool progress = false;
-        ReadResult r = read_frame(p, &tv, &progress, err, errlen);
-        if (r == READ_TIMEOUT)
-            return true;
-        if (r == READ_FAILED)
-            return false;
-    }
+        r = read_frame(p, &tv, &progress, err, errlen);
+    } while (r == READ_FRAME);
+    warn_returns(p, false);
+    return r == READ_TIMEOUT;
 }
 
 /* ---- encoding -------------------------------------------------------------- */
@@ -621,7 +728,7 @@ static bool encode_message(Publisher *p, const Outgoing *m, size_t i, size_t fra
     put16(p, 0);
     put_shortstr(p, p->exchange, p->exchange_len);
     put_shortstr(p, rk, rk_len);
-    put8(p, 0);
+    put8(p, p->mandatory ? 1 : 0); /* bit 0: mandatory, bit 1: immediate */
     frame_end(p, at);
 
     /* content header: class, weight, body size, property flags, properties
@@ -781,7 +888,7 @@ static PubResult publish_batch(Publisher *p, const Outgoing *msgs, const size_t 
             amqp_bytes_t body = {m->len, (void *)m->body};
             int rc = amqp_basic_publish(p->conn, CHANNEL, amqp_conn_bytes(p->exchange),
                                         amqp_conn_bytes(m->routing_key ? m->routing_key : ""),
-                                        0, 0, &props, body);
+                                        p->mandatory, 0, &props, body);
             if (rc != AMQP_STATUS_OK) {
                 snprintf(err, errlen, "basic.publish: %s", amqp_error_string2(rc));
                 drop(p, true);

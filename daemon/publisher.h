@@ -18,6 +18,12 @@
  * message goes through amqp_basic_publish. Not thread-safe: one thread per
  * Publisher.
  *
+ * Unroutable messages (publisher_set_mandatory): published with the
+ * mandatory flag, a message the exchange routes to no queue comes back
+ * (basic.return) just before its confirm; it is still confirmed, and counts
+ * as published: the broker took it, and dropped it. Returns are counted,
+ * reported to a callback, and warned about at most once a minute.
+ *
  * While RabbitMQ blocks the connection for a resource alarm
  * (connection.blocked: logged once, relationd_amqp_blocked{component} 1,
  * /readyz 503), publishing and waiting for confirms wait for the alarm to
@@ -56,6 +62,21 @@ void publisher_free(Publisher *p);
 /* The component its blocked state is reported under: "hooks" (the default)
  * or "amqp" (borrowed, a constant). */
 void publisher_set_component(Publisher *p, const char *component);
+/* A returned message's routing key (valid during the call only). */
+typedef void (*PublisherReturned)(const char *routing_key);
+/* From now on every message is published with the mandatory flag. Each one
+ * the exchange routes to no queue is returned by the broker (basic.return,
+ * read with its header and body on the confirm stream, before its ack: no
+ * round trip more) and still confirmed: publisher_send / publisher_wait
+ * treat it as any confirmed message. For each return: on_return (NULL:
+ * none) is called on the publishing thread; with `what` (a plural noun,
+ * "triggers", borrowed; NULL: no log) a warning is logged once the
+ * confirms in hand are read, at most once a minute while returns come:
+ * how many were returned since the previous one, the exchange, an example
+ * routing key and what to do; publisher_free logs the ones not logged yet. */
+void publisher_set_mandatory(Publisher *p, const char *what, PublisherReturned on_return);
+/* Messages returned as unroutable over the Publisher's life. */
+uint64_t publisher_returned(const Publisher *p);
 /* Connects and declares now (when not connected). False with the reason. */
 bool publisher_connect(Publisher *p, char *err, size_t errlen) __attribute__((warn_unused_result));
 

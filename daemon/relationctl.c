@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1060,6 +1061,8 @@ static int cmd_apply(const Config *cfg, const Command *c, int argc, char **argv)
     if (publish) {
         r.publish = publisher_new(cfg->hooks_url, cfg->hooks_exchange, "topic", cfg->hooks_declare,
                                   &cfg->hooks_tls);
+        if (r.publish)
+            publisher_set_mandatory(r.publish, NULL, NULL); /* counted, in the summary */
         if (!r.publish || !publisher_connect(r.publish, err, sizeof err)) {
             fprintf(stderr, "relationctl: %s\n", r.publish ? err : "out of memory");
             publisher_free(r.publish);
@@ -1115,8 +1118,14 @@ done:
     if (r.no_triggers)
         fprintf(stderr, "triggers dropped %ld (--no-triggers: none printed or published)\n",
                 r.dropped);
-    if (r.publish)
+    if (r.publish) {
         fprintf(stderr, "triggers published %ld to %s\n", r.published, cfg->hooks_exchange);
+        uint64_t unroutable = publisher_returned(r.publish);
+        if (unroutable > 0)
+            fprintf(stderr, "triggers unroutable %" PRIu64 ": %s routed them to no queue, and "
+                    "RabbitMQ dropped them (bind the subscriber's queue to the exchange first)\n",
+                    unroutable, cfg->hooks_exchange);
+    }
     fprintf(stderr, "applied %ld, duplicate %ld, stale %ld, invalid %ld\n", r.applied,
             r.duplicate, r.stale, r.invalid);
     publisher_free(r.publish);

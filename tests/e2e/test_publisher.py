@@ -14,6 +14,7 @@ a TCP proxy between the driver and the broker."""
 
 import os
 import random
+import re
 import select
 import shutil
 import socket
@@ -137,6 +138,9 @@ DRIVER_C = r"""
  *   send N PREFIX SIZE      publisher_send of N messages
  *   sizes PREFIX S...       publisher_publish of one message per size
  *   wait TAG | poll | reset | quit
+ *   mandatory               publisher_set_mandatory (returns logged as "messages")
+ *   returned                answers "ok N": returns seen by the callback, which
+ *                           checks them against publisher_returned
  *   long FIELD VERB         one message with a 256-byte FIELD (rk, id, ct,
  *                           hkey), by VERB (publish or send)
  * Message i of PREFIX: routing key rk.PREFIX, message id PREFIX-i, content
@@ -221,6 +225,15 @@ static void batch_make(Batch *b, const char *prefix, const size_t *sizes, size_t
     }
 }
 
+static uint64_t returns_seen;
+static char return_key[300];
+
+static void on_return(const char *routing_key)
+{
+    returns_seen++;
+    snprintf(return_key, sizeof return_key, "%s", routing_key);
+}
+
 static void answer(bool ok, uint64_t tag, bool with_tag, const char *err)
 {
     if (!ok)
@@ -302,6 +315,13 @@ int main(int argc, char **argv)
         } else if (!strcmp(cmd, "poll")) {
             publisher_poll(p);
             answer(true, 0, false, "");
+        } else if (!strcmp(cmd, "mandatory")) {
+            publisher_set_mandatory(p, "messages", on_return);
+            answer(true, 0, false, "");
+        } else if (!strcmp(cmd, "returned")) {
+            snprintf(err, sizeof err, "callback %" PRIu64 " (last %s), publisher_returned %"
+                     PRIu64, returns_seen, return_key, publisher_returned(p));
+            answer(returns_seen == publisher_returned(p), returns_seen, true, err);
         } else if (!strcmp(cmd, "reset")) {
             publisher_reset(p);
             answer(true, 0, false, "");
@@ -611,6 +631,45 @@ def test_nacks(rabbit, setup, drivers, names):
         assert "nacked" in d.fail("wait %d" % (last + 1))      # 6th in the small queue
     finally:
         ch.queue_delete(small)
+
+
+def test_unroutable_messages_are_returned_counted_and_confirmed(rabbit, setup, drivers):
+    """With the mandatory flag, messages the exchange routes to no queue come
+    back (basic.return, a header and as many body frames as their size takes,
+    before their ack): each is counted once, and confirmed as the others (wait
+    and send succeed); the routed ones arrive whole, in order. The warnings
+    (at most one a minute, the rest when the publisher is freed) count them
+    all."""
+    exchange, queue, ch = setup
+    ch.queue_unbind(queue, exchange, routing_key="rk.#")
+    ch.queue_bind(queue, exchange, routing_key="rk.yes.#")
+    d = drivers(rabbit.url, exchange)
+    d.ok("mandatory")
+    sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17, 7]
+    d.ok("sizes no " + " ".join(map(str, sizes)))
+    d.ok("sizes yes.a " + " ".join(map(str, sizes)))
+    last = d.ok("publish 20 no 100")
+    d.ok("wait %d" % last)
+    assert d.ok("returned") == len(sizes) + 20
+    d.ok("send 5 yes.b 10")
+    d.ok("send 5 no %d" % (CHUNK + 1))
+    assert d.ok("returned") == len(sizes) + 25
+    last = d.ok("publish 1 yes.c 5")
+    d.ok("wait %d" % last)
+    d.ok("poll")
+    assert d.ok("returned") == len(sizes) + 25
+    got = fetch_all(ch, queue, len(sizes) + 6)
+    assert len(got) == len(sizes) + 6
+    for i, size in enumerate(sizes):
+        check_message(got[i], "yes.a", i, size)
+    for i in range(5):
+        check_message(got[len(sizes) + i], "yes.b", i, 10)
+    check_message(got[-1], "yes.c", 0, 5)
+    d.close()
+    warnings = re.findall(r"exchange %s: (\d+) messages unroutable in the last minute "
+                          r"\(e\.g\. routing key rk\.no\)" % exchange, "".join(d.stderr))
+    assert 1 <= len(warnings) <= 2, d.stderr
+    assert sum(map(int, warnings)) == len(sizes) + 25, d.stderr
 
 
 def test_lost_connections(rabbit, setup, drivers):
