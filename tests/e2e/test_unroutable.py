@@ -11,6 +11,8 @@ import json
 import os
 import re
 
+import pytest
+
 from redis_server import free_port
 
 from brokers import RELATIONS, make_stream, run_relationctl, wait_until, write_json
@@ -50,9 +52,11 @@ def settled(h, port):
             and value(scrape(port), "relationd_outbox_entries") == 0)
 
 
+@pytest.mark.parametrize("unbind", ["queue unbound", "exchange deleted and declared again"])
 def test_unroutable_triggers_are_counted_warned_once_and_consumption_goes_on(
-        harness, daemons, rabbit):
-    """The test's hook queue is unbound under a running daemon, events come:
+        harness, daemons, rabbit, unbind):
+    """The test's hook queue is unbound under a running daemon (or the hooks
+    exchange deleted and declared again: its bindings are gone), events come:
     every trigger of theirs is routed nowhere. The counter counts exactly
     those, per relation and kind; the log has one warning (not one per
     trigger) naming the exchange, an example routing key and what to do; the
@@ -74,7 +78,11 @@ def test_unroutable_triggers_are_counted_warned_once_and_consumption_goes_on(
     # unbound: the triggers of the next events are routed to no queue
     conn = rabbit.connection()
     ch = conn.channel()
-    ch.queue_unbind(h.names.hooks_queue, h.names.hooks_exchange, routing_key="relation.#")
+    if unbind == "queue unbound":
+        ch.queue_unbind(h.names.hooks_queue, h.names.hooks_exchange, routing_key="relation.#")
+    else:
+        ch.exchange_delete(h.names.hooks_exchange)
+        ch.exchange_declare(h.names.hooks_exchange, "topic", durable=True)
     before = set(h.oracle.triggers)
     h.feed_amqp(second)
     lost_ids = set(h.oracle.triggers) - before
