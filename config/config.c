@@ -1,5 +1,8 @@
-/* config.c — loads the JSON configuration, expands ${NAME}, checks every rule.
- * Every error names the JSON path of what is wrong. A float threshold value
+/* config.c — loads the JSON configuration, expands ${NAME}, checks every rule,
+ * including that each TLS file it names (amqp.tls, hooks.tls, the *.location
+ * kafka.properties) opens for reading as this user (so --check-config refuses
+ * what would stop the start). Every error names the JSON path of what is
+ * wrong. A float threshold value
  * is rounded on its decimal as written, read from the configuration's text
  * (config/jsontext.h): jansson keeps only a double. */
 #include "config/config.h"
@@ -13,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -448,8 +453,46 @@ static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
     return ok;
 }
 
+/* A file the daemon reads at run time (TLS keys and certificates), checked
+ * now so that --check-config refuses what would stop the start: it must
+ * open for reading as this user, and be a regular file (or, dir_ok, a
+ * directory). */
+static bool check_file(Ctx *c, const char *path, const char *file, bool dir_ok)
+{
+    struct stat st;
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(c, path, "cannot read %s: %s", file, strerror(errno));
+    int rc = fstat(fd, &st), saved = errno;
+    close(fd);
+    if (rc != 0)
+        return fail(c, path, "cannot read %s: %s", file, strerror(saved));
+    if (!S_ISREG(st.st_mode) && !(dir_ok && S_ISDIR(st.st_mode)))
+        return fail(c, path, "%s is not a regular file%s", file, dir_ok ? " or a directory" : "");
+    return true;
+}
+
+/* kafka.properties that name a file librdkafka reads (*.location): checked
+ * as the other TLS files; ssl.ca.location may be a directory, or "probe"
+ * (librdkafka looks in the usual places). An empty value sets nothing. */
+static bool check_kafka_file(Ctx *c, const char *path, const char *key, const char *value)
+{
+    size_t n = strlen(key), suffix = strlen(".location");
+    if (n < suffix || strcmp(key + n - suffix, ".location") != 0 || !*value)
+        return true;
+    bool ca = strcmp(key, "ssl.ca.location") == 0;
+    if (ca && strcmp(value, "probe") == 0)
+        return true;
+    return check_file(c, path, value, ca);
+}
+
 /* kafka.properties that would break what relationd guarantees: the key,
- * the values allowed (NULL: none), and why. */
+ * the values allowed (NULL: none; compared as librdkafka does, ignoring
+ * case), and why. */
+#define KAFKA_ACKS_WHY                                                                         \
+    "must be all (or -1): an event's offset is committed once its dead letter is "             \
+    "acknowledged, and a dead letter acknowledged by fewer than all in-sync replicas could "   \
+    "be lost with its broker (relationctl send and redrive rely on it too)"
 static const struct {
     const char *key;
     const char *const allowed[5];
@@ -469,6 +512,13 @@ static const struct {
      "offsets expired) would skip the backlog; position a new group with the Kafka tools"},
     {"isolation.level", {"read_committed"},
      "must be read_committed: events of aborted transactions would be applied"},
+    {"acks", {"all", "-1"}, KAFKA_ACKS_WHY},
+    {"request.required.acks", {"all", "-1"}, KAFKA_ACKS_WHY},
+    {"transactional.id", {NULL},
+     "must not be set: relationd's producers do not use transactions, and a transactional "
+     "producer refuses every message sent outside one (no dead letter could be written)"},
+    {"offset.store.method", {"broker"},
+     "must be broker: relationd commits offsets to the group in the cluster"},
     {"group.id", {NULL}, "is kafka.group_id"},
     {"bootstrap.servers", {NULL}, "is kafka.brokers"},
     {"metadata.broker.list", {NULL}, "is kafka.brokers"},
@@ -500,7 +550,7 @@ static char *kafka_value(const char *key, const json_t *v, const char **why)
             continue;
         bool ok = false;
         for (const char *const *a = kafka_guarded[i].allowed; *a && !ok; a++)
-            ok = strcmp(text, *a) == 0;
+            ok = strcasecmp(text, *a) == 0;
         if (!ok) {
             *why = kafka_guarded[i].why;
             return NULL;
@@ -567,6 +617,8 @@ static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
             k->nproperties++;
             if (!k->property_keys[k->nproperties - 1])
                 return fail(c, sub, "out of memory");
+            if (!check_kafka_file(c, sub, key, value))
+                return false;
         }
     }
     return true;
@@ -637,8 +689,8 @@ static bool load_tls(Ctx *c, const json_t *o, const char *section, const char *u
     const char *const files[][2] = {{"ca", t->ca}, {"cert", t->cert}, {"key", t->key}};
     for (int i = 0; i < 3; i++) {
         join(sub, sizeof sub, path, files[i][0]);
-        if (files[i][1] && access(files[i][1], R_OK) != 0)
-            return fail(c, sub, "cannot read %s: %s", files[i][1], strerror(errno));
+        if (files[i][1] && !check_file(c, sub, files[i][1], false))
+            return false;
     }
     return true;
 }
@@ -1254,6 +1306,20 @@ static bool dup_properties(KafkaConfig *dst, const KafkaConfig *src)
     return true;
 }
 
+/* A secret written in the file: some of [s, end) is not ${NAME}. */
+static bool literal_text(const char *s, const char *end)
+{
+    while (s < end) {
+        const char *close = s[0] == '$' && s + 1 < end && s[1] == '{'
+                                ? memchr(s + 2, '}', (size_t)(end - s - 2))
+                                : NULL;
+        if (!close)
+            return true;
+        s = close + 1;
+    }
+    return false;
+}
+
 /* A URL with a password written in it (not taken from the environment). */
 static bool literal_password(const char *url)
 {
@@ -1266,12 +1332,7 @@ static bool literal_password(const char *url)
         if (*q == '@')
             at = q;
     const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-    if (!colon || colon + 1 == at)
-        return false;
-    for (const char *q = colon + 1; q + 1 < at; q++)
-        if (q[0] == '$' && q[1] == '{')
-            return false;
-    return true;
+    return colon && literal_text(colon + 1, at);
 }
 
 /* kafka.properties that hold secrets. */
@@ -1281,39 +1342,70 @@ static bool secret_property(const char *key)
            strstr(key, "ssl.key.pem") || strstr(key, "oauthbearer.config");
 }
 
+#define SECRETS_NAMED 16
+
+typedef struct {
+    char names[SECRETS_NAMED][300];
+    int n; /* may be more than SECRETS_NAMED: those are counted */
+} Secrets;
+
+static void name_secret(Secrets *s, const char *fmt, const char *name)
+{
+    if (s->n < SECRETS_NAMED)
+        snprintf(s->names[s->n], sizeof s->names[s->n], fmt, name);
+    s->n++;
+}
+
 bool config_secret_exposed(const char *path, char *what, size_t len)
 {
     struct stat st;
-    if (stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
+    if (len == 0 || stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
         return false;
     json_error_t e;
     json_t *root = json_load_file(path, 0, &e);
     if (!root)
         return false;
-    bool found = false;
-    static const char *const sections[] = {"redis", "amqp", "hooks"};
-    for (size_t i = 0; i < 3 && !found; i++) {
-        const char *url = json_string_value(json_object_get(json_object_get(root, sections[i]), "url"));
-        if (literal_password(url)) {
-            snprintf(what, len, "the password of %s.url", sections[i]);
-            found = true;
-        }
+    Secrets *s = calloc(1, sizeof *s);
+    if (!s) {
+        json_decref(root);
+        snprintf(what, len, "secrets (out of memory naming them; mode %04o)",
+                 (unsigned)(st.st_mode & 07777));
+        return true;
     }
+    static const char *const sections[] = {"redis", "amqp", "hooks"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *url = json_string_value(json_object_get(json_object_get(root, sections[i]), "url"));
+        if (literal_password(url))
+            name_secret(s, "the password of %s.url", sections[i]);
+    }
+    const char *token = json_string_value(json_object_get(json_object_get(root, "http"), "token"));
+    if (token && literal_text(token, token + strlen(token)))
+        name_secret(s, "%s", "http.token");
     const char *key;
     json_t *v;
     json_object_foreach(json_object_get(json_object_get(root, "kafka"), "properties"), key, v) {
-        if (found)
-            break;
-        if (secret_property(key) && json_is_string(v) && !strstr(json_string_value(v), "${")) {
-            snprintf(what, len, "kafka.properties.%s", key);
-            found = true;
-        }
+        const char *value = json_string_value(v);
+        if (secret_property(key) && value && literal_text(value, value + strlen(value)))
+            name_secret(s, "kafka.properties.%s", key);
     }
     json_decref(root);
-    if (found) {
-        size_t n = strlen(what);
-        snprintf(what + n, len - n, " (mode %04o)", (unsigned)(st.st_mode & 07777));
+    /* "A", "A and B", "A, B and C", "A, ..., P and 3 more" */
+    int named = s->n < SECRETS_NAMED ? s->n : SECRETS_NAMED;
+    size_t used = 0;
+    what[0] = '\0';
+    for (int i = 0; i < named && used < len; i++) {
+        const char *sep = i == 0 ? "" : i == s->n - 1 ? " and " : ", ";
+        int w = snprintf(what + used, len - used, "%s%s", sep, s->names[i]);
+        used += w > 0 ? (size_t)w : 0;
     }
+    if (s->n > named && used < len) {
+        int w = snprintf(what + used, len - used, " and %d more", s->n - named);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    if (s->n && used < len)
+        snprintf(what + used, len - used, " (mode %04o)", (unsigned)(st.st_mode & 07777));
+    bool found = s->n > 0;
+    free(s);
     return found;
 }
 

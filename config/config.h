@@ -153,9 +153,12 @@ void config_free(Config *cfg);
 bool config_tls_copy(TlsConfig *dst, const TlsConfig *src) __attribute__((warn_unused_result));
 void config_tls_free(TlsConfig *t);
 
-/* True when FILE can be read by other users than its owner and holds a secret
- * written in it (a password in a URL, a secret kafka property), not taken from
- * the environment; what names it and the file's mode. */
+/* True when FILE can be read by other users than its owner and holds secrets
+ * written in it, not taken from the environment (some of the value is not
+ * ${NAME}): the password of redis.url, amqp.url or hooks.url, http.token, a
+ * secret kafka property (*password*, *secret*, sasl.jaas*, ssl.key.pem,
+ * *oauthbearer.config). what names every one ("A, B and C"; never a value)
+ * and the file's mode. */
 bool config_secret_exposed(const char *path, char *what, size_t len);
 
 /* A reload: fresh takes copies of running's connection settings (redis,

@@ -20,7 +20,7 @@ typedef struct {
 /* A new configuration: bootstrap.servers = k->brokers, then settings (the
  * client's own; NULL, or ended by {NULL, NULL}), then kafka.properties,
  * which may change a setting (config.c refuses the properties that would
- * break a guarantee: group.id, auto-commit and the like). A property
+ * break a guarantee: acks below all, group.id, auto-commit and the like). A property
  * librdkafka does not know, or whose value it refuses, is an error: NULL,
  * with err naming it ("kafka.properties.KEY: why", "kafka.brokers: why").
  * The caller owns the result (rd_kafka_new takes it when it succeeds). */

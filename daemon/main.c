@@ -205,7 +205,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "relationd: %s\n", err);
         return 1;
     }
-    char secret[160];
+    char secret[1024];
     if (config_secret_exposed(path, secret, sizeof secret)) {
         if (check_only)
             fprintf(stderr, "relationd: warning: %s is readable by other users and holds %s: "

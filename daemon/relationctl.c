@@ -1149,13 +1149,35 @@ done:
  * rd_kafka_poll, rd_kafka_flush and rd_kafka_consumer_poll. */
 static char kafka_error[512];
 static atomic_long send_failed;
+static atomic_llong send_report_ms; /* when the last delivery report came */
+
+/* The input lines (send: each message's opaque) whose delivery failed, or
+ * that were purged unconfirmed; nlost may exceed the lines kept (out of
+ * memory: counted only). */
+static long *lost_lines;
+static size_t nlost, lost_cap;
 
 static void on_sent(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk, (void)opaque;
+    atomic_store(&send_report_ms, lifecycle_now_ms());
     if (m->err) {
         atomic_fetch_add(&send_failed, 1);
-        snprintf(kafka_error, sizeof kafka_error, "%s", rd_kafka_err2str(m->err));
+        /* a purge's own error says nothing of why: the one before it does */
+        if (m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+            m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+            snprintf(kafka_error, sizeof kafka_error, "%s", rd_kafka_err2str(m->err));
+        long line = (long)(intptr_t)m->_private;
+        if (line > 0 && nlost == lost_cap) {
+            size_t cap = lost_cap ? lost_cap * 2 : 64;
+            long *more = realloc(lost_lines, cap * sizeof *more);
+            if (more)
+                lost_lines = more, lost_cap = cap;
+        }
+        if (line > 0 && nlost < lost_cap)
+            lost_lines[nlost] = line;
+        if (line > 0)
+            nlost++;
     }
 }
 
@@ -1172,6 +1194,32 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk, (void)level, (void)fac, (void)buf;
+}
+
+/* The brokers' first answer (send, redrive), and each offsets request of
+ * redrive. */
+#define KAFKA_CONNECT_MS 5000
+
+/* Waits at most KAFKA_CONNECT_MS for a broker of kafka.brokers to answer a
+ * metadata request for topic. True with the metadata in *md (the caller
+ * destroys it); false, the reason printed with librdkafka's last error (a
+ * connection refused, a TLS handshake or a login that failed). */
+static bool kafka_reach(rd_kafka_t *rk, const Config *cfg, const char *topic,
+                        const struct rd_kafka_metadata **md)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t rc =
+        rkt ? rd_kafka_metadata(rk, 0, rkt, md, KAFKA_CONNECT_MS) : rd_kafka_last_error();
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    if (rc) {
+        rd_kafka_poll(rk, 0); /* the errors so far, to on_kafka_error */
+        fprintf(stderr, "relationctl: kafka.brokers %s: no broker answered within %d s (%s)\n",
+                cfg->kafka.brokers, KAFKA_CONNECT_MS / 1000,
+                kafka_error[0] ? kafka_error : rd_kafka_err2str(rc));
+        return false;
+    }
+    return true;
 }
 
 /* relationctl's producer: acks=all, and what kafka_conf_new gives every client. */
@@ -1203,9 +1251,64 @@ static rd_kafka_t *kafka_client(const Config *cfg, rd_kafka_type_t type,
 
 /* ---- send ---- */
 
+/* How long send waits without a delivery report before it gives up on the
+ * messages not confirmed. */
+#define SEND_STALL_MS 30000
+
+/* Serves delivery reports: once (all false), or until none is outstanding
+ * (all). False when messages are outstanding and no report came for
+ * SEND_STALL_MS since since_ms (or since the last report after it). */
+static bool send_wait(rd_kafka_t *rk, int64_t since_ms, bool all)
+{
+    do {
+        if (all)
+            rd_kafka_flush(rk, 500);
+        else
+            rd_kafka_poll(rk, 100);
+        int64_t last = atomic_load(&send_report_ms);
+        if (rd_kafka_outq_len(rk) > 0 &&
+            lifecycle_now_ms() - (last > since_ms ? last : since_ms) >= SEND_STALL_MS)
+            return false;
+    } while (all && rd_kafka_outq_len(rk) > 0);
+    return true;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* The lines of lost_lines, sorted, as ranges: "3, 7-9, 12" (the first ones,
+ * then "..."). */
+static void lost_text(char *out, size_t len)
+{
+    size_t kept = nlost < lost_cap ? nlost : lost_cap, used = 0;
+    out[0] = '\0';
+    if (kept)
+        qsort(lost_lines, kept, sizeof *lost_lines, cmp_long);
+    for (size_t i = 0; i < kept && used + 32 < len;) {
+        size_t j = i;
+        while (j + 1 < kept && lost_lines[j + 1] <= lost_lines[j] + 1)
+            j++;
+        int w = lost_lines[j] == lost_lines[i]
+                    ? snprintf(out + used, len - used, "%s%ld", i ? ", " : "", lost_lines[i])
+                    : snprintf(out + used, len - used, "%s%ld-%ld", i ? ", " : "",
+                               lost_lines[i], lost_lines[j]);
+        used += w > 0 ? (size_t)w : 0;
+        i = j + 1;
+        if (i < kept && used + 32 >= len)
+            snprintf(out + used, len - used, ", ...");
+    }
+    if (kept < nlost && used + 8 < len)
+        snprintf(out + used, len - used, "%s...", used ? ", " : "");
+}
+
 /* JSON-lines events published the way an upstream service should: each
- * line checked first (a bad one reported and not sent); Kafka: to the first
- * topic of kafka.topics, keyed <relation>:<profile_a>:<profile_b>, acks=all;
+ * line checked first (a bad one reported and not sent); Kafka: once a broker
+ * answered (kafka_reach), to the first topic of kafka.topics, keyed
+ * <relation>:<profile_a>:<profile_b>, acks=all, the lines not confirmed
+ * named (a stall of SEND_STALL_MS ends the wait);
  * AMQP: persistent, to the queue of amqp.queue, confirmed. */
 static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
 {
@@ -1244,9 +1347,13 @@ static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
         fprintf(stderr, "relationctl: out of memory\n");
         goto done;
     }
+    bool stalled = false;
     if (kafka) {
-        if (!(rk = kafka_client(cfg, RD_KAFKA_PRODUCER, ctl_producer)))
+        const struct rd_kafka_metadata *md = NULL;
+        if (!(rk = kafka_client(cfg, RD_KAFKA_PRODUCER, ctl_producer)) ||
+            !kafka_reach(rk, cfg, cfg->kafka.topics[0], &md))
             goto done;
+        rd_kafka_metadata_destroy(md);
         if (!(topic = rd_kafka_topic_new(rk, cfg->kafka.topics[0], NULL))) {
             fprintf(stderr, "relationctl: kafka topic %s: %s\n", cfg->kafka.topics[0],
                     rd_kafka_err2str(rd_kafka_last_error()));
@@ -1259,7 +1366,7 @@ static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
             goto done;
         }
     }
-    for (bool end = false; !end;) {
+    for (bool end = false; !end && !stalled;) {
         char *line;
         long len = next_event(cfg, &in, ev, &line, &invalid);
         end = len == LINE_EOF;
@@ -1269,15 +1376,20 @@ static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
             char key[CONFIG_SHORT_MAX + 2 * EVENT_PROFILE_MAX + 3];
             int kl = snprintf(key, sizeof key, "%s:%s:%s", ev->rel->short_name, ev->profile_a,
                               ev->profile_b);
-            while (rd_kafka_produce(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, line,
-                                    (size_t)len, key, (size_t)kl, NULL) != 0) {
+            int64_t full_since = lifecycle_now_ms();
+            while (!stalled &&
+                   rd_kafka_produce(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, line,
+                                    (size_t)len, key, (size_t)kl,
+                                    (void *)(intptr_t)in.lineno) != 0) {
                 if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                     fprintf(stderr, "relationctl: kafka: %s\n",
                             rd_kafka_err2str(rd_kafka_last_error()));
                     goto done;
                 }
-                rd_kafka_poll(rk, 100);
+                stalled = !send_wait(rk, full_since, false);
             }
+            if (stalled)
+                break;
             rd_kafka_poll(rk, 0);
             sent++;
         } else if (!kafka && !end) {
@@ -1306,11 +1418,26 @@ static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
         }
     }
     if (kafka) {
-        rd_kafka_flush(rk, 60000);
-        if (rd_kafka_outq_len(rk) > 0 || atomic_load(&send_failed) > 0) {
-            fprintf(stderr, "relationctl: kafka: %ld of %ld events not acknowledged%s%s\n",
-                    (long)rd_kafka_outq_len(rk) + atomic_load(&send_failed), sent,
-                    kafka_error[0] ? "; last error: " : "", kafka_error);
+        /* what is still unconfirmed after a stall is taken back (purged):
+         * its delivery reports name its lines */
+        if (stalled || !send_wait(rk, lifecycle_now_ms(), true)) {
+            rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_flush(rk, 1000);
+            if (!kafka_error[0])
+                snprintf(kafka_error, sizeof kafka_error, "no delivery report for %d s",
+                         SEND_STALL_MS / 1000);
+        }
+        if (stalled || atomic_load(&send_failed) > 0) {
+            char lines[256], named[270] = "", rest[64] = "";
+            lost_text(lines, sizeof lines);
+            if (lines[0])
+                snprintf(named, sizeof named, " (line%s %s)", nlost == 1 ? "" : "s", lines);
+            if (stalled)
+                snprintf(rest, sizeof rest, "; lines from %ld on not sent", in.lineno);
+            fprintf(stderr, "relationctl: kafka: %ld of %ld events sent to %s not confirmed"
+                            "%s%s: %s\n",
+                    atomic_load(&send_failed), sent, cfg->kafka.topics[0], named, rest,
+                    kafka_error);
             goto done;
         }
     }
@@ -1329,6 +1456,9 @@ done:
         rd_kafka_topic_destroy(topic);
     if (rk)
         rd_kafka_destroy(rk);
+    free(lost_lines);
+    lost_lines = NULL;
+    nlost = lost_cap = 0;
     publisher_free(pub);
     return rc;
 }
@@ -1355,7 +1485,7 @@ static void kafka_header(const rd_kafka_message_t *m, const char *name, char *ou
 }
 
 enum {
-    REDRIVE_CONNECT_MS = 5000, /* the brokers' first answer, and each offsets request */
+    REDRIVE_CONNECT_MS = KAFKA_CONNECT_MS, /* each offsets request */
     REDRIVE_STALL_MS = 30000,  /* nothing read while partitions are short of their end */
     REDRIVE_FLUSH_MS = 30000,  /* a redriven message acknowledged (said in a message) */
     REDRIVE_REASONS = 32,      /* reasons counted one by one in the summary */
@@ -1449,25 +1579,15 @@ static void redrive_report(RedriveTally *t, const RedriveLetter *l, const char *
 
 /* The partitions of the dead-letter topic, each from the group's committed
  * offset (or its start) to its end offset now, assigned to the consumer.
- * False, the reason printed: no broker answered within REDRIVE_CONNECT_MS,
+ * False, the reason printed: no broker answered within KAFKA_CONNECT_MS,
  * the topic does not exist, the offsets could not be read. */
 static bool redrive_assign(rd_kafka_t *c, const Config *cfg, const char *group,
                            RedrivePart **out, int *nout, int *left)
 {
     const char *dlq = cfg->kafka.dead_letter_topic;
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, dlq, NULL);
-    rd_kafka_resp_err_t rc =
-        rkt ? rd_kafka_metadata(c, 0, rkt, &md, REDRIVE_CONNECT_MS) : rd_kafka_last_error();
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
-    if (rc) {
-        rd_kafka_poll(c, 0); /* the errors so far, to on_kafka_error */
-        fprintf(stderr, "relationctl: kafka.brokers %s: no broker answered within %d s (%s)\n",
-                cfg->kafka.brokers, REDRIVE_CONNECT_MS / 1000,
-                kafka_error[0] ? kafka_error : rd_kafka_err2str(rc));
+    if (!kafka_reach(c, cfg, dlq, &md))
         return false;
-    }
     if (md->topic_cnt != 1 || md->topics[0].err) {
         fprintf(stderr, "relationctl: kafka.dead_letter_topic %s: %s\n", dlq,
                 md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not found");
@@ -1485,7 +1605,7 @@ static bool redrive_assign(rd_kafka_t *c, const Config *cfg, const char *group,
         fprintf(stderr, "relationctl: out of memory\n");
         goto done;
     }
-    rc = rd_kafka_committed(c, list, REDRIVE_CONNECT_MS);
+    rd_kafka_resp_err_t rc = rd_kafka_committed(c, list, REDRIVE_CONNECT_MS);
     if (rc) {
         fprintf(stderr, "relationctl: kafka: the committed offsets of group %s: %s\n", group,
                 rd_kafka_err2str(rc));

@@ -97,6 +97,17 @@ def test_a_secret_in_a_file_others_can_read_is_warned_about(tmp_path):
         ({"kafka": {"brokers": "h:9092", "topics": ["t"], "dead_letter_topic": "d",
                     "properties": {"sasl.password": "s3cret"}},
           "hooks": {"url": "amqp://127.0.0.1/"}}, "kafka.properties.sasl.password"),
+        # every one is named, not only the first
+        ({"redis": {"url": "redis://:s3cret@127.0.0.1:6379/0"},
+          "amqp": {"url": "amqp://app:s3cret@127.0.0.1/", "queue": "q",
+                   "dead_letter_exchange": "x"},
+          "hooks": {"url": "amqp://app:s3cret@127.0.0.1/"},
+          "http": {"listen": "127.0.0.1:1", "token": "s3cret"},
+          "kafka": {"brokers": "h:9092", "topics": ["t"], "dead_letter_topic": "d",
+                    "properties": {"sasl.password": "s3cret",
+                                   "ssl.key.password": "${RELATIOND_TEST_PW}"}}},
+         "the password of redis.url, the password of amqp.url, the password of hooks.url, "
+         "http.token and kafka.properties.sasl.password"),
     ]
     for extra, what in cases:
         path = write(tmp_path / "secret.json", 6379, [GOOD], **extra)
@@ -118,6 +129,83 @@ def test_a_secret_in_a_file_others_can_read_is_warned_about(tmp_path):
     out = subprocess.run([RELATIOND, "-c", path, "--check-config"], capture_output=True,
                          text=True, env=env)
     assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+def test_check_config_refuses_what_would_fail_at_start(tmp_path):
+    """--check-config (run by the unit before the daemon starts) refuses a
+    kafka.properties value that would lose a guarantee (acks below all: a
+    dead letter could be lost after its offset is committed) and a TLS file
+    the daemon could not read, naming the setting, the path and why (before:
+    "ok", then the daemon exited 1 at start, or ran with acks=0)."""
+    hooks = {"url": "amqp://127.0.0.1"}
+    kafka = {"brokers": "127.0.0.1:9092", "topics": ["t"], "dead_letter_topic": "d"}
+    missing = str(tmp_path / "client.key")
+    cases = [
+        (dict(kafka=dict(kafka, properties={"acks": "0"}), hooks=hooks),
+         "kafka.properties.acks: must be all (or -1): an event's offset is committed once its "
+         "dead letter is acknowledged"),
+        (dict(kafka=dict(kafka, properties={"request.required.acks": 1}), hooks=hooks),
+         "kafka.properties.request.required.acks: must be all (or -1)"),
+        (dict(kafka=dict(kafka, properties={"security.protocol": "ssl",
+                                            "ssl.key.location": missing}), hooks=hooks),
+         "kafka.properties.ssl.key.location: cannot read %s: No such file or directory"
+         % missing),
+        (dict(kafka=dict(kafka, properties={"ssl.ca.location": str(tmp_path)}), hooks=hooks),
+         None),
+        (dict(kafka=dict(kafka, properties={"ssl.certificate.location": str(tmp_path)}),
+              hooks=hooks),
+         "kafka.properties.ssl.certificate.location: %s is not a regular file" % tmp_path),
+        (dict(hooks={"url": "amqps://127.0.0.1", "tls": {"ca": missing}}),
+         "hooks.tls.ca: cannot read %s: No such file or directory" % missing),
+    ]
+    for extra, message in cases:
+        path = write(tmp_path / "c.json", 6379, [GOOD], **extra)
+        out = subprocess.run([RELATIOND, "-c", path, "--check-config"], capture_output=True,
+                             text=True)
+        if message is None:
+            assert out.returncode == 0, out.stderr
+            continue
+        assert out.returncode == 1, (extra, out.stdout)
+        assert out.stderr.startswith("relationd: %s: %s" % (path, message)), out.stderr
+        assert out.stdout == ""
+
+
+def test_check_config_reads_the_files_as_the_daemons_user():
+    """A key file the daemon's user cannot read (owned by root, mode 0600)
+    is refused by --check-config run as that user, with the setting, the
+    path and "Permission denied" (before: "ok", then the start failed)."""
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv"):
+        import pytest
+        pytest.skip("needs root and setpriv to run as another user")
+    import shutil
+    import tempfile
+    where = tempfile.mkdtemp(prefix="relationd-user-")
+    try:
+        os.chmod(where, 0o755)
+        key = os.path.join(where, "client.key")
+        with open(key, "w") as f:
+            f.write("not a key\n")
+        os.chmod(key, 0o600)
+        path = os.path.join(where, "c.json")
+        with open(path, "w") as f:
+            json.dump({"redis": {"url": "redis://127.0.0.1:6379/0"}, "relations": [GOOD],
+                       "hooks": {"url": "amqp://127.0.0.1"},
+                       "kafka": {"brokers": "127.0.0.1:9092", "topics": ["t"],
+                                 "dead_letter_topic": "d",
+                                 "properties": {"ssl.key.location": key}}}, f)
+        os.chmod(path, 0o644)
+        as_nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        out = subprocess.run(as_nobody + [RELATIOND, "-c", path, "--check-config"],
+                             capture_output=True, text=True)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert out.stderr == ("relationd: %s: kafka.properties.ssl.key.location: cannot read "
+                              "%s: Permission denied\n" % (path, key)), out.stderr
+        os.chmod(key, 0o644)
+        out = subprocess.run(as_nobody + [RELATIOND, "-c", path, "--check-config"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    finally:
+        shutil.rmtree(where)
 
 
 def wait_for(path, text, timeout=10):

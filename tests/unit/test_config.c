@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -670,6 +672,51 @@ static const Case cases[] = {
          "'properties':{'isolation.level':'read_uncommitted'}},'relations':[]"),
      "kafka.properties.isolation.level: must be read_committed: events of aborted "
      "transactions would be applied", NULL},
+#define KP(props) CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"        \
+                         "'properties':{" props "}},'hooks':{'url':'amqp://h'},'relations':[]")
+#define ACKS_WHY                                                                               \
+    ": must be all (or -1): an event's offset is committed once its dead letter is "           \
+    "acknowledged, and a dead letter acknowledged by fewer than all in-sync replicas could "   \
+    "be lost with its broker (relationctl send and redrive rely on it too)"
+    {"kafka.properties acks 0", KP("'acks':'0'"), "kafka.properties.acks" ACKS_WHY, NULL},
+    {"kafka.properties acks 1 as a number", KP("'acks':1"), "kafka.properties.acks" ACKS_WHY,
+     NULL},
+    {"kafka.properties request.required.acks 1", KP("'request.required.acks':'1'"),
+     "kafka.properties.request.required.acks" ACKS_WHY, NULL},
+    {"kafka.properties acks all, -1, ALL", KP("'acks':'all','request.required.acks':-1"), NULL,
+     NULL},
+    {"kafka.properties acks ALL", KP("'acks':'ALL'"), NULL, NULL},
+    {"kafka.properties enable.auto.commit FALSE", KP("'enable.auto.commit':'FALSE'"), NULL, NULL},
+    {"kafka.properties transactional.id", KP("'transactional.id':'x'"),
+     "kafka.properties.transactional.id: must not be set: relationd's producers do not use "
+     "transactions, and a transactional producer refuses every message sent outside one (no "
+     "dead letter could be written)", NULL},
+    {"kafka.properties offset.store.method file", KP("'offset.store.method':'file'"),
+     "kafka.properties.offset.store.method: must be broker: relationd commits offsets to the "
+     "group in the cluster", NULL},
+    {"kafka.properties ssl.key.location missing",
+     KP("'ssl.key.location':'/nonexistent/client.key'"),
+     "kafka.properties.ssl.key.location: cannot read /nonexistent/client.key: No such file or "
+     "directory", NULL},
+    {"kafka.properties ssl.certificate.location missing",
+     KP("'ssl.certificate.location':'/nonexistent/client.pem'"),
+     "kafka.properties.ssl.certificate.location: cannot read /nonexistent/client.pem: No such "
+     "file or directory", NULL},
+    {"kafka.properties ssl.ca.location missing", KP("'ssl.ca.location':'/nonexistent/ca.pem'"),
+     "kafka.properties.ssl.ca.location: cannot read /nonexistent/ca.pem: No such file or "
+     "directory", NULL},
+    {"kafka.properties ssl.keystore.location a directory", KP("'ssl.keystore.location':'/etc'"),
+     "kafka.properties.ssl.keystore.location: /etc is not a regular file", NULL},
+    {"kafka.properties ssl.crl.location missing", KP("'ssl.crl.location':'/nonexistent/crl'"),
+     "kafka.properties.ssl.crl.location: cannot read /nonexistent/crl: No such file or "
+     "directory", NULL},
+    {"kafka.properties ssl.ca.location a device", KP("'ssl.ca.location':'/dev/null'"),
+     "kafka.properties.ssl.ca.location: /dev/null is not a regular file or a directory", NULL},
+    {"kafka.properties files that are there",
+     KP("'ssl.ca.location':'/etc','ssl.key.location':'/etc/hostname',"
+        "'ssl.certificate.location':'/etc/hostname','ssl.key.password':'p'"),
+     NULL, NULL},
+    {"kafka.properties ssl.ca.location probe", KP("'ssl.ca.location':'probe'"), NULL, NULL},
     {"kafka.properties group.id",
      CFG("'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
          "'properties':{'group.id':'g'}},'relations':[]"),
@@ -759,6 +806,10 @@ static const Case cases[] = {
      CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x',"
          "'tls':{'ca':'/nonexistent/ca.pem'}},'hooks':{'url':'amqp://h'},'relations':[]"),
      "amqp.tls.ca: cannot read /nonexistent/ca.pem: No such file or directory", NULL},
+    {"amqp.tls key a directory",
+     CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x',"
+         "'tls':{'cert':'/etc/hostname','key':'/etc'}},'hooks':{'url':'amqp://h'},'relations':[]"),
+     "amqp.tls.key: /etc is not a regular file", NULL},
     {"amqp.tls unknown key",
      CFG("'amqp':{'url':'amqps://h','queue':'q','dead_letter_exchange':'x',"
          "'tls':{'cafile':'x'}},'hooks':{'url':'amqp://h'},'relations':[]"),
@@ -1395,6 +1446,50 @@ static void test_config_load(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Every secret written in a file other users can read is named (never its
+ * value); one from the environment (${NAME}) is not; a private file is not
+ * warned about. */
+static void test_config_secret_exposed(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/relationd-test-secret-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char *body = dq(
+        "{'redis':{'url':'redis://:r3dis@h/0'},"
+        "'kafka':{'brokers':'b','topics':['t'],'dead_letter_topic':'d',"
+        "'properties':{'sasl.username':'u','sasl.password':'k4fka','ssl.key.password':'${PW}',"
+        "'sasl.oauthbearer.client.secret':'pre-${PW}'}},"
+        "'amqp':{'url':'amqp://u:amqp@h/','queue':'q','dead_letter_exchange':'x'},"
+        "'hooks':{'url':'amqp://u:${PW}@h/'},"
+        "'http':{'listen':'127.0.0.1:1','token':'t0ken'},'relations':[]}");
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    free(body);
+    close(fd);
+    char what[1024];
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_true(config_secret_exposed(path, what, sizeof what));
+    assert_string_equal(what, "the password of redis.url, the password of amqp.url, http.token, "
+                              "kafka.properties.sasl.password and "
+                              "kafka.properties.sasl.oauthbearer.client.secret (mode 0640)");
+    char small[40]; /* cut, still a string */
+    assert_true(config_secret_exposed(path, small, sizeof small));
+    assert_int_equal(strlen(small), sizeof small - 1);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_false(config_secret_exposed(path, what, sizeof what));
+
+    body = dq("{'redis':{'url':'redis://:${PW}@h/0'},'http':{'listen':'h:1','token':'${T}'},"
+              "'hooks':{'url':'amqp://u:${PW}${PW}@h/'},'relations':[]}");
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    free(body);
+    close(fd);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_false(config_secret_exposed(path, what, sizeof what));
+    unlink(path);
+}
+
 /* A reload keeps the running connection settings, takes the new relations
  * and engine settings, and names the sections whose settings differed. */
 static void test_config_keep_connections(void **state)
@@ -1452,6 +1547,7 @@ int main(void)
         cmocka_unit_test(test_config_small_buffer),
         cmocka_unit_test(test_config_load),
         cmocka_unit_test(test_config_keep_connections),
+        cmocka_unit_test(test_config_secret_exposed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
