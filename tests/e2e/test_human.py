@@ -1,6 +1,7 @@
 """relationctl for a person: `stats` as a table on a terminal and JSON when
 piped, progress lines on a terminal only, `--help` with an example for every
-command, and errors that say what to do next."""
+command, and errors that say what to do next (an unknown relation said with
+the configured ones, by every command)."""
 
 import json
 import os
@@ -151,6 +152,12 @@ def test_errors_say_what_to_do_next(ctl, tmp_path):
     out = piped(["-c", cfg, "stats", "salse", "direct", "42"])
     assert out.returncode == 2
     assert 'unknown relation "salse" (the configuration has: sales)' in out.stderr
+    two = ctl.config([A.REL_SALES, A.REL_PEERS])
+    out = piped(["-c", two, "render", "-", "--profile", "42"],
+                input="Hello {relation.salse.direct.count}\n")
+    assert out.returncode == 2
+    assert ('{relation.salse.direct.count}: unknown relation "salse" '
+            '(the configuration has: sales, peers)') in out.stderr, out.stderr
     conf = json.load(open(cfg))
     conf["hooks"] = {"url": "amqp://guest:guest@127.0.0.1:1/%2f", "exchange": "h"}
     bad = tmp_path / "hooks.json"
@@ -158,3 +165,4 @@ def test_errors_say_what_to_do_next(ctl, tmp_path):
     out = piped(["-c", str(bad), "watch"])
     assert out.returncode == 1
     assert "hint: is the broker running at the URL of the configuration?" in out.stderr, out.stderr
+
