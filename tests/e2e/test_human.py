@@ -1,7 +1,8 @@
 """relationctl for a person: `stats` as a table on a terminal and JSON when
 piped, progress lines on a terminal only, `--help` with an example for every
 command, and errors that say what to do next (an unknown relation said with
-the configured ones, by every command)."""
+the configured ones, by every command); kafka_mock, the test broker, says how
+it is used."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import tempfile
 
 import test_apply as A
+from brokers import KAFKA_MOCK
 from conftest import RELATIONCTL
 
 COMMANDS = ["stats", "edges", "segment", "render", "watch", "send", "redrive", "verify",
@@ -166,3 +168,30 @@ def test_errors_say_what_to_do_next(ctl, tmp_path):
     assert out.returncode == 1
     assert "hint: is the broker running at the URL of the configuration?" in out.stderr, out.stderr
 
+
+def test_kafka_mock_says_how_it_is_used():
+    """--help (or -h): the usage with every option on standard output, exit 0,
+    nothing started; a wrong option or argument: what was wrong, then the
+    usage, on standard error, exit 2."""
+    for flag in ("--help", "-h"):
+        out = subprocess.run([KAFKA_MOCK, flag], capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0 and out.stderr == "", out
+        assert out.stdout.startswith("usage: kafka_mock [-b BROKERS] [-j MS] "
+                                     "TOPIC[:PARTITIONS]...\n"), out.stdout
+        for option in ("-b BROKERS", "-j MS", "-h, --help"):
+            assert "\n  %s " % option in out.stdout, (option, out.stdout)
+    for args, what in ((["--bogus", "t"], "unknown option: --bogus"),
+                       (["-x", "t"], "unknown option: -x"),
+                       (["-b", "0", "t"], "-b wants a number of brokers of 1 or more, not: 0"),
+                       (["-b", "two", "t"], "not: two"),
+                       (["-j", "-5", "t"], "-j wants milliseconds (0 or more), not: -5"),
+                       (["t", "-j"], "bad TOPIC[:PARTITIONS]: -j"),
+                       (["-j"], "missing the value of: -j"),
+                       ([], "no TOPIC given"),
+                       (["t:0"], "bad TOPIC[:PARTITIONS]: t:0"),
+                       (["t:2x"], "bad TOPIC[:PARTITIONS]: t:2x"),
+                       ([":3"], "bad TOPIC[:PARTITIONS]: :3")):
+        out = subprocess.run([KAFKA_MOCK] + args, capture_output=True, text=True, timeout=10)
+        assert out.returncode == 2 and out.stdout == "", (args, out)
+        assert out.stderr.startswith("kafka_mock: ") and what in out.stderr, (args, out.stderr)
+        assert "\nusage: kafka_mock [-b BROKERS] [-j MS] TOPIC[:PARTITIONS]...\n" in out.stderr
