@@ -13,7 +13,7 @@ import tempfile
 
 import test_apply as A
 from brokers import KAFKA_MOCK
-from conftest import RELATIONCTL
+from conftest import RELATIONCTL, REPO
 
 COMMANDS = ["stats", "edges", "segment", "render", "watch", "send", "redrive", "verify",
             "rebuild", "apply"]
@@ -180,6 +180,8 @@ def test_kafka_mock_says_how_it_is_used():
                                      "TOPIC[:PARTITIONS]...\n"), out.stdout
         for option in ("-b BROKERS", "-j MS", "-h, --help"):
             assert "\n  %s " % option in out.stdout, (option, out.stdout)
+        with open(os.path.join(REPO, "README.md")) as f:
+            assert "\n```\n" + out.stdout + "```\n" in f.read(), "the README shows another usage"
     for args, what in ((["--bogus", "t"], "unknown option: --bogus"),
                        (["-x", "t"], "unknown option: -x"),
                        (["-b", "0", "t"], "-b wants a number of brokers of 1 or more, not: 0"),
