@@ -38,7 +38,7 @@ def test_deb_builds_with_every_file(tmp_path):
                  "/usr/share/doc/relationd/README.md",
                  "/usr/share/relationd/relationd.example.json",
                  "/usr/share/relationd/relationd.schema.json",
-                 "/usr/share/relationd/grafana-dashboard.json",
+                 "/usr/share/relationd/grafana-dashboard.json", "/usr/share/relationd/alerts.yml",
                  "/etc/relationd/relationd.json", "/etc/relationd/environment"):
         assert path in entries, (path, sorted(entries))
     assert entries["/etc/relationd/environment"] == "-rw-------"
