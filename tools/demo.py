@@ -9,7 +9,8 @@ events of config/demo-events.jsonl are sent one by one, each after a line of
 narration (STORY below), with `relationctl send`: every event of one edge
 through one source (Ben's to Kafka, Chloe's to RabbitMQ), since order holds per
 Kafka partition and per queue, never across the two; one of them is bad on
-purpose and is published raw to the queue, so that relationd dead-letters it. Then `relationctl stats --table` shows what is kept.
+purpose and is published raw to the queue, so that relationd dead-letters it.
+Then `relationctl stats --table` shows what is kept.
 
 Every process the demo starts is recorded with its pid; at the end, on an
 error, on Ctrl-C (SIGINT) or SIGTERM, each is stopped by its pid and the
