@@ -1,5 +1,6 @@
 # relationd — build, test, install.
 PREFIX  ?= /usr/local
+SYSCONFDIR ?= /etc
 DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
@@ -40,7 +41,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
 
 .SECONDARY:
 .DELETE_ON_ERROR:
-.PHONY: all clean deps test test-unit test-e2e test-asan install uninstall demo bench fuzz soak
+.PHONY: all clean deps test test-unit test-e2e test-asan test-alerts install uninstall demo bench fuzz soak
 
 all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock
 
@@ -86,12 +87,19 @@ deps:
 	@sh tools/deps.sh
 
 # The packages first (this Makefile is read again once they are there), the
-# unit tests in a plain build, then unit and end-to-end tests under
+# unit tests in a plain build, the alert rules, then unit and end-to-end tests under
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 test: deps
 	$(MAKE) all
 	$(MAKE) test-unit
+	$(MAKE) test-alerts
 	$(MAKE) test-asan
+
+# The alert rules (config/alerts.yml): valid, and each firing on its series
+# (tests/alerts_test.yml); promtool comes with Debian's prometheus package.
+test-alerts:
+	promtool check rules config/alerts.yml
+	promtool test rules tests/alerts_test.yml
 
 test-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS="-O1 -g" test-unit test-e2e
@@ -110,21 +118,33 @@ demo: deps
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) $(PYTHON) tools/demo.py
 
-# The unit's paths (binaries, documentation) follow PREFIX.
+# The unit's paths (binaries, documentation) follow PREFIX. The configuration
+# the unit reads, SYSCONFDIR/relationd/relationd.json (the example), and the
+# secrets file beside it (environment, root only) are installed only when
+# absent: an operator's files are never overwritten. relationd.json is 0644:
+# the unit's dynamic user reads it; secrets go in the environment file as
+# ${NAME}, which systemd reads as root.
+INSTALL_PATHS := -e 's|/usr/local/|$(PREFIX)/|g' -e 's|/etc/relationd/|$(SYSCONFDIR)/relationd/|g'
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd \
 	  $(DESTDIR)$(PREFIX)/share/doc/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BUILD)/relationd $(BUILD)/relationctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 config/relationd.example.json config/relationd.schema.json \
-	  config/grafana-dashboard.json $(DESTDIR)$(PREFIX)/share/relationd/
+	  config/grafana-dashboard.json config/alerts.yml $(DESTDIR)$(PREFIX)/share/relationd/
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/relationd
+	test -e $(DESTDIR)$(SYSCONFDIR)/relationd/relationd.json || \
+	  install -m 0644 config/relationd.example.json $(DESTDIR)$(SYSCONFDIR)/relationd/relationd.json
+	test -e $(DESTDIR)$(SYSCONFDIR)/relationd/environment || \
+	  install -m 0600 debian/environment $(DESTDIR)$(SYSCONFDIR)/relationd/environment
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/relationd/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
-	sed 's|/usr/local/|$(PREFIX)/|g' man/relationd.8 > $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8
-	sed 's|/usr/local/|$(PREFIX)/|g' man/relationctl.1 > $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
+	sed $(INSTALL_PATHS) man/relationd.8 > $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8
+	sed $(INSTALL_PATHS) man/relationctl.1 > $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
 	chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8 $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
-	sed 's|/usr/local/|$(PREFIX)/|g' systemd/relationd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
+	sed $(INSTALL_PATHS) systemd/relationd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
 
+# The configuration in SYSCONFDIR/relationd stays (the operator's).
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/relationd $(DESTDIR)$(PREFIX)/bin/relationctl
 	rm -rf $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/share/doc/relationd

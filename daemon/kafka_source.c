@@ -277,7 +277,8 @@ bool kafka_source_probe(const KafkaConfig *k, int timeout_ms, char *what, size_t
         }
     }
     if (ok)
-        snprintf(what, whatlen, "%d brokers, %d topics found", md->broker_cnt, k->ntopics);
+        snprintf(what, whatlen, "%d broker%s, %d topic%s found", md->broker_cnt,
+                 md->broker_cnt == 1 ? "" : "s", k->ntopics, k->ntopics == 1 ? "" : "s");
     if (md)
         rd_kafka_metadata_destroy(md);
     rd_kafka_destroy(rk);

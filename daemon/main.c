@@ -36,6 +36,12 @@ static void usage(FILE *out)
                  "       relationd --version\n");
 }
 
+/* The "s" of a count's noun: "1 relation", "2 relations". */
+static const char *plural(int n)
+{
+    return n == 1 ? "" : "s";
+}
+
 /* Every property the relations have had since start (a reload's warnings). */
 static PropertyHistory *history;
 
@@ -83,7 +89,7 @@ static void reload(const char *path, const Config **running)
         } else {
             *running = installed;
             atomic_store(&log_max_level, installed->log_level);
-            log_at(LOG_INFO, "config", "reloaded %s: %d relations", path, nrel);
+            log_at(LOG_INFO, "config", "reloaded %s: %d relation%s", path, nrel, plural(nrel));
         }
     }
     if (reload_ready)
@@ -221,7 +227,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
-        printf("%s: ok (%d relations)\n", path, cfg->nrelations);
+        printf("%s: ok (%d relation%s)\n", path, cfg->nrelations,
+               plural(cfg->nrelations));
         int rc = connect_too && !probe(cfg) ? 1 : 0;
         config_free(cfg);
         return rc;
@@ -292,8 +299,8 @@ int main(int argc, char **argv)
         goto stop;
     }
 
-    log_at(LOG_INFO, "main", "started: %d relations, sources:%s%s", running->nrelations,
-           kafka ? " kafka" : "", amqp ? " amqp" : "");
+    log_at(LOG_INFO, "main", "started: %d relation%s, sources:%s%s", running->nrelations,
+           plural(running->nrelations), kafka ? " kafka" : "", amqp ? " amqp" : "");
     sd_notify(0, "STATUS=connecting to Redis, the hooks exchange and the sources");
 
     /* 4. Run until SIGTERM / SIGINT. With WatchdogSec= the watchdog is
@@ -321,8 +328,8 @@ int main(int argc, char **argv)
             ready = true;
             sd_notify(0, "READY=1\nSTATUS=ready");
             reload_ready = true;
-            log_at(LOG_INFO, "main", "ready: %d relations, sources:%s%s", running->nrelations,
-                   kafka ? " kafka" : "", amqp ? " amqp" : "");
+            log_at(LOG_INFO, "main", "ready: %d relation%s, sources:%s%s", running->nrelations,
+                   plural(running->nrelations), kafka ? " kafka" : "", amqp ? " amqp" : "");
         }
         if (lifecycle_now_ms() >= next_status) {
             next_status = lifecycle_now_ms() + 5000;

@@ -79,8 +79,15 @@ static bool parse_ref(R *r, const char *tag, size_t tlen, const char *s, size_t 
              part[0]);
     ref->rel = len[0] <= CONFIG_SHORT_MAX ? config_relation(r->cfg, name) : NULL;
     if (!ref->rel) {
-        char why[128];
-        snprintf(why, sizeof why, "unknown relation \"%s\"", name);
+        /* as relationctl's other commands say it: with the relations there are */
+        char why[CONFIG_ERR_MAX];
+        size_t w = (size_t)snprintf(why, sizeof why, "unknown relation \"%s\" (the configuration has:",
+                                    name);
+        for (int i = 0; i < r->cfg->nrelations && w < sizeof why; i++)
+            w += (size_t)snprintf(why + w, sizeof why - w, "%s %s", i ? "," : "",
+                                  r->cfg->relations[i].short_name);
+        if (w < sizeof why)
+            snprintf(why + w, sizeof why - w, ")");
         return bad(r, tag, tlen, why);
     }
     if (len[1] == 6 && memcmp(part[1], "direct", 6) == 0)

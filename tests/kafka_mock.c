@@ -4,11 +4,16 @@
  * until SIGTERM or SIGINT. SIGUSR1 takes every broker down (connections
  * closed and refused), SIGUSR2 brings them up again: a Kafka outage.
  * -j MS answers the first JoinGroup requests MS ms late (a slow group join).
+ * -h or --help prints the usage on standard output (exit 0); an unknown
+ * option or a bad argument prints it on standard error (exit 2).
  *
  * usage: kafka_mock [-b BROKERS] [-j MS] TOPIC[:PARTITIONS]... */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,25 +34,86 @@ static void on_signal(int sig)
         run = 0;
 }
 
+static const char usage_text[] =
+    "usage: kafka_mock [-b BROKERS] [-j MS] TOPIC[:PARTITIONS]...\n"
+    "A Kafka-protocol broker for tests (librdkafka's mock cluster, in memory,\n"
+    "nothing kept): creates each TOPIC with PARTITIONS partitions (default 1),\n"
+    "prints the bootstrap address (HOST:PORT,...) on one line and serves until\n"
+    "SIGTERM or SIGINT. SIGUSR1 takes every broker down, SIGUSR2 brings them up.\n"
+    "  -b BROKERS  number of brokers (default 1)\n"
+    "  -j MS       answer the first JoinGroup requests MS ms late (default 0)\n"
+    "  -h, --help  print this help and exit\n";
+
+/* Exit status 2 with the usage after what was wrong. */
+static int bad_usage(const char *what, const char *arg)
+{
+    if (what)
+        fprintf(stderr, "kafka_mock: %s: %s\n", what, arg);
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+/* A whole decimal number in [min, INT_MAX], or -1. */
+static int parse_int(const char *s, int min)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > INT_MAX)
+        return -1;
+    return (int)v;
+}
+
+/* NAME or NAME:PARTITIONS into name (size n) and *partitions; 0, or -1 when
+ * bad (a NAME starting with '-' too: an option after the topics). */
+static int parse_topic(const char *arg, char *name, size_t n, int *partitions)
+{
+    const char *colon = strchr(arg, ':');
+    size_t len = colon ? (size_t)(colon - arg) : strlen(arg);
+    if (len == 0 || len >= n || arg[0] == '-')
+        return -1;
+    memcpy(name, arg, len);
+    name[len] = '\0';
+    *partitions = colon ? parse_int(colon + 1, 1) : 1;
+    return *partitions < 1 ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     int nbrokers = 1;
-    int first = 1;
+    int join_delay_ms = 0;
     char err[512];
 
-    int join_delay_ms = 0;
-    while (first + 1 < argc && argv[first][0] == '-') {
-        if (strcmp(argv[first], "-b") == 0)
-            nbrokers = atoi(argv[first + 1]);
-        else if (strcmp(argv[first], "-j") == 0)
-            join_delay_ms = atoi(argv[first + 1]);
-        else
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    opterr = 0; /* the messages are ours */
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+:b:j:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'b':
+            if ((nbrokers = parse_int(optarg, 1)) < 0)
+                return bad_usage("-b wants a number of brokers of 1 or more, not", optarg);
             break;
-        first += 2;
+        case 'j':
+            if ((join_delay_ms = parse_int(optarg, 0)) < 0)
+                return bad_usage("-j wants milliseconds (0 or more), not", optarg);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case ':':
+            return bad_usage("missing the value of", argv[optind - 1]);
+        default:
+            return bad_usage("unknown option", argv[optind - 1]);
+        }
     }
-    if (nbrokers < 1 || join_delay_ms < 0 || first >= argc || argv[first][0] == '-') {
-        fprintf(stderr, "usage: kafka_mock [-b BROKERS] [-j MS] TOPIC[:PARTITIONS]...\n");
-        return 2;
+    int first = optind;
+    if (first >= argc)
+        return bad_usage("no TOPIC given", "at least one is needed");
+    for (int i = first; i < argc; i++) {
+        char name[256];
+        int partitions;
+        if (parse_topic(argv[i], name, sizeof name, &partitions) < 0)
+            return bad_usage("bad TOPIC[:PARTITIONS]", argv[i]);
     }
 
     /* The mock cluster lives inside a client handle. */
@@ -71,19 +137,8 @@ int main(int argc, char **argv)
     }
     for (int i = first; i < argc; i++) {
         char name[256];
-        int partitions = 1;
-        snprintf(name, sizeof name, "%s", argv[i]);
-        char *colon = strchr(name, ':');
-        if (colon) {
-            *colon = '\0';
-            partitions = atoi(colon + 1);
-        }
-        if (partitions < 1 || !*name) {
-            fprintf(stderr, "kafka_mock: bad topic %s\n", argv[i]);
-            rd_kafka_mock_cluster_destroy(mc);
-            rd_kafka_destroy(rk);
-            return 2;
-        }
+        int partitions;
+        parse_topic(argv[i], name, sizeof name, &partitions); /* checked above */
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name, partitions, 1);
         if (e) {
             fprintf(stderr, "kafka_mock: topic %s: %s\n", name, rd_kafka_err2str(e));

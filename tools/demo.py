@@ -6,9 +6,11 @@ customers) on a private stack: a redis-server, a rabbitmq-server and a
 Kafka-protocol broker (kafka_mock), on free loopback ports, in one temporary
 directory. `relationctl watch` prints each trigger as it is published. The
 events of config/demo-events.jsonl are sent one by one, each after a line of
-narration (STORY below), some to Kafka and some to RabbitMQ with `relationctl
-send`; one of them is bad on purpose and is published raw, so that relationd
-dead-letters it. Then `relationctl stats --table` shows what is kept.
+narration (STORY below), with `relationctl send`: every event of one edge
+through one source (Ben's to Kafka, Chloe's to RabbitMQ), since order holds per
+Kafka partition and per queue, never across the two; one of them is bad on
+purpose and is published raw to the queue, so that relationd dead-letters it.
+Then `relationctl stats --table` shows what is kept.
 
 Every process the demo starts is recorded with its pid; at the end, on an
 error, on Ctrl-C (SIGINT) or SIGTERM, each is stopped by its pid and the
@@ -40,19 +42,32 @@ CONFIG = os.path.join(TOP, "config", "demo.json")
 EVENTS = os.path.join(TOP, "config", "demo-events.jsonl")
 STEP_TIMEOUT = 30
 
-# event id -> (how it is sent, triggers it yields, narration)
+# event id -> (how it is sent, triggers it yields, narration); raw goes to the
+# queue, so an edge's events are all "kafka" or all "amqp"/"raw"
 STORY = {
     "ref-1": ("kafka", 2, "Anna refers Ben (attach, Kafka): an attach trigger on each side"),
     "ref-2": ("amqp", 2, "Anna refers Chloe (attach, RabbitMQ)"),
     "ref-3": ("kafka", 2, "Ben buys for 20 (strengthen, Kafka): the edge's weights grow"),
     "ref-4": ("amqp", 2, "Chloe buys for 45.50 (strengthen, RabbitMQ): Anna's revenue is 65.50"),
     "ref-5": ("raw", 0, "Chloe buys for 74.50; the shop sends revenue as text, unchecked (RabbitMQ)"),
-    "ref-6": ("kafka", 3, "Sent again, right (Kafka): Anna's revenue is 140, "
-                          "past \"gold referrer\" (100)"),
-    "ref-7": ("amqp", 2, "Ben leaves (detach, RabbitMQ): his edge goes, and his part of Anna's "
-                         "stats"),
+    "ref-6": ("amqp", 3, "Sent again, right (RabbitMQ): Anna's revenue is 140, "
+                         "past \"gold referrer\" (100)"),
+    "ref-7": ("kafka", 2, "Ben leaves (detach, Kafka): his edge goes, and his part of Anna's "
+                          "stats"),
 }
 TABLES = [("referrals", "direct", "anna"), ("referrals", "reverse", "ben")]
+SOURCE = {"kafka": "kafka", "amqp": "amqp", "raw": "amqp"}
+
+
+def one_source_per_edge(events):
+    """Raises unless every event of an edge goes through the same source: the
+    two sources are not ordered with each other."""
+    seen = {}
+    for ev in events:
+        edge = (ev["relation"], ev["profile_a"], ev["profile_b"])
+        how = SOURCE[STORY[ev["id"]][0]]
+        if seen.setdefault(edge, how) != how:
+            raise RuntimeError("%s: edge %s sent through both sources" % (ev["id"], edge))
 
 
 # ---- every process started, stopped by its pid --------------------------------
@@ -219,6 +234,9 @@ def dead_letter(ch, queue_name, timeout=STEP_TIMEOUT):
 # ---- the demo -----------------------------------------------------------------
 
 def story(tmp, started):
+    with open(EVENTS) as f:
+        events = [line.strip() for line in f if line.strip()]
+    one_source_per_edge([json.loads(line) for line in events])
     redis = Server()
     started.append(redis.stop)
     redis.start()
@@ -255,10 +273,9 @@ def story(tmp, started):
         redis.proc.pid, rabbit.proc.pid, rabbit.epmd.pid, kafka.proc.pid, daemon.proc.pid,
         watch.proc.pid))
     print("relationctl watch: %s" % watching)
-    print("Sent with `relationctl send --kafka|--amqp`; each trigger as the watch prints it:")
+    print("Each edge's events through one source (Ben's: Kafka, Chloe's: RabbitMQ) with "
+          "`relationctl send`; each trigger as the watch prints it:")
 
-    with open(EVENTS) as f:
-        events = [line.strip() for line in f if line.strip()]
     via = {"kafka": "--kafka", "amqp": "--amqp"}
     for n, line in enumerate(events, 1):
         how, triggers, text = STORY[json.loads(line)["id"]]

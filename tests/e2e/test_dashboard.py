@@ -162,12 +162,10 @@ def test_dashboard_is_a_well_formed_model():
                 assert sel and INSTANCE in sel.group(2), (title, m.group(1), expr)
 
 
-def test_dashboard_queries_use_what_the_daemon_exports(harness, daemons):
-    """Both sources fed (with a bad message each, for the dead letters) until
-    the daemon caught up and reported the Kafka lag; then every metric and
-    label of the dashboard is in the scrape. A misspelt metric, a misspelt
-    label, a gauge under rate() or a histogram queried without _bucket is
-    reported."""
+def scrape_after_traffic(harness, daemons):
+    """A daemon with both sources fed (with a bad message each, for the dead
+    letters) until it caught up and reported the Kafka lag: (the daemon, the
+    /metrics body, test_http.scrape() of it)."""
     port = free_port()
     h = harness(kafka=True, amqp=True)
     cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
@@ -190,7 +188,14 @@ def test_dashboard_queries_use_what_the_daemon_exports(harness, daemons):
 
     status, text = H.get(port, "/metrics")
     assert status == 200
-    series = H.scrape(port)
+    return d, text, H.scrape(port)
+
+
+def test_dashboard_queries_use_what_the_daemon_exports(harness, daemons):
+    """Every metric and label of the dashboard is in a live scrape after
+    traffic. A misspelt metric, a misspelt label, a gauge under rate() or a
+    histogram queried without _bucket is reported."""
+    d, text, series = scrape_after_traffic(harness, daemons)
     dashboard = load()
     found = problems(dashboard, text, series)
     assert not found, "\n".join(found)

@@ -1,8 +1,10 @@
 """make demo (tools/demo.py): the referral story of config/demo-events.jsonl on
 config/demo.json, its triggers as `relationctl watch` prints them, the dead
-letter, the statistics tables; everything it started gone at the end, after
+letter, the statistics tables, each edge's events through one source (the two
+sources are not ordered with each other); everything it started gone at the end, after
 Ctrl-C too, and a second run as good as the first."""
 
+import json
 import os
 import re
 import signal
@@ -152,6 +154,16 @@ def check_story(demo, rc):
     assert all(" detach " in line for line in by_step[7][1:])
     assert by_step[5][1].strip() == ("dead letter on relation-events.dlx: "
                                      "weights.revenue: must be a number"), text
+
+    # step n sends line n of the events file; its narration names the source
+    with open(os.path.join(REPO, "config", "demo-events.jsonl")) as f:
+        edges = [(e["profile_a"], e["profile_b"]) for e in map(json.loads, f) if e]
+    sources = {}
+    for n, edge in enumerate(edges, 1):
+        named = re.findall(r"\b(Kafka|RabbitMQ)\)", by_step[n][0])
+        assert len(named) == 1, by_step[n][0]
+        sources.setdefault(edge, set()).add(named[0])
+    assert sources == {("anna", "ben"): {"Kafka"}, ("anna", "chloe"): {"RabbitMQ"}}, sources
 
     # Anna keeps Chloe only: 1 edge, revenue 45.5 + 74.5 = 120, purchases 1 + 2 = 3
     anna = table(text, "relationctl stats referrals direct anna --table")

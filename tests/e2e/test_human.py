@@ -1,6 +1,8 @@
 """relationctl for a person: `stats` as a table on a terminal and JSON when
 piped, progress lines on a terminal only, `--help` with an example for every
-command, and errors that say what to do next."""
+command, and errors that say what to do next (an unknown relation said with
+the configured ones, by every command); kafka_mock, the test broker, says how
+it is used."""
 
 import json
 import os
@@ -10,7 +12,8 @@ import subprocess
 import tempfile
 
 import test_apply as A
-from conftest import RELATIONCTL
+from brokers import KAFKA_MOCK
+from conftest import RELATIONCTL, REPO
 
 COMMANDS = ["stats", "edges", "segment", "render", "watch", "send", "redrive", "verify",
             "rebuild", "apply"]
@@ -151,6 +154,12 @@ def test_errors_say_what_to_do_next(ctl, tmp_path):
     out = piped(["-c", cfg, "stats", "salse", "direct", "42"])
     assert out.returncode == 2
     assert 'unknown relation "salse" (the configuration has: sales)' in out.stderr
+    two = ctl.config([A.REL_SALES, A.REL_PEERS])
+    out = piped(["-c", two, "render", "-", "--profile", "42"],
+                input="Hello {relation.salse.direct.count}\n")
+    assert out.returncode == 2
+    assert ('{relation.salse.direct.count}: unknown relation "salse" '
+            '(the configuration has: sales, peers)') in out.stderr, out.stderr
     conf = json.load(open(cfg))
     conf["hooks"] = {"url": "amqp://guest:guest@127.0.0.1:1/%2f", "exchange": "h"}
     bad = tmp_path / "hooks.json"
@@ -158,3 +167,33 @@ def test_errors_say_what_to_do_next(ctl, tmp_path):
     out = piped(["-c", str(bad), "watch"])
     assert out.returncode == 1
     assert "hint: is the broker running at the URL of the configuration?" in out.stderr, out.stderr
+
+
+def test_kafka_mock_says_how_it_is_used():
+    """--help (or -h): the usage with every option on standard output, exit 0,
+    nothing started; a wrong option or argument: what was wrong, then the
+    usage, on standard error, exit 2."""
+    for flag in ("--help", "-h"):
+        out = subprocess.run([KAFKA_MOCK, flag], capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0 and out.stderr == "", out
+        assert out.stdout.startswith("usage: kafka_mock [-b BROKERS] [-j MS] "
+                                     "TOPIC[:PARTITIONS]...\n"), out.stdout
+        for option in ("-b BROKERS", "-j MS", "-h, --help"):
+            assert "\n  %s " % option in out.stdout, (option, out.stdout)
+        with open(os.path.join(REPO, "README.md")) as f:
+            assert "\n```\n" + out.stdout + "```\n" in f.read(), "the README shows another usage"
+    for args, what in ((["--bogus", "t"], "unknown option: --bogus"),
+                       (["-x", "t"], "unknown option: -x"),
+                       (["-b", "0", "t"], "-b wants a number of brokers of 1 or more, not: 0"),
+                       (["-b", "two", "t"], "not: two"),
+                       (["-j", "-5", "t"], "-j wants milliseconds (0 or more), not: -5"),
+                       (["t", "-j"], "bad TOPIC[:PARTITIONS]: -j"),
+                       (["-j"], "missing the value of: -j"),
+                       ([], "no TOPIC given"),
+                       (["t:0"], "bad TOPIC[:PARTITIONS]: t:0"),
+                       (["t:2x"], "bad TOPIC[:PARTITIONS]: t:2x"),
+                       ([":3"], "bad TOPIC[:PARTITIONS]: :3")):
+        out = subprocess.run([KAFKA_MOCK] + args, capture_output=True, text=True, timeout=10)
+        assert out.returncode == 2 and out.stdout == "", (args, out)
+        assert out.stderr.startswith("kafka_mock: ") and what in out.stderr, (args, out.stderr)
+        assert "\nusage: kafka_mock [-b BROKERS] [-j MS] TOPIC[:PARTITIONS]...\n" in out.stderr

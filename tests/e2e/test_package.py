@@ -38,7 +38,7 @@ def test_deb_builds_with_every_file(tmp_path):
                  "/usr/share/doc/relationd/README.md",
                  "/usr/share/relationd/relationd.example.json",
                  "/usr/share/relationd/relationd.schema.json",
-                 "/usr/share/relationd/grafana-dashboard.json",
+                 "/usr/share/relationd/grafana-dashboard.json", "/usr/share/relationd/alerts.yml",
                  "/etc/relationd/relationd.json", "/etc/relationd/environment"):
         assert path in entries, (path, sorted(entries))
     assert entries["/etc/relationd/environment"] == "-rw-------"
@@ -46,3 +46,63 @@ def test_deb_builds_with_every_file(tmp_path):
                           capture_output=True, check=True).stdout
     assert b"ExecStart=/usr/bin/relationd -c /etc/relationd/relationd.json" in unit
     assert b"Documentation=file:///usr/share/doc/relationd/README.md" in unit
+
+
+RELATIOND = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
+
+
+def make_install(destdir, *args):
+    """make install into destdir, of the binaries already built beside
+    RELATIOND (-o all: nothing is built again)."""
+    out = subprocess.run(["make", "-s", "-C", REPO, "-o", "all", "install", "DESTDIR=%s" % destdir,
+                          "BUILD=%s" % os.path.dirname(os.path.abspath(RELATIOND))] + list(args),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def mode(path):
+    return oct(os.stat(path).st_mode & 0o777)
+
+
+def test_make_install_puts_the_configuration_in_etc_once(tmp_path):
+    """make install into a DESTDIR: the unit's /etc/relationd/relationd.json
+    is the example (readable by the unit's dynamic user), with an environment
+    file for secrets (root only), and the alert rules beside the example;
+    a second install leaves the operator's files as they are."""
+    stage = tmp_path / "stage"
+    make_install(stage)
+    etc = stage / "etc" / "relationd"
+    conf, env = etc / "relationd.json", etc / "environment"
+    with open(os.path.join(REPO, "config", "relationd.example.json"), "rb") as f:
+        assert conf.read_bytes() == f.read()
+    assert mode(conf) == "0o644" and mode(env) == "0o600"
+    share = stage / "usr" / "local" / "share" / "relationd"
+    with open(os.path.join(REPO, "config", "alerts.yml"), "rb") as f:
+        assert (share / "alerts.yml").read_bytes() == f.read()
+    unit = (stage / "usr/local/lib/systemd/system/relationd.service").read_text()
+    assert "ExecStart=/usr/local/bin/relationd -c /etc/relationd/relationd.json\n" in unit
+    # what the unit's ExecStartPre runs, on the file installed
+    check = subprocess.run([RELATIOND, "-c", str(conf), "--check-config"], capture_output=True,
+                           text=True, timeout=60, env=dict(os.environ, AMQP_PASSWORD="x"))
+    assert check.returncode == 0 and ": ok (2 relations)" in check.stdout, check
+
+    conf.write_text('{"edited": "by the operator"}\n')
+    env.write_text("AMQP_PASSWORD=secret\n")
+    os.chmod(conf, 0o640)
+    make_install(stage)
+    assert conf.read_text() == '{"edited": "by the operator"}\n' and mode(conf) == "0o640"
+    assert env.read_text() == "AMQP_PASSWORD=secret\n" and mode(env) == "0o600"
+
+
+def test_make_install_follows_sysconfdir(tmp_path):
+    stage = tmp_path / "stage"
+    make_install(stage, "SYSCONFDIR=/opt/etc", "PREFIX=/opt")
+    assert (stage / "opt/etc/relationd/relationd.json").is_file()
+    assert not (stage / "etc").exists()
+    unit = (stage / "opt/lib/systemd/system/relationd.service").read_text()
+    assert "ExecStart=/opt/bin/relationd -c /opt/etc/relationd/relationd.json\n" in unit
+    assert "EnvironmentFile=-/opt/etc/relationd/environment\n" in unit
+    man = (stage / "opt/share/man/man8/relationd.8").read_text()
+    assert "/opt/etc/relationd/relationd.json" in man and "/etc/relationd/" not in \
+        man.replace("/opt/etc/relationd/", "")

@@ -35,7 +35,7 @@ def test_check_config(tmp_path):
     ok = write(tmp_path / "ok.json", 6379, [GOOD])
     out = subprocess.run([RELATIOND, "-c", ok, "--check-config"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "ok (1 relations)" in out.stdout
+    assert out.stdout.rstrip().endswith(": ok (1 relation)"), out.stdout
 
     bad_rel = dict(GOOD, properties=[{"short": "n", "type": "int",
                                       "save_top": {"order": "desc", "limit": 21}}])
@@ -224,7 +224,7 @@ def test_reload_and_stop(server, tmp_path):
     with open(log, "w") as logf:
         proc = subprocess.Popen([RELATIOND, "-c", str(cfg)], stderr=logf)
     try:
-        wait_for(log, "ready: 1 relations")
+        wait_for(log, "ready: 1 relation,")
         write(cfg, server.port, [dict(GOOD, short="Bad")])
         proc.send_signal(signal.SIGHUP)
         wait_for(log, "reload refused, keeping the running configuration")
@@ -257,8 +257,8 @@ def test_check_config_connect(tmp_path, server, rabbit, kafka, kafka_topics):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[1:] == ["redis 127.0.0.1:%d: ok" % server.port, "amqp: ok (logged in)",
-                         "hooks: ok (logged in)", "kafka: ok (%d brokers, 1 topics found)"
-                         % kafka.brokers], out.stdout
+                         "hooks: ok (logged in)", "kafka: ok (%d broker%s, 1 topic found)"
+                         % (kafka.brokers, "" if kafka.brokers == 1 else "s")], out.stdout
 
     bad = write(tmp_path / "bad.json", free_port(), [GOOD], hooks=hooks, amqp=amqp,
                 kafka=dict(kafka_section, topics=["no-such-topic"]))
