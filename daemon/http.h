@@ -1,15 +1,24 @@
-/* http.h — the HTTP endpoint on http.listen (one thread of libmicrohttpd's):
- * GET /metrics (Prometheus text), /healthz (the process answers), /readyz
- * (503 and a JSON body naming what is down or awaited: metrics_down_json). */
+/* http.h — the HTTP endpoint on http.listen: GET /metrics (Prometheus
+ * text), /healthz (the process answers), /readyz (503 and a JSON body
+ * naming what is down or awaited: metrics_down_json), and the read API
+ * /v1/stats, /v1/edges. Threads of its own (http.c): the operations
+ * endpoints answer whatever the /v1/ clients or Redis do; the connection
+ * limits and deadlines are described in http.c and the README. */
 #ifndef RELATIOND_HTTP_H
 #define RELATIOND_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct Http Http;
 
 /* Listens on "host:port" ("[::1]:9464"). NULL with the reason in err. */
 Http *http_start(const char *listen, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Answers the reads still waiting with 503, then stops. */
 void http_stop(Http *h);
+
+/* given equals token (both of that many bytes), in a time that depends on
+ * glen only: no branch on either's bytes, none on where they differ. */
+bool http_token_equal(const char *given, size_t glen, const char *token, size_t tlen);
 
 #endif

@@ -116,6 +116,33 @@ def test_stats_and_errors(reads):
     assert d.stop() == 0, d.log_tail()
 
 
+def test_edges_arguments_decoded_and_strict(reads):
+    """limit and cursor are percent-decoded like any query argument, then
+    must be digits only and in range; a 400 names the argument."""
+    port = reads.port
+    d, cfg = reads.start()
+    apply(cfg, [{"id": "a%d" % i, "op": "attach", "relation": "sales", "profile_a": "hub",
+                 "profile_b": "c%d" % i, "weights": {"qty": 1}} for i in range(3)])
+    base = "/v1/edges/sales/direct/hub?"
+    for good, n in (("limit=%31", 1), ("%6Cimit=2", 2), ("limit=002", 2), ("limit=1000", 3)):
+        status, body = get(port, base + good)
+        assert status == 200 and len(body["edges"]) == n, (good, status, body)
+    for bad in ("limit=+5", "limit=%205", "limit=5%20", "limit=-1", "limit=1e2", "limit=",
+                "limit", "limit=0x10", "limit=99999999999999999999", "limit=5&limit=6",
+                "limit=%zz"):
+        status, body = get(port, base + bad)
+        assert status == 400 and body["error"].startswith("limit: "), (bad, status, body)
+    for bad in ("cursor=99999999999999999999999999", "cursor=18446744073709551616",
+                "cursor=+5", "cursor=%205", "cursor=-5", "cursor=5.", "cursor=",
+                "cursor=1&cursor=2"):
+        status, body = get(port, base + bad)
+        assert status == 400 and body["error"].startswith("cursor: "), (bad, status, body)
+    # the largest HSCAN cursor is taken (Redis answers: a page, maybe empty)
+    assert get(port, base + "cursor=18446744073709551615")[0] == 200
+    assert get(port, base + "cursor=%35")[0] == 200
+    assert d.stop() == 0, d.log_tail()
+
+
 def test_a_token_guards_v1_only(reads):
     port = reads.port
     d, _ = reads.start(token="s3cret")
