@@ -162,7 +162,8 @@ bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 	  $(shell pkg-config --cflags --libs librabbitmq) -o $(BUILD)/bench_subscriber
 	$(CC) $(ALL_CFLAGS) tests/bench/bench_publish.c $(BUILD)/obj/daemon/publisher.o \
 	  $(BUILD)/obj/daemon/amqp_conn.o $(BUILD)/obj/daemon/lifecycle.o $(BUILD)/obj/daemon/log.o \
-	  $(BUILD)/obj/config/config.o $(BUILD)/obj/handlers/fixed.o $(PKG_LIBS) -lpthread -lm \
+	  $(BUILD)/obj/config/config.o $(BUILD)/obj/config/jsontext.o $(BUILD)/obj/handlers/fixed.o \
+	  $(PKG_LIBS) -lpthread -lm \
 	  -o $(BUILD)/bench_publish
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) BENCH_SUBSCRIBER=$(abspath $(BUILD)/bench_subscriber) \

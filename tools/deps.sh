@@ -8,7 +8,7 @@ PACKAGES="build-essential pkg-config libjansson-dev libhiredis-dev libsystemd-de
 libcmocka-dev librdkafka-dev librabbitmq-dev libmicrohttpd-dev
 redis-server rabbitmq-server
 python3-pytest python3-redis python3-pika python3-confluent-kafka python3-jsonschema python3-yaml
-clang libclang-rt-14-dev openssl systemd debhelper dpkg-dev fakeroot prometheus"
+clang libclang-rt-14-dev valgrind openssl systemd debhelper dpkg-dev fakeroot prometheus"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps: not a Debian system (no dpkg-query); install the equivalents of:" >&2
