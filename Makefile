@@ -37,7 +37,8 @@ DAEMON    := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
 CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
-              $(BUILD)/test_router $(BUILD)/test_history
+              $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_sha1 $(BUILD)/test_jsonbuf \
+              $(BUILD)/test_msgpack
 
 .SECONDARY:
 .DELETE_ON_ERROR:
@@ -72,6 +73,12 @@ $(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
+
+# The tests sharing tests/unit/helpers.c (a MessagePack writer, SHA-1 in hex).
+HELPED_TESTS := trigger sha1 msgpack
+$(patsubst %,$(BUILD)/test_%,$(HELPED_TESTS)): $(BUILD)/obj/tests/unit/helpers.o
+$(patsubst %,$(BUILD)/obj/tests/unit/test_%.o,$(HELPED_TESTS)) $(BUILD)/obj/tests/unit/helpers.o: \
+  tests/unit/helpers.h
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
