@@ -38,7 +38,7 @@ CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lu
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_sha1 $(BUILD)/test_jsonbuf \
-              $(BUILD)/test_msgpack
+              $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render
 
 .SECONDARY:
 .DELETE_ON_ERROR:
@@ -74,8 +74,9 @@ $(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
 
-# The tests sharing tests/unit/helpers.c (a MessagePack writer, SHA-1 in hex).
-HELPED_TESTS := trigger sha1 msgpack
+# The tests sharing tests/unit/helpers.c (a configuration as the group state, a
+# MessagePack writer, SHA-1 in hex).
+HELPED_TESTS := trigger sha1 msgpack segment render
 $(patsubst %,$(BUILD)/test_%,$(HELPED_TESTS)): $(BUILD)/obj/tests/unit/helpers.o
 $(patsubst %,$(BUILD)/obj/tests/unit/test_%.o,$(HELPED_TESTS)) $(BUILD)/obj/tests/unit/helpers.o: \
   tests/unit/helpers.h

@@ -1,16 +1,35 @@
-/* helpers.c — the unit tests' MessagePack writer and SHA-1 hex digest
- * (helpers.h). */
+/* helpers.c — the unit tests' configuration state, MessagePack writer and
+ * SHA-1 hex digest (helpers.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers/sha1.h"
 #include "tests/unit/helpers.h"
+
+int config_setup(void **state, const char *text)
+{
+    char err[CONFIG_ERR_MAX];
+    Config *cfg = config_parse(text, err, sizeof err);
+    if (!cfg) {
+        printf("configuration: %s\n", err);
+        return -1;
+    }
+    *state = cfg;
+    return 0;
+}
+
+int config_teardown(void **state)
+{
+    config_free(*state);
+    return 0;
+}
 
 void mp_bytes(Mp *m, const void *s, size_t n)
 {

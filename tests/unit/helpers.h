@@ -1,4 +1,5 @@
-/* helpers.h — what more than one unit test needs: a MessagePack writer
+/* helpers.h — what more than one unit test needs: a configuration parsed
+ * as a cmocka group's state, a MessagePack writer
  * that encodes the way cmsgpack does (Redis's Lua library, which writes the
  * outbox records: smallest integer form, fixstr/str8/str16/str32,
  * fixarray/array16/array32, doubles as float64), and the SHA-1 of bytes in
@@ -12,6 +13,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "config/config.h"
+
+/* For cmocka_run_group_tests: *state = the configuration parsed from text
+ * (the parse error printed and -1 when it does not parse); config_teardown
+ * frees it. */
+int config_setup(void **state, const char *text);
+int config_teardown(void **state);
 
 typedef struct {
     unsigned char *p;

@@ -1476,20 +1476,7 @@ static void test_decode_hostile(void **state)
 
 static int setup(void **state)
 {
-    char err[CONFIG_ERR_MAX];
-    Config *cfg = config_parse(config_text, err, sizeof err);
-    if (!cfg) {
-        printf("configuration: %s\n", err);
-        return -1;
-    }
-    *state = cfg;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    config_free(*state);
-    return 0;
+    return config_setup(state, config_text);
 }
 
 int main(void)
@@ -1513,5 +1500,5 @@ int main(void)
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_decode_hostile),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, config_teardown);
 }
