@@ -44,7 +44,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
 .DELETE_ON_ERROR:
 .PHONY: all clean deps test test-unit test-e2e test-asan test-alerts install uninstall demo bench fuzz soak
 
-all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock
+all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publisher_driver
 
 $(BUILD)/apply_lua.c: handlers/apply.lua tools/embed.sh
 	@mkdir -p $(dir $@)
@@ -65,6 +65,11 @@ $(BUILD)/relationd: $(DAEMON) $(CORE)
 $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
+# daemon/publisher.c driven from stdin, for tests/e2e/test_publisher.py.
+$(BUILD)/publisher_driver: $(BUILD)/obj/tests/publisher_driver.o $(BUILD)/obj/daemon/publisher.o \
+                           $(BUILD)/obj/daemon/amqp_conn.o $(BUILD)/obj/daemon/lifecycle.o $(CORE)
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+
 $(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp_conn.o \
                       $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o \
                       $(BUILD)/obj/daemon/progress.o $(BUILD)/obj/daemon/stats_table.o \
@@ -84,9 +89,9 @@ $(patsubst %,$(BUILD)/obj/tests/unit/test_%.o,$(HELPED_TESTS)) $(BUILD)/obj/test
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
+test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/publisher_driver
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
-	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) \
+	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) PUBLISHER_DRIVER=$(abspath $(BUILD)/publisher_driver) \
 	  $(PYTHON) -m pytest -q tests/e2e
 
 # The Debian packages for building, testing and the demo: installed when
