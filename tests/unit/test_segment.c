@@ -53,18 +53,28 @@ static EdgeWeights one(int i, int64_t v)
     return w;
 }
 
-/* expr, on property i, matched by exactly the values in want[k] != 0 of xs. */
-static void expect_matches(void **state, const char *expr, int i, const int64_t *xs,
-                           const int *want, size_t n)
+/* An expression on one property and, for each value tried, whether it
+ * matches (want[k] for the k-th value). */
+typedef struct {
+    const char *expr;
+    int want[5];
+} Case;
+
+/* Each case's expression, on property i, matched by exactly the values xs[k]
+ * with want[k] != 0. */
+static void expect_matches(void **state, int i, const int64_t *xs, size_t nxs, const Case *cases,
+                           size_t ncases)
 {
-    Segment s;
-    parse_ok(state, expr, &s);
-    assert_int_equal(s.n, 1);
-    for (size_t k = 0; k < n; k++) {
-        EdgeWeights w = one(i, xs[k]);
-        if (segment_match(&s, &w) != (want[k] != 0))
-            fail_msg("\"%s\" on %lld: %s expected", expr, (long long)xs[k],
-                     want[k] ? "a match" : "no match");
+    for (size_t c = 0; c < ncases; c++) {
+        Segment s;
+        parse_ok(state, cases[c].expr, &s);
+        assert_int_equal(s.n, 1);
+        for (size_t k = 0; k < nxs; k++) {
+            EdgeWeights w = one(i, xs[k]);
+            if (segment_match(&s, &w) != (cases[c].want[k] != 0))
+                fail_msg("\"%s\" on %lld: %s expected", cases[c].expr, (long long)xs[k],
+                         cases[c].want[k] ? "a match" : "no match");
+        }
     }
 }
 
@@ -88,10 +98,7 @@ static void test_no_condition_matches_every_edge(void **state)
 static void test_each_operator_on_an_int(void **state)
 {
     static const int64_t xs[] = {-4, 2, 3, 4, 1000000000000000LL};
-    static const struct {
-        const char *expr;
-        int want[5];
-    } cases[] = {
+    static const Case cases[] = {
         {"qty = 3", {0, 0, 1, 0, 0}},  {"qty != 3", {1, 1, 0, 1, 1}},
         {"qty > 3", {0, 0, 0, 1, 1}},  {"qty >= 3", {0, 0, 1, 1, 1}},
         {"qty < 3", {1, 1, 0, 0, 0}},  {"qty <= 3", {1, 1, 1, 0, 0}},
@@ -99,18 +106,14 @@ static void test_each_operator_on_an_int(void **state)
         {"qty > -4", {0, 1, 1, 1, 1}}, {"qty = +3", {0, 0, 1, 0, 0}},
         {"qty >= 1000000000000000", {0, 0, 0, 0, 1}},
     };
-    for (size_t c = 0; c < N(cases); c++)
-        expect_matches(state, cases[c].expr, QTY, xs, cases[c].want, N(xs));
+    expect_matches(state, QTY, xs, N(xs), cases, N(cases));
 }
 
 /* A float is compared in millionths: 2.5 is 2500000 units. */
 static void test_each_operator_on_a_float(void **state)
 {
     static const int64_t xs[] = {-2500000, 2499999, 2500000, 2500001, 0};
-    static const struct {
-        const char *expr;
-        int want[5];
-    } cases[] = {
+    static const Case cases[] = {
         {"profit = 2.5", {0, 0, 1, 0, 0}},     {"profit != 2.5", {1, 1, 0, 1, 1}},
         {"profit > 2.5", {0, 0, 0, 1, 0}},     {"profit >= 2.5", {0, 0, 1, 1, 0}},
         {"profit < 2.5", {1, 1, 0, 0, 1}},     {"profit <= 2.5", {1, 1, 1, 0, 1}},
@@ -119,8 +122,7 @@ static void test_each_operator_on_a_float(void **state)
         {"profit = 2.499999", {0, 1, 0, 0, 0}}, {"profit = 2.500001", {0, 0, 0, 1, 0}},
         {"profit > 2", {0, 1, 1, 1, 0}},
     };
-    for (size_t c = 0; c < N(cases); c++)
-        expect_matches(state, cases[c].expr, PROFIT, xs, cases[c].want, N(xs));
+    expect_matches(state, PROFIT, xs, N(xs), cases, N(cases));
 }
 
 /* A value finer than a millionth lies between two weights: = matches none,
@@ -129,33 +131,33 @@ static void test_each_operator_on_a_float(void **state)
 static void test_a_float_finer_than_six_decimals(void **state)
 {
     static const int64_t xs[] = {1999999, 2000000, 2000001, -1, 0};
-    static const struct {
-        const char *expr;
-        int want[5];
-    } cases[] = {
+    static const Case cases[] = {
         {"profit = 2.0000005", {0, 0, 0, 0, 0}},  {"profit != 2.0000005", {1, 1, 1, 1, 1}},
         {"profit > 2.0000005", {0, 0, 1, 0, 0}},  {"profit >= 2.0000005", {0, 0, 1, 0, 0}},
         {"profit < 2.0000005", {1, 1, 0, 1, 1}},  {"profit <= 2.0000005", {1, 1, 0, 1, 1}},
         {"profit <= -0.0000001", {0, 0, 0, 1, 0}}, {"profit > -0.0000001", {1, 1, 1, 0, 1}},
         {"profit < -0.0000001", {0, 0, 0, 1, 0}},  {"profit >= -0.0000001", {1, 1, 1, 0, 1}},
     };
-    for (size_t c = 0; c < N(cases); c++)
-        expect_matches(state, cases[c].expr, PROFIT, xs, cases[c].want, N(xs));
+    expect_matches(state, PROFIT, xs, N(xs), cases, N(cases));
 }
 
 static void test_a_bool_with_true_or_false(void **state)
 {
     static const int64_t xs[] = {0, 1};
-    static const struct {
-        const char *expr;
-        int want[2];
-    } cases[] = {
+    static const Case cases[] = {
         {"ok = true", {0, 1}},  {"ok != true", {1, 0}},
         {"ok = false", {1, 0}}, {"ok != false", {0, 1}},
         {"ok=true", {0, 1}},
     };
-    for (size_t c = 0; c < N(cases); c++)
-        expect_matches(state, cases[c].expr, OK, xs, cases[c].want, N(xs));
+    expect_matches(state, OK, xs, N(xs), cases, N(cases));
+}
+
+/* "qty != 0 and qty != 1 and ..." of n conditions. */
+static void conditions(char *expr, size_t size, int n)
+{
+    expr[0] = '\0';
+    for (int i = 0; i < n; i++)
+        snprintf(expr + strlen(expr), size - strlen(expr), "%sqty != %d", i ? " and " : "", i);
 }
 
 /* Every condition joined by `and` must hold; each one alone failing fails. */
@@ -180,10 +182,8 @@ static void test_and_needs_every_condition(void **state)
     assert_false(segment_match(&s, &bad));
 
     /* 32 conditions are the most */
-    char expr[32 * 16] = "";
-    for (int i = 0; i < SEGMENT_MAX_CONDS; i++)
-        snprintf(expr + strlen(expr), sizeof expr - strlen(expr), "%sqty != %d", i ? " and " : "",
-                 i);
+    char expr[33 * 16];
+    conditions(expr, sizeof expr, SEGMENT_MAX_CONDS);
     parse_ok(state, expr, &s);
     assert_int_equal(s.n, SEGMENT_MAX_CONDS);
     w = one(QTY, 32);
@@ -256,10 +256,8 @@ static void test_parse_errors_name_what_is_wrong(void **state)
     }
 
     /* 33 conditions: one too many */
-    char expr[33 * 16] = "";
-    for (int i = 0; i <= SEGMENT_MAX_CONDS; i++)
-        snprintf(expr + strlen(expr), sizeof expr - strlen(expr), "%sqty != %d", i ? " and " : "",
-                 i);
+    char expr[33 * 16];
+    conditions(expr, sizeof expr, SEGMENT_MAX_CONDS + 1);
     Segment s;
     char err[256] = "";
     assert_false(segment_parse(sales(state), expr, &s, err, sizeof err));
