@@ -1,11 +1,15 @@
-/* config.c — loads the JSON configuration, expands ${NAME}, checks every rule,
- * including that each TLS file it names (amqp.tls, hooks.tls, the *.location
- * kafka.properties) opens for reading as this user (so --check-config refuses
- * what would stop the start). Every error names the JSON path of what is
- * wrong. A float threshold value
- * is rounded on its decimal as written, read from the configuration's text
- * (config/jsontext.h): jansson keeps only a double. */
-#include "config/config.h"
+/* config.c — the configuration's table (one row per key: JSON path, type,
+ * default, bounds, reloadable, one-line doc) and the section loaders that
+ * read a JSON document by it into a Config. Checks every rule, including
+ * that each TLS file it names (amqp.tls, hooks.tls, the *.location
+ * kafka.properties) opens for reading as this user (so --check-config
+ * refuses what would stop the start). Every error names the JSON path of
+ * what is wrong. A float threshold value is rounded on its decimal as
+ * written, read from the configuration's text (config/jsontext.h): jansson
+ * keeps only a double. ${NAME} is expand.c, the reload's rules reload.c,
+ * the secret-permission warning secrets.c. A Config is owned by the caller
+ * (config_free); loading is reentrant (no global state but the const table). */
+#include "config/internal.h"
 #include "config/jsontext.h"
 #include "handlers/fixed.h"
 
@@ -21,16 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct {
-    char *err;
-    size_t errlen;
-    const char *text, *end; /* the JSON text jansson parsed */
-} Ctx;
-
-static bool fail(Ctx *c, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(Ctx *c, const char *path, const char *fmt, ...)
+bool fail(Ctx *c, const char *path, const char *fmt, ...)
 {
     va_list ap;
     int n = snprintf(c->err, c->errlen, "%s: ", path);
@@ -43,111 +38,16 @@ static bool fail(Ctx *c, const char *path, const char *fmt, ...)
 }
 
 /* PATH.KEY, or KEY at the root. */
-static void join(char *out, size_t len, const char *path, const char *key)
+void join(char *out, size_t len, const char *path, const char *key)
 {
     snprintf(out, len, "%s%s%s", path, *path ? "." : "", key);
 }
 
-static void join_index(char *out, size_t len, const char *path, size_t i)
+void join_index(char *out, size_t len, const char *path, size_t i)
 {
     snprintf(out, len, "%s[%zu]", path, i);
 }
 
-#define PATH_MAX_LEN 256
-
-/* ---- ${NAME} expansion, in every string of the document ---- */
-
-static bool expand_string(Ctx *c, const char *path, const char *in, char **out)
-{
-    size_t cap = strlen(in) + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return fail(c, path, "out of memory");
-    for (const char *p = in; *p;) {
-        const char *add = p;
-        size_t addlen = 1;
-        if (p[0] == '$' && p[1] == '{') {
-            const char *end = strchr(p + 2, '}');
-            if (!end) {
-                free(buf);
-                /* The value is not shown: it may hold a secret. */
-                return fail(c, path, "unterminated ${ at byte %zu of the value", (size_t)(p - in));
-            }
-            char name[128];
-            size_t nlen = (size_t)(end - p - 2);
-            if (nlen == 0 || nlen >= sizeof name) {
-                free(buf);
-                return fail(c, path, "bad variable name at byte %zu of the value", (size_t)(p - in));
-            }
-            memcpy(name, p + 2, nlen);
-            name[nlen] = '\0';
-            add = getenv(name);
-            if (!add) {
-                free(buf);
-                return fail(c, path, "environment variable %s is not set", name);
-            }
-            addlen = strlen(add);
-            p = end + 1;
-        } else {
-            p++;
-        }
-        if (len + addlen + 1 > cap) {
-            cap = (len + addlen + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                return fail(c, path, "out of memory");
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, add, addlen);
-        len += addlen;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    return true;
-}
-
-static bool expand_all(Ctx *c, json_t *node, const char *path)
-{
-    char sub[PATH_MAX_LEN];
-    if (json_is_object(node)) {
-        const char *key;
-        json_t *v;
-        json_object_foreach(node, key, v) {
-            join(sub, sizeof sub, path, key);
-            if (json_is_string(v)) {
-                char *s;
-                if (!expand_string(c, sub, json_string_value(v), &s))
-                    return false;
-                int rc = json_object_set_new(node, key, json_string(s));
-                free(s);
-                if (rc != 0)
-                    return fail(c, sub, "out of memory");
-            } else if (!expand_all(c, v, sub)) {
-                return false;
-            }
-        }
-    } else if (json_is_array(node)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(node, i, v) {
-            join_index(sub, sizeof sub, path, i);
-            if (json_is_string(v)) {
-                char *s;
-                if (!expand_string(c, sub, json_string_value(v), &s))
-                    return false;
-                int rc = json_array_set_new(node, i, json_string(s));
-                free(s);
-                if (rc != 0)
-                    return fail(c, sub, "out of memory");
-            } else if (!expand_all(c, v, sub)) {
-                return false;
-            }
-        }
-    }
-    return true;
-}
 
 /* ---- typed getters ---- */
 
@@ -641,9 +541,6 @@ static bool check_amqp_url(Ctx *c, const char *path, const char *url)
     return true;
 }
 
-static bool dup_str(char **dst, const char *src);
-static bool str_same(const char *a, const char *b);
-
 bool config_tls_copy(TlsConfig *dst, const TlsConfig *src)
 {
     dst->verify = src->verify;
@@ -657,12 +554,6 @@ void config_tls_free(TlsConfig *t)
     free(t->cert);
     free(t->key);
     memset(t, 0, sizeof *t);
-}
-
-static bool tls_same(const TlsConfig *a, const TlsConfig *b)
-{
-    return a->verify == b->verify && str_same(a->ca, b->ca) && str_same(a->cert, b->cert) &&
-           str_same(a->key, b->key);
 }
 
 /* SECTION.tls: {ca, cert, key, verify}, for an amqps:// url. */
@@ -1170,13 +1061,6 @@ Config *config_load_sections(const char *path, unsigned skip, char *err, size_t 
     return cfg;
 }
 
-static void free_strings(char **v, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void config_free(Config *cfg)
 {
     if (!cfg)
@@ -1231,256 +1115,22 @@ int config_property(const RelationDef *rel, const char *short_name)
     return -1;
 }
 
-/* ---- reload ---- */
+void free_strings(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
 
-static bool str_same(const char *a, const char *b)
+bool str_same(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static bool strings_same(char **a, char **b, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!str_same(a[i], b[i]))
-            return false;
-    return true;
-}
-
-static bool kafka_same(const Config *a, const Config *b)
-{
-    const KafkaConfig *x = &a->kafka, *y = &b->kafka;
-    return a->has_kafka == b->has_kafka && str_same(x->brokers, y->brokers) &&
-           str_same(x->group_id, y->group_id) && x->ntopics == y->ntopics &&
-           strings_same(x->topics, y->topics, x->ntopics) &&
-           str_same(x->dead_letter_topic, y->dead_letter_topic) &&
-           x->nproperties == y->nproperties &&
-           strings_same(x->property_keys, y->property_keys, x->nproperties) &&
-           strings_same(x->property_values, y->property_values, x->nproperties);
-}
-
-static void note_change(char *changed, size_t len, const char *what)
-{
-    size_t used = strlen(changed);
-    snprintf(changed + used, len - used, "%s%s", used ? ", " : "", what);
-}
-
-static bool dup_str(char **dst, const char *src)
+bool dup_str(char **dst, const char *src)
 {
     free(*dst);
     *dst = src ? strdup(src) : NULL;
     return !src || *dst;
 }
 
-static bool dup_strings(char ***dst, int *ndst, char *const *src, int n)
-{
-    free_strings(*dst, *ndst);
-    *dst = NULL;
-    *ndst = 0;
-    if (n == 0)
-        return true;
-    *dst = calloc((size_t)n, sizeof **dst);
-    if (!*dst)
-        return false;
-    *ndst = n;
-    for (int i = 0; i < n; i++)
-        if (!dup_str(&(*dst)[i], src[i]))
-            return false;
-    return true;
-}
-
-static bool dup_properties(KafkaConfig *dst, const KafkaConfig *src)
-{
-    int nk = 0, nv = 0;
-    free_strings(dst->property_keys, dst->nproperties);
-    free_strings(dst->property_values, dst->nproperties);
-    dst->property_keys = dst->property_values = NULL;
-    dst->nproperties = 0;
-    if (!dup_strings(&dst->property_keys, &nk, src->property_keys, src->nproperties) ||
-        !dup_strings(&dst->property_values, &nv, src->property_values, src->nproperties)) {
-        free_strings(dst->property_keys, nk);
-        free_strings(dst->property_values, nv);
-        dst->property_keys = dst->property_values = NULL;
-        return false;
-    }
-    dst->nproperties = src->nproperties;
-    return true;
-}
-
-/* A secret written in the file: some of [s, end) is not ${NAME}. */
-static bool literal_text(const char *s, const char *end)
-{
-    while (s < end) {
-        const char *close = s[0] == '$' && s + 1 < end && s[1] == '{'
-                                ? memchr(s + 2, '}', (size_t)(end - s - 2))
-                                : NULL;
-        if (!close)
-            return true;
-        s = close + 1;
-    }
-    return false;
-}
-
-/* A URL with a password written in it (not taken from the environment). */
-static bool literal_password(const char *url)
-{
-    const char *p = url ? strstr(url, "://") : NULL;
-    if (!p)
-        return false;
-    p += 3;
-    const char *end = p + strcspn(p, "/"), *at = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@')
-            at = q;
-    const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-    return colon && literal_text(colon + 1, at);
-}
-
-/* kafka.properties that hold secrets. */
-static bool secret_property(const char *key)
-{
-    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "sasl.jaas") ||
-           strstr(key, "ssl.key.pem") || strstr(key, "oauthbearer.config");
-}
-
-#define SECRETS_NAMED 16
-
-typedef struct {
-    char names[SECRETS_NAMED][300];
-    int n; /* may be more than SECRETS_NAMED: those are counted */
-} Secrets;
-
-static void name_secret(Secrets *s, const char *fmt, const char *name)
-{
-    if (s->n < SECRETS_NAMED)
-        snprintf(s->names[s->n], sizeof s->names[s->n], fmt, name);
-    s->n++;
-}
-
-bool config_secret_exposed(const char *path, char *what, size_t len)
-{
-    struct stat st;
-    if (len == 0 || stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
-        return false;
-    json_error_t e;
-    json_t *root = json_load_file(path, 0, &e);
-    if (!root)
-        return false;
-    Secrets *s = calloc(1, sizeof *s);
-    if (!s) {
-        json_decref(root);
-        snprintf(what, len, "secrets (out of memory naming them; mode %04o)",
-                 (unsigned)(st.st_mode & 07777));
-        return true;
-    }
-    static const char *const sections[] = {"redis", "amqp", "hooks"};
-    for (size_t i = 0; i < 3; i++) {
-        const char *url = json_string_value(json_object_get(json_object_get(root, sections[i]), "url"));
-        if (literal_password(url))
-            name_secret(s, "the password of %s.url", sections[i]);
-    }
-    const char *token = json_string_value(json_object_get(json_object_get(root, "http"), "token"));
-    if (token && literal_text(token, token + strlen(token)))
-        name_secret(s, "%s", "http.token");
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(json_object_get(root, "kafka"), "properties"), key, v) {
-        const char *value = json_string_value(v);
-        if (secret_property(key) && value && literal_text(value, value + strlen(value)))
-            name_secret(s, "kafka.properties.%s", key);
-    }
-    json_decref(root);
-    /* "A", "A and B", "A, B and C", "A, ..., P and 3 more" */
-    int named = s->n < SECRETS_NAMED ? s->n : SECRETS_NAMED;
-    size_t used = 0;
-    what[0] = '\0';
-    for (int i = 0; i < named && used < len; i++) {
-        const char *sep = i == 0 ? "" : i == s->n - 1 ? " and " : ", ";
-        int w = snprintf(what + used, len - used, "%s%s", sep, s->names[i]);
-        used += w > 0 ? (size_t)w : 0;
-    }
-    if (s->n > named && used < len) {
-        int w = snprintf(what + used, len - used, " and %d more", s->n - named);
-        used += w > 0 ? (size_t)w : 0;
-    }
-    if (s->n && used < len)
-        snprintf(what + used, len - used, " (mode %04o)", (unsigned)(st.st_mode & 07777));
-    bool found = s->n > 0;
-    free(s);
-    return found;
-}
-
-bool config_keep_connections(Config *fresh, const Config *running, char *changed, size_t len)
-{
-    changed[0] = '\0';
-    if (!str_same(fresh->redis_url, running->redis_url) ||
-        !str_same(fresh->key_prefix, running->key_prefix) ||
-        fresh->redis_timeout_ms != running->redis_timeout_ms ||
-        fresh->wait_replicas != running->wait_replicas || fresh->nseeds != running->nseeds ||
-        fresh->nsentinels != running->nsentinels ||
-        memcmp(fresh->seeds, running->seeds, sizeof fresh->seeds) != 0 ||
-        memcmp(fresh->sentinels, running->sentinels, sizeof fresh->sentinels) != 0 ||
-        strcmp(fresh->master_name, running->master_name) != 0)
-        note_change(changed, len, "redis");
-    if (!kafka_same(fresh, running))
-        note_change(changed, len, "kafka");
-    if (fresh->has_amqp != running->has_amqp || !str_same(fresh->amqp.url, running->amqp.url) ||
-        !str_same(fresh->amqp.queue, running->amqp.queue) ||
-        /* a default prefetch follows engine.batch_size: not a change of amqp */
-        (fresh->amqp.prefetch != running->amqp.prefetch &&
-         !(fresh->amqp.prefetch_default && running->amqp.prefetch_default)) ||
-        !str_same(fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) ||
-        fresh->amqp.declare != running->amqp.declare ||
-        !tls_same(&fresh->amqp.tls, &running->amqp.tls) ||
-        !(fresh->amqp.queue_arguments == running->amqp.queue_arguments ||
-          (fresh->amqp.queue_arguments && running->amqp.queue_arguments &&
-           json_equal(fresh->amqp.queue_arguments, running->amqp.queue_arguments))))
-        note_change(changed, len, "amqp");
-    if (fresh->has_hooks != running->has_hooks || !str_same(fresh->hooks_url, running->hooks_url) ||
-        !str_same(fresh->hooks_exchange, running->hooks_exchange) ||
-        fresh->hooks_declare != running->hooks_declare ||
-        !tls_same(&fresh->hooks_tls, &running->hooks_tls))
-        note_change(changed, len, "hooks");
-    if (fresh->has_http != running->has_http || !str_same(fresh->http_listen, running->http_listen))
-        note_change(changed, len, "http");
-
-    const KafkaConfig *rk = &running->kafka;
-    KafkaConfig *fk = &fresh->kafka;
-    fresh->redis = running->redis;
-    fresh->redis_timeout_ms = running->redis_timeout_ms;
-    fresh->wait_replicas = running->wait_replicas;
-    memcpy(fresh->seeds, running->seeds, sizeof fresh->seeds);
-    fresh->nseeds = running->nseeds;
-    memcpy(fresh->sentinels, running->sentinels, sizeof fresh->sentinels);
-    fresh->nsentinels = running->nsentinels;
-    memcpy(fresh->master_name, running->master_name, sizeof fresh->master_name);
-    fresh->has_kafka = running->has_kafka;
-    fresh->has_amqp = running->has_amqp;
-    fresh->amqp.prefetch = running->amqp.prefetch;
-    fresh->amqp.prefetch_default = running->amqp.prefetch_default;
-    fresh->amqp.declare = running->amqp.declare;
-    fresh->hooks_declare = running->hooks_declare;
-    config_tls_free(&fresh->amqp.tls);
-    config_tls_free(&fresh->hooks_tls);
-    if (!config_tls_copy(&fresh->amqp.tls, &running->amqp.tls) ||
-        !config_tls_copy(&fresh->hooks_tls, &running->hooks_tls))
-        return false;
-    json_decref(fresh->amqp.queue_arguments);
-    fresh->amqp.queue_arguments =
-        running->amqp.queue_arguments ? json_deep_copy(running->amqp.queue_arguments) : NULL;
-    if (running->amqp.queue_arguments && !fresh->amqp.queue_arguments)
-        return false;
-    fresh->has_hooks = running->has_hooks;
-    fresh->has_http = running->has_http;
-    return dup_str(&fresh->redis_url, running->redis_url) &&
-           dup_str(&fresh->key_prefix, running->key_prefix) &&
-           dup_str(&fk->brokers, rk->brokers) && dup_str(&fk->group_id, rk->group_id) &&
-           dup_strings(&fk->topics, &fk->ntopics, rk->topics, rk->ntopics) &&
-           dup_str(&fk->dead_letter_topic, rk->dead_letter_topic) &&
-           dup_properties(fk, rk) &&
-           dup_str(&fresh->amqp.url, running->amqp.url) &&
-           dup_str(&fresh->amqp.queue, running->amqp.queue) &&
-           dup_str(&fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) &&
-           dup_str(&fresh->hooks_url, running->hooks_url) &&
-           dup_str(&fresh->hooks_exchange, running->hooks_exchange) &&
-           dup_str(&fresh->http_listen, running->http_listen);
-}
