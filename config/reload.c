@@ -1,7 +1,9 @@
 /* reload.c — what a reload (SIGHUP) may change: the connection settings
  * (redis, kafka, amqp, hooks, http but its token; the rows of config.c's
  * table marked not reloadable) are kept from the running configuration and
- * the sections that differed are named, for the daemon to warn. Works on
+ * the sections that differed are named, for the daemon to warn: the rows
+ * that have a place in a struct are compared and copied by the table, the
+ * rest (arrays, maps, tls, presence) by the code of their section. Works on
  * the fresh configuration only (the running one is read, never written);
  * out of memory leaves fresh fit only for config_free. The properties'
  * history across reloads is config/history.c. */
@@ -17,18 +19,6 @@ static bool strings_same(char **a, char **b, int n)
         if (!str_same(a[i], b[i]))
             return false;
     return true;
-}
-
-static bool kafka_same(const Config *a, const Config *b)
-{
-    const KafkaConfig *x = &a->kafka, *y = &b->kafka;
-    return a->has_kafka == b->has_kafka && str_same(x->brokers, y->brokers) &&
-           str_same(x->group_id, y->group_id) && x->ntopics == y->ntopics &&
-           strings_same(x->topics, y->topics, x->ntopics) &&
-           str_same(x->dead_letter_topic, y->dead_letter_topic) &&
-           x->nproperties == y->nproperties &&
-           strings_same(x->property_keys, y->property_keys, x->nproperties) &&
-           strings_same(x->property_values, y->property_values, x->nproperties);
 }
 
 static void note_change(char *changed, size_t len, const char *what)
@@ -78,45 +68,119 @@ static bool tls_same(const TlsConfig *a, const TlsConfig *b)
            str_same(a->key, b->key);
 }
 
+/* ---- the table's rows that a reload does not change ---- */
+
+/* The struct in cfg that holds a section's rows; NULL: none of its rows is
+ * kept here (engine, relations: reloadable; tls: see tls_same). */
+static void *section_base(const Config *cfg, const char *section)
+{
+    if (strcmp(section, "kafka") == 0)
+        return (void *)&cfg->kafka;
+    if (strcmp(section, "amqp") == 0)
+        return (void *)&cfg->amqp;
+    if (strcmp(section, "redis") == 0 || strcmp(section, "hooks") == 0 ||
+        strcmp(section, "http") == 0)
+        return (void *)cfg;
+    return NULL;
+}
+
+/* The rows of section that are not reloadable and have a place: the same
+ * in a and b. */
+static bool rows_same(const Config *a, const Config *b, const char *section)
+{
+    const char *x = section_base(a, section), *y = section_base(b, section);
+    for (size_t i = 0; i < config_nkeys; i++) {
+        const ConfigKey *k = &config_keys[i];
+        if (k->reloadable || !k->size || strcmp(k->section, section) != 0)
+            continue;
+        if (k->type == CFG_STRING || k->type == CFG_SHORT
+                ? !str_same(*(char *const *)(x + k->offset), *(char *const *)(y + k->offset))
+                : memcmp(x + k->offset, y + k->offset, k->size) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* The rows of section that are not reloadable: running's values into
+ * fresh. False when out of memory. */
+static bool rows_keep(Config *fresh, const Config *running, const char *section)
+{
+    char *x = section_base(fresh, section);
+    const char *y = section_base(running, section);
+    for (size_t i = 0; i < config_nkeys; i++) {
+        const ConfigKey *k = &config_keys[i];
+        if (k->reloadable || !k->size || strcmp(k->section, section) != 0)
+            continue;
+        if (k->type == CFG_STRING || k->type == CFG_SHORT) {
+            if (!dup_str((char **)(x + k->offset), *(char *const *)(y + k->offset)))
+                return false;
+        } else {
+            memcpy(x + k->offset, y + k->offset, k->size);
+        }
+    }
+    return true;
+}
+
+/* What the table cannot say of each connection section: the same in a
+ * and b. */
+static bool redis_same(const Config *a, const Config *b)
+{
+    return a->nseeds == b->nseeds && a->nsentinels == b->nsentinels &&
+           memcmp(a->seeds, b->seeds, sizeof a->seeds) == 0 &&
+           memcmp(a->sentinels, b->sentinels, sizeof a->sentinels) == 0 &&
+           strcmp(a->master_name, b->master_name) == 0;
+}
+
+static bool kafka_same(const Config *a, const Config *b)
+{
+    const KafkaConfig *x = &a->kafka, *y = &b->kafka;
+    return a->has_kafka == b->has_kafka && x->ntopics == y->ntopics &&
+           strings_same(x->topics, y->topics, x->ntopics) &&
+           x->nproperties == y->nproperties &&
+           strings_same(x->property_keys, y->property_keys, x->nproperties) &&
+           strings_same(x->property_values, y->property_values, x->nproperties);
+}
+
+static bool amqp_same(const Config *a, const Config *b)
+{
+    const AmqpConfig *x = &a->amqp, *y = &b->amqp;
+    return a->has_amqp == b->has_amqp &&
+           /* a default prefetch follows engine.batch_size: not a change of amqp */
+           (x->prefetch == y->prefetch || (x->prefetch_default && y->prefetch_default)) &&
+           tls_same(&x->tls, &y->tls) &&
+           (x->queue_arguments == y->queue_arguments ||
+            (x->queue_arguments && y->queue_arguments &&
+             json_equal(x->queue_arguments, y->queue_arguments)));
+}
+
+static bool hooks_same(const Config *a, const Config *b)
+{
+    return a->has_hooks == b->has_hooks && tls_same(&a->hooks_tls, &b->hooks_tls);
+}
+
+static bool http_same(const Config *a, const Config *b)
+{
+    return a->has_http == b->has_http;
+}
+
 bool config_keep_connections(Config *fresh, const Config *running, char *changed, size_t len)
 {
+    static const struct {
+        const char *section;
+        bool (*same)(const Config *, const Config *);
+    } sections[] = {{"redis", redis_same}, {"kafka", kafka_same}, {"amqp", amqp_same},
+                    {"hooks", hooks_same}, {"http", http_same}};
     changed[0] = '\0';
-    if (!str_same(fresh->redis_url, running->redis_url) ||
-        !str_same(fresh->key_prefix, running->key_prefix) ||
-        fresh->redis_timeout_ms != running->redis_timeout_ms ||
-        fresh->wait_replicas != running->wait_replicas || fresh->nseeds != running->nseeds ||
-        fresh->nsentinels != running->nsentinels ||
-        memcmp(fresh->seeds, running->seeds, sizeof fresh->seeds) != 0 ||
-        memcmp(fresh->sentinels, running->sentinels, sizeof fresh->sentinels) != 0 ||
-        strcmp(fresh->master_name, running->master_name) != 0)
-        note_change(changed, len, "redis");
-    if (!kafka_same(fresh, running))
-        note_change(changed, len, "kafka");
-    if (fresh->has_amqp != running->has_amqp || !str_same(fresh->amqp.url, running->amqp.url) ||
-        !str_same(fresh->amqp.queue, running->amqp.queue) ||
-        /* a default prefetch follows engine.batch_size: not a change of amqp */
-        (fresh->amqp.prefetch != running->amqp.prefetch &&
-         !(fresh->amqp.prefetch_default && running->amqp.prefetch_default)) ||
-        !str_same(fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) ||
-        fresh->amqp.declare != running->amqp.declare ||
-        !tls_same(&fresh->amqp.tls, &running->amqp.tls) ||
-        !(fresh->amqp.queue_arguments == running->amqp.queue_arguments ||
-          (fresh->amqp.queue_arguments && running->amqp.queue_arguments &&
-           json_equal(fresh->amqp.queue_arguments, running->amqp.queue_arguments))))
-        note_change(changed, len, "amqp");
-    if (fresh->has_hooks != running->has_hooks || !str_same(fresh->hooks_url, running->hooks_url) ||
-        !str_same(fresh->hooks_exchange, running->hooks_exchange) ||
-        fresh->hooks_declare != running->hooks_declare ||
-        !tls_same(&fresh->hooks_tls, &running->hooks_tls))
-        note_change(changed, len, "hooks");
-    if (fresh->has_http != running->has_http || !str_same(fresh->http_listen, running->http_listen))
-        note_change(changed, len, "http");
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+        if (!rows_same(fresh, running, sections[i].section) || !sections[i].same(fresh, running))
+            note_change(changed, len, sections[i].section);
+        if (!rows_keep(fresh, running, sections[i].section))
+            return false;
+    }
 
     const KafkaConfig *rk = &running->kafka;
     KafkaConfig *fk = &fresh->kafka;
     fresh->redis = running->redis;
-    fresh->redis_timeout_ms = running->redis_timeout_ms;
-    fresh->wait_replicas = running->wait_replicas;
     memcpy(fresh->seeds, running->seeds, sizeof fresh->seeds);
     fresh->nseeds = running->nseeds;
     memcpy(fresh->sentinels, running->sentinels, sizeof fresh->sentinels);
@@ -126,8 +190,6 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     fresh->has_amqp = running->has_amqp;
     fresh->amqp.prefetch = running->amqp.prefetch;
     fresh->amqp.prefetch_default = running->amqp.prefetch_default;
-    fresh->amqp.declare = running->amqp.declare;
-    fresh->hooks_declare = running->hooks_declare;
     config_tls_free(&fresh->amqp.tls);
     config_tls_free(&fresh->hooks_tls);
     if (!config_tls_copy(&fresh->amqp.tls, &running->amqp.tls) ||
@@ -140,17 +202,6 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
         return false;
     fresh->has_hooks = running->has_hooks;
     fresh->has_http = running->has_http;
-    return dup_str(&fresh->redis_url, running->redis_url) &&
-           dup_str(&fresh->key_prefix, running->key_prefix) &&
-           dup_str(&fk->brokers, rk->brokers) && dup_str(&fk->group_id, rk->group_id) &&
-           dup_strings(&fk->topics, &fk->ntopics, rk->topics, rk->ntopics) &&
-           dup_str(&fk->dead_letter_topic, rk->dead_letter_topic) &&
-           dup_properties(fk, rk) &&
-           dup_str(&fresh->amqp.url, running->amqp.url) &&
-           dup_str(&fresh->amqp.queue, running->amqp.queue) &&
-           dup_str(&fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) &&
-           dup_str(&fresh->hooks_url, running->hooks_url) &&
-           dup_str(&fresh->hooks_exchange, running->hooks_exchange) &&
-           dup_str(&fresh->http_listen, running->http_listen);
+    return dup_strings(&fk->topics, &fk->ntopics, rk->topics, rk->ntopics) &&
+           dup_properties(fk, rk);
 }
-
