@@ -1,4 +1,8 @@
-/* config.h — the configuration file: loading, ${NAME} expansion, validation. */
+/* config.h — the configuration file: loading by a table of every key
+ * (config.c), ${NAME} expansion (expand.c), validation, what a reload keeps
+ * (reload.c), the secret-permission warning (secrets.c). A Config belongs to
+ * its caller (config_free); no function keeps state between calls; failures
+ * are reported by return value with one message naming the JSON path. */
 #ifndef RELATIOND_CONFIG_H
 #define RELATIOND_CONFIG_H
 
