@@ -24,7 +24,8 @@ endif
 VERSION := 0.1.0
 ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 
-CORE_SRCS := daemon/log.c config/config.c config/jsontext.c config/history.c handlers/fixed.c \
+CORE_SRCS := daemon/log.c config/config.c config/expand.c config/reload.c config/secrets.c \
+             config/jsontext.c config/history.c handlers/fixed.c \
              handlers/event.c \
              handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
              handlers/store.c handlers/cluster.c handlers/router.c handlers/segment.c \
@@ -175,7 +176,8 @@ bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 	  $(shell pkg-config --cflags --libs librabbitmq) -o $(BUILD)/bench_subscriber
 	$(CC) $(ALL_CFLAGS) tests/bench/bench_publish.c $(BUILD)/obj/daemon/publisher.o \
 	  $(BUILD)/obj/daemon/amqp_conn.o $(BUILD)/obj/daemon/lifecycle.o $(BUILD)/obj/daemon/log.o \
-	  $(BUILD)/obj/config/config.o $(BUILD)/obj/config/jsontext.o $(BUILD)/obj/handlers/fixed.o \
+	  $(BUILD)/obj/config/config.o $(BUILD)/obj/config/expand.o $(BUILD)/obj/config/reload.o \
+	  $(BUILD)/obj/config/secrets.o $(BUILD)/obj/config/jsontext.o $(BUILD)/obj/handlers/fixed.o \
 	  $(PKG_LIBS) -lpthread -lm \
 	  -o $(BUILD)/bench_publish
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
@@ -188,7 +190,7 @@ bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all -I. -I$(BUILD) $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\"
-FUZZ_BASE := config/config.c config/jsontext.c handlers/event.c handlers/fixed.c
+FUZZ_BASE := config/config.c config/expand.c config/reload.c config/secrets.c config/jsontext.c handlers/event.c handlers/fixed.c
 FUZZ_TRIGGER := $(FUZZ_BASE) handlers/trigger.c handlers/jsonbuf.c handlers/msgpack.c \
   handlers/sha1.c
 fuzz:

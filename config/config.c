@@ -1,15 +1,20 @@
-/* config.c — loads the JSON configuration, expands ${NAME}, checks every rule,
- * including that each TLS file it names (amqp.tls, hooks.tls, the *.location
- * kafka.properties) opens for reading as this user (so --check-config refuses
- * what would stop the start). Every error names the JSON path of what is
- * wrong. A float threshold value
- * is rounded on its decimal as written, read from the configuration's text
- * (config/jsontext.h): jansson keeps only a double. */
-#include "config/config.h"
+/* config.c — the configuration's table (one row per key: JSON path, type,
+ * default, bounds, reloadable, one-line doc) and the section loaders that
+ * read a JSON document by it into a Config. Checks every rule, including
+ * that each TLS file it names (amqp.tls, hooks.tls, the *.location
+ * kafka.properties) opens for reading as this user (so --check-config
+ * refuses what would stop the start). Every error names the JSON path of
+ * what is wrong. A float threshold value is rounded on its decimal as
+ * written, read from the configuration's text (config/jsontext.h): jansson
+ * keeps only a double. ${NAME} is expand.c, the reload's rules reload.c,
+ * the secret-permission warning secrets.c. A Config is owned by the caller
+ * (config_free); loading is reentrant (no global state but the const table). */
+#include "config/internal.h"
 #include "config/jsontext.h"
 #include "handlers/fixed.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <amqp.h>
 #include <stdarg.h>
@@ -21,16 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct {
-    char *err;
-    size_t errlen;
-    const char *text, *end; /* the JSON text jansson parsed */
-} Ctx;
-
-static bool fail(Ctx *c, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(Ctx *c, const char *path, const char *fmt, ...)
+bool fail(Ctx *c, const char *path, const char *fmt, ...)
 {
     va_list ap;
     int n = snprintf(c->err, c->errlen, "%s: ", path);
@@ -43,131 +39,18 @@ static bool fail(Ctx *c, const char *path, const char *fmt, ...)
 }
 
 /* PATH.KEY, or KEY at the root. */
-static void join(char *out, size_t len, const char *path, const char *key)
+void join(char *out, size_t len, const char *path, const char *key)
 {
     snprintf(out, len, "%s%s%s", path, *path ? "." : "", key);
 }
 
-static void join_index(char *out, size_t len, const char *path, size_t i)
+void join_index(char *out, size_t len, const char *path, size_t i)
 {
     snprintf(out, len, "%s[%zu]", path, i);
 }
 
-#define PATH_MAX_LEN 256
-
-/* ---- ${NAME} expansion, in every string of the document ---- */
-
-static bool expand_string(Ctx *c, const char *path, const char *in, char **out)
-{
-    size_t cap = strlen(in) + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return fail(c, path, "out of memory");
-    for (const char *p = in; *p;) {
-        const char *add = p;
-        size_t addlen = 1;
-        if (p[0] == '$' && p[1] == '{') {
-            const char *end = strchr(p + 2, '}');
-            if (!end) {
-                free(buf);
-                /* The value is not shown: it may hold a secret. */
-                return fail(c, path, "unterminated ${ at byte %zu of the value", (size_t)(p - in));
-            }
-            char name[128];
-            size_t nlen = (size_t)(end - p - 2);
-            if (nlen == 0 || nlen >= sizeof name) {
-                free(buf);
-                return fail(c, path, "bad variable name at byte %zu of the value", (size_t)(p - in));
-            }
-            memcpy(name, p + 2, nlen);
-            name[nlen] = '\0';
-            add = getenv(name);
-            if (!add) {
-                free(buf);
-                return fail(c, path, "environment variable %s is not set", name);
-            }
-            addlen = strlen(add);
-            p = end + 1;
-        } else {
-            p++;
-        }
-        if (len + addlen + 1 > cap) {
-            cap = (len + addlen + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                return fail(c, path, "out of memory");
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, add, addlen);
-        len += addlen;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    return true;
-}
-
-static bool expand_all(Ctx *c, json_t *node, const char *path)
-{
-    char sub[PATH_MAX_LEN];
-    if (json_is_object(node)) {
-        const char *key;
-        json_t *v;
-        json_object_foreach(node, key, v) {
-            join(sub, sizeof sub, path, key);
-            if (json_is_string(v)) {
-                char *s;
-                if (!expand_string(c, sub, json_string_value(v), &s))
-                    return false;
-                int rc = json_object_set_new(node, key, json_string(s));
-                free(s);
-                if (rc != 0)
-                    return fail(c, sub, "out of memory");
-            } else if (!expand_all(c, v, sub)) {
-                return false;
-            }
-        }
-    } else if (json_is_array(node)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(node, i, v) {
-            join_index(sub, sizeof sub, path, i);
-            if (json_is_string(v)) {
-                char *s;
-                if (!expand_string(c, sub, json_string_value(v), &s))
-                    return false;
-                int rc = json_array_set_new(node, i, json_string(s));
-                free(s);
-                if (rc != 0)
-                    return fail(c, sub, "out of memory");
-            } else if (!expand_all(c, v, sub)) {
-                return false;
-            }
-        }
-    }
-    return true;
-}
 
 /* ---- typed getters ---- */
-
-static bool only_keys(Ctx *c, const json_t *obj, const char *path, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-    char sub[PATH_MAX_LEN];
-    json_object_foreach((json_t *)obj, key, v) {
-        bool ok = false;
-        for (const char *const *a = allowed; *a; a++)
-            if (strcmp(*a, key) == 0)
-                ok = true;
-        if (!ok) {
-            join(sub, sizeof sub, path, key);
-            return fail(c, sub, "unknown key");
-        }
-    }
-    return true;
-}
 
 static bool get_object(Ctx *c, const json_t *obj, const char *path, const char *key,
                        bool required, json_t **out)
@@ -253,16 +136,355 @@ static bool valid_short(const char *s)
     return true;
 }
 
-static bool get_short(Ctx *c, const json_t *obj, const char *path, char **out)
+static bool get_short(Ctx *c, const json_t *obj, const char *path, const char *key, char **out)
 {
     char sub[PATH_MAX_LEN];
-    if (!get_string(c, obj, path, "short", true, NULL, out))
+    if (!get_string(c, obj, path, key, true, NULL, out))
         return false;
     if (!valid_short(*out)) {
-        join(sub, sizeof sub, path, "short");
+        join(sub, sizeof sub, path, key);
         return fail(c, sub, "must match [a-z][a-z0-9_]{0,63}");
     }
     return true;
+}
+
+/* ---- the table ---- */
+
+/* save_top's keys read by the table ("desc" is 0, "asc" 1). */
+typedef struct {
+    int order;
+} SaveTopRows;
+
+#define ROW(sec, k, t, ...) {.section = (sec), .key = (k), .type = (t), __VA_ARGS__}
+#define AT(T, m) .offset = offsetof(T, m), .size = sizeof(((T *)0)->m)
+#define RELOAD .reloadable = true
+#define REQUIRED .required = true
+
+const ConfigKey config_keys[] = {
+    ROW("", "redis", CFG_OBJECT, REQUIRED, .doc = "where the statistics are kept"),
+    ROW("", "engine", CFG_OBJECT, RELOAD, .doc = "how events are applied and batched; every key has a default"),
+    ROW("", "kafka", CFG_OBJECT, .doc = "the Kafka source; absent: none"),
+    ROW("", "amqp", CFG_OBJECT, .doc = "the RabbitMQ source; absent: none"),
+    ROW("", "hooks", CFG_OBJECT, .doc = "where triggers are published; required with a source"),
+    ROW("", "http", CFG_OBJECT, .doc = "the metrics and health endpoint (see Operations) and the read API (see Reading relations); absent: not served"),
+    ROW("", "relations", CFG_ARRAY, REQUIRED, RELOAD, .doc = "the relation definitions below"),
+
+    ROW("redis", "url", CFG_STRING, REQUIRED, AT(Config, redis_url),
+        .doc = "`redis://[[user]:password@]host[:port][/db]` (checked when the file is loaded; the password may hold `@` and `:`, not `/`; an IPv6 host in brackets)"),
+    ROW("redis", "key_prefix", CFG_STRING, .dflt = "rel:", AT(Config, key_prefix),
+        .doc = "prefix of every key; must not contain `{` or `}` (the keys' hash tag)"),
+    ROW("redis", "timeout_ms", CFG_INT, .dflt = "5000", .min = 1, .max = 3600000,
+        AT(Config, redis_timeout_ms), .doc = "connect and command timeout, milliseconds"),
+    ROW("redis", "wait_replicas", CFG_INT, .dflt = "0", .min = 0, .max = 16,
+        AT(Config, wait_replicas),
+        .doc = "after each batch's writes, `WAIT` until this many replicas of every primary hold them (timeout: half of `redis.timeout_ms`); a batch short of them is applied again, nothing of it acknowledged. See [Redis Cluster and replicas](#redis-cluster-and-replicas)"),
+    ROW("redis", "seeds", CFG_ARRAY, .max = CONFIG_MAX_ADDRS,
+        .doc = "more nodes of a Redis Cluster (`\"host:port\"`, an IPv6 host in brackets) asked for the slot map when the node of `redis.url` does not answer"),
+    ROW("redis", "sentinels", CFG_ARRAY, .max = CONFIG_MAX_ADDRS,
+        .doc = "Redis Sentinel: the sentinels (`\"host:port\"`) asked in turn for the address of the primary named `redis.master_name`, at start and after every lost connection or `READONLY` reply (a failover); `redis.url` then gives only the user, password and database"),
+    ROW("redis", "master_name", CFG_STRING,
+        .doc = "Redis Sentinel: the name of the primary (1..127 characters; with `redis.sentinels`)"),
+
+    ROW("engine", "tombstone_ttl_s", CFG_INT, RELOAD, .dflt = "604800", .min = 1, .max = 315360000,
+        AT(Config, tombstone_ttl_s), .doc = "how long a detached edge remembers its version, seconds (7 days)"),
+    ROW("engine", "dedup_ids", CFG_INT, RELOAD, .dflt = "10000", .min = 1, .max = 10000000,
+        AT(Config, dedup_ids), .doc = "event ids remembered per profile side for duplicate detection"),
+    ROW("engine", "batch_size", CFG_INT, RELOAD, .dflt = "256", .min = 1, .max = 100000,
+        AT(Config, batch_size),
+        .doc = "most messages per batch (one Redis pipeline, one confirm wait, one commit/ack); a reload may lower it, not raise it above the value at start"),
+    ROW("engine", "batch_ms", CFG_INT, RELOAD, .dflt = "100", .min = 1, .max = 60000,
+        AT(Config, batch_ms), .doc = "longest time spent taking ready messages into one batch, milliseconds"),
+    ROW("engine", "shutdown_timeout_ms", CFG_INT, RELOAD, .dflt = "10000", .min = 100, .max = 3600000,
+        AT(Config, shutdown_timeout_ms), .doc = "SIGTERM: the longest drain, milliseconds"),
+    ROW("engine", "retry_max_ms", CFG_INT, RELOAD, .dflt = "5000", .min = 10, .max = 3600000,
+        AT(Config, retry_max_ms),
+        .doc = "cap of the reconnect back-off (Redis, RabbitMQ, dead-letter topic), milliseconds"),
+    ROW("engine", "log_level", CFG_ENUM, RELOAD, .dflt = "info", .values = "error|warn|info|debug",
+        AT(Config, log_level), .doc = "the least severe messages logged"),
+
+    ROW("kafka", "brokers", CFG_STRING, REQUIRED, AT(KafkaConfig, brokers),
+        .doc = "the bootstrap brokers, `host:port,...`"),
+    ROW("kafka", "group_id", CFG_STRING, .dflt = "relationd", AT(KafkaConfig, group_id),
+        .doc = "the consumer group"),
+    ROW("kafka", "topics", CFG_ARRAY, REQUIRED, .doc = "the topics consumed (non-empty strings, at least one)"),
+    ROW("kafka", "dead_letter_topic", CFG_STRING, REQUIRED, AT(KafkaConfig, dead_letter_topic),
+        .doc = "where events that cannot be applied go"),
+    ROW("kafka", "properties", CFG_MAP,
+        .doc = "librdkafka properties, passed unchanged (strings, numbers or booleans); those that would break what relationd guarantees are refused, each `*.location` file is checked"),
+
+    ROW("amqp", "url", CFG_STRING, REQUIRED, AT(AmqpConfig, url),
+        .doc = "`amqp[s]://[user[:password]@]host[:port][/vhost]`"),
+    ROW("amqp", "queue", CFG_STRING, REQUIRED, AT(AmqpConfig, queue), .doc = "the queue consumed"),
+    ROW("amqp", "prefetch", CFG_INT, .min = 1, .max = 65535,
+        .doc = "`basic.qos` prefetch; default 8 × `engine.batch_size`, at most 65535 (the eight batches a source may have in flight; a smaller prefetch makes smaller batches)"),
+    ROW("amqp", "dead_letter_exchange", CFG_STRING, REQUIRED, AT(AmqpConfig, dead_letter_exchange),
+        .doc = "the queue's `x-dead-letter-exchange`, a durable fanout exchange; bad messages go there"),
+    ROW("amqp", "declare", CFG_BOOL, .dflt = "true", AT(AmqpConfig, declare),
+        .doc = "`false`: the queue and the dead-letter exchange must exist and are used as they are"),
+    ROW("amqp", "queue_arguments", CFG_MAP,
+        .doc = "more `queue.declare` arguments, strings, integers or booleans: `{\"x-queue-type\": \"quorum\"}`"),
+    ROW("amqp", "tls", CFG_OBJECT, .doc = "TLS of an `amqps://` url (see TLS)"),
+
+    ROW("tls", "ca", CFG_STRING, AT(TlsConfig, ca),
+        .doc = "PEM file of the CA certificates (must be readable); absent: the system's"),
+    ROW("tls", "cert", CFG_STRING, AT(TlsConfig, cert),
+        .doc = "PEM file of a client certificate (must be readable; with `key`)"),
+    ROW("tls", "key", CFG_STRING, AT(TlsConfig, key),
+        .doc = "PEM file of the client certificate's key (must be readable; with `cert`)"),
+    ROW("tls", "verify", CFG_BOOL, .dflt = "true", AT(TlsConfig, verify),
+        .doc = "the server's certificate must chain to `ca` and name the url's host; `false` turns both checks off, for tests only"),
+
+    ROW("hooks", "url", CFG_STRING, REQUIRED, AT(Config, hooks_url),
+        .doc = "`amqp[s]://[user[:password]@]host[:port][/vhost]`"),
+    ROW("hooks", "exchange", CFG_STRING, .dflt = "relation.hooks", AT(Config, hooks_exchange),
+        .doc = "the topic exchange triggers are published to"),
+    ROW("hooks", "declare", CFG_BOOL, .dflt = "true", AT(Config, hooks_declare),
+        .doc = "`false`: the exchange must exist"),
+    ROW("hooks", "tls", CFG_OBJECT, .doc = "TLS of an `amqps://` url (see TLS)"),
+
+    ROW("http", "listen", CFG_STRING, REQUIRED, AT(Config, http_listen),
+        .doc = "`host:port` (`[::1]:9464`)"),
+    ROW("http", "token", CFG_STRING, RELOAD, AT(Config, http_token),
+        .doc = "the bearer token `/v1/` requires; absent: `/v1/` is open"),
+
+    ROW("relation", "short", CFG_SHORT, REQUIRED, RELOAD, AT(RelationDef, short_name),
+        .doc = "the relation's short name, unique"),
+    ROW("relation", "name", CFG_STRING, RELOAD, AT(RelationDef, name), .doc = "display name"),
+    ROW("relation", "database_a", CFG_STRING, REQUIRED, RELOAD, AT(RelationDef, database_a),
+        .doc = "the database of side a's profiles"),
+    ROW("relation", "database_b", CFG_STRING, REQUIRED, RELOAD, AT(RelationDef, database_b),
+        .doc = "the database of side b's profiles"),
+    ROW("relation", "properties", CFG_ARRAY, RELOAD, .max = CONFIG_MAX_PROPERTIES,
+        .doc = "the properties an edge carries (at most 11)"),
+    ROW("relation", "thresholds", CFG_ARRAY, RELOAD, .doc = "the thresholds that publish triggers"),
+
+    ROW("property", "short", CFG_SHORT, REQUIRED, RELOAD, AT(PropertyDef, short_name),
+        .doc = "the property's short name, unique within the relation"),
+    ROW("property", "name", CFG_STRING, RELOAD, AT(PropertyDef, name), .doc = "display name"),
+    ROW("property", "type", CFG_ENUM, REQUIRED, RELOAD, .values = "int|float|bool",
+        AT(PropertyDef, type), .doc = "the value's type"),
+    ROW("property", "save_amount", CFG_BOOL, RELOAD, .dflt = "false", AT(PropertyDef, save_amount),
+        .doc = "keep the sum per profile side (`int` and `float` only)"),
+    ROW("property", "save_top", CFG_OBJECT, RELOAD,
+        .doc = "keep the profiles with the highest (or lowest) amounts (`int` and `float` only)"),
+    ROW("save_top", "order", CFG_ENUM, RELOAD, .dflt = "desc", .values = "desc|asc",
+        AT(SaveTopRows, order),
+        .doc = "`desc`: highest first; `asc`: lowest first"),
+    ROW("save_top", "limit", CFG_INT, REQUIRED, RELOAD, .min = 1, .max = CONFIG_MAX_TOP,
+        .doc = "how many profiles are kept"),
+
+    ROW("threshold", "direction", CFG_ENUM, REQUIRED, RELOAD, .values = "direct|reverse",
+        AT(ThresholdDef, side), .doc = "the side whose statistic is watched"),
+    ROW("threshold", "stat", CFG_ENUM, REQUIRED, RELOAD, .values = "count|total|edge",
+        AT(ThresholdDef, stat),
+        .doc = "the statistic watched (`count` the relations, or the edges with the property; `total` the property's sum, with `save_amount`; `edge` its value on one edge)"),
+    ROW("threshold", "property", CFG_STRING, RELOAD,
+        .doc = "a property of the relation; required for `total` and `edge`"),
+    ROW("threshold", "value", CFG_NUMBER, REQUIRED, RELOAD,
+        .doc = "the value crossed: an integer for `count` and `int`, 0 or 1 (or a boolean) for `bool`, a `float` rounded to 6 decimals as written"),
+    ROW("threshold", "name", CFG_STRING, RELOAD,
+        .doc = "1..64 letters, digits, `_`, `-`, `.` or spaces, carried in the trigger"),
+};
+const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
+
+/* ---- reading a section by the table ---- */
+
+/* "a, b or c" of an enum's values. */
+static void enum_names(const char *values, char *out, size_t len)
+{
+    size_t used = 0, n = strlen(values);
+    out[0] = '\0';
+    for (const char *p = values; p < values + n && used < len;) {
+        size_t w = strcspn(p, "|");
+        const char *next = p + w + (p[w] == '|');
+        const char *sep = p == values ? "" : next >= values + n ? " or " : ", ";
+        int k = snprintf(out + used, len - used, "%s%.*s", sep, (int)w, p);
+        used += k > 0 ? (size_t)k : 0;
+        p = next;
+    }
+}
+
+/* The index of name among the enum's values, -1 when not one of them. */
+static int enum_index(const char *values, const char *name)
+{
+    size_t nl = strlen(name);
+    int i = 0;
+    for (const char *p = values; *p; i++) {
+        size_t w = strcspn(p, "|");
+        if (w == nl && strncmp(p, name, nl) == 0)
+            return i;
+        p += w + (p[w] == '|');
+    }
+    return -1;
+}
+
+/* Stores v in a field of size bytes (an int, an enum or an int64_t). */
+static void store_int(void *field, size_t size, int64_t v)
+{
+    if (size == sizeof(int64_t)) {
+        memcpy(field, &v, sizeof v);
+    } else {
+        int i = (int)v;
+        memcpy(field, &i, sizeof i);
+    }
+}
+
+_Static_assert(sizeof(PropType) == sizeof(int) && sizeof(Side) == sizeof(int) &&
+                   sizeof(ThresholdStat) == sizeof(int),
+               "enums are stored as int");
+
+/* One row's value from o into base (the row has a place). */
+static bool load_row(Ctx *c, const json_t *o, const char *path, const ConfigKey *k, void *base)
+{
+    void *field = (char *)base + k->offset;
+    char sub[PATH_MAX_LEN];
+    switch (k->type) {
+    case CFG_STRING:
+        return get_string(c, o, path, k->key, k->required, k->dflt, (char **)field);
+    case CFG_SHORT:
+        return get_short(c, o, path, k->key, (char **)field);
+    case CFG_BOOL:
+        return get_bool(c, o, path, k->key, k->dflt && strcmp(k->dflt, "true") == 0, (bool *)field);
+    case CFG_INT: {
+        int64_t v;
+        if (!get_int(c, o, path, k->key, k->dflt ? strtoll(k->dflt, NULL, 10) : 0, k->min, k->max,
+                     &v))
+            return false;
+        store_int(field, k->size, v);
+        return true;
+    }
+    case CFG_ENUM: {
+        char *name = NULL, names[128];
+        if (!get_string(c, o, path, k->key, k->required, k->dflt, &name))
+            return false;
+        int i = name ? enum_index(k->values, name) : 0;
+        free(name);
+        if (i < 0) {
+            enum_names(k->values, names, sizeof names);
+            join(sub, sizeof sub, path, k->key);
+            return fail(c, sub, "must be %s", names);
+        }
+        store_int(field, k->size, i);
+        return true;
+    }
+    default:
+        return true; /* read by the section's code */
+    }
+}
+
+/* The keys of section in o (path names o): any other key is refused, then
+ * each row that has a place in base is read, in the table's order. */
+static bool load_rows(Ctx *c, const json_t *o, const char *path, const char *section, void *base)
+{
+    const char *key;
+    json_t *v;
+    char sub[PATH_MAX_LEN];
+    json_object_foreach((json_t *)o, key, v) {
+        bool ok = false;
+        for (size_t i = 0; i < config_nkeys && !ok; i++)
+            ok = strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].key, key) == 0;
+        if (!ok) {
+            join(sub, sizeof sub, path, key);
+            return fail(c, sub, "unknown key");
+        }
+    }
+    for (size_t i = 0; i < config_nkeys; i++)
+        if (strcmp(config_keys[i].section, section) == 0 && config_keys[i].size &&
+            !load_row(c, o, path, &config_keys[i], base))
+            return false;
+    return true;
+}
+
+/* The row of section.key (it exists: a key of the table). */
+static const ConfigKey *row(const char *section, const char *key)
+{
+    for (size_t i = 0; i < config_nkeys; i++)
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].key, key) == 0)
+            return &config_keys[i];
+    abort(); /* a key missing from the table: a programming error */
+}
+
+/* ---- the table as JSON ---- */
+
+/* The JSON paths a section's keys have ("relations[].properties[].KEY"). */
+static const struct {
+    const char *section;
+    const char *prefix[2];
+} section_paths[] = {
+    {"", {""}},
+    {"redis", {"redis."}},
+    {"engine", {"engine."}},
+    {"kafka", {"kafka."}},
+    {"amqp", {"amqp."}},
+    {"hooks", {"hooks."}},
+    {"http", {"http."}},
+    {"tls", {"amqp.tls.", "hooks.tls."}},
+    {"relation", {"relations[]."}},
+    {"property", {"relations[].properties[]."}},
+    {"save_top", {"relations[].properties[].save_top."}},
+    {"threshold", {"relations[].thresholds[]."}},
+};
+
+static json_t *row_json(const ConfigKey *k)
+{
+    static const char *const types[] = {"string", "short", "integer", "boolean", "enum",
+                                        "number", "object", "map",    "array"};
+    json_t *paths = json_array(), *dflt = NULL, *values = NULL;
+    if (!paths)
+        goto oom;
+    for (size_t s = 0; s < sizeof section_paths / sizeof section_paths[0]; s++)
+        if (strcmp(section_paths[s].section, k->section) == 0)
+            for (int j = 0; j < 2 && section_paths[s].prefix[j]; j++) {
+                char p[PATH_MAX_LEN];
+                snprintf(p, sizeof p, "%s%s", section_paths[s].prefix[j], k->key);
+                if (json_array_append_new(paths, json_string(p)) != 0)
+                    goto oom;
+            }
+    if (k->dflt)
+        dflt = k->type == CFG_INT    ? json_integer(strtoll(k->dflt, NULL, 10))
+               : k->type == CFG_BOOL ? json_boolean(strcmp(k->dflt, "true") == 0)
+                                     : json_string(k->dflt);
+    if (k->type == CFG_ENUM) {
+        values = json_array();
+        for (const char *p = k->values; values && *p;) {
+            size_t w = strcspn(p, "|");
+            if (json_array_append_new(values, json_stringn(p, w)) != 0)
+                goto oom;
+            p += w + (p[w] == '|');
+        }
+    }
+    bool bounded = k->type == CFG_INT && (k->min || k->max);
+    json_t *min = bounded ? json_integer(k->min) : json_null();
+    json_t *max = bounded || (k->type == CFG_ARRAY && k->max) ? json_integer(k->max) : json_null();
+    if ((k->dflt && !dflt) || (k->type == CFG_ENUM && !values) || !min || !max) {
+        json_decref(min);
+        json_decref(max);
+        goto oom;
+    }
+    /* "o" takes the references, also when json_pack fails */
+    return json_pack("{s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:o, s:o, s:b, s:s}", "section",
+                     k->section, "key", k->key, "paths", paths, "type", types[k->type],
+                     "required", (int)k->required, "default", dflt ? dflt : json_null(),
+                     "minimum", min, "maximum", max, "enum", values ? values : json_null(),
+                     "reloadable", (int)k->reloadable, "doc", k->doc);
+oom:
+    json_decref(paths);
+    json_decref(dflt);
+    json_decref(values);
+    return NULL;
+}
+
+char *config_table_json(void)
+{
+    json_t *all = json_array();
+    for (size_t i = 0; all && i < config_nkeys; i++)
+        if (json_array_append_new(all, row_json(&config_keys[i])) != 0) {
+            json_decref(all);
+            all = NULL;
+        }
+    char *text = all ? json_dumps(all, JSON_INDENT(1)) : NULL;
+    json_decref(all);
+    return text;
 }
 
 /* ---- sections ---- */
@@ -375,18 +597,9 @@ static bool get_addrs(Ctx *c, const json_t *o, const char *key, RedisAddr *out, 
 
 static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const keys[] = {"url",   "key_prefix", "timeout_ms", "wait_replicas",
-                                       "seeds", "sentinels",  "master_name", NULL};
     json_t *o;
-    int64_t t, w;
-    if (!get_object(c, root, "", "redis", true, &o) || !only_keys(c, o, "redis", keys) ||
-        !get_string(c, o, "redis", "url", true, NULL, &cfg->redis_url) ||
-        !get_string(c, o, "redis", "key_prefix", false, "rel:", &cfg->key_prefix) ||
-        !get_int(c, o, "redis", "timeout_ms", 5000, 1, 3600000, &t) ||
-        !get_int(c, o, "redis", "wait_replicas", 0, 0, 16, &w))
+    if (!get_object(c, root, "", "redis", true, &o) || !load_rows(c, o, "redis", "redis", cfg))
         return false;
-    cfg->redis_timeout_ms = (int)t;
-    cfg->wait_replicas = (int)w;
     if (!get_addrs(c, o, "seeds", cfg->seeds, &cfg->nseeds) ||
         !get_addrs(c, o, "sentinels", cfg->sentinels, &cfg->nsentinels))
         return false;
@@ -412,44 +625,17 @@ static bool load_redis(Ctx *c, const json_t *root, Config *cfg)
 
 static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const keys[] = {"tombstone_ttl_s",     "dedup_ids",    "batch_size", "batch_ms",
-                                       "shutdown_timeout_ms", "retry_max_ms", "log_level",  NULL};
-    static const char *const levels[] = {"error", "warn", "info", "debug"};
     json_t *o;
-    int64_t d = 0, b = 0, bm = 0, st = 0, rm = 0;
     if (!get_object(c, root, "", "engine", false, &o))
         return false;
     if (!o)
         o = json_object(); /* defaults: an empty object */
     else
         json_incref(o);
-    bool ok = only_keys(c, o, "engine", keys) &&
-              get_int(c, o, "engine", "tombstone_ttl_s", 604800, 1, 315360000,
-                      &cfg->tombstone_ttl_s) &&
-              get_int(c, o, "engine", "dedup_ids", 10000, 1, 10000000, &d) &&
-              get_int(c, o, "engine", "batch_size", 256, 1, 100000, &b) &&
-              get_int(c, o, "engine", "batch_ms", 100, 1, 60000, &bm) &&
-              get_int(c, o, "engine", "shutdown_timeout_ms", 10000, 100, 3600000, &st) &&
-              get_int(c, o, "engine", "retry_max_ms", 5000, 10, 3600000, &rm);
-    char *level = NULL;
-    cfg->log_level = 2;
-    if (ok && (ok = get_string(c, o, "engine", "log_level", false, "info", &level))) {
-        int found = -1;
-        for (int i = 0; i < 4; i++)
-            if (strcmp(level, levels[i]) == 0)
-                found = i;
-        if (found < 0)
-            ok = fail(c, "engine.log_level", "must be error, warn, info or debug");
-        else
-            cfg->log_level = found;
-    }
-    free(level);
+    if (!o)
+        return fail(c, "engine", "out of memory");
+    bool ok = load_rows(c, o, "engine", "engine", cfg);
     json_decref(o);
-    cfg->dedup_ids = (int)d;
-    cfg->batch_size = (int)b;
-    cfg->batch_ms = (int)bm;
-    cfg->shutdown_timeout_ms = (int)st;
-    cfg->retry_max_ms = (int)rm;
     return ok;
 }
 
@@ -564,8 +750,6 @@ static char *kafka_value(const char *key, const json_t *v, const char **why)
 
 static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const keys[] = {"brokers", "group_id", "topics", "dead_letter_topic",
-                                       "properties", NULL};
     json_t *o, *topics, *props;
     char sub[PATH_MAX_LEN];
     KafkaConfig *k = &cfg->kafka;
@@ -574,10 +758,7 @@ static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
     if (!o)
         return true;
     cfg->has_kafka = true;
-    if (!only_keys(c, o, "kafka", keys) ||
-        !get_string(c, o, "kafka", "brokers", true, NULL, &k->brokers) ||
-        !get_string(c, o, "kafka", "group_id", false, "relationd", &k->group_id) ||
-        !get_string(c, o, "kafka", "dead_letter_topic", true, NULL, &k->dead_letter_topic))
+    if (!load_rows(c, o, "kafka", "kafka", k))
         return false;
     topics = json_object_get(o, "topics");
     if (!topics)
@@ -641,9 +822,6 @@ static bool check_amqp_url(Ctx *c, const char *path, const char *url)
     return true;
 }
 
-static bool dup_str(char **dst, const char *src);
-static bool str_same(const char *a, const char *b);
-
 bool config_tls_copy(TlsConfig *dst, const TlsConfig *src)
 {
     dst->verify = src->verify;
@@ -659,16 +837,9 @@ void config_tls_free(TlsConfig *t)
     memset(t, 0, sizeof *t);
 }
 
-static bool tls_same(const TlsConfig *a, const TlsConfig *b)
-{
-    return a->verify == b->verify && str_same(a->ca, b->ca) && str_same(a->cert, b->cert) &&
-           str_same(a->key, b->key);
-}
-
 /* SECTION.tls: {ca, cert, key, verify}, for an amqps:// url. */
 static bool load_tls(Ctx *c, const json_t *o, const char *section, const char *url, TlsConfig *t)
 {
-    static const char *const keys[] = {"ca", "cert", "key", "verify", NULL};
     char path[PATH_MAX_LEN], sub[PATH_MAX_LEN];
     json_t *tls;
     t->verify = true;
@@ -679,10 +850,7 @@ static bool load_tls(Ctx *c, const json_t *o, const char *section, const char *u
         return true;
     if (strncmp(url, "amqps://", 8) != 0)
         return fail(c, path, "only with an amqps:// url");
-    if (!only_keys(c, tls, path, keys) || !get_string(c, tls, path, "ca", false, NULL, &t->ca) ||
-        !get_string(c, tls, path, "cert", false, NULL, &t->cert) ||
-        !get_string(c, tls, path, "key", false, NULL, &t->key) ||
-        !get_bool(c, tls, path, "verify", true, &t->verify))
+    if (!load_rows(c, tls, path, "tls", t))
         return false;
     if (!t->cert != !t->key)
         return fail(c, path, "cert and key go together");
@@ -697,8 +865,7 @@ static bool load_tls(Ctx *c, const json_t *o, const char *section, const char *u
 
 static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const keys[] = {"url",     "queue",           "prefetch", "dead_letter_exchange",
-                                       "declare", "queue_arguments", "tls",      NULL};
+    const ConfigKey *pf = row("amqp", "prefetch");
     json_t *o, *args;
     int64_t prefetch;
     if (!get_object(c, root, "", "amqp", false, &o))
@@ -706,22 +873,17 @@ static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
     if (!o)
         return true;
     cfg->has_amqp = true;
-    if (!only_keys(c, o, "amqp", keys) ||
-        !get_string(c, o, "amqp", "url", true, NULL, &cfg->amqp.url) ||
-        !get_string(c, o, "amqp", "queue", true, NULL, &cfg->amqp.queue) ||
+    if (!load_rows(c, o, "amqp", "amqp", &cfg->amqp) ||
         /* Default: enough deliveries for every batch in flight to be full. */
         !get_int(c, o, "amqp", "prefetch",
-                 (int64_t)cfg->batch_size * CONFIG_BATCHES_IN_FLIGHT > 65535
-                     ? 65535
+                 (int64_t)cfg->batch_size * CONFIG_BATCHES_IN_FLIGHT > pf->max
+                     ? pf->max
                      : (int64_t)cfg->batch_size * CONFIG_BATCHES_IN_FLIGHT,
-                 1, 65535, &prefetch) ||
-        !get_string(c, o, "amqp", "dead_letter_exchange", true, NULL,
-                    &cfg->amqp.dead_letter_exchange))
+                 pf->min, pf->max, &prefetch))
         return false;
     cfg->amqp.prefetch = (int)prefetch;
     cfg->amqp.prefetch_default = !json_object_get(o, "prefetch");
-    if (!get_bool(c, o, "amqp", "declare", true, &cfg->amqp.declare) ||
-        !get_object(c, o, "amqp", "queue_arguments", false, &args))
+    if (!get_object(c, o, "amqp", "queue_arguments", false, &args))
         return false;
     if (args) {
         const char *key;
@@ -743,17 +905,12 @@ static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
 
 static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
 {
-    static const char *const hook_keys[] = {"url", "exchange", "declare", "tls", NULL};
-    static const char *const http_keys[] = {"listen", "token", NULL};
     json_t *o;
     if (!get_object(c, root, "", "hooks", false, &o))
         return false;
     if (o) {
         cfg->has_hooks = true;
-        if (!only_keys(c, o, "hooks", hook_keys) ||
-            !get_string(c, o, "hooks", "url", true, NULL, &cfg->hooks_url) ||
-            !get_string(c, o, "hooks", "exchange", false, "relation.hooks", &cfg->hooks_exchange) ||
-            !get_bool(c, o, "hooks", "declare", true, &cfg->hooks_declare))
+        if (!load_rows(c, o, "hooks", "hooks", cfg))
             return false;
         if (!check_amqp_url(c, "hooks.url", cfg->hooks_url) ||
             !load_tls(c, o, "hooks", cfg->hooks_url, &cfg->hooks_tls))
@@ -763,9 +920,7 @@ static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
         return false;
     if (o) {
         cfg->has_http = true;
-        if (!only_keys(c, o, "http", http_keys) ||
-            !get_string(c, o, "http", "listen", true, NULL, &cfg->http_listen) ||
-            !get_string(c, o, "http", "token", false, NULL, &cfg->http_token))
+        if (!load_rows(c, o, "http", "http", cfg))
             return false;
         if (cfg->http_token && !*cfg->http_token)
             return fail(c, "http.token", "must not be empty (leave it out for no token)");
@@ -780,32 +935,12 @@ static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
 
 static bool load_property(Ctx *c, const json_t *o, const char *path, PropertyDef *p)
 {
-    static const char *const keys[] = {"short", "name", "type", "save_amount", "save_top", NULL};
-    static const char *const top_keys[] = {"order", "limit", NULL};
-    char *type = NULL;
     char sub[PATH_MAX_LEN];
     json_t *top;
 
     if (!json_is_object(o))
         return fail(c, path, "must be an object");
-    if (!only_keys(c, o, path, keys) || !get_short(c, o, path, &p->short_name) ||
-        !get_string(c, o, path, "name", false, NULL, &p->name) ||
-        !get_string(c, o, path, "type", true, NULL, &type))
-        goto fail;
-    if (strcmp(type, "int") == 0) {
-        p->type = PROP_INT;
-    } else if (strcmp(type, "float") == 0) {
-        p->type = PROP_FLOAT;
-    } else if (strcmp(type, "bool") == 0) {
-        p->type = PROP_BOOL;
-    } else {
-        join(sub, sizeof sub, path, "type");
-        fail(c, sub, "must be int, float or bool");
-        goto fail;
-    }
-    free(type);
-    type = NULL;
-    if (!get_bool(c, o, path, "save_amount", false, &p->save_amount))
+    if (!load_rows(c, o, path, "property", p))
         return false;
     if (p->save_amount && p->type == PROP_BOOL) {
         join(sub, sizeof sub, path, "save_amount");
@@ -815,51 +950,37 @@ static bool load_property(Ctx *c, const json_t *o, const char *path, PropertyDef
         return false;
     p->top_order = TOP_NONE;
     if (top) {
-        char *order = NULL;
-        int64_t limit;
+        SaveTopRows st;
+        const ConfigKey *lk = row("save_top", "limit");
         join(sub, sizeof sub, path, "save_top");
         if (p->type == PROP_BOOL)
             return fail(c, sub, "only for int or float properties");
-        if (!only_keys(c, top, sub, top_keys) ||
-            !get_string(c, top, sub, "order", false, "desc", &order))
+        if (!load_rows(c, top, sub, "save_top", &st))
             return false;
-        bool desc = strcmp(order, "desc") == 0, asc = strcmp(order, "asc") == 0;
-        free(order);
-        if (!desc && !asc) {
-            join(sub, sizeof sub, path, "save_top.order");
-            return fail(c, sub, "must be desc or asc");
-        }
-        p->top_order = desc ? TOP_DESC : TOP_ASC;
+        p->top_order = st.order == 0 ? TOP_DESC : TOP_ASC;
         json_t *lv = json_object_get(top, "limit");
         join(sub, sizeof sub, path, "save_top.limit");
         if (!lv)
             return fail(c, sub, "required");
-        if (!json_is_integer(lv) || json_integer_value(lv) < 1 ||
-            json_integer_value(lv) > CONFIG_MAX_TOP)
-            return fail(c, sub, "must be 1..20");
-        limit = json_integer_value(lv);
-        p->top_limit = (int)limit;
+        if (!json_is_integer(lv) || json_integer_value(lv) < lk->min ||
+            json_integer_value(lv) > lk->max)
+            return fail(c, sub, "must be %lld..%lld", (long long)lk->min, (long long)lk->max);
+        p->top_limit = (int)json_integer_value(lv);
     }
     return true;
-fail:
-    free(type);
-    return false;
 }
 
 /* o is the threshold, raw its text in c->text (NULL: not found there). */
 static bool load_threshold(Ctx *c, const json_t *o, const char *raw, const char *path,
                            RelationDef *rel, ThresholdDef *t)
 {
-    static const char *const keys[] = {"direction", "stat", "property", "value", "name", NULL};
-    char *dir = NULL, *stat = NULL, *prop = NULL, *name = NULL;
+    char *prop = NULL, *name = NULL;
     char sub[PATH_MAX_LEN];
     bool ok = false;
 
     if (!json_is_object(o))
         return fail(c, path, "must be an object");
-    if (!only_keys(c, o, path, keys) ||
-        !get_string(c, o, path, "direction", true, NULL, &dir) ||
-        !get_string(c, o, path, "stat", true, NULL, &stat) ||
+    if (!load_rows(c, o, path, "threshold", t) ||
         !get_string(c, o, path, "property", false, NULL, &prop) ||
         !get_string(c, o, path, "name", false, NULL, &name))
         goto done;
@@ -876,26 +997,6 @@ static bool load_threshold(Ctx *c, const json_t *o, const char *raw, const char 
         }
         snprintf(t->name, sizeof t->name, "%s", name);
     }
-    if (strcmp(dir, "direct") == 0) {
-        t->side = SIDE_DIRECT;
-    } else if (strcmp(dir, "reverse") == 0) {
-        t->side = SIDE_REVERSE;
-    } else {
-        join(sub, sizeof sub, path, "direction");
-        fail(c, sub, "must be direct or reverse");
-        goto done;
-    }
-    if (strcmp(stat, "count") == 0) {
-        t->stat = STAT_COUNT;
-    } else if (strcmp(stat, "total") == 0) {
-        t->stat = STAT_TOTAL;
-    } else if (strcmp(stat, "edge") == 0) {
-        t->stat = STAT_EDGE;
-    } else {
-        join(sub, sizeof sub, path, "stat");
-        fail(c, sub, "must be count, total or edge");
-        goto done;
-    }
     join(sub, sizeof sub, path, "property");
     t->property = -1;
     if (prop) {
@@ -905,7 +1006,7 @@ static bool load_threshold(Ctx *c, const json_t *o, const char *raw, const char 
             goto done;
         }
     } else if (t->stat != STAT_COUNT) {
-        fail(c, sub, "required for stat %s", stat);
+        fail(c, sub, "required for stat %s", t->stat == STAT_TOTAL ? "total" : "edge");
         goto done;
     }
     const PropertyDef *p = t->property >= 0 ? &rel->properties[t->property] : NULL;
@@ -955,8 +1056,6 @@ static bool load_threshold(Ctx *c, const json_t *o, const char *raw, const char 
     ok = true;
 done:
     free(name);
-    free(dir);
-    free(stat);
     free(prop);
     return ok;
 }
@@ -965,18 +1064,13 @@ done:
 static bool load_relation(Ctx *c, const json_t *o, const char *raw, const char *path,
                           RelationDef *rel)
 {
-    static const char *const keys[] = {"short",      "name",       "database_a", "database_b",
-                                       "properties", "thresholds", NULL};
     char sub[PATH_MAX_LEN], item[PATH_MAX_LEN];
     size_t i;
     json_t *v;
 
     if (!json_is_object(o))
         return fail(c, path, "must be an object");
-    if (!only_keys(c, o, path, keys) || !get_short(c, o, path, &rel->short_name) ||
-        !get_string(c, o, path, "name", false, NULL, &rel->name) ||
-        !get_string(c, o, path, "database_a", true, NULL, &rel->database_a) ||
-        !get_string(c, o, path, "database_b", true, NULL, &rel->database_b))
+    if (!load_rows(c, o, path, "relation", rel))
         return false;
 
     json_t *props = json_object_get(o, "properties");
@@ -984,7 +1078,7 @@ static bool load_relation(Ctx *c, const json_t *o, const char *raw, const char *
     if (props && !json_is_array(props))
         return fail(c, sub, "must be an array");
     if (props && json_array_size(props) > CONFIG_MAX_PROPERTIES)
-        return fail(c, sub, "at most 11 properties");
+        return fail(c, sub, "at most %d properties", CONFIG_MAX_PROPERTIES);
     json_array_foreach(props, i, v) {
         join_index(item, sizeof item, sub, i);
         if (!load_property(c, v, item, &rel->properties[i])) {
@@ -1052,8 +1146,6 @@ static bool load_relations(Ctx *c, const json_t *root, Config *cfg)
 
 static Config *config_from_json(json_t *root, Ctx *c, unsigned skip)
 {
-    static const char *const keys[] = {"redis", "engine", "kafka", "amqp",
-                                       "hooks", "http",   "relations", NULL};
     Config *cfg;
     if (!json_is_object(root)) {
         fail(c, "(root)", "must be an object");
@@ -1074,7 +1166,7 @@ static Config *config_from_json(json_t *root, Ctx *c, unsigned skip)
         fail(c, "(root)", "out of memory");
         return NULL;
     }
-    if (!expand_all(c, root, "") || !only_keys(c, root, "", keys) || !load_redis(c, root, cfg) ||
+    if (!expand_all(c, root, "") || !load_rows(c, root, "", "", cfg) || !load_redis(c, root, cfg) ||
         !load_engine(c, root, cfg) || !load_kafka(c, root, cfg) || !load_amqp(c, root, cfg) ||
         !load_hooks_http(c, root, cfg) || !load_relations(c, root, cfg)) {
         config_free(cfg);
@@ -1170,13 +1262,6 @@ Config *config_load_sections(const char *path, unsigned skip, char *err, size_t 
     return cfg;
 }
 
-static void free_strings(char **v, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void config_free(Config *cfg)
 {
     if (!cfg)
@@ -1231,256 +1316,22 @@ int config_property(const RelationDef *rel, const char *short_name)
     return -1;
 }
 
-/* ---- reload ---- */
+void free_strings(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
 
-static bool str_same(const char *a, const char *b)
+bool str_same(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static bool strings_same(char **a, char **b, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!str_same(a[i], b[i]))
-            return false;
-    return true;
-}
-
-static bool kafka_same(const Config *a, const Config *b)
-{
-    const KafkaConfig *x = &a->kafka, *y = &b->kafka;
-    return a->has_kafka == b->has_kafka && str_same(x->brokers, y->brokers) &&
-           str_same(x->group_id, y->group_id) && x->ntopics == y->ntopics &&
-           strings_same(x->topics, y->topics, x->ntopics) &&
-           str_same(x->dead_letter_topic, y->dead_letter_topic) &&
-           x->nproperties == y->nproperties &&
-           strings_same(x->property_keys, y->property_keys, x->nproperties) &&
-           strings_same(x->property_values, y->property_values, x->nproperties);
-}
-
-static void note_change(char *changed, size_t len, const char *what)
-{
-    size_t used = strlen(changed);
-    snprintf(changed + used, len - used, "%s%s", used ? ", " : "", what);
-}
-
-static bool dup_str(char **dst, const char *src)
+bool dup_str(char **dst, const char *src)
 {
     free(*dst);
     *dst = src ? strdup(src) : NULL;
     return !src || *dst;
 }
 
-static bool dup_strings(char ***dst, int *ndst, char *const *src, int n)
-{
-    free_strings(*dst, *ndst);
-    *dst = NULL;
-    *ndst = 0;
-    if (n == 0)
-        return true;
-    *dst = calloc((size_t)n, sizeof **dst);
-    if (!*dst)
-        return false;
-    *ndst = n;
-    for (int i = 0; i < n; i++)
-        if (!dup_str(&(*dst)[i], src[i]))
-            return false;
-    return true;
-}
-
-static bool dup_properties(KafkaConfig *dst, const KafkaConfig *src)
-{
-    int nk = 0, nv = 0;
-    free_strings(dst->property_keys, dst->nproperties);
-    free_strings(dst->property_values, dst->nproperties);
-    dst->property_keys = dst->property_values = NULL;
-    dst->nproperties = 0;
-    if (!dup_strings(&dst->property_keys, &nk, src->property_keys, src->nproperties) ||
-        !dup_strings(&dst->property_values, &nv, src->property_values, src->nproperties)) {
-        free_strings(dst->property_keys, nk);
-        free_strings(dst->property_values, nv);
-        dst->property_keys = dst->property_values = NULL;
-        return false;
-    }
-    dst->nproperties = src->nproperties;
-    return true;
-}
-
-/* A secret written in the file: some of [s, end) is not ${NAME}. */
-static bool literal_text(const char *s, const char *end)
-{
-    while (s < end) {
-        const char *close = s[0] == '$' && s + 1 < end && s[1] == '{'
-                                ? memchr(s + 2, '}', (size_t)(end - s - 2))
-                                : NULL;
-        if (!close)
-            return true;
-        s = close + 1;
-    }
-    return false;
-}
-
-/* A URL with a password written in it (not taken from the environment). */
-static bool literal_password(const char *url)
-{
-    const char *p = url ? strstr(url, "://") : NULL;
-    if (!p)
-        return false;
-    p += 3;
-    const char *end = p + strcspn(p, "/"), *at = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@')
-            at = q;
-    const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-    return colon && literal_text(colon + 1, at);
-}
-
-/* kafka.properties that hold secrets. */
-static bool secret_property(const char *key)
-{
-    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "sasl.jaas") ||
-           strstr(key, "ssl.key.pem") || strstr(key, "oauthbearer.config");
-}
-
-#define SECRETS_NAMED 16
-
-typedef struct {
-    char names[SECRETS_NAMED][300];
-    int n; /* may be more than SECRETS_NAMED: those are counted */
-} Secrets;
-
-static void name_secret(Secrets *s, const char *fmt, const char *name)
-{
-    if (s->n < SECRETS_NAMED)
-        snprintf(s->names[s->n], sizeof s->names[s->n], fmt, name);
-    s->n++;
-}
-
-bool config_secret_exposed(const char *path, char *what, size_t len)
-{
-    struct stat st;
-    if (len == 0 || stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
-        return false;
-    json_error_t e;
-    json_t *root = json_load_file(path, 0, &e);
-    if (!root)
-        return false;
-    Secrets *s = calloc(1, sizeof *s);
-    if (!s) {
-        json_decref(root);
-        snprintf(what, len, "secrets (out of memory naming them; mode %04o)",
-                 (unsigned)(st.st_mode & 07777));
-        return true;
-    }
-    static const char *const sections[] = {"redis", "amqp", "hooks"};
-    for (size_t i = 0; i < 3; i++) {
-        const char *url = json_string_value(json_object_get(json_object_get(root, sections[i]), "url"));
-        if (literal_password(url))
-            name_secret(s, "the password of %s.url", sections[i]);
-    }
-    const char *token = json_string_value(json_object_get(json_object_get(root, "http"), "token"));
-    if (token && literal_text(token, token + strlen(token)))
-        name_secret(s, "%s", "http.token");
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(json_object_get(root, "kafka"), "properties"), key, v) {
-        const char *value = json_string_value(v);
-        if (secret_property(key) && value && literal_text(value, value + strlen(value)))
-            name_secret(s, "kafka.properties.%s", key);
-    }
-    json_decref(root);
-    /* "A", "A and B", "A, B and C", "A, ..., P and 3 more" */
-    int named = s->n < SECRETS_NAMED ? s->n : SECRETS_NAMED;
-    size_t used = 0;
-    what[0] = '\0';
-    for (int i = 0; i < named && used < len; i++) {
-        const char *sep = i == 0 ? "" : i == s->n - 1 ? " and " : ", ";
-        int w = snprintf(what + used, len - used, "%s%s", sep, s->names[i]);
-        used += w > 0 ? (size_t)w : 0;
-    }
-    if (s->n > named && used < len) {
-        int w = snprintf(what + used, len - used, " and %d more", s->n - named);
-        used += w > 0 ? (size_t)w : 0;
-    }
-    if (s->n && used < len)
-        snprintf(what + used, len - used, " (mode %04o)", (unsigned)(st.st_mode & 07777));
-    bool found = s->n > 0;
-    free(s);
-    return found;
-}
-
-bool config_keep_connections(Config *fresh, const Config *running, char *changed, size_t len)
-{
-    changed[0] = '\0';
-    if (!str_same(fresh->redis_url, running->redis_url) ||
-        !str_same(fresh->key_prefix, running->key_prefix) ||
-        fresh->redis_timeout_ms != running->redis_timeout_ms ||
-        fresh->wait_replicas != running->wait_replicas || fresh->nseeds != running->nseeds ||
-        fresh->nsentinels != running->nsentinels ||
-        memcmp(fresh->seeds, running->seeds, sizeof fresh->seeds) != 0 ||
-        memcmp(fresh->sentinels, running->sentinels, sizeof fresh->sentinels) != 0 ||
-        strcmp(fresh->master_name, running->master_name) != 0)
-        note_change(changed, len, "redis");
-    if (!kafka_same(fresh, running))
-        note_change(changed, len, "kafka");
-    if (fresh->has_amqp != running->has_amqp || !str_same(fresh->amqp.url, running->amqp.url) ||
-        !str_same(fresh->amqp.queue, running->amqp.queue) ||
-        /* a default prefetch follows engine.batch_size: not a change of amqp */
-        (fresh->amqp.prefetch != running->amqp.prefetch &&
-         !(fresh->amqp.prefetch_default && running->amqp.prefetch_default)) ||
-        !str_same(fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) ||
-        fresh->amqp.declare != running->amqp.declare ||
-        !tls_same(&fresh->amqp.tls, &running->amqp.tls) ||
-        !(fresh->amqp.queue_arguments == running->amqp.queue_arguments ||
-          (fresh->amqp.queue_arguments && running->amqp.queue_arguments &&
-           json_equal(fresh->amqp.queue_arguments, running->amqp.queue_arguments))))
-        note_change(changed, len, "amqp");
-    if (fresh->has_hooks != running->has_hooks || !str_same(fresh->hooks_url, running->hooks_url) ||
-        !str_same(fresh->hooks_exchange, running->hooks_exchange) ||
-        fresh->hooks_declare != running->hooks_declare ||
-        !tls_same(&fresh->hooks_tls, &running->hooks_tls))
-        note_change(changed, len, "hooks");
-    if (fresh->has_http != running->has_http || !str_same(fresh->http_listen, running->http_listen))
-        note_change(changed, len, "http");
-
-    const KafkaConfig *rk = &running->kafka;
-    KafkaConfig *fk = &fresh->kafka;
-    fresh->redis = running->redis;
-    fresh->redis_timeout_ms = running->redis_timeout_ms;
-    fresh->wait_replicas = running->wait_replicas;
-    memcpy(fresh->seeds, running->seeds, sizeof fresh->seeds);
-    fresh->nseeds = running->nseeds;
-    memcpy(fresh->sentinels, running->sentinels, sizeof fresh->sentinels);
-    fresh->nsentinels = running->nsentinels;
-    memcpy(fresh->master_name, running->master_name, sizeof fresh->master_name);
-    fresh->has_kafka = running->has_kafka;
-    fresh->has_amqp = running->has_amqp;
-    fresh->amqp.prefetch = running->amqp.prefetch;
-    fresh->amqp.prefetch_default = running->amqp.prefetch_default;
-    fresh->amqp.declare = running->amqp.declare;
-    fresh->hooks_declare = running->hooks_declare;
-    config_tls_free(&fresh->amqp.tls);
-    config_tls_free(&fresh->hooks_tls);
-    if (!config_tls_copy(&fresh->amqp.tls, &running->amqp.tls) ||
-        !config_tls_copy(&fresh->hooks_tls, &running->hooks_tls))
-        return false;
-    json_decref(fresh->amqp.queue_arguments);
-    fresh->amqp.queue_arguments =
-        running->amqp.queue_arguments ? json_deep_copy(running->amqp.queue_arguments) : NULL;
-    if (running->amqp.queue_arguments && !fresh->amqp.queue_arguments)
-        return false;
-    fresh->has_hooks = running->has_hooks;
-    fresh->has_http = running->has_http;
-    return dup_str(&fresh->redis_url, running->redis_url) &&
-           dup_str(&fresh->key_prefix, running->key_prefix) &&
-           dup_str(&fk->brokers, rk->brokers) && dup_str(&fk->group_id, rk->group_id) &&
-           dup_strings(&fk->topics, &fk->ntopics, rk->topics, rk->ntopics) &&
-           dup_str(&fk->dead_letter_topic, rk->dead_letter_topic) &&
-           dup_properties(fk, rk) &&
-           dup_str(&fresh->amqp.url, running->amqp.url) &&
-           dup_str(&fresh->amqp.queue, running->amqp.queue) &&
-           dup_str(&fresh->amqp.dead_letter_exchange, running->amqp.dead_letter_exchange) &&
-           dup_str(&fresh->hooks_url, running->hooks_url) &&
-           dup_str(&fresh->hooks_exchange, running->hooks_exchange) &&
-           dup_str(&fresh->http_listen, running->http_listen);
-}

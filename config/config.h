@@ -1,4 +1,8 @@
-/* config.h — the configuration file: loading, ${NAME} expansion, validation. */
+/* config.h — the configuration file: loading by a table of every key
+ * (config.c), ${NAME} expansion (expand.c), validation, what a reload keeps
+ * (reload.c), the secret-permission warning (secrets.c). A Config belongs to
+ * its caller (config_free); no function keeps state between calls; failures
+ * are reported by return value with one message naming the JSON path. */
 #ifndef RELATIOND_CONFIG_H
 #define RELATIOND_CONFIG_H
 
@@ -170,5 +174,50 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
 
 const RelationDef *config_relation(const Config *cfg, const char *short_name);
 int config_property(const RelationDef *rel, const char *short_name);
+
+/* ---- the table: one row per key of the file ----
+ * The loader (config.c) takes from it which keys each object may hold,
+ * which are required, their types, defaults, bounds and enum names;
+ * relationd --dump-config-table prints it as JSON, against which the
+ * README's configuration table and config/relationd.schema.json are checked
+ * (tests/e2e/test_schema.py). */
+typedef enum {
+    CFG_STRING,
+    CFG_SHORT, /* a string matching [a-z][a-z0-9_]{0,63} */
+    CFG_INT,
+    CFG_BOOL,
+    CFG_ENUM,   /* a string, one of values; stored as its index */
+    CFG_NUMBER, /* a threshold's value (read by its section's code) */
+    CFG_OBJECT,
+    CFG_MAP,    /* an object of free keys (kafka.properties, amqp.queue_arguments) */
+    CFG_ARRAY,
+} ConfigType;
+
+typedef struct {
+    /* the object holding the key: "" the root, "redis", "engine", "kafka",
+     * "amqp", "hooks", "http", "tls" (amqp.tls and hooks.tls), "relation"
+     * (relations[]), "property" (relations[].properties[]), "save_top",
+     * "threshold" (relations[].thresholds[]) */
+    const char *section;
+    const char *key;
+    ConfigType type;
+    bool required;
+    const char *dflt;   /* the default as text (a string's value, a number, true or
+                         * false, an enum's name); NULL: none (or computed: see doc) */
+    int64_t min, max;   /* CFG_INT (both 0: unbounded here, checked by its section's code) */
+    const char *values; /* CFG_ENUM: the names, '|' between them */
+    bool reloadable;    /* SIGHUP applies a change (else: restart) */
+    size_t offset, size; /* where the table's loader stores it in the section's
+                          * struct; size 0: read by the section's own code */
+    const char *doc;    /* one line, the README's "meaning" */
+} ConfigKey;
+
+extern const ConfigKey config_keys[];
+extern const size_t config_nkeys;
+
+/* The table as a JSON array, one object per row, with each row's full JSON
+ * path(s) (relationd --dump-config-table). NULL when out of memory; the
+ * caller frees it. */
+char *config_table_json(void) __attribute__((warn_unused_result));
 
 #endif

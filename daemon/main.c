@@ -33,6 +33,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: relationd -c FILE [--check-config [--connect]]\n"
+                 "       relationd --dump-config-table\n"
                  "       relationd --version\n");
 }
 
@@ -183,6 +184,15 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--version") == 0) {
             printf("relationd %s\n", RELATIOND_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--dump-config-table") == 0) {
+            char *table = config_table_json();
+            if (!table) {
+                fprintf(stderr, "relationd: out of memory\n");
+                return 1;
+            }
+            puts(table);
+            free(table);
             return 0;
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = true;

@@ -2,13 +2,14 @@
 editors, agrees with the loader (`relationd --check-config`): the example is
 valid for both; each broken variation of it is refused by both; each valid
 variation (optional sections left out, ${NAME} in a checked string, ...) is
-accepted by both; and the schema names exactly the keys config.c takes.
+accepted by both; and the schema names exactly the keys config.c takes, with
+their types, defaults and bounds, as its table has them (relationd
+--dump-config-table), and the README's configuration table is that table.
 No server is needed: --check-config without --connect reads only the file."""
 
 import copy
 import json
 import os
-import re
 import subprocess
 
 import jsonschema
@@ -252,50 +253,110 @@ def test_valid_variation_is_accepted_by_both(tmp_path, name, doc):
     assert out.returncode == 0, out.stderr
 
 
-# ---- every key the loader takes, and only those, is in the schema ----
+# ---- the loader's table (relationd --dump-config-table) is the one source ----
 
-def loader_key_lists():
-    """{(function, array name): [keys]} from config.c's only_keys() lists."""
-    with open(os.path.join(REPO, "config", "config.c")) as f:
-        text = f.read()
-    functions = [(m.start(), m.group(1))
-                 for m in re.finditer(r"^static \w+ \*?(\w+)\(", text, re.M)]
-    lists = {}
-    for m in re.finditer(r"static const char \*const (\w+)\[\] = \{(.*?)\};", text, re.S):
-        items = re.findall(r'"([^"]*)"|\bNULL\b', m.group(2))
-        if "NULL" not in m.group(2):
-            continue  # not a NULL-terminated only_keys() list
-        func = [name for start, name in functions if start < m.start()][-1]
-        lists[(func, m.group(1))] = [i for i in items if i]
-    return lists
+def config_table():
+    out = subprocess.run([RELATIOND, "--dump-config-table"], capture_output=True, text=True,
+                         timeout=30, check=True)
+    return json.loads(out.stdout)
 
 
-def schema_keys(*path):
+TABLE = config_table()
+
+# where each section of the table sits in the schema
+SECTIONS = {
+    "": [()],
+    "redis": [("properties", "redis")],
+    "engine": [("properties", "engine")],
+    "kafka": [("properties", "kafka")],
+    "amqp": [("properties", "amqp")],
+    "hooks": [("properties", "hooks")],
+    "http": [("properties", "http")],
+    "tls": [("properties", "amqp", "properties", "tls"), ("properties", "hooks", "properties", "tls")],
+    "relation": [("$defs", "relation")],
+    "property": [("$defs", "property")],
+    "save_top": [("$defs", "property", "properties", "save_top")],
+    "threshold": [("$defs", "threshold")],
+}
+
+SCHEMA_TYPE = {"string": "string", "short": "string", "enum": "string", "integer": "integer",
+               "boolean": "boolean", "number": "number", "object": "object", "map": "object",
+               "array": "array"}
+
+
+def schema_node(*path):
     node = SCHEMA
     for step in path:
         node = node[step]
+    return node
+
+
+def resolve(node):
+    while "$ref" in node:
+        node = schema_node(*node["$ref"].lstrip("#/").split("/"))
+    return node
+
+
+def schema_keys(*path):
+    node = schema_node(*path)
     assert node.get("additionalProperties") is False, path
     return sorted(node["properties"])
 
 
 def test_schema_has_the_loaders_keys():
-    where = {
-        ("config_from_json", "keys"): (),
-        ("load_redis", "keys"): ("properties", "redis"),
-        ("load_engine", "keys"): ("properties", "engine"),
-        ("load_kafka", "keys"): ("properties", "kafka"),
-        ("load_amqp", "keys"): ("properties", "amqp"),
-        ("load_tls", "keys"): ("properties", "amqp", "properties", "tls"),
-        ("load_hooks_http", "hook_keys"): ("properties", "hooks"),
-        ("load_hooks_http", "http_keys"): ("properties", "http"),
-        ("load_relation", "keys"): ("$defs", "relation"),
-        ("load_property", "keys"): ("$defs", "property"),
-        ("load_property", "top_keys"): ("$defs", "property", "properties", "save_top"),
-        ("load_threshold", "keys"): ("$defs", "threshold"),
-    }
-    lists = loader_key_lists()
-    assert sorted(lists) == sorted(where), "config.c's key lists changed: update the schema"
-    for key, path in where.items():
-        assert sorted(lists[key]) == schema_keys(*path), key
-    assert schema_keys("properties", "hooks", "properties", "tls") == \
-        schema_keys("properties", "amqp", "properties", "tls")
+    """The schema names exactly the keys the loader takes, object by object."""
+    assert sorted({row["section"] for row in TABLE}) == sorted(SECTIONS)
+    for section, places in SECTIONS.items():
+        keys = sorted(row["key"] for row in TABLE if row["section"] == section)
+        for place in places:
+            assert keys == schema_keys(*place), (section, place)
+
+
+@pytest.mark.parametrize("row", TABLE, ids=[r["paths"][0] for r in TABLE])
+def test_schema_agrees_with_the_table(row):
+    """Each key's type, default, bounds, names and being required, as the loader has them."""
+    for place in SECTIONS[row["section"]]:
+        parent = schema_node(*place)
+        node = resolve(parent["properties"][row["key"]])
+        types = node["type"] if isinstance(node["type"], list) else [node["type"]]
+        assert SCHEMA_TYPE[row["type"]] in types, node
+        assert node.get("default") == row["default"], node
+        if row["type"] == "integer":
+            assert (node.get("minimum"), node.get("maximum")) == (row["minimum"], row["maximum"])
+        if row["type"] == "array":
+            assert node.get("maxItems") == row["maximum"], node
+        if row["type"] == "enum":
+            assert node["else"]["enum"] == row["enum"], node
+        if row["type"] == "short":
+            assert parent["properties"][row["key"]]["$ref"] == "#/$defs/short"
+        assert (row["key"] in parent.get("required", [])) == row["required"], row
+
+
+# ---- the README's configuration table is the loader's table ----
+
+def readme_rows():
+    """The README's table, generated from the loader's: one row per key."""
+    rows = ["| key | meaning | default | reload |", "| --- | --- | --- | --- |"]
+    for row in TABLE:
+        key = ", ".join("`%s`" % p for p in row["paths"])
+        if row["required"]:
+            default = "required"
+        elif row["default"] is None:
+            default = "none"
+        else:
+            default = "`%s`" % json.dumps(row["default"]).strip('"')
+        reload = "SIGHUP" if row["reloadable"] else "restart"
+        doc = row["doc"]
+        if row["enum"]:
+            names = ["`%s`" % v for v in row["enum"]]
+            doc += ": " + ", ".join(names[:-1]) + " or " + names[-1]
+        rows.append("| %s | %s | %s | %s |" % (key, doc, default, reload))
+    return rows
+
+
+def test_readme_configuration_table_is_the_loaders():
+    with open(os.path.join(REPO, "README.md")) as f:
+        lines = f.read().split("\n")
+    start = lines.index("| key | meaning | default | reload |")
+    end = lines.index("", start)
+    assert lines[start:end] == readme_rows(), "\n" + "\n".join(readme_rows())

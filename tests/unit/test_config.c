@@ -1538,6 +1538,74 @@ static void test_config_keep_connections(void **state)
     config_free(fresh);
 }
 
+/* The table's reloadable flag is what a reload does: a change of any one key
+ * of a connection section that the table reads is named (with its section)
+ * and undone when the row is not reloadable, and taken silently when it is. */
+static void test_config_reload_follows_the_table(void **state)
+{
+    (void)state;
+    /* another valid value for each key the table reads in those sections */
+    static const struct {
+        const char *section, *key, *value;
+    } other[] = {
+        {"redis", "url", "\"redis://h9:9/1\""}, {"redis", "key_prefix", "\"z:\""},
+        {"redis", "timeout_ms", "7"},           {"redis", "wait_replicas", "2"},
+        {"kafka", "brokers", "\"b9\""},         {"kafka", "group_id", "\"g9\""},
+        {"kafka", "dead_letter_topic", "\"d9\""}, {"amqp", "url", "\"amqp://h9\""},
+        {"amqp", "queue", "\"q9\""},            {"amqp", "dead_letter_exchange", "\"x9\""},
+        {"amqp", "declare", "false"},           {"hooks", "url", "\"amqp://h9\""},
+        {"hooks", "exchange", "\"e9\""},        {"hooks", "declare", "false"},
+        {"http", "listen", "\"127.0.0.1:9\""},  {"http", "token", "\"t9\""},
+    };
+    const char *base = "{\"redis\":{\"url\":\"redis://h1:1/0\"},"
+                       "\"kafka\":{\"brokers\":\"b1\",\"topics\":[\"t1\"],\"dead_letter_topic\":\"d1\"},"
+                       "\"amqp\":{\"url\":\"amqp://h1\",\"queue\":\"q1\",\"dead_letter_exchange\":\"x1\"},"
+                       "\"hooks\":{\"url\":\"amqp://h1\"},\"http\":{\"listen\":\"127.0.0.1:1\"},"
+                       "\"relations\":[]}";
+    char err[CONFIG_ERR_MAX], changed[128];
+    size_t tested = 0;
+    for (size_t i = 0; i < config_nkeys; i++) {
+        const ConfigKey *k = &config_keys[i];
+        bool connection = strcmp(k->section, "redis") == 0 || strcmp(k->section, "kafka") == 0 ||
+                          strcmp(k->section, "amqp") == 0 || strcmp(k->section, "hooks") == 0 ||
+                          strcmp(k->section, "http") == 0;
+        if (!connection || !k->size)
+            continue;
+        const char *value = NULL;
+        for (size_t j = 0; j < sizeof other / sizeof other[0]; j++)
+            if (strcmp(other[j].section, k->section) == 0 && strcmp(other[j].key, k->key) == 0)
+                value = other[j].value;
+        if (!value)
+            fail_msg("no other value for %s.%s in this test", k->section, k->key);
+        json_t *doc = json_loads(base, 0, NULL);
+        assert_non_null(doc);
+        assert_int_equal(json_object_set_new(json_object_get(doc, k->section), k->key,
+                                             json_loads(value, JSON_DECODE_ANY, NULL)),
+                         0);
+        char *text = json_dumps(doc, 0);
+        json_decref(doc);
+        Config *running = config_parse(base, err, sizeof err);
+        assert_non_null(running);
+        Config *fresh = config_parse(text, err, sizeof err);
+        if (!fresh)
+            fail_msg("%s.%s: %s", k->section, k->key, err);
+        free(text);
+        assert_true(config_keep_connections(fresh, running, changed, sizeof changed));
+        if (k->reloadable) {
+            assert_string_equal(changed, "");
+        } else {
+            assert_string_equal(changed, k->section);
+            /* undone: the same as the running one now */
+            assert_true(config_keep_connections(fresh, running, changed, sizeof changed));
+            assert_string_equal(changed, "");
+        }
+        config_free(running);
+        config_free(fresh);
+        tested++;
+    }
+    assert_int_equal(tested, sizeof other / sizeof other[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1547,6 +1615,7 @@ int main(void)
         cmocka_unit_test(test_config_small_buffer),
         cmocka_unit_test(test_config_load),
         cmocka_unit_test(test_config_keep_connections),
+        cmocka_unit_test(test_config_reload_follows_the_table),
         cmocka_unit_test(test_config_secret_exposed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
