@@ -480,6 +480,7 @@ int engine_relation_index(const Config *cfg, const RelationDef *rel)
     const RelationDef *same = config_relation(cfg, rel->short_name);
     return same ? (int)(same - cfg->relations) : -1;
 }
+
 bool engine_missing_function(const char *msg)
 {
     return strstr(msg, "Function not found") != NULL || strncmp(msg, "NOSCRIPT", 8) == 0;
@@ -492,6 +493,7 @@ bool engine_command(Engine *e, int slot, redisReply **r, char *err, size_t errle
     return engine_flush(e, err, errlen) && engine_read_reply(e, r, err, errlen);
 }
 
+/* ---- connecting, syncing, PING ---- */
 
 bool engine_connect(Engine *e, char *err, size_t errlen)
 {
