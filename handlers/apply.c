@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-
 static void now_strings(Engine *e)
 {
     struct timespec ts;
@@ -106,7 +105,7 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
         engine_cmd_end(e, ROUTER_ANY); /* one server only */
     else
         engine_cmd_end(e, key_slot(rel, (Side)side,
-                             side == SIDE_DIRECT ? ev->profile_a : ev->profile_b));
+                                   side == SIDE_DIRECT ? ev->profile_a : ev->profile_b));
 }
 
 static bool pending_grow(Pending *pd, size_t n)
@@ -398,7 +397,8 @@ bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
             engine_drop(e);
             goto done;
         }
-        if (!read_apply_group(e, &missing, err, errlen) || !engine_read_groups(e, true, err, errlen))
+        if (!read_apply_group(e, &missing, err, errlen) ||
+            !engine_read_groups(e, true, err, errlen))
             goto done;
         if (!missing)
             break;

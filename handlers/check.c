@@ -47,7 +47,7 @@ static bool rebuild_step(Engine *e, const RelationDef *rel, int index, Side side
             for (int i = 0; i < rel->nproperties; i++)
                 if (rel->properties[i].top_order != TOP_NONE)
                     key_write(&e->cmd, e->cfg, rel, side, profile, copy ? "rebuild:top:" : "top:",
-                             rel->properties[i].short_name);
+                              rel->properties[i].short_name);
         resp_int(&e->cmd, index + 1);
         resp_cstr(&e->cmd, token);
         resp_cstr(&e->cmd, cursor);
@@ -129,8 +129,8 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
     size_t cap = 0;
     bool ok = true;
     do {
-        if (!(ok = walk_edge_page(e, rel, side, profile, NULL, 0, slot, cursor, 500, &r, cursor, err,
-                             errlen)))
+        if (!(ok = walk_edge_page(e, rel, side, profile, NULL, 0, slot, cursor, 500, &r, cursor,
+                                  err, errlen)))
             break;
         const redisReply *f = r->element[1];
         size_t nz = 0;

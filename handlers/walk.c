@@ -71,8 +71,8 @@ static bool edge_read(const RelationDef *rel, const char *raw, size_t len, EdgeW
  * (checked by scan_page) and the next cursor. The side is key (klen bytes)
  * or, key NULL, the one of rel, side and profile. */
 bool walk_edge_page(Engine *e, const RelationDef *rel, Side side, const char *profile,
-                      const char *key, size_t klen, int slot, const char *cursor, int count,
-                      redisReply **r, char next[32], char *err, size_t errlen)
+                    const char *key, size_t klen, int slot, const char *cursor, int count,
+                    redisReply **r, char next[32], char *err, size_t errlen)
 {
     resp_count(&e->cmd, '*', 7);
     resp_cstr(&e->cmd, "HSCAN");
@@ -106,7 +106,7 @@ bool walk_page_edge(const RelationDef *rel, const redisReply *f, size_t i, PageE
 /* One SCAN page of slot's node: keys matching pattern (of type, when not
  * NULL), from cursor (next: where to go on). */
 bool walk_scan_keys(Engine *e, int slot, const JsonBuf *pattern, const char *type,
-                      redisReply **r, char cursor[32], char *err, size_t errlen)
+                    redisReply **r, char cursor[32], char *err, size_t errlen)
 {
     resp_count(&e->cmd, '*', type ? 8 : 6);
     resp_cstr(&e->cmd, "SCAN");
@@ -131,8 +131,8 @@ static bool side_matches(Engine *e, const RelationDef *rel, const char *key, siz
     *match = false;
     do {
         redisReply *r;
-        if (!walk_edge_page(e, rel, SIDE_DIRECT, NULL, key, klen, slot, cursor, 500, &r, cursor, err,
-                       errlen))
+        if (!walk_edge_page(e, rel, SIDE_DIRECT, NULL, key, klen, slot, cursor, 500, &r, cursor,
+                            err, errlen))
             return false;
         const redisReply *f = r->element[1];
         for (size_t i = 0; i + 1 < f->elements && !*match; i += 2) {

@@ -98,7 +98,8 @@ static void test_known_slots_from_redis(void **state)
     }
     /* another relation and no prefix: the tag alone decides */
     RelationDef follows = {.short_name = "follows"};
-    assert_int_equal(key_slot(&follows, SIDE_DIRECT, "1001"), 2445); /* {follows:d:1001}:top:value */
+    /* CLUSTER KEYSLOT {follows:d:1001}:top:value */
+    assert_int_equal(key_slot(&follows, SIDE_DIRECT, "1001"), 2445);
 }
 
 /* For every side, the slot the engine routes to is the slot of each of the
@@ -145,8 +146,9 @@ static void test_side_keys_decode_to_their_profile(void **state)
     }
     char out[4];
     assert_false(key_side_profile("rp:{rel:d:1001}:seen", 20, head, out, sizeof out));
-    assert_false(key_side_profile("rp:{rel:d:1001}:side", 20, head, out, sizeof out)); /* too long */
-    assert_false(key_side_profile("rp:{rel:d:}:side", 16, head, out, sizeof out));     /* empty */
+    /* a profile longer than out, and an empty one */
+    assert_false(key_side_profile("rp:{rel:d:1001}:side", 20, head, out, sizeof out));
+    assert_false(key_side_profile("rp:{rel:d:}:side", 16, head, out, sizeof out));
     assert_false(key_side_profile("side", 4, head, out, sizeof out));
 }
 
