@@ -30,7 +30,8 @@ CORE_SRCS := daemon/log.c config/config.c config/expand.c config/reload.c config
              handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
              handlers/store.c handlers/cluster.c handlers/router.c handlers/segment.c \
              handlers/render.c \
-             handlers/engine.c
+             handlers/keys.c handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
+             handlers/walk.c handlers/check.c
 DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c \
                daemon/metrics.c daemon/http.c daemon/kafka_conf.c
@@ -39,7 +40,8 @@ CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lu
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_sha1 $(BUILD)/test_jsonbuf \
-              $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render
+              $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render $(BUILD)/test_keys \
+              $(BUILD)/test_resp
 
 .SECONDARY:
 .DELETE_ON_ERROR:

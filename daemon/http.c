@@ -32,10 +32,10 @@
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "handlers/engine.h"
+#include "handlers/read.h"
 #include "handlers/jsonbuf.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -325,60 +325,60 @@ static void timed_out(const Job *j, char *err, size_t errlen)
 /* /v1/edges: the page's JSON, or NULL with err. */
 static char *read_edges(Worker *w, const RelationDef *rel, const Job *j, char *err, size_t errlen)
 {
-    JsonBuf out = {0}, page = {0}, mark = {0};
+    JsonBuf out = {0};
+    EdgePage page = {0};
     long taken = 0, limit = j->limit;
     char hscan[32], next[32];
     snprintf(hscan, sizeof hscan, "%s", j->hscan);
     bool more = true, ok = true, cut = false;
+    bool after = j->after[0] != '\0'; /* the edge to go on after still to find */
+    size_t after_len = strlen(j->after);
+    char resume[CURSOR_MAX + 1] = "";
     jsonbuf_cstr(&out, "{\"edges\":[");
     size_t start = out.len;
-    if (j->after[0]) {
-        /* how the edge to go on after starts its line */
-        jsonbuf_cstr(&mark, "{\"profile_id\":");
-        jsonbuf_string(&mark, j->after, strlen(j->after));
-        jsonbuf_char(&mark, ',');
-    }
-    const char *last = NULL; /* the line of the last edge taken */
-    size_t last_len = 0;
     while (ok && more && !cut) {
-        int n;
         if (lifecycle_now_ms() >= j->deadline) {
             timed_out(j, err, errlen);
             ok = false;
             break;
         }
-        jsonbuf_reset(&page);
-        ok = engine_edges(w->engine, rel, j->side, j->profile, hscan, (int)limit, "\n", &page, &n,
-                          next, err, errlen);
+        ok = engine_edge_page(w->engine, rel, j->side, j->profile, hscan, (int)limit, &page, next,
+                              err, errlen);
         if (!ok)
             break;
-        const char *e = page.data, *pend = page.data + page.len, *from = e;
-        if (mark.len) {
+        size_t from = 0;
+        if (after) {
             /* after the marked edge, if it is still there */
-            for (const char *x = e; page.len && x < pend;) {
-                const char *nl = memchr(x, '\n', (size_t)(pend - x));
-                if ((size_t)(pend - x) >= mark.len && memcmp(x, mark.data, mark.len) == 0) {
-                    from = nl ? nl + 1 : pend;
+            for (size_t k = 0; k < page.n; k++)
+                if (page.edges[k].cplen == after_len &&
+                    memcmp(page.edges[k].cp, j->after, after_len) == 0) {
+                    from = k + 1;
                     break;
                 }
-                x = nl ? nl + 1 : pend;
-            }
-            mark.len = 0;
+            after = false;
         }
-        for (e = from; page.len && e < pend;) {
-            const char *nl = memchr(e, '\n', (size_t)(pend - e));
-            const char *eend = nl ? nl : pend;
+        const PageEdge *last = NULL; /* the last edge taken */
+        for (size_t k = from; k < page.n; k++) {
             if (taken == limit) {
                 cut = true; /* the page goes on after the last edge taken */
                 break;
             }
             if (out.len > start)
                 jsonbuf_char(&out, ',');
-            jsonbuf_put(&out, e, (size_t)(eend - e));
-            last = e;
-            last_len = (size_t)(eend - e);
+            read_edge_json(&out, rel, j->side, &page.edges[k]);
+            last = &page.edges[k];
             taken++;
-            e = nl ? nl + 1 : pend;
+        }
+        if (cut && last) {
+            /* where to go on: this page's cursor, then the last edge's
+             * counterpart in hex */
+            size_t at = (size_t)snprintf(resume, sizeof resume, "%s.", hscan);
+            static const char hex[] = "0123456789abcdef";
+            for (size_t q = 0; q < last->cplen && at + 2 < sizeof resume; q++) {
+                resume[at++] = hex[(unsigned char)last->cp[q] >> 4];
+                resume[at++] = hex[(unsigned char)last->cp[q] & 15];
+            }
+            resume[at] = '\0';
         }
         if (!cut) {
             more = strcmp(next, "0") != 0;
@@ -387,25 +387,7 @@ static char *read_edges(Worker *w, const RelationDef *rel, const Job *j, char *e
                 break;
         }
     }
-    char resume[CURSOR_MAX + 1] = "";
-    if (ok && cut && last) {
-        /* the counterpart of the last line: {"profile_id":"<id>",... */
-        json_error_t je;
-        json_t *edge = json_loadb(last, last_len, 0, &je);
-        const char *id = edge ? json_string_value(json_object_get(edge, "profile_id")) : NULL;
-        size_t at = (size_t)snprintf(resume, sizeof resume, "%s.", hscan);
-        static const char hex[] = "0123456789abcdef";
-        for (const char *q = id; q && *q && at + 2 < sizeof resume; q++) {
-            resume[at++] = hex[(unsigned char)*q >> 4];
-            resume[at++] = hex[(unsigned char)*q & 15];
-        }
-        resume[at] = '\0';
-        if (!id)
-            ok = false, snprintf(err, errlen, "an edge that does not parse");
-        json_decref(edge);
-    }
-    jsonbuf_free(&page);
-    jsonbuf_free(&mark);
+    edge_page_free(&page);
     if (!ok) {
         jsonbuf_free(&out);
         return NULL;
@@ -446,16 +428,27 @@ static unsigned run_read(Worker *w, const Job *j, char **body)
     }
     if (j->edges) {
         *body = read_edges(w, rel, j, err, sizeof err);
-    } else if (engine_stats(w->engine, rel, j->side, j->profile, body, err, sizeof err)) {
-        size_t n = strlen(*body);
-        char *b = realloc(*body, n + 2);
-        if (!b) {
-            free(*body);
-            *body = NULL;
+    } else {
+        SideStats *st = malloc(sizeof *st);
+        redisReply *keep = NULL;
+        if (!st) {
+            *body = error_body("out of memory");
             return MHD_HTTP_SERVICE_UNAVAILABLE;
         }
-        memcpy(b + n, "\n", 2);
-        *body = b;
+        if (engine_side_stats(w->engine, rel, j->side, j->profile, st, &keep, err, sizeof err)) {
+            JsonBuf text = {0};
+            trigger_stats_json(&text, rel, st);
+            jsonbuf_cstr(&text, "\n");
+            jsonbuf_char(&text, '\0');
+            freeReplyObject(keep);
+            if (text.oom) {
+                jsonbuf_free(&text);
+                free(st);
+                return MHD_HTTP_SERVICE_UNAVAILABLE;
+            }
+            *body = text.data;
+        }
+        free(st);
     }
     if (*body)
         return MHD_HTTP_OK;

@@ -7,7 +7,7 @@
 #include "daemon/metrics.h"
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"
-#include "handlers/engine.h"
+#include "handlers/apply.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -23,7 +23,7 @@
 
 #include "config/config.h"
 #include "daemon/backoff.h"
-#include "handlers/engine.h"
+#include "handlers/apply.h"
 #include "handlers/event.h"
 
 #include <stdbool.h>

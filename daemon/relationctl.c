@@ -12,11 +12,15 @@
 #include "daemon/stats_table.h"
 
 #include <librdkafka/rdkafka.h>
+#include "handlers/apply.h"
+#include "handlers/check.h"
 #include "handlers/engine.h"
 #include "handlers/event.h"
 #include "handlers/jsonbuf.h"
+#include "handlers/read.h"
 #include "handlers/render.h"
 #include "handlers/segment.h"
+#include "handlers/walk.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -254,7 +258,6 @@ static bool side_args(const Config *cfg, char **argv, const RelationDef **out, S
 static int cmd_stats(const Config *cfg, const Command *c, int argc, char **argv)
 {
     char err[CONFIG_ERR_MAX], *pos[3];
-    char *json = NULL;
     const RelationDef *rel;
     Side side;
     bool as_json = false, as_table = false;
@@ -277,21 +280,31 @@ static int cmd_stats(const Config *cfg, const Command *c, int argc, char **argv)
     }
     SideStats st;
     redisReply *keep = NULL;
-    bool ok = table ? engine_side_stats(e, rel, side, pos[2], &st, &keep, err, sizeof err)
-                    : engine_stats(e, rel, side, pos[2], &json, err, sizeof err);
-    if (ok && (table ? st.count == 0 : strncmp(json, "{\"count\":0,", 11) == 0))
+    bool ok = engine_side_stats(e, rel, side, pos[2], &st, &keep, err, sizeof err);
+    if (ok && st.count == 0)
         note_empty_prefix(e, cfg);
     engine_free(e);
     if (!ok) {
         fatal(err);
         return EXIT_FATAL;
     }
-    if (table)
+    if (table) {
         stats_table(stdout, rel, side, pos[2], &st);
-    else
-        printf("%s\n", json);
+    } else {
+        JsonBuf json = {0};
+        trigger_stats_json(&json, rel, &st);
+        jsonbuf_char(&json, '\0');
+        if (json.oom)
+            ok = false;
+        else
+            printf("%s\n", json.data);
+        jsonbuf_free(&json);
+    }
     freeReplyObject(keep);
-    free(json);
+    if (!ok) {
+        fatal("out of memory");
+        return EXIT_FATAL;
+    }
     return fflush(stdout) == 0 ? 0 : EXIT_FATAL;
 }
 
@@ -302,7 +315,8 @@ static int cmd_edges(const Config *cfg, const Command *c, int argc, char **argv)
     char err[CONFIG_ERR_MAX], cursor[32] = "0", *pos[3];
     const RelationDef *rel;
     Side side;
-    JsonBuf page = {0};
+    EdgePage page = {0};
+    JsonBuf text = {0};
     bool ok = true;
     long printed = 0;
     int npos;
@@ -316,21 +330,28 @@ static int cmd_edges(const Config *cfg, const Command *c, int argc, char **argv)
         return EXIT_FATAL;
     }
     do {
-        int n;
-        jsonbuf_reset(&page);
-        ok = engine_edges(e, rel, side, argv[2], cursor, 500, "\n", &page, &n, cursor, err,
-                          sizeof err);
-        if (ok && n > 0 && (fwrite(page.data, 1, page.len, stdout) != page.len ||
-                            fputc('\n', stdout) == EOF)) {
+        ok = engine_edge_page(e, rel, side, argv[2], cursor, 500, &page, cursor, err, sizeof err);
+        if (!ok || page.n == 0)
+            continue;
+        jsonbuf_reset(&text);
+        for (size_t k = 0; k < page.n; k++) {
+            read_edge_json(&text, rel, side, &page.edges[k]);
+            jsonbuf_char(&text, '\n');
+        }
+        if (text.oom) {
+            snprintf(err, sizeof err, "out of memory");
+            ok = false;
+        } else if (fwrite(text.data, 1, text.len, stdout) != text.len) {
             snprintf(err, sizeof err, "writing the edges: %s", strerror(errno));
             ok = false;
         }
-        printed += n;
+        printed += (long)page.n;
     } while (ok && strcmp(cursor, "0") != 0);
     if (ok && printed == 0)
         note_empty_prefix(e, cfg);
     engine_free(e);
-    jsonbuf_free(&page);
+    edge_page_free(&page);
+    jsonbuf_free(&text);
     if (!ok) {
         fatal(err);
         return EXIT_FATAL;

@@ -1,0 +1,256 @@
+/* check.c — checks of stored data (check.h): verify (a side's statistics
+ * and tops against its edges), rebuild (in steps of the library's rebuild
+ * function), the check that redis.key_prefix is used at all. */
+#include "handlers/check.h"
+#include "handlers/engine_int.h"
+#include "handlers/keys.h"
+#include "handlers/read.h"
+#include "handlers/resp.h"
+#include "handlers/walk.h"
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* ---- verify and rebuild ---- */
+
+/* The edges a rebuild step reads (HSCAN COUNT): about 100 edges are a
+ * millisecond or two of Redis (README, "Performance"). */
+#define REBUILD_PAGE 100
+
+/* One step of a side's rebuild (apply.lua, rebuild) from cursor: its reply,
+ * {next cursor, edges counted}, checked. The library is loaded when it is
+ * missing, and the step made once more. */
+static bool rebuild_step(Engine *e, const RelationDef *rel, int index, Side side,
+                         const char *profile, const char *token, const char *cursor,
+                         redisReply **out, char *err, size_t errlen)
+{
+    int ntop = 0;
+    for (int i = 0; i < rel->nproperties; i++)
+        ntop += rel->properties[i].top_order != TOP_NONE;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redisReply *r;
+        char fname[96];
+        engine_queue_load(e, err, errlen);
+        snprintf(fname, sizeof fname, "%s_rebuild", e->fname);
+        resp_count(&e->cmd, '*', (size_t)(3 + 2 + 2 * ntop + 4));
+        resp_cstr(&e->cmd, "FCALL");
+        resp_cstr(&e->cmd, fname);
+        resp_int(&e->cmd, 2 + 2 * ntop);
+        key_write(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
+        key_write(&e->cmd, e->cfg, rel, side, profile, "rebuild", NULL);
+        for (int copy = 0; copy < 2; copy++)
+            for (int i = 0; i < rel->nproperties; i++)
+                if (rel->properties[i].top_order != TOP_NONE)
+                    key_write(&e->cmd, e->cfg, rel, side, profile, copy ? "rebuild:top:" : "top:",
+                              rel->properties[i].short_name);
+        resp_int(&e->cmd, index + 1);
+        resp_cstr(&e->cmd, token);
+        resp_cstr(&e->cmd, cursor);
+        resp_int(&e->cmd, REBUILD_PAGE);
+        engine_cmd_end(e, key_slot(rel, side, profile));
+        if (!engine_flush(e, err, errlen) || !engine_read_groups(e, false, err, errlen) ||
+            !engine_read_reply(e, &r, err, errlen))
+            return false;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < 32 &&
+            r->element[1]->type == REDIS_REPLY_INTEGER) {
+            *out = r;
+            return true;
+        }
+        bool missing = r->type == REDIS_REPLY_ERROR && engine_missing_function(r->str);
+        snprintf(err, errlen, "redis: %s", r->type == REDIS_REPLY_ERROR ? r->str
+                                                                       : "unexpected reply to rebuild");
+        freeReplyObject(r);
+        if (!missing)
+            return false;
+        e->loaded = false; /* load the library, and once more */
+    }
+    return false;
+}
+
+bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    long long *edges, char *err, size_t errlen)
+{
+    int index = engine_relation_index(e->cfg, rel);
+    char token[40], cursor[32] = "0";
+    uint64_t id;
+    *edges = 0;
+    if (index < 0) {
+        snprintf(err, errlen, "relation %s: not in the configuration", rel->short_name);
+        return false;
+    }
+    if (!engine_connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    /* this rebuild's own id: another rebuild of the side (another
+     * relationctl) never has it */
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        id = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    snprintf(token, sizeof token, "%08x.%016llx", e->epoch_id, (unsigned long long)id);
+    do {
+        redisReply *r;
+        if (!rebuild_step(e, rel, index, side, profile, token, cursor, &r, err, errlen))
+            return false;
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        *edges += r->element[1]->integer;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return true;
+}
+
+static bool add64(int64_t *to, int64_t v)
+{
+    return !__builtin_add_overflow(*to, v, to);
+}
+
+bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                   SideCheck *out, char *err, size_t errlen)
+{
+    redisReply *keep = NULL, *r = NULL;
+    int slot = key_slot(rel, side, profile);
+    int64_t topset[CONFIG_MAX_PROPERTIES] = {0};
+    memset(out, 0, sizeof *out);
+    if (!engine_side_stats(e, rel, side, profile, &out->stored, &keep, err, errlen))
+        return false;
+    freeReplyObject(keep);
+    memset(out->stored.ntop, 0, sizeof out->stored.ntop);
+    for (int i = 0; i < rel->nproperties; i++)
+        out->top_ok[i] = true;
+    char cursor[32] = "0";
+    int64_t *want = NULL;
+    int *prop = NULL;
+    size_t cap = 0;
+    bool ok = true;
+    do {
+        if (!(ok = walk_edge_page(e, rel, side, profile, NULL, 0, slot, cursor, 500, &r, cursor,
+                                  err, errlen)))
+            break;
+        const redisReply *f = r->element[1];
+        size_t nz = 0;
+        if (cap < f->elements / 2 * CONFIG_MAX_PROPERTIES + 1) {
+            cap = f->elements / 2 * CONFIG_MAX_PROPERTIES + 1;
+            int64_t *w2 = realloc(want, cap * sizeof *want);
+            int *p2 = realloc(prop, cap * sizeof *prop);
+            if (w2)
+                want = w2;
+            if (p2)
+                prop = p2;
+            if (!w2 || !p2) {
+                snprintf(err, errlen, "out of memory");
+                ok = false;
+                break;
+            }
+        }
+        for (size_t i = 0; ok && i + 1 < f->elements; i += 2) {
+            PageEdge pe;
+            if (!walk_page_edge(rel, f, i, &pe)) {
+                snprintf(err, errlen, "%s: a field that is not an edge of ours", rel->short_name);
+                ok = false;
+                break;
+            }
+            const EdgeWeights w = pe.w;
+            out->nedges++;
+            ok = add64(&out->edges.count, 1);
+            for (int p = 0; ok && p < rel->nproperties; p++) {
+                const PropertyDef *pd = &rel->properties[p];
+                if (!w.set[p])
+                    continue;
+                if (pd->type == PROP_BOOL) {
+                    ok = add64(&out->edges.pcount[p], w.w[p] == 1);
+                    continue;
+                }
+                ok = add64(&out->edges.pcount[p], 1) &&
+                     (!pd->save_amount || add64(&out->edges.ptotal[p], w.w[p]));
+                if (pd->top_order != TOP_NONE) {
+                    topset[p]++;
+                    resp_count(&e->cmd, '*', 3);
+                    resp_cstr(&e->cmd, "ZSCORE");
+                    key_write(&e->cmd, e->cfg, rel, side, profile, "top:", pd->short_name);
+                    resp_arg(&e->cmd, pe.cp, pe.cplen);
+                    engine_cmd_end(e, slot);
+                    want[nz] = w.w[p];
+                    prop[nz++] = p;
+                }
+            }
+            if (!ok)
+                snprintf(err, errlen, "a sum out of the 64-bit range");
+        }
+        freeReplyObject(r);
+        r = NULL;
+        if (!ok)
+            break;
+        if (nz && !(ok = engine_flush(e, err, errlen)))
+            break;
+        for (size_t z = 0; ok && z < nz; z++) {
+            redisReply *sc;
+            if (!(ok = engine_read_reply(e, &sc, err, errlen)))
+                break;
+            int64_t got;
+            if (sc->type != REDIS_REPLY_STRING || !parse_int64(sc->str, sc->len, &got) ||
+                got != want[z])
+                out->top_ok[prop[z]] = false;
+            freeReplyObject(sc);
+        }
+    } while (ok && strcmp(cursor, "0") != 0);
+    if (r)
+        freeReplyObject(r);
+    free(want);
+    free(prop);
+    /* every top holds the edges with the property set, and nothing else */
+    for (int p = 0; ok && p < rel->nproperties; p++) {
+        if (rel->properties[p].top_order == TOP_NONE)
+            continue;
+        resp_count(&e->cmd, '*', 2);
+        resp_cstr(&e->cmd, "ZCARD");
+        key_write(&e->cmd, e->cfg, rel, side, profile, "top:", rel->properties[p].short_name);
+        if (!(ok = engine_command(e, slot, &r, err, errlen)))
+            break;
+        if (r->type != REDIS_REPLY_INTEGER || r->integer != topset[p])
+            out->top_ok[p] = false;
+        freeReplyObject(r);
+        r = NULL;
+    }
+    return ok;
+}
+
+bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
+{
+    JsonBuf pattern = {0};
+    bool ok = true, found = false, finished = true;
+    *unused = false;
+    if (!engine_connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    key_glob_literal(&pattern, e->cfg->key_prefix);
+    jsonbuf_char(&pattern, '*');
+    int nodes = router_nodes(e->router);
+    for (int node = 0; ok && !found && node < nodes; node++) {
+        int slot = router_node_slot(e->router, node);
+        char cursor[32] = "0";
+        if (slot == ROUTER_NONE)
+            continue;
+        for (int page = 0;; page++) {
+            redisReply *r;
+            if (page == 20) { /* a large keyspace: not worth reading it all */
+                finished = false;
+                break;
+            }
+            if (!(ok = walk_scan_keys(e, slot, &pattern, NULL, &r, cursor, err, errlen)))
+                break;
+            found = r->element[1]->elements > 0;
+            freeReplyObject(r);
+            if (found || strcmp(cursor, "0") == 0)
+                break;
+        }
+    }
+    jsonbuf_free(&pattern);
+    *unused = ok && !found && finished;
+    return ok;
+}
+

@@ -1,0 +1,47 @@
+/* read.h — reads of one side, returned as structs for the callers to
+ * render (trigger_stats_json, read_edge_json): its statistics and tops in
+ * one snapshot (MULTI/EXEC), and its edges a page at a time (HSCAN).
+ *
+ * Ownership: strings in a result point into the Redis reply it keeps
+ * (freed by the caller: freeReplyObject, edge_page_free). Threads: the
+ * engine's (engine.h). Failure: false with the reason in err, nothing to
+ * free; a field that is not an edge of ours is skipped with a warning. */
+#ifndef RELATIOND_READ_H
+#define RELATIOND_READ_H
+
+#include "config/config.h"
+#include "handlers/engine.h"
+#include "handlers/jsonbuf.h"
+#include "handlers/trigger.h"
+#include "handlers/walk.h"
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One side's statistics into st; the tops' ids point into *keep, the reply
+ * the caller frees (freeReplyObject) when done with st. */
+bool engine_side_stats(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                       SideStats *st, redisReply **keep, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* One HSCAN page of a side's edges: the edges, and the reply their
+ * counterparts point into (released by the next read into the page). */
+typedef struct {
+    PageEdge *edges;
+    size_t n, cap;
+    redisReply *reply;
+} EdgePage;
+
+/* One page of a side's edges (HSCAN from cursor, "0" to start, COUNT
+ * count) into page (its previous edges released); next the cursor to go on
+ * with, "0" when the walk is over. */
+bool engine_edge_page(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                      const char *cursor, int count, EdgePage *page, char next[32], char *err,
+                      size_t errlen) __attribute__((warn_unused_result));
+void edge_page_free(EdgePage *page);
+
+/* An edge as the read side prints it (trigger_edge_json), appended to b. */
+void read_edge_json(JsonBuf *b, const RelationDef *rel, Side side, const PageEdge *pe);
+
+#endif

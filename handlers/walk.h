@@ -1,0 +1,47 @@
+/* walk.h — walks of the keyspace in pages: SCAN of a relation's side keys
+ * (every primary of a cluster) and HSCAN of a side's edges, in constant
+ * memory.
+ *
+ * Ownership: each profile passed to a callback lives until it returns.
+ * Threads: the engine's (engine.h). Failure: false with the reason in err;
+ * a callback's false stops a walk without failing it. */
+#ifndef RELATIONDWALK_H
+#define RELATIONDWALK_H
+
+#include "config/config.h"
+#include "handlers/engine.h"
+#include "handlers/trigger.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One edge of an HSCAN page of a side. */
+typedef struct {
+    const char *cp; /* the counterpart, cplen bytes (into the page's reply) */
+    size_t cplen;
+    EdgeWeights w;
+    char version[24];
+    bool has_version;
+} PageEdge;
+
+/* Every profile of a relation's side with at least one edge the segment
+ * matches, each passed to found (a false return stops the walk): a SCAN of
+ * the side keys (every primary of a cluster), then HSCAN of each side's
+ * edges until one matches. Constant memory; *edges counts the edges read. */
+struct Segment;
+bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct Segment *seg,
+                    bool (*found)(const char *profile, size_t len, void *ctx), void *ctx,
+                    unsigned long *edges, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Every profile with a side of rel (SCAN; every primary of a cluster),
+ * passed to each (false stops the walk). Constant memory. */
+bool engine_sides(Engine *e, const RelationDef *rel, Side side,
+                  bool (*each)(const char *profile, void *ctx), void *ctx, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
+
+/* The share (0..1) of the relation's side keys the walk under way (or the
+ * last) of engine_sides or engine_segment has passed, for a progress bar. */
+double engine_walk_share(const Engine *e);
+
+#endif
