@@ -24,24 +24,32 @@ endif
 VERSION := 0.1.0
 ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 
-CORE_SRCS := daemon/log.c config/config.c config/jsontext.c config/history.c handlers/fixed.c \
-             handlers/event.c \
-             handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
-             handlers/store.c handlers/cluster.c handlers/router.c handlers/segment.c \
-             handlers/render.c \
-             handlers/engine.c
-DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
-               daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c \
-               daemon/metrics.c daemon/http.c daemon/kafka_conf.c
-DAEMON    := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
-CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
+# One static archive per layer; a layer includes and calls only the layers
+# below it (lib < config < handlers < daemon, ctl; make check-layers).
+LIB_SRCS      := $(wildcard lib/*.c)
+CONFIG_SRCS   := config/config.c config/history.c
+HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/cluster.c \
+                 handlers/router.c handlers/segment.c handlers/render.c handlers/engine.c
+DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
+                 daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
+                 daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/kafka_conf.c \
+                 daemon/progress.c daemon/stats_table.c
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIBLIB      := $(BUILD)/liblib.a
+LIBCONFIG   := $(BUILD)/libconfig.a
+LIBHANDLERS := $(BUILD)/libhandlers.a
+LIBDAEMON   := $(BUILD)/libdaemon.a
+# Highest layer first: the linker resolves each archive from the ones after it.
+CORE_LIBS   := $(LIBHANDLERS) $(LIBCONFIG) $(LIBLIB)
+ALL_LIBS    := $(LIBDAEMON) $(CORE_LIBS)
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
               $(BUILD)/test_router $(BUILD)/test_history
 
 .SECONDARY:
 .DELETE_ON_ERROR:
-.PHONY: all clean deps test test-unit test-e2e test-asan test-alerts install uninstall demo bench fuzz soak
+.PHONY: all clean deps test test-unit test-e2e test-asan test-alerts install uninstall demo bench fuzz soak \
+        check-layers
 
 all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock
 
@@ -53,25 +61,37 @@ $(BUILD)/obj/apply_lua.o: $(BUILD)/apply_lua.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(wildcard */*.h)
+# -MMD -MP: each object depends on the headers it includes (build/obj/*.d).
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/relationd: $(DAEMON) $(CORE)
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+$(LIBLIB): $(call obj,$(LIB_SRCS))
+$(LIBCONFIG): $(call obj,$(CONFIG_SRCS))
+$(LIBHANDLERS): $(call obj,$(HANDLERS_SRCS)) $(BUILD)/obj/apply_lua.o
+$(LIBDAEMON): $(call obj,$(DAEMON_SRCS))
+$(BUILD)/lib%.a:
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/relationd: $(BUILD)/obj/daemon/main.o $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lpthread -lm -o $@
 
 # A Kafka-protocol broker for the tests, on librdkafka's mock cluster.
 $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
-$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp_conn.o \
-                      $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o \
-                      $(BUILD)/obj/daemon/progress.o $(BUILD)/obj/daemon/stats_table.o \
-                      $(BUILD)/obj/daemon/kafka_conf.o $(CORE)
+$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
-$(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)
+$(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
+
+# Fails when a file includes a header of a higher layer (tools/check-layers.sh).
+check-layers:
+	sh tools/check-layers.sh .
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
@@ -90,6 +110,7 @@ deps:
 # unit tests in a plain build, the alert rules, then unit and end-to-end tests under
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 test: deps
+	$(MAKE) check-layers
 	$(MAKE) all
 	$(MAKE) test-unit
 	$(MAKE) test-alerts
@@ -157,13 +178,10 @@ clean:
 # One table of every figure (build/bench.json too); BASELINE_RELATIOND and
 # BASELINE_RELATIONCTL add a column measured in the same run; BENCH_QUICK=1
 # for a smoke test, BENCH_EVENTS to scale (see tests/bench/bench.py).
-bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
+bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(ALL_LIBS)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror tests/bench/bench_subscriber.c \
 	  $(shell pkg-config --cflags --libs librabbitmq) -o $(BUILD)/bench_subscriber
-	$(CC) $(ALL_CFLAGS) tests/bench/bench_publish.c $(BUILD)/obj/daemon/publisher.o \
-	  $(BUILD)/obj/daemon/amqp_conn.o $(BUILD)/obj/daemon/lifecycle.o $(BUILD)/obj/daemon/log.o \
-	  $(BUILD)/obj/config/config.o $(BUILD)/obj/config/jsontext.o $(BUILD)/obj/handlers/fixed.o \
-	  $(PKG_LIBS) -lpthread -lm \
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) tests/bench/bench_publish.c $(ALL_LIBS) $(PKG_LIBS) -lpthread -lm \
 	  -o $(BUILD)/bench_publish
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) BENCH_SUBSCRIBER=$(abspath $(BUILD)/bench_subscriber) \
@@ -175,16 +193,17 @@ bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all -I. -I$(BUILD) $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\"
-FUZZ_BASE := config/config.c config/jsontext.c handlers/event.c handlers/fixed.c
-FUZZ_TRIGGER := $(FUZZ_BASE) handlers/trigger.c handlers/jsonbuf.c handlers/msgpack.c \
-  handlers/sha1.c
+# The layers' archives built again by clang with the fuzzer's instrumentation.
+FUZZ_BUILD := $(BUILD)/fuzzlib
+FUZZ_LIBS := $(FUZZ_BUILD)/libhandlers.a $(FUZZ_BUILD)/libconfig.a $(FUZZ_BUILD)/liblib.a
 fuzz:
 	@for t in event config trigger; do mkdir -p $(BUILD)/fuzz/$$t; \
 	  cp -n tests/fuzz/corpus/$$t-* $(BUILD)/fuzz/$$t/ 2>/dev/null || true; done
-	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_event.c $(FUZZ_BASE) $(PKG_LIBS) -lm -o $(BUILD)/fuzz_event
-	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_config.c $(FUZZ_BASE) $(PKG_LIBS) -lm -o $(BUILD)/fuzz_config
-	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_trigger.c $(FUZZ_TRIGGER) $(PKG_LIBS) -lm \
-	  -o $(BUILD)/fuzz_trigger
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang WARN= CFLAGS="-g -O1" \
+	  SANITIZE=fuzzer-no-link,address,undefined $(FUZZ_LIBS)
+	for t in event config trigger; do \
+	  clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_LIBS) $(PKG_LIBS) -lm \
+	    -o $(BUILD)/fuzz_$$t || exit 1; done
 	$(BUILD)/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/event
 	$(BUILD)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(BUILD)/fuzz/config
 	$(BUILD)/fuzz_trigger -max_total_time=$(FUZZ_SECONDS) -max_len=2048 $(BUILD)/fuzz/trigger

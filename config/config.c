@@ -4,10 +4,10 @@
  * what would stop the start). Every error names the JSON path of what is
  * wrong. A float threshold value
  * is rounded on its decimal as written, read from the configuration's text
- * (config/jsontext.h): jansson keeps only a double. */
+ * (lib/jsontext.h): jansson keeps only a double. */
 #include "config/config.h"
-#include "config/jsontext.h"
-#include "handlers/fixed.h"
+#include "lib/jsontext.h"
+#include "lib/fixed.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -1,7 +1,7 @@
 /* amqp_conn.c — AMQP connections (amqp_conn.h). */
 #include "daemon/amqp_conn.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>

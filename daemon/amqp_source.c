@@ -18,7 +18,7 @@
 #include "daemon/amqp_conn.h"
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/publisher.h"

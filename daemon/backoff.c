@@ -1,7 +1,7 @@
 /* backoff.c — capped exponential back-off with jitter (backoff.h). */
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 
 #include <stdlib.h>

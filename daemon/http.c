@@ -28,11 +28,11 @@
  * memory closes the connection (MHD_NO) or answers 503. */
 #include "daemon/http.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "handlers/engine.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>

@@ -7,7 +7,7 @@
 #include "daemon/http.h"
 #include "daemon/kafka_source.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/shared_config.h"

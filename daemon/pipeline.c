@@ -3,7 +3,7 @@
 #include "daemon/pipeline.h"
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"

@@ -30,7 +30,7 @@
 #include "daemon/publisher.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -5,7 +5,7 @@
 #include "daemon/amqp_conn.h"
 #include "daemon/kafka_conf.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/pipeline.h"
 #include "daemon/progress.h"
 #include "daemon/publisher.h"
@@ -14,7 +14,7 @@
 #include <librdkafka/rdkafka.h>
 #include "handlers/engine.h"
 #include "handlers/event.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 #include "handlers/render.h"
 #include "handlers/segment.h"
 

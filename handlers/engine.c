@@ -1,9 +1,9 @@
 /* engine.c — the function library of a configuration, the calls of a batch
  * written into one reusable buffer, replies read and rendered (engine.h). */
 #include "handlers/engine.h"
-#include "daemon/log.h"
-#include "handlers/jsonbuf.h"
-#include "handlers/sha1.h"
+#include "lib/log.h"
+#include "lib/jsonbuf.h"
+#include "lib/sha1.h"
 #include "handlers/cluster.h"
 #include "handlers/router.h"
 #include "handlers/segment.h"

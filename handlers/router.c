@@ -1,8 +1,8 @@
 /* router.c — one Redis server or a cluster's primaries (router.h). */
 #include "handlers/router.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "handlers/cluster.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 #include "handlers/store.h"
 
 #include <stdint.h>

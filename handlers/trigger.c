@@ -1,7 +1,7 @@
 /* trigger.c — records decoded, trigger bodies rendered (trigger.h). */
 #include "handlers/trigger.h"
-#include "handlers/msgpack.h"
-#include "handlers/sha1.h"
+#include "lib/msgpack.h"
+#include "lib/sha1.h"
 
 #include <math.h>
 #include <stdint.h>

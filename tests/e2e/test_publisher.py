@@ -349,10 +349,10 @@ def driver_bin(tmp_path_factory):
     base = [cc, "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
             "-Wno-format-truncation", "-g", "-O1",
             "-I", REPO, str(src)] + [os.path.join(REPO, f) for f in
-                                      ("daemon/publisher.c", "daemon/amqp_conn.c", "daemon/log.c",
+                                      ("daemon/publisher.c", "daemon/amqp_conn.c", "lib/log.c",
                                        "daemon/lifecycle.c",
-                                       "config/config.c", "config/jsontext.c",
-                                       "handlers/fixed.c")]
+                                       "config/config.c", "lib/jsontext.c",
+                                       "lib/fixed.c")]
     sanitized = base + ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                         "-fno-omit-frame-pointer", "-o", out] + flags
     r = subprocess.run(sanitized, capture_output=True, text=True)

@@ -24,9 +24,9 @@
 
 #include "config/config.h"
 #include "handlers/event.h"
-#include "handlers/jsonbuf.h"
-#include "handlers/msgpack.h"
-#include "handlers/sha1.h"
+#include "lib/jsonbuf.h"
+#include "lib/msgpack.h"
+#include "lib/sha1.h"
 #include "handlers/trigger.h"
 
 /* ---- the configuration ---- */

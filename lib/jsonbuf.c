@@ -1,5 +1,5 @@
 /* jsonbuf.c — the JSON writer (jsonbuf.h). */
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
