@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "lib/jsontext.h"
 #include "lib/fixed.h"
+#include "lib/grow.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -91,14 +92,9 @@ static bool expand_string(Ctx *c, const char *path, const char *in, char **out)
         } else {
             p++;
         }
-        if (len + addlen + 1 > cap) {
-            cap = (len + addlen + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                return fail(c, path, "out of memory");
-            }
-            buf = nb;
+        if (!GROW_RESERVE(buf, cap, len + addlen + 1, 0)) {
+            free(buf);
+            return fail(c, path, "out of memory");
         }
         memcpy(buf + len, add, addlen);
         len += addlen;

@@ -1,6 +1,8 @@
 /* pipeline.c — message → event → apply → triggers → publish → outbox cleared,
  * up to PIPELINE_DEPTH batches overlapping (pipeline.h). */
 #include "daemon/pipeline.h"
+
+#include "lib/grow.h"
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
 #include "lib/log.h"
@@ -215,16 +217,7 @@ static bool slot_grow(PipelineBatch *b, size_t n)
 {
     if (n <= b->cap)
         return true;
-    Event *events = realloc(b->events, n * sizeof *events);
-    if (events)
-        b->events = events;
-    size_t *index = realloc(b->index, n * sizeof *index);
-    if (index)
-        b->index = index;
-    ApplyResult *res = realloc(b->res, n * sizeof *res);
-    if (res)
-        b->res = res;
-    if (!events || !index || !res)
+    if (!GROW_EXACT(b->events, n) || !GROW_EXACT(b->index, n) || !GROW_EXACT(b->res, n))
         return false;
     b->cap = n;
     return true;
@@ -232,14 +225,7 @@ static bool slot_grow(PipelineBatch *b, size_t n)
 
 static bool out_grow(PipelineBatch *b, size_t n)
 {
-    if (n <= b->out_cap)
-        return true;
-    Outgoing *out = realloc(b->out, n * sizeof *out);
-    if (!out)
-        return false;
-    b->out = out;
-    b->out_cap = n;
-    return true;
+    return GROW_RESERVE(b->out, b->out_cap, n, 0);
 }
 
 /* The events of the batches started before b: a duplicate of one of them

@@ -28,6 +28,8 @@
  * would be blocked as well, and publishing again would deliver twice); the
  * wait ends with connection.unblocked, a failure, or the drain deadline. */
 #include "daemon/publisher.h"
+
+#include "lib/grow.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/lifecycle.h"
 #include "lib/log.h"
@@ -554,19 +556,7 @@ static bool read_available(Publisher *p, char *err, size_t errlen)
 
 static bool buf_reserve(Publisher *p, size_t n)
 {
-    if (n <= p->buf_cap - p->buf_len)
-        return true;
-    if (n > SIZE_MAX / 2 - p->buf_len)
-        return false;
-    size_t cap = p->buf_cap ? p->buf_cap : 65536;
-    while (cap - p->buf_len < n)
-        cap *= 2;
-    unsigned char *b = realloc(p->buf, cap);
-    if (!b)
-        return false;
-    p->buf = b;
-    p->buf_cap = cap;
-    return true;
+    return n <= SIZE_MAX - p->buf_len && GROW_RESERVE(p->buf, p->buf_cap, p->buf_len + n, 65536);
 }
 
 /* Callers have reserved the room. */
@@ -991,14 +981,7 @@ bool publisher_wait(Publisher *p, uint64_t last_tag, char *err, size_t errlen)
 
 static bool order_reserve(Publisher *p, size_t n)
 {
-    if (n <= p->order_cap)
-        return true;
-    size_t *o = realloc(p->order, n * sizeof *o);
-    if (!o)
-        return false;
-    p->order = o;
-    p->order_cap = n;
-    return true;
+    return GROW_RESERVE(p->order, p->order_cap, n, 0);
 }
 
 /* Publishes and waits; nacked messages again, up to MAX_NACK_ROUNDS rounds. */

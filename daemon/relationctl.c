@@ -5,6 +5,7 @@
 #include "daemon/amqp_conn.h"
 #include "daemon/kafka_conf.h"
 #include "daemon/lifecycle.h"
+#include "lib/grow.h"
 #include "lib/log.h"
 #include "daemon/pipeline.h"
 #include "daemon/progress.h"
@@ -791,14 +792,9 @@ static bool publish_triggers(ApplyRun *r)
     size_t n = r->triggers.n;
     if (n == 0)
         return true;
-    if (n > r->out_cap) {
-        Outgoing *o = realloc(r->out, n * sizeof *o);
-        if (!o) {
-            fprintf(stderr, "relationctl: out of memory\n");
-            return false;
-        }
-        r->out = o;
-        r->out_cap = n;
+    if (!GROW_RESERVE(r->out, r->out_cap, n, 0)) {
+        fprintf(stderr, "relationctl: out of memory\n");
+        return false;
     }
     for (size_t i = 0; i < n; i++) {
         const Trigger *t = &r->triggers.items[i];
@@ -1168,13 +1164,9 @@ static void on_sent(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
             snprintf(kafka_error, sizeof kafka_error, "%s", rd_kafka_err2str(m->err));
         long line = (long)(intptr_t)m->_private;
-        if (line > 0 && nlost == lost_cap) {
-            size_t cap = lost_cap ? lost_cap * 2 : 64;
-            long *more = realloc(lost_lines, cap * sizeof *more);
-            if (more)
-                lost_lines = more, lost_cap = cap;
-        }
-        if (line > 0 && nlost < lost_cap)
+        /* without room, a lost line is counted, not listed */
+        if (line > 0 && (nlost < lost_cap ||
+                         (nlost == lost_cap && GROW_RESERVE(lost_lines, lost_cap, nlost + 1, 64))))
             lost_lines[nlost] = line;
         if (line > 0)
             nlost++;

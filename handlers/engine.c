@@ -2,6 +2,7 @@
  * written into one reusable buffer, replies read and rendered (engine.h). */
 #include "handlers/engine.h"
 #include "lib/log.h"
+#include "lib/grow.h"
 #include "lib/jsonbuf.h"
 #include "lib/sha1.h"
 #include "handlers/cluster.h"
@@ -411,15 +412,9 @@ static bool flush_commands(Engine *e, char *err, size_t errlen)
 /* The command just written into cmd goes to the node of slot. */
 static void cmd_end(Engine *e, int slot)
 {
-    if (e->nmarks == e->marks_cap) {
-        size_t cap = e->marks_cap ? 2 * e->marks_cap : 512;
-        Mark *m = realloc(e->marks, cap * sizeof *m);
-        if (!m) {
-            e->marks_oom = true;
-            return;
-        }
-        e->marks = m;
-        e->marks_cap = cap;
+    if (!GROW_RESERVE(e->marks, e->marks_cap, e->nmarks + 1, 512)) {
+        e->marks_oom = true;
+        return;
     }
     e->marks[e->nmarks++] = (Mark){e->cmd.len, slot};
 }
@@ -770,16 +765,8 @@ static bool pending_grow(Pending *pd, size_t n)
 {
     if (pd->cap >= n)
         return true;
-    int *state = realloc(pd->state, 2 * n * sizeof *state);
-    if (state)
-        pd->state = state;
-    redisReply **replies = realloc(pd->replies, 2 * n * sizeof *replies);
-    if (replies)
-        pd->replies = replies;
-    bool *both = realloc(pd->both, n * sizeof *both);
-    if (both)
-        pd->both = both;
-    if (!state || !replies || !both)
+    if (n > SIZE_MAX / 2 || !GROW_EXACT(pd->state, 2 * n) || !GROW_EXACT(pd->replies, 2 * n) ||
+        !GROW_EXACT(pd->both, n))
         return false;
     pd->cap = n;
     return true;
@@ -1140,15 +1127,9 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
                 continue;
             const char *own = s == SIDE_DIRECT ? events[i].profile_a : events[i].profile_b;
             const char *other = s == SIDE_DIRECT ? events[i].profile_b : events[i].profile_a;
-            if (e->ncleared + count == e->cleared_cap) {
-                size_t cap = e->cleared_cap ? 2 * e->cleared_cap : 1024;
-                int *slots = realloc(e->cleared_slots, cap * sizeof *slots);
-                if (!slots) {
-                    e->cleared.oom = true;
-                    break;
-                }
-                e->cleared_slots = slots;
-                e->cleared_cap = cap;
+            if (!GROW_RESERVE(e->cleared_slots, e->cleared_cap, e->ncleared + count + 1, 1024)) {
+                e->cleared.oom = true;
+                break;
             }
             resp_count(&e->cleared, '*', 3);
             resp_cstr(&e->cleared, "HDEL");
@@ -1833,13 +1814,7 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
         size_t nz = 0;
         if (cap < f->elements / 2 * CONFIG_MAX_PROPERTIES + 1) {
             cap = f->elements / 2 * CONFIG_MAX_PROPERTIES + 1;
-            int64_t *w2 = realloc(want, cap * sizeof *want);
-            int *p2 = realloc(prop, cap * sizeof *prop);
-            if (w2)
-                want = w2;
-            if (p2)
-                prop = p2;
-            if (!w2 || !p2) {
+            if (!GROW_EXACT(want, cap) || !GROW_EXACT(prop, cap)) {
                 snprintf(err, errlen, "out of memory");
                 ok = false;
                 break;

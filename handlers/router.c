@@ -1,5 +1,7 @@
 /* router.c — one Redis server or a cluster's primaries (router.h). */
 #include "handlers/router.h"
+
+#include "lib/grow.h"
 #include "lib/log.h"
 #include "handlers/cluster.h"
 #include "lib/jsonbuf.h"
@@ -304,14 +306,8 @@ static bool out_push(Router *r, int node, uint64_t all, int slot, const char *cm
         r->head = r->nouts = 0;
         jsonbuf_reset(&r->kept);
     }
-    if (r->nouts == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 256;
-        Out *outs = realloc(r->outs, cap * sizeof *outs);
-        if (!outs)
-            return false;
-        r->outs = outs;
-        r->cap = cap;
-    }
+    if (!GROW_RESERVE(r->outs, r->cap, r->nouts + 1, 256))
+        return false;
     size_t off = r->kept.len;
     jsonbuf_put(&r->kept, cmd, len);
     if (r->kept.oom)
