@@ -9,6 +9,7 @@
 #define RELATIOND_ENGINE_H
 
 #include "config/config.h"
+#include "handlers/apply_status.h"
 #include "handlers/event.h"
 #include "handlers/trigger.h"
 
@@ -27,8 +28,6 @@ typedef struct {
     const Event *events;
     size_t n;
 } EventSpan;
-
-typedef enum { APPLY_APPLIED, APPLY_DUPLICATE, APPLY_STALE, APPLY_INVALID } ApplyStatus;
 
 typedef struct {
     ApplyStatus status;        /* applied if a side applied it, else duplicate, else stale */
