@@ -1,6 +1,7 @@
 /* pipeline.c — message → event → apply → triggers → publish → outbox cleared,
  * up to PIPELINE_DEPTH batches overlapping (pipeline.h). */
 #include "daemon/pipeline.h"
+#include "lib/clock.h"
 
 #include "lib/grow.h"
 #include "daemon/backoff.h"
@@ -79,6 +80,7 @@ Pipeline *pipeline_new(const char *who)
         pipeline_free(p);
         return NULL;
     }
+    publisher_set_heartbeat(p->hooks, lifecycle_beat, lifecycle_deadline_passed);
     /* triggers routed to no queue: counted and warned about (publisher.h) */
     publisher_set_mandatory(p->hooks, "triggers", metrics_trigger_unroutable);
     list_relations(cfg);
@@ -166,13 +168,13 @@ bool redis_link_failed(RedisLink *l, const char *err)
 void redis_link_ok(RedisLink *l)
 {
     backoff_ok(&l->down);
-    l->next_check_ms = lifecycle_now_ms() + REDIS_IDLE_CHECK_MS;
+    l->next_check_ms = clock_now_ms() + REDIS_IDLE_CHECK_MS;
 }
 
 bool redis_link_idle(RedisLink *l)
 {
     char err[512];
-    int64_t now = lifecycle_now_ms();
+    int64_t now = clock_now_ms();
     if (now < l->next_check_ms)
         return l->down.attempt == 0;
     if (engine_ping(l->engine, err, sizeof err)) {
@@ -181,7 +183,7 @@ bool redis_link_idle(RedisLink *l)
     }
     /* An outage is tried again every check: its return is seen within
      * seconds (a connection refused costs little). */
-    l->next_check_ms = lifecycle_now_ms() +
+    l->next_check_ms = clock_now_ms() +
                        (engine_refused(l->engine)
                             ? backoff_refused_note(&l->down, err)
                             : backoff_note(&l->down, err, REDIS_IDLE_CHECK_MS));
@@ -288,7 +290,7 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
     b->nev = 0;
     b->sent_ok = b->published_ok = false;
     b->last_tag = 0;
-    b->started_ms = lifecycle_now_ms();
+    b->started_ms = clock_now_ms();
     b->seq = ++p->seq;
     b->stage = STAGE_SENT;
     while (!slot_grow(b, n ? n : 1)) {
@@ -453,7 +455,7 @@ bool pipeline_finish(Pipeline *p, PipelineBatch *b)
     metrics_events(src, APPLY_DUPLICATE, by[1]);
     metrics_events(src, APPLY_STALE, by[2]);
     metrics_events(src, APPLY_INVALID, refused);
-    metrics_batch_seconds((double)(lifecycle_now_ms() - b->started_ms) / 1000.0);
+    metrics_batch_seconds((double)(clock_now_ms() - b->started_ms) / 1000.0);
     if (atomic_load_explicit(&log_max_level, memory_order_relaxed) >= LOG_DEBUG) {
         char messages[24], events[24], triggers[24];
         snprintf(messages, sizeof messages, "%zu", b->n);
