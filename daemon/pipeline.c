@@ -480,14 +480,3 @@ void pipeline_abandon(Pipeline *p, PipelineBatch *b)
     slot_release(b);
 }
 
-bool pipeline_process(Pipeline *p, Message *msgs, size_t n)
-{
-    PipelineBatch *b = pipeline_start(p, msgs, n);
-    if (!b)
-        return false;
-    if (!pipeline_publish(p, b)) {
-        slot_release(b);
-        return false;
-    }
-    return pipeline_finish(p, b);
-}

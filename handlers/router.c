@@ -22,7 +22,6 @@ typedef struct {
     redisContext *c;     /* the pipeline */
     redisContext *aside; /* redirected commands, one at a time */
     bool primary;        /* serves slots in the current map */
-    unsigned long served;
 } Node;
 
 /* A command sent on a cluster and not returned yet. */
@@ -482,7 +481,6 @@ static bool follow(Router *r, Out *o, redisReply **rep, char *err, size_t errlen
         }
         if (!read_one(r, n, n->aside, rep, err, errlen))
             return false;
-        n->served++;
         if (r->cfg->wait_replicas > 0 && (*rep)->type != REDIS_REPLY_ERROR &&
             !wait_aside(r, n, rep, err, errlen))
             return false;
@@ -516,7 +514,6 @@ bool router_append(Router *r, int slot, const char *cmd, size_t len)
     if (!r->cluster) {
         if (r->nnodes == 0 || !r->nodes[0].c)
             return false;
-        r->nodes[0].served++;
         return redisAppendFormattedCommand(r->nodes[0].c, cmd, len) == REDIS_OK;
     }
     char err[256];
@@ -547,7 +544,6 @@ bool router_append(Router *r, int slot, const char *cmd, size_t len)
             continue;
         if (!r->nodes[i].c || redisAppendFormattedCommand(r->nodes[i].c, cmd, len) != REDIS_OK)
             return false;
-        r->nodes[i].served++;
     }
     return true;
 }
@@ -583,19 +579,6 @@ bool router_read(Router *r, redisReply **rep, char *err, size_t errlen)
         return false;
     r->head++;
     return true;
-}
-
-void router_node_counts(const Router *r, char *out, size_t outlen)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (int i = 0; r->cluster && i < r->nnodes && used < outlen; i++) {
-        int w = snprintf(out + used, outlen - used, "%s%s:%d %lu", i ? ", " : "",
-                         r->nodes[i].host, r->nodes[i].port, r->nodes[i].served);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
 }
 
 int router_nodes(const Router *r)
