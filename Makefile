@@ -44,7 +44,7 @@ CORE_LIBS   := $(LIBHANDLERS) $(LIBCONFIG) $(LIBLIB)
 ALL_LIBS    := $(LIBDAEMON) $(CORE_LIBS)
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
-              $(BUILD)/test_router $(BUILD)/test_history
+              $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow
 
 .SECONDARY:
 .DELETE_ON_ERROR:
