@@ -178,15 +178,19 @@ clean:
 # One table of every figure (build/bench.json too); BASELINE_RELATIOND and
 # BASELINE_RELATIONCTL add a column measured in the same run; BENCH_QUICK=1
 # for a smoke test, BENCH_EVENTS to scale (see tests/bench/bench.py).
-bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(ALL_LIBS)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror tests/bench/bench_subscriber.c \
-	  $(shell pkg-config --cflags --libs librabbitmq) -o $(BUILD)/bench_subscriber
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) tests/bench/bench_publish.c $(ALL_LIBS) $(PKG_LIBS) -lpthread -lm \
-	  -o $(BUILD)/bench_publish
+bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/bench_subscriber \
+       $(BUILD)/bench_publish
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) BENCH_SUBSCRIBER=$(abspath $(BUILD)/bench_subscriber) \
 	  BENCH_PUBLISHER=$(abspath $(BUILD)/bench_publish) \
 	  BENCH_JSON=$(abspath $(BUILD)/bench.json) $(PYTHON) tests/bench/bench.py
+
+$(BUILD)/bench_subscriber: tests/bench/bench_subscriber.c
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $< \
+	  $(shell pkg-config --cflags --libs librabbitmq) -o $@
+
+$(BUILD)/bench_publish: tests/bench/bench_publish.c $(ALL_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(ALL_LIBS) $(PKG_LIBS) -lpthread -lm -o $@
 
 # libFuzzer (needs clang) on the event reader, the configuration loader and
 # the trigger rendering: FUZZ_SECONDS each, from the seeds in tests/fuzz/corpus.
