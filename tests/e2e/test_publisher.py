@@ -350,7 +350,7 @@ def driver_bin(tmp_path_factory):
             "-Wno-format-truncation", "-g", "-O1",
             "-I", REPO, str(src)] + [os.path.join(REPO, f) for f in
                                       ("daemon/publisher.c", "daemon/amqp_conn.c", "lib/log.c",
-                                       "lib/clock.c",
+                                       "lib/clock.c", "lib/grow.c",
                                        "config/config.c", "lib/jsontext.c",
                                        "lib/fixed.c")]
     sanitized = base + ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
