@@ -24,28 +24,36 @@ endif
 VERSION := 0.1.0
 ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 
-CORE_SRCS := daemon/log.c config/config.c config/expand.c config/reload.c config/secrets.c \
-             config/jsontext.c config/history.c handlers/fixed.c \
-             handlers/event.c \
-             handlers/jsonbuf.c handlers/sha1.c handlers/msgpack.c handlers/trigger.c \
-             handlers/store.c handlers/cluster.c handlers/router.c handlers/segment.c \
-             handlers/render.c \
-             handlers/keys.c handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
-             handlers/walk.c handlers/check.c
-DAEMON_SRCS := daemon/main.c daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
-               daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c daemon/shared_config.c \
-               daemon/metrics.c daemon/http.c daemon/kafka_conf.c
-DAEMON    := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
-CORE      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(BUILD)/obj/apply_lua.o
+# One static archive per layer; a layer includes and calls only the layers
+# below it (lib < config < handlers < daemon, ctl; make check-layers).
+LIB_SRCS      := $(wildcard lib/*.c)
+CONFIG_SRCS   := config/config.c config/expand.c config/reload.c config/secrets.c config/history.c
+HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/cluster.c \
+                 handlers/router.c handlers/segment.c handlers/render.c handlers/keys.c \
+                 handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
+                 handlers/walk.c handlers/check.c
+DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
+                 daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
+                 daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/kafka_conf.c \
+                 daemon/progress.c daemon/stats_table.c
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIBLIB      := $(BUILD)/liblib.a
+LIBCONFIG   := $(BUILD)/libconfig.a
+LIBHANDLERS := $(BUILD)/libhandlers.a
+LIBDAEMON   := $(BUILD)/libdaemon.a
+# Highest layer first: the linker resolves each archive from the ones after it.
+CORE_LIBS   := $(LIBHANDLERS) $(LIBCONFIG) $(LIBLIB)
+ALL_LIBS    := $(LIBDAEMON) $(CORE_LIBS)
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
-              $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_sha1 $(BUILD)/test_jsonbuf \
-              $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render $(BUILD)/test_keys \
-              $(BUILD)/test_resp
+              $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow $(BUILD)/test_sha1 \
+              $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
+              $(BUILD)/test_keys $(BUILD)/test_resp
 
 .SECONDARY:
 .DELETE_ON_ERROR:
-.PHONY: all clean deps test test-unit test-e2e test-asan test-alerts install uninstall demo bench fuzz soak
+.PHONY: all clean deps test test-unit test-e2e test-asan test-alerts install uninstall demo bench fuzz soak \
+        check-layers
 
 all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publisher_driver
 
@@ -57,11 +65,22 @@ $(BUILD)/obj/apply_lua.o: $(BUILD)/apply_lua.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(wildcard */*.h)
+# -MMD -MP: each object depends on the headers it includes (build/obj/*.d).
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/relationd: $(DAEMON) $(CORE)
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+$(LIBLIB): $(call obj,$(LIB_SRCS))
+$(LIBCONFIG): $(call obj,$(CONFIG_SRCS))
+$(LIBHANDLERS): $(call obj,$(HANDLERS_SRCS)) $(BUILD)/obj/apply_lua.o
+$(LIBDAEMON): $(call obj,$(DAEMON_SRCS))
+$(BUILD)/lib%.a:
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/relationd: $(BUILD)/obj/daemon/main.o $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lpthread -lm -o $@
 
 # A Kafka-protocol broker for the tests, on librdkafka's mock cluster.
@@ -69,25 +88,23 @@ $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 # daemon/publisher.c driven from stdin, for tests/e2e/test_publisher.py.
-$(BUILD)/publisher_driver: $(BUILD)/obj/tests/publisher_driver.o $(BUILD)/obj/daemon/publisher.o \
-                           $(BUILD)/obj/daemon/amqp_conn.o $(BUILD)/obj/daemon/lifecycle.o $(CORE)
+$(BUILD)/publisher_driver: $(BUILD)/obj/tests/publisher_driver.o $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
-$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp_conn.o \
-                      $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o \
-                      $(BUILD)/obj/daemon/progress.o $(BUILD)/obj/daemon/stats_table.o \
-                      $(BUILD)/obj/daemon/kafka_conf.o $(CORE)
+$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
-$(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
+$(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
 
 # The tests sharing tests/unit/helpers.c (a configuration as the group state, a
 # MessagePack writer, SHA-1 in hex).
 HELPED_TESTS := trigger sha1 msgpack segment render
 $(patsubst %,$(BUILD)/test_%,$(HELPED_TESTS)): $(BUILD)/obj/tests/unit/helpers.o
-$(patsubst %,$(BUILD)/obj/tests/unit/test_%.o,$(HELPED_TESTS)) $(BUILD)/obj/tests/unit/helpers.o: \
-  tests/unit/helpers.h
+
+# Fails when a file includes a header of a higher layer (tools/check-layers.sh).
+check-layers:
+	sh tools/check-layers.sh .
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
@@ -106,6 +123,7 @@ deps:
 # unit tests in a plain build, the alert rules, then unit and end-to-end tests under
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 test: deps
+	$(MAKE) check-layers
 	$(MAKE) all
 	$(MAKE) test-unit
 	$(MAKE) test-alerts
@@ -173,35 +191,36 @@ clean:
 # One table of every figure (build/bench.json too); BASELINE_RELATIOND and
 # BASELINE_RELATIONCTL add a column measured in the same run; BENCH_QUICK=1
 # for a smoke test, BENCH_EVENTS to scale (see tests/bench/bench.py).
-bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror tests/bench/bench_subscriber.c \
-	  $(shell pkg-config --cflags --libs librabbitmq) -o $(BUILD)/bench_subscriber
-	$(CC) $(ALL_CFLAGS) tests/bench/bench_publish.c $(BUILD)/obj/daemon/publisher.o \
-	  $(BUILD)/obj/daemon/amqp_conn.o $(BUILD)/obj/daemon/lifecycle.o $(BUILD)/obj/daemon/log.o \
-	  $(BUILD)/obj/config/config.o $(BUILD)/obj/config/expand.o $(BUILD)/obj/config/reload.o \
-	  $(BUILD)/obj/config/secrets.o $(BUILD)/obj/config/jsontext.o $(BUILD)/obj/handlers/fixed.o \
-	  $(PKG_LIBS) -lpthread -lm \
-	  -o $(BUILD)/bench_publish
+bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/bench_subscriber \
+       $(BUILD)/bench_publish
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) BENCH_SUBSCRIBER=$(abspath $(BUILD)/bench_subscriber) \
 	  BENCH_PUBLISHER=$(abspath $(BUILD)/bench_publish) \
 	  BENCH_JSON=$(abspath $(BUILD)/bench.json) $(PYTHON) tests/bench/bench.py
+
+$(BUILD)/bench_subscriber: tests/bench/bench_subscriber.c
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $< \
+	  $(shell pkg-config --cflags --libs librabbitmq) -o $@
+
+$(BUILD)/bench_publish: tests/bench/bench_publish.c $(ALL_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(ALL_LIBS) $(PKG_LIBS) -lpthread -lm -o $@
 
 # libFuzzer (needs clang) on the event reader, the configuration loader and
 # the trigger rendering: FUZZ_SECONDS each, from the seeds in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all -I. -I$(BUILD) $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\"
-FUZZ_BASE := config/config.c config/expand.c config/reload.c config/secrets.c config/jsontext.c handlers/event.c handlers/fixed.c
-FUZZ_TRIGGER := $(FUZZ_BASE) handlers/trigger.c handlers/jsonbuf.c handlers/msgpack.c \
-  handlers/sha1.c
+# The layers' archives built again by clang with the fuzzer's instrumentation.
+FUZZ_BUILD := $(BUILD)/fuzzlib
+FUZZ_LIBS := $(FUZZ_BUILD)/libhandlers.a $(FUZZ_BUILD)/libconfig.a $(FUZZ_BUILD)/liblib.a
 fuzz:
 	@for t in event config trigger; do mkdir -p $(BUILD)/fuzz/$$t; \
 	  cp -n tests/fuzz/corpus/$$t-* $(BUILD)/fuzz/$$t/ 2>/dev/null || true; done
-	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_event.c $(FUZZ_BASE) $(PKG_LIBS) -lm -o $(BUILD)/fuzz_event
-	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_config.c $(FUZZ_BASE) $(PKG_LIBS) -lm -o $(BUILD)/fuzz_config
-	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_trigger.c $(FUZZ_TRIGGER) $(PKG_LIBS) -lm \
-	  -o $(BUILD)/fuzz_trigger
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang WARN= CFLAGS="-g -O1" \
+	  SANITIZE=fuzzer-no-link,address,undefined $(FUZZ_LIBS)
+	for t in event config trigger; do \
+	  clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_LIBS) $(PKG_LIBS) -lm \
+	    -o $(BUILD)/fuzz_$$t || exit 1; done
 	$(BUILD)/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/event
 	$(BUILD)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(BUILD)/fuzz/config
 	$(BUILD)/fuzz_trigger -max_total_time=$(FUZZ_SECONDS) -max_len=2048 $(BUILD)/fuzz/trigger

@@ -10,8 +10,8 @@
  * the secret-permission warning secrets.c. A Config is owned by the caller
  * (config_free); loading is reentrant (no global state but the const table). */
 #include "config/internal.h"
-#include "config/jsontext.h"
-#include "handlers/fixed.h"
+#include "lib/jsontext.h"
+#include "lib/fixed.h"
 
 #include <errno.h>
 #include <stddef.h>

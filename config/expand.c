@@ -5,6 +5,7 @@
  * secret). Replaces the strings in place in the jansson tree (the caller's);
  * reads the environment, so not to be called while another thread sets it. */
 #include "config/internal.h"
+#include "lib/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,14 +45,9 @@ static bool expand_string(Ctx *c, const char *path, const char *in, char **out)
         } else {
             p++;
         }
-        if (len + addlen + 1 > cap) {
-            cap = (len + addlen + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                return fail(c, path, "out of memory");
-            }
-            buf = nb;
+        if (!GROW_RESERVE(buf, cap, len + addlen + 1, 0)) {
+            free(buf);
+            return fail(c, path, "out of memory");
         }
         memcpy(buf + len, add, addlen);
         len += addlen;

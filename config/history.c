@@ -1,5 +1,6 @@
 /* history.c — the properties relations have had (history.h). */
 #include "config/history.h"
+#include "lib/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +32,7 @@ static bool reserve(PropertyHistory *h, const Config *cfg)
     size_t need = h->n;
     for (int r = 0; r < cfg->nrelations; r++)
         need += (size_t)cfg->relations[r].nproperties;
-    if (need <= h->cap)
-        return true;
-    Known *k = realloc(h->known, need * sizeof *k);
-    if (!k)
-        return false;
-    h->known = k;
-    h->cap = need;
-    return true;
+    return GROW_RESERVE(h->known, h->cap, need, 0);
 }
 
 static void record(Known *k, const PropertyDef *p)

@@ -1,7 +1,7 @@
 /* amqp_conn.c — AMQP connections (amqp_conn.h). */
 #include "daemon/amqp_conn.h"
-#include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
@@ -288,7 +288,7 @@ bool amqp_conn_flow_frame(AmqpFlow *f, const amqp_frame_t *frame)
             return true; /* logged once per block */
         snprintf(f->reason, sizeof f->reason, "%.*s", (int)m->reason.len,
                  (const char *)m->reason.bytes);
-        f->since_ms = lifecycle_now_ms();
+        f->since_ms = clock_now_ms();
         log_at(LOG_WARN, f->who, "%s: RabbitMQ blocked the connection (%s, a resource alarm): "
                "publishing waits until the alarm clears", f->name, f->reason);
         flow_set(f, true);
@@ -297,7 +297,7 @@ bool amqp_conn_flow_frame(AmqpFlow *f, const amqp_frame_t *frame)
     if (frame->payload.method.id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
         if (f->blocked)
             log_at(LOG_INFO, f->who, "%s: RabbitMQ unblocked the connection after %lld s", f->name,
-                   (long long)(lifecycle_now_ms() - f->since_ms) / 1000);
+                   (long long)(clock_now_ms() - f->since_ms) / 1000);
         flow_set(f, false);
         return true;
     }

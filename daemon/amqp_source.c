@@ -15,10 +15,11 @@
  * acked on the connection it came from), and the source connects, declares
  * and consumes again with the back-off. */
 #include "daemon/amqp_source.h"
+#include "lib/clock.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/publisher.h"
@@ -147,6 +148,7 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
     if (!s->dead_letters)
         goto oom;
     publisher_set_component(s->dead_letters, "amqp");
+    publisher_set_heartbeat(s->dead_letters, lifecycle_beat, lifecycle_deadline_passed);
     amqp_conn_flow_init(&s->flow, "amqp source", "amqp", "queue", s->queue);
     backoff_init(&s->down, "amqp source", "rabbitmq", cfg->retry_max_ms);
     backoff_init(&s->dlx_down, "amqp source", "dead-letter exchange", cfg->retry_max_ms);
@@ -347,10 +349,10 @@ static bool read_content(AmqpSource *s, Held *h, char *err, size_t errlen)
  * reason in err; h released). */
 static int next_delivery(AmqpSource *s, Held *h, int64_t wait_ms, char *err, size_t errlen)
 {
-    int64_t deadline = lifecycle_now_ms() + wait_ms;
+    int64_t deadline = clock_now_ms() + wait_ms;
     for (;;) {
         amqp_frame_t f;
-        int64_t left = deadline - lifecycle_now_ms();
+        int64_t left = deadline - clock_now_ms();
         int rc = wait_frame(s, &f, left > 0 ? left : 0);
         if (rc == AMQP_STATUS_TIMEOUT)
             return 0;
@@ -392,7 +394,7 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
         int64_t wait = 0;
         if (b->n == 0 && s->in_flight == 0)
             wait = 100;
-        else if (b->n && lifecycle_now_ms() - first >= cfg->batch_ms)
+        else if (b->n && clock_now_ms() - first >= cfg->batch_ms)
             break;
         lifecycle_beat();
         int got = next_delivery(s, &b->held[b->n], wait, err, errlen);
@@ -400,7 +402,7 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
             return false;
         if (got > 0) {
             if (b->n == 0)
-                first = lifecycle_now_ms();
+                first = clock_now_ms();
             b->last_tag = b->held[b->n].tag;
             b->n++;
             continue;

@@ -1,7 +1,8 @@
 /* backoff.c — capped exponential back-off with jitter (backoff.h). */
 #include "daemon/backoff.h"
+#include "lib/clock.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 
 #include <stdlib.h>
@@ -26,7 +27,7 @@ void backoff_init(Backoff *b, const char *who, const char *what, int max_ms)
 
 int64_t backoff_note(Backoff *b, const char *error, int64_t cap_ms)
 {
-    int64_t now = lifecycle_now_ms();
+    int64_t now = clock_now_ms();
     if (b->attempt == 0 || b->refused) {
         metrics_component(b->who, b->what, false);
         b->down_ms = b->attempt == 0 ? now : b->down_ms;
@@ -69,7 +70,7 @@ bool backoff_failed(Backoff *b, const char *error)
 int64_t backoff_refused_note(Backoff *b, const char *error)
 {
     if (b->attempt == 0) {
-        b->down_ms = lifecycle_now_ms();
+        b->down_ms = clock_now_ms();
         b->down_wall = time(NULL);
     }
     b->attempt++;
@@ -82,10 +83,10 @@ int64_t backoff_refused_note(Backoff *b, const char *error)
 
 bool backoff_refused(Backoff *b, const char *error)
 {
-    int64_t until = lifecycle_now_ms() + backoff_refused_note(b, error);
+    int64_t until = clock_now_ms() + backoff_refused_note(b, error);
     /* Nothing comes of waiting once a stop is asked: no batch in hand is
      * applied before the configuration is fixed. */
-    while (lifecycle_now_ms() < until && !lifecycle_stopping())
+    while (clock_now_ms() < until && !lifecycle_stopping())
         lifecycle_sleep_ms(100);
     return !lifecycle_stopping();
 }
@@ -96,7 +97,7 @@ void backoff_ok(Backoff *b)
         return;
     metrics_component(b->who, b->what, true);
     log_at(LOG_INFO, b->who, "%s back after %lld s (%d attempts)", b->what,
-           (long long)(lifecycle_now_ms() - b->down_ms) / 1000, b->attempt);
+           (long long)(clock_now_ms() - b->down_ms) / 1000, b->attempt);
     b->attempt = 0;
     b->refused = false;
 }

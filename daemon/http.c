@@ -27,13 +27,13 @@
  * thread and the sweeper; that one resumes the connection. Failures: out of
  * memory closes the connection (MHD_NO) or answers 503. */
 #include "daemon/http.h"
-#include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "handlers/engine.h"
 #include "handlers/read.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -337,7 +337,7 @@ static char *read_edges(Worker *w, const RelationDef *rel, const Job *j, char *e
     jsonbuf_cstr(&out, "{\"edges\":[");
     size_t start = out.len;
     while (ok && more && !cut) {
-        if (lifecycle_now_ms() >= j->deadline) {
+        if (clock_now_ms() >= j->deadline) {
             timed_out(j, err, errlen);
             ok = false;
             break;
@@ -452,7 +452,7 @@ static unsigned run_read(Worker *w, const Job *j, char **body)
     }
     if (*body)
         return MHD_HTTP_OK;
-    if (lifecycle_now_ms() >= j->deadline)
+    if (clock_now_ms() >= j->deadline)
         timed_out(j, err, sizeof err);
     *body = error_body(err);
     return MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -531,7 +531,7 @@ static void conn_phase(Http *h, struct MHD_Connection *c, int phase)
     pthread_mutex_lock(&h->mu);
     k->phase = phase;
     if (phase == CONN_IDLE)
-        k->since = lifecycle_now_ms();
+        k->since = clock_now_ms();
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -547,7 +547,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **context,
         if (!i || !(k = calloc(1, sizeof *k)))
             return; /* out of memory: no header deadline for this one */
         k->fd = i->connect_fd;
-        k->since = lifecycle_now_ms();
+        k->since = clock_now_ms();
         pthread_mutex_lock(&h->mu);
         k->next = h->conns;
         if (h->conns)
@@ -598,7 +598,7 @@ static void *sweeper(void *arg)
     Http *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stopping) {
-        int64_t now = lifecycle_now_ms();
+        int64_t now = clock_now_ms();
         for (Conn *k = h->conns; k; k = k->next) {
             if (k->phase == CONN_REQUEST || k->cut || now - k->since < HEADER_DEADLINE_MS)
                 continue;
@@ -726,7 +726,7 @@ static enum MHD_Result read_api(Http *h, struct MHD_Connection *c, const char *p
     j->c = c;
     j->refs = 1;
     j->timeout_ms = cfg->redis_timeout_ms;
-    j->deadline = lifecycle_now_ms() + cfg->redis_timeout_ms;
+    j->deadline = clock_now_ms() + cfg->redis_timeout_ms;
     pthread_mutex_lock(&h->mu);
     if (h->stopping || h->nqueued >= READ_QUEUE_MAX) {
         pthread_mutex_unlock(&h->mu);

@@ -1,9 +1,10 @@
 /* kafka_source.c — the Kafka consumer loop (kafka_source.h). */
 #include "daemon/kafka_source.h"
+#include "lib/clock.h"
 #include "daemon/backoff.h"
 #include "daemon/kafka_conf.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/shared_config.h"
@@ -605,7 +606,7 @@ static void collect(KafkaSource *s)
         int timeout = 0;
         if (b->n == 0 && s->in_flight == 0)
             timeout = 100;
-        else if (b->n && lifecycle_now_ms() - first >= batch_ms)
+        else if (b->n && clock_now_ms() - first >= batch_ms)
             return;
         lifecycle_beat();
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, timeout);
@@ -624,7 +625,7 @@ static void collect(KafkaSource *s)
         kafka_up(s);
         b = &s->b[s->cur];
         if (b->n == 0)
-            first = lifecycle_now_ms();
+            first = clock_now_ms();
         b->batch[b->n++] = m;
     }
 }

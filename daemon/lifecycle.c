@@ -1,5 +1,6 @@
 /* lifecycle.c — the run state shared by the threads (lifecycle.h). */
 #include "daemon/lifecycle.h"
+#include "lib/clock.h"
 
 #include <stdatomic.h>
 #include <time.h>
@@ -48,16 +49,9 @@ bool lifecycle_abandoned(void)
     return atomic_load(&abandoned);
 }
 
-int64_t lifecycle_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void lifecycle_request_stop(int timeout_ms)
 {
-    atomic_store(&deadline_ms, lifecycle_now_ms() + timeout_ms);
+    atomic_store(&deadline_ms, clock_now_ms() + timeout_ms);
     atomic_store(&stopping, true);
 }
 
@@ -68,14 +62,14 @@ bool lifecycle_stopping(void)
 
 bool lifecycle_deadline_passed(void)
 {
-    return lifecycle_now_ms() >= atomic_load(&deadline_ms);
+    return clock_now_ms() >= atomic_load(&deadline_ms);
 }
 
 void lifecycle_sleep_ms(int64_t ms)
 {
-    int64_t end = lifecycle_now_ms() + ms;
-    for (int64_t now = lifecycle_now_ms(); now < end && !lifecycle_deadline_passed();
-         now = lifecycle_now_ms()) {
+    int64_t end = clock_now_ms() + ms;
+    for (int64_t now = clock_now_ms(); now < end && !lifecycle_deadline_passed();
+         now = clock_now_ms()) {
         int64_t slice = end - now < 50 ? end - now : 50;
         lifecycle_beat();
         struct timespec ts = {slice / 1000, (slice % 1000) * 1000000};

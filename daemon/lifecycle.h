@@ -7,9 +7,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Monotonic milliseconds. */
-int64_t lifecycle_now_ms(void);
-
 /* Starts the drain: stop fetching, finish within timeout_ms. */
 void lifecycle_request_stop(int timeout_ms);
 bool lifecycle_stopping(void);

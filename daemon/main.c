@@ -1,13 +1,14 @@
 /* relationd — parses the command line, loads the configuration, starts the
  * parts in order, runs until SIGTERM, stops them in reverse order. */
 #include "config/config.h"
+#include "lib/clock.h"
 #include "config/history.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/amqp_source.h"
 #include "daemon/http.h"
 #include "daemon/kafka_source.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/shared_config.h"
@@ -112,7 +113,7 @@ static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a,
         return;
     }
     unsigned long events = metrics_events_total();
-    int64_t now = lifecycle_now_ms();
+    int64_t now = clock_now_ms();
     double rate = last_ms && now > last_ms ? (events - last_events) * 1000.0 / (now - last_ms) : 0;
     long long lag;
     if (k && metrics_kafka_lag_total(&lag))
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
     uint64_t watchdog_usec = 0;
     if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
         watchdog_usec = 0;
-    int64_t next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
+    int64_t next_ping = clock_now_ms() + (int64_t)(watchdog_usec / 2000);
     bool stalled = false, ready = false, reads_seen = false;
     int64_t next_status = 0;
     for (;;) {
@@ -341,12 +342,12 @@ int main(int argc, char **argv)
             log_at(LOG_INFO, "main", "ready: %d relation%s, sources:%s%s", running->nrelations,
                    plural(running->nrelations), kafka ? " kafka" : "", amqp ? " amqp" : "");
         }
-        if (lifecycle_now_ms() >= next_status) {
-            next_status = lifecycle_now_ms() + 5000;
+        if (clock_now_ms() >= next_status) {
+            next_status = clock_now_ms() + 5000;
             notify_status(ready, kafka, amqp, reads && !reads_seen);
         }
-        if (watchdog_usec && lifecycle_now_ms() >= next_ping) {
-            next_ping = lifecycle_now_ms() + (int64_t)(watchdog_usec / 2000);
+        if (watchdog_usec && clock_now_ms() >= next_ping) {
+            next_ping = clock_now_ms() + (int64_t)(watchdog_usec / 2000);
             if (lifecycle_all_beat()) {
                 sd_notify(0, "WATCHDOG=1");
                 if (stalled)
@@ -358,7 +359,7 @@ int main(int argc, char **argv)
                 stalled = true;
             }
         }
-        int64_t wait_ms = watchdog_usec ? next_ping - lifecycle_now_ms() : 1000;
+        int64_t wait_ms = watchdog_usec ? next_ping - clock_now_ms() : 1000;
         if (wait_ms > (ready ? 1000 : 100))
             wait_ms = ready ? 1000 : 100;
         if (wait_ms < 1)
@@ -384,7 +385,7 @@ int main(int argc, char **argv)
     sd_notify(0, "STOPPING=1");
     log_at(LOG_INFO, "main", "stopping: draining within %d ms", shutdown_timeout_ms);
     lifecycle_request_stop(shutdown_timeout_ms);
-    int64_t give_up = lifecycle_now_ms() + shutdown_timeout_ms + ABANDON_GRACE_MS;
+    int64_t give_up = clock_now_ms() + shutdown_timeout_ms + ABANDON_GRACE_MS;
     while (!sources_done(kafka, amqp)) {
         struct timespec tick = {0, 50 * 1000000};
         int sig = sigtimedwait(&sigs, NULL, &tick);
@@ -393,7 +394,7 @@ int main(int argc, char **argv)
                    "acknowledged and will be delivered again");
             _exit(1);
         }
-        if (lifecycle_now_ms() > give_up) {
+        if (clock_now_ms() > give_up) {
             log_at(LOG_ERROR, "main", "drain did not finish in time: exiting, unfinished work "
                    "is not acknowledged and will be delivered again");
             _exit(1);

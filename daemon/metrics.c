@@ -1,7 +1,7 @@
 /* metrics.c — counters and states behind one mutex (metrics.h). They change
  * once per batch, not per event, so the lock is taken rarely. */
 #include "daemon/metrics.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 #include <pthread.h>
 #include <stdio.h>

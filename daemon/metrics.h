@@ -4,7 +4,7 @@
 #ifndef RELATIOND_METRICS_H
 #define RELATIOND_METRICS_H
 
-#include "handlers/apply.h"
+#include "handlers/apply_status.h"
 
 #include <stdbool.h>
 #include <stddef.h>

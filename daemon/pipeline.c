@@ -1,9 +1,12 @@
 /* pipeline.c — message → event → apply → triggers → publish → outbox cleared,
  * up to PIPELINE_DEPTH batches overlapping (pipeline.h). */
 #include "daemon/pipeline.h"
+#include "lib/clock.h"
+
+#include "lib/grow.h"
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"
@@ -77,6 +80,7 @@ Pipeline *pipeline_new(const char *who)
         pipeline_free(p);
         return NULL;
     }
+    publisher_set_heartbeat(p->hooks, lifecycle_beat, lifecycle_deadline_passed);
     /* triggers routed to no queue: counted and warned about (publisher.h) */
     publisher_set_mandatory(p->hooks, "triggers", metrics_trigger_unroutable);
     list_relations(cfg);
@@ -164,13 +168,13 @@ bool redis_link_failed(RedisLink *l, const char *err)
 void redis_link_ok(RedisLink *l)
 {
     backoff_ok(&l->down);
-    l->next_check_ms = lifecycle_now_ms() + REDIS_IDLE_CHECK_MS;
+    l->next_check_ms = clock_now_ms() + REDIS_IDLE_CHECK_MS;
 }
 
 bool redis_link_idle(RedisLink *l)
 {
     char err[512];
-    int64_t now = lifecycle_now_ms();
+    int64_t now = clock_now_ms();
     if (now < l->next_check_ms)
         return l->down.attempt == 0;
     if (engine_ping(l->engine, err, sizeof err)) {
@@ -179,7 +183,7 @@ bool redis_link_idle(RedisLink *l)
     }
     /* An outage is tried again every check: its return is seen within
      * seconds (a connection refused costs little). */
-    l->next_check_ms = lifecycle_now_ms() +
+    l->next_check_ms = clock_now_ms() +
                        (engine_refused(l->engine)
                             ? backoff_refused_note(&l->down, err)
                             : backoff_note(&l->down, err, REDIS_IDLE_CHECK_MS));
@@ -215,16 +219,7 @@ static bool slot_grow(PipelineBatch *b, size_t n)
 {
     if (n <= b->cap)
         return true;
-    Event *events = realloc(b->events, n * sizeof *events);
-    if (events)
-        b->events = events;
-    size_t *index = realloc(b->index, n * sizeof *index);
-    if (index)
-        b->index = index;
-    ApplyResult *res = realloc(b->res, n * sizeof *res);
-    if (res)
-        b->res = res;
-    if (!events || !index || !res)
+    if (!GROW_EXACT(b->events, n) || !GROW_EXACT(b->index, n) || !GROW_EXACT(b->res, n))
         return false;
     b->cap = n;
     return true;
@@ -232,14 +227,7 @@ static bool slot_grow(PipelineBatch *b, size_t n)
 
 static bool out_grow(PipelineBatch *b, size_t n)
 {
-    if (n <= b->out_cap)
-        return true;
-    Outgoing *out = realloc(b->out, n * sizeof *out);
-    if (!out)
-        return false;
-    b->out = out;
-    b->out_cap = n;
-    return true;
+    return GROW_RESERVE(b->out, b->out_cap, n, 0);
 }
 
 /* The events of the batches started before b: a duplicate of one of them
@@ -302,7 +290,7 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
     b->nev = 0;
     b->sent_ok = b->published_ok = false;
     b->last_tag = 0;
-    b->started_ms = lifecycle_now_ms();
+    b->started_ms = clock_now_ms();
     b->seq = ++p->seq;
     b->stage = STAGE_SENT;
     while (!slot_grow(b, n ? n : 1)) {
@@ -467,7 +455,7 @@ bool pipeline_finish(Pipeline *p, PipelineBatch *b)
     metrics_events(src, APPLY_DUPLICATE, by[1]);
     metrics_events(src, APPLY_STALE, by[2]);
     metrics_events(src, APPLY_INVALID, refused);
-    metrics_batch_seconds((double)(lifecycle_now_ms() - b->started_ms) / 1000.0);
+    metrics_batch_seconds((double)(clock_now_ms() - b->started_ms) / 1000.0);
     if (atomic_load_explicit(&log_max_level, memory_order_relaxed) >= LOG_DEBUG) {
         char messages[24], events[24], triggers[24];
         snprintf(messages, sizeof messages, "%zu", b->n);
@@ -492,14 +480,3 @@ void pipeline_abandon(Pipeline *p, PipelineBatch *b)
     slot_release(b);
 }
 
-bool pipeline_process(Pipeline *p, Message *msgs, size_t n)
-{
-    PipelineBatch *b = pipeline_start(p, msgs, n);
-    if (!b)
-        return false;
-    if (!pipeline_publish(p, b)) {
-        slot_release(b);
-        return false;
-    }
-    return pipeline_finish(p, b);
-}

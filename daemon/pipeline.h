@@ -79,9 +79,6 @@ bool pipeline_finish(Pipeline *p, PipelineBatch *b) __attribute__((warn_unused_r
  * deadline: its slot is free; acknowledge nothing. */
 void pipeline_abandon(Pipeline *p, PipelineBatch *b);
 
-/* The three stages of one batch, one after the other. */
-bool pipeline_process(Pipeline *p, Message *msgs, size_t n) __attribute__((warn_unused_result));
-
 /* Connects to Redis (loading the function library) and to the hooks
  * exchange, waiting out their outages with back-off. False only past the
  * drain deadline. */

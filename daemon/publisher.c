@@ -28,9 +28,11 @@
  * would be blocked as well, and publishing again would deliver twice); the
  * wait ends with connection.unblocked, a failure, or the drain deadline. */
 #include "daemon/publisher.h"
+
+#include "lib/grow.h"
 #include "daemon/amqp_conn.h"
-#include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -99,6 +101,9 @@ struct Publisher {
     size_t buf_len, buf_cap;
     size_t *order; /* publisher_send: the messages of a round */
     size_t order_cap;
+
+    void (*beat)(void);            /* publisher_set_heartbeat; NULL: none */
+    bool (*deadline_passed)(void); /* NULL: never */
 };
 
 static void warn_returns(Publisher *p, bool now);
@@ -299,6 +304,12 @@ void publisher_set_component(Publisher *p, const char *component)
     p->flow.component = component;
 }
 
+void publisher_set_heartbeat(Publisher *p, void (*beat)(void), bool (*deadline_passed)(void))
+{
+    p->beat = beat;
+    p->deadline_passed = deadline_passed;
+}
+
 void publisher_set_mandatory(Publisher *p, const char *what, PublisherReturned on_return)
 {
     p->mandatory = true;
@@ -451,25 +462,18 @@ static ReadResult read_frame(Publisher *p, struct timeval *tv, bool *progress, c
     }
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* While the broker blocks the connection, the wait has no time limit
  * (*deadline moves on) except the drain deadline (false, with the reason). */
 static bool still_blocked(Publisher *p, int64_t *deadline, char *err, size_t errlen)
 {
     if (!p->flow.blocked)
         return true;
-    if (lifecycle_deadline_passed()) {
+    if (p->deadline_passed && p->deadline_passed()) {
         snprintf(err, errlen, "blocked by RabbitMQ (%s) past the drain deadline",
                  p->flow.reason);
         return false;
     }
-    *deadline = now_ms() + CONFIRM_TIMEOUT_MS;
+    *deadline = clock_now_ms() + CONFIRM_TIMEOUT_MS;
     return true;
 }
 
@@ -479,7 +483,7 @@ static void warn_returns(Publisher *p, bool now)
 {
     if (p->returns_unlogged == 0 || !p->return_what)
         return;
-    int64_t t = now_ms();
+    int64_t t = clock_now_ms();
     if (!now && p->return_logged_ms != 0 && t - p->return_logged_ms < RETURN_WARN_MS)
         return;
     log_at(LOG_WARN, "publisher", "exchange %s: %" PRIu64 " %s unroutable in the last minute "
@@ -496,7 +500,7 @@ static void warn_returns(Publisher *p, bool now)
 static bool read_confirms(Publisher *p, uint64_t upto, bool all_acked, char *err,
                           size_t errlen)
 {
-    int64_t deadline = now_ms() + CONFIRM_TIMEOUT_MS;
+    int64_t deadline = clock_now_ms() + CONFIRM_TIMEOUT_MS;
     for (;;) {
         if (all_acked && p->lowest_nack != 0 && p->lowest_nack <= upto) {
             snprintf(err, errlen, "message %" PRIu64 " nacked by the broker",
@@ -507,7 +511,7 @@ static bool read_confirms(Publisher *p, uint64_t upto, bool all_acked, char *err
             return true;
         if (!still_blocked(p, &deadline, err, errlen))
             return false;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_now_ms();
         if (left <= 0) {
             snprintf(err, errlen, "no confirm within %d ms", CONFIRM_TIMEOUT_MS);
             return false;
@@ -515,14 +519,15 @@ static bool read_confirms(Publisher *p, uint64_t upto, bool all_acked, char *err
         /* A second at a time: the thread stays alive for the watchdog. */
         if (left > 1000)
             left = 1000;
-        lifecycle_beat();
+        if (p->beat)
+            p->beat();
         struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
         bool progress = false;
         ReadResult r = read_frame(p, &tv, &progress, err, errlen);
         if (r == READ_FAILED)
             return false;
         if (progress)
-            deadline = now_ms() + CONFIRM_TIMEOUT_MS;
+            deadline = clock_now_ms() + CONFIRM_TIMEOUT_MS;
     }
 }
 
@@ -554,19 +559,7 @@ static bool read_available(Publisher *p, char *err, size_t errlen)
 
 static bool buf_reserve(Publisher *p, size_t n)
 {
-    if (n <= p->buf_cap - p->buf_len)
-        return true;
-    if (n > SIZE_MAX / 2 - p->buf_len)
-        return false;
-    size_t cap = p->buf_cap ? p->buf_cap : 65536;
-    while (cap - p->buf_len < n)
-        cap *= 2;
-    unsigned char *b = realloc(p->buf, cap);
-    if (!b)
-        return false;
-    p->buf = b;
-    p->buf_cap = cap;
-    return true;
+    return n <= SIZE_MAX - p->buf_len && GROW_RESERVE(p->buf, p->buf_cap, p->buf_len + n, 65536);
 }
 
 /* Callers have reserved the room. */
@@ -807,12 +800,12 @@ static bool write_buffer(Publisher *p, char *err, size_t errlen)
     }
     char why[128];
     size_t off = 0;
-    int64_t deadline = now_ms() + CONFIRM_TIMEOUT_MS;
+    int64_t deadline = clock_now_ms() + CONFIRM_TIMEOUT_MS;
     while (off < p->buf_len) {
         ssize_t w = send(fd, p->buf + off, p->buf_len - off, MSG_NOSIGNAL);
         if (w > 0) {
             off += (size_t)w;
-            deadline = now_ms() + CONFIRM_TIMEOUT_MS;
+            deadline = clock_now_ms() + CONFIRM_TIMEOUT_MS;
             continue;
         }
         if (w < 0 && errno == EINTR)
@@ -820,8 +813,9 @@ static bool write_buffer(Publisher *p, char *err, size_t errlen)
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!still_blocked(p, &deadline, err, errlen))
                 return false;
-            lifecycle_beat();
-            int64_t left = deadline - now_ms();
+            if (p->beat)
+                p->beat();
+            int64_t left = deadline - clock_now_ms();
             if (left <= 0) {
                 snprintf(err, errlen, "publish: the broker took no data for %d ms",
                          CONFIRM_TIMEOUT_MS);
@@ -991,14 +985,7 @@ bool publisher_wait(Publisher *p, uint64_t last_tag, char *err, size_t errlen)
 
 static bool order_reserve(Publisher *p, size_t n)
 {
-    if (n <= p->order_cap)
-        return true;
-    size_t *o = realloc(p->order, n * sizeof *o);
-    if (!o)
-        return false;
-    p->order = o;
-    p->order_cap = n;
-    return true;
+    return GROW_RESERVE(p->order, p->order_cap, n, 0);
 }
 
 /* Publishes and waits; nacked messages again, up to MAX_NACK_ROUNDS rounds. */

@@ -27,8 +27,8 @@
  * While RabbitMQ blocks the connection for a resource alarm
  * (connection.blocked: logged once, relationd_amqp_blocked{component} 1,
  * /readyz 503), publishing and waiting for confirms wait for the alarm to
- * clear, without a time limit except the drain deadline, and publish nothing
- * twice. */
+ * clear, without a time limit except the drain deadline
+ * (publisher_set_heartbeat), and publish nothing twice. */
 #ifndef RELATIOND_PUBLISHER_H
 #define RELATIOND_PUBLISHER_H
 
@@ -62,6 +62,12 @@ void publisher_free(Publisher *p);
 /* The component its blocked state is reported under: "hooks" (the default)
  * or "amqp" (borrowed, a constant). */
 void publisher_set_component(Publisher *p, const char *component);
+/* The caller's run state (both NULL unless set, as in relationctl): while
+ * publishing and waiting for confirms, beat is called at least once a second
+ * (a watchdog sees the thread alive: the daemon passes lifecycle_beat), and a
+ * wait on a connection RabbitMQ blocks ends once deadline_passed returns true
+ * (the daemon's drain deadline: lifecycle_deadline_passed); NULL: never. */
+void publisher_set_heartbeat(Publisher *p, void (*beat)(void), bool (*deadline_passed)(void));
 /* A returned message's routing key (valid during the call only). */
 typedef void (*PublisherReturned)(const char *routing_key);
 /* From now on every message is published with the mandatory flag. Each one

@@ -2,10 +2,11 @@
  * daemon's engine (README, "Command line"). Its Kafka clients (send,
  * redrive) are configured as the daemon's (kafka_conf.h). One thread. */
 #include "config/config.h"
+#include "lib/clock.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/kafka_conf.h"
-#include "daemon/lifecycle.h"
-#include "daemon/log.h"
+#include "lib/grow.h"
+#include "lib/log.h"
 #include "daemon/pipeline.h"
 #include "daemon/progress.h"
 #include "daemon/publisher.h"
@@ -16,7 +17,7 @@
 #include "handlers/check.h"
 #include "handlers/engine.h"
 #include "handlers/event.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 #include "handlers/read.h"
 #include "handlers/render.h"
 #include "handlers/segment.h"
@@ -812,14 +813,9 @@ static bool publish_triggers(ApplyRun *r)
     size_t n = r->triggers.n;
     if (n == 0)
         return true;
-    if (n > r->out_cap) {
-        Outgoing *o = realloc(r->out, n * sizeof *o);
-        if (!o) {
-            fprintf(stderr, "relationctl: out of memory\n");
-            return false;
-        }
-        r->out = o;
-        r->out_cap = n;
+    if (!GROW_RESERVE(r->out, r->out_cap, n, 0)) {
+        fprintf(stderr, "relationctl: out of memory\n");
+        return false;
     }
     for (size_t i = 0; i < n; i++) {
         const Trigger *t = &r->triggers.items[i];
@@ -1181,7 +1177,7 @@ static size_t nlost, lost_cap;
 static void on_sent(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk, (void)opaque;
-    atomic_store(&send_report_ms, lifecycle_now_ms());
+    atomic_store(&send_report_ms, clock_now_ms());
     if (m->err) {
         atomic_fetch_add(&send_failed, 1);
         /* a purge's own error says nothing of why: the one before it does */
@@ -1189,13 +1185,9 @@ static void on_sent(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
             snprintf(kafka_error, sizeof kafka_error, "%s", rd_kafka_err2str(m->err));
         long line = (long)(intptr_t)m->_private;
-        if (line > 0 && nlost == lost_cap) {
-            size_t cap = lost_cap ? lost_cap * 2 : 64;
-            long *more = realloc(lost_lines, cap * sizeof *more);
-            if (more)
-                lost_lines = more, lost_cap = cap;
-        }
-        if (line > 0 && nlost < lost_cap)
+        /* without room, a lost line is counted, not listed */
+        if (line > 0 && (nlost < lost_cap ||
+                         (nlost == lost_cap && GROW_RESERVE(lost_lines, lost_cap, nlost + 1, 64))))
             lost_lines[nlost] = line;
         if (line > 0)
             nlost++;
@@ -1288,7 +1280,7 @@ static bool send_wait(rd_kafka_t *rk, int64_t since_ms, bool all)
             rd_kafka_poll(rk, 100);
         int64_t last = atomic_load(&send_report_ms);
         if (rd_kafka_outq_len(rk) > 0 &&
-            lifecycle_now_ms() - (last > since_ms ? last : since_ms) >= SEND_STALL_MS)
+            clock_now_ms() - (last > since_ms ? last : since_ms) >= SEND_STALL_MS)
             return false;
     } while (all && rd_kafka_outq_len(rk) > 0);
     return true;
@@ -1397,7 +1389,7 @@ static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
             char key[CONFIG_SHORT_MAX + 2 * EVENT_PROFILE_MAX + 3];
             int kl = snprintf(key, sizeof key, "%s:%s:%s", ev->rel->short_name, ev->profile_a,
                               ev->profile_b);
-            int64_t full_since = lifecycle_now_ms();
+            int64_t full_since = clock_now_ms();
             while (!stalled &&
                    rd_kafka_produce(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, line,
                                     (size_t)len, key, (size_t)kl,
@@ -1441,7 +1433,7 @@ static int cmd_send(const Config *cfg, const Command *c, int argc, char **argv)
     if (kafka) {
         /* what is still unconfirmed after a stall is taken back (purged):
          * its delivery reports name its lines */
-        if (stalled || !send_wait(rk, lifecycle_now_ms(), true)) {
+        if (stalled || !send_wait(rk, clock_now_ms(), true)) {
             rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             rd_kafka_flush(rk, 1000);
             if (!kafka_error[0])
@@ -1753,11 +1745,11 @@ static int redrive_kafka(const Config *cfg, long limit, bool force)
     if (!t || !consumer || !producer ||
         !(assigned = redrive_assign(consumer, cfg, group, &parts, &nparts, &left)))
         goto done;
-    int64_t read_at = lifecycle_now_ms();
+    int64_t read_at = clock_now_ms();
     while (left > 0 && (limit < 0 || t->redriven < limit)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
         if (!m) {
-            if (lifecycle_now_ms() - read_at < REDRIVE_STALL_MS)
+            if (clock_now_ms() - read_at < REDRIVE_STALL_MS)
                 continue;
             fprintf(stderr, "relationctl: kafka: nothing read from %s for %d s, %d of its "
                             "partitions short of their end offset (%s)\n", dlq,
@@ -1775,7 +1767,7 @@ static int redrive_kafka(const Config *cfg, long limit, bool force)
         } else if (m->err) {
             snprintf(kafka_error, sizeof kafka_error, "%s", rd_kafka_message_errstr(m));
         } else if (pt && !pt->done) {
-            read_at = lifecycle_now_ms();
+            read_at = clock_now_ms();
             if (m->offset < pt->end)
                 ok = redrive_message(consumer, producer, cfg, m, force, t);
             if (ok && m->offset + 1 >= pt->end)

@@ -1,7 +1,7 @@
 /* stats_table.c — the statistics as a table (stats_table.h). */
 #include "daemon/stats_table.h"
 
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 #include <string.h>
 

@@ -4,8 +4,9 @@
  * when Redis lost it, the epoch raised after a failure (the fence), the
  * outbox clearings of delivered triggers. */
 #include "handlers/apply.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "handlers/engine_int.h"
+#include "lib/grow.h"
 #include "handlers/keys.h"
 #include "handlers/resp.h"
 
@@ -112,16 +113,8 @@ static bool pending_grow(Pending *pd, size_t n)
 {
     if (pd->cap >= n)
         return true;
-    int *state = realloc(pd->state, 2 * n * sizeof *state);
-    if (state)
-        pd->state = state;
-    redisReply **replies = realloc(pd->replies, 2 * n * sizeof *replies);
-    if (replies)
-        pd->replies = replies;
-    bool *both = realloc(pd->both, n * sizeof *both);
-    if (both)
-        pd->both = both;
-    if (!state || !replies || !both)
+    if (n > SIZE_MAX / 2 || !GROW_EXACT(pd->state, 2 * n) || !GROW_EXACT(pd->replies, 2 * n) ||
+        !GROW_EXACT(pd->both, n))
         return false;
     pd->cap = n;
     return true;
@@ -471,15 +464,9 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
                 continue;
             const char *own = s == SIDE_DIRECT ? events[i].profile_a : events[i].profile_b;
             const char *other = s == SIDE_DIRECT ? events[i].profile_b : events[i].profile_a;
-            if (e->ncleared + count == e->cleared_cap) {
-                size_t cap = e->cleared_cap ? 2 * e->cleared_cap : 1024;
-                int *slots = realloc(e->cleared_slots, cap * sizeof *slots);
-                if (!slots) {
-                    e->cleared.oom = true;
-                    break;
-                }
-                e->cleared_slots = slots;
-                e->cleared_cap = cap;
+            if (!GROW_RESERVE(e->cleared_slots, e->cleared_cap, e->ncleared + count + 1, 1024)) {
+                e->cleared.oom = true;
+                break;
             }
             resp_count(&e->cleared, '*', 3);
             resp_cstr(&e->cleared, "HDEL");

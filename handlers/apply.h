@@ -17,6 +17,7 @@
 #define RELATIOND_APPLY_H
 
 #include "config/config.h"
+#include "handlers/apply_status.h"
 #include "handlers/engine.h"
 #include "handlers/event.h"
 #include "handlers/trigger.h"
@@ -33,7 +34,6 @@ typedef struct {
     size_t n;
 } EventSpan;
 
-typedef enum { APPLY_APPLIED, APPLY_DUPLICATE, APPLY_STALE, APPLY_INVALID } ApplyStatus;
 
 typedef struct {
     ApplyStatus status;        /* applied if a side applied it, else duplicate, else stale */

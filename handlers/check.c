@@ -3,6 +3,7 @@
  * function), the check that redis.key_prefix is used at all. */
 #include "handlers/check.h"
 #include "handlers/engine_int.h"
+#include "lib/grow.h"
 #include "handlers/keys.h"
 #include "handlers/read.h"
 #include "handlers/resp.h"
@@ -136,13 +137,7 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
         size_t nz = 0;
         if (cap < f->elements / 2 * CONFIG_MAX_PROPERTIES + 1) {
             cap = f->elements / 2 * CONFIG_MAX_PROPERTIES + 1;
-            int64_t *w2 = realloc(want, cap * sizeof *want);
-            int *p2 = realloc(prop, cap * sizeof *prop);
-            if (w2)
-                want = w2;
-            if (p2)
-                prop = p2;
-            if (!w2 || !p2) {
+            if (!GROW_EXACT(want, cap) || !GROW_EXACT(prop, cap)) {
                 snprintf(err, errlen, "out of memory");
                 ok = false;
                 break;

@@ -3,9 +3,10 @@
  * grouped by the replies they await), connecting, PING, the helpers the
  * other parts share (engine_int.h). */
 #include "handlers/engine_int.h"
-#include "daemon/log.h"
+#include "lib/grow.h"
+#include "lib/log.h"
 #include "handlers/resp.h"
-#include "handlers/sha1.h"
+#include "lib/sha1.h"
 
 #include <hiredis/hiredis.h>
 #include <stdint.h>
@@ -218,15 +219,9 @@ bool engine_flush(Engine *e, char *err, size_t errlen)
 /* The command just written into cmd goes to the node of slot. */
 void engine_cmd_end(Engine *e, int slot)
 {
-    if (e->nmarks == e->marks_cap) {
-        size_t cap = e->marks_cap ? 2 * e->marks_cap : 512;
-        Mark *m = realloc(e->marks, cap * sizeof *m);
-        if (!m) {
-            e->marks_oom = true;
-            return;
-        }
-        e->marks = m;
-        e->marks_cap = cap;
+    if (!GROW_RESERVE(e->marks, e->marks_cap, e->nmarks + 1, 512)) {
+        e->marks_oom = true;
+        return;
     }
     e->marks[e->nmarks++] = (Mark){e->cmd.len, slot};
 }

@@ -11,7 +11,7 @@
 
 #include "handlers/apply.h"
 #include "handlers/engine.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 #include "handlers/router.h"
 #include "handlers/walk.h"
 

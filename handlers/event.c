@@ -1,7 +1,7 @@
 /* event.c — parses and validates one relation event (README, "Events"). */
 #include "handlers/event.h"
-#include "handlers/fixed.h"
-#include "config/jsontext.h"
+#include "lib/fixed.h"
+#include "lib/jsontext.h"
 
 #include <jansson.h>
 #include <stdarg.h>

@@ -12,7 +12,7 @@
 #define RELATIOND_KEYS_H
 
 #include "config/config.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>

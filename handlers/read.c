@@ -1,8 +1,9 @@
 /* read.c — reads of one side returned as structs (read.h): its
  * statistics in one MULTI/EXEC snapshot, its edges a page at a time. */
 #include "handlers/read.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "handlers/engine_int.h"
+#include "lib/grow.h"
 #include "handlers/keys.h"
 #include "handlers/resp.h"
 
@@ -153,13 +154,11 @@ bool engine_edge_page(Engine *e, const RelationDef *rel, Side side, const char *
         return false;
     const redisReply *f = r->element[1];
     if (page->cap < f->elements / 2) {
-        PageEdge *edges = realloc(page->edges, f->elements / 2 * sizeof *edges);
-        if (!edges) {
+        if (!GROW_EXACT(page->edges, f->elements / 2)) {
             snprintf(err, errlen, "out of memory");
             freeReplyObject(r);
             return false;
         }
-        page->edges = edges;
         page->cap = f->elements / 2;
     }
     for (size_t i = 0; i + 1 < f->elements; i += 2) {

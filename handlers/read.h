@@ -11,7 +11,7 @@
 
 #include "config/config.h"
 #include "handlers/engine.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 #include "handlers/trigger.h"
 #include "handlers/walk.h"
 

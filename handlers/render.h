@@ -9,7 +9,7 @@
 #define RELATIOND_RENDER_H
 
 #include "config/config.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 #include "handlers/trigger.h"
 
 #include <stdbool.h>

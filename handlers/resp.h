@@ -8,7 +8,7 @@
 #ifndef RELATIOND_RESP_H
 #define RELATIOND_RESP_H
 
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 #include <stddef.h>
 #include <stdint.h>

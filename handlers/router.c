@@ -1,8 +1,10 @@
 /* router.c — one Redis server or a cluster's primaries (router.h). */
 #include "handlers/router.h"
-#include "daemon/log.h"
+
+#include "lib/grow.h"
+#include "lib/log.h"
 #include "handlers/cluster.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 #include "handlers/store.h"
 
 #include <stdint.h>
@@ -20,7 +22,6 @@ typedef struct {
     redisContext *c;     /* the pipeline */
     redisContext *aside; /* redirected commands, one at a time */
     bool primary;        /* serves slots in the current map */
-    unsigned long served;
 } Node;
 
 /* A command sent on a cluster and not returned yet. */
@@ -304,14 +305,8 @@ static bool out_push(Router *r, int node, uint64_t all, int slot, const char *cm
         r->head = r->nouts = 0;
         jsonbuf_reset(&r->kept);
     }
-    if (r->nouts == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 256;
-        Out *outs = realloc(r->outs, cap * sizeof *outs);
-        if (!outs)
-            return false;
-        r->outs = outs;
-        r->cap = cap;
-    }
+    if (!GROW_RESERVE(r->outs, r->cap, r->nouts + 1, 256))
+        return false;
     size_t off = r->kept.len;
     jsonbuf_put(&r->kept, cmd, len);
     if (r->kept.oom)
@@ -486,7 +481,6 @@ static bool follow(Router *r, Out *o, redisReply **rep, char *err, size_t errlen
         }
         if (!read_one(r, n, n->aside, rep, err, errlen))
             return false;
-        n->served++;
         if (r->cfg->wait_replicas > 0 && (*rep)->type != REDIS_REPLY_ERROR &&
             !wait_aside(r, n, rep, err, errlen))
             return false;
@@ -520,7 +514,6 @@ bool router_append(Router *r, int slot, const char *cmd, size_t len)
     if (!r->cluster) {
         if (r->nnodes == 0 || !r->nodes[0].c)
             return false;
-        r->nodes[0].served++;
         return redisAppendFormattedCommand(r->nodes[0].c, cmd, len) == REDIS_OK;
     }
     char err[256];
@@ -551,7 +544,6 @@ bool router_append(Router *r, int slot, const char *cmd, size_t len)
             continue;
         if (!r->nodes[i].c || redisAppendFormattedCommand(r->nodes[i].c, cmd, len) != REDIS_OK)
             return false;
-        r->nodes[i].served++;
     }
     return true;
 }
@@ -587,19 +579,6 @@ bool router_read(Router *r, redisReply **rep, char *err, size_t errlen)
         return false;
     r->head++;
     return true;
-}
-
-void router_node_counts(const Router *r, char *out, size_t outlen)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (int i = 0; r->cluster && i < r->nnodes && used < outlen; i++) {
-        int w = snprintf(out + used, outlen - used, "%s%s:%d %lu", i ? ", " : "",
-                         r->nodes[i].host, r->nodes[i].port, r->nodes[i].served);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
 }
 
 int router_nodes(const Router *r)

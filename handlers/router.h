@@ -61,8 +61,4 @@ bool router_read(Router *r, redisReply **reply, char *err, size_t errlen)
 int router_nodes(const Router *r);
 int router_node_slot(const Router *r, int i);
 
-/* Commands served on a cluster so far, per primary ("host:port count"
- * pairs, for the benchmark); "" on one server. */
-void router_node_counts(const Router *r, char *out, size_t outlen);
-
 #endif

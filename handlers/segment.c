@@ -1,6 +1,6 @@
 /* segment.c — --where conditions (segment.h). */
 #include "handlers/segment.h"
-#include "handlers/fixed.h"
+#include "lib/fixed.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /* trigger.c — records decoded, trigger bodies rendered (trigger.h). */
 #include "handlers/trigger.h"
-#include "handlers/msgpack.h"
-#include "handlers/sha1.h"
+
+#include "lib/grow.h"
+#include "lib/msgpack.h"
+#include "lib/sha1.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -40,15 +42,9 @@ bool triggers_finish(TriggerSet *t)
 
 static Trigger *trigger_add(TriggerSet *t)
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        Trigger *items = realloc(t->items, cap * sizeof *items);
-        if (!items) {
-            t->oom = true;
-            return NULL;
-        }
-        t->items = items;
-        t->cap = cap;
+    if (!GROW_RESERVE(t->items, t->cap, t->n + 1, 256)) {
+        t->oom = true;
+        return NULL;
     }
     return &t->items[t->n++];
 }

@@ -7,7 +7,7 @@
 
 #include "config/config.h"
 #include "handlers/event.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>

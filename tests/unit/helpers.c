@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/sha1.h"
+#include "lib/sha1.h"
 #include "tests/unit/helpers.h"
 
 int config_setup(void **state, const char *text)

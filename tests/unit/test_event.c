@@ -18,7 +18,7 @@
 
 #include "config/config.h"
 #include "handlers/event.h"
-#include "handlers/fixed.h"
+#include "lib/fixed.h"
 
 static const char config_text[] =
     "{\"redis\": {\"url\": \"redis://localhost\"},\n"

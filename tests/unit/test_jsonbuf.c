@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 
 /* ---- numbers ---- */
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/msgpack.h"
+#include "lib/msgpack.h"
 #include "tests/unit/helpers.h"
 
 static void expect_int_value(const unsigned char *data, size_t len, int64_t want)

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "handlers/sha1.h"
+#include "lib/sha1.h"
 #include "tests/unit/helpers.h"
 
 static void test_sha1_vectors(void **state)

@@ -26,7 +26,7 @@
 
 #include "config/config.h"
 #include "handlers/event.h"
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
 #include "handlers/trigger.h"
 #include "tests/unit/helpers.h"
 

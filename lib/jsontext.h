@@ -7,12 +7,10 @@
  * expected. p may be NULL (what a previous step did not find): then NULL
  * or false, so that steps chain. Pure functions over borrowed text: no allocation, any thread.
  *
- * Layering: the lowest layer (libc only), so that both the configuration
- * (config/config.c: threshold values) and the events (handlers/event.c:
- * float weights) use this one reader; it lives in config/ because there is
- * no lower directory. (handlers/fixed.*, the rounding of such a text, is
- * still included by config/config.c: a known layering smell, left as it is
- * to keep its includers unchanged.) */
+ * Layering: lib/, the lowest layer (libc only), so that both the
+ * configuration (config/config.c: threshold values) and the events
+ * (handlers/event.c: float weights) use this one reader, as they use
+ * lib/fixed.h, the rounding of such a text. */
 #ifndef RELATIOND_JSONTEXT_H
 #define RELATIOND_JSONTEXT_H
 

@@ -1,5 +1,5 @@
 /* sha1.c — SHA-1 (sha1.h). */
-#include "handlers/sha1.h"
+#include "lib/sha1.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* msgpack.c — the MessagePack reader (msgpack.h). */
-#include "handlers/msgpack.h"
+#include "lib/msgpack.h"
 
 #include <math.h>
 #include <string.h>

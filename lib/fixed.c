@@ -5,9 +5,9 @@
  * (the scaled integer part, zeros past the last digit) and the digit at k
  * (>= 5: one more, half away from zero). Nothing goes through a double, so
  * 0.49999949999999999 is 0.499999 and not 0.5; the range is checked on the
- * rounded value. The text is found by config/jsontext.h: event weights
+ * rounded value. The text is found by lib/jsontext.h: event weights
  * (handlers/event.c) and configuration thresholds (config/config.c). */
-#include "handlers/fixed.h"
+#include "lib/fixed.h"
 
 #define EXP_CAP 1000000000000000000LL /* |exponent| beyond: the same verdict */
 

@@ -1,5 +1,5 @@
 /* log.c — logfmt lines on stderr (log.h). */
-#include "daemon/log.h"
+#include "lib/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

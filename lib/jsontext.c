@@ -4,7 +4,7 @@
  * has validated it (so a number ends where its characters end, and strings
  * end at the first unescaped quote); every step is bounded by end all the
  * same. */
-#include "config/jsontext.h"
+#include "lib/jsontext.h"
 
 const char *jsontext_skip_ws(const char *p, const char *end)
 {

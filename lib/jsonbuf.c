@@ -1,5 +1,6 @@
 /* jsonbuf.c — the JSON writer (jsonbuf.h). */
-#include "handlers/jsonbuf.h"
+#include "lib/jsonbuf.h"
+#include "lib/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,21 +23,10 @@ bool jsonbuf_grow(JsonBuf *b, size_t n)
         return false;
     if (b->cap - b->len >= n)
         return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < n) {
-        if (cap > SIZE_MAX / 2) {
-            b->oom = true;
-            return false;
-        }
-        cap *= 2;
-    }
-    char *d = realloc(b->data, cap);
-    if (!d) {
+    if (n > SIZE_MAX - b->len || !GROW_RESERVE(b->data, b->cap, b->len + n, 4096)) {
         b->oom = true;
         return false;
     }
-    b->data = d;
-    b->cap = cap;
     return true;
 }
 
