@@ -64,9 +64,10 @@ $(BUILD)/relationd: $(DAEMON) $(CORE)
 $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
-$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(BUILD)/obj/daemon/amqp_conn.o \
+# relationctl (ctl/), with the daemon's AMQP connection, publisher and Kafka configuration.
+CTL_SRCS := ctl/relationctl.c ctl/progress.c ctl/stats_table.c
+$(BUILD)/relationctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRCS)) $(BUILD)/obj/daemon/amqp_conn.o \
                       $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o \
-                      $(BUILD)/obj/daemon/progress.o $(BUILD)/obj/daemon/stats_table.o \
                       $(BUILD)/obj/daemon/kafka_conf.o $(CORE)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 

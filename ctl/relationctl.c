@@ -7,9 +7,9 @@
 #include "daemon/lifecycle.h"
 #include "daemon/log.h"
 #include "daemon/pipeline.h"
-#include "daemon/progress.h"
+#include "ctl/progress.h"
 #include "daemon/publisher.h"
-#include "daemon/stats_table.h"
+#include "ctl/stats_table.h"
 
 #include <librdkafka/rdkafka.h>
 #include "handlers/engine.h"
