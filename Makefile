@@ -65,7 +65,8 @@ $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 # relationctl (ctl/), with the daemon's AMQP connection, publisher and Kafka configuration.
-CTL_SRCS := ctl/relationctl.c ctl/progress.c ctl/stats_table.c
+CTL_SRCS := ctl/relationctl.c ctl/read.c ctl/check.c ctl/apply.c ctl/broker.c ctl/lines.c \
+            ctl/progress.c ctl/stats_table.c
 $(BUILD)/relationctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRCS)) $(BUILD)/obj/daemon/amqp_conn.o \
                       $(BUILD)/obj/daemon/publisher.o $(BUILD)/obj/daemon/lifecycle.o \
                       $(BUILD)/obj/daemon/kafka_conf.o $(CORE)
