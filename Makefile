@@ -34,8 +34,7 @@ HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/c
                  handlers/walk.c handlers/check.c
 DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
-                 daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/kafka_conf.c \
-                 daemon/progress.c daemon/stats_table.c
+                 daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/kafka_conf.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBLIB      := $(BUILD)/liblib.a
 LIBCONFIG   := $(BUILD)/libconfig.a
@@ -91,7 +90,10 @@ $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 $(BUILD)/publisher_driver: $(BUILD)/obj/tests/publisher_driver.o $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
-$(BUILD)/relationctl: $(BUILD)/obj/daemon/relationctl.o $(ALL_LIBS)
+# relationctl (ctl/), on the daemon's AMQP connection, publisher and Kafka configuration.
+CTL_SRCS := ctl/relationctl.c ctl/read.c ctl/check.c ctl/apply.c ctl/broker.c ctl/lines.c \
+            ctl/progress.c ctl/stats_table.c
+$(BUILD)/relationctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRCS)) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_LIBS)

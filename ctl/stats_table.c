@@ -1,5 +1,5 @@
 /* stats_table.c — the statistics as a table (stats_table.h). */
-#include "daemon/stats_table.h"
+#include "ctl/stats_table.h"
 
 #include "lib/jsonbuf.h"
 

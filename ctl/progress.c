@@ -1,5 +1,5 @@
 /* progress.c — the progress line (progress.h). */
-#include "daemon/progress.h"
+#include "ctl/progress.h"
 
 #include <stdio.h>
 #include <time.h>

@@ -1,0 +1,159 @@
+/* check.c — verify and rebuild: each side of a relation (or one side, or
+ * one profile's) recomputed from its edges; verify prints a JSON line per
+ * side whose stored statistics differ (exit status 1 when any does),
+ * rebuild writes them again (engine_rebuild: atomic per side, safe while
+ * the daemon runs). A progress line on a terminal; the summary on standard
+ * error. The first Redis error ends the walk (said, EXIT_FATAL). One
+ * thread. */
+#include "ctl/ctl.h"
+#include "lib/jsonbuf.h"
+#include "handlers/check.h"
+#include "handlers/trigger.h"
+#include "handlers/walk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    Engine *e;
+    const RelationDef *rel;
+    Side side;
+    bool rebuild;
+    unsigned long sides, differ;
+    long long edges;
+    bool failed;
+    int walk, walks; /* the side walked (0, 1) of how many */
+    Progress progress;
+    char err[CONFIG_ERR_MAX];
+} Check;
+
+static void difference(JsonBuf *b, bool *first, const char *field, const PropertyDef *p,
+                       int64_t stored, int64_t edges)
+{
+    jsonbuf_cstr(b, *first ? "" : ",");
+    *first = false;
+    jsonbuf_string(b, field, strlen(field));
+    jsonbuf_cstr(b, ":{\"stored\":");
+    trigger_number(b, p, stored);
+    jsonbuf_cstr(b, ",\"edges\":");
+    trigger_number(b, p, edges);
+    jsonbuf_char(b, '}');
+}
+
+/* One side: checked (printed when it differs) or rebuilt. */
+static bool check_side(const char *profile, void *ctx)
+{
+    Check *c = ctx;
+    const RelationDef *rel = c->rel;
+    c->sides++;
+    progress_update(&c->progress, (long long)c->sides,
+                    (c->walk + engine_walk_share(c->e)) / c->walks);
+    if (c->rebuild) {
+        long long n;
+        if (!engine_rebuild(c->e, rel, c->side, profile, &n, c->err, sizeof c->err)) {
+            c->failed = true;
+            return false;
+        }
+        c->edges += n;
+        return true;
+    }
+    SideCheck *k = malloc(sizeof *k);
+    if (!k || !engine_verify(c->e, rel, c->side, profile, k, c->err, sizeof c->err)) {
+        if (!k)
+            snprintf(c->err, sizeof c->err, "out of memory");
+        free(k);
+        c->failed = true;
+        return false;
+    }
+    c->edges += (long long)k->nedges;
+    JsonBuf b = {0};
+    bool first = true;
+    if (k->stored.count != k->edges.count)
+        difference(&b, &first, "count", NULL, k->stored.count, k->edges.count);
+    for (int i = 0; i < rel->nproperties; i++) {
+        const PropertyDef *p = &rel->properties[i];
+        char field[CONFIG_SHORT_MAX + 8];
+        if (k->stored.pcount[i] != k->edges.pcount[i]) {
+            snprintf(field, sizeof field, "%s:count", p->short_name);
+            difference(&b, &first, field, NULL, k->stored.pcount[i], k->edges.pcount[i]);
+        }
+        if (p->save_amount && k->stored.ptotal[i] != k->edges.ptotal[i]) {
+            snprintf(field, sizeof field, "%s:total", p->short_name);
+            difference(&b, &first, field, p, k->stored.ptotal[i], k->edges.ptotal[i]);
+        }
+        if (p->top_order != TOP_NONE && !k->top_ok[i]) {
+            jsonbuf_cstr(&b, first ? "" : ",");
+            first = false;
+            snprintf(field, sizeof field, "%s:top", p->short_name);
+            jsonbuf_string(&b, field, strlen(field));
+            jsonbuf_cstr(&b, ":\"differs from the edges\"");
+        }
+    }
+    free(k);
+    if (!first) {
+        c->differ++;
+        progress_clear(&c->progress);
+        printf("{\"relation\":\"%s\",\"side\":\"%s\",\"profile\":", rel->short_name,
+               c->side == SIDE_DIRECT ? "direct" : "reverse");
+        JsonBuf id = {0};
+        jsonbuf_string(&id, profile, strlen(profile));
+        fwrite(id.data, 1, id.len, stdout);
+        jsonbuf_free(&id);
+        printf(",\"differences\":{");
+        fwrite(b.data, 1, b.len, stdout);
+        printf("}}\n");
+    }
+    jsonbuf_free(&b);
+    return true;
+}
+
+/* verify / rebuild RELATION [direct|reverse [PROFILE]] */
+int cmd_check(const Config *cfg, const Command *cmd, int argc, char **argv)
+{
+    char *pos[3];
+    bool rebuild = strcmp(cmd->name, "rebuild") == 0;
+    if (!parse_args(cmd, argc, argv, NULL, pos, 1, 3, &argc))
+        return EXIT_USAGE;
+    argv = pos;
+    const RelationDef *rel = relation_arg(cfg, argv[0]);
+    int from = SIDE_DIRECT, to = SIDE_REVERSE;
+    Side one;
+    if (!rel || (argc >= 2 && !side_arg(argv[1], &one)) || (argc == 3 && !profile_arg(argv[2])))
+        return EXIT_USAGE;
+    if (argc >= 2)
+        from = to = (int)one;
+    Check c = {.rel = rel, .rebuild = rebuild, .walks = to - from + 1};
+    progress_start(&c.progress, "sides");
+    c.e = engine_new(cfg, c.err, sizeof c.err);
+    if (!c.e) {
+        fatal(c.err);
+        return EXIT_FATAL;
+    }
+    for (int s = from; s <= to && !c.failed; s++) {
+        c.side = (Side)s;
+        c.walk = s - from;
+        if (argc == 3)
+            check_side(argv[2], &c);
+        else if (!engine_sides(c.e, rel, c.side, check_side, &c, c.err, sizeof c.err))
+            c.failed = true;
+    }
+    if (!c.failed && c.sides == 0)
+        note_empty_prefix(c.e, cfg);
+    engine_free(c.e);
+    progress_clear(&c.progress);
+    if (c.failed) {
+        fatal(c.err);
+        return EXIT_FATAL;
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "relationctl: writing: %s\n", strerror(errno));
+        return EXIT_FATAL;
+    }
+    if (rebuild)
+        fprintf(stderr, "sides %lu rebuilt, edges read %lld\n", c.sides, c.edges);
+    else
+        fprintf(stderr, "sides %lu, differing %lu, edges read %lld\n", c.sides, c.differ, c.edges);
+    return c.differ ? EXIT_FATAL : 0;
+}
