@@ -1,9 +1,14 @@
-/* http.h — the HTTP endpoint on http.listen: GET /metrics (Prometheus
- * text), /healthz (the process answers), /readyz (503 and a JSON body
- * naming what is down or awaited: metrics_down_json), and the read API
- * /v1/stats, /v1/edges. Threads of its own (http.c): the operations
- * endpoints answer whatever the /v1/ clients or Redis do; the connection
- * limits and deadlines are described in http.c and the README. */
+/* http.h — the HTTP server on http.listen: GET /metrics (Prometheus text),
+ * /healthz (the process answers), /readyz (503 and a JSON body naming what
+ * is down or awaited: metrics_down_json), and the read API /v1/stats/...,
+ * /v1/edges/... (http.token checked here; answered by http_read.h's read
+ * threads, with their own Redis connections, so the operations endpoints
+ * answer whatever the /v1/ clients or Redis do). Threads of its own
+ * (libmicrohttpd's, a deadline sweeper, the read threads), started by
+ * http_start and joined by http_stop, both called by one thread; the
+ * connection limits and deadlines are described in http.c and the README.
+ * Failure: http_start returns NULL with the reason; later, a request that
+ * meets out of memory is answered 503 or its connection closed. */
 #ifndef RELATIOND_HTTP_H
 #define RELATIOND_HTTP_H
 
