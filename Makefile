@@ -35,7 +35,7 @@ HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/c
 DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
                  daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/http_read.c \
-                 daemon/kafka_conf.c
+                 daemon/kafka_conf.c daemon/probe.c daemon/reload.c daemon/status.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBLIB      := $(BUILD)/liblib.a
 LIBCONFIG   := $(BUILD)/libconfig.a

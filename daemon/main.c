@@ -1,18 +1,23 @@
 /* relationd — parses the command line, loads the configuration, starts the
- * parts in order, runs until SIGTERM, stops them in reverse order. */
+ * parts in order, runs until SIGTERM, drains, stops them in reverse order.
+ * Main thread only; what it tells systemd is in status.c, SIGHUP's reload in
+ * reload.c, --check-config --connect in probe.c. Failures at start are
+ * logged (or printed before the log is in use) and exit 1; a bad command
+ * line exits 2. */
 #include "config/config.h"
-#include "lib/clock.h"
-#include "config/history.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/amqp_source.h"
 #include "daemon/http.h"
 #include "daemon/kafka_source.h"
 #include "daemon/lifecycle.h"
-#include "lib/log.h"
 #include "daemon/metrics.h"
 #include "daemon/pipeline.h"
+#include "daemon/probe.h"
+#include "daemon/reload.h"
 #include "daemon/shared_config.h"
-#include "handlers/store.h"
+#include "daemon/status.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,144 +49,10 @@ static const char *plural(int n)
     return n == 1 ? "" : "s";
 }
 
-/* Every property the relations have had since start (a reload's warnings). */
-static PropertyHistory *history;
-
-/* A reload whose relations would leave stored statistics out of step with
- * their edges: said, with the rebuild to run (the reload goes on). */
-static void stale_statistics(const char *relation, const char *property, const char *what,
-                             void *ctx)
+/* The command line: -1 to go on with *path set, else the exit status. */
+static int parse_args(int argc, char **argv, const char **path, bool *check_only,
+                      bool *connect_too)
 {
-    (void)ctx;
-    log_at(LOG_WARN, "config",
-           "relation %s, property %s: %s; the statistics stored before do not follow until "
-           "`relationctl rebuild %s` runs (relationctl verify %s shows the sides)",
-           relation, property, what, relation, relation);
-}
-
-/* Loads the file again; a file that fails validation keeps the running one.
- * The threads switch to it at their next batch. */
-/* READY=1 ends a reload only once the daemon was ready. */
-static bool reload_ready;
-
-static void reload(const char *path, const Config **running)
-{
-    char err[CONFIG_ERR_MAX], changed[128];
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
-    Config *fresh = config_load(path, err, sizeof err);
-    if (!fresh) {
-        log_at(LOG_ERROR, "config", "reload refused, keeping the running configuration: %s", err);
-    } else if (!config_keep_connections(fresh, *running, changed, sizeof changed)) {
-        log_at(LOG_ERROR, "config", "reload: out of memory, keeping the running configuration");
-        config_free(fresh);
-    } else {
-        if (changed[0])
-            log_at(LOG_WARN, "config", "%s settings cannot change at run time: restart to apply them",
-                   changed);
-        if (!history_reload(history, fresh, stale_statistics, NULL))
-            log_at(LOG_WARN, "config", "reload: out of memory comparing the properties with the "
-                                       "earlier ones; run relationctl verify after it");
-        int nrel = fresh->nrelations;
-        const Config *installed = fresh;
-        if (!shared_config_set(fresh)) { /* fresh is owned (or freed) from here */
-            log_at(LOG_ERROR, "config", "reload: out of memory, keeping the running configuration");
-        } else {
-            *running = installed;
-            atomic_store(&log_max_level, installed->log_level);
-            log_at(LOG_INFO, "config", "reloaded %s: %d relation%s", path, nrel, plural(nrel));
-        }
-    }
-    if (reload_ready)
-        sd_notify(0, "READY=1");
-}
-
-/* STATUS=: what is awaited, or a short live summary. */
-static void notify_status(bool ready, const KafkaSource *k, const AmqpSource *a, bool redis)
-{
-    static unsigned long last_events;
-    static int64_t last_ms;
-    if (!ready) {
-        bool up;
-        char *down = metrics_down_json(&up);
-        sd_notifyf(0, "STATUS=waiting for%s%s%s%s", k && !kafka_source_ready(k) ? " kafka" : "",
-                   a && !amqp_source_ready(a) ? " amqp" : "", redis ? " redis" : "",
-                   up || !down ? "" : " (down: see /readyz)");
-        free(down);
-        return;
-    }
-    unsigned long events = metrics_events_total();
-    int64_t now = clock_now_ms();
-    double rate = last_ms && now > last_ms ? (events - last_events) * 1000.0 / (now - last_ms) : 0;
-    long long lag;
-    if (k && metrics_kafka_lag_total(&lag))
-        sd_notifyf(0, "STATUS=ready: %lu events, %.0f/s, kafka lag %lld", events, rate, lag);
-    else
-        sd_notifyf(0, "STATUS=ready: %lu events, %.0f/s", events, rate);
-    last_events = events;
-    last_ms = now;
-}
-
-/* --check-config --connect: Redis, each AMQP URL, the Kafka brokers and
- * topics; one line each on stdout when it answers, on stderr when not. */
-static bool probe(const Config *cfg)
-{
-    char err[512], what[128];
-    bool ok = true;
-    redisContext *r = store_connect(cfg, err, sizeof err);
-    redisReply *pong = r ? redisCommand(r, "PING") : NULL;
-    if (pong && pong->type != REDIS_REPLY_ERROR)
-        printf("redis %s:%d: ok\n", cfg->redis.host, cfg->redis.port);
-    else {
-        fprintf(stderr, "relationd: %s\n",
-                r ? (pong ? pong->str : r->errstr) : err);
-        ok = false;
-    }
-    if (pong)
-        freeReplyObject(pong);
-    if (r)
-        redisFree(r);
-    const struct {
-        bool on;
-        const char *name, *url;
-        const TlsConfig *tls;
-    } amqp[] = {{cfg->has_amqp, "amqp", cfg->amqp.url, &cfg->amqp.tls},
-                {cfg->has_hooks, "hooks", cfg->hooks_url, &cfg->hooks_tls}};
-    for (int i = 0; i < 2; i++) {
-        if (!amqp[i].on)
-            continue;
-        amqp_connection_state_t c = amqp_conn_open(amqp[i].url, amqp[i].tls, err, sizeof err);
-        if (c)
-            printf("%s: ok (logged in)\n", amqp[i].name);
-        else
-            fprintf(stderr, "relationd: %s: %s\n", amqp[i].name, err);
-        ok &= c != NULL;
-        amqp_conn_close(c);
-    }
-    if (cfg->has_kafka) {
-        if (kafka_source_probe(&cfg->kafka, 5000, what, sizeof what, err, sizeof err))
-            printf("kafka: ok (%s)\n", what);
-        else {
-            fprintf(stderr, "relationd: %s\n", err);
-            ok = false;
-        }
-    }
-    return ok;
-}
-
-static bool sources_done(const KafkaSource *k, const AmqpSource *a)
-{
-    return (!k || kafka_source_done(k)) && (!a || amqp_source_done(a));
-}
-
-int main(int argc, char **argv)
-{
-    const char *path = NULL;
-    bool check_only = false, connect_too = false;
-    char err[CONFIG_ERR_MAX];
-
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--version") == 0) {
             printf("relationd %s\n", RELATIOND_VERSION);
@@ -196,11 +67,11 @@ int main(int argc, char **argv)
             free(table);
             return 0;
         } else if (strcmp(argv[i], "--check-config") == 0) {
-            check_only = true;
+            *check_only = true;
         } else if (strcmp(argv[i], "--connect") == 0) {
-            connect_too = true;
+            *connect_too = true;
         } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
-            path = argv[++i];
+            *path = argv[++i];
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -209,167 +80,143 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!path) {
+    if (!*path) {
         usage(stderr);
         return 2;
     }
+    return -1;
+}
 
-    /* 1. The configuration. */
-    log_init();
-    amqp_conn_observe_blocked(metrics_amqp_blocked);
-    Config *cfg = config_load(path, err, sizeof err);
-    if (!cfg) {
-        fprintf(stderr, "relationd: %s\n", err);
-        return 1;
-    }
+/* A secret in a file other users can read: a warning (on stderr for
+ * --check-config, in the log else). */
+static void warn_exposed(const char *path, bool check_only)
+{
     char secret[1024];
-    if (config_secret_exposed(path, secret, sizeof secret)) {
-        if (check_only)
-            fprintf(stderr, "relationd: warning: %s is readable by other users and holds %s: "
-                    "chmod 600 it, or take the secret from the environment (\"${VAR}\")\n",
-                    path, secret);
-        else
-            log_at(LOG_WARN, "main", "%s is readable by other users and holds %s: chmod 600 "
-                   "it, or take the secret from the environment (\"${VAR}\")", path, secret);
-    }
-    if (check_only && cfg->has_kafka && !kafka_source_check(&cfg->kafka, err, sizeof err)) {
+    if (!config_secret_exposed(path, secret, sizeof secret))
+        return;
+    if (check_only)
+        fprintf(stderr, "relationd: warning: %s is readable by other users and holds %s: "
+                "chmod 600 it, or take the secret from the environment (\"${VAR}\")\n",
+                path, secret);
+    else
+        log_at(LOG_WARN, "main", "%s is readable by other users and holds %s: chmod 600 "
+               "it, or take the secret from the environment (\"${VAR}\")", path, secret);
+}
+
+/* --check-config [--connect]: the exit status. Frees cfg. */
+static int check_config(const char *path, Config *cfg, bool connect_too)
+{
+    char err[CONFIG_ERR_MAX];
+    int rc = 0;
+    if (cfg->has_kafka && !kafka_source_check(&cfg->kafka, err, sizeof err)) {
         fprintf(stderr, "relationd: %s: %s\n", path, err);
-        config_free(cfg);
-        return 1;
+        rc = 1;
+    } else {
+        printf("%s: ok (%d relation%s)\n", path, cfg->nrelations, plural(cfg->nrelations));
+        rc = connect_too && !probe_servers(cfg) ? 1 : 0;
     }
-    if (check_only) {
-        printf("%s: ok (%d relation%s)\n", path, cfg->nrelations,
-               plural(cfg->nrelations));
-        int rc = connect_too && !probe(cfg) ? 1 : 0;
-        config_free(cfg);
-        return rc;
-    }
-    const Config *running = cfg;
-    int shutdown_timeout_ms = cfg->shutdown_timeout_ms;
-    atomic_store(&log_max_level, cfg->log_level);
-    history = history_new(cfg);
-    if (!history || !shared_config_set(cfg)) { /* cfg is owned by the shared configuration now */
-        fprintf(stderr, "relationd: out of memory\n");
-        return 1;
-    }
-    cfg = NULL;
+    config_free(cfg);
+    return rc;
+}
 
-    /* 2. Signals: blocked in every thread, taken by sigtimedwait below. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    /* 3. The sources, each with its own thread, Redis and broker connections.
-     *    Redis and the brokers may be down: the threads wait for them. */
-    KafkaSource *kafka = NULL;
-    AmqpSource *amqp = NULL;
-    Http *http = NULL;
-    Engine *reads = NULL; /* the read API's Redis, checked when there is no source */
+/* The parts that run, started in this order and stopped in reverse. */
+typedef struct {
+    KafkaSource *kafka;
+    AmqpSource *amqp;
+    Engine *reads; /* the read API's Redis, checked when there is no source */
     RedisLink reads_link;
-    int status = 0;
-    if (running->has_kafka && !(kafka = kafka_source_new(err, sizeof err))) {
+    bool reads_seen;
+    Http *http;
+} Parts;
+
+/* The sources, each with its own thread, Redis and broker connections
+ * (Redis and the brokers may be down: the threads wait for them), then the
+ * HTTP endpoint. false when one cannot start (logged; the drain requested
+ * when a thread may be running). */
+static bool start(Parts *p, const Config *running)
+{
+    char err[CONFIG_ERR_MAX];
+    if (running->has_kafka && !(p->kafka = kafka_source_new(err, sizeof err))) {
         log_at(LOG_ERROR, "main", "kafka source: %s", err);
-        status = 1;
-        goto stop;
+        return false;
     }
-    if (running->has_amqp && !(amqp = amqp_source_new(err, sizeof err))) {
+    if (running->has_amqp && !(p->amqp = amqp_source_new(err, sizeof err))) {
         log_at(LOG_ERROR, "main", "amqp source: %s", err);
-        status = 1;
-        goto stop;
+        return false;
     }
-    if ((kafka && !kafka_source_start(kafka)) || (amqp && !amqp_source_start(amqp))) {
+    if ((p->kafka && !kafka_source_start(p->kafka)) ||
+        (p->amqp && !amqp_source_start(p->amqp))) {
         log_at(LOG_ERROR, "main", "cannot start a thread");
         lifecycle_request_stop(0);
-        status = 1;
-        goto stop;
+        return false;
     }
-    if (!kafka && !amqp)
+    if (!p->kafka && !p->amqp)
         log_at(LOG_WARN, "main", "no kafka or amqp section: no source to consume");
     /* Without a source, the read API's Redis is checked here, so that
      * /readyz follows it; the source threads check their own. */
-    if (!kafka && !amqp && running->has_http) {
-        if (!(reads = engine_create(running))) {
+    if (!p->kafka && !p->amqp && running->has_http) {
+        if (!(p->reads = engine_create(running))) {
             log_at(LOG_ERROR, "main", "out of memory");
             lifecycle_request_stop(0);
-            status = 1;
-            goto stop;
+            return false;
         }
-        redis_link_init(&reads_link, READS, reads, running->retry_max_ms);
+        redis_link_init(&p->reads_link, READS, p->reads, running->retry_max_ms);
         metrics_waiting(READS, "a first connection to redis");
     }
-    if (amqp)
+    if (p->amqp)
         metrics_waiting("amqp source", "connections to redis, the hooks and the queue");
-    if (running->has_http && !(http = http_start(running->http_listen, err, sizeof err))) {
+    if (running->has_http && !(p->http = http_start(running->http_listen, err, sizeof err))) {
         log_at(LOG_ERROR, "main", "%s", err);
         lifecycle_request_stop(0);
-        status = 1;
-        goto stop;
+        return false;
     }
+    return true;
+}
 
-    log_at(LOG_INFO, "main", "started: %d relation%s, sources:%s%s", running->nrelations,
-           plural(running->nrelations), kafka ? " kafka" : "", amqp ? " amqp" : "");
-    sd_notify(0, "STATUS=connecting to Redis, the hooks exchange and the sources");
+/* READY=1 once Redis, the hooks exchange and every source are connected
+ * (with no source: Redis); until then STATUS= says what is awaited. */
+static void check_ready(Parts *p, const Config *running, bool *ready)
+{
+    if (p->reads && redis_link_idle(&p->reads_link) && !p->reads_seen) {
+        p->reads_seen = true;
+        metrics_waiting(READS, NULL);
+    }
+    if (p->amqp && amqp_source_ready(p->amqp))
+        metrics_waiting("amqp source", NULL);
+    if (!*ready && (!p->kafka || kafka_source_ready(p->kafka)) &&
+        (!p->amqp || amqp_source_ready(p->amqp)) && (!p->reads || p->reads_seen)) {
+        *ready = true;
+        sd_notify(0, "READY=1\nSTATUS=ready");
+        reload_ready();
+        log_at(LOG_INFO, "main", "ready: %d relation%s, sources:%s%s", running->nrelations,
+               plural(running->nrelations), p->kafka ? " kafka" : "", p->amqp ? " amqp" : "");
+    }
+}
 
-    /* 4. Run until SIGTERM / SIGINT. With WatchdogSec= the watchdog is
-     *    pinged every half period, and only while every source thread's loop
-     *    turned since the previous ping: a thread stuck in a call that never
-     *    returns stops the pings, and systemd restarts the daemon. */
-    uint64_t watchdog_usec = 0;
-    if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
-        watchdog_usec = 0;
-    int64_t next_ping = clock_now_ms() + (int64_t)(watchdog_usec / 2000);
-    bool stalled = false, ready = false, reads_seen = false;
+/* Runs until SIGTERM / SIGINT (or a source's fatal error), reloading on
+ * SIGHUP. With WatchdogSec= the watchdog is pinged every half period, and
+ * only while every source thread's loop turned since the previous ping: a
+ * thread stuck in a call that never returns stops the pings, and systemd
+ * restarts the daemon. */
+static void run(Parts *p, const sigset_t *sigs, const char *path, const Config **running)
+{
+    Watchdog dog;
+    watchdog_init(&dog);
+    bool ready = false;
     int64_t next_status = 0;
     for (;;) {
-        /* READY=1 once Redis, the hooks exchange and every source are
-         * connected (with no source: Redis); until then STATUS= says what
-         * is awaited. */
-        if (reads && redis_link_idle(&reads_link) && !reads_seen) {
-            reads_seen = true;
-            metrics_waiting(READS, NULL);
-        }
-        if (amqp && amqp_source_ready(amqp))
-            metrics_waiting("amqp source", NULL);
-        if (!ready && (!kafka || kafka_source_ready(kafka)) && (!amqp || amqp_source_ready(amqp)) &&
-            (!reads || reads_seen)) {
-            ready = true;
-            sd_notify(0, "READY=1\nSTATUS=ready");
-            reload_ready = true;
-            log_at(LOG_INFO, "main", "ready: %d relation%s, sources:%s%s", running->nrelations,
-                   plural(running->nrelations), kafka ? " kafka" : "", amqp ? " amqp" : "");
-        }
+        check_ready(p, *running, &ready);
         if (clock_now_ms() >= next_status) {
             next_status = clock_now_ms() + 5000;
-            notify_status(ready, kafka, amqp, reads && !reads_seen);
+            status_notify(ready, p->kafka, p->amqp, p->reads && !p->reads_seen);
         }
-        if (watchdog_usec && clock_now_ms() >= next_ping) {
-            next_ping = clock_now_ms() + (int64_t)(watchdog_usec / 2000);
-            if (lifecycle_all_beat()) {
-                sd_notify(0, "WATCHDOG=1");
-                if (stalled)
-                    log_at(LOG_INFO, "main", "the source threads are turning again");
-                stalled = false;
-            } else if (!stalled) {
-                log_at(LOG_ERROR, "main", "a source thread made no progress for %llu ms: "
-                       "the watchdog is not pinged", (unsigned long long)(watchdog_usec / 2000));
-                stalled = true;
-            }
-        }
-        int64_t wait_ms = watchdog_usec ? next_ping - clock_now_ms() : 1000;
-        if (wait_ms > (ready ? 1000 : 100))
-            wait_ms = ready ? 1000 : 100;
-        if (wait_ms < 1)
-            wait_ms = 1;
+        watchdog_tick(&dog);
+        int64_t wait_ms = watchdog_wait_ms(&dog, ready);
         struct timespec tick = {wait_ms / 1000, (wait_ms % 1000) * 1000000};
-        int sig = sigtimedwait(&sigs, NULL, &tick);
+        int sig = sigtimedwait(sigs, NULL, &tick);
         if (sig == SIGHUP) {
-            reload(path, &running);
-            shutdown_timeout_ms = running->shutdown_timeout_ms;
-            if (reads && !engine_set_config(reads, running))
+            reload_config(path, running);
+            if (p->reads && !engine_set_config(p->reads, *running))
                 log_at(LOG_ERROR, "main", "out of memory for the reloaded configuration");
         } else if (sig == SIGTERM || sig == SIGINT) {
             break;
@@ -379,16 +226,25 @@ int main(int argc, char **argv)
             log_at(LOG_ERROR, "main", "sigtimedwait: %s", strerror(errno));
         }
     }
+}
 
-    /* 5. Drain: stop fetching, finish the batch, confirm, commit/ack, close.
-     *    A second SIGTERM exits at once. */
+static bool sources_done(const Parts *p)
+{
+    return (!p->kafka || kafka_source_done(p->kafka)) && (!p->amqp || amqp_source_done(p->amqp));
+}
+
+/* Drain: stop fetching, finish the batch, confirm, commit/ack, close. A
+ * second SIGTERM, or the deadline passed, exits at once (_exit(1)). The exit
+ * status: 1 when a thread abandoned work. */
+static int drain(const Parts *p, const sigset_t *sigs, int shutdown_timeout_ms)
+{
     sd_notify(0, "STOPPING=1");
     log_at(LOG_INFO, "main", "stopping: draining within %d ms", shutdown_timeout_ms);
     lifecycle_request_stop(shutdown_timeout_ms);
     int64_t give_up = clock_now_ms() + shutdown_timeout_ms + ABANDON_GRACE_MS;
-    while (!sources_done(kafka, amqp)) {
+    while (!sources_done(p)) {
         struct timespec tick = {0, 50 * 1000000};
-        int sig = sigtimedwait(&sigs, NULL, &tick);
+        int sig = sigtimedwait(sigs, NULL, &tick);
         if (sig == SIGTERM || sig == SIGINT) {
             log_at(LOG_WARN, "main", "second signal: exiting now, unfinished work is not "
                    "acknowledged and will be delivered again");
@@ -400,16 +256,68 @@ int main(int argc, char **argv)
             _exit(1);
         }
     }
-    if (lifecycle_abandoned())
-        status = 1;
-stop:
-    /* 6. Stop in reverse order. */
-    http_stop(http);
-    engine_free(reads);
-    amqp_source_free(amqp);
-    kafka_source_free(kafka);
+    return lifecycle_abandoned() ? 1 : 0;
+}
+
+/* In reverse order of start. */
+static void stop(Parts *p)
+{
+    http_stop(p->http);
+    engine_free(p->reads);
+    amqp_source_free(p->amqp);
+    kafka_source_free(p->kafka);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool check_only = false, connect_too = false;
+    int rc = parse_args(argc, argv, &path, &check_only, &connect_too);
+    if (rc >= 0)
+        return rc;
+
+    /* 1. The configuration. */
+    log_init();
+    amqp_conn_observe_blocked(metrics_amqp_blocked);
+    char err[CONFIG_ERR_MAX];
+    Config *cfg = config_load(path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "relationd: %s\n", err);
+        return 1;
+    }
+    warn_exposed(path, check_only);
+    if (check_only)
+        return check_config(path, cfg, connect_too);
+    const Config *running = cfg;
+    atomic_store(&log_max_level, cfg->log_level);
+    if (!reload_init(cfg) || !shared_config_set(cfg)) { /* cfg is the shared configuration's now */
+        fprintf(stderr, "relationd: out of memory\n");
+        return 1;
+    }
+
+    /* 2. Signals: blocked in every thread, taken by sigtimedwait. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* 3. Start, 4. run until SIGTERM, 5. drain, 6. stop in reverse order. */
+    Parts parts = {0};
+    int status = 1;
+    if (start(&parts, running)) {
+        log_at(LOG_INFO, "main", "started: %d relation%s, sources:%s%s", running->nrelations,
+               plural(running->nrelations), parts.kafka ? " kafka" : "",
+               parts.amqp ? " amqp" : "");
+        sd_notify(0, "STATUS=connecting to Redis, the hooks exchange and the sources");
+        run(&parts, &sigs, path, &running);
+        status = drain(&parts, &sigs, running->shutdown_timeout_ms);
+    }
+    stop(&parts);
     shared_config_clear();
-    history_free(history);
+    reload_free();
     log_at(LOG_INFO, "main", "stopped");
     return status;
 }
