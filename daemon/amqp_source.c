@@ -122,8 +122,7 @@ static bool queue_arguments(AmqpSource *s, const json_t *extra)
 
 /* the PipelineSource (pipeline.h) */
 static bool fill(void *ctx, char *err, size_t errlen);
-static size_t taken(void *ctx, int slot);
-static size_t messages(void *ctx, int slot, Message **msgs);
+static size_t messages(void *ctx, int slot, Message **msgs, size_t *taken);
 static bool dead_letter(void *ctx, int slot);
 static bool ack(void *ctx, int slot, bool sync);
 static void release(void *ctx, int slot);
@@ -152,7 +151,7 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
             goto oom;
     }
     s->pipeline = pipeline_new(&(PipelineSource){SOURCE_AMQP, "amqp source", "unacked", s, fill,
-                                                  taken, messages, dead_letter, ack, release});
+                                                  messages, dead_letter, ack, release});
     if (!s->url || !s->queue || !s->dlx || !s->pipeline)
         goto oom;
     s->dead_letters = publisher_new(s->url, s->dlx, "fanout", s->declare, &s->tls);
@@ -505,15 +504,9 @@ static bool dead_letter(void *ctx, int slot)
     return ok;
 }
 
-static size_t taken(void *ctx, int slot)
-{
-    AmqpSource *s = ctx;
-    return s->b[slot].n;
-}
-
 /* The batch's messages as the pipeline reads them. An oversized message is
  * not among them: it is dead-lettered with its own reason. */
-static size_t messages(void *ctx, int slot, Message **msgs)
+static size_t messages(void *ctx, int slot, Message **msgs, size_t *taken)
 {
     AmqpSource *s = ctx;
     Batch *b = &s->b[slot];
@@ -532,6 +525,7 @@ static size_t messages(void *ctx, int slot, Message **msgs)
         h->msg = k++;
     }
     *msgs = b->msgs;
+    *taken = b->n;
     return k;
 }
 

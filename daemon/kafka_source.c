@@ -140,8 +140,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void drain(KafkaSource *s);
 /* the PipelineSource (pipeline.h) */
 static bool fill(void *ctx, char *err, size_t errlen);
-static size_t taken(void *ctx, int slot);
-static size_t messages(void *ctx, int slot, Message **msgs);
+static size_t messages(void *ctx, int slot, Message **msgs, size_t *taken);
 static bool dead_letter(void *ctx, int slot);
 static bool ack(void *ctx, int slot, bool sync);
 static void release(void *ctx, int slot);
@@ -337,7 +336,7 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
     }
     metrics_waiting("kafka source", KAFKA_AWAITED);
     s->pipeline = pipeline_new(&(PipelineSource){SOURCE_KAFKA, "kafka source", "uncommitted", s,
-                                                  fill, taken, messages, dead_letter, ack,
+                                                  fill, messages, dead_letter, ack,
                                                   release});
     if (!s->dlq_topic || !s->pipeline)
         goto oom;
@@ -537,14 +536,8 @@ static bool ack(void *ctx, int slot, bool sync)
     return true;
 }
 
-static size_t taken(void *ctx, int slot)
-{
-    KafkaSource *s = ctx;
-    return s->b[slot].n;
-}
-
 /* The batch's messages as the pipeline reads them. */
-static size_t messages(void *ctx, int slot, Message **msgs)
+static size_t messages(void *ctx, int slot, Message **msgs, size_t *taken)
 {
     KafkaSource *s = ctx;
     Batch *b = &s->b[slot];
@@ -559,6 +552,7 @@ static size_t messages(void *ctx, int slot, Message **msgs)
         msg->dead = false;
     }
     *msgs = b->msgs;
+    *taken = b->n;
     return b->n;
 }
 

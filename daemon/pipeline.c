@@ -62,6 +62,7 @@ struct Pipeline {
     uint64_t seq; /* batches started */
     /* the ring of the source's batches: */
     PipelineBatch *started[PIPELINE_DEPTH]; /* a source slot's batch in the pipeline */
+    size_t taken[PIPELINE_DEPTH];           /* the messages it took */
     int cur;       /* the source slot being filled */
     int in_flight; /* the slots before it, published, awaiting their confirms */
 };
@@ -524,17 +525,10 @@ static int oldest(const Pipeline *p)
 static void left_unacked(Pipeline *p, int slot)
 {
     lifecycle_note_abandoned();
-    log_at(LOG_WARN, p->who, "drain deadline passed: %zu messages left %s",
-           p->src.taken(p->src.ctx, slot), p->src.unacked);
+    log_at(LOG_WARN, p->who, "drain deadline passed: %zu messages left %s", p->taken[slot],
+           p->src.unacked);
 }
 
-/* The slot into the pipeline: parsed, its calls written to Redis. */
-static void ring_start(Pipeline *p, int slot)
-{
-    Message *msgs = NULL;
-    size_t n = p->src.messages(p->src.ctx, slot, &msgs);
-    p->started[slot] = batch_start(p, msgs, n);
-}
 
 /* Published without waiting; false past the drain deadline (the slot is
  * then released, unacknowledged). */
@@ -575,12 +569,15 @@ static bool ring_complete_oldest(Pipeline *p, bool sync)
 static PipelineStatus ring_turn(Pipeline *p, bool sync)
 {
     int cur = p->cur;
-    if (p->src.taken(p->src.ctx, cur) == 0) {
+    Message *msgs = NULL;
+    size_t n = p->src.messages(p->src.ctx, cur, &msgs, &p->taken[cur]);
+    if (p->taken[cur] == 0) {
         if (p->in_flight && !ring_complete_oldest(p, sync))
             return PIPELINE_ACK_FAILED;
         return PIPELINE_OK;
     }
-    ring_start(p, cur);
+    /* parsed, its calls written to Redis */
+    p->started[cur] = batch_start(p, msgs, n);
     if (p->in_flight == PIPELINE_DEPTH - 1 && !ring_complete_oldest(p, sync))
         return PIPELINE_ACK_FAILED;
     if (!ring_publish(p, cur))

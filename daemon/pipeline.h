@@ -76,12 +76,11 @@ typedef struct {
      * it), waiting for a first message only while pipeline_in_flight is 0.
      * False: the source's connection failed or must go (err says why). */
     bool (*fill)(void *ctx, char *err, size_t errlen);
-    /* The messages the batch took (0: an empty batch). */
-    size_t (*taken)(void *ctx, int slot);
     /* The batch's messages for the pipeline (*msgs, the count returned;
-     * the source's until the batch is released). A message the source
-     * refused itself is not among them. */
-    size_t (*messages)(void *ctx, int slot, Message **msgs);
+     * the source's until the batch is released), and in *taken all it took
+     * (0: an empty batch). A message the source refused itself is not
+     * among the pipeline's. */
+    size_t (*messages)(void *ctx, int slot, Message **msgs, size_t *taken);
     /* Sends the batch's refused messages to the dead letters, delivered.
      * False: the drain deadline passed first. */
     bool (*dead_letter)(void *ctx, int slot);
