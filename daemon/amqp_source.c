@@ -1,4 +1,8 @@
-/* amqp_source.c — the RabbitMQ consumer loop (amqp_source.h).
+/* amqp_source.c — the RabbitMQ consumer (amqp_source.h): transport code
+ * behind the pipeline's PipelineSource. It fills a batch from the queue,
+ * dead-letters refused messages to the dead-letter exchange and acks a
+ * batch; the pipeline owns the ring of batches in flight and the order of
+ * apply, publish, confirm and ack.
  *
  * Deliveries are read frame by frame (amqp_simple_wait_frame_noblock: the
  * basic.deliver method, its content header, its body frames) rather than
@@ -45,13 +49,13 @@ typedef struct {
     char redrives[24]; /* its REDRIVES_HEADER, for its dead letter ("": none) */
 } Held;
 
-/* One batch of deliveries: collected, then through the pipeline's stages. */
+/* One batch of deliveries (a slot of the pipeline's ring): collected, then
+ * through the pipeline's stages. */
 typedef struct {
     Held *held;
     Message *msgs;
     size_t n;
     uint64_t last_tag;      /* its last delivery tag: acked with `multiple` */
-    PipelineBatch *started; /* in the pipeline (NULL: still collecting) */
 } Batch;
 
 struct AmqpSource {
@@ -70,9 +74,7 @@ struct AmqpSource {
     Publisher *dead_letters;
     Backoff down;
     Backoff dlx_down;
-    Batch b[PIPELINE_DEPTH];
-    int cur;        /* the batch being collected */
-    int in_flight;  /* the batches before it, published, awaiting their confirms */
+    Batch b[PIPELINE_DEPTH]; /* the pipeline's slots */
     pthread_t thread;
     bool started;
     atomic_bool done;
@@ -118,6 +120,13 @@ static bool queue_arguments(AmqpSource *s, const json_t *extra)
     return true;
 }
 
+/* the PipelineSource (pipeline.h) */
+static bool fill(void *ctx, char *err, size_t errlen);
+static size_t messages(void *ctx, int slot, Message **msgs, size_t *taken);
+static bool dead_letter(void *ctx, int slot);
+static bool ack(void *ctx, int slot, bool sync);
+static void release(void *ctx, int slot);
+
 AmqpSource *amqp_source_new(char *err, size_t errlen)
 {
     ConfigRef *ref = shared_config_acquire();
@@ -141,7 +150,8 @@ AmqpSource *amqp_source_new(char *err, size_t errlen)
         if (!s->b[j].held || !s->b[j].msgs)
             goto oom;
     }
-    s->pipeline = pipeline_new("amqp source");
+    s->pipeline = pipeline_new(&(PipelineSource){SOURCE_AMQP, "amqp source", "unacked", s, fill,
+                                                  messages, dead_letter, ack, release});
     if (!s->url || !s->queue || !s->dlx || !s->pipeline)
         goto oom;
     s->dead_letters = publisher_new(s->url, s->dlx, "fanout", s->declare, &s->tls);
@@ -168,20 +178,19 @@ static void release_held(Held *h)
     memset(h, 0, sizeof *h);
 }
 
-static void release_batch(Batch *b)
+static void release(void *ctx, int slot)
 {
+    AmqpSource *s = ctx;
+    Batch *b = &s->b[slot];
     for (size_t i = 0; i < b->n; i++)
         release_held(&b->held[i]);
     b->n = 0;
-    b->started = NULL;
 }
-
-static void finish_unacked(AmqpSource *s);
 
 /* The deliveries in hand are not acked: the broker delivers them again. A
  * batch in flight still has its triggers confirmed first, so that its
- * redelivery finds them delivered. broken: the connection failed or the
- * broker closed it (no polite close). */
+ * redelivery finds them delivered (pipeline_drop). broken: the connection
+ * failed or the broker closed it (no polite close). */
 static void disconnect(AmqpSource *s, bool broken)
 {
     if (broken)
@@ -191,7 +200,7 @@ static void disconnect(AmqpSource *s, bool broken)
     s->conn = NULL;
     atomic_store(&s->ready, false);
     amqp_conn_flow_reset(&s->flow);
-    finish_unacked(s);
+    pipeline_drop(s->pipeline);
 }
 
 static bool connect_and_consume(AmqpSource *s, char *err, size_t errlen)
@@ -384,15 +393,17 @@ static int next_delivery(AmqpSource *s, Held *h, int64_t wait_ms, char *err, siz
 /* Fills the current batch with what is ready: waits for a first delivery
  * only while no batch is in flight, then takes deliveries as long as more
  * are ready. False when the connection failed or must go. */
-static bool collect(AmqpSource *s, char *err, size_t errlen)
+static bool fill(void *ctx, char *err, size_t errlen)
 {
+    AmqpSource *s = ctx;
     const Config *cfg = pipeline_config(s->pipeline);
     size_t limit = (size_t)cfg->batch_size < s->batch_size ? (size_t)cfg->batch_size : s->batch_size;
     int64_t first = 0;
-    Batch *b = &s->b[s->cur];
+    Batch *b = &s->b[pipeline_filling(s->pipeline)];
+    int in_flight = pipeline_in_flight(s->pipeline);
     while (b->n < limit && !lifecycle_stopping()) {
         int64_t wait = 0;
-        if (b->n == 0 && s->in_flight == 0)
+        if (b->n == 0 && in_flight == 0)
             wait = 100;
         else if (b->n && clock_now_ms() - first >= cfg->batch_ms)
             break;
@@ -407,7 +418,7 @@ static bool collect(AmqpSource *s, char *err, size_t errlen)
             b->n++;
             continue;
         }
-        if (b->n || s->in_flight)
+        if (b->n || in_flight)
             break; /* nothing more ready */
         pipeline_idle(s->pipeline);
         publisher_poll(s->dead_letters);
@@ -424,8 +435,10 @@ static bool is_dead(const Batch *b, size_t i)
 
 /* Publishes the batch's bad messages to the dead-letter exchange, confirmed.
  * False: the drain deadline passed first. */
-static bool dead_letter(AmqpSource *s, const Batch *b)
+static bool dead_letter(void *ctx, int slot)
 {
+    AmqpSource *s = ctx;
+    const Batch *b = &s->b[slot];
     size_t ndead = 0, k = 0;
     for (size_t i = 0; i < b->n; i++)
         ndead += is_dead(b, i);
@@ -491,10 +504,12 @@ static bool dead_letter(AmqpSource *s, const Batch *b)
     return ok;
 }
 
-/* The batch into the pipeline: parsed, its calls written to Redis. An
- * oversized message is not: it is dead-lettered with its own reason. */
-static void start(AmqpSource *s, Batch *b)
+/* The batch's messages as the pipeline reads them. An oversized message is
+ * not among them: it is dead-lettered with its own reason. */
+static size_t messages(void *ctx, int slot, Message **msgs, size_t *taken)
 {
+    AmqpSource *s = ctx;
+    Batch *b = &s->b[slot];
     size_t k = 0;
     for (size_t i = 0; i < b->n; i++) {
         Held *h = &b->held[i];
@@ -509,35 +524,18 @@ static void start(AmqpSource *s, Batch *b)
         msg->dead = false;
         h->msg = k++;
     }
-    b->started = pipeline_start(s->pipeline, b->msgs, k);
-}
-
-/* Published without waiting; false past the drain deadline (the batch is
- * then left unacked, and the connection dropped). */
-static bool publish(AmqpSource *s, Batch *b)
-{
-    if (b->started && pipeline_publish(s->pipeline, b->started))
-        return true;
-    if (b->started)
-        pipeline_abandon(s->pipeline, b->started);
-    b->started = NULL;
-    lifecycle_note_abandoned();
-    log_at(LOG_WARN, "amqp source", "drain deadline passed: %zu messages left unacked", b->n);
-    return false;
+    *msgs = b->msgs;
+    *taken = b->n;
+    return k;
 }
 
 /* Its triggers confirmed and its dead letters published: acked with one
- * basic.ack (multiple). False when the connection must go (a failed ack, or
- * the drain deadline passed). */
-static bool complete(AmqpSource *s, Batch *b)
+ * basic.ack (multiple). False when the ack failed: the connection must go. */
+static bool ack(void *ctx, int slot, bool sync)
 {
-    if (!b->started || !pipeline_finish(s->pipeline, b->started) || !dead_letter(s, b)) {
-        b->started = NULL;
-        lifecycle_note_abandoned();
-        log_at(LOG_WARN, "amqp source", "drain deadline passed: %zu messages left unacked", b->n);
-        return false;
-    }
-    b->started = NULL;
+    AmqpSource *s = ctx;
+    const Batch *b = &s->b[slot];
+    (void)sync; /* a basic.ack has no reply */
     int rc = s->conn ? amqp_basic_ack(s->conn, 1, b->last_tag, 1 /* multiple */)
                      : AMQP_STATUS_CONNECTION_CLOSED;
     if (rc != AMQP_STATUS_OK) {
@@ -546,68 +544,16 @@ static bool complete(AmqpSource *s, Batch *b)
                amqp_error_string2(rc));
         return false;
     }
-    release_batch(b);
     return true;
 }
 
-/* The oldest batch in flight. */
-static Batch *oldest(AmqpSource *s)
+/* After a failed turn: a batch left unacked (its ack failed, or the drain
+ * deadline passed) would be acked by a later ack (multiple), so the
+ * connection goes; after a failed completion or ack without a polite
+ * close. */
+static void turn_failed(AmqpSource *s, PipelineStatus st)
 {
-    return &s->b[(s->cur + PIPELINE_DEPTH - s->in_flight) % PIPELINE_DEPTH];
-}
-
-/* After the connection is gone: the batches in flight are finished (not
- * acked: their redelivery finds their triggers delivered), everything in
- * hand dropped. */
-static void finish_unacked(AmqpSource *s)
-{
-    while (s->in_flight) {
-        Batch *b = oldest(s);
-        if (b->started && !pipeline_finish(s->pipeline, b->started))
-            lifecycle_note_abandoned();
-        release_batch(b);
-        s->in_flight--;
-    }
-    Batch *cur = &s->b[s->cur];
-    if (cur->started)
-        pipeline_abandon(s->pipeline, cur->started);
-    release_batch(cur);
-}
-
-/* Finishes and acks the oldest batch in flight; false when the connection
- * had to go. */
-static bool complete_oldest(AmqpSource *s)
-{
-    Batch *b = oldest(s);
-    bool ok = complete(s, b);
-    s->in_flight--;
-    if (!ok) {
-        release_batch(b); /* finished, not acked */
-        disconnect(s, true);
-    }
-    return ok;
-}
-
-/* One turn: the current batch is sent to Redis; the oldest batch in
- * flight is finished and acked meanwhile when the pipeline is full (or
- * nothing new came); then the current one is published. */
-static void turn(AmqpSource *s)
-{
-    Batch *cur = &s->b[s->cur];
-    if (cur->n == 0) {
-        if (s->in_flight)
-            complete_oldest(s);
-        return;
-    }
-    start(s, cur);
-    if (s->in_flight == PIPELINE_DEPTH - 1 && !complete_oldest(s))
-        return;
-    if (!publish(s, cur)) {
-        disconnect(s, false);
-        return;
-    }
-    s->in_flight++;
-    s->cur = (s->cur + 1) % PIPELINE_DEPTH;
+    disconnect(s, st != PIPELINE_PUBLISH_FAILED);
 }
 
 static void *run(void *arg)
@@ -629,8 +575,8 @@ static void *run(void *arg)
             backoff_ok(&s->down);
             atomic_store(&s->ready, true);
         }
-        bool alive = collect(s, err, sizeof err);
-        if (!alive) {
+        PipelineStatus st = pipeline_step(s->pipeline, err, sizeof err);
+        if (st == PIPELINE_SOURCE_FAILED) {
             size_t held = 0;
             for (int j = 0; j < PIPELINE_DEPTH; j++)
                 held += s->b[j].n;
@@ -642,11 +588,13 @@ static void *run(void *arg)
                 break;
             continue;
         }
-        turn(s);
+        if (st != PIPELINE_OK)
+            turn_failed(s, st);
     }
-    turn(s); /* the batch in hand */
-    while (s->conn && s->in_flight)
-        turn(s); /* and the confirms of those in flight */
+    /* the batch in hand, and the confirms of those in flight */
+    PipelineStatus st = pipeline_drain(s->pipeline);
+    if (st != PIPELINE_OK)
+        turn_failed(s, st);
     disconnect(s, false); /* prefetched, unacked messages go back to the queue */
     log_at(LOG_INFO, "amqp source", "stopped");
     atomic_store(&s->done, true);

@@ -1,4 +1,8 @@
-/* kafka_source.c — the Kafka consumer loop (kafka_source.h). */
+/* kafka_source.c — the Kafka consumer (kafka_source.h): transport code
+ * behind the pipeline's PipelineSource. It fills a batch from the consumer,
+ * dead-letters refused messages to the dead-letter topic and commits a
+ * batch's offsets; the pipeline owns the ring of batches in flight and the
+ * order of apply, publish, confirm and commit. */
 #include "daemon/kafka_source.h"
 #include "lib/clock.h"
 #include "daemon/backoff.h"
@@ -25,12 +29,12 @@
 #define KAFKA_LAG_TIMEOUT_MS 2000
 #define KAFKA_AWAITED "partition assignment" /* what /readyz says it waits for */
 
-/* One batch of messages: collected, then through the pipeline's stages. */
+/* One batch of messages (a slot of the pipeline's ring): collected, then
+ * through the pipeline's stages. */
 typedef struct {
     rd_kafka_message_t **batch;
     Message *msgs;
     size_t n;
-    PipelineBatch *started; /* in the pipeline (NULL: still collecting) */
 } Batch;
 
 struct KafkaSource {
@@ -40,9 +44,7 @@ struct KafkaSource {
     int batch_size;
     int shutdown_timeout_ms;
     Pipeline *pipeline;
-    Batch b[PIPELINE_DEPTH];
-    int cur;           /* the batch being collected */
-    int in_flight;     /* the batches before it, published, awaiting their confirms */
+    Batch b[PIPELINE_DEPTH]; /* the pipeline's slots */
     time_t down_since; /* all brokers down since (0: up) */
     Backoff dlq_down;
     pthread_t thread;
@@ -136,6 +138,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 static void drain(KafkaSource *s);
+/* the PipelineSource (pipeline.h) */
+static bool fill(void *ctx, char *err, size_t errlen);
+static size_t messages(void *ctx, int slot, Message **msgs, size_t *taken);
+static bool dead_letter(void *ctx, int slot);
+static bool ack(void *ctx, int slot, bool sync);
+static void release(void *ctx, int slot);
 
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
@@ -327,7 +335,9 @@ KafkaSource *kafka_source_new(char *err, size_t errlen)
             goto oom;
     }
     metrics_waiting("kafka source", KAFKA_AWAITED);
-    s->pipeline = pipeline_new("kafka source");
+    s->pipeline = pipeline_new(&(PipelineSource){SOURCE_KAFKA, "kafka source", "uncommitted", s,
+                                                  fill, messages, dead_letter, ack,
+                                                  release});
     if (!s->dlq_topic || !s->pipeline)
         goto oom;
     backoff_init(&s->dlq_down, "kafka source", "dead-letter topic", cfg->retry_max_ms);
@@ -362,7 +372,6 @@ static void release_batch(Batch *b)
     for (size_t i = 0; i < b->n; i++)
         rd_kafka_message_destroy(b->batch[i]);
     b->n = 0;
-    b->started = NULL;
 }
 
 /* Queues the dead letter of message i; false (status set) when refused.
@@ -410,8 +419,10 @@ static bool produce_dead_letter(KafkaSource *s, const Batch *b, size_t i, bool d
  * delivery; a message whose delivery failed is produced again after a
  * back-off, one still queued is waited for. False: the drain deadline
  * passed first. */
-static bool dead_letter(KafkaSource *s, const Batch *b)
+static bool dead_letter(void *ctx, int slot)
 {
+    KafkaSource *s = ctx;
+    const Batch *b = &s->b[slot];
     size_t ndead = 0;
     for (size_t i = 0; i < b->n; i++)
         ndead += b->msgs[i].dead;
@@ -490,9 +501,12 @@ static bool dead_letter(KafkaSource *s, const Batch *b)
 
 /* Stores the offsets after the batch's messages and commits them:
  * asynchronously in the stream (a failure is logged, and a later commit
- * covers it), synchronously before a rebalance or an exit. */
-static void commit(KafkaSource *s, const Batch *b, bool sync)
+ * covers it), synchronously before a rebalance or an exit. Never asks for
+ * the connection to go. */
+static bool ack(void *ctx, int slot, bool sync)
 {
+    KafkaSource *s = ctx;
+    const Batch *b = &s->b[slot];
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < b->n; i++) {
         const rd_kafka_message_t *m = b->batch[i];
@@ -519,11 +533,14 @@ static void commit(KafkaSource *s, const Batch *b, bool sync)
                    "counted once", list->elems[i].topic, (int)list->elems[i].partition,
                    rd_kafka_err2str(list->elems[i].err));
     rd_kafka_topic_partition_list_destroy(list);
+    return true;
 }
 
-/* The batch into the pipeline: parsed, its calls written to Redis. */
-static void start(KafkaSource *s, Batch *b)
+/* The batch's messages as the pipeline reads them. */
+static size_t messages(void *ctx, int slot, Message **msgs, size_t *taken)
 {
+    KafkaSource *s = ctx;
+    Batch *b = &s->b[slot];
     for (size_t i = 0; i < b->n; i++) {
         const rd_kafka_message_t *m = b->batch[i];
         Message *msg = &b->msgs[i];
@@ -534,65 +551,37 @@ static void start(KafkaSource *s, Batch *b)
         msg->position = (long long)m->offset;
         msg->dead = false;
     }
-    b->started = pipeline_start(s->pipeline, b->msgs, b->n);
+    *msgs = b->msgs;
+    *taken = b->n;
+    return b->n;
 }
 
-/* Its triggers confirmed, its dead letters delivered: committed. */
-static void complete(KafkaSource *s, Batch *b, bool sync)
+static void release(void *ctx, int slot)
 {
-    bool ok = b->started && pipeline_finish(s->pipeline, b->started) && dead_letter(s, b);
-    if (ok) {
-        commit(s, b, sync);
-    } else {
-        lifecycle_note_abandoned();
-        log_at(LOG_WARN, "kafka source", "drain deadline passed: %zu messages left uncommitted",
-               b->n);
-    }
-    release_batch(b);
+    KafkaSource *s = ctx;
+    release_batch(&s->b[slot]);
 }
 
-/* Published without waiting; false past the drain deadline (the batch is
- * then left uncommitted). */
-static bool publish(KafkaSource *s, Batch *b)
-{
-    if (b->started && pipeline_publish(s->pipeline, b->started))
-        return true;
-    if (b->started)
-        pipeline_abandon(s->pipeline, b->started);
-    lifecycle_note_abandoned();
-    log_at(LOG_WARN, "kafka source", "drain deadline passed: %zu messages left uncommitted", b->n);
-    release_batch(b);
-    return false;
-}
-
-/* The oldest batch in flight. */
-static Batch *oldest(KafkaSource *s)
-{
-    return &s->b[(s->cur + PIPELINE_DEPTH - s->in_flight) % PIPELINE_DEPTH];
-}
-
-/* Everything in hand finished and committed (a rebalance, the exit). */
+/* Everything in hand finished and committed (a rebalance, the exit); past
+ * the drain deadline, what is left stays uncommitted. */
 static void drain(KafkaSource *s)
 {
-    Batch *cur = &s->b[s->cur];
-    while (s->in_flight) {
-        complete(s, oldest(s), true);
-        s->in_flight--;
-    }
-    if (cur->n == 0)
-        return;
-    start(s, cur);
-    if (publish(s, cur))
-        complete(s, cur, true);
+    if (pipeline_drain(s->pipeline) != PIPELINE_OK)
+        pipeline_drop(s->pipeline);
 }
 
 /* ---- the thread ---- */
 
 /* Fills the current batch with what is ready: waits for a first message
  * only while no batch is in flight, then takes messages as long as more are
- * ready (a batch goes as soon as the source has nothing more ready). */
-static void collect(KafkaSource *s)
+ * ready (a batch goes as soon as the source has nothing more ready). A
+ * rebalance inside the poll drains the ring: the batch and the count in
+ * flight are asked again after it. */
+static bool fill(void *ctx, char *err, size_t errlen)
 {
+    KafkaSource *s = ctx;
+    (void)err;
+    (void)errlen;
     /* Copied: a rebalance inside the poll below may switch (and free) the
      * configuration. */
     const Config *cfg = pipeline_config(s->pipeline);
@@ -600,19 +589,20 @@ static void collect(KafkaSource *s)
     const int limit = cfg->batch_size < s->batch_size ? cfg->batch_size : s->batch_size;
     int64_t first = 0;
     for (;;) {
-        Batch *b = &s->b[s->cur]; /* a rebalance may have emptied it */
+        Batch *b = &s->b[pipeline_filling(s->pipeline)]; /* a rebalance may have emptied it */
+        int in_flight = pipeline_in_flight(s->pipeline);
         if (b->n >= (size_t)limit || lifecycle_stopping())
-            return;
+            return true;
         int timeout = 0;
-        if (b->n == 0 && s->in_flight == 0)
+        if (b->n == 0 && in_flight == 0)
             timeout = 100;
         else if (b->n && clock_now_ms() - first >= batch_ms)
-            return;
+            return true;
         lifecycle_beat();
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, timeout);
         if (!m) {
-            if (s->b[s->cur].n || s->in_flight)
-                return; /* nothing more ready */
+            if (s->b[pipeline_filling(s->pipeline)].n || pipeline_in_flight(s->pipeline))
+                return true; /* nothing more ready */
             pipeline_idle(s->pipeline);
             continue;
         }
@@ -623,35 +613,11 @@ static void collect(KafkaSource *s)
             continue;
         }
         kafka_up(s);
-        b = &s->b[s->cur];
+        b = &s->b[pipeline_filling(s->pipeline)];
         if (b->n == 0)
             first = clock_now_ms();
         b->batch[b->n++] = m;
     }
-}
-
-/* One turn: the current batch is sent to Redis; the oldest batch in
- * flight is finished and committed meanwhile when the pipeline is full (or
- * nothing new came); then the current one is published. */
-static void turn(KafkaSource *s)
-{
-    Batch *cur = &s->b[s->cur];
-    if (cur->n == 0) {
-        if (s->in_flight) {
-            complete(s, oldest(s), false);
-            s->in_flight--;
-        }
-        return;
-    }
-    start(s, cur);
-    if (s->in_flight == PIPELINE_DEPTH - 1) {
-        complete(s, oldest(s), false);
-        s->in_flight--;
-    }
-    if (!publish(s, cur))
-        return;
-    s->in_flight++;
-    s->cur = (s->cur + 1) % PIPELINE_DEPTH;
 }
 
 static void *run(void *arg)
@@ -661,10 +627,11 @@ static void *run(void *arg)
     /* Redis and the hooks first: nothing is fetched before its events can
      * be applied and their triggers published. */
     bool connected = pipeline_connect(s->pipeline);
+    char err[8];
     while (connected && !lifecycle_stopping()) {
         lifecycle_beat();
-        collect(s);
-        turn(s);
+        if (pipeline_step(s->pipeline, err, sizeof err) != PIPELINE_OK)
+            pipeline_drop(s->pipeline); /* past the drain deadline */
     }
     drain(s);
     /* Leaves the group: revokes (nothing left in flight), commits nothing more. */

@@ -57,13 +57,9 @@ static struct {
 } blocked[4];
 static int nblocked;
 
-static const char *const source_names[] = {"kafka", "amqp"};
+static const char *const source_names[SOURCE_COUNT] = {[SOURCE_KAFKA] = "kafka",
+                                                       [SOURCE_AMQP] = "amqp"};
 static const char *const result_names[] = {"applied", "duplicate", "stale", "invalid"};
-
-MetricSource metrics_source(const char *who)
-{
-    return strncmp(who, "kafka", 5) == 0 ? SOURCE_KAFKA : SOURCE_AMQP;
-}
 
 static int result_index(ApplyStatus r)
 {
@@ -75,7 +71,7 @@ static int result_index(ApplyStatus r)
     }
 }
 
-void metrics_events(MetricSource s, ApplyStatus result, unsigned long n)
+void metrics_events(SourceId s, ApplyStatus result, unsigned long n)
 {
     pthread_mutex_lock(&lock);
     events[s][result_index(result)] += n;
@@ -147,7 +143,7 @@ unsigned long metrics_events_total(void)
     return n;
 }
 
-void metrics_dead_letters(MetricSource s, unsigned long n)
+void metrics_dead_letters(SourceId s, unsigned long n)
 {
     pthread_mutex_lock(&lock);
     dead[s] += n;

@@ -9,14 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum { SOURCE_KAFKA, SOURCE_AMQP, SOURCE_COUNT } MetricSource;
-
-/* "kafka source" / "amqp source" (a pipeline's name) to its source. */
-MetricSource metrics_source(const char *who);
+/* A source of events: the label source="kafka" / "amqp" of
+ * relationd_events_total and relationd_dead_letters_total. */
+typedef enum { SOURCE_KAFKA, SOURCE_AMQP, SOURCE_COUNT } SourceId;
 
 /* A batch's applied events by result (APPLY_*), and its dead letters. */
-void metrics_events(MetricSource s, ApplyStatus result, unsigned long n);
-void metrics_dead_letters(MetricSource s, unsigned long n);
+void metrics_events(SourceId s, ApplyStatus result, unsigned long n);
+void metrics_dead_letters(SourceId s, unsigned long n);
 /* A confirmed trigger, by its routing key relation.<rel>.<direction>.<kind>. */
 void metrics_trigger(const char *routing_key);
 /* A trigger the hooks exchange routed to no queue (returned by RabbitMQ, then

@@ -1,5 +1,6 @@
-/* pipeline.c — message → event → apply → triggers → publish → outbox cleared,
- * up to PIPELINE_DEPTH batches overlapping (pipeline.h). */
+/* pipeline.c — message → event → apply → triggers → publish → outbox cleared
+ * → dead letters → acknowledged, up to PIPELINE_DEPTH batches overlapping in
+ * the one ring of batches in flight (pipeline.h). */
 #include "daemon/pipeline.h"
 #include "lib/clock.h"
 
@@ -24,6 +25,8 @@ typedef enum {
     STAGE_PUBLISHED /* triggers written to the hooks channel (or not: published later) */
 } Stage;
 
+typedef struct PipelineBatch PipelineBatch;
+
 struct PipelineBatch {
     Stage stage;
     bool sent_ok;      /* the calls reached Redis' socket */
@@ -46,7 +49,8 @@ struct PipelineBatch {
 };
 
 struct Pipeline {
-    const char *who;
+    PipelineSource src;
+    const char *who; /* src.who */
     ConfigRef *cfg;
     Engine *engine;
     Publisher *hooks;
@@ -56,6 +60,11 @@ struct Pipeline {
     PipelineBatch slots[PIPELINE_DEPTH];
     int next; /* the slot of the next batch */
     uint64_t seq; /* batches started */
+    /* the ring of the source's batches: */
+    PipelineBatch *started[PIPELINE_DEPTH]; /* a source slot's batch in the pipeline */
+    size_t taken[PIPELINE_DEPTH];           /* the messages it took */
+    int cur;       /* the source slot being filled */
+    int in_flight; /* the slots before it, published, awaiting their confirms */
 };
 
 /* relationd_triggers_unroutable_total at 0 for the relations configured. */
@@ -65,12 +74,13 @@ static void list_relations(const Config *cfg)
         metrics_triggers_unroutable_list(cfg->relations[i].short_name);
 }
 
-Pipeline *pipeline_new(const char *who)
+Pipeline *pipeline_new(const PipelineSource *src)
 {
     Pipeline *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    p->who = who;
+    p->src = *src;
+    p->who = src->who;
     p->cfg = shared_config_acquire();
     const Config *cfg = config_ref_get(p->cfg);
     p->engine = engine_create(cfg);
@@ -84,9 +94,9 @@ Pipeline *pipeline_new(const char *who)
     /* triggers routed to no queue: counted and warned about (publisher.h) */
     publisher_set_mandatory(p->hooks, "triggers", metrics_trigger_unroutable);
     list_relations(cfg);
-    redis_link_init(&p->redis, who, p->engine, cfg->retry_max_ms);
-    backoff_init(&p->hooks_down, who, "hooks exchange", cfg->retry_max_ms);
-    backoff_init(&p->memory, who, "memory", cfg->retry_max_ms);
+    redis_link_init(&p->redis, p->who, p->engine, cfg->retry_max_ms);
+    backoff_init(&p->hooks_down, p->who, "hooks exchange", cfg->retry_max_ms);
+    backoff_init(&p->memory, p->who, "memory", cfg->retry_max_ms);
     return p;
 }
 
@@ -271,7 +281,10 @@ static void log_refusal(const Pipeline *p, const Message *m, const char *msg, co
         log_kv(LOG_WARN, p->who, msg, k1, m->origin, k3, pos, "reason", reason, (char *)NULL);
 }
 
-PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
+/* Parses the messages (bad ones get dead = true and a reason) and writes
+ * their calls to Redis. msgs stay the caller's until batch_finish. At most
+ * PIPELINE_DEPTH batches may be started and not finished. */
+static PipelineBatch *batch_start(Pipeline *p, Message *msgs, size_t n)
 {
     PipelineBatch *b = &p->slots[p->next];
     char err[512];
@@ -315,7 +328,7 @@ PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
     }
     if (b->nev == 0)
         return b;
-    /* A failure here is retried in pipeline_publish. */
+    /* A failure here is retried in batch_publish. */
     b->sent_ok = engine_send(p->engine, b->events, b->nev, err, sizeof err);
     if (!b->sent_ok)
         log_at(LOG_DEBUG, p->who, "sending a batch: %s", err);
@@ -352,7 +365,10 @@ static bool fill_outgoing(PipelineBatch *b)
     return true;
 }
 
-bool pipeline_publish(Pipeline *p, PipelineBatch *b)
+/* Reads the batch's results (events Redis refused get dead = true) and
+ * publishes its triggers without waiting. False only once the drain
+ * deadline has passed. */
+static bool batch_publish(Pipeline *p, PipelineBatch *b)
 {
     char err[512];
     if (b->abandoned)
@@ -388,7 +404,7 @@ bool pipeline_publish(Pipeline *p, PipelineBatch *b)
         b->published_ok = true;
         return true;
     }
-    /* A failure here is retried in pipeline_finish. */
+    /* A failure here is retried in batch_finish. */
     b->published_ok = fill_outgoing(b) &&
                       publisher_publish(p->hooks, b->out, b->triggers.n, &b->last_tag, err,
                                         sizeof err);
@@ -416,11 +432,15 @@ static bool publish_with_backoff(Pipeline *p, PipelineBatch *b)
     return true;
 }
 
-bool pipeline_finish(Pipeline *p, PipelineBatch *b)
+/* Waits until the batch's triggers are confirmed, then sends the clearing
+ * of its outbox entries. True: its statistics are stored and its triggers
+ * delivered; acknowledge it. False only once the drain deadline has passed:
+ * acknowledge nothing. The batch's slot is free again either way. */
+static bool batch_finish(Pipeline *p, PipelineBatch *b)
 {
     char err[512];
     bool ok = false;
-    if (b->abandoned || (b->stage == STAGE_SENT && !pipeline_publish(p, b)))
+    if (b->abandoned || (b->stage == STAGE_SENT && !batch_publish(p, b)))
         goto done;
     if (b->triggers.n > 0 && b->nev > 0) {
         bool confirmed = b->published_ok &&
@@ -442,7 +462,7 @@ bool pipeline_finish(Pipeline *p, PipelineBatch *b)
     }
     /* Counted once the batch is through: a batch applied again after a
      * failure counts as what its first application was. */
-    MetricSource src = metrics_source(p->who);
+    SourceId src = p->src.id;
     unsigned long by[4] = {0, 0, 0, 0}, refused = 0;
     for (size_t i = 0; i < b->n; i++)
         refused += b->msgs[i].dead;
@@ -470,7 +490,9 @@ done:
     return ok;
 }
 
-void pipeline_abandon(Pipeline *p, PipelineBatch *b)
+/* Gives up a started batch whose publishing failed past the drain
+ * deadline: its slot is free; acknowledge nothing. */
+static void batch_abandon(Pipeline *p, PipelineBatch *b)
 {
     /* Replies still due on the Redis connection would be read as the next
      * batch's: the connection goes with them (Redis may have applied the
@@ -480,3 +502,122 @@ void pipeline_abandon(Pipeline *p, PipelineBatch *b)
     slot_release(b);
 }
 
+
+/* ---- the ring of the source's batches ---- */
+
+int pipeline_filling(const Pipeline *p)
+{
+    return p->cur;
+}
+
+int pipeline_in_flight(const Pipeline *p)
+{
+    return p->in_flight;
+}
+
+/* The oldest slot in flight. */
+static int oldest(const Pipeline *p)
+{
+    return (p->cur + PIPELINE_DEPTH - p->in_flight) % PIPELINE_DEPTH;
+}
+
+/* A batch left unacknowledged: the source delivers it again. */
+static void left_unacked(Pipeline *p, int slot)
+{
+    lifecycle_note_abandoned();
+    log_at(LOG_WARN, p->who, "drain deadline passed: %zu messages left %s", p->taken[slot],
+           p->src.unacked);
+}
+
+
+/* Published without waiting; false past the drain deadline (the slot is
+ * then released, unacknowledged). */
+static bool ring_publish(Pipeline *p, int slot)
+{
+    PipelineBatch *b = p->started[slot];
+    if (b && batch_publish(p, b))
+        return true;
+    if (b)
+        batch_abandon(p, b);
+    p->started[slot] = NULL;
+    left_unacked(p, slot);
+    p->src.release(p->src.ctx, slot);
+    return false;
+}
+
+/* The oldest slot in flight: its triggers confirmed, its dead letters
+ * delivered, then acknowledged; released either way. False: left
+ * unacknowledged. */
+static bool ring_complete_oldest(Pipeline *p, bool sync)
+{
+    int slot = oldest(p);
+    PipelineBatch *b = p->started[slot];
+    p->started[slot] = NULL;
+    bool ok = b && batch_finish(p, b) && p->src.dead_letter(p->src.ctx, slot);
+    if (!ok)
+        left_unacked(p, slot);
+    else
+        ok = p->src.ack(p->src.ctx, slot, sync);
+    p->src.release(p->src.ctx, slot);
+    p->in_flight--;
+    return ok;
+}
+
+/* One turn without filling: the current slot is sent to Redis; the oldest
+ * in flight is completed meanwhile when the ring is full (or nothing new
+ * came); then the current one is published. */
+static PipelineStatus ring_turn(Pipeline *p, bool sync)
+{
+    int cur = p->cur;
+    Message *msgs = NULL;
+    size_t n = p->src.messages(p->src.ctx, cur, &msgs, &p->taken[cur]);
+    if (p->taken[cur] == 0) {
+        if (p->in_flight && !ring_complete_oldest(p, sync))
+            return PIPELINE_ACK_FAILED;
+        return PIPELINE_OK;
+    }
+    /* parsed, its calls written to Redis */
+    p->started[cur] = batch_start(p, msgs, n);
+    if (p->in_flight == PIPELINE_DEPTH - 1 && !ring_complete_oldest(p, sync))
+        return PIPELINE_ACK_FAILED;
+    if (!ring_publish(p, cur))
+        return PIPELINE_PUBLISH_FAILED;
+    p->in_flight++;
+    p->cur = (cur + 1) % PIPELINE_DEPTH;
+    return PIPELINE_OK;
+}
+
+PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
+{
+    if (!p->src.fill(p->src.ctx, err, errlen))
+        return PIPELINE_SOURCE_FAILED;
+    return ring_turn(p, false);
+}
+
+PipelineStatus pipeline_drain(Pipeline *p)
+{
+    PipelineStatus st = ring_turn(p, true); /* the batch in hand */
+    while (st == PIPELINE_OK && p->in_flight)
+        st = ring_turn(p, true); /* and those in flight, oldest first */
+    return st;
+}
+
+void pipeline_drop(Pipeline *p)
+{
+    if (!p)
+        return;
+    while (p->in_flight) {
+        int slot = oldest(p);
+        PipelineBatch *b = p->started[slot];
+        p->started[slot] = NULL;
+        if (b && !batch_finish(p, b))
+            lifecycle_note_abandoned();
+        p->src.release(p->src.ctx, slot);
+        p->in_flight--;
+    }
+    if (p->started[p->cur]) {
+        batch_abandon(p, p->started[p->cur]);
+        p->started[p->cur] = NULL;
+    }
+    p->src.release(p->src.ctx, p->cur);
+}

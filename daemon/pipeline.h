@@ -1,28 +1,39 @@
 /* pipeline.h — batches of messages from a source: parse, apply in one Redis
  * pipeline, render and publish the triggers, await their confirms, clear
- * them from the outboxes. Each source has its own pipeline (its own Redis
- * and hooks connections).
+ * them from the outboxes, then have the source acknowledge them. Each source
+ * has its own pipeline (its own Redis and hooks connections), used by the
+ * source's thread only.
  *
- * The stages of several batches overlap: while batch N waits for its
- * confirms, batch N+1's triggers are in flight too and batch N+2 is applied
- * by Redis:
+ * The pipeline owns the ring of batches in flight; a source is transport
+ * code behind a PipelineSource (fill a batch, hand over its messages,
+ * dead-letter the refused ones, acknowledge it, release it). The stages of
+ * several batches overlap: while batch N waits for its confirms, batch
+ * N+1's triggers are in flight too and batch N+2 is applied by Redis. One
+ * turn (pipeline_step):
  *
- *     b = pipeline_start(p, msgs, n);   parse; the calls written to Redis
- *     pipeline_finish(p, oldest);       N's confirms awaited, outboxes cleared;
- *                                       the source acknowledges N
- *     pipeline_publish(p, b);           N+2's results read, triggers published
+ *     fill the current batch              the source takes what is ready
+ *     start it                            parsed; its calls written to Redis
+ *     complete the oldest (ring full)     N's confirms awaited, outboxes
+ *                                         cleared, dead letters sent, acked
+ *     publish the current one             N+2's results read, triggers published
  *
  * Batches go through the stages in the order they were started, at most
- * PIPELINE_DEPTH at a time; an edge's later event never overtakes an earlier one (one
- * Redis connection, one hooks channel). Any failure falls back to doing the
- * batch's remaining work one step after the other, waiting out outages with
- * back-off; applying again is safe (a duplicate returns its undelivered
- * triggers). */
+ * PIPELINE_DEPTH at a time, and are acknowledged in that order, each only
+ * after its triggers were confirmed and its dead letters delivered; an
+ * edge's later event never overtakes an earlier one (one Redis connection,
+ * one hooks channel). Any failure falls back to doing the batch's remaining
+ * work one step after the other, waiting out outages with back-off;
+ * applying again is safe (a duplicate returns its undelivered triggers).
+ * Only past the drain deadline (or when the source's acknowledgement
+ * fails) is a batch left unacknowledged: the turn says so, and the source
+ * then finishes the rest unacknowledged (pipeline_drop), since a later
+ * acknowledgement would cover it. */
 #ifndef RELATIOND_PIPELINE_H
 #define RELATIOND_PIPELINE_H
 
 #include "config/config.h"
 #include "daemon/backoff.h"
+#include "daemon/metrics.h"
 #include "handlers/apply.h"
 #include "handlers/event.h"
 
@@ -38,7 +49,6 @@
 #define PIPELINE_DEPTH CONFIG_BATCHES_IN_FLIGHT
 
 typedef struct Pipeline Pipeline;
-typedef struct PipelineBatch PipelineBatch;
 
 typedef struct {
     const char *data; /* the message body (borrowed) */
@@ -53,31 +63,71 @@ typedef struct {
     char reason[EVENT_ERR_MAX + 32];
 } Message;
 
-/* who names the source in the log ("kafka", "amqp"). */
-Pipeline *pipeline_new(const char *who) __attribute__((warn_unused_result));
+/* A source as the pipeline drives it. Its batches are PIPELINE_DEPTH slots
+ * of the source's own (0 .. PIPELINE_DEPTH-1), named by the pipeline; every
+ * callback runs on the source's thread, inside a pipeline call. */
+typedef struct {
+    SourceId id;         /* for the metrics */
+    const char *who;     /* the log's component: "kafka source" */
+    const char *unacked; /* the log's word for a batch not acknowledged: "uncommitted" */
+    void *ctx;           /* the source (borrowed), every callback's first argument */
+    /* Takes what is ready into the batch pipeline_filling names (asked
+     * again after each message: a Kafka rebalance drains the ring inside
+     * it), waiting for a first message only while pipeline_in_flight is 0.
+     * False: the source's connection failed or must go (err says why). */
+    bool (*fill)(void *ctx, char *err, size_t errlen);
+    /* The batch's messages for the pipeline (*msgs, the count returned;
+     * the source's until the batch is released), and in *taken all it took
+     * (0: an empty batch). A message the source refused itself is not
+     * among the pipeline's. */
+    size_t (*messages)(void *ctx, int slot, Message **msgs, size_t *taken);
+    /* Sends the batch's refused messages to the dead letters, delivered.
+     * False: the drain deadline passed first. */
+    bool (*dead_letter)(void *ctx, int slot);
+    /* Acknowledges the batch to the source (Kafka: commits its offsets,
+     * synchronously when sync; AMQP: one basic.ack). False: it failed and
+     * the connection must go (the source logged why). */
+    bool (*ack)(void *ctx, int slot, bool sync);
+    /* The batch is done with: its messages go, it is empty again. */
+    void (*release)(void *ctx, int slot);
+} PipelineSource;
+
+/* src is copied. */
+Pipeline *pipeline_new(const PipelineSource *src) __attribute__((warn_unused_result));
 void pipeline_free(Pipeline *p);
 
 /* The configuration of the next batch: switches to a reloaded one, if any. */
 const Config *pipeline_config(Pipeline *p);
 
-/* Parses the messages (bad ones get dead = true and a reason) and writes
- * their calls to Redis. msgs stay the caller's until pipeline_finish. At
- * most PIPELINE_DEPTH batches may be started and not finished. */
-PipelineBatch *pipeline_start(Pipeline *p, Message *msgs, size_t n)
-    __attribute__((warn_unused_result));
-/* Reads the batch's results (events Redis refused get dead = true) and
- * publishes its triggers without waiting. False only once the drain
- * deadline has passed. */
-bool pipeline_publish(Pipeline *p, PipelineBatch *b) __attribute__((warn_unused_result));
-/* Waits until the batch's triggers are confirmed, then sends the clearing
- * of its outbox entries. True: its statistics are stored and its triggers
- * delivered; acknowledge it. False only once the drain deadline has passed:
- * acknowledge nothing. The batch's slot is free again either way. */
-bool pipeline_finish(Pipeline *p, PipelineBatch *b) __attribute__((warn_unused_result));
+/* The slot of the batch being filled. */
+int pipeline_filling(const Pipeline *p);
+/* Batches published and not yet completed. */
+int pipeline_in_flight(const Pipeline *p);
 
-/* Gives up a started batch whose publishing failed past the drain
- * deadline: its slot is free; acknowledge nothing. */
-void pipeline_abandon(Pipeline *p, PipelineBatch *b);
+typedef enum {
+    PIPELINE_OK,
+    PIPELINE_SOURCE_FAILED,  /* fill failed (err says why): nothing else done */
+    PIPELINE_ACK_FAILED,     /* a batch was left unacknowledged: its completion passed the
+                              * drain deadline, or its ack failed */
+    PIPELINE_PUBLISH_FAILED  /* the current batch's publishing passed the drain deadline:
+                              * abandoned, unacknowledged */
+} PipelineStatus;
+
+/* One turn: fills the current batch, starts it, completes (acknowledges)
+ * the oldest in flight when the ring is full or nothing new came, and
+ * publishes the current one without waiting. After a failure, the source
+ * drops its connection (AMQP) and calls pipeline_drop. */
+PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Everything in hand finished and acknowledged, in order (a rebalance, the
+ * exit): turns without filling until nothing is in flight, stopping at the
+ * first failure (then call pipeline_drop). ack is called with sync. */
+PipelineStatus pipeline_drain(Pipeline *p) __attribute__((warn_unused_result));
+/* The batches in flight are finished (their triggers confirmed, so that a
+ * redelivery finds them delivered) but not acknowledged; the current one
+ * is abandoned; all are released. For a connection gone, or after a
+ * failed turn. NULL: nothing. */
+void pipeline_drop(Pipeline *p);
 
 /* Connects to Redis (loading the function library) and to the hooks
  * exchange, waiting out their outages with back-off. False only past the
