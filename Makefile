@@ -48,7 +48,7 @@ ALL_LIBS    := $(LIBDAEMON) $(CORE_LIBS)
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow $(BUILD)/test_sha1 \
               $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
-              $(BUILD)/test_keys $(BUILD)/test_resp
+              $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring
 
 .SECONDARY:
 .DELETE_ON_ERROR:
