@@ -1,7 +1,8 @@
 /* apply.c — apply: JSON-lines events applied with the daemon's engine
  * (a backfill), in batches of the configuration's batch size: one batch is
  * sent to Redis while the one sent before it is read back (three in turn:
- * a duplicate is checked against the batch before); the triggers printed
+ * a duplicate is checked against the batch before; their turn kept by
+ * lib/ring.h, as the daemon's pipeline); the triggers printed
  * in order, published to the hook exchange and confirmed (--publish), or
  * dropped and counted (--no-triggers). A bad line is said (line N:
  * reason) and skipped (exit status EXIT_INVALID_LINES); a Redis failure
@@ -12,6 +13,7 @@
 #include "daemon/publisher.h"
 #include "handlers/apply.h"
 #include "lib/grow.h"
+#include "lib/ring.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,21 +22,23 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Batches in turn: one filled, one sent and not read back, and the one read
+ * before it (a duplicate is checked against the batch before). */
+#define APPLY_BATCHES 3
+
 /* A batch of lines: parsed, sent, then read and printed while the next one
- * is parsed and applied (three in turn: a duplicate is checked against the
- * batch before). */
+ * is parsed and applied. */
 typedef struct {
     Event *events;
     long *lines;
     ApplyResult *results;
     size_t n;
-    bool sent;
 } CtlBatch;
 
 typedef struct {
     Engine *engine;
-    CtlBatch b[3];
-    int cur; /* the batch being filled */
+    CtlBatch b[APPLY_BATCHES];
+    Ring ring; /* current: the batch being filled; in flight: sent, not read back */
     TriggerSet triggers;
     size_t cap;
     long applied, duplicate, stale, invalid;
@@ -80,7 +84,6 @@ static bool receive(ApplyRun *r, CtlBatch *b, const CtlBatch *before)
 {
     char err[CONFIG_ERR_MAX];
     EventSpan span = {before->events, before->n};
-    b->sent = false;
     triggers_reset(&r->triggers);
     if (!engine_recv(r->engine, b->events, b->n, b->results, &r->triggers, &span, 1, err,
                      sizeof err)) {
@@ -123,34 +126,31 @@ static bool receive(ApplyRun *r, CtlBatch *b, const CtlBatch *before)
 }
 
 /* Sends the current batch, then reads and prints the one sent before it;
- * at the end, reads the last one too. */
+ * at the end, reads the last one too. The batch now current is emptied only
+ * after: it was the one before those read, their duplicates' reference. */
 static bool flush_batch(ApplyRun *r, bool last)
 {
     char err[CONFIG_ERR_MAX];
-    CtlBatch *cur = &r->b[r->cur], *prev = &r->b[(r->cur + 2) % 3],
-             *before = &r->b[(r->cur + 1) % 3];
+    CtlBatch *cur = &r->b[ring_current(&r->ring)];
     if (cur->n) {
         if (!engine_send(r->engine, cur->events, cur->n, err, sizeof err)) {
             fprintf(stderr, "relationctl: %s (lines %ld.. not known to be applied)\n", err,
-                    prev->sent ? prev->lines[0] : cur->lines[0]);
+                    ring_in_flight(&r->ring) ? r->b[ring_oldest(&r->ring)].lines[0]
+                                             : cur->lines[0]);
             return false;
         }
-        cur->sent = true;
+        ring_push(&r->ring);
     }
-    if (prev->sent && !receive(r, prev, before))
+    while (ring_in_flight(&r->ring) > (last ? 0 : 1)) {
+        int slot = ring_pop(&r->ring);
+        if (!receive(r, &r->b[slot], &r->b[ring_before(&r->ring, slot)]))
+            return false;
+    }
+    if (last && !engine_sync(r->engine, err, sizeof err)) {
+        fatal(err);
         return false;
-    if (last) {
-        if (cur->sent && !receive(r, cur, prev))
-            return false;
-        if (!engine_sync(r->engine, err, sizeof err)) {
-            fatal(err);
-            return false;
-        }
     }
-    if (cur->n) {
-        r->cur = (r->cur + 1) % 3;
-        r->b[r->cur].n = 0;
-    }
+    r->b[ring_current(&r->ring)].n = 0;
     return true;
 }
 
@@ -198,7 +198,8 @@ int cmd_apply(const Config *cfg, const Command *c, int argc, char **argv)
     r.progress = &in.progress;
     r.cap = (size_t)cfg->batch_size;
     bool oom = false;
-    for (int k = 0; k < 3; k++) {
+    ring_init(&r.ring, APPLY_BATCHES);
+    for (int k = 0; k < APPLY_BATCHES; k++) {
         r.b[k].events = calloc(r.cap, sizeof *r.b[k].events);
         r.b[k].lines = calloc(r.cap, sizeof *r.b[k].lines);
         r.b[k].results = calloc(r.cap, sizeof *r.b[k].results);
@@ -216,10 +217,10 @@ int cmd_apply(const Config *cfg, const Command *c, int argc, char **argv)
     for (;;) {
         char *line;
         /* Input that makes us wait: what was sent is read and printed first. */
-        if ((r.b[0].sent || r.b[1].sent || r.b[2].sent || r.b[r.cur].n) && !reader_ready(&in) &&
-            !flush_batch(&r, true))
+        CtlBatch *b = &r.b[ring_current(&r.ring)];
+        if ((ring_in_flight(&r.ring) || b->n) && !reader_ready(&in) && !flush_batch(&r, true))
             goto done;
-        CtlBatch *b = &r.b[r.cur];
+        b = &r.b[ring_current(&r.ring)];
         long len = next_event(cfg, &in, &b->events[b->n], &line, &r.invalid);
         if (len == LINE_EOF)
             break;
@@ -252,7 +253,7 @@ done:
     engine_free(r.engine);
     triggers_free(&r.triggers);
     reader_close(&in);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < APPLY_BATCHES; k++) {
         free(r.b[k].events);
         free(r.b[k].lines);
         free(r.b[k].results);

@@ -8,6 +8,7 @@
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
 #include "lib/log.h"
+#include "lib/ring.h"
 #include "daemon/metrics.h"
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"
@@ -63,8 +64,8 @@ struct Pipeline {
     /* the ring of the source's batches: */
     PipelineBatch *started[PIPELINE_DEPTH]; /* a source slot's batch in the pipeline */
     size_t taken[PIPELINE_DEPTH];           /* the messages it took */
-    int cur;       /* the source slot being filled */
-    int in_flight; /* the slots before it, published, awaiting their confirms */
+    Ring ring; /* current: the source slot being filled; in flight: the slots
+                * before it, published, awaiting their confirms */
 };
 
 /* relationd_triggers_unroutable_total at 0 for the relations configured. */
@@ -79,6 +80,7 @@ Pipeline *pipeline_new(const PipelineSource *src)
     Pipeline *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    ring_init(&p->ring, PIPELINE_DEPTH);
     p->src = *src;
     p->who = src->who;
     p->cfg = shared_config_acquire();
@@ -507,18 +509,12 @@ static void batch_abandon(Pipeline *p, PipelineBatch *b)
 
 int pipeline_filling(const Pipeline *p)
 {
-    return p->cur;
+    return ring_current(&p->ring);
 }
 
 int pipeline_in_flight(const Pipeline *p)
 {
-    return p->in_flight;
-}
-
-/* The oldest slot in flight. */
-static int oldest(const Pipeline *p)
-{
-    return (p->cur + PIPELINE_DEPTH - p->in_flight) % PIPELINE_DEPTH;
+    return ring_in_flight(&p->ring);
 }
 
 /* A batch left unacknowledged: the source delivers it again. */
@@ -550,7 +546,7 @@ static bool ring_publish(Pipeline *p, int slot)
  * unacknowledged. */
 static bool ring_complete_oldest(Pipeline *p, bool sync)
 {
-    int slot = oldest(p);
+    int slot = ring_oldest(&p->ring);
     PipelineBatch *b = p->started[slot];
     p->started[slot] = NULL;
     bool ok = b && batch_finish(p, b) && p->src.dead_letter(p->src.ctx, slot);
@@ -559,7 +555,7 @@ static bool ring_complete_oldest(Pipeline *p, bool sync)
     else
         ok = p->src.ack(p->src.ctx, slot, sync);
     p->src.release(p->src.ctx, slot);
-    p->in_flight--;
+    ring_pop(&p->ring);
     return ok;
 }
 
@@ -568,22 +564,21 @@ static bool ring_complete_oldest(Pipeline *p, bool sync)
  * came); then the current one is published. */
 static PipelineStatus ring_turn(Pipeline *p, bool sync)
 {
-    int cur = p->cur;
+    int cur = ring_current(&p->ring);
     Message *msgs = NULL;
     size_t n = p->src.messages(p->src.ctx, cur, &msgs, &p->taken[cur]);
     if (p->taken[cur] == 0) {
-        if (p->in_flight && !ring_complete_oldest(p, sync))
+        if (ring_in_flight(&p->ring) && !ring_complete_oldest(p, sync))
             return PIPELINE_ACK_FAILED;
         return PIPELINE_OK;
     }
     /* parsed, its calls written to Redis */
     p->started[cur] = batch_start(p, msgs, n);
-    if (p->in_flight == PIPELINE_DEPTH - 1 && !ring_complete_oldest(p, sync))
+    if (ring_full(&p->ring) && !ring_complete_oldest(p, sync))
         return PIPELINE_ACK_FAILED;
     if (!ring_publish(p, cur))
         return PIPELINE_PUBLISH_FAILED;
-    p->in_flight++;
-    p->cur = (cur + 1) % PIPELINE_DEPTH;
+    ring_push(&p->ring);
     return PIPELINE_OK;
 }
 
@@ -597,7 +592,7 @@ PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
 PipelineStatus pipeline_drain(Pipeline *p)
 {
     PipelineStatus st = ring_turn(p, true); /* the batch in hand */
-    while (st == PIPELINE_OK && p->in_flight)
+    while (st == PIPELINE_OK && ring_in_flight(&p->ring))
         st = ring_turn(p, true); /* and those in flight, oldest first */
     return st;
 }
@@ -606,18 +601,19 @@ void pipeline_drop(Pipeline *p)
 {
     if (!p)
         return;
-    while (p->in_flight) {
-        int slot = oldest(p);
+    while (ring_in_flight(&p->ring)) {
+        int slot = ring_oldest(&p->ring);
         PipelineBatch *b = p->started[slot];
         p->started[slot] = NULL;
         if (b && !batch_finish(p, b))
             lifecycle_note_abandoned();
         p->src.release(p->src.ctx, slot);
-        p->in_flight--;
+        ring_pop(&p->ring);
     }
-    if (p->started[p->cur]) {
-        batch_abandon(p, p->started[p->cur]);
-        p->started[p->cur] = NULL;
+    int cur = ring_current(&p->ring);
+    if (p->started[cur]) {
+        batch_abandon(p, p->started[cur]);
+        p->started[cur] = NULL;
     }
-    p->src.release(p->src.ctx, p->cur);
+    p->src.release(p->src.ctx, cur);
 }

@@ -4,7 +4,9 @@
  * has its own pipeline (its own Redis and hooks connections), used by the
  * source's thread only.
  *
- * The pipeline owns the ring of batches in flight; a source is transport
+ * The pipeline owns the ring of batches in flight (its bookkeeping: which
+ * slot is filled, how many in flight, the oldest, is lib/ring.h's, shared
+ * with relationctl apply); a source is transport
  * code behind a PipelineSource (fill a batch, hand over its messages,
  * dead-letter the refused ones, acknowledge it, release it). The stages of
  * several batches overlap: while batch N waits for its confirms, batch
