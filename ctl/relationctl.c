@@ -257,7 +257,11 @@ int main(int argc, char **argv)
         fatal(err);
         return EXIT_FATAL;
     }
-    atomic_store(&log_max_level, cfg->log_level); /* engine.log_level, as the daemon */
+    /* the engine's log: logfmt on stderr (never the journal's prefixes), at
+     * engine.log_level, as the daemon */
+    static LogfmtSink log_sink = {.journal = false};
+    log_set_sink(log_sink_logfmt, &log_sink);
+    atomic_store(&log_max_level, cfg->log_level);
     rc = c->run(cfg, c, argc - i - 1, argv + i + 1);
     config_free(cfg);
     return rc;

@@ -276,8 +276,11 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
 
-    /* 1. The configuration. */
-    log_init();
+    /* 1. The configuration. The log: logfmt on stderr, with the journal's
+     * priority prefixes when stderr is the journal. */
+    static LogfmtSink log_sink;
+    log_sink.journal = log_stderr_is_journal();
+    log_set_sink(log_sink_logfmt, &log_sink);
     amqp_conn_observe_blocked(metrics_amqp_blocked);
     char err[CONFIG_ERR_MAX];
     Config *cfg = config_load(path, err, sizeof err);

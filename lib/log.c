@@ -1,4 +1,5 @@
-/* log.c — logfmt lines on stderr (log.h). */
+/* log.c — records handed to the front end's sink; the logfmt sink on
+ * standard error (log.h). */
 #include "lib/log.h"
 
 #include <stdarg.h>
@@ -10,18 +11,26 @@
 
 atomic_int log_max_level = LOG_INFO;
 
+static LogSink sink = log_sink_logfmt;
+static void *sink_ctx;
+
 static const char *const names[] = {"error", "warn", "info", "debug"};
 static const char *const priorities[] = {"<3>", "<4>", "<6>", "<7>"};
-static bool journal;
 
-void log_init(void)
+void log_set_sink(LogSink s, void *ctx)
+{
+    sink = s;
+    sink_ctx = ctx;
+}
+
+bool log_stderr_is_journal(void)
 {
     /* systemd sets JOURNAL_STREAM=<device>:<inode> of the journal's stream. */
     const char *js = getenv("JOURNAL_STREAM");
     struct stat st;
     unsigned long long dev, ino;
-    journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
-              (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 /* A logfmt value: as it is when it is a plain token, else quoted with ",
@@ -50,13 +59,23 @@ static void value(FILE *f, const char *v)
     fputc('"', f);
 }
 
-static void head(FILE *f, int level, const char *component)
+void log_sink_logfmt(void *ctx, int level, const char *component, const char *msg,
+                     const char *const *kv, size_t npairs)
 {
-    if (journal)
-        fputs(priorities[level], f);
-    fprintf(f, "level=%s component=", names[level]);
-    value(f, component);
-    fputs(" msg=", f);
+    const LogfmtSink *s = ctx;
+    flockfile(stderr); /* one whole line per call, whatever the thread */
+    if (s && s->journal)
+        fputs(priorities[level], stderr);
+    fprintf(stderr, "level=%s component=", names[level]);
+    value(stderr, component);
+    fputs(" msg=", stderr);
+    value(stderr, msg);
+    for (size_t i = 0; i < npairs; i++) {
+        fprintf(stderr, " %s=", kv[2 * i]);
+        value(stderr, kv[2 * i + 1]);
+    }
+    fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 void log_write(int level, const char *component, const char *fmt, ...)
@@ -66,28 +85,25 @@ void log_write(int level, const char *component, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    flockfile(stderr); /* one whole line per call, whatever the thread */
-    head(stderr, level, component);
-    value(stderr, msg);
-    fputc('\n', stderr);
-    funlockfile(stderr);
+    sink(sink_ctx, level, component, msg, NULL, 0);
 }
 
 void log_kv(int level, const char *component, const char *msg, ...)
 {
     if (level > atomic_load_explicit(&log_max_level, memory_order_relaxed))
         return;
+    const char *kv[2 * LOG_KV_MAX];
+    size_t n = 0;
     va_list ap;
     va_start(ap, msg);
-    flockfile(stderr);
-    head(stderr, level, component);
-    value(stderr, msg);
     for (const char *k; (k = va_arg(ap, const char *));) {
         const char *v = va_arg(ap, const char *);
-        fprintf(stderr, " %s=", k);
-        value(stderr, v ? v : "");
+        if (n < LOG_KV_MAX) {
+            kv[2 * n] = k;
+            kv[2 * n + 1] = v ? v : "";
+            n++;
+        }
     }
-    fputc('\n', stderr);
-    funlockfile(stderr);
     va_end(ap);
+    sink(sink_ctx, level, component, msg, kv, n);
 }

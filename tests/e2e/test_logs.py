@@ -85,6 +85,30 @@ def test_the_level_is_set_by_the_configuration(harness, daemons):
     assert all(RECORD.match(line) and not line.startswith("level=info") for line in lines), lines
 
 
+def test_under_the_journal_each_line_has_its_priority(harness, daemons, monkeypatch):
+    """stderr is the journal (JOURNAL_STREAM names its device and inode): each
+    record starts with the priority prefix the journal reads (<3> error, <4>
+    warn, <6> info, <7> debug), the logfmt record after it unchanged."""
+    h = harness(kafka=False, amqp=True)
+    d = h.daemon(daemons)
+    open(d.log_path, "ab").close()
+    st = os.stat(d.log_path)
+    monkeypatch.setenv("JOURNAL_STREAM", "%d:%d" % (st.st_dev, st.st_ino))
+    d.start()
+    publish(h.rabbit, h.names.queue, [b"not json"])  # a warning
+    h.feed_amqp(make_stream(20, seed=93, clusters=[0], tag="jrn"))
+    h.wait_done()
+    assert d.stop() == 0, d.log_tail()
+    lines = records(d.current_log())
+    prefix = {"error": "<3>", "warn": "<4>", "info": "<6>", "debug": "<7>"}
+    levels = set()
+    for line in lines:
+        m = RECORD.match(line[3:])
+        assert m and line[:3] == prefix[m.group(1)], line
+        levels.add(m.group(1))
+    assert {"info", "warn"} <= levels, lines
+
+
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
 PAIR = re.compile(r"([a-z_]+)=(%s)" % VALUE)
 

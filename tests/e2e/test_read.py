@@ -295,3 +295,23 @@ def test_a_prefix_without_any_data_is_pointed_out(ctl, rdb, tmp_path):
                                                                     else []),
                              capture_output=True, text=True, timeout=30)
         assert "no key at all" not in out.stderr, (args, out.stderr)
+
+
+def test_the_engines_warning_is_a_logfmt_line_on_stderr(ctl, rdb):
+    """A hash field that is not an edge of ours: `relationctl edges` skips it
+    and the engine's warning reaches standard error as the one logfmt line
+    the daemon would write (no journal prefix), the edges still on stdout."""
+    cfg = ctl.config([A.REL_SALES])
+    res = ctl.apply(cfg, [{"id": "lw-1", "op": "attach", "relation": "sales",
+                           "profile_a": "logw", "profile_b": "cp1"}])
+    assert res.returncode == 0, res.stderr
+    sides = [k for k in rdb.keys("*logw*") if rdb.type(k) in (b"hash", "hash")]
+    assert len(sides) == 1, rdb.keys("*")
+    rdb.hset(sides[0], "@junk", "not an edge")  # a counterpart, but no weights
+    out = subprocess.run([RELATIONCTL, "-c", cfg, "edges", "sales", "direct", "logw"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert [loads(line)["profile_id"] for line in out.stdout.splitlines()] == ["cp1"]
+    assert out.stderr.splitlines() == [
+        'level=warn component=redis msg="sales: a field that is not an edge of ours, skipped"'
+    ], out.stderr
