@@ -4,8 +4,9 @@
  * profile), the fatal-error report with its hint, and main, which loads
  * only the configuration sections the command uses and runs it (README,
  * "Command line"). The commands live by family: read.c, check.c, apply.c,
- * broker.c (ctl.h). One thread; messages go to standard error, and the
- * exit status is one of ctl.h's. */
+ * broker.c (ctl.h). One thread; messages go to standard error (the
+ * engine's log too: main sets lib/log.h's sink, logfmt without journal
+ * prefixes, at engine.log_level), and the exit status is one of ctl.h's. */
 #include "ctl/ctl.h"
 #include "handlers/check.h"
 #include "lib/log.h"

@@ -3,7 +3,8 @@
  * Main thread only; what it tells systemd is in status.c, SIGHUP's reload in
  * reload.c, --check-config --connect in probe.c. Failures at start are
  * logged (or printed before the log is in use) and exit 1; a bad command
- * line exits 2. */
+ * line exits 2. It sets the log's sink (lib/log.h: logfmt on stderr, the
+ * journal's priority prefixes when stderr is the journal) and its level. */
 #include "config/config.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/amqp_source.h"
