@@ -28,6 +28,20 @@ RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 EPMD = shutil.which("epmd") or "/usr/bin/epmd"
 
 
+
+def http_get(port, path):
+    """(status, body) of GET path on 127.0.0.1:port; (None, None) while
+    nothing listens."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, ConnectionError):
+        return None, None
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

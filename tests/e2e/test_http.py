@@ -4,23 +4,13 @@ whose counters equal the traffic sent through both sources; /healthz; and
 
 import json
 import re
-import urllib.error
-import urllib.request
 
 
 from redis_server import Server, free_port
 
-from brokers import Event, make_stream, profiles_of, wait_until
+from brokers import http_get as get, Event, make_stream, profiles_of, wait_until
 
 LINE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
-
-
-def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def scrape(port):

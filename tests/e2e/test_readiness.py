@@ -10,27 +10,14 @@ import re
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import redis
 
 import test_apply as A
-from brokers import Daemon, Harness, KafkaMock, make_stream, wait_until
+from brokers import http_get as get, Daemon, Harness, KafkaMock, make_stream, wait_until
 from conftest import KAFKA_PARTITIONS, RELATIONCTL
 from redis_server import Server, free_port
-
-
-def get(port, path):
-    """(status, body); (None, None) while nothing listens."""
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, ConnectionError):
-        return None, None
 
 
 def readyz(port):
