@@ -96,7 +96,10 @@ def wait_until(cond, timeout=60.0, interval=0.05, message=None):
         except Exception as e:     # noqa: BLE001 - the condition may fail while not ready
             error = e
         if time.monotonic() > deadline:
-            text = message() if callable(message) else message
+            try:
+                text = message() if callable(message) else message
+            except Exception as e:     # noqa: BLE001 - the timeout is the news
+                text = "(the status could not be read: %r)" % e
             raise AssertionError("timed out after %.0f s: %s (last value %r%s)" % (
                 timeout, text or getattr(cond, "__name__", "condition"), last,
                 ", last error %r" % error if error else ""))
@@ -781,6 +784,24 @@ def _s(v):
     return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
 
 
+# a hash with values that are not UTF-8 (outbox records are MessagePack),
+# read through a decoding client: each such value as "hex:<digits>"
+_HGETALL_HEX = """
+local r = redis.call('HGETALL', KEYS[1])
+for i = 2, #r, 2 do
+  r[i] = 'hex:' .. string.gsub(r[i], '.', function(c) return string.format('%02x', c:byte()) end)
+end
+return r"""
+
+
+def _hgetall(client, key):
+    try:
+        return client.hgetall(key)
+    except UnicodeDecodeError:
+        flat = client.eval(_HGETALL_HEX, 1, key)
+        return dict(zip(flat[0::2], flat[1::2]))
+
+
 def redis_state(client, prefix, zeros=True):
     """Every statistics key under prefix (side hashes, tops, tombstones; not
     the time-scored `seen` and `#last`), prefix stripped, with its content
@@ -795,7 +816,7 @@ def redis_state(client, prefix, zeros=True):
         t = _s(client.type(k))
         if t == "hash":
             # '#last' is a time (the newest score of `seen`)
-            v = {_s(f): _s(x) for f, x in client.hgetall(k).items() if _s(f) != "#last"
+            v = {_s(f): _s(x) for f, x in _hgetall(client, k).items() if _s(f) != "#last"
                  and (zeros or _s(x) != "0" or _s(f)[:1] in "@!")}
         elif t == "zset":
             v = [(_s(m), sc) for m, sc in client.zrange(k, 0, -1, withscores=True)]
