@@ -49,10 +49,16 @@ static void to_crc(void *ctx, const char *s, size_t n)
     *crc = cluster_crc16_update(*crc, s, n);
 }
 
-static void to_count(void *ctx, const char *s, size_t n)
+/* The length escape writes for id: one scan where nothing needs escaping. */
+static size_t escaped_len(const char *id)
 {
-    (void)s;
-    *(size_t *)ctx += n;
+    size_t n = strcspn(id, "%{}");
+    if (!id[n])
+        return n;
+    size_t len = n;
+    for (const char *c = id + n; *c; c++)
+        len += (*c == '%' || *c == '{' || *c == '}') ? 3 : 1;
+    return len;
 }
 
 void key_tag(JsonBuf *b, const RelationDef *rel, Side side, const char *profile)
@@ -70,10 +76,11 @@ int key_slot(const RelationDef *rel, Side side, const char *profile)
 void key_write(JsonBuf *b, const Config *cfg, const RelationDef *rel, Side side,
                const char *profile, const char *suffix, const char *id)
 {
-    size_t lp = strlen(cfg->key_prefix), ls = strlen(suffix), len = 0;
-    tag(rel, side, profile, to_count, &len);
+    size_t lp = strlen(cfg->key_prefix), ls = strlen(suffix);
+    /* the tag's length, as tag() writes it */
+    size_t len = strlen(rel->short_name) + 3 + escaped_len(profile);
     if (id)
-        escape(id, to_count, &len);
+        len += escaped_len(id);
     resp_count(b, '$', lp + 1 + len + 2 + ls);
     jsonbuf_put(b, cfg->key_prefix, lp);
     jsonbuf_char(b, '{');

@@ -6,6 +6,7 @@
 #include "lib/sha1.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,13 +124,25 @@ static bool counted(const PropertyDef *p, const EdgeWeights *w, bool has, int i)
     return has && w->set[i] && (p->type != PROP_BOOL || w->w[i] == 1);
 }
 
+/* Zeroes what a record's readers read unconditionally: the tops only up
+ * to ntop (10 KiB of entries that a memset per trigger would clear). */
+static void stats_clear(SideStats *s)
+{
+    s->count = 0;
+    memset(s->pcount, 0, sizeof s->pcount);
+    memset(s->ptotal, 0, sizeof s->ptotal);
+    memset(s->ntop, 0, sizeof s->ntop);
+}
+
 bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRecord *rec,
                    char *err, size_t errlen)
 {
     MpReader r;
     MpValue v;
     int64_t k;
-    memset(rec, 0, sizeof *rec);
+    memset(rec, 0, offsetof(SideRecord, before));
+    stats_clear(&rec->before);
+    stats_clear(&rec->after);
     mp_reader_init(&r, data, len);
     if (!mp_next(&r, &v) || v.type != MP_ARRAY || v.len != 6)
         return fail(err, errlen, "not an array of 6");

@@ -68,7 +68,8 @@ typedef struct {
     TriggerKind kind;
     bool has_old, has_new;
     EdgeWeights old, new_;
-    SideStats before, after; /* after.top: the tops after the event; before.top unused */
+    SideStats before, after; /* after.top: the tops after the event, valid up to
+                              * after.ntop (entries beyond are not cleared); before.top unused */
 } SideRecord;
 
 /* Decodes a record (MessagePack, see handlers/apply.lua) of rel; computes

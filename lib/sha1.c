@@ -74,11 +74,9 @@ void sha1_update(Sha1 *s, const void *data, size_t len)
 void sha1_final(Sha1 *s, unsigned char digest[20])
 {
     uint64_t bits = s->bytes * 8;
-    unsigned char pad = 0x80;
-    sha1_update(s, &pad, 1);
-    pad = 0;
-    while (s->used != 56)
-        sha1_update(s, &pad, 1);
+    /* 0x80, then zeros up to 56 bytes into a block, in one update */
+    static const unsigned char pad[64] = {0x80};
+    sha1_update(s, pad, s->used < 56 ? 56 - s->used : 120 - s->used);
     unsigned char len[8];
     for (int i = 0; i < 8; i++)
         len[i] = (unsigned char)(bits >> (56 - 8 * i));

@@ -62,6 +62,24 @@ static void test_sha1_vectors(void **state)
         sha1_hex(d, bytes);
         assert_string_equal(whole, bytes);
     }
+    /* known digests (Python's hashlib) at the padding edges: the padding
+     * ends the block (55), spills into a second one (56..63), or fills it */
+    static const struct {
+        size_t len;
+        const char *hex;
+    } edges[] = {
+        {55, "749bbefb28edc4638b28b2b9a9e03ab9a4032b90"},
+        {56, "a5b6e9c29d201c774753ff8e7fb64931656f5e63"},
+        {63, "d1a454409359fc372b4d22b3cea6488d6ba1be00"},
+        {64, "39a0d8b645ad85f1f976731ed112ac9455e28b78"},
+        {119, "562ecf8a430f8e1056e3619bae33628e9a1d0a4e"},
+        {120, "353f6d2bf0e91aa91b74a2e0b3f297510f7d825f"},
+        {127, "bebc42d2d3d1e5fb8ad8895c2dcef2d68a6c279a"},
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        sha1_of(buf, edges[i].len, h);
+        assert_string_equal(h, edges[i].hex);
+    }
 }
 
 int main(void)
