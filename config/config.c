@@ -12,6 +12,7 @@
 #include "config/internal.h"
 #include "lib/jsontext.h"
 #include "lib/fixed.h"
+#include "lib/grow.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -1209,20 +1210,23 @@ static char *read_text(const char *path, size_t *len, char *err, size_t errlen)
         snprintf(err, errlen, "%s: unable to open %s: %s", path, path, strerror(errno));
         return NULL;
     }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (n < cap - 1)
-            break;
-        char *nb = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-        if (!nb) {
-            free(buf);
-            buf = NULL;
+    size_t cap = 0, n = 0;
+    char *buf = NULL;
+    bool oom = false;
+    for (;;) {
+        /* room for 4 KiB more and the NUL */
+        if (!GROW_RESERVE(buf, cap, n + 4097, 4096)) {
+            oom = true;
             break;
         }
-        buf = nb;
-        cap *= 2;
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (oom) {
+        free(buf);
+        buf = NULL;
     }
     if (!buf) {
         snprintf(err, errlen, "%s: out of memory", path);
@@ -1241,7 +1245,7 @@ static char *read_text(const char *path, size_t *len, char *err, size_t errlen)
 Config *config_load_sections(const char *path, unsigned skip, char *err, size_t errlen)
 {
     json_error_t jerr;
-    size_t len;
+    size_t len = 0;
     char *text = read_text(path, &len, err, errlen);
     if (!text)
         return NULL;

@@ -62,7 +62,8 @@ BENCH_ROUNDS (apply rounds, default 2; 1 with BENCH_QUICK), BENCH_DRAIN_ROUNDS
 BENCH_RATE (1000), BENCH_BATCH_MS (engine.batch_ms; unset: the daemon's
 default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_PERF (a perf record of the
 daemon per drain, in files named from it), BENCH_PERF_EVENTS (its events, default
-cpu-clock; e.g. cpu-clock,sched:sched_switch), BENCH_JSON
+cpu-clock; e.g. cpu-clock,sched:sched_switch), BENCH_CALLGRIND_EVENTS (the
+events of the drain under callgrind, default 4000; 0 skips it), BENCH_JSON
 (default build/bench.json), BENCH_SVG (default BENCH_JSON with .svg).
 """
 
@@ -110,6 +111,9 @@ KAFKA_PROPERTIES = dict(B.brokers.KAFKA_PROPERTIES,
 PERF_OUT = os.environ.get("BENCH_PERF")
 PUBLISHER = os.environ.get("BENCH_PUBLISHER", os.path.join(B.BUILD, "bench_publish"))
 PERF_EVENTS = os.environ.get("BENCH_PERF_EVENTS", "cpu-clock")
+# a drain under `valgrind --tool=callgrind`: the daemon's instructions, the
+# same on a busy machine as on an idle one
+CALLGRIND_EVENTS = int(os.environ.get("BENCH_CALLGRIND_EVENTS", "4000"))
 HOOKS_DURABLE = os.environ.get("BENCH_HOOKS_DURABLE", "1") not in ("", "0")
 COMMAND_NOISE = {"info", "config|resetstat", "config", "flushall", "ping", "hello",
                  "client|setinfo", "scan", "memory|usage", "zcard", "command|docs",
@@ -545,6 +549,28 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
             log("cleanup: %s" % "; ".join(errors))
 
 
+# ---- 2c. the daemon under callgrind -----------------------------------------
+
+def callgrind_run(col, bins, tmp, rds, rabbit, events, run_no):
+    """A drain as in daemon_run, the daemon run by valgrind's callgrind: its
+    instructions (every thread, start and stop included) per event."""
+    out = os.path.join(tmp, "callgrind.%s.%d" % (col, run_no))
+    wrapper = os.path.join(tmp, "relationd-callgrind-%s" % col)
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec valgrind -q --tool=callgrind --callgrind-out-file=%s %s \"$@\"\n"
+                % (out, bins["relationd"]))
+    os.chmod(wrapper, 0o755)
+    daemon_run(col, dict(bins, relationd=wrapper), tmp, rds, rabbit, events, run_no, None)
+    with open(out) as f:
+        for line in f:
+            if line.startswith("totals:") or line.startswith("summary:"):
+                ir = int(line.split()[1])
+                break
+        else:
+            raise BenchError("%s holds no instruction total" % out)
+    return {"daemon_ir_per_event": ir / len(events), "daemon_ir": ir}
+
+
 # ---- 2b. RabbitMQ alone ----------------------------------------------------
 
 def trigger_bodies(ctl, tmp, rds, events):
@@ -664,6 +690,10 @@ ROWS = [
     ("drain.triggers_per_event", "  triggers received per event", None, "%.3f"),
     ("drain.other_cores", "  CPU of other processes meanwhile (cores)", None, "%.2f"),
     ("drain.rabbit_cores", "  RabbitMQ cores busy (its CPU per second)", None, "%.2f"),
+    ("2c", "2c. the daemon under callgrind: a drain of %d events (instructions do not "
+     "depend on the machine's load)" % CALLGRIND_EVENTS, None, None),
+    ("cg.daemon_ir_per_event", "daemon instructions per event (start and stop included)",
+     None, "%.0f"),
     ("2b", "2b. RabbitMQ alone: as many triggers through relationd's publisher, no Redis, "
      "no Kafka", None, None),
     ("rabbit.messages_s", "messages/s, published to confirmed", None, "%.0f"),
@@ -737,7 +767,8 @@ def summarize(results, cols):
                                 ("drain", res["drain"]), ("lat", res["latency"]),
                                 ("mem", res["memory"]), ("rabbit", res["rabbit"]),
                                 ("cl1", res["cluster1"]), ("cl3", res["cluster3"]),
-                                ("seg", res["segment"]), ("rb", res.get("rebuild", []))):
+                                ("seg", res["segment"]), ("rb", res.get("rebuild", [])),
+                                ("cg", res.get("callgrind", []))):
             keys = set()
             for s in samples:
                 keys.update(k for k, x in s.items() if isinstance(x, (int, float)))
@@ -834,7 +865,7 @@ def main():
     stack = B.Stack()
     results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": [],
                    "rabbit": [], "cluster1": [], "cluster3": [], "segment": [],
-                   "rebuild": []}
+                   "rebuild": [], "callgrind": []}
                for c in cols}
     try:
         run_bins = snapshot_binaries(bins, tmp)
@@ -917,6 +948,14 @@ def main():
                         "; latency p50 %.1f p99 %.1f max %.1f ms" % (
                             r["latency_p50_ms"], r["latency_p99_ms"], r["latency_max_ms"])
                         if lat is not None else ""))
+        if CALLGRIND_EVENTS > 0:
+            cg_events = events[:CALLGRIND_EVENTS]
+            for col in cols:
+                run_no += 1
+                r = callgrind_run(col, run_bins[col], tmp, rds, rabbit, cg_events, run_no)
+                results[col]["callgrind"].append(r)
+                log("callgrind %s: %.0f daemon instructions per event" % (
+                    col, r["daemon_ir_per_event"]))
     except BaseException as e:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)     # let the cleanup finish
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
