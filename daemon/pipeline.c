@@ -58,8 +58,7 @@ struct Pipeline {
     RedisLink redis;
     Backoff hooks_down;
     Backoff memory;
-    PipelineBatch slots[PIPELINE_DEPTH];
-    int next; /* the slot of the next batch */
+    PipelineBatch slots[PIPELINE_DEPTH]; /* one per ring slot */
     uint64_t seq; /* batches started */
     /* the ring of the source's batches: */
     PipelineBatch *started[PIPELINE_DEPTH]; /* a source slot's batch in the pipeline */
@@ -283,18 +282,17 @@ static void log_refusal(const Pipeline *p, const Message *m, const char *msg, co
         log_kv(LOG_WARN, p->who, msg, k1, m->origin, k3, pos, "reason", reason, (char *)NULL);
 }
 
-/* Parses the messages (bad ones get dead = true and a reason) and writes
- * their calls to Redis. msgs stay the caller's until batch_finish. At most
- * PIPELINE_DEPTH batches may be started and not finished. */
-static PipelineBatch *batch_start(Pipeline *p, Message *msgs, size_t n)
+/* Parses the messages of ring slot `slot` (bad ones get dead = true and a
+ * reason) and writes their calls to Redis. msgs stay the caller's until
+ * batch_finish. The slot's previous batch must be finished or abandoned. */
+static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n)
 {
-    PipelineBatch *b = &p->slots[p->next];
+    PipelineBatch *b = &p->slots[slot];
     char err[512];
     if (b->stage != STAGE_FREE) {
         log_at(LOG_ERROR, p->who, "more than %d batches started; refused", PIPELINE_DEPTH);
         return NULL;
     }
-    p->next = (p->next + 1) % PIPELINE_DEPTH;
     const Config *cfg = pipeline_config(p);
     if (b->cfg)
         shared_config_release(b->cfg);
@@ -573,7 +571,7 @@ static PipelineStatus ring_turn(Pipeline *p, bool sync)
         return PIPELINE_OK;
     }
     /* parsed, its calls written to Redis */
-    p->started[cur] = batch_start(p, msgs, n);
+    p->started[cur] = batch_start(p, cur, msgs, n);
     if (ring_full(&p->ring) && !ring_complete_oldest(p, sync))
         return PIPELINE_ACK_FAILED;
     if (!ring_publish(p, cur))

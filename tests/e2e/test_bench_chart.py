@@ -58,7 +58,9 @@ def results_of(cols, cluster=False):
              "cluster1": [], "cluster3": [], "segment": [],
              "rebuild": [{"edges": bench.REBUILD_EDGES, "max_call_ms": 1.2 if cur else 2125.0,
                           "calls": 1993 if cur else 1, "redis_ms": 1553.0 if cur else 2125.0,
-                          "seconds": 1.6 if cur else 2.1}]}
+                          "seconds": 1.6 if cur else 2.1}],
+             "callgrind": [{"daemon_ir_per_event": 65000.0 if cur else 88000.0,
+                            "daemon_ir": 260e6 if cur else 352e6}]}
         if cur and cluster:
             r["cluster1"] = [{"events_s": 13000.0, "redis_cpu_us": 74.0, "ctl_cpu_us": 10.0,
                               "calls": [100], "max_share": 1.0}]
