@@ -184,6 +184,7 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
     jsonbuf_cstr(&pattern, side == SIDE_DIRECT ? ":d:*}:side" : ":r:*}:side");
     size_t head = strlen(e->cfg->key_prefix) + 1 + strlen(rel->short_name) + 3;
     if (pattern.oom) {
+        jsonbuf_free(&pattern);
         snprintf(err, errlen, "out of memory");
         return false;
     }
