@@ -630,8 +630,14 @@ static void *run(void *arg)
     char err[8];
     while (connected && !lifecycle_stopping()) {
         lifecycle_beat();
-        if (pipeline_step(s->pipeline, err, sizeof err) != PIPELINE_OK)
-            pipeline_drop(s->pipeline); /* past the drain deadline */
+        PipelineStatus st = pipeline_step(s->pipeline, err, sizeof err);
+        /* Past the drain deadline. The batches before a batch that could
+         * not be published are through: committed (their offsets lie below
+         * it); after a failed commit nothing more is. */
+        if (st == PIPELINE_PUBLISH_FAILED)
+            st = pipeline_drain(s->pipeline);
+        if (st != PIPELINE_OK)
+            pipeline_drop(s->pipeline);
     }
     drain(s);
     /* Leaves the group: revokes (nothing left in flight), commits nothing more. */

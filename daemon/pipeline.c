@@ -455,8 +455,16 @@ static bool batch_finish(Pipeline *p, PipelineBatch *b)
         backoff_ok(&p->hooks_down);
         /* Delivered: the outbox entries go. Their replies are read with the
          * next batch; a failure only leaves entries behind. */
-        if (!engine_delivered_async(p->engine, b->events, b->res, b->nev, err, sizeof err))
-            log_at(LOG_WARN, p->who, "clearing delivered triggers: %s", err);
+        if (!engine_delivered_async(p->engine, b->events, b->res, b->nev, err, sizeof err)) {
+            /* sent again on the next connection; when stopping there is
+             * none: left unacknowledged, the redelivery publishes the
+             * triggers again (same ids) and clears them */
+            bool stopping = lifecycle_stopping();
+            log_at(LOG_WARN, p->who, "clearing delivered triggers: %s%s", err,
+                   stopping ? "; stopping, so the batch is delivered again" : "");
+            if (stopping)
+                goto done;
+        }
         for (size_t i = 0; i < b->triggers.n; i++)
             metrics_trigger(b->triggers.items[i].routing_key);
     }
@@ -589,9 +597,15 @@ PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
 
 PipelineStatus pipeline_drain(Pipeline *p)
 {
+    /* Those in flight first, oldest first: they are applied and published
+     * already, and the batch in hand may wait for Redis until the drain
+     * deadline (then nothing after it is acknowledged). */
+    while (ring_in_flight(&p->ring))
+        if (!ring_complete_oldest(p, true))
+            return PIPELINE_ACK_FAILED;
     PipelineStatus st = ring_turn(p, true); /* the batch in hand */
     while (st == PIPELINE_OK && ring_in_flight(&p->ring))
-        st = ring_turn(p, true); /* and those in flight, oldest first */
+        st = ring_turn(p, true);
     return st;
 }
 

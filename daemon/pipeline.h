@@ -122,8 +122,9 @@ typedef enum {
 PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Everything in hand finished and acknowledged, in order (a rebalance, the
- * exit): turns without filling until nothing is in flight, stopping at the
- * first failure (then call pipeline_drop). ack is called with sync. */
+ * exit): the batches in flight first, then the batch in hand, without
+ * filling, stopping at the first failure (then call pipeline_drop). ack is
+ * called with sync. */
 PipelineStatus pipeline_drain(Pipeline *p) __attribute__((warn_unused_result));
 /* The batches in flight are finished (their triggers confirmed, so that a
  * redelivery finds them delivered) but not acknowledged; the current one

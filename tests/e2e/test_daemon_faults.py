@@ -16,7 +16,7 @@ import redis
 from redis_server import Server
 import test_apply as A
 
-from brokers import make_stream, pid_alive, wait_until
+from brokers import committed_lag, make_stream, pid_alive, wait_until
 
 
 def split(events, kafka_clusters):
@@ -452,6 +452,57 @@ def test_a_function_load_refused_while_the_library_is_there(harness, daemons, tm
         h.wait_done(timeout=90)
         h.check()
         assert "FUNCTION LOAD" in d.current_log() and "NOPERM" in d.current_log(), d.log_tail()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
+
+
+def test_a_stop_while_redis_refuses_commits_the_batches_already_through(harness, daemons,
+                                                                        rabbit):
+    """SIGTERM while Redis refuses the batch in hand (out of memory): the
+    batches before it, applied, published and cleared from the outbox, are
+    still committed (their offsets lie below the batch in hand); only the
+    batch in hand is delivered again. Batches stay in flight here because
+    RabbitMQ blocks the hooks (a disk alarm) until Redis refuses."""
+    server = Server(args=["--enable-protected-configs", "yes"])
+    server.start()
+    try:
+        r = redis.Redis(port=server.port, decode_responses=True)
+        h = harness(kafka=True, redis_server=server)
+        # batches of 10: the first 200 events fill the ring of batches in flight
+        cfg = dict(h.config, engine=dict(h.config.get("engine", {}), shutdown_timeout_ms=3000,
+                                         batch_size=10))
+        first = make_stream(200, seed=97, clusters=[0, 1, 2, 3], tag="sd1")
+        more = make_stream(100, seed=98, clusters=[0, 1, 2, 3], tag="sd2")
+        with rabbit.disk_alarm():
+            h.feed_kafka(first)
+            d = h.daemon(daemons, config=cfg).start()
+            last = {}
+
+            def settled():
+                now = h.applied()
+                stable = last.get("v") == now and time.monotonic() - last["t"] >= 1.0
+                if last.get("v") != now:
+                    last.update(v=now, t=time.monotonic())
+                return stable and now > 0
+            wait_until(settled, timeout=60, interval=0.1, message=lambda: d.log_tail())
+            applied = h.applied()
+            lift = _oom(r)
+            h.feed_kafka(more)
+        # the hooks unblocked: the daemon takes the next batch, which Redis refuses
+        d.wait_log("OOM")
+        d.stop(timeout=60)
+        lag = committed_lag(h.kafka.bootstrap, h.names.group, h.topics[0])
+        committed = len(first) + len(more) - lag
+        # all but the batch in hand (applied or not, it is delivered again
+        # and counted once)
+        assert committed >= applied - 10, (
+            "%d events applied, only %d committed\n%s" % (applied, committed, d.log_tail()))
+        # and the rest once Redis accepts again: each event counted once
+        lift()
+        d.start()
+        h.wait_done()
+        h.check()
         assert d.stop() == 0, d.log_tail()
     finally:
         server.stop()
