@@ -283,13 +283,18 @@ static bool other_frame(AmqpSource *s, const amqp_frame_t *f, char *err, size_t 
 }
 
 /* The next frame of a delivery's content (of type, on channel 1): waits as
- * long as the broker sends something (its heartbeats), a second at a time. */
+ * long as the broker sends something (its heartbeats), a second at a time,
+ * until a stop is asked (the delivery, unacked, is delivered again). */
 static bool content_frame(AmqpSource *s, amqp_frame_t *f, uint8_t type, char *err,
                           size_t errlen)
 {
     for (;;) {
         lifecycle_beat();
         int rc = wait_frame(s, f, 1000);
+        if (rc == AMQP_STATUS_TIMEOUT && lifecycle_stopping()) {
+            snprintf(err, errlen, "stopping inside a delivery's content");
+            return false;
+        }
         if (rc == AMQP_STATUS_TIMEOUT)
             continue;
         if (rc != AMQP_STATUS_OK) {
