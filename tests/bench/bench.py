@@ -98,6 +98,15 @@ MEM_EVENTS = max(1000, EVENTS // 2)
 PARTITIONS = 8
 SEGMENT_EDGES = int(os.environ.get("BENCH_SEGMENT_EDGES", "100000" if QUICK else "1000000"))
 REBUILD_EDGES = int(os.environ.get("BENCH_REBUILD_EDGES", "50000" if QUICK else "200000"))
+# section 4b: the attaches of the realistic relation (84,000 full size, a
+# tenth with BENCH_QUICK; 0 skips it); every other size scales with them
+REAL_EDGES = int(os.environ.get("BENCH_REALISTIC_EDGES",
+                                str(B.REAL_FULL["attaches"] // (10 if QUICK else 1))))
+# section 1c: Redis under callgrind (off by default: slow), over
+# BENCH_CALLGRIND_REDIS_EVENTS of the section-1 events after 500 to warm up
+REDIS_CALLGRIND = os.environ.get("BENCH_CALLGRIND", "") not in ("", "0")
+REDIS_CG_WARM = 500
+REDIS_CG_EVENTS = int(os.environ.get("BENCH_CALLGRIND_REDIS_EVENTS", "3000"))
 JSON_OUT = os.environ.get("BENCH_JSON", os.path.join(B.BUILD, "bench.json"))
 CORES = os.cpu_count()
 
@@ -171,10 +180,10 @@ def orders(cols, rounds):
 
 # ---- 1. the engine alone ----------------------------------------------------
 
-def ctl_config(tmp, name, rds, batch_size, prefix="rel:"):
+def ctl_config(tmp, name, rds, batch_size, prefix="rel:", relation=None, timeout_ms=30000):
     return B.write_json(os.path.join(tmp, name + ".json"), {
-        "redis": {"url": rds.url, "key_prefix": prefix, "timeout_ms": 30000},
-        "engine": {"batch_size": batch_size}, "relations": [B.RELATION]})
+        "redis": {"url": rds.url, "key_prefix": prefix, "timeout_ms": timeout_ms},
+        "engine": {"batch_size": batch_size}, "relations": [relation or B.RELATION]})
 
 
 def run_ctl(ctl, cfg, events_path, stdout=subprocess.DEVNULL):
@@ -366,6 +375,123 @@ def memory_run(col, bins, tmp, rds, attach_path, zero_path, warm_path, n):
          "zero_strengthen_triggers": triggers}
     r["edge_side_bytes_without_id"] = r["edge_side_bytes"] - r["seen_id_bytes"]
     return r
+
+
+# ---- 4b. Redis memory of a realistic relation -------------------------------
+
+SIDE_CLASSES = (("small", 1, 3), ("medium", 4, 128), ("huge", 129, None))
+
+
+def realistic_run(col, bins, tmp, rds, attach_path, mixed_path, warm_path, sizes):
+    """Section 4b: the attaches then the mixed events of the realistic
+    relation applied into a flushed Redis. used_memory after less before (the
+    function library loaded by a warm-up under another prefix) per edge side
+    (2 x the live edges); then every key under a side's hash tag read with
+    MEMORY USAGE SAMPLES 0, summed by the side's size class (its `count`)
+    and divided by that class's edge sides (keys of sides left without edges
+    count in the total only); and OBJECT ENCODING of every side hash.
+    warm_path: an event of the relation (applied under the prefix warm:)."""
+    client = rds.client()
+    ctl = bins["relationctl"]
+    rel = B.RELATION_REAL
+    client.flushall()
+    run_ctl(ctl, ctl_config(tmp, "real-warm-%s" % col, rds, 256, prefix="warm:", relation=rel),
+            warm_path)
+    cfg = ctl_config(tmp, "real-%s" % col, rds, 256, relation=rel)
+    m0 = client.info("memory")["used_memory"]
+    _, s1, _, _ = run_ctl(ctl, cfg, attach_path)
+    _, s2, _, _ = run_ctl(ctl, cfg, mixed_path)
+    m1 = client.info("memory")["used_memory"]
+    if s1.get("applied") != sizes["attaches"] or s2.get("applied") != sizes["mixed"]:
+        raise BenchError("%s realistic: applied %r then %r of %d and %d" % (
+            col, s1, s2, sizes["attaches"], sizes["mixed"]))
+    keys = {}                                   # hash tag -> its keys
+    for key in client.scan_iter(match="rel:{%s:*" % rel["short"], count=1000):
+        keys.setdefault(key.split("{", 1)[1].split("}", 1)[0], []).append(key)
+    tags = sorted(keys)
+    pipe = client.pipeline(transaction=False)
+    for tag in tags:
+        pipe.hget("rel:{%s}:side" % tag, "count")
+        pipe.object("encoding", "rel:{%s}:side" % tag)
+        for key in keys[tag]:
+            pipe.memory_usage(key, samples=0)
+    replies = iter(pipe.execute())
+    client.close()
+    r = {"edge_side_bytes": (m1 - m0) / (2 * sizes["live_edges"])}
+    r.update({k: v for k, v in sizes.items()})
+    usage = {c: [0, 0, 0] for c, _, _ in SIDE_CLASSES}    # bytes, edge sides, sides
+    hashes = listpack = edge_sides = 0
+    for tag in tags:
+        count, encoding = int(next(replies) or 0), next(replies)
+        size = sum(next(replies) or 0 for _ in keys[tag])
+        if encoding is not None:
+            hashes += 1
+            listpack += encoding == "listpack"
+        edge_sides += count
+        for c, lo, hi in SIDE_CLASSES:
+            if count >= lo and (hi is None or count <= hi):
+                usage[c][0] += size
+                usage[c][1] += count
+                usage[c][2] += 1
+    if edge_sides != 2 * sizes["live_edges"]:
+        raise BenchError("%s realistic: the sides count %d edge sides, not 2 x %d live edges" % (
+            col, edge_sides, sizes["live_edges"]))
+    for c, (size, count, sides) in usage.items():
+        r[c + "_bytes"] = size / count if count else None
+        r[c + "_sides"] = sides
+        r[c + "_edge_sides"] = count
+    r["side_hashes"] = hashes
+    r["listpack_share"] = listpack / hashes if hashes else None
+    return r
+
+
+# ---- 1c. Redis under callgrind ----------------------------------------------
+
+def callgrind_total(path):
+    """The instruction total (Ir) of a callgrind output file."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:") or line.startswith("summary:"):
+                return int(line.split()[1])
+    raise BenchError("%s holds no instruction total" % path)
+
+
+def redis_callgrind_run(col, bins, tmp, warm_path, path, n):
+    """A fresh redis-server run by valgrind's callgrind: `relationctl apply`
+    of the warm-up events (the function library loaded, the first sides
+    made), the counters zeroed (callgrind_control -z), the n events applied,
+    the counters dumped (callgrind_control -d): Redis's instructions (every
+    thread) per event."""
+    out = os.path.join(tmp, "redis-callgrind-%s" % col)
+    rds = B.Redis(prefix=["valgrind", "-q", "--tool=callgrind", "--callgrind-out-file=" + out],
+                  start_timeout_s=120)
+    try:
+        rds.start()
+        ctl = bins["relationctl"]
+        cfg = ctl_config(tmp, "ctl-callgrind-%s" % col, rds, 256, timeout_ms=600000)
+        run_ctl(ctl, cfg, warm_path)
+
+        def control(flag):
+            p = subprocess.run(["callgrind_control", flag, str(rds.proc.pid)],
+                               capture_output=True, text=True, timeout=300)
+            if p.returncode != 0:
+                raise BenchError("callgrind_control %s: %s%s" % (flag, p.stdout, p.stderr))
+        control("-z")
+        _, summary, _, _ = run_ctl(ctl, cfg, path)
+        before = set(os.listdir(tmp))
+        control("-d")
+        dumps = sorted(x for x in set(os.listdir(tmp)) - before
+                       if x.startswith(os.path.basename(out)))
+        if summary.get("applied") != n:
+            raise BenchError("%s callgrind: relationctl applied %r of %d events" % (
+                col, summary, n))
+        if len(dumps) != 1:
+            raise BenchError("callgrind_control -d: %d new dump files (%s)" % (
+                len(dumps), dumps))
+        ir = callgrind_total(os.path.join(tmp, dumps[0]))
+    finally:
+        rds.stop()
+    return {"redis_ir_per_event": ir / n, "redis_ir": ir, "events": n}
 
 
 # ---- 2. and 3. the daemon ---------------------------------------------------
@@ -561,13 +687,7 @@ def callgrind_run(col, bins, tmp, rds, rabbit, events, run_no):
                 % (out, bins["relationd"]))
     os.chmod(wrapper, 0o755)
     daemon_run(col, dict(bins, relationd=wrapper), tmp, rds, rabbit, events, run_no, None)
-    with open(out) as f:
-        for line in f:
-            if line.startswith("totals:") or line.startswith("summary:"):
-                ir = int(line.split()[1])
-                break
-        else:
-            raise BenchError("%s holds no instruction total" % out)
+    ir = callgrind_total(out)
     return {"daemon_ir_per_event": ir / len(events), "daemon_ir": ir}
 
 
@@ -667,6 +787,17 @@ def latency(bootstrap, clients, watch, sub, skip, drained, events, check_alive):
 
 # ---- the table --------------------------------------------------------------
 
+def real_label():
+    f = REAL_EDGES / B.REAL_FULL["attaches"]
+    full = B.REAL_FULL
+    return ("%d managers (the largest %d customers), %d customers of 1..3 managers, %d "
+            "attaches, then %d strengthen/edit/detach%s" % (
+                round(full["managers"] * f), round(full["largest"] * f),
+                round(full["customers"] * f), REAL_EDGES, round(full["mixed"] * f),
+                " (BENCH_QUICK: a tenth)" if QUICK and REAL_EDGES * 10 == full["attaches"]
+                else ""))
+
+
 ROWS = [
     # key, label, target (op, value) or None, format
     ("1", "1. engine alone: relationctl apply - (batch_size 256)", None, None),
@@ -677,6 +808,9 @@ ROWS = [
     ("apply1.events_s", "events/s with batch_size 1 (%d events)" % BATCH1_EVENTS, None, "%.0f"),
     ("apply.pipelining", "pipelining gain (256 vs 1)", None, "%.1fx"),
     ("cmd", None, None, None),
+    ("1c", "1c. Redis under callgrind: relationctl apply of %d events after %d to warm up "
+     "(BENCH_CALLGRIND=1)" % (REDIS_CG_EVENTS, REDIS_CG_WARM), None, None),
+    ("rcg.redis_ir_per_event", "Redis instructions per event (callgrind)", None, "%.0f"),
     ("2", "2. daemon: drain of a Kafka backlog (8 partitions, batch_size 256)", None, None),
     ("drain.events_s", "events/s", None, "%.0f"),
     ("drain.daemon_cpu_us", "daemon CPU us/event", ("<=", 15), "%.1f"),
@@ -736,6 +870,13 @@ ROWS = [
      "%.1f"),
     ("mem.edge_side_bytes_without_id", "  bytes per edge side without its id", None, "%.0f"),
     ("mem.seen_usage_per_id", "  seen keys MEMORY USAGE / ids", None, "%.1f"),
+    ("4b", "4b. Redis memory, a realistic relation: %s" % real_label(), None, None),
+    ("real.edge_side_bytes", "bytes per edge side (used_memory / 2 x live edges)",
+     ("<=", 160), "%.0f"),
+    ("real.small_bytes", "  sides of 1..3 edges: MEMORY USAGE per edge side", None, "%.0f"),
+    ("real.medium_bytes", "  sides of 4..128 edges: MEMORY USAGE per edge side", None, "%.0f"),
+    ("real.huge_bytes", "  sides of >128 edges: MEMORY USAGE per edge side", None, "%.0f"),
+    ("real.listpack_share", "share of side hashes in listpack encoding", None, "%.3f"),
 ]
 
 
@@ -768,7 +909,9 @@ def summarize(results, cols):
                                 ("mem", res["memory"]), ("rabbit", res["rabbit"]),
                                 ("cl1", res["cluster1"]), ("cl3", res["cluster3"]),
                                 ("seg", res["segment"]), ("rb", res.get("rebuild", [])),
-                                ("cg", res.get("callgrind", []))):
+                                ("cg", res.get("callgrind", [])),
+                                ("real", res.get("realistic", [])),
+                                ("rcg", res.get("redis_callgrind", []))):
             keys = set()
             for s in samples:
                 keys.update(k for k, x in s.items() if isinstance(x, (int, float)))
@@ -809,9 +952,23 @@ def table(summary, cols, header):
             cells.append(ratio.rjust(w[4]))
         lines.append("  ".join(cells))
 
-    for key, label, target, f in ROWS:
+    def measured(key):
+        return any(summary[col].get(key) is not None for col in cols)
+
+    skipping = False
+    for i, (key, label, target, f) in enumerate(ROWS):
         if f is None and key != "cmd":
-            lines.append(label)
+            # a section no column measured (skipped, or off) is left out
+            body = []
+            for k, _, _, ff in ROWS[i + 1:]:
+                if ff is None and k != "cmd":
+                    break
+                body.append(k)
+            skipping = "cmd" not in body and not any(measured(k) for k in body)
+            if not skipping:
+                lines.append(label)
+            continue
+        if skipping:
             continue
         if key == "cmd":
             ranked = {}
@@ -865,7 +1022,7 @@ def main():
     stack = B.Stack()
     results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": [],
                    "rabbit": [], "cluster1": [], "cluster3": [], "segment": [],
-                   "rebuild": [], "callgrind": []}
+                   "rebuild": [], "callgrind": [], "realistic": [], "redis_callgrind": []}
                for c in cols}
     try:
         run_bins = snapshot_binaries(bins, tmp)
@@ -903,6 +1060,34 @@ def main():
             log("memory %s: %.0f bytes per edge side, %.1f per event id" % (
                 col, r["edge_side_bytes"], r["seen_id_bytes"]))
 
+        if REAL_EDGES > 0:
+            real_attach, real_mixed, real_sizes = B.realistic_events(REAL_EDGES, 5, "real")
+            real_paths = [B.write_events(os.path.join(tmp, "real-%s.jsonl" % name), evs)
+                          for name, evs in (("attach", real_attach), ("mixed", real_mixed),
+                                            ("warm", real_attach[:1]))]
+            del real_attach, real_mixed
+            for col in cols:
+                r = realistic_run(col, run_bins[col], tmp, rds, *real_paths, real_sizes)
+                results[col]["realistic"].append(r)
+                log("realistic memory %s: %.0f bytes per edge side (small %s, medium %s, huge "
+                    "%s), listpack share %.3f" % (
+                        col, r["edge_side_bytes"], fmt(r["small_bytes"], "%.0f"),
+                        fmt(r["medium_bytes"], "%.0f"), fmt(r["huge_bytes"], "%.0f"),
+                        r["listpack_share"]))
+        if REDIS_CALLGRIND:
+            if REDIS_CG_WARM + REDIS_CG_EVENTS > EVENTS:
+                raise BenchError("BENCH_CALLGRIND_REDIS_EVENTS %d: more than the %d events "
+                                 "after the warm-up" % (REDIS_CG_EVENTS, EVENTS - REDIS_CG_WARM))
+            cg_warm = B.write_events(os.path.join(tmp, "redis-cg-warm.jsonl"),
+                                     events[:REDIS_CG_WARM])
+            cg_path = B.write_events(os.path.join(tmp, "redis-cg.jsonl"),
+                                     events[REDIS_CG_WARM:REDIS_CG_WARM + REDIS_CG_EVENTS])
+            for col in cols:
+                r = redis_callgrind_run(col, run_bins[col], tmp, cg_warm, cg_path,
+                                        REDIS_CG_EVENTS)
+                results[col]["redis_callgrind"].append(r)
+                log("Redis under callgrind %s: %.0f instructions per event" % (
+                    col, r["redis_ir_per_event"]))
         if os.environ.get("BENCH_CLUSTER", "1") not in ("", "0"):
             for rnd in range(APPLY_ROUNDS):
                 for primaries in (1, 3):

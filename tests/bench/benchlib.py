@@ -97,6 +97,104 @@ def memory_events(n, seed, tag):
     return attach, zero
 
 
+# The realistic relation of section 4b: managers (A) and their customers (B).
+RELATION_REAL = {
+    "short": "loyal", "database_a": "managers", "database_b": "customers",
+    "properties": [
+        {"short": "profit", "type": "float", "save_amount": True,
+         "save_top": {"order": "desc", "limit": 5}},
+        {"short": "purchases", "type": "int", "save_amount": True,
+         "save_top": {"order": "desc", "limit": 3}},
+        {"short": "approve", "type": "bool"}],
+}
+# its full size: 84,000 attaches, 3,000 managers, 60,000 customers, the
+# largest manager with 45,000 customers, then 30,000 mixed events
+REAL_FULL = {"attaches": 84000, "managers": 3000, "customers": 60000, "largest": 45000,
+             "mixed": 30000}
+
+
+def pareto_degrees(n, largest, total):
+    """n degrees in decreasing order, largest / (i+1)^s but at least 1 (the
+    rank-size form of a Pareto law), s chosen so that they sum to `total`
+    (the remainder added to the first): a few huge, most 1..3."""
+    def degrees(s):
+        return [max(1, int(round(largest / (i + 1) ** s))) for i in range(n)]
+    lo, hi = 0.1, 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if sum(degrees(mid)) > total:
+            lo = mid
+        else:
+            hi = mid
+    d = degrees(hi)
+    d[0] += total - sum(d)
+    if d[0] < d[1] or d[-1] < 1:
+        raise ValueError("no Pareto degrees for %d sides, largest %d, %d in all" % (
+            n, largest, total))
+    return d
+
+
+def realistic_events(attaches, seed, tag):
+    """The workload of section 4b, scaled by attaches / 84,000 (see
+    REAL_FULL): managers `m<i>` with Pareto-shaped numbers of customers,
+    customers `c<j>` with 1..3 managers each; returns (the attach events of
+    every edge in random order, then the mixed events: 60% strengthen, 25%
+    edit, 15% detach of edges still attached, and the sizes)."""
+    rnd = random.Random(seed)
+    f = attaches / REAL_FULL["attaches"]
+    n_a = max(10, int(round(REAL_FULL["managers"] * f)))
+    n_b = max(10, int(round(REAL_FULL["customers"] * f)))
+    largest = max(4, int(round(REAL_FULL["largest"] * f)))
+    if not n_b <= attaches <= 3 * n_b or largest > n_b:
+        raise ValueError("BENCH_REALISTIC_EDGES %d: too small" % attaches)
+    degree = pareto_degrees(n_a, largest, attaches)
+    # every customer takes 1..3 managers: 1 each, the rest spread at random
+    cap = [1] * n_b
+    for _ in range(attaches - n_b):
+        j = rnd.randrange(n_b)
+        while cap[j] == 3:
+            j = rnd.randrange(n_b)
+        cap[j] += 1
+    avail = list(range(n_b))            # customers with a free place
+    where = list(range(n_b))            # their index in avail
+    edges = []
+    for a, d in enumerate(degree):      # the largest first: it needs the most choice
+        chosen = set()
+        d = min(d, len(avail))
+        while len(chosen) < d:
+            chosen.add(avail[rnd.randrange(len(avail))])
+        for b in chosen:
+            edges.append((a, b))
+            cap[b] -= 1
+            if cap[b] == 0:             # swap-remove from avail
+                i, last = where[b], avail[-1]
+                avail[i], where[last] = last, i
+                avail.pop()
+    rnd.shuffle(edges)
+
+    def ev(i, op, e, weights):
+        body = {"id": "%s-%d" % (tag, i), "op": op, "relation": RELATION_REAL["short"],
+                "profile_a": "m%d" % e[0], "profile_b": "c%d" % e[1]}
+        if weights is not None:
+            body["weights"] = weights
+        return Event(body)
+    attach = [ev(i, "attach", e, _weights(rnd)) for i, e in enumerate(edges)]
+    live, mixed = list(edges), []
+    for i in range(int(round(REAL_FULL["mixed"] * f))):
+        k = rnd.randrange(len(live))
+        r = rnd.random()
+        if r < 0.85:
+            mixed.append(ev(len(edges) + i, "strengthen" if r < 0.6 else "edit", live[k],
+                            _weights(rnd)))
+        else:
+            mixed.append(ev(len(edges) + i, "detach", live[k], None))
+            live[k] = live[-1]
+            live.pop()
+    sizes = {"managers": n_a, "customers": n_b, "attaches": len(edges),
+             "largest_side": max(degree), "mixed": len(mixed), "live_edges": len(live)}
+    return attach, mixed, sizes
+
+
 def write_events(path, events):
     with open(path, "wb") as f:
         for e in events:

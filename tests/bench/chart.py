@@ -88,12 +88,13 @@ def rows_of_run(doc):
         if doc.get("latency_s") is not None:
             env["BENCH_LATENCY_S"] = repr(float(doc["latency_s"]))
         for col in columns(doc):
-            edges = number(doc["summary"][col].get("seg.edges"))
-            if edges is not None:
-                env["BENCH_SEGMENT_EDGES"] = str(int(edges))
-            edges = number(doc["summary"][col].get("rb.edges"))
-            if edges is not None:
-                env["BENCH_REBUILD_EDGES"] = str(int(edges))
+            for key, var in (("seg.edges", "BENCH_SEGMENT_EDGES"),
+                             ("rb.edges", "BENCH_REBUILD_EDGES"),
+                             ("real.attaches", "BENCH_REALISTIC_EDGES"),
+                             ("rcg.events", "BENCH_CALLGRIND_REDIS_EVENTS")):
+                n = number(doc["summary"][col].get(key))
+                if n is not None:
+                    env[var] = str(int(n))
     except (KeyError, TypeError, ValueError):
         pass
     saved = {k: os.environ.get(k) for k in env}

@@ -18,31 +18,40 @@ def free_port():
 
 class Server:
     """persistent: an append-only file fsynced at every write, so that a server
-    killed and started again keeps everything it acknowledged."""
+    killed and started again keeps everything it acknowledged. prefix: a
+    command the server runs under (e.g. valgrind and its options; the server's
+    pid is then that command's), with start_timeout_s to answer PING."""
 
-    def __init__(self, persistent=False, args=(), password=None):
+    def __init__(self, persistent=False, args=(), password=None, prefix=(),
+                 start_timeout_s=5.0):
         self.dir = tempfile.mkdtemp(prefix="relationd-redis-")
         self.port = free_port()
         self.persistent = persistent
         self.password = password
         self.args = list(args) + (["--requirepass", password] if password else [])
+        self.prefix = list(prefix)
+        self.start_timeout_s = start_timeout_s
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            self.prefix + ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--dir", self.dir]
             + (["--appendonly", "yes", "--appendfsync", "always"] if self.persistent
                else ["--appendonly", "no"]) + self.args,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, password=self.password)
-        for _ in range(100):
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
             try:
                 client.ping()
                 return
             except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    break
                 time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        raise RuntimeError("redis-server did not start (%s)" % " ".join(
+            self.prefix + ["redis-server"]))
 
     def kill(self):
         self.proc.kill()
