@@ -5,6 +5,11 @@
    Redis CPU per event, the top Redis commands (INFO commandstats); also
    events/s with engine.batch_size 1 (BENCH_EVENTS/10 events) for the gain of
    pipelining;
+   (1c.) with BENCH_CALLGRIND=1 (off by default: slow), a second
+   redis-server run by `valgrind --tool=callgrind`: 500 of those events
+   applied to warm up, the counters zeroed (callgrind_control -z),
+   BENCH_CALLGRIND_REDIS_EVENTS (3,000) of the next events applied, the
+   counters dumped (callgrind_control -d): Redis instructions per event;
 2. the daemon draining a Kafka backlog (kafka_mock, a topic of 8 partitions
    filled beforehand; relationd with engine.batch_size 256; the hooks queue
    consumed meanwhile by bench_subscriber): events/s, CPU per event of the
@@ -36,12 +41,22 @@
 4. Redis memory: used_memory after attach events of distinct edges between
    fresh profiles (per edge side), then after zero-delta strengthen events of
    those edges (which only remember their id: per event id).
+   (4b.) a realistic relation (benchlib.RELATION_REAL, benchlib.
+   realistic_events): 3,000 managers with Pareto-shaped numbers of customers
+   (the largest 45,000), 60,000 customers of 1..3 managers; 84,000 attaches,
+   then 30,000 strengthen/edit/detach of attached edges, into a flushed
+   Redis. used_memory after less before per edge side (2 x the live edges);
+   by side size (1..3, 4..128, >128 edges) the MEMORY USAGE (SAMPLES 0) of
+   every key under the sides' hash tags per edge side; the share of side
+   hashes in listpack encoding. BENCH_REALISTIC_EDGES sets the attaches (every
+   other size scales with them; a tenth with BENCH_QUICK; 0 skips it).
 
 BASELINE_RELATIOND / BASELINE_RELATIONCTL (one is enough when the other sits
 beside it) measure a second pair of binaries in the same run, interleaved
 with the current ones (run order alternates every round), in a second
 column with the ratio current/baseline. Figures are medians over the rounds;
-every sample is in the JSON. The binaries are copied first, so a rebuild
+every sample is in the JSON; a section no column measured is left out of the
+table. The binaries are copied first, so a rebuild
 during the run changes nothing. The CPU that other processes used during the
 measures is shown (from /proc/stat): on a busy machine rates and the CPU
 share mean little, CPU per event a little more.
@@ -63,7 +78,9 @@ BENCH_RATE (1000), BENCH_BATCH_MS (engine.batch_ms; unset: the daemon's
 default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_PERF (a perf record of the
 daemon per drain, in files named from it), BENCH_PERF_EVENTS (its events, default
 cpu-clock; e.g. cpu-clock,sched:sched_switch), BENCH_CALLGRIND_EVENTS (the
-events of the drain under callgrind, default 4000; 0 skips it), BENCH_JSON
+events of the drain under callgrind, default 4000; 0 skips it), BENCH_CALLGRIND
+(1: section 1c), BENCH_CALLGRIND_REDIS_EVENTS (3000), BENCH_REALISTIC_EDGES
+(section 4b's attaches: 84000; 8400 with BENCH_QUICK; 0 skips it), BENCH_JSON
 (default build/bench.json), BENCH_SVG (default BENCH_JSON with .svg).
 """
 

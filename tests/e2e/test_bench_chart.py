@@ -60,7 +60,14 @@ def results_of(cols, cluster=False):
                           "calls": 1993 if cur else 1, "redis_ms": 1553.0 if cur else 2125.0,
                           "seconds": 1.6 if cur else 2.1}],
              "callgrind": [{"daemon_ir_per_event": 65000.0 if cur else 88000.0,
-                            "daemon_ir": 260e6 if cur else 352e6}]}
+                            "daemon_ir": 260e6 if cur else 352e6}],
+             "realistic": [{"edge_side_bytes": 742.0 if cur else 760.0,
+                            "attaches": bench.REAL_EDGES, "live_edges": 7981,
+                            "small_bytes": 808.5, "medium_bytes": 292.2, "huge_bytes": 505.2,
+                            "small_sides": 6035, "medium_sides": 40, "huge_sides": 6,
+                            "listpack_share": 0.0 if cur else 0.25}],
+             "redis_callgrind": [{"redis_ir_per_event": 457545.0 if cur else 473000.0,
+                                  "redis_ir": 1.37e9, "events": 3000}]}
         if cur and cluster:
             r["cluster1"] = [{"events_s": 13000.0, "redis_cpu_us": 74.0, "ctl_cpu_us": 10.0,
                               "calls": [100], "max_share": 1.0}]
@@ -158,6 +165,11 @@ def test_every_figure_by_its_label_with_the_values_of_the_table(tmp_path):
     assert "2.00" in texts(g, "ratio")
     assert value_text(figure(root, "drain.peak_rss_mib"), "baseline") == "25.0"
     assert value_text(figure(root, "lat.latency_p99_ms"), "current") == "12.5"
+    assert value_text(figure(root, "rcg.redis_ir_per_event"), "baseline") == "473000"
+    g = figure(root, "real.edge_side_bytes")     # target <= 160
+    assert value_text(g, "current") == "742"
+    assert any("160" in t for t in texts(g, "target"))
+    assert value_text(figure(root, "real.listpack_share"), "baseline") == "0.250"
     # every section heading of the table that has figures, in the table's order
     headings = texts(root, "section")
     expected = [label.strip() for k, label, _, f in bench.ROWS
@@ -293,3 +305,21 @@ def test_chart_py_as_a_command(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     assert run_chart(str(tmp_path / "broken.json")).returncode != 0
     assert run_chart().returncode != 0
+
+
+def test_the_table_leaves_out_a_section_no_column_measured():
+    cols = ["current", "baseline"]
+    summary = bench.summarize(results_of(cols), cols)
+    text = bench.table(summary, cols, [])
+    assert "1c. Redis under callgrind" in text
+    assert "Redis instructions per event (callgrind)" in text
+    assert "4b. Redis memory, a realistic relation" in text
+    assert "742 NOT met" in text
+    res = results_of(cols)
+    for col in cols:
+        res[col]["redis_callgrind"] = []         # BENCH_CALLGRIND off
+    text = bench.table(bench.summarize(res, cols), cols, [])
+    assert "1c. Redis under callgrind" not in text
+    assert "Redis instructions per event (callgrind)" not in text
+    assert "4b. Redis memory, a realistic relation" in text
+    assert "5. engine alone on a Redis Cluster" not in text     # not measured either
