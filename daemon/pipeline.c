@@ -109,6 +109,7 @@ Pipeline *pipeline_new(const PipelineSource *src)
     redis_link_init(&p->redis, p->who, p->engine, cfg->retry_max_ms);
     backoff_init(&p->hooks_down, p->who, "hooks exchange", cfg->retry_max_ms);
     backoff_init(&p->memory, p->who, "memory", cfg->retry_max_ms);
+    metrics_component(p->who, "redis data", true); /* listed from the start (layout_lost) */
     return p;
 }
 
