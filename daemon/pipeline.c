@@ -35,6 +35,7 @@ struct PipelineBatch {
     bool sent_ok;      /* the calls reached Redis' socket */
     bool published_ok; /* the triggers reached the hooks' socket */
     bool abandoned;    /* the drain deadline passed before it was parsed */
+    bool held;         /* abandoned: a stop came while a lost keyspace paused it */
     uint64_t last_tag; /* the delivery tag of the last trigger */
     int64_t started_ms; /* for the batch duration metric */
     uint64_t seq;       /* order of starting */
@@ -413,7 +414,7 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
     if (b->cfg)
         shared_config_release(b->cfg);
     b->cfg = config_ref_retain(p->cfg);
-    b->abandoned = false;
+    b->abandoned = b->held = false;
     b->msgs = msgs;
     b->n = n;
     b->nev = 0;
@@ -445,7 +446,7 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
     if (b->nev == 0)
         return b;
     if (!layout_hold(p)) {
-        b->abandoned = true; /* stopping while paused: delivered again */
+        b->abandoned = b->held = true; /* stopping while paused: delivered again */
         return b;
     }
     /* A failure here is retried in batch_publish. */
@@ -464,8 +465,10 @@ static bool apply_with_backoff(Pipeline *p, PipelineBatch *b, char *err, size_t 
     int no = others(p, b, o);
     for (;;) {
         triggers_reset(&b->triggers);
-        if (!layout_hold(p))
+        if (!layout_hold(p)) {
+            b->held = true;
             return false;
+        }
         if (engine_send(p->engine, b->events, b->nev, err, errlen) &&
             engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers, o, no, err, errlen))
             break;
@@ -646,11 +649,12 @@ int pipeline_in_flight(const Pipeline *p)
 }
 
 /* A batch left unacknowledged: the source delivers it again. */
-static void left_unacked(Pipeline *p, int slot)
+static void left_unacked(Pipeline *p, int slot, bool held)
 {
     lifecycle_note_abandoned();
-    log_at(LOG_WARN, p->who, "drain deadline passed: %zu messages left %s", p->taken[slot],
-           p->src.unacked);
+    log_at(LOG_WARN, p->who, "%s: %zu messages left %s",
+           held ? "stopping while consumption is paused (Redis lost its data)"
+                : "drain deadline passed", p->taken[slot], p->src.unacked);
 }
 
 
@@ -664,7 +668,7 @@ static bool ring_publish(Pipeline *p, int slot)
     if (b)
         batch_abandon(p, b);
     p->started[slot] = NULL;
-    left_unacked(p, slot);
+    left_unacked(p, slot, b && b->held);
     p->src.release(p->src.ctx, slot);
     return false;
 }
@@ -679,7 +683,7 @@ static bool ring_complete_oldest(Pipeline *p, bool sync)
     p->started[slot] = NULL;
     bool ok = b && batch_finish(p, b) && p->src.dead_letter(p->src.ctx, slot);
     if (!ok)
-        left_unacked(p, slot);
+        left_unacked(p, slot, false);
     else
         ok = p->src.ack(p->src.ctx, slot, sync);
     p->src.release(p->src.ctx, slot);
