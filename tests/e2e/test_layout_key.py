@@ -55,9 +55,9 @@ def layout_value(client, prefix):
     return v.decode() if isinstance(v, bytes) else v
 
 
-def start(harness, daemons, server):
+def start(harness, daemons, server, amqp=False):
     port = free_port()
-    h = harness(kafka=True, redis_server=server)
+    h = harness(kafka=True, amqp=amqp, redis_server=server)
     config = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
     d = h.daemon(daemons, config=config).start()
     return h, d, port
@@ -93,8 +93,10 @@ def test_redis_restarted_without_persistence_pauses_until_ack(harness, daemons, 
     server = Server(persistent=False)
     server.start()
     try:
-        h, d, port = start(harness, daemons, server)
-        h.feed_kafka(make_stream(200, seed=21, clusters=[0, 1], tag="before"))
+        h, d, port = start(harness, daemons, server, amqp=True)     # two sources, one log line
+        before = make_stream(200, seed=21, clusters=[0, 1, 2, 3], tag="before")
+        h.feed_kafka([e for e in before if e.cluster < 2])
+        h.feed_amqp([e for e in before if e.cluster >= 2])
         h.wait_done()
         wait_until(lambda: readyz(port)[0] == 200, timeout=15, message=d.log_tail)
         first = layout_value(h.redis, h.names.prefix)
@@ -105,8 +107,10 @@ def test_redis_restarted_without_persistence_pauses_until_ack(harness, daemons, 
         got = wait_until(lambda: data_down(port), timeout=20, message=d.log_tail)
         status, entry = got
         assert status == 503
-        assert entry["source"] == "kafka source"
         assert LOST in entry["error"] and h.names.prefix + "layout" in entry["error"], entry
+        wait_until(lambda: {e["source"] for e in readyz(port)[1]["down"]
+                            if e.get("component") == "redis data"}
+                   == {"kafka source", "amqp source"}, timeout=10, message=d.log_tail)
         assert lost_total(port) == 1
         log = d.current_log()
         assert log.count(LOST) == 1, log[-3000:]
@@ -118,7 +122,9 @@ def test_redis_restarted_without_persistence_pauses_until_ack(harness, daemons, 
         seen = len(h.hooks.messages)
         h.oracle = Oracle(tmp_path, redis_proc.url, "p%s:" % names.uid, h.relations,
                           name="oracle-after")
-        h.feed_kafka(make_stream(150, seed=22, clusters=[2, 3], tag="after"))
+        after = make_stream(150, seed=22, clusters=[4, 5, 6, 7], tag="after")
+        h.feed_kafka([e for e in after if e.cluster < 6])
+        h.feed_amqp([e for e in after if e.cluster >= 6])
         wait_until(lambda: h.lag() > 0, timeout=10)
         time.sleep(3)
         assert list(h.redis.scan_iter(match=h.names.prefix + "*")) == [], \
