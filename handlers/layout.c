@@ -56,8 +56,8 @@ static bool layout_call(Engine *e, const char *op, const char *a1, const char *a
 }
 
 /* A reply holding the key's value (or nil) read into id. */
-static LayoutResult parse_value(const Engine *e, const redisReply *r, char id[LAYOUT_ID_MAX], char *err,
-                        size_t errlen)
+static LayoutResult parse_value(const Engine *e, const redisReply *r, char id[LAYOUT_ID_MAX],
+                                char *err, size_t errlen)
 {
     const char *key = e->cfg->key_prefix;
     id[0] = '\0';
@@ -132,8 +132,15 @@ bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t er
 {
     char old[LAYOUT_ID_MAX], value[LAYOUT_ID_MAX + 16];
     redisReply *r;
-    /* a value without an id is what an ack repairs; another version is not */
-    if (engine_layout_get(e, old, err, errlen) != LAYOUT_OK && !strstr(err, "without a keyspace id"))
+    if (!layout_call(e, "GET", NULL, NULL, NULL, &r, err, errlen))
+        return false;
+    /* a value of this version without a proper id is what an ack repairs;
+     * another version, or a value that is none, is not */
+    LayoutResult res = parse_value(e, r, old, err, errlen);
+    bool mine = res == LAYOUT_OK || (res == LAYOUT_UNKNOWN && r->type == REDIS_REPLY_STRING &&
+                                     strtol(r->str, NULL, 10) == LAYOUT_VERSION);
+    freeReplyObject(r);
+    if (!mine)
         return false;
     new_value(id, value);
     if (!layout_call(e, "SET", value, NULL, NULL, &r, err, errlen))

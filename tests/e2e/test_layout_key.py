@@ -202,6 +202,20 @@ def test_a_reader_refuses_a_layout_version_it_does_not_know(ctl_fixture_config):
     out = ctl(cfg, "stats", "sales", "direct", "42")
     assert out.returncode == 0, out.stderr
     assert client.get("rel:layout") is None
+    # a value that is no layout: refused, and not overwritten by an ack
+    client.set("rel:layout", "garbage")
+    for args in (("stats", "sales", "direct", "42"), ("layout", "ack")):
+        out = ctl(cfg, *args)
+        assert out.returncode == 1 and 'rel:layout holds "garbage"' in out.stderr, out.stderr
+    # version 1 without an id: refused by readers, repaired by an ack
+    client.set("rel:layout", "1")
+    out = ctl(cfg, "stats", "sales", "direct", "42")
+    assert out.returncode == 1 and "without a keyspace id" in out.stderr, out.stderr
+    out = ctl(cfg, "layout", "ack")
+    assert out.returncode == 0, out.stderr
+    value = layout_value(client, "rel:")
+    assert re.fullmatch(r"1 [0-9a-f]{16}", value) and value.split()[1] in out.stdout, value
+    assert ctl(cfg, "stats", "sales", "direct", "42").returncode == 0
 
 
 @pytest.fixture()
