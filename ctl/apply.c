@@ -209,7 +209,7 @@ int cmd_apply(const Config *cfg, const Command *c, int argc, char **argv)
         fprintf(stderr, "relationctl: out of memory\n");
         goto done;
     }
-    r.engine = engine_new(cfg, err, sizeof err);
+    r.engine = ctl_engine(cfg, true, err, sizeof err);
     if (!r.engine) {
         fatal(err);
         goto done;

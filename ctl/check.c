@@ -8,6 +8,7 @@
 #include "ctl/ctl.h"
 #include "lib/jsonbuf.h"
 #include "handlers/check.h"
+#include "handlers/layout.h"
 #include "handlers/trigger.h"
 #include "handlers/walk.h"
 
@@ -126,7 +127,7 @@ int cmd_check(const Config *cfg, const Command *cmd, int argc, char **argv)
         from = to = (int)one;
     Check c = {.rel = rel, .rebuild = rebuild, .walks = to - from + 1};
     progress_start(&c.progress, "sides");
-    c.e = engine_new(cfg, c.err, sizeof c.err);
+    c.e = ctl_engine(cfg, false, c.err, sizeof c.err);
     if (!c.e) {
         fatal(c.err);
         return EXIT_FATAL;
@@ -156,4 +157,40 @@ int cmd_check(const Config *cfg, const Command *cmd, int argc, char **argv)
     else
         fprintf(stderr, "sides %lu, differing %lu, edges read %lld\n", c.sides, c.differ, c.edges);
     return c.differ ? EXIT_FATAL : 0;
+}
+
+/* layout show: the layout key's version and keyspace id; layout ack: a new
+ * keyspace id written (a daemon paused on a lost keyspace goes on). */
+int cmd_layout(const Config *cfg, const Command *c, int argc, char **argv)
+{
+    char *pos[1], err[CONFIG_ERR_MAX], id[LAYOUT_ID_MAX];
+    int npos;
+    if (!parse_args(c, argc, argv, NULL, pos, 1, 1, &npos))
+        return EXIT_USAGE;
+    bool ack = strcmp(pos[0], "ack") == 0;
+    if (!ack && strcmp(pos[0], "show") != 0) {
+        fprintf(stderr, "relationctl layout: show or ack, not \"%s\"\n", pos[0]);
+        return EXIT_USAGE;
+    }
+    Engine *e = engine_new(cfg, err, sizeof err);
+    if (!e) {
+        fatal(err);
+        return EXIT_FATAL;
+    }
+    bool ok = ack ? engine_layout_renew(e, id, err, sizeof err)
+                  : engine_layout_get(e, id, err, sizeof err) == LAYOUT_OK;
+    engine_free(e);
+    if (!ok) {
+        fatal(err);
+        return EXIT_FATAL;
+    }
+    if (ack)
+        printf("%slayout: version %d, new keyspace id %s (a daemon paused on a lost keyspace "
+               "consumes again)\n", cfg->key_prefix, LAYOUT_VERSION, id);
+    else if (!id[0])
+        printf("%slayout: absent (no engine wrote to this keyspace yet, or it was wiped)\n",
+               cfg->key_prefix);
+    else
+        printf("%slayout: version %d, keyspace id %s\n", cfg->key_prefix, LAYOUT_VERSION, id);
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_FATAL;
 }

@@ -37,6 +37,8 @@ int cmd_segment(const Config *cfg, const Command *c, int argc, char **argv);
 int cmd_render(const Config *cfg, const Command *c, int argc, char **argv);
 /* check.c: verify and rebuild (c->name tells which) */
 int cmd_check(const Config *cfg, const Command *c, int argc, char **argv);
+/* check.c: the layout key (show, ack) */
+int cmd_layout(const Config *cfg, const Command *c, int argc, char **argv);
 /* apply.c */
 int cmd_apply(const Config *cfg, const Command *c, int argc, char **argv);
 /* broker.c */
@@ -58,6 +60,11 @@ typedef struct {
  * the usage error said, otherwise. */
 bool parse_args(const Command *c, int argc, char **argv, const Opt *opts, char **pos,
                 int minpos, int maxpos, int *npos);
+
+/* An engine connected to Redis (engine_new) whose layout key names the
+ * layout this build knows (handlers/layout.h); a writer (apply) also
+ * writes the key when it is absent. NULL with err otherwise. */
+Engine *ctl_engine(const Config *cfg, bool writer, char *err, size_t errlen);
 
 /* A fatal error said, with a hint of what to do next where the message
  * tells (a server not running, a password refused). */

@@ -9,6 +9,7 @@
 #include "ctl/ctl.h"
 #include "ctl/stats_table.h"
 #include "lib/jsonbuf.h"
+#include "handlers/layout.h"
 #include "handlers/read.h"
 #include "handlers/render.h"
 #include "handlers/trigger.h"
@@ -40,7 +41,7 @@ int cmd_stats(const Config *cfg, const Command *c, int argc, char **argv)
     if (!side_args(cfg, pos, &rel, &side))
         return EXIT_USAGE;
     bool table = as_table || (!as_json && isatty(1));
-    Engine *e = engine_new(cfg, err, sizeof err);
+    Engine *e = ctl_engine(cfg, false, err, sizeof err);
     if (!e) {
         fatal(err);
         return EXIT_FATAL;
@@ -91,7 +92,7 @@ int cmd_edges(const Config *cfg, const Command *c, int argc, char **argv)
     if (!parse_args(c, argc, argv, NULL, pos, 3, 3, &npos) || !side_args(cfg, pos, &rel, &side))
         return EXIT_USAGE;
     argv = pos;
-    Engine *e = engine_new(cfg, err, sizeof err);
+    Engine *e = ctl_engine(cfg, false, err, sizeof err);
     if (!e) {
         fatal(err);
         return EXIT_FATAL;
@@ -150,7 +151,7 @@ int cmd_segment(const Config *cfg, const Command *c, int argc, char **argv)
         fatal(err);
         return EXIT_USAGE;
     }
-    Engine *e = engine_new(cfg, err, sizeof err);
+    Engine *e = ctl_engine(cfg, false, err, sizeof err);
     if (!e) {
         fatal(err);
         return EXIT_FATAL;
@@ -196,7 +197,8 @@ static const SideStats *cached_stats(void *ctx, const RelationDef *rel, Side sid
         snprintf(err, errlen, "a template reads more than 128 sides");
         return NULL;
     }
-    if (!engine_side_stats(c->e, rel, side, c->profile, &c->side[c->n].st, &c->side[c->n].keep,
+    if (!engine_layout_known(c->e, err, errlen) ||
+        !engine_side_stats(c->e, rel, side, c->profile, &c->side[c->n].st, &c->side[c->n].keep,
                            err, errlen))
         return NULL;
     c->side[c->n].rel = rel;

@@ -9,6 +9,7 @@
  * prefixes, at engine.log_level), and the exit status is one of ctl.h's. */
 #include "ctl/ctl.h"
 #include "handlers/check.h"
+#include "handlers/layout.h"
 #include "lib/log.h"
 
 #include <signal.h>
@@ -55,6 +56,11 @@ static const Command commands[] = {
      "in place atomically per side); safe while the daemon runs (after a property is added,\n"
      "removed or changed).",
      "relationctl -c /etc/relationd/relationd.json rebuild loyal direct", cmd_check, 0},
+    {"layout", "show|ack",
+     "The layout key (PREFIX layout): show prints its layout version and keyspace id; ack\n"
+     "writes a new keyspace id, acknowledging a keyspace the daemon found wiped (the daemon\n"
+     "then consumes again).",
+     "relationctl -c /etc/relationd/relationd.json layout ack", cmd_layout, 0},
     {"apply", "[FILE|-] [--publish | --no-triggers]",
      "JSON-lines events applied with the daemon's engine (a backfill); the triggers printed,\n"
      "published to the hook exchange (--publish), or dropped (--no-triggers).",
@@ -154,6 +160,18 @@ void fatal(const char *err)
 }
 
 /* After an empty answer: a word when the key prefix holds no data at all. */
+Engine *ctl_engine(const Config *cfg, bool writer, char *err, size_t errlen)
+{
+    char id[LAYOUT_ID_MAX];
+    bool written;
+    Engine *e = engine_new(cfg, err, errlen);
+    if (e && (writer ? engine_layout_claim(e, id, &written, err, errlen) == LAYOUT_OK
+                     : engine_layout_known(e, err, errlen)))
+        return e;
+    engine_free(e);
+    return NULL;
+}
+
 void note_empty_prefix(Engine *e, const Config *cfg)
 {
     char err[256];

@@ -18,6 +18,7 @@
 #include "daemon/http_read.h"
 #include "daemon/shared_config.h"
 #include "handlers/engine.h"
+#include "handlers/layout.h"
 #include "handlers/read.h"
 #include "lib/clock.h"
 #include "lib/jsonbuf.h"
@@ -338,7 +339,9 @@ static unsigned run_read(Worker *w, const Job *j, char **body)
         *body = http_read_error_body(err);
         return MHD_HTTP_NOT_FOUND;
     }
-    if (j->edges) {
+    if (!engine_layout_known(w->engine, err, sizeof err)) {
+        /* a layout not known, or Redis unreachable */
+    } else if (j->edges) {
         *body = read_edges(w, rel, j, err, sizeof err);
     } else {
         SideStats *st = malloc(sizeof *st);

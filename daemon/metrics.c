@@ -18,6 +18,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long events[SOURCE_COUNT][4];
 static unsigned long dead[SOURCE_COUNT];
 static long outbox;
+static unsigned long keyspace_lost;
 static struct {
     char key[160];
     unsigned long n;
@@ -270,6 +271,13 @@ void metrics_waiting(const char *who, const char *what)
     pthread_mutex_unlock(&lock);
 }
 
+void metrics_keyspace_lost(void)
+{
+    pthread_mutex_lock(&lock);
+    keyspace_lost++;
+    pthread_mutex_unlock(&lock);
+}
+
 /* A label value: ", \ and newlines escaped (Prometheus text format). */
 static void label(JsonBuf *b, const char *v)
 {
@@ -385,6 +393,11 @@ char *metrics_render(void)
                      "whose triggers are not confirmed and cleared yet.\n"
                      "# TYPE relationd_outbox_entries gauge\nrelationd_outbox_entries ");
     jsonbuf_int(&b, (int64_t)outbox);
+    jsonbuf_cstr(&b, "\n# HELP relationd_redis_keyspace_lost_total Times the Redis keyspace "
+                     "was found wiped or changed under the daemon (its layout key gone or "
+                     "holding another id).\n# TYPE relationd_redis_keyspace_lost_total counter\n"
+                     "relationd_redis_keyspace_lost_total ");
+    jsonbuf_int(&b, (int64_t)keyspace_lost);
     jsonbuf_cstr(&b, "\n# HELP relationd_kafka_consumer_lag Messages of a partition not "
                      "committed yet.\n# TYPE relationd_kafka_consumer_lag gauge\n");
     for (int i = 0; i < nlags; i++) {

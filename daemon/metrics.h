@@ -44,6 +44,10 @@ void metrics_waiting(const char *who, const char *what);
  * with the latest reason. */
 void metrics_amqp_blocked(const char *component, int change, const char *reason);
 
+/* The Redis keyspace was found wiped or changed under the daemon (its
+ * layout key gone or holding another id): relationd_redis_keyspace_lost_total. */
+void metrics_keyspace_lost(void);
+
 /* Outbox entries written by this process whose triggers are not confirmed
  * and cleared yet: n more (or fewer, when negative). */
 void metrics_outbox(long n);

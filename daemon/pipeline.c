@@ -13,7 +13,9 @@
 #include "daemon/publisher.h"
 #include "daemon/shared_config.h"
 #include "handlers/apply.h"
+#include "handlers/layout.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ struct PipelineBatch {
     bool sent_ok;      /* the calls reached Redis' socket */
     bool published_ok; /* the triggers reached the hooks' socket */
     bool abandoned;    /* the drain deadline passed before it was parsed */
+    bool held;         /* abandoned: a stop came while a lost keyspace paused it */
     uint64_t last_tag; /* the delivery tag of the last trigger */
     int64_t started_ms; /* for the batch duration metric */
     uint64_t seq;       /* order of starting */
@@ -65,6 +68,15 @@ struct Pipeline {
     size_t taken[PIPELINE_DEPTH];           /* the messages it took */
     Ring ring; /* current: the source slot being filled; in flight: the slots
                 * before it, published, awaiting their confirms */
+    /* The layout key (handlers/layout.h): the keyspace id seen ("" before
+     * the first check), the connection it was checked on, when next.
+     * lost: the keyspace was wiped or changed under the daemon (or holds a
+     * layout not known); consumption is paused until the key holds an id
+     * other than lost_id and layout_id (relationctl layout ack). */
+    char layout_id[LAYOUT_ID_MAX], lost_id[LAYOUT_ID_MAX];
+    unsigned long layout_conn;
+    int64_t layout_next_ms;
+    bool lost, lost_counted;
 };
 
 /* relationd_triggers_unroutable_total at 0 for the relations configured. */
@@ -98,6 +110,7 @@ Pipeline *pipeline_new(const PipelineSource *src)
     redis_link_init(&p->redis, p->who, p->engine, cfg->retry_max_ms);
     backoff_init(&p->hooks_down, p->who, "hooks exchange", cfg->retry_max_ms);
     backoff_init(&p->memory, p->who, "memory", cfg->retry_max_ms);
+    metrics_component(p->who, "redis data", true); /* listed from the start (layout_lost) */
     return p;
 }
 
@@ -201,6 +214,8 @@ bool redis_link_idle(RedisLink *l)
     return false;
 }
 
+static bool layout_check(Pipeline *p);
+
 bool pipeline_connect(Pipeline *p)
 {
     char err[512];
@@ -208,10 +223,111 @@ bool pipeline_connect(Pipeline *p)
         if (!redis_link_failed(&p->redis, err))
             return false;
     redis_link_ok(&p->redis);
+    (void)layout_check(p); /* the layout key written, or its id seen */
     while (!publisher_connect(p->hooks, err, sizeof err))
         if (!backoff_failed(&p->hooks_down, err))
             return false;
     backoff_ok(&p->hooks_down);
+    return true;
+}
+
+/* ---- the layout key: a keyspace wiped under the daemon ---- */
+
+/* Pipelines that see the keyspace lost now: the first logs and counts it. */
+static atomic_int keyspace_lost;
+
+/* The keyspace is not the one seen before (id: what the key holds now, ""
+ * when it is gone), or its layout is not known (why, counted false). */
+static void layout_lost(Pipeline *p, const char *id, const char *why, bool counted)
+{
+    char reason[512];
+    const char *key = pipeline_config(p)->key_prefix;
+    if (counted)
+        snprintf(reason, sizeof reason, "Redis lost its data: the layout key %slayout %s (a "
+                 "restart without persistence? FLUSHALL?); consumption paused until "
+                 "relationctl layout ack or a restart", key,
+                 id[0] ? "holds another keyspace id" : "is gone");
+    else
+        snprintf(reason, sizeof reason, "%s; consumption paused", why);
+    p->lost = true;
+    p->lost_counted = counted;
+    snprintf(p->lost_id, sizeof p->lost_id, "%s", id);
+    metrics_component_refused(p->who, "redis data", reason);
+    if (!counted)
+        log_at(LOG_ERROR, p->who, "%s", reason);
+    else if (atomic_fetch_add(&keyspace_lost, 1) == 0) {
+        metrics_keyspace_lost();
+        log_at(LOG_ERROR, p->who, "%s", reason);
+    }
+}
+
+/* The key holds a new id (an acknowledgement, or a daemon started since). */
+static void layout_back(Pipeline *p, const char *id)
+{
+    snprintf(p->layout_id, sizeof p->layout_id, "%s", id);
+    p->lost = false;
+    metrics_component(p->who, "redis data", true);
+    if (p->lost_counted)
+        atomic_fetch_sub(&keyspace_lost, 1);
+    log_at(LOG_INFO, p->who, "the layout key %slayout holds a new keyspace id (acknowledged): "
+           "consuming again", pipeline_config(p)->key_prefix);
+}
+
+/* The layout key checked when due (a new connection, or REDIS_IDLE_CHECK_MS
+ * since the last check) and no batch's replies are due: written on the
+ * first check, compared with what was seen on the others. False while the
+ * keyspace is lost (consumption paused). A failed connection or an error
+ * reply (a server still loading its data) changes nothing here: the
+ * outage is the batches' and the idle check's. */
+static bool layout_check(Pipeline *p)
+{
+    char err[512], id[LAYOUT_ID_MAX];
+    unsigned long conn;
+    bool written;
+    if (!engine_layout_idle(p->engine, &conn) ||
+        (conn == p->layout_conn && clock_now_ms() < p->layout_next_ms))
+        return !p->lost;
+    LayoutResult res = p->layout_id[0] ? engine_layout_get(p->engine, id, err, sizeof err)
+                                       : engine_layout_claim(p->engine, id, &written, err, sizeof err);
+    if (res == LAYOUT_FAILED)
+        return !p->lost;
+    p->layout_conn = conn;
+    p->layout_next_ms = clock_now_ms() + REDIS_IDLE_CHECK_MS;
+    if (res == LAYOUT_UNKNOWN) {
+        if (!p->lost)
+            layout_lost(p, "?", err, false);
+    } else if (p->lost && !p->lost_counted) {
+        if (id[0])
+            layout_back(p, id); /* a layout not known, replaced */
+    } else if (!p->layout_id[0]) {
+        snprintf(p->layout_id, sizeof p->layout_id, "%s", id); /* the first check */
+    } else if (p->lost) {
+        if (id[0] && strcmp(id, p->lost_id) != 0 && strcmp(id, p->layout_id) != 0)
+            layout_back(p, id);
+    } else if (strcmp(id, p->layout_id) != 0) {
+        layout_lost(p, id, NULL, true);
+    }
+    return !p->lost;
+}
+
+/* Before a batch's calls go to Redis: while the keyspace is lost, waits
+ * (its events held, neither applied nor acknowledged) until it is
+ * acknowledged. False when a stop is asked meanwhile: the batch is left to
+ * be delivered again. */
+static bool layout_hold(Pipeline *p)
+{
+    char err[512];
+    unsigned long conn;
+    if (!engine_layout_idle(p->engine, &conn) && !engine_connect(p->engine, err, sizeof err))
+        return true; /* the outage is the batch's to wait out; checked when it ends */
+    while (!layout_check(p)) {
+        if (lifecycle_stopping() || lifecycle_deadline_passed())
+            return false;
+        publisher_poll(p->hooks);
+        lifecycle_sleep_ms(200);
+        if (!engine_layout_idle(p->engine, &conn) && !engine_connect(p->engine, err, sizeof err))
+            lifecycle_sleep_ms(800);
+    }
     return true;
 }
 
@@ -221,7 +337,8 @@ void pipeline_idle(Pipeline *p)
     publisher_poll(p->hooks);
     if (!engine_sync(p->engine, err, sizeof err))
         log_at(LOG_WARN, p->who, "%s", err);
-    (void)redis_link_idle(&p->redis);
+    if (redis_link_idle(&p->redis))
+        (void)layout_check(p);
 }
 
 /* ---- the batch's arrays ---- */
@@ -297,7 +414,7 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
     if (b->cfg)
         shared_config_release(b->cfg);
     b->cfg = config_ref_retain(p->cfg);
-    b->abandoned = false;
+    b->abandoned = b->held = false;
     b->msgs = msgs;
     b->n = n;
     b->nev = 0;
@@ -328,6 +445,10 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
     }
     if (b->nev == 0)
         return b;
+    if (!layout_hold(p)) {
+        b->abandoned = b->held = true; /* stopping while paused: delivered again */
+        return b;
+    }
     /* A failure here is retried in batch_publish. */
     b->sent_ok = engine_send(p->engine, b->events, b->nev, err, sizeof err);
     if (!b->sent_ok)
@@ -344,6 +465,10 @@ static bool apply_with_backoff(Pipeline *p, PipelineBatch *b, char *err, size_t 
     int no = others(p, b, o);
     for (;;) {
         triggers_reset(&b->triggers);
+        if (!layout_hold(p)) {
+            b->held = true;
+            return false;
+        }
         if (engine_send(p->engine, b->events, b->nev, err, errlen) &&
             engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers, o, no, err, errlen))
             break;
@@ -524,11 +649,12 @@ int pipeline_in_flight(const Pipeline *p)
 }
 
 /* A batch left unacknowledged: the source delivers it again. */
-static void left_unacked(Pipeline *p, int slot)
+static void left_unacked(Pipeline *p, int slot, bool held)
 {
     lifecycle_note_abandoned();
-    log_at(LOG_WARN, p->who, "drain deadline passed: %zu messages left %s", p->taken[slot],
-           p->src.unacked);
+    log_at(LOG_WARN, p->who, "%s: %zu messages left %s",
+           held ? "stopping while consumption is paused (Redis lost its data)"
+                : "drain deadline passed", p->taken[slot], p->src.unacked);
 }
 
 
@@ -542,7 +668,7 @@ static bool ring_publish(Pipeline *p, int slot)
     if (b)
         batch_abandon(p, b);
     p->started[slot] = NULL;
-    left_unacked(p, slot);
+    left_unacked(p, slot, b && b->held);
     p->src.release(p->src.ctx, slot);
     return false;
 }
@@ -557,7 +683,7 @@ static bool ring_complete_oldest(Pipeline *p, bool sync)
     p->started[slot] = NULL;
     bool ok = b && batch_finish(p, b) && p->src.dead_letter(p->src.ctx, slot);
     if (!ok)
-        left_unacked(p, slot);
+        left_unacked(p, slot, false);
     else
         ok = p->src.ack(p->src.ctx, slot, sync);
     p->src.release(p->src.ctx, slot);

@@ -132,14 +132,24 @@ PipelineStatus pipeline_drain(Pipeline *p) __attribute__((warn_unused_result));
  * failed turn. NULL: nothing. */
 void pipeline_drop(Pipeline *p);
 
-/* Connects to Redis (loading the function library) and to the hooks
- * exchange, waiting out their outages with back-off. False only past the
- * drain deadline. */
+/* Connects to Redis (loading the function library; the layout key written
+ * when absent, its keyspace id remembered: handlers/layout.h) and to the
+ * hooks exchange, waiting out their outages with back-off. False only past
+ * the drain deadline. */
 bool pipeline_connect(Pipeline *p) __attribute__((warn_unused_result));
 
 /* Between batches: keeps the idle connections alive, and checks Redis
  * (redis_link_idle) so that the gauges and /readyz follow it without
- * traffic. */
+ * traffic, and its layout key.
+ *
+ * The layout key is read again on every new Redis connection and every
+ * REDIS_IDLE_CHECK_MS (idle, or between batches). Gone or holding another
+ * keyspace id: Redis lost its data under the daemon. Logged once per
+ * process, counted (relationd_redis_keyspace_lost_total), named in /readyz
+ * (component "redis data"), and consumption paused: the next batch waits
+ * before its calls are sent, neither applied nor acknowledged, until the
+ * key holds a new id (relationctl layout ack, or a daemon started since);
+ * a stop meanwhile leaves it unacknowledged. */
 void pipeline_idle(Pipeline *p);
 
 /* ---- Redis as one thread sees it through its engine ----

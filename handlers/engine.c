@@ -278,6 +278,7 @@ bool engine_connected(Engine *e, char *err, size_t errlen)
         return false;
     }
     e->connected = true;
+    e->connections++;
     /* Clearings whose outcome the lost connection took with it. */
     if (e->cleared.len) {
         requeue_cleared(e);

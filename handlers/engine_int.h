@@ -81,6 +81,9 @@ struct Engine {
      * count, the count raised after every failed batch. */
     uint32_t epoch_id, epoch_n;
     char epoch[24];
+    /* Connections made (layout.c: the layout key is checked again on a
+     * new one), and the one a reader checked it on. */
+    unsigned long connections, layout_conn;
 };
 
 

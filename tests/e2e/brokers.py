@@ -804,14 +804,15 @@ def _hgetall(client, key):
 
 def redis_state(client, prefix, zeros=True):
     """Every statistics key under prefix (side hashes, tops, tombstones; not
-    the time-scored `seen` and `#last`), prefix stripped, with its content
+    the time-scored `seen` and `#last`, nor the `layout` key, whose keyspace
+    id is random), prefix stripped, with its content
     (as text, whatever the client's decode_responses). zeros=False leaves
     out statistic fields holding 0 (the layout reads a missing field as 0:
     an event writes one, `relationctl rebuild` does not)."""
     state = {}
     for k in client.scan_iter(match=prefix + "*", count=1000):
         name = _s(k)[len(prefix):]
-        if name.endswith(":seen"):
+        if name.endswith(":seen") or name == "layout":
             continue
         t = _s(client.type(k))
         if t == "hash":

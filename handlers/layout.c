@@ -1,0 +1,176 @@
+/* layout.c — the layout key (layout.h): written, read and renewed with one
+ * command each, sent to the node of the key's own slot (the key has no
+ * hash tag of a side: on a cluster it lives wherever its name hashes). */
+#include "handlers/layout.h"
+#include "handlers/cluster.h"
+#include "handlers/engine_int.h"
+#include "handlers/resp.h"
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A new keyspace id: 16 hex digits. */
+static void new_id(char id[LAYOUT_ID_MAX])
+{
+    uint64_t v;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+        v = ((uint64_t)time(NULL) << 32) ^ ((uint64_t)getpid() << 16) ^ (uint64_t)clock();
+    snprintf(id, LAYOUT_ID_MAX, "%016llx", (unsigned long long)v);
+}
+
+/* One command on the layout key: op, the key, then up to three more
+ * arguments (NULL ends them); its reply. */
+static bool layout_call(Engine *e, const char *op, const char *a1, const char *a2,
+                        const char *a3, redisReply **r, char *err, size_t errlen)
+{
+    if (!engine_connect(e, err, errlen) || !engine_read_groups(e, false, err, errlen))
+        return false;
+    const char *prefix = e->cfg->key_prefix;
+    size_t plen = strlen(prefix);
+    char *key = malloc(plen + sizeof "layout");
+    if (!key) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    memcpy(key, prefix, plen);
+    memcpy(key + plen, "layout", sizeof "layout");
+    size_t klen = plen + sizeof "layout" - 1;
+    const char *extra[3] = {a1, a2, a3};
+    size_t n = 2;
+    while (n - 2 < 3 && extra[n - 2])
+        n++;
+    resp_count(&e->cmd, '*', n);
+    resp_cstr(&e->cmd, op);
+    resp_arg(&e->cmd, key, klen);
+    for (size_t i = 0; i + 2 < n; i++)
+        resp_cstr(&e->cmd, extra[i]);
+    int slot = router_cluster(e->router) ? (int)cluster_slot(key, klen) : ROUTER_ANY;
+    free(key);
+    return engine_command(e, slot, r, err, errlen);
+}
+
+/* A reply holding the key's value (or nil) read into id. */
+static LayoutResult parse_value(const Engine *e, const redisReply *r, char id[LAYOUT_ID_MAX],
+                                char *err, size_t errlen)
+{
+    const char *key = e->cfg->key_prefix;
+    id[0] = '\0';
+    if (r->type == REDIS_REPLY_NIL)
+        return LAYOUT_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis: %slayout: %s", key, r->str);
+        return LAYOUT_FAILED;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        snprintf(err, errlen, "redis: %slayout: unexpected reply", key);
+        return LAYOUT_FAILED;
+    }
+    char *end;
+    long version = strtol(r->str, &end, 10);
+    if (end == r->str || version <= 0 || (*end != ' ' && *end != '\0')) {
+        snprintf(err, errlen, "redis: %slayout holds \"%.40s\", not a layout version", key, r->str);
+        return LAYOUT_UNKNOWN;
+    }
+    if (version != LAYOUT_VERSION) {
+        snprintf(err, errlen, "redis: %slayout says the data is in layout version %ld; this "
+                 "build reads and writes version %d only (a newer release wrote it? use that "
+                 "release, or another redis.key_prefix)", key, version, LAYOUT_VERSION);
+        return LAYOUT_UNKNOWN;
+    }
+    const char *v = *end ? end + 1 : end;
+    size_t vlen = strlen(v);
+    if (vlen == 0 || vlen >= LAYOUT_ID_MAX || strchr(v, ' ')) {
+        snprintf(err, errlen, "redis: %slayout holds \"%.40s\": version %d without a keyspace "
+                 "id (relationctl layout ack writes one)", key, r->str, LAYOUT_VERSION);
+        return LAYOUT_UNKNOWN;
+    }
+    memcpy(id, v, vlen + 1);
+    return LAYOUT_OK;
+}
+
+LayoutResult engine_layout_get(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t errlen)
+{
+    redisReply *r;
+    if (!layout_call(e, "GET", NULL, NULL, NULL, &r, err, errlen))
+        return LAYOUT_FAILED;
+    LayoutResult res = parse_value(e, r, id, err, errlen);
+    freeReplyObject(r);
+    return res;
+}
+
+/* "<version> <id>" of a new id. */
+static void new_value(char id[LAYOUT_ID_MAX], char value[LAYOUT_ID_MAX + 16])
+{
+    new_id(id);
+    snprintf(value, LAYOUT_ID_MAX + 16, "%d %s", LAYOUT_VERSION, id);
+}
+
+LayoutResult engine_layout_claim(Engine *e, char id[LAYOUT_ID_MAX], bool *written, char *err,
+                                 size_t errlen)
+{
+    char mine[LAYOUT_ID_MAX], value[LAYOUT_ID_MAX + 16];
+    redisReply *r;
+    *written = false;
+    new_value(mine, value);
+    if (!layout_call(e, "SET", value, "NX", "GET", &r, err, errlen))
+        return LAYOUT_FAILED;
+    LayoutResult res = parse_value(e, r, id, err, errlen);
+    *written = res == LAYOUT_OK && r->type == REDIS_REPLY_NIL;
+    freeReplyObject(r);
+    if (*written)
+        memcpy(id, mine, LAYOUT_ID_MAX);
+    return res;
+}
+
+bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t errlen)
+{
+    char old[LAYOUT_ID_MAX], value[LAYOUT_ID_MAX + 16];
+    redisReply *r;
+    if (!layout_call(e, "GET", NULL, NULL, NULL, &r, err, errlen))
+        return false;
+    /* a value of this version without a proper id is what an ack repairs;
+     * another version, or a value that is none, is not */
+    LayoutResult res = parse_value(e, r, old, err, errlen);
+    bool mine = res == LAYOUT_OK || (res == LAYOUT_UNKNOWN && r->type == REDIS_REPLY_STRING &&
+                                     strtol(r->str, NULL, 10) == LAYOUT_VERSION);
+    freeReplyObject(r);
+    if (!mine)
+        return false;
+    new_value(id, value);
+    if (!layout_call(e, "SET", value, NULL, NULL, &r, err, errlen))
+        return false;
+    bool ok = r->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        snprintf(err, errlen, "redis: SET %slayout: %s", e->cfg->key_prefix,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return ok;
+}
+
+bool engine_layout_known(Engine *e, char *err, size_t errlen)
+{
+    char id[LAYOUT_ID_MAX];
+    if (e->connected && router_connected(e->router) && e->layout_conn == e->connections)
+        return true;
+    if (!engine_connect(e, err, errlen) || engine_layout_get(e, id, err, errlen) != LAYOUT_OK)
+        return false;
+    e->layout_conn = e->connections;
+    return true;
+}
+
+bool engine_layout_idle(const Engine *e, unsigned long *conn)
+{
+    *conn = e->connections;
+    if (!e->connected || !router_connected(e->router))
+        return false;
+    for (int i = 0; i < e->ngroups; i++)
+        if (e->groups[i].kind == GROUP_APPLY)
+            return false;
+    return true;
+}

@@ -1,0 +1,55 @@
+/* layout.h — the layout key (README "Redis key layout"): PREFIX layout, a
+ * string "<version> <keyspace id>", the version of the key layout the data
+ * is in and a random id naming this keyspace. The engine writes it (SET NX)
+ * when it first connects; readers refuse a version they do not know; the
+ * daemon compares the id with the one it saw, so that a keyspace wiped
+ * under it (a Redis restarted without persistence, FLUSHALL) is noticed:
+ * the key is gone or holds another id.
+ *
+ * Ownership: results go into the caller's buffers. Threads: the engine's
+ * (engine.h). Failure: false with the reason in err (the key named, and
+ * both versions for one not known); a connection lost is dropped as every
+ * engine call does. */
+#ifndef RELATIOND_LAYOUT_H
+#define RELATIOND_LAYOUT_H
+
+#include "handlers/engine.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The key layout this build writes and reads. */
+#define LAYOUT_VERSION 1
+/* A keyspace id: 16 hex digits ("" when the key is absent). */
+#define LAYOUT_ID_MAX 24
+
+typedef enum {
+    LAYOUT_FAILED,  /* Redis did not answer, or answered an error (err) */
+    LAYOUT_OK,
+    LAYOUT_UNKNOWN  /* the key names another version, or is not a layout value:
+                     * err names the key and both versions */
+} LayoutResult;
+
+/* The layout key's value: its id into id ("" when the key is absent). */
+LayoutResult engine_layout_get(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Writes the key with a new id when it is absent (SET NX GET): id is the
+ * one it holds now; *written whether this call wrote it. */
+LayoutResult engine_layout_claim(Engine *e, char id[LAYOUT_ID_MAX], bool *written, char *err,
+                                 size_t errlen) __attribute__((warn_unused_result));
+/* Writes the key with a new id (relationctl layout ack), unless it names a
+ * version not known: id the new one. */
+bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* For a reader: on each new connection (connecting when not connected),
+ * the layout key's version checked once; false with err otherwise. */
+bool engine_layout_known(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Whether a command may be sent and its reply awaited now: connected, and
+ * no batch's replies are due. *conn: the connection's number (one more on
+ * each new connection: a caller that saw another one since its last check
+ * checks again). */
+bool engine_layout_idle(const Engine *e, unsigned long *conn);
+
+#endif
