@@ -57,6 +57,27 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
 
 all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publisher_driver
 
+# The Redis module (module/): redismodule.h comes from the source of Debian's
+# redis package, fetched by tools/deps.sh into REDIS_SRC_CACHE and unpacked
+# here (never committed). Built without the sanitizers (it runs inside
+# redis-server), position-independent, only its entry point exported.
+REDIS_SRC_CACHE ?= /var/cache/relationd
+MODULE_SRCS := $(wildcard module/*.c)
+MODULE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fPIC -fvisibility=hidden -I. -I$(BUILD)
+$(BUILD)/redismodule.h:
+	@mkdir -p $(dir $@)
+	@tgz=$$(ls $(REDIS_SRC_CACHE)/redis_*.orig.tar.gz 2>/dev/null | tail -n 1); \
+	if [ -z "$$tgz" ]; then echo "no redis source in $(REDIS_SRC_CACHE) for redismodule.h:" \
+	  "run make deps (tools/deps.sh) as root" >&2; exit 1; fi; \
+	tar -xzf "$$tgz" -O --wildcards 'redis-*/src/redismodule.h' > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/module/%.o: module/%.c | $(BUILD)/redismodule.h
+	@mkdir -p $(dir $@)
+	$(CC) $(MODULE_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/relationd.so: $(call obj,$(MODULE_SRCS))
+	$(CC) -shared $^ -o $@
+
 $(BUILD)/apply_lua.c: handlers/apply.lua tools/embed.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed.sh apply_lua $< > $@
