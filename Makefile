@@ -55,7 +55,8 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
 .PHONY: all clean deps test test-unit test-e2e test-asan test-alerts install uninstall demo bench fuzz soak \
         check-layers
 
-all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publisher_driver
+all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publisher_driver \
+     $(BUILD)/relationd.so
 
 # The Redis module (module/): redismodule.h comes from the source of Debian's
 # redis package, fetched by tools/deps.sh into REDIS_SRC_CACHE and unpacked
@@ -63,7 +64,7 @@ all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publis
 # redis-server), position-independent, only its entry point exported.
 REDIS_SRC_CACHE ?= /var/cache/relationd
 MODULE_SRCS := $(wildcard module/*.c)
-MODULE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fPIC -fvisibility=hidden -I. -I$(BUILD)
+MODULE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fPIC -fvisibility=hidden -I. -isystem $(BUILD)
 $(BUILD)/redismodule.h:
 	@mkdir -p $(dir $@)
 	@tgz=$$(ls $(REDIS_SRC_CACHE)/redis_*.orig.tar.gz 2>/dev/null | tail -n 1); \

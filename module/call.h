@@ -1,0 +1,38 @@
+/* call.h — Redis commands run from a module command (RedisModule_Call), the
+ * way the Lua library's redis.call runs them: a write's effects replicated
+ * ("!": to the replicas and the AOF, wrapped with the command's other
+ * writes in MULTI/EXEC, so that neither needs the module), an error reply
+ * turned into the failure of the whole call (its message kept for the
+ * client, as pcall gives it to the library's `failed`).
+ *
+ * Ownership: replies and strings are the context's automatic memory (freed
+ * when the command returns). Threads: Redis's main thread. */
+#ifndef RELATIOND_MODULE_CALL_H
+#define RELATIOND_MODULE_CALL_H
+
+#include "redismodule.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    RedisModuleCtx *ctx;
+    bool failed;
+    char err[512];
+} Run;
+
+/* The reply, or NULL when it is an error (or the call failed): r->failed
+ * set and r->err its message, the first one kept. */
+RedisModuleCallReply *run_check(Run *r, RedisModuleCallReply *rep, const char *cmd);
+
+#define RUN(r, cmd, fmt, ...) run_check((r), RedisModule_Call((r)->ctx, cmd, fmt, __VA_ARGS__), cmd)
+
+/* A string of the context's automatic memory. */
+RedisModuleString *run_str(Run *r, const char *s, size_t len);
+/* prefix then s then (when sep >= 0) the byte sep and t. */
+RedisModuleString *run_cat(Run *r, const char *prefix, const char *s, size_t len, int sep,
+                           const char *t, size_t tlen);
+/* Element i of an array reply: its string (NULL for a nil). */
+const char *run_elem(RedisModuleCallReply *arr, size_t i, size_t *len);
+
+#endif
