@@ -230,8 +230,10 @@ $(BUILD)/bench_subscriber: tests/bench/bench_subscriber.c
 $(BUILD)/bench_publish: tests/bench/bench_publish.c $(ALL_LIBS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(ALL_LIBS) $(PKG_LIBS) -lpthread -lm -o $@
 
-# libFuzzer (needs clang) on the event reader, the configuration loader and
-# the trigger rendering: FUZZ_SECONDS each, from the seeds in tests/fuzz/corpus.
+# libFuzzer (needs clang) on the event reader, the configuration loader,
+# the trigger rendering and the Redis module's parsing (its configuration
+# text, its commands' arguments, stored edge values): FUZZ_SECONDS each, from
+# the seeds in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all -I. -I$(BUILD) $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\"
@@ -239,7 +241,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_BUILD := $(BUILD)/fuzzlib
 FUZZ_LIBS := $(FUZZ_BUILD)/libhandlers.a $(FUZZ_BUILD)/libconfig.a $(FUZZ_BUILD)/liblib.a
 fuzz:
-	@for t in event config trigger; do mkdir -p $(BUILD)/fuzz/$$t; \
+	@for t in event config trigger module; do mkdir -p $(BUILD)/fuzz/$$t; \
 	  cp -n tests/fuzz/corpus/$$t-* $(BUILD)/fuzz/$$t/ 2>/dev/null || true; done
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang WARN= CFLAGS="-g -O1" \
 	  SANITIZE=fuzzer-no-link,address,undefined $(FUZZ_LIBS)
@@ -249,3 +251,6 @@ fuzz:
 	$(BUILD)/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/event
 	$(BUILD)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(BUILD)/fuzz/config
 	$(BUILD)/fuzz_trigger -max_total_time=$(FUZZ_SECONDS) -max_len=2048 $(BUILD)/fuzz/trigger
+	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_module.c module/conf.c module/args.c module/num.c \
+	  module/edge.c module/mpack.c -o $(BUILD)/fuzz_module
+	$(BUILD)/fuzz_module -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/module
