@@ -177,7 +177,8 @@ demo: deps
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) $(PYTHON) tools/demo.py
 
-# The unit's paths (binaries, documentation) follow PREFIX. The configuration
+# The unit's paths (binaries, documentation) follow PREFIX; the Redis module
+# goes to PREFIX/lib/relationd/relationd.so (redis-server's loadmodule). The configuration
 # the unit reads, SYSCONFDIR/relationd/relationd.json (the example), and the
 # secrets file beside it (environment, root only) are installed only when
 # absent: an operator's files are never overwritten. relationd.json is 0644:
@@ -188,6 +189,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd \
 	  $(DESTDIR)$(PREFIX)/share/doc/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BUILD)/relationd $(BUILD)/relationctl $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/lib/relationd
+	install -m 0644 $(BUILD)/relationd.so $(DESTDIR)$(PREFIX)/lib/relationd/
 	install -m 0644 config/relationd.example.json config/relationd.schema.json \
 	  config/grafana-dashboard.json config/alerts.yml $(DESTDIR)$(PREFIX)/share/relationd/
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/relationd
@@ -206,6 +209,7 @@ install: all
 # The configuration in SYSCONFDIR/relationd stays (the operator's).
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/relationd $(DESTDIR)$(PREFIX)/bin/relationctl
+	rm -rf $(DESTDIR)$(PREFIX)/lib/relationd
 	rm -rf $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/share/doc/relationd
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8 $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service

@@ -9,6 +9,7 @@
 # tarball into build/. Nothing is fetched when the tarball is there.
 set -eu
 REDIS_SRC_CACHE=${REDIS_SRC_CACHE:-/var/cache/relationd}
+DEB_SRC_FILE=${DEB_SRC_FILE:-/etc/apt/sources.list.d/debian-src.sources}
 
 PACKAGES="build-essential pkg-config libjansson-dev libhiredis-dev libsystemd-dev
 libcmocka-dev librdkafka-dev librabbitmq-dev libmicrohttpd-dev
@@ -49,7 +50,7 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 if ! have_redis_src; then
-    src=/etc/apt/sources.list.d/debian-src.sources
+    src=$DEB_SRC_FILE
     if [ ! -e "$src" ]; then
         echo "deps: adding $src (deb-src for bookworm: redis's source, for redismodule.h)" >&2
         cat > "$src" <<'SOURCES'
