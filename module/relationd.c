@@ -79,7 +79,11 @@ static const Conf *keyed(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
     return c;
 }
 
-static int apply_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, bool both)
+typedef enum { CMD_APPLY, CMD_APPLY2, CMD_REBUILD } Kind;
+
+/* A keyed command: its keys when Redis asks for them, else its arguments
+ * checked and the command run. */
+static int keyed_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Kind kind)
 {
     if (RedisModule_IsKeysPositionRequest(ctx)) {
         keyed_keys(ctx, argv, argc);
@@ -91,8 +95,15 @@ static int apply_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, bo
     const Conf *c = keyed(ctx, argv, argc, &nkeys, args, &nargs);
     if (!c)
         return REDISMODULE_OK;
-    ApplyArgs a;
     char err[256];
+    if (kind == CMD_REBUILD) {
+        RebuildArgs r;
+        if (!args_rebuild(c, nkeys, args, nargs, &r, err, sizeof err))
+            return RedisModule_ReplyWithError(ctx, err);
+        return rebuild_run(ctx, &r, argv + 3);
+    }
+    ApplyArgs a;
+    bool both = kind == CMD_APPLY2;
     if (!args_apply(c, both, nkeys, args, nargs, &a, err, sizeof err))
         return RedisModule_ReplyWithError(ctx, err);
     return apply_run(ctx, c, &a, both, argv + 3);
@@ -100,31 +111,17 @@ static int apply_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, bo
 
 static int apply1_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 {
-    return apply_cmd(ctx, argv, argc, false);
+    return keyed_cmd(ctx, argv, argc, CMD_APPLY);
 }
 
 static int apply2_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 {
-    return apply_cmd(ctx, argv, argc, true);
+    return keyed_cmd(ctx, argv, argc, CMD_APPLY2);
 }
 
 static int rebuild_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 {
-    if (RedisModule_IsKeysPositionRequest(ctx)) {
-        keyed_keys(ctx, argv, argc);
-        return REDISMODULE_OK;
-    }
-    RedisModule_AutoMemory(ctx);
-    Str args[MAX_ARGS];
-    int nkeys, nargs;
-    const Conf *c = keyed(ctx, argv, argc, &nkeys, args, &nargs);
-    if (!c)
-        return REDISMODULE_OK;
-    RebuildArgs a;
-    char err[256];
-    if (!args_rebuild(c, nkeys, args, nargs, &a, err, sizeof err))
-        return RedisModule_ReplyWithError(ctx, err);
-    return rebuild_run(ctx, &a, argv + 3);
+    return keyed_cmd(ctx, argv, argc, CMD_REBUILD);
 }
 
 static int load_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
