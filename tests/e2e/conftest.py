@@ -6,7 +6,8 @@
 - `ctl`: writes configuration files and runs `relationctl apply` / `stats`.
 - `engine`: "function" then "module" (`redis.engine`): a test module that
   defines `ctl` on it runs each of its tests through both engines (the
-  session's redis-server has the module loaded when it is built).
+  session's redis-server has the module loaded when it is built); `ctl`
+  alone writes `redis.engine` "function", as before the module.
 """
 
 import decimal
@@ -116,10 +117,10 @@ class ApplyResult:
 
 
 class Relationctl:
-    def __init__(self, redis_proc, tmp_path, redis_engine=None):
+    def __init__(self, redis_proc, tmp_path, redis_engine="function"):
         self.redis_proc = redis_proc
         self.tmp_path = tmp_path
-        self.redis_engine = redis_engine     # redis.engine; None: the default (auto)
+        self.redis_engine = redis_engine     # redis.engine; None: not written (auto)
         self.n = 0
 
     def config(self, relations, engine=None, **extra):
