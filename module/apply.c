@@ -6,6 +6,7 @@
 #include "module/mpack.h"
 #include "module/num.h"
 #include "module/stats.h"
+#include "module/store.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,16 +17,10 @@
 #define LIMIT 9200000000000000000.0
 
 typedef struct {
-    const char *s;
-    size_t len;
-    bool set;
-} Opt;
-
-typedef struct {
     const ConfRel *C;
     RedisModuleString *k_side, *k_seen, *k_tomb, **k_tops;
     Str cp;
-    RedisModuleString *member, *edge_f;
+    RedisModuleString *member, *edge_f, *cp_str;
     Str mem; /* member's bytes */
     Opt before[CONF_MAX_HM];
     Opt rb;
@@ -98,6 +93,7 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     S->member = run_cat(R, "", A->id.s, A->id.len, 0, cp.s, cp.len);
     S->mem.s = RedisModule_StringPtrLen(S->member, &S->mem.len);
     S->edge_f = run_cat(R, "@", cp.s, cp.len, -1, NULL, 0);
+    S->cp_str = run_str(R, cp.s, cp.len);
 
     RedisModuleString *get[CONF_MAX_HM + 4];
     for (int i = 0; i < nhm; i++)
@@ -106,19 +102,13 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     get[nhm + 1] = S->edge_f;
     get[nhm + 2] = run_str(R, "#fence", 6);
     get[nhm + 3] = run_str(R, "#rebuild", 8);
-    RedisModuleCallReply *b = RUN(R, "HMGET", "sv", S->k_side, get, (size_t)(nhm + 4));
-    if (!b)
+    Opt got[CONF_MAX_HM + 4];
+    if (!st_hmget(R, S->k_side, get, nhm + 4, got))
         return PREP_ERROR;
-    for (int i = 0; i < nhm; i++) {
-        S->before[i].s = run_elem(b, (size_t)i, &S->before[i].len);
-        S->before[i].set = S->before[i].s != NULL;
-    }
-    Opt l, raw, fence;
-    l.s = run_elem(b, (size_t)nhm, &l.len);
-    raw.s = run_elem(b, (size_t)nhm + 1, &raw.len);
-    fence.s = run_elem(b, (size_t)nhm + 2, &fence.len);
-    S->rb.s = run_elem(b, (size_t)nhm + 3, &S->rb.len);
-    S->rb.set = S->rb.s != NULL;
+    for (int i = 0; i < nhm; i++)
+        S->before[i] = got[i];
+    Opt l = got[nhm], raw = got[nhm + 1], fence = got[nhm + 2];
+    S->rb = got[nhm + 3];
     if (fence.s && fence.len == A->epoch.len && memcmp(fence.s, A->epoch.s, fence.len) == 0)
         return PREP_FENCED;
     S->unfence = fence.s != NULL;
@@ -126,19 +116,14 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     if (S->has_l && !num_lua(l.s, l.len, &S->l))
         return bad_data(R, S->k_side, "#last is not a number");
 
-    RedisModuleCallReply *z = RUN(R, "ZSCORE", "ss", S->k_seen, S->member);
-    if (!z)
+    bool seen;
+    if (!st_zhas(R, S->k_seen, S->member, &seen))
         return PREP_ERROR;
-    if (RedisModule_CallReplyType(z) == REDISMODULE_REPLY_STRING) {
+    if (seen) {
         S->status = 2;
-        RedisModuleCallReply *p =
-            RUN(R, "HGET", "ss", S->k_side, run_cat(R, "!", S->mem.s, S->mem.len, -1, NULL, 0));
-        if (!p)
+        if (!st_hget(R, S->k_side, run_cat(R, "!", S->mem.s, S->mem.len, -1, NULL, 0),
+                     &S->pending))
             return PREP_ERROR;
-        if (RedisModule_CallReplyType(p) == REDISMODULE_REPLY_STRING) {
-            S->pending.s = RedisModule_CallReplyStringPtr(p, &S->pending.len);
-            S->pending.set = true;
-        }
         return PREP_OK;
     }
     S->score = A->now_v;
@@ -164,15 +149,8 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     if (S->before[0].set && !num_lua(S->before[0].s, S->before[0].len, &S->edges))
         return bad_data(R, S->k_side, "count is not a number");
 
-    if (!S->has_old) {
-        RedisModuleCallReply *t = RUN(R, "GET", "s", S->k_tomb);
-        if (!t)
-            return PREP_ERROR;
-        if (RedisModule_CallReplyType(t) == REDISMODULE_REPLY_STRING) {
-            S->tomb.s = RedisModule_CallReplyStringPtr(t, &S->tomb.len);
-            S->tomb.set = true;
-        }
-    }
+    if (!S->has_old && !st_get(R, S->k_tomb, &S->tomb))
+        return PREP_ERROR;
     Opt known = S->oldver.set ? S->oldver : S->tomb;
     if (A->version.len > 0 && known.set && vcmp(A->version, (Str){known.s, known.len}) < 0) {
         S->status = 3;
@@ -279,13 +257,13 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
 /* The id joins the side's recent ids (apply.lua, remember). */
 static bool remember(Run *R, const Conf *cf, SideState *S)
 {
-    if (!RUN(R, "ZADD", "!sbs", S->k_seen, S->now, S->nowlen, S->member))
+    if (!st_zadd(R, S->k_seen, S->now, S->nowlen, S->member))
         return false;
     if (!S->has_l || floor(S->score / cf->expire_step) != floor(S->l / cf->expire_step))
-        if (!RUN(R, "EXPIRE", "!sc", S->k_seen, cf->tomb_ttl))
+        if (!st_expire(R, S->k_seen, cf->tomb_ttl_s))
             return false;
     if (!S->has_l || floor(S->score / 8) != floor(S->l / 8))
-        if (!RUN(R, "ZREMRANGEBYRANK", "!scc", S->k_seen, "0", cf->dedup_rank))
+        if (!st_ztrim(R, S->k_seen, cf->dedup_keep))
             return false;
     return true;
 }
@@ -430,9 +408,9 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
                 continue;
             if (ns) {
                 int nl = num_format(S->neww.v[i], num[0]);
-                if (!RUN(R, "ZADD", "!sbb", S->k_tops[t], num[0], (size_t)nl, S->cp.s, S->cp.len))
+                if (!st_zadd(R, S->k_tops[t], num[0], (size_t)nl, S->cp_str))
                     return false;
-            } else if (!RUN(R, "ZREM", "!sb", S->k_tops[t], S->cp.s, S->cp.len)) {
+            } else if (!st_zrem(R, S->k_tops[t], S->cp_str)) {
                 return false;
             }
         }
@@ -446,10 +424,10 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
             h[1] = run_str(R, S->json.s, S->json.len);
             nh = 2;
         }
-        if (S->tomb.set && !RUN(R, "DEL", "!s", S->k_tomb))
+        if (S->tomb.set && !st_del(R, S->k_tomb))
             return false;
     } else if (S->newver.set && (has_old || A->version.len > 0)) {
-        if (!RUN(R, "SET", "!sbcc", S->k_tomb, S->newver.s, S->newver.len, "EX", cf->tomb_ttl))
+        if (!st_set_ex(R, S->k_tomb, S->newver.s, S->newver.len, cf->tomb_ttl_s))
             return false;
     }
     if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->json : (Opt){"", 0, true}))
@@ -461,7 +439,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
             h[nh++] = last;
             h[nh++] = now;
         }
-        if (nh > 0 && !RUN(R, "HSET", "!sv", S->k_side, h, (size_t)nh))
+        if (nh > 0 && !st_hset(R, S->k_side, h, nh))
             return false;
         return remember(R, cf, S);
     }
@@ -477,10 +455,10 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
             del[nd++] = last;
             del[nd++] = S->edge_f;
             del[nd++] = run_str(R, "#fence", 6);
-            if (!RUN(R, "HDEL", "!sv", S->k_side, del, (size_t)nd))
+            if (!st_hdel(R, S->k_side, del, nd))
                 return false;
             nh = 0;
-        } else if (!RUN(R, "HDEL", "!ss", S->k_side, S->edge_f)) {
+        } else if (!st_hdel(R, S->k_side, &S->edge_f, 1)) {
             return false;
         }
     }
@@ -516,17 +494,8 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     mpack_array(m, (size_t)C->ntops);
     for (int t = 0; t < C->ntops; t++) {
         const ConfProp *p = &C->p[C->tops[t]];
-        RedisModuleCallReply *r = RUN(R, p->order == 1 ? "ZREVRANGE" : "ZRANGE", "sccc",
-                                      S->k_tops[t], "0", p->last, "WITHSCORES");
-        if (!r)
+        if (!st_zrange_pack(R, S->k_tops[t], p->order == 1, p->last_n, m))
             return false;
-        size_t len = RedisModule_CallReplyLength(r);
-        mpack_array(m, len);
-        for (size_t k = 0; k < len; k++) {
-            size_t el;
-            const char *e = run_elem(r, k, &el);
-            mpack_str(m, e ? e : "", el);
-        }
     }
     if (m->oom) {
         snprintf(R->err, sizeof R->err, "ERR relationd: out of memory for the record");
@@ -535,7 +504,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     }
     h[nh++] = run_cat(R, "!", S->mem.s, S->mem.len, -1, NULL, 0);
     h[nh++] = run_str(R, (const char *)m->data, m->len);
-    if (!RUN(R, "HSET", "!sv", S->k_side, h, (size_t)nh))
+    if (!st_hset(R, S->k_side, h, nh))
         return false;
     return remember(R, cf, S);
 }
@@ -543,13 +512,15 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
 /* A prepared side (apply.lua, finish): false on a Redis error. */
 static bool finish(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
 {
-    if (S->unfence && !RUN(R, "HDEL", "!sc", S->k_side, "#fence"))
+    RedisModuleString *fence = run_str(R, "#fence", 6);
+    if (S->unfence && !st_hdel(R, S->k_side, &fence, 1))
         return false;
     if (S->status == 1)
         return commit(R, cf, S, A);
     if (S->status == 2)
         return true;
-    if (S->edges > 0 && !RUN(R, "HSET", "!scb", S->k_side, "#last", S->now, S->nowlen))
+    RedisModuleString *last[2] = {run_str(R, "#last", 5), run_str(R, S->now, S->nowlen)};
+    if (S->edges > 0 && !st_hset(R, S->k_side, last, 2))
         return false;
     return remember(R, cf, S);
 }

@@ -84,6 +84,7 @@ static bool parse_rel(Tok *t, ConfRel *r, char *err, size_t errlen)
         if (!int_tok(t, -1, 1000000000, &v))
             return fail(err, errlen, t, "a property's top limit less one (-1..1000000000)");
         snprintf(p->last, sizeof p->last, "%lld", v);
+        p->last_n = v;
         snprintf(p->cf, sizeof p->cf, "%s:count", p->short_name);
         snprintf(p->tf, sizeof p->tf, "%s:total", p->short_name);
         snprintf(p->jkey, sizeof p->jkey, "\"%s\":", p->short_name);
@@ -126,11 +127,13 @@ Conf *conf_parse(const char *name, size_t namelen, const char *text, size_t len,
         goto bad;
     }
     snprintf(c->tomb_ttl, sizeof c->tomb_ttl, "%lld", v);
+    c->tomb_ttl_s = v;
     if (!int_tok(&t, -100000001, -2, &v)) {
         fail(err, errlen, &t, "DEDUP_RANK (-100000001..-2)");
         goto bad;
     }
     snprintf(c->dedup_rank, sizeof c->dedup_rank, "%lld", v);
+    c->dedup_keep = -v - 1;
     if (!int_tok(&t, 1, 315360000000LL, &v)) {
         fail(err, errlen, &t, "EXPIRE_STEP (1.. ms)");
         goto bad;

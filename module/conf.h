@@ -32,6 +32,7 @@ typedef struct {
     bool amount;
     int order;  /* 0 none, 1 desc, 2 asc */
     char last[24];
+    long long last_n;
     char cf[CONF_MAX_SHORT + 8], tf[CONF_MAX_SHORT + 8];
     char jkey[CONF_MAX_SHORT + 4]; /* "short": */
 } ConfProp;
@@ -49,6 +50,7 @@ typedef struct Conf {
     char *name;
     char tomb_ttl[24];
     char dedup_rank[24];
+    long long tomb_ttl_s, dedup_keep; /* TOMB_TTL; the ids kept: -DEDUP_RANK - 1 */
     double expire_step;
     int nrel;
     ConfRel *rel;
