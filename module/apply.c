@@ -97,11 +97,11 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
 
     RedisModuleString *get[CONF_MAX_HM + 4];
     for (int i = 0; i < nhm; i++)
-        get[i] = run_str(R, C->hm[i], strlen(C->hm[i]));
-    get[nhm] = run_str(R, "#last", 5);
+        get[i] = C->hm_str[i];
+    get[nhm] = name_last;
     get[nhm + 1] = S->edge_f;
-    get[nhm + 2] = run_str(R, "#fence", 6);
-    get[nhm + 3] = run_str(R, "#rebuild", 8);
+    get[nhm + 2] = name_fence;
+    get[nhm + 3] = name_rebuild;
     Opt got[CONF_MAX_HM + 4];
     if (!st_hmget(R, S->k_side, get, nhm + 4, got))
         return PREP_ERROR;
@@ -433,7 +433,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->json : (Opt){"", 0, true}))
         return false;
 
-    RedisModuleString *last = run_str(R, "#last", 5), *now = run_str(R, S->now, S->nowlen);
+    RedisModuleString *last = name_last, *now = run_str(R, S->now, S->nowlen);
     if (!S->kind) {
         if (S->edges > 0) {
             h[nh++] = last;
@@ -451,10 +451,10 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
             RedisModuleString *del[CONF_MAX_HM + 3];
             int nd = 0;
             for (int i = 0; i < C->nhm; i++)
-                del[nd++] = run_str(R, C->hm[i], strlen(C->hm[i]));
+                del[nd++] = C->hm_str[i];
             del[nd++] = last;
             del[nd++] = S->edge_f;
-            del[nd++] = run_str(R, "#fence", 6);
+            del[nd++] = name_fence;
             if (!st_hdel(R, S->k_side, del, nd))
                 return false;
             nh = 0;
@@ -464,8 +464,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     }
     if (S->exact) {
         for (int j = 0; j < S->nf; j++) {
-            const char *f = C->hm[S->fidx[j]];
-            h[nh++] = run_str(R, f, strlen(f));
+            h[nh++] = C->hm_str[S->fidx[j]];
             int nl = num_format(S->vals[j], num[j]);
             h[nh++] = run_str(R, num[j], (size_t)nl);
         }
@@ -512,14 +511,14 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
 /* A prepared side (apply.lua, finish): false on a Redis error. */
 static bool finish(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
 {
-    RedisModuleString *fence = run_str(R, "#fence", 6);
+    RedisModuleString *fence = name_fence;
     if (S->unfence && !st_hdel(R, S->k_side, &fence, 1))
         return false;
     if (S->status == 1)
         return commit(R, cf, S, A);
     if (S->status == 2)
         return true;
-    RedisModuleString *last[2] = {run_str(R, "#last", 5), run_str(R, S->now, S->nowlen)};
+    RedisModuleString *last[2] = {name_last, run_str(R, S->now, S->nowlen)};
     if (S->edges > 0 && !st_hset(R, S->k_side, last, 2))
         return false;
     return remember(R, cf, S);

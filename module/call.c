@@ -56,3 +56,13 @@ const char *run_elem(RedisModuleCallReply *arr, size_t i, size_t *len)
         return NULL;
     return RedisModule_CallReplyStringPtr(e, len);
 }
+
+RedisModuleString *name_last, *name_fence, *name_rebuild;
+
+bool names_init(void)
+{
+    name_last = RedisModule_CreateString(NULL, "#last", 5);
+    name_fence = RedisModule_CreateString(NULL, "#fence", 6);
+    name_rebuild = RedisModule_CreateString(NULL, "#rebuild", 8);
+    return name_last && name_fence && name_rebuild;
+}

@@ -167,6 +167,8 @@ void conf_free(Conf *c)
 {
     if (!c)
         return;
+    if (c->release)
+        c->release(c);
     mem_free(c->name);
     mem_free(c->rel);
     mem_free(c);

@@ -44,6 +44,7 @@ typedef struct {
     int tops[CONF_MAX_PROPS]; /* property indexes (0-based) with a top, in order */
     int nhm;
     const char *hm[CONF_MAX_HM]; /* into p[] (or "count") */
+    void *hm_str[CONF_MAX_HM];   /* the same as the module's strings (set by its owner) */
 } ConfRel;
 
 typedef struct Conf {
@@ -55,6 +56,8 @@ typedef struct Conf {
     int nrel;
     ConfRel *rel;
     struct Conf *next;
+    /* frees what the owner attached (hm_str); NULL: nothing */
+    void (*release)(struct Conf *c);
 } Conf;
 
 Conf *conf_parse(const char *name, size_t namelen, const char *text, size_t len, char *err,

@@ -1,6 +1,7 @@
 /* edge.c — a stored edge's JSON value read (edge.h): a small JSON reader
  * that keeps what weights_of keeps and skips the rest (depth at most 32). */
 #include "module/edge.h"
+#include "module/num.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,8 @@ static bool number(In *in, double *out)
     size_t n = (size_t)(in->p - s);
     if (n == 0 || n >= sizeof buf)
         return false;
+    if (num_small_int(s, n, out))
+        return true;
     memcpy(buf, s, n);
     buf[n] = '\0';
     char *e;

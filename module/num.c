@@ -6,9 +6,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool num_small_int(const char *s, size_t len, double *out)
+{
+    size_t i = len > 0 && s[0] == '-';
+    if (len == i || len - i > 15)
+        return false;
+    long long v = 0;
+    for (size_t k = i; k < len; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return false;
+        v = v * 10 + (s[k] - '0');
+    }
+    *out = i ? -(double)v : (double)v;
+    return true;
+}
+
+int num_ltoa(long long v, char *buf)
+{
+    char tmp[24];
+    int n = 0, len = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}
+
 bool num_lua(const char *s, size_t len, double *out)
 {
     char buf[128];
+    if (num_small_int(s, len, out))
+        return true;
     if (len == 0 || len >= sizeof buf)
         return false;
     memcpy(buf, s, len);
@@ -37,6 +71,8 @@ bool num_int(const char *s, size_t len, double *out)
     for (size_t k = i; k < len; k++)
         if (s[k] < '0' || s[k] > '9')
             return false;
+    if (num_small_int(s, len, out))
+        return true;
     char buf[24];
     memcpy(buf, s, len);
     buf[len] = '\0';
@@ -69,5 +105,5 @@ int num_format(double v, char *buf)
         n = (long)(-9223372036854775807L - 1);
     else
         n = (long)v;
-    return snprintf(buf, 24, "%ld", n);
+    return num_ltoa(n, buf);
 }

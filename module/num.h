@@ -21,5 +21,10 @@ bool num_index(const char *s, size_t len, int max, int *out);
 /* string.format('%d', v) of Lua 5.1 (the double cast to long); buf of 24
  * bytes at least; returns the length. */
 int num_format(double v, char *buf);
+/* v in decimal into buf (24 bytes at least); returns the length. */
+int num_ltoa(long long v, char *buf);
+/* -?[0-9]{1,15}: read exactly (what strtod gives for it, without its cost);
+ * false for anything else (then strtod decides). */
+bool num_small_int(const char *s, size_t len, double *out);
 
 #endif

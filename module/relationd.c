@@ -124,6 +124,14 @@ static int rebuild_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     return keyed_cmd(ctx, argv, argc, CMD_REBUILD);
 }
 
+static void release_strings(Conf *c)
+{
+    for (int r = 0; r < c->nrel; r++)
+        for (int i = 0; i < c->rel[r].nhm; i++)
+            if (c->rel[r].hm_str[i])
+                RedisModule_FreeString(NULL, c->rel[r].hm_str[i]);
+}
+
 static int load_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 {
     if (argc != 3)
@@ -135,6 +143,12 @@ static int load_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
         snprintf(msg, sizeof msg, "ERR relationd.load: the configuration's text: %s", err);
         return RedisModule_ReplyWithError(ctx, msg);
     }
+    /* the statistics' field names as strings, made once */
+    c->release = release_strings;
+    for (int r = 0; r < c->nrel; r++)
+        for (int i = 0; i < c->rel[r].nhm; i++)
+            c->rel[r].hm_str[i] =
+                RedisModule_CreateString(NULL, c->rel[r].hm[i], strlen(c->rel[r].hm[i]));
     conf_put(c);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
@@ -146,7 +160,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 {
     (void)argv;
     (void)argc;
-    if (RedisModule_Init(ctx, "relationd", 1, REDISMODULE_APIVER_1) == REDISMODULE_ERR)
+    if (RedisModule_Init(ctx, "relationd", 1, REDISMODULE_APIVER_1) == REDISMODULE_ERR ||
+        !names_init())
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "relationd.load", load_cmd, "fast", 0, 0, 0) ==
             REDISMODULE_ERR ||

@@ -1,6 +1,7 @@
 /* store.c — the engine's commonest commands on the keys directly, their
  * effects replicated (store.h). */
 #include "module/store.h"
+#include "module/num.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -91,7 +92,7 @@ static int score_text(double d, char *buf, size_t cap)
     if (isinf(d))
         return snprintf(buf, cap, "%s", d > 0 ? "inf" : "-inf");
     if (d == (double)(long long)d && fabs(d) < 1e15 && !(d == 0 && signbit(d)))
-        return snprintf(buf, cap, "%lld", (long long)d); /* what %.17g prints for it */
+        return num_ltoa((long long)d, buf); /* what %.17g prints for it */
     return snprintf(buf, cap, "%.17g", d);
 }
 
@@ -179,7 +180,10 @@ bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
     if (!open_key(R, key, REDISMODULE_WRITE, REDISMODULE_KEYTYPE_ZSET, &k))
         return false;
     int flags = 0;
-    RedisModule_ZsetAdd(k, strtod(buf, NULL), member, &flags);
+    double score_v;
+    if (!num_small_int(buf, slen, &score_v))
+        score_v = strtod(buf, NULL);
+    RedisModule_ZsetAdd(k, score_v, member, &flags);
     RedisModule_CloseKey(k);
     if (!(flags & REDISMODULE_ZADD_NOP)) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zadd", key);
