@@ -37,7 +37,17 @@ RedisModuleString *run_str(Run *r, const char *s, size_t len)
 RedisModuleString *run_cat(Run *r, const char *prefix, const char *s, size_t len, int sep,
                            const char *t, size_t tlen)
 {
-    size_t pl = strlen(prefix);
+    size_t pl = strlen(prefix), total = pl + len + (sep >= 0 ? 1 + tlen : 0);
+    char buf[256];
+    if (total <= sizeof buf) { /* the common case: one string made, no appends */
+        memcpy(buf, prefix, pl);
+        memcpy(buf + pl, s, len);
+        if (sep >= 0) {
+            buf[pl + len] = (char)sep;
+            memcpy(buf + pl + len + 1, t, tlen);
+        }
+        return RedisModule_CreateString(r->ctx, buf, total);
+    }
     RedisModuleString *out = RedisModule_CreateString(r->ctx, prefix, pl);
     RedisModule_StringAppendBuffer(r->ctx, out, s, len);
     if (sep >= 0) {
