@@ -320,3 +320,43 @@ def test_replica_and_aof_hold_what_the_module_wrote(tmp_path):
     finally:
         replica.stop()
         primary.stop()
+
+
+def test_on_a_cluster_the_module_routes_and_writes_as_the_function(tmp_path):
+    """Three primaries with the module: each side's call goes to its slot's
+    node (its keys declared: a key of another node is MOVED, keys of two
+    slots CROSSSLOT), and every node ends with the same keys and values
+    through the module as through the function."""
+    from redis_cluster import Cluster
+    c = Cluster(primaries=3)
+    for n in c.nodes:
+        n.args += ["--loadmodule", MODULE]
+    c.start()
+    try:
+        srv = c.nodes[0]
+        f_cfg, m_cfg = both_engines(tmp_path, srv)
+        events = make_stream(400, 21, [0, 1, 2, 3, 4, 5])
+        lines = [e.raw.decode() for e in events]
+        f_out, m_out = apply(f_cfg, lines), apply(m_cfg, lines)
+        assert f_out.stderr.splitlines()[-1] == m_out.stderr.splitlines()[-1]
+        assert triggers(f_out) == triggers(m_out)
+        used = 0
+        for n in c.nodes:
+            client = redis.Redis(port=n.port)
+            assert client.info("commandstats").get("cmdstat_relationd.apply", {}).get("calls", 0) > 0
+            df, dm = dump(client, "f:"), dump(client, "m:")
+            assert df == dm
+            used += len(dm)
+        assert used > 50
+        node = redis.Redis(port=srv.port)
+        with pytest.raises(redis.ResponseError, match="CROSSSLOT"):
+            node.execute_command("relationd.apply", "x", 2, "{a}1", "{b}2")
+        moved = 0
+        for tag in ("a", "b", "c", "d", "e", "f"):
+            try:
+                node.execute_command("relationd.apply", "x", 1, "{%s}k" % tag)
+            except redis.ResponseError as e:
+                moved += str(e).startswith("MOVED")
+        assert moved > 0
+    finally:
+        c.stop()
