@@ -360,3 +360,58 @@ def test_on_a_cluster_the_module_routes_and_writes_as_the_function(tmp_path):
         assert moved > 0
     finally:
         c.stop()
+
+
+def test_any_arguments_or_foreign_data_get_an_error_not_a_crash(mdb, modsrv, tmp_path):
+    """Random argument lists for every command, and keys holding foreign
+    data (an edge that is not the layout's JSON, a statistic that is not a
+    number, keys of other types): each call is answered, the server stays
+    up."""
+    import random
+    _, m_cfg = both_engines(tmp_path, modsrv)
+    apply(m_cfg, [json.dumps(overflow_events("g")[0])])
+    lib_text = "1 604800 -10001 37800000 1 3 profit 1 1 1 2 purchases 0 1 2 1 approve 2 0 0 -1"
+    assert mdb.execute_command("relationd.load", "g", lib_text) == b"OK"
+    rng = random.Random(5)
+    words = [b"", b"0", b"1", b"2", b"8", b"-1", b"99999999999999999999", b"n", b"a", b"s", b"d",
+             b"g", b"x", b"\x00", b"{a}", b"1e3", b" 5", b"0x10", b"\xff" * 40]
+    side = "{loyal:d:fuzz}"
+    mdb.hset("f" + side + ":side", mapping={"@b": "{not json", "count": "many"})
+    mdb.hset("g" + side + ":side", mapping={"@b": '{"weights":{"profit":"1"}}'})
+    mdb.set("h" + side + ":seen", "a string")
+    answered = applied = 0
+    for i in range(3000):
+        cmd = rng.choice(["relationd.apply", "relationd.apply2", "relationd.rebuild",
+                          "relationd.load"])
+        nkeys = rng.choice([0, 1, 5, 6, 10, 12, rng.randint(0, 20)])
+        keys = [rng.choice("fgh") + side + rng.choice([":side", ":seen", ":tomb:b", ":top:profit",
+                                                       ":top:purchases", ":rebuild"])
+                for _ in range(nkeys)]
+        args = [rng.choice(words) for _ in range(rng.randint(0, 16))]
+        if rng.random() < 0.6:       # a well-formed call, then a word or two changed
+            nkeys = 10 if cmd == "relationd.apply2" else 5 if cmd == "relationd.apply" else 6
+            keys = [rng.choice("fgh") + side + k for k in
+                    [":side", ":seen", ":tomb:b", ":top:profit", ":top:purchases"]] * 2
+            keys = keys[:nkeys]
+            if cmd == "relationd.rebuild":
+                args = [b"1", b"tok", rng.choice([b"0", b"3"]), b"10"]
+            else:
+                args = [b"1", b"ep%d" % rng.randint(0, 2), b"%d" % (1700000000000 + i), b"d",
+                        b"A", b"B"][: 6 if cmd == "relationd.apply2" else 5] + \
+                       [b"id%d" % rng.randint(0, 50), rng.choice([b"a", b"e", b"s", b"d"]),
+                        rng.choice([b"", b"5", b"7"]), b"1", b"%d" % rng.randint(-9, 9),
+                        b"3", rng.choice([b"0", b"1", b"n"])]
+            for _ in range(rng.randint(0, 2)):
+                args[rng.randrange(len(args))] = rng.choice(words)
+        argv = [cmd, rng.choice([b"g", b"g", b"nope"]), str(nkeys).encode()] + keys + args
+        if cmd == "relationd.load":
+            argv = [cmd, b"g2", b" ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))]
+        try:
+            mdb.execute_command(*argv)
+            applied += 1
+        except redis.ResponseError:
+            pass
+        answered += 1
+    assert answered == 3000 and mdb.ping()
+    assert applied > 300             # the calls got as far as the writes
+    assert mdb.execute_command("relationd.load", "g", lib_text) == b"OK"   # still serving
