@@ -415,3 +415,27 @@ def test_any_arguments_or_foreign_data_get_an_error_not_a_crash(mdb, modsrv, tmp
     assert answered == 3000 and mdb.ping()
     assert applied > 300             # the calls got as far as the writes
     assert mdb.execute_command("relationd.load", "g", lib_text) == b"OK"   # still serving
+
+
+def test_the_daemon_with_the_module_engine_waits_for_the_module(harness, daemons):
+    """relationd with redis.engine "module" on a server without the module:
+    an error naming redis.engine (a configuration refusal, retried slowly),
+    nothing applied."""
+    from brokers import make_stream as stream, wait_until
+    plain = Server()
+    plain.start()
+    try:
+        h = harness(amqp=True, redis_server=plain, redis_engine="module")
+        h.feed_amqp(stream(20, seed=3, clusters=[0], tag="w"), oracle=False)
+        d = h.daemon(daemons).start(ready_timeout=0)
+
+        def refused():
+            return [l for l in d.current_log().splitlines()
+                    if "level=error" in l and "refused the configuration" in l]
+        wait_until(refused, timeout=30, message=d.log_tail)
+        line = refused()[0]
+        assert "redis.engine" in line and "relationd module" in line, line
+        assert redis.Redis(port=plain.port).dbsize() == 0
+        d.stop()
+    finally:
+        plain.stop()
