@@ -542,6 +542,7 @@ static int side_len(const SideState *S)
 
 static void fence(Run *R, RedisModuleString *k, const ApplyArgs *A)
 {
+    run_flush(R);
     RedisModuleCallReply *r =
         RedisModule_Call(R->ctx, "HSET", "!scb", k, "#fence", A->epoch.s, A->epoch.len);
     (void)r; /* as redis.pcall: a side whose hash is in the way stays unfenced */

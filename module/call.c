@@ -29,6 +29,13 @@ RedisModuleCallReply *run_check(Run *r, RedisModuleCallReply *rep, const char *c
     return NULL;
 }
 
+void run_flush(Run *r)
+{
+    for (int i = 0; i < r->nopen; i++)
+        RedisModule_CloseKey(r->open[i]);
+    r->nopen = 0;
+}
+
 RedisModuleString *run_str(Run *r, const char *s, size_t len)
 {
     return RedisModule_CreateString(r->ctx, s, len);

@@ -15,17 +15,29 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define RUN_KEYS 16
+
 typedef struct {
     RedisModuleCtx *ctx;
     bool failed;
     char err[512];
+    /* Keys store.c holds open (by name) between its calls; closed by
+     * run_flush before any RedisModule_Call, which may free what a handle
+     * points to. */
+    int nopen;
+    RedisModuleKey *open[RUN_KEYS];
+    RedisModuleString *open_name[RUN_KEYS];
 } Run;
 
 /* The reply, or NULL when it is an error (or the call failed): r->failed
  * set and r->err its message, the first one kept. */
 RedisModuleCallReply *run_check(Run *r, RedisModuleCallReply *rep, const char *cmd);
 
-#define RUN(r, cmd, fmt, ...) run_check((r), RedisModule_Call((r)->ctx, cmd, fmt, __VA_ARGS__), cmd)
+#define RUN(r, cmd, fmt, ...)                                                                    \
+    (run_flush(r), run_check((r), RedisModule_Call((r)->ctx, cmd, fmt, __VA_ARGS__), cmd))
+
+/* The keys held open closed. */
+void run_flush(Run *r);
 
 /* A string of the context's automatic memory. */
 RedisModuleString *run_str(Run *r, const char *s, size_t len);

@@ -10,14 +10,28 @@
 
 #define WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
 
-/* The key opened (*k NULL for a missing key opened to read), or false (the
- * error WRONGTYPE) when it holds another type. */
-static bool open_key(Run *R, RedisModuleString *key, int mode, int type, RedisModuleKey **k)
+/* The key's handle (opened, or held from an earlier call), or false (the
+ * error WRONGTYPE) when it holds another type than type. */
+static bool open_key(Run *R, RedisModuleString *key, int type, RedisModuleKey **k)
 {
-    *k = RedisModule_OpenKey(R->ctx, key, mode);
+    size_t len;
+    const char *name = RedisModule_StringPtrLen(key, &len);
+    *k = NULL;
+    for (int i = 0; i < R->nopen && !*k; i++) {
+        size_t l;
+        const char *n = RedisModule_StringPtrLen(R->open_name[i], &l);
+        if (l == len && memcmp(n, name, len) == 0)
+            *k = R->open[i];
+    }
+    if (!*k) {
+        if (R->nopen == RUN_KEYS)
+            run_flush(R);
+        *k = RedisModule_OpenKey(R->ctx, key, REDISMODULE_READ | REDISMODULE_WRITE);
+        R->open[R->nopen] = *k;
+        R->open_name[R->nopen++] = key;
+    }
     int t = RedisModule_KeyType(*k);
-    if (t != REDISMODULE_KEYTYPE_EMPTY && t != type) {
-        RedisModule_CloseKey(*k);
+    if (type >= 0 && t != REDISMODULE_KEYTYPE_EMPTY && t != type) {
         if (!R->failed)
             snprintf(R->err, sizeof R->err, "%s", WRONGTYPE);
         R->failed = true;
@@ -37,7 +51,7 @@ static void opt_of(RedisModuleString *s, Opt *o)
 bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n, Opt *out)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_READ, REDISMODULE_KEYTYPE_HASH, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_HASH, &k))
         return false;
     bool empty = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_EMPTY;
     for (int i = 0; i < n; i++) {
@@ -46,7 +60,6 @@ bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, 
             RedisModule_HashGet(k, REDISMODULE_HASH_NONE, fields[i], &v, NULL);
         opt_of(v, &out[i]);
     }
-    RedisModule_CloseKey(k);
     return true;
 }
 
@@ -58,19 +71,18 @@ bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out)
 bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_READ, REDISMODULE_KEYTYPE_ZSET, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
         return false;
     double score;
     *has = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET &&
            RedisModule_ZsetScore(k, member, &score) == REDISMODULE_OK;
-    RedisModule_CloseKey(k);
     return true;
 }
 
 bool st_get(Run *R, RedisModuleString *key, Opt *out)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_READ, REDISMODULE_KEYTYPE_STRING, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_STRING, &k))
         return false;
     out->set = false;
     out->s = NULL;
@@ -82,7 +94,6 @@ bool st_get(Run *R, RedisModuleString *key, Opt *out)
         memcpy(copy, p, len);
         *out = (Opt){copy, len, true};
     }
-    RedisModule_CloseKey(k);
     return true;
 }
 
@@ -99,7 +110,7 @@ static int score_text(double d, char *buf, size_t cap)
 bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mpack *m)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_READ, REDISMODULE_KEYTYPE_ZSET, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
         return false;
     long long len = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET
                         ? (long long)RedisModule_ValueLength(k)
@@ -133,18 +144,16 @@ bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mp
         }
         RedisModule_ZsetRangeStop(k);
     }
-    RedisModule_CloseKey(k);
     return true;
 }
 
 bool st_hset(Run *R, RedisModuleString *key, RedisModuleString *const *pairs, int n)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_WRITE, REDISMODULE_KEYTYPE_HASH, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_HASH, &k))
         return false;
     for (int i = 0; i + 1 < n; i += 2)
         RedisModule_HashSet(k, REDISMODULE_HASH_NONE, pairs[i], pairs[i + 1], NULL);
-    RedisModule_CloseKey(k);
     RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_HASH, "hset", key);
     RedisModule_Replicate(R->ctx, "HSET", "sv", key, pairs, (size_t)n);
     return true;
@@ -153,14 +162,13 @@ bool st_hset(Run *R, RedisModuleString *key, RedisModuleString *const *pairs, in
 bool st_hdel(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_WRITE, REDISMODULE_KEYTYPE_HASH, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_HASH, &k))
         return false;
     int deleted = 0;
     if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_HASH)
         for (int i = 0; i < n; i++)
             deleted += RedisModule_HashSet(k, REDISMODULE_HASH_NONE, fields[i],
                                            REDISMODULE_HASH_DELETE, NULL);
-    RedisModule_CloseKey(k);
     if (deleted) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_HASH, "hdel", key);
         RedisModule_Replicate(R->ctx, "HDEL", "sv", key, fields, (size_t)n);
@@ -177,14 +185,13 @@ bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
     memcpy(buf, score, slen);
     buf[slen] = '\0';
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_WRITE, REDISMODULE_KEYTYPE_ZSET, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
         return false;
     int flags = 0;
     double score_v;
     if (!num_small_int(buf, slen, &score_v))
         score_v = strtod(buf, NULL);
     RedisModule_ZsetAdd(k, score_v, member, &flags);
-    RedisModule_CloseKey(k);
     if (!(flags & REDISMODULE_ZADD_NOP)) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zadd", key);
         RedisModule_Replicate(R->ctx, "ZADD", "sbs", key, buf, slen, member);
@@ -195,12 +202,11 @@ bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
 bool st_zrem(Run *R, RedisModuleString *key, RedisModuleString *member)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_WRITE, REDISMODULE_KEYTYPE_ZSET, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
         return false;
     int deleted = 0;
     if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET)
         RedisModule_ZsetRem(k, member, &deleted);
-    RedisModule_CloseKey(k);
     if (deleted) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zrem", key);
         RedisModule_Replicate(R->ctx, "ZREM", "ss", key, member);
@@ -210,11 +216,11 @@ bool st_zrem(Run *R, RedisModuleString *key, RedisModuleString *member)
 
 bool st_del(Run *R, RedisModuleString *key)
 {
-    RedisModuleKey *k = RedisModule_OpenKey(R->ctx, key, REDISMODULE_WRITE);
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
     bool had = RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_EMPTY;
     if (had)
         RedisModule_DeleteKey(k);
-    RedisModule_CloseKey(k);
     if (had) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "del", key);
         RedisModule_Replicate(R->ctx, "DEL", "s", key);
@@ -224,11 +230,11 @@ bool st_del(Run *R, RedisModuleString *key)
 
 bool st_set_ex(Run *R, RedisModuleString *key, const char *v, size_t vlen, long long seconds)
 {
-    RedisModuleKey *k = RedisModule_OpenKey(R->ctx, key, REDISMODULE_WRITE);
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
     RedisModule_StringSet(k, RedisModule_CreateString(R->ctx, v, vlen));
     RedisModule_SetExpire(k, seconds * 1000);
     long long at = RedisModule_GetAbsExpire(k);
-    RedisModule_CloseKey(k);
     RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_STRING, "set", key);
     RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "expire", key);
     RedisModule_Replicate(R->ctx, "SET", "sbcl", key, v, vlen, "PXAT", at);
@@ -237,14 +243,14 @@ bool st_set_ex(Run *R, RedisModuleString *key, const char *v, size_t vlen, long 
 
 bool st_expire(Run *R, RedisModuleString *key, long long seconds)
 {
-    RedisModuleKey *k = RedisModule_OpenKey(R->ctx, key, REDISMODULE_WRITE);
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
     bool had = RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_EMPTY;
     long long at = 0;
     if (had) {
         RedisModule_SetExpire(k, seconds * 1000);
         at = RedisModule_GetAbsExpire(k);
     }
-    RedisModule_CloseKey(k);
     if (had) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "expire", key);
         RedisModule_Replicate(R->ctx, "PEXPIREAT", "sl", key, at);
@@ -255,15 +261,14 @@ bool st_expire(Run *R, RedisModuleString *key, long long seconds)
 bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_WRITE, REDISMODULE_KEYTYPE_ZSET, &k))
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
         return false;
     long long len = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET
                         ? (long long)RedisModule_ValueLength(k)
                         : 0;
     long long drop = len - keep;
     if (drop <= 0) {
-        RedisModule_CloseKey(k);
-        return true;
+            return true;
     }
     RedisModuleString **old = RedisModule_PoolAlloc(R->ctx, (size_t)drop * sizeof *old);
     long long n = 0;
@@ -279,7 +284,6 @@ bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
         RedisModule_ZsetRem(k, old[i], &deleted);
         RedisModule_FreeString(R->ctx, old[i]);
     }
-    RedisModule_CloseKey(k);
     char rank[24];
     snprintf(rank, sizeof rank, "%lld", -keep - 1);
     RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zremrangebyrank", key);
