@@ -1,5 +1,7 @@
 /* apply.c — batches of events applied (apply.h): the calls of a batch
- * written by hand (FCALL of the library, one or both sides), their replies
+ * written by hand (FCALL of the library, or the module's relationd.apply and
+ * relationd.apply2: the same keys, arguments and replies; one or both
+ * sides), their replies
  * read back into statuses and rendered triggers, the library loaded again
  * when Redis lost it, the epoch raised after a failure (the fence), the
  * outbox clearings of delivered triggers. */

@@ -1,7 +1,8 @@
 /* engine.c — the engine's lifecycle (engine.h): the function library of a
- * configuration, the connection (commands written into one reusable buffer,
- * grouped by the replies they await), connecting, PING, the helpers the
- * other parts share (engine_int.h). */
+ * configuration, or the configuration's text for the Redis module (module/,
+ * redis.engine chosen on each connection), the connection (commands written
+ * into one reusable buffer, grouped by the replies they await), connecting,
+ * PING, the helpers the other parts share (engine_int.h). */
 #include "handlers/engine_int.h"
 #include "lib/grow.h"
 #include "lib/log.h"

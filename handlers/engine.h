@@ -1,6 +1,7 @@
 /* engine.h — the engine's lifecycle: a connection to Redis (one server,
  * or a cluster's primaries through the router) with the function library
- * of a configuration loaded on it. What is done with it is in its parts:
+ * of a configuration loaded on it, or the configuration given to the Redis
+ * module when the server has it (redis.engine). What is done with it is in its parts:
  * apply.h (batches of events), read.h (statistics and edges), walk.h
  * (keyspace walks), check.h (verify, rebuild, the prefix check).
  *
