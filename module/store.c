@@ -107,14 +107,23 @@ static int score_text(double d, char *buf, size_t cap)
     return snprintf(buf, cap, "%.17g", d);
 }
 
+/* A sorted set's handle and length (0 when missing), or false (WRONGTYPE). */
+static bool open_zset(Run *R, RedisModuleString *key, RedisModuleKey **k, long long *len)
+{
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, k))
+        return false;
+    *len = RedisModule_KeyType(*k) == REDISMODULE_KEYTYPE_ZSET
+               ? (long long)RedisModule_ValueLength(*k)
+               : 0;
+    return true;
+}
+
 bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mpack *m)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
+    long long len;
+    if (!open_zset(R, key, &k, &len))
         return false;
-    long long len = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET
-                        ? (long long)RedisModule_ValueLength(k)
-                        : 0;
     long long end = last < 0 ? len + last : last;
     if (end >= len)
         end = len - 1;
@@ -261,15 +270,12 @@ bool st_expire(Run *R, RedisModuleString *key, long long seconds)
 bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
+    long long len;
+    if (!open_zset(R, key, &k, &len))
         return false;
-    long long len = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET
-                        ? (long long)RedisModule_ValueLength(k)
-                        : 0;
     long long drop = len - keep;
-    if (drop <= 0) {
-            return true;
-    }
+    if (drop <= 0)
+        return true;
     RedisModuleString **old = RedisModule_PoolAlloc(R->ctx, (size_t)drop * sizeof *old);
     long long n = 0;
     RedisModule_ZsetFirstInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
