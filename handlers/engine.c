@@ -296,6 +296,31 @@ static bool config_refusal(const char *err)
     return false;
 }
 
+bool engine_choose(const Config *cfg, const redisReply *r, bool *module, char *err,
+                   size_t errlen)
+{
+    bool has = false;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *m = r->element[i];
+        for (size_t k = 0; m->type == REDIS_REPLY_ARRAY && k + 1 < m->elements; k += 2)
+            if (m->element[k]->type == REDIS_REPLY_STRING &&
+                strcmp(m->element[k]->str, "name") == 0 &&
+                m->element[k + 1]->type == REDIS_REPLY_STRING &&
+                strcmp(m->element[k + 1]->str, "relationd") == 0)
+                has = true;
+    }
+    *module = has && cfg->redis_engine != 1;
+    if (!has && cfg->redis_engine == 2) {
+        snprintf(err, errlen, "redis.engine: \"module\", but the server has not loaded the relationd "
+                              "module (MODULE LIST%s%s); load relationd.so (loadmodule) or set "
+                              "redis.engine to \"function\"",
+                 r->type == REDIS_REPLY_ERROR ? ": " : "",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+        return false;
+    }
+    return true;
+}
+
 /* redis.engine on a new connection: the module when it is asked for, or
  * (auto) when MODULE LIST names it; `module` without it is a configuration
  * error (engine_refused). */
@@ -310,30 +335,13 @@ static bool choose_engine(Engine *e, char *err, size_t errlen)
     resp_cstr(&e->cmd, "LIST");
     if (!engine_command(e, ROUTER_ANY, &r, err, errlen))
         return false;
-    bool has = false;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        const redisReply *m = r->element[i];
-        for (size_t k = 0; m->type == REDIS_REPLY_ARRAY && k + 1 < m->elements; k += 2)
-            if (m->element[k]->type == REDIS_REPLY_STRING &&
-                strcmp(m->element[k]->str, "name") == 0 &&
-                m->element[k + 1]->type == REDIS_REPLY_STRING &&
-                strcmp(m->element[k + 1]->str, "relationd") == 0)
-                has = true;
-    }
-    if (!has && e->cfg->redis_engine == 2) {
-        snprintf(err, errlen, "redis.engine: \"module\", but the server has not loaded the relationd "
-                              "module (MODULE LIST%s%s); load relationd.so (loadmodule) or set "
-                              "redis.engine to \"function\"",
-                 r->type == REDIS_REPLY_ERROR ? ": " : "",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "");
-        freeReplyObject(r);
+    bool ok = engine_choose(e->cfg, r, &e->module, err, errlen);
+    freeReplyObject(r);
+    if (!ok) {
         e->refused = true;
         engine_drop(e);
-        return false;
     }
-    freeReplyObject(r);
-    e->module = has;
-    return true;
+    return ok;
 }
 
 bool engine_connected(Engine *e, char *err, size_t errlen)

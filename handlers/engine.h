@@ -51,4 +51,12 @@ bool engine_ping(Engine *e, char *err, size_t errlen) __attribute__((warn_unused
  * "redis.url: "; it never holds the password. */
 bool engine_refused(const Engine *e);
 
+/* redis.engine against a server's reply to MODULE LIST (an error reply
+ * counts as no module): *module set when the module engine is to be used.
+ * False, with err naming redis.engine, when the configuration asks for the
+ * module and the server has not loaded it. */
+struct redisReply;
+bool engine_choose(const Config *cfg, const struct redisReply *module_list, bool *module,
+                   char *err, size_t errlen) __attribute__((warn_unused_result));
+
 #endif

@@ -439,3 +439,27 @@ def test_the_daemon_with_the_module_engine_waits_for_the_module(harness, daemons
         d.stop()
     finally:
         plain.stop()
+
+
+def test_check_config_connect_names_the_engine(tmp_path, modsrv):
+    """--check-config --connect says which engine a server gets, and names
+    redis.engine when it asks for a module the server has not loaded."""
+    relationd = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
+    plain = Server()
+    plain.start()
+    try:
+        for srv, engine, want in ((modsrv, "auto", "engine module"),
+                                  (modsrv, "function", "engine function"),
+                                  (plain, "auto", "engine function")):
+            cfg = config(tmp_path, srv, "c:", engine)
+            out = subprocess.run([relationd, "-c", cfg, "--check-config", "--connect"],
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            assert "redis 127.0.0.1:%d: ok, %s" % (srv.port, want) in out.stdout, out.stdout
+        cfg = config(tmp_path, plain, "c:", "module")
+        out = subprocess.run([relationd, "-c", cfg, "--check-config", "--connect"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1
+        assert "relationd: redis.engine: \"module\", but the server has not loaded" in out.stderr
+    finally:
+        plain.stop()
