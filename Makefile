@@ -55,7 +55,29 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
 .PHONY: all clean deps test test-unit test-e2e test-asan test-alerts install uninstall demo bench fuzz soak \
         check-layers
 
-all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publisher_driver
+all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publisher_driver \
+     $(BUILD)/relationd.so
+
+# The Redis module (module/): redismodule.h comes from the source of Debian's
+# redis package, fetched by tools/deps.sh into REDIS_SRC_CACHE and unpacked
+# here (never committed). Built without the sanitizers (it runs inside
+# redis-server), position-independent, only its entry point exported.
+REDIS_SRC_CACHE ?= /var/cache/relationd
+MODULE_SRCS := $(wildcard module/*.c)
+MODULE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fPIC -fvisibility=hidden -I. -isystem $(BUILD)
+$(BUILD)/redismodule.h:
+	@mkdir -p $(dir $@)
+	@tgz=$$(ls $(REDIS_SRC_CACHE)/redis_*.orig.tar.gz 2>/dev/null | tail -n 1); \
+	if [ -z "$$tgz" ]; then echo "no redis source in $(REDIS_SRC_CACHE) for redismodule.h:" \
+	  "run make deps (tools/deps.sh) as root" >&2; exit 1; fi; \
+	tar -xzf "$$tgz" -O --wildcards 'redis-*/src/redismodule.h' > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/module/%.o: module/%.c | $(BUILD)/redismodule.h
+	@mkdir -p $(dir $@)
+	$(CC) $(MODULE_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/relationd.so: $(call obj,$(MODULE_SRCS))
+	$(CC) -shared $^ -o $@
 
 $(BUILD)/apply_lua.c: handlers/apply.lua tools/embed.sh
 	@mkdir -p $(dir $@)
@@ -155,7 +177,8 @@ demo: deps
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) $(PYTHON) tools/demo.py
 
-# The unit's paths (binaries, documentation) follow PREFIX. The configuration
+# The unit's paths (binaries, documentation) follow PREFIX; the Redis module
+# goes to PREFIX/lib/relationd/relationd.so (redis-server's loadmodule). The configuration
 # the unit reads, SYSCONFDIR/relationd/relationd.json (the example), and the
 # secrets file beside it (environment, root only) are installed only when
 # absent: an operator's files are never overwritten. relationd.json is 0644:
@@ -166,6 +189,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/relationd \
 	  $(DESTDIR)$(PREFIX)/share/doc/relationd $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BUILD)/relationd $(BUILD)/relationctl $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/lib/relationd
+	install -m 0644 $(BUILD)/relationd.so $(DESTDIR)$(PREFIX)/lib/relationd/
 	install -m 0644 config/relationd.example.json config/relationd.schema.json \
 	  config/grafana-dashboard.json config/alerts.yml $(DESTDIR)$(PREFIX)/share/relationd/
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/relationd
@@ -184,6 +209,7 @@ install: all
 # The configuration in SYSCONFDIR/relationd stays (the operator's).
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/relationd $(DESTDIR)$(PREFIX)/bin/relationctl
+	rm -rf $(DESTDIR)$(PREFIX)/lib/relationd
 	rm -rf $(DESTDIR)$(PREFIX)/share/relationd $(DESTDIR)$(PREFIX)/share/doc/relationd
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8 $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/relationd.service
@@ -208,8 +234,10 @@ $(BUILD)/bench_subscriber: tests/bench/bench_subscriber.c
 $(BUILD)/bench_publish: tests/bench/bench_publish.c $(ALL_LIBS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(ALL_LIBS) $(PKG_LIBS) -lpthread -lm -o $@
 
-# libFuzzer (needs clang) on the event reader, the configuration loader and
-# the trigger rendering: FUZZ_SECONDS each, from the seeds in tests/fuzz/corpus.
+# libFuzzer (needs clang) on the event reader, the configuration loader,
+# the trigger rendering and the Redis module's parsing (its configuration
+# text, its commands' arguments, stored edge values): FUZZ_SECONDS each, from
+# the seeds in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all -I. -I$(BUILD) $(PKG_CFLAGS) -DRELATIOND_VERSION=\"$(VERSION)\"
@@ -217,7 +245,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_BUILD := $(BUILD)/fuzzlib
 FUZZ_LIBS := $(FUZZ_BUILD)/libhandlers.a $(FUZZ_BUILD)/libconfig.a $(FUZZ_BUILD)/liblib.a
 fuzz:
-	@for t in event config trigger; do mkdir -p $(BUILD)/fuzz/$$t; \
+	@for t in event config trigger module; do mkdir -p $(BUILD)/fuzz/$$t; \
 	  cp -n tests/fuzz/corpus/$$t-* $(BUILD)/fuzz/$$t/ 2>/dev/null || true; done
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang WARN= CFLAGS="-g -O1" \
 	  SANITIZE=fuzzer-no-link,address,undefined $(FUZZ_LIBS)
@@ -227,3 +255,6 @@ fuzz:
 	$(BUILD)/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/event
 	$(BUILD)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(BUILD)/fuzz/config
 	$(BUILD)/fuzz_trigger -max_total_time=$(FUZZ_SECONDS) -max_len=2048 $(BUILD)/fuzz/trigger
+	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_module.c module/conf.c module/args.c module/num.c \
+	  module/edge.c module/mpack.c -o $(BUILD)/fuzz_module
+	$(BUILD)/fuzz_module -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/module

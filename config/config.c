@@ -185,6 +185,9 @@ const ConfigKey config_keys[] = {
         .doc = "Redis Sentinel: the sentinels (`\"host:port\"`) asked in turn for the address of the primary named `redis.master_name`, at start and after every lost connection or `READONLY` reply (a failover); `redis.url` then gives only the user, password and database"),
     ROW("redis", "master_name", CFG_STRING,
         .doc = "Redis Sentinel: the name of the primary (1..127 characters; with `redis.sentinels`)"),
+    ROW("redis", "engine", CFG_ENUM, .dflt = "auto", .values = "auto|function|module",
+        AT(Config, redis_engine),
+        .doc = "which engine applies the events in Redis (see [The Redis module](#the-redis-module); `auto` takes the module when the server has it loaded)"),
 
     ROW("engine", "tombstone_ttl_s", CFG_INT, RELOAD, .dflt = "604800", .min = 1, .max = 315360000,
         AT(Config, tombstone_ttl_s), .doc = "how long a detached edge remembers its version, seconds (7 days)"),

@@ -103,6 +103,7 @@ typedef struct {
     RedisUrl redis; /* redis_url's parts */
     char *key_prefix;
     int redis_timeout_ms;
+    int redis_engine;        /* 0 auto, 1 function, 2 module */
     int wait_replicas; /* WAIT for this many replicas after a batch's writes (0: none) */
     RedisAddr seeds[CONFIG_MAX_ADDRS];     /* more cluster nodes to ask for the map */
     int nseeds;

@@ -1,10 +1,12 @@
-/* probe.c — relationd --check-config --connect (probe.h): Redis by PING,
+/* probe.c — relationd --check-config --connect (probe.h): Redis by PING
+ * and, unless redis.engine is function, MODULE LIST (the engine it gets),
  * each AMQP URL by a login, the Kafka brokers and topics by a metadata
  * request (kafka_source_probe, within 5 s). Every connection opened here is
  * closed before returning; a failure is reported and the next server tried. */
 #include "daemon/probe.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/kafka_source.h"
+#include "handlers/engine.h"
 #include "handlers/store.h"
 
 #include <stdio.h>
@@ -15,9 +17,23 @@ bool probe_servers(const Config *cfg)
     bool ok = true;
     redisContext *r = store_connect(cfg, err, sizeof err);
     redisReply *pong = r ? redisCommand(r, "PING") : NULL;
-    if (pong && pong->type != REDIS_REPLY_ERROR)
-        printf("redis %s:%d: ok\n", cfg->redis.host, cfg->redis.port);
-    else {
+    if (pong && pong->type != REDIS_REPLY_ERROR) {
+        /* redis.engine: the module when asked for (or, auto, loaded) */
+        bool module = false;
+        redisReply *list = cfg->redis_engine != 1 ? redisCommand(r, "MODULE LIST") : NULL;
+        if (cfg->redis_engine != 1 && !list) {
+            fprintf(stderr, "relationd: redis MODULE LIST: %s\n", r->errstr);
+            ok = false;
+        } else if (list && !engine_choose(cfg, list, &module, err, sizeof err)) {
+            fprintf(stderr, "relationd: %s\n", err);
+            ok = false;
+        } else {
+            printf("redis %s:%d: ok, engine %s\n", cfg->redis.host, cfg->redis.port,
+                   module ? "module" : "function");
+        }
+        if (list)
+            freeReplyObject(list);
+    } else {
         fprintf(stderr, "relationd: %s\n",
                 r ? (pong ? pong->str : r->errstr) : err);
         ok = false;

@@ -1,5 +1,7 @@
 /* apply.c — batches of events applied (apply.h): the calls of a batch
- * written by hand (FCALL of the library, one or both sides), their replies
+ * written by hand (FCALL of the library, or the module's relationd.apply and
+ * relationd.apply2: the same keys, arguments and replies; one or both
+ * sides), their replies
  * read back into statuses and rendered triggers, the library loaded again
  * when Redis lost it, the epoch raised after a failure (the fence), the
  * outbox clearings of delivered triggers. */
@@ -69,7 +71,8 @@ static void write_event_args(JsonBuf *b, const RelationDef *rel, const Event *ev
 /* One side: FCALL fn numkeys side seen tomb tops... rel now date
  * counterpart id op version pairs...; both sides (side < 0): FCALL fn_both
  * numkeys (direct keys) (reverse keys) rel now date a b id op version
- * pairs... (handlers/apply.lua). */
+ * pairs... (handlers/apply.lua); with the module relationd.apply or
+ * relationd.apply2 and the configuration's name instead of FCALL fn. */
 static void write_call(Engine *e, const RelationDef *rel, int index, const Event *ev, int side)
 {
     JsonBuf *b = &e->cmd;
@@ -81,9 +84,8 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     }
     int sides = side < 0 ? 2 : 1;
     int nkeys = sides * (3 + ntop);
-    resp_count(b, '*', (size_t)(3 + nkeys + 7 + sides + 2 * npairs));
-    resp_cstr(b, "FCALL");
-    resp_cstr(b, side < 0 ? e->fname_both : e->fname);
+    engine_write_call_head(e, side < 0 ? "apply2" : "apply",
+                           (size_t)(1 + nkeys + 7 + sides + 2 * npairs));
     resp_int(b, nkeys);
     if (side < 0) {
         write_side_keys(b, cfg, rel, SIDE_DIRECT, ev);

@@ -35,12 +35,8 @@ static bool rebuild_step(Engine *e, const RelationDef *rel, int index, Side side
         ntop += rel->properties[i].top_order != TOP_NONE;
     for (int attempt = 0; attempt < 2; attempt++) {
         redisReply *r;
-        char fname[96];
         engine_queue_load(e, err, errlen);
-        snprintf(fname, sizeof fname, "%s_rebuild", e->fname);
-        resp_count(&e->cmd, '*', (size_t)(3 + 2 + 2 * ntop + 4));
-        resp_cstr(&e->cmd, "FCALL");
-        resp_cstr(&e->cmd, fname);
+        engine_write_call_head(e, "rebuild", (size_t)(1 + 2 + 2 * ntop + 4));
         resp_int(&e->cmd, 2 + 2 * ntop);
         key_write(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
         key_write(&e->cmd, e->cfg, rel, side, profile, "rebuild", NULL);

@@ -1,7 +1,8 @@
 /* engine.c — the engine's lifecycle (engine.h): the function library of a
- * configuration, the connection (commands written into one reusable buffer,
- * grouped by the replies they await), connecting, PING, the helpers the
- * other parts share (engine_int.h). */
+ * configuration, or the configuration's text for the Redis module (module/,
+ * redis.engine chosen on each connection), the connection (commands written
+ * into one reusable buffer, grouped by the replies they await), connecting,
+ * PING, the helpers the other parts share (engine_int.h). */
 #include "handlers/engine_int.h"
 #include "lib/grow.h"
 #include "lib/log.h"
@@ -41,6 +42,43 @@ static void lua_strings(JsonBuf *b, const char *key, const RelationDef *rel, con
         jsonbuf_char(b, '\'');
     }
     jsonbuf_cstr(b, "},");
+}
+
+/* The module's configuration text (module/conf.h): the constants that
+ * make_library bakes into the Lua code, in the same order. */
+static char *make_module_text(const Config *cfg)
+{
+    JsonBuf b = {0};
+    jsonbuf_cstr(&b, "1 ");
+    jsonbuf_int(&b, cfg->tombstone_ttl_s);
+    jsonbuf_char(&b, ' ');
+    jsonbuf_int(&b, -(int64_t)cfg->dedup_ids - 1);
+    jsonbuf_char(&b, ' ');
+    jsonbuf_int(&b, cfg->tombstone_ttl_s * 1000 / 16 > 0 ? cfg->tombstone_ttl_s * 1000 / 16 : 1);
+    jsonbuf_char(&b, ' ');
+    jsonbuf_int(&b, cfg->nrelations);
+    for (int r = 0; r < cfg->nrelations; r++) {
+        const RelationDef *rel = &cfg->relations[r];
+        jsonbuf_char(&b, ' ');
+        jsonbuf_int(&b, rel->nproperties);
+        for (int i = 0; i < rel->nproperties; i++) {
+            const PropertyDef *p = &rel->properties[i];
+            jsonbuf_char(&b, ' ');
+            jsonbuf_cstr(&b, p->short_name);
+            jsonbuf_char(&b, ' ');
+            jsonbuf_int(&b, p->type == PROP_INT ? 0 : p->type == PROP_FLOAT ? 1 : 2);
+            jsonbuf_cstr(&b, p->save_amount ? " 1 " : " 0 ");
+            jsonbuf_int(&b, p->top_order == TOP_DESC ? 1 : p->top_order == TOP_ASC ? 2 : 0);
+            jsonbuf_char(&b, ' ');
+            jsonbuf_int(&b, p->top_limit - 1);
+        }
+    }
+    jsonbuf_char(&b, '\0');
+    if (b.oom) {
+        jsonbuf_free(&b);
+        return NULL;
+    }
+    return b.data;
 }
 
 /* The library: constants of cfg, then handlers/apply.lua. Its name carries
@@ -258,6 +296,54 @@ static bool config_refusal(const char *err)
     return false;
 }
 
+bool engine_choose(const Config *cfg, const redisReply *r, bool *module, char *err,
+                   size_t errlen)
+{
+    bool has = false;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *m = r->element[i];
+        for (size_t k = 0; m->type == REDIS_REPLY_ARRAY && k + 1 < m->elements; k += 2)
+            if (m->element[k]->type == REDIS_REPLY_STRING &&
+                strcmp(m->element[k]->str, "name") == 0 &&
+                m->element[k + 1]->type == REDIS_REPLY_STRING &&
+                strcmp(m->element[k + 1]->str, "relationd") == 0)
+                has = true;
+    }
+    *module = has && cfg->redis_engine != 1;
+    if (!has && cfg->redis_engine == 2) {
+        snprintf(err, errlen, "redis.engine: \"module\", but the server has not loaded the relationd "
+                              "module (MODULE LIST%s%s); load relationd.so (loadmodule) or set "
+                              "redis.engine to \"function\"",
+                 r->type == REDIS_REPLY_ERROR ? ": " : "",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+        return false;
+    }
+    return true;
+}
+
+/* redis.engine on a new connection: the module when it is asked for, or
+ * (auto) when MODULE LIST names it; `module` without it is a configuration
+ * error (engine_refused). */
+static bool choose_engine(Engine *e, char *err, size_t errlen)
+{
+    e->module = false;
+    if (e->cfg->redis_engine == 1)
+        return true;
+    redisReply *r;
+    resp_count(&e->cmd, '*', 2);
+    resp_cstr(&e->cmd, "MODULE");
+    resp_cstr(&e->cmd, "LIST");
+    if (!engine_command(e, ROUTER_ANY, &r, err, errlen))
+        return false;
+    bool ok = engine_choose(e->cfg, r, &e->module, err, errlen);
+    freeReplyObject(r);
+    if (!ok) {
+        e->refused = true;
+        engine_drop(e);
+    }
+    return ok;
+}
+
 bool engine_connected(Engine *e, char *err, size_t errlen)
 {
     if (e->connected && router_connected(e->router))
@@ -279,6 +365,8 @@ bool engine_connected(Engine *e, char *err, size_t errlen)
     }
     e->connected = true;
     e->connections++;
+    if (!choose_engine(e, err, errlen))
+        return false;
     /* Clearings whose outcome the lost connection took with it. */
     if (e->cleared.len) {
         requeue_cleared(e);
@@ -295,11 +383,18 @@ void engine_queue_load(Engine *e, char *err, size_t errlen)
 {
     if (e->loaded)
         return;
-    resp_count(&e->cmd, '*', 4);
-    resp_cstr(&e->cmd, "FUNCTION");
-    resp_cstr(&e->cmd, "LOAD");
-    resp_cstr(&e->cmd, "REPLACE");
-    resp_cstr(&e->cmd, e->library);
+    if (e->module) {
+        resp_count(&e->cmd, '*', 3);
+        resp_cstr(&e->cmd, "relationd.load");
+        resp_cstr(&e->cmd, e->conf_name);
+        resp_cstr(&e->cmd, e->module_text);
+    } else {
+        resp_count(&e->cmd, '*', 4);
+        resp_cstr(&e->cmd, "FUNCTION");
+        resp_cstr(&e->cmd, "LOAD");
+        resp_cstr(&e->cmd, "REPLACE");
+        resp_cstr(&e->cmd, e->library);
+    }
     engine_cmd_end(e, router_cluster(e->router) ? ROUTER_ALL : ROUTER_ANY);
     if (engine_push_group(e, GROUP_LOAD, 1, 0, -1, err, errlen))
         e->loaded = true;
@@ -351,7 +446,8 @@ bool engine_read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
                  * (a user without FUNCTION LOAD, a server still loading its
                  * data), and a call that meets its absence loads it again
                  * (engine_recv). */
-                log_at(LOG_WARN, "redis", "FUNCTION LOAD: %s", r->str);
+                log_at(LOG_WARN, "redis", "%s: %s", e->module ? "relationd.load" : "FUNCTION LOAD",
+                       r->str);
             } else if (r->type == REDIS_REPLY_ERROR && g.kind == GROUP_PING && ok) {
                 snprintf(err, errlen, "redis PING: %s", r->str);
                 ok = false;
@@ -392,13 +488,15 @@ Engine *engine_create(const Config *cfg)
     e->cfg = cfg;
     e->router = router_new(cfg);
     e->library = make_library(cfg, e->fname);
-    if (!e->library || !e->router) {
+    e->module_text = make_module_text(cfg);
+    if (!e->library || !e->router || !e->module_text) {
         free(e->library);
+        free(e->module_text);
         router_free(e->router);
         free(e);
         return NULL;
     }
-    snprintf(e->fname_both, sizeof e->fname_both, "%s_both", e->fname);
+    snprintf(e->conf_name, sizeof e->conf_name, "relationd_%s", e->fname + 16);
     /* another engine (a daemon, relationctl) never shares an epoch */
     if (getrandom(&e->epoch_id, sizeof e->epoch_id, 0) != (ssize_t)sizeof e->epoch_id)
         e->epoch_id = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)e;
@@ -432,6 +530,7 @@ void engine_free(Engine *e)
     engine_drop(e);
     router_free(e->router);
     free(e->library);
+    free(e->module_text);
     free(e->marks);
     free(e->cleared_slots);
     jsonbuf_free(&e->cmd);
@@ -451,13 +550,18 @@ void engine_free(Engine *e)
 bool engine_set_config(Engine *e, const Config *cfg)
 {
     char fname[64];
-    char *library = make_library(cfg, fname);
-    if (!library)
+    char *library = make_library(cfg, fname), *text = make_module_text(cfg);
+    if (!library || !text) {
+        free(library);
+        free(text);
         return false;
+    }
     free(e->library);
+    free(e->module_text);
     e->library = library;
+    e->module_text = text;
     memcpy(e->fname, fname, sizeof fname);
-    snprintf(e->fname_both, sizeof e->fname_both, "%s_both", e->fname);
+    snprintf(e->conf_name, sizeof e->conf_name, "relationd_%s", e->fname + 16);
     e->cfg = cfg;
     router_set_config(e->router, cfg);
     e->loaded = false;
@@ -479,7 +583,25 @@ int engine_relation_index(const Config *cfg, const RelationDef *rel)
 
 bool engine_missing_function(const char *msg)
 {
-    return strstr(msg, "Function not found") != NULL || strncmp(msg, "NOSCRIPT", 8) == 0;
+    return strstr(msg, "Function not found") != NULL || strncmp(msg, "NOSCRIPT", 8) == 0 ||
+           strncmp(msg, "NOCONFIG", 8) == 0;
+}
+
+void engine_write_call_head(Engine *e, const char *cmd, size_t nargs)
+{
+    resp_count(&e->cmd, '*', nargs + 2);
+    if (e->module) {
+        char name[32];
+        snprintf(name, sizeof name, "relationd.%s", cmd);
+        resp_cstr(&e->cmd, name);
+        resp_cstr(&e->cmd, e->conf_name);
+        return;
+    }
+    char fname[96];
+    snprintf(fname, sizeof fname, "%s%s%s", e->fname, strcmp(cmd, "apply") ? "_" : "",
+             strcmp(cmd, "apply") == 0 ? "" : strcmp(cmd, "apply2") == 0 ? "both" : cmd);
+    resp_cstr(&e->cmd, "FCALL");
+    resp_cstr(&e->cmd, fname);
 }
 
 /* One command to slot's node, its reply. */

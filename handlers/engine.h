@@ -1,6 +1,7 @@
 /* engine.h — the engine's lifecycle: a connection to Redis (one server,
  * or a cluster's primaries through the router) with the function library
- * of a configuration loaded on it. What is done with it is in its parts:
+ * of a configuration loaded on it, or the configuration given to the Redis
+ * module when the server has it (redis.engine). What is done with it is in its parts:
  * apply.h (batches of events), read.h (statistics and edges), walk.h
  * (keyspace walks), check.h (verify, rebuild, the prefix check).
  *
@@ -49,5 +50,13 @@ bool engine_ping(Engine *e, char *err, size_t errlen) __attribute__((warn_unused
  * range): a configuration error, not an outage. err then starts with
  * "redis.url: "; it never holds the password. */
 bool engine_refused(const Engine *e);
+
+/* redis.engine against a server's reply to MODULE LIST (an error reply
+ * counts as no module): *module set when the module engine is to be used.
+ * False, with err naming redis.engine, when the configuration asks for the
+ * module and the server has not loaded it. */
+struct redisReply;
+bool engine_choose(const Config *cfg, const struct redisReply *module_list, bool *module,
+                   char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -59,8 +59,13 @@ struct Engine {
     bool refused;     /* the last connection was refused for redis.url's settings */
     char *library;    /* the generated library's code */
     char fname[64];   /* its function: one side */
-    char fname_both[72]; /* both sides of an event in one call */
-    bool loaded;      /* FUNCTION LOAD sent on this connection */
+    bool loaded;      /* FUNCTION LOAD (relationd.load) sent on this connection */
+    /* The module engine (redis.engine, chosen on each connection): the
+     * relationd.* commands of the Redis module instead of FCALL, the same
+     * keys, arguments and replies (module/). */
+    bool module;
+    char *module_text;  /* the configuration for relationd.load (module/conf.h) */
+    char conf_name[48]; /* its name: the library's, relationd_<digest> */
     JsonBuf cmd;      /* commands being written */
     Mark *marks;      /* cmd's commands (on a cluster) */
     size_t nmarks, marks_cap;
@@ -114,7 +119,12 @@ bool engine_command(Engine *e, int slot, redisReply **r, char *err, size_t errle
 /* The relation's place in the engine's configuration (the event may have
  * been parsed with the previous one). -1 when it is gone. */
 int engine_relation_index(const Config *cfg, const RelationDef *rel);
-/* Whether an error reply says the function library is missing. */
+/* The start of an apply or rebuild call: "FCALL <function>" or, with the
+ * module, "relationd.<cmd> <configuration>" (cmd: apply, apply2, rebuild),
+ * counted in nargs with the arguments that follow. */
+void engine_write_call_head(Engine *e, const char *cmd, size_t nargs);
+/* Whether an error reply says the function library (or the module's
+ * configuration) is missing. */
 bool engine_missing_function(const char *msg);
 
 /* ---- walk.c: pages shared with read.c and check.c ---- */

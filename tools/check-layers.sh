@@ -3,13 +3,15 @@
 # only headers of its own layer or of a lower one. The order, lowest first:
 #   lib < config < handlers < daemon < ctl
 # (ctl, the command-line tool, may use the daemon's transport code; the daemon
-# never the tool's). tests/ and tools/ may include anything. Prints each
+# never the tool's). module/ (the Redis module, run inside redis-server) is a
+# root of its own: it includes only its own headers (and redismodule.h, libc),
+# never another layer's. tests/ and tools/ may include anything. Prints each
 # upward include as FILE:LINE: ... and exits 1 when there is one, 0 otherwise.
 set -eu
 root=${1:-.}
 cd "$root"
 status=0
-for dir in lib config handlers daemon ctl; do
+for dir in lib config handlers daemon ctl module; do
     [ -d "$dir" ] || continue
     for f in $(find "$dir" -name '*.[ch]' | sort); do
         awk -v file="$f" -v own="$dir" '
@@ -22,14 +24,14 @@ for dir in lib config handlers daemon ctl; do
                 sub(/^[^"]*"/, "", path); sub(/".*$/, "", path)
                 n = split(path, part, "/")
                 if (n < 2) next
-                if (rank(part[1]) > rank(own)) {
-                    printf "%s:%d: %s (layer %s) includes %s of the higher layer %s\n",
-                           file, FNR, file, own, path, part[1]
+                if (own == "module" ? part[1] != "module" : rank(part[1]) > rank(own)) {
+                    printf "%s:%d: %s (layer %s) includes %s of the %s layer %s\n",
+                           file, FNR, file, own, path, own == "module" ? "other" : "higher", part[1]
                     bad = 1
                 }
             }
             END { exit bad }' "$f" || status=1
     done
 done
-[ $status -eq 0 ] && echo "check-layers: every include points down (lib < config < handlers < daemon < ctl)"
+[ $status -eq 0 ] && echo "check-layers: every include points down (lib < config < handlers < daemon < ctl; module alone)"
 exit $status

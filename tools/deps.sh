@@ -2,7 +2,14 @@
 # deps.sh — the Debian packages that building, testing and the demo need.
 # Installs the missing ones when run as root (apt-get); otherwise prints the
 # one command that installs them and fails. Quiet when nothing is missing.
+# Then the SDK of the Redis module (module/): redismodule.h is in no binary
+# package, so the source of Debian's redis package is downloaded (a deb-src
+# entry for bookworm added when missing) into REDIS_SRC_CACHE
+# (/var/cache/relationd); the Makefile unpacks the header from its orig
+# tarball into build/. Nothing is fetched when the tarball is there.
 set -eu
+REDIS_SRC_CACHE=${REDIS_SRC_CACHE:-/var/cache/relationd}
+DEB_SRC_FILE=${DEB_SRC_FILE:-/etc/apt/sources.list.d/debian-src.sources}
 
 PACKAGES="build-essential pkg-config libjansson-dev libhiredis-dev libsystemd-dev
 libcmocka-dev librdkafka-dev librabbitmq-dev libmicrohttpd-dev
@@ -24,15 +31,39 @@ for p in $PACKAGES; do
     *) missing="$missing $p" ;;
     esac
 done
-[ -z "$missing" ] && exit 0
+have_redis_src() {
+    ls "$REDIS_SRC_CACHE"/redis_*.orig.tar.gz >/dev/null 2>&1
+}
+[ -z "$missing" ] && have_redis_src && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "deps: missing Debian packages; install them with:" >&2
-    echo "  sudo apt-get install -y$missing" >&2
+    echo "deps: missing Debian packages or the redis source; as root:" >&2
+    [ -n "$missing" ] && echo "  sudo apt-get install -y$missing" >&2
+    have_redis_src || echo "  sudo sh tools/deps.sh   (fetches redis's source into $REDIS_SRC_CACHE)" >&2
     exit 1
 fi
-echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing" >&2
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if ! have_redis_src; then
+    src=$DEB_SRC_FILE
+    if [ ! -e "$src" ]; then
+        echo "deps: adding $src (deb-src for bookworm: redis's source, for redismodule.h)" >&2
+        cat > "$src" <<'SOURCES'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+    fi
+    echo "deps: downloading the source of redis into $REDIS_SRC_CACHE" >&2
+    apt-get update -qq
+    mkdir -p "$REDIS_SRC_CACHE"
+    (cd "$REDIS_SRC_CACHE" && apt-get source --download-only -qq redis >/dev/null 2>&1)
+    have_redis_src || { echo "deps: apt-get source redis fetched no orig tarball" >&2; exit 1; }
+fi

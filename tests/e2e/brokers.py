@@ -737,10 +737,11 @@ def run_relationctl(args, input_text=None, timeout=300):
 
 class Oracle:
     """The expected results: the same events applied once, in order, by
-    `relationctl apply` into another key prefix."""
+    `relationctl apply` (the function library) into another key prefix."""
 
     def __init__(self, tmp_path, redis_url, prefix, relations=None, engine=None, name="oracle"):
-        doc = {"redis": {"url": redis_url, "key_prefix": prefix},
+        # the reference: always the function library (redis.engine)
+        doc = {"redis": {"url": redis_url, "key_prefix": prefix, "engine": "function"},
                "relations": relations if relations is not None else RELATIONS}
         if engine:
             doc["engine"] = engine
@@ -956,7 +957,7 @@ class Harness:
 
     def __init__(self, tmp_path, names, rabbit, redis_client, redis_url, kafka=None,
                  topics=None, amqp=False, relations=None, engine=None,
-                 oracle_client=None, oracle_url=None, prefetch=64):
+                 oracle_client=None, oracle_url=None, prefetch=64, redis_engine="function"):
         self.tmp_path = tmp_path
         self.names = names
         self.rabbit = rabbit
@@ -986,7 +987,8 @@ class Harness:
             self.dlx = Collector(rabbit, names.dlx_queue, names.dlx, "fanout")
         if kafka is not None:
             self.producer = kafka_producer(kafka.bootstrap)
-        doc = {"redis": {"url": redis_url, "key_prefix": names.prefix, "timeout_ms": 2000},
+        doc = {"redis": {"url": redis_url, "key_prefix": names.prefix, "timeout_ms": 2000,
+                         "engine": redis_engine},
                "engine": dict({"batch_ms": 20, "retry_max_ms": 500}, **(engine or {})),
                "hooks": {"url": rabbit.url, "exchange": names.hooks_exchange},
                "relations": self.relations}

@@ -4,6 +4,10 @@
   port, in a temporary directory, stopped by its own pid.
 - `rdb`: a client of that server, FLUSHALL'd before the test.
 - `ctl`: writes configuration files and runs `relationctl apply` / `stats`.
+- `engine`: "function" then "module" (`redis.engine`): a test module that
+  defines `ctl` on it runs each of its tests through both engines (the
+  session's redis-server has the module loaded when it is built); `ctl`
+  alone writes `redis.engine` "function", as before the module.
 """
 
 import decimal
@@ -21,6 +25,8 @@ import redis
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
+MODULE = os.environ.get("RELATIOND_MODULE", os.path.join(REPO, "build", "relationd.so"))
+ENGINES = ("function", "module")
 
 
 def _free_port():
@@ -35,7 +41,8 @@ class RedisProcess:
         self.port = _free_port()
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir],
+             "--save", "", "--appendonly", "no", "--dir", self.dir]
+            + (["--loadmodule", MODULE] if os.path.exists(MODULE) else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(host="127.0.0.1", port=self.port)
         deadline = time.monotonic() + 10
@@ -110,14 +117,17 @@ class ApplyResult:
 
 
 class Relationctl:
-    def __init__(self, redis_proc, tmp_path):
+    def __init__(self, redis_proc, tmp_path, redis_engine="function"):
         self.redis_proc = redis_proc
         self.tmp_path = tmp_path
+        self.redis_engine = redis_engine     # redis.engine; None: not written (auto)
         self.n = 0
 
     def config(self, relations, engine=None, **extra):
         """Writes a configuration file for the session's Redis; returns its path."""
         doc = {"redis": {"url": self.redis_proc.url}, "relations": relations}
+        if self.redis_engine:
+            doc["redis"]["engine"] = self.redis_engine
         if engine is not None:
             doc["engine"] = engine
         doc.update(extra)
@@ -150,6 +160,12 @@ class Relationctl:
 @pytest.fixture()
 def ctl(redis_proc, tmp_path):
     return Relationctl(redis_proc, tmp_path)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    """redis.engine: each test that uses it runs once per engine."""
+    return request.param
 
 
 # ---- Brokers and the daemon (see brokers.py) --------------------------------

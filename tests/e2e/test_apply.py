@@ -1,6 +1,7 @@
 """End-to-end tests of `relationctl apply` and `relationctl stats` against a
 real redis-server, checked against a reference model of what the README describes
-written in plain Python (fixed-point integers, dicts, sets)."""
+written in plain Python (fixed-point integers, dicts, sets). Each test runs
+through both engines (`redis.engine` function and module)."""
 
 import copy
 import json
@@ -10,13 +11,18 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from conftest import loads
+from conftest import Relationctl, loads
 
 MICRO = 10 ** 6
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 SUMMARY_RE = re.compile(r"^applied (\d+), duplicate (\d+), stale (\d+), invalid (\d+)$")
 HUGE_TTL = {"tombstone_ttl_s": 5 * 365 * 86400}
+
+
+@pytest.fixture()
+def ctl(redis_proc, tmp_path, engine):
+    return Relationctl(redis_proc, tmp_path, redis_engine=engine)
 
 
 # --------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from brokers import (RELATIONS, Event, KafkaReader, committed_lag, make_stream, 
                      profiles_of, publish, queue_depth, wait_until)
 
 
-def test_kafka_events_give_the_statistics_and_triggers(harness, daemons):
-    h = harness(kafka=True)
+def test_kafka_events_give_the_statistics_and_triggers(harness, daemons, engine):
+    h = harness(kafka=True, redis_engine=engine)   # both engines; the oracle: the function
     events = make_stream(800, seed=11, clusters=list(range(8)), tag="k")
     h.feed_kafka(events[:300])
     d = h.daemon(daemons).start()
@@ -33,8 +33,8 @@ def test_kafka_events_give_the_statistics_and_triggers(harness, daemons):
     assert len(h.oracle.triggers) > 1000
 
 
-def test_amqp_events_give_the_statistics_and_triggers(harness, daemons):
-    h = harness(amqp=True)
+def test_amqp_events_give_the_statistics_and_triggers(harness, daemons, engine):
+    h = harness(amqp=True, redis_engine=engine)   # both engines; the oracle: the function
     events = make_stream(800, seed=12, clusters=list(range(8)), tag="q")
     h.feed_amqp(events[:300])
     d = h.daemon(daemons).start()
@@ -46,8 +46,8 @@ def test_amqp_events_give_the_statistics_and_triggers(harness, daemons):
     assert h.dlx.drain() == 0 and h.dlx.messages == []
 
 
-def test_both_sources_at_once(harness, daemons):
-    h = harness(kafka=True, amqp=True)
+def test_both_sources_at_once(harness, daemons, engine):
+    h = harness(kafka=True, amqp=True, redis_engine=engine)   # both engines; the oracle: the function
     events = make_stream(1200, seed=13, clusters=list(range(10)), tag="kq")
     kafka_events = [e for e in events if e.cluster < 6]
     amqp_events = [e for e in events if e.cluster >= 6]

@@ -1,7 +1,9 @@
 """tools/deps.sh, which `make test` and `make demo` run first: quiet when every
 package is there, installs what is missing as root, otherwise prints the one
-command to run and fails. dpkg-query, apt-get and id are replaced by scripts
-on PATH (no package is really installed)."""
+command to run and fails; then the source of Debian's redis package (for
+redismodule.h), fetched once into REDIS_SRC_CACHE. dpkg-query, apt-get and
+id are replaced by scripts on PATH (no package is really installed, no source
+really downloaded)."""
 
 import os
 import stat
@@ -11,21 +13,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEPS = os.path.join(ROOT, "tools", "deps.sh")
 
 
-def shims(tmp_path, missing, uid):
+def shims(tmp_path, missing, uid, redis_src=True):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     calls = tmp_path / "apt-calls"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    if redis_src:
+        (cache / "redis_7.0.15.orig.tar.gz").write_text("")
     scripts = {
         "dpkg-query": 'for a; do p=$a; done\ncase " %s " in *" $p "*) echo "unknown ok not-installed"; exit 1;; esac\n'
                       'printf "install ok installed"\n' % " ".join(missing),
-        "apt-get": 'echo "$*" >> %s\n' % calls,
+        # `apt-get source` leaves the orig tarball in the current directory
+        "apt-get": 'echo "$*" >> %s\ncase "$*" in *source*) : > redis_7.0.15.orig.tar.gz;; esac\n'
+                   % calls,
         "id": 'echo %d\n' % uid,
     }
     for name, body in scripts.items():
         path = bindir / name
         path.write_text("#!/bin/sh\n" + body)
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]))
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]),
+               REDIS_SRC_CACHE=str(cache), DEB_SRC_FILE=str(tmp_path / "debian-src.sources"))
     return env, calls
 
 
@@ -57,4 +66,32 @@ def test_another_user_is_told_the_command(tmp_path):
     p = run(env)
     assert p.returncode == 1, p
     assert "sudo apt-get install -y librdkafka-dev" in p.stderr, p.stderr
+    assert not calls.exists()
+
+
+def test_root_fetches_the_redis_source_once(tmp_path):
+    """No orig tarball in the cache: a deb-src entry for bookworm is written
+    when missing, then apt-get source --download-only redis into the cache;
+    run again, nothing is fetched."""
+    env, calls = shims(tmp_path, [], 0, redis_src=False)
+    p = run(env)
+    assert p.returncode == 0, p
+    lines = calls.read_text().splitlines()
+    assert lines[0].split() == ["update", "-qq"], lines
+    assert lines[1].split()[:2] == ["source", "--download-only"] and lines[1].split()[-1] == "redis"
+    sources = (tmp_path / "debian-src.sources").read_text()
+    assert "Types: deb-src" in sources and "Suites: bookworm bookworm-updates" in sources
+    assert "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" in sources
+    assert (tmp_path / "cache" / "redis_7.0.15.orig.tar.gz").exists()
+    calls.unlink()
+    p = run(env)
+    assert p.returncode == 0 and p.stderr == "", p
+    assert not calls.exists()
+
+
+def test_another_user_is_told_to_fetch_the_redis_source(tmp_path):
+    env, calls = shims(tmp_path, [], 1000, redis_src=False)
+    p = run(env)
+    assert p.returncode == 1, p
+    assert "sudo sh tools/deps.sh" in p.stderr and "redis's source" in p.stderr, p.stderr
     assert not calls.exists()

@@ -1,5 +1,6 @@
 """make check-layers (tools/check-layers.sh): the layers point down
-(lib < config < handlers < daemon < ctl). It passes on the tree as it is, and
+(lib < config < handlers < daemon < ctl), and module/ (the Redis module)
+includes nothing of theirs. It passes on the tree as it is, and
 fails, naming the file, the line and the header, once an upward include is
 planted in a copy of the tree."""
 
@@ -11,7 +12,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "tools", "check-layers.sh")
-LAYERS = ["lib", "config", "handlers", "daemon", "ctl"]
+LAYERS = ["lib", "config", "handlers", "daemon", "ctl", "module"]
 
 
 def check(root):
@@ -67,3 +68,14 @@ def test_includes_downward_and_system_headers_pass(tree):
                                             (tree / "lib" / "jsonbuf.c").read_text())
     out = check(tree)
     assert out.returncode == 0, out.stdout
+
+
+@pytest.mark.parametrize("header", ["lib/log.h", "handlers/engine.h"])
+def test_the_module_including_another_layer_fails(tree, header):
+    """module/ runs inside redis-server: even the lowest layer (malloc) is not its own."""
+    plant(tree / "module" / "apply.c", "module/num.h")      # its own: fine
+    assert check(tree).returncode == 0
+    plant(tree / "module" / "apply.c", header)
+    out = check(tree)
+    assert out.returncode == 1 and "module/apply.c:1: " in out.stdout and header in out.stdout, \
+        out.stdout

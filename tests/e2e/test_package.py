@@ -33,6 +33,7 @@ def test_deb_builds_with_every_file(tmp_path):
                              text=True, check=True).stdout
     entries = {line.split()[-1].lstrip("."): line.split()[0] for line in listing.splitlines()}
     for path in ("/usr/bin/relationd", "/usr/bin/relationctl",
+                 "/usr/lib/relationd/relationd.so",
                  "/usr/lib/systemd/system/relationd.service",
                  "/usr/share/man/man8/relationd.8.gz", "/usr/share/man/man1/relationctl.1.gz",
                  "/usr/share/doc/relationd/README.md",
@@ -82,6 +83,9 @@ def test_make_install_puts_the_configuration_in_etc_once(tmp_path):
         assert (share / "alerts.yml").read_bytes() == f.read()
     unit = (stage / "usr/local/lib/systemd/system/relationd.service").read_text()
     assert "ExecStart=/usr/local/bin/relationd -c /etc/relationd/relationd.json\n" in unit
+    # the Redis module, for redis-server's loadmodule
+    so = stage / "usr/local/lib/relationd/relationd.so"
+    assert mode(so) == "0o644" and so.read_bytes()[:4] == b"\x7fELF"
     # what the unit's ExecStartPre runs, on the file installed
     check = subprocess.run([RELATIOND, "-c", str(conf), "--check-config"], capture_output=True,
                            text=True, timeout=60, env=dict(os.environ, AMQP_PASSWORD="x"))

@@ -1550,6 +1550,7 @@ static void test_config_reload_follows_the_table(void **state)
     } other[] = {
         {"redis", "url", "\"redis://h9:9/1\""}, {"redis", "key_prefix", "\"z:\""},
         {"redis", "timeout_ms", "7"},           {"redis", "wait_replicas", "2"},
+        {"redis", "engine", "\"function\""},
         {"kafka", "brokers", "\"b9\""},         {"kafka", "group_id", "\"g9\""},
         {"kafka", "dead_letter_topic", "\"d9\""}, {"amqp", "url", "\"amqp://h9\""},
         {"amqp", "queue", "\"q9\""},            {"amqp", "dead_letter_exchange", "\"x9\""},

@@ -1,0 +1,298 @@
+/* store.c — the engine's commonest commands on the keys directly, their
+ * effects replicated (store.h). */
+#include "module/store.h"
+#include "module/num.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+/* The key's handle (opened, or held from an earlier call), or false (the
+ * error WRONGTYPE) when it holds another type than type. */
+static bool open_key(Run *R, RedisModuleString *key, int type, RedisModuleKey **k)
+{
+    size_t len;
+    const char *name = RedisModule_StringPtrLen(key, &len);
+    *k = NULL;
+    for (int i = 0; i < R->nopen && !*k; i++) {
+        size_t l;
+        const char *n = RedisModule_StringPtrLen(R->open_name[i], &l);
+        if (l == len && memcmp(n, name, len) == 0)
+            *k = R->open[i];
+    }
+    if (!*k) {
+        if (R->nopen == RUN_KEYS)
+            run_flush(R);
+        *k = RedisModule_OpenKey(R->ctx, key, REDISMODULE_READ | REDISMODULE_WRITE);
+        R->open[R->nopen] = *k;
+        R->open_name[R->nopen++] = key;
+    }
+    int t = RedisModule_KeyType(*k);
+    if (type >= 0 && t != REDISMODULE_KEYTYPE_EMPTY && t != type) {
+        if (!R->failed)
+            snprintf(R->err, sizeof R->err, "%s", WRONGTYPE);
+        R->failed = true;
+        return false;
+    }
+    return true;
+}
+
+static void opt_of(RedisModuleString *s, Opt *o)
+{
+    o->set = s != NULL;
+    o->s = s ? RedisModule_StringPtrLen(s, &o->len) : NULL;
+    if (!s)
+        o->len = 0;
+}
+
+bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n, Opt *out)
+{
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_HASH, &k))
+        return false;
+    bool empty = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_EMPTY;
+    for (int i = 0; i < n; i++) {
+        RedisModuleString *v = NULL;
+        if (!empty)
+            RedisModule_HashGet(k, REDISMODULE_HASH_NONE, fields[i], &v, NULL);
+        opt_of(v, &out[i]);
+    }
+    return true;
+}
+
+bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out)
+{
+    return st_hmget(R, key, &field, 1, out);
+}
+
+bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has)
+{
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
+        return false;
+    double score;
+    *has = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET &&
+           RedisModule_ZsetScore(k, member, &score) == REDISMODULE_OK;
+    return true;
+}
+
+bool st_get(Run *R, RedisModuleString *key, Opt *out)
+{
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_STRING, &k))
+        return false;
+    out->set = false;
+    out->s = NULL;
+    out->len = 0;
+    if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_STRING) {
+        size_t len;
+        const char *p = RedisModule_StringDMA(k, &len, REDISMODULE_READ);
+        char *copy = RedisModule_PoolAlloc(R->ctx, len + 1);
+        memcpy(copy, p, len);
+        *out = (Opt){copy, len, true};
+    }
+    return true;
+}
+
+/* A score as Redis replies it in RESP2: %.17g, inf and -inf. */
+static int score_text(double d, char *buf, size_t cap)
+{
+    if (isinf(d))
+        return snprintf(buf, cap, "%s", d > 0 ? "inf" : "-inf");
+    if (d == (double)(long long)d && fabs(d) < 1e15 && !(d == 0 && signbit(d)))
+        return num_ltoa((long long)d, buf); /* what %.17g prints for it */
+    return snprintf(buf, cap, "%.17g", d);
+}
+
+/* A sorted set's handle and length (0 when missing), or false (WRONGTYPE). */
+static bool open_zset(Run *R, RedisModuleString *key, RedisModuleKey **k, long long *len)
+{
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, k))
+        return false;
+    *len = RedisModule_KeyType(*k) == REDISMODULE_KEYTYPE_ZSET
+               ? (long long)RedisModule_ValueLength(*k)
+               : 0;
+    return true;
+}
+
+bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mpack *m)
+{
+    RedisModuleKey *k;
+    long long len;
+    if (!open_zset(R, key, &k, &len))
+        return false;
+    long long end = last < 0 ? len + last : last;
+    if (end >= len)
+        end = len - 1;
+    long long n = end >= 0 ? end + 1 : 0;
+    mpack_array(m, (size_t)(2 * n));
+    if (n > 0) {
+        if (rev)
+            RedisModule_ZsetLastInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
+                                             REDISMODULE_POSITIVE_INFINITE, 0, 0);
+        else
+            RedisModule_ZsetFirstInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
+                                              REDISMODULE_POSITIVE_INFINITE, 0, 0);
+        for (long long i = 0; i < n && !RedisModule_ZsetRangeEndReached(k); i++) {
+            double score;
+            RedisModuleString *e = RedisModule_ZsetRangeCurrentElement(k, &score);
+            size_t el;
+            const char *es = RedisModule_StringPtrLen(e, &el);
+            char num[64];
+            int nl = score_text(score, num, sizeof num);
+            mpack_str(m, es, el);
+            mpack_str(m, num, (size_t)nl);
+            RedisModule_FreeString(R->ctx, e);
+            if (rev)
+                RedisModule_ZsetRangePrev(k);
+            else
+                RedisModule_ZsetRangeNext(k);
+        }
+        RedisModule_ZsetRangeStop(k);
+    }
+    return true;
+}
+
+bool st_hset(Run *R, RedisModuleString *key, RedisModuleString *const *pairs, int n)
+{
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_HASH, &k))
+        return false;
+    for (int i = 0; i + 1 < n; i += 2)
+        RedisModule_HashSet(k, REDISMODULE_HASH_NONE, pairs[i], pairs[i + 1], NULL);
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_HASH, "hset", key);
+    RedisModule_Replicate(R->ctx, "HSET", "sv", key, pairs, (size_t)n);
+    return true;
+}
+
+bool st_hdel(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n)
+{
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_HASH, &k))
+        return false;
+    int deleted = 0;
+    if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_HASH)
+        for (int i = 0; i < n; i++)
+            deleted += RedisModule_HashSet(k, REDISMODULE_HASH_NONE, fields[i],
+                                           REDISMODULE_HASH_DELETE, NULL);
+    if (deleted) {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_HASH, "hdel", key);
+        RedisModule_Replicate(R->ctx, "HDEL", "sv", key, fields, (size_t)n);
+    }
+    return true;
+}
+
+bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
+             RedisModuleString *member)
+{
+    char buf[32];
+    if (slen >= sizeof buf)
+        slen = sizeof buf - 1;
+    memcpy(buf, score, slen);
+    buf[slen] = '\0';
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
+        return false;
+    int flags = 0;
+    double score_v;
+    if (!num_small_int(buf, slen, &score_v))
+        score_v = strtod(buf, NULL);
+    RedisModule_ZsetAdd(k, score_v, member, &flags);
+    if (!(flags & REDISMODULE_ZADD_NOP)) {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zadd", key);
+        RedisModule_Replicate(R->ctx, "ZADD", "sbs", key, buf, slen, member);
+    }
+    return true;
+}
+
+bool st_zrem(Run *R, RedisModuleString *key, RedisModuleString *member)
+{
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
+        return false;
+    int deleted = 0;
+    if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET)
+        RedisModule_ZsetRem(k, member, &deleted);
+    if (deleted) {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zrem", key);
+        RedisModule_Replicate(R->ctx, "ZREM", "ss", key, member);
+    }
+    return true;
+}
+
+bool st_del(Run *R, RedisModuleString *key)
+{
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
+    bool had = RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_EMPTY;
+    if (had)
+        RedisModule_DeleteKey(k);
+    if (had) {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "del", key);
+        RedisModule_Replicate(R->ctx, "DEL", "s", key);
+    }
+    return true;
+}
+
+bool st_set_ex(Run *R, RedisModuleString *key, const char *v, size_t vlen, long long seconds)
+{
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
+    RedisModule_StringSet(k, RedisModule_CreateString(R->ctx, v, vlen));
+    RedisModule_SetExpire(k, seconds * 1000);
+    long long at = RedisModule_GetAbsExpire(k);
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_STRING, "set", key);
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "expire", key);
+    RedisModule_Replicate(R->ctx, "SET", "sbcl", key, v, vlen, "PXAT", at);
+    return true;
+}
+
+bool st_expire(Run *R, RedisModuleString *key, long long seconds)
+{
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
+    bool had = RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_EMPTY;
+    long long at = 0;
+    if (had) {
+        RedisModule_SetExpire(k, seconds * 1000);
+        at = RedisModule_GetAbsExpire(k);
+    }
+    if (had) {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "expire", key);
+        RedisModule_Replicate(R->ctx, "PEXPIREAT", "sl", key, at);
+    }
+    return true;
+}
+
+bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
+{
+    RedisModuleKey *k;
+    long long len;
+    if (!open_zset(R, key, &k, &len))
+        return false;
+    long long drop = len - keep;
+    if (drop <= 0)
+        return true;
+    RedisModuleString **old = RedisModule_PoolAlloc(R->ctx, (size_t)drop * sizeof *old);
+    long long n = 0;
+    RedisModule_ZsetFirstInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
+                                      REDISMODULE_POSITIVE_INFINITE, 0, 0);
+    while (n < drop && !RedisModule_ZsetRangeEndReached(k)) {
+        old[n++] = RedisModule_ZsetRangeCurrentElement(k, NULL);
+        RedisModule_ZsetRangeNext(k);
+    }
+    RedisModule_ZsetRangeStop(k);
+    for (long long i = 0; i < n; i++) {
+        int deleted;
+        RedisModule_ZsetRem(k, old[i], &deleted);
+        RedisModule_FreeString(R->ctx, old[i]);
+    }
+    char rank[24];
+    snprintf(rank, sizeof rank, "%lld", -keep - 1);
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zremrangebyrank", key);
+    RedisModule_Replicate(R->ctx, "ZREMRANGEBYRANK", "scc", key, "0", rank);
+    return true;
+}

@@ -1,0 +1,60 @@
+/* store.h — the commands apply.c runs most, done on the keys directly
+ * (RedisModule_OpenKey and the hash, sorted-set and string calls) instead of
+ * through RedisModule_Call, each with the result the command would have:
+ * the same values, the same WRONGTYPE error on a key of another type, the
+ * same keyspace notification, and each write replicated as the command's
+ * effect (RedisModule_Replicate: HSET, HDEL, ZADD, ZREM, DEL,
+ * SET … PXAT, PEXPIREAT, ZREMRANGEBYRANK), in the order of the writes, so
+ * that replicas and the AOF need no module.
+ *
+ * Every function opens the key and closes it before returning: no handle is
+ * held across another write (RedisModule_Call may free what a handle
+ * points to). Strings read are the context's (automatic memory).
+ * Threads: Redis's main thread. Failure: false, with the error in run. */
+#ifndef RELATIOND_MODULE_STORE_H
+#define RELATIOND_MODULE_STORE_H
+
+#include "module/call.h"
+#include "module/mpack.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A value read, or none (nil). */
+typedef struct {
+    const char *s;
+    size_t len;
+    bool set;
+} Opt;
+
+/* HMGET key fields… into out[n]. */
+bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n, Opt *out);
+/* HGET key field. */
+bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out);
+/* ZSCORE key member is not nil. */
+bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has);
+/* GET key (a copy in the context's pool). */
+bool st_get(Run *R, RedisModuleString *key, Opt *out);
+/* ZRANGE (ZREVRANGE when rev) key 0 last WITHSCORES, written into m as an
+ * array of strings (member, score as Redis replies it: %.17g). */
+bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mpack *m);
+
+/* HSET key pairs… (n strings: field, value, …). */
+bool st_hset(Run *R, RedisModuleString *key, RedisModuleString *const *pairs, int n);
+/* HDEL key fields…. */
+bool st_hdel(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n);
+/* ZADD key score member (score: an integer's text). */
+bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
+             RedisModuleString *member);
+/* ZREM key member. */
+bool st_zrem(Run *R, RedisModuleString *key, RedisModuleString *member);
+/* DEL key. */
+bool st_del(Run *R, RedisModuleString *key);
+/* SET key value EX seconds. */
+bool st_set_ex(Run *R, RedisModuleString *key, const char *v, size_t vlen, long long seconds);
+/* EXPIRE key seconds. */
+bool st_expire(Run *R, RedisModuleString *key, long long seconds);
+/* ZREMRANGEBYRANK key 0 -(keep+1): the newest keep members stay. */
+bool st_ztrim(Run *R, RedisModuleString *key, long long keep);
+
+#endif

@@ -1,0 +1,467 @@
+"""The Redis module engine (build/relationd.so) against the Lua function
+library: the same events applied through each (`redis.engine` function and
+module, two key prefixes of one redis-server that has the module loaded)
+leave the same keyspace and print the same triggers; a rebuild through each
+repairs alike; a fenced side is refused alike; a replica and an append-only
+file restart hold what the module wrote.
+
+Compared per key: type, whether it has a TTL, and its content (hashes field
+by field, sorted sets member and score, strings). Two values depend on the
+clock and are compared for presence only: a side's '#last' and the scores
+of its 'seen' window (the members are compared); the outbox records ('!'
+fields, MessagePack) are compared byte for byte after their first element,
+the event date (the engine's clock)."""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import redis
+
+from brokers import RELATIONS, make_stream, write_json, without_date
+from redis_server import Server
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
+MODULE = os.environ.get("RELATIOND_MODULE", os.path.join(REPO, "build", "relationd.so"))
+
+
+@pytest.fixture(scope="module")
+def modsrv():
+    s = Server(args=["--loadmodule", MODULE])
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture()
+def mdb(modsrv):
+    c = redis.Redis(port=modsrv.port)
+    c.flushall()
+    c.function_flush()
+    yield c
+    c.close()
+
+
+def config(tmp_path, srv, prefix, engine, relations=RELATIONS, engine_section=None):
+    doc = {"redis": {"url": "redis://127.0.0.1:%d/0" % srv.port, "key_prefix": prefix,
+                     "engine": engine},
+           "relations": relations}
+    if engine_section:
+        doc["engine"] = engine_section
+    return write_json(os.path.join(str(tmp_path), "%s-%s.json" % (engine, prefix.strip(":"))),
+                      doc)
+
+
+def ctl(cfg, *args, input_text=None):
+    return subprocess.run([RELATIONCTL, "-c", cfg] + list(args), input=input_text,
+                          capture_output=True, text=True, timeout=300)
+
+
+def apply(cfg, lines):
+    out = ctl(cfg, "apply", "-", input_text="".join(l + "\n" for l in lines))
+    assert out.returncode in (0, 3), out.stderr[-2000:]
+    return out
+
+
+def record_tail(rec):
+    """A record without its first element (the event date): [0x96, str header, date, rest]."""
+    assert rec[0] == 0x96, rec[:4]
+    h = rec[1]
+    if 0xa0 <= h <= 0xbf:
+        return rec[2 + (h & 0x1f):]
+    assert h == 0xd9, rec[:4]
+    return rec[3 + rec[2]:]
+
+
+def dump(client, prefix):
+    """{key without prefix: (type, has TTL, content)} of every key of prefix."""
+    out = {}
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        name = key[len(prefix):].decode("latin-1")
+        kind = client.type(key).decode()
+        ttl = client.pttl(key) > 0
+        if kind == "hash":
+            content = {}
+            for f, v in client.hgetall(key).items():
+                if f == b"#last":
+                    v = b"(clock)"
+                elif f.startswith(b"!"):
+                    v = record_tail(v)
+                content[f] = v
+        elif kind == "zset":
+            pairs = client.zrange(key, 0, -1, withscores=True)
+            if name.endswith(":seen"):
+                content = sorted(m for m, _ in pairs)
+            else:
+                content = pairs
+        elif kind == "string":
+            content = client.get(key)
+        else:
+            content = kind
+        out[name] = (kind, ttl, content)
+    return out
+
+
+def triggers(out):
+    return [without_date(json.loads(l)) for l in out.stdout.splitlines() if l]
+
+
+def assert_same(client, a, b):
+    da, db = dump(client, a), dump(client, b)
+    assert da, "nothing stored under " + a
+    assert sorted(da) == sorted(db)
+    for k in da:
+        assert da[k] == db[k], k
+
+
+def both_engines(tmp_path, srv, **kw):
+    return config(tmp_path, srv, "f:", "function", **kw), config(tmp_path, srv, "m:", "module", **kw)
+
+
+def overflow_events(tag):
+    """Strengthens that push a weight past its limit: refused (INVALID), the
+    side unchanged."""
+    base = {"relation": "loyal", "profile_a": "ova", "profile_b": "ovb"}
+    return [dict(base, id="%s-o1" % tag, op="attach", weights={"profit": 1, "purchases": 1}),
+            dict(base, id="%s-o2" % tag, op="strengthen", weights={"profit": 600000000}),
+            dict(base, id="%s-o3" % tag, op="strengthen", weights={"profit": 600000000}),
+            dict(base, id="%s-o4" % tag, op="strengthen", weights={"purchases": 2})]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_module_and_function_leave_the_same_keyspace(mdb, modsrv, tmp_path, seed):
+    """Random logs (duplicates, stale versions, detaches, unset properties,
+    overflow refusals) through both engines: the same keyspace, the same
+    triggers, the same summary."""
+    events = make_stream(500, seed, [0, 1, 2, 3])
+    lines = [e.raw.decode() for e in events] + [json.dumps(e) for e in overflow_events(seed)]
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    f_out, m_out = apply(f_cfg, lines), apply(m_cfg, lines)
+    assert f_out.returncode == m_out.returncode
+    assert f_out.stderr.splitlines()[-1] == m_out.stderr.splitlines()[-1]
+    assert "invalid 0" not in m_out.stderr.splitlines()[-1]   # the overflow was refused
+    assert triggers(f_out) == triggers(m_out)
+    assert len(triggers(m_out)) > 100
+    assert_same(mdb, "f:", "m:")
+    calls = mdb.info("commandstats")
+    assert calls["cmdstat_relationd.apply2"]["calls"] >= len(lines)
+    # applied again: duplicates only, answered alike (their undelivered triggers)
+    f_again, m_again = apply(f_cfg, lines), apply(m_cfg, lines)
+    assert f_again.stderr.splitlines()[-1] == m_again.stderr.splitlines()[-1]
+    assert "applied 0," in m_again.stderr.splitlines()[-1]
+    assert triggers(f_again) == triggers(m_again)
+    assert_same(mdb, "f:", "m:")
+
+
+def test_rebuild_through_the_module_repairs_as_the_function(mdb, modsrv, tmp_path):
+    events = make_stream(300, 7, [0, 1])
+    lines = [e.raw.decode() for e in events]
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    apply(f_cfg, lines)
+    apply(m_cfg, lines)
+    # the same damage on both: a count, a total and a top member wrong
+    for p in ("f:", "m:"):
+        mdb.hset(p + "{loyal:d:c0a1}:side", mapping={"count": 99, "profit:total": 5})
+        mdb.zadd(p + "{loyal:d:c0a1}:top:profit", {"ghost": 1})
+        mdb.hdel(p + "{loyal:r:c1b2}:side", "purchases:count")
+    for cfg in (f_cfg, m_cfg):
+        assert ctl(cfg, "verify", "loyal").returncode != 0
+        out = ctl(cfg, "rebuild", "loyal")
+        assert out.returncode == 0, out.stderr
+        assert ctl(cfg, "verify", "loyal").returncode == 0
+    assert_same(mdb, "f:", "m:")
+
+
+def test_fence_and_refusals_are_the_functions(mdb, modsrv, tmp_path):
+    """A side whose key is of another type fails the call with Redis's error
+    and fences the side for the epoch (FENCED), a later epoch passes; the
+    module's replies are the function's."""
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    apply(f_cfg, [json.dumps(overflow_events("x")[0])])
+    apply(m_cfg, [json.dumps(overflow_events("x")[0])])
+    lib = mdb.function_list()[0]
+    name = dict(zip(lib[::2], lib[1::2]))[b"library_name"].decode()
+    fn = name.replace("relationd_", "relationd_apply_") + "_both"
+
+    def keys(p):
+        side = lambda s, own, other: ["%s{loyal:%s:%s}:side" % (p, s, own),
+                                      "%s{loyal:%s:%s}:seen" % (p, s, own),
+                                      "%s{loyal:%s:%s}:tomb:%s" % (p, s, own, other),
+                                      "%s{loyal:%s:%s}:top:profit" % (p, s, own),
+                                      "%s{loyal:%s:%s}:top:purchases" % (p, s, own)]
+        return side("d", "fa", "fb") + side("r", "fb", "fa")
+
+    def args(epoch, ev, **w):
+        pairs = []
+        for i, k in enumerate(["profit", "purchases", "approve"]):
+            if k in w:
+                pairs += [str(i + 1), str(w[k])]
+        return ["1", epoch, "1700000000000", "2026-01-01T00:00:00Z", "fa", "fb", ev, "s", ""] + pairs
+
+    def both(epoch, ev, **w):
+        out = []
+        for p, cmd in (("f:", ["FCALL", fn]), ("m:", ["relationd.apply2", name])):
+            try:
+                r = mdb.execute_command(*cmd, len(keys(p)), *keys(p), *args(epoch, ev, **w))
+                out.append(("ok", r[0], r[2], r[1] != b"", r[3] != b""))
+            except redis.ResponseError as e:
+                out.append(("error", str(e).replace("f:", "P:").replace("m:", "P:")))
+        return out
+
+    for p in ("f:", "m:"):
+        mdb.set(p + "{loyal:r:fb}:top:profit", "in the way")
+    f, m = both("ep1", "ev1", profit=5)
+    assert f == m and f[0] == "error" and f[1].startswith("WRONGTYPE"), (f, m)
+    f, m = both("ep1", "ev2", profit=5)
+    assert f == m and f[1].startswith("FENCED P:{loyal:d:fa}:side"), (f, m)
+    f, m = both("ep1", "ev3", profit=9000000000000000)
+    assert f == m and f[1].startswith("FENCED"), (f, m)
+    for p in ("f:", "m:"):
+        mdb.delete(p + "{loyal:r:fb}:top:profit")
+    f, m = both("ep2", "ev3", profit=2000000000000000)
+    assert f == m and f[1].startswith("INVALID weights.profit: result of strengthen"), (f, m)
+    f, m = both("ep2", "ev4", profit=5)
+    assert f == m == ("ok", 1, 1, True, True), (f, m)
+    assert_same(mdb, "f:", "m:")
+
+
+def test_a_restarted_server_gets_the_configuration_again(tmp_path):
+    """The module keeps configurations in memory only: after a restart a call
+    naming one fails with NOCONFIG (the error the engine answers by loading
+    it), and the next connection of the engine loads it again."""
+    srv = Server(args=["--loadmodule", MODULE])
+    srv.start()
+    try:
+        cfg = config(tmp_path, srv, "m:", "module")
+        events = make_stream(40, 11, [0])
+        apply(cfg, [e.raw.decode() for e in events[:20]])
+        c = redis.Redis(port=srv.port)
+        # the configuration's name is the function library's (same digest)
+        apply(config(tmp_path, srv, "f:", "function"), [e.raw.decode() for e in events[:1]])
+        lib = c.function_list()[0]
+        probe = ["relationd.apply2", dict(zip(lib[::2], lib[1::2]))[b"library_name"], "0"]
+        with pytest.raises(redis.ResponseError, match="^relationd: no arguments after the keys"):
+            c.execute_command(*probe)   # known: the call gets as far as its arguments
+        srv.proc.terminate()       # restarted: the module's configurations are gone
+        srv.proc.wait()
+        srv.start()
+        with pytest.raises(redis.ResponseError, match="^NOCONFIG relationd: configuration"):
+            c.execute_command(*probe)
+        out = apply(cfg, [e.raw.decode() for e in events[20:]])
+        assert "applied 0," not in out.stderr.splitlines()[-1], out.stderr
+        assert c.info("commandstats")["cmdstat_relationd.load"]["calls"] == 1
+        c.execute_command("FUNCTION", "FLUSH")
+        with pytest.raises(redis.ResponseError, match="^relationd: no arguments after the keys"):
+            c.execute_command(*probe)
+    finally:
+        srv.stop()
+
+
+def test_module_engine_without_the_module_is_refused(tmp_path, modsrv):
+    plain = Server()
+    plain.start()
+    try:
+        cfg = config(tmp_path, plain, "m:", "module")
+        out = ctl(cfg, "apply", "-", input_text=json.dumps(overflow_events("r")[0]) + "\n")
+        assert out.returncode != 0
+        assert "redis.engine" in out.stderr and "relationd module" in out.stderr
+        # auto: the function on a server without the module
+        cfg = config(tmp_path, plain, "a:", "auto")
+        out = ctl(cfg, "apply", "-", input_text=json.dumps(overflow_events("r")[0]) + "\n")
+        assert out.returncode == 0, out.stderr
+        assert "cmdstat_fcall" in redis.Redis(port=plain.port).info("commandstats")
+    finally:
+        plain.stop()
+
+
+def wait_synced(primary, replica):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        info = replica.info("replication")
+        if (info.get("master_link_status") == "up" and
+                info.get("slave_repl_offset") == primary.info("replication")["master_repl_offset"]):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the replica did not catch up")
+
+
+def full_dump(client):
+    return dump(client, "")
+
+
+def test_replica_and_aof_hold_what_the_module_wrote(tmp_path):
+    """The module replicates its effects: a replica without the module ends
+    with the primary's keyspace, and so does the primary restarted from its
+    append-only file (also without the module)."""
+    primary = Server(persistent=True, args=["--loadmodule", MODULE])
+    primary.start()
+    replica = Server()
+    replica.start()
+    try:
+        p = redis.Redis(port=primary.port)
+        r = redis.Redis(port=replica.port)
+        r.replicaof("127.0.0.1", primary.port)
+        # a small window: its trimming is replicated too
+        cfg = config(tmp_path, primary, "m:", "module", engine_section={"dedup_ids": 3})
+        events = make_stream(300, 5, [0, 1, 2])
+        apply(cfg, [e.raw.decode() for e in events])
+        ctl(cfg, "rebuild", "loyal")
+        wait_synced(p, r)
+        before = full_dump(p)
+        assert len(before) > 20
+        assert max(len(v[2]) for k, v in before.items() if k.endswith(":seen")) <= 3 + 7
+        assert full_dump(r) == before
+        primary.proc.terminate()
+        primary.proc.wait()
+        primary.args = []            # started again without the module
+        primary.start()
+        assert full_dump(p) == before
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+def test_on_a_cluster_the_module_routes_and_writes_as_the_function(tmp_path):
+    """Three primaries with the module: each side's call goes to its slot's
+    node (its keys declared: a key of another node is MOVED, keys of two
+    slots CROSSSLOT), and every node ends with the same keys and values
+    through the module as through the function."""
+    from redis_cluster import Cluster
+    c = Cluster(primaries=3)
+    for n in c.nodes:
+        n.args += ["--loadmodule", MODULE]
+    c.start()
+    try:
+        srv = c.nodes[0]
+        f_cfg, m_cfg = both_engines(tmp_path, srv)
+        events = make_stream(400, 21, [0, 1, 2, 3, 4, 5])
+        lines = [e.raw.decode() for e in events]
+        f_out, m_out = apply(f_cfg, lines), apply(m_cfg, lines)
+        assert f_out.stderr.splitlines()[-1] == m_out.stderr.splitlines()[-1]
+        assert triggers(f_out) == triggers(m_out)
+        used = 0
+        for n in c.nodes:
+            client = redis.Redis(port=n.port)
+            assert client.info("commandstats").get("cmdstat_relationd.apply", {}).get("calls", 0) > 0
+            df, dm = dump(client, "f:"), dump(client, "m:")
+            assert df == dm
+            used += len(dm)
+        assert used > 50
+        node = redis.Redis(port=srv.port)
+        with pytest.raises(redis.ResponseError, match="CROSSSLOT"):
+            node.execute_command("relationd.apply", "x", 2, "{a}1", "{b}2")
+        moved = 0
+        for tag in ("a", "b", "c", "d", "e", "f"):
+            try:
+                node.execute_command("relationd.apply", "x", 1, "{%s}k" % tag)
+            except redis.ResponseError as e:
+                moved += str(e).startswith("MOVED")
+        assert moved > 0
+    finally:
+        c.stop()
+
+
+def test_any_arguments_or_foreign_data_get_an_error_not_a_crash(mdb, modsrv, tmp_path):
+    """Random argument lists for every command, and keys holding foreign
+    data (an edge that is not the layout's JSON, a statistic that is not a
+    number, keys of other types): each call is answered, the server stays
+    up."""
+    import random
+    _, m_cfg = both_engines(tmp_path, modsrv)
+    apply(m_cfg, [json.dumps(overflow_events("g")[0])])
+    lib_text = "1 604800 -10001 37800000 1 3 profit 1 1 1 2 purchases 0 1 2 1 approve 2 0 0 -1"
+    assert mdb.execute_command("relationd.load", "g", lib_text) == b"OK"
+    rng = random.Random(5)
+    words = [b"", b"0", b"1", b"2", b"8", b"-1", b"99999999999999999999", b"n", b"a", b"s", b"d",
+             b"g", b"x", b"\x00", b"{a}", b"1e3", b" 5", b"0x10", b"\xff" * 40]
+    side = "{loyal:d:fuzz}"
+    mdb.hset("f" + side + ":side", mapping={"@b": "{not json", "count": "many"})
+    mdb.hset("g" + side + ":side", mapping={"@b": '{"weights":{"profit":"1"}}'})
+    mdb.set("h" + side + ":seen", "a string")
+    answered = applied = 0
+    for i in range(3000):
+        cmd = rng.choice(["relationd.apply", "relationd.apply2", "relationd.rebuild",
+                          "relationd.load"])
+        nkeys = rng.choice([0, 1, 5, 6, 10, 12, rng.randint(0, 20)])
+        keys = [rng.choice("fgh") + side + rng.choice([":side", ":seen", ":tomb:b", ":top:profit",
+                                                       ":top:purchases", ":rebuild"])
+                for _ in range(nkeys)]
+        args = [rng.choice(words) for _ in range(rng.randint(0, 16))]
+        if rng.random() < 0.6:       # a well-formed call, then a word or two changed
+            nkeys = 10 if cmd == "relationd.apply2" else 5 if cmd == "relationd.apply" else 6
+            keys = [rng.choice("fgh") + side + k for k in
+                    [":side", ":seen", ":tomb:b", ":top:profit", ":top:purchases"]] * 2
+            keys = keys[:nkeys]
+            if cmd == "relationd.rebuild":
+                args = [b"1", b"tok", rng.choice([b"0", b"3"]), b"10"]
+            else:
+                args = [b"1", b"ep%d" % rng.randint(0, 2), b"%d" % (1700000000000 + i), b"d",
+                        b"A", b"B"][: 6 if cmd == "relationd.apply2" else 5] + \
+                       [b"id%d" % rng.randint(0, 50), rng.choice([b"a", b"e", b"s", b"d"]),
+                        rng.choice([b"", b"5", b"7"]), b"1", b"%d" % rng.randint(-9, 9),
+                        b"3", rng.choice([b"0", b"1", b"n"])]
+            for _ in range(rng.randint(0, 2)):
+                args[rng.randrange(len(args))] = rng.choice(words)
+        argv = [cmd, rng.choice([b"g", b"g", b"nope"]), str(nkeys).encode()] + keys + args
+        if cmd == "relationd.load":
+            argv = [cmd, b"g2", b" ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))]
+        try:
+            mdb.execute_command(*argv)
+            applied += 1
+        except redis.ResponseError:
+            pass
+        answered += 1
+    assert answered == 3000 and mdb.ping()
+    assert applied > 300             # the calls got as far as the writes
+    assert mdb.execute_command("relationd.load", "g", lib_text) == b"OK"   # still serving
+
+
+def test_the_daemon_with_the_module_engine_waits_for_the_module(harness, daemons):
+    """relationd with redis.engine "module" on a server without the module:
+    an error naming redis.engine (a configuration refusal, retried slowly),
+    nothing applied."""
+    from brokers import make_stream as stream, wait_until
+    plain = Server()
+    plain.start()
+    try:
+        h = harness(amqp=True, redis_server=plain, redis_engine="module")
+        h.feed_amqp(stream(20, seed=3, clusters=[0], tag="w"), oracle=False)
+        d = h.daemon(daemons).start(ready_timeout=0)
+
+        def refused():
+            return [l for l in d.current_log().splitlines()
+                    if "level=error" in l and "refused the configuration" in l]
+        wait_until(refused, timeout=30, message=d.log_tail)
+        line = refused()[0]
+        assert "redis.engine" in line and "relationd module" in line, line
+        assert redis.Redis(port=plain.port).dbsize() == 0
+        d.stop()
+    finally:
+        plain.stop()
+
+
+def test_check_config_connect_names_the_engine(tmp_path, modsrv):
+    """--check-config --connect says which engine a server gets, and names
+    redis.engine when it asks for a module the server has not loaded."""
+    relationd = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
+    plain = Server()
+    plain.start()
+    try:
+        for srv, engine, want in ((modsrv, "auto", "engine module"),
+                                  (modsrv, "function", "engine function"),
+                                  (plain, "auto", "engine function")):
+            cfg = config(tmp_path, srv, "c:", engine)
+            out = subprocess.run([relationd, "-c", cfg, "--check-config", "--connect"],
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            assert "redis 127.0.0.1:%d: ok, %s" % (srv.port, want) in out.stdout, out.stdout
+        cfg = config(tmp_path, plain, "c:", "module")
+        out = subprocess.run([relationd, "-c", cfg, "--check-config", "--connect"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1
+        assert "relationd: redis.engine: \"module\", but the server has not loaded" in out.stderr
+    finally:
+        plain.stop()
