@@ -77,10 +77,14 @@ def record_tail(rec):
 
 
 def dump(client, prefix):
-    """{key without prefix: (type, has TTL, content)} of every key of prefix."""
+    """{key without prefix: (type, has TTL, content)} of every key of prefix
+    but the layout key (its keyspace id is random: README "Redis key
+    layout")."""
     out = {}
     for key in client.scan_iter(match=prefix + "*", count=1000):
         name = key[len(prefix):].decode("latin-1")
+        if name == "layout":
+            continue
         kind = client.type(key).decode()
         ttl = client.pttl(key) > 0
         if kind == "hash":
