@@ -134,7 +134,7 @@ check-layers:
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/publisher_driver
+test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/publisher_driver $(BUILD)/relationd.so
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) PUBLISHER_DRIVER=$(abspath $(BUILD)/publisher_driver) \
 	  $(PYTHON) -m pytest -q tests/e2e
