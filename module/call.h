@@ -26,7 +26,8 @@ typedef struct {
      * points to. */
     int nopen;
     RedisModuleKey *open[RUN_KEYS];
-    RedisModuleString *open_name[RUN_KEYS];
+    const char *open_s[RUN_KEYS]; /* the names' bytes (the strings are the context's) */
+    size_t open_len[RUN_KEYS];
 } Run;
 
 /* The reply, or NULL when it is an error (or the call failed): r->failed

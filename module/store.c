@@ -17,18 +17,16 @@ static bool open_key(Run *R, RedisModuleString *key, int type, RedisModuleKey **
     size_t len;
     const char *name = RedisModule_StringPtrLen(key, &len);
     *k = NULL;
-    for (int i = 0; i < R->nopen && !*k; i++) {
-        size_t l;
-        const char *n = RedisModule_StringPtrLen(R->open_name[i], &l);
-        if (l == len && memcmp(n, name, len) == 0)
+    for (int i = 0; i < R->nopen && !*k; i++)
+        if (R->open_len[i] == len && memcmp(R->open_s[i], name, len) == 0)
             *k = R->open[i];
-    }
     if (!*k) {
         if (R->nopen == RUN_KEYS)
             run_flush(R);
         *k = RedisModule_OpenKey(R->ctx, key, REDISMODULE_READ | REDISMODULE_WRITE);
         R->open[R->nopen] = *k;
-        R->open_name[R->nopen++] = key;
+        R->open_s[R->nopen] = name;
+        R->open_len[R->nopen++] = len;
     }
     int t = RedisModule_KeyType(*k);
     if (type >= 0 && t != REDISMODULE_KEYTYPE_EMPTY && t != type) {
