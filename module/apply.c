@@ -338,6 +338,13 @@ static bool shadow(Run *R, SideState *S, Opt json)
     return RUN(R, "HSET", "!ssb", k_rb, S->edge_f, json.s ? json.s : "", json.len) != NULL;
 }
 
+/* n bytes of s at p: the end. */
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
 /* The edge's JSON value (apply.lua, commit). */
 static Opt edge_json(Run *R, SideState *S)
 {
@@ -346,16 +353,15 @@ static Opt edge_json(Run *R, SideState *S)
     for (int i = 0; i < C->n; i++)
         cap += strlen(C->p[i].jkey) + 26;
     char *b = RedisModule_PoolAlloc(R->ctx, cap), *p = b;
-    p += sprintf(p, "{\"version\":");
+    p = put(p, "{\"version\":", 11);
     if (S->newver.set) {
         *p++ = '"';
-        memcpy(p, S->newver.s, S->newver.len);
-        p += S->newver.len;
+        p = put(p, S->newver.s, S->newver.len);
         *p++ = '"';
     } else {
-        p += sprintf(p, "null");
+        p = put(p, "null", 4);
     }
-    p += sprintf(p, ",\"weights\":{");
+    p = put(p, ",\"weights\":{", 12);
     bool first = true;
     for (int i = 0; i < C->n; i++) {
         if (!S->neww.set[i])
@@ -363,13 +369,13 @@ static Opt edge_json(Run *R, SideState *S)
         if (!first)
             *p++ = ',';
         first = false;
-        p += sprintf(p, "%s", C->p[i].jkey);
+        p = put(p, C->p[i].jkey, strlen(C->p[i].jkey));
         if (C->p[i].typ == 2)
-            p += sprintf(p, "%s", S->neww.v[i] == 1 ? "true" : "false");
+            p = S->neww.v[i] == 1 ? put(p, "true", 4) : put(p, "false", 5);
         else
             p += num_format(S->neww.v[i], p);
     }
-    p += sprintf(p, "}}");
+    p = put(p, "}}", 2);
     return (Opt){b, (size_t)(p - b), true};
 }
 
