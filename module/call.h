@@ -28,6 +28,11 @@ typedef struct {
     RedisModuleKey *open[RUN_KEYS];
     const char *open_s[RUN_KEYS]; /* the names' bytes (the strings are the context's) */
     size_t open_len[RUN_KEYS];
+    /* A sorted set held open that store.c's last write left with one
+     * member: that member (the context's string) and its score; NULL when
+     * not known. */
+    RedisModuleString *sole[RUN_KEYS];
+    double sole_score[RUN_KEYS];
 } Run;
 
 /* The reply, or NULL when it is an error (or the call failed): r->failed

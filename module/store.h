@@ -7,9 +7,12 @@
  * SET … PXAT, PEXPIREAT, ZREMRANGEBYRANK), in the order of the writes, so
  * that replicas and the AOF need no module.
  *
- * Every function opens the key and closes it before returning: no handle is
- * held across another write (RedisModule_Call may free what a handle
- * points to). Strings read are the context's (automatic memory).
+ * A key is opened once per call and its handle held in the Run (by name)
+ * until run_flush, which RUN does before any RedisModule_Call (it may free
+ * what a handle points to). A sorted set that st_zadd left with one member
+ * is read back by st_zrange_pack from what st_zadd wrote (any other write
+ * through these functions forgets it). Strings read are the context's
+ * (automatic memory).
  * Threads: Redis's main thread. Failure: false, with the error in run. */
 #ifndef RELATIOND_MODULE_STORE_H
 #define RELATIOND_MODULE_STORE_H
