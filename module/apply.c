@@ -43,6 +43,7 @@ typedef struct {
     double deltas[CONF_MAX_HM], vals[CONF_MAX_HM];
     Mpack rec;
     Opt json;
+    RedisModuleString *now_str; /* now's text as a string, once made (side_now) */
 } SideState;
 
 enum { PREP_OK, PREP_FENCED, PREP_INVALID, PREP_ERROR };
@@ -254,10 +255,19 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     return PREP_OK;
 }
 
+/* The side's now (the #last value and the id's score) as a string, made
+ * once. */
+static RedisModuleString *side_now(Run *R, SideState *S)
+{
+    if (!S->now_str)
+        S->now_str = run_str(R, S->now, S->nowlen);
+    return S->now_str;
+}
+
 /* The id joins the side's recent ids (apply.lua, remember). */
 static bool remember(Run *R, const Conf *cf, SideState *S)
 {
-    if (!st_zadd(R, S->k_seen, S->now, S->nowlen, S->member))
+    if (!st_zadd(R, S->k_seen, S->now, S->nowlen, side_now(R, S), S->member))
         return false;
     if (!S->has_l || floor(S->score / cf->expire_step) != floor(S->l / cf->expire_step))
         if (!st_expire(R, S->k_seen, cf->tomb_ttl_s))
@@ -414,7 +424,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
                 continue;
             if (ns) {
                 int nl = num_format(S->neww.v[i], num[0]);
-                if (!st_zadd(R, S->k_tops[t], num[0], (size_t)nl, S->cp_str))
+                if (!st_zadd(R, S->k_tops[t], num[0], (size_t)nl, NULL, S->cp_str))
                     return false;
             } else if (!st_zrem(R, S->k_tops[t], S->cp_str)) {
                 return false;
@@ -439,7 +449,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->json : (Opt){"", 0, true}))
         return false;
 
-    RedisModuleString *last = name_last, *now = run_str(R, S->now, S->nowlen);
+    RedisModuleString *last = name_last, *now = side_now(R, S);
     if (!S->kind) {
         if (S->edges > 0) {
             h[nh++] = last;
@@ -524,7 +534,7 @@ static bool finish(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
         return commit(R, cf, S, A);
     if (S->status == 2)
         return true;
-    RedisModuleString *last[2] = {name_last, run_str(R, S->now, S->nowlen)};
+    RedisModuleString *last[2] = {name_last, side_now(R, S)};
     if (S->edges > 0 && !st_hset(R, S->k_side, last, 2))
         return false;
     return remember(R, cf, S);

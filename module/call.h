@@ -26,6 +26,7 @@ typedef struct {
      * points to. */
     int nopen;
     RedisModuleKey *open[RUN_KEYS];
+    RedisModuleString *open_str[RUN_KEYS]; /* the name as opened */
     const char *open_s[RUN_KEYS]; /* the names' bytes (the strings are the context's) */
     size_t open_len[RUN_KEYS];
     /* A sorted set held open that store.c's last write left with one

@@ -14,9 +14,14 @@
  * error WRONGTYPE) when it holds another type than type. */
 static bool open_slot(Run *R, RedisModuleString *key, int type, RedisModuleKey **k, int *slot)
 {
+    *k = NULL;
+    for (int i = 0; i < R->nopen && !*k; i++) /* the same string: the common case */
+        if (R->open_str[i] == key) {
+            *k = R->open[i];
+            *slot = i;
+        }
     size_t len;
     const char *name = RedisModule_StringPtrLen(key, &len);
-    *k = NULL;
     for (int i = 0; i < R->nopen && !*k; i++)
         if (R->open_len[i] == len && memcmp(R->open_s[i], name, len) == 0) {
             *k = R->open[i];
@@ -28,6 +33,7 @@ static bool open_slot(Run *R, RedisModuleString *key, int type, RedisModuleKey *
         *k = RedisModule_OpenKey(R->ctx, key, REDISMODULE_READ | REDISMODULE_WRITE);
         *slot = R->nopen;
         R->open[R->nopen] = *k;
+        R->open_str[R->nopen] = key;
         R->open_s[R->nopen] = name;
         R->open_len[R->nopen] = len;
         R->sole[R->nopen++] = NULL;
@@ -214,7 +220,7 @@ bool st_hdel(Run *R, RedisModuleString *key, RedisModuleString *const *fields, i
 }
 
 bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
-             RedisModuleString *member)
+             RedisModuleString *score_str, RedisModuleString *member)
 {
     char buf[32];
     if (slen >= sizeof buf)
@@ -234,7 +240,10 @@ bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
     R->sole_score[slot] = score_v;
     if (!(flags & REDISMODULE_ZADD_NOP)) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zadd", key);
-        RedisModule_Replicate(R->ctx, "ZADD", "sbs", key, buf, slen, member);
+        if (score_str)
+            RedisModule_Replicate(R->ctx, "ZADD", "sss", key, score_str, member);
+        else
+            RedisModule_Replicate(R->ctx, "ZADD", "sbs", key, buf, slen, member);
     }
     return true;
 }
@@ -293,7 +302,8 @@ bool st_expire(Run *R, RedisModuleString *key, long long seconds)
     }
     if (had) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "expire", key);
-        RedisModule_Replicate(R->ctx, "PEXPIREAT", "sl", key, at);
+        char num[24];
+        RedisModule_Replicate(R->ctx, "PEXPIREAT", "sb", key, num, (size_t)num_ltoa(at, num));
     }
     return true;
 }

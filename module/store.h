@@ -46,9 +46,10 @@ bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mp
 bool st_hset(Run *R, RedisModuleString *key, RedisModuleString *const *pairs, int n);
 /* HDEL key fields…. */
 bool st_hdel(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n);
-/* ZADD key score member (score: an integer's text). */
+/* ZADD key score member (score: an integer's text; score_str, when not
+ * NULL, the same text as a string, replicated as it is). */
 bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
-             RedisModuleString *member);
+             RedisModuleString *score_str, RedisModuleString *member);
 /* ZREM key member. */
 bool st_zrem(Run *R, RedisModuleString *key, RedisModuleString *member);
 /* DEL key. */
