@@ -106,12 +106,14 @@ bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *ha
 
 bool st_get(Run *R, RedisModuleString *key, Opt *out)
 {
-    RedisModuleKey *k;
-    if (!open_read(R, key, REDISMODULE_KEYTYPE_STRING, &k))
-        return false;
     out->set = false;
     out->s = NULL;
     out->len = 0;
+    if (!RedisModule_KeyExists(R->ctx, key)) /* the common case: no handle made */
+        return true;
+    RedisModuleKey *k;
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_STRING, &k))
+        return false;
     if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_STRING) {
         size_t len;
         const char *p = RedisModule_StringDMA(k, &len, REDISMODULE_READ);

@@ -36,7 +36,8 @@ bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, 
 bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out);
 /* ZSCORE key member is not nil. */
 bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has);
-/* GET key (a copy in the context's pool). */
+/* GET key (a copy in the context's pool); a missing key is only looked up
+ * (RedisModule_KeyExists), not opened. */
 bool st_get(Run *R, RedisModuleString *key, Opt *out);
 /* ZRANGE (ZREVRANGE when rev) key 0 last WITHSCORES, written into m as an
  * array of strings (member, score as Redis replies it: %.17g). */
