@@ -80,9 +80,27 @@ static int bad_data(Run *R, RedisModuleString *key, const char *what)
     return PREP_ERROR;
 }
 
+/* The argument strings a call's counterparts and now came in (NULL: none
+ * found, a string is made). */
+typedef struct {
+    RedisModuleString *cp[2], *now;
+} ArgStrs;
+
+/* The argument among argv[n] whose bytes are s's (a's strings point into
+ * them), or NULL. */
+static RedisModuleString *arg_of(RedisModuleString **argv, int n, Str s)
+{
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        if (RedisModule_StringPtrLen(argv[i], &len) == s.s && len == s.len)
+            return argv[i];
+    }
+    return NULL;
+}
+
 /* Phase 1 of a side: reads and decisions only (apply.lua, prepare). */
 static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString **keys, int o,
-                   Str cp)
+                   Str cp, RedisModuleString *cp_str, RedisModuleString *now_str)
 {
     const ConfRel *C = S->C;
     int nhm = C->nhm;
@@ -94,7 +112,7 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     S->member = run_cat(R, "", A->id.s, A->id.len, 0, cp.s, cp.len);
     S->mem.s = RedisModule_StringPtrLen(S->member, &S->mem.len);
     S->edge_f = run_cat(R, "@", cp.s, cp.len, -1, NULL, 0);
-    S->cp_str = run_str(R, cp.s, cp.len);
+    S->cp_str = cp_str ? cp_str : run_str(R, cp.s, cp.len);
 
     RedisModuleString *get[CONF_MAX_HM + 4];
     for (int i = 0; i < nhm; i++)
@@ -132,9 +150,11 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
         return bad_data(R, S->k_side, "now too long");
     memcpy(S->now, A->now.s, A->now.len);
     S->nowlen = A->now.len;
+    S->now_str = now_str;
     if (S->has_l && S->l >= S->score) {
         S->score = S->l + 1;
         S->nowlen = (size_t)num_format(S->score, S->now);
+        S->now_str = NULL; /* made from S->now when needed (side_now) */
     }
 
     if (raw.s) {
@@ -578,21 +598,23 @@ static int fenced(RedisModuleCtx *ctx, RedisModuleString *k)
 }
 
 int apply_run(RedisModuleCtx *ctx, const Conf *c, const ApplyArgs *a, bool both,
-              RedisModuleString **keys)
+              RedisModuleString **keys, RedisModuleString **argv, int nargs)
 {
+    ArgStrs as = {{arg_of(argv, nargs, a->cp[0]), both ? arg_of(argv, nargs, a->cp[1]) : NULL},
+                  arg_of(argv, nargs, a->now)};
     Run R = {.ctx = ctx};
     SideState *D = RedisModule_PoolAlloc(ctx, sizeof *D), *Rv = NULL;
     memset(D, 0, sizeof *D);
     D->C = a->rel;
     int half = 3 + a->rel->ntops;
-    int why = prepare(&R, D, a, keys, 0, a->cp[0]);
+    int why = prepare(&R, D, a, keys, 0, a->cp[0], as.cp[0], as.now);
     if (why == PREP_FENCED)
         return fenced(ctx, keys[0]);
     if (both && why == PREP_OK) {
         Rv = RedisModule_PoolAlloc(ctx, sizeof *Rv);
         memset(Rv, 0, sizeof *Rv);
         Rv->C = a->rel;
-        why = prepare(&R, Rv, a, keys, half, a->cp[1]);
+        why = prepare(&R, Rv, a, keys, half, a->cp[1], as.cp[1], as.now);
         if (why == PREP_FENCED)
             return fenced(ctx, keys[half]);
     }
