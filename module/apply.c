@@ -43,6 +43,7 @@ typedef struct {
     double deltas[CONF_MAX_HM], vals[CONF_MAX_HM];
     Mpack rec;
     Opt json;
+    RedisModuleString *now_str; /* now's text as a string, once made (side_now) */
 } SideState;
 
 enum { PREP_OK, PREP_FENCED, PREP_INVALID, PREP_ERROR };
@@ -79,9 +80,27 @@ static int bad_data(Run *R, RedisModuleString *key, const char *what)
     return PREP_ERROR;
 }
 
+/* The argument strings a call's counterparts and now came in (NULL: none
+ * found, a string is made). */
+typedef struct {
+    RedisModuleString *cp[2], *now;
+} ArgStrs;
+
+/* The argument among argv[n] whose bytes are s's (a's strings point into
+ * them), or NULL. */
+static RedisModuleString *arg_of(RedisModuleString **argv, int n, Str s)
+{
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        if (RedisModule_StringPtrLen(argv[i], &len) == s.s && len == s.len)
+            return argv[i];
+    }
+    return NULL;
+}
+
 /* Phase 1 of a side: reads and decisions only (apply.lua, prepare). */
 static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString **keys, int o,
-                   Str cp)
+                   Str cp, RedisModuleString *cp_str, RedisModuleString *now_str)
 {
     const ConfRel *C = S->C;
     int nhm = C->nhm;
@@ -93,7 +112,7 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     S->member = run_cat(R, "", A->id.s, A->id.len, 0, cp.s, cp.len);
     S->mem.s = RedisModule_StringPtrLen(S->member, &S->mem.len);
     S->edge_f = run_cat(R, "@", cp.s, cp.len, -1, NULL, 0);
-    S->cp_str = run_str(R, cp.s, cp.len);
+    S->cp_str = cp_str ? cp_str : run_str(R, cp.s, cp.len);
 
     RedisModuleString *get[CONF_MAX_HM + 4];
     for (int i = 0; i < nhm; i++)
@@ -131,9 +150,11 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
         return bad_data(R, S->k_side, "now too long");
     memcpy(S->now, A->now.s, A->now.len);
     S->nowlen = A->now.len;
+    S->now_str = now_str;
     if (S->has_l && S->l >= S->score) {
         S->score = S->l + 1;
         S->nowlen = (size_t)num_format(S->score, S->now);
+        S->now_str = NULL; /* made from S->now when needed (side_now) */
     }
 
     if (raw.s) {
@@ -254,10 +275,19 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     return PREP_OK;
 }
 
+/* The side's now (the #last value and the id's score) as a string, made
+ * once. */
+static RedisModuleString *side_now(Run *R, SideState *S)
+{
+    if (!S->now_str)
+        S->now_str = run_str(R, S->now, S->nowlen);
+    return S->now_str;
+}
+
 /* The id joins the side's recent ids (apply.lua, remember). */
 static bool remember(Run *R, const Conf *cf, SideState *S)
 {
-    if (!st_zadd(R, S->k_seen, S->now, S->nowlen, S->member))
+    if (!st_zadd(R, S->k_seen, S->now, S->nowlen, side_now(R, S), S->member))
         return false;
     if (!S->has_l || floor(S->score / cf->expire_step) != floor(S->l / cf->expire_step))
         if (!st_expire(R, S->k_seen, cf->tomb_ttl_s))
@@ -338,6 +368,13 @@ static bool shadow(Run *R, SideState *S, Opt json)
     return RUN(R, "HSET", "!ssb", k_rb, S->edge_f, json.s ? json.s : "", json.len) != NULL;
 }
 
+/* n bytes of s at p: the end. */
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
 /* The edge's JSON value (apply.lua, commit). */
 static Opt edge_json(Run *R, SideState *S)
 {
@@ -346,16 +383,15 @@ static Opt edge_json(Run *R, SideState *S)
     for (int i = 0; i < C->n; i++)
         cap += strlen(C->p[i].jkey) + 26;
     char *b = RedisModule_PoolAlloc(R->ctx, cap), *p = b;
-    p += sprintf(p, "{\"version\":");
+    p = put(p, "{\"version\":", 11);
     if (S->newver.set) {
         *p++ = '"';
-        memcpy(p, S->newver.s, S->newver.len);
-        p += S->newver.len;
+        p = put(p, S->newver.s, S->newver.len);
         *p++ = '"';
     } else {
-        p += sprintf(p, "null");
+        p = put(p, "null", 4);
     }
-    p += sprintf(p, ",\"weights\":{");
+    p = put(p, ",\"weights\":{", 12);
     bool first = true;
     for (int i = 0; i < C->n; i++) {
         if (!S->neww.set[i])
@@ -363,13 +399,13 @@ static Opt edge_json(Run *R, SideState *S)
         if (!first)
             *p++ = ',';
         first = false;
-        p += sprintf(p, "%s", C->p[i].jkey);
+        p = put(p, C->p[i].jkey, strlen(C->p[i].jkey));
         if (C->p[i].typ == 2)
-            p += sprintf(p, "%s", S->neww.v[i] == 1 ? "true" : "false");
+            p = S->neww.v[i] == 1 ? put(p, "true", 4) : put(p, "false", 5);
         else
             p += num_format(S->neww.v[i], p);
     }
-    p += sprintf(p, "}}");
+    p = put(p, "}}", 2);
     return (Opt){b, (size_t)(p - b), true};
 }
 
@@ -408,7 +444,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
                 continue;
             if (ns) {
                 int nl = num_format(S->neww.v[i], num[0]);
-                if (!st_zadd(R, S->k_tops[t], num[0], (size_t)nl, S->cp_str))
+                if (!st_zadd(R, S->k_tops[t], num[0], (size_t)nl, NULL, S->cp_str))
                     return false;
             } else if (!st_zrem(R, S->k_tops[t], S->cp_str)) {
                 return false;
@@ -433,7 +469,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->json : (Opt){"", 0, true}))
         return false;
 
-    RedisModuleString *last = name_last, *now = run_str(R, S->now, S->nowlen);
+    RedisModuleString *last = name_last, *now = side_now(R, S);
     if (!S->kind) {
         if (S->edges > 0) {
             h[nh++] = last;
@@ -518,7 +554,7 @@ static bool finish(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
         return commit(R, cf, S, A);
     if (S->status == 2)
         return true;
-    RedisModuleString *last[2] = {name_last, run_str(R, S->now, S->nowlen)};
+    RedisModuleString *last[2] = {name_last, side_now(R, S)};
     if (S->edges > 0 && !st_hset(R, S->k_side, last, 2))
         return false;
     return remember(R, cf, S);
@@ -562,21 +598,23 @@ static int fenced(RedisModuleCtx *ctx, RedisModuleString *k)
 }
 
 int apply_run(RedisModuleCtx *ctx, const Conf *c, const ApplyArgs *a, bool both,
-              RedisModuleString **keys)
+              RedisModuleString **keys, RedisModuleString **argv, int nargs)
 {
+    ArgStrs as = {{arg_of(argv, nargs, a->cp[0]), both ? arg_of(argv, nargs, a->cp[1]) : NULL},
+                  arg_of(argv, nargs, a->now)};
     Run R = {.ctx = ctx};
     SideState *D = RedisModule_PoolAlloc(ctx, sizeof *D), *Rv = NULL;
     memset(D, 0, sizeof *D);
     D->C = a->rel;
     int half = 3 + a->rel->ntops;
-    int why = prepare(&R, D, a, keys, 0, a->cp[0]);
+    int why = prepare(&R, D, a, keys, 0, a->cp[0], as.cp[0], as.now);
     if (why == PREP_FENCED)
         return fenced(ctx, keys[0]);
     if (both && why == PREP_OK) {
         Rv = RedisModule_PoolAlloc(ctx, sizeof *Rv);
         memset(Rv, 0, sizeof *Rv);
         Rv->C = a->rel;
-        why = prepare(&R, Rv, a, keys, half, a->cp[1]);
+        why = prepare(&R, Rv, a, keys, half, a->cp[1], as.cp[1], as.now);
         if (why == PREP_FENCED)
             return fenced(ctx, keys[half]);
     }

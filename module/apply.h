@@ -13,9 +13,11 @@
 #include "module/args.h"
 #include "module/call.h"
 
-/* keys: the call's keys (nkeys of them, checked by args_apply). Replies to
+/* keys: the call's keys (nkeys of them, checked by args_apply); argv: the
+ * nargs strings after them, which a's strings point into (so that the
+ * counterparts and now are written as they came, no copy made). Replies to
  * the client. */
 int apply_run(RedisModuleCtx *ctx, const Conf *c, const ApplyArgs *a, bool both,
-              RedisModuleString **keys);
+              RedisModuleString **keys, RedisModuleString **argv, int nargs);
 
 #endif

@@ -10,7 +10,7 @@ static void put(Mpack *m, const void *p, size_t n)
     if (m->oom)
         return;
     if (m->len + n > m->cap) {
-        size_t cap = m->cap ? m->cap : 256;
+        size_t cap = m->cap ? m->cap : 512;
         while (cap < m->len + n)
             cap *= 2;
         unsigned char *d = mem_realloc(m->data, cap);
@@ -28,6 +28,10 @@ static void put(Mpack *m, const void *p, size_t n)
 /* code then the n low bytes of v, big-endian */
 static void be(Mpack *m, unsigned char code, uint64_t v, int n)
 {
+    if (n == 0 && m->len < m->cap && !m->oom) { /* the common case: one byte, room */
+        m->data[m->len++] = code;
+        return;
+    }
     unsigned char b[9];
     b[0] = code;
     for (int i = 0; i < n; i++)

@@ -23,17 +23,30 @@ bool num_small_int(const char *s, size_t len, double *out)
 
 int num_ltoa(long long v, char *buf)
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
     char tmp[24];
-    int n = 0, len = 0;
+    int n = (int)sizeof tmp, len = 0;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) { /* two digits a division */
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        tmp[--n] = pairs[d + 1];
+        tmp[--n] = pairs[d];
+    }
+    if (u >= 10) {
+        unsigned d = (unsigned)u * 2;
+        tmp[--n] = pairs[d + 1];
+        tmp[--n] = pairs[d];
+    } else {
+        tmp[--n] = (char)('0' + u);
+    }
     if (v < 0)
         buf[len++] = '-';
-    while (n)
-        buf[len++] = tmp[--n];
+    memcpy(buf + len, tmp + n, sizeof tmp - (size_t)n);
+    len += (int)sizeof tmp - n;
     buf[len] = '\0';
     return len;
 }

@@ -106,7 +106,7 @@ static int keyed_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Ki
     bool both = kind == CMD_APPLY2;
     if (!args_apply(c, both, nkeys, args, nargs, &a, err, sizeof err))
         return RedisModule_ReplyWithError(ctx, err);
-    return apply_run(ctx, c, &a, both, argv + 3);
+    return apply_run(ctx, c, &a, both, argv + 3, argv + 3 + nkeys, nargs);
 }
 
 static int apply1_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)

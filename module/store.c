@@ -12,23 +12,31 @@
 
 /* The key's handle (opened, or held from an earlier call), or false (the
  * error WRONGTYPE) when it holds another type than type. */
-static bool open_key(Run *R, RedisModuleString *key, int type, RedisModuleKey **k)
+static bool open_slot(Run *R, RedisModuleString *key, int type, RedisModuleKey **k, int *slot)
 {
+    *k = NULL;
+    for (int i = 0; i < R->nopen && !*k; i++) /* the same string: the common case */
+        if (R->open_str[i] == key) {
+            *k = R->open[i];
+            *slot = i;
+        }
     size_t len;
     const char *name = RedisModule_StringPtrLen(key, &len);
-    *k = NULL;
-    for (int i = 0; i < R->nopen && !*k; i++) {
-        size_t l;
-        const char *n = RedisModule_StringPtrLen(R->open_name[i], &l);
-        if (l == len && memcmp(n, name, len) == 0)
+    for (int i = 0; i < R->nopen && !*k; i++)
+        if (R->open_len[i] == len && memcmp(R->open_s[i], name, len) == 0) {
             *k = R->open[i];
-    }
+            *slot = i;
+        }
     if (!*k) {
         if (R->nopen == RUN_KEYS)
             run_flush(R);
         *k = RedisModule_OpenKey(R->ctx, key, REDISMODULE_READ | REDISMODULE_WRITE);
+        *slot = R->nopen;
         R->open[R->nopen] = *k;
-        R->open_name[R->nopen++] = key;
+        R->open_str[R->nopen] = key;
+        R->open_s[R->nopen] = name;
+        R->open_len[R->nopen] = len;
+        R->sole[R->nopen++] = NULL;
     }
     int t = RedisModule_KeyType(*k);
     if (type >= 0 && t != REDISMODULE_KEYTYPE_EMPTY && t != type) {
@@ -38,6 +46,23 @@ static bool open_key(Run *R, RedisModuleString *key, int type, RedisModuleKey **
         return false;
     }
     return true;
+}
+
+/* open_slot for a read (reads keep what is known of the key). */
+static bool open_read(Run *R, RedisModuleString *key, int type, RedisModuleKey **k)
+{
+    int slot;
+    return open_slot(R, key, type, k, &slot);
+}
+
+/* open_slot for a write other than st_zadd's: its sole member forgotten. */
+static bool open_key(Run *R, RedisModuleString *key, int type, RedisModuleKey **k)
+{
+    int slot = -1;
+    bool ok = open_slot(R, key, type, k, &slot);
+    if (slot >= 0)
+        R->sole[slot] = NULL;
+    return ok;
 }
 
 static void opt_of(RedisModuleString *s, Opt *o)
@@ -51,7 +76,7 @@ static void opt_of(RedisModuleString *s, Opt *o)
 bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n, Opt *out)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_KEYTYPE_HASH, &k))
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_HASH, &k))
         return false;
     bool empty = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_EMPTY;
     for (int i = 0; i < n; i++) {
@@ -71,7 +96,7 @@ bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out)
 bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has)
 {
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
         return false;
     double score;
     *has = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET &&
@@ -81,12 +106,14 @@ bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *ha
 
 bool st_get(Run *R, RedisModuleString *key, Opt *out)
 {
-    RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_KEYTYPE_STRING, &k))
-        return false;
     out->set = false;
     out->s = NULL;
     out->len = 0;
+    if (!RedisModule_KeyExists(R->ctx, key)) /* the common case: no handle made */
+        return true;
+    RedisModuleKey *k;
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_STRING, &k))
+        return false;
     if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_STRING) {
         size_t len;
         const char *p = RedisModule_StringDMA(k, &len, REDISMODULE_READ);
@@ -108,9 +135,10 @@ static int score_text(double d, char *buf, size_t cap)
 }
 
 /* A sorted set's handle and length (0 when missing), or false (WRONGTYPE). */
-static bool open_zset(Run *R, RedisModuleString *key, RedisModuleKey **k, long long *len)
+static bool open_zset(Run *R, RedisModuleString *key, RedisModuleKey **k, long long *len,
+                      int *slot)
 {
-    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, k))
+    if (!open_slot(R, key, REDISMODULE_KEYTYPE_ZSET, k, slot))
         return false;
     *len = RedisModule_KeyType(*k) == REDISMODULE_KEYTYPE_ZSET
                ? (long long)RedisModule_ValueLength(*k)
@@ -122,14 +150,22 @@ bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mp
 {
     RedisModuleKey *k;
     long long len;
-    if (!open_zset(R, key, &k, &len))
+    int slot;
+    if (!open_zset(R, key, &k, &len, &slot))
         return false;
     long long end = last < 0 ? len + last : last;
     if (end >= len)
         end = len - 1;
     long long n = end >= 0 ? end + 1 : 0;
     mpack_array(m, (size_t)(2 * n));
-    if (n > 0) {
+    if (n == 1 && len == 1 && R->sole[slot]) { /* the member st_zadd left alone in it */
+        size_t el;
+        const char *es = RedisModule_StringPtrLen(R->sole[slot], &el);
+        char num[64];
+        int nl = score_text(R->sole_score[slot], num, sizeof num);
+        mpack_str(m, es, el);
+        mpack_str(m, num, (size_t)nl);
+    } else if (n > 0) {
         if (rev)
             RedisModule_ZsetLastInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
                                              REDISMODULE_POSITIVE_INFINITE, 0, 0);
@@ -186,7 +222,7 @@ bool st_hdel(Run *R, RedisModuleString *key, RedisModuleString *const *fields, i
 }
 
 bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
-             RedisModuleString *member)
+             RedisModuleString *score_str, RedisModuleString *member)
 {
     char buf[32];
     if (slen >= sizeof buf)
@@ -194,16 +230,22 @@ bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
     memcpy(buf, score, slen);
     buf[slen] = '\0';
     RedisModuleKey *k;
-    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
+    int slot;
+    if (!open_slot(R, key, REDISMODULE_KEYTYPE_ZSET, &k, &slot))
         return false;
     int flags = 0;
     double score_v;
     if (!num_small_int(buf, slen, &score_v))
         score_v = strtod(buf, NULL);
-    RedisModule_ZsetAdd(k, score_v, member, &flags);
+    bool added = RedisModule_ZsetAdd(k, score_v, member, &flags) == REDISMODULE_OK;
+    R->sole[slot] = added && RedisModule_ValueLength(k) == 1 ? member : NULL;
+    R->sole_score[slot] = score_v;
     if (!(flags & REDISMODULE_ZADD_NOP)) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zadd", key);
-        RedisModule_Replicate(R->ctx, "ZADD", "sbs", key, buf, slen, member);
+        if (score_str)
+            RedisModule_Replicate(R->ctx, "ZADD", "sss", key, score_str, member);
+        else
+            RedisModule_Replicate(R->ctx, "ZADD", "sbs", key, buf, slen, member);
     }
     return true;
 }
@@ -262,7 +304,8 @@ bool st_expire(Run *R, RedisModuleString *key, long long seconds)
     }
     if (had) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "expire", key);
-        RedisModule_Replicate(R->ctx, "PEXPIREAT", "sl", key, at);
+        char num[24];
+        RedisModule_Replicate(R->ctx, "PEXPIREAT", "sb", key, num, (size_t)num_ltoa(at, num));
     }
     return true;
 }
@@ -271,8 +314,10 @@ bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
 {
     RedisModuleKey *k;
     long long len;
-    if (!open_zset(R, key, &k, &len))
+    int slot;
+    if (!open_zset(R, key, &k, &len, &slot))
         return false;
+    R->sole[slot] = NULL;
     long long drop = len - keep;
     if (drop <= 0)
         return true;

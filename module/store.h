@@ -7,9 +7,12 @@
  * SET … PXAT, PEXPIREAT, ZREMRANGEBYRANK), in the order of the writes, so
  * that replicas and the AOF need no module.
  *
- * Every function opens the key and closes it before returning: no handle is
- * held across another write (RedisModule_Call may free what a handle
- * points to). Strings read are the context's (automatic memory).
+ * A key is opened once per call and its handle held in the Run (by name)
+ * until run_flush, which RUN does before any RedisModule_Call (it may free
+ * what a handle points to). A sorted set that st_zadd left with one member
+ * is read back by st_zrange_pack from what st_zadd wrote (any other write
+ * through these functions forgets it). Strings read are the context's
+ * (automatic memory).
  * Threads: Redis's main thread. Failure: false, with the error in run. */
 #ifndef RELATIOND_MODULE_STORE_H
 #define RELATIOND_MODULE_STORE_H
@@ -33,7 +36,8 @@ bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, 
 bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out);
 /* ZSCORE key member is not nil. */
 bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has);
-/* GET key (a copy in the context's pool). */
+/* GET key (a copy in the context's pool); a missing key is only looked up
+ * (RedisModule_KeyExists), not opened. */
 bool st_get(Run *R, RedisModuleString *key, Opt *out);
 /* ZRANGE (ZREVRANGE when rev) key 0 last WITHSCORES, written into m as an
  * array of strings (member, score as Redis replies it: %.17g). */
@@ -43,9 +47,10 @@ bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mp
 bool st_hset(Run *R, RedisModuleString *key, RedisModuleString *const *pairs, int n);
 /* HDEL key fields…. */
 bool st_hdel(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n);
-/* ZADD key score member (score: an integer's text). */
+/* ZADD key score member (score: an integer's text; score_str, when not
+ * NULL, the same text as a string, replicated as it is). */
 bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
-             RedisModuleString *member);
+             RedisModuleString *score_str, RedisModuleString *member);
 /* ZREM key member. */
 bool st_zrem(Run *R, RedisModuleString *key, RedisModuleString *member);
 /* DEL key. */
