@@ -431,3 +431,13 @@ def test_the_module_column_needs_the_module_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BENCH_MODULE", "1")
     monkeypatch.setenv("BASELINE_RELATIOND", str(tmp_path / "relationd"))
     assert list(bench.binaries()) == ["current", "module", "baseline"]
+
+
+def test_the_rebuild_calls_of_either_engine_in_slowlog():
+    assert bench.is_rebuild_call(b"FCALL relationd_0a1b_rebuild 3 rel:{bench:a:hot}:side x y")
+    assert bench.is_rebuild_call("relationd.rebuild relationd_0a1b 3 rel:{bench:a:hot}:side")
+    assert bench.is_rebuild_call(b"RELATIONd.REBUILD relationd_0a1b 3 k")
+    assert not bench.is_rebuild_call(b"FCALL relationd_0a1b_apply2 4 rel:{b:a:x_rebuild}:side")
+    assert not bench.is_rebuild_call(b"relationd.apply2 relationd_0a1b 4 k_rebuild")
+    assert not bench.is_rebuild_call(b"HSET rel:{bench:a:hot}:side relationd.rebuild 1")
+    assert not bench.is_rebuild_call(b"")
