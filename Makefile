@@ -217,11 +217,13 @@ uninstall:
 clean:
 	rm -rf build
 
-# One table of every figure (build/bench.json too); BASELINE_RELATIOND and
+# One table of every figure (build/bench.json too): the current build with the
+# function and with the module (its Redis servers load build/relationd.so;
+# BENCH_MODULE=0 leaves that column out); BASELINE_RELATIOND and
 # BASELINE_RELATIONCTL add a column measured in the same run; BENCH_QUICK=1
 # for a smoke test, BENCH_EVENTS to scale (see tests/bench/bench.py).
-bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/bench_subscriber \
-       $(BUILD)/bench_publish
+bench: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/relationd.so $(BUILD)/kafka_mock \
+       $(BUILD)/bench_subscriber $(BUILD)/bench_publish
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) BENCH_SUBSCRIBER=$(abspath $(BUILD)/bench_subscriber) \
 	  BENCH_PUBLISHER=$(abspath $(BUILD)/bench_publish) \

@@ -51,10 +51,18 @@
    hashes in listpack encoding. BENCH_REALISTIC_EDGES sets the attaches (every
    other size scales with them; a tenth with BENCH_QUICK; 0 skips it).
 
+Columns: "current" is the current build with redis.engine function;
+"current (module)" the same binaries with redis.engine module, the Redis
+module build/relationd.so (the relationd.so beside RELATIOND) loaded by
+every redis-server the benchmark starts (--loadmodule; the cluster of
+section 5 excepted); it is measured in sections 1, 1c, 2 (and 2b, 2c, 3,
+which come with each drain), 4, 4b and 7, and left out, with a log line
+saying why, when that file is missing or BENCH_MODULE=0.
 BASELINE_RELATIOND / BASELINE_RELATIONCTL (one is enough when the other sits
 beside it) measure a second pair of binaries in the same run, interleaved
-with the current ones (run order alternates every round), in a second
-column with the ratio current/baseline. Figures are medians over the rounds;
+with the current ones (run order alternates every round), in a "baseline"
+column, with no redis.engine key in its configurations (a release before
+the key refuses it), and the ratios current/baseline and module/baseline. Figures are medians over the rounds;
 every sample is in the JSON; a section no column measured is left out of the
 table. The binaries are copied first, so a rebuild
 during the run changes nothing. The CPU that other processes used during the
@@ -71,7 +79,7 @@ broker answers at once); engine.batch_ms is the daemon's default.
 
 Environment: RELATIOND, RELATIONCTL, KAFKA_MOCK, BENCH_SUBSCRIBER, BENCH_PUBLISHER
 (binaries);
-BENCH_EVENTS (default 100000), BENCH_QUICK=1 (10000 events, 5 s of latency),
+BENCH_MODULE (0: no module column), BENCH_EVENTS (default 100000), BENCH_QUICK=1 (10000 events, 5 s of latency),
 BENCH_ROUNDS (apply rounds, default 2; 1 with BENCH_QUICK), BENCH_DRAIN_ROUNDS
 (default 1; the latency is measured in the last), BENCH_LATENCY_S (20),
 BENCH_RATE (1000), BENCH_BATCH_MS (engine.batch_ms; unset: the daemon's
@@ -158,14 +166,22 @@ def binaries():
     cur = {"relationd": os.environ.get("RELATIOND", os.path.join(B.BUILD, "relationd")),
            "relationctl": os.environ.get("RELATIONCTL", os.path.join(B.BUILD, "relationctl"))}
     out = {"current": cur}
+    so = os.path.join(os.path.dirname(cur["relationd"]), "relationd.so")
+    if os.environ.get("BENCH_MODULE", "1") in ("", "0"):
+        log("no module column: BENCH_MODULE=0")
+    elif not os.path.isfile(so):
+        log("no module column: %s is missing (make builds it); the Redis servers load no "
+            "module" % so)
+    else:
+        out["module"] = dict(cur, module=so)
     bd, bc = os.environ.get("BASELINE_RELATIOND"), os.environ.get("BASELINE_RELATIONCTL")
     if bd or bc:
         bd = bd or os.path.join(os.path.dirname(bc), "relationd")
         bc = bc or os.path.join(os.path.dirname(bd), "relationctl")
         out["baseline"] = {"relationd": bd, "relationctl": bc}
     for col in out.values():
-        for path in col.values():
-            if not os.access(path, os.X_OK):
+        for name, path in col.items():
+            if name != "module" and not os.access(path, os.X_OK):
                 raise BenchError("%s is not an executable" % path)
     for path in (B.brokers.KAFKA_MOCK, B.SUBSCRIBER):
         if not os.access(path, os.X_OK):
@@ -173,16 +189,44 @@ def binaries():
     return out
 
 
+# each column's redis.engine (none for the baseline: a release before the key
+# refuses it); the module column runs the current build's binaries
+ENGINES = {"current": "function", "module": "module"}
+COLUMN_NAMES = {"current": "current", "module": "current (module)", "baseline": "baseline"}
+RATIO_NAMES = {"current": "cur/base", "module": "mod/base"}
+# the module file every redis-server the benchmark starts loads (the copy
+# snapshot_binaries made), None without a module column
+MODULE = None
+
+
+def redis_cfg(col, url, **more):
+    """The `redis` section of column col's configurations: url, more, and the
+    column's redis.engine (none for the baseline)."""
+    out = dict({"url": url}, **more)
+    if ENGINES.get(col):
+        out["engine"] = ENGINES[col]
+    return out
+
+
+def redis_server(**kw):
+    """A private redis-server (benchlib.Redis) that loads MODULE if any."""
+    args = ["--loadmodule", MODULE] if MODULE else []
+    return B.Redis(args=args, **kw)
+
+
 def snapshot_binaries(bins, tmp):
     """Copies every binary into tmp and runs the copies, so that a rebuild
     during the run (make in the same tree) cannot change what is measured."""
+    global MODULE
     run = {}
     for col, b in bins.items():
         d = os.path.join(tmp, "bin-" + col)
         os.makedirs(d)
         run[col] = {}
         for name, path in b.items():
-            run[col][name] = shutil.copy2(path, os.path.join(d, name))
+            run[col][name] = shutil.copy2(path, os.path.join(
+                d, "relationd.so" if name == "module" else name))
+        MODULE = run[col].get("module", MODULE)
     d = os.path.join(tmp, "bin-tools")
     os.makedirs(d)
     B.brokers.KAFKA_MOCK = shutil.copy2(B.brokers.KAFKA_MOCK, os.path.join(d, "kafka_mock"))
@@ -197,9 +241,10 @@ def orders(cols, rounds):
 
 # ---- 1. the engine alone ----------------------------------------------------
 
-def ctl_config(tmp, name, rds, batch_size, prefix="rel:", relation=None, timeout_ms=30000):
+def ctl_config(tmp, name, col, rds, batch_size, prefix="rel:", relation=None,
+               timeout_ms=30000):
     return B.write_json(os.path.join(tmp, name + ".json"), {
-        "redis": {"url": rds.url, "key_prefix": prefix, "timeout_ms": timeout_ms},
+        "redis": redis_cfg(col, rds.url, key_prefix=prefix, timeout_ms=timeout_ms),
         "engine": {"batch_size": batch_size}, "relations": [relation or B.RELATION]})
 
 
@@ -228,7 +273,7 @@ def run_ctl(ctl, cfg, events_path, stdout=subprocess.DEVNULL):
 
 def apply_run(col, bins, tmp, rds, path, n, batch_size):
     client = rds.client()
-    cfg = ctl_config(tmp, "ctl-%s-%d" % (col, batch_size), rds, batch_size)
+    cfg = ctl_config(tmp, "ctl-%s-%d" % (col, batch_size), col, rds, batch_size)
     client.flushall()
     client.config_resetstat()
     cpu0, busy0, self0 = B.redis_cpu(client), B.machine_busy(), B.own_cpu()
@@ -261,7 +306,7 @@ def cluster_run(bins, tmp, path, n, primaries):
             x.config_resetstat()
         cpu0 = sum(B.redis_cpu(x) for x in nodes)
         cfg = B.write_json(os.path.join(tmp, "ctl-cluster-%d.json" % primaries), {
-            "redis": {"url": c.url, "key_prefix": "rel:", "timeout_ms": 30000},
+            "redis": redis_cfg("current", c.url, key_prefix="rel:", timeout_ms=30000),
             "engine": {"batch_size": 256}, "relations": [B.RELATION]})
         took, summary, ctl_cpu, _ = run_ctl(bins["relationctl"], cfg, path)
         cpu1 = sum(B.redis_cpu(x) for x in nodes)
@@ -294,7 +339,7 @@ def segment_run(bins, tmp, rds, n_edges):
                                 "profile_a": "sa%d" % (i // 100), "profile_b": "sb%d" % (i % 5000),
                                 "weights": {"profit": round((i * 7919) % 10000 / 100, 2),
                                             "purchases": i % 5, "approve": i % 2 == 0}}) + "\n")
-    cfg = ctl_config(tmp, "ctl-segment", rds, 256)
+    cfg = ctl_config(tmp, "ctl-segment", "current", rds, 256)
     run_ctl(bins["relationctl"], cfg, path)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -315,7 +360,8 @@ def segment_run(bins, tmp, rds, n_edges):
 # ---- 7. rebuild of a hot side ---------------------------------------------------
 
 def rebuild_load(bins, tmp, rds, n_edges):
-    """n_edges attach events on one side (profile_a "hot"): the config file."""
+    """n_edges attach events on one side (profile_a "hot"), by the current
+    build's function."""
     client = rds.client()
     client.flushall()
     client.close()
@@ -327,18 +373,28 @@ def rebuild_load(bins, tmp, rds, n_edges):
                                 "weights": {"profit": round((i * 7919) % 10000 / 100, 2),
                                             "purchases": i % 5 + 1,
                                             "approve": i % 2 == 0}}) + "\n")
-    cfg = ctl_config(tmp, "ctl-rebuild", rds, 256)
+    cfg = ctl_config(tmp, "ctl-rebuild", "current", rds, 256)
     _, summary, _, _ = run_ctl(bins["relationctl"], cfg, path)
     if summary.get("applied") != n_edges:
         raise BenchError("rebuild: relationctl applied %r of %d events" % (summary, n_edges))
-    return cfg
 
 
-def rebuild_run(col, bins, rds, cfg, n_edges):
+def is_rebuild_call(command):
+    """Whether a SLOWLOG entry's command (bytes or str) is a rebuild call of
+    either engine: FCALL of the library's <name>_rebuild, or the module's
+    relationd.rebuild."""
+    words = (command if isinstance(command, bytes) else command.encode()).split(None, 2)
+    name = words[0].lower() if words else b""
+    return (name == b"relationd.rebuild" or
+            name == b"fcall" and len(words) > 1 and words[1].endswith(b"_rebuild"))
+
+
+def rebuild_run(col, bins, tmp, rds, n_edges):
     """`relationctl rebuild bench direct hot` with every command logged by
     SLOWLOG (slower than 0 µs): the largest single call of the rebuild
-    function, how many and their sum (the time Redis was held), and the wall
+    function (or the module's command), how many and their sum (the time Redis was held), and the wall
     time of the command."""
+    cfg = ctl_config(tmp, "ctl-rebuild-%s" % col, col, rds, 256)
     client = rds.client()
     saved = {k: client.config_get(k)[k] for k in ("slowlog-log-slower-than", "slowlog-max-len")}
     try:
@@ -350,9 +406,7 @@ def rebuild_run(col, bins, rds, cfg, n_edges):
                            capture_output=True, text=True)
         took = time.perf_counter() - t0
         client.config_set("slowlog-log-slower-than", saved["slowlog-log-slower-than"])
-        calls = [e["duration"] for e in client.slowlog_get(-1)
-                 if b"_rebuild" in (e["command"] if isinstance(e["command"], bytes)
-                                    else e["command"].encode())]
+        calls = [e["duration"] for e in client.slowlog_get(-1) if is_rebuild_call(e["command"])]
     finally:
         for k, v in saved.items():
             client.config_set(k, v)
@@ -372,8 +426,8 @@ def memory_run(col, bins, tmp, rds, attach_path, zero_path, warm_path, n):
     ctl = bins["relationctl"]
     client.flushall()
     # the script loaded (and a connection made) before the first measure
-    run_ctl(ctl, ctl_config(tmp, "mem-warm-%s" % col, rds, 256, prefix="warm:"), warm_path)
-    cfg = ctl_config(tmp, "mem-%s" % col, rds, 256)
+    run_ctl(ctl, ctl_config(tmp, "mem-warm-%s" % col, col, rds, 256, prefix="warm:"), warm_path)
+    cfg = ctl_config(tmp, "mem-%s" % col, col, rds, 256)
     m0 = client.info("memory")["used_memory"]
     _, s1, _, _ = run_ctl(ctl, cfg, attach_path)
     m1 = client.info("memory")["used_memory"]
@@ -412,9 +466,10 @@ def realistic_run(col, bins, tmp, rds, attach_path, mixed_path, warm_path, sizes
     ctl = bins["relationctl"]
     rel = B.RELATION_REAL
     client.flushall()
-    run_ctl(ctl, ctl_config(tmp, "real-warm-%s" % col, rds, 256, prefix="warm:", relation=rel),
+    run_ctl(ctl, ctl_config(tmp, "real-warm-%s" % col, col, rds, 256, prefix="warm:",
+                       relation=rel),
             warm_path)
-    cfg = ctl_config(tmp, "real-%s" % col, rds, 256, relation=rel)
+    cfg = ctl_config(tmp, "real-%s" % col, col, rds, 256, relation=rel)
     m0 = client.info("memory")["used_memory"]
     _, s1, _, _ = run_ctl(ctl, cfg, attach_path)
     _, s2, _, _ = run_ctl(ctl, cfg, mixed_path)
@@ -480,12 +535,12 @@ def redis_callgrind_run(col, bins, tmp, warm_path, path, n):
     the counters dumped (callgrind_control -d): Redis's instructions (every
     thread) per event."""
     out = os.path.join(tmp, "redis-callgrind-%s" % col)
-    rds = B.Redis(prefix=["valgrind", "-q", "--tool=callgrind", "--callgrind-out-file=" + out],
-                  start_timeout_s=120)
+    rds = redis_server(prefix=["valgrind", "-q", "--tool=callgrind",
+                               "--callgrind-out-file=" + out], start_timeout_s=120)
     try:
         rds.start()
         ctl = bins["relationctl"]
-        cfg = ctl_config(tmp, "ctl-callgrind-%s" % col, rds, 256, timeout_ms=600000)
+        cfg = ctl_config(tmp, "ctl-callgrind-%s" % col, col, rds, 256, timeout_ms=600000)
         run_ctl(ctl, cfg, warm_path)
 
         def control(flag):
@@ -598,7 +653,7 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         engine = {"batch_size": 256}
         if BATCH_MS:
             engine["batch_ms"] = int(BATCH_MS)
-        cfg = {"redis": {"url": rds.url, "key_prefix": "rel:"}, "engine": engine,
+        cfg = {"redis": redis_cfg(col, rds.url, key_prefix="rel:"), "engine": engine,
                "kafka": {"brokers": kafka.bootstrap, "group_id": group, "topics": ["bench"],
                          "dead_letter_topic": "bench.dlq", "properties": KAFKA_PROPERTIES},
                "hooks": {"url": rabbit.url, "exchange": exchange},
@@ -717,7 +772,7 @@ def trigger_bodies(ctl, tmp, rds, events):
     client.flushall()
     client.close()
     path = B.write_events(os.path.join(tmp, "bodies-in.jsonl"), events)
-    cfg = ctl_config(tmp, "ctl-bodies", rds, 256)
+    cfg = ctl_config(tmp, "ctl-bodies", "current", rds, 256)
     out = os.path.join(tmp, "bodies.jsonl")
     with open(out, "wb") as f:
         run_ctl(ctl, cfg, path, stdout=f)
@@ -818,7 +873,7 @@ def real_label():
 ROWS = [
     # key, label, target (op, value) or None, format
     ("1", "1. engine alone: relationctl apply - (batch_size 256)", None, None),
-    ("apply.events_s", "events/s", (">=", 15000), "%.0f"),
+    ("apply.events_s", "events/s (the target is the module's)", (">=", 40000), "%.0f"),
     ("apply.redis_cpu_us", "Redis CPU us/event", ("<=", 60), "%.1f"),
     ("apply.ctl_cpu_us", "relationctl CPU us/event", None, "%.1f"),
     ("apply.other_cores", "  CPU of other processes meanwhile (cores)", None, "%.2f"),
@@ -827,7 +882,8 @@ ROWS = [
     ("cmd", None, None, None),
     ("1c", "1c. Redis under callgrind: relationctl apply of %d events after %d to warm up "
      "(BENCH_CALLGRIND=1)" % (REDIS_CG_EVENTS, REDIS_CG_WARM), None, None),
-    ("rcg.redis_ir_per_event", "Redis instructions per event (callgrind)", None, "%.0f"),
+    ("rcg.redis_ir_per_event", "Redis instructions per event (target: the module's)",
+     ("<=", 120000), "%.0f"),
     ("2", "2. daemon: drain of a Kafka backlog (8 partitions, batch_size 256)", None, None),
     ("drain.events_s", "events/s", None, "%.0f"),
     ("drain.daemon_cpu_us", "daemon CPU us/event", ("<=", 15), "%.1f"),
@@ -843,7 +899,7 @@ ROWS = [
     ("drain.rabbit_cores", "  RabbitMQ cores busy (its CPU per second)", None, "%.2f"),
     ("2c", "2c. the daemon under callgrind: a drain of %d events (instructions do not "
      "depend on the machine's load)" % CALLGRIND_EVENTS, None, None),
-    ("cg.daemon_ir_per_event", "daemon instructions per event (start and stop included)",
+    ("cg.daemon_ir_per_event", "daemon instructions/event (start and stop included)",
      None, "%.0f"),
     ("2b", "2b. RabbitMQ alone: as many triggers through relationd's publisher, no Redis, "
      "no Kafka", None, None),
@@ -860,7 +916,7 @@ ROWS = [
     ("cl1.redis_cpu_us", "Redis CPU us/event, 1 primary", None, "%.1f"),
     ("cl3.redis_cpu_us", "Redis CPU us/event, 3 primaries (all nodes)", None, "%.1f"),
     ("cl3.ctl_cpu_us", "relationctl CPU us/event, 3 primaries", None, "%.1f"),
-    ("cl3.max_share", "share of the calls on the busiest primary (1/3 = even)", None, "%.2f"),
+    ("cl3.max_share", "calls on the busiest primary (1/3 = even)", None, "%.2f"),
     ("6", "6. relationctl segment over %d edges (current build only)" % SEGMENT_EDGES, None,
      None),
     ("seg.edges_s", "edges read per second", None, "%.0f"),
@@ -883,7 +939,7 @@ ROWS = [
      None, None),
     ("mem.edge_side_bytes", "bytes per edge side (used_memory / 2E, incl. its id)", None,
      "%.0f"),
-    ("mem.seen_id_bytes", "bytes per remembered event id (zero-delta strengthen)", None,
+    ("mem.seen_id_bytes", "bytes per remembered id (zero-delta strengthen)", None,
      "%.1f"),
     ("mem.edge_side_bytes_without_id", "  bytes per edge side without its id", None, "%.0f"),
     ("mem.seen_usage_per_id", "  seen keys MEMORY USAGE / ids", None, "%.1f"),
@@ -955,19 +1011,34 @@ def summarize(results, cols):
     return out
 
 
-def table(summary, cols, header):
-    lines = list(header)
-    w = [60, 10, 20, 20, 10]
-    head = ["figure", "target"] + cols + (["cur/base"] if len(cols) > 1 else [])
-    lines.append("  ".join(h.ljust(w[i]) if i == 0 else h.rjust(w[i])
-                           for i, h in enumerate(head)))
-    lines.append("-" * (sum(w[:len(head)]) + 2 * (len(head) - 1)))
+def ratio_cols(cols):
+    """The columns shown as a ratio to the baseline (none without one)."""
+    return [c for c in cols if c != "baseline"] if "baseline" in cols else []
 
-    def row(label, target, vals, ratio):
-        cells = [label.ljust(w[0]), target.rjust(w[1])] + [v.rjust(w[2]) for v in vals]
-        if len(cols) > 1:
-            cells.append(ratio.rjust(w[4]))
-        lines.append("  ".join(cells))
+
+# the table's widths: label, target, a column's value, a ratio
+WIDTHS = (52, 9, 15, 8)
+
+
+def table(summary, cols, header):
+    """The table of the figures: one column per measured column, then
+    column/baseline for each other column when there is a baseline."""
+    lines = list(header)
+    ratios = ratio_cols(cols)
+    wl, wt, wv, wr = WIDTHS
+    head = ([("figure", wl), ("target", wt)] + [(COLUMN_NAMES.get(c, c), wv) for c in cols] +
+            [(RATIO_NAMES.get(c, c[:3] + "/base"), wr) for c in ratios])
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w)
+                           for i, (h, w) in enumerate(head)))
+    lines.append("-" * (sum(w for _, w in head) + 2 * (len(head) - 1)))
+
+    def row(label, target, vals, per):
+        """per: {col: the number of the ratio} (None: no ratio)."""
+        cells = [label.ljust(wl), target.rjust(wt)] + [v.rjust(wv) for v in vals]
+        base = per.get("baseline")
+        cells += [("%.2f" % (per[c] / base) if per.get(c) is not None and base else "").rjust(wr)
+                  for c in ratios]
+        lines.append("  ".join(cells).rstrip())
 
     def measured(key):
         return any(summary[col].get(key) is not None for col in cols)
@@ -995,29 +1066,24 @@ def table(summary, cols, header):
                 for rank, c in enumerate(top):
                     ranked[c] = min(ranked.get(c, 99), rank)
             for c in sorted(ranked, key=ranked.get):
-                vals, per = [], []
+                vals, per = [], {}
                 for col in cols:
                     st = summary[col]["commands"].get(c)
                     if st:
-                        vals.append("%.1f = %.2f x %.1f" % (
+                        vals.append("%.1f=%.2fx%.1f" % (
                             st["usec_per_event"], st["calls_per_event"], st["usec_per_call"]))
-                        per.append(st["usec_per_event"])
+                        per[col] = st["usec_per_event"]
                     else:
                         vals.append("-")
-                        per.append(None)
-                ratio = "%.2f" % (per[0] / per[1]) if len(per) > 1 and per[0] and per[1] else ""
-                row("  Redis %s: us/event = calls/event x us/call" % c, "", vals, ratio)
+                row("  Redis %s: us/ev = calls/ev x us/call" % c, "", vals, per)
             continue
-        vals, raw = [], []
+        vals, per = [], {}
         for col in cols:
             v = summary[col].get(key)
-            raw.append(v)
+            per[col] = v
             m = met(v, target)
             vals.append(fmt(v, f) + ("" if m is None else " met" if m else " NOT met"))
-        ratio = ""
-        if len(raw) > 1 and raw[0] is not None and raw[1]:
-            ratio = "%.2f" % (raw[0] / raw[1])
-        row(label, "" if target is None else "%s %g" % target, vals, ratio)
+        row(label, "" if target is None else "%s %g" % target, vals, per)
     return "\n".join(lines)
 
 
@@ -1044,7 +1110,9 @@ def main():
     try:
         run_bins = snapshot_binaries(bins, tmp)
         log("%d events, %d cores; starting redis-server and rabbitmq-server" % (EVENTS, CORES))
-        rds = B.Redis()
+        if MODULE:
+            log("the Redis servers load %s (copied from %s)" % (MODULE, bins["module"]["module"]))
+        rds = redis_server()
         stack.add(rds)
         rds.start()
         rabbit = B.Rabbit()
@@ -1119,9 +1187,9 @@ def main():
             log("segment: %.0f edges read per second (%d of %d edges, %d profiles)" % (
                 r["edges_s"], r["edges_read"], r["edges"], r["profiles"]))
         if REBUILD_EDGES > 0:
-            cfg = rebuild_load(run_bins[cols[0]], tmp, rds, REBUILD_EDGES)
+            rebuild_load(run_bins[cols[0]], tmp, rds, REBUILD_EDGES)
             for col in cols:
-                r = rebuild_run(col, run_bins[col], rds, cfg, REBUILD_EDGES)
+                r = rebuild_run(col, run_bins[col], tmp, rds, REBUILD_EDGES)
                 results[col]["rebuild"].append(r)
                 log("rebuild %s: %d edges, largest call %.2f ms, %d calls, %.0f ms in all, "
                     "%.2f s" % (col, REBUILD_EDGES, r["max_call_ms"], r["calls"], r["redis_ms"],
@@ -1190,7 +1258,11 @@ def main():
         "engine.batch_size 256, engine.batch_ms %s; medians of %d apply round(s), %d drain "
         "round(s), 1 latency run per column; %.0f s in all" % (
             BATCH_MS or "default", APPLY_ROUNDS, DRAIN_ROUNDS, time.monotonic() - t_begin),
-    ] + ["%s: %s, %s" % (c, bins[c]["relationd"], bins[c]["relationctl"]) for c in cols]
+    ] + ["%s: %s, %s%s" % (COLUMN_NAMES.get(c, c), bins[c]["relationd"], bins[c]["relationctl"],
+                           ", redis.engine %s" % ENGINES[c] if ENGINES.get(c) else "")
+         for c in cols]
+    if MODULE:
+        header.append("every redis-server (but the cluster's) loaded %s" % bins["module"]["module"])
     busy = max([summary[c].get(k) or 0 for c in cols
                 for k in ("apply.other_cores", "drain.other_cores")])
     if busy > 0.15:
@@ -1199,7 +1271,8 @@ def main():
     header.append("")
     print(table(summary, cols, header))
     doc = {"events": EVENTS, "quick": QUICK, "cores": CORES, "versions": vers,
-           "binaries": bins, "apply_rounds": APPLY_ROUNDS, "drain_rounds": DRAIN_ROUNDS,
+           "binaries": bins, "engines": {c: ENGINES.get(c) for c in cols},
+           "column_names": {c: COLUMN_NAMES.get(c, c) for c in cols}, "apply_rounds": APPLY_ROUNDS, "drain_rounds": DRAIN_ROUNDS,
            "latency_s": LATENCY_S, "rate": RATE, "batch_ms": BATCH_MS,
            "targets": {k: {"op": t[0], "value": t[1]} for k, _, t, _ in ROWS if t},
            "summary": summary, "samples": results,

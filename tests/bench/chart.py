@@ -1,11 +1,13 @@
 """The figures of `make bench` as a chart (build/bench.svg, next to build/bench.json).
 
 One group of horizontal bars per figure of the table: "now" (the current
-build) and, when the run measured one, the baseline; each figure on its own
-scale (its longest bar, or its target, spans the whole width), so only the
-bars of one figure compare with each other; the values printed beside the
-bars as in the table, the target (if the figure has one) as a dashed line,
-and now / baseline at the right. A figure no column measured (a section
+build, with the function), "now (module)" (the same build with the Redis
+module) and the baseline, each when the run measured it; each figure on its
+own scale (its longest bar, or its target, spans the whole width), so only
+the bars of one figure compare with each other; the values printed beside
+the bars as in the table, the target (if the figure has one) as a dashed
+line, and at the right, level with each bar but the baseline's, that bar's
+value / the baseline's. A figure no column measured (a section
 skipped) is left out; a column that lacks a figure shows n/a.
 
 Written by hand with the standard library (xml.etree escapes the text).
@@ -29,10 +31,11 @@ VALUE_X = X0 + BAR_W + 10   # the column of the values
 BAR_H = 12
 BAR_GAP = 3
 FIG_GAP = 9
-COLOURS = {"current": "#2f6db5", "baseline": "#a9a9a9"}
-OTHER_COLOURS = ["#e08a2c", "#5aa55a", "#9467bd"]
+COLOURS = {"current": "#2f6db5", "module": "#e08a2c", "baseline": "#a9a9a9"}
+OTHER_COLOURS = ["#5aa55a", "#9467bd", "#8c564b"]
 TARGET_COLOUR = "#c62828"
-NAMES = {"current": "now", "baseline": "baseline"}
+NAMES = {"current": "now", "module": "now (module)", "baseline": "baseline"}
+ORDER = ("current", "module", "baseline")
 OPS = {">=": "\u2265", "<=": "\u2264"}
 _BAD_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -52,9 +55,10 @@ def fmt_value(v, f):
 
 
 def columns(doc):
-    """The columns of the run: current first, then baseline, then any other."""
+    """The columns of the run: current, module, baseline (those it has), then
+    any other."""
     summary = doc.get("summary") or {}
-    cols = [c for c in ("current", "baseline") if isinstance(summary.get(c), dict)]
+    cols = [c for c in ORDER if isinstance(summary.get(c), dict)]
     return cols + sorted(c for c, v in summary.items() if c not in cols and isinstance(v, dict))
 
 
@@ -204,9 +208,9 @@ def svg_bytes(doc, rows):
     _el(legend, "line", x1=x, y1=y - 11, x2=x, y2=y + 3, stroke=TARGET_COLOUR,
         stroke_width=2, stroke_dasharray="4 2")
     _el(legend, "text", "target", x=x + 6, y=y)
-    if len(cols) > 1:
-        _el(root, "text", "%s / %s" % (NAMES.get(cols[0], cols[0]), NAMES.get(cols[1], cols[1])),
-            x=WIDTH - PAD, y=y, text_anchor="end", font_weight="bold")
+    if "baseline" in cols and len(cols) > 1:
+        _el(root, "text", "bar / baseline", x=WIDTH - PAD, y=y, text_anchor="end",
+            font_weight="bold")
 
     # the figures, by section
     sections, current = [], None
@@ -298,9 +302,12 @@ def figure(root, y, key, label, f, vals, cols, colour, target, met, stripe):
         _el(g, "text", "target %s %g" % (op, tval), x=_n(tx), y=top - 4, font_size=10,
             fill=TARGET_COLOUR, text_anchor="end" if tx > X0 + BAR_W * 0.7 else "middle",
             class_="target")
-    if len(cols) > 1 and vals[cols[0]] is not None and vals[cols[1]]:
-        _el(g, "text", "%.2f" % (vals[cols[0]] / vals[cols[1]]), x=WIDTH - PAD, y=_n(mid),
-            text_anchor="end", class_="ratio")
+    base = vals.get("baseline")
+    for i, c in enumerate(cols):
+        if c != "baseline" and vals[c] is not None and base:
+            _el(g, "text", "%.2f" % (vals[c] / base), x=WIDTH - PAD,
+                y=top + i * (BAR_H + BAR_GAP) + BAR_H - 2, font_size=11, text_anchor="end",
+                class_="ratio", data_col=c)
     return bottom
 
 

@@ -2,7 +2,10 @@
 figures as bench.py summarises and writes them, every figure of the table is
 there by its label, with its values printed as the table prints them and bars
 as long as the values say; a figure or a column that was not measured is left
-out or shown as n/a; the file is XML that parses, whatever the text holds."""
+out or shown as n/a; the file is XML that parses, whatever the text holds.
+The module column ("current (module)") sits beside the current build's and
+the baseline's in the table, the JSON and the chart, each with its ratio to
+the baseline; the baseline's configurations never name redis.engine."""
 
 import json
 import math
@@ -23,22 +26,28 @@ import chart  # noqa: E402
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def apply_sample(events_s, redis_cpu_us):
+def apply_sample(events_s, redis_cpu_us, command="fcall", usec=60.0):
     return {"events_s": events_s, "redis_cpu_us": redis_cpu_us, "ctl_cpu_us": 6.0,
             "seconds": 1000 / events_s, "other_cores": 0.05,
-            "commandstats": {"fcall": {"calls_per_event": 1.0, "usec_per_call": 60.0,
-                                       "usec_per_event": 60.0}}}
+            "commandstats": {command: {"calls_per_event": 1.0, "usec_per_call": usec,
+                                       "usec_per_event": usec}}}
 
 
 def results_of(cols, cluster=False):
     """Samples as bench.main() collects them: current with two apply rounds
     (12,000 = the median of 11,000 and 13,000 events/s), the baseline with
-    half that rate; the cluster section only if asked (BENCH_CLUSTER=0
-    otherwise), the segment for the current build only (as bench.py does)."""
+    half that rate, the module (same binaries as current, redis.engine
+    module) with 42,000 (the median of 41,000 and 43,000) and 118,000 Redis
+    instructions per event (its target <= 120,000), the rest as current; the
+    cluster section only if asked (BENCH_CLUSTER=0 otherwise), the segment
+    for the current build only (as bench.py does)."""
     res = {}
     for col in cols:
-        cur = col == "current"
-        r = {"apply": [apply_sample(11000, 70.0), apply_sample(13000, 74.0)] if cur
+        mod = col == "module"
+        cur = col == "current" or mod
+        r = {"apply": [apply_sample(41000, 18.0, "relationd.apply2", 14.0),
+                       apply_sample(43000, 16.0, "relationd.apply2", 14.0)] if mod
+             else [apply_sample(11000, 70.0), apply_sample(13000, 74.0)] if cur
              else [apply_sample(6000, 80.0)],
              "apply1": [{"events_s": 4000.0 if cur else 3000.0, "redis_cpu_us": 100.0,
                          "ctl_cpu_us": 60.0, "seconds": 1.0, "other_cores": 0.1,
@@ -66,14 +75,18 @@ def results_of(cols, cluster=False):
                             "small_bytes": 808.5, "medium_bytes": 292.2, "huge_bytes": 505.2,
                             "small_sides": 6035, "medium_sides": 40, "huge_sides": 6,
                             "listpack_share": 0.0 if cur else 0.25}],
-             "redis_callgrind": [{"redis_ir_per_event": 457545.0 if cur else 473000.0,
+             "redis_callgrind": [{"redis_ir_per_event": 118000.0 if mod
+                                  else 457545.0 if cur else 473000.0,
                                   "redis_ir": 1.37e9, "events": 3000}]}
-        if cur and cluster:
+        if mod:
+            r["drain"][0]["events_s"] = 6000.0
+            r["realistic"][0]["edge_side_bytes"] = 741.0
+        if col == "current" and cluster:
             r["cluster1"] = [{"events_s": 13000.0, "redis_cpu_us": 74.0, "ctl_cpu_us": 10.0,
                               "calls": [100], "max_share": 1.0}]
             r["cluster3"] = [{"events_s": 19000.0, "redis_cpu_us": 79.0, "ctl_cpu_us": 16.0,
                               "calls": [34, 33, 33], "max_share": 0.34}]
-        if cur:
+        if col == "current":
             r["segment"] = [{"edges": bench.SEGMENT_EDGES, "edges_read": bench.SEGMENT_EDGES,
                              "seconds": 4.0, "edges_s": bench.SEGMENT_EDGES / 4.0,
                              "profiles": 3, "ctl_cpu_us_per_edge": 1.5}]
@@ -180,7 +193,7 @@ def test_every_figure_by_its_label_with_the_values_of_the_table(tmp_path):
 
 def test_bars_as_long_as_the_values_and_the_target_on_the_same_scale(tmp_path):
     root = write(doc_of(["current", "baseline"]), tmp_path)
-    g = figure(root, "apply.events_s")        # now 12,000, baseline 6,000, target >= 15,000
+    g = figure(root, "apply.events_s")        # now 12,000, baseline 6,000, target >= 40,000
     now, base = bar(g, "current"), bar(g, "baseline")
     w_now, w_base = float(now.get("width")), float(base.get("width"))
     assert w_base > 0
@@ -190,8 +203,8 @@ def test_bars_as_long_as_the_values_and_the_target_on_the_same_scale(tmp_path):
     lines = [ln for ln in g.iter(SVG + "line") if ln.get("class") == "target"]
     assert len(lines) == 1
     x_target = float(lines[0].get("x1")) - x0
-    assert w_now / x_target == pytest.approx(12000 / 15000, rel=1e-3)
-    assert any("15000" in t for t in texts(g, "target"))
+    assert w_now / x_target == pytest.approx(12000 / 40000, rel=1e-3)
+    assert any("40000" in t for t in texts(g, "target"))
     met = {t.get("data-col"): "".join(t.itertext()) for t in g.iter(SVG + "text")
            if t.get("class") == "met"}
     assert met == {"current": "not met", "baseline": "not met"}
@@ -312,7 +325,7 @@ def test_the_table_leaves_out_a_section_no_column_measured():
     summary = bench.summarize(results_of(cols), cols)
     text = bench.table(summary, cols, [])
     assert "1c. Redis under callgrind" in text
-    assert "Redis instructions per event (callgrind)" in text
+    assert "Redis instructions per event (target: the module's)" in text
     assert "4b. Redis memory, a realistic relation" in text
     assert "742 NOT met" in text
     res = results_of(cols)
@@ -320,6 +333,111 @@ def test_the_table_leaves_out_a_section_no_column_measured():
         res[col]["redis_callgrind"] = []         # BENCH_CALLGRIND off
     text = bench.table(bench.summarize(res, cols), cols, [])
     assert "1c. Redis under callgrind" not in text
-    assert "Redis instructions per event (callgrind)" not in text
+    assert "Redis instructions per event" not in text
     assert "4b. Redis memory, a realistic relation" in text
     assert "5. engine alone on a Redis Cluster" not in text     # not measured either
+
+
+def test_the_module_column_beside_current_and_baseline(tmp_path):
+    cols = ["current", "module", "baseline"]
+    doc = doc_of(cols)
+    root = write(doc, tmp_path)
+    legend = [g for g in root.iter(SVG + "g") if g.get("class") == "legend"][0]
+    assert [t for t in texts(legend) if t != "target"] == ["now", "now (module)", "baseline"]
+    g = figure(root, "apply.events_s")
+    assert [value_text(g, c) for c in cols] == ["12000", "42000", "6000"]
+    bars = [r for r in g.iter(SVG + "rect") if r.get("class") == "bar"]
+    assert [b.get("data-col") for b in bars] == cols                  # top to bottom
+    assert float(bar(g, "module").get("width")) / float(bar(g, "current").get("width")) == \
+        pytest.approx(42000 / 12000, rel=1e-3)
+    # each column's ratio to the baseline, level with its own bar
+    ratios = {t.get("data-col"): (t.text, float(t.get("y")))
+              for t in g.iter(SVG + "text") if t.get("class") == "ratio"}
+    assert {c: r[0] for c, r in ratios.items()} == {"current": "2.00", "module": "7.00"}
+    values = {t.get("data-col"): float(t.get("y")) for t in g.iter(SVG + "text")
+              if t.get("class") == "value"}
+    assert ratios["module"][1] == values["module"] and ratios["current"][1] == values["current"]
+    # the row target (<= 120,000 instructions) met by the module only
+    g = figure(root, "rcg.redis_ir_per_event")
+    assert value_text(g, "module") == "118000"
+    met = {t.get("data-col"): "".join(t.itertext()) for t in g.iter(SVG + "text")
+           if t.get("class") == "met"}
+    assert met == {"current": "not met", "module": "met", "baseline": "not met"}
+    assert value_text(figure(root, "real.edge_side_bytes"), "module") == "741"
+    # measured for the current build only: the module shows n/a
+    assert value_text(figure(root, "seg.edges_s"), "module") == "n/a"
+
+
+def test_the_table_with_the_module_column():
+    cols = ["current", "module", "baseline"]
+    text = bench.table(bench.summarize(results_of(cols), cols), cols, [])
+    lines = text.splitlines()
+    head = lines[0].split()
+    assert head[-5:] == ["current", "(module)", "baseline", "cur/base", "mod/base"]
+    rows = [ln for ln in lines if not ln[:1].isdigit()]     # but the section headings
+    assert max(len(ln) for ln in rows) <= 135
+    events = [ln for ln in lines if ln.startswith("events/s (the target")][0]
+    assert events.split()[-10:-2] == ["12000", "NOT", "met", "42000", "met", "6000", "NOT",
+                                      "met"]
+    assert events.split()[-2:] == ["2.00", "7.00"]
+    ir = [ln for ln in lines if ln.startswith("Redis instructions per event")][0]
+    assert "457545 NOT met" in ir and "118000 met" in ir and "473000 NOT met" in ir
+    assert ir.split()[-2:] == ["0.97", "0.25"]
+    # the engines' own commands: the function's fcall, the module's command
+    cmd = [ln for ln in lines if "Redis relationd.apply2" in ln][0]
+    assert cmd.split()[-3:] == ["-", "14.0=1.00x14.0", "-"]       # no ratio without a baseline
+    # without a baseline: no ratio column
+    cols = ["current", "module"]
+    text = bench.table(bench.summarize(results_of(cols), cols), cols, [])
+    assert "cur/base" not in text and "mod/base" not in text
+
+
+def test_each_columns_configuration_names_its_engine_but_the_baselines(tmp_path):
+    class Rds:
+        url = "redis://127.0.0.1:1/0"
+    for col, engine in (("current", "function"), ("module", "module"), ("baseline", None)):
+        path = bench.ctl_config(str(tmp_path), "c-" + col, col, Rds(), 256)
+        with open(path) as f:
+            cfg = json.load(f)
+        assert cfg["redis"].get("engine") == engine, col
+        assert cfg["redis"]["url"] == Rds.url
+        assert ("engine" in cfg["redis"]) == (engine is not None)
+
+
+def test_the_module_column_needs_the_module_file(tmp_path, monkeypatch, capsys):
+    for name in ("relationd", "relationctl", "tool"):
+        p = tmp_path / name
+        p.write_text("#!/bin/sh\n")
+        p.chmod(0o755)
+    monkeypatch.setenv("RELATIOND", str(tmp_path / "relationd"))
+    monkeypatch.setenv("RELATIONCTL", str(tmp_path / "relationctl"))
+    monkeypatch.delenv("BASELINE_RELATIOND", raising=False)
+    monkeypatch.delenv("BASELINE_RELATIONCTL", raising=False)
+    monkeypatch.delenv("BENCH_MODULE", raising=False)
+    monkeypatch.setattr(bench.B.brokers, "KAFKA_MOCK", str(tmp_path / "tool"))
+    monkeypatch.setattr(bench.B, "SUBSCRIBER", str(tmp_path / "tool"))
+    so = tmp_path / "relationd.so"
+    assert list(bench.binaries()) == ["current"]
+    assert "no module column: %s is missing" % so in capsys.readouterr().err
+    so.write_bytes(b"\x7fELF")
+    bins = bench.binaries()
+    assert list(bins) == ["current", "module"]
+    assert bins["module"] == {"relationd": str(tmp_path / "relationd"),
+                              "relationctl": str(tmp_path / "relationctl"),
+                              "module": str(so)}
+    monkeypatch.setenv("BENCH_MODULE", "0")
+    assert list(bench.binaries()) == ["current"]
+    assert "no module column: BENCH_MODULE=0" in capsys.readouterr().err
+    monkeypatch.setenv("BENCH_MODULE", "1")
+    monkeypatch.setenv("BASELINE_RELATIOND", str(tmp_path / "relationd"))
+    assert list(bench.binaries()) == ["current", "module", "baseline"]
+
+
+def test_the_rebuild_calls_of_either_engine_in_slowlog():
+    assert bench.is_rebuild_call(b"FCALL relationd_0a1b_rebuild 3 rel:{bench:a:hot}:side x y")
+    assert bench.is_rebuild_call("relationd.rebuild relationd_0a1b 3 rel:{bench:a:hot}:side")
+    assert bench.is_rebuild_call(b"RELATIONd.REBUILD relationd_0a1b 3 k")
+    assert not bench.is_rebuild_call(b"FCALL relationd_0a1b_apply2 4 rel:{b:a:x_rebuild}:side")
+    assert not bench.is_rebuild_call(b"relationd.apply2 relationd_0a1b 4 k_rebuild")
+    assert not bench.is_rebuild_call(b"HSET rel:{bench:a:hot}:side relationd.rebuild 1")
+    assert not bench.is_rebuild_call(b"")
