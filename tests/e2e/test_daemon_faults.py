@@ -4,8 +4,7 @@ the statistics of applying every event exactly once and every expected
 trigger delivered at least once (compared with relationctl's results of the
 same events, see brokers.Harness). Each test runs through both engines
 (`redis.engine` function and module, the module loaded into the servers
-the test starts), the reference always through the function; the refused
-FUNCTION LOAD is the function's alone."""
+the test starts), the reference always through the function."""
 
 import json
 import os
@@ -475,22 +474,28 @@ def test_relationctl_apply_stops_a_side_at_its_failed_event(ctl, rdb, tmp_path, 
     assert "#fence" not in rdb.hkeys("%s{sales:d:m}:side" % prefix)
 
 
-def test_a_function_load_refused_while_the_library_is_there(harness, daemons, tmp_path):
-    """A FUNCTION LOAD refused (a user without the permission, or a server
-    still loading its data after a restart) while the library is there: the
+# the command that loads the configuration's library, per engine
+LOAD_COMMANDS = {"function": "function|load", "module": "relationd.load"}
+LOAD_NAMES = {"function": "FUNCTION LOAD", "module": "relationd.load"}
+
+
+def test_a_function_load_refused_while_the_library_is_there(harness, daemons, tmp_path, engine):
+    """A FUNCTION LOAD (the module: relationd.load) refused (a user without
+    the permission, or a server still loading its data after a restart)
+    while the library (the module's configuration) is there: the
     calls work, so the batches go on, each with its own replies. (The
     refused load once failed its batch without reading the batch's replies,
     and the next batch in that slot took them for its own: triggers went
     missing and outbox entries stayed.)"""
     import subprocess
     from conftest import RELATIONCTL
-    server = Server()
+    server = Server(module=engine == "module")
     server.start()
     try:
         r = redis.Redis(port=server.port, decode_responses=True)
         r.acl_setuser("relationd", enabled=True, passwords=["+s3cret"], keys=["*"],
-                      channels=["*"], commands=["+@all", "-function|load"])
-        h = harness(kafka=False, amqp=True, redis_server=server,
+                      channels=["*"], commands=["+@all", "-" + LOAD_COMMANDS[engine]])
+        h = harness(kafka=False, amqp=True, redis_server=server, redis_engine=engine,
                     redis_url="redis://relationd:s3cret@127.0.0.1:%d/0" % server.port)
         # the library, loaded by an administrator (the default user)
         admin = json.loads(json.dumps(h.config))
@@ -500,7 +505,8 @@ def test_a_function_load_refused_while_the_library_is_there(harness, daemons, tm
         out = subprocess.run([RELATIONCTL, "-c", str(admin_path), "apply", "-"], input="",
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        assert r.function_list(), "the library is not there"
+        if engine == "function":
+            assert r.function_list(), "the library is not there"
         d = h.daemon(daemons).start()
         # connections cut under traffic: each new one sends the load ahead of
         # a batch, and the refusal comes back with the batch's replies behind it
@@ -510,7 +516,8 @@ def test_a_function_load_refused_while_the_library_is_there(harness, daemons, tm
             r.client_kill_filter(user="relationd")
         h.wait_done(timeout=90)
         h.check()
-        assert "FUNCTION LOAD" in d.current_log() and "NOPERM" in d.current_log(), d.log_tail()
+        assert LOAD_NAMES[engine] in d.current_log() and "NOPERM" in d.current_log(), \
+            d.log_tail()
         assert d.stop() == 0, d.log_tail()
     finally:
         server.stop()
