@@ -4,7 +4,8 @@ the statistics of applying every event exactly once and every expected
 trigger delivered at least once (compared with relationctl's results of the
 same events, see brokers.Harness). Each test runs through both engines
 (`redis.engine` function and module, the module loaded into the servers
-the test starts), the reference always through the function."""
+the test starts), the reference always through the function; a member of
+a consumer group gone and Kafka down run on the module only."""
 
 import json
 import os
@@ -187,6 +188,12 @@ def assigned(d):
     return int(n) if kind == "assigned" else 0
 
 
+# Kafka's faults: the engine does there what the tests above check on both;
+# on the module only, for the time of the suite.
+ON_THE_MODULE_ONLY = pytest.mark.parametrize("engine", ["module"])
+
+
+@ON_THE_MODULE_ONLY
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_two_daemons_in_one_group_one_goes(harness, daemons, sig, engine):
     h = harness(kafka=True, redis_engine=engine)
@@ -213,6 +220,7 @@ def test_two_daemons_in_one_group_one_goes(harness, daemons, sig, engine):
     assert h.lag() == 0
 
 
+@ON_THE_MODULE_ONLY
 def test_kafka_down_mid_stream(harness, daemons, engine):
     """Every Kafka broker down while a stream is being consumed (kafka_mock
     takes its brokers down on SIGUSR1, up on SIGUSR2): the daemon stays up,
