@@ -134,8 +134,10 @@ check-layers:
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/publisher_driver $(BUILD)/relationd.so
+test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/publisher_driver \
+          $(BUILD)/relationd.so
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
+	  RELATIOND_MODULE=$(abspath $(BUILD)/relationd.so) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) PUBLISHER_DRIVER=$(abspath $(BUILD)/publisher_driver) \
 	  $(PYTHON) -m pytest -q tests/e2e
 
@@ -167,8 +169,9 @@ test-asan:
 SOAK_SECONDS ?= 300
 soak:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS="-O1 -g" \
-	  build/asan/relationctl build/asan/relationd build/asan/kafka_mock
+	  build/asan/relationctl build/asan/relationd build/asan/kafka_mock build/asan/relationd.so
 	SOAK_SECONDS=$(SOAK_SECONDS) RELATIONCTL=$(abspath build/asan/relationctl) \
+	  RELATIOND_MODULE=$(abspath build/asan/relationd.so) \
 	  RELATIOND=$(abspath build/asan/relationd) KAFKA_MOCK=$(abspath build/asan/kafka_mock) \
 	  $(PYTHON) -m pytest -q -s tests/e2e/test_soak.py
 

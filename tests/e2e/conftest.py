@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from redis_server import MODULE, REPO  # noqa: F401 (MODULE: for the test modules)
+
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
-MODULE = os.environ.get("RELATIOND_MODULE", os.path.join(REPO, "build", "relationd.so"))
 ENGINES = ("function", "module")
 
 

@@ -33,12 +33,13 @@ def cluster_port(taken):
 
 
 class Cluster:
-    def __init__(self, primaries=3, replicas=0, persistent=False):
+    def __init__(self, primaries=3, replicas=0, persistent=False, module=False):
+        """module: every node loads the module engine (redis_server.MODULE)."""
         self.primaries, self.replicas = primaries, replicas
         self.nodes = []
         taken = set()
         for _ in range(primaries * (1 + replicas)):
-            n = Server(persistent=persistent,
+            n = Server(persistent=persistent, module=module,
                        args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                              "--cluster-node-timeout", "2000"])
             n.port = cluster_port(taken)

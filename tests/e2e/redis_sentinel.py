@@ -16,9 +16,10 @@ MASTER = "relationd-test"
 
 
 class Sentinels:
-    def __init__(self):
-        self.primary = Server(persistent=True)
-        self.replica = Server(persistent=True,
+    def __init__(self, module=False):
+        """module: the primary and the replica load the module engine."""
+        self.primary = Server(persistent=True, module=module)
+        self.replica = Server(persistent=True, module=module,
                               args=["--replicaof", "127.0.0.1", str(self.primary.port)])
         self.sentinels = []   # (port, dir, Popen)
 

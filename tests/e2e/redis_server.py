@@ -1,6 +1,8 @@
 """A private redis-server for the end-to-end tests: a free loopback port, a
-temporary directory, stopped by its own pid."""
+temporary directory, stopped by its own pid; with module=True it loads the
+Redis module engine (build/relationd.so, or $RELATIOND_MODULE)."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -8,6 +10,9 @@ import tempfile
 import time
 
 import redis
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE = os.environ.get("RELATIOND_MODULE", os.path.join(REPO, "build", "relationd.so"))
 
 
 def free_port():
@@ -20,15 +25,17 @@ class Server:
     """persistent: an append-only file fsynced at every write, so that a server
     killed and started again keeps everything it acknowledged. prefix: a
     command the server runs under (e.g. valgrind and its options; the server's
-    pid is then that command's), with start_timeout_s to answer PING."""
+    pid is then that command's), with start_timeout_s to answer PING.
+    module: the server loads MODULE (for `redis.engine` module)."""
 
     def __init__(self, persistent=False, args=(), password=None, prefix=(),
-                 start_timeout_s=5.0):
+                 start_timeout_s=5.0, module=False):
         self.dir = tempfile.mkdtemp(prefix="relationd-redis-")
         self.port = free_port()
         self.persistent = persistent
         self.password = password
-        self.args = list(args) + (["--requirepass", password] if password else [])
+        self.args = list(args) + (["--requirepass", password] if password else []) \
+            + (["--loadmodule", MODULE] if module else [])
         self.prefix = list(prefix)
         self.start_timeout_s = start_timeout_s
         self.proc = None

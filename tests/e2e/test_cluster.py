@@ -2,7 +2,11 @@
 by the fixture with `redis-cli --cluster create`): the same configuration
 file, pointed at one node, gives the same statistics and triggers as on one
 server; keys spread over every primary; slots moved while events flow
-change nothing."""
+change nothing. Each test runs through both engines (`redis.engine`
+function and module). The tests on the shared cluster run first on one
+started for the function, then on one started with the module loaded in
+every node (a resharding empties a primary: each cluster takes each
+resharding test once); the others start their own cluster per engine."""
 
 import json
 import random
@@ -14,13 +18,16 @@ import pytest
 
 import test_apply as A
 from brokers import make_stream, wait_until
-from conftest import RELATIONCTL, Relationctl
+from conftest import ENGINES, RELATIONCTL, Relationctl
 from redis_cluster import Cluster
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    c = Cluster(primaries=3)
+@pytest.fixture(scope="module", params=ENGINES)
+def cluster(request):
+    """Three primaries, once per engine (`cluster.engine`, redis.engine), the
+    module loaded in every node for the module's."""
+    c = Cluster(primaries=3, module=request.param == "module")
+    c.engine = request.param
     try:
         c.start()
     except Exception:
@@ -37,8 +44,9 @@ class _At:
 
 @pytest.fixture()
 def cctl(cluster, tmp_path):
+    """relationctl on the cluster, through the cluster's engine."""
     cluster.flushall()
-    return Relationctl(_At(cluster.url), tmp_path)
+    return Relationctl(_At(cluster.url), tmp_path, redis_engine=cluster.engine)
 
 
 @pytest.fixture()
@@ -109,7 +117,7 @@ def test_the_daemon_through_a_resharding(cluster, harness, daemons):
     primary moves: the statistics equal the oracle's, every trigger arrives,
     no outbox entry is left."""
     cluster.flushall()
-    h = harness(kafka=True, amqp=True, redis_server=cluster)
+    h = harness(kafka=True, amqp=True, redis_server=cluster, redis_engine=cluster.engine)
     cfg = dict(h.config, engine=dict(h.config["engine"], log_level="debug"))
     d = h.daemon(daemons, config=cfg).start()
     events = make_stream(4000, seed=101, clusters=list(range(8)), tag="rs")
@@ -139,14 +147,14 @@ def test_the_daemon_through_a_resharding(cluster, harness, daemons):
     assert d.stop() == 0, d.log_tail()
 
 
-def test_a_primary_killed_and_restarted_mid_stream(harness, daemons):
+def test_a_primary_killed_and_restarted_mid_stream(harness, daemons, engine):
     """A persistent cluster; the primary redis.url names is killed (kill -9)
     while events flow and started again: the daemon waits (the cluster is
     down meanwhile), then goes on; exact, every trigger delivered."""
-    c = Cluster(primaries=3, persistent=True)
+    c = Cluster(primaries=3, persistent=True, module=engine == "module")
     try:
         c.start()
-        h = harness(amqp=True, redis_server=c)
+        h = harness(amqp=True, redis_server=c, redis_engine=engine)
         d = h.daemon(daemons).start()
         events = make_stream(1500, seed=103, clusters=[0, 1, 2, 3], tag="kr")
         h.feed_amqp(events[:500])
@@ -165,15 +173,15 @@ def test_a_primary_killed_and_restarted_mid_stream(harness, daemons):
         c.stop()
 
 
-def test_a_manual_failover_mid_stream_with_wait_replicas(harness, daemons):
+def test_a_manual_failover_mid_stream_with_wait_replicas(harness, daemons, engine):
     """Three primaries with a replica each, redis.wait_replicas 1: a replica
     takes over its primary (CLUSTER FAILOVER) while events flow; the daemon
     follows the new primary; exact, every trigger delivered."""
     import redis as redis_py
-    c = Cluster(primaries=3, replicas=1)
+    c = Cluster(primaries=3, replicas=1, module=engine == "module")
     try:
         c.start()
-        h = harness(amqp=True, redis_server=c)
+        h = harness(amqp=True, redis_server=c, redis_engine=engine)
         cfg = dict(h.config, redis=dict(h.config["redis"], wait_replicas=1),
                    engine=dict(h.config["engine"], log_level="debug"))
         d = h.daemon(daemons, config=cfg).start()
@@ -200,8 +208,15 @@ def test_wait_replicas_beyond_the_replicas_acknowledges_nothing(cluster, cctl):
     """redis.wait_replicas above the replicas a primary has: relationctl stops
     at the first batch, saying how many replicas acknowledged it (a primary
     emptied by a resharding may have become another's replica meanwhile)."""
-    have = min(cluster.node_client(n).info("replication")["connected_slaves"]
-               for n in cluster.primaries_now())
+    def replicas():
+        """Each primary's replicas' states (in sync: "online")."""
+        return [[v["state"] for k, v in cluster.node_client(n).info("replication").items()
+                 if k.startswith("slave") and isinstance(v, dict)]
+                for n in cluster.primaries_now()]
+    # a replica still in its first sync is connected but acknowledges nothing
+    wait_until(lambda: all(s == "online" for r in replicas() for s in r), timeout=60,
+               message=lambda: "replicas not in sync: %s" % replicas())
+    have = min(len(r) for r in replicas())
     cfg = cctl.config([A.REL_SALES, A.REL_PEERS], engine=dict(A.HUGE_TTL))
     with open(cfg) as f:
         doc = json.load(f)

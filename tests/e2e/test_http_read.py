@@ -2,7 +2,9 @@
 for profile ids holding '/', spaces and non-ASCII; /v1/edges paged with
 cursor (each edge once, none missed while edges come and go); 404, 400 and
 401 with a JSON error; 503 while Redis is down. relationd runs here with no
-source at all, serving reads only."""
+source at all, serving reads only; each test through both engines
+(`redis.engine` function and module, the test's server loading the module
+for the module's run), which write what relationctl apply gives it."""
 
 import json
 import random
@@ -39,17 +41,21 @@ def q(s):
 
 
 class Reads:
-    """A redis-server of the test's own (`server`, started) and a free port
-    (`port`) for relationd's http.listen; start() runs relationd there."""
+    """A redis-server of the test's own (`server`, started; with the module
+    for engine "module") and a free port (`port`) for relationd's
+    http.listen; start() runs relationd there, its configuration with
+    redis.engine `engine`."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, engine):
         self.tmp_path = tmp_path
-        self.server, self.port = Server(), free_port()
+        self.engine = engine
+        self.server, self.port = Server(module=engine == "module"), free_port()
         self.daemon = None
 
     def start(self, token=None):
         """relationd with no source, serving reads: (daemon, configuration path)."""
-        cfg = {"redis": {"url": "redis://127.0.0.1:%d/0" % self.server.port, "timeout_ms": 1000},
+        cfg = {"redis": {"url": "redis://127.0.0.1:%d/0" % self.server.port, "timeout_ms": 1000,
+                         "engine": self.engine},
                "http": dict({"listen": "127.0.0.1:%d" % self.port},
                             **({"token": token} if token else {})),
                "relations": [A.REL_SALES, A.REL_PEERS]}
@@ -59,10 +65,10 @@ class Reads:
 
 
 @pytest.fixture()
-def reads(tmp_path):
-    """Reads with its server up; at the end the daemon, still running, is
-    killed and the server stopped."""
-    r = Reads(tmp_path)
+def reads(tmp_path, engine):
+    """Reads with its server up, once per engine; at the end the daemon,
+    still running, is killed and the server stopped."""
+    r = Reads(tmp_path, engine)
     r.server.start()
     try:
         yield r

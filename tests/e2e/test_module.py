@@ -25,12 +25,11 @@ from redis_server import Server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
-MODULE = os.environ.get("RELATIOND_MODULE", os.path.join(REPO, "build", "relationd.so"))
 
 
 @pytest.fixture(scope="module")
 def modsrv():
-    s = Server(args=["--loadmodule", MODULE])
+    s = Server(module=True)
     s.start()
     yield s
     s.stop()
@@ -236,7 +235,7 @@ def test_a_restarted_server_gets_the_configuration_again(tmp_path):
     """The module keeps configurations in memory only: after a restart a call
     naming one fails with NOCONFIG (the error the engine answers by loading
     it), and the next connection of the engine loads it again."""
-    srv = Server(args=["--loadmodule", MODULE])
+    srv = Server(module=True)
     srv.start()
     try:
         cfg = config(tmp_path, srv, "m:", "module")
@@ -300,7 +299,7 @@ def test_replica_and_aof_hold_what_the_module_wrote(tmp_path):
     """The module replicates its effects: a replica without the module ends
     with the primary's keyspace, and so does the primary restarted from its
     append-only file (also without the module)."""
-    primary = Server(persistent=True, args=["--loadmodule", MODULE])
+    primary = Server(persistent=True, module=True)
     primary.start()
     replica = Server()
     replica.start()
@@ -334,9 +333,7 @@ def test_on_a_cluster_the_module_routes_and_writes_as_the_function(tmp_path):
     slots CROSSSLOT), and every node ends with the same keys and values
     through the module as through the function."""
     from redis_cluster import Cluster
-    c = Cluster(primaries=3)
-    for n in c.nodes:
-        n.args += ["--loadmodule", MODULE]
+    c = Cluster(primaries=3, module=True)
     c.start()
     try:
         srv = c.nodes[0]

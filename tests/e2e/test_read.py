@@ -1,7 +1,9 @@
 """The read side: `relationctl edges` of every side after a randomized stream
 equals the reference model's edges (weights as in triggers, the
 counterpart's database, the last version), on one server and on hostile
-profile ids; unknown relation or side exits 2 naming it."""
+profile ids; unknown relation or side exits 2 naming it. Every test runs through both
+engines (`redis.engine` function and module write what is read; the
+session's redis-server has the module loaded)."""
 
 import json
 import subprocess
@@ -9,7 +11,13 @@ import subprocess
 import pytest
 
 import test_apply as A
-from conftest import RELATIONCTL, loads
+from conftest import RELATIONCTL, Relationctl, loads
+
+
+@pytest.fixture()
+def ctl(redis_proc, tmp_path, engine):
+    """relationctl through each engine in turn."""
+    return Relationctl(redis_proc, tmp_path, redis_engine=engine)
 
 
 def edges(cfg, rel, side, prof):

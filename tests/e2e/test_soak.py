@@ -4,7 +4,9 @@ append-only file fsynced at every write), the Kafka brokers (all down, then
 up) and RabbitMQ (stopped, started) fail in turn, round after round, with
 more events arriving between the faults. At the end every side equals the
 reference model (relationctl's application of each event once), every
-expected trigger arrived, and nothing is left unacknowledged."""
+expected trigger arrived, and nothing is left unacknowledged. Once per
+engine (`redis.engine` function, then module with the module loaded into
+the restarted Redis), each SOAK_SECONDS long."""
 
 import os
 import signal
@@ -22,11 +24,11 @@ pytestmark = pytest.mark.skipif(not SOAK_SECONDS, reason="the soak runs with mak
 CHUNK = 250  # events per source between two faults
 
 
-def test_soak(harness, daemons, rdb, redis_proc, rabbit):
-    server = Server(persistent=True)
+def test_soak(harness, daemons, rdb, redis_proc, rabbit, engine):
+    server = Server(persistent=True, module=engine == "module")
     server.start()
     try:
-        h = harness(kafka=True, amqp=True, redis_server=server)
+        h = harness(kafka=True, amqp=True, redis_server=server, redis_engine=engine)
         # enough events for every round; clusters never span both sources
         n = int(max(4000, SOAK_SECONDS * 120))
         events = make_stream(n, seed=81, clusters=list(range(12)), tag="soak")

@@ -1,5 +1,7 @@
 """`relationctl apply` as a stream: memory that does not grow with the input,
-oversized and blank lines, CRLF, a file argument, a Redis that is not there."""
+oversized and blank lines, CRLF, a file argument, a Redis that is not there.
+The tests that apply events run through both engines (`redis.engine`; the
+session's redis-server has the module loaded, `rdb` empties it first)."""
 
 import json
 import os
@@ -15,9 +17,10 @@ RELATION = {"short": "rel", "database_a": "a", "database_b": "b",
             "properties": [{"short": "n", "type": "int", "save_amount": True}]}
 
 
-def write_config(tmp_path, port):
+def write_config(tmp_path, port, engine="function"):
     path = tmp_path / "relationd.json"
-    path.write_text(json.dumps({"redis": {"url": "redis://127.0.0.1:%d/0" % port},
+    path.write_text(json.dumps({"redis": {"url": "redis://127.0.0.1:%d/0" % port,
+                                          "engine": engine},
                                 "relations": [RELATION]}))
     return str(path)
 
@@ -44,8 +47,8 @@ def child_max_rss_kib(args, stdin_path):
     return int(rc), int(rss)
 
 
-def test_memory_does_not_grow_with_the_input(server, tmp_path):
-    cfg = write_config(tmp_path, server.port)
+def test_memory_does_not_grow_with_the_input(server, rdb, tmp_path, engine):
+    cfg = write_config(tmp_path, server.port, engine)
     small, large = tmp_path / "small.jsonl", tmp_path / "large.jsonl"
     small.write_text("\n".join(event(i) for i in range(500)) + "\n")
     # 40 times as many events, and as many bytes again in invalid lines
@@ -60,8 +63,8 @@ def test_memory_does_not_grow_with_the_input(server, tmp_path):
     assert rss_large < rss_small * 1.5 + 2048, (rss_small, rss_large)
 
 
-def test_oversized_blank_and_crlf_lines(server, tmp_path):
-    cfg = write_config(tmp_path, server.port)
+def test_oversized_blank_and_crlf_lines(server, rdb, tmp_path, engine):
+    cfg = write_config(tmp_path, server.port, engine)
     big = json.dumps({"id": "big", "op": "attach", "relation": "rel", "profile_a": "x",
                       "profile_b": "y", "pad": "p" * 70000})
     path = tmp_path / "events.jsonl"
@@ -120,13 +123,14 @@ def test_usage_errors(server, tmp_path):
         assert message in out.stderr, (args, out.stderr)
 
 
-def test_lines_are_binary_safe_and_measured_without_their_terminator(server, tmp_path):
+def test_lines_are_binary_safe_and_measured_without_their_terminator(server, rdb, tmp_path,
+                                                                      engine):
     """A NUL byte makes a line invalid (nothing after it is dropped or
     applied); the size limit counts a line's bytes without its terminator,
     \\r\\n or \\n alike: an event of exactly 65536 bytes is applied either way,
     one of 65537 is refused; an event after a NUL past byte 65536 of a line
     is not applied."""
-    cfg = write_config(tmp_path, server.port)
+    cfg = write_config(tmp_path, server.port, engine)
 
     def sized(eid, size):
         head = {"id": eid, "op": "strengthen", "relation": "rel", "profile_a": "bin",

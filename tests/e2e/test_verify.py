@@ -1,7 +1,9 @@
 """relationctl verify and rebuild: statistics recomputed from the stored
 edges and compared (each differing side printed with both values, exit 1),
 and written again from the edges, atomically per side, also while events
-are being applied."""
+are being applied. Every test runs through both engines (`redis.engine`
+function and module; the servers the tests start load the module for the
+module's run)."""
 
 import json
 import subprocess
@@ -218,7 +220,7 @@ def test_a_hot_side_is_rebuilt_in_short_steps_while_events_are_applied_to_it(ctl
     check_hot_side(ctl, rdb, cfg, bulk + stream)
 
 
-def test_a_hot_side_is_rebuilt_in_steps_on_a_cluster(tmp_path):
+def test_a_hot_side_is_rebuilt_in_steps_on_a_cluster(tmp_path, engine):
     """The same on a Redis Cluster of three primaries, smaller (about 13,000
     edges, 130 steps a round): the events applied meanwhile reach the
     rebuild's copy, keys of the side's slot the apply function names itself."""
@@ -226,10 +228,10 @@ def test_a_hot_side_is_rebuilt_in_steps_on_a_cluster(tmp_path):
     from types import SimpleNamespace
     from conftest import Relationctl
     from redis_cluster import Cluster
-    c = Cluster(primaries=3)
+    c = Cluster(primaries=3, module=engine == "module")
     try:
         c.start()
-        ctl = Relationctl(SimpleNamespace(url=c.url), tmp_path)
+        ctl = Relationctl(SimpleNamespace(url=c.url), tmp_path, redis_engine=engine)
         crdb = c.client()
         cfg, _ = A.model_config(ctl)
         rng = random.Random(99)
@@ -247,14 +249,16 @@ def test_a_hot_side_is_rebuilt_in_steps_on_a_cluster(tmp_path):
 
 
 
-def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb):
-    """Steps of a rebuild made by hand (FCALL of the library's _rebuild, 10
-    edges a step). One stopped after its first step: once its copy has
+def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb, engine):
+    """Steps of a rebuild made by hand (FCALL of the library's _rebuild, or
+    the module's relationd.rebuild with the configuration's name, 10 edges a
+    step). One stopped after its first step: once its copy has
     expired (deleted here, as the expiry would), the next event applied to
     the side removes its marker and its top copies, and the statistics stay
     right. One superseded by `relationctl rebuild` of the side: its next
     step fails with REBUILD and changes nothing."""
     import random
+    ctl.redis_engine = engine
     cfg, _ = A.model_config(ctl)
     rng = random.Random(77)
     events = hot_side_events(rng, 900, 0, 400)
@@ -265,13 +269,27 @@ def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb
 
     def strings(x):
         return [x] if isinstance(x, str) else [s for y in x or [] for s in strings(y)]
+    if engine == "module":
+        # the module's name of the configuration is the library's own
+        # (relationd_apply_HASH gives relationd_HASH): the library loaded
+        # by a rebuild, through the function, of a side that has no edge
+        doc = json.load(open(cfg))
+        doc["redis"]["engine"] = "function"
+        fcfg = cfg + ".function.json"
+        with open(fcfg, "w") as f:
+            json.dump(doc, f)
+        assert run(fcfg, "rebuild", "sales", "direct", "nobody").returncode == 0
     [fn] = [f for f in strings(rdb.function_list()) if f.endswith("_rebuild")]
+    if engine == "module":
+        call = ["relationd.rebuild", "relationd_" + fn[len("relationd_apply_"):-len("_rebuild")]]
+    else:
+        call = ["FCALL", fn]
     tag = "rel:{sales:d:hot}"
     keys = [tag + ":side", tag + ":rebuild", tag + ":top:profit", tag + ":top:qty",
             tag + ":rebuild:top:profit", tag + ":rebuild:top:qty"]
 
     def step(token, cursor):
-        return rdb.fcall(fn, len(keys), *keys, 1, token, cursor, 10)
+        return rdb.execute_command(*call, len(keys), *keys, 1, token, cursor, 10)
 
     cursor, counted = step("stopped", "0")
     assert cursor != "0" and 0 < counted < 100
@@ -298,7 +316,8 @@ def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb
     assert run(cfg, "verify", "sales", "direct", "hot").returncode == 0
 
 
-def test_verify_arguments(ctl, rdb):
+def test_verify_arguments(ctl, rdb, engine):
+    ctl.redis_engine = engine
     cfg = ctl.config([A.REL_SALES])
     out = run(cfg, "verify", "nope")
     assert out.returncode == 2 and 'unknown relation "nope"' in out.stderr
@@ -309,13 +328,13 @@ def test_verify_arguments(ctl, rdb):
 
 
 def test_a_reload_that_leaves_statistics_behind_is_said_and_rebuild_catches_up(harness,
-                                                                               daemons):
+                                                                               daemons, engine):
     """purchases gains save_amount and save_top by a reload: the daemon warns,
     naming the rebuild; verify reports the sides until rebuild runs; then
     Redis holds what the full definition gives (the oracle's state)."""
     import copy
     from brokers import make_stream
-    h = harness(amqp=True)
+    h = harness(amqp=True, redis_engine=engine)
     cfg = copy.deepcopy(h.config)
     for p in cfg["relations"][0]["properties"]:
         if p["short"] == "purchases":
@@ -341,7 +360,8 @@ def test_a_reload_that_leaves_statistics_behind_is_said_and_rebuild_catches_up(h
 
 
 def test_a_property_added_by_a_reload_is_rebuilt_while_the_daemon_applies(harness, daemons,
-                                                                          redis_proc, tmp_path):
+                                                                          redis_proc, tmp_path,
+                                                                          engine):
     """loyal starts without profit (no property, no threshold on it); a first
     stream is applied. The file gains profit and is reloaded; a second stream
     on the same profiles is applied while `relationctl rebuild loyal` runs
@@ -389,7 +409,7 @@ def test_a_property_added_by_a_reload_is_rebuilt_while_the_daemon_applies(harnes
     assert profiles_of(second) <= profiles_of(first)
     assert sum("profit" in e.body.get("weights", {}) for e in second) > 500
 
-    h = harness(amqp=True)
+    h = harness(amqp=True, redis_engine=engine)
     without = copy.deepcopy(h.config)
     loyal = without["relations"][0]
     assert loyal["short"] == "loyal"
