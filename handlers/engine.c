@@ -335,6 +335,16 @@ static bool choose_engine(Engine *e, char *err, size_t errlen)
     resp_cstr(&e->cmd, "LIST");
     if (!engine_command(e, ROUTER_ANY, &r, err, errlen))
         return false;
+    /* A server still loading its data (or busy with a script) answers
+     * every command so: a passing state, not a server without the module,
+     * and for auto not a reason to take the function. */
+    if (r->type == REDIS_REPLY_ERROR &&
+        (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY", 4) == 0)) {
+        snprintf(err, errlen, "redis: %s", r->str);
+        freeReplyObject(r);
+        engine_drop(e);
+        return false;
+    }
     bool ok = engine_choose(e->cfg, r, &e->module, err, errlen);
     freeReplyObject(r);
     if (!ok) {

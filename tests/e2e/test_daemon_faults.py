@@ -104,10 +104,6 @@ def test_redis_restarted_mid_stream(harness, daemons, rdb, redis_proc, engine):
         assert h.lag() == 0
         # a server loading its data is not a configuration problem
         refused = [line for line in d.log().splitlines() if "refused the configuration" in line]
-        if refused and engine == "module":
-            pytest.xfail("a restarted server answers MODULE LIST with LOADING, which "
-                         "engine_choose takes for a server without the module: a "
-                         "configuration refusal, retried in 30 s: " + refused[0])
         assert not refused, refused
     finally:
         server.stop()
@@ -142,10 +138,6 @@ def test_a_restarted_redis_still_loading_its_data_is_waited_for(harness, daemons
         print("loaded in %.1f s" % (time.monotonic() - t0))
         refused = [line for line in d.current_log().splitlines()
                    if "refused the configuration" in line]
-        if refused and engine == "module":
-            pytest.xfail("a server still loading answers MODULE LIST with LOADING, which "
-                         "engine_choose (handlers/engine.c) takes for a server without the "
-                         "module: a configuration refusal, retried in 30 s: " + refused[0])
         assert not refused, refused
         h.wait_done(timeout=60)
         h.check()
