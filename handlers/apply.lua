@@ -503,11 +503,20 @@ local function apply2_(keys, args)
   local D, R = C.s[1], C.s[2]
   local half = #keys / 2
   local epoch, now, ev_id, op, version = args[2], args[3], args[7], args[8], args[9]
+  -- A side fenced stops the event on both sides: its other side is fenced
+  -- too, so that a later event of this epoch on that side does not go
+  -- before it (it is sent again, in order, with the failed call).
   local why = prepare(C, D, keys, 0, epoch, now, args[6], ev_id, op, version, args, 10)
-  if why == FENCED then return fenced(keys[1]) end
+  if why == FENCED then
+    redis.pcall('HSET', keys[half + 1], '#fence', epoch)
+    return fenced(keys[1])
+  end
   if not why then
     why = prepare(C, R, keys, half, epoch, now, args[5], ev_id, op, version, args, 10)
-    if why == FENCED then return fenced(keys[half + 1]) end
+    if why == FENCED then
+      redis.pcall('HSET', keys[1], '#fence', epoch)
+      return fenced(keys[half + 1])
+    end
   end
   if why then return redis.error_reply('INVALID ' .. why) end
   local d = finish(C, D, keys, args[4], version)

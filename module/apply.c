@@ -607,16 +607,24 @@ int apply_run(RedisModuleCtx *ctx, const Conf *c, const ApplyArgs *a, bool both,
     memset(D, 0, sizeof *D);
     D->C = a->rel;
     int half = 3 + a->rel->ntops;
+    /* A side fenced stops the event on both sides: its other side is
+     * fenced too, so that a later event of this epoch there does not go
+     * before it (as the function does). */
     int why = prepare(&R, D, a, keys, 0, a->cp[0], as.cp[0], as.now);
-    if (why == PREP_FENCED)
+    if (why == PREP_FENCED) {
+        if (both)
+            fence(&R, keys[half], a);
         return fenced(ctx, keys[0]);
+    }
     if (both && why == PREP_OK) {
         Rv = RedisModule_PoolAlloc(ctx, sizeof *Rv);
         memset(Rv, 0, sizeof *Rv);
         Rv->C = a->rel;
         why = prepare(&R, Rv, a, keys, half, a->cp[1], as.cp[1], as.now);
-        if (why == PREP_FENCED)
+        if (why == PREP_FENCED) {
+            fence(&R, keys[0], a);
             return fenced(ctx, keys[half]);
+        }
     }
     if (why == PREP_INVALID)
         return RedisModule_ReplyWithError(ctx, R.err);

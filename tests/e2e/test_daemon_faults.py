@@ -452,6 +452,52 @@ def test_a_side_s_events_keep_their_order_past_a_failed_call(harness, daemons, e
         server.stop()
 
 
+def test_an_event_held_by_the_fence_on_one_side_holds_its_other_side(harness, daemons,
+                                                                      engine):
+    """The fence across sides: event 1 (a0-b0) fails on b0 (a foreign key in
+    its way) after writing a0, which fences both a0 and b0. Event 2 (a0-b2)
+    is then refused on a0 by the fence; event 3 (a1-b2), behind it in the
+    same pipeline, must not be applied on b2 before event 2: b2's triggers
+    show the events in their order (event 3 sees event 2's edge)."""
+    from brokers import Event
+    server = Server(module=engine == "module")
+    server.start()
+    try:
+        h = harness(kafka=False, amqp=True, redis_server=server, redis_engine=engine)
+        tag = "xfence%d" % os.getpid()
+
+        def attach(i, a, b, profit):
+            return Event(0, {"id": "%s-%d" % (tag, i), "op": "attach", "relation": "loyal",
+                             "profile_a": "%s-%s" % (a, tag), "profile_b": "%s-%s" % (b, tag),
+                             "weights": {"profit": profit}})
+        events = [attach(1, "a0", "b0", 10), attach(2, "a0", "b2", 20),
+                  attach(3, "a1", "b2", 30)]
+        r = redis.Redis(port=server.port, decode_responses=True)
+        in_the_way = "%s{loyal:r:b0-%s}:top:profit" % (h.names.prefix, tag)
+        r.set(in_the_way, "not a sorted set")
+        h.feed_amqp(events)                   # queued first: one batch, one pipeline
+        d = h.daemon(daemons).start()
+        d.wait_log("WRONGTYPE")
+        time.sleep(1.0)                       # retries under way
+        b2 = "%s{loyal:r:b2-%s}:side" % (h.names.prefix, tag)
+        edges = [f for f in r.hkeys(b2) if f.startswith("@")]
+        assert edges == [], "events applied on b2 before the one held: %s" % edges
+        r.delete(in_the_way)
+        h.wait_done(timeout=60)
+        h.check()                             # each trigger as the oracle has it, in order
+        counts = {}
+        for _, _, body in h.hooks.messages:
+            t = json.loads(body)
+            if t["event_type"] == "relation_reverse_attach":
+                counts[t["event_data"]["source_event"]["id"]] = t["event_data"]["stats"]["count"]
+        assert counts == {"%s-1" % tag: 1, "%s-2" % tag: 1, "%s-3" % tag: 2}, counts
+        for k in r.scan_iter(match=h.names.prefix + "*:side"):
+            assert "#fence" not in r.hkeys(k), "the fence outlived the retry on " + k
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        server.stop()
+
+
 def test_relationctl_apply_stops_a_side_at_its_failed_event(ctl, rdb, tmp_path, engine):
     """relationctl apply: the failed event's side takes nothing after it (the
     run ends with the error); run again once the key is gone, every event is
