@@ -27,14 +27,18 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ---- The workload -----------------------------------------------------------
 
+# The properties of both benchmark relations: a float (total, top 5), an int
+# (total, top 3), a bool.
+PROPERTIES = [
+    {"short": "profit", "type": "float", "save_amount": True,
+     "save_top": {"order": "desc", "limit": 5}},
+    {"short": "purchases", "type": "int", "save_amount": True,
+     "save_top": {"order": "desc", "limit": 3}},
+    {"short": "approve", "type": "bool"}]
+
 RELATION = {
     "short": "bench", "database_a": "a", "database_b": "b",
-    "properties": [
-        {"short": "profit", "type": "float", "save_amount": True,
-         "save_top": {"order": "desc", "limit": 5}},
-        {"short": "purchases", "type": "int", "save_amount": True,
-         "save_top": {"order": "desc", "limit": 3}},
-        {"short": "approve", "type": "bool"}],
+    "properties": PROPERTIES,
     "thresholds": [
         {"direction": "direct", "stat": "total", "property": "profit", "value": 1000},
         {"direction": "reverse", "stat": "count", "value": 5}],
@@ -100,12 +104,7 @@ def memory_events(n, seed, tag):
 # The realistic relation of section 4b: managers (A) and their customers (B).
 RELATION_REAL = {
     "short": "loyal", "database_a": "managers", "database_b": "customers",
-    "properties": [
-        {"short": "profit", "type": "float", "save_amount": True,
-         "save_top": {"order": "desc", "limit": 5}},
-        {"short": "purchases", "type": "int", "save_amount": True,
-         "save_top": {"order": "desc", "limit": 3}},
-        {"short": "approve", "type": "bool"}],
+    "properties": PROPERTIES,
 }
 # its full size: 84,000 attaches, 3,000 managers, 60,000 customers, the
 # largest manager with 45,000 customers, then 30,000 mixed events

@@ -407,6 +407,17 @@ def test_a_redis_error_of_any_kind_is_retried_not_dead_lettered(harness, daemons
         server.stop()
 
 
+def attach_counts(h, direction):
+    """{event id: the side's edge count in its attach trigger} of the
+    direction's attach triggers the hooks received."""
+    counts = {}
+    for _, _, body in h.hooks.messages:
+        t = json.loads(body)
+        if t["event_type"] == "relation_%s_attach" % direction:
+            counts[t["event_data"]["source_event"]["id"]] = t["event_data"]["stats"]["count"]
+    return counts
+
+
 def test_a_side_s_events_keep_their_order_past_a_failed_call(harness, daemons, engine):
     """The first event of a side fails (a foreign key in its way: its edge's
     tombstone), while later events of the same side, on other edges, are
@@ -440,11 +451,7 @@ def test_a_side_s_events_keep_their_order_past_a_failed_call(harness, daemons, e
         r.delete(in_the_way)
         h.wait_done(timeout=60)
         h.check()                             # each trigger as the oracle has it, in order
-        counts = {}
-        for _, _, body in h.hooks.messages:
-            t = json.loads(body)
-            if t["event_type"] == "relation_direct_attach":
-                counts[t["event_data"]["source_event"]["id"]] = t["event_data"]["stats"]["count"]
+        counts = attach_counts(h, "direct")
         assert counts == {"%s-1" % tag: 1, "%s-2" % tag: 2, "%s-3" % tag: 3}, counts
         assert "#fence" not in r.hkeys(side), "the fence outlived the retry"
         assert d.stop() == 0, d.log_tail()
@@ -485,11 +492,7 @@ def test_an_event_held_by_the_fence_on_one_side_holds_its_other_side(harness, da
         r.delete(in_the_way)
         h.wait_done(timeout=60)
         h.check()                             # each trigger as the oracle has it, in order
-        counts = {}
-        for _, _, body in h.hooks.messages:
-            t = json.loads(body)
-            if t["event_type"] == "relation_reverse_attach":
-                counts[t["event_data"]["source_event"]["id"]] = t["event_data"]["stats"]["count"]
+        counts = attach_counts(h, "reverse")
         assert counts == {"%s-1" % tag: 1, "%s-2" % tag: 1, "%s-3" % tag: 2}, counts
         for k in r.scan_iter(match=h.names.prefix + "*:side"):
             assert "#fence" not in r.hkeys(k), "the fence outlived the retry on " + k
