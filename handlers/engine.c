@@ -341,6 +341,11 @@ bool engine_choose(const Config *cfg, const redisReply *r, bool *module, char *e
     return true;
 }
 
+bool engine_passing(const char *msg)
+{
+    return strncmp(msg, "LOADING", 7) == 0 || strncmp(msg, "BUSY", 4) == 0;
+}
+
 /* redis.engine on a new connection: the module when it is asked for, or
  * (auto) when MODULE LIST names it; `module` without it is a configuration
  * error (engine_refused). */
@@ -358,8 +363,7 @@ static bool choose_engine(Engine *e, char *err, size_t errlen)
     /* A server still loading its data (or busy with a script) answers
      * every command so: a passing state, not a server without the module,
      * and for auto not a reason to take the function. */
-    if (r->type == REDIS_REPLY_ERROR &&
-        (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY", 4) == 0)) {
+    if (r->type == REDIS_REPLY_ERROR && engine_passing(r->str)) {
         snprintf(err, errlen, "redis: %s", r->str);
         freeReplyObject(r);
         engine_drop(e);
