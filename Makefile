@@ -6,7 +6,7 @@ BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
-PKGS      := jansson hiredis libsystemd rdkafka librabbitmq libmicrohttpd
+PKGS      := jansson hiredis libsystemd rdkafka librabbitmq libmicrohttpd libcurl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
@@ -27,7 +27,8 @@ ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 # One static archive per layer; a layer includes and calls only the layers
 # below it (lib < config < handlers < daemon, ctl; make check-layers).
 LIB_SRCS      := $(wildcard lib/*.c)
-CONFIG_SRCS   := config/config.c config/expand.c config/reload.c config/secrets.c config/history.c
+CONFIG_SRCS   := config/config.c config/expand.c config/reload.c config/secrets.c config/history.c \
+                 config/hooks.c
 HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/cluster.c \
                  handlers/router.c handlers/segment.c handlers/render.c handlers/keys.c \
                  handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
@@ -48,7 +49,7 @@ ALL_LIBS    := $(LIBDAEMON) $(CORE_LIBS)
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow $(BUILD)/test_sha1 \
               $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
-              $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring
+              $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring $(BUILD)/test_hooks
 
 .SECONDARY:
 .DELETE_ON_ERROR:
