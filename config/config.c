@@ -7,7 +7,8 @@
  * what is wrong. A float threshold value is rounded on its decimal as
  * written, read from the configuration's text (config/jsontext.h): jansson
  * keeps only a double. ${NAME} is expand.c, the reload's rules reload.c,
- * the secret-permission warning secrets.c. A Config is owned by the caller
+ * the secret-permission warning secrets.c, the hooks' rules (their rows
+ * are here) hooks.c. A Config is owned by the caller
  * (config_free); loading is reentrant (no global state but the const table). */
 #include "config/internal.h"
 #include "lib/jsontext.h"
@@ -387,7 +388,8 @@ static void store_int(void *field, size_t size, int64_t v)
 }
 
 _Static_assert(sizeof(PropType) == sizeof(int) && sizeof(Side) == sizeof(int) &&
-                   sizeof(ThresholdStat) == sizeof(int),
+                   sizeof(ThresholdStat) == sizeof(int) && sizeof(HookKind) == sizeof(int) &&
+                   sizeof(HookExchangeType) == sizeof(int),
                "enums are stored as int");
 
 /* One row's value from o into base (the row has a place). */

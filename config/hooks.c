@@ -76,8 +76,8 @@ bool hook_filter_pass(const HookDef *h, const char *relation, Side side, int kin
     return false;
 }
 
-/* PATH.KEY of filter o: a non-empty array of names, each one of names[lo..n)
- * (bits 1 << index) . */
+/* PATH.KEY of filter o: a non-empty array of names, each one of
+ * names[lo..n); *bits gets 1 << the index of each. */
 static bool load_names(Ctx *c, const json_t *o, const char *path, const char *key,
                        const char *const *names, int lo, int n, const char *expected,
                        unsigned *bits)
