@@ -86,3 +86,28 @@ def test_hook_errors_name_the_path(tmp_path):
         assert out.returncode == 1
         assert out.stderr.strip() == "relationd: %s: %s" % (path, message)
         assert "`%s`" % message in section.replace("\n  ", " ")
+
+
+def test_no_amqp_exchange_hook(tmp_path):
+    """Without a hook of kind amqp with a topic exchange, nothing can receive
+    the triggers: a source is refused, relationctl watch says what it needs."""
+    relationctl = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
+    with open(os.path.join(REPO, "config", "relationd.example.json")) as f:
+        doc = json.load(f)
+    doc["hooks"] = [{"name": "partner", "kind": "http", "url": "https://partner.example/hook"},
+                    {"name": "d", "kind": "amqp", "url": "amqp://127.0.0.1/", "exchange": "x",
+                     "exchange_type": "direct"}]
+    path = tmp_path / "relationd.json"
+    path.write_text(json.dumps(doc))
+    out = subprocess.run([RELATIOND, "-c", str(path), "--check-config"], capture_output=True,
+                         text=True, env=ENV, timeout=30)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "relationd: %s: hooks: with a kafka or amqp source, one hook must be of kind amqp "
+        "with a topic exchange: the daemon publishes every trigger there" % path)
+    del doc["kafka"], doc["amqp"]
+    path.write_text(json.dumps(doc))
+    out = subprocess.run([relationctl, "-c", str(path), "watch"], capture_output=True,
+                         text=True, env=ENV, timeout=30)
+    assert out.returncode == 2
+    assert "watch needs a hook of kind amqp with a topic exchange" in out.stderr

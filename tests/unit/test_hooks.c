@@ -148,7 +148,7 @@ static const struct {
     {"max_backlog 0", DOC("[" HTTP(",'max_backlog':0") "]"),
      "hooks[0].max_backlog: must be an integer 1..1000000000"},
     {"source without an amqp exchange", SRC_DOC("[" HTTP("") "]"),
-     "hooks: with a kafka or amqp source, one hook must be of kind amqp with an exchange: the "
+     "hooks: with a kafka or amqp source, one hook must be of kind amqp with a topic exchange: the "
      "daemon publishes every trigger there"},
     {"single object: unknown key", DOC("{'url':'amqp://h','queue':'q'}"), "hooks.queue: unknown key"},
 };
