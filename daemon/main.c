@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "daemon/amqp_conn.h"
 #include "daemon/amqp_source.h"
+#include "daemon/hook_deliver.h"
 #include "daemon/http.h"
 #include "daemon/kafka_source.h"
 #include "daemon/lifecycle.h"
@@ -129,6 +130,7 @@ static int check_config(const char *path, Config *cfg, bool connect_too)
 typedef struct {
     KafkaSource *kafka;
     AmqpSource *amqp;
+    HookDeliverers *hooks; /* one deliverer thread per hook */
     Engine *reads; /* the read API's Redis, checked when there is no source */
     RedisLink reads_link;
     bool reads_seen;
@@ -142,6 +144,10 @@ typedef struct {
 static bool start(Parts *p, const Config *running)
 {
     char err[CONFIG_ERR_MAX];
+    if (running->nhooks > 0 && !(p->hooks = hook_deliverers_start(err, sizeof err))) {
+        log_at(LOG_ERROR, "main", "%s", err);
+        return false;
+    }
     if (running->has_kafka && !(p->kafka = kafka_source_new(err, sizeof err))) {
         log_at(LOG_ERROR, "main", "kafka source: %s", err);
         return false;
@@ -272,6 +278,7 @@ static void stop(Parts *p)
     engine_free(p->reads);
     amqp_source_free(p->amqp);
     kafka_source_free(p->kafka);
+    hook_deliverers_stop(p->hooks); /* after the sources: what they appended is durable */
 }
 
 int main(int argc, char **argv)

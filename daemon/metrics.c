@@ -57,6 +57,21 @@ static struct {
     char reason[128]; /* the latest block's */
 } blocked[4];
 static int nblocked;
+/* action hooks (metrics_hook_*) */
+#define MAX_HOOKS 64
+#define MAX_HOOK_REASONS 12
+static struct {
+    char name[65];
+    unsigned long delivered;
+    long long backlog;
+    double last_success; /* unix seconds, 0: none yet */
+    struct {
+        char reason[32];
+        unsigned long n;
+    } failures[MAX_HOOK_REASONS];
+    int nfailures;
+} hooks[MAX_HOOKS];
+static int nhooks;
 
 static const char *const source_names[SOURCE_COUNT] = {[SOURCE_KAFKA] = "kafka",
                                                        [SOURCE_AMQP] = "amqp"};
@@ -104,6 +119,68 @@ void metrics_amqp_blocked(const char *component, int change, const char *reason)
         if (change > 0 && reason)
             snprintf(blocked[i].reason, sizeof blocked[i].reason, "%s", reason);
     }
+    pthread_mutex_unlock(&lock);
+}
+
+/* The hook's row (lock held); NULL when there are too many hooks. */
+static int hook_row(const char *name)
+{
+    int i = 0;
+    while (i < nhooks && strcmp(hooks[i].name, name) != 0)
+        i++;
+    if (i == nhooks) {
+        if (nhooks == MAX_HOOKS)
+            return -1;
+        memset(&hooks[i], 0, sizeof hooks[i]);
+        snprintf(hooks[i].name, sizeof hooks[i].name, "%s", name);
+        nhooks++;
+    }
+    return i;
+}
+
+void metrics_hook_list(const char *hook)
+{
+    pthread_mutex_lock(&lock);
+    (void)hook_row(hook);
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_hook_delivered(const char *hook, unsigned long n, double now_s)
+{
+    pthread_mutex_lock(&lock);
+    int i = hook_row(hook);
+    if (i >= 0) {
+        hooks[i].delivered += n;
+        hooks[i].last_success = now_s;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_hook_failure(const char *hook, const char *reason)
+{
+    pthread_mutex_lock(&lock);
+    int i = hook_row(hook);
+    if (i >= 0) {
+        int k = 0;
+        while (k < hooks[i].nfailures && strcmp(hooks[i].failures[k].reason, reason) != 0)
+            k++;
+        if (k == hooks[i].nfailures && k < MAX_HOOK_REASONS) {
+            snprintf(hooks[i].failures[k].reason, sizeof hooks[i].failures[k].reason, "%s",
+                     reason);
+            hooks[i].nfailures++;
+        }
+        if (k < hooks[i].nfailures)
+            hooks[i].failures[k].n++;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_hook_backlog(const char *hook, long long len)
+{
+    pthread_mutex_lock(&lock);
+    int i = hook_row(hook);
+    if (i >= 0)
+        hooks[i].backlog = len;
     pthread_mutex_unlock(&lock);
 }
 
@@ -316,6 +393,51 @@ static const char *connection_of(const char *what)
     return NULL;
 }
 
+/* The action hooks' series (lock held). */
+static void render_hooks(JsonBuf *b)
+{
+    jsonbuf_cstr(b, "# HELP relationd_hook_delivered_total Triggers a hook's destination "
+                    "took.\n# TYPE relationd_hook_delivered_total counter\n");
+    for (int i = 0; i < nhooks; i++) {
+        jsonbuf_cstr(b, "relationd_hook_delivered_total{hook=");
+        label(b, hooks[i].name);
+        jsonbuf_cstr(b, "} ");
+        jsonbuf_int(b, (int64_t)hooks[i].delivered);
+        jsonbuf_char(b, '\n');
+    }
+    jsonbuf_cstr(b, "# HELP relationd_hook_failures_total Failed delivery attempts of a hook, "
+                    "by reason.\n# TYPE relationd_hook_failures_total counter\n");
+    for (int i = 0; i < nhooks; i++)
+        for (int k = 0; k < hooks[i].nfailures; k++) {
+            jsonbuf_cstr(b, "relationd_hook_failures_total{hook=");
+            label(b, hooks[i].name);
+            jsonbuf_cstr(b, ",reason=");
+            label(b, hooks[i].failures[k].reason);
+            jsonbuf_cstr(b, "} ");
+            jsonbuf_int(b, (int64_t)hooks[i].failures[k].n);
+            jsonbuf_char(b, '\n');
+        }
+    jsonbuf_cstr(b, "# HELP relationd_hook_backlog Triggers kept in Redis for a hook, not "
+                    "delivered yet.\n# TYPE relationd_hook_backlog gauge\n");
+    for (int i = 0; i < nhooks; i++) {
+        jsonbuf_cstr(b, "relationd_hook_backlog{hook=");
+        label(b, hooks[i].name);
+        jsonbuf_cstr(b, "} ");
+        jsonbuf_int(b, hooks[i].backlog);
+        jsonbuf_char(b, '\n');
+    }
+    jsonbuf_cstr(b, "# HELP relationd_hook_last_success_timestamp_seconds When a hook's "
+                    "destination last took a batch (unix seconds; 0: not since the start).\n"
+                    "# TYPE relationd_hook_last_success_timestamp_seconds gauge\n");
+    for (int i = 0; i < nhooks; i++) {
+        jsonbuf_cstr(b, "relationd_hook_last_success_timestamp_seconds{hook=");
+        label(b, hooks[i].name);
+        jsonbuf_cstr(b, "} ");
+        number(b, hooks[i].last_success, true);
+        jsonbuf_char(b, '\n');
+    }
+}
+
 char *metrics_render(void)
 {
     JsonBuf b = {0};
@@ -437,6 +559,7 @@ char *metrics_render(void)
         jsonbuf_cstr(&b, blocked[i].component);
         jsonbuf_cstr(&b, blocked[i].n > 0 ? "\"} 1\n" : "\"} 0\n");
     }
+    render_hooks(&b);
     jsonbuf_cstr(&b, "# HELP relationd_up Whether a component of a source is reachable "
                      "(1) or down (0).\n# TYPE relationd_up gauge\n");
     for (int i = 0; i < ncomponents; i++) {

@@ -63,6 +63,15 @@ void metrics_kafka_lags(const MetricLag *lags, int n);
 /* Their sum; false while none is known. */
 bool metrics_kafka_lag_total(long long *total);
 
+/* Action hooks (one deliverer thread each, daemon/hooks.h): listed at 0,
+ * n triggers delivered at now_s (unix seconds: the last success), a failed
+ * attempt by reason (hook_http's reasons, "connect", "broker", "memory",
+ * "redis"), the backlog's length (XLEN). At most 64 hooks are counted. */
+void metrics_hook_list(const char *hook);
+void metrics_hook_delivered(const char *hook, unsigned long n, double now_s);
+void metrics_hook_failure(const char *hook, const char *reason);
+void metrics_hook_backlog(const char *hook, long long len);
+
 /* Events taken so far (every source, every result). */
 unsigned long metrics_events_total(void);
 

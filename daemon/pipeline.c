@@ -1,5 +1,5 @@
-/* pipeline.c — message → event → apply → triggers → publish → outbox cleared
- * → dead letters → acknowledged, up to PIPELINE_DEPTH batches overlapping in
+/* pipeline.c — message → event → apply → triggers → appended to the hooks'
+ * backlogs → outbox cleared → dead letters → acknowledged, up to PIPELINE_DEPTH batches overlapping in
  * the one ring of batches in flight (pipeline.h). */
 #include "daemon/pipeline.h"
 #include "lib/clock.h"
@@ -10,9 +10,10 @@
 #include "lib/log.h"
 #include "lib/ring.h"
 #include "daemon/metrics.h"
-#include "daemon/publisher.h"
+#include "daemon/hook_sink.h"
 #include "daemon/shared_config.h"
 #include "handlers/apply.h"
+#include "handlers/backlog.h"
 #include "handlers/layout.h"
 
 #include <stdatomic.h>
@@ -25,7 +26,7 @@ typedef enum {
     STAGE_FREE,     /* not in use */
     STAGE_SENT,     /* calls written to Redis (or their writing failed: applied later) */
     STAGE_APPLIED,  /* results in hand, triggers rendered */
-    STAGE_PUBLISHED /* triggers written to the hooks channel (or not: published later) */
+    STAGE_PUBLISHED /* triggers appended to the hooks' backlogs */
 } Stage;
 
 typedef struct PipelineBatch PipelineBatch;
@@ -33,10 +34,8 @@ typedef struct PipelineBatch PipelineBatch;
 struct PipelineBatch {
     Stage stage;
     bool sent_ok;      /* the calls reached Redis' socket */
-    bool published_ok; /* the triggers reached the hooks' socket */
     bool abandoned;    /* the drain deadline passed before it was parsed */
     bool held;         /* abandoned: a stop came while a lost keyspace paused it */
-    uint64_t last_tag; /* the delivery tag of the last trigger */
     int64_t started_ms; /* for the batch duration metric */
     uint64_t seq;       /* order of starting */
     ConfigRef *cfg;    /* the configuration its events were parsed with */
@@ -47,8 +46,11 @@ struct PipelineBatch {
     ApplyResult *res;
     size_t nev, cap;
     TriggerSet triggers;
-    Outgoing *out;
-    size_t out_cap;
+    BacklogEntry *bl;  /* the triggers for each hook whose filter passes them */
+    size_t nbl, bl_cap;
+    size_t *bl_off;    /* while building: key, event_type, rk offsets in bl_text */
+    size_t bl_off_cap;
+    JsonBuf bl_text;
     long outbox; /* its outbox entries counted in the metric */
 };
 
@@ -57,10 +59,12 @@ struct Pipeline {
     const char *who; /* src.who */
     ConfigRef *cfg;
     Engine *engine;
-    Publisher *hooks;
     RedisLink redis;
-    Backoff hooks_down;
     Backoff memory;
+    /* Backpressure: the hooks' backlogs read every BACKLOG_CHECK_MS; full:
+     * one at or above its max_backlog (consumption paused). */
+    int64_t backlog_next_ms;
+    bool backlog_full;
     PipelineBatch slots[PIPELINE_DEPTH]; /* one per ring slot */
     uint64_t seq; /* batches started */
     /* the ring of the source's batches: */
@@ -97,18 +101,12 @@ Pipeline *pipeline_new(const PipelineSource *src)
     p->cfg = shared_config_acquire();
     const Config *cfg = config_ref_get(p->cfg);
     p->engine = engine_create(cfg);
-    p->hooks = publisher_new(cfg->hooks_url, cfg->hooks_exchange, "topic", cfg->hooks_declare,
-                             &cfg->hooks_tls);
-    if (!p->engine || !p->hooks) {
+    if (!p->engine) {
         pipeline_free(p);
         return NULL;
     }
-    publisher_set_heartbeat(p->hooks, lifecycle_beat, lifecycle_deadline_passed);
-    /* triggers routed to no queue: counted and warned about (publisher.h) */
-    publisher_set_mandatory(p->hooks, "triggers", metrics_trigger_unroutable);
     list_relations(cfg);
     redis_link_init(&p->redis, p->who, p->engine, cfg->retry_max_ms);
-    backoff_init(&p->hooks_down, p->who, "hooks exchange", cfg->retry_max_ms);
     backoff_init(&p->memory, p->who, "memory", cfg->retry_max_ms);
     metrics_component(p->who, "redis data", true); /* listed from the start (layout_lost) */
     return p;
@@ -137,7 +135,6 @@ void pipeline_free(Pipeline *p)
     if (!p)
         return;
     engine_free(p->engine);
-    publisher_free(p->hooks);
     for (int i = 0; i < PIPELINE_DEPTH; i++) {
         PipelineBatch *b = &p->slots[i];
         if (b->cfg)
@@ -145,7 +142,9 @@ void pipeline_free(Pipeline *p)
         free(b->events);
         free(b->index);
         free(b->res);
-        free(b->out);
+        free(b->bl);
+        free(b->bl_off);
+        jsonbuf_free(&b->bl_text);
         triggers_free(&b->triggers);
     }
     if (p->cfg)
@@ -166,7 +165,7 @@ const Config *pipeline_config(Pipeline *p)
         shared_config_release(p->cfg);
         p->cfg = fresh;
         const Config *cfg = config_ref_get(fresh);
-        p->redis.down.max_ms = p->hooks_down.max_ms = p->memory.max_ms = cfg->retry_max_ms;
+        p->redis.down.max_ms = p->memory.max_ms = cfg->retry_max_ms;
         list_relations(cfg);
     }
     return config_ref_get(p->cfg);
@@ -224,10 +223,6 @@ bool pipeline_connect(Pipeline *p)
             return false;
     redis_link_ok(&p->redis);
     (void)layout_check(p); /* the layout key written, or its id seen */
-    while (!publisher_connect(p->hooks, err, sizeof err))
-        if (!backoff_failed(&p->hooks_down, err))
-            return false;
-    backoff_ok(&p->hooks_down);
     return true;
 }
 
@@ -323,7 +318,6 @@ static bool layout_hold(Pipeline *p)
     while (!layout_check(p)) {
         if (lifecycle_stopping() || lifecycle_deadline_passed())
             return false;
-        publisher_poll(p->hooks);
         lifecycle_sleep_ms(200);
         if (!engine_layout_idle(p->engine, &conn) && !engine_connect(p->engine, err, sizeof err))
             lifecycle_sleep_ms(800);
@@ -331,10 +325,68 @@ static bool layout_hold(Pipeline *p)
     return true;
 }
 
+/* ---- backpressure: the hooks' backlogs ---- */
+
+#define BACKLOG_CHECK_MS 100
+
+/* Whether a hook's backlog is at or above its max_backlog: read (XLEN of
+ * every hook) at most every BACKLOG_CHECK_MS, when no batch's replies are
+ * due; a failed read keeps the previous answer (the outage is the
+ * batches'). */
+static bool backlog_check(Pipeline *p)
+{
+    const Config *cfg = pipeline_config(p);
+    if (cfg->nhooks == 0 || clock_now_ms() < p->backlog_next_ms)
+        return p->backlog_full;
+    p->backlog_next_ms = clock_now_ms() + BACKLOG_CHECK_MS;
+    long long *len = calloc((size_t)cfg->nhooks, sizeof *len);
+    char err[512];
+    if (!len)
+        return p->backlog_full;
+    if (!engine_backlog_lengths(p->engine, cfg, len, err, sizeof err)) {
+        log_at(LOG_DEBUG, p->who, "reading the hooks' backlogs: %s", err);
+        free(len);
+        return p->backlog_full;
+    }
+    int full = -1;
+    for (int i = 0; i < cfg->nhooks; i++) {
+        metrics_hook_backlog(cfg->hooks[i].name, len[i]);
+        if (full < 0 && len[i] >= cfg->hooks[i].max_backlog)
+            full = i;
+    }
+    if (full >= 0) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "hook %s: backlog %lld \xe2\x89\xa5 max_backlog %lld",
+                 cfg->hooks[full].name, len[full], (long long)cfg->hooks[full].max_backlog);
+        if (!p->backlog_full)
+            log_at(LOG_WARN, p->who, "%s: consumption paused until it drains", reason);
+        metrics_component_refused(p->who, "hooks backlog", reason);
+    } else if (p->backlog_full) {
+        metrics_component(p->who, "hooks backlog", true);
+        log_at(LOG_INFO, p->who, "the hooks' backlogs are below their max_backlog: consuming "
+               "again");
+    }
+    free(len);
+    p->backlog_full = full >= 0;
+    return p->backlog_full;
+}
+
+/* Before a batch's calls go to Redis: while a hook's backlog is full, waits
+ * (its events held, neither applied nor acknowledged). False when a stop is
+ * asked meanwhile: the batch is left to be delivered again. */
+static bool backlog_hold(Pipeline *p)
+{
+    while (backlog_check(p)) {
+        if (lifecycle_stopping() || lifecycle_deadline_passed())
+            return false;
+        lifecycle_sleep_ms(BACKLOG_CHECK_MS);
+    }
+    return true;
+}
+
 void pipeline_idle(Pipeline *p)
 {
     char err[256];
-    publisher_poll(p->hooks);
     if (!engine_sync(p->engine, err, sizeof err))
         log_at(LOG_WARN, p->who, "%s", err);
     if (redis_link_idle(&p->redis))
@@ -353,10 +405,6 @@ static bool slot_grow(PipelineBatch *b, size_t n)
     return true;
 }
 
-static bool out_grow(PipelineBatch *b, size_t n)
-{
-    return GROW_RESERVE(b->out, b->out_cap, n, 0);
-}
 
 /* The events of the batches started before b: a duplicate of one of them
  * yields no trigger (that batch delivers them, or delivered them and its
@@ -418,8 +466,7 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
     b->msgs = msgs;
     b->n = n;
     b->nev = 0;
-    b->sent_ok = b->published_ok = false;
-    b->last_tag = 0;
+    b->sent_ok = false;
     b->started_ms = clock_now_ms();
     b->seq = ++p->seq;
     b->stage = STAGE_SENT;
@@ -445,7 +492,7 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
     }
     if (b->nev == 0)
         return b;
-    if (!layout_hold(p)) {
+    if (!layout_hold(p) || !backlog_hold(p)) {
         b->abandoned = b->held = true; /* stopping while paused: delivered again */
         return b;
     }
@@ -479,19 +526,113 @@ static bool apply_with_backoff(Pipeline *p, PipelineBatch *b, char *err, size_t 
     return true;
 }
 
-static bool fill_outgoing(PipelineBatch *b)
+/* A trigger's side and kind (HOOK_ON_*) from its routing key
+ * relation.<short>.<direct|reverse>.<kind>; false for another shape. */
+static bool trigger_side_kind(const char *rk, Side *side, int *kind)
 {
-    const TriggerSet *t = &b->triggers;
-    if (!out_grow(b, t->n))
+    static const char *const kinds[] = {"", "attach", "change", "detach", "threshold"};
+    const char *k = strrchr(rk, '.');
+    if (!k || k - rk < 8)
         return false;
-    for (size_t i = 0; i < t->n; i++)
-        b->out[i] = (Outgoing){t->items[i].routing_key, t->items[i].id, "application/json", NULL,
-                               t->items[i].body, t->items[i].len};
+    *kind = 0;
+    for (int i = 1; i < 5; i++)
+        if (strcmp(k + 1, kinds[i]) == 0)
+            *kind = i;
+    if (k - rk >= 7 && strncmp(k - 7, ".direct", 7) == 0)
+        *side = SIDE_DIRECT;
+    else if (k - rk >= 8 && strncmp(k - 8, ".reverse", 8) == 0)
+        *side = SIDE_REVERSE;
+    else
+        return false;
+    return *kind != 0;
+}
+
+/* Adds a NUL-terminated string to the batch's backlog text; its offset. */
+static size_t bl_put(PipelineBatch *b, const char *s)
+{
+    size_t off = b->bl_text.len;
+    jsonbuf_put(&b->bl_text, s, strlen(s) + 1);
+    return off;
+}
+
+/* The batch's backlog entries: each trigger once for every hook whose
+ * filter passes it, in the batch's order. False when out of memory. */
+static bool backlog_entries(PipelineBatch *b)
+{
+    const Config *cfg = config_ref_get(b->cfg);
+    b->nbl = 0;
+    jsonbuf_reset(&b->bl_text);
+    for (size_t k = 0; k < b->nev; k++) {
+        const Event *ev = &b->events[k];
+        for (size_t t = b->res[k].first; t < b->res[k].first + b->res[k].ntriggers; t++) {
+            const Trigger *tr = &b->triggers.items[t];
+            Side side;
+            int kind;
+            if (!trigger_side_kind(tr->routing_key, &side, &kind))
+                continue;
+            const char *db = side == SIDE_DIRECT ? ev->rel->database_a : ev->rel->database_b;
+            const char *profile = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
+            char et[64], key[EVENT_PROFILE_MAX + 256], rk[EVENT_PROFILE_MAX + 256];
+            snprintf(et, sizeof et, "relation_%s_%s",
+                     side == SIDE_DIRECT ? "direct" : "reverse", strrchr(tr->routing_key, '.') + 1);
+            snprintf(key, sizeof key, "%s:%s", db, profile);
+            size_t key_off = (size_t)-1, et_off = 0;
+            for (int h = 0; h < cfg->nhooks; h++) {
+                const HookDef *def = &cfg->hooks[h];
+                if (!hook_filter_pass(def, ev->rel->short_name, side, kind))
+                    continue;
+                if (key_off == (size_t)-1) {
+                    key_off = bl_put(b, key);
+                    et_off = bl_put(b, et);
+                }
+                hook_sink_routing_key(def, tr->routing_key, db, et, rk, sizeof rk);
+                if (!GROW_RESERVE(b->bl, b->bl_cap, b->nbl + 1, 64) ||
+                    !GROW_RESERVE(b->bl_off, b->bl_off_cap, 3 * (b->nbl + 1), 192))
+                    return false;
+                b->bl[b->nbl] = (BacklogEntry){def->name, tr->id, tr->body, tr->len, NULL, NULL,
+                                               NULL};
+                b->bl_off[3 * b->nbl] = key_off;
+                b->bl_off[3 * b->nbl + 1] = et_off;
+                b->bl_off[3 * b->nbl + 2] = bl_put(b, rk);
+                b->nbl++;
+            }
+        }
+    }
+    if (b->bl_text.oom)
+        return false;
+    for (size_t i = 0; i < b->nbl; i++) {
+        b->bl[i].key = b->bl_text.data + b->bl_off[3 * i];
+        b->bl[i].event_type = b->bl_text.data + b->bl_off[3 * i + 1];
+        b->bl[i].rk = b->bl_text.data + b->bl_off[3 * i + 2];
+    }
+    return true;
+}
+
+/* Appends the batch's triggers to the hooks' backlogs until Redis took
+ * every one. False past the drain deadline. */
+static bool append_with_backoff(Pipeline *p, PipelineBatch *b)
+{
+    char err[512];
+    for (;;) {
+        if (!backlog_entries(b)) {
+            snprintf(err, sizeof err, "out of memory for the backlog entries of %zu triggers",
+                     b->triggers.n);
+            if (!backoff_failed(&p->memory, err))
+                return false;
+            continue;
+        }
+        backoff_ok(&p->memory);
+        if (engine_backlog_append(p->engine, b->bl, b->nbl, err, sizeof err))
+            break;
+        if (!redis_link_failed(&p->redis, err))
+            return false;
+    }
+    redis_link_ok(&p->redis);
     return true;
 }
 
 /* Reads the batch's results (events Redis refused get dead = true) and
- * publishes its triggers without waiting. False only once the drain
+ * appends its triggers to the hooks' backlogs. False only once the drain
  * deadline has passed. */
 static bool batch_publish(Pipeline *p, PipelineBatch *b)
 {
@@ -500,7 +641,6 @@ static bool batch_publish(Pipeline *p, PipelineBatch *b)
         return false;
     if (b->nev == 0) {
         b->stage = STAGE_PUBLISHED;
-        b->published_ok = true;
         return true;
     }
     EventSpan o[PIPELINE_DEPTH];
@@ -524,42 +664,17 @@ static bool batch_publish(Pipeline *p, PipelineBatch *b)
             snprintf(m->reason, sizeof m->reason, "%s", b->res[k].error);
             log_refusal(p, m, "event refused", b->events[k].id, b->res[k].error);
         }
+    if (b->triggers.n > 0 && !append_with_backoff(p, b))
+        return false;
     b->stage = STAGE_PUBLISHED;
-    if (b->triggers.n == 0) {
-        b->published_ok = true;
-        return true;
-    }
-    /* A failure here is retried in batch_finish. */
-    b->published_ok = fill_outgoing(b) &&
-                      publisher_publish(p->hooks, b->out, b->triggers.n, &b->last_tag, err,
-                                        sizeof err);
-    if (!b->published_ok)
-        log_at(LOG_DEBUG, p->who, "publishing triggers: %s", err);
     return true;
 }
 
 /* ---- stage 3: confirms, outboxes ---- */
 
-/* Publishes the batch's triggers again, confirmed, until the broker takes
- * them. False past the drain deadline. */
-static bool publish_with_backoff(Pipeline *p, PipelineBatch *b)
-{
-    char err[512];
-    for (;;) {
-        if (!fill_outgoing(b))
-            snprintf(err, sizeof err, "out of memory for %zu triggers", b->triggers.n);
-        else if (publisher_send(p->hooks, b->out, b->triggers.n, err, sizeof err))
-            break;
-        if (!backoff_failed(&p->hooks_down, err))
-            return false;
-    }
-    backoff_ok(&p->hooks_down);
-    return true;
-}
-
-/* Waits until the batch's triggers are confirmed, then sends the clearing
- * of its outbox entries. True: its statistics are stored and its triggers
- * delivered; acknowledge it. False only once the drain deadline has passed:
+/* The batch's triggers are in the hooks' backlogs: sends the clearing of
+ * its outbox entries. True: its statistics and its triggers are stored;
+ * acknowledge it. False only once the drain deadline has passed:
  * acknowledge nothing. The batch's slot is free again either way. */
 static bool batch_finish(Pipeline *p, PipelineBatch *b)
 {
@@ -568,21 +683,11 @@ static bool batch_finish(Pipeline *p, PipelineBatch *b)
     if (b->abandoned || (b->stage == STAGE_SENT && !batch_publish(p, b)))
         goto done;
     if (b->triggers.n > 0 && b->nev > 0) {
-        bool confirmed = b->published_ok &&
-                         publisher_wait(p->hooks, b->last_tag, err, sizeof err);
-        if (!confirmed) {
-            if (b->published_ok)
-                log_at(LOG_WARN, p->who, "hooks: %s; publishing %zu triggers again", err,
-                       b->triggers.n);
-            if (!publish_with_backoff(p, b))
-                goto done;
-        }
-        backoff_ok(&p->hooks_down);
-        /* Delivered: the outbox entries go. Their replies are read with the
+        /* In the backlogs: the outbox entries go. Their replies are read with the
          * next batch; a failure only leaves entries behind. */
         if (!engine_delivered_async(p->engine, b->events, b->res, b->nev, err, sizeof err)) {
             /* sent again on the next connection; when stopping there is
-             * none: left unacknowledged, the redelivery publishes the
+             * none: left unacknowledged, the redelivery appends the
              * triggers again (same ids) and clears them */
             bool stopping = lifecycle_stopping();
             log_at(LOG_WARN, p->who, "clearing delivered triggers: %s%s", err,
@@ -653,7 +758,8 @@ static void left_unacked(Pipeline *p, int slot, bool held)
 {
     lifecycle_note_abandoned();
     log_at(LOG_WARN, p->who, "%s: %zu messages left %s",
-           held ? "stopping while consumption is paused (Redis lost its data)"
+           held ? "stopping while consumption is paused (Redis lost its data, or a hook's "
+                  "backlog is full)"
                 : "drain deadline passed", p->taken[slot], p->src.unacked);
 }
 

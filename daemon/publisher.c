@@ -63,6 +63,7 @@ struct Publisher {
     char *exchange;
     size_t exchange_len;
     char *type;
+    char *queue; /* publisher_set_queue: declared instead of the exchange ("") */
     bool declare;
     TlsConfig tls;
     bool raw; /* plain TCP: frames encoded and written here */
@@ -292,6 +293,7 @@ void publisher_free(Publisher *p)
     free(p->url);
     free(p->exchange);
     free(p->type);
+    free(p->queue);
     config_tls_free(&p->tls);
     free(p->ring);
     free(p->buf);
@@ -334,8 +336,18 @@ static bool connect_and_declare(Publisher *p, char *err, size_t errlen)
     p->conn = amqp_conn_open(p->url, &p->tls, err, errlen);
     if (!p->conn)
         return false;
-    if (!amqp_conn_declare_exchange(p->conn, p->exchange, p->type, p->declare, err, errlen))
+    if (p->queue) {
+        /* declare false: the queue must exist, as it is (a passive declare) */
+        amqp_queue_declare(p->conn, CHANNEL, amqp_conn_bytes(p->queue), !p->declare,
+                           1 /* durable */, 0, 0, amqp_empty_table);
+        if (!amqp_conn_check(amqp_get_rpc_reply(p->conn),
+                             p->declare ? "queue.declare" : "queue.declare (passive, it must exist)",
+                             err, errlen))
+            goto fail;
+    } else if (!amqp_conn_declare_exchange(p->conn, p->exchange, p->type, p->declare, err,
+                                           errlen)) {
         goto fail;
+    }
     amqp_confirm_select(p->conn, CHANNEL);
     if (!amqp_conn_check(amqp_get_rpc_reply(p->conn), "confirm.select", err, errlen))
         goto fail;
@@ -354,6 +366,13 @@ static bool connect_and_declare(Publisher *p, char *err, size_t errlen)
 fail:
     drop(p, false);
     return false;
+}
+
+bool publisher_set_queue(Publisher *p, const char *queue)
+{
+    free(p->queue);
+    p->queue = strdup(queue);
+    return p->queue != NULL;
 }
 
 bool publisher_connect(Publisher *p, char *err, size_t errlen)

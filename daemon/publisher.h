@@ -83,6 +83,11 @@ typedef void (*PublisherReturned)(const char *routing_key);
 void publisher_set_mandatory(Publisher *p, const char *what, PublisherReturned on_return);
 /* Messages returned as unroutable over the Publisher's life. */
 uint64_t publisher_returned(const Publisher *p);
+/* A Publisher made with exchange "" (the default exchange), publishing to
+ * one queue (the routing key its name): on connecting the durable queue is
+ * declared instead of the exchange (declare false: it must exist). False
+ * when out of memory. */
+bool publisher_set_queue(Publisher *p, const char *queue) __attribute__((warn_unused_result));
 /* Connects and declares now (when not connected). False with the reason. */
 bool publisher_connect(Publisher *p, char *err, size_t errlen) __attribute__((warn_unused_result));
 

@@ -805,7 +805,7 @@ def _hgetall(client, key):
 
 def redis_state(client, prefix, zeros=True):
     """Every statistics key under prefix (side hashes, tops, tombstones,
-    outboxes; not the time-scored windows `ids` (layout 1: `seen`) and their
+    outboxes; not the hooks' backlogs `{hook:NAME}`, nor the time-scored windows `ids` (layout 1: `seen`) and their
     newest score `#z` (`#last`), nor the `layout` key, whose keyspace id is
     random), prefix stripped, with its content
     (as text, whatever the client's decode_responses). zeros=False leaves
@@ -816,6 +816,8 @@ def redis_state(client, prefix, zeros=True):
         name = _s(k)[len(prefix):]
         if name.endswith(":seen") or name.endswith(":ids") or name == "layout":
             continue
+        if name.startswith("{hook:"):
+            continue    # a hook's backlog and flags: delivery state, not statistics
         t = _s(client.type(k))
         if t == "hash":
             # '#z' ('#last') is a time (the newest score of the window)

@@ -1,0 +1,362 @@
+/* hook_deliver.c — one deliverer thread per hook (hook_deliver.h): read the
+ * oldest entries of the hook's stream, send them, delete them once taken. */
+#include "daemon/hook_deliver.h"
+#include "daemon/backoff.h"
+#include "daemon/hook_sink.h"
+#include "daemon/metrics.h"
+#include "daemon/shared_config.h"
+#include "handlers/backlog.h"
+#include "lib/clock.h"
+#include "lib/grow.h"
+#include "lib/log.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* How often an idle deliverer looks at its stream, and a disabled one at
+ * its flag. */
+#define POLL_MS 100
+#define DISABLED_POLL_MS 1000
+
+typedef struct {
+    pthread_t thread;
+    bool started;
+    const HookDef *def; /* in cfg */
+    const Config *cfg;
+    char who[HOOK_NAME_MAX + 8]; /* "hook <name>" */
+    Engine *engine;
+    HookSink *sink;
+    Backoff redis;
+    atomic_bool *stop;
+    char *key; /* the stream's key, NUL-terminated */
+    BacklogEntry *batch;
+    size_t batch_cap;
+    char **ids; /* the batch's stream entry ids (into the reply) */
+    size_t ids_cap;
+} Deliverer;
+
+struct HookDeliverers {
+    ConfigRef *cfg;
+    atomic_bool stop;
+    Deliverer *d;
+    int n;
+};
+
+/* Sleeps ms in steps of POLL_MS; false once a stop was asked. */
+static bool nap(Deliverer *d, int64_t ms)
+{
+    int64_t until = clock_now_ms() + ms;
+    while (!atomic_load(d->stop)) {
+        int64_t left = until - clock_now_ms();
+        if (left <= 0)
+            return true;
+        if (left > POLL_MS)
+            left = POLL_MS;
+        struct timespec ts = {0, (long)left * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* A Redis failure: logged by the back-off, waited out. */
+static void redis_failed(Deliverer *d, const char *err)
+{
+    metrics_hook_failure(d->def->name, "redis");
+    (void)nap(d, backoff_note(&d->redis, err, d->cfg->retry_max_ms));
+}
+
+/* One command on the hook's keys; NULL after a failure (waited out). */
+static redisReply *command(Deliverer *d, int argc, const char **argv)
+{
+    char err[512];
+    redisReply *r;
+    if (!engine_hook_command(d->engine, d->def->name, argc, argv, NULL, &r, err, sizeof err)) {
+        redis_failed(d, err);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, sizeof err, "redis %s: %s", argv[0], r->str);
+        freeReplyObject(r);
+        redis_failed(d, err);
+        return NULL;
+    }
+    backoff_ok(&d->redis);
+    return r;
+}
+
+/* The field's value in an entry's field list, or NULL. */
+static const redisReply *field(const redisReply *f, const char *name)
+{
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, name) == 0 &&
+            f->element[i + 1]->type == REDIS_REPLY_STRING)
+            return f->element[i + 1];
+    return NULL;
+}
+
+/* The XRANGE reply as the batch; its count (entries of another shape are
+ * deleted with the batch, logged). */
+static size_t take(Deliverer *d, const redisReply *r, size_t *nids)
+{
+    size_t n = 0;
+    *nids = 0;
+    if (!GROW_RESERVE(d->batch, d->batch_cap, r->elements, 16) ||
+        !GROW_RESERVE(d->ids, d->ids_cap, r->elements, 16))
+        return 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        d->ids[(*nids)++] = e->element[0]->str;
+        const redisReply *f = e->element[1];
+        const redisReply *id = field(f, "id"), *body = field(f, "body"), *key = field(f, "key"),
+                         *rk = field(f, "rk"), *et = field(f, "event_type");
+        if (!id || !body || !key || !rk || !et) {
+            log_at(LOG_ERROR, d->who, "backlog entry %s of %s is not a trigger (fields id, body, "
+                   "key, rk, event_type): dropped", e->element[0]->str, d->key);
+            continue;
+        }
+        d->batch[n++] = (BacklogEntry){d->def->name, id->str, body->str, body->len, key->str,
+                                       rk->str, et->str};
+    }
+    return n;
+}
+
+/* Whether the hook is disabled (its flag in Redis); false after a failure. */
+static bool disabled(Deliverer *d, bool *is)
+{
+    char err[512], why[256];
+    if (engine_hook_disabled(d->engine, d->cfg, d->def->name, is, why, sizeof why, err,
+                             sizeof err)) {
+        backoff_ok(&d->redis);
+        return true;
+    }
+    redis_failed(d, err);
+    return false;
+}
+
+static void note_backlog(Deliverer *d)
+{
+    const char *argv[] = {"XLEN", d->key};
+    redisReply *r = command(d, 2, argv);
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        metrics_hook_backlog(d->def->name, r->integer);
+    if (r)
+        freeReplyObject(r);
+}
+
+/* The delivered entries deleted, the success noted; retried until Redis
+ * takes them (false: stopping; the entries are sent again next time). */
+static bool done(Deliverer *d, size_t nids, size_t delivered)
+{
+    const char **argv = malloc((nids + 2) * sizeof *argv);
+    if (!argv)
+        return false;
+    argv[0] = "XDEL";
+    argv[1] = d->key;
+    for (size_t i = 0; i < nids; i++)
+        argv[i + 2] = d->ids[i];
+    redisReply *r = NULL;
+    while (!(r = command(d, (int)nids + 2, argv)))
+        if (atomic_load(d->stop))
+            break;
+    free(argv);
+    if (!r)
+        return false;
+    freeReplyObject(r);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    metrics_hook_delivered(d->def->name, delivered, (double)now.tv_sec + now.tv_nsec / 1e9);
+    char ms[24], *last = malloc(strlen(d->key) + 16);
+    if (last) {
+        snprintf(ms, sizeof ms, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+        sprintf(last, "%s:last_success", d->key);
+        const char *set[] = {"SET", last, ms};
+        if ((r = command(d, 3, set)))
+            freeReplyObject(r);
+        free(last);
+    }
+    note_backlog(d);
+    return true;
+}
+
+/* Sends the batch until the destination takes it. False: stopping, or the
+ * hook was disabled (410). */
+static bool deliver(Deliverer *d, size_t n)
+{
+    for (;;) {
+        HookOutcome out;
+        hook_sink_send(d->sink, d->batch, n, &out);
+        if (out.verdict == HOOK_DELIVERED)
+            return true;
+        metrics_hook_failure(d->def->name, out.reason ? out.reason : "other");
+        if (out.verdict == HOOK_DISABLED) {
+            char err[512], why[300];
+            snprintf(why, sizeof why, "410 Gone at %lld: %s", (long long)time(NULL), out.detail);
+            log_at(LOG_ERROR, d->who, "the destination answered 410 Gone (%s): hook disabled; "
+                   "its triggers are kept in %s until relationctl hooks enable %s",
+                   out.detail, d->key, d->def->name);
+            while (!engine_hook_set_disabled(d->engine, d->cfg, d->def->name, true, why, err,
+                                             sizeof err)) {
+                redis_failed(d, err);
+                if (atomic_load(d->stop))
+                    break;
+            }
+            return false;
+        }
+        if (d->def->kind == HOOK_HTTP) /* amqp and kafka: the back-off logged it */
+            log_at(LOG_WARN, d->who, "%zu triggers not delivered (%s%s%s); again in %lld ms", n,
+                   out.reason ? out.reason : "failed", out.detail[0] ? ": " : "", out.detail,
+                   (long long)out.retry_ms);
+        if (!nap(d, out.retry_ms))
+            return false;
+    }
+}
+
+/* The age in ms of a stream entry id "<unix ms>-<seq>". */
+static int64_t age_ms(const char *id)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - strtoll(id, NULL, 10);
+}
+
+static void *run(void *arg)
+{
+    Deliverer *d = arg;
+    bool off = false, was_off = false;
+    int64_t next_flag = 0;
+    size_t count = d->def->kind == HOOK_HTTP ? (size_t)d->def->batch_size
+                                             : (size_t)d->cfg->batch_size;
+    char count_s[24];
+    snprintf(count_s, sizeof count_s, "%zu", count);
+    note_backlog(d);
+    while (!atomic_load(d->stop)) {
+        if (clock_now_ms() >= next_flag) {
+            if (!disabled(d, &off))
+                continue;
+            next_flag = clock_now_ms() + DISABLED_POLL_MS;
+            if (off && !was_off)
+                log_at(LOG_ERROR, d->who, "disabled (%s:disabled is set): not delivering "
+                       "until relationctl hooks enable %s", d->key, d->def->name);
+            else if (!off && was_off)
+                log_at(LOG_INFO, d->who, "enabled again: delivering");
+            was_off = off;
+        }
+        if (off) {
+            note_backlog(d);
+            (void)nap(d, DISABLED_POLL_MS);
+            continue;
+        }
+        const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", count_s};
+        redisReply *r = command(d, 6, argv);
+        if (!r)
+            continue;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+            freeReplyObject(r);
+            metrics_hook_backlog(d->def->name, 0);
+            (void)nap(d, POLL_MS);
+            continue;
+        }
+        /* http: a full batch, or batch_ms after the oldest entry */
+        if (d->def->kind == HOOK_HTTP && r->elements < count &&
+            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
+            r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
+            int64_t wait = d->def->batch_ms - age_ms(r->element[0]->element[0]->str);
+            if (wait > 0) {
+                freeReplyObject(r);
+                (void)nap(d, wait < POLL_MS ? wait : POLL_MS);
+                continue;
+            }
+        }
+        size_t nids, n = take(d, r, &nids);
+        if (nids == 0) {
+            freeReplyObject(r);
+            log_at(LOG_ERROR, d->who, "out of memory for a batch");
+            (void)nap(d, POLL_MS);
+            continue;
+        }
+        if (n == 0 || deliver(d, n))
+            (void)done(d, nids, n);
+        else
+            next_flag = 0; /* disabled, or stopping */
+        freeReplyObject(r);
+    }
+    return NULL;
+}
+
+static void free_deliverer(Deliverer *d)
+{
+    engine_free(d->engine);
+    hook_sink_free(d->sink);
+    free(d->key);
+    free(d->batch);
+    free(d->ids);
+}
+
+HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
+{
+    HookDeliverers *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    atomic_init(&h->stop, false);
+    h->cfg = shared_config_acquire();
+    const Config *cfg = config_ref_get(h->cfg);
+    if (cfg->nhooks && !(h->d = calloc((size_t)cfg->nhooks, sizeof *h->d))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < cfg->nhooks; i++) {
+        Deliverer *d = &h->d[h->n++];
+        d->def = &cfg->hooks[i];
+        d->cfg = cfg;
+        d->stop = &h->stop;
+        snprintf(d->who, sizeof d->who, "hook %s", d->def->name);
+        backoff_init(&d->redis, d->who, "redis", cfg->retry_max_ms);
+        JsonBuf k = {0};
+        backlog_key(&k, cfg, d->def->name, "");
+        d->key = k.oom ? NULL : strndup(k.data, k.len);
+        jsonbuf_free(&k);
+        if (!d->key || !(d->engine = engine_create(cfg))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        if (!(d->sink = hook_sink_new(d->def, cfg->retry_max_ms, err, errlen)))
+            goto fail;
+        metrics_hook_list(d->def->name);
+    }
+    for (int i = 0; i < h->n; i++) {
+        if (pthread_create(&h->d[i].thread, NULL, run, &h->d[i]) != 0) {
+            snprintf(err, errlen, "cannot start the deliverer of hook %s", h->d[i].def->name);
+            goto fail;
+        }
+        h->d[i].started = true;
+    }
+    return h;
+fail:
+    hook_deliverers_stop(h);
+    return NULL;
+}
+
+void hook_deliverers_stop(HookDeliverers *h)
+{
+    if (!h)
+        return;
+    atomic_store(&h->stop, true);
+    for (int i = 0; i < h->n; i++) {
+        if (h->d[i].started)
+            pthread_join(h->d[i].thread, NULL);
+        free_deliverer(&h->d[i]);
+    }
+    free(h->d);
+    shared_config_release(h->cfg);
+    free(h);
+}

@@ -1,0 +1,35 @@
+/* hook_deliver.h — the deliverers of the action hooks: one thread per hook
+ * of the configuration, each with its own Redis connection (an Engine) and
+ * its own destination (hook_sink.h). A deliverer reads its hook's backlog
+ * (the stream <prefix>{hook:<name>}, handlers/backlog.h) from its oldest
+ * entry, COUNT batch_size (http) or engine.batch_size (amqp, kafka), sends
+ * the batch, and once the destination took it deletes those entries (XDEL)
+ * and notes the success (<prefix>{hook:<name>}:last_success, unix ms). A
+ * failed send waits the destination's back-off and sends the same batch
+ * again; an http 410 sets <prefix>{hook:<name>}:disabled (logged at error
+ * level) and the deliverer then waits until that key is deleted (relationctl
+ * hooks enable NAME). An http hook waits up to batch_ms after its oldest
+ * entry for a full batch. Metrics: relationd_hook_*{hook}.
+ *
+ * Ownership: the deliverers hold a reference to the shared configuration
+ * (daemon/shared_config.h) for their life. Threads: started and stopped by
+ * the main thread; each deliverer touches only its own engine and sink.
+ * Failure: start fails (NULL, err) only when out of memory, a sink cannot
+ * be made or a thread cannot start; every outage later is waited out with
+ * back-off, never stopping application nor the other hooks. */
+#ifndef RELATIOND_HOOK_DELIVER_H
+#define RELATIOND_HOOK_DELIVER_H
+
+#include <stddef.h>
+
+typedef struct HookDeliverers HookDeliverers;
+
+/* One thread per hook of the shared configuration. NULL with a message in
+ * err on failure (no thread left running). */
+HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Asks every deliverer to stop (a send in progress finishes: its entries
+ * stay in the backlog when not delivered), joins them, frees. NULL: none. */
+void hook_deliverers_stop(HookDeliverers *d);
+
+#endif

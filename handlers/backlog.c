@@ -1,0 +1,220 @@
+/* backlog.c — the hooks' streams and flags on an engine's connection
+ * (backlog.h): commands written in RESP into the engine's buffer, each
+ * marked with its key's slot, flushed and their replies read at once. */
+#include "handlers/backlog.h"
+#include "handlers/cluster.h"
+#include "handlers/engine_int.h"
+#include "handlers/resp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void backlog_key(JsonBuf *b, const Config *cfg, const char *hook, const char *suffix)
+{
+    jsonbuf_cstr(b, cfg->key_prefix);
+    jsonbuf_cstr(b, "{hook:");
+    jsonbuf_cstr(b, hook);
+    jsonbuf_cstr(b, "}");
+    jsonbuf_cstr(b, suffix);
+}
+
+int backlog_slot(const char *hook)
+{
+    char tag[HOOK_NAME_MAX + 8];
+    int n = snprintf(tag, sizeof tag, "{hook:%s}", hook);
+    return (int)cluster_slot(tag, (size_t)n);
+}
+
+/* The key as one RESP argument. */
+static void key_arg(JsonBuf *cmd, const Config *cfg, const char *hook, const char *suffix)
+{
+    JsonBuf k = {0};
+    backlog_key(&k, cfg, hook, suffix);
+    if (k.oom)
+        cmd->oom = true;
+    else
+        resp_arg(cmd, k.data, k.len);
+    jsonbuf_free(&k);
+}
+
+/* Connected, nothing due ahead: the replies of earlier groups read. */
+static bool ready(Engine *e, char *err, size_t errlen)
+{
+    for (int i = 0; i < ENGINE_MAX_PENDING; i++)
+        if (e->pending[i].busy) {
+            snprintf(err, errlen, "redis: a batch's replies are still due");
+            return false;
+        }
+    return engine_connect(e, err, errlen) && engine_read_groups(e, false, err, errlen);
+}
+
+/* Flushes the n commands written and reads their replies; each must not
+ * be an error (its text in err). */
+static bool run(Engine *e, size_t n, const char *what, redisReply **last, char *err,
+                size_t errlen)
+{
+    if (e->cmd.oom || e->marks_oom) {
+        snprintf(err, errlen, "redis: out of memory for %s", what);
+        engine_drop(e);
+        return false;
+    }
+    if (!engine_flush(e, err, errlen))
+        return false;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r;
+        if (!engine_read_reply(e, &r, err, errlen)) {
+            if (last && *last) {
+                freeReplyObject(*last);
+                *last = NULL;
+            }
+            return false;
+        }
+        if (r->type == REDIS_REPLY_ERROR && ok && !last) {
+            snprintf(err, errlen, "redis %s: %s", what, r->str);
+            ok = false;
+        }
+        if (last && i + 1 == n)
+            *last = r;
+        else
+            freeReplyObject(r);
+    }
+    return ok;
+}
+
+bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err, size_t errlen)
+{
+    if (n == 0)
+        return true;
+    if (!ready(e, err, errlen))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        resp_count(&e->cmd, '*', 13);
+        resp_cstr(&e->cmd, "XADD");
+        key_arg(&e->cmd, e->cfg, x[i].hook, "");
+        resp_cstr(&e->cmd, "*");
+        resp_cstr(&e->cmd, "id");
+        resp_cstr(&e->cmd, x[i].id);
+        resp_cstr(&e->cmd, "body");
+        resp_arg(&e->cmd, x[i].body, x[i].len);
+        resp_cstr(&e->cmd, "key");
+        resp_cstr(&e->cmd, x[i].key);
+        resp_cstr(&e->cmd, "rk");
+        resp_cstr(&e->cmd, x[i].rk);
+        resp_cstr(&e->cmd, "event_type");
+        resp_cstr(&e->cmd, x[i].event_type);
+        engine_cmd_end(e, backlog_slot(x[i].hook));
+    }
+    return run(e, n, "XADD to a hook's backlog", NULL, err, errlen);
+}
+
+bool engine_hook_command(Engine *e, const char *hook, int argc, const char **argv,
+                         const size_t *lens, redisReply **r, char *err, size_t errlen)
+{
+    *r = NULL;
+    if (!ready(e, err, errlen))
+        return false;
+    resp_count(&e->cmd, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++)
+        resp_arg(&e->cmd, argv[i], lens ? lens[i] : strlen(argv[i]));
+    engine_cmd_end(e, backlog_slot(hook));
+    return run(e, 1, argv[0], r, err, errlen);
+}
+
+bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *err,
+                            size_t errlen)
+{
+    if (cfg->nhooks == 0)
+        return true;
+    if (!ready(e, err, errlen))
+        return false;
+    for (int i = 0; i < cfg->nhooks; i++) {
+        resp_count(&e->cmd, '*', 2);
+        resp_cstr(&e->cmd, "XLEN");
+        key_arg(&e->cmd, cfg, cfg->hooks[i].name, "");
+        engine_cmd_end(e, backlog_slot(cfg->hooks[i].name));
+    }
+    if (e->cmd.oom || e->marks_oom) {
+        snprintf(err, errlen, "redis: out of memory for XLEN");
+        engine_drop(e);
+        return false;
+    }
+    if (!engine_flush(e, err, errlen))
+        return false;
+    bool ok = true;
+    for (int i = 0; i < cfg->nhooks; i++) {
+        redisReply *r;
+        if (!engine_read_reply(e, &r, err, errlen))
+            return false;
+        if (r->type == REDIS_REPLY_INTEGER) {
+            len[i] = r->integer;
+        } else if (ok) {
+            snprintf(err, errlen, "redis XLEN of hook %s: %s", cfg->hooks[i].name,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
+            ok = false;
+        }
+        freeReplyObject(r);
+    }
+    return ok;
+}
+
+/* The key <prefix>{hook:<name>}<suffix> as a C string (malloc'ed), NULL
+ * when out of memory. */
+static char *key_string(const Config *cfg, const char *hook, const char *suffix)
+{
+    JsonBuf k = {0};
+    backlog_key(&k, cfg, hook, suffix);
+    char *s = k.oom ? NULL : strndup(k.data, k.len);
+    jsonbuf_free(&k);
+    return s;
+}
+
+bool engine_hook_disabled(Engine *e, const Config *cfg, const char *hook, bool *disabled,
+                          char *why, size_t whylen, char *err, size_t errlen)
+{
+    char *key = key_string(cfg, hook, ":disabled");
+    if (!key) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    const char *argv[] = {"GET", key};
+    redisReply *r;
+    bool ok = engine_hook_command(e, hook, 2, argv, NULL, &r, err, errlen);
+    free(key);
+    if (!ok)
+        return false;
+    ok = r->type == REDIS_REPLY_NIL || r->type == REDIS_REPLY_STRING;
+    if (!ok)
+        snprintf(err, errlen, "redis GET of hook %s's flag: %s", hook,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "not a string");
+    *disabled = r->type == REDIS_REPLY_STRING;
+    if (why && whylen)
+        snprintf(why, whylen, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return ok;
+}
+
+bool engine_hook_set_disabled(Engine *e, const Config *cfg, const char *hook, bool disabled,
+                              const char *why, char *err, size_t errlen)
+{
+    char *key = key_string(cfg, hook, ":disabled");
+    if (!key) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    const char *set[] = {"SET", key, why && why[0] ? why : "disabled"};
+    const char *del[] = {"DEL", key};
+    redisReply *r;
+    bool ok = engine_hook_command(e, hook, disabled ? 3 : 2, disabled ? set : del, NULL, &r, err,
+                                  errlen);
+    free(key);
+    if (!ok)
+        return false;
+    ok = r->type != REDIS_REPLY_ERROR;
+    if (!ok)
+        snprintf(err, errlen, "redis %s of hook %s's flag: %s", disabled ? "SET" : "DEL", hook,
+                 r->str);
+    freeReplyObject(r);
+    return ok;
+}

@@ -1,0 +1,67 @@
+/* backlog.h — the durable backlog of each action hook: a Redis Stream
+ * <prefix>{hook:<name>} (one entry per trigger: fields id, body, key, rk,
+ * event_type), its disabled flag <prefix>{hook:<name>}:disabled, and the
+ * commands that write and read them on an engine's connection (on a cluster
+ * to the node of the hook's own slot, the hash tag {hook:<name>}).
+ *
+ * Ownership: the caller's buffers and replies (freeReplyObject) stay the
+ * caller's. Threads: the engine's (one thread per engine). Failure: every
+ * call returns false with the reason in err, the connection dropped when
+ * what is on it can no longer be trusted (the next call connects again);
+ * an append that failed may have been partly written: appending again is
+ * at least once, with the same trigger ids. */
+#ifndef RELATIOND_BACKLOG_H
+#define RELATIOND_BACKLOG_H
+
+#include "config/config.h"
+#include "handlers/engine.h"
+#include "lib/jsonbuf.h"
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One trigger for one hook's stream. */
+typedef struct {
+    const char *hook;       /* the hook's name */
+    const char *id;         /* the trigger id */
+    const char *body;       /* the trigger's JSON, len bytes */
+    size_t len;
+    const char *key;        /* <database>:<profile_id> of the trigger's side (Kafka key) */
+    const char *rk;         /* the AMQP routing key for this hook */
+    const char *event_type; /* relation_<direction>_<kind> */
+} BacklogEntry;
+
+/* <prefix>{hook:<name>} then suffix ("" or ":disabled") into b. */
+void backlog_key(JsonBuf *b, const Config *cfg, const char *hook, const char *suffix);
+/* The cluster slot of the hook's keys. */
+int backlog_slot(const char *hook);
+
+/* XADD of every entry (MAXLEN none: max_backlog pauses consumption, it
+ * never trims), pipelined, each to its stream's node; true once every one
+ * answered with an entry id. The replies due before them (outbox
+ * clearings) are read first; no batch's replies may be due. */
+bool engine_backlog_append(Engine *e, const BacklogEntry *entries, size_t n, char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
+
+/* One command to the node of hook's slot: argv[0..argc) (each a C string
+ * or, with lens, lens[i] bytes), its reply in *r (an error reply is
+ * returned as a reply, true). The replies due before it are read first. */
+bool engine_hook_command(Engine *e, const char *hook, int argc, const char **argv,
+                         const size_t *lens, redisReply **r, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* XLEN of each hook of cfg into len[0..cfg->nhooks), pipelined. */
+bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *err,
+                            size_t errlen) __attribute__((warn_unused_result));
+
+/* Whether the hook is disabled (its :disabled key exists); set or cleared.
+ * why: the value kept (the reason, shown by relationctl hooks list). */
+bool engine_hook_disabled(Engine *e, const Config *cfg, const char *hook, bool *disabled,
+                          char *why, size_t whylen, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+bool engine_hook_set_disabled(Engine *e, const Config *cfg, const char *hook, bool disabled,
+                              const char *why, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+#endif
