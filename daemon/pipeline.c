@@ -389,8 +389,10 @@ void pipeline_idle(Pipeline *p)
     char err[256];
     if (!engine_sync(p->engine, err, sizeof err))
         log_at(LOG_WARN, p->who, "%s", err);
-    if (redis_link_idle(&p->redis))
+    if (redis_link_idle(&p->redis)) {
         (void)layout_check(p);
+        (void)backlog_check(p); /* /readyz and the gauge follow the backlogs while idle */
+    }
 }
 
 /* ---- the batch's arrays ---- */
