@@ -236,6 +236,9 @@ static void *run(void *arg)
                                              : (size_t)d->cfg->batch_size;
     char count_s[24];
     snprintf(count_s, sizeof count_s, "%zu", count);
+    char err[512];
+    if (!hook_sink_connect(d->sink, err, sizeof err))
+        log_at(LOG_WARN, d->who, "%s (retried with the first batch)", err);
     note_backlog(d);
     while (!atomic_load(d->stop)) {
         if (clock_now_ms() >= next_flag) {

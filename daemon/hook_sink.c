@@ -148,6 +148,11 @@ void hook_sink_free(HookSink *s)
     free(s);
 }
 
+bool hook_sink_connect(HookSink *s, char *err, size_t errlen)
+{
+    return s->kind != HOOK_AMQP || publisher_connect(s->pub, err, errlen);
+}
+
 static void retry(HookSink *s, HookOutcome *out, const char *reason, const char *why)
 {
     out->verdict = HOOK_RETRY;

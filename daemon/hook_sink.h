@@ -27,6 +27,11 @@ HookSink *hook_sink_new(const HookDef *def, int max_ms, char *err, size_t errlen
     __attribute__((warn_unused_result));
 void hook_sink_free(HookSink *s);
 
+/* Connects now when the kind has a connection to make (amqp: connect and
+ * declare), so that an outage or a refusal shows at the start; false with
+ * the reason (the first send tries again). */
+bool hook_sink_connect(HookSink *s, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Sends t[0..n) (n >= 1; at most batch_size for http) and waits until the
  * destination took them all (publisher confirms, Kafka delivery reports,
  * an http answer). */
