@@ -123,7 +123,7 @@ $(BUILD)/hook_http_driver: $(BUILD)/obj/tests/hook_http_driver.o $(ALL_LIBS)
 
 # relationctl (ctl/), on the daemon's AMQP connection, publisher and Kafka configuration.
 CTL_SRCS := ctl/relationctl.c ctl/read.c ctl/check.c ctl/apply.c ctl/broker.c ctl/lines.c \
-            ctl/progress.c ctl/stats_table.c
+            ctl/progress.c ctl/stats_table.c ctl/hooks.c
 $(BUILD)/relationctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRCS)) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 

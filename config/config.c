@@ -1267,12 +1267,6 @@ static Config *config_from_json(json_t *root, Ctx *c, unsigned skip)
         config_free(cfg);
         return NULL;
     }
-    if ((cfg->has_kafka || cfg->has_amqp) && !cfg->has_hooks) {
-        fail(c, "hooks", "with a kafka or amqp source, one hook must be of kind amqp with a "
-                         "topic exchange: the daemon publishes every trigger there");
-        config_free(cfg);
-        return NULL;
-    }
     return cfg;
 }
 

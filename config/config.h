@@ -178,7 +178,8 @@ typedef struct {
     AmqpConfig amqp;
     HookDef *hooks; /* `hooks`: the list, or the single object as hook "default" */
     int nhooks;
-    /* The hook the daemon publishes every trigger to: "default", else the
+    /* The hook relationctl watch and apply --publish use (the daemon
+     * delivers to every hook, daemon/hook_deliver.h): "default", else the
      * first of kind amqp with an exchange (hooks_index; -1 and has_hooks
      * false when none). Copies of its settings. */
     bool has_hooks;

@@ -591,7 +591,5 @@ void config_hook_describe(const Config *cfg, int i, char *out, size_t len)
         add(out, len, &used, ", every trigger");
     add(out, len, &used, "; backlog up to %lld", (long long)h->max_backlog);
     if (i == cfg->hooks_index)
-        add(out, len, &used, "; receives the triggers");
-    else
-        add(out, len, &used, "; not delivered to by this version");
+        add(out, len, &used, "; relationctl watch and apply --publish use it");
 }

@@ -45,6 +45,8 @@ int cmd_apply(const Config *cfg, const Command *c, int argc, char **argv);
 int cmd_watch(const Config *cfg, const Command *c, int argc, char **argv);
 int cmd_send(const Config *cfg, const Command *c, int argc, char **argv);
 int cmd_redrive(const Config *cfg, const Command *c, int argc, char **argv);
+/* hooks.c */
+int cmd_hooks(const Config *cfg, const Command *c, int argc, char **argv);
 
 /* A command's arguments: options (a flag, or one taking the next argument)
  * and positional arguments. "--" ends the options; an argument with one

@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 
-from brokers import KafkaReader, http_get, make_stream, wait_until
+from brokers import KafkaReader, http_get, make_stream, run_relationctl, wait_until
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(1, 33))).decode()
 HTTP_BATCH = 7
@@ -38,8 +38,8 @@ def free_port():
 class Receiver:
     """An http endpoint on a fixed port. mode: "ok", "500", "429" (with
     Retry-After: 1), or "down" (nothing listens: connections refused).
-    Records every request's (headers, body) and the trigger bodies of the
-    ones answered 200."""
+    "410" (Gone). Records every request's (headers, body) and the trigger
+    bodies of the ones answered 200."""
 
     def __init__(self, port):
         self.port = port
@@ -63,7 +63,7 @@ class Receiver:
                     receiver.requests.append((dict(self.headers.items()), body, mode))
                     if mode == "ok":
                         receiver.delivered.extend(json.loads(body))
-                status, extra = {"ok": (200, {}), "500": (500, {}),
+                status, extra = {"ok": (200, {}), "500": (500, {}), "410": (410, {}),
                                  "429": (429, {"Retry-After": "1"})}[mode]
                 self.send_response(status)
                 for k, v in extra.items():
@@ -342,6 +342,69 @@ def test_max_backlog_pauses_consumption_and_readyz_names_the_hook(harness, daemo
         hooks.wait_all()
         h.wait_done()
         wait_until(lambda: http_get(port, "/readyz")[0] == 200, timeout=30)
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        hooks.close()
+
+
+def hooks_list(config_path):
+    out = run_relationctl(["-c", config_path, "hooks", "list"], timeout=60)
+    assert out.returncode == 0, out.stderr
+    return {line.split()[0]: line for line in out.stdout.splitlines()[1:]}
+
+
+def test_410_disables_until_enabled_and_relationctl_hooks(harness, daemons):
+    """A 410 disables the http hook (logged at error level), the others go
+    on; the flag outlives a restart; relationctl hooks list shows the
+    backlog and the state, hooks enable lets the backlog drain; hooks test
+    sends one is_test trigger through a hook directly (exit 0 when taken,
+    1 when not)."""
+    h = harness(kafka=True)
+    port = free_port()
+    hooks = Hooks(h, port, free_port())
+    try:
+        hooks.receiver.set("410")
+        events = make_stream(300, seed=94, clusters=list(range(8)), tag="gone")
+        d = h.daemon(daemons).start()
+        h.feed_kafka(events[:150])
+        d.wait_log('level=error component="hook partner" msg="the destination answered 410 Gone')
+        listed = wait_until(lambda: (lambda l: "disabled: 410 Gone" in l["partner"] and l)(
+            hooks_list(d.config_path)), timeout=30)
+        assert int(listed["partner"].split()[2]) > 0          # its backlog is kept
+        assert "enabled" in listed["mailing"] and "amqp" in listed["mailing"]
+        assert listed["lake"].split()[1] == "kafka"
+        hooks.receiver.set("ok")
+        assert d.stop() == 0, d.log_tail()
+        d.start()                       # still disabled after a restart
+        h.feed_kafka(events[150:])
+        h.wait_done()                   # the other hooks flow
+        time.sleep(1.5)
+        assert hooks.receiver.delivered == []
+        assert "disabled" in hooks_list(d.config_path)["partner"]
+        out = run_relationctl(["-c", d.config_path, "hooks", "enable", "partner"])
+        assert out.returncode == 0 and "enabled (it was disabled: 410 Gone" in out.stdout, out
+        hooks.wait_all()
+        wait_until(lambda: hooks_list(d.config_path)["partner"].split()[2] == "0", timeout=30)
+        assert "never" not in hooks_list(d.config_path)["partner"]
+        # hooks test: delivered directly, marked is_test
+        before = len(hooks.receiver.delivered)
+        out = run_relationctl(["-c", d.config_path, "hooks", "test", "partner"])
+        assert out.returncode == 0, out
+        assert re.match(r"hook partner: test trigger \S+ delivered in \d+ ms, HTTP 200$",
+                        out.stdout.strip()), out.stdout
+        sent = hooks.receiver.delivered[before:]
+        assert len(sent) == 1 and sent[0]["is_test"] is True
+        assert sent[0]["event_data"]["relation"] == "loyal"
+        assert sent[0]["event_data"]["direction"] == "direct"
+        out = run_relationctl(["-c", d.config_path, "hooks", "test", "crm"])
+        assert out.returncode == 0, out
+        got = hooks.crm.drain()[-1]
+        assert json.loads(got[2])["is_test"] is True
+        hooks.receiver.set("down")
+        out = run_relationctl(["-c", d.config_path, "hooks", "test", "partner"])
+        assert out.returncode == 1 and "not delivered" in out.stdout and "connect" in out.stdout
+        out = run_relationctl(["-c", d.config_path, "hooks", "test", "nosuch"])
+        assert out.returncode == 2 and 'no hook named "nosuch"' in out.stderr
         assert d.stop() == 0, d.log_tail()
     finally:
         hooks.close()

@@ -1,7 +1,7 @@
 /* test_hooks.c — the `hooks` section (config/hooks.c): the list of named
  * hooks and the single object, every rule with its exact message (each
  * names the JSON path), the filter (hook_filter_pass), the hook that
- * receives the triggers (hooks_url ...), what a reload keeps, the secret's
+ * relationctl watch and apply --publish use (hooks_url ...), what a reload keeps, the secret's
  * key, the description --check-config prints; and lib/base64.h.
  * JSON texts are written with single quotes, turned into double quotes
  * before parsing. */
@@ -147,9 +147,6 @@ static const struct {
      "hooks[0].filter.directions[0]: must be direct or reverse"},
     {"max_backlog 0", DOC("[" HTTP(",'max_backlog':0") "]"),
      "hooks[0].max_backlog: must be an integer 1..1000000000"},
-    {"source without an amqp exchange", SRC_DOC("[" HTTP("") "]"),
-     "hooks: with a kafka or amqp source, one hook must be of kind amqp with a topic exchange: the "
-     "daemon publishes every trigger there"},
     {"single object: unknown key", DOC("{'url':'amqp://h','queue':'q'}"), "hooks.queue: unknown key"},
 };
 
@@ -224,7 +221,7 @@ static void test_hooks_list(void **state)
     assert_int_equal(p->filter.nrelations, 1);
     assert_string_equal(p->filter.relations[0], "referrals");
     assert_int_equal(p->filter.directions, 1u << SIDE_DIRECT);
-    /* the first amqp topic exchange receives the triggers */
+    /* the first amqp topic exchange is the one relationctl watch uses */
     assert_true(c->has_hooks);
     assert_int_equal(c->hooks_index, 0);
     assert_string_equal(c->hooks_url, "amqp://u:p@h/");
@@ -240,18 +237,18 @@ static void test_hooks_list(void **state)
     char line[512];
     config_hook_describe(c, 0, line, sizeof line);
     assert_string_equal(line, "hook mailing: amqp topic exchange relation.hooks at amqp://h/, "
-                              "every trigger; backlog up to 1000000; receives the triggers");
+                              "every trigger; backlog up to 1000000; relationctl watch and "
+                              "apply --publish use it");
     config_hook_describe(c, 1, line, sizeof line);
     assert_string_equal(line, "hook crm: amqp queue crm.relations at amqps://h/, kinds attach, "
-                              "detach; backlog up to 1000000; not delivered to by this version");
+                              "detach; backlog up to 1000000");
     config_hook_describe(c, 2, line, sizeof line);
     assert_string_equal(line, "hook lake: kafka topic relation-triggers at host:9092, every "
-                              "trigger; backlog up to 1000000; not delivered to by this version");
+                              "trigger; backlog up to 1000000");
     config_hook_describe(c, 3, line, sizeof line);
     assert_string_equal(line, "hook partner: http POST https://partner.example/hook (batches "
                               "of up to 50, 200 ms, timeout 3000 ms, signed, body checked), "
-                              "relations referrals, directions direct; backlog up to 5000; not "
-                              "delivered to by this version");
+                              "relations referrals, directions direct; backlog up to 5000");
     config_free(c);
 }
 
@@ -271,13 +268,12 @@ static void test_hooks_http_defaults(void **state)
     assert_int_equal(h->max_backlog, 1000000);
     assert_null(h->secret);
     assert_null(h->success_regex);
-    assert_false(c->has_hooks); /* no amqp exchange: nothing published (no source either) */
+    assert_false(c->has_hooks); /* no amqp exchange for relationctl watch */
     assert_int_equal(c->hooks_index, -1);
     assert_null(c->hooks_url);
     config_hook_describe(c, 0, line, sizeof line);
     assert_string_equal(line, "hook p: http POST http://h:8080/x (batches of up to 100, 1000 ms, "
-                              "timeout 10000 ms), every trigger; backlog up to 1000000; not "
-                              "delivered to by this version");
+                              "timeout 10000 ms), every trigger; backlog up to 1000000");
     config_free(c);
 }
 
