@@ -384,6 +384,7 @@ static const char *connection_of(const char *what)
 {
     static const char *const map[][2] = {
         {"redis", "redis"},           {"hooks exchange", "hooks"},
+        {"destination", "hooks"}, /* an amqp or kafka hook's (daemon/hook_sink.c) */
         {"kafka", "kafka"},           {"dead-letter topic", "kafka"},
         {"rabbitmq", "amqp"},         {"dead-letter exchange", "amqp"},
     };

@@ -169,6 +169,10 @@ def scrape_after_traffic(harness, daemons):
     port = free_port()
     h = harness(kafka=True, amqp=True)
     cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
+    # the exchange the harness watches, and an http hook nothing answers (its failures)
+    cfg["hooks"] = [dict(h.config["hooks"], name="mailing", kind="amqp"),
+                    {"name": "unanswered", "kind": "http",
+                     "url": "http://127.0.0.1:%d/hook" % free_port()}]
     cfg["kafka"] = dict(cfg["kafka"], properties=dict(cfg["kafka"]["properties"],
                                                       **{"statistics.interval.ms": "300"}))
     d = h.daemon(daemons, config=cfg).start()
@@ -183,7 +187,10 @@ def scrape_after_traffic(harness, daemons):
         return (len(parts) == h.kafka.partitions
                 and H.value(m, "relationd_dead_letters_total", source="kafka") == 1
                 and H.value(m, "relationd_dead_letters_total", source="amqp") == 1
-                and any(n == "relationd_triggers_published_total" for n, _ in m))
+                and any(n == "relationd_triggers_published_total" for n, _ in m)
+                and any(n == "relationd_hook_failures_total" for n, _ in m)
+                and H.value(m, "relationd_hook_last_success_timestamp_seconds",
+                            hook="mailing") > 0)
     wait_until(reported, timeout=30, message=lambda: H.get(port, "/metrics")[1])
 
     status, text = H.get(port, "/metrics")
