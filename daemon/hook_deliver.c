@@ -285,10 +285,12 @@ static void *run(void *arg)
             (void)nap(d, POLL_MS);
             continue;
         }
-        if (n == 0 || deliver(d, n))
+        if (n == 0 || deliver(d, n)) {
             (void)done(d, nids, n);
-        else
-            next_flag = 0; /* disabled, or stopping */
+        } else {
+            next_flag = 0; /* disabled (logged already), or stopping */
+            was_off = !atomic_load(d->stop);
+        }
         freeReplyObject(r);
     }
     return NULL;

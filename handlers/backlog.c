@@ -50,8 +50,10 @@ static bool ready(Engine *e, char *err, size_t errlen)
 }
 
 /* Flushes the n commands written and reads their replies; each must not
- * be an error (its text in err). */
-static bool run(Engine *e, size_t n, const char *what, redisReply **last, char *err,
+ * be an error (its text in err); with last, the last reply is the caller's
+ * instead; with wait, the last command is a WAIT that must count
+ * redis.wait_replicas. */
+static bool run(Engine *e, size_t n, bool wait, const char *what, redisReply **last, char *err,
                 size_t errlen)
 {
     if (e->cmd.oom || e->marks_oom) {
@@ -73,6 +75,12 @@ static bool run(Engine *e, size_t n, const char *what, redisReply **last, char *
         }
         if (r->type == REDIS_REPLY_ERROR && ok && !last) {
             snprintf(err, errlen, "redis %s: %s", what, r->str);
+            ok = false;
+        } else if (wait && i + 1 == n && ok &&
+                   (r->type != REDIS_REPLY_INTEGER || r->integer < e->cfg->wait_replicas)) {
+            snprintf(err, errlen, "redis WAIT: %lld of %d replicas acknowledged the backlog "
+                     "entries", r->type == REDIS_REPLY_INTEGER ? r->integer : 0LL,
+                     e->cfg->wait_replicas);
             ok = false;
         }
         if (last && i + 1 == n)
@@ -106,7 +114,16 @@ bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err
         resp_cstr(&e->cmd, x[i].event_type);
         engine_cmd_end(e, backlog_slot(x[i].hook));
     }
-    return run(e, n, "XADD to a hook's backlog", NULL, err, errlen);
+    bool wait = e->cfg->wait_replicas > 0;
+    if (wait) {
+        /* as after a batch's apply calls: held by enough replicas of every primary */
+        resp_count(&e->cmd, '*', 3);
+        resp_cstr(&e->cmd, "WAIT");
+        resp_int(&e->cmd, e->cfg->wait_replicas);
+        resp_int(&e->cmd, e->cfg->redis_timeout_ms / 2);
+        engine_cmd_end(e, router_cluster(e->router) ? ROUTER_ALL : ROUTER_ANY);
+    }
+    return run(e, n + wait, wait, "XADD to a hook's backlog", NULL, err, errlen);
 }
 
 bool engine_hook_command(Engine *e, const char *hook, int argc, const char **argv,
@@ -119,7 +136,7 @@ bool engine_hook_command(Engine *e, const char *hook, int argc, const char **arg
     for (int i = 0; i < argc; i++)
         resp_arg(&e->cmd, argv[i], lens ? lens[i] : strlen(argv[i]));
     engine_cmd_end(e, backlog_slot(hook));
-    return run(e, 1, argv[0], r, err, errlen);
+    return run(e, 1, false, argv[0], r, err, errlen);
 }
 
 bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *err,

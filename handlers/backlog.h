@@ -39,7 +39,8 @@ int backlog_slot(const char *hook);
 
 /* XADD of every entry (MAXLEN none: max_backlog pauses consumption, it
  * never trims), pipelined, each to its stream's node; true once every one
- * answered with an entry id. The replies due before them (outbox
+ * answered with an entry id (and, with redis.wait_replicas, a WAIT
+ * counted that many replicas). The replies due before them (outbox
  * clearings) are read first; no batch's replies may be due. */
 bool engine_backlog_append(Engine *e, const BacklogEntry *entries, size_t n, char *err,
                            size_t errlen) __attribute__((warn_unused_result));
