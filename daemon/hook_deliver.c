@@ -22,6 +22,8 @@
  * its flag. */
 #define POLL_MS 100
 #define DISABLED_POLL_MS 1000
+/* The longest XREAD BLOCK of an idle deliverer. */
+#define IDLE_BLOCK_MS 1000
 
 typedef struct {
     pthread_t thread;
@@ -219,6 +221,27 @@ static bool deliver(Deliverer *d, size_t n)
     }
 }
 
+/* An empty stream: waits until an entry is appended (XREAD BLOCK from the
+ * start: the stream holds only undelivered entries), at most
+ * IDLE_BLOCK_MS (under redis.timeout_ms), so that a trigger goes out as
+ * soon as it is stored and a stop is seen within that time. */
+static void wait_entry(Deliverer *d)
+{
+    int64_t block = d->cfg->redis_timeout_ms / 2;
+    if (block > IDLE_BLOCK_MS)
+        block = IDLE_BLOCK_MS;
+    if (block < POLL_MS) {
+        (void)nap(d, POLL_MS);
+        return;
+    }
+    char ms[24];
+    snprintf(ms, sizeof ms, "%lld", (long long)block);
+    const char *argv[] = {"XREAD", "COUNT", "1", "BLOCK", ms, "STREAMS", d->key, "0-0"};
+    redisReply *r = command(d, 8, argv);
+    if (r)
+        freeReplyObject(r);
+}
+
 /* The age in ms of a stream entry id "<unix ms>-<seq>". */
 static int64_t age_ms(const char *id)
 {
@@ -264,7 +287,7 @@ static void *run(void *arg)
         if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
             freeReplyObject(r);
             metrics_hook_backlog(d->def->name, 0);
-            (void)nap(d, POLL_MS);
+            wait_entry(d);
             continue;
         }
         /* http: a full batch, or batch_ms after the oldest entry */

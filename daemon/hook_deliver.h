@@ -2,7 +2,8 @@
  * of the configuration, each with its own Redis connection (an Engine) and
  * its own destination (hook_sink.h). A deliverer reads its hook's backlog
  * (the stream <prefix>{hook:<name>}, handlers/backlog.h) from its oldest
- * entry, COUNT batch_size (http) or engine.batch_size (amqp, kafka), sends
+ * entry, COUNT batch_size (http) or engine.batch_size (amqp, kafka)
+ * (an empty stream is waited on with XREAD BLOCK, at most 1 s), sends
  * the batch, and once the destination took it deletes those entries (XDEL)
  * and notes the success (<prefix>{hook:<name>}:last_success, unix ms). A
  * failed send waits the destination's back-off and sends the same batch

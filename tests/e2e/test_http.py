@@ -130,41 +130,41 @@ def outbox_in_redis(h):
                for f in h.redis.hkeys(k) if f[:1] in ("!", b"!"))
 
 
-def test_outbox_gauge_counts_the_entries_waiting_for_the_hooks(harness, daemons, rabbit):
-    """While RabbitMQ blocks publishers (a disk alarm), applied events wait in
-    the outbox: relationd_outbox_entries equals the entries in Redis, and the
-    connections are up; once the alarm clears, every trigger is delivered and
-    the gauge is back to 0."""
+def test_backlog_gauge_counts_the_triggers_waiting_for_a_blocked_hook(harness, daemons, rabbit):
+    """While RabbitMQ blocks publishers (a disk alarm), the events are applied
+    all the same and their triggers wait in the hook's backlog:
+    relationd_hook_backlog equals the stream's length in Redis, the outbox
+    is empty (relationd_outbox_entries 0, as in Redis), and the connections
+    are up; once the alarm clears, every trigger is delivered and the backlog
+    gauge is back to 0. (Before the per-hook backlogs the triggers waited in
+    the outbox and application stopped.)"""
     port = free_port()
     h = harness(kafka=True)
     cfg = dict(h.config, http={"listen": "127.0.0.1:%d" % port})
     events = make_stream(200, seed=96, clusters=[0, 1, 2, 3], tag="obx")
+    stream = h.names.prefix + "{hook:default}"
     with rabbit.disk_alarm():
         h.feed_kafka(events)
         h.sides |= profiles_of(events)
-        # started on the backlog: while the hooks are blocked a source takes
-        # no more than the batches in flight, so how much of the stream is
-        # applied depends on the batch sizes; what counts is that the gauge
-        # equals the entries in Redis once application has stopped
         d = h.daemon(daemons, config=cfg).start()
-        last = {}
+        # every event applied while the hook is blocked
+        wait_until(lambda: h.lag() == 0 and not h.state_diff(), timeout=60, message=h.status)
 
         def settled():
-            g = value(scrape(port), "relationd_outbox_entries")
-            now = (h.applied(), g, outbox_in_redis(h))
-            stable = last.get("v") == now and time.monotonic() - last["t"] >= 1.0
-            if last.get("v") != now:
-                last.update(v=now, t=time.monotonic())
-            return stable and g > 0 and g == now[2]
-        wait_until(settled, timeout=60, interval=0.1,
-                   message=lambda: "applied %r, gauge %r, Redis %d" % (
-                       h.applied(), value(scrape(port), "relationd_outbox_entries"),
+            m = scrape(port)
+            return (value(m, "relationd_hook_backlog", hook="default") == h.redis.xlen(stream) > 0
+                    and value(m, "relationd_outbox_entries") == 0 == outbox_in_redis(h))
+        wait_until(settled, timeout=30, interval=0.1,
+                   message=lambda: "backlog gauge %r, Redis %d; outbox gauge %r, Redis %d" % (
+                       value(scrape(port), "relationd_hook_backlog", hook="default"),
+                       h.redis.xlen(stream), value(scrape(port), "relationd_outbox_entries"),
                        outbox_in_redis(h)))
         metrics = scrape(port)
         for conn in ("redis", "kafka"):
             assert value(metrics, "relationd_connection_up", component=conn) == 1, metrics
     h.wait_done()
-    wait_until(lambda: value(scrape(port), "relationd_outbox_entries") == 0, timeout=30)
-    assert outbox_in_redis(h) == 0
+    wait_until(lambda: value(scrape(port), "relationd_hook_backlog", hook="default") == 0,
+               timeout=30)
+    assert h.redis.xlen(stream) == 0
     h.check()
     assert d.stop() == 0, d.log_tail()
