@@ -1,29 +1,32 @@
 /* pipeline.h — batches of messages from a source: parse, apply in one Redis
- * pipeline, render and publish the triggers, await their confirms, clear
- * them from the outboxes, then have the source acknowledge them. Each source
- * has its own pipeline (its own Redis and hooks connections), used by the
- * source's thread only.
+ * pipeline, render the triggers and append them to the backlog of each hook
+ * whose filter passes them (handlers/backlog.h; the hooks' deliverers,
+ * daemon/hook_deliver.h, send them on), clear them from the outboxes, then
+ * have the source acknowledge them. Each source has its own pipeline (its
+ * own Redis connection), used by the source's thread only.
  *
  * The pipeline owns the ring of batches in flight (its bookkeeping: which
  * slot is filled, how many in flight, the oldest, is lib/ring.h's, shared
  * with relationctl apply); a source is transport
  * code behind a PipelineSource (fill a batch, hand over its messages,
  * dead-letter the refused ones, acknowledge it, release it). The stages of
- * several batches overlap: while batch N waits for its confirms, batch
- * N+1's triggers are in flight too and batch N+2 is applied by Redis. One
- * turn (pipeline_step):
+ * several batches overlap: while batch N waits for its acknowledgement,
+ * batch N+1 is applied by Redis. One turn (pipeline_step):
  *
  *     fill the current batch              the source takes what is ready
+ *                                         (paused while a hook's backlog is
+ *                                         at its max_backlog)
  *     start it                            parsed; its calls written to Redis
- *     complete the oldest (ring full)     N's confirms awaited, outboxes
- *                                         cleared, dead letters sent, acked
- *     publish the current one             N+2's results read, triggers published
+ *     complete the oldest (ring full)     N's outboxes cleared, dead letters
+ *                                         sent, acked
+ *     publish the current one             N+1's results read, triggers
+ *                                         appended to the hooks' backlogs
  *
  * Batches go through the stages in the order they were started, at most
  * PIPELINE_DEPTH at a time, and are acknowledged in that order, each only
- * after its triggers were confirmed and its dead letters delivered; an
- * edge's later event never overtakes an earlier one (one Redis connection,
- * one hooks channel). Any failure falls back to doing the batch's remaining
+ * after Redis took its triggers into the backlogs and its dead letters were
+ * delivered; an edge's later event never overtakes an earlier one (one
+ * Redis connection). Any failure falls back to doing the batch's remaining
  * work one step after the other, waiting out outages with back-off;
  * applying again is safe (a duplicate returns its undelivered triggers).
  * Only past the drain deadline (or when the source's acknowledgement
@@ -103,7 +106,7 @@ const Config *pipeline_config(Pipeline *p);
 
 /* The slot of the batch being filled. */
 int pipeline_filling(const Pipeline *p);
-/* Batches published and not yet completed. */
+/* Batches published (their triggers in the backlogs) and not yet completed. */
 int pipeline_in_flight(const Pipeline *p);
 
 typedef enum {
@@ -111,13 +114,13 @@ typedef enum {
     PIPELINE_SOURCE_FAILED,  /* fill failed (err says why): nothing else done */
     PIPELINE_ACK_FAILED,     /* a batch was left unacknowledged: its completion passed the
                               * drain deadline, or its ack failed */
-    PIPELINE_PUBLISH_FAILED  /* the current batch's publishing passed the drain deadline:
-                              * abandoned, unacknowledged */
+    PIPELINE_PUBLISH_FAILED  /* the current batch's applying or appending passed the drain
+                              * deadline: abandoned, unacknowledged */
 } PipelineStatus;
 
 /* One turn: fills the current batch, starts it, completes (acknowledges)
  * the oldest in flight when the ring is full or nothing new came, and
- * publishes the current one without waiting. After a failure, the source
+ * publishes the current one (its triggers appended to the backlogs). After a failure, the source
  * drops its connection (AMQP) and calls pipeline_drop. */
 PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
     __attribute__((warn_unused_result));
@@ -126,21 +129,21 @@ PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
  * filling, stopping at the first failure (then call pipeline_drop). ack is
  * called with sync. */
 PipelineStatus pipeline_drain(Pipeline *p) __attribute__((warn_unused_result));
-/* The batches in flight are finished (their triggers confirmed, so that a
- * redelivery finds them delivered) but not acknowledged; the current one
+/* The batches in flight are finished (their triggers are in the backlogs:
+ * their outbox entries cleared, so that a redelivery finds them delivered)
+ * but not acknowledged; the current one
  * is abandoned; all are released. For a connection gone, or after a
  * failed turn. NULL: nothing. */
 void pipeline_drop(Pipeline *p);
 
 /* Connects to Redis (loading the function library; the layout key written
- * when absent, its keyspace id remembered: handlers/layout.h) and to the
- * hooks exchange, waiting out their outages with back-off. False only past
- * the drain deadline. */
+ * when absent, its keyspace id remembered: handlers/layout.h), waiting out
+ * its outages with back-off. False only past the drain deadline. */
 bool pipeline_connect(Pipeline *p) __attribute__((warn_unused_result));
 
-/* Between batches: keeps the idle connections alive, and checks Redis
+/* Between batches: keeps the idle connection alive, and checks Redis
  * (redis_link_idle) so that the gauges and /readyz follow it without
- * traffic, and its layout key.
+ * traffic, its layout key, and the hooks' backlogs (max_backlog).
  *
  * The layout key is read again on every new Redis connection and every
  * REDIS_IDLE_CHECK_MS (idle, or between batches). Gone or holding another
