@@ -400,6 +400,18 @@ def test_410_disables_until_enabled_and_relationctl_hooks(harness, daemons):
         assert out.returncode == 0, out
         got = hooks.crm.drain()[-1]
         assert json.loads(got[2])["is_test"] is True
+        out = run_relationctl(["-c", d.config_path, "hooks", "test", "lake"])
+        assert out.returncode == 0, out
+        tid = out.stdout.split()[4]     # hook lake: test trigger <id> delivered ...
+
+        def test_record():
+            for key, v, headers, _ in hooks.lake.poll(0.2):
+                if headers.get("message_id") == tid:
+                    return key, json.loads(v), headers
+        key, body, headers = wait_until(test_record, timeout=30)
+        assert body["is_test"] is True and body["event_data"]["id"] == tid
+        assert key == b"managers:relationctl-test"
+        assert headers["event_type"] == body["event_type"] == "relation_direct_attach"
         hooks.receiver.set("down")
         out = run_relationctl(["-c", d.config_path, "hooks", "test", "partner"])
         assert out.returncode == 1 and "not delivered" in out.stdout and "connect" in out.stdout
