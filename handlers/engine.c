@@ -180,7 +180,9 @@ static char *make_library(const Config *cfg, char fname[64])
     jsonbuf_cstr(&lib, fname);
     jsonbuf_cstr(&lib, "_both', apply2)\nredis.register_function('");
     jsonbuf_cstr(&lib, fname);
-    jsonbuf_cstr(&lib, "_rebuild', rebuild)\n");
+    jsonbuf_cstr(&lib, "_rebuild', rebuild)\nredis.register_function('");
+    jsonbuf_cstr(&lib, fname);
+    jsonbuf_cstr(&lib, "_migrate', migrate)\n");
     jsonbuf_char(&lib, '\0');
     if (!lib.oom) {
         out = lib.data;
