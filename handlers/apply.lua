@@ -90,9 +90,8 @@ local EXACT = 9007199254740992 - 2000000000000000 -- 2^53 less the largest chang
 -- A total beyond this is refused: 2^63 less a margin wider than a double's
 -- error there and the largest change.
 local LIMIT = 9200000000000000000
-local TTL_MS = string.format('%d', TOMB_TTL * 1000) -- an edgeless side's lifetime
+local TTL_MS = TOMB_TTL .. '000' -- an edgeless side's lifetime (ms)
 local DEDUP_IDS = -DEDUP_RANK - 1
-local fmt = string.format
 
 -- Compares two int64 decimal strings: -1, 0 or 1.
 local function vcmp(x, y)
@@ -106,11 +105,10 @@ end
 
 -- Compares two strings byte by byte (memcmp, then the shorter first):
 -- true when a < b. Lua's '<' would use the locale's collation.
-local byte = string.byte
 local function blt(a, b)
   local n = #a < #b and #a or #b
   for k = 1, n do
-    local x, y = byte(a, k), byte(b, k)
+    local x, y = string.byte(a, k), string.byte(b, k)
     if x ~= y then return x < y end
   end
   return #a < #b
@@ -187,7 +185,7 @@ local function pack(C, w, ver)
     local v = w[i]
     if v then
       local s = slot[i]
-      parts[s] = fmt('%d', v)
+      parts[s] = string.format('%d', v)
       if s > hi then hi = s end
     end
   end
@@ -203,7 +201,7 @@ end
 local function add(acc, k, f, d)
   local v = (acc[f] or 0) + d
   if v >= EXACT or v <= -EXACT then
-    redis.call('HINCRBY', k, f, fmt('%d', acc[f] or 0))
+    redis.call('HINCRBY', k, f, string.format('%d', acc[f] or 0))
     v = d
   end
   acc[f] = v
@@ -223,7 +221,7 @@ end
 -- acc added into the hash k (HINCRBY of each field that is not 0).
 local function flush(acc, k)
   for f, v in pairs(acc) do
-    if v ~= 0 then redis.call('HINCRBY', k, f, fmt('%d', v)) end
+    if v ~= 0 then redis.call('HINCRBY', k, f, string.format('%d', v)) end
   end
 end
 
@@ -234,9 +232,9 @@ end
 local function cut(C, i, key)
   local L = C.L[i]
   if C.order[i] == 1 then
-    redis.call('ZREMRANGEBYRANK', key, '0', fmt('%d', -2 * L - 1))
+    redis.call('ZREMRANGEBYRANK', key, '0', string.format('%d', -2 * L - 1))
   else
-    redis.call('ZREMRANGEBYRANK', key, fmt('%d', 2 * L), '-1')
+    redis.call('ZREMRANGEBYRANK', key, string.format('%d', 2 * L), '-1')
   end
 end
 
@@ -260,7 +258,7 @@ local function edges_order(C, i, all, cp, new)
   local list, w, ecp = {}, {}, '@' .. cp
   for j = 1, #all, 2 do
     local f = all[j]
-    if byte(f, 1) == 64 and f ~= ecp then -- '@'
+    if string.byte(f, 1) == 64 and f ~= ecp then -- '@'
       weights_of(C, all[j + 1], w)
       if w[i] then list[#list + 1] = {w[i], f:sub(2)} end
     end
@@ -275,7 +273,7 @@ end
 local function zadd_of(list, k)
   local z = {}
   for j = 1, k do
-    z[2 * j - 1], z[2 * j] = fmt('%d', list[j][1]), list[j][2]
+    z[2 * j - 1], z[2 * j] = string.format('%d', list[j][1]), list[j][2]
   end
   return z
 end
@@ -284,7 +282,7 @@ end
 local function record_top(list, L)
   local t = {}
   for j = 1, (#list < L and #list or L) do
-    t[2 * j - 1], t[2 * j] = list[j][2], fmt('%d', list[j][1])
+    t[2 * j - 1], t[2 * j] = list[j][2], string.format('%d', list[j][1])
   end
   return t
 end
@@ -331,7 +329,7 @@ local function top_change(C, S, i, key, cb, ca, pcb, pca)
   end
   if at then table.remove(list, at) end
   if stay then
-    redis.call('ZADD', key, fmt('%d', nv), cp)
+    redis.call('ZADD', key, string.format('%d', nv), cp)
     local p = #list + 1
     for j = 1, #list do
       if ranks_before(desc, nv, cp, list[j][1], list[j][2]) then p = j; break end
@@ -397,10 +395,10 @@ local function remember_ids(S)
   local k_ids, score = S.k_ids, S.score
   if S.spill then
     local w = S.w
-    redis.call('ZADD', k_ids, fmt('%d', score - 7), w:sub(1, 8), fmt('%d', score - 6), w:sub(9, 16),
-               fmt('%d', score - 5), w:sub(17, 24), fmt('%d', score - 4), w:sub(25, 32),
-               fmt('%d', score - 3), w:sub(33, 40), fmt('%d', score - 2), w:sub(41, 48),
-               fmt('%d', score - 1), w:sub(49, 56), S.now, S.key)
+    redis.call('ZADD', k_ids, string.format('%d', score - 7), w:sub(1, 8), string.format('%d', score - 6), w:sub(9, 16),
+               string.format('%d', score - 5), w:sub(17, 24), string.format('%d', score - 4), w:sub(25, 32),
+               string.format('%d', score - 3), w:sub(33, 40), string.format('%d', score - 2), w:sub(41, 48),
+               string.format('%d', score - 1), w:sub(49, 56), S.now, S.key)
     redis.call('HDEL', S.k_side, '#w')
     redis.call('PEXPIRE', k_ids, TTL_MS)
     return
@@ -444,10 +442,10 @@ local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
   local count, window_, rb, layout1 = 0, false, false, false
   for j = 1, #all, 2 do
     local f, v = all[j], all[j + 1]
-    local c = byte(f, 1)
+    local c = string.byte(f, 1)
     if c == 64 then -- '@'
       count = count + 1
-      if byte(v, 1) == 123 then -- '{'
+      if string.byte(v, 1) == 123 then -- '{'
         local wts, ver = weights_of_json(C, v, w)
         set[#set + 1], set[#set + 2] = f, pack(C, wts, ver)
       end
@@ -557,7 +555,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
     local l = z + 0
     if l >= score then
       score = l + 1
-      now = fmt('%d', score)
+      now = string.format('%d', score)
     end
     S.l = l
   elseif w then
@@ -684,7 +682,7 @@ local function shadow(C, S, value)
   for _, i in ipairs(C.tops) do
     local k, v = base .. 'rebuild:top:' .. C.short[i], new and new[i]
     if v then
-      redis.call('ZADD', k, fmt('%d', v), cp)
+      redis.call('ZADD', k, string.format('%d', v), cp)
     else
       redis.call('ZREM', k, cp)
     end
@@ -771,13 +769,13 @@ local function commit(C, S, keys, date, version)
         nd = nd + 1
         del[nd] = fields[j]
       else
-        h[nh + 1], h[nh + 2] = fields[j], fmt('%d', v)
+        h[nh + 1], h[nh + 2] = fields[j], string.format('%d', v)
         nh = nh + 2
       end
     end
   else
     for j = 1, nf do
-      if redis.call('HINCRBY', k_side, fields[j], fmt('%d', deltas[j])) == 0 then
+      if redis.call('HINCRBY', k_side, fields[j], string.format('%d', deltas[j])) == 0 then
         nd = nd + 1
         del[nd] = fields[j]
       end
@@ -961,7 +959,7 @@ local function rebuild(keys, args)
       for t, i in ipairs(C.tops) do
         if w[i] then
           local tv = topv[t]
-          tv[#tv + 1], tv[#tv + 2] = fmt('%d', w[i]), cp
+          tv[#tv + 1], tv[#tv + 2] = string.format('%d', w[i]), cp
         end
       end
       marks[#marks + 1], marks[#marks + 2] = f[j], '1'
