@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 import time
 
+import redis
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIOND = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
@@ -785,22 +787,19 @@ def _s(v):
     return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
 
 
-# a hash with values that are not UTF-8 (outbox records are MessagePack),
-# read through a decoding client: each such value as "hex:<digits>"
-_HGETALL_HEX = """
-local r = redis.call('HGETALL', KEYS[1])
-for i = 2, #r, 2 do
-  r[i] = 'hex:' .. string.gsub(r[i], '.', function(c) return string.format('%02x', c:byte()) end)
-end
-return r"""
-
-
 def _hgetall(client, key):
+    """HGETALL of key as bytes when a value is not UTF-8 (outbox records are
+    MessagePack, a side's window '#w' binary) and client decodes replies: _s
+    then shows it as a client that does not decode would."""
     try:
         return client.hgetall(key)
     except UnicodeDecodeError:
-        flat = client.eval(_HGETALL_HEX, 1, key)
-        return dict(zip(flat[0::2], flat[1::2]))
+        raw = redis.Redis(**dict(client.connection_pool.connection_kwargs,
+                                 decode_responses=False))
+        try:
+            return raw.hgetall(key)
+        finally:
+            raw.close()
 
 
 def redis_state(client, prefix, zeros=True):
