@@ -72,12 +72,12 @@ def test_a_fresh_keyspace_gets_the_key_and_nothing_is_said(harness, daemons):
         h.wait_done()
         wait_until(lambda: readyz(port) == (200, {"down": []}), timeout=15, message=d.log_tail)
         value = layout_value(h.redis, h.names.prefix)
-        assert re.fullmatch(r"1 [0-9a-f]{16}", value or ""), value
+        assert re.fullmatch(r"2 [0-9a-f]{16}", value or ""), value
         assert lost_total(port) == 0
         assert LOST not in d.log() and "level=error" not in d.log(), d.log_tail()
         shown = ctl(d.config_path, "layout", "show")
         assert shown.returncode == 0, shown.stderr
-        assert value.split()[1] in shown.stdout and "version 1" in shown.stdout, shown.stdout
+        assert value.split()[1] in shown.stdout and "version 2" in shown.stdout, shown.stdout
         h.check()
         # a restart keeps the keyspace's id
         assert d.stop() == 0, d.log_tail()
