@@ -1086,11 +1086,15 @@ class Harness:
 
     def applied(self):
         """Events applied by the daemon so far (side applications / 2, from
-        the sizes of the `seen` sets)."""
+        the sizes of the duplicate windows: the 8-byte event keys of a side's
+        `#w`, or its `ids` set)."""
         pipe = self.redis.pipeline(transaction=False)
         for rel, side, profile in sorted(self.sides):
-            pipe.zcard("%s{%s:%s:%s}:seen" % (self.names.prefix, rel, side[0], profile))
-        return sum(pipe.execute()) / 2
+            tag = "%s{%s:%s:%s}:" % (self.names.prefix, rel, side[0], profile)
+            pipe.hstrlen(tag + "side", "#w")
+            pipe.zcard(tag + "ids")
+        got = pipe.execute()
+        return sum(got[0::2]) / 8 / 2 + sum(got[1::2]) / 2
 
     def wait_progress(self, fraction, timeout=60):
         """Until the daemon applied `fraction` of the distinct events fed so
