@@ -125,15 +125,23 @@ for i = 1, (#REL > 16 and #REL or 16) do IDX['' .. i] = i end
 -- up to their length.
 for r = 1, #REL do
   local C = REL[r]
-  C.L, C.ofslot, C.parts = {}, {}, {}
+  C.L, C.ofslot, C.parts, C.tpat = {}, {}, {}, {}
   for i = 1, C.n do
     C.L[i] = C.last[i] + 1
     C.ofslot[C.slot[i]] = i
   end
+  -- per top: a pattern capturing its property's position in a packed edge
+  -- (after the version)
+  for j = 1, #C.tops do
+    local skip = ''
+    for _ = 2, C.slot[C.tops[j]] do skip = skip .. '[^,]*,' end
+    C.tpat[j] = '^' .. skip .. '([^,]*)'
+  end
   C.s = {}
   for k = 1, 2 do
-    local S = {old = {}, new = {}, acct = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {},
-               del = {}}
+    local S = {old = {}, new = {}, oldt = {}, newt = {}, acct = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {},
+               del = {}, tv = {}, tm = {}, ts = {}, tn = {}, rt = {}, za = {}}
+    for j = 1, #C.tops do S.tv[j], S.tm[j], S.ts[j], S.tn[j], S.rt[j] = {}, {}, {}, 0, {} end
     S.rec = {false, false, false, false, false, S.tops}
     -- HMGET arguments: the statistics, the window, then the edge's field
     -- (set per call, at S.ie), the fence, a rebuild's marker, layout 1's
@@ -153,10 +161,10 @@ for r = 1, #REL do
 end
 
 -- A packed edge's weights into the array out (a property's value in units,
--- a bool as 1 or 0, false when unset), and its version (or nil). A slot the
--- configuration does not use is skipped; a position that is not a number is
--- an error (foreign data).
-local function weights_of(C, raw, out)
+-- a bool as 1 or 0, false when unset), and its version (or nil); txt (if
+-- given) gets each value's text. A slot the configuration does not use is
+-- skipped; a position that is not a number is an error (foreign data).
+local function weights_of(C, raw, out, txt)
   for i = 1, C.n do out[i] = false end
   local ver, from = nil, 1
   local semi = raw:find(';', 1, true)
@@ -169,7 +177,10 @@ local function weights_of(C, raw, out)
       local v = tonumber(tok)
       if not v then error('edge value ' .. raw .. ': position ' .. slot .. ' is not a number') end
       local i = ofslot[slot]
-      if i then out[i] = v end
+      if i then
+        out[i] = v
+        if txt then txt[i] = tok end
+      end
     end
     if not comma then break end
     from, slot = comma + 1, slot + 1
@@ -177,15 +188,17 @@ local function weights_of(C, raw, out)
   return out, ver
 end
 
--- Weights w (as weights_of gives them) and a version (or false/nil) packed.
-local function pack(C, w, ver)
+-- Weights w (as weights_of gives them) and a version (or false/nil)
+-- packed; txt (if given): the text of w's values where known (false: to be
+-- formatted).
+local function pack(C, w, ver, txt)
   local parts, slot, hi = C.parts, C.slot, 0
   for s = 1, C.nslots do parts[s] = '' end
   for i = 1, C.n do
     local v = w[i]
     if v then
       local s = slot[i]
-      parts[s] = string.format('%d', v)
+      parts[s] = txt and txt[i] or string.format('%d', v)
       if s > hi then hi = s end
     end
   end
@@ -238,9 +251,8 @@ local function cut(C, i, key)
   end
 end
 
-
--- The order of property i's top: true when (sa, ma) ranks before (sb, mb)
--- (desc: score descending, then member descending; asc: both ascending).
+-- The order of a top: true when (sa, ma) ranks before (sb, mb) (desc:
+-- score descending, then member descending; asc: both ascending).
 local function ranks_before(desc, sa, ma, sb, mb)
   if sa ~= sb then
     if desc then return sa > sb end
@@ -250,61 +262,98 @@ local function ranks_before(desc, sa, ma, sb, mb)
   return blt(ma, mb)
 end
 
--- The side's edges with property i set, in the top's order: a list of
--- {score, member}. all is the side's HGETALL (read before this call's
--- writes), cp/new the edge this call writes (its value replaces the stored
--- one; new false: detached).
-local function edges_order(C, i, all, cp, new)
-  local list, w, ecp = {}, {}, '@' .. cp
-  for j = 1, #all, 2 do
-    local f = all[j]
+-- A top's entries are kept in three arrays, scores vs (numbers), their
+-- text ss (decimal integers) and members ms, n of them, in the order.
+-- insert puts (v, s, m) at its rank and keeps at most K entries: returns
+-- the new n.
+local function insert(desc, vs, ss, ms, n, K, v, s, m)
+  local p = n + 1
+  while p > 1 and ranks_before(desc, v, m, vs[p - 1], ms[p - 1]) do p = p - 1 end
+  if p > K then return n end
+  if n < K then n = n + 1 end
+  for q = n, p + 1, -1 do vs[q], ss[q], ms[q] = vs[q - 1], ss[q - 1], ms[q - 1] end
+  vs[p], ss[p], ms[p] = v, s, m
+  return n
+end
+
+-- Every top of the side from its edges (one HGETALL, read before this
+-- call's writes; the edge this call writes counted at its new value): top
+-- j's first 2L edges of the order in S.tv/ts/tm[j], S.tn[j]. Only the
+-- positions of the tops' properties are read (C.tpat). No HGETALL when
+-- this call's edge is the side's only one.
+local NOTHING = {}
+
+local function scan_edges(C, S)
+  -- a side whose only edge (if any) is this call's has nothing to read
+  local others = S.edges - (S.wold and 1 or 0)
+  local all = others > 0 and redis.call('HGETALL', S.k_side) or NOTHING
+  local cp, new, tops, tpat = S.cp, S.wnew, C.tops, C.tpat
+  local ecp = '@' .. cp
+  local tv, tm, ts, tn, order, L = S.tv, S.tm, S.ts, S.tn, C.order, C.L
+  local find, match = string.find, string.match
+  for j = 1, #tops do tn[j] = 0 end
+  for k = 1, #all, 2 do
+    local f = all[k]
     if string.byte(f, 1) == 64 and f ~= ecp then -- '@'
-      weights_of(C, all[j + 1], w)
-      if w[i] then list[#list + 1] = {w[i], f:sub(2)} end
+      local raw = all[k + 1]
+      local semi = find(raw, ';', 1, true)
+      local from = semi and semi + 1 or 1
+      local m = nil
+      for j, i in ipairs(tops) do
+        local text = match(raw, tpat[j], from)
+        if text and text ~= '' then
+          local v = tonumber(text)
+          if not v then error('edge value ' .. raw .. ': not a packed value') end
+          m = m or f:sub(2)
+          tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v, text, m)
+        end
+      end
     end
   end
-  if new and new[i] then list[#list + 1] = {new[i], cp} end
-  local desc = C.order[i] == 1
-  table.sort(list, function(a, b) return ranks_before(desc, a[1], a[2], b[1], b[2]) end)
-  return list
+  if new then
+    for j, i in ipairs(tops) do
+      local v = new[i]
+      if v then
+        tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v,
+                       S.newt[i] or string.format('%d', v), cp)
+      end
+    end
+  end
 end
 
--- ZADD arguments of list's first k entries (score, member, ...).
-local function zadd_of(list, k)
-  local z = {}
-  for j = 1, k do
-    z[2 * j - 1], z[2 * j] = string.format('%d', list[j][1]), list[j][2]
-  end
-  return z
+-- Top j's first k entries written as the whole zset key (ZADD).
+local function zadd_top(S, j, key, k)
+  local za, ss, ms = S.za, S.ts[j], S.tm[j]
+  for q = 1, k do za[2 * q - 1], za[2 * q] = ss[q], ms[q] end
+  if k > 0 then redis.call('ZADD', key, unpack(za, 1, 2 * k)) end
 end
 
--- The record's top: list's first L entries, flat {member, score, ...}.
-local function record_top(list, L)
-  local t = {}
-  for j = 1, (#list < L and #list or L) do
-    t[2 * j - 1], t[2 * j] = list[j][2], string.format('%d', list[j][1])
-  end
+-- The record's top j: its first L entries, flat {member, score, ...} (as
+-- ZRANGE WITHSCORES gives them), in the reused table S.rt[j].
+local function record_top(S, j, L)
+  local t, ss, ms, n = S.rt[j], S.ts[j], S.tm[j], S.tn[j]
+  local k = n < L and n or L
+  for q = 1, k do t[2 * q - 1], t[2 * q] = ms[q], ss[q] end
+  for q = 2 * k + 1, #t do t[q] = nil end
   return t
 end
 
--- The top j (property i) of a side this call changes (old/new: the edge's
--- weights before and after, cb/ca: the side's count before and after):
--- writes its key as the bounded-top rule says and returns the record's top.
--- S.all is the side's HGETALL, read once per call when needed.
-local function top_change(C, S, i, key, cb, ca, pcb, pca)
+-- Top j (property i, key) of a side this call changes, cb/ca the side's
+-- count before and after, pcb/pca the count of the property's edges:
+-- writes its key as the bounded-top rule says and returns the record's
+-- top. S.tv/tm/tn hold the tops from the edges when a top of the side is
+-- small (scan_edges).
+local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
   local L, desc, cp = C.L[i], C.order[i] == 1, S.cp
   local ov, nv = S.wold and S.wold[i], S.wnew and S.wnew[i]
   if cb <= L or ca <= L then
-    if not S.all then S.all = redis.call('HGETALL', S.k_side) end
-    local list = edges_order(C, i, S.all, cp, S.wnew)
     if ca > L then
       -- the side grows past L: the zset is created
-      local k = #list < 2 * L and #list or 2 * L
-      if k > 0 then redis.call('ZADD', key, unpack(zadd_of(list, k))) end
+      zadd_top(S, j, key, S.tn[j])
     elseif cb > L then
       redis.call('DEL', key)
     end
-    return record_top(list, L)
+    return record_top(S, j, L)
   end
   if ov == nv then
     if desc then return redis.call('ZREVRANGE', key, '0', C.last[i], 'WITHSCORES') end
@@ -314,46 +363,38 @@ local function top_change(C, S, i, key, cb, ca, pcb, pca)
   local flat
   if desc then flat = redis.call('ZREVRANGE', key, '0', '-1', 'WITHSCORES')
   else flat = redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES') end
-  local list, at, lastother = {}, nil, nil
-  for j = 1, #flat, 2 do
-    local m = flat[j]
-    list[#list + 1] = {tonumber(flat[j + 1]), m}
-    if m == cp then at = #list else lastother = list[#list] end
+  local vs, ss, ms, n, at, lastother = S.tv[j], S.ts[j], S.tm[j], #flat / 2, nil, nil
+  for q = 1, n do
+    local m, sc = flat[2 * q - 1], flat[2 * q]
+    vs[q], ss[q], ms[q] = tonumber(sc), sc, m
+    if m == cp then at = q else lastother = q end
   end
-  local z = #list
-  local complete = z == pcb
-  local stay = false
-  if nv then
-    stay = complete or (lastother ~= nil and
-                        ranks_before(desc, nv, cp, lastother[1], lastother[2]))
+  local complete = n == pcb
+  local stay = nv and (complete or (lastother ~= nil and
+                                    ranks_before(desc, nv, cp, vs[lastother], ms[lastother])))
+  if at then
+    for q = at, n - 1 do vs[q], ss[q], ms[q] = vs[q + 1], ss[q + 1], ms[q + 1] end
+    n = n - 1
   end
-  if at then table.remove(list, at) end
   if stay then
-    redis.call('ZADD', key, string.format('%d', nv), cp)
-    local p = #list + 1
-    for j = 1, #list do
-      if ranks_before(desc, nv, cp, list[j][1], list[j][2]) then p = j; break end
-    end
-    table.insert(list, p, {nv, cp})
+    local sv = string.format('%d', nv)
+    redis.call('ZADD', key, sv, cp)
+    n = insert(desc, vs, ss, ms, n, n + 1, nv, sv, cp)
   elseif at then
     redis.call('ZREM', key, cp)
   end
-  z = #list
-  if z > 2 * L then
-    -- the members past rank 2L go (the zset's order is ascending)
+  if n > 2 * L then
     cut(C, i, key)
-    for j = z, 2 * L + 1, -1 do list[j] = nil end
-    z = 2 * L
+    n = 2 * L
   end
-  if z < L and pca > z then
+  S.tn[j] = n
+  if n < L and pca > n then
     -- refill from every edge of the side
-    if not S.all then S.all = redis.call('HGETALL', S.k_side) end
-    list = edges_order(C, i, S.all, cp, S.wnew)
-    local k = #list < 2 * L and #list or 2 * L
+    scan_edges(C, S)
     redis.call('DEL', key)
-    if k > 0 then redis.call('ZADD', key, unpack(zadd_of(list, k))) end
+    zadd_top(S, j, key, S.tn[j])
   end
-  return record_top(list, L)
+  return record_top(S, j, L)
 end
 
 -- ---- the duplicate window ----
@@ -518,7 +559,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   local k_side = keys[o + 1]
   S.k_side, S.k_ids, S.k_out, S.ktomb, S.cp, S.key = k_side, keys[o + 2], keys[o + 3], o + 4, cp,
     ev_key
-  S.spill, S.all = false, false
+  S.spill = false
 
   -- The edge as stored, the window and the statistics before, in one read.
   local get, ie, iw = S.get, S.ie, S.iw
@@ -559,18 +600,19 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
     end
     S.l = l
   elseif w then
-    for c = 1, #w, 8 do
-      if w:sub(c, c + 7) == ev_key then
-        S.status = 2
-        S.pending = redis.call('HGET', S.k_out, ev_key)
-        return nil
-      end
+    -- a match at a chunk's start only (find: one C call in the usual case)
+    local at = string.find(w, ev_key, 1, true)
+    while at and at % 8 ~= 1 do at = string.find(w, ev_key, at + 1, true) end
+    if at then
+      S.status = 2
+      S.pending = redis.call('HGET', S.k_out, ev_key)
+      return nil
     end
   end
   S.now, S.score = now, score
 
   local old, oldver = false, nil
-  if raw then old, oldver = weights_of(C, raw, S.old) end
+  if raw then old, oldver = weights_of(C, raw, S.old, S.oldt) end
   local edges = (before[1] or '0') + 0 -- before this event
   S.edges = edges
 
@@ -584,10 +626,15 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   local newver = known
   if version ~= '' then newver = version end
 
-  local new = false
+  -- (newt: the text of a new value where known: the stored one's, an
+  -- argument's (decimal integers); false for a sum)
+  local new, newt, oldt = false, S.newt, S.oldt
   if op ~= 'd' then
     new = S.new
-    for i = 1, n do new[i] = old and old[i] end
+    for i = 1, n do
+      new[i] = old and old[i]
+      newt[i] = old and old[i] and oldt[i]
+    end
     for j = first, #args, 2 do
       local i, a = IDX[args[j]], args[j + 1]
       if a == 'n' then
@@ -599,8 +646,9 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
           if v > MAX or v < -MAX then
             return 'weights.' .. C.short[i] .. ': result of strengthen out of range'
           end
+          a = v == 0 and '0' or false
         end
-        new[i] = v
+        new[i], newt[i] = v, a
       end
     end
   end
@@ -722,11 +770,14 @@ local function commit(C, S, keys, date, version)
   if kind then
     local cb = S.edges
     local ca = cb + S.dc
+    for _, i in ipairs(C.tops) do
+      if cb <= C.L[i] or ca <= C.L[i] then scan_edges(C, S); break end
+    end
     for j, i in ipairs(C.tops) do
       local ov, nv = old and old[i], new and new[i]
       local pcb = (before[C.pos[C.cf[i]]] or 0) + 0
       local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
-      tops[j] = top_change(C, S, i, keys[S.ktomb + j], cb, ca, pcb, pca)
+      tops[j] = top_change(C, S, j, i, keys[S.ktomb + j], cb, ca, pcb, pca)
     end
   end
 
@@ -736,7 +787,7 @@ local function commit(C, S, keys, date, version)
   local value = ''
   if new then
     if kind or oldver ~= newver then
-      value = pack(C, new, newver)
+      value = pack(C, new, newver, S.newt)
       h[1], h[2] = get[S.ie], value
       nh = 2
     end
