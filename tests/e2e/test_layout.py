@@ -262,3 +262,108 @@ def test_an_event_id_is_remembered_per_edge(server, r, tmp_path):
     assert again.stderr.splitlines()[-1] == "applied 0, duplicate 2, stale 0, invalid 0"
     assert again.stdout == ""
     assert stats_of(cfg, "direct", "42")["properties"]["purchases"]["total"] == 5
+
+
+def layout1_side(r, tag, edges, stats, seen, records=None, ttl_ms=None):
+    """A side as layout 1 (the releases before layout 2) wrote it: JSON edges,
+    statistics (zeros included), '#last', records in '!' fields, the window in
+    `seen` (members id NUL counterpart)."""
+    h = dict(stats)
+    for cp, (version, weights) in edges.items():
+        h["@" + cp] = json.dumps({"version": version, "weights": weights},
+                                 separators=(",", ":"))
+    for member, record in (records or {}).items():
+        h["!" + member] = record
+    if seen and edges:
+        h["#last"] = str(max(seen.values()))
+    r.hset(tag + "side", mapping=h)
+    if seen:
+        r.zadd(tag + "seen", seen)
+        if ttl_ms:
+            r.pexpire(tag + "seen", ttl_ms)
+
+
+def test_a_layout_1_side_is_converted_when_an_event_touches_it(server, r, tmp_path):
+    cfg = config(tmp_path, server.port)
+    r.set("t:layout", "1 0123456789abcdef")
+    d = "t:{managers_loyal:d:42}:"
+    layout1_side(r, d, {
+        "1001": ("7", {"profit": 250500000, "purchases": 3, "approve": True}),
+        "1002": (None, {"profit": 300000, "approve": False}),
+        "1003": (None, {"profit": 99000000})},
+        {"count": "3", "profit:count": "3", "profit:total": "349800000",
+         "purchases:count": "1", "purchases:total": "3", "approve:count": "1"},
+        {"e1\x001001": 1000001, "e2\x001002": 1000002, "e3\x001003": 1000010},
+        records={"e3\x001003": "a record"})
+    layout1_side(r, "t:{managers_loyal:r:1002}:", {"42": (None, {"profit": 300000, "approve": False})},
+                 {"count": "1", "profit:count": "1", "profit:total": "300000",
+                  "purchases:count": "0", "purchases:total": "0", "approve:count": "0"},
+                 {"e2\x0042": 1000002})
+    r.zadd(d + "top:profit", {"1001": 250500000, "1002": 300000, "1003": 99000000})
+    r.zadd(d + "top:purchases", {"1001": 3})
+    out = apply(cfg, [ev(4, "strengthen", "1002", {"purchases": 2})])
+    assert out.stderr.splitlines()[-1] == "applied 1, duplicate 0, stale 0, invalid 0"
+    side = layout2.side(r, d + "side")
+    assert {f: v for f, v in side.items() if f != "#w"} == {
+        "count": "3", "profit:count": "3", "profit:total": "349800000",
+        "purchases:count": "2", "purchases:total": "5", "approve:count": "1",
+        "@1001": "7;250500000,3,1", "@1002": "300000,2,0", "@1003": "99000000"}
+    # the window: seen's members as event keys, in score order, then the new event
+    assert layout2.window(r, d + "side") == [
+        layout2.event_key("e1", "1001"), layout2.event_key("e2", "1002"),
+        layout2.event_key("e3", "1003"), layout2.event_key("e4", "1002")]
+    assert r.exists(d + "seen") == 0
+    # the undelivered record, under its event key
+    assert layout2._raw(r, "hgetall", d + "out") == {layout2.event_key("e3", "1003"): b"a record"}
+    # tops: 3 edges, more than profit's limit (2): kept (at most 4); not purchases' (5)
+    assert r.zrevrange(d + "top:profit", 0, -1) == ["1001", "1003", "1002"]
+    assert r.exists(d + "top:purchases") == 0
+    # an event remembered by layout 1 is still a duplicate
+    again = apply(cfg, [ev(2, "attach", "1002", {"profit": 1})])
+    assert again.stderr.splitlines()[-1] == "applied 0, duplicate 1, stale 0, invalid 0"
+
+
+def migrate_function(r):
+    """The name of the loaded library's migrate function."""
+    names = []
+    for lib in r.execute_command("FUNCTION", "LIST"):
+        for f in dict(zip(lib[0::2], lib[1::2]))["functions"]:
+            name = dict(zip(f[0::2], f[1::2]))["name"]
+            if name.startswith("relationd_apply_") and name.endswith("_migrate"):
+                names.append(name)
+    assert len(names) == 1, names
+    return names[0]
+
+
+def test_the_migrate_function_converts_a_side_once(server, r, tmp_path):
+    cfg = config(tmp_path, server.port, dedup_ids=20)
+    r.execute_command("FUNCTION", "FLUSH")  # other tests' libraries
+    apply(cfg, [])       # the library loaded, the schema written
+    rv = "t:{managers_loyal:r:1001}:"
+    seen = {"e%d\x00%s" % (i, "42"): 2000000 + 3 * i for i in range(9)}
+    layout1_side(r, rv, {"42": (None, {"purchases": 4})},
+                 {"count": "1", "profit:count": "0", "profit:total": "0",
+                  "purchases:count": "1", "purchases:total": "4", "approve:count": "0"},
+                 seen, ttl_ms=500000000)
+    r.zadd(rv + "top:purchases", {"42": 4})
+    keys = [rv + k for k in ("side", "ids", "out", "seen", "top:profit", "top:purchases")]
+    fn = migrate_function(r)
+    assert r.fcall(fn, len(keys), *keys, "1") == 1
+    side = layout2.side(r, rv + "side")
+    # past 7 events the window is in ids, with seen's scores and lifetime
+    assert side == {"count": "1", "purchases:count": "1", "purchases:total": "4",
+                    "@42": ",4", "#z": str(2000000 + 3 * 8)}
+    assert layout2.zrange_bytes(r, rv + "ids") == [
+        (layout2.event_key("e%d" % i, "42"), float(2000000 + 3 * i)) for i in range(9)]
+    assert 499000000 < r.pttl(rv + "ids") <= 500000000
+    assert r.exists(rv + "seen", rv + "top:purchases", rv + "out") == 0
+    # once is enough
+    assert r.fcall(fn, len(keys), *keys, "1") == 0
+    # an edgeless side keeps its window and expires
+    e = "t:{managers_loyal:r:1009}:"
+    layout1_side(r, e, {}, {}, {"e1\x0042": 5}, records={"e1\x0042": "r"})
+    keys = [e + k for k in ("side", "ids", "out", "seen", "top:profit", "top:purchases")]
+    assert r.fcall(fn, len(keys), *keys, "1") == 1
+    assert list(layout2.side(r, e + "side")) == ["#w"]
+    assert 604790 < r.ttl(e + "side") <= 604800
+    assert layout2._raw(r, "hget", e + "out", layout2.event_key("e1", "42")) == b"r"
