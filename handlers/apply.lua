@@ -63,8 +63,9 @@
 --
 -- Migration on touch: a side with layout 1's '#last', or (while 'seen' is
 -- passed) a side with no window whose 'seen' exists, is converted first
--- (convert), in the same call. The layout-1 key names the engine builds
--- from the side's key are its undeclared rebuild copies only.
+-- (convert), in the same call, before the event's own decisions: an event
+-- refused after that leaves the side converted (the conversion changes no
+-- content). The conversion names the side's rebuild copies as above.
 --
 -- Returns {1} applied without a trigger, {1, record} applied, {2} or
 -- {2, record} duplicate (the record of its undelivered triggers), {3} stale,
@@ -78,9 +79,17 @@
 --    old weights (array, false = unset) or false, new weights or false,
 --    {the first L of each top after, flat {member, score, ...}}}
 -- Redis keeps state; the daemon formats. Numbers are integers: float weights
--- and totals in millionths. A side with count > L costs in the common case
--- (a strengthen of an edge with two tops): HMGET, ZRANGE and ZADD per top,
--- HSET of out, one HSET of the side.
+-- and totals in millionths. A side costs in the common case (a strengthen
+-- of an edge, the window in the hash): HMGET, then with count > L a ZRANGE
+-- and a ZADD per top whose value changes, with count <= L one HGETALL for
+-- every top (none when the edge is the side's only one), then HSET of out
+-- and one HSET of the side (plus GET of the tombstone for a new edge).
+--
+-- Choices where the contract leaves room: with engine.dedup_ids < 7 the hash
+-- window still keeps 7 keys; an incremental top change where the zset holds
+-- no member but e and is not complete takes e out (then refills); the
+-- rebuild copy keeps layout 1's markers ('1' as stored, '' detached), which
+-- a packed value '1' (slot 1 = 1, no version) or '' (nothing set) can equal.
 --
 -- Failure: bad stored data (an edge that is not a packed value, a key of
 -- another type) is a Redis error: the call fails and the side is fenced.
