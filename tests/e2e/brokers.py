@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 
-import redis
+import layout2
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIOND = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
@@ -794,12 +794,7 @@ def _hgetall(client, key):
     try:
         return client.hgetall(key)
     except UnicodeDecodeError:
-        raw = redis.Redis(**dict(client.connection_pool.connection_kwargs,
-                                 decode_responses=False))
-        try:
-            return raw.hgetall(key)
-        finally:
-            raw.close()
+        return layout2.raw(client, "hgetall", key)
 
 
 def redis_state(client, prefix, zeros=True):

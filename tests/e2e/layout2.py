@@ -13,27 +13,33 @@ def event_key(event_id, counterpart):
     return hashlib.sha1(("%s\0%s" % (event_id, counterpart)).encode()).digest()[:8]
 
 
-def _raw(rdb, command, *args, **options):
-    """A command of the client rdb (which decodes replies) made by a client
-    that does not: its reply as bytes."""
-    raw = redis.Redis(**dict(rdb.connection_pool.connection_kwargs, decode_responses=False))
+def raw(rdb, command, *args, **options):
+    """A command of the client rdb (which decodes replies; a Redis or a
+    RedisCluster) made by a client of the same server(s) that does not: its
+    reply as bytes."""
+    if isinstance(rdb, redis.RedisCluster):
+        node = rdb.get_default_node()
+        client = redis.RedisCluster(host=node.host, port=node.port, decode_responses=False)
+    else:
+        client = redis.Redis(**dict(rdb.connection_pool.connection_kwargs,
+                                    decode_responses=False))
     try:
-        return getattr(raw, command)(*args, **options)
+        return getattr(client, command)(*args, **options)
     finally:
-        raw.close()
+        client.close()
 
 
 def side(rdb, key):
     """The side hash key read by a client rdb that decodes replies: every
     field, as text but the window `#w` (bytes)."""
-    h = _raw(rdb, "hgetall", key)
+    h = raw(rdb, "hgetall", key)
     return {f.decode(): (v if f == b"#w" else v.decode()) for f, v in h.items()}
 
 
 def zrange_bytes(rdb, key):
     """The members of the sorted set key as bytes (event keys), with their
     scores, in score order."""
-    return _raw(rdb, "zrange", key, 0, -1, withscores=True)
+    return raw(rdb, "zrange", key, 0, -1, withscores=True)
 
 
 def window(rdb, key):

@@ -314,7 +314,7 @@ def test_a_layout_1_side_is_converted_when_an_event_touches_it(server, r, tmp_pa
         layout2.event_key("e3", "1003"), layout2.event_key("e4", "1002")]
     assert r.exists(d + "seen") == 0
     # the undelivered record, under its event key
-    assert layout2._raw(r, "hgetall", d + "out") == {layout2.event_key("e3", "1003"): b"a record"}
+    assert layout2.raw(r, "hgetall", d + "out") == {layout2.event_key("e3", "1003"): b"a record"}
     # tops: 3 edges, more than profit's limit (2): kept (at most 4); not purchases' (5)
     assert r.zrevrange(d + "top:profit", 0, -1) == ["1001", "1003", "1002"]
     assert r.exists(d + "top:purchases") == 0
@@ -366,4 +366,4 @@ def test_the_migrate_function_converts_a_side_once(server, r, tmp_path):
     assert r.fcall(fn, len(keys), *keys, "1") == 1
     assert list(layout2.side(r, e + "side")) == ["#w"]
     assert 604790 < r.ttl(e + "side") <= 604800
-    assert layout2._raw(r, "hget", e + "out", layout2.event_key("e1", "42")) == b"r"
+    assert layout2.raw(r, "hget", e + "out", layout2.event_key("e1", "42")) == b"r"
