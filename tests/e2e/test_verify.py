@@ -249,10 +249,23 @@ def test_a_hot_side_is_rebuilt_in_steps_on_a_cluster(tmp_path, engine):
 
 
 
-def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb, engine):
+@pytest.fixture()
+def hashtable_hashes(rdb):
+    """Hashes past 64 fields in Redis's hashtable encoding for the test (the
+    server's hash-max-listpack-entries restored after it): an HSCAN of a
+    listpack returns every field in one page, whatever COUNT."""
+    was = rdb.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
+    rdb.config_set("hash-max-listpack-entries", 64)
+    yield
+    rdb.config_set("hash-max-listpack-entries", was)
+
+
+def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb, engine,
+                                                                        hashtable_hashes):
     """Steps of a rebuild made by hand (FCALL of the library's _rebuild, or
     the module's relationd.rebuild with the configuration's name, 10 edges a
-    step). One stopped after its first step: once its copy has
+    step; the side's hash in the hashtable encoding, where HSCAN pages).
+    One stopped after its first step: once its copy has
     expired (deleted here, as the expiry would), the next event applied to
     the side removes its marker and its top copies, and the statistics stay
     right. One superseded by `relationctl rebuild` of the side: its next
