@@ -538,6 +538,7 @@ void engine_free(Engine *e)
     if (!e)
         return;
     engine_drop(e);
+    engine_slots_forget(e);
     router_free(e->router);
     free(e->library);
     free(e->module_text);
