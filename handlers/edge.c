@@ -7,25 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void edge_slots_parse(const RelationDef *rel, const char *list, size_t len, EdgeSlots *slots)
-{
-    memset(slots, 0, sizeof *slots);
-    if (!list)
-        return;
-    slots->known = true;
-    size_t at = 0;
-    for (int pos = 1; at <= len; pos++) {
-        const char *name = list + at;
-        const char *comma = memchr(name, ',', len - at);
-        size_t n = comma ? (size_t)(comma - name) : len - at;
-        for (int i = 0; i < rel->nproperties; i++)
-            if (!slots->slot[i] && strlen(rel->properties[i].short_name) == n &&
-                memcmp(rel->properties[i].short_name, name, n) == 0)
-                slots->slot[i] = pos;
-        at += n + 1;
-    }
-}
-
 bool edge_is_layout1(const char *raw, size_t len)
 {
     return len > 0 && raw[0] == '{';

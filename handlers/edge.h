@@ -22,16 +22,12 @@
 #include <stdint.h>
 
 /* Where each property of a relation is in a packed value: slot[i] the
- * 1-based position of property i, 0 when Pschema names it not (or the
- * relation has no Pschema entry: known false, no layout-2 edge). */
+ * 1-based position of property i (schema.h); known false: no slots (no
+ * layout-2 edge can be read). */
 typedef struct {
     bool known;
     int slot[CONFIG_MAX_PROPERTIES];
 } EdgeSlots;
-
-/* The relation's Pschema value (list, len bytes: names comma-separated)
- * into slots; list NULL: the relation has no entry. */
-void edge_slots_parse(const RelationDef *rel, const char *list, size_t len, EdgeSlots *slots);
 
 /* A stored edge value (raw, len bytes) of rel into w, and its version as
  * decimal text into version (vcap bytes; has_version false when the edge

@@ -1,9 +1,9 @@
 /* read.c — reads of one side returned as structs (read.h): its
  * statistics in one MULTI/EXEC snapshot (tops a layout-2 side keeps none
- * of computed from its edges), its edges a page at a time, the relations'
- * slots (Pschema) read once per connection. */
+ * of computed from its edges), its edges a page at a time, the slots
+ * its layout-2 edges are decoded by. */
 #include "handlers/read.h"
-#include "handlers/cluster.h"
+#include "handlers/schema.h"
 #include "lib/log.h"
 #include "handlers/engine_int.h"
 #include "lib/grow.h"
@@ -16,80 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-void engine_slots_forget(Engine *e)
-{
-    for (size_t i = 0; i < e->nslots; i++)
-        free(e->slots[i].list);
-    free(e->slots);
-    e->slots = NULL;
-    e->nslots = 0;
-}
-
-/* HGET Pschema <relation>: the value copied into c (list NULL: none). */
-static bool slots_fetch(Engine *e, const RelationDef *rel, struct SlotsCache *c, char *err,
-                        size_t errlen)
-{
-    JsonBuf key = {0};
-    redisReply *r;
-    jsonbuf_cstr(&key, e->cfg->key_prefix);
-    jsonbuf_cstr(&key, "schema");
-    if (key.oom) {
-        jsonbuf_free(&key);
-        snprintf(err, errlen, "out of memory");
-        return false;
-    }
-    resp_count(&e->cmd, '*', 3);
-    resp_cstr(&e->cmd, "HGET");
-    resp_arg(&e->cmd, key.data, key.len);
-    resp_cstr(&e->cmd, rel->short_name);
-    /* no hash tag: on a cluster it lives in the slot of its own name */
-    int slot = router_cluster(e->router) ? (int)cluster_slot(key.data, key.len) : ROUTER_ANY;
-    jsonbuf_free(&key);
-    if (!engine_command(e, slot, &r, err, errlen))
-        return false;
-    bool ok = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL;
-    snprintf(c->name, sizeof c->name, "%s", rel->short_name);
-    c->list = NULL;
-    c->len = 0;
-    if (!ok)
-        snprintf(err, errlen, "redis: HGET %sschema %s: %s", e->cfg->key_prefix, rel->short_name,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "not a string");
-    else if (r->type == REDIS_REPLY_STRING && !(c->list = malloc(r->len + 1))) {
-        snprintf(err, errlen, "out of memory");
-        ok = false;
-    } else if (c->list) {
-        memcpy(c->list, r->str, r->len);
-        c->list[r->len] = '\0';
-        c->len = r->len;
-    }
-    freeReplyObject(r);
-    return ok;
-}
-
 bool engine_edge_slots(Engine *e, const RelationDef *rel, EdgeSlots *slots, char *err,
                        size_t errlen)
 {
+    /* each connection reads (and completes) every relation's list first
+     * (schema.c) */
     if (!engine_connected(e, err, errlen) || !engine_sync(e, err, errlen))
         return false;
-    if (e->slots_conn != e->connections) {
-        engine_slots_forget(e);
-        e->slots_conn = e->connections;
-    }
-    for (size_t i = 0; i < e->nslots; i++)
-        if (strcmp(e->slots[i].name, rel->short_name) == 0) {
-            edge_slots_parse(rel, e->slots[i].list, e->slots[i].len, slots);
-            return true;
-        }
-    struct SlotsCache c;
-    if (!slots_fetch(e, rel, &c, err, errlen))
-        return false;
-    if (!GROW_EXACT(e->slots, e->nslots + 1)) {
-        free(c.list);
-        snprintf(err, errlen, "out of memory");
-        return false;
-    }
-    e->slots[e->nslots++] = c;
-    edge_slots_parse(rel, c.list, c.len, slots);
+    int index = engine_relation_index(e->cfg, rel), n;
+    memset(slots, 0, sizeof *slots);
+    if (index < 0)
+        return true; /* not in the configuration: no slots */
+    const int *slot = engine_slots(e, index, &n);
+    slots->known = true;
+    for (int i = 0; i < rel->nproperties; i++)
+        slots->slot[i] = slot[i];
     return true;
 }
 

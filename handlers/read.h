@@ -40,8 +40,10 @@ bool engine_side_stats(Engine *e, const RelationDef *rel, Side side, const char 
                        SideStats *st, StatsKeep *keep, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* The relation's slots (Pschema, edge.h), read once per connection (HGET
- * Pschema <relation>; a relation without an entry has no layout-2 edge). */
+/* The slots of rel's properties (edge.h) as the engine read them from
+ * PREFIX schema on this connection (schema.h: every connection reads each
+ * relation's list first, connecting when not connected); known false for a
+ * relation not in the engine's configuration. */
 bool engine_edge_slots(Engine *e, const RelationDef *rel, EdgeSlots *slots, char *err,
                        size_t errlen) __attribute__((warn_unused_result));
 

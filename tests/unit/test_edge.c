@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "handlers/edge.h"
+#include "handlers/schema.h"
 #include "tests/unit/helpers.h"
 
 /* sales: profit (float, index 0), purchases (int, 1), approve (bool, 2). */
@@ -39,10 +40,16 @@ static const RelationDef *sales(void **state)
     return rel;
 }
 
+/* The slots a reader decodes by: those of the engine (schema_slots) for a
+ * PREFIX schema list; list NULL: none. */
 static EdgeSlots slots_of(const RelationDef *rel, const char *list)
 {
     EdgeSlots s;
-    edge_slots_parse(rel, list, list ? strlen(list) : 0, &s);
+    int n;
+    memset(&s, 0, sizeof s);
+    s.known = list != NULL;
+    if (list)
+        schema_slots(rel, list, strlen(list), s.slot, &n);
     return s;
 }
 
@@ -66,23 +73,6 @@ static void expect_weights(const Decoded *d, const bool set[3], const int64_t w[
         if (set[i])
             assert_int_equal(d->w.w[i], w[i]);
     }
-}
-
-static void test_slots_are_positions_in_the_list(void **state)
-{
-    const RelationDef *rel = sales(state);
-    EdgeSlots s = slots_of(rel, "profit,purchases,approve");
-    assert_true(s.known);
-    assert_int_equal(s.slot[PROFIT], 1);
-    assert_int_equal(s.slot[PURCHASES], 2);
-    assert_int_equal(s.slot[APPROVE], 3);
-    /* a removed property keeps its slot; one not in the list has none */
-    s = slots_of(rel, "old,approve,profit");
-    assert_int_equal(s.slot[PROFIT], 3);
-    assert_int_equal(s.slot[PURCHASES], 0);
-    assert_int_equal(s.slot[APPROVE], 2);
-    s = slots_of(rel, NULL);
-    assert_false(s.known);
 }
 
 static void test_the_spec_examples(void **state)
@@ -125,13 +115,16 @@ static void test_positions_follow_the_slots_not_the_configuration(void **state)
 {
     const RelationDef *rel = sales(state);
     /* slot 1 is a property the configuration removed: its position is
-     * ignored; purchases has no slot at all */
+     * ignored; purchases, not in the list yet, comes after it (slot 4) */
     EdgeSlots s = slots_of(rel, "old,approve,profit");
     Decoded d;
     assert_true(decode(rel, &s, "7,1,250500000", &d));
     expect_weights(&d, (bool[]){true, false, true}, (int64_t[]){250500000, 0, 1});
+    assert_true(decode(rel, &s, "7,0,1,99", &d));
+    expect_weights(&d, (bool[]){true, true, true}, (int64_t[]){1, 99, 0});
     /* positions past the last slot the configuration knows are ignored */
-    assert_true(decode(rel, &s, "7,0,1,99,100", &d));
+    assert_true(decode(rel, &s, "7,0,1,99,100,1.5x", &d) == false);
+    assert_true(decode(rel, &s, "7,0,1,,100,-3", &d));
     expect_weights(&d, (bool[]){true, false, true}, (int64_t[]){1, 0, 0});
 }
 
@@ -265,7 +258,6 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slots_are_positions_in_the_list),
         cmocka_unit_test(test_the_spec_examples),
         cmocka_unit_test(test_empty_and_trailing_positions),
         cmocka_unit_test(test_positions_follow_the_slots_not_the_configuration),
