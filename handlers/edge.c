@@ -1,6 +1,7 @@
 /* edge.c — stored edge values of both layouts decoded, tops computed from
  * edges (edge.h). */
 #include "handlers/edge.h"
+#include "handlers/event.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -40,22 +41,6 @@ static bool json_edge(const RelationDef *rel, const char *raw, size_t len, EdgeW
     return ok;
 }
 
-/* s (len bytes, not empty) as a decimal int64: [-]digits, nothing else. */
-static bool strict_int64(const char *s, size_t len, int64_t *out)
-{
-    size_t i = len > 0 && s[0] == '-';
-    if (i == len)
-        return false;
-    uint64_t u = 0, limit = i ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9' || u > (limit - (uint64_t)(s[i] - '0')) / 10)
-            return false;
-        u = u * 10 + (uint64_t)(s[i] - '0');
-    }
-    *out = s[0] == '-' ? (int64_t)(0 - u) : (int64_t)u;
-    return true;
-}
-
 /* Layout 2: [<version>;]<v1>,<v2>,... by the relation's slots. */
 static bool packed_edge(const RelationDef *rel, const EdgeSlots *slots, const char *raw,
                         size_t len, EdgeWeights *w, char *version, size_t vcap, bool *has_version)
@@ -67,7 +52,7 @@ static bool packed_edge(const RelationDef *rel, const EdgeSlots *slots, const ch
     if (semi) {
         int64_t v;
         size_t vl = (size_t)(semi - raw);
-        if (!strict_int64(raw, vl, &v) || vl >= vcap)
+        if (!decimal_int64(raw, vl, &v) || vl >= vcap)
             return false;
         memcpy(version, raw, vl);
         version[vl] = '\0';
@@ -79,7 +64,7 @@ static bool packed_edge(const RelationDef *rel, const EdgeSlots *slots, const ch
         const char *comma = memchr(p, ',', len - at);
         size_t n = comma ? (size_t)(comma - p) : len - at;
         int64_t v = 0;
-        if (n > 0 && !strict_int64(p, n, &v))
+        if (n > 0 && !decimal_int64(p, n, &v))
             return false;
         for (int i = 0; n > 0 && i < rel->nproperties; i++) {
             if (slots->slot[i] != pos)

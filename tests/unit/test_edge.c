@@ -1,6 +1,6 @@
 /* test_edge.c — stored edge values of both layouts (edge.h): layout 1's
- * JSON and layout 2's packed form decoded by the relation's slots (the
- * spec's examples, a version, unset and trailing positions, a slot the
+ * JSON and layout 2's packed form decoded by the relation's slots (a
+ * float, an int and a bool, a version, unset and trailing positions, a slot the
  * configuration no longer has, a relation without slots, values that are
  * not edges), and a top computed from edges (both orders, ties broken by
  * the id bytes as Redis orders members, the limit, an edge offered twice).
@@ -21,24 +21,7 @@
 #include "handlers/schema.h"
 #include "tests/unit/helpers.h"
 
-/* sales: profit (float, index 0), purchases (int, 1), approve (bool, 2). */
-static const char config_text[] =
-    "{\"redis\": {\"url\": \"redis://localhost\"},\n"
-    " \"relations\": [\n"
-    "  {\"short\": \"sales\", \"database_a\": \"managers\", \"database_b\": \"customers\",\n"
-    "   \"properties\": [\n"
-    "     {\"short\": \"profit\", \"type\": \"float\"},\n"
-    "     {\"short\": \"purchases\", \"type\": \"int\"},\n"
-    "     {\"short\": \"approve\", \"type\": \"bool\"}]}]}\n";
-
-enum { PROFIT, PURCHASES, APPROVE };
-
-static const RelationDef *sales(void **state)
-{
-    const RelationDef *rel = config_relation(*state, "sales");
-    assert_non_null(rel);
-    return rel;
-}
+/* sales (helpers.h): profit (float, index 0), qty (int, 1), ok (bool, 2). */
 
 /* The slots a reader decodes by: those of the engine (schema_slots) for a
  * PREFIX schema list; list NULL: none. */
@@ -75,10 +58,10 @@ static void expect_weights(const Decoded *d, const bool set[3], const int64_t w[
     }
 }
 
-static void test_the_spec_examples(void **state)
+static void test_a_float_an_int_and_a_bool(void **state)
 {
-    const RelationDef *rel = sales(state);
-    EdgeSlots s = slots_of(rel, "profit,purchases,approve");
+    const RelationDef *rel = sales_relation(state);
+    EdgeSlots s = slots_of(rel, "profit,qty,ok");
     Decoded d;
     assert_true(decode(rel, &s, "397700000,3,1", &d));
     assert_false(d.has_version);
@@ -92,8 +75,8 @@ static void test_the_spec_examples(void **state)
 
 static void test_empty_and_trailing_positions(void **state)
 {
-    const RelationDef *rel = sales(state);
-    EdgeSlots s = slots_of(rel, "profit,purchases,approve");
+    const RelationDef *rel = sales_relation(state);
+    EdgeSlots s = slots_of(rel, "profit,qty,ok");
     Decoded d;
     /* nothing set, no version: the empty string */
     assert_true(decode(rel, &s, "", &d));
@@ -113,10 +96,10 @@ static void test_empty_and_trailing_positions(void **state)
 
 static void test_positions_follow_the_slots_not_the_configuration(void **state)
 {
-    const RelationDef *rel = sales(state);
+    const RelationDef *rel = sales_relation(state);
     /* slot 1 is a property the configuration removed: its position is
-     * ignored; purchases, not in the list yet, comes after it (slot 4) */
-    EdgeSlots s = slots_of(rel, "old,approve,profit");
+     * ignored; qty, not in the list yet, comes after it (slot 4) */
+    EdgeSlots s = slots_of(rel, "old,ok,profit");
     Decoded d;
     assert_true(decode(rel, &s, "7,1,250500000", &d));
     expect_weights(&d, (bool[]){true, false, true}, (int64_t[]){250500000, 0, 1});
@@ -130,16 +113,16 @@ static void test_positions_follow_the_slots_not_the_configuration(void **state)
 
 static void test_layout1_json_is_read_as_before(void **state)
 {
-    const RelationDef *rel = sales(state);
+    const RelationDef *rel = sales_relation(state);
     EdgeSlots none = slots_of(rel, NULL);
     Decoded d;
     assert_true(decode(rel, &none,
-                       "{\"version\":\"17\",\"weights\":{\"profit\":250500000,\"approve\":true}}",
+                       "{\"version\":\"17\",\"weights\":{\"profit\":250500000,\"ok\":true}}",
                        &d));
     assert_true(d.has_version);
     assert_string_equal(d.version, "17");
     expect_weights(&d, (bool[]){true, false, true}, (int64_t[]){250500000, 0, 1});
-    assert_true(decode(rel, &none, "{\"version\":null,\"weights\":{\"purchases\":3}}", &d));
+    assert_true(decode(rel, &none, "{\"version\":null,\"weights\":{\"qty\":3}}", &d));
     assert_false(d.has_version);
     expect_weights(&d, (bool[]){false, true, false}, (int64_t[]){0, 3, 0});
     assert_true(edge_is_layout1("{}", 2));
@@ -149,8 +132,8 @@ static void test_layout1_json_is_read_as_before(void **state)
 
 static void test_values_that_are_not_edges(void **state)
 {
-    const RelationDef *rel = sales(state);
-    EdgeSlots s = slots_of(rel, "profit,purchases,approve");
+    const RelationDef *rel = sales_relation(state);
+    EdgeSlots s = slots_of(rel, "profit,qty,ok");
     EdgeSlots none = slots_of(rel, NULL);
     Decoded d;
     /* a packed value of a relation without slots */
@@ -164,6 +147,7 @@ static void test_values_that_are_not_edges(void **state)
         ";1",                         /* an empty version */
         "9223372036854775808",        /* beyond int64 */
         "1;2;3",                      /* two versions */
+        "01,2",                       /* not as the engines write integers */
         "{\"weights\":3}",            /* JSON that is not an edge */
         "{\"weights\":{\"profit\":1.5}}",
     };
@@ -171,7 +155,7 @@ static void test_values_that_are_not_edges(void **state)
         if (decode(rel, &s, bad[i], &d))
             fail_msg("\"%s\" decoded as an edge", bad[i]);
     assert_true(decode(rel, &s, "-9223372036854775808", &d));
-    assert_int_equal(d.w.w[PROFIT], INT64_MIN);
+    assert_int_equal(d.w.w[SALES_PROFIT], INT64_MIN);
 }
 
 /* The build's entries as "id=value id=value ...". */
@@ -252,13 +236,13 @@ static void test_fewer_edges_than_the_limit(void **state)
 
 static int setup(void **state)
 {
-    return config_setup(state, config_text);
+    return config_setup(state, SALES_CONFIG);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_the_spec_examples),
+        cmocka_unit_test(test_a_float_an_int_and_a_bool),
         cmocka_unit_test(test_empty_and_trailing_positions),
         cmocka_unit_test(test_positions_follow_the_slots_not_the_configuration),
         cmocka_unit_test(test_layout1_json_is_read_as_before),
