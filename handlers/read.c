@@ -27,10 +27,14 @@ bool engine_edge_slots(Engine *e, const RelationDef *rel, EdgeSlots *slots, char
     memset(slots, 0, sizeof *slots);
     if (index < 0)
         return true; /* not in the configuration: no slots */
+    /* by name: rel may come from another configuration than the engine's */
+    const RelationDef *own = &e->cfg->relations[index];
     const int *slot = engine_slots(e, index, &n);
     slots->known = true;
     for (int i = 0; i < rel->nproperties; i++)
-        slots->slot[i] = slot[i];
+        for (int j = 0; j < own->nproperties; j++)
+            if (strcmp(rel->properties[i].short_name, own->properties[j].short_name) == 0)
+                slots->slot[i] = slot[j];
     return true;
 }
 
