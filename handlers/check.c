@@ -284,6 +284,24 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
     return ok;
 }
 
+/* Whether keys (a SCAN page of PREFIX*) holds a key other than PREFIX
+ * layout and PREFIX schema: every connection writes the schema (schema.c),
+ * a mistyped prefix's too, and neither holds data. */
+static bool data_key_among(const char *prefix, const redisReply *keys)
+{
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type != REDIS_REPLY_STRING || k->len < plen)
+            return true;
+        const char *rest = k->str + plen;
+        size_t n = k->len - plen;
+        if (!(n == 6 && (memcmp(rest, "schema", 6) == 0 || memcmp(rest, "layout", 6) == 0)))
+            return true;
+    }
+    return false;
+}
+
 bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
 {
     JsonBuf pattern = {0};
@@ -307,7 +325,7 @@ bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
             }
             if (!(ok = walk_scan_keys(e, slot, &pattern, NULL, &r, cursor, err, errlen)))
                 break;
-            found = r->element[1]->elements > 0;
+            found = data_key_among(e->cfg->key_prefix, r->element[1]);
             freeReplyObject(r);
             if (found || strcmp(cursor, "0") == 0)
                 break;

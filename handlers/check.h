@@ -39,8 +39,9 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
 bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
                     long long *edges, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Whether no key at all starts with redis.key_prefix (a mistyped prefix);
- * false when the keyspace is too large to tell cheaply. */
+/* Whether no key at all starts with redis.key_prefix (a mistyped prefix),
+ * PREFIX layout and PREFIX schema apart (no data: every connection writes
+ * the schema); false when the keyspace is too large to tell cheaply. */
 bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
