@@ -154,7 +154,9 @@ typedef struct {
      * <p>:count and <p>:total of each property */
     bool zero[1 + 2 * CONFIG_MAX_PROPERTIES];
     bool layout1;                            /* '#last' present: a layout-1 side */
-    bool top_missing[CONFIG_MAX_PROPERTIES]; /* the top's sorted set is absent */
+    /* the top has no sorted set, the side at most limit edges, some with
+     * the property: the top is computed from the edges */
+    bool top_from_edges[CONFIG_MAX_PROPERTIES];
 } SideMarks;
 
 /* engine_side_stats (read.h), and the side's marks; compute_tops false:

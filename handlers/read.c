@@ -133,7 +133,7 @@ static bool snapshot(Engine *e, const RelationDef *rel, Side side, const char *p
 }
 
 /* A snapshot's statistics and tops into st (ids into r), its marks; *need
- * whether a top with edges is missing (to compute from the edges). */
+ * whether a top is to be computed from the edges. */
 static bool snapshot_parse(const RelationDef *rel, const redisReply *r, SideStats *st,
                            SideMarks *marks, bool *need, char *err, size_t errlen)
 {
@@ -178,8 +178,12 @@ static bool snapshot_parse(const RelationDef *rel, const redisReply *r, SideStat
             t->len = z->element[j]->len;
             st->ntop[i]++;
         }
-        marks->top_missing[i] = z->elements == 0;
-        *need |= z->elements == 0 && st->pcount[i] > 0;
+        /* layout 2 keeps no set while count <= limit: the top is the
+         * edges'; a larger side without one (a top turned on by a reload,
+         * not rebuilt yet; verify reports it) shows none, as layout 1 did */
+        marks->top_from_edges[i] = z->elements == 0 && st->pcount[i] > 0 &&
+                                   st->count <= rel->properties[i].top_limit;
+        *need |= marks->top_from_edges[i];
     }
     return true;
 }
@@ -206,9 +210,10 @@ static bool tops_offer_page(const RelationDef *rel, const EdgeSlots *slots, cons
     return true;
 }
 
-/* The missing tops with edges computed from the side's edges: the
- * snapshot's page r, then the pages after it (outside the snapshot); their
- * ids into keep->ids. */
+/* The tops marked top_from_edges computed from the side's edges: the
+ * snapshot's page, then the pages after it (outside the snapshot: a side
+ * of at most limit edges has more only with many other fields); their ids
+ * into keep->ids. */
 static bool tops_from_edges(Engine *e, const RelationDef *rel, Side side, const char *profile,
                             const EdgeSlots *slots, const redisReply *page, const SideMarks *marks,
                             SideStats *st, StatsKeep *keep, char *err, size_t errlen)
@@ -218,7 +223,7 @@ static bool tops_from_edges(Engine *e, const RelationDef *rel, Side side, const 
     bool ok = true;
     for (int p = 0; p < rel->nproperties; p++) {
         memset(&build[p], 0, sizeof build[p]);
-        if (rel->properties[p].top_order != TOP_NONE && marks->top_missing[p] && st->pcount[p] > 0)
+        if (marks->top_from_edges[p])
             top_build_init(&build[p], rel->properties[p].top_order, rel->properties[p].top_limit);
     }
     snprintf(cursor, sizeof cursor, "%s", page->element[0]->str);
@@ -262,8 +267,8 @@ bool side_read(Engine *e, const RelationDef *rel, Side side, const char *profile
     *keep = (StatsKeep){0};
     if (!engine_connected(e, err, errlen) || !engine_sync(e, err, errlen))
         return false;
-    /* A missing top with edges: read again with the side's first page of
-     * edges in the snapshot. */
+    /* A top to compute from the edges: read again with the side's first
+     * page of edges in the snapshot. */
     for (int attempt = 0; attempt < 2; attempt++) {
         if (edges && !engine_edge_slots(e, rel, &slots, err, errlen))
             return false;

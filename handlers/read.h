@@ -31,11 +31,12 @@ void stats_keep_free(StatsKeep *keep);
 
 /* One side's statistics into st, read in one snapshot (MULTI/EXEC), both
  * layouts: a statistic absent is 0; a top is the first limit members of
- * its sorted set when it exists, else computed from the side's edges (a
- * layout-2 side with few edges keeps none: README "Redis key layout"),
- * in the same snapshot when the side's edges fit in one HSCAN page. The
- * tops' ids point into *keep, freed by the caller (stats_keep_free) when
- * done with st. */
+ * its sorted set when it exists, else, when the side has at most limit
+ * edges (a layout-2 side keeps no set then: README "Redis key layout"),
+ * computed from the side's edges, in the same snapshot; a larger side
+ * without a set (a top not rebuilt yet) has an empty top. The tops' ids
+ * point into *keep, freed by the caller (stats_keep_free) when done with
+ * st. */
 bool engine_side_stats(Engine *e, const RelationDef *rel, Side side, const char *profile,
                        SideStats *st, StatsKeep *keep, char *err, size_t errlen)
     __attribute__((warn_unused_result));

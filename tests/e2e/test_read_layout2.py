@@ -217,3 +217,13 @@ def test_verify_a_set_of_more_than_2_x_limit_differs(keyspace, rdb):
     assert differences(keyspace, "m5") == {"profit:top": "differs from the edges"}
     st = loads(run(keyspace, "stats", "sales", "direct", "m5", "--json").stdout)
     assert [t["profile_id"] for t in st["properties"]["profit"]["top"]] == ["c5", "c4"]
+
+
+def test_a_side_past_the_limit_without_its_set_shows_an_empty_top(keyspace, rdb):
+    """(a top turned on by a reload, not rebuilt yet): not computed from a
+    side's edges, however many, on every read."""
+    edges = {"c%d" % i: packed(profit=i * 1000000) for i in range(3)}
+    write_side(rdb, "d", "m6", edges, {"count": 3, "profit:count": 3, "profit:total": 3000000})
+    st = loads(run(keyspace, "stats", "sales", "direct", "m6", "--json").stdout)
+    assert st["count"] == 3 and st["properties"]["profit"]["top"] == []
+    assert differences(keyspace, "m6") == {"profit:top": "differs from the edges"}
