@@ -801,14 +801,15 @@ def redis_state(client, prefix, zeros=True):
     """Every statistics key under prefix (side hashes, tops, tombstones,
     outboxes; not the time-scored windows `ids` (layout 1: `seen`) and their
     newest score `#z` (`#last`), nor the `layout` key, whose keyspace id is
-    random), prefix stripped, with its content
+    random, nor `schema`, which every connection completes with its own
+    configuration's properties), prefix stripped, with its content
     (as text, whatever the client's decode_responses). zeros=False leaves
     out statistic fields holding 0 (the layout reads a missing field as 0:
     an event writes one, `relationctl rebuild` does not)."""
     state = {}
     for k in client.scan_iter(match=prefix + "*", count=1000):
         name = _s(k)[len(prefix):]
-        if name.endswith(":seen") or name.endswith(":ids") or name == "layout":
+        if name.endswith(":seen") or name.endswith(":ids") or name in ("layout", "schema"):
             continue
         t = _s(client.type(k))
         if t == "hash":
