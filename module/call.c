@@ -74,12 +74,14 @@ const char *run_elem(RedisModuleCallReply *arr, size_t i, size_t *len)
     return RedisModule_CallReplyStringPtr(e, len);
 }
 
-RedisModuleString *name_last, *name_fence, *name_rebuild;
+RedisModuleString *name_last, *name_fence, *name_rebuild, *name_w, *name_z;
 
 bool names_init(void)
 {
     name_last = RedisModule_CreateString(NULL, "#last", 5);
     name_fence = RedisModule_CreateString(NULL, "#fence", 6);
     name_rebuild = RedisModule_CreateString(NULL, "#rebuild", 8);
-    return name_last && name_fence && name_rebuild;
+    name_w = RedisModule_CreateString(NULL, "#w", 2);
+    name_z = RedisModule_CreateString(NULL, "#z", 2);
+    return name_last && name_fence && name_rebuild && name_w && name_z;
 }

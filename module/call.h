@@ -51,9 +51,10 @@ RedisModuleString *run_str(Run *r, const char *s, size_t len);
 /* prefix then s then (when sep >= 0) the byte sep and t. */
 RedisModuleString *run_cat(Run *r, const char *prefix, const char *s, size_t len, int sep,
                            const char *t, size_t tlen);
-/* The layout's fixed field names ('#last', '#fence', '#rebuild'), created
- * once by names_init (OnLoad: false when out of memory), never freed. */
-extern RedisModuleString *name_last, *name_fence, *name_rebuild;
+/* The layout's fixed field names ('#last' of layout 1, '#fence',
+ * '#rebuild', '#w', '#z'), created once by names_init (OnLoad: false when
+ * out of memory), never freed. */
+extern RedisModuleString *name_last, *name_fence, *name_rebuild, *name_w, *name_z;
 bool names_init(void);
 
 /* Element i of an array reply: its string (NULL for a nil). */
