@@ -110,7 +110,7 @@ static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Arg
 static int convert_seen(Run *R, RedisModuleString *k_seen, RedisModuleString *k_ids,
                         Args *hset)
 {
-    RedisModuleCallReply *all = RUN(R, "ZRANGE", "scc", k_seen, "0", "-1", "WITHSCORES");
+    RedisModuleCallReply *all = RUN(R, "ZRANGE", "sccc", k_seen, "0", "-1", "WITHSCORES");
     RedisModuleCallReply *ttl = all ? RUN(R, "PTTL", "s", k_seen) : NULL;
     if (!ttl)
         return -1;
