@@ -50,6 +50,7 @@ typedef struct {
     double deltas[CONF_MAX_HM], vals[CONF_MAX_HM];
     Mpack rec;
     Opt packed;
+    TopEdges side_edges; /* a small side's edges, read with its hash */
     RedisModuleString *now_str; /* now's text as a string, once made (side_now) */
 } SideState;
 
@@ -105,6 +106,86 @@ static RedisModuleString *arg_of(RedisModuleString **argv, int n, Str s)
     return NULL;
 }
 
+/* A copy of v in the context's pool. */
+static Opt pool_opt(Run *R, const char *v, size_t vl)
+{
+    char *c = RedisModule_PoolAlloc(R->ctx, vl + 1);
+    memcpy(c, v, vl);
+    return (Opt){c, vl, true};
+}
+
+/* read_side's scan of a small side. */
+typedef struct {
+    Run *R;
+    SideState *S;
+    Opt *got;
+} SideScan;
+
+static void scan_field(void *priv, const char *f, size_t fl, const char *v, size_t vl)
+{
+    SideScan *sc = priv;
+    SideState *S = sc->S;
+    const ConfRel *C = S->C;
+    int nhm = C->nhm, at = -1;
+    if (fl == 0)
+        return;
+    if (f[0] == '@') {
+        top_edges_add(&S->side_edges, f + 1, fl - 1, v, vl);
+        if (fl - 1 == S->cp.len && memcmp(f + 1, S->cp.s, S->cp.len) == 0)
+            at = nhm + 1;
+    } else if (f[0] == '#') {
+        static const char *const names[] = {"#last", NULL, "#fence", "#rebuild", "#w", "#z"};
+        for (int j = 0; j < 6 && at < 0; j++)
+            if (names[j] && strlen(names[j]) == fl && memcmp(names[j], f, fl) == 0)
+                at = nhm + j;
+    } else {
+        for (int i = 0; i < nhm && at < 0; i++)
+            if (strlen(C->hm[i]) == fl && memcmp(C->hm[i], f, fl) == 0)
+                at = i;
+    }
+    if (at >= 0)
+        sc->got[at] = pool_opt(sc->R, v, vl);
+}
+
+/* The side's statistics (ConfRel.hm), then #last, the edge, #fence,
+ * #rebuild, #w and #z into got: a small side's hash read whole in one scan
+ * (its edges kept for its tops), a larger one's fields looked up. */
+static bool read_side(Run *R, SideState *S, Opt *got)
+{
+    const ConfRel *C = S->C;
+    int nhm = C->nhm;
+    long long small = nhm + 4, fields;
+    for (int t = 0; t < C->ntops; t++)
+        if (C->p[C->tops[t]].last_n + 1 + nhm + 4 > small)
+            small = C->p[C->tops[t]].last_n + 1 + nhm + 4;
+    if (!st_hlen(R, S->k_side, &fields))
+        return false;
+    if (C->ntops > 0 && fields <= small) {
+        memset(got, 0, (size_t)(nhm + 6) * sizeof *got);
+        S->side_edges.R = R;
+        SideScan sc = {R, S, got};
+        if (!st_hscan(R, S->k_side, scan_field, &sc))
+            return false;
+        S->side_edges.read = true;
+        if (S->side_edges.oom) {
+            snprintf(R->err, sizeof R->err, "ERR relationd: out of memory reading a side");
+            R->failed = true;
+            return false;
+        }
+        return true;
+    }
+    RedisModuleString *get[CONF_MAX_HM + 6];
+    for (int i = 0; i < nhm; i++)
+        get[i] = C->hm_str[i];
+    get[nhm] = name_last;
+    get[nhm + 1] = S->edge_f;
+    get[nhm + 2] = name_fence;
+    get[nhm + 3] = name_rebuild;
+    get[nhm + 4] = name_w;
+    get[nhm + 5] = name_z;
+    return st_hmget(R, S->k_side, get, nhm + 6, got);
+}
+
 /* Phase 1 of a side: reads and decisions only (apply.lua, prepare); a
  * layout-1 side found is converted first (PREP_MIGRATED: prepare again). */
 static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
@@ -124,17 +205,8 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
     S->cp_str = as->cp[side] ? as->cp[side] : run_str(R, S->cp.s, S->cp.len);
     S->ek_str = as->ek[side] ? as->ek[side] : run_str(R, S->ek.s, S->ek.len);
 
-    RedisModuleString *get[CONF_MAX_HM + 6];
-    for (int i = 0; i < nhm; i++)
-        get[i] = C->hm_str[i];
-    get[nhm] = name_last;
-    get[nhm + 1] = S->edge_f;
-    get[nhm + 2] = name_fence;
-    get[nhm + 3] = name_rebuild;
-    get[nhm + 4] = name_w;
-    get[nhm + 5] = name_z;
     Opt got[CONF_MAX_HM + 6];
-    if (!st_hmget(R, S->k_side, get, nhm + 6, got))
+    if (!read_side(R, S, got))
         return PREP_ERROR;
     for (int i = 0; i < nhm; i++)
         S->before[i] = got[i];
@@ -299,8 +371,10 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
         Opt unused;
         if (!st_hget(R, S->k_out, S->ek_str, &unused))
             return PREP_ERROR;
+        double after = S->edges + dc;
         for (int t = 0; t < C->ntops; t++)
-            if (!st_zhas(R, S->k_tops[t], S->cp_str, &dup))
+            if ((S->edges > C->p[C->tops[t]].last_n + 1 || after > C->p[C->tops[t]].last_n + 1) &&
+                !st_zhas(R, S->k_tops[t], S->cp_str, &dup))
                 return PREP_ERROR;
     }
     S->status = 1;
@@ -554,7 +628,8 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     pack_weights(m, C, has_old, &S->old);
     pack_weights(m, C, has_new, &S->neww);
     TopChange tc = {C, S->k_side, S->k_tops, S->cp, S->edges, after, S->before,
-                    has_old ? &S->old : NULL, has_new ? &S->neww : NULL};
+                    has_old ? &S->old : NULL, has_new ? &S->neww : NULL, S->packed,
+                    &S->side_edges};
     if (!tops_after(R, &tc, m))
         return false;
     if (m->oom) {

@@ -88,6 +88,16 @@ bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, 
     return true;
 }
 
+bool st_hlen(Run *R, RedisModuleString *key, long long *n)
+{
+    RedisModuleKey *k;
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_HASH, &k))
+        return false;
+    *n = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_HASH ? (long long)RedisModule_ValueLength(k)
+                                                           : 0;
+    return true;
+}
+
 bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out)
 {
     return st_hmget(R, key, &field, 1, out);

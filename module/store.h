@@ -39,6 +39,8 @@ typedef struct {
 
 /* HMGET key fields… into out[n]. */
 bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, int n, Opt *out);
+/* HLEN key (0 when missing). */
+bool st_hlen(Run *R, RedisModuleString *key, long long *n);
 /* HGET key field. */
 bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out);
 /* ZSCORE key member is not nil. */

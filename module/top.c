@@ -40,20 +40,9 @@ static bool before(const ZItem *a, const ZItem *b, int order)
     return order == 1 ? c > 0 : c < 0;
 }
 
-/* The side's edges (counterpart and packed value), read once per call. */
-typedef struct {
-    Run *R;
-    ZItem *e; /* score unused; s/len: the counterpart */
-    const char **val;
-    size_t *vlen;
-    size_t n, cap;
-    bool oom, read;
-} Edges;
-
-static void edge_one(void *priv, const char *f, size_t fl, const char *v, size_t vl)
+void top_edges_add(TopEdges *E, const char *cp, size_t cplen, const char *v, size_t vl)
 {
-    Edges *E = priv;
-    if (fl < 1 || f[0] != '@' || E->oom)
+    if (E->oom)
         return;
     if (E->n == E->cap) {
         size_t cap = E->cap ? 2 * E->cap : 32;
@@ -71,29 +60,61 @@ static void edge_one(void *priv, const char *f, size_t fl, const char *v, size_t
         }
         E->e = e, E->val = val, E->vlen = vlen, E->cap = cap;
     }
-    char *b = RedisModule_PoolAlloc(E->R->ctx, fl + vl);
+    char *b = RedisModule_PoolAlloc(E->R->ctx, cplen + vl + 1);
     if (!b) {
         E->oom = true;
         return;
     }
-    memcpy(b, f + 1, fl - 1);
-    memcpy(b + fl - 1, v, vl);
-    E->e[E->n] = (ZItem){b, fl - 1, 0};
-    E->val[E->n] = b + fl - 1;
+    memcpy(b, cp, cplen);
+    memcpy(b + cplen, v, vl);
+    E->e[E->n] = (ZItem){b, cplen, 0};
+    E->val[E->n] = b + cplen;
     E->vlen[E->n++] = vl;
+}
+
+static void edge_one(void *priv, const char *f, size_t fl, const char *v, size_t vl)
+{
+    if (fl >= 1 && f[0] == '@')
+        top_edges_add(priv, f + 1, fl - 1, v, vl);
+}
+
+/* The side's edges as this event leaves them: read from the hash (which
+ * holds them), or the ones read before the event with the edge's change. */
+static bool edges_after(Run *R, const TopChange *t, TopEdges *E)
+{
+    if (E->read)
+        return true;
+    E->R = R;
+    if (t->edges && t->edges->read) {
+        *E = *t->edges;
+        size_t j = 0;
+        while (j < E->n && !(E->e[j].len == t->cp.len && memcmp(E->e[j].s, t->cp.s, t->cp.len) == 0))
+            j++;
+        if (j < E->n && t->neww) {
+            E->val[j] = t->packed.s;
+            E->vlen[j] = t->packed.len;
+        } else if (j < E->n) {
+            E->e[j] = E->e[E->n - 1];
+            E->val[j] = E->val[E->n - 1];
+            E->vlen[j] = E->vlen[--E->n];
+        } else if (t->neww) {
+            E->cap = E->n; /* the caller's arrays are copied, not written past */
+            top_edges_add(E, t->cp.s, t->cp.len, t->packed.s, t->packed.len);
+        }
+    } else if (!st_hscan(R, t->k_side, edge_one, E)) {
+        return false;
+    }
+    E->read = true;
+    return true;
 }
 
 /* The first max edges of the top of property i, from the side's edges,
  * into out (room for max); their number. -1: a Redis error. */
-static int from_edges(Run *R, const TopChange *t, Edges *E, int i, int max, ZItem *out)
+static int from_edges(Run *R, const TopChange *t, TopEdges *E, int i, int max, ZItem *out)
 {
     const ConfProp *p = &t->C->p[i];
-    if (!E->read) {
-        E->R = R;
-        if (!st_hscan(R, t->k_side, edge_one, E))
-            return -1;
-        E->read = true;
-    }
+    if (!edges_after(R, t, E))
+        return -1;
     if (E->oom) {
         snprintf(R->err, sizeof R->err, "ERR relationd: out of memory for a top");
         R->failed = true;
@@ -135,7 +156,7 @@ static bool trim(Run *R, RedisModuleString *k, int order, int z, int keep)
 }
 
 /* One top of a side that has more than L edges before and after. */
-static bool update(Run *R, const TopChange *t, Edges *E, int ti, ZItem *items, int *z)
+static bool update(Run *R, const TopChange *t, TopEdges *E, int ti, ZItem *items, int *z)
 {
     const ConfRel *C = t->C;
     int i = C->tops[ti], order = C->p[i].order, L = (int)C->p[i].last_n + 1;
@@ -198,7 +219,7 @@ static bool update(Run *R, const TopChange *t, Edges *E, int ti, ZItem *items, i
 bool tops_after(Run *R, const TopChange *t, Mpack *m)
 {
     const ConfRel *C = t->C;
-    Edges E = {0};
+    TopEdges E = {0};
     mpack_array(m, (size_t)C->ntops);
     for (int ti = 0; ti < C->ntops; ti++) {
         int i = C->tops[ti], L = (int)C->p[i].last_n + 1;

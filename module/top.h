@@ -22,6 +22,21 @@
 #include "module/edge.h"
 #include "module/store.h"
 
+/* A side's edges (counterpart, packed value: the context's pool), read by
+ * the caller when it scanned the side's hash anyway (apply's prepare of a
+ * small side), else by tops_after when it needs them. */
+typedef struct {
+    Run *R;
+    ZItem *e; /* s/len: the counterpart (score unused) */
+    const char **val;
+    size_t *vlen;
+    size_t n, cap;
+    bool oom, read;
+} TopEdges;
+
+/* One edge added (copied into the pool). */
+void top_edges_add(TopEdges *E, const char *cp, size_t cplen, const char *v, size_t vl);
+
 typedef struct {
     const ConfRel *C;
     RedisModuleString *k_side;
@@ -30,6 +45,8 @@ typedef struct {
     double edges_before, edges_after;
     const Opt *before;          /* the statistics before (ConfRel.hm order) */
     const Weights *old, *neww;  /* NULL: no edge before / after */
+    Opt packed;                 /* the edge's new packed value (set when neww) */
+    TopEdges *edges;            /* the edges before the event when read, else NULL */
 } TopChange;
 
 bool tops_after(Run *R, const TopChange *t, Mpack *m);
