@@ -604,8 +604,12 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     } else {
         for (int j = 0; j < S->nf; j++) {
             int nl = num_format(S->deltas[j], num[j]);
-            if (!RUN(R, "HINCRBY", "!scb", S->k_side, C->hm[S->fidx[j]], num[j], (size_t)nl))
+            RedisModuleCallReply *r =
+                RUN(R, "HINCRBY", "!scb", S->k_side, C->hm[S->fidx[j]], num[j], (size_t)nl);
+            if (!r)
                 return false;
+            if (RedisModule_CallReplyInteger(r) == 0) /* a statistic that is 0 is absent */
+                W->d[W->nd++] = C->hm_str[S->fidx[j]];
         }
     }
     if (!side_write(R, cf, S, W, after))

@@ -55,16 +55,17 @@ static bool push(Run *R, Args *a, RedisModuleString *s)
 }
 
 /* The side's hash: edges packed, records to the outbox, zeros and #last
- * removed; *count: its count statistic; *rebuild: a rebuild's marker. */
+ * removed; *count: its edges; *rebuild: a rebuild's marker; *window: #w or
+ * #z (a layout-2 window: seen is not read). */
 static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Args *hset,
-                        Args *hdel, Args *out, double *count, bool *rebuild)
+                        Args *hdel, Args *out, double *count, bool *rebuild, bool *window)
 {
     RedisModuleCallReply *all = RUN(R, "HGETALL", "s", k_side);
     if (!all)
         return -1;
     size_t n = RedisModule_CallReplyLength(all) / 2;
     *count = 0;
-    *rebuild = false;
+    *rebuild = *window = false;
     for (size_t j = 0; j < n; j++) {
         size_t fl, vl;
         const char *f = run_elem(all, 2 * j, &fl), *v = run_elem(all, 2 * j + 1, &vl);
@@ -72,6 +73,8 @@ static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Arg
             continue;
         RedisModuleString *fs = run_str(R, f, fl);
         bool ok = true;
+        if (f[0] == '@')
+            (*count)++;
         if (f[0] == '@' && vl > 0 && v[0] == '{') {
             Weights w;
             char *ver = RedisModule_PoolAlloc(R->ctx, vl + 1);
@@ -92,10 +95,10 @@ static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Arg
         } else if (fl == 8 && memcmp(f, "#rebuild", 8) == 0) {
             *rebuild = true;
             ok = push(R, hdel, fs);
-        } else if (f[0] >= 'a' && f[0] <= 'z' && vl == 1 && v[0] == '0') {
-            ok = push(R, hdel, fs);
-        } else if (fl == 5 && memcmp(f, "count", 5) == 0 && !num_lua(v, vl, count)) {
-            return bad(R, k_side, "count is not a number");
+        } else if (fl == 2 && (memcmp(f, "#w", 2) == 0 || memcmp(f, "#z", 2) == 0)) {
+            *window = true;
+        } else if (f[0] != '#' && f[0] != '@' && vl == 1 && v[0] == '0') {
+            ok = push(R, hdel, fs); /* a statistic of 0 */
         }
         if (!ok) {
             snprintf(R->err, sizeof R->err, "ERR relationd: out of memory migrating a side");
@@ -106,7 +109,8 @@ static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Arg
     return 0;
 }
 
-/* Layout 1's seen window into #w or the ids set (hset gets #w/#z). */
+/* Layout 1's seen window into #w or the ids set (hset gets #w/#z): 1, 0
+ * when seen is empty, -1 an error. */
 static int convert_seen(Run *R, RedisModuleString *k_seen, RedisModuleString *k_ids,
                         Args *hset)
 {
@@ -143,7 +147,7 @@ static int convert_seen(Run *R, RedisModuleString *k_seen, RedisModuleString *k_
         if (!push(R, hset, name_z) || !push(R, hset, run_str(R, newest, sl)))
             return bad(R, k_seen, "out of memory");
     }
-    return RUN(R, "DEL", "!s", k_seen) ? 0 : -1;
+    return RUN(R, "DEL", "!s", k_seen) ? 1 : -1;
 }
 
 /* The side's key with its last 4 bytes (`side`) replaced by tail. */
@@ -165,11 +169,14 @@ static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *
 {
     Args hset = {0}, hdel = {0}, out = {0};
     double count;
-    bool rebuild;
-    if (convert_hash(R, C, k_side, &hset, &hdel, &out, &count, &rebuild) < 0)
+    bool rebuild, window;
+    int seen = 0;
+    if (convert_hash(R, C, k_side, &hset, &hdel, &out, &count, &rebuild, &window) < 0)
         return -1;
-    if (k_seen && convert_seen(R, k_seen, k_ids, &hset) < 0)
+    if (k_seen && !window && (seen = convert_seen(R, k_seen, k_ids, &hset)) < 0)
         return -1;
+    if (!hset.n && !hdel.n && !out.n && !seen)
+        return 0; /* nothing of layout 1 */
     if (hdel.n && !RUN(R, "HDEL", "!sv", k_side, hdel.v, hdel.n))
         return -1;
     if (hset.n && !RUN(R, "HSET", "!sv", k_side, hset.v, hset.n))
@@ -225,15 +232,7 @@ int migrate_run(RedisModuleCtx *ctx, const Conf *cf, const ConfRel *C,
                 RedisModuleString **keys)
 {
     Run R = {.ctx = ctx};
-    RedisModuleCallReply *got = RUN(&R, "HMGET", "sccc", keys[0], "#last", "#w", "#z");
-    int done = -1;
-    if (got) {
-        size_t l;
-        bool has_last = run_elem(got, 0, &l) != NULL;
-        bool has_window = run_elem(got, 1, &l) != NULL || run_elem(got, 2, &l) != NULL;
-        done = migrate_on_touch(&R, cf, C, keys[0], keys[1], keys[2], keys[3], keys + 4,
-                                has_last, has_window);
-    }
+    int done = convert(&R, cf, C, keys[0], keys[1], keys[2], keys[3], keys + 4);
     if (done < 0)
         return RedisModule_ReplyWithError(ctx, R.err);
     return RedisModule_ReplyWithLongLong(ctx, done);

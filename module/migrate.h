@@ -3,9 +3,11 @@
  * and apply2 before their event applies (on touch), and by
  * relationd.migrate (relationctl migrate's scan, one side a call).
  *
- * A side is of layout 1 when its hash has `#last`, or (the call has the
- * layout-1 seen key) it has neither `#w` nor `#z` and seen exists. The
- * conversion: JSON edges packed (the relation's slots), each `!<id>\0<cp>`
+ * On touch, a side is of layout 1 when its hash has `#last`, or (the call
+ * has the layout-1 seen key) it has neither `#w` nor `#z` and seen exists;
+ * relationd.migrate converts whatever of layout 1 it finds (a JSON edge, a
+ * `!` record, `#last`, a statistic of 0, seen's members while the side has
+ * no window) and answers 0 when there is none. The conversion: JSON edges packed (the relation's slots), each `!<id>\0<cp>`
  * record moved to the outbox `:out` under SHA-1-8(`<id>\0<cp>`), statistics
  * that are 0 and `#last` removed; seen's members as event keys into `#w`
  * (7 or fewer, score order) or into `:ids` with their scores and `#z` the
@@ -32,7 +34,8 @@ int migrate_on_touch(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString
                      RedisModuleString *k_seen, RedisModuleString **k_tops, bool has_last,
                      bool has_window);
 
-/* relationd.migrate: keys side, ids, out, seen, tops…; replies 1 or 0. */
+/* relationd.migrate: keys side, ids, out, seen, tops…; replies 1
+ * (converted) or 0 (nothing of layout 1). */
 int migrate_run(RedisModuleCtx *ctx, const Conf *cf, const ConfRel *C,
                 RedisModuleString **keys);
 
