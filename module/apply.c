@@ -365,18 +365,6 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
             }
         }
     }
-    /* the keys written after the side's hash, checked now: one of another
-     * type stops the call before anything is written */
-    if (S->kind) {
-        Opt unused;
-        if (!st_hget(R, S->k_out, S->ek_str, &unused))
-            return PREP_ERROR;
-        double after = S->edges + dc;
-        for (int t = 0; t < C->ntops; t++)
-            if ((S->edges > C->p[C->tops[t]].last_n + 1 || after > C->p[C->tops[t]].last_n + 1) &&
-                !st_zhas(R, S->k_tops[t], S->cp_str, &dup))
-                return PREP_ERROR;
-    }
     S->status = 1;
     return PREP_OK;
 }
@@ -553,7 +541,41 @@ static bool side_write(Run *R, const Conf *cf, SideState *S, SideWrites *W, doub
     return true;
 }
 
-/* Phase 2 of a side prepared with status 1 (apply.lua, commit): false on a
+/* The record: {date, kind, before, old, new, {tops after}}; the tops'
+ * keys written (top.h). */
+static bool record(Run *R, SideState *S, const ApplyArgs *A, double after)
+{
+    const ConfRel *C = S->C;
+    Mpack *m = &S->rec;
+    mpack_array(m, 6);
+    mpack_str(m, A->date.s, A->date.len);
+    mpack_number(m, S->kind);
+    mpack_array(m, (size_t)C->nhm);
+    for (int i = 0; i < C->nhm; i++) {
+        if (S->before[i].set)
+            mpack_str(m, S->before[i].s, S->before[i].len);
+        else
+            mpack_false(m);
+    }
+    pack_weights(m, C, S->has_old, &S->old);
+    pack_weights(m, C, S->has_new, &S->neww);
+    TopChange tc = {C, S->k_side, S->k_tops, S->cp, S->edges, after, S->before,
+                    S->has_old ? &S->old : NULL, S->has_new ? &S->neww : NULL, S->packed,
+                    &S->side_edges};
+    if (!tops_after(R, &tc, m))
+        return false;
+    if (m->oom) {
+        snprintf(R->err, sizeof R->err, "ERR relationd: out of memory for the record");
+        R->failed = true;
+        return false;
+    }
+    return true;
+}
+
+/* Phase 2 of a side prepared with status 1 (apply.lua, commit), in the
+ * function's order of writes (so that a key of another type in the way
+ * leaves what the function leaves): the tops, the tombstone, the rebuild's
+ * copy, the outbox's record, then the side's hash and window: false on a
  * Redis error. */
 static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
 {
@@ -564,15 +586,19 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     bool has_old = S->has_old, has_new = S->has_new;
 
     S->packed = (Opt){NULL, 0, false};
+    if (has_new && (S->kind || !opt_eq(S->oldver, S->newver))) {
+        char *b = RedisModule_PoolAlloc(R->ctx, edge_pack_cap(C, S->newver.len));
+        size_t bl = edge_pack(C, &S->neww, S->newver.set ? S->newver.s : NULL, S->newver.len, b);
+        S->packed = (Opt){b, bl, true};
+        W->h[W->nh++] = S->edge_f;
+        W->h[W->nh++] = run_str(R, b, bl);
+    }
+    double after = S->edges + (S->kind == 1 ? 1 : S->kind == 3 ? -1 : 0);
+    if (S->gone)
+        after = 0;
+    if (S->kind && !record(R, S, A, after))
+        return false;
     if (has_new) {
-        if (S->kind || !opt_eq(S->oldver, S->newver)) {
-            char *b = RedisModule_PoolAlloc(R->ctx, edge_pack_cap(C, S->newver.len));
-            size_t bl = edge_pack(C, &S->neww, S->newver.set ? S->newver.s : NULL,
-                                  S->newver.len, b);
-            S->packed = (Opt){b, bl, true};
-            W->h[W->nh++] = S->edge_f;
-            W->h[W->nh++] = run_str(R, b, bl);
-        }
         if (S->tomb.set && !st_del(R, S->k_tomb))
             return false;
     } else if (S->newver.set && (has_old || A->version.len > 0)) {
@@ -582,13 +608,10 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->packed : (Opt){"", 0, true}))
         return false;
 
-    double after = S->edges + (S->kind == 1 ? 1 : S->kind == 3 ? -1 : 0);
     if (S->kind == 3) {
-        if (S->gone) { /* the edge, and every statistic */
+        if (S->gone) /* the edge, and every statistic */
             for (int i = 0; i < C->nhm; i++)
                 W->d[W->nd++] = C->hm_str[i];
-            after = 0;
-        }
         W->d[W->nd++] = S->edge_f;
     }
     if (S->exact) {
@@ -612,37 +635,13 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
                 W->d[W->nd++] = C->hm_str[S->fidx[j]];
         }
     }
-    if (!side_write(R, cf, S, W, after))
-        return false;
-    if (!S->kind)
-        return true;
-
-    /* the record: {date, kind, before, old, new, {tops after}} */
-    Mpack *m = &S->rec;
-    mpack_array(m, 6);
-    mpack_str(m, A->date.s, A->date.len);
-    mpack_number(m, S->kind);
-    mpack_array(m, (size_t)C->nhm);
-    for (int i = 0; i < C->nhm; i++) {
-        if (S->before[i].set)
-            mpack_str(m, S->before[i].s, S->before[i].len);
-        else
-            mpack_false(m);
+    if (S->kind) {
+        RedisModuleString *out[2] = {S->ek_str,
+                                     run_str(R, (const char *)S->rec.data, S->rec.len)};
+        if (!st_hset(R, S->k_out, out, 2))
+            return false;
     }
-    pack_weights(m, C, has_old, &S->old);
-    pack_weights(m, C, has_new, &S->neww);
-    TopChange tc = {C, S->k_side, S->k_tops, S->cp, S->edges, after, S->before,
-                    has_old ? &S->old : NULL, has_new ? &S->neww : NULL, S->packed,
-                    &S->side_edges};
-    if (!tops_after(R, &tc, m))
-        return false;
-    if (m->oom) {
-        snprintf(R->err, sizeof R->err, "ERR relationd: out of memory for the record");
-        R->failed = true;
-        return false;
-    }
-    RedisModuleString *out[2] = {S->ek_str, run_str(R, (const char *)m->data, m->len)};
-    return st_hset(R, S->k_out, out, 2);
+    return side_write(R, cf, S, W, after);
 }
 
 /* A prepared side (apply.lua, finish): false on a Redis error. */

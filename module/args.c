@@ -81,6 +81,13 @@ bool args_apply(const Conf *c, bool both, int nkeys, const Str *args, int nargs,
     }
     out->op = op->s[0];
     out->version = args[k++];
+    double ver;
+    if (out->version.len > 0 && !num_int(out->version.s, out->version.len, &ver)) {
+        /* it is written before the packed edge's ';' */
+        snprintf(err, errlen, "ERR relationd: version (argument %d after the keys) must be "
+                              "empty or an integer", k);
+        return false;
+    }
     for (int j = k; j < nargs; j += 2) {
         int p = out->npairs, idx;
         if (!num_index(args[j].s, args[j].len, out->rel->n, &idx)) {

@@ -29,11 +29,6 @@ typedef struct {
     RedisModuleString *open_str[RUN_KEYS]; /* the name as opened */
     const char *open_s[RUN_KEYS]; /* the names' bytes (the strings are the context's) */
     size_t open_len[RUN_KEYS];
-    /* A sorted set held open that store.c's last write left with one
-     * member: that member (the context's string) and its score; NULL when
-     * not known. */
-    RedisModuleString *sole[RUN_KEYS];
-    double sole_score[RUN_KEYS];
 } Run;
 
 /* The reply, or NULL when it is an error (or the call failed): r->failed

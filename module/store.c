@@ -36,7 +36,7 @@ static bool open_slot(Run *R, RedisModuleString *key, int type, RedisModuleKey *
         R->open_str[R->nopen] = key;
         R->open_s[R->nopen] = name;
         R->open_len[R->nopen] = len;
-        R->sole[R->nopen++] = NULL;
+        R->nopen++;
     }
     int t = RedisModule_KeyType(*k);
     if (type >= 0 && t != REDISMODULE_KEYTYPE_EMPTY && t != type) {
@@ -55,14 +55,11 @@ static bool open_read(Run *R, RedisModuleString *key, int type, RedisModuleKey *
     return open_slot(R, key, type, k, &slot);
 }
 
-/* open_slot for a write other than st_zadd's: its sole member forgotten. */
+/* open_slot for a write. */
 static bool open_key(Run *R, RedisModuleString *key, int type, RedisModuleKey **k)
 {
-    int slot = -1;
-    bool ok = open_slot(R, key, type, k, &slot);
-    if (slot >= 0)
-        R->sole[slot] = NULL;
-    return ok;
+    int slot;
+    return open_slot(R, key, type, k, &slot);
 }
 
 static void opt_of(RedisModuleString *s, Opt *o)
@@ -156,52 +153,6 @@ static bool open_zset(Run *R, RedisModuleString *key, RedisModuleKey **k, long l
     return true;
 }
 
-bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mpack *m)
-{
-    RedisModuleKey *k;
-    long long len;
-    int slot;
-    if (!open_zset(R, key, &k, &len, &slot))
-        return false;
-    long long end = last < 0 ? len + last : last;
-    if (end >= len)
-        end = len - 1;
-    long long n = end >= 0 ? end + 1 : 0;
-    mpack_array(m, (size_t)(2 * n));
-    if (n == 1 && len == 1 && R->sole[slot]) { /* the member st_zadd left alone in it */
-        size_t el;
-        const char *es = RedisModule_StringPtrLen(R->sole[slot], &el);
-        char num[64];
-        int nl = st_score_text(R->sole_score[slot], num, sizeof num);
-        mpack_str(m, es, el);
-        mpack_str(m, num, (size_t)nl);
-    } else if (n > 0) {
-        if (rev)
-            RedisModule_ZsetLastInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
-                                             REDISMODULE_POSITIVE_INFINITE, 0, 0);
-        else
-            RedisModule_ZsetFirstInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
-                                              REDISMODULE_POSITIVE_INFINITE, 0, 0);
-        for (long long i = 0; i < n && !RedisModule_ZsetRangeEndReached(k); i++) {
-            double score;
-            RedisModuleString *e = RedisModule_ZsetRangeCurrentElement(k, &score);
-            size_t el;
-            const char *es = RedisModule_StringPtrLen(e, &el);
-            char num[64];
-            int nl = st_score_text(score, num, sizeof num);
-            mpack_str(m, es, el);
-            mpack_str(m, num, (size_t)nl);
-            RedisModule_FreeString(R->ctx, e);
-            if (rev)
-                RedisModule_ZsetRangePrev(k);
-            else
-                RedisModule_ZsetRangeNext(k);
-        }
-        RedisModule_ZsetRangeStop(k);
-    }
-    return true;
-}
-
 bool st_hset(Run *R, RedisModuleString *key, RedisModuleString *const *pairs, int n)
 {
     RedisModuleKey *k;
@@ -247,9 +198,7 @@ bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
     double score_v;
     if (!num_small_int(buf, slen, &score_v))
         score_v = strtod(buf, NULL);
-    bool added = RedisModule_ZsetAdd(k, score_v, member, &flags) == REDISMODULE_OK;
-    R->sole[slot] = added && RedisModule_ValueLength(k) == 1 ? member : NULL;
-    R->sole_score[slot] = score_v;
+    RedisModule_ZsetAdd(k, score_v, member, &flags);
     if (!(flags & REDISMODULE_ZADD_NOP)) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zadd", key);
         if (score_str)
@@ -347,7 +296,6 @@ bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
     int slot;
     if (!open_zset(R, key, &k, &len, &slot))
         return false;
-    R->sole[slot] = NULL;
     long long drop = len - keep;
     if (drop <= 0)
         return true;
@@ -366,7 +314,6 @@ bool st_zremrange(Run *R, RedisModuleString *key, long long start, long long sto
     int slot;
     if (!open_zset(R, key, &k, &len, &slot))
         return false;
-    R->sole[slot] = NULL;
     if (stop >= len)
         stop = len - 1;
     if (start < 0 || start > stop)

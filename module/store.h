@@ -9,10 +9,8 @@
  *
  * A key is opened once per call and its handle held in the Run (by name)
  * until run_flush, which RUN does before any RedisModule_Call (it may free
- * what a handle points to). A sorted set that st_zadd left with one member
- * is read back by st_zrange_pack from what st_zadd wrote (any other write
- * through these functions forgets it). Strings read are the context's
- * (automatic memory).
+ * what a handle points to). Strings read are the context's (automatic
+ * memory).
  * Threads: Redis's main thread. Failure: false, with the error in run. */
 #ifndef RELATIOND_MODULE_STORE_H
 #define RELATIOND_MODULE_STORE_H
@@ -48,10 +46,6 @@ bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *ha
 /* GET key (a copy in the context's pool); a missing key is only looked up
  * (RedisModule_KeyExists), not opened. */
 bool st_get(Run *R, RedisModuleString *key, Opt *out);
-/* ZRANGE (ZREVRANGE when rev) key 0 last WITHSCORES, written into m as an
- * array of strings (member, score as Redis replies it: %.17g). */
-bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mpack *m);
-
 /* ZRANGE (ZREVRANGE when rev) key 0 max-1 WITHSCORES into out[max]: *n
  * members (0 when the key is missing). */
 bool st_zread(Run *R, RedisModuleString *key, bool rev, long long max, ZItem *out, int *n);

@@ -78,31 +78,31 @@ static void edge_one(void *priv, const char *f, size_t fl, const char *v, size_t
         top_edges_add(priv, f + 1, fl - 1, v, vl);
 }
 
-/* The side's edges as this event leaves them: read from the hash (which
- * holds them), or the ones read before the event with the edge's change. */
+/* The side's edges as this event leaves them: the ones before the event
+ * (read by the caller, else from the hash, not written yet) with the
+ * edge's change. */
 static bool edges_after(Run *R, const TopChange *t, TopEdges *E)
 {
     if (E->read)
         return true;
     E->R = R;
-    if (t->edges && t->edges->read) {
+    if (t->edges && t->edges->read)
         *E = *t->edges;
-        size_t j = 0;
-        while (j < E->n && !(E->e[j].len == t->cp.len && memcmp(E->e[j].s, t->cp.s, t->cp.len) == 0))
-            j++;
-        if (j < E->n && t->neww) {
-            E->val[j] = t->packed.s;
-            E->vlen[j] = t->packed.len;
-        } else if (j < E->n) {
-            E->e[j] = E->e[E->n - 1];
-            E->val[j] = E->val[E->n - 1];
-            E->vlen[j] = E->vlen[--E->n];
-        } else if (t->neww) {
-            E->cap = E->n; /* the caller's arrays are copied, not written past */
-            top_edges_add(E, t->cp.s, t->cp.len, t->packed.s, t->packed.len);
-        }
-    } else if (!st_hscan(R, t->k_side, edge_one, E)) {
+    else if (!st_hscan(R, t->k_side, edge_one, E))
         return false;
+    size_t j = 0;
+    while (j < E->n && !(E->e[j].len == t->cp.len && memcmp(E->e[j].s, t->cp.s, t->cp.len) == 0))
+        j++;
+    if (j < E->n && t->neww) {
+        E->val[j] = t->packed.s;
+        E->vlen[j] = t->packed.len;
+    } else if (j < E->n) {
+        E->e[j] = E->e[E->n - 1];
+        E->val[j] = E->val[E->n - 1];
+        E->vlen[j] = E->vlen[--E->n];
+    } else if (t->neww) {
+        E->cap = E->n; /* the caller's arrays are copied, not written past */
+        top_edges_add(E, t->cp.s, t->cp.len, t->packed.s, t->packed.len);
     }
     E->read = true;
     return true;

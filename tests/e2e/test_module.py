@@ -5,13 +5,15 @@ leave the same keyspace and print the same triggers; a rebuild through each
 repairs alike; a fenced side is refused alike; a replica and an append-only
 file restart hold what the module wrote.
 
-Compared per key: type, whether it has a TTL, and its content (hashes field
-by field, sorted sets member and score, strings). Two values depend on the
-clock and are compared for presence only: a side's '#last' and the scores
-of its 'seen' window (the members are compared); the outbox records ('!'
-fields, MessagePack) are compared byte for byte after their first element,
-the event date (the engine's clock)."""
+Compared per key (README "Redis key layout", layout 2): type, whether it
+has a TTL, and its content (hashes field by field, sorted sets member and
+score, strings). Two values depend on the clock and are compared for
+presence only: a side's '#z' and the scores of its 'ids' window (the
+members, 8-byte event keys, are compared; '#w' is compared byte for byte);
+the outbox records (the values of ':out', MessagePack) are compared byte for
+byte after their first element, the event date (the engine's clock)."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -78,25 +80,27 @@ def record_tail(rec):
 def dump(client, prefix):
     """{key without prefix: (type, has TTL, content)} of every key of prefix
     but the layout key (its keyspace id is random: README "Redis key
-    layout")."""
+    layout") and the schema (the engine's connection writes it, not the
+    engines; without a hash tag, on a cluster it lives in the slot of its
+    own name)."""
     out = {}
     for key in client.scan_iter(match=prefix + "*", count=1000):
         name = key[len(prefix):].decode("latin-1")
-        if name == "layout":
+        if name in ("layout", "schema"):
             continue
         kind = client.type(key).decode()
         ttl = client.pttl(key) > 0
         if kind == "hash":
             content = {}
             for f, v in client.hgetall(key).items():
-                if f == b"#last":
+                if f == b"#z":
                     v = b"(clock)"
-                elif f.startswith(b"!"):
+                elif name.endswith(":out"):
                     v = record_tail(v)
                 content[f] = v
         elif kind == "zset":
             pairs = client.zrange(key, 0, -1, withscores=True)
-            if name.endswith(":seen"):
+            if name.endswith(":ids"):
                 content = sorted(m for m, _ in pairs)
             else:
                 content = pairs
@@ -179,9 +183,10 @@ def test_rebuild_through_the_module_repairs_as_the_function(mdb, modsrv, tmp_pat
 
 
 def test_fence_and_refusals_are_the_functions(mdb, modsrv, tmp_path):
-    """A side whose key is of another type fails the call with Redis's error
-    and fences the side for the epoch (FENCED), a later epoch passes; the
-    module's replies are the function's."""
+    """A side whose key is of another type (its outbox, which every change
+    writes) fails the call with Redis's error and fences the side for the
+    epoch (FENCED), a later epoch passes; the module's replies are the
+    function's."""
     f_cfg, m_cfg = both_engines(tmp_path, modsrv)
     apply(f_cfg, [json.dumps(overflow_events("x")[0])])
     apply(m_cfg, [json.dumps(overflow_events("x")[0])])
@@ -190,19 +195,21 @@ def test_fence_and_refusals_are_the_functions(mdb, modsrv, tmp_path):
     fn = name.replace("relationd_", "relationd_apply_") + "_both"
 
     def keys(p):
-        side = lambda s, own, other: ["%s{loyal:%s:%s}:side" % (p, s, own),
-                                      "%s{loyal:%s:%s}:seen" % (p, s, own),
-                                      "%s{loyal:%s:%s}:tomb:%s" % (p, s, own, other),
-                                      "%s{loyal:%s:%s}:top:profit" % (p, s, own),
-                                      "%s{loyal:%s:%s}:top:purchases" % (p, s, own)]
+        side = lambda s, own, other: ["%s{loyal:%s:%s}:%s" % (p, s, own, k) for k in
+                                      ("side", "ids", "out", "tomb:" + other, "top:profit",
+                                       "top:purchases")]
         return side("d", "fa", "fb") + side("r", "fb", "fa")
+
+    def event_key(ev, counterpart):
+        return hashlib.sha1(("%s\0%s" % (ev, counterpart)).encode()).digest()[:8]
 
     def args(epoch, ev, **w):
         pairs = []
         for i, k in enumerate(["profit", "purchases", "approve"]):
             if k in w:
                 pairs += [str(i + 1), str(w[k])]
-        return ["1", epoch, "1700000000000", "2026-01-01T00:00:00Z", "fa", "fb", ev, "s", ""] + pairs
+        return ["1", epoch, "1700000000000", "2026-01-01T00:00:00Z", "fa", "fb",
+                event_key(ev, "fb"), event_key(ev, "fa"), "s", ""] + pairs
 
     def both(epoch, ev, **w):
         out = []
@@ -215,7 +222,7 @@ def test_fence_and_refusals_are_the_functions(mdb, modsrv, tmp_path):
         return out
 
     for p in ("f:", "m:"):
-        mdb.set(p + "{loyal:r:fb}:top:profit", "in the way")
+        mdb.set(p + "{loyal:r:fb}:out", "in the way")
     f, m = both("ep1", "ev1", profit=5)
     assert f == m and f[0] == "error" and f[1].startswith("WRONGTYPE"), (f, m)
     f, m = both("ep1", "ev2", profit=5)
@@ -223,7 +230,7 @@ def test_fence_and_refusals_are_the_functions(mdb, modsrv, tmp_path):
     f, m = both("ep1", "ev3", profit=9000000000000000)
     assert f == m and f[1].startswith("FENCED"), (f, m)
     for p in ("f:", "m:"):
-        mdb.delete(p + "{loyal:r:fb}:top:profit")
+        mdb.delete(p + "{loyal:r:fb}:out")
     f, m = both("ep2", "ev3", profit=2000000000000000)
     assert f == m and f[1].startswith("INVALID weights.profit: result of strengthen"), (f, m)
     f, m = both("ep2", "ev4", profit=5)
@@ -307,15 +314,17 @@ def test_replica_and_aof_hold_what_the_module_wrote(tmp_path):
         p = redis.Redis(port=primary.port)
         r = redis.Redis(port=replica.port)
         r.replicaof("127.0.0.1", primary.port)
-        # a small window: its trimming is replicated too
-        cfg = config(tmp_path, primary, "m:", "module", engine_section={"dedup_ids": 3})
+        # a window past the hash's 7 ids: its spill to ids and its trimming are
+        # replicated too
+        cfg = config(tmp_path, primary, "m:", "module", engine_section={"dedup_ids": 8})
         events = make_stream(300, 5, [0, 1, 2])
         apply(cfg, [e.raw.decode() for e in events])
         ctl(cfg, "rebuild", "loyal")
         wait_synced(p, r)
         before = full_dump(p)
         assert len(before) > 20
-        assert max(len(v[2]) for k, v in before.items() if k.endswith(":seen")) <= 3 + 7
+        ids = [len(v[2]) for k, v in before.items() if k.endswith(":ids")]
+        assert ids and max(ids) <= 8 + 7
         assert full_dump(r) == before
         primary.proc.terminate()
         primary.proc.wait()
@@ -367,41 +376,48 @@ def test_on_a_cluster_the_module_routes_and_writes_as_the_function(tmp_path):
 
 def test_any_arguments_or_foreign_data_get_an_error_not_a_crash(mdb, modsrv, tmp_path):
     """Random argument lists for every command, and keys holding foreign
-    data (an edge that is not the layout's JSON, a statistic that is not a
-    number, keys of other types): each call is answered, the server stays
-    up."""
+    data (an edge that is not the layout's packed value, layout 1's JSON in
+    a layout-2 side, a statistic that is not a number, keys of other types):
+    each call is answered, the server stays up."""
     import random
     _, m_cfg = both_engines(tmp_path, modsrv)
     apply(m_cfg, [json.dumps(overflow_events("g")[0])])
-    lib_text = "1 604800 -10001 37800000 1 3 profit 1 1 1 2 purchases 0 1 2 1 approve 2 0 0 -1"
+    lib_text = ("2 604800 -10001 37800000 1 3 3 profit 1 1 1 1 2 purchases 2 0 1 2 1 "
+                "approve 3 2 0 0 -1")
     assert mdb.execute_command("relationd.load", "g", lib_text) == b"OK"
     rng = random.Random(5)
     words = [b"", b"0", b"1", b"2", b"8", b"-1", b"99999999999999999999", b"n", b"a", b"s", b"d",
              b"g", b"x", b"\x00", b"{a}", b"1e3", b" 5", b"0x10", b"\xff" * 40]
     side = "{loyal:d:fuzz}"
-    mdb.hset("f" + side + ":side", mapping={"@b": "{not json", "count": "many"})
-    mdb.hset("g" + side + ":side", mapping={"@b": '{"weights":{"profit":"1"}}'})
-    mdb.set("h" + side + ":seen", "a string")
+    mdb.hset("f" + side + ":side", mapping={"@b": "5,x", "count": "many", "#w": "1234567"})
+    mdb.hset("g" + side + ":side", mapping={"@B": '{"weights":{"profit":"1"}}', "#w": ""})
+    mdb.set("h" + side + ":ids", "a string")
     answered = applied = 0
+    names = [":side", ":ids", ":out", ":tomb:b", ":top:profit", ":top:purchases", ":seen"]
     for i in range(3000):
         cmd = rng.choice(["relationd.apply", "relationd.apply2", "relationd.rebuild",
-                          "relationd.load"])
-        nkeys = rng.choice([0, 1, 5, 6, 10, 12, rng.randint(0, 20)])
-        keys = [rng.choice("fgh") + side + rng.choice([":side", ":seen", ":tomb:b", ":top:profit",
-                                                       ":top:purchases", ":rebuild"])
+                          "relationd.migrate", "relationd.load"])
+        nkeys = rng.choice([0, 1, 5, 6, 7, 12, 14, rng.randint(0, 20)])
+        keys = [rng.choice("fgh") + side + rng.choice(names + [":rebuild"])
                 for _ in range(nkeys)]
         args = [rng.choice(words) for _ in range(rng.randint(0, 16))]
         if rng.random() < 0.6:       # a well-formed call, then a word or two changed
-            nkeys = 10 if cmd == "relationd.apply2" else 5 if cmd == "relationd.apply" else 6
-            keys = [rng.choice("fgh") + side + k for k in
-                    [":side", ":seen", ":tomb:b", ":top:profit", ":top:purchases"]] * 2
+            seen = rng.random() < 0.3
+            per = names[:6] + [":seen"] * seen
+            nkeys = {"relationd.apply2": 2 * len(per), "relationd.apply": len(per),
+                     "relationd.migrate": 6}.get(cmd, 6)
+            keys = [rng.choice("fghkk") + side + k for k in per] * 2   # k: no foreign data
             keys = keys[:nkeys]
             if cmd == "relationd.rebuild":
                 args = [b"1", b"tok", rng.choice([b"0", b"3"]), b"10"]
+            elif cmd == "relationd.migrate":
+                args = [b"1"]
             else:
+                key = lambda: b"ev%06d" % rng.randint(0, 50)
                 args = [b"1", b"ep%d" % rng.randint(0, 2), b"%d" % (1700000000000 + i), b"d",
                         b"A", b"B"][: 6 if cmd == "relationd.apply2" else 5] + \
-                       [b"id%d" % rng.randint(0, 50), rng.choice([b"a", b"e", b"s", b"d"]),
+                       [key() for _ in range(2 if cmd == "relationd.apply2" else 1)] + \
+                       [rng.choice([b"a", b"e", b"s", b"d"]),
                         rng.choice([b"", b"5", b"7"]), b"1", b"%d" % rng.randint(-9, 9),
                         b"3", rng.choice([b"0", b"1", b"n"])]
             for _ in range(rng.randint(0, 2)):
@@ -411,12 +427,12 @@ def test_any_arguments_or_foreign_data_get_an_error_not_a_crash(mdb, modsrv, tmp
             argv = [cmd, b"g2", b" ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))]
         try:
             mdb.execute_command(*argv)
-            applied += 1
+            applied += cmd in ("relationd.apply", "relationd.apply2")
         except redis.ResponseError:
             pass
         answered += 1
     assert answered == 3000 and mdb.ping()
-    assert applied > 300             # the calls got as far as the writes
+    assert applied > 100             # events got as far as the writes
     assert mdb.execute_command("relationd.load", "g", lib_text) == b"OK"   # still serving
 
 
