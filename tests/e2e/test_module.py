@@ -238,6 +238,78 @@ def test_fence_and_refusals_are_the_functions(mdb, modsrv, tmp_path):
     assert_same(mdb, "f:", "m:")
 
 
+def layout1_side(client, key, edges, seen, stats, ttl_ms=None):
+    """A side of layout 1 (README before layout 2): JSON edges, '#last', a
+    '!' record, the statistics given (zeros kept), its window in seen (with
+    a TTL) and full tops."""
+    side = dict(("@" + cp, json.dumps({"version": ver, "weights": w}))
+                for cp, (ver, w) in edges.items())
+    side.update(stats)
+    side["#last"] = "1700000000100"
+    side["!old-1\0" + next(iter(edges))] = b"\x96\xa4date\x01rest"
+    client.hset(key + ":side", mapping=side)
+    client.zadd(key + ":seen", {"%s\0%s" % m: 1700000000000 + i for i, m in enumerate(seen)})
+    if ttl_ms:
+        client.pexpire(key + ":seen", ttl_ms)
+    for p in ("profit", "purchases"):
+        top = {cp: w[p] for cp, (_, w) in edges.items() if p in w}
+        if top:
+            client.zadd(key + ":top:" + p, top)
+
+
+def test_the_migration_through_the_module_converts_as_the_function(mdb, modsrv, tmp_path):
+    """A keyspace of layout 1 (the layout key says 1): events applied through
+    each engine convert the sides they touch first (the calls name layout
+    1's seen), relationd.migrate and the function's migrate convert the
+    others, answering 1 then 0; the keyspaces end the same, with no key or
+    field of layout 1 left."""
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    many = [("old-%d" % i, "c0b0") for i in range(9)]            # past the hash window
+    for p in ("f:", "m:"):
+        mdb.set(p + "layout", "1 0123456789abcdef")
+        layout1_side(mdb, p + "{loyal:d:c0a0}",
+                     {"c0b0": ("1001", {"profit": 5000000, "purchases": 2, "approve": True}),
+                      "c0b1": (None, {"profit": 7000000, "purchases": 1}),
+                      "c0b2": (None, {"profit": 1000000}),
+                      "c0b3": ("1002", {"purchases": 4, "approve": False})},
+                     many, {"count": 4, "profit:count": 3, "profit:total": 13000000,
+                            "purchases:count": 3, "purchases:total": 7, "approve:count": 1},
+                     ttl_ms=600000)
+        layout1_side(mdb, p + "{loyal:r:c0b1}", {"c0a0": (None, {"profit": 7000000,
+                                                                "purchases": 1})},
+                     [("old-%d" % i, "c0a0") for i in range(3)],
+                     {"count": 1, "profit:count": 1, "profit:total": 7000000,
+                      "purchases:count": 1, "purchases:total": 1, "approve:count": 0})
+        layout1_side(mdb, p + "{loyal:d:c1a0}", {"c1b0": (None, {"profit": 3})},
+                     [("old-9", "c1b0")], {"count": 1, "profit:count": 1, "profit:total": 3})
+    events = make_stream(200, 4, [0])
+    lines = [e.raw.decode() for e in events]
+    f_out, m_out = apply(f_cfg, lines), apply(m_cfg, lines)
+    assert f_out.stderr.splitlines()[-1] == m_out.stderr.splitlines()[-1]
+    assert triggers(f_out) == triggers(m_out)
+    assert_same(mdb, "f:", "m:")
+    lib = mdb.function_list()[0]
+    name = dict(zip(lib[::2], lib[1::2]))[b"library_name"].decode()
+    fn = name.replace("relationd_", "relationd_apply_") + "_migrate"
+    keys = lambda p: [p + "{loyal:d:c1a0}:" + k for k in ("side", "ids", "out", "seen",
+                                                         "top:profit", "top:purchases")]
+    for _ in range(2):
+        got = [mdb.execute_command("FCALL", fn, 6, *keys("f:"), "1"),
+               mdb.execute_command("relationd.migrate", name, 6, *keys("m:"), "1")]
+        assert got[0] == got[1] == (1 if _ == 0 else 0), got
+    assert_same(mdb, "f:", "m:")
+    for p in ("f:", "m:"):
+        assert not list(mdb.scan_iter(match=p + "*:seen"))
+        for k in mdb.scan_iter(match=p + "*:side"):
+            h = mdb.hgetall(k)
+            assert b"#last" not in h and not any(f.startswith(b"!") for f in h), (k, h)
+            assert not any(v.startswith(b"{") for f, v in h.items() if f.startswith(b"@")), h
+    assert mdb.hexists("m:{loyal:d:c0a0}:side", "#z")       # the 9 ids went to ids
+    assert mdb.zcard("m:{loyal:d:c0a0}:ids") >= 9 and mdb.pttl("m:{loyal:d:c0a0}:ids") > 0
+    assert mdb.hget("m:{loyal:d:c1a0}:out", hashlib.sha1(b"old-1\0c1b0").digest()[:8]) == \
+        b"\x96\xa4date\x01rest"
+
+
 def test_a_restarted_server_gets_the_configuration_again(tmp_path):
     """The module keeps configurations in memory only: after a restart a call
     naming one fails with NOCONFIG (the error the engine answers by loading
