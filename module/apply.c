@@ -20,7 +20,6 @@
 #define MAX 1000000000000000.0
 #define EXACT (9007199254740992.0 - 2000000000000000.0)
 #define LIMIT 9200000000000000000.0
-#define WINDOW_KEYS 7 /* event keys in a side's hash window (#w) */
 
 typedef struct {
     const ConfRel *C;
@@ -382,13 +381,7 @@ static RedisModuleString *side_now(Run *R, SideState *S)
 static bool shadow(Run *R, SideState *S, Opt value)
 {
     const ConfRel *C = S->C;
-    size_t kl;
-    const char *k = RedisModule_StringPtrLen(S->k_side, &kl);
-    if (kl < 4)
-        kl = 4;
-    Str base = {k, kl - 4};
-    RedisModuleString *k_rb = run_cat(R, "", base.s, base.len, -1, NULL, 0);
-    RedisModule_StringAppendBuffer(R->ctx, k_rb, "rebuild", 7);
+    RedisModuleString *k_rb = run_sibling(R, S->k_side, "rebuild", NULL);
     RedisModuleCallReply *got = RUN(R, "HMGET", "scs", k_rb, "#epoch", S->edge_f);
     if (!got)
         return false;
@@ -399,14 +392,10 @@ static bool shadow(Run *R, SideState *S, Opt value)
     if (!opt_eq(ep, S->rb)) {
         if (!RUN(R, "HDEL", "!sc", S->k_side, "#rebuild"))
             return false;
-        for (int t = 0; t < C->ntops; t++) {
-            RedisModuleString *tk = run_cat(R, "", base.s, base.len, -1, NULL, 0);
-            RedisModule_StringAppendBuffer(R->ctx, tk, "rebuild:top:", 12);
-            const char *sn = C->p[C->tops[t]].short_name;
-            RedisModule_StringAppendBuffer(R->ctx, tk, sn, strlen(sn));
-            if (!RUN(R, "UNLINK", "!s", tk))
+        for (int t = 0; t < C->ntops; t++)
+            if (!RUN(R, "UNLINK", "!s",
+                     run_sibling(R, S->k_side, "rebuild:top:", C->p[C->tops[t]].short_name)))
                 return false;
-        }
         return true;
     }
     Stats acc;
@@ -431,9 +420,7 @@ static bool shadow(Run *R, SideState *S, Opt value)
         return false;
     for (int t = 0; t < C->ntops; t++) {
         int i = C->tops[t];
-        RedisModuleString *tk = run_cat(R, "", base.s, base.len, -1, NULL, 0);
-        RedisModule_StringAppendBuffer(R->ctx, tk, "rebuild:top:", 12);
-        RedisModule_StringAppendBuffer(R->ctx, tk, C->p[i].short_name, strlen(C->p[i].short_name));
+        RedisModuleString *tk = run_sibling(R, S->k_side, "rebuild:top:", C->p[i].short_name);
         if (S->has_new && S->neww.set[i]) {
             char num[24];
             int nl = num_format(S->neww.v[i], num);

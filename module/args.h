@@ -50,6 +50,8 @@ typedef struct {
 } RebuildArgs;
 
 #define ARGS_EVENT_KEY 8
+/* event keys a side's hash window (#w) holds */
+#define WINDOW_KEYS 7
 
 /* The keys a command takes, from argv[2] (numkeys): -1 when it is not a
  * count that fits argc. */

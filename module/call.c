@@ -65,6 +65,18 @@ RedisModuleString *run_cat(Run *r, const char *prefix, const char *s, size_t len
     return out;
 }
 
+RedisModuleString *run_sibling(Run *r, RedisModuleString *k_side, const char *tail,
+                               const char *tail2)
+{
+    size_t kl;
+    const char *k = RedisModule_StringPtrLen(k_side, &kl);
+    RedisModuleString *s = RedisModule_CreateString(r->ctx, k, kl < 4 ? 0 : kl - 4);
+    RedisModule_StringAppendBuffer(r->ctx, s, tail, strlen(tail));
+    if (tail2)
+        RedisModule_StringAppendBuffer(r->ctx, s, tail2, strlen(tail2));
+    return s;
+}
+
 const char *run_elem(RedisModuleCallReply *arr, size_t i, size_t *len)
 {
     RedisModuleCallReply *e = RedisModule_CallReplyArrayElement(arr, i);

@@ -46,6 +46,11 @@ RedisModuleString *run_str(Run *r, const char *s, size_t len);
 /* prefix then s then (when sep >= 0) the byte sep and t. */
 RedisModuleString *run_cat(Run *r, const char *prefix, const char *s, size_t len, int sep,
                            const char *t, size_t tlen);
+/* A key of the side whose hash is k_side (`P{R:S:X}:side`): its name
+ * with `side` replaced by tail then tail2 (NULL: none), e.g. "rebuild",
+ * "rebuild:top:" and a property's short name. */
+RedisModuleString *run_sibling(Run *r, RedisModuleString *k_side, const char *tail,
+                               const char *tail2);
 /* The layout's fixed field names ('#last' of layout 1, '#fence',
  * '#rebuild', '#w', '#z'), created once by names_init (OnLoad: false when
  * out of memory), never freed. */

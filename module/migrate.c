@@ -3,13 +3,12 @@
 #include "module/migrate.h"
 #include "module/edge.h"
 #include "module/num.h"
+#include "module/top.h"
 
 #include "lib/sha1.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define WINDOW_KEYS 7
 
 /* The event key of a layout-1 member or record name `<id>\0<cp>`. */
 static void event_key(const char *s, size_t len, char out[ARGS_EVENT_KEY])
@@ -150,19 +149,6 @@ static int convert_seen(Run *R, RedisModuleString *k_seen, RedisModuleString *k_
     return RUN(R, "DEL", "!s", k_seen) ? 1 : -1;
 }
 
-/* The side's key with its last 4 bytes (`side`) replaced by tail. */
-static RedisModuleString *sibling(Run *R, RedisModuleString *k_side, const char *tail,
-                                  const char *tail2)
-{
-    size_t kl;
-    const char *k = RedisModule_StringPtrLen(k_side, &kl);
-    RedisModuleString *s = run_str(R, k, kl < 4 ? 0 : kl - 4);
-    RedisModule_StringAppendBuffer(R->ctx, s, tail, strlen(tail));
-    if (tail2)
-        RedisModule_StringAppendBuffer(R->ctx, s, tail2, strlen(tail2));
-    return s;
-}
-
 static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *k_side,
                    RedisModuleString *k_ids, RedisModuleString *k_out,
                    RedisModuleString *k_seen, RedisModuleString **k_tops)
@@ -184,11 +170,11 @@ static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *
     if (out.n && !RUN(R, "HSET", "!sv", k_out, out.v, out.n))
         return -1;
     if (rebuild) {
-        if (!RUN(R, "UNLINK", "!s", sibling(R, k_side, "rebuild", NULL)))
+        if (!RUN(R, "UNLINK", "!s", run_sibling(R, k_side, "rebuild", NULL)))
             return -1;
         for (int t = 0; t < C->ntops; t++)
             if (!RUN(R, "UNLINK", "!s",
-                     sibling(R, k_side, "rebuild:top:", C->p[C->tops[t]].short_name)))
+                     run_sibling(R, k_side, "rebuild:top:", C->p[C->tops[t]].short_name)))
                 return -1;
     }
     for (int t = 0; t < C->ntops; t++) {
@@ -197,8 +183,7 @@ static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *
         if (count <= (double)L) {
             if (!RUN(R, "DEL", "!s", k_tops[t]))
                 return -1;
-        } else if (p->order == 1 ? !RUN(R, "ZREMRANGEBYRANK", "!sll", k_tops[t], 0LL, -2 * L - 1)
-                                 : !RUN(R, "ZREMRANGEBYRANK", "!sll", k_tops[t], 2 * L, -1LL)) {
+        } else if (!tops_cut(R, k_tops[t], p->order, L)) {
             return -1;
         }
     }

@@ -4,6 +4,7 @@
 #include "module/rebuild.h"
 #include "module/num.h"
 #include "module/stats.h"
+#include "module/top.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -209,9 +210,7 @@ static int step(Run *R, const RebuildArgs *a, RedisModuleString **keys, long lon
             return -1;
         if (RedisModule_CallReplyInteger(ex) == 1 &&
             (!RUN(R, "RENAME", "!ss", keys[2 + nt + t], keys[2 + t]) ||
-             !RUN(R, "PERSIST", "!s", keys[2 + t]) ||
-             (p->order == 1 ? !RUN(R, "ZREMRANGEBYRANK", "!sll", keys[2 + t], 0LL, -2 * L - 1)
-                            : !RUN(R, "ZREMRANGEBYRANK", "!sll", keys[2 + t], 2 * L, -1LL))))
+             !RUN(R, "PERSIST", "!s", keys[2 + t]) || !tops_cut(R, keys[2 + t], p->order, L)))
             return -1;
     }
     if (!RUN(R, "UNLINK", "!s", k_rb))

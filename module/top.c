@@ -245,3 +245,10 @@ bool tops_after(Run *R, const TopChange *t, Mpack *m)
     }
     return true;
 }
+
+bool tops_cut(Run *R, RedisModuleString *key, int order, long long L)
+{
+    if (order == 1)
+        return RUN(R, "ZREMRANGEBYRANK", "!sll", key, 0LL, -2 * L - 1) != NULL;
+    return RUN(R, "ZREMRANGEBYRANK", "!sll", key, 2 * L, -1LL) != NULL;
+}

@@ -51,6 +51,10 @@ typedef struct {
 
 bool tops_after(Run *R, const TopChange *t, Mpack *m);
 
+/* A full top key cut to the first 2L of its order (ZREMRANGEBYRANK: the
+ * migration's and the rebuild's). */
+bool tops_cut(Run *R, RedisModuleString *key, int order, long long L);
+
 /* ZItems sorted into a top's order (desc: order 1). */
 void tops_sort(ZItem *items, size_t n, int order);
 
