@@ -3,7 +3,6 @@
 #include "module/num.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* ZRANGE's order: score, then member bytes. */
@@ -16,21 +15,6 @@ static int zcmp(const ZItem *a, const ZItem *b)
     if (c)
         return c;
     return a->len < b->len ? -1 : a->len > b->len;
-}
-
-static int asc_cmp(const void *a, const void *b)
-{
-    return zcmp(a, b);
-}
-
-static int desc_cmp(const void *a, const void *b)
-{
-    return zcmp(b, a);
-}
-
-void tops_sort(ZItem *items, size_t n, int order)
-{
-    qsort(items, n, sizeof *items, order == 1 ? desc_cmp : asc_cmp);
 }
 
 /* a ranks before b in the top's order. */
@@ -120,18 +104,26 @@ static int from_edges(Run *R, const TopChange *t, TopEdges *E, int i, int max, Z
         R->failed = true;
         return -1;
     }
-    ZItem *all = RedisModule_PoolAlloc(R->ctx, (E->n ? E->n : 1) * sizeof *all);
-    size_t n = 0;
+    /* out kept in the order: an edge goes in when it ranks before its last
+     * (no allocation; max is at most 2L) */
+    int n = 0;
     for (size_t j = 0; j < E->n; j++) {
         double v;
-        if (edge_slot(E->val[j], E->vlen[j], p->slot, &v))
-            all[n++] = (ZItem){E->e[j].s, E->e[j].len, v};
+        if (!edge_slot(E->val[j], E->vlen[j], p->slot, &v))
+            continue;
+        ZItem e = {E->e[j].s, E->e[j].len, v};
+        if (n == max && (max == 0 || !before(&e, &out[n - 1], p->order)))
+            continue;
+        int at = n < max ? n : max - 1;
+        while (at > 0 && before(&e, &out[at - 1], p->order)) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = e;
+        if (n < max)
+            n++;
     }
-    tops_sort(all, n, p->order);
-    if (n > (size_t)max)
-        n = (size_t)max;
-    memcpy(out, all, n * sizeof *out);
-    return (int)n;
+    return n;
 }
 
 static void pack_top(Mpack *m, const ZItem *items, int n, int limit)

@@ -55,7 +55,4 @@ bool tops_after(Run *R, const TopChange *t, Mpack *m);
  * migration's and the rebuild's). */
 bool tops_cut(Run *R, RedisModuleString *key, int order, long long L);
 
-/* ZItems sorted into a top's order (desc: order 1). */
-void tops_sort(ZItem *items, size_t n, int order);
-
 #endif
