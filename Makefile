@@ -32,7 +32,7 @@ CONFIG_SRCS   := config/config.c config/expand.c config/reload.c config/secrets.
 HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/cluster.c \
                  handlers/router.c handlers/segment.c handlers/render.c handlers/keys.c \
                  handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
-                 handlers/walk.c handlers/check.c handlers/layout.c handlers/schema.c
+                 handlers/walk.c handlers/check.c handlers/layout.c handlers/schema.c handlers/edge.c
 DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
                  daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/http_read.c \
@@ -51,7 +51,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow $(BUILD)/test_sha1 \
               $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
               $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring $(BUILD)/test_hooks \
-              $(BUILD)/test_hook_http
+              $(BUILD)/test_hook_http $(BUILD)/test_edge
 
 .SECONDARY:
 .DELETE_ON_ERROR:
@@ -141,7 +141,7 @@ $(BUILD)/test_hook_http: $(BUILD)/obj/tests/unit/test_hook_http.o $(ALL_LIBS)
 
 # The tests sharing tests/unit/helpers.c (a configuration as the group state, a
 # MessagePack writer, SHA-1 in hex).
-HELPED_TESTS := trigger sha1 msgpack segment render
+HELPED_TESTS := trigger sha1 msgpack segment render edge
 $(patsubst %,$(BUILD)/test_%,$(HELPED_TESTS)): $(BUILD)/obj/tests/unit/helpers.o
 
 # Fails when a file includes a header of a higher layer (tools/check-layers.sh).
