@@ -67,6 +67,8 @@ all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publis
 # redis-server), position-independent, only its entry point exported.
 REDIS_SRC_CACHE ?= /var/cache/relationd
 MODULE_SRCS := $(wildcard module/*.c)
+# lib/sha1.c (the migration's event keys), compiled again for the module
+MODULE_OBJS := $(call obj,$(MODULE_SRCS)) $(BUILD)/obj/module/lib_sha1.o
 MODULE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fPIC -fvisibility=hidden -I. -isystem $(BUILD)
 $(BUILD)/redismodule.h:
 	@mkdir -p $(dir $@)
@@ -79,7 +81,11 @@ $(BUILD)/obj/module/%.o: module/%.c | $(BUILD)/redismodule.h
 	@mkdir -p $(dir $@)
 	$(CC) $(MODULE_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/relationd.so: $(call obj,$(MODULE_SRCS))
+$(BUILD)/obj/module/lib_sha1.o: lib/sha1.c | $(BUILD)/redismodule.h
+	@mkdir -p $(dir $@)
+	$(CC) $(MODULE_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/relationd.so: $(MODULE_OBJS)
 	$(CC) -shared $^ -o $@
 
 $(BUILD)/apply_lua.c: handlers/apply.lua tools/embed.sh
