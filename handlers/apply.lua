@@ -87,9 +87,9 @@
 --
 -- Choices where the contract leaves room: with engine.dedup_ids < 7 the hash
 -- window still keeps 7 keys; an incremental top change where the zset holds
--- no member but e and is not complete takes e out (then refills); the
--- rebuild copy keeps layout 1's markers ('1' as stored, '' detached), which
--- a packed value '1' (slot 1 = 1, no version) or '' (nothing set) can equal.
+-- no member but e and is not complete takes e out (then refills). The
+-- rebuild copy's markers ('=' as stored, 'x' detached) are no packed value
+-- (digits, '-', ',' and ';' only).
 --
 -- Failure: bad stored data (an edge that is not a packed value, a key of
 -- another type) is a Redis error: the call fails and the side is fenced.
@@ -512,7 +512,7 @@ local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
       del[#del + 1] = f
     end
   end
-  if not window_ then
+  if not window_ and k_seen then
     local seen = redis.call('ZRANGE', k_seen, '0', '-1', 'WITHSCORES')
     if #seen > 0 then
       layout1 = true
@@ -577,9 +577,11 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   local fence = before[ie + 1]
   if fence == epoch then return FENCED end
   local nt = #C.tops
-  if before[ie + 3] or (nk > 4 + nt and not before[iw] and not before[iw + 1] and
-                        redis.call('EXISTS', keys[o + nk]) == 1) then
-    convert(C, k_side, S.k_ids, S.k_out, keys[o + nk], keys, o + 4)
+  -- layout 1's seen: only when the call names it (the keyspace in layout 1)
+  local k_seen = nk > 4 + nt and keys[o + nk] or false
+  if before[ie + 3] or (k_seen and not before[iw] and not before[iw + 1] and
+                        redis.call('EXISTS', k_seen) == 1) then
+    convert(C, k_side, S.k_ids, S.k_out, k_seen, keys, o + 4)
     before = redis.call('HMGET', k_side, unpack(get))
   end
   local raw, w, z = before[ie], before[iw], before[iw + 1]
@@ -713,8 +715,8 @@ end
 -- statistics; see rebuild below): the edge as this call leaves it is counted
 -- in the rebuild's copy, once, whether or not the rebuild's scan has passed
 -- it. The copy's '@' field of the counterpart says what it counts of the
--- edge: absent nothing, '1' the edge as stored, '' nothing (detached), else
--- the edge's packed value as this call writes it. Called before the side's
+-- edge: absent nothing, '=' the edge as stored, 'x' nothing (detached), else
+-- the edge's packed value as this call writes it (never '=' nor 'x'). Called before the side's
 -- hash is written, so that the call made again after an error counts
 -- nothing twice (the copy then counts the new value already). The copy's
 -- keys share the side's hash tag (one slot), named from the side's key.
@@ -729,9 +731,9 @@ local function shadow(C, S, value)
     return
   end
   local acc, counted, new = {}, got[2], S.wnew
-  if counted == '1' then
+  if counted == '=' then
     if S.wold then contrib(C, S.wold, -1, acc, k_rb) end
-  elseif counted and counted ~= '' then
+  elseif counted and counted ~= 'x' then
     contrib(C, (weights_of(C, counted, S.acct)), -1, acc, k_rb)
   end
   if new then contrib(C, new, 1, acc, k_rb) end
@@ -744,7 +746,7 @@ local function shadow(C, S, value)
       redis.call('ZREM', k, cp)
     end
   end
-  redis.call('HSET', k_rb, '@' .. cp, value)
+  redis.call('HSET', k_rb, '@' .. cp, new and value or 'x')
 end
 
 -- The side's hash written: h's nh pairs and the window (HSET), the fields
@@ -1022,7 +1024,7 @@ local function rebuild(keys, args)
           tv[#tv + 1], tv[#tv + 2] = string.format('%d', w[i]), cp
         end
       end
-      marks[#marks + 1], marks[#marks + 2] = f[j], '1'
+      marks[#marks + 1], marks[#marks + 2] = f[j], '='
     end
   end
   flush(acc, k_rb)

@@ -377,7 +377,7 @@ static RedisModuleString *side_now(Run *R, SideState *S)
 }
 
 /* The edge as this call leaves it counted in the rebuild's copy (apply.lua,
- * shadow); value: the edge's packed value, "" when detached. */
+ * shadow); value: the edge's packed value, "x" when detached. */
 static bool shadow(Run *R, SideState *S, Opt value)
 {
     const ConfRel *C = S->C;
@@ -400,10 +400,11 @@ static bool shadow(Run *R, SideState *S, Opt value)
     }
     Stats acc;
     stats_init(&acc, C, k_rb);
-    if (counted.s && counted.len == 1 && counted.s[0] == '1') {
+    /* the copy's markers: '=' as stored, 'x' detached (no packed value) */
+    if (counted.s && counted.len == 1 && counted.s[0] == '=') {
         if (S->has_old && !stats_contrib(R, &acc, &S->old, -1))
             return false;
-    } else if (counted.s && counted.len > 0) {
+    } else if (counted.s && !(counted.len == 1 && counted.s[0] == 'x')) {
         Weights w;
         const char *ver;
         size_t vl;
@@ -592,7 +593,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
         if (!st_set_ex(R, S->k_tomb, S->newver.s, S->newver.len, cf->tomb_ttl_s))
             return false;
     }
-    if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->packed : (Opt){"", 0, true}))
+    if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->packed : (Opt){"x", 1, true}))
         return false;
 
     if (S->kind == 3) {

@@ -106,13 +106,13 @@ static int step(Run *R, const RebuildArgs *a, RedisModuleString **keys, long lon
     }
     Stats acc;
     stats_init(&acc, C, k_rb);
-    /* per top: score, member pairs; marks: field, '1' */
+    /* per top: score, member pairs; marks: field, '=' */
     RedisModuleString **topv = RedisModule_PoolAlloc(R->ctx, (size_t)(nt ? nt : 1) * (2 * nf + 1) *
                                                                  sizeof *topv);
     size_t ntv[CONF_MAX_PROPS] = {0};
     RedisModuleString **marks = RedisModule_PoolAlloc(R->ctx, (2 * nf + 1) * sizeof *marks);
     size_t nmarks = 0;
-    RedisModuleString *one = run_str(R, "1", 1);
+    RedisModuleString *one = run_str(R, "=", 1); /* counted as stored */
     *count = 0;
     for (size_t j = 0; j < nf; j++) {
         if (known) {

@@ -559,3 +559,52 @@ def test_check_config_connect_names_the_engine(tmp_path, modsrv):
         assert "relationd: redis.engine: \"module\", but the server has not loaded" in out.stderr
     finally:
         plain.stop()
+
+
+def test_edges_packed_like_the_rebuild_copys_marks_are_counted_once(mdb, modsrv, tmp_path):
+    """A rebuild under way (its first step taken by hand: the side is past
+    one page, past the listpack encoding) while edges whose packed values are the shortest ones — ''
+    (nothing set) and '1' (the first slot 1, no version) — are attached and
+    then changed: the copy tells them from its own marks, so the rebuilt
+    side counts each edge once; verify is clean and both engines leave the
+    same keyspace."""
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    lib = None
+    for p, cfg in (("f:", f_cfg), ("m:", m_cfg)):
+        hot = [json.dumps({"id": "hot-%d" % i, "op": "attach", "relation": "loyal",
+                           "profile_a": "hot", "profile_b": "b%03d" % i,
+                           "weights": {"purchases": i + 1}}) for i in range(600)]
+        apply(cfg, hot)
+        if lib is None:
+            lib = mdb.function_list()[0]
+            name = dict(zip(lib[::2], lib[1::2]))[b"library_name"].decode()
+        side = p + "{loyal:d:hot}:"
+        keys = [side + "side", side + "rebuild", side + "top:profit", side + "top:purchases",
+                side + "rebuild:top:profit", side + "rebuild:top:purchases"]
+        if p == "f:":
+            step = ["FCALL", name.replace("relationd_", "relationd_apply_") + "_rebuild"]
+        else:
+            step = ["relationd.rebuild", name]
+        cursor, token = "0", "tok-" + p
+
+        def one_step(cur):
+            nxt, _ = mdb.execute_command(*(step + [len(keys)] + keys + ["1", token, cur, "10"]))
+            return nxt.decode() if isinstance(nxt, bytes) else str(nxt)
+        cursor = one_step(cursor)
+        assert cursor != "0"            # under way: the side is marked
+        assert mdb.hget(side + "side", "#rebuild") == token.encode()
+        changes = [{"op": "attach", "profile_b": "x1"},                          # ''
+                   {"op": "attach", "profile_b": "x2", "weights": {"profit": 0.000001}},  # '1'
+                   {"op": "strengthen", "profile_b": "x1", "weights": {"purchases": 3}},
+                   {"op": "strengthen", "profile_b": "x2", "weights": {"purchases": 4}},
+                   {"op": "attach", "profile_b": "x3"},
+                   {"op": "detach", "profile_b": "x3"}]
+        apply(cfg, [json.dumps(dict(c, id="x-%d" % i, relation="loyal", profile_a="hot"))
+                    for i, c in enumerate(changes)])
+        while cursor != "0":
+            cursor = one_step(cursor)
+        out = ctl(cfg, "verify", "loyal", "direct", "hot")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert mdb.hget(side + "side", "count") == b"602"
+        assert mdb.hget(side + "side", "purchases:count") == b"602"
+    assert_same(mdb, "f:", "m:")
