@@ -123,6 +123,15 @@ local function blt(a, b)
   return #a < #b
 end
 
+-- redis.call(cmd, key, ...list) in calls of at most 1000 elements (an even
+-- number: field/value and score/member pairs stay together): Lua's unpack
+-- stops at about 8,000 (a large side converted from layout 1).
+local function chunked(cmd, key, list)
+  for s = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, s, math.min(s + 999, #list)))
+  end
+end
+
 -- Decimal strings of small indexes (relations, properties) to numbers: a
 -- table lookup costs less than tonumber (two strtod calls).
 local IDX = {}
@@ -524,7 +533,7 @@ local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
       else
         local z = {}
         for j = 1, #seen, 2 do z[j], z[j + 1] = seen[j + 1], event_key(seen[j]) end
-        redis.call('ZADD', k_ids, unpack(z))
+        chunked('ZADD', k_ids, z)
         if pttl > 0 then redis.call('PEXPIRE', k_ids, pttl) end
         set[#set + 1], set[#set + 2] = '#z', seen[#seen]
       end
@@ -533,9 +542,9 @@ local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
   end
   if #set == 0 and #del == 0 and #out == 0 and not layout1 then return 0 end
   if rb then del[#del + 1] = rb end
-  if #out > 0 then redis.call('HSET', k_out, unpack(out)) end
-  if #del > 0 then redis.call('HDEL', k_side, unpack(del)) end
-  if #set > 0 then redis.call('HSET', k_side, unpack(set)) end
+  chunked('HSET', k_out, out)
+  chunked('HDEL', k_side, del)
+  chunked('HSET', k_side, set)
   local base = k_side:sub(1, -5) -- 'P{R:S:X}:'
   if rb then redis.call('UNLINK', base .. 'rebuild') end
   for j, i in ipairs(C.tops) do
@@ -1031,9 +1040,7 @@ local function rebuild(keys, args)
   if not whole and #marks > 0 then redis.call('HSET', k_rb, unpack(marks)) end
   for t = 1, nt do
     local tv = topv[t]
-    for s = 1, #tv, 1000 do
-      redis.call('ZADD', keys[2 + nt + t], unpack(tv, s, math.min(s + 999, #tv)))
-    end
+    chunked('ZADD', keys[2 + nt + t], tv)
     if not whole then redis.call('PEXPIRE', keys[2 + nt + t], REBUILD_TOP_TTL) end
   end
   if nxt ~= '0' then return {nxt, count} end
