@@ -42,6 +42,14 @@ LayoutResult engine_layout_claim(Engine *e, char id[LAYOUT_ID_MAX], bool *writte
 bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* After a migration that converted every layout-1 side (relationctl
+ * migrate): the key set from "1 <id>" to "2 <id>" atomically, id the
+ * keyspace id it held when the migration started; *changed false when it
+ * said "2 <id>" already. False (err naming what the key holds) when it
+ * holds anything else: the keyspace changed meanwhile. */
+bool engine_layout_migrated(Engine *e, const char *id, bool *changed, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* For a reader: on each new connection (connecting when not connected),
  * the layout key's version checked once; false with err otherwise. */
 bool engine_layout_known(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
