@@ -31,7 +31,7 @@ CONFIG_SRCS   := config/config.c config/expand.c config/reload.c config/secrets.
 HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/cluster.c \
                  handlers/router.c handlers/segment.c handlers/render.c handlers/keys.c \
                  handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
-                 handlers/walk.c handlers/check.c handlers/layout.c
+                 handlers/walk.c handlers/check.c handlers/layout.c handlers/schema.c
 DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
                  daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/http_read.c \

@@ -181,6 +181,7 @@ int cmd_layout(const Config *cfg, const Command *c, int argc, char **argv)
     }
     bool ok = ack ? engine_layout_renew(e, id, err, sizeof err)
                   : engine_layout_get(e, id, err, sizeof err) == LAYOUT_OK;
+    int version = engine_layout_version(e);
     engine_free(e);
     if (!ok) {
         fatal(err);
@@ -188,12 +189,14 @@ int cmd_layout(const Config *cfg, const Command *c, int argc, char **argv)
     }
     if (ack)
         printf("%slayout: version %d, new keyspace id %s (a daemon paused on a lost keyspace "
-               "consumes again)\n", cfg->key_prefix, LAYOUT_VERSION, id);
+               "consumes again)\n", cfg->key_prefix, version, id);
     else if (!id[0])
         printf("%slayout: absent (no engine wrote to this keyspace yet, or it was wiped)\n",
                cfg->key_prefix);
     else
-        printf("%slayout: version %d, keyspace id %s\n", cfg->key_prefix, LAYOUT_VERSION, id);
+        printf("%slayout: version %d, keyspace id %s%s\n", cfg->key_prefix, version, id,
+               version < LAYOUT_VERSION ? " (relationctl migrate converts it to the "
+                                          "current version)" : "");
     return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_FATAL;
 }
 

@@ -33,6 +33,12 @@ bool probe_servers(const Config *cfg)
         }
         if (list)
             freeReplyObject(list);
+    } else if (pong && engine_passing(pong->str)) {
+        /* still loading its data, or busy: the server's state, not the
+         * configuration's (the daemon waits for it) */
+        fprintf(stderr, "relationd: redis %s:%d: %s (the server is not ready yet: try again)\n",
+                cfg->redis.host, cfg->redis.port, pong->str);
+        ok = false;
     } else {
         fprintf(stderr, "relationd: %s\n",
                 r ? (pong ? pong->str : r->errstr) : err);

@@ -33,24 +33,44 @@ static void now_strings(Engine *e)
 
 static const char op_codes[] = {'a', 'e', 's', 'd'}; /* by EventOp */
 
-/* The keys of one side: side, seen, tomb:<counterpart>, then each top. */
-static void write_side_keys(JsonBuf *b, const Config *cfg, const RelationDef *rel, Side side,
+/* The keys of one side: side, ids, out, tomb:<counterpart>, each top, then
+ * (while the keyspace is in layout 1: engine_int.h) layout 1's seen. */
+static int side_keys(const Engine *e, const RelationDef *rel)
+{
+    int n = 4 + (e->layout_version != 2);
+    for (int i = 0; i < rel->nproperties; i++)
+        n += rel->properties[i].top_order != TOP_NONE;
+    return n;
+}
+
+static void write_side_keys(const Engine *e, JsonBuf *b, const RelationDef *rel, Side side,
                             const Event *ev)
 {
+    const Config *cfg = e->cfg;
     const char *own = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
     const char *other = side == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
     key_write(b, cfg, rel, side, own, "side", NULL);
-    key_write(b, cfg, rel, side, own, "seen", NULL);
+    key_write(b, cfg, rel, side, own, "ids", NULL);
+    key_write(b, cfg, rel, side, own, "out", NULL);
     key_write(b, cfg, rel, side, own, "tomb:", other);
     for (int i = 0; i < rel->nproperties; i++)
         if (rel->properties[i].top_order != TOP_NONE)
             key_write(b, cfg, rel, side, own, "top:", rel->properties[i].short_name);
+    if (e->layout_version != 2)
+        key_write(b, cfg, rel, side, own, "seen", NULL);
 }
 
-/* The arguments after the profiles: event id, op, version, pairs. */
+/* The event key of the event on a side, as one argument. */
+static void write_event_key(JsonBuf *b, const Event *ev, Side side)
+{
+    unsigned char k[EVENT_KEY_LEN];
+    event_key(ev->id, side == SIDE_DIRECT ? ev->profile_b : ev->profile_a, k);
+    resp_arg(b, (const char *)k, sizeof k);
+}
+
+/* The arguments after the event keys: op, version, pairs. */
 static void write_event_args(JsonBuf *b, const RelationDef *rel, const Event *ev)
 {
-    resp_cstr(b, ev->id);
     resp_arg(b, &op_codes[ev->op], 1);
     if (ev->has_version)
         resp_int(b, ev->version);
@@ -68,30 +88,28 @@ static void write_event_args(JsonBuf *b, const RelationDef *rel, const Event *ev
     }
 }
 
-/* One side: FCALL fn numkeys side seen tomb tops... rel now date
- * counterpart id op version pairs...; both sides (side < 0): FCALL fn_both
- * numkeys (direct keys) (reverse keys) rel now date a b id op version
- * pairs... (handlers/apply.lua); with the module relationd.apply or
- * relationd.apply2 and the configuration's name instead of FCALL fn. */
+/* One side: FCALL fn numkeys (side keys) rel epoch now date counterpart
+ * eventkey op version pairs...; both sides (side < 0): FCALL fn_both
+ * numkeys (direct keys) (reverse keys) rel epoch now date a b
+ * direct-eventkey reverse-eventkey op version pairs... (handlers/apply.lua);
+ * with the module relationd.apply or relationd.apply2 and the
+ * configuration's name instead of FCALL fn. */
 static void write_call(Engine *e, const RelationDef *rel, int index, const Event *ev, int side)
 {
     JsonBuf *b = &e->cmd;
-    const Config *cfg = e->cfg;
-    int ntop = 0, npairs = 0;
-    for (int i = 0; i < rel->nproperties; i++) {
-        ntop += rel->properties[i].top_order != TOP_NONE;
+    int npairs = 0;
+    for (int i = 0; i < rel->nproperties; i++)
         npairs += ev->weights[i].kind != WEIGHT_ABSENT;
-    }
     int sides = side < 0 ? 2 : 1;
-    int nkeys = sides * (3 + ntop);
+    int nkeys = sides * side_keys(e, rel);
     engine_write_call_head(e, side < 0 ? "apply2" : "apply",
-                           (size_t)(1 + nkeys + 7 + sides + 2 * npairs));
+                           (size_t)(1 + nkeys + 6 + 2 * sides + 2 * npairs));
     resp_int(b, nkeys);
     if (side < 0) {
-        write_side_keys(b, cfg, rel, SIDE_DIRECT, ev);
-        write_side_keys(b, cfg, rel, SIDE_REVERSE, ev);
+        write_side_keys(e, b, rel, SIDE_DIRECT, ev);
+        write_side_keys(e, b, rel, SIDE_REVERSE, ev);
     } else {
-        write_side_keys(b, cfg, rel, (Side)side, ev);
+        write_side_keys(e, b, rel, (Side)side, ev);
     }
     resp_int(b, index + 1);
     resp_cstr(b, e->epoch);
@@ -100,8 +118,11 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     if (side < 0) {
         resp_cstr(b, ev->profile_a);
         resp_cstr(b, ev->profile_b);
+        write_event_key(b, ev, SIDE_DIRECT);
+        write_event_key(b, ev, SIDE_REVERSE);
     } else {
         resp_cstr(b, side == SIDE_DIRECT ? ev->profile_b : ev->profile_a);
+        write_event_key(b, ev, (Side)side);
     }
     write_event_args(b, rel, ev);
     if (side < 0)
@@ -465,15 +486,14 @@ bool engine_delivered_async(Engine *e, const Event *events, const ApplyResult *r
             if (!(results[i].outbox & (1u << s)))
                 continue;
             const char *own = s == SIDE_DIRECT ? events[i].profile_a : events[i].profile_b;
-            const char *other = s == SIDE_DIRECT ? events[i].profile_b : events[i].profile_a;
             if (!GROW_RESERVE(e->cleared_slots, e->cleared_cap, e->ncleared + count + 1, 1024)) {
                 e->cleared.oom = true;
                 break;
             }
             resp_count(&e->cleared, '*', 3);
             resp_cstr(&e->cleared, "HDEL");
-            key_write(&e->cleared, e->cfg, events[i].rel, (Side)s, own, "side", NULL);
-            resp_member(&e->cleared, "!", events[i].id, other);
+            key_write(&e->cleared, e->cfg, events[i].rel, (Side)s, own, "out", NULL);
+            write_event_key(&e->cleared, &events[i], (Side)s);
             e->cleared_slots[e->ncleared + count] = key_slot(events[i].rel, (Side)s, own);
             count++;
         }

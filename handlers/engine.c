@@ -7,6 +7,7 @@
 #include "lib/grow.h"
 #include "lib/log.h"
 #include "handlers/resp.h"
+#include "handlers/schema.h"
 #include "lib/sha1.h"
 
 #include <hiredis/hiredis.h>
@@ -46,10 +47,11 @@ static void lua_strings(JsonBuf *b, const char *key, const RelationDef *rel, con
 
 /* The module's configuration text (module/conf.h): the constants that
  * make_library bakes into the Lua code, in the same order. */
-static char *make_module_text(const Config *cfg)
+static char *make_module_text(const Engine *e)
 {
+    const Config *cfg = e->cfg;
     JsonBuf b = {0};
-    jsonbuf_cstr(&b, "1 ");
+    jsonbuf_cstr(&b, "2 ");
     jsonbuf_int(&b, cfg->tombstone_ttl_s);
     jsonbuf_char(&b, ' ');
     jsonbuf_int(&b, -(int64_t)cfg->dedup_ids - 1);
@@ -59,12 +61,18 @@ static char *make_module_text(const Config *cfg)
     jsonbuf_int(&b, cfg->nrelations);
     for (int r = 0; r < cfg->nrelations; r++) {
         const RelationDef *rel = &cfg->relations[r];
+        int nslots;
+        const int *slot = engine_slots(e, r, &nslots);
         jsonbuf_char(&b, ' ');
         jsonbuf_int(&b, rel->nproperties);
+        jsonbuf_char(&b, ' ');
+        jsonbuf_int(&b, nslots);
         for (int i = 0; i < rel->nproperties; i++) {
             const PropertyDef *p = &rel->properties[i];
             jsonbuf_char(&b, ' ');
             jsonbuf_cstr(&b, p->short_name);
+            jsonbuf_char(&b, ' ');
+            jsonbuf_int(&b, slot[i]);
             jsonbuf_char(&b, ' ');
             jsonbuf_int(&b, p->type == PROP_INT ? 0 : p->type == PROP_FLOAT ? 1 : 2);
             jsonbuf_cstr(&b, p->save_amount ? " 1 " : " 0 ");
@@ -84,8 +92,9 @@ static char *make_module_text(const Config *cfg)
 /* The library: constants of cfg, then handlers/apply.lua. Its name carries
  * a digest of its code, so daemons with different configurations each call
  * their own. Short names are [a-z][a-z0-9_]*: safe inside Lua quotes. */
-static char *make_library(const Config *cfg, char fname[64])
+static char *make_library(const Engine *e, char fname[64])
 {
+    const Config *cfg = e->cfg;
     JsonBuf body = {0}, lib = {0};
     char *out = NULL;
     jsonbuf_cstr(&body, "local TOMB_TTL = '");
@@ -101,7 +110,16 @@ static char *make_library(const Config *cfg, char fname[64])
         jsonbuf_int(&body, rel->nproperties);
         jsonbuf_char(&body, ',');
         lua_strings(&body, "short", rel, "", "");
-        lua_strings(&body, "jkey", rel, "\"", "\":");
+        int nslots;
+        const int *slot = engine_slots(e, r, &nslots);
+        jsonbuf_cstr(&body, "nslots=");
+        jsonbuf_int(&body, nslots);
+        jsonbuf_cstr(&body, ",slot={");
+        for (int i = 0; i < rel->nproperties; i++) {
+            jsonbuf_cstr(&body, i ? "," : "");
+            jsonbuf_int(&body, slot[i]);
+        }
+        jsonbuf_cstr(&body, "},");
         lua_strings(&body, "cf", rel, "", ":count");
         lua_strings(&body, "tf", rel, "", ":total");
         jsonbuf_cstr(&body, "typ={");
@@ -180,7 +198,9 @@ static char *make_library(const Config *cfg, char fname[64])
     jsonbuf_cstr(&lib, fname);
     jsonbuf_cstr(&lib, "_both', apply2)\nredis.register_function('");
     jsonbuf_cstr(&lib, fname);
-    jsonbuf_cstr(&lib, "_rebuild', rebuild)\n");
+    jsonbuf_cstr(&lib, "_rebuild', rebuild)\nredis.register_function('");
+    jsonbuf_cstr(&lib, fname);
+    jsonbuf_cstr(&lib, "_migrate', migrate)\n");
     jsonbuf_char(&lib, '\0');
     if (!lib.oom) {
         out = lib.data;
@@ -321,6 +341,11 @@ bool engine_choose(const Config *cfg, const redisReply *r, bool *module, char *e
     return true;
 }
 
+bool engine_passing(const char *msg)
+{
+    return strncmp(msg, "LOADING", 7) == 0 || strncmp(msg, "BUSY", 4) == 0;
+}
+
 /* redis.engine on a new connection: the module when it is asked for, or
  * (auto) when MODULE LIST names it; `module` without it is a configuration
  * error (engine_refused). */
@@ -338,8 +363,7 @@ static bool choose_engine(Engine *e, char *err, size_t errlen)
     /* A server still loading its data (or busy with a script) answers
      * every command so: a passing state, not a server without the module,
      * and for auto not a reason to take the function. */
-    if (r->type == REDIS_REPLY_ERROR &&
-        (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY", 4) == 0)) {
+    if (r->type == REDIS_REPLY_ERROR && engine_passing(r->str)) {
         snprintf(err, errlen, "redis: %s", r->str);
         freeReplyObject(r);
         engine_drop(e);
@@ -375,7 +399,7 @@ bool engine_connected(Engine *e, char *err, size_t errlen)
     }
     e->connected = true;
     e->connections++;
-    if (!choose_engine(e, err, errlen))
+    if (!choose_engine(e, err, errlen) || !schema_sync(e, err, errlen))
         return false;
     /* Clearings whose outcome the lost connection took with it. */
     if (e->cleared.len) {
@@ -495,18 +519,15 @@ Engine *engine_create(const Config *cfg)
     Engine *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
+    bool unknown;
     e->cfg = cfg;
     e->router = router_new(cfg);
-    e->library = make_library(cfg, e->fname);
-    e->module_text = make_module_text(cfg);
-    if (!e->library || !e->router || !e->module_text) {
-        free(e->library);
-        free(e->module_text);
+    if (!e->router || !schema_take(e, &unknown) || !engine_make_code(e)) {
+        schema_free(e);
         router_free(e->router);
         free(e);
         return NULL;
     }
-    snprintf(e->conf_name, sizeof e->conf_name, "relationd_%s", e->fname + 16);
     /* another engine (a daemon, relationctl) never shares an epoch */
     if (getrandom(&e->epoch_id, sizeof e->epoch_id, 0) != (ssize_t)sizeof e->epoch_id)
         e->epoch_id = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)e;
@@ -541,6 +562,7 @@ void engine_free(Engine *e)
     router_free(e->router);
     free(e->library);
     free(e->module_text);
+    schema_free(e);
     free(e->marks);
     free(e->cleared_slots);
     jsonbuf_free(&e->cmd);
@@ -557,14 +579,19 @@ void engine_free(Engine *e)
     free(e);
 }
 
-bool engine_set_config(Engine *e, const Config *cfg)
+bool engine_make_code(Engine *e)
 {
     char fname[64];
-    char *library = make_library(cfg, fname), *text = make_module_text(cfg);
+    char *library = make_library(e, fname), *text = make_module_text(e);
     if (!library || !text) {
         free(library);
         free(text);
         return false;
+    }
+    if (e->library && strcmp(library, e->library) == 0 && strcmp(text, e->module_text) == 0) {
+        free(library);
+        free(text);
+        return true;
     }
     free(e->library);
     free(e->module_text);
@@ -572,9 +599,27 @@ bool engine_set_config(Engine *e, const Config *cfg)
     e->module_text = text;
     memcpy(e->fname, fname, sizeof fname);
     snprintf(e->conf_name, sizeof e->conf_name, "relationd_%s", e->fname + 16);
+    e->loaded = false;
+    return true;
+}
+
+bool engine_set_config(Engine *e, const Config *cfg)
+{
+    const Config *old = e->cfg;
+    bool unknown;
     e->cfg = cfg;
+    if (!schema_take(e, &unknown) || !engine_make_code(e)) {
+        e->cfg = old;
+        if (!schema_take(e, &unknown))
+            engine_drop(e); /* slots taken again on the next connection */
+        return false;
+    }
     router_set_config(e->router, cfg);
     e->loaded = false;
+    /* A property in no schema list read: its slot is taken on a new
+     * connection (the batches in flight are sent again on it). */
+    if (unknown && e->connected)
+        engine_drop(e);
     return true;
 }
 

@@ -51,6 +51,10 @@ bool engine_ping(Engine *e, char *err, size_t errlen) __attribute__((warn_unused
  * "redis.url: "; it never holds the password. */
 bool engine_refused(const Engine *e);
 
+/* Whether a Redis error is a passing state of the server (still loading
+ * its data, busy with a script), waited for like a server that is down,
+ * never a refusal. */
+bool engine_passing(const char *msg);
 /* redis.engine against a server's reply to MODULE LIST (an error reply
  * counts as no module): *module set when the module engine is to be used.
  * False, with err naming redis.engine, when the configuration asks for the

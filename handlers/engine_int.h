@@ -89,12 +89,28 @@ struct Engine {
     /* Connections made (layout.c: the layout key is checked again on a
      * new one), and the one a reader checked it on. */
     unsigned long connections, layout_conn;
+    /* The keyspace's layout version as last read (layout.c): 0 not known
+     * yet; while it is not 2, the apply calls name layout 1's seen key too
+     * (the side may still be in layout 1). */
+    int layout_version;
+    /* The slots of the configuration's properties (schema.c): slot[
+     * slot_off[r] + i] of property i of relation r, nslots[r] the length of
+     * its list; the lists last read from PREFIX schema, by relation name. */
+    int *slot, *slot_off, *nslots;
+    char **lists, **list_rel;
+    int nlists;
 };
 
 
 /* A new epoch: the calls sent from now on pass the fences that the failed
  * ones left, the ones already sent stop at them. */
 void engine_next_epoch(Engine *e);
+/* The library and the module's configuration made again for the
+ * configuration and slots (schema.c), the load queued again when they
+ * changed; false when out of memory (the previous ones stay). */
+bool engine_make_code(Engine *e);
+/* The slots and lists freed (schema.c). */
+void schema_free(Engine *e);
 /* The connection goes (with the replies due on it); a new epoch. */
 void engine_drop(Engine *e);
 /* Replies of count commands of kind due next; false (err) when too many. */

@@ -1,5 +1,6 @@
 /* keys.c — the key layout and its one escaping rule (keys.h). */
 #include "handlers/keys.h"
+#include "lib/sha1.h"
 #include "handlers/cluster.h"
 #include "handlers/resp.h"
 
@@ -125,4 +126,15 @@ void key_glob_literal(JsonBuf *b, const char *s)
             jsonbuf_char(b, '\\');
         jsonbuf_char(b, *s);
     }
+}
+
+void event_key(const char *id, const char *counterpart, unsigned char out[EVENT_KEY_LEN])
+{
+    Sha1 s;
+    unsigned char d[20];
+    sha1_init(&s);
+    sha1_update(&s, id, strlen(id) + 1); /* with its NUL */
+    sha1_update(&s, counterpart, strlen(counterpart));
+    sha1_final(&s, d);
+    memcpy(out, d, EVENT_KEY_LEN);
 }

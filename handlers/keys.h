@@ -36,6 +36,12 @@ void key_tag(JsonBuf *b, const RelationDef *rel, Side side, const char *profile)
 bool key_side_profile(const char *key, size_t len, size_t head, const char *suffix, char *out,
                       size_t cap);
 
+/* The event key of an event on a side (README "Redis key layout"): the
+ * first 8 bytes of SHA-1(id NUL counterpart), the counterpart as seen from
+ * the side. It names the event in the side's duplicate window and outbox. */
+#define EVENT_KEY_LEN 8
+void event_key(const char *id, const char *counterpart, unsigned char out[EVENT_KEY_LEN]);
+
 /* s as a glob pattern (SCAN MATCH) matching it literally, appended to b. */
 void key_glob_literal(JsonBuf *b, const char *s);
 

@@ -5,6 +5,7 @@
 #include "handlers/layout.h"
 #include "handlers/cluster.h"
 #include "handlers/engine_int.h"
+#include "handlers/keys.h"
 #include "handlers/resp.h"
 
 #include <hiredis/hiredis.h>
@@ -75,7 +76,7 @@ static bool layout_call(Engine *e, const char *op, const char *a1, const char *a
 }
 
 /* A reply holding the key's value (or nil) read into id. */
-static LayoutResult parse_value(const Engine *e, const redisReply *r, char id[LAYOUT_ID_MAX],
+static LayoutResult parse_value(Engine *e, const redisReply *r, char id[LAYOUT_ID_MAX],
                                 char *err, size_t errlen)
 {
     const char *key = e->cfg->key_prefix;
@@ -96,20 +97,22 @@ static LayoutResult parse_value(const Engine *e, const redisReply *r, char id[LA
         snprintf(err, errlen, "redis: %slayout holds \"%.40s\", not a layout version", key, r->str);
         return LAYOUT_UNKNOWN;
     }
-    if (version != LAYOUT_VERSION) {
+    if (version < LAYOUT_OLDEST || version > LAYOUT_VERSION) {
         snprintf(err, errlen, "redis: %slayout says the data is in layout version %ld; this "
-                 "build reads and writes version %d only (a newer release wrote it? use that "
-                 "release, or another redis.key_prefix)", key, version, LAYOUT_VERSION);
+                 "build reads versions %d to %d only (a newer release wrote it? use that "
+                 "release, or another redis.key_prefix)", key, version, LAYOUT_OLDEST,
+                 LAYOUT_VERSION);
         return LAYOUT_UNKNOWN;
     }
     const char *v = *end ? end + 1 : end;
     size_t vlen = strlen(v);
     if (vlen == 0 || vlen >= LAYOUT_ID_MAX || strchr(v, ' ')) {
-        snprintf(err, errlen, "redis: %slayout holds \"%.40s\": version %d without a keyspace "
-                 "id (relationctl layout ack writes one)", key, r->str, LAYOUT_VERSION);
+        snprintf(err, errlen, "redis: %slayout holds \"%.40s\": version %ld without a keyspace "
+                 "id (relationctl layout ack writes one)", key, r->str, version);
         return LAYOUT_UNKNOWN;
     }
     memcpy(id, v, vlen + 1);
+    e->layout_version = (int)version;
     return LAYOUT_OK;
 }
 
@@ -124,10 +127,87 @@ LayoutResult engine_layout_get(Engine *e, char id[LAYOUT_ID_MAX], char *err, siz
 }
 
 /* "<version> <id>" of a new id. */
-static void new_value(char id[LAYOUT_ID_MAX], char value[LAYOUT_ID_MAX + 16])
+static void new_value(int version, char id[LAYOUT_ID_MAX], char value[LAYOUT_ID_MAX + 16])
 {
     new_id(id);
-    snprintf(value, LAYOUT_ID_MAX + 16, "%d %s", LAYOUT_VERSION, id);
+    snprintf(value, LAYOUT_ID_MAX + 16, "%d %s", version, id);
+}
+
+/* Whether the keyspace holds layout-1 data: a SCAN of every primary for a
+ * layout-1 window (PREFIX{...}:seen), then for a side hash with layout 1's
+ * '#last' (a side untouched for longer than its window lives). */
+static bool holds_layout1(Engine *e, bool *found, char *err, size_t errlen)
+{
+    static const char *const suffix[2] = {"}:seen", "}:side"};
+    *found = false;
+    int nodes = router_nodes(e->router);
+    for (int pass = 0; pass < 2 && !*found; pass++)
+        for (int node = 0; node < nodes && !*found; node++) {
+            int slot = router_node_slot(e->router, node);
+            char cursor[32] = "0";
+            if (slot == ROUTER_NONE)
+                continue;
+            do {
+                redisReply *r;
+                JsonBuf pat = {0};
+                key_glob_literal(&pat, e->cfg->key_prefix);
+                jsonbuf_cstr(&pat, "{*");
+                jsonbuf_cstr(&pat, suffix[pass]);
+                if (pat.oom) {
+                    jsonbuf_free(&pat);
+                    snprintf(err, errlen, "out of memory");
+                    return false;
+                }
+                resp_count(&e->cmd, '*', 6);
+                resp_cstr(&e->cmd, "SCAN");
+                resp_cstr(&e->cmd, cursor);
+                resp_cstr(&e->cmd, "MATCH");
+                resp_arg(&e->cmd, pat.data, pat.len);
+                resp_cstr(&e->cmd, "COUNT");
+                resp_cstr(&e->cmd, "1000");
+                jsonbuf_free(&pat);
+                if (!engine_command(e, slot, &r, err, errlen))
+                    return false;
+                if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                    r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
+                    r->element[1]->type != REDIS_REPLY_ARRAY) {
+                    snprintf(err, errlen, "redis: unexpected reply to SCAN%s%s",
+                             r->type == REDIS_REPLY_ERROR ? ": " : "",
+                             r->type == REDIS_REPLY_ERROR ? r->str : "");
+                    freeReplyObject(r);
+                    return false;
+                }
+                snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+                const redisReply *keys = r->element[1];
+                if (pass == 0) {
+                    *found = keys->elements > 0;
+                } else {
+                    for (size_t i = 0; i < keys->elements; i++) {
+                        resp_count(&e->cmd, '*', 3);
+                        resp_cstr(&e->cmd, "HEXISTS");
+                        resp_arg(&e->cmd, keys->element[i]->str, keys->element[i]->len);
+                        resp_cstr(&e->cmd, "#last");
+                        engine_cmd_end(e, slot);
+                    }
+                    size_t n = keys->elements;
+                    if (n && !engine_flush(e, err, errlen)) {
+                        freeReplyObject(r);
+                        return false;
+                    }
+                    for (size_t i = 0; i < n; i++) {
+                        redisReply *x;
+                        if (!engine_read_reply(e, &x, err, errlen)) {
+                            freeReplyObject(r);
+                            return false;
+                        }
+                        *found |= x->type == REDIS_REPLY_INTEGER && x->integer == 1;
+                        freeReplyObject(x);
+                    }
+                }
+                freeReplyObject(r);
+            } while (strcmp(cursor, "0") != 0 && !*found);
+        }
+    return true;
 }
 
 LayoutResult engine_layout_claim(Engine *e, char id[LAYOUT_ID_MAX], bool *written, char *err,
@@ -135,15 +215,23 @@ LayoutResult engine_layout_claim(Engine *e, char id[LAYOUT_ID_MAX], bool *writte
 {
     char mine[LAYOUT_ID_MAX], value[LAYOUT_ID_MAX + 16];
     redisReply *r;
+    bool old = false;
     *written = false;
-    new_value(mine, value);
+    LayoutResult got = engine_layout_get(e, id, err, errlen);
+    if (got != LAYOUT_OK || id[0])
+        return got;
+    if (!holds_layout1(e, &old, err, errlen))
+        return LAYOUT_FAILED;
+    new_value(old ? 1 : LAYOUT_VERSION, mine, value);
     if (!layout_call(e, "SET", value, "NX", "GET", &r, err, errlen))
         return LAYOUT_FAILED;
     LayoutResult res = parse_value(e, r, id, err, errlen);
     *written = res == LAYOUT_OK && r->type == REDIS_REPLY_NIL;
     freeReplyObject(r);
-    if (*written)
+    if (*written) {
         memcpy(id, mine, LAYOUT_ID_MAX);
+        e->layout_version = old ? 1 : LAYOUT_VERSION;
+    }
     return res;
 }
 
@@ -156,20 +244,29 @@ bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t er
     /* a value of this version without a proper id is what an ack repairs;
      * another version, or a value that is none, is not */
     LayoutResult res = parse_value(e, r, old, err, errlen);
-    bool mine = res == LAYOUT_OK || (res == LAYOUT_UNKNOWN && r->type == REDIS_REPLY_STRING &&
-                                     strtol(r->str, NULL, 10) == LAYOUT_VERSION);
+    long version = r->type == REDIS_REPLY_STRING ? strtol(r->str, NULL, 10) : 0;
+    bool mine = res == LAYOUT_OK ||
+                (res == LAYOUT_UNKNOWN && version >= LAYOUT_OLDEST && version <= LAYOUT_VERSION);
     freeReplyObject(r);
     if (!mine)
         return false;
-    new_value(id, value);
+    int keep = version >= LAYOUT_OLDEST ? (int)version : LAYOUT_VERSION;
+    new_value(keep, id, value);
     if (!layout_call(e, "SET", value, NULL, NULL, &r, err, errlen))
         return false;
     bool ok = r->type == REDIS_REPLY_STATUS;
+    if (ok)
+        e->layout_version = keep;
     if (!ok)
         snprintf(err, errlen, "redis: SET %slayout: %s", e->cfg->key_prefix,
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     freeReplyObject(r);
     return ok;
+}
+
+int engine_layout_version(const Engine *e)
+{
+    return e->layout_version;
 }
 
 bool engine_layout_known(Engine *e, char *err, size_t errlen)
@@ -221,8 +318,10 @@ bool engine_layout_migrated(Engine *e, const char *id, bool *changed, char *err,
     if (!layout_send(e, key, klen, &r, err, errlen))
         return false;
     bool ok = r->type == REDIS_REPLY_INTEGER;
-    if (ok)
+    if (ok) {
         *changed = r->integer == 1;
+        e->layout_version = 2;
+    }
     else
         snprintf(err, errlen, "redis: %slayout %s", e->cfg->key_prefix,
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to EVAL");

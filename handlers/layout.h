@@ -18,8 +18,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The key layout this build writes and reads. */
-#define LAYOUT_VERSION 1
+/* The key layout this build writes (and reads, with layout 1: a keyspace
+ * in layout 1 is migrated side by side, relationctl migrate). */
+#define LAYOUT_VERSION 2
+#define LAYOUT_OLDEST 1
 /* A keyspace id: 16 hex digits ("" when the key is absent). */
 #define LAYOUT_ID_MAX 24
 
@@ -34,11 +36,14 @@ typedef enum {
 LayoutResult engine_layout_get(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Writes the key with a new id when it is absent (SET NX GET): id is the
- * one it holds now; *written whether this call wrote it. */
+ * one it holds now; *written whether this call wrote it. The version
+ * written is 2 for a keyspace without layout-1 data, 1 otherwise (a
+ * keyspace of a release before the key: a SCAN of every primary finds a
+ * layout-1 side). */
 LayoutResult engine_layout_claim(Engine *e, char id[LAYOUT_ID_MAX], bool *written, char *err,
                                  size_t errlen) __attribute__((warn_unused_result));
 /* Writes the key with a new id (relationctl layout ack), unless it names a
- * version not known: id the new one. */
+ * version not known: id the new one (the version kept). */
 bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
@@ -49,6 +54,9 @@ bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t er
  * holds anything else: the keyspace changed meanwhile. */
 bool engine_layout_migrated(Engine *e, const char *id, bool *changed, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* The keyspace's layout version as last read (0: not read yet). */
+int engine_layout_version(const Engine *e);
 
 /* For a reader: on each new connection (connecting when not connected),
  * the layout key's version checked once; false with err otherwise. */

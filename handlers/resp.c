@@ -23,19 +23,6 @@ void resp_cstr(JsonBuf *b, const char *s)
     resp_arg(b, s, strlen(s));
 }
 
-/* A field of the side's hash: a mark, then the event id, NUL, the
- * counterpart (ids and profiles hold no NUL). */
-void resp_member(JsonBuf *b, const char *mark, const char *id, const char *cp)
-{
-    size_t lm = strlen(mark), li = strlen(id), lc = strlen(cp);
-    resp_count(b, '$', lm + li + 1 + lc);
-    jsonbuf_put(b, mark, lm);
-    jsonbuf_put(b, id, li);
-    jsonbuf_char(b, '\0');
-    jsonbuf_put(b, cp, lc);
-    jsonbuf_put(b, "\r\n", 2);
-}
-
 /* The length of the RESP command at p (an array of bulk strings), 0 when
  * it is not one within len bytes. */
 size_t resp_command_len(const char *p, size_t len)

@@ -20,9 +20,6 @@ void resp_arg(JsonBuf *b, const char *s, size_t n);
 void resp_cstr(JsonBuf *b, const char *s);
 /* A decimal integer as a bulk string. */
 void resp_int(JsonBuf *b, int64_t v);
-/* A field of a side's hash: mark, then id, NUL, cp (ids and profiles hold
- * no NUL), as one bulk string. */
-void resp_member(JsonBuf *b, const char *mark, const char *id, const char *cp);
 
 /* The length of the RESP command at p (an array of bulk strings), 0 when
  * it is not one within len bytes. */

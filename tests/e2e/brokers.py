@@ -804,21 +804,23 @@ def _hgetall(client, key):
 
 
 def redis_state(client, prefix, zeros=True):
-    """Every statistics key under prefix (side hashes, tops, tombstones; not
-    the time-scored `seen` and `#last`, nor the `layout` key, whose keyspace
-    id is random), prefix stripped, with its content
+    """Every statistics key under prefix (side hashes, tops, tombstones,
+    outboxes; not the time-scored windows `ids` (layout 1: `seen`) and their
+    newest score `#z` (`#last`), nor the `layout` key, whose keyspace id is
+    random), prefix stripped, with its content
     (as text, whatever the client's decode_responses). zeros=False leaves
     out statistic fields holding 0 (the layout reads a missing field as 0:
     an event writes one, `relationctl rebuild` does not)."""
     state = {}
     for k in client.scan_iter(match=prefix + "*", count=1000):
         name = _s(k)[len(prefix):]
-        if name.endswith(":seen") or name == "layout":
+        if name.endswith(":seen") or name.endswith(":ids") or name == "layout":
             continue
         t = _s(client.type(k))
         if t == "hash":
-            # '#last' is a time (the newest score of `seen`)
-            v = {_s(f): _s(x) for f, x in _hgetall(client, k).items() if _s(f) != "#last"
+            # '#z' ('#last') is a time (the newest score of the window)
+            v = {_s(f): _s(x) for f, x in _hgetall(client, k).items()
+                 if _s(f) not in ("#last", "#z")
                  and (zeros or _s(x) != "0" or _s(f)[:1] in "@!")}
         elif t == "zset":
             v = [(_s(m), sc) for m, sc in client.zrange(k, 0, -1, withscores=True)]

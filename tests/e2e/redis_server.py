@@ -40,7 +40,9 @@ class Server:
         self.start_timeout_s = start_timeout_s
         self.proc = None
 
-    def start(self):
+    def start(self, wait_loaded=True):
+        """wait_loaded=False: back as soon as the server answers, while it
+        may still be loading its data (LOADING)."""
         self.proc = subprocess.Popen(
             self.prefix + ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--dir", self.dir]
@@ -53,6 +55,10 @@ class Server:
             try:
                 client.ping()
                 return
+            except redis.BusyLoadingError:
+                if not wait_loaded:
+                    return
+                time.sleep(0.05)
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
                     break

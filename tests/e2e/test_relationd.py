@@ -294,3 +294,36 @@ def test_check_config_connect_names_redis_url_on_a_refusal(tmp_path, server, rdb
             assert "wrong-secret" not in out.stderr + out.stdout
     finally:
         rdb.execute_command("ACL", "DELUSER", "checker")
+
+
+def test_check_config_connect_on_a_redis_still_loading_says_so(tmp_path):
+    """--check-config --connect while Redis loads its data (every command
+    answered LOADING): status 1, the server named as not ready yet; not a
+    configuration error about redis.engine (the module is loaded, the
+    server cannot say so yet)."""
+    import redis
+    from redis_server import Server
+    server = Server(persistent=True, module=True, start_timeout_s=60,
+                    args=["--key-load-delay", "200"])
+    server.start()
+    try:
+        r = redis.Redis(port=server.port)
+        pipe = r.pipeline(transaction=False)
+        for i in range(20000):
+            pipe.set("other-app:%d" % i, "x")
+        pipe.execute()
+        r.close()
+        server.kill()
+        server.start(wait_loaded=False)
+        path = tmp_path / "loading.json"
+        path.write_text(json.dumps({"redis": {"url": "redis://127.0.0.1:%d/0" % server.port,
+                                              "engine": "module"}, "relations": [GOOD]}))
+        out = subprocess.run([RELATIOND, "-c", str(path), "--check-config", "--connect"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1, out
+        assert "redis 127.0.0.1:%d: LOADING" % server.port in out.stderr, out.stderr
+        assert "not ready yet" in out.stderr, out.stderr
+        assert "redis.engine" not in out.stderr, out.stderr
+    finally:
+        server.stop()
+

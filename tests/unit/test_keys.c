@@ -169,6 +169,19 @@ static void test_glob_literal(void **state)
     jsonbuf_free(&b);
 }
 
+/* The event key: SHA-1 of "id NUL counterpart", its first 8 bytes (the
+ * digest of "abc\0def" computed by sha1sum). */
+static void test_event_key_is_the_sha1_prefix(void **state)
+{
+    (void)state;
+    unsigned char k[EVENT_KEY_LEN];
+    event_key("abc", "def", k);
+    assert_memory_equal(k, "\x48\x7b\x19\x75\xd9\x72\x15\x51", EVENT_KEY_LEN);
+    unsigned char other[EVENT_KEY_LEN];
+    event_key("abc", "de", other); /* the counterpart is part of it */
+    assert_memory_not_equal(k, other, EVENT_KEY_LEN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_slot_is_the_slot_of_every_key),
         cmocka_unit_test(test_side_keys_decode_to_their_profile),
         cmocka_unit_test(test_glob_literal),
+        cmocka_unit_test(test_event_key_is_the_sha1_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
