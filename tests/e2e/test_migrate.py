@@ -87,14 +87,10 @@ def layout_value(client, prefix):
 def layout1_leftovers(raw, prefix):
     """Keys and fields only layout 1 has: `:seen` windows, `#last` and
     outbox `!` fields, JSON edge values (raw: a client answering bytes)."""
-    left = []
-    for k in raw.scan_iter(match=prefix + "*", count=1000):
-        if k.endswith(b":seen"):
-            left.append(k)
-        elif k.endswith(b":side"):
-            left += [(k, f) for f, v in raw.hgetall(k).items()
-                     if f == b"#last" or f.startswith(b"!") or
-                     (f.startswith(b"@") and v.startswith(b"{"))]
+    left = list(raw.scan_iter(match=prefix + "{*}:seen", count=1000, _type="zset"))
+    for k in raw.scan_iter(match=prefix + "{*}:side", count=1000, _type="hash"):
+        left += [(k, f) for f, v in raw.hgetall(k).items()
+                 if f == b"#last" or f.startswith(b"!") or (f.startswith(b"@") and v.startswith(b"{"))]
     return left
 
 
@@ -140,7 +136,7 @@ def test_a_layout_1_keyspace_migrated_while_the_daemon_runs(engine, previous_rel
     m = re.search(r"^applied (\d+), duplicate (\d+), stale (\d+), invalid 0$", out.stderr, re.M)
     assert m and int(m.group(1)) == len(applied) and \
         int(m.group(2)) + int(m.group(3)) == len(before) - len(applied), out.stderr[-500:]
-    assert any(k.endswith(b":seen") for k in raw.scan_iter(match=prefix + "*")), \
+    assert any(raw.scan_iter(match=prefix + "{*}:seen", _type="zset")), \
         "the previous release wrote no layout-1 window"
 
     # 2. this build's daemon on it: the layout key says 1 (layout-1 data)
