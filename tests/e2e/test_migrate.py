@@ -21,7 +21,7 @@ from brokers import Event, produce, wait_until
 from conftest import RELATIONCTL, loads
 from redis_server import REPO
 from test_apply import (HOSTILE_POOLS, HUGE_TTL, POOLS, REL_PEERS, REL_SALES, Model, canon,
-                        every_side, gen_events)
+                        every_side, fixed, gen_events)
 
 # The release before layout 2: its relationctl writes the layout-1 keyspace.
 PREVIOUS = "176a1a0"
@@ -94,15 +94,49 @@ def layout1_leftovers(raw, prefix):
     return left
 
 
+# One side far larger than the others: HUB_EDGES edges and as many ids
+# again in its window (one call converts it all).
+HUB_EDGES = 5000
+
+
+def hub_events():
+    """The hub's events (not in the model, which recomputes a side from all
+    its edges at every event): an attach of each edge, then a strengthen of
+    one edge in five; and the hub's side in a Model of its own."""
+    events, hub = [], Model(RELATIONS)
+    for i in range(HUB_EDGES):
+        w = {"profit": round((i % 97) * 0.25, 2), "qty": i % 9, "ok": i % 2 == 0}
+        events.append({"id": "hub-a-%d" % i, "op": "attach", "relation": "sales",
+                       "profile_a": "hub", "profile_b": "hc%d" % i, "weights": w})
+        hub.edges[("sales", "hub", "hc%d" % i)] = {
+            "w": dict(w, profit=fixed(w["profit"])), "v": None}
+    for i in range(0, HUB_EDGES, 5):
+        events.append({"id": "hub-s-%d" % i, "op": "strengthen", "relation": "sales",
+                       "profile_a": "hub", "profile_b": "hc%d" % i, "weights": {"qty": 1}})
+        hub.edges[("sales", "hub", "hc%d" % i)]["w"]["qty"] += 1
+    return events, hub
+
+
 def check_sides(config, model, pools_list):
+    return check_stats(config, model, [s for pools in pools_list for s in every_side(pools)])
+
+
+def check_hub(config, hub_model):
+    """The hub's side and three of its counterparts' (pools of their own)."""
+    return check_stats(config, hub_model, [("sales", "direct", "hub")] +
+                       [("sales", "reverse", "hc%d" % i) for i in (0, 1, HUB_EDGES - 1)])
+
+
+def check_stats(config, model, sides):
+    """`relationctl stats` of each (relation, side, profile) against the
+    model's: the differences."""
     problems = []
-    for pools in pools_list:
-        for rel, side, prof in every_side(pools):
-            out = ctl(config, "stats", rel, side, prof, "--json", timeout=30)
-            assert out.returncode == 0, (rel, side, prof, out.stderr)
-            if canon(loads(out.stdout)) != canon(model.stats(rel, side, prof)):
-                problems.append("%s %s %s:\n  got  %s\n  want %s" % (
-                    rel, side, prof, out.stdout.strip(), model.stats(rel, side, prof)))
+    for rel, side, prof in sides:
+        out = ctl(config, "stats", rel, side, prof, "--json", timeout=30)
+        assert out.returncode == 0, (rel, side, prof, out.stderr)
+        if canon(loads(out.stdout)) != canon(model.stats(rel, side, prof)):
+            problems.append("%s %s %s:\n  got  %s\n  want %s" % (
+                rel, side, prof, out.stdout.strip(), model.stats(rel, side, prof)))
     return problems
 
 
@@ -136,6 +170,11 @@ def test_a_layout_1_keyspace_migrated_while_the_daemon_runs(engine, previous_rel
     m = re.search(r"^applied (\d+), duplicate (\d+), stale (\d+), invalid 0$", out.stderr, re.M)
     assert m and int(m.group(1)) == len(applied) and \
         int(m.group(2)) + int(m.group(3)) == len(before) - len(applied), out.stderr[-500:]
+    hub, hub_model = hub_events()
+    out = ctl(old_cfg, "apply", "-", "--no-triggers", binary=previous_relationctl,
+              stdin="".join(json.dumps(e) + "\n" for e in hub))
+    assert out.returncode == 0 and out.stderr.endswith(
+        "applied %d, duplicate 0, stale 0, invalid 0\n" % len(hub)), out.stderr[-500:]
     assert any(raw.scan_iter(match=prefix + "{*}:seen", _type="zset")), \
         "the previous release wrote no layout-1 window"
 
@@ -179,6 +218,7 @@ def test_a_layout_1_keyspace_migrated_while_the_daemon_runs(engine, previous_rel
         v = ctl(d.config_path, "verify", rel)
         assert v.returncode == 0 and v.stdout == "", (rel, v.stdout[:2000], v.stderr)
     problems = check_sides(d.config_path, model, every)
+    problems += check_hub(d.config_path, hub_model)
     assert not problems, "\n".join(problems[:8])
     assert layout1_leftovers(raw, prefix) == []
     assert layout_value(rdb, prefix) == "2 " + keyspace
@@ -192,7 +232,8 @@ def test_a_layout_1_keyspace_migrated_while_the_daemon_runs(engine, previous_rel
     resent = rng.sample(resent, min(30, len(resent)))
     assert len(resent) >= 10, "too few strengthens to send again"
     assert {model.apply(e)[0] for e in resent} == {"duplicate"}
+    resent += rng.sample([e for e in hub if e["op"] == "strengthen"], 10)
     produce(h.producer, h.topics[0], as_kafka(resent), h.kafka.partitions)
     wait_until(lambda: h.lag() == 0, timeout=120, message=d.log_tail)
-    problems = check_sides(d.config_path, model, every)
+    problems = check_sides(d.config_path, model, every) + check_hub(d.config_path, hub_model)
     assert not problems, "counted twice:\n" + "\n".join(problems[:8])
