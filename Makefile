@@ -6,7 +6,7 @@ BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
-PKGS      := jansson hiredis libsystemd rdkafka librabbitmq libmicrohttpd
+PKGS      := jansson hiredis libsystemd rdkafka librabbitmq libmicrohttpd libcurl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
@@ -27,15 +27,17 @@ ALL_CFLAGS += -DRELATIOND_VERSION=\"$(VERSION)\"
 # One static archive per layer; a layer includes and calls only the layers
 # below it (lib < config < handlers < daemon, ctl; make check-layers).
 LIB_SRCS      := $(wildcard lib/*.c)
-CONFIG_SRCS   := config/config.c config/expand.c config/reload.c config/secrets.c config/history.c
+CONFIG_SRCS   := config/config.c config/expand.c config/reload.c config/secrets.c config/history.c \
+                 config/hooks.c
 HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/cluster.c \
                  handlers/router.c handlers/segment.c handlers/render.c handlers/keys.c \
                  handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
-                 handlers/walk.c handlers/check.c handlers/layout.c handlers/schema.c
+                 handlers/walk.c handlers/check.c handlers/layout.c handlers/schema.c handlers/edge.c
 DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
                  daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/http_read.c \
-                 daemon/kafka_conf.c daemon/probe.c daemon/reload.c daemon/status.c
+                 daemon/kafka_conf.c daemon/probe.c daemon/reload.c daemon/status.c \
+                 daemon/hook_http.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBLIB      := $(BUILD)/liblib.a
 LIBCONFIG   := $(BUILD)/libconfig.a
@@ -48,7 +50,8 @@ ALL_LIBS    := $(LIBDAEMON) $(CORE_LIBS)
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(BUILD)/test_cluster \
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow $(BUILD)/test_sha1 \
               $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
-              $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring
+              $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring $(BUILD)/test_hooks \
+              $(BUILD)/test_hook_http $(BUILD)/test_edge
 
 .SECONDARY:
 .DELETE_ON_ERROR:
@@ -56,7 +59,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
         check-layers
 
 all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publisher_driver \
-     $(BUILD)/relationd.so
+     $(BUILD)/hook_http_driver $(BUILD)/relationd.so
 
 # The Redis module (module/): redismodule.h comes from the source of Debian's
 # redis package, fetched by tools/deps.sh into REDIS_SRC_CACHE and unpacked
@@ -113,6 +116,10 @@ $(BUILD)/kafka_mock: $(BUILD)/obj/tests/kafka_mock.o
 $(BUILD)/publisher_driver: $(BUILD)/obj/tests/publisher_driver.o $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
+# daemon/hook_http.c driven from stdin, for tests/e2e/test_hook_http.py.
+$(BUILD)/hook_http_driver: $(BUILD)/obj/tests/hook_http_driver.o $(ALL_LIBS)
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+
 # relationctl (ctl/), on the daemon's AMQP connection, publisher and Kafka configuration.
 CTL_SRCS := ctl/relationctl.c ctl/read.c ctl/check.c ctl/apply.c ctl/broker.c ctl/lines.c \
             ctl/progress.c ctl/stats_table.c
@@ -122,9 +129,13 @@ $(BUILD)/relationctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRCS)) $(ALL_LIBS)
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_LIBS)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
 
+# A unit test of the daemon's layer (daemon/hook_http.c): linked with every layer.
+$(BUILD)/test_hook_http: $(BUILD)/obj/tests/unit/test_hook_http.o $(ALL_LIBS)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(ALL_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
+
 # The tests sharing tests/unit/helpers.c (a configuration as the group state, a
 # MessagePack writer, SHA-1 in hex).
-HELPED_TESTS := trigger sha1 msgpack segment render
+HELPED_TESTS := trigger sha1 msgpack segment render edge
 $(patsubst %,$(BUILD)/test_%,$(HELPED_TESTS)): $(BUILD)/obj/tests/unit/helpers.o
 
 # Fails when a file includes a header of a higher layer (tools/check-layers.sh).
@@ -135,11 +146,11 @@ test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
 test-e2e: $(BUILD)/relationctl $(BUILD)/relationd $(BUILD)/kafka_mock $(BUILD)/publisher_driver \
-          $(BUILD)/relationd.so
+          $(BUILD)/hook_http_driver $(BUILD)/relationd.so
 	RELATIONCTL=$(abspath $(BUILD)/relationctl) RELATIOND=$(abspath $(BUILD)/relationd) \
 	  RELATIOND_MODULE=$(abspath $(BUILD)/relationd.so) \
 	  KAFKA_MOCK=$(abspath $(BUILD)/kafka_mock) PUBLISHER_DRIVER=$(abspath $(BUILD)/publisher_driver) \
-	  $(PYTHON) -m pytest -q tests/e2e
+	  HOOK_HTTP_DRIVER=$(abspath $(BUILD)/hook_http_driver) $(PYTHON) -m pytest -q tests/e2e
 
 # The Debian packages for building, testing and the demo: installed when
 # missing and run as root, else the command to run is printed (tools/deps.sh).

@@ -7,7 +7,8 @@
  * what is wrong. A float threshold value is rounded on its decimal as
  * written, read from the configuration's text (config/jsontext.h): jansson
  * keeps only a double. ${NAME} is expand.c, the reload's rules reload.c,
- * the secret-permission warning secrets.c. A Config is owned by the caller
+ * the secret-permission warning secrets.c, the hooks' rules (their rows
+ * are here) hooks.c. A Config is owned by the caller
  * (config_free); loading is reentrant (no global state but the const table). */
 #include "config/internal.h"
 #include "lib/jsontext.h"
@@ -53,7 +54,7 @@ void join_index(char *out, size_t len, const char *path, size_t i)
 
 /* ---- typed getters ---- */
 
-static bool get_object(Ctx *c, const json_t *obj, const char *path, const char *key,
+bool get_object(Ctx *c, const json_t *obj, const char *path, const char *key,
                        bool required, json_t **out)
 {
     char sub[PATH_MAX_LEN];
@@ -71,7 +72,7 @@ static bool get_object(Ctx *c, const json_t *obj, const char *path, const char *
     return true;
 }
 
-static bool get_string(Ctx *c, const json_t *obj, const char *path, const char *key,
+bool get_string(Ctx *c, const json_t *obj, const char *path, const char *key,
                        bool required, const char *dflt, char **out)
 {
     char sub[PATH_MAX_LEN];
@@ -96,7 +97,7 @@ static bool get_string(Ctx *c, const json_t *obj, const char *path, const char *
     return true;
 }
 
-static bool get_int(Ctx *c, const json_t *obj, const char *path, const char *key,
+bool get_int(Ctx *c, const json_t *obj, const char *path, const char *key,
                     int64_t dflt, int64_t min, int64_t max, int64_t *out)
 {
     char sub[PATH_MAX_LEN];
@@ -166,7 +167,8 @@ const ConfigKey config_keys[] = {
     ROW("", "engine", CFG_OBJECT, RELOAD, .doc = "how events are applied and batched; every key has a default"),
     ROW("", "kafka", CFG_OBJECT, .doc = "the Kafka source; absent: none"),
     ROW("", "amqp", CFG_OBJECT, .doc = "the RabbitMQ source; absent: none"),
-    ROW("", "hooks", CFG_OBJECT, .doc = "where triggers are published; required with a source"),
+    ROW("", "hooks", CFG_OBJECT,
+        .doc = "where triggers are delivered: one RabbitMQ exchange (an object), or a list of named hooks (see Action hooks); required with a source"),
     ROW("", "http", CFG_OBJECT, .doc = "the metrics and health endpoint (see Operations) and the read API (see Reading relations); absent: not served"),
     ROW("", "relations", CFG_ARRAY, REQUIRED, RELOAD, .doc = "the relation definitions below"),
 
@@ -238,13 +240,65 @@ const ConfigKey config_keys[] = {
     ROW("tls", "verify", CFG_BOOL, .dflt = "true", AT(TlsConfig, verify),
         .doc = "the server's certificate must chain to `ca` and name the url's host; `false` turns both checks off, for tests only"),
 
-    ROW("hooks", "url", CFG_STRING, REQUIRED, AT(Config, hooks_url),
+    ROW("hooks", "url", CFG_STRING, REQUIRED, AT(HookDef, url),
         .doc = "`amqp[s]://[user[:password]@]host[:port][/vhost]`"),
-    ROW("hooks", "exchange", CFG_STRING, .dflt = "relation.hooks", AT(Config, hooks_exchange),
+    ROW("hooks", "exchange", CFG_STRING, .dflt = "relation.hooks", AT(HookDef, exchange),
         .doc = "the topic exchange triggers are published to"),
-    ROW("hooks", "declare", CFG_BOOL, .dflt = "true", AT(Config, hooks_declare),
+    ROW("hooks", "declare", CFG_BOOL, .dflt = "true", AT(HookDef, declare),
         .doc = "`false`: the exchange must exist"),
     ROW("hooks", "tls", CFG_OBJECT, .doc = "TLS of an `amqps://` url (see TLS)"),
+    ROW("hooks", "max_backlog", CFG_INT, .dflt = "1000000", .min = 1, .max = 1000000000,
+        AT(HookDef, max_backlog),
+        .doc = "the most triggers kept for the hook while it cannot take them"),
+
+    ROW("hook", "name", CFG_STRING, REQUIRED, AT(HookDef, name),
+        .doc = "the hook's name, unique: 1..64 of `a-z`, `0-9`, `_`, `-`"),
+    ROW("hook", "kind", CFG_ENUM, REQUIRED, .values = "amqp|kafka|http", AT(HookDef, kind),
+        .doc = "where the triggers go"),
+    ROW("hook", "filter", CFG_OBJECT,
+        .doc = "which triggers the hook receives (each list optional; absent: all)"),
+    ROW("hook", "url", CFG_STRING, AT(HookDef, url),
+        .doc = "amqp: `amqp[s]://[user[:password]@]host[:port][/vhost]`; http: `http[s]://host[:port]/path` the batches are POSTed to (required for both)"),
+    ROW("hook", "tls", CFG_OBJECT,
+        .doc = "amqp and http: TLS of an `amqps://` or `https://` url (see TLS)"),
+    ROW("hook", "exchange", CFG_STRING, AT(HookDef, exchange),
+        .doc = "amqp: the exchange every trigger is published to (exactly one of `exchange` and `queue`)"),
+    ROW("hook", "queue", CFG_STRING, AT(HookDef, queue),
+        .doc = "amqp: the durable queue every trigger is published to"),
+    ROW("hook", "exchange_type", CFG_ENUM, .dflt = "topic", .values = "topic|direct",
+        AT(HookDef, exchange_type),
+        .doc = "amqp with `exchange`: `topic` (routing key `relation.<short>.<direction>.<kind>`) or `direct` (`<database>.<event_type>`)"),
+    ROW("hook", "declare", CFG_BOOL, .dflt = "true", AT(HookDef, declare),
+        .doc = "amqp: `false`: the exchange or queue must exist"),
+    ROW("hook", "brokers", CFG_STRING, AT(HookDef, brokers),
+        .doc = "kafka: the bootstrap brokers, `host:port,...` (required)"),
+    ROW("hook", "topic", CFG_STRING, AT(HookDef, topic),
+        .doc = "kafka: the topic of the triggers' records (required)"),
+    ROW("hook", "properties", CFG_MAP,
+        .doc = "kafka: librdkafka producer properties (strings, numbers or booleans); those that would break the delivery guarantees are refused, each `*.location` file is checked"),
+    ROW("hook", "batch_size", CFG_INT, .dflt = "100", .min = 1, .max = 10000,
+        AT(HookDef, batch_size), .doc = "http: the most triggers in one request"),
+    ROW("hook", "batch_ms", CFG_INT, .dflt = "1000", .min = 1, .max = 3600000,
+        AT(HookDef, batch_ms),
+        .doc = "http: the longest wait after the first waiting trigger before a request, milliseconds"),
+    ROW("hook", "timeout_ms", CFG_INT, .dflt = "10000", .min = 1, .max = 3600000,
+        AT(HookDef, timeout_ms),
+        .doc = "http: a request not answered within this (connecting included) failed, milliseconds"),
+    ROW("hook", "success_regex", CFG_STRING, AT(HookDef, success_regex),
+        .doc = "http: a POSIX extended regular expression a 2xx answer's body must match to count as delivered; absent: any body"),
+    ROW("hook", "secret", CFG_STRING, AT(HookDef, secret),
+        .doc = "http: `whsec_` and the base64 of 24..64 bytes: requests signed as Standard Webhooks; absent: not signed"),
+    ROW("hook", "headers", CFG_MAP,
+        .doc = "http: more request headers, an object of strings (`{\"Authorization\": \"Bearer ${TOKEN}\"}`)"),
+    ROW("hook", "max_backlog", CFG_INT, .dflt = "1000000", .min = 1, .max = 1000000000,
+        AT(HookDef, max_backlog),
+        .doc = "the most triggers kept for the hook while it cannot take them"),
+
+    ROW("filter", "relations", CFG_ARRAY,
+        .doc = "the relations' short names (each a configured relation)"),
+    ROW("filter", "kinds", CFG_ARRAY,
+        .doc = "the trigger kinds: `attach`, `change`, `detach`, `threshold`"),
+    ROW("filter", "directions", CFG_ARRAY, .doc = "the sides: `direct`, `reverse`"),
 
     ROW("http", "listen", CFG_STRING, REQUIRED, AT(Config, http_listen),
         .doc = "`host:port` (`[::1]:9464`)"),
@@ -334,7 +388,8 @@ static void store_int(void *field, size_t size, int64_t v)
 }
 
 _Static_assert(sizeof(PropType) == sizeof(int) && sizeof(Side) == sizeof(int) &&
-                   sizeof(ThresholdStat) == sizeof(int),
+                   sizeof(ThresholdStat) == sizeof(int) && sizeof(HookKind) == sizeof(int) &&
+                   sizeof(HookExchangeType) == sizeof(int),
                "enums are stored as int");
 
 /* One row's value from o into base (the row has a place). */
@@ -378,7 +433,7 @@ static bool load_row(Ctx *c, const json_t *o, const char *path, const ConfigKey 
 
 /* The keys of section in o (path names o): any other key is refused, then
  * each row that has a place in base is read, in the table's order. */
-static bool load_rows(Ctx *c, const json_t *o, const char *path, const char *section, void *base)
+bool load_rows(Ctx *c, const json_t *o, const char *path, const char *section, void *base)
 {
     const char *key;
     json_t *v;
@@ -400,7 +455,7 @@ static bool load_rows(Ctx *c, const json_t *o, const char *path, const char *sec
 }
 
 /* The row of section.key (it exists: a key of the table). */
-static const ConfigKey *row(const char *section, const char *key)
+const ConfigKey *row(const char *section, const char *key)
 {
     for (size_t i = 0; i < config_nkeys; i++)
         if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].key, key) == 0)
@@ -413,7 +468,7 @@ static const ConfigKey *row(const char *section, const char *key)
 /* The JSON paths a section's keys have ("relations[].properties[].KEY"). */
 static const struct {
     const char *section;
-    const char *prefix[2];
+    const char *prefix[3];
 } section_paths[] = {
     {"", {""}},
     {"redis", {"redis."}},
@@ -422,7 +477,9 @@ static const struct {
     {"amqp", {"amqp."}},
     {"hooks", {"hooks."}},
     {"http", {"http."}},
-    {"tls", {"amqp.tls.", "hooks.tls."}},
+    {"hook", {"hooks[]."}},
+    {"filter", {"hooks[].filter."}},
+    {"tls", {"amqp.tls.", "hooks.tls.", "hooks[].tls."}},
     {"relation", {"relations[]."}},
     {"property", {"relations[].properties[]."}},
     {"save_top", {"relations[].properties[].save_top."}},
@@ -438,7 +495,7 @@ static json_t *row_json(const ConfigKey *k)
         goto oom;
     for (size_t s = 0; s < sizeof section_paths / sizeof section_paths[0]; s++)
         if (strcmp(section_paths[s].section, k->section) == 0)
-            for (int j = 0; j < 2 && section_paths[s].prefix[j]; j++) {
+            for (int j = 0; j < 3 && section_paths[s].prefix[j]; j++) {
                 char p[PATH_MAX_LEN];
                 snprintf(p, sizeof p, "%s%s", section_paths[s].prefix[j], k->key);
                 if (json_array_append_new(paths, json_string(p)) != 0)
@@ -647,7 +704,7 @@ static bool load_engine(Ctx *c, const json_t *root, Config *cfg)
  * now so that --check-config refuses what would stop the start: it must
  * open for reading as this user, and be a regular file (or, dir_ok, a
  * directory). */
-static bool check_file(Ctx *c, const char *path, const char *file, bool dir_ok)
+bool check_file(Ctx *c, const char *path, const char *file, bool dir_ok)
 {
     struct stat st;
     int fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -665,7 +722,7 @@ static bool check_file(Ctx *c, const char *path, const char *file, bool dir_ok)
 /* kafka.properties that name a file librdkafka reads (*.location): checked
  * as the other TLS files; ssl.ca.location may be a directory, or "probe"
  * (librdkafka looks in the usual places). An empty value sets nothing. */
-static bool check_kafka_file(Ctx *c, const char *path, const char *key, const char *value)
+bool check_kafka_file(Ctx *c, const char *path, const char *key, const char *value)
 {
     size_t n = strlen(key), suffix = strlen(".location");
     if (n < suffix || strcmp(key + n - suffix, ".location") != 0 || !*value)
@@ -676,18 +733,24 @@ static bool check_kafka_file(Ctx *c, const char *path, const char *key, const ch
     return check_file(c, path, value, ca);
 }
 
-/* kafka.properties that would break what relationd guarantees: the key,
- * the values allowed (NULL: none; compared as librdkafka does, ignoring
- * case), and why. */
+/* librdkafka properties that would break what relationd guarantees: the
+ * key, the values allowed (NULL: none; compared as librdkafka does,
+ * ignoring case), and why. */
+typedef struct {
+    const char *key;
+    const char *const allowed[5];
+    const char *why;
+} KafkaGuard;
+
 #define KAFKA_ACKS_WHY                                                                         \
     "must be all (or -1): an event's offset is committed once its dead letter is "             \
     "acknowledged, and a dead letter acknowledged by fewer than all in-sync replicas could "   \
     "be lost with its broker (relationctl send and redrive rely on it too)"
-static const struct {
-    const char *key;
-    const char *const allowed[5];
-    const char *why;
-} kafka_guarded[] = {
+#define KAFKA_TRANSACTIONAL_WHY                                                                \
+    "must not be set: relationd's producers do not use transactions, and a transactional "     \
+    "producer refuses every message sent outside one"
+/* kafka.properties: the consumer's, and its dead-letter producer's */
+static const KafkaGuard kafka_guarded[] = {
     {"enable.auto.commit", {"false"},
      "must be false: offsets are committed by relationd once their events are applied and "
      "their triggers confirmed"},
@@ -704,9 +767,7 @@ static const struct {
      "must be read_committed: events of aborted transactions would be applied"},
     {"acks", {"all", "-1"}, KAFKA_ACKS_WHY},
     {"request.required.acks", {"all", "-1"}, KAFKA_ACKS_WHY},
-    {"transactional.id", {NULL},
-     "must not be set: relationd's producers do not use transactions, and a transactional "
-     "producer refuses every message sent outside one (no dead letter could be written)"},
+    {"transactional.id", {NULL}, KAFKA_TRANSACTIONAL_WHY " (no dead letter could be written)"},
     {"offset.store.method", {"broker"},
      "must be broker: relationd commits offsets to the group in the cluster"},
     {"group.id", {NULL}, "is kafka.group_id"},
@@ -714,9 +775,25 @@ static const struct {
     {"metadata.broker.list", {NULL}, "is kafka.brokers"},
 };
 
+#define HOOK_ACKS_WHY                                                                          \
+    "must be all (or -1): a trigger acknowledged by fewer than all in-sync replicas could be " \
+    "lost with its broker"
+/* hooks[].properties: a producer's */
+static const KafkaGuard hook_guarded[] = {
+    {"acks", {"all", "-1"}, HOOK_ACKS_WHY},
+    {"request.required.acks", {"all", "-1"}, HOOK_ACKS_WHY},
+    {"enable.idempotence", {"true"},
+     "must be true: a record sent again after an error is written once, in order"},
+    {"transactional.id", {NULL}, KAFKA_TRANSACTIONAL_WHY},
+    {"bootstrap.servers", {NULL}, "is the hook's brokers"},
+    {"metadata.broker.list", {NULL}, "is the hook's brokers"},
+};
+
 /* A property's value as librdkafka takes it: strings as they are, numbers
- * and booleans as their text; NULL (with *why) otherwise. */
-static char *kafka_value(const char *key, const json_t *v, const char **why)
+ * and booleans as their text; NULL (with *why) otherwise or when a guard
+ * refuses it. */
+static char *kafka_value(const char *key, const json_t *v, const KafkaGuard *guards,
+                         size_t nguards, const char **why)
 {
     char num[32];
     const char *text = NULL;
@@ -735,14 +812,14 @@ static char *kafka_value(const char *key, const json_t *v, const char **why)
         *why = "must be a string, a number or a boolean";
         return NULL;
     }
-    for (size_t i = 0; i < sizeof kafka_guarded / sizeof kafka_guarded[0]; i++) {
-        if (strcmp(key, kafka_guarded[i].key) != 0)
+    for (size_t i = 0; i < nguards; i++) {
+        if (strcmp(key, guards[i].key) != 0)
             continue;
         bool ok = false;
-        for (const char *const *a = kafka_guarded[i].allowed; *a && !ok; a++)
+        for (const char *const *a = guards[i].allowed; *a && !ok; a++)
             ok = strcasecmp(text, *a) == 0;
         if (!ok) {
-            *why = kafka_guarded[i].why;
+            *why = guards[i].why;
             return NULL;
         }
     }
@@ -752,9 +829,45 @@ static char *kafka_value(const char *key, const json_t *v, const char **why)
     return out;
 }
 
+bool load_kafka_properties(Ctx *c, const json_t *o, const char *path, bool producer,
+                           char ***keys, char ***values, int *n)
+{
+    json_t *props, *v;
+    char where[PATH_MAX_LEN], sub[PATH_MAX_LEN];
+    const char *key;
+    if (!get_object(c, o, path, "properties", false, &props))
+        return false;
+    if (!props || json_object_size(props) == 0)
+        return true;
+    join(where, sizeof where, path, "properties");
+    size_t count = json_object_size(props);
+    *keys = calloc(count, sizeof **keys);
+    *values = calloc(count, sizeof **values);
+    if (!*keys || !*values)
+        return fail(c, where, "out of memory");
+    json_object_foreach(props, key, v) {
+        const char *why = NULL;
+        join(sub, sizeof sub, where, key);
+        char *value = producer ? kafka_value(key, v, hook_guarded,
+                                             sizeof hook_guarded / sizeof hook_guarded[0], &why)
+                               : kafka_value(key, v, kafka_guarded,
+                                             sizeof kafka_guarded / sizeof kafka_guarded[0], &why);
+        if (!value)
+            return fail(c, sub, "%s", why);
+        (*values)[*n] = value;
+        (*keys)[*n] = strdup(key);
+        (*n)++;
+        if (!(*keys)[*n - 1])
+            return fail(c, sub, "out of memory");
+        if (!check_kafka_file(c, sub, key, value))
+            return false;
+    }
+    return true;
+}
+
 static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
 {
-    json_t *o, *topics, *props;
+    json_t *o, *topics;
     char sub[PATH_MAX_LEN];
     KafkaConfig *k = &cfg->kafka;
     if (!get_object(c, root, "", "kafka", false, &o))
@@ -782,36 +895,13 @@ static bool load_kafka(Ctx *c, const json_t *root, Config *cfg)
             return fail(c, sub, "out of memory");
         k->ntopics++;
     }
-    if (!get_object(c, o, "kafka", "properties", false, &props))
-        return false;
-    if (props && json_object_size(props) > 0) {
-        size_t n = json_object_size(props);
-        k->property_keys = calloc(n, sizeof *k->property_keys);
-        k->property_values = calloc(n, sizeof *k->property_values);
-        if (!k->property_keys || !k->property_values)
-            return fail(c, "kafka.properties", "out of memory");
-        const char *key;
-        json_object_foreach(props, key, v) {
-            const char *why = NULL;
-            join(sub, sizeof sub, "kafka.properties", key);
-            char *value = kafka_value(key, v, &why);
-            if (!value)
-                return fail(c, sub, "%s", why);
-            k->property_values[k->nproperties] = value;
-            k->property_keys[k->nproperties] = strdup(key);
-            k->nproperties++;
-            if (!k->property_keys[k->nproperties - 1])
-                return fail(c, sub, "out of memory");
-            if (!check_kafka_file(c, sub, key, value))
-                return false;
-        }
-    }
-    return true;
+    return load_kafka_properties(c, o, "kafka", false, &k->property_keys, &k->property_values,
+                                 &k->nproperties);
 }
 
 /* An AMQP URL as the daemon parses it (rabbitmq-c's amqp_parse_url), so
  * that --check-config refuses what the daemon could not use. */
-static bool check_amqp_url(Ctx *c, const char *path, const char *url)
+bool check_amqp_url(Ctx *c, const char *path, const char *url)
 {
     if (strncmp(url, "amqp://", 7) != 0 && strncmp(url, "amqps://", 8) != 0)
         return fail(c, path, "must start with amqp:// or amqps://");
@@ -833,6 +923,12 @@ bool config_tls_copy(TlsConfig *dst, const TlsConfig *src)
            dup_str(&dst->key, src->key);
 }
 
+bool config_tls_same(const TlsConfig *a, const TlsConfig *b)
+{
+    return a->verify == b->verify && str_same(a->ca, b->ca) && str_same(a->cert, b->cert) &&
+           str_same(a->key, b->key);
+}
+
 void config_tls_free(TlsConfig *t)
 {
     free(t->ca);
@@ -841,8 +937,8 @@ void config_tls_free(TlsConfig *t)
     memset(t, 0, sizeof *t);
 }
 
-/* SECTION.tls: {ca, cert, key, verify}, for an amqps:// url. */
-static bool load_tls(Ctx *c, const json_t *o, const char *section, const char *url, TlsConfig *t)
+bool load_tls(Ctx *c, const json_t *o, const char *section, const char *url,
+              const char *scheme, TlsConfig *t)
 {
     char path[PATH_MAX_LEN], sub[PATH_MAX_LEN];
     json_t *tls;
@@ -852,8 +948,8 @@ static bool load_tls(Ctx *c, const json_t *o, const char *section, const char *u
         return false;
     if (!tls)
         return true;
-    if (strncmp(url, "amqps://", 8) != 0)
-        return fail(c, path, "only with an amqps:// url");
+    if (strncmp(url, scheme, strlen(scheme)) != 0)
+        return fail(c, path, "only with an %s url", scheme);
     if (!load_rows(c, tls, path, "tls", t))
         return false;
     if (!t->cert != !t->key)
@@ -904,22 +1000,12 @@ static bool load_amqp(Ctx *c, const json_t *root, Config *cfg)
             return fail(c, "amqp.queue_arguments", "out of memory");
     }
     return check_amqp_url(c, "amqp.url", cfg->amqp.url) &&
-           load_tls(c, o, "amqp", cfg->amqp.url, &cfg->amqp.tls);
+           load_tls(c, o, "amqp", cfg->amqp.url, "amqps://", &cfg->amqp.tls);
 }
 
-static bool load_hooks_http(Ctx *c, const json_t *root, Config *cfg)
+static bool load_http(Ctx *c, const json_t *root, Config *cfg)
 {
     json_t *o;
-    if (!get_object(c, root, "", "hooks", false, &o))
-        return false;
-    if (o) {
-        cfg->has_hooks = true;
-        if (!load_rows(c, o, "hooks", "hooks", cfg))
-            return false;
-        if (!check_amqp_url(c, "hooks.url", cfg->hooks_url) ||
-            !load_tls(c, o, "hooks", cfg->hooks_url, &cfg->hooks_tls))
-            return false;
-    }
     if (!get_object(c, root, "", "http", false, &o))
         return false;
     if (o) {
@@ -1172,12 +1258,18 @@ static Config *config_from_json(json_t *root, Ctx *c, unsigned skip)
     }
     if (!expand_all(c, root, "") || !load_rows(c, root, "", "", cfg) || !load_redis(c, root, cfg) ||
         !load_engine(c, root, cfg) || !load_kafka(c, root, cfg) || !load_amqp(c, root, cfg) ||
-        !load_hooks_http(c, root, cfg) || !load_relations(c, root, cfg)) {
+        !load_http(c, root, cfg) || !load_relations(c, root, cfg) || !load_hooks(c, root, cfg)) {
+        config_free(cfg);
+        return NULL;
+    }
+    if ((cfg->has_kafka || cfg->has_amqp) && !cfg->nhooks) {
+        fail(c, "hooks", "required when a kafka or amqp source is configured");
         config_free(cfg);
         return NULL;
     }
     if ((cfg->has_kafka || cfg->has_amqp) && !cfg->has_hooks) {
-        fail(c, "hooks", "required when a kafka or amqp source is configured");
+        fail(c, "hooks", "with a kafka or amqp source, one hook must be of kind amqp with a "
+                         "topic exchange: the daemon publishes every trigger there");
         config_free(cfg);
         return NULL;
     }
@@ -1286,9 +1378,7 @@ void config_free(Config *cfg)
     free(cfg->amqp.dead_letter_exchange);
     json_decref(cfg->amqp.queue_arguments);
     config_tls_free(&cfg->amqp.tls);
-    config_tls_free(&cfg->hooks_tls);
-    free(cfg->hooks_url);
-    free(cfg->hooks_exchange);
+    hooks_free(cfg);
     free(cfg->http_listen);
     free(cfg->http_token);
     for (int i = 0; i < cfg->nrelations; i++) {

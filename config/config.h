@@ -82,6 +82,59 @@ typedef struct {
     struct json_t *queue_arguments; /* more queue.declare arguments, or NULL */
 } AmqpConfig;
 
+/* ---- action hooks (config/hooks.c) ---- */
+
+typedef enum { HOOK_AMQP, HOOK_KAFKA, HOOK_HTTP } HookKind;
+typedef enum { HOOK_EXCHANGE_TOPIC, HOOK_EXCHANGE_DIRECT } HookExchangeType;
+/* The trigger kinds a filter names: the values of TriggerKind
+ * (handlers/trigger.h), so a trigger's kind is passed as it is. */
+enum { HOOK_ON_ATTACH = 1, HOOK_ON_CHANGE = 2, HOOK_ON_DETACH = 3, HOOK_ON_THRESHOLD = 4 };
+#define HOOK_NAME_MAX 64
+/* A secret: "whsec_" then the base64 of HOOK_SECRET_MIN..HOOK_SECRET_MAX bytes. */
+#define HOOK_SECRET_MIN 24
+#define HOOK_SECRET_MAX 64
+
+/* Which triggers a hook receives; each part 0/NULL: all. */
+typedef struct {
+    char **relations; /* short names; NULL: every relation */
+    int nrelations;
+    unsigned kinds;      /* bits 1 << HOOK_ON_*; 0: every kind */
+    unsigned directions; /* bits 1 << Side; 0: both */
+} HookFilter;
+
+/* One hook: hooks[i], or the single object `hooks` (named "default", kind
+ * amqp with an exchange). The fields of the other kinds stay 0/NULL (the
+ * table's defaults for the numbers). */
+typedef struct {
+    char *name; /* [a-z0-9_-]{1,64}, unique */
+    HookKind kind;
+    HookFilter filter;
+    int64_t max_backlog;
+    /* amqp and http */
+    char *url;
+    TlsConfig tls; /* amqps://, https:// */
+    /* amqp: exactly one of exchange and queue */
+    char *exchange;
+    char *queue;
+    HookExchangeType exchange_type;
+    bool declare;
+    /* kafka */
+    char *brokers;
+    char *topic;
+    char **property_keys; /* passed to librdkafka */
+    char **property_values;
+    int nproperties;
+    /* http */
+    int batch_size;
+    int batch_ms;
+    int timeout_ms;
+    char *success_regex; /* POSIX extended (checked at load); NULL: any body */
+    char *secret;        /* "whsec_<base64>"; NULL: requests are not signed */
+    char **header_names; /* sent with every request */
+    char **header_values;
+    int nheaders;
+} HookDef;
+
 typedef struct {
     char user[256];
     char password[256];
@@ -123,7 +176,13 @@ typedef struct {
     KafkaConfig kafka;
     bool has_amqp;
     AmqpConfig amqp;
+    HookDef *hooks; /* `hooks`: the list, or the single object as hook "default" */
+    int nhooks;
+    /* The hook the daemon publishes every trigger to: "default", else the
+     * first of kind amqp with an exchange (hooks_index; -1 and has_hooks
+     * false when none). Copies of its settings. */
     bool has_hooks;
+    int hooks_index;
     char *hooks_url;
     char *hooks_exchange;
     TlsConfig hooks_tls;
@@ -160,9 +219,10 @@ void config_tls_free(TlsConfig *t);
 
 /* True when FILE can be read by other users than its owner and holds secrets
  * written in it, not taken from the environment (some of the value is not
- * ${NAME}): the password of redis.url, amqp.url or hooks.url, http.token, a
- * secret kafka property (*password*, *secret*, sasl.jaas*, ssl.key.pem,
- * *oauthbearer.config). what names every one ("A, B and C"; never a value)
+ * ${NAME}): the password of redis.url, amqp.url, hooks.url or hooks[i].url,
+ * http.token, a secret kafka property (*password*, *secret*, sasl.jaas*,
+ * ssl.key.pem, *oauthbearer.config) of kafka or of a hook, a hook's secret
+ * and its headers named *auth*, *token*, *key*, *secret* or *cookie*. what names every one ("A, B and C"; never a value)
  * and the file's mode. */
 bool config_secret_exposed(const char *path, char *what, size_t len);
 
@@ -172,6 +232,20 @@ bool config_secret_exposed(const char *path, char *what, size_t len);
  * False when out of memory (then fresh is only fit for config_free). */
 bool config_keep_connections(Config *fresh, const Config *running, char *changed, size_t len)
     __attribute__((warn_unused_result));
+
+/* True when hook h's filter passes a trigger of relation (short name), side
+ * and kind (HOOK_ON_*; another value passes no filter). Pure. */
+bool hook_filter_pass(const HookDef *h, const char *relation, Side side, int kind);
+
+/* The key of h->secret (base64-decoded after "whsec_") into key
+ * (HOOK_SECRET_MAX bytes), *len its bytes; false when h has no valid secret
+ * (the loader refuses an invalid one). */
+bool config_hook_key(const HookDef *h, unsigned char key[HOOK_SECRET_MAX], size_t *len)
+    __attribute__((warn_unused_result));
+
+/* One line describing hook i of cfg (kind, destination without credentials
+ * or query, filter, batching), for --check-config and relationctl. */
+void config_hook_describe(const Config *cfg, int i, char *out, size_t len);
 
 const RelationDef *config_relation(const Config *cfg, const char *short_name);
 int config_property(const RelationDef *rel, const char *short_name);
@@ -196,7 +270,8 @@ typedef enum {
 
 typedef struct {
     /* the object holding the key: "" the root, "redis", "engine", "kafka",
-     * "amqp", "hooks", "http", "tls" (amqp.tls and hooks.tls), "relation"
+     * "amqp", "hooks" (the single hook), "hook" (hooks[]), "filter"
+     * (hooks[].filter), "http", "tls" (amqp.tls, hooks.tls, hooks[].tls), "relation"
      * (relations[]), "property" (relations[].properties[]), "save_top",
      * "threshold" (relations[].thresholds[]) */
     const char *section;

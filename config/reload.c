@@ -27,7 +27,7 @@ static void note_change(char *changed, size_t len, const char *what)
     snprintf(changed + used, len - used, "%s%s", used ? ", " : "", what);
 }
 
-static bool dup_strings(char ***dst, int *ndst, char *const *src, int n)
+bool dup_strings(char ***dst, int *ndst, char *const *src, int n)
 {
     free_strings(*dst, *ndst);
     *dst = NULL;
@@ -44,42 +44,36 @@ static bool dup_strings(char ***dst, int *ndst, char *const *src, int n)
     return true;
 }
 
-static bool dup_properties(KafkaConfig *dst, const KafkaConfig *src)
+bool dup_pairs(char ***keys, char ***values, int *n, char *const *src_keys,
+               char *const *src_values, int nsrc)
 {
     int nk = 0, nv = 0;
-    free_strings(dst->property_keys, dst->nproperties);
-    free_strings(dst->property_values, dst->nproperties);
-    dst->property_keys = dst->property_values = NULL;
-    dst->nproperties = 0;
-    if (!dup_strings(&dst->property_keys, &nk, src->property_keys, src->nproperties) ||
-        !dup_strings(&dst->property_values, &nv, src->property_values, src->nproperties)) {
-        free_strings(dst->property_keys, nk);
-        free_strings(dst->property_values, nv);
-        dst->property_keys = dst->property_values = NULL;
+    free_strings(*keys, *n);
+    free_strings(*values, *n);
+    *keys = *values = NULL;
+    *n = 0;
+    if (!dup_strings(keys, &nk, src_keys, nsrc) || !dup_strings(values, &nv, src_values, nsrc)) {
+        free_strings(*keys, nk);
+        free_strings(*values, nv);
+        *keys = *values = NULL;
         return false;
     }
-    dst->nproperties = src->nproperties;
+    *n = nsrc;
     return true;
-}
-
-static bool tls_same(const TlsConfig *a, const TlsConfig *b)
-{
-    return a->verify == b->verify && str_same(a->ca, b->ca) && str_same(a->cert, b->cert) &&
-           str_same(a->key, b->key);
 }
 
 /* ---- the table's rows that a reload does not change ---- */
 
 /* The struct in cfg that holds a section's rows; NULL: none of its rows is
- * kept here (engine, relations: reloadable; tls: see tls_same). */
+ * kept here (engine, relations: reloadable; tls: config_tls_same; hooks:
+ * compared and copied whole, hooks.c). */
 static void *section_base(const Config *cfg, const char *section)
 {
     if (strcmp(section, "kafka") == 0)
         return (void *)&cfg->kafka;
     if (strcmp(section, "amqp") == 0)
         return (void *)&cfg->amqp;
-    if (strcmp(section, "redis") == 0 || strcmp(section, "hooks") == 0 ||
-        strcmp(section, "http") == 0)
+    if (strcmp(section, "redis") == 0 || strcmp(section, "http") == 0)
         return (void *)cfg;
     return NULL;
 }
@@ -89,7 +83,7 @@ static void *section_base(const Config *cfg, const char *section)
 static bool rows_same(const Config *a, const Config *b, const char *section)
 {
     const char *x = section_base(a, section), *y = section_base(b, section);
-    for (size_t i = 0; i < config_nkeys; i++) {
+    for (size_t i = 0; x && i < config_nkeys; i++) {
         const ConfigKey *k = &config_keys[i];
         if (k->reloadable || !k->size || strcmp(k->section, section) != 0)
             continue;
@@ -107,7 +101,7 @@ static bool rows_keep(Config *fresh, const Config *running, const char *section)
 {
     char *x = section_base(fresh, section);
     const char *y = section_base(running, section);
-    for (size_t i = 0; i < config_nkeys; i++) {
+    for (size_t i = 0; x && i < config_nkeys; i++) {
         const ConfigKey *k = &config_keys[i];
         if (k->reloadable || !k->size || strcmp(k->section, section) != 0)
             continue;
@@ -147,15 +141,15 @@ static bool amqp_same(const Config *a, const Config *b)
     return a->has_amqp == b->has_amqp &&
            /* a default prefetch follows engine.batch_size: not a change of amqp */
            (x->prefetch == y->prefetch || (x->prefetch_default && y->prefetch_default)) &&
-           tls_same(&x->tls, &y->tls) &&
+           config_tls_same(&x->tls, &y->tls) &&
            (x->queue_arguments == y->queue_arguments ||
             (x->queue_arguments && y->queue_arguments &&
              json_equal(x->queue_arguments, y->queue_arguments)));
 }
 
-static bool hooks_same(const Config *a, const Config *b)
+static bool hooks_unchanged(const Config *a, const Config *b)
 {
-    return a->has_hooks == b->has_hooks && tls_same(&a->hooks_tls, &b->hooks_tls);
+    return hooks_same(a->hooks, a->nhooks, b->hooks, b->nhooks);
 }
 
 static bool http_same(const Config *a, const Config *b)
@@ -169,7 +163,7 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
         const char *section;
         bool (*same)(const Config *, const Config *);
     } sections[] = {{"redis", redis_same}, {"kafka", kafka_same}, {"amqp", amqp_same},
-                    {"hooks", hooks_same}, {"http", http_same}};
+                    {"hooks", hooks_unchanged}, {"http", http_same}};
     changed[0] = '\0';
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         if (!rows_same(fresh, running, sections[i].section) || !sections[i].same(fresh, running))
@@ -191,17 +185,22 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
     fresh->amqp.prefetch = running->amqp.prefetch;
     fresh->amqp.prefetch_default = running->amqp.prefetch_default;
     config_tls_free(&fresh->amqp.tls);
-    config_tls_free(&fresh->hooks_tls);
-    if (!config_tls_copy(&fresh->amqp.tls, &running->amqp.tls) ||
-        !config_tls_copy(&fresh->hooks_tls, &running->hooks_tls))
+    if (!config_tls_copy(&fresh->amqp.tls, &running->amqp.tls))
+        return false;
+    hooks_free(fresh);
+    fresh->hooks = hooks_copy(running->hooks, running->nhooks);
+    if (running->nhooks && !fresh->hooks)
+        return false;
+    fresh->nhooks = running->nhooks;
+    if (!hooks_fill_published(fresh))
         return false;
     json_decref(fresh->amqp.queue_arguments);
     fresh->amqp.queue_arguments =
         running->amqp.queue_arguments ? json_deep_copy(running->amqp.queue_arguments) : NULL;
     if (running->amqp.queue_arguments && !fresh->amqp.queue_arguments)
         return false;
-    fresh->has_hooks = running->has_hooks;
     fresh->has_http = running->has_http;
     return dup_strings(&fk->topics, &fk->ntopics, rk->topics, rk->ntopics) &&
-           dup_properties(fk, rk);
+           dup_pairs(&fk->property_keys, &fk->property_values, &fk->nproperties,
+                     rk->property_keys, rk->property_values, rk->nproperties);
 }

@@ -1,6 +1,8 @@
 /* secrets.c — the warning for a configuration file that other users can
  * read and that holds secrets written in it (not taken from the environment
- * as ${NAME}). Reads the file on its own (stat, then jansson); names every
+ * as ${NAME}): URL passwords, http.token, secret kafka properties, a hook's
+ * secret and credential headers (names holding auth, token, key, secret or
+ * cookie). Reads the file on its own (stat, then jansson); names every
  * secret found by its JSON path, never by value. Any failure to read the
  * file means no warning (the loader reports the file's errors). */
 #include "config/config.h"
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* A secret written in the file: some of [s, end) is not ${NAME}. */
@@ -61,6 +64,51 @@ static void name_secret(Secrets *s, const char *fmt, const char *name)
     s->n++;
 }
 
+static bool literal(const char *value)
+{
+    return value && literal_text(value, value + strlen(value));
+}
+
+/* PATH.properties of o (kafka, a kafka hook) that hold secrets. */
+static void kafka_secrets(Secrets *s, const json_t *o, const char *path)
+{
+    const char *key;
+    json_t *v;
+    char name[300];
+    json_object_foreach(json_object_get(o, "properties"), key, v) {
+        snprintf(name, sizeof name, "%s.properties.%s", path, key);
+        if (secret_property(key) && literal(json_string_value(v)))
+            name_secret(s, "%s", name);
+    }
+}
+
+/* Header names that carry credentials (compared ignoring case). */
+static bool secret_header(const char *name)
+{
+    return strcasestr(name, "auth") || strcasestr(name, "token") || strcasestr(name, "key") ||
+           strcasestr(name, "secret") || strcasestr(name, "cookie");
+}
+
+/* One hook at path: its url's password, its secret, its credential
+ * headers, its kafka properties. */
+static void hook_secrets(Secrets *s, const json_t *h, const char *path)
+{
+    char name[300];
+    if (literal_password(json_string_value(json_object_get(h, "url"))))
+        name_secret(s, "the password of %s.url", path);
+    snprintf(name, sizeof name, "%s.secret", path);
+    if (literal(json_string_value(json_object_get(h, "secret"))))
+        name_secret(s, "%s", name);
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(h, "headers"), key, v) {
+        snprintf(name, sizeof name, "%s.headers.%s", path, key);
+        if (secret_header(key) && literal(json_string_value(v)))
+            name_secret(s, "%s", name);
+    }
+    kafka_secrets(s, h, path);
+}
+
 bool config_secret_exposed(const char *path, char *what, size_t len)
 {
     struct stat st;
@@ -77,22 +125,28 @@ bool config_secret_exposed(const char *path, char *what, size_t len)
                  (unsigned)(st.st_mode & 07777));
         return true;
     }
-    static const char *const sections[] = {"redis", "amqp", "hooks"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const sections[] = {"redis", "amqp"};
+    for (size_t i = 0; i < 2; i++) {
         const char *url = json_string_value(json_object_get(json_object_get(root, sections[i]), "url"));
         if (literal_password(url))
             name_secret(s, "the password of %s.url", sections[i]);
     }
+    json_t *hooks = json_object_get(root, "hooks");
+    if (json_is_object(hooks)) {
+        hook_secrets(s, hooks, "hooks");
+    } else {
+        size_t i;
+        json_t *h;
+        json_array_foreach(hooks, i, h) {
+            char at[32];
+            snprintf(at, sizeof at, "hooks[%zu]", i);
+            hook_secrets(s, h, at);
+        }
+    }
     const char *token = json_string_value(json_object_get(json_object_get(root, "http"), "token"));
     if (token && literal_text(token, token + strlen(token)))
         name_secret(s, "%s", "http.token");
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(json_object_get(root, "kafka"), "properties"), key, v) {
-        const char *value = json_string_value(v);
-        if (secret_property(key) && value && literal_text(value, value + strlen(value)))
-            name_secret(s, "kafka.properties.%s", key);
-    }
+    kafka_secrets(s, json_object_get(root, "kafka"), "kafka");
     json_decref(root);
     /* "A", "A and B", "A, B and C", "A, ..., P and 3 more" */
     int named = s->n < SECRETS_NAMED ? s->n : SECRETS_NAMED;

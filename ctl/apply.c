@@ -174,7 +174,8 @@ int cmd_apply(const Config *cfg, const Command *c, int argc, char **argv)
         return EXIT_USAGE;
     }
     if (publish && !cfg->has_hooks) {
-        fprintf(stderr, "relationctl: --publish needs the hooks section\n");
+        fprintf(stderr, "relationctl: --publish needs a hook of kind amqp with a topic exchange "
+                        "(the hooks section)\n");
         return EXIT_USAGE;
     }
     if (publish) {

@@ -94,7 +94,8 @@ int cmd_watch(const Config *cfg, const Command *c, int argc, char **argv)
     if (npos)
         pattern = pos[0];
     if (!cfg->has_hooks) {
-        fprintf(stderr, "relationctl: watch needs the hooks section (the exchange to watch)\n");
+        fprintf(stderr, "relationctl: watch needs a hook of kind amqp with a topic exchange "
+                        "(the hooks section: the exchange to watch)\n");
         return EXIT_USAGE;
     }
     amqp_connection_state_t conn = amqp_conn_open(cfg->hooks_url, &cfg->hooks_tls, err, sizeof err);

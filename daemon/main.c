@@ -114,6 +114,11 @@ static int check_config(const char *path, Config *cfg, bool connect_too)
         rc = 1;
     } else {
         printf("%s: ok (%d relation%s)\n", path, cfg->nrelations, plural(cfg->nrelations));
+        for (int i = 0; i < cfg->nhooks; i++) {
+            char line[1024];
+            config_hook_describe(cfg, i, line, sizeof line);
+            printf("%s\n", line);
+        }
         rc = connect_too && !probe_servers(cfg) ? 1 : 0;
     }
     config_free(cfg);

@@ -16,10 +16,17 @@
 #include <stdbool.h>
 
 /* One side's statistics from its edges (HSCAN), the stored ones, and
- * whether each top holds exactly the edges' values (ZSCORE, ZCARD). */
+ * whether each top is what the edges make it. A layout-1 side (one with
+ * '#last'): every edge with the property set at its value, nothing else
+ * (ZSCORE, ZCARD). A layout-2 side: no sorted set while count <= limit L,
+ * else the first z entries of the top's order at their values, min(L,
+ * p:count) <= z <= 2L; and no statistic stored as "0" (zero[]: count,
+ * then <p>:count and <p>:total of each property). */
 typedef struct {
     SideStats stored, edges;
     bool top_ok[CONFIG_MAX_PROPERTIES];
+    bool layout1;
+    bool zero[1 + 2 * CONFIG_MAX_PROPERTIES];
     unsigned long nedges;
 } SideCheck;
 bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *profile,
@@ -40,8 +47,9 @@ bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *pr
 bool engine_migrate(Engine *e, const RelationDef *rel, Side side, const char *profile,
                     bool *converted, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Whether no key at all starts with redis.key_prefix (a mistyped prefix);
- * false when the keyspace is too large to tell cheaply. */
+/* Whether no key at all starts with redis.key_prefix (a mistyped prefix),
+ * PREFIX layout and PREFIX schema apart (no data: every connection writes
+ * the schema); false when the keyspace is too large to tell cheaply. */
 bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

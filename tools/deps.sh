@@ -12,7 +12,7 @@ REDIS_SRC_CACHE=${REDIS_SRC_CACHE:-/var/cache/relationd}
 DEB_SRC_FILE=${DEB_SRC_FILE:-/etc/apt/sources.list.d/debian-src.sources}
 
 PACKAGES="build-essential pkg-config libjansson-dev libhiredis-dev libsystemd-dev
-libcmocka-dev librdkafka-dev librabbitmq-dev libmicrohttpd-dev
+libcmocka-dev librdkafka-dev librabbitmq-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
 redis-server rabbitmq-server
 python3-pytest python3-redis python3-pika python3-confluent-kafka python3-jsonschema python3-yaml
 clang libclang-rt-14-dev valgrind openssl systemd debhelper dpkg-dev fakeroot prometheus"

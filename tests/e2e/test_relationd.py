@@ -259,7 +259,9 @@ def test_check_config_connect(tmp_path, server, rabbit, kafka, kafka_topics):
     lines = out.stdout.splitlines()
     # redis.engine auto: the module, which the session's server has loaded when it is built
     engine = "module" if os.path.exists(MODULE) else "function"
-    assert lines[1:] == ["redis 127.0.0.1:%d: ok, engine %s" % (server.port, engine),
+    # the hook's line (tests/e2e/test_hooks_config.py), then each connection
+    assert lines[1].startswith("hook default: amqp topic exchange relation.hooks at amqp://")
+    assert lines[2:] == ["redis 127.0.0.1:%d: ok, engine %s" % (server.port, engine),
                          "amqp: ok (logged in)",
                          "hooks: ok (logged in)", "kafka: ok (%d broker%s, 1 topic found)"
                          % (kafka.brokers, "" if kafka.brokers == 1 else "s")], out.stdout

@@ -158,6 +158,35 @@ BROKEN = [
 ]
 
 
+# a list of named hooks in place of the example's single object
+HOOK_AMQP = {"name": "default", "kind": "amqp", "url": "amqp://guest:${AMQP_PASSWORD}@127.0.0.1:5672/%2f",
+             "exchange": "relation.hooks"}
+HOOK_HTTP = {"name": "partner", "kind": "http", "url": "https://partner.example/hook",
+             "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+
+
+def hooks(*more):
+    return mutate((("hooks",), [HOOK_AMQP] + list(more)))
+
+
+BROKEN += [
+    ("hooks_empty_list", mutate((("hooks",), [])), "hooks:"),
+    ("hook_without_kind", hooks({"name": "x"}), "hooks[1].kind: required"),
+    ("hook_kind_enum", hooks(dict(HOOK_HTTP, kind="smtp")), "hooks[1].kind:"),
+    ("hook_name_pattern", hooks(dict(HOOK_HTTP, name="Partner")), "hooks[1].name:"),
+    ("hook_unknown_key", hooks(dict(HOOK_HTTP, batchsize=5)), "hooks[1].batchsize: unknown key"),
+    ("hook_batch_size_10001", hooks(dict(HOOK_HTTP, batch_size=10001)), "hooks[1].batch_size:"),
+    ("hook_secret_form", hooks(dict(HOOK_HTTP, secret="s3cr3t")), "hooks[1].secret:"),
+    ("hook_header_number", hooks(dict(HOOK_HTTP, headers={"X-A": 1})), "hooks[1].headers.X-A:"),
+    ("hook_filter_kind", hooks(dict(HOOK_HTTP, filter={"kinds": ["attached"]})),
+     "hooks[1].filter.kinds[0]:"),
+    ("hook_filter_empty", hooks(dict(HOOK_HTTP, filter={"directions": []})),
+     "hooks[1].filter.directions:"),
+    ("hook_kafka_acks", hooks({"name": "lake", "kind": "kafka", "brokers": "h:9092", "topic": "t",
+                               "properties": {"acks": 1}}), "hooks[1].properties.acks:"),
+]
+
+
 def without(*sections):
     doc = copy.deepcopy(EXAMPLE)
     for s in sections:
@@ -192,6 +221,14 @@ VALID = [
     ("tls_verify_off",
      mutate((("hooks", "url"), "amqps://guest:${AMQP_PASSWORD}@127.0.0.1:5671/%2f"),
             (("hooks", "tls"), {"verify": False}))),
+    ("hooks_list", hooks(
+        {"name": "crm", "kind": "amqp", "url": "amqp://guest:${AMQP_PASSWORD}@127.0.0.1/%2f",
+         "queue": "crm.relations", "filter": {"kinds": ["attach", "detach"]}},
+        {"name": "lake", "kind": "kafka", "brokers": "h:9092", "topic": "relation-triggers",
+         "properties": {"security.protocol": "plaintext", "acks": "all"}},
+        dict(HOOK_HTTP, batch_size=10000, batch_ms=1, timeout_ms=3000, success_regex=".*OK.*",
+             headers={"Authorization": "Bearer ${AMQP_PASSWORD}"}, max_backlog=1,
+             filter={"relations": ["referrals"], "directions": ["direct"]}))),
     # the edges of the ranges and patterns
     ("boundaries",
      mutate((("redis", "seeds"), ["h:1", "h:65535", "h: +080", "::1:6379"] + ["h:2"] * 12),
@@ -272,7 +309,10 @@ SECTIONS = {
     "amqp": [("properties", "amqp")],
     "hooks": [("properties", "hooks")],
     "http": [("properties", "http")],
-    "tls": [("properties", "amqp", "properties", "tls"), ("properties", "hooks", "properties", "tls")],
+    "tls": [("properties", "amqp", "properties", "tls"), ("properties", "hooks", "properties", "tls"),
+            ("$defs", "hook", "properties", "tls")],
+    "hook": [("$defs", "hook")],
+    "filter": [("$defs", "hook", "properties", "filter")],
     "relation": [("$defs", "relation")],
     "property": [("$defs", "property")],
     "save_top": [("$defs", "property", "properties", "save_top")],

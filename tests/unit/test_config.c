@@ -826,7 +826,8 @@ static const Case cases[] = {
      "hooks: required when a kafka or amqp source is configured", NULL},
 
     /* hooks */
-    {"hooks not an object", CFG("'hooks':'amqp://h','relations':[]"), "hooks: must be an object",
+    {"hooks not an object", CFG("'hooks':'amqp://h','relations':[]"),
+     "hooks: must be an object or a non-empty array of hooks",
      NULL},
     {"hooks unknown key", CFG("'hooks':{'url':'amqp://h','exchanges':'e'},'relations':[]"),
      "hooks.exchanges: unknown key", NULL},
@@ -1556,6 +1557,7 @@ static void test_config_reload_follows_the_table(void **state)
         {"amqp", "queue", "\"q9\""},            {"amqp", "dead_letter_exchange", "\"x9\""},
         {"amqp", "declare", "false"},           {"hooks", "url", "\"amqp://h9\""},
         {"hooks", "exchange", "\"e9\""},        {"hooks", "declare", "false"},
+        {"hooks", "max_backlog", "7"},
         {"http", "listen", "\"127.0.0.1:9\""},  {"http", "token", "\"t9\""},
     };
     const char *base = "{\"redis\":{\"url\":\"redis://h1:1/0\"},"

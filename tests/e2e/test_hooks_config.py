@@ -1,0 +1,113 @@
+"""The README's "Action hooks" example: the JSON Schema and the loader both
+accept it in the example configuration, and `relationd --check-config`
+prints each hook as the README shows (no credentials, which one receives
+the triggers). No server is needed."""
+
+import json
+import os
+import subprocess
+
+import jsonschema
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RELATIOND = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
+
+ENV = dict(os.environ, AMQP_PASSWORD="guest", PARTNER_TOKEN="t0ken",
+           PARTNER_WEBHOOK_SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+
+
+def readme_section():
+    with open(os.path.join(REPO, "README.md")) as f:
+        text = f.read()
+    start = text.index("\n### Action hooks\n")
+    return text[start:text.index("\n## ", start)]
+
+
+def blocks(section, lang):
+    """The fenced blocks of section whose opening fence names lang ("" none)."""
+    found, current = [], None
+    for line in section.split("\n"):
+        if current is None and line.startswith("```"):
+            current = [] if line[3:] == lang else False
+        elif current is not None and line == "```":
+            if current is not False:
+                found.append("\n".join(current))
+            current = None
+        elif isinstance(current, list):
+            current.append(line)
+    return found
+
+
+def test_readme_hooks_example(tmp_path):
+    section = readme_section()
+    hooks = json.loads(blocks(section, "json")[0])["hooks"]
+    with open(os.path.join(REPO, "config", "relationd.example.json")) as f:
+        doc = json.load(f)
+    doc["hooks"] = hooks
+    with open(os.path.join(REPO, "config", "relationd.schema.json")) as f:
+        schema = json.load(f)
+    assert [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)] == []
+
+    path = tmp_path / "relationd.json"
+    path.write_text(json.dumps(doc))
+    path.chmod(0o600)
+    out = subprocess.run([RELATIOND, "-c", str(path), "--check-config"], capture_output=True,
+                         text=True, env=ENV, timeout=30)
+    assert out.returncode == 0, out.stderr
+    shown = blocks(section, "")[0].split("\n")
+    assert shown[0] == "/etc/relationd/relationd.json: ok (2 relations)"
+    assert out.stdout.split("\n")[0] == "%s: ok (2 relations)" % path
+    assert out.stdout.rstrip("\n").split("\n")[1:] == shown[1:], out.stdout
+    assert "guest" not in out.stdout and "t0ken" not in out.stdout
+
+
+def test_hook_errors_name_the_path(tmp_path):
+    """The README's examples of refusals, as the loader writes them."""
+    section = readme_section()
+    base = json.loads(blocks(section, "json")[0])["hooks"]
+    with open(os.path.join(REPO, "config", "relationd.example.json")) as f:
+        example = json.load(f)
+    cases = [
+        (2, {"topic": "t", "kind": "http", "url": "https://h/"}, "hooks[2].topic: only for kind kafka"),
+        (3, {"filter": {"relations": ["referals"]}},
+         'hooks[3].filter.relations[0]: no relation "referals"'),
+    ]
+    for i, change, message in cases:
+        hooks = json.loads(json.dumps(base))
+        hooks[i].update(change)
+        if change.get("kind") == "http":
+            for k in ("brokers", "properties"):
+                hooks[i].pop(k)
+        doc = dict(example, hooks=hooks)
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(doc))
+        out = subprocess.run([RELATIOND, "-c", str(path), "--check-config"], capture_output=True,
+                             text=True, env=ENV, timeout=30)
+        assert out.returncode == 1
+        assert out.stderr.strip() == "relationd: %s: %s" % (path, message)
+        assert "`%s`" % message in section.replace("\n  ", " ")
+
+
+def test_no_amqp_exchange_hook(tmp_path):
+    """Without a hook of kind amqp with a topic exchange, nothing can receive
+    the triggers: a source is refused, relationctl watch says what it needs."""
+    relationctl = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
+    with open(os.path.join(REPO, "config", "relationd.example.json")) as f:
+        doc = json.load(f)
+    doc["hooks"] = [{"name": "partner", "kind": "http", "url": "https://partner.example/hook"},
+                    {"name": "d", "kind": "amqp", "url": "amqp://127.0.0.1/", "exchange": "x",
+                     "exchange_type": "direct"}]
+    path = tmp_path / "relationd.json"
+    path.write_text(json.dumps(doc))
+    out = subprocess.run([RELATIOND, "-c", str(path), "--check-config"], capture_output=True,
+                         text=True, env=ENV, timeout=30)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "relationd: %s: hooks: with a kafka or amqp source, one hook must be of kind amqp "
+        "with a topic exchange: the daemon publishes every trigger there" % path)
+    del doc["kafka"], doc["amqp"]
+    path.write_text(json.dumps(doc))
+    out = subprocess.run([relationctl, "-c", str(path), "watch"], capture_output=True,
+                         text=True, env=ENV, timeout=30)
+    assert out.returncode == 2
+    assert "watch needs a hook of kind amqp with a topic exchange" in out.stderr
