@@ -1,6 +1,9 @@
 /* check.c — checks of stored data (check.h): verify (a side's statistics
- * and tops against its edges, by the rules of the side's layout), rebuild (in steps of the library's rebuild
- * function), the check that redis.key_prefix is used at all. */
+ * and tops against its edges, by the rules of the side's layout), rebuild
+ * (in steps of the library's rebuild function), a side's conversion from
+ * layout 1 (the engine's migrate), the check that redis.key_prefix is used
+ * at all. The engine calls on one side (rebuild, migrate) are written and
+ * sent by one routine, side_call. */
 #include "handlers/check.h"
 #include "handlers/engine_int.h"
 #include "lib/grow.h"
@@ -23,51 +26,107 @@
  * millisecond or two of Redis (README, "Performance"). */
 #define REBUILD_PAGE 100
 
-/* One step of a side's rebuild (apply.lua, rebuild) from cursor: its reply,
- * {next cursor, edges counted}, checked. The library is loaded when it is
- * missing, and the step made once more. */
-static bool rebuild_step(Engine *e, const RelationDef *rel, int index, Side side,
-                         const char *profile, const char *token, const char *cursor,
-                         redisReply **out, char *err, size_t errlen)
+/* The number of the relation's tops. */
+static int top_count(const RelationDef *rel)
 {
-    int ntop = 0;
+    int n = 0;
     for (int i = 0; i < rel->nproperties; i++)
-        ntop += rel->properties[i].top_order != TOP_NONE;
+        n += rel->properties[i].top_order != TOP_NONE;
+    return n;
+}
+
+/* The side's top keys (suffix "top:" or "rebuild:top:"), property order. */
+static void write_tops(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                       const char *suffix)
+{
+    for (int i = 0; i < rel->nproperties; i++)
+        if (rel->properties[i].top_order != TOP_NONE)
+            key_write(&e->cmd, e->cfg, rel, side, profile, suffix, rel->properties[i].short_name);
+}
+
+/* What an engine call on one side (rebuild, migrate) writes after its
+ * head: nargs arguments (numkeys, the keys, ARGV), by write. */
+typedef struct {
+    const char *cmd; /* engine_write_call_head's: "rebuild", "migrate" */
+    size_t nargs;
+    void (*write)(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                  const void *ctx);
+    const void *ctx;
+    /* whether the reply is the call's (else it is reported) */
+    bool (*good)(const redisReply *r);
+} SideCall;
+
+/* One engine call on a side (FCALL <function>_<cmd>, or the module's
+ * relationd.<cmd>), sent to its node: its reply when good. The library (or
+ * the module's configuration) is loaded when missing, and the call made
+ * once more. */
+static bool side_call(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                      const SideCall *c, redisReply **out, char *err, size_t errlen)
+{
     for (int attempt = 0; attempt < 2; attempt++) {
         redisReply *r;
         engine_queue_load(e, err, errlen);
-        engine_write_call_head(e, "rebuild", (size_t)(1 + 2 + 2 * ntop + 4));
-        resp_int(&e->cmd, 2 + 2 * ntop);
-        key_write(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
-        key_write(&e->cmd, e->cfg, rel, side, profile, "rebuild", NULL);
-        for (int copy = 0; copy < 2; copy++)
-            for (int i = 0; i < rel->nproperties; i++)
-                if (rel->properties[i].top_order != TOP_NONE)
-                    key_write(&e->cmd, e->cfg, rel, side, profile, copy ? "rebuild:top:" : "top:",
-                              rel->properties[i].short_name);
-        resp_int(&e->cmd, index + 1);
-        resp_cstr(&e->cmd, token);
-        resp_cstr(&e->cmd, cursor);
-        resp_int(&e->cmd, REBUILD_PAGE);
+        engine_write_call_head(e, c->cmd, c->nargs);
+        c->write(e, rel, side, profile, c->ctx);
         engine_cmd_end(e, key_slot(rel, side, profile));
         if (!engine_flush(e, err, errlen) || !engine_read_groups(e, false, err, errlen) ||
             !engine_read_reply(e, &r, err, errlen))
             return false;
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-            r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < 32 &&
-            r->element[1]->type == REDIS_REPLY_INTEGER) {
+        if (c->good(r)) {
             *out = r;
             return true;
         }
         bool missing = r->type == REDIS_REPLY_ERROR && engine_missing_function(r->str);
-        snprintf(err, errlen, "redis: %s", r->type == REDIS_REPLY_ERROR ? r->str
-                                                                       : "unexpected reply to rebuild");
+        snprintf(err, errlen, "redis: %s%s", r->type == REDIS_REPLY_ERROR ? r->str
+                                                                          : "unexpected reply to ",
+                 r->type == REDIS_REPLY_ERROR ? "" : c->cmd);
         freeReplyObject(r);
         if (!missing)
             return false;
         e->loaded = false; /* load the library, and once more */
     }
     return false;
+}
+
+/* A rebuild step's arguments (apply.lua, rebuild). */
+typedef struct {
+    int index;
+    const char *token, *cursor;
+} RebuildArgs;
+
+static void write_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                          const void *ctx)
+{
+    const RebuildArgs *a = ctx;
+    resp_int(&e->cmd, 2 + 2 * top_count(rel));
+    key_write(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
+    key_write(&e->cmd, e->cfg, rel, side, profile, "rebuild", NULL);
+    write_tops(e, rel, side, profile, "top:");
+    write_tops(e, rel, side, profile, "rebuild:top:");
+    resp_int(&e->cmd, a->index + 1);
+    resp_cstr(&e->cmd, a->token);
+    resp_cstr(&e->cmd, a->cursor);
+    resp_int(&e->cmd, REBUILD_PAGE);
+}
+
+/* {next cursor, edges counted} */
+static bool rebuild_reply(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+           r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < 32 &&
+           r->element[1]->type == REDIS_REPLY_INTEGER;
+}
+
+/* One step of a side's rebuild from cursor: its reply, {next cursor, edges
+ * counted}, checked. */
+static bool rebuild_step(Engine *e, const RelationDef *rel, int index, Side side,
+                         const char *profile, const char *token, const char *cursor,
+                         redisReply **out, char *err, size_t errlen)
+{
+    RebuildArgs a = {index, token, cursor};
+    SideCall c = {"rebuild", (size_t)(1 + 2 + 2 * top_count(rel) + 4), write_rebuild, &a,
+                  rebuild_reply};
+    return side_call(e, rel, side, profile, &c, out, err, errlen);
 }
 
 bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
@@ -99,6 +158,46 @@ bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *pr
         *edges += r->element[1]->integer;
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
+    return true;
+}
+
+static void write_migrate(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                          const void *ctx)
+{
+    const int *index = ctx;
+    resp_int(&e->cmd, 4 + top_count(rel));
+    key_write(&e->cmd, e->cfg, rel, side, profile, "side", NULL);
+    key_write(&e->cmd, e->cfg, rel, side, profile, "ids", NULL);
+    key_write(&e->cmd, e->cfg, rel, side, profile, "out", NULL);
+    key_write(&e->cmd, e->cfg, rel, side, profile, "seen", NULL);
+    write_tops(e, rel, side, profile, "top:");
+    resp_int(&e->cmd, *index + 1);
+}
+
+/* 1 (converted) or 0 (already layout 2, or nothing there) */
+static bool migrate_reply(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1);
+}
+
+bool engine_migrate(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    bool *converted, char *err, size_t errlen)
+{
+    int index = engine_relation_index(e->cfg, rel);
+    redisReply *r;
+    *converted = false;
+    if (index < 0) {
+        snprintf(err, errlen, "relation %s: not in the configuration", rel->short_name);
+        return false;
+    }
+    if (!engine_connected(e, err, errlen) || !engine_sync(e, err, errlen))
+        return false;
+    SideCall c = {"migrate", (size_t)(1 + 4 + top_count(rel) + 1), write_migrate, &index,
+                  migrate_reply};
+    if (!side_call(e, rel, side, profile, &c, &r, err, errlen))
+        return false;
+    *converted = r->integer == 1;
+    freeReplyObject(r);
     return true;
 }
 

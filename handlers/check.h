@@ -1,6 +1,7 @@
 /* check.h — the checks of stored data: a side's statistics against its
  * edges (verify), a side's statistics and tops written again from its edges
- * (rebuild, in steps), and whether redis.key_prefix is used at all.
+ * (rebuild, in steps), a side converted from layout 1 (migrate), and
+ * whether redis.key_prefix is used at all.
  *
  * Ownership: results go into the caller's structs. Threads: the engine's
  * (engine.h). Failure: false with the reason in err; a check that finds a
@@ -38,6 +39,13 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
  * "REBUILD ..." when another rebuild of the side started meanwhile. */
 bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
                     long long *edges, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* One side converted from layout 1 to layout 2 by the engine's migrate
+ * (function <lib>_migrate or relationd.migrate; atomic; README "Migration
+ * from layout 1"): *converted true when it was in layout 1, false when it
+ * was in layout 2 already (or held nothing). */
+bool engine_migrate(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    bool *converted, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Whether no key at all starts with redis.key_prefix (a mistyped prefix),
  * PREFIX layout and PREFIX schema apart (no data: every connection writes

@@ -154,8 +154,9 @@ double engine_walk_share(const Engine *e)
     return e->walk_share;
 }
 
-static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each, void *ctx,
-                       char *err, size_t errlen)
+/* The keys PREFIX{REL:S:*}:suffix of type (a SCAN ... TYPE). */
+static bool walk_sides(Engine *e, const RelationDef *rel, Side side, const char *suffix,
+                       const char *type, SideFn each, void *ctx, char *err, size_t errlen)
 {
     JsonBuf pattern = {0};
     bool ok = true, go_on = true;
@@ -164,7 +165,8 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
     key_glob_literal(&pattern, e->cfg->key_prefix);
     jsonbuf_char(&pattern, '{');
     jsonbuf_cstr(&pattern, rel->short_name);
-    jsonbuf_cstr(&pattern, side == SIDE_DIRECT ? ":d:*}:side" : ":r:*}:side");
+    jsonbuf_cstr(&pattern, side == SIDE_DIRECT ? ":d:*}:" : ":r:*}:");
+    jsonbuf_cstr(&pattern, suffix);
     size_t head = strlen(e->cfg->key_prefix) + 1 + strlen(rel->short_name) + 3;
     if (pattern.oom) {
         jsonbuf_free(&pattern);
@@ -180,7 +182,7 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
             continue; /* a primary with no slot holds no key */
         do {
             redisReply *r;
-            if (!(ok = walk_scan_keys(e, slot, &pattern, "hash", &r, cursor, err, errlen)))
+            if (!(ok = walk_scan_keys(e, slot, &pattern, type, &r, cursor, err, errlen)))
                 break;
             e->walk_share = (node + cursor_share(cursor)) / nodes;
             const redisReply *keys = r->element[1];
@@ -188,7 +190,7 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
                 const redisReply *k = keys->element[i];
                 char profile[EVENT_PROFILE_MAX + 1];
                 if (k->type != REDIS_REPLY_STRING ||
-                    !key_side_profile(k->str, k->len, head, profile, sizeof profile))
+                    !key_side_profile(k->str, k->len, head, suffix, profile, sizeof profile))
                     continue;
                 go_on = each(e, rel, side, k->str, k->len, profile, ctx, &ok, err, errlen);
             }
@@ -227,7 +229,7 @@ bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct S
     *edges = 0;
     if (!engine_edge_slots(e, rel, &w.slots, err, errlen))
         return false;
-    return walk_sides(e, rel, side, segment_side, &w, err, errlen);
+    return walk_sides(e, rel, side, "side", "hash", segment_side, &w, err, errlen);
 }
 
 typedef struct {
@@ -248,7 +250,14 @@ bool engine_sides(Engine *e, const RelationDef *rel, Side side,
                   bool (*each)(const char *profile, void *ctx), void *ctx, char *err,
                   size_t errlen)
 {
+    return engine_sides_keyed(e, rel, side, "side", "hash", each, ctx, err, errlen);
+}
+
+bool engine_sides_keyed(Engine *e, const RelationDef *rel, Side side, const char *suffix,
+                        const char *type, bool (*each)(const char *profile, void *ctx),
+                        void *ctx, char *err, size_t errlen)
+{
     ProfileWalk w = {each, ctx};
-    return walk_sides(e, rel, side, profile_side, &w, err, errlen);
+    return walk_sides(e, rel, side, suffix, type, profile_side, &w, err, errlen);
 }
 
