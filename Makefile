@@ -32,7 +32,7 @@ CONFIG_SRCS   := config/config.c config/expand.c config/reload.c config/secrets.
 HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/cluster.c \
                  handlers/router.c handlers/segment.c handlers/render.c handlers/keys.c \
                  handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
-                 handlers/walk.c handlers/check.c handlers/layout.c handlers/schema.c \
+                 handlers/walk.c handlers/check.c handlers/layout.c handlers/schema.c handlers/edge.c \
                  handlers/backlog.c
 DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
@@ -52,7 +52,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow $(BUILD)/test_sha1 \
               $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
               $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring $(BUILD)/test_hooks \
-              $(BUILD)/test_hook_http
+              $(BUILD)/test_hook_http $(BUILD)/test_edge
 
 .SECONDARY:
 .DELETE_ON_ERROR:
@@ -68,6 +68,8 @@ all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publis
 # redis-server), position-independent, only its entry point exported.
 REDIS_SRC_CACHE ?= /var/cache/relationd
 MODULE_SRCS := $(wildcard module/*.c)
+# lib/sha1.c (the migration's event keys), compiled again for the module
+MODULE_OBJS := $(call obj,$(MODULE_SRCS)) $(BUILD)/obj/module/lib_sha1.o
 MODULE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fPIC -fvisibility=hidden -I. -isystem $(BUILD)
 $(BUILD)/redismodule.h:
 	@mkdir -p $(dir $@)
@@ -80,7 +82,11 @@ $(BUILD)/obj/module/%.o: module/%.c | $(BUILD)/redismodule.h
 	@mkdir -p $(dir $@)
 	$(CC) $(MODULE_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/relationd.so: $(call obj,$(MODULE_SRCS))
+$(BUILD)/obj/module/lib_sha1.o: lib/sha1.c | $(BUILD)/redismodule.h
+	@mkdir -p $(dir $@)
+	$(CC) $(MODULE_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/relationd.so: $(MODULE_OBJS)
 	$(CC) -shared $^ -o $@
 
 $(BUILD)/apply_lua.c: handlers/apply.lua tools/embed.sh
@@ -136,7 +142,7 @@ $(BUILD)/test_hook_http: $(BUILD)/obj/tests/unit/test_hook_http.o $(ALL_LIBS)
 
 # The tests sharing tests/unit/helpers.c (a configuration as the group state, a
 # MessagePack writer, SHA-1 in hex).
-HELPED_TESTS := trigger sha1 msgpack segment render
+HELPED_TESTS := trigger sha1 msgpack segment render edge
 $(patsubst %,$(BUILD)/test_%,$(HELPED_TESTS)): $(BUILD)/obj/tests/unit/helpers.o
 
 # Fails when a file includes a header of a higher layer (tools/check-layers.sh).

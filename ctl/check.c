@@ -2,7 +2,9 @@
  * one profile's) recomputed from its edges; verify prints a JSON line per
  * side whose stored statistics differ (exit status 1 when any does),
  * rebuild writes them again (engine_rebuild: atomic per side, safe while
- * the daemon runs). A progress line on a terminal; the summary on standard
+ * the daemon runs); migrate converts every layout-1 side (engine_migrate:
+ * atomic per side, safe while the daemon runs) and then sets the layout
+ * key to version 2. A progress line on a terminal; the summary on standard
  * error. The first Redis error ends the walk (said, EXIT_FATAL). One
  * thread. */
 #include "ctl/ctl.h"
@@ -43,6 +45,16 @@ static void difference(JsonBuf *b, bool *first, const char *field, const Propert
     jsonbuf_char(b, '}');
 }
 
+/* A layout-2 statistic stored as "0" (the engine removes a statistic that
+ * becomes 0). */
+static void zero_stored(JsonBuf *b, bool *first, const char *field)
+{
+    jsonbuf_cstr(b, *first ? "" : ",");
+    *first = false;
+    jsonbuf_string(b, field, strlen(field));
+    jsonbuf_cstr(b, ":\"stored as 0, not absent\"");
+}
+
 /* One side: checked (printed when it differs) or rebuilt. */
 static bool check_side(const char *profile, void *ctx)
 {
@@ -73,6 +85,8 @@ static bool check_side(const char *profile, void *ctx)
     bool first = true;
     if (k->stored.count != k->edges.count)
         difference(&b, &first, "count", NULL, k->stored.count, k->edges.count);
+    if (k->zero[0])
+        zero_stored(&b, &first, "count");
     for (int i = 0; i < rel->nproperties; i++) {
         const PropertyDef *p = &rel->properties[i];
         char field[CONFIG_SHORT_MAX + 8];
@@ -84,6 +98,11 @@ static bool check_side(const char *profile, void *ctx)
             snprintf(field, sizeof field, "%s:total", p->short_name);
             difference(&b, &first, field, p, k->stored.ptotal[i], k->edges.ptotal[i]);
         }
+        for (int t = 0; t < 2; t++)
+            if (k->zero[1 + 2 * i + t]) {
+                snprintf(field, sizeof field, "%s:%s", p->short_name, t ? "total" : "count");
+                zero_stored(&b, &first, field);
+            }
         if (p->top_order != TOP_NONE && !k->top_ok[i]) {
             jsonbuf_cstr(&b, first ? "" : ",");
             first = false;
@@ -196,4 +215,93 @@ int cmd_layout(const Config *cfg, const Command *c, int argc, char **argv)
                version < LAYOUT_VERSION ? " (relationctl migrate converts it to the "
                                           "current version)" : "");
     return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_FATAL;
+}
+
+typedef struct {
+    Engine *e;
+    const RelationDef *rel;
+    Side side;
+    unsigned long converted, already;
+    int walk, walks; /* the walk under way of how many */
+    bool failed;
+    Progress progress;
+    char err[CONFIG_ERR_MAX];
+} Migration;
+
+/* One side met by the walk: converted by the engine, or found in layout 2. */
+static bool migrate_side(const char *profile, void *ctx)
+{
+    Migration *m = ctx;
+    bool converted;
+    if (!engine_migrate(m->e, m->rel, m->side, profile, &converted, m->err, sizeof m->err)) {
+        m->failed = true;
+        return false;
+    }
+    if (converted)
+        m->converted++;
+    else
+        m->already++;
+    progress_update(&m->progress, (long long)(m->converted + m->already),
+                    (m->walk + engine_walk_share(m->e)) / m->walks);
+    return true;
+}
+
+/* migrate [RELATION]: every side of the relation (of every relation)
+ * converted from layout 1, found by two walks of each side: the side hashes
+ * (either layout) and layout 1's windows (a side without edges has only
+ * that). A side converted by the first walk has no window left for the
+ * second; one converted meanwhile by the daemon (an event on it) answers 0.
+ * After a full walk of every relation, no layout-1 side is left (SCAN
+ * returns every key that exists from its start to its end, and no engine
+ * of this build writes layout 1): the layout key goes to version 2. */
+int cmd_migrate(const Config *cfg, const Command *cmd, int argc, char **argv)
+{
+    static const char *const walks[][2] = {{"side", "hash"}, {"seen", "zset"}};
+    char *pos[1], id[LAYOUT_ID_MAX];
+    if (!parse_args(cmd, argc, argv, NULL, pos, 0, 1, &argc))
+        return EXIT_USAGE;
+    const RelationDef *only = argc ? relation_arg(cfg, pos[0]) : NULL;
+    if (argc && !only)
+        return EXIT_USAGE;
+    int from = only ? (int)(only - cfg->relations) : 0, to = only ? from : cfg->nrelations - 1;
+    Migration m = {.walks = (to - from + 1) * 2 * 2};
+    progress_start(&m.progress, "sides");
+    m.e = ctl_engine(cfg, true, m.err, sizeof m.err);
+    if (!m.e) {
+        fatal(m.err);
+        return EXIT_FATAL;
+    }
+    if (engine_layout_get(m.e, id, m.err, sizeof m.err) != LAYOUT_OK)
+        m.failed = true;
+    for (int r = from; r <= to && !m.failed; r++)
+        for (int s = SIDE_DIRECT; s <= SIDE_REVERSE && !m.failed; s++)
+            for (int w = 0; w < 2 && !m.failed; w++, m.walk++) {
+                m.rel = &cfg->relations[r];
+                m.side = (Side)s;
+                if (!engine_sides_keyed(m.e, m.rel, m.side, walks[w][0], walks[w][1],
+                                        migrate_side, &m, m.err, sizeof m.err))
+                    m.failed = true;
+            }
+    bool changed = false;
+    if (!m.failed && !only &&
+        !engine_layout_migrated(m.e, id, &changed, m.err, sizeof m.err))
+        m.failed = true;
+    if (!m.failed && m.converted + m.already == 0)
+        note_empty_prefix(m.e, cfg);
+    engine_free(m.e);
+    progress_clear(&m.progress);
+    fprintf(stderr, "sides %lu converted, %lu already in layout 2\n", m.converted, m.already);
+    if (m.failed) {
+        fatal(m.err);
+        fprintf(stderr, "relationctl: migrate: stopped; what it converted stays converted, run "
+                        "it again to go on\n");
+        return EXIT_FATAL;
+    }
+    if (only)
+        fprintf(stderr, "%slayout left as it was (version 2 is written by a run over every "
+                        "relation)\n", cfg->key_prefix);
+    else
+        fprintf(stderr, "%slayout: version 2, keyspace id %s%s\n", cfg->key_prefix, id,
+                changed ? "" : " (it was already)");
+    return 0;
 }

@@ -37,6 +37,8 @@ int cmd_segment(const Config *cfg, const Command *c, int argc, char **argv);
 int cmd_render(const Config *cfg, const Command *c, int argc, char **argv);
 /* check.c: verify and rebuild (c->name tells which) */
 int cmd_check(const Config *cfg, const Command *c, int argc, char **argv);
+/* check.c: every side converted from layout 1, then the layout key */
+int cmd_migrate(const Config *cfg, const Command *c, int argc, char **argv);
 /* check.c: the layout key (show, ack) */
 int cmd_layout(const Config *cfg, const Command *c, int argc, char **argv);
 /* apply.c */

@@ -47,7 +47,7 @@ int cmd_stats(const Config *cfg, const Command *c, int argc, char **argv)
         return EXIT_FATAL;
     }
     SideStats st;
-    redisReply *keep = NULL;
+    StatsKeep keep = {0};
     bool ok = engine_side_stats(e, rel, side, pos[2], &st, &keep, err, sizeof err);
     if (ok && st.count == 0)
         note_empty_prefix(e, cfg);
@@ -68,7 +68,7 @@ int cmd_stats(const Config *cfg, const Command *c, int argc, char **argv)
             printf("%s\n", json.data);
         jsonbuf_free(&json);
     }
-    freeReplyObject(keep);
+    stats_keep_free(&keep);
     if (!ok) {
         fatal("out of memory");
         return EXIT_FATAL;
@@ -181,7 +181,7 @@ typedef struct {
         const RelationDef *rel;
         Side side;
         SideStats st;
-        redisReply *keep;
+        StatsKeep keep;
     } side[128]; /* the sides a template reads */
     int n;
 } RenderCache;
@@ -255,7 +255,7 @@ int cmd_render(const Config *cfg, const Command *c, int argc, char **argv)
     bool ok = render_template(cfg, text.data ? text.data : "", text.len, cached_stats, cache, &out,
                               &usage_error, err, sizeof err);
     for (int i = 0; i < cache->n; i++)
-        freeReplyObject(cache->side[i].keep);
+        stats_keep_free(&cache->side[i].keep);
     free(cache);
     engine_free(e);
     jsonbuf_free(&text);

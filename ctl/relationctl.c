@@ -56,6 +56,11 @@ static const Command commands[] = {
      "in place atomically per side); safe while the daemon runs (after a property is added,\n"
      "removed or changed).",
      "relationctl -c /etc/relationd/relationd.json rebuild loyal direct", cmd_check, 0},
+    {"migrate", "[RELATION]",
+     "Converts every side still in layout 1 (a release before layout 2 wrote it) to layout 2,\n"
+     "atomically per side, while the daemons of this release run; resumable (a run again\n"
+     "converts what is left). After a run over every relation the layout key says version 2.",
+     "relationctl -c /etc/relationd/relationd.json migrate", cmd_migrate, 0},
     {"layout", "show|ack",
      "The layout key (PREFIX layout): show prints its layout version and keyspace id; ack\n"
      "writes a new keyspace id, acknowledging a keyspace the daemon found wiped (the daemon\n"

@@ -345,7 +345,7 @@ static unsigned run_read(Worker *w, const Job *j, char **body)
         *body = read_edges(w, rel, j, err, sizeof err);
     } else {
         SideStats *st = malloc(sizeof *st);
-        redisReply *keep = NULL;
+        StatsKeep keep = {0};
         if (!st) {
             *body = http_read_error_body("out of memory");
             return MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -355,7 +355,7 @@ static unsigned run_read(Worker *w, const Job *j, char **body)
             trigger_stats_json(&text, rel, st);
             jsonbuf_cstr(&text, "\n");
             jsonbuf_char(&text, '\0');
-            freeReplyObject(keep);
+            stats_keep_free(&keep);
             if (text.oom) {
                 jsonbuf_free(&text);
                 free(st);

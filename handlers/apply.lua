@@ -1,32 +1,51 @@
 -- apply.lua: the body of the function library that applies one side of one
--- edge, atomically (README, "Redis key layout"). The engine prepends the
--- library header and the configuration's constants:
---   REL[r] = {n = properties, short = {...}, jkey = {'"p":', ...},
+-- edge, atomically, in key layout 2 (README, "Redis key layout"). The engine
+-- prepends the library header and the configuration's constants:
+--   REL[r] = {n = properties, short = {...},
 --             typ = {0 int | 1 float | 2 bool, ...}, amount = {bool, ...},
 --             order = {0 none | 1 desc | 2 asc, ...}, last = {'limit - 1', ...},
 --             cf = {'p:count', ...}, tf = {'p:total', ...},
 --             hm = {'count', 'p1:count', 'p1:total', ...}, pos = {field = index in hm},
---             tops = {property index, ...}}
+--             tops = {property index, ...},
+--             slot = {slot of property 1, ...} (1-based, from Pschema),
+--             nslots = the number of slots of the relation}
 --   TOMB_TTL (seconds), DEDUP_RANK (-dedup_ids - 1), both strings;
 --   EXPIRE_STEP (ms: TOMB_TTL / 16)
 -- and registers `apply` under the library's function name, `apply2` under
--- that name and "_both", `rebuild` under that name and "_rebuild".
+-- that name and "_both", `rebuild` under that name and "_rebuild",
+-- `migrate` under that name and "_migrate".
 --
--- Three functions: apply (one side), apply2 (both sides of the event in one
--- atomic call, where both sides' keys are on one server), and rebuild (one
--- step of relationctl rebuild: see it at the end).
--- apply KEYS: side (hash: statistics, '@' .. counterpart = edge, '!' .. id
---       NUL counterpart = undelivered record, '#last', '#fence',
---       '#rebuild'), seen, tomb, then one top key per property with a top
---       (in property order)
+-- Four functions: apply (one side), apply2 (both sides of the event in one
+-- atomic call, where both sides' keys are on one server), rebuild (one step
+-- of relationctl rebuild: see it at the end) and migrate (the conversion of
+-- one layout-1 side: see convert).
+-- apply KEYS: side (hash: statistics, '@' .. counterpart = the packed edge,
+--       '#w' or '#z' (the duplicate window), '#fence', '#rebuild'), ids (the
+--       window past 7 event keys), out (the outbox: event key = record),
+--       tomb, then one top key per property with a top (in property order),
+--       then, only while the keyspace is in layout 1 (migrating), the
+--       layout-1 'seen' (the engine tells by the number of keys)
 -- apply ARGV: relation index, epoch, now (ms), event date, counterpart,
---       event id, op (a|e|s|d), version ("" = none), then pairs: property
---       index, value ("n" = null, else an integer: float weights in
---       millionths)
--- apply2 KEYS: the direct side's keys, then the reverse side's; ARGV:
---       relation index, epoch, now, date, profile a, profile b, event id,
---       op, version, then pairs. Returns {status, record or '', status,
---       record or ''} (direct, reverse).
+--       event key (8 bytes: SHA-1 of id NUL counterpart), op (a|e|s|d),
+--       version ("" = none), then pairs: property index, value ("n" = null,
+--       else an integer: float weights in millionths)
+-- apply2 KEYS: the direct side's keys, then the reverse side's (as many);
+--       ARGV: relation index, epoch, now, date, profile a, profile b, the
+--       direct side's event key, the reverse side's, op, version, then
+--       pairs. Returns {status, record or '', status, record or ''}
+--       (direct, reverse).
+--
+-- A packed edge: '[<version>;]<v1>,<v2>,...', one position per slot
+-- (REL[r].slot), empty when unset, trailing empty positions left out.
+-- Statistics that are 0 are absent (HDEL, never "0"). A side whose last edge
+-- went keeps only its window field (and '#fence'/'#rebuild') and expires
+-- after TOMB_TTL; the event that attaches an edge to it makes it persistent.
+--
+-- Tops are bounded: 'top:<p>' exists only while the side's count > L (the
+-- top's limit) and holds a prefix of the order of between min(L, p:count)
+-- and 2L edges; a side with count <= L computes its top from its edges (one
+-- HGETALL). Ties are ordered by member BYTES (bcmp): Lua's '<' on strings is
+-- strcoll, which follows the server's locale.
 --
 -- The fence: a call that fails with an error (Redis's, not a refusal)
 -- writes its epoch in the side's '#fence'; a later call of the same epoch
@@ -42,27 +61,46 @@
 -- side's slot on a cluster too. Without a marker it costs nothing more than
 -- one more field in the first HMGET.
 --
+-- Migration on touch: a side with layout 1's '#last', or (while 'seen' is
+-- passed) a side with no window whose 'seen' exists, is converted first
+-- (convert), in the same call, before the event's own decisions: an event
+-- refused after that leaves the side converted (the conversion changes no
+-- content). The conversion names the side's rebuild copies as above.
+--
 -- Returns {1} applied without a trigger, {1, record} applied, {2} or
 -- {2, record} duplicate (the record of its undelivered triggers), {3} stale,
 -- or the error 'INVALID <reason>': the event's fault, decided before any
 -- write (any other error is Redis's, and the call is made again: a side's
--- id joins seen as its last write, so a call stopped half-way by an error
--- is made again in full, every write before being idempotent).
+-- window is written with its last writes, so that a call stopped half-way
+-- by an error is made again in full, every write before being idempotent).
 -- The record (MessagePack) holds what the triggers are rendered from:
 --   {event date, kind (1 attach, 2 change, 3 detach),
 --    the stats fields before (HMGET of hm: strings or false),
 --    old weights (array, false = unset) or false, new weights or false,
---    {ZRANGE WITHSCORES of each top, after}}
+--    {the first L of each top after, flat {member, score, ...}}}
 -- Redis keeps state; the daemon formats. Numbers are integers: float weights
--- and totals in millionths. A side costs 8 calls in the common case (a
--- strengthen of an edge with two tops): HMGET, ZSCORE of seen, ZADD and
--- ZRANGE per top, one HSET, ZADD of seen.
+-- and totals in millionths. A side costs in the common case (a strengthen
+-- of an edge, the window in the hash): HMGET, then with count > L a ZRANGE
+-- and a ZADD per top whose value changes, with count <= L one HGETALL for
+-- every top (none when the edge is the side's only one), then HSET of out
+-- and one HSET of the side (plus GET of the tombstone for a new edge).
+--
+-- Choices where the contract leaves room: with engine.dedup_ids < 7 the hash
+-- window still keeps 7 keys; an incremental top change where the zset holds
+-- no member but e and is not complete takes e out (then refills). The
+-- rebuild copy's markers ('=' as stored, 'x' detached) are no packed value
+-- (digits, '-', ',' and ';' only).
+--
+-- Failure: bad stored data (an edge that is not a packed value, a key of
+-- another type) is a Redis error: the call fails and the side is fenced.
 
 local MAX = 1000000000000000 -- |weight| after strengthen, in units
 local EXACT = 9007199254740992 - 2000000000000000 -- 2^53 less the largest change
 -- A total beyond this is refused: 2^63 less a margin wider than a double's
 -- error there and the largest change.
 local LIMIT = 9200000000000000000
+local TTL_MS = TOMB_TTL .. '000' -- an edgeless side's lifetime (ms)
+local DEDUP_IDS = -DEDUP_RANK - 1
 
 -- Compares two int64 decimal strings: -1, 0 or 1.
 local function vcmp(x, y)
@@ -74,52 +112,123 @@ local function vcmp(x, y)
   return x < y and -1 or 1
 end
 
+-- Compares two strings byte by byte (memcmp, then the shorter first):
+-- true when a < b. Lua's '<' would use the locale's collation.
+local function blt(a, b)
+  local n = #a < #b and #a or #b
+  for k = 1, n do
+    local x, y = string.byte(a, k), string.byte(b, k)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- redis.call(cmd, key, ...list) in calls of at most 1000 elements (an even
+-- number: field/value and score/member pairs stay together): Lua's unpack
+-- stops at about 8,000 (a large side converted from layout 1).
+local function chunked(cmd, key, list)
+  for s = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, s, math.min(s + 999, #list)))
+  end
+end
+
 -- Decimal strings of small indexes (relations, properties) to numbers: a
 -- table lookup costs less than tonumber (two strtod calls).
 local IDX = {}
 for i = 1, (#REL > 16 and #REL or 16) do IDX['' .. i] = i end
 
--- Scratch tables, two sets per relation (one per side of a call), reused
+-- Per relation: each top's limit as a number (L), the property of each slot
+-- (ofslot), and scratch tables, two sets (one per side of a call), reused
 -- across calls (fewer allocations and less garbage): arrays are overwritten
 -- up to their length.
 for r = 1, #REL do
   local C = REL[r]
+  C.L, C.ofslot, C.parts, C.tpat = {}, {}, {}, {}
+  for i = 1, C.n do
+    C.L[i] = C.last[i] + 1
+    C.ofslot[C.slot[i]] = i
+  end
+  -- per top: a pattern capturing its property's position in a packed edge
+  -- (after the version)
+  for j = 1, #C.tops do
+    local skip = ''
+    for _ = 2, C.slot[C.tops[j]] do skip = skip .. '[^,]*,' end
+    C.tpat[j] = '^' .. skip .. '([^,]*)'
+  end
   C.s = {}
   for k = 1, 2 do
-    local S = {old = {}, new = {}, acct = {}, parts = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {}}
+    local S = {old = {}, new = {}, oldt = {}, newt = {}, acct = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {},
+               del = {}, tv = {}, tm = {}, ts = {}, tn = {}, rt = {}, za = {}}
+    for j = 1, #C.tops do S.tv[j], S.tm[j], S.ts[j], S.tn[j], S.rt[j] = {}, {}, {}, 0, {} end
     S.rec = {false, false, false, false, false, S.tops}
-    -- HMGET arguments: the statistics, the newest score of seen, then the
-    -- edge's field (set per call, at S.ie)
+    -- HMGET arguments: the statistics, the window, then the edge's field
+    -- (set per call, at S.ie), the fence, a rebuild's marker, layout 1's
+    -- '#last' (a side to convert)
     S.get = {}
     for i = 1, #C.hm do S.get[i] = C.hm[i] end
-    S.get[#C.hm + 1] = '#last'
-    S.ie = #C.hm + 2
+    S.iw = #C.hm + 1
+    S.get[S.iw] = '#w'
+    S.get[S.iw + 1] = '#z'
+    S.ie = #C.hm + 3
     S.get[S.ie] = false
     S.get[S.ie + 1] = '#fence'
     S.get[S.ie + 2] = '#rebuild'
+    S.get[S.ie + 3] = '#last'
     C.s[k] = S
   end
 end
 
--- A stored edge's weights into the array out (a property's value in units,
--- a bool as 1 or 0, false when unset), and its version (or nil).
-local function weights_of(C, raw, out)
-  local d = cjson.decode(raw)
-  local w = d.weights
-  for i = 1, C.n do
-    local v = w[C.short[i]]
-    if v == nil then v = false
-    elseif v == true then v = 1
-    elseif v == false then v = 0 end
-    out[i] = v
+-- A packed edge's weights into the array out (a property's value in units,
+-- a bool as 1 or 0, false when unset), and its version (or nil); txt (if
+-- given) gets each value's text. A slot the configuration does not use is
+-- skipped; a position that is not a number is an error (foreign data).
+local function weights_of(C, raw, out, txt)
+  for i = 1, C.n do out[i] = false end
+  local ver, from = nil, 1
+  local semi = raw:find(';', 1, true)
+  if semi then ver, from = raw:sub(1, semi - 1), semi + 1 end
+  local ofslot, slot = C.ofslot, 1
+  while true do
+    local comma = raw:find(',', from, true)
+    local tok = raw:sub(from, (comma or 0) - 1)
+    if tok ~= '' then
+      local v = tonumber(tok)
+      if not v then error('edge value ' .. raw .. ': position ' .. slot .. ' is not a number') end
+      local i = ofslot[slot]
+      if i then
+        out[i] = v
+        if txt then txt[i] = tok end
+      end
+    end
+    if not comma then break end
+    from, slot = comma + 1, slot + 1
   end
-  return out, type(d.version) == 'string' and d.version or nil
+  return out, ver
 end
 
--- What weights w (as weights_of gives them) add to a side's statistics,
--- times sign, added into acc (field of the layout -> number). A sum that
--- leaves the exact range of a double is flushed first (HINCRBY into the
--- hash k): every number in acc stays exact.
+-- Weights w (as weights_of gives them) and a version (or false/nil)
+-- packed; txt (if given): the text of w's values where known (false: to be
+-- formatted).
+local function pack(C, w, ver, txt)
+  local parts, slot, hi = C.parts, C.slot, 0
+  for s = 1, C.nslots do parts[s] = '' end
+  for i = 1, C.n do
+    local v = w[i]
+    if v then
+      local s = slot[i]
+      parts[s] = txt and txt[i] or string.format('%d', v)
+      if s > hi then hi = s end
+    end
+  end
+  local body = table.concat(parts, ',', 1, hi)
+  if ver then return ver .. ';' .. body end
+  return body
+end
+
+-- What weights w add to a side's statistics, times sign, added into acc
+-- (field of the layout -> number). A sum that leaves the exact range of a
+-- double is flushed first (HINCRBY into the hash k): every number in acc
+-- stays exact.
 local function add(acc, k, f, d)
   local v = (acc[f] or 0) + d
   if v >= EXACT or v <= -EXACT then
@@ -147,72 +256,405 @@ local function flush(acc, k)
   end
 end
 
+-- ---- tops ----
+
+-- The top of property i in key cut to the first 2L of its order (the
+-- zset's order is ascending: desc keeps its highest ranks).
+local function cut(C, i, key)
+  local L = C.L[i]
+  if C.order[i] == 1 then
+    redis.call('ZREMRANGEBYRANK', key, '0', string.format('%d', -2 * L - 1))
+  else
+    redis.call('ZREMRANGEBYRANK', key, string.format('%d', 2 * L), '-1')
+  end
+end
+
+-- The order of a top: true when (sa, ma) ranks before (sb, mb) (desc:
+-- score descending, then member descending; asc: both ascending).
+local function ranks_before(desc, sa, ma, sb, mb)
+  if sa ~= sb then
+    if desc then return sa > sb end
+    return sa < sb
+  end
+  if desc then return blt(mb, ma) end
+  return blt(ma, mb)
+end
+
+-- A top's entries are kept in three arrays, scores vs (numbers), their
+-- text ss (decimal integers) and members ms, n of them, in the order.
+-- insert puts (v, s, m) at its rank and keeps at most K entries: returns
+-- the new n.
+local function insert(desc, vs, ss, ms, n, K, v, s, m)
+  local p = n + 1
+  while p > 1 and ranks_before(desc, v, m, vs[p - 1], ms[p - 1]) do p = p - 1 end
+  if p > K then return n end
+  if n < K then n = n + 1 end
+  for q = n, p + 1, -1 do vs[q], ss[q], ms[q] = vs[q - 1], ss[q - 1], ms[q - 1] end
+  vs[p], ss[p], ms[p] = v, s, m
+  return n
+end
+
+-- Every top of the side from its edges (one HGETALL, read before this
+-- call's writes; the edge this call writes counted at its new value): top
+-- j's first 2L edges of the order in S.tv/ts/tm[j], S.tn[j]. Only the
+-- positions of the tops' properties are read (C.tpat). No HGETALL when
+-- this call's edge is the side's only one.
+local NOTHING = {}
+
+local function scan_edges(C, S)
+  -- a side whose only edge (if any) is this call's has nothing to read
+  local others = S.edges - (S.wold and 1 or 0)
+  local all = others > 0 and redis.call('HGETALL', S.k_side) or NOTHING
+  local cp, new, tops, tpat = S.cp, S.wnew, C.tops, C.tpat
+  local ecp = '@' .. cp
+  local tv, tm, ts, tn, order, L = S.tv, S.tm, S.ts, S.tn, C.order, C.L
+  local find, match = string.find, string.match
+  for j = 1, #tops do tn[j] = 0 end
+  for k = 1, #all, 2 do
+    local f = all[k]
+    if string.byte(f, 1) == 64 and f ~= ecp then -- '@'
+      local raw = all[k + 1]
+      local semi = find(raw, ';', 1, true)
+      local from = semi and semi + 1 or 1
+      local m = nil
+      for j, i in ipairs(tops) do
+        local text = match(raw, tpat[j], from)
+        if text and text ~= '' then
+          local v = tonumber(text)
+          if not v then error('edge value ' .. raw .. ': not a packed value') end
+          m = m or f:sub(2)
+          tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v, text, m)
+        end
+      end
+    end
+  end
+  if new then
+    for j, i in ipairs(tops) do
+      local v = new[i]
+      if v then
+        tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v,
+                       S.newt[i] or string.format('%d', v), cp)
+      end
+    end
+  end
+end
+
+-- Top j's first k entries written as the whole zset key (ZADD).
+local function zadd_top(S, j, key, k)
+  local za, ss, ms = S.za, S.ts[j], S.tm[j]
+  for q = 1, k do za[2 * q - 1], za[2 * q] = ss[q], ms[q] end
+  if k > 0 then redis.call('ZADD', key, unpack(za, 1, 2 * k)) end
+end
+
+-- The record's top j: its first L entries, flat {member, score, ...} (as
+-- ZRANGE WITHSCORES gives them), in the reused table S.rt[j].
+local function record_top(S, j, L)
+  local t, ss, ms, n = S.rt[j], S.ts[j], S.tm[j], S.tn[j]
+  local k = n < L and n or L
+  for q = 1, k do t[2 * q - 1], t[2 * q] = ms[q], ss[q] end
+  for q = 2 * k + 1, #t do t[q] = nil end
+  return t
+end
+
+-- Top j (property i, key) of a side this call changes, cb/ca the side's
+-- count before and after, pcb/pca the count of the property's edges:
+-- writes its key as the bounded-top rule says and returns the record's
+-- top. S.tv/tm/tn hold the tops from the edges when a top of the side is
+-- small (scan_edges).
+local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
+  local L, desc, cp = C.L[i], C.order[i] == 1, S.cp
+  local ov, nv = S.wold and S.wold[i], S.wnew and S.wnew[i]
+  if cb <= L or ca <= L then
+    if ca > L then
+      -- the side grows past L: the zset is created
+      zadd_top(S, j, key, S.tn[j])
+    elseif cb > L then
+      redis.call('DEL', key)
+    end
+    return record_top(S, j, L)
+  end
+  if ov == nv then
+    if desc then return redis.call('ZREVRANGE', key, '0', C.last[i], 'WITHSCORES') end
+    return redis.call('ZRANGE', key, '0', C.last[i], 'WITHSCORES')
+  end
+  -- the zset before, in the order
+  local flat
+  if desc then flat = redis.call('ZREVRANGE', key, '0', '-1', 'WITHSCORES')
+  else flat = redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES') end
+  local vs, ss, ms, n, at, lastother = S.tv[j], S.ts[j], S.tm[j], #flat / 2, nil, nil
+  for q = 1, n do
+    local m, sc = flat[2 * q - 1], flat[2 * q]
+    vs[q], ss[q], ms[q] = tonumber(sc), sc, m
+    if m == cp then at = q else lastother = q end
+  end
+  local complete = n == pcb
+  local stay = nv and (complete or (lastother ~= nil and
+                                    ranks_before(desc, nv, cp, vs[lastother], ms[lastother])))
+  if at then
+    for q = at, n - 1 do vs[q], ss[q], ms[q] = vs[q + 1], ss[q + 1], ms[q + 1] end
+    n = n - 1
+  end
+  if stay then
+    local sv = string.format('%d', nv)
+    redis.call('ZADD', key, sv, cp)
+    n = insert(desc, vs, ss, ms, n, n + 1, nv, sv, cp)
+  elseif at then
+    redis.call('ZREM', key, cp)
+  end
+  if n > 2 * L then
+    cut(C, i, key)
+    n = 2 * L
+  end
+  S.tn[j] = n
+  if n < L and pca > n then
+    -- refill from every edge of the side
+    scan_edges(C, S)
+    redis.call('DEL', key)
+    zadd_top(S, j, key, S.tn[j])
+  end
+  return record_top(S, j, L)
+end
+
+-- ---- the duplicate window ----
+
+-- The 8-byte event key of a layout-1 member ('<id>' NUL '<counterpart>').
+local function event_key(member)
+  return (redis.sha1hex(member):sub(1, 16):gsub('%x%x', function(x)
+    return string.char(tonumber(x, 16))
+  end))
+end
+
+-- The window's field for the side's HSET (h, nh pairs so far): the new
+-- '#w' or '#z'. Returns the new nh. A spill (S.spill) is written by
+-- remember_ids.
+local function window(S, h, nh)
+  if S.z then
+    h[nh + 1], h[nh + 2] = '#z', S.now
+  else
+    local w = S.w or ''
+    if #w < 56 then
+      h[nh + 1], h[nh + 2] = '#w', w .. S.key
+    elseif DEDUP_IDS <= 7 then
+      h[nh + 1], h[nh + 2] = '#w', w:sub(9) .. S.key
+    else
+      S.spill = true
+      h[nh + 1], h[nh + 2] = '#z', S.now
+    end
+  end
+  return nh + 2
+end
+
+-- The window's writes in 'ids', after the side's HSET. Each call costs
+-- about 10k instructions, so two are made only now and then: the window is
+-- trimmed when a score crosses a multiple of 8 (it holds at most 7 ids more
+-- than the window), and its lifetime is renewed when a score crosses a
+-- multiple of TTL/16. Numbers reach redis.call as strings: Lua would format
+-- them with printf.
+local function remember_ids(S)
+  local k_ids, score = S.k_ids, S.score
+  if S.spill then
+    local w = S.w
+    redis.call('ZADD', k_ids, string.format('%d', score - 7), w:sub(1, 8), string.format('%d', score - 6), w:sub(9, 16),
+               string.format('%d', score - 5), w:sub(17, 24), string.format('%d', score - 4), w:sub(25, 32),
+               string.format('%d', score - 3), w:sub(33, 40), string.format('%d', score - 2), w:sub(41, 48),
+               string.format('%d', score - 1), w:sub(49, 56), S.now, S.key)
+    redis.call('HDEL', S.k_side, '#w')
+    redis.call('PEXPIRE', k_ids, TTL_MS)
+    return
+  end
+  if not S.z then return end
+  local l = S.l
+  redis.call('ZADD', k_ids, S.now, S.key)
+  if math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
+    redis.call('EXPIRE', k_ids, TOMB_TTL)
+  end
+  if math.floor(score / 8) ~= math.floor(l / 8) then
+    redis.call('ZREMRANGEBYRANK', k_ids, '0', DEDUP_RANK)
+  end
+end
+
+-- ---- migration ----
+
+-- A layout-1 edge value (JSON) into weights, as weights_of does.
+local function weights_of_json(C, raw, out)
+  local d = cjson.decode(raw)
+  local w = d.weights
+  for i = 1, C.n do
+    local v = w[C.short[i]]
+    if v == nil then v = false
+    elseif v == true then v = 1
+    elseif v == false then v = 0 end
+    out[i] = v
+  end
+  return out, type(d.version) == 'string' and d.version or nil
+end
+
+-- The conversion of one side to layout 2, atomic (in the call): edges to
+-- packed values, records ('!' fields) to out, statistics of 0 and '#last'
+-- removed, layout 1's seen to the window ('#w', or ids and '#z'; seen's
+-- lifetime carried), tops dropped (count <= L) or cut to their first 2L, a
+-- rebuild under way cancelled, an edgeless hash given its expiry. Top j's
+-- key is keys[t0 + j]. Returns 1 when something was converted, else 0.
+local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
+  local all = redis.call('HGETALL', k_side)
+  local set, del, out, w = {}, {}, {}, {}
+  local count, window_, rb, layout1 = 0, false, false, false
+  for j = 1, #all, 2 do
+    local f, v = all[j], all[j + 1]
+    local c = string.byte(f, 1)
+    if c == 64 then -- '@'
+      count = count + 1
+      if string.byte(v, 1) == 123 then -- '{'
+        local wts, ver = weights_of_json(C, v, w)
+        set[#set + 1], set[#set + 2] = f, pack(C, wts, ver)
+      end
+    elseif c == 33 then -- '!'
+      out[#out + 1], out[#out + 2] = event_key(f:sub(2)), v
+      del[#del + 1] = f
+    elseif f == '#w' or f == '#z' then
+      window_ = true
+    elseif f == '#last' then
+      del[#del + 1] = f
+    elseif f == '#rebuild' then
+      rb = f
+    elseif c ~= 35 and v == '0' then -- a statistic of 0
+      del[#del + 1] = f
+    end
+  end
+  if not window_ and k_seen then
+    local seen = redis.call('ZRANGE', k_seen, '0', '-1', 'WITHSCORES')
+    if #seen > 0 then
+      layout1 = true
+      local pttl = redis.call('PTTL', k_seen)
+      if #seen <= 14 then
+        local keys8 = {}
+        for j = 1, #seen, 2 do keys8[#keys8 + 1] = event_key(seen[j]) end
+        set[#set + 1], set[#set + 2] = '#w', table.concat(keys8)
+      else
+        local z = {}
+        for j = 1, #seen, 2 do z[j], z[j + 1] = seen[j + 1], event_key(seen[j]) end
+        chunked('ZADD', k_ids, z)
+        if pttl > 0 then redis.call('PEXPIRE', k_ids, pttl) end
+        set[#set + 1], set[#set + 2] = '#z', seen[#seen]
+      end
+      redis.call('DEL', k_seen)
+    end
+  end
+  if #set == 0 and #del == 0 and #out == 0 and not layout1 then return 0 end
+  if rb then del[#del + 1] = rb end
+  chunked('HSET', k_out, out)
+  chunked('HDEL', k_side, del)
+  chunked('HSET', k_side, set)
+  local base = k_side:sub(1, -5) -- 'P{R:S:X}:'
+  if rb then redis.call('UNLINK', base .. 'rebuild') end
+  for j, i in ipairs(C.tops) do
+    local key, L = keys[t0 + j], C.L[i]
+    if rb then redis.call('UNLINK', base .. 'rebuild:top:' .. C.short[i]) end
+    if count <= L then
+      redis.call('DEL', key)
+    else
+      cut(C, i, key)
+    end
+  end
+  if count == 0 then redis.call('PEXPIRE', k_side, TTL_MS) end
+  return 1
+end
+
+-- ---- apply ----
+
 -- Phase 1 of a side: reads only (the dedup check, the edge, the statistics)
 -- and every decision, so that a refusal, or a key of another type in the
--- way, stops the call before anything is written. Sets S.status: 1 (to
--- apply), 2 (duplicate, S.pending its undelivered record), 3 (stale).
--- Returns a refusal message, or nil.
+-- way, stops the call before anything is written (a side to convert is
+-- converted first: the conversion is a refusal's no-op too, an event
+-- refused leaves the side converted). Sets S.status: 1 (to apply), 2
+-- (duplicate, S.pending its undelivered record), 3 (stale). Returns a
+-- refusal message, or nil. The side's keys are keys[o + 1 ..]: side, ids,
+-- out, tomb, tops, [seen] (nk keys in all).
 local FENCED = {}
 
-local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, first)
+local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, args, first)
   local n, typ = C.n, C.typ
-  local k_side, k_seen, k_tomb = keys[o + 1], keys[o + 2], keys[o + 3]
-  S.k_side, S.k_seen, S.ktomb, S.cp = k_side, k_seen, o + 3, cp
-  -- Ids are remembered per edge: the same id on another edge is another event.
-  local member = ev_id .. '\0' .. cp
-  S.member = member
+  local k_side = keys[o + 1]
+  S.k_side, S.k_ids, S.k_out, S.ktomb, S.cp, S.key = k_side, keys[o + 2], keys[o + 3], o + 4, cp,
+    ev_key
+  S.spill = false
 
-  -- The edge as stored, the newest score of seen and the statistics before,
-  -- in one read.
-  local get, ie = S.get, S.ie
+  -- The edge as stored, the window and the statistics before, in one read.
+  local get, ie, iw = S.get, S.ie, S.iw
   get[ie] = '@' .. cp
   local before = redis.call('HMGET', k_side, unpack(get))
-  local raw, l, fence = before[ie], before[ie - 1], before[ie + 1]
+  local fence = before[ie + 1]
+  if fence == epoch then return FENCED end
+  local nt = #C.tops
+  -- layout 1's seen: only when the call names it (the keyspace in layout 1)
+  local k_seen = nk > 4 + nt and keys[o + nk] or false
+  if before[ie + 3] or (k_seen and not before[iw] and not before[iw + 1] and
+                        redis.call('EXISTS', k_seen) == 1) then
+    convert(C, k_side, S.k_ids, S.k_out, k_seen, keys, o + 4)
+    before = redis.call('HMGET', k_side, unpack(get))
+  end
+  local raw, w, z = before[ie], before[iw], before[iw + 1]
   -- false without a rebuild; never nil: Lua 5.1 gives a key set to nil a
   -- slot all the same, and S, full, would be rehashed on every call
   S.rb = before[ie + 2]
-  before[ie + 2], before[ie + 1], before[ie], before[ie - 1] = nil, nil, nil, nil -- the statistics alone
-  if fence == epoch then return FENCED end
+  for j = #before, iw, -1 do before[j] = nil end -- the statistics alone
   S.unfence = fence and true
-  l = l and l + 0
   S.before = before
+  S.w, S.z = w, z
 
-  -- A remembered id is a duplicate. The id joins seen as the side's last
-  -- write (remember), so that a call stopped half-way by an error is made
-  -- again in full. Scores increase strictly per side (whatever the clocks of
-  -- the daemons), so trimming drops the oldest: the newest score is kept in
-  -- the side's hash ('#last') while the side has edges.
-  if redis.call('ZSCORE', k_seen, member) then
-    S.status = 2
-    S.pending = redis.call('HGET', k_side, '!' .. member)
-    return nil
-  end
+  -- A remembered event key is a duplicate: one of the 8-byte chunks of
+  -- '#w', or a member of ids while the side has '#z'. Scores of ids increase
+  -- strictly per side (whatever the clocks of the daemons), so trimming
+  -- drops the oldest: the newest is '#z'.
   local score = now + 0
-  if l and l >= score then
-    score = l + 1
-    now = string.format('%d', score)
+  if z then
+    if redis.call('ZSCORE', S.k_ids, ev_key) then
+      S.status = 2
+      S.pending = redis.call('HGET', S.k_out, ev_key)
+      return nil
+    end
+    local l = z + 0
+    if l >= score then
+      score = l + 1
+      now = string.format('%d', score)
+    end
+    S.l = l
+  elseif w then
+    -- a match at a chunk's start only (find: one C call in the usual case)
+    local at = string.find(w, ev_key, 1, true)
+    while at and at % 8 ~= 1 do at = string.find(w, ev_key, at + 1, true) end
+    if at then
+      S.status = 2
+      S.pending = redis.call('HGET', S.k_out, ev_key)
+      return nil
+    end
   end
-  S.now, S.score, S.l = now, score, l
+  S.now, S.score = now, score
 
   local old, oldver = false, nil
-  if raw then old, oldver = weights_of(C, raw, S.old) end
+  if raw then old, oldver = weights_of(C, raw, S.old, S.oldt) end
   local edges = (before[1] or '0') + 0 -- before this event
   S.edges = edges
 
   local tomb = nil
-  if not old then tomb = redis.call('GET', keys[o + 3]) or nil end
+  if not old then tomb = redis.call('GET', keys[o + 4]) or nil end
   local known = oldver or tomb
   if version ~= '' and known and vcmp(version, known) < 0 then
-    S.status = 3
+    S.status, S.kind = 3, false
     return nil
   end
   local newver = known
   if version ~= '' then newver = version end
 
-  local new = false
+  -- (newt: the text of a new value where known: the stored one's, an
+  -- argument's (decimal integers); false for a sum)
+  local new, newt, oldt = false, S.newt, S.oldt
   if op ~= 'd' then
     new = S.new
-    for i = 1, n do new[i] = old and old[i] end
+    for i = 1, n do
+      new[i] = old and old[i]
+      newt[i] = old and old[i] and oldt[i]
+    end
     for j = first, #args, 2 do
       local i, a = IDX[args[j]], args[j + 1]
       if a == 'n' then
@@ -224,8 +666,9 @@ local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, 
           if v > MAX or v < -MAX then
             return 'weights.' .. C.short[i] .. ': result of strengthen out of range'
           end
+          a = v == 0 and '0' or false
         end
-        new[i] = v
+        new[i], newt[i] = v, a
       end
     end
   end
@@ -273,37 +716,20 @@ local function prepare(C, S, keys, o, epoch, now, cp, ev_id, op, version, args, 
   -- (false, never nil: see S.rb)
   S.status, S.wold, S.wnew, S.oldver, S.newver, S.tomb, S.kind =
     1, old, new, oldver or false, newver or false, tomb or false, kind or false
-  S.gone, S.nf, S.exact = gone, nf, exact
+  S.gone, S.nf, S.exact, S.dc = gone, nf, exact, dc
   return nil
-end
-
--- The id joins the side's recent ids: the side's last write. Each call
--- costs about 10k instructions, so two are made only now and then: the
--- window is trimmed when a score crosses a multiple of 8 (it holds at most 7
--- ids more than the window), and its lifetime is renewed when a score
--- crosses a multiple of TTL/16. Numbers reach redis.call as strings: Lua
--- would format them with printf.
-local function remember(S)
-  local k_seen, score, l = S.k_seen, S.score, S.l
-  redis.call('ZADD', k_seen, S.now, S.member)
-  if not l or math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
-    redis.call('EXPIRE', k_seen, TOMB_TTL)
-  end
-  if not l or math.floor(score / 8) ~= math.floor(l / 8) then
-    redis.call('ZREMRANGEBYRANK', k_seen, '0', DEDUP_RANK)
-  end
 end
 
 -- A rebuild under way on the side (its '#rebuild' marker, read with the
 -- statistics; see rebuild below): the edge as this call leaves it is counted
 -- in the rebuild's copy, once, whether or not the rebuild's scan has passed
 -- it. The copy's '@' field of the counterpart says what it counts of the
--- edge: absent nothing, '1' the edge as stored, '' nothing (detached), else
--- the edge's value as this call writes it. Called before the side's hash is
--- written, so that the call made again after an error counts nothing twice
--- (the copy then counts the new value already). The copy's keys share the
--- side's hash tag (one slot), named from the side's key.
-local function shadow(C, S, json)
+-- edge: absent nothing, '=' the edge as stored, 'x' nothing (detached), else
+-- the edge's packed value as this call writes it (never '=' nor 'x'). Called before the side's
+-- hash is written, so that the call made again after an error counts
+-- nothing twice (the copy then counts the new value already). The copy's
+-- keys share the side's hash tag (one slot), named from the side's key.
+local function shadow(C, S, value)
   local base = S.k_side:sub(1, -5) -- 'P{R:S:X}:'
   local k_rb, cp = base .. 'rebuild', S.cp
   local got = redis.call('HMGET', k_rb, '#epoch', '@' .. cp)
@@ -314,9 +740,9 @@ local function shadow(C, S, json)
     return
   end
   local acc, counted, new = {}, got[2], S.wnew
-  if counted == '1' then
+  if counted == '=' then
     if S.wold then contrib(C, S.wold, -1, acc, k_rb) end
-  elseif counted and counted ~= '' then
+  elseif counted and counted ~= 'x' then
     contrib(C, (weights_of(C, counted, S.acct)), -1, acc, k_rb)
   end
   if new then contrib(C, new, 1, acc, k_rb) end
@@ -329,58 +755,60 @@ local function shadow(C, S, json)
       redis.call('ZREM', k, cp)
     end
   end
-  redis.call('HSET', k_rb, '@' .. cp, json)
+  redis.call('HSET', k_rb, '@' .. cp, new and value or 'x')
+end
+
+-- The side's hash written: h's nh pairs and the window (HSET), the fields
+-- in S.del (nd of them: HDEL, first), then its lifetime: an edgeless side
+-- expires, one that gets its first edge back is made persistent. Then the
+-- window's writes in ids.
+local function write_side(S, h, nh, nd)
+  if nd > 0 then redis.call('HDEL', S.k_side, unpack(S.del, 1, nd)) end
+  nh = window(S, h, nh)
+  redis.call('HSET', S.k_side, unpack(h, 1, nh))
+  if S.edges + (S.dc or 0) == 0 then
+    redis.call('PEXPIRE', S.k_side, TTL_MS)
+  elseif S.kind == 1 and S.edges == 0 and (S.w or S.z or S.unfence or S.rb) then
+    redis.call('PERSIST', S.k_side)
+  end
+  remember_ids(S)
 end
 
 -- Phase 2 of a side prepared with status 1: the writes. Returns the reply of
 -- the side: {1} or {1, record}.
 local function commit(C, S, keys, date, version)
-  local n, typ = C.n, C.typ
+  local n = C.n
   local k_side, cp, get = S.k_side, S.cp, S.get
-  local old, new, kind, tomb, now = S.wold, S.wnew, S.kind, S.tomb, S.now
+  local old, new, kind, tomb = S.wold, S.wnew, S.kind, S.tomb
   local oldver, newver = S.oldver, S.newver
   local fields, deltas, vals, nf, before = S.fields, S.deltas, S.vals, S.nf, S.before
 
   -- The tops first: a key of another type there (foreign data) stops the
   -- call before the side's hash changes (the call is made again once it is
-  -- removed; ZADD and ZREM of these values are idempotent).
+  -- removed; these writes are idempotent).
+  local tops = S.tops
   if kind then
-    local tk = S.ktomb
-    for i = 1, n do
-      if C.order[i] ~= 0 then
-        tk = tk + 1
-        local ov, nv = old and old[i], new and new[i]
-        if nv ~= ov then
-          if nv then
-            redis.call('ZADD', keys[tk], string.format('%d', nv), cp)
-          else
-            redis.call('ZREM', keys[tk], cp)
-          end
-        end
-      end
+    local cb = S.edges
+    local ca = cb + S.dc
+    for _, i in ipairs(C.tops) do
+      if cb <= C.L[i] or ca <= C.L[i] then scan_edges(C, S); break end
+    end
+    for j, i in ipairs(C.tops) do
+      local ov, nv = old and old[i], new and new[i]
+      local pcb = (before[C.pos[C.cf[i]]] or 0) + 0
+      local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
+      tops[j] = top_change(C, S, j, i, keys[S.ktomb + j], cb, ca, pcb, pca)
     end
   end
 
   -- The side's hash is written by one HSET: the edge, the statistics, the
-  -- record; h collects its field/value pairs.
-  local h, nh = S.h, 0
+  -- window; h collects its field/value pairs, S.del the fields to remove.
+  local h, nh, del, nd = S.h, 0, S.del, 0
+  local value = ''
   if new then
     if kind or oldver ~= newver then
-      local parts, np = S.parts, 0
-      for i = 1, n do
-        local v = new[i]
-        if v then
-          np = np + 1
-          if typ[i] == 2 then
-            parts[np] = C.jkey[i] .. (v == 1 and 'true' or 'false')
-          else
-            parts[np] = C.jkey[i] .. string.format('%d', v)
-          end
-        end
-      end
-      h[1] = get[S.ie]
-      h[2] = '{"version":' .. (newver and ('"' .. newver .. '"') or 'null') ..
-             ',"weights":{' .. table.concat(parts, ',', 1, np) .. '}}'
+      value = pack(C, new, newver, S.newt)
+      h[1], h[2] = get[S.ie], value
       nh = 2
     end
     if tomb then redis.call('DEL', keys[S.ktomb]) end
@@ -389,59 +817,47 @@ local function commit(C, S, keys, date, version)
       redis.call('SET', keys[S.ktomb], newver, 'EX', TOMB_TTL)
     end
   end
-  if S.rb and kind then shadow(C, S, new and h[2] or '') end
+  if S.rb and kind then shadow(C, S, value) end
 
   if not kind then
-    if S.edges > 0 then
-      h[nh + 1], h[nh + 2] = '#last', now
-      nh = nh + 2
-    end
-    if nh > 0 then redis.call('HSET', k_side, unpack(h, 1, nh)) end
-    remember(S)
+    write_side(S, h, nh, 0)
     return {1}
   end
-  h[nh + 1], h[nh + 2] = '#last', now
-  nh = nh + 2
 
   if kind == 3 then
     -- the edge goes, and with the last edge the statistics
     if S.gone then
-      -- the edge, '#last', every statistic (and '#fence'; '#rebuild' stays)
-      redis.call('HDEL', k_side, unpack(get, 1, S.ie + 1))
-      nh = 0
-    else
-      redis.call('HDEL', k_side, get[S.ie])
+      for j = 1, #C.hm do del[j] = C.hm[j] end
+      nd = #C.hm
     end
+    nd = nd + 1
+    del[nd] = get[S.ie]
   end
   if S.exact then
-    local pos = C.pos
     for j = 1, nf do
-      h[nh + 1] = fields[j]
-      h[nh + 2] = string.format('%d', vals[j])
-      nh = nh + 2
+      local v = vals[j]
+      if v == 0 then
+        nd = nd + 1
+        del[nd] = fields[j]
+      else
+        h[nh + 1], h[nh + 2] = fields[j], string.format('%d', v)
+        nh = nh + 2
+      end
     end
   else
     for j = 1, nf do
-      redis.call('HINCRBY', k_side, fields[j], string.format('%d', deltas[j]))
-    end
-  end
-
-  local tops = S.tops
-  for j, i in ipairs(C.tops) do
-    if C.order[i] == 1 then
-      tops[j] = redis.call('ZREVRANGE', keys[S.ktomb + j], '0', C.last[i], 'WITHSCORES')
-    else
-      tops[j] = redis.call('ZRANGE', keys[S.ktomb + j], '0', C.last[i], 'WITHSCORES')
+      if redis.call('HINCRBY', k_side, fields[j], string.format('%d', deltas[j])) == 0 then
+        nd = nd + 1
+        del[nd] = fields[j]
+      end
     end
   end
 
   local rec = S.rec
   rec[1], rec[2], rec[3], rec[4], rec[5] = date, kind, before, old, new
   local record = cmsgpack.pack(rec)
-  h[nh + 1] = '!' .. S.member
-  h[nh + 2] = record
-  redis.call('HSET', k_side, unpack(h, 1, nh + 2))
-  remember(S)
+  redis.call('HSET', S.k_out, S.key, record)
+  write_side(S, h, nh, nd)
   return {1, record}
 end
 
@@ -454,13 +870,13 @@ local function finish(C, S, keys, date, version)
     return {2}
   end
   -- stale: only remembered
-  if S.edges > 0 then redis.call('HSET', S.k_side, '#last', S.now) end
-  remember(S)
+  S.dc = 0
+  write_side(S, S.h, 0, 0)
   return {3}
 end
 
--- One side. KEYS: side, seen, tomb, tops; ARGV: relation index, now, date,
--- counterpart, event id, op, version, then pairs.
+-- One side. KEYS: side, ids, out, tomb, tops, [seen]; ARGV: relation index,
+-- epoch, now, date, counterpart, event key, op, version, then pairs.
 local function fenced(k)
   return redis.error_reply('FENCED ' .. k .. ': an earlier event of this side failed; ' ..
                            'sent again in order')
@@ -470,7 +886,7 @@ local function apply1(keys, args)
   local C = REL[IDX[args[1]]]
   local S = C.s[1]
   local version = args[8]
-  local why = prepare(C, S, keys, 0, args[2], args[3], args[5], args[6], args[7], version,
+  local why = prepare(C, S, keys, 0, #keys, args[2], args[3], args[5], args[6], args[7], version,
                       args, 9)
   if why == FENCED then return fenced(keys[1]) end
   if why then return redis.error_reply('INVALID ' .. why) end
@@ -494,25 +910,26 @@ local function apply(keys, args)
 end
 
 -- Both sides of the event, atomically: both are prepared (every refusal
--- decided, nothing written), then both written, or neither when either
--- refuses. KEYS: the direct side's keys, then the reverse side's;
--- ARGV: relation index, now, date, profile a, profile b, event id, op,
--- version, then pairs. Returns {status, record or '', status, record or ''}.
+-- decided, nothing written but a conversion), then both written, or
+-- neither when either refuses. KEYS: the direct side's keys, then the
+-- reverse side's; ARGV: relation index, epoch, now, date, profile a,
+-- profile b, direct event key, reverse event key, op, version, then pairs.
+-- Returns {status, record or '', status, record or ''}.
 local function apply2_(keys, args)
   local C = REL[IDX[args[1]]]
   local D, R = C.s[1], C.s[2]
   local half = #keys / 2
-  local epoch, now, ev_id, op, version = args[2], args[3], args[7], args[8], args[9]
+  local epoch, now, op, version = args[2], args[3], args[9], args[10]
   -- A side fenced stops the event on both sides: its other side is fenced
   -- too, so that a later event of this epoch on that side does not go
   -- before it (it is sent again, in order, with the failed call).
-  local why = prepare(C, D, keys, 0, epoch, now, args[6], ev_id, op, version, args, 10)
+  local why = prepare(C, D, keys, 0, half, epoch, now, args[6], args[7], op, version, args, 11)
   if why == FENCED then
     redis.pcall('HSET', keys[half + 1], '#fence', epoch)
     return fenced(keys[1])
   end
   if not why then
-    why = prepare(C, R, keys, half, epoch, now, args[5], ev_id, op, version, args, 10)
+    why = prepare(C, R, keys, half, half, epoch, now, args[5], args[8], op, version, args, 11)
     if why == FENCED then
       redis.pcall('HSET', keys[1], '#fence', epoch)
       return fenced(keys[half + 1])
@@ -528,6 +945,13 @@ local function apply2(keys, args)
   local ok, r = pcall(apply2_, keys, args)
   if ok then return r end
   return failed(r, args[2], keys[1], keys[#keys / 2 + 1])
+end
+
+-- migrate: the conversion of one side (relationctl migrate). KEYS: side,
+-- ids, out, seen (layout 1), then one top key per property with a top;
+-- ARGV: relation index. Returns 1 (converted) or 0 (nothing to convert).
+local function migrate(keys, args)
+  return convert(REL[IDX[args[1]]], keys[1], keys[2], keys[3], keys[4], keys, 4)
 end
 
 -- rebuild: one step of the rebuild of a side's statistics and tops from its
@@ -609,16 +1033,14 @@ local function rebuild(keys, args)
           tv[#tv + 1], tv[#tv + 2] = string.format('%d', w[i]), cp
         end
       end
-      marks[#marks + 1], marks[#marks + 2] = f[j], '1'
+      marks[#marks + 1], marks[#marks + 2] = f[j], '='
     end
   end
   flush(acc, k_rb)
   if not whole and #marks > 0 then redis.call('HSET', k_rb, unpack(marks)) end
   for t = 1, nt do
     local tv = topv[t]
-    for s = 1, #tv, 1000 do
-      redis.call('ZADD', keys[2 + nt + t], unpack(tv, s, math.min(s + 999, #tv)))
-    end
+    chunked('ZADD', keys[2 + nt + t], tv)
     if not whole then redis.call('PEXPIRE', keys[2 + nt + t], REBUILD_TOP_TTL) end
   end
   if nxt ~= '0' then return {nxt, count} end
@@ -634,11 +1056,18 @@ local function rebuild(keys, args)
     end
     redis.call('HSET', k_side, unpack(h))
   end
-  for t = 1, nt do
-    redis.call('UNLINK', keys[2 + t])
-    if redis.call('EXISTS', keys[2 + nt + t]) == 1 then
-      redis.call('RENAME', keys[2 + nt + t], keys[2 + t])
-      redis.call('PERSIST', keys[2 + t])
+  -- a top is kept only while the side has more than L edges, cut to the
+  -- first 2L of its order
+  local edges = (vals[1] or '0') + 0
+  for t, i in ipairs(C.tops) do
+    local L, key, copy = C.L[i], keys[2 + t], keys[2 + nt + t]
+    redis.call('UNLINK', key)
+    if edges <= L then
+      redis.call('UNLINK', copy)
+    elseif redis.call('EXISTS', copy) == 1 then
+      redis.call('RENAME', copy, key)
+      redis.call('PERSIST', key)
+      cut(C, i, key)
     end
   end
   redis.call('UNLINK', k_rb)

@@ -1,6 +1,7 @@
 /* check.h — the checks of stored data: a side's statistics against its
  * edges (verify), a side's statistics and tops written again from its edges
- * (rebuild, in steps), and whether redis.key_prefix is used at all.
+ * (rebuild, in steps), a side converted from layout 1 (migrate), and
+ * whether redis.key_prefix is used at all.
  *
  * Ownership: results go into the caller's structs. Threads: the engine's
  * (engine.h). Failure: false with the reason in err; a check that finds a
@@ -15,10 +16,17 @@
 #include <stdbool.h>
 
 /* One side's statistics from its edges (HSCAN), the stored ones, and
- * whether each top holds exactly the edges' values (ZSCORE, ZCARD). */
+ * whether each top is what the edges make it. A layout-1 side (one with
+ * '#last'): every edge with the property set at its value, nothing else
+ * (ZSCORE, ZCARD). A layout-2 side: no sorted set while count <= limit L,
+ * else the first z entries of the top's order at their values, min(L,
+ * p:count) <= z <= 2L; and no statistic stored as "0" (zero[]: count,
+ * then <p>:count and <p>:total of each property). */
 typedef struct {
     SideStats stored, edges;
     bool top_ok[CONFIG_MAX_PROPERTIES];
+    bool layout1;
+    bool zero[1 + 2 * CONFIG_MAX_PROPERTIES];
     unsigned long nedges;
 } SideCheck;
 bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *profile,
@@ -32,8 +40,16 @@ bool engine_verify(Engine *e, const RelationDef *rel, Side side, const char *pro
 bool engine_rebuild(Engine *e, const RelationDef *rel, Side side, const char *profile,
                     long long *edges, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Whether no key at all starts with redis.key_prefix (a mistyped prefix);
- * false when the keyspace is too large to tell cheaply. */
+/* One side converted from layout 1 to layout 2 by the engine's migrate
+ * (function <lib>_migrate or relationd.migrate; atomic; README "Migration
+ * from layout 1"): *converted true when it was in layout 1, false when it
+ * was in layout 2 already (or held nothing). */
+bool engine_migrate(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    bool *converted, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Whether no key at all starts with redis.key_prefix (a mistyped prefix),
+ * PREFIX layout and PREFIX schema apart (no data: every connection writes
+ * the schema); false when the keyspace is too large to tell cheaply. */
 bool engine_prefix_unused(Engine *e, bool *unused, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

@@ -10,6 +10,7 @@
 #define RELATIOND_ENGINE_INT_H
 
 #include "handlers/apply.h"
+#include "handlers/edge.h"
 #include "handlers/engine.h"
 #include "lib/jsonbuf.h"
 #include "handlers/router.h"
@@ -143,6 +144,27 @@ void engine_write_call_head(Engine *e, const char *cmd, size_t nargs);
  * configuration) is missing. */
 bool engine_missing_function(const char *msg);
 
+/* ---- read.c ---- */
+
+struct StatsKeep;
+
+/* How a side is stored, beside its statistics (verify). */
+typedef struct {
+    /* a statistic stored as "0" (layout 2 leaves it absent): count, then
+     * <p>:count and <p>:total of each property */
+    bool zero[1 + 2 * CONFIG_MAX_PROPERTIES];
+    bool layout1;                            /* '#last' present: a layout-1 side */
+    /* the top has no sorted set, the side at most limit edges, some with
+     * the property: the top is computed from the edges */
+    bool top_from_edges[CONFIG_MAX_PROPERTIES];
+} SideMarks;
+
+/* engine_side_stats (read.h), and the side's marks; compute_tops false:
+ * a missing top is left empty, not computed from the edges. */
+bool side_read(Engine *e, const RelationDef *rel, Side side, const char *profile,
+               bool compute_tops, SideStats *st, struct StatsKeep *keep, SideMarks *marks,
+               char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* ---- walk.c: pages shared with read.c and check.c ---- */
 
 /* One HSCAN page of a side's edges (its fields @*) from cursor: the reply,
@@ -151,9 +173,15 @@ bool engine_missing_function(const char *msg);
 bool walk_edge_page(Engine *e, const RelationDef *rel, Side side, const char *profile,
                     const char *key, size_t klen, int slot, const char *cursor, int count,
                     redisReply **r, char next[32], char *err, size_t errlen);
+/* The HSCAN of walk_edge_page written into cmd (not ended: engine_cmd_end). */
+void walk_hscan_cmd(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    const char *key, size_t klen, const char *cursor, int count);
+/* Whether a reply is a SCAN's: [cursor, [...]]. */
+bool walk_scan_shape(const redisReply *x);
 /* Field pair i of an edge page (f: the reply's fields) as an edge; false
  * when it is not an edge of ours. */
-bool walk_page_edge(const RelationDef *rel, const redisReply *f, size_t i, PageEdge *out);
+bool walk_page_edge(const RelationDef *rel, const EdgeSlots *slots, const redisReply *f, size_t i,
+                    PageEdge *out);
 /* One SCAN page of slot's node: keys matching pattern (of type, when not
  * NULL), from cursor (next: where to go on). */
 bool walk_scan_keys(Engine *e, int slot, const JsonBuf *pattern, const char *type,

@@ -103,7 +103,7 @@ static bool get_weight(const PropertyDef *p, EventOp op, const json_t *v, const 
 
 /* A version given as a string (how JavaScript producers send int64): the
  * decimal digits of an integer, -?(0|[1-9][0-9]*), within int64. */
-static bool decimal_int64(const char *s, size_t n, int64_t *out)
+bool decimal_int64(const char *s, size_t n, int64_t *out)
 {
     size_t i = n > 0 && s[0] == '-';
     if (i == n || (s[i] == '0' && n > i + 1))

@@ -51,4 +51,8 @@ bool event_parse_json(const Config *cfg, const char *data, size_t len, Event *ev
 
 const char *event_op_name(EventOp op);
 
+/* s (n bytes) as an event's version is written, and as the engines write
+ * integers: -?(0|[1-9][0-9]*) within int64; false otherwise. */
+bool decimal_int64(const char *s, size_t n, int64_t *out) __attribute__((warn_unused_result));
+
 #endif

@@ -93,12 +93,14 @@ void key_write(JsonBuf *b, const Config *cfg, const RelationDef *rel, Side side,
     jsonbuf_put(b, "\r\n", 2);
 }
 
-bool key_side_profile(const char *key, size_t len, size_t head, char *out, size_t cap)
+bool key_side_profile(const char *key, size_t len, size_t head, const char *suffix, char *out,
+                      size_t cap)
 {
-    size_t n = 0;
-    if (len < head + 6 || memcmp(key + len - 6, "}:side", 6) != 0)
+    size_t n = 0, tail = strlen(suffix) + 2;
+    if (len < head + tail || memcmp(key + len - tail, "}:", 2) != 0 ||
+        memcmp(key + len - tail + 2, suffix, tail - 2) != 0)
         return false;
-    const char *p = key + head, *end = key + len - 6;
+    const char *p = key + head, *end = key + len - tail;
     while (p < end) {
         char c = *p++;
         if (c == '%') {

@@ -29,10 +29,12 @@ int key_slot(const RelationDef *rel, Side side, const char *profile);
 /* The hash tag of a side (RELATION:S:PROFILE, escaped), appended to b. */
 void key_tag(JsonBuf *b, const RelationDef *rel, Side side, const char *profile);
 
-/* The profile of a side key PREFIX{REL:S:PROFILE}:side, unescaped, into
- * out (cap bytes, NUL-terminated); head is the length of PREFIX{REL:S:.
- * False when the key is not one, or the profile does not fit. */
-bool key_side_profile(const char *key, size_t len, size_t head, char *out, size_t cap);
+/* The profile of a side key PREFIX{REL:S:PROFILE}:SUFFIX (suffix "side",
+ * or "seen" for layout 1's windows), unescaped, into out (cap bytes,
+ * NUL-terminated); head is the length of PREFIX{REL:S:. False when the key
+ * is not one, or the profile does not fit. */
+bool key_side_profile(const char *key, size_t len, size_t head, const char *suffix, char *out,
+                      size_t cap);
 
 /* The event key of an event on a side (README "Redis key layout"): the
  * first 8 bytes of SHA-1(id NUL counterpart), the counterpart as seen from

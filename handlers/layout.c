@@ -1,6 +1,7 @@
-/* layout.c — the layout key (layout.h): written, read and renewed with one
- * command each, sent to the node of the key's own slot (the key has no
- * hash tag of a side: on a cluster it lives wherever its name hashes). */
+/* layout.c — the layout key (layout.h): written, read, renewed and (after a
+ * migration) moved to version 2 with one command each, sent to the node of
+ * the key's own slot (the key has no hash tag of a side: on a cluster it
+ * lives wherever its name hashes). */
 #include "handlers/layout.h"
 #include "handlers/cluster.h"
 #include "handlers/engine_int.h"
@@ -25,23 +26,43 @@ static void new_id(char id[LAYOUT_ID_MAX])
     snprintf(id, LAYOUT_ID_MAX, "%016llx", (unsigned long long)v);
 }
 
-/* One command on the layout key: op, the key, then up to three more
- * arguments (NULL ends them); its reply. */
-static bool layout_call(Engine *e, const char *op, const char *a1, const char *a2,
-                        const char *a3, redisReply **r, char *err, size_t errlen)
+/* Connected, nothing due ahead: the layout key's name (malloc'd, klen
+ * bytes), NULL with err otherwise. */
+static char *layout_key(Engine *e, size_t *klen, char *err, size_t errlen)
 {
     if (!engine_connect(e, err, errlen) || !engine_read_groups(e, false, err, errlen))
-        return false;
+        return NULL;
     const char *prefix = e->cfg->key_prefix;
     size_t plen = strlen(prefix);
     char *key = malloc(plen + sizeof "layout");
     if (!key) {
         snprintf(err, errlen, "out of memory");
-        return false;
+        return NULL;
     }
     memcpy(key, prefix, plen);
     memcpy(key + plen, "layout", sizeof "layout");
-    size_t klen = plen + sizeof "layout" - 1;
+    *klen = plen + sizeof "layout" - 1;
+    return key;
+}
+
+/* The command written into cmd sent to the node of key (freed): its reply. */
+static bool layout_send(Engine *e, char *key, size_t klen, redisReply **r, char *err,
+                        size_t errlen)
+{
+    int slot = router_cluster(e->router) ? (int)cluster_slot(key, klen) : ROUTER_ANY;
+    free(key);
+    return engine_command(e, slot, r, err, errlen);
+}
+
+/* One command on the layout key: op, the key, then up to three more
+ * arguments (NULL ends them); its reply. */
+static bool layout_call(Engine *e, const char *op, const char *a1, const char *a2,
+                        const char *a3, redisReply **r, char *err, size_t errlen)
+{
+    size_t klen;
+    char *key = layout_key(e, &klen, err, errlen);
+    if (!key)
+        return false;
     const char *extra[3] = {a1, a2, a3};
     size_t n = 2;
     while (n - 2 < 3 && extra[n - 2])
@@ -51,9 +72,7 @@ static bool layout_call(Engine *e, const char *op, const char *a1, const char *a
     resp_arg(&e->cmd, key, klen);
     for (size_t i = 0; i + 2 < n; i++)
         resp_cstr(&e->cmd, extra[i]);
-    int slot = router_cluster(e->router) ? (int)cluster_slot(key, klen) : ROUTER_ANY;
-    free(key);
-    return engine_command(e, slot, r, err, errlen);
+    return layout_send(e, key, klen, r, err, errlen);
 }
 
 /* A reply holding the key's value (or nil) read into id. */
@@ -245,27 +264,6 @@ bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t er
     return ok;
 }
 
-bool engine_layout_migrated(Engine *e, char *err, size_t errlen)
-{
-    char id[LAYOUT_ID_MAX], value[LAYOUT_ID_MAX + 16];
-    redisReply *r;
-    if (engine_layout_get(e, id, err, errlen) != LAYOUT_OK)
-        return false;
-    if (!id[0])
-        new_id(id);
-    snprintf(value, sizeof value, "%d %s", LAYOUT_VERSION, id);
-    if (!layout_call(e, "SET", value, NULL, NULL, &r, err, errlen))
-        return false;
-    bool ok = r->type == REDIS_REPLY_STATUS;
-    if (!ok)
-        snprintf(err, errlen, "redis: SET %slayout: %s", e->cfg->key_prefix,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    else
-        e->layout_version = LAYOUT_VERSION;
-    freeReplyObject(r);
-    return ok;
-}
-
 int engine_layout_version(const Engine *e)
 {
     return e->layout_version;
@@ -291,4 +289,42 @@ bool engine_layout_idle(const Engine *e, unsigned long *conn)
         if (e->groups[i].kind == GROUP_APPLY)
             return false;
     return true;
+}
+
+/* 1 when the key held "1 <id>" and now holds "2 <id>", 0 when it held
+ * "2 <id>" already, else an error naming what it holds. */
+static const char MIGRATED_LUA[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v == '1 ' .. ARGV[1] then redis.call('SET', KEYS[1], '2 ' .. ARGV[1]) return 1 end\n"
+    "if v == '2 ' .. ARGV[1] then return 0 end\n"
+    "return redis.error_reply('holds ' .. (v and ('\"' .. string.sub(v, 1, 40) .. '\"') or "
+    "'nothing') .. ', not layout 1 or 2 of keyspace ' .. ARGV[1] .. ' (changed during the "
+    "migration: relationctl layout ack, or the keyspace wiped?)')\n";
+
+bool engine_layout_migrated(Engine *e, const char *id, bool *changed, char *err, size_t errlen)
+{
+    redisReply *r;
+    size_t klen;
+    char *key = layout_key(e, &klen, err, errlen);
+    *changed = false;
+    if (!key)
+        return false;
+    resp_count(&e->cmd, '*', 5);
+    resp_cstr(&e->cmd, "EVAL");
+    resp_cstr(&e->cmd, MIGRATED_LUA);
+    resp_cstr(&e->cmd, "1");
+    resp_arg(&e->cmd, key, klen);
+    resp_cstr(&e->cmd, id);
+    if (!layout_send(e, key, klen, &r, err, errlen))
+        return false;
+    bool ok = r->type == REDIS_REPLY_INTEGER;
+    if (ok) {
+        *changed = r->integer == 1;
+        e->layout_version = 2;
+    }
+    else
+        snprintf(err, errlen, "redis: %slayout %s", e->cfg->key_prefix,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to EVAL");
+    freeReplyObject(r);
+    return ok;
 }

@@ -47,9 +47,13 @@ LayoutResult engine_layout_claim(Engine *e, char id[LAYOUT_ID_MAX], bool *writte
 bool engine_layout_renew(Engine *e, char id[LAYOUT_ID_MAX], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* The version and id of a keyspace whose every side was converted
- * (relationctl migrate): "2 <id>", the id kept. */
-bool engine_layout_migrated(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* After a migration that converted every layout-1 side (relationctl
+ * migrate): the key set from "1 <id>" to "2 <id>" atomically, id the
+ * keyspace id it held when the migration started; *changed false when it
+ * said "2 <id>" already. False (err naming what the key holds) when it
+ * holds anything else: the keyspace changed meanwhile. */
+bool engine_layout_migrated(Engine *e, const char *id, bool *changed, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* The keyspace's layout version as last read (0: not read yet). */
 int engine_layout_version(const Engine *e);

@@ -1,15 +1,17 @@
 /* read.h — reads of one side, returned as structs for the callers to
  * render (trigger_stats_json, read_edge_json): its statistics and tops in
- * one snapshot (MULTI/EXEC), and its edges a page at a time (HSCAN).
+ * one snapshot (MULTI/EXEC), and its edges a page at a time (HSCAN), in
+ * either key layout (edge.h decodes an edge by its first byte).
  *
- * Ownership: strings in a result point into the Redis reply it keeps
- * (freed by the caller: freeReplyObject, edge_page_free). Threads: the
+ * Ownership: strings in a result point into what it keeps (freed by the
+ * caller: stats_keep_free, edge_page_free). Threads: the
  * engine's (engine.h). Failure: false with the reason in err, nothing to
  * free; a field that is not an edge of ours is skipped with a warning. */
 #ifndef RELATIOND_READ_H
 #define RELATIOND_READ_H
 
 #include "config/config.h"
+#include "handlers/edge.h"
 #include "handlers/engine.h"
 #include "lib/jsonbuf.h"
 #include "handlers/trigger.h"
@@ -19,11 +21,32 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* One side's statistics into st; the tops' ids point into *keep, the reply
- * the caller frees (freeReplyObject) when done with st. */
+/* What the tops' ids of a SideStats point into: the snapshot's reply,
+ * and the ids of tops computed from the edges. */
+typedef struct StatsKeep {
+    redisReply *reply;
+    char *ids;
+} StatsKeep;
+void stats_keep_free(StatsKeep *keep);
+
+/* One side's statistics into st, read in one snapshot (MULTI/EXEC), both
+ * layouts: a statistic absent is 0; a top is the first limit members of
+ * its sorted set when it exists, else, when the side has at most limit
+ * edges (a layout-2 side keeps no set then: README "Redis key layout"),
+ * computed from the side's edges, in the same snapshot; a larger side
+ * without a set (a top not rebuilt yet) has an empty top. The tops' ids
+ * point into *keep, freed by the caller (stats_keep_free) when done with
+ * st. */
 bool engine_side_stats(Engine *e, const RelationDef *rel, Side side, const char *profile,
-                       SideStats *st, redisReply **keep, char *err, size_t errlen)
+                       SideStats *st, StatsKeep *keep, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* The slots of rel's properties (edge.h) as the engine read them from
+ * PREFIX schema on this connection (schema.h: every connection reads each
+ * relation's list first, connecting when not connected); known false for a
+ * relation not in the engine's configuration. */
+bool engine_edge_slots(Engine *e, const RelationDef *rel, EdgeSlots *slots, char *err,
+                       size_t errlen) __attribute__((warn_unused_result));
 
 /* One HSCAN page of a side's edges: the edges, and the reply their
  * counterparts point into (released by the next read into the page). */

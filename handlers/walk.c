@@ -1,19 +1,26 @@
 /* walk.c — keyspace walks in pages (walk.h): SCAN of a side's keys on
- * every primary, HSCAN of a side's edges, the edges of a page read from
- * their stored JSON; the page helpers the other parts share
+ * every primary, HSCAN of a side's edges, the edges of a page decoded by
+ * their layout (edge.h); the page helpers the other parts share
  * (engine_int.h). */
 #include "handlers/walk.h"
 #include "handlers/engine_int.h"
 #include "handlers/keys.h"
+#include "handlers/read.h"
 #include "handlers/resp.h"
 #include "handlers/segment.h"
 
 #include <hiredis/hiredis.h>
-#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+bool walk_scan_shape(const redisReply *x)
+{
+    return x->type == REDIS_REPLY_ARRAY && x->elements == 2 &&
+           x->element[0]->type == REDIS_REPLY_STRING && x->element[0]->len < 32 &&
+           x->element[1]->type == REDIS_REPLY_ARRAY;
+}
 
 /* A SCAN or HSCAN written into cmd, sent to slot's node: its reply, checked
  * to be [cursor, [...]] (freed and false otherwise), and its next cursor. */
@@ -23,9 +30,7 @@ static bool scan_page(Engine *e, int slot, const char *what, redisReply **r, cha
     if (!engine_command(e, slot, r, err, errlen))
         return false;
     const redisReply *x = *r;
-    if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
-        x->element[0]->type != REDIS_REPLY_STRING || x->element[0]->len >= 32 ||
-        x->element[1]->type != REDIS_REPLY_ARRAY) {
+    if (!walk_scan_shape(x)) {
         snprintf(err, errlen, "redis: unexpected reply to %s%s%s", what,
                  x->type == REDIS_REPLY_ERROR ? ": " : "", x->type == REDIS_REPLY_ERROR ? x->str : "");
         freeReplyObject(*r);
@@ -37,42 +42,19 @@ static bool scan_page(Engine *e, int slot, const char *what, redisReply **r, cha
 }
 
 
-/* A stored edge ({"version": ..., "weights": {...}}, README "Redis key
- * layout") into w and its version; false when it is not one. */
-static bool edge_read(const RelationDef *rel, const char *raw, size_t len, EdgeWeights *w,
-                      char *version, size_t vcap, bool *has_version)
-{
-    json_error_t je;
-    json_t *root = json_loadb(raw, len, 0, &je);
-    json_t *weights = root ? json_object_get(root, "weights") : NULL;
-    json_t *v = root ? json_object_get(root, "version") : NULL;
-    bool ok = json_is_object(weights);
-    memset(w, 0, sizeof *w);
-    *has_version = ok && json_is_string(v) && strlen(json_string_value(v)) < vcap;
-    if (*has_version)
-        snprintf(version, vcap, "%s", json_string_value(v));
-    for (int i = 0; ok && i < rel->nproperties; i++) {
-        json_t *x = json_object_get(weights, rel->properties[i].short_name);
-        if (!x)
-            continue;
-        w->set[i] = true;
-        if (json_is_boolean(x))
-            w->w[i] = json_is_true(x);
-        else if (json_is_integer(x))
-            w->w[i] = json_integer_value(x);
-        else
-            ok = false;
-    }
-    json_decref(root);
-    return ok;
-}
-
 /* One HSCAN page of a side's edges (its fields @*) from cursor: the reply
  * (checked by scan_page) and the next cursor. The side is key (klen bytes)
  * or, key NULL, the one of rel, side and profile. */
 bool walk_edge_page(Engine *e, const RelationDef *rel, Side side, const char *profile,
                     const char *key, size_t klen, int slot, const char *cursor, int count,
                     redisReply **r, char next[32], char *err, size_t errlen)
+{
+    walk_hscan_cmd(e, rel, side, profile, key, klen, cursor, count);
+    return scan_page(e, slot, "HSCAN", r, next, err, errlen);
+}
+
+void walk_hscan_cmd(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                    const char *key, size_t klen, const char *cursor, int count)
 {
     resp_count(&e->cmd, '*', 7);
     resp_cstr(&e->cmd, "HSCAN");
@@ -85,18 +67,19 @@ bool walk_edge_page(Engine *e, const RelationDef *rel, Side side, const char *pr
     resp_cstr(&e->cmd, "@*");
     resp_cstr(&e->cmd, "COUNT");
     resp_int(&e->cmd, count);
-    return scan_page(e, slot, "HSCAN", r, next, err, errlen);
 }
 
-/* Field pair i of an edge page (f: the reply's fields) as an edge; false
- * when it is not an edge of ours. */
-bool walk_page_edge(const RelationDef *rel, const redisReply *f, size_t i, PageEdge *out)
+/* Field pair i of an edge page (f: the reply's fields) as an edge, its
+ * value decoded by its layout (edge.h); false when it is not an edge of
+ * ours. */
+bool walk_page_edge(const RelationDef *rel, const EdgeSlots *slots, const redisReply *f, size_t i,
+                    PageEdge *out)
 {
     const redisReply *k = f->element[i], *v = f->element[i + 1];
     if (k->type != REDIS_REPLY_STRING || k->len < 1 || k->str[0] != '@' ||
         v->type != REDIS_REPLY_STRING ||
-        !edge_read(rel, v->str, v->len, &out->w, out->version, sizeof out->version,
-                   &out->has_version))
+        !edge_decode(rel, slots, v->str, v->len, &out->w, out->version, sizeof out->version,
+                     &out->has_version))
         return false;
     out->cp = k->str + 1;
     out->cplen = k->len - 1;
@@ -123,9 +106,9 @@ bool walk_scan_keys(Engine *e, int slot, const JsonBuf *pattern, const char *typ
 }
 
 /* Whether one of the side's edges matches (HSCAN until one does). */
-static bool side_matches(Engine *e, const RelationDef *rel, const char *key, size_t klen,
-                         int slot, const Segment *seg, bool *match, unsigned long *edges,
-                         char *err, size_t errlen)
+static bool side_matches(Engine *e, const RelationDef *rel, const EdgeSlots *slots,
+                         const char *key, size_t klen, int slot, const Segment *seg, bool *match,
+                         unsigned long *edges, char *err, size_t errlen)
 {
     char cursor[32] = "0";
     *match = false;
@@ -137,7 +120,7 @@ static bool side_matches(Engine *e, const RelationDef *rel, const char *key, siz
         const redisReply *f = r->element[1];
         for (size_t i = 0; i + 1 < f->elements && !*match; i += 2) {
             PageEdge pe;
-            if (!walk_page_edge(rel, f, i, &pe))
+            if (!walk_page_edge(rel, slots, f, i, &pe))
                 continue;
             (*edges)++;
             *match = segment_match(seg, &pe.w);
@@ -171,8 +154,9 @@ double engine_walk_share(const Engine *e)
     return e->walk_share;
 }
 
-static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each, void *ctx,
-                       char *err, size_t errlen)
+/* The keys PREFIX{REL:S:*}:suffix of type (a SCAN ... TYPE). */
+static bool walk_sides(Engine *e, const RelationDef *rel, Side side, const char *suffix,
+                       const char *type, SideFn each, void *ctx, char *err, size_t errlen)
 {
     JsonBuf pattern = {0};
     bool ok = true, go_on = true;
@@ -181,7 +165,8 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
     key_glob_literal(&pattern, e->cfg->key_prefix);
     jsonbuf_char(&pattern, '{');
     jsonbuf_cstr(&pattern, rel->short_name);
-    jsonbuf_cstr(&pattern, side == SIDE_DIRECT ? ":d:*}:side" : ":r:*}:side");
+    jsonbuf_cstr(&pattern, side == SIDE_DIRECT ? ":d:*}:" : ":r:*}:");
+    jsonbuf_cstr(&pattern, suffix);
     size_t head = strlen(e->cfg->key_prefix) + 1 + strlen(rel->short_name) + 3;
     if (pattern.oom) {
         jsonbuf_free(&pattern);
@@ -197,7 +182,7 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
             continue; /* a primary with no slot holds no key */
         do {
             redisReply *r;
-            if (!(ok = walk_scan_keys(e, slot, &pattern, "hash", &r, cursor, err, errlen)))
+            if (!(ok = walk_scan_keys(e, slot, &pattern, type, &r, cursor, err, errlen)))
                 break;
             e->walk_share = (node + cursor_share(cursor)) / nodes;
             const redisReply *keys = r->element[1];
@@ -205,7 +190,7 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
                 const redisReply *k = keys->element[i];
                 char profile[EVENT_PROFILE_MAX + 1];
                 if (k->type != REDIS_REPLY_STRING ||
-                    !key_side_profile(k->str, k->len, head, profile, sizeof profile))
+                    !key_side_profile(k->str, k->len, head, suffix, profile, sizeof profile))
                     continue;
                 go_on = each(e, rel, side, k->str, k->len, profile, ctx, &ok, err, errlen);
             }
@@ -218,6 +203,7 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, SideFn each
 
 typedef struct {
     const struct Segment *seg;
+    EdgeSlots slots;
     bool (*found)(const char *profile, size_t len, void *ctx);
     void *ctx;
     unsigned long *edges;
@@ -229,7 +215,7 @@ static bool segment_side(Engine *e, const RelationDef *rel, Side side, const cha
 {
     SegmentWalk *w = ctx;
     bool match;
-    *ok = side_matches(e, rel, key, klen,
+    *ok = side_matches(e, rel, &w->slots, key, klen,
                        router_cluster(e->router) ? key_slot(rel, side, profile) : ROUTER_ANY,
                        w->seg, &match, w->edges, err, errlen);
     return *ok && (!match || w->found(profile, strlen(profile), w->ctx));
@@ -239,9 +225,11 @@ bool engine_segment(Engine *e, const RelationDef *rel, Side side, const struct S
                     bool (*found)(const char *profile, size_t len, void *ctx), void *ctx,
                     unsigned long *edges, char *err, size_t errlen)
 {
-    SegmentWalk w = {seg, found, ctx, edges};
+    SegmentWalk w = {.seg = seg, .found = found, .ctx = ctx, .edges = edges};
     *edges = 0;
-    return walk_sides(e, rel, side, segment_side, &w, err, errlen);
+    if (!engine_edge_slots(e, rel, &w.slots, err, errlen))
+        return false;
+    return walk_sides(e, rel, side, "side", "hash", segment_side, &w, err, errlen);
 }
 
 typedef struct {
@@ -262,7 +250,14 @@ bool engine_sides(Engine *e, const RelationDef *rel, Side side,
                   bool (*each)(const char *profile, void *ctx), void *ctx, char *err,
                   size_t errlen)
 {
+    return engine_sides_keyed(e, rel, side, "side", "hash", each, ctx, err, errlen);
+}
+
+bool engine_sides_keyed(Engine *e, const RelationDef *rel, Side side, const char *suffix,
+                        const char *type, bool (*each)(const char *profile, void *ctx),
+                        void *ctx, char *err, size_t errlen)
+{
     ProfileWalk w = {each, ctx};
-    return walk_sides(e, rel, side, profile_side, &w, err, errlen);
+    return walk_sides(e, rel, side, suffix, type, profile_side, &w, err, errlen);
 }
 

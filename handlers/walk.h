@@ -40,8 +40,15 @@ bool engine_sides(Engine *e, const RelationDef *rel, Side side,
                   bool (*each)(const char *profile, void *ctx), void *ctx, char *err,
                   size_t errlen) __attribute__((warn_unused_result));
 
+/* The same for the side keys ending in :suffix of the Redis type `type`
+ * ("seen", "zset": layout 1's duplicate windows, for the migration);
+ * engine_sides is ("side", "hash"). */
+bool engine_sides_keyed(Engine *e, const RelationDef *rel, Side side, const char *suffix,
+                        const char *type, bool (*each)(const char *profile, void *ctx),
+                        void *ctx, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* The share (0..1) of the relation's side keys the walk under way (or the
- * last) of engine_sides or engine_segment has passed, for a progress bar. */
+ * last) of engine_sides(_keyed) or engine_segment has passed, for a progress bar. */
 double engine_walk_share(const Engine *e);
 
 #endif

@@ -1,12 +1,17 @@
 /* apply.c — relationd.apply and relationd.apply2 (apply.h): apply.lua's
  * prepare, commit, finish, remember and shadow, step for step, with
- * Lua 5.1's numbers (doubles) where the library computes. */
+ * Lua 5.1's numbers (doubles) where the library computes, on layout 2
+ * (README "Redis key layout": packed edges, the #w/#z duplicate window,
+ * the outbox in :out, bounded tops in top.c, a layout-1 side converted on
+ * touch by migrate.c). */
 #include "module/apply.h"
 #include "module/edge.h"
 #include "module/mpack.h"
 #include "module/num.h"
 #include "module/stats.h"
 #include "module/store.h"
+#include "module/migrate.h"
+#include "module/top.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,23 +23,24 @@
 
 typedef struct {
     const ConfRel *C;
-    RedisModuleString *k_side, *k_seen, *k_tomb, **k_tops;
-    Str cp;
-    RedisModuleString *member, *edge_f, *cp_str;
-    Str mem; /* member's bytes */
+    RedisModuleString *k_side, *k_ids, *k_out, *k_tomb, **k_tops, *k_seen;
+    Str cp, ek;
+    RedisModuleString *edge_f, *cp_str, *ek_str;
     Opt before[CONF_MAX_HM];
     Opt rb;
     bool unfence;
     int status;
     Opt pending;
+    /* the duplicate window: #z present (zset mode, its value l) or #w */
+    bool zmode;
+    Opt win;
+    double l;
     char now[32];
     size_t nowlen;
-    double score, l;
-    bool has_l;
+    double score;
     Weights old, neww;
     bool has_old, has_new;
     Opt oldver, newver, tomb;
-    char *verbuf;
     int kind;
     double edges;
     bool gone, exact;
@@ -42,11 +48,12 @@ typedef struct {
     int fidx[CONF_MAX_HM];
     double deltas[CONF_MAX_HM], vals[CONF_MAX_HM];
     Mpack rec;
-    Opt json;
+    Opt packed;
+    TopEdges side_edges; /* a small side's edges, read with its hash */
     RedisModuleString *now_str; /* now's text as a string, once made (side_now) */
 } SideState;
 
-enum { PREP_OK, PREP_FENCED, PREP_INVALID, PREP_ERROR };
+enum { PREP_OK, PREP_FENCED, PREP_INVALID, PREP_ERROR, PREP_MIGRATED };
 
 /* vcmp of apply.lua: two int64 decimal strings compared. */
 static int vcmp(Str x, Str y)
@@ -83,7 +90,7 @@ static int bad_data(Run *R, RedisModuleString *key, const char *what)
 /* The argument strings a call's counterparts and now came in (NULL: none
  * found, a string is made). */
 typedef struct {
-    RedisModuleString *cp[2], *now;
+    RedisModuleString *cp[2], *ek[2], *now;
 } ArgStrs;
 
 /* The argument among argv[n] whose bytes are s's (a's strings point into
@@ -98,73 +105,159 @@ static RedisModuleString *arg_of(RedisModuleString **argv, int n, Str s)
     return NULL;
 }
 
-/* Phase 1 of a side: reads and decisions only (apply.lua, prepare). */
-static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString **keys, int o,
-                   Str cp, RedisModuleString *cp_str, RedisModuleString *now_str)
+/* A copy of v in the context's pool. */
+static Opt pool_opt(Run *R, const char *v, size_t vl)
+{
+    char *c = RedisModule_PoolAlloc(R->ctx, vl + 1);
+    memcpy(c, v, vl);
+    return (Opt){c, vl, true};
+}
+
+/* read_side's scan of a small side. */
+typedef struct {
+    Run *R;
+    SideState *S;
+    Opt *got;
+} SideScan;
+
+static void scan_field(void *priv, const char *f, size_t fl, const char *v, size_t vl)
+{
+    SideScan *sc = priv;
+    SideState *S = sc->S;
+    const ConfRel *C = S->C;
+    int nhm = C->nhm, at = -1;
+    if (fl == 0)
+        return;
+    if (f[0] == '@') {
+        top_edges_add(&S->side_edges, f + 1, fl - 1, v, vl);
+        if (fl - 1 == S->cp.len && memcmp(f + 1, S->cp.s, S->cp.len) == 0)
+            at = nhm + 1;
+    } else if (f[0] == '#') {
+        static const char *const names[] = {"#last", NULL, "#fence", "#rebuild", "#w", "#z"};
+        for (int j = 0; j < 6 && at < 0; j++)
+            if (names[j] && strlen(names[j]) == fl && memcmp(names[j], f, fl) == 0)
+                at = nhm + j;
+    } else {
+        for (int i = 0; i < nhm && at < 0; i++)
+            if (strlen(C->hm[i]) == fl && memcmp(C->hm[i], f, fl) == 0)
+                at = i;
+    }
+    if (at >= 0)
+        sc->got[at] = pool_opt(sc->R, v, vl);
+}
+
+/* The side's statistics (ConfRel.hm), then #last, the edge, #fence,
+ * #rebuild, #w and #z into got: a small side's hash read whole in one scan
+ * (its edges kept for its tops), a larger one's fields looked up. */
+static bool read_side(Run *R, SideState *S, Opt *got)
 {
     const ConfRel *C = S->C;
     int nhm = C->nhm;
-    S->k_side = keys[o];
-    S->k_seen = keys[o + 1];
-    S->k_tomb = keys[o + 2];
-    S->k_tops = keys + o + 3;
-    S->cp = cp;
-    S->member = run_cat(R, "", A->id.s, A->id.len, 0, cp.s, cp.len);
-    S->mem.s = RedisModule_StringPtrLen(S->member, &S->mem.len);
-    S->edge_f = run_cat(R, "@", cp.s, cp.len, -1, NULL, 0);
-    S->cp_str = cp_str ? cp_str : run_str(R, cp.s, cp.len);
-
-    RedisModuleString *get[CONF_MAX_HM + 4];
+    long long small = nhm + 4, fields;
+    for (int t = 0; t < C->ntops; t++)
+        if (C->p[C->tops[t]].last_n + 1 + nhm + 4 > small)
+            small = C->p[C->tops[t]].last_n + 1 + nhm + 4;
+    if (!st_hlen(R, S->k_side, &fields))
+        return false;
+    if (C->ntops > 0 && fields <= small) {
+        memset(got, 0, (size_t)(nhm + 6) * sizeof *got);
+        S->side_edges.R = R;
+        SideScan sc = {R, S, got};
+        if (!st_hscan(R, S->k_side, scan_field, &sc))
+            return false;
+        S->side_edges.read = true;
+        if (S->side_edges.oom) {
+            snprintf(R->err, sizeof R->err, "ERR relationd: out of memory reading a side");
+            R->failed = true;
+            return false;
+        }
+        return true;
+    }
+    RedisModuleString *get[CONF_MAX_HM + 6];
     for (int i = 0; i < nhm; i++)
         get[i] = C->hm_str[i];
     get[nhm] = name_last;
     get[nhm + 1] = S->edge_f;
     get[nhm + 2] = name_fence;
     get[nhm + 3] = name_rebuild;
-    Opt got[CONF_MAX_HM + 4];
-    if (!st_hmget(R, S->k_side, get, nhm + 4, got))
+    get[nhm + 4] = name_w;
+    get[nhm + 5] = name_z;
+    return st_hmget(R, S->k_side, get, nhm + 6, got);
+}
+
+/* Phase 1 of a side: reads and decisions only (apply.lua, prepare); a
+ * layout-1 side found is converted first (PREP_MIGRATED: prepare again). */
+static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
+                   RedisModuleString **keys, int o, int side, const ArgStrs *as, bool converted)
+{
+    const ConfRel *C = S->C;
+    int nhm = C->nhm;
+    S->k_side = keys[o];
+    S->k_ids = keys[o + 1];
+    S->k_out = keys[o + 2];
+    S->k_tomb = keys[o + 3];
+    S->k_tops = keys + o + 4;
+    S->k_seen = A->migrating ? keys[o + 4 + C->ntops] : NULL;
+    S->cp = A->cp[side];
+    S->ek = A->ek[side];
+    S->edge_f = run_cat(R, "@", S->cp.s, S->cp.len, -1, NULL, 0);
+    S->cp_str = as->cp[side] ? as->cp[side] : run_str(R, S->cp.s, S->cp.len);
+    S->ek_str = as->ek[side] ? as->ek[side] : run_str(R, S->ek.s, S->ek.len);
+
+    Opt got[CONF_MAX_HM + 6];
+    if (!read_side(R, S, got))
         return PREP_ERROR;
     for (int i = 0; i < nhm; i++)
         S->before[i] = got[i];
-    Opt l = got[nhm], raw = got[nhm + 1], fence = got[nhm + 2];
+    Opt last1 = got[nhm], raw = got[nhm + 1], fence = got[nhm + 2], z = got[nhm + 5];
     S->rb = got[nhm + 3];
+    S->win = got[nhm + 4];
     if (fence.s && fence.len == A->epoch.len && memcmp(fence.s, A->epoch.s, fence.len) == 0)
         return PREP_FENCED;
+    if (!converted) {
+        int m = migrate_on_touch(R, cf, C, S->k_side, S->k_ids, S->k_out, S->k_seen, S->k_tops,
+                                 last1.set, S->win.set || z.set);
+        if (m != 0)
+            return m < 0 ? PREP_ERROR : PREP_MIGRATED;
+    }
     S->unfence = fence.s != NULL;
-    S->has_l = l.s != NULL;
-    if (S->has_l && !num_lua(l.s, l.len, &S->l))
-        return bad_data(R, S->k_side, "#last is not a number");
+    S->zmode = z.set;
+    if (S->zmode && !num_lua(z.s, z.len, &S->l))
+        return bad_data(R, S->k_side, "#z is not a number");
+    if (!S->zmode && S->win.len % ARGS_EVENT_KEY != 0)
+        return bad_data(R, S->k_side, "#w is not a list of 8-byte event keys");
 
-    bool seen;
-    if (!st_zhas(R, S->k_seen, S->member, &seen))
-        return PREP_ERROR;
-    if (seen) {
-        S->status = 2;
-        if (!st_hget(R, S->k_side, run_cat(R, "!", S->mem.s, S->mem.len, -1, NULL, 0),
-                     &S->pending))
+    bool dup = false;
+    if (S->zmode) {
+        if (!st_zhas(R, S->k_ids, S->ek_str, &dup))
             return PREP_ERROR;
-        return PREP_OK;
+    } else {
+        for (size_t off = 0; off < S->win.len && !dup; off += ARGS_EVENT_KEY)
+            dup = memcmp(S->win.s + off, S->ek.s, ARGS_EVENT_KEY) == 0;
+    }
+    if (dup) {
+        S->status = 2;
+        return st_hget(R, S->k_out, S->ek_str, &S->pending) ? PREP_OK : PREP_ERROR;
     }
     S->score = A->now_v;
     if (A->now.len >= sizeof S->now)
         return bad_data(R, S->k_side, "now too long");
     memcpy(S->now, A->now.s, A->now.len);
     S->nowlen = A->now.len;
-    S->now_str = now_str;
-    if (S->has_l && S->l >= S->score) {
+    S->now_str = as->now;
+    if (S->zmode && S->l >= S->score) {
         S->score = S->l + 1;
         S->nowlen = (size_t)num_format(S->score, S->now);
         S->now_str = NULL; /* made from S->now when needed (side_now) */
     }
 
     if (raw.s) {
-        S->verbuf = RedisModule_PoolAlloc(R->ctx, raw.len + 1);
-        bool hv;
-        if (!edge_parse(C, raw.s, raw.len, &S->old, S->verbuf, &S->oldver.len, &hv))
-            return bad_data(R, S->k_side, "an edge's value is not the layout's JSON");
+        const char *ver;
+        size_t vl;
+        if (!edge_unpack(C, raw.s, raw.len, &S->old, &ver, &vl))
+            return bad_data(R, S->k_side, "an edge's value is not the layout's packed value");
         S->has_old = true;
-        S->oldver.set = hv;
-        S->oldver.s = S->verbuf;
+        S->oldver = (Opt){ver, vl, ver != NULL};
     }
     S->edges = 0;
     if (S->before[0].set && !num_lua(S->before[0].s, S->before[0].len, &S->edges))
@@ -275,8 +368,7 @@ static int prepare(Run *R, SideState *S, const ApplyArgs *A, RedisModuleString *
     return PREP_OK;
 }
 
-/* The side's now (the #last value and the id's score) as a string, made
- * once. */
+/* The side's now (the window's newest score) as a string, made once. */
 static RedisModuleString *side_now(Run *R, SideState *S)
 {
     if (!S->now_str)
@@ -284,32 +376,12 @@ static RedisModuleString *side_now(Run *R, SideState *S)
     return S->now_str;
 }
 
-/* The id joins the side's recent ids (apply.lua, remember). */
-static bool remember(Run *R, const Conf *cf, SideState *S)
-{
-    if (!st_zadd(R, S->k_seen, S->now, S->nowlen, side_now(R, S), S->member))
-        return false;
-    if (!S->has_l || floor(S->score / cf->expire_step) != floor(S->l / cf->expire_step))
-        if (!st_expire(R, S->k_seen, cf->tomb_ttl_s))
-            return false;
-    if (!S->has_l || floor(S->score / 8) != floor(S->l / 8))
-        if (!st_ztrim(R, S->k_seen, cf->dedup_keep))
-            return false;
-    return true;
-}
-
 /* The edge as this call leaves it counted in the rebuild's copy (apply.lua,
- * shadow). */
-static bool shadow(Run *R, SideState *S, Opt json)
+ * shadow); value: the edge's packed value, "x" when detached. */
+static bool shadow(Run *R, SideState *S, Opt value)
 {
     const ConfRel *C = S->C;
-    size_t kl;
-    const char *k = RedisModule_StringPtrLen(S->k_side, &kl);
-    if (kl < 4)
-        kl = 4;
-    Str base = {k, kl - 4};
-    RedisModuleString *k_rb = run_cat(R, "", base.s, base.len, -1, NULL, 0);
-    RedisModule_StringAppendBuffer(R->ctx, k_rb, "rebuild", 7);
+    RedisModuleString *k_rb = run_sibling(R, S->k_side, "rebuild", NULL);
     RedisModuleCallReply *got = RUN(R, "HMGET", "scs", k_rb, "#epoch", S->edge_f);
     if (!got)
         return false;
@@ -320,28 +392,24 @@ static bool shadow(Run *R, SideState *S, Opt json)
     if (!opt_eq(ep, S->rb)) {
         if (!RUN(R, "HDEL", "!sc", S->k_side, "#rebuild"))
             return false;
-        for (int t = 0; t < C->ntops; t++) {
-            RedisModuleString *tk = run_cat(R, "", base.s, base.len, -1, NULL, 0);
-            RedisModule_StringAppendBuffer(R->ctx, tk, "rebuild:top:", 12);
-            const char *sn = C->p[C->tops[t]].short_name;
-            RedisModule_StringAppendBuffer(R->ctx, tk, sn, strlen(sn));
-            if (!RUN(R, "UNLINK", "!s", tk))
+        for (int t = 0; t < C->ntops; t++)
+            if (!RUN(R, "UNLINK", "!s",
+                     run_sibling(R, S->k_side, "rebuild:top:", C->p[C->tops[t]].short_name)))
                 return false;
-        }
         return true;
     }
     Stats acc;
     stats_init(&acc, C, k_rb);
-    if (counted.s && counted.len == 1 && counted.s[0] == '1') {
+    /* the copy's markers: '=' as stored, 'x' detached (no packed value) */
+    if (counted.s && counted.len == 1 && counted.s[0] == '=') {
         if (S->has_old && !stats_contrib(R, &acc, &S->old, -1))
             return false;
-    } else if (counted.s && counted.len > 0) {
+    } else if (counted.s && !(counted.len == 1 && counted.s[0] == 'x')) {
         Weights w;
-        char *vb = RedisModule_PoolAlloc(R->ctx, counted.len + 1);
+        const char *ver;
         size_t vl;
-        bool hv;
-        if (!edge_parse(C, counted.s, counted.len, &w, vb, &vl, &hv)) {
-            bad_data(R, k_rb, "an edge's value is not the layout's JSON");
+        if (!edge_unpack(C, counted.s, counted.len, &w, &ver, &vl)) {
+            bad_data(R, k_rb, "an edge's value is not the layout's packed value");
             return false;
         }
         if (!stats_contrib(R, &acc, &w, -1))
@@ -353,9 +421,7 @@ static bool shadow(Run *R, SideState *S, Opt json)
         return false;
     for (int t = 0; t < C->ntops; t++) {
         int i = C->tops[t];
-        RedisModuleString *tk = run_cat(R, "", base.s, base.len, -1, NULL, 0);
-        RedisModule_StringAppendBuffer(R->ctx, tk, "rebuild:top:", 12);
-        RedisModule_StringAppendBuffer(R->ctx, tk, C->p[i].short_name, strlen(C->p[i].short_name));
+        RedisModuleString *tk = run_sibling(R, S->k_side, "rebuild:top:", C->p[i].short_name);
         if (S->has_new && S->neww.set[i]) {
             char num[24];
             int nl = num_format(S->neww.v[i], num);
@@ -365,48 +431,7 @@ static bool shadow(Run *R, SideState *S, Opt json)
             return false;
         }
     }
-    return RUN(R, "HSET", "!ssb", k_rb, S->edge_f, json.s ? json.s : "", json.len) != NULL;
-}
-
-/* n bytes of s at p: the end. */
-static char *put(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return p + n;
-}
-
-/* The edge's JSON value (apply.lua, commit). */
-static Opt edge_json(Run *R, SideState *S)
-{
-    const ConfRel *C = S->C;
-    size_t cap = 40 + (S->newver.set ? S->newver.len : 0);
-    for (int i = 0; i < C->n; i++)
-        cap += strlen(C->p[i].jkey) + 26;
-    char *b = RedisModule_PoolAlloc(R->ctx, cap), *p = b;
-    p = put(p, "{\"version\":", 11);
-    if (S->newver.set) {
-        *p++ = '"';
-        p = put(p, S->newver.s, S->newver.len);
-        *p++ = '"';
-    } else {
-        p = put(p, "null", 4);
-    }
-    p = put(p, ",\"weights\":{", 12);
-    bool first = true;
-    for (int i = 0; i < C->n; i++) {
-        if (!S->neww.set[i])
-            continue;
-        if (!first)
-            *p++ = ',';
-        first = false;
-        p = put(p, C->p[i].jkey, strlen(C->p[i].jkey));
-        if (C->p[i].typ == 2)
-            p = S->neww.v[i] == 1 ? put(p, "true", 4) : put(p, "false", 5);
-        else
-            p += num_format(S->neww.v[i], p);
-    }
-    p = put(p, "}}", 2);
-    return (Opt){b, (size_t)(p - b), true};
+    return RUN(R, "HSET", "!ssb", k_rb, S->edge_f, value.s ? value.s : "", value.len) != NULL;
 }
 
 static void pack_weights(Mpack *m, const ConfRel *C, bool has, const Weights *w)
@@ -426,93 +451,89 @@ static void pack_weights(Mpack *m, const ConfRel *C, bool has, const Weights *w)
 
 #define HMAX (2 * (CONF_MAX_HM + 4))
 
-/* Phase 2 of a side prepared with status 1 (apply.lua, commit): false on a
- * Redis error. */
-static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
+/* Field/value pairs for the side's HSET and fields for its HDEL. */
+typedef struct {
+    RedisModuleString *h[HMAX + 4];
+    int nh;
+    RedisModuleString *d[CONF_MAX_HM + 4];
+    int nd;
+} SideWrites;
+
+/* The window's writes of a side that is not a duplicate (apply.lua,
+ * remember): into the side's hash (#w or #z, written with the rest by
+ * side_write) and the ids set (written now, after the side's hash). */
+static bool remember(Run *R, const Conf *cf, SideState *S, SideWrites *W, bool write_ids)
+{
+    if (S->zmode) {
+        if (!write_ids) {
+            W->h[W->nh++] = name_z;
+            W->h[W->nh++] = side_now(R, S);
+            return true;
+        }
+        if (!st_zadd(R, S->k_ids, S->now, S->nowlen, side_now(R, S), S->ek_str))
+            return false;
+        if (floor(S->score / cf->expire_step) != floor(S->l / cf->expire_step) &&
+            !st_expire_ms(R, S->k_ids, cf->tomb_ttl_s * 1000))
+            return false;
+        if (floor(S->score / 8) != floor(S->l / 8) && !st_ztrim(R, S->k_ids, cf->dedup_keep))
+            return false;
+        return true;
+    }
+    size_t n = S->win.len / ARGS_EVENT_KEY;
+    if (n < WINDOW_KEYS || cf->dedup_keep <= WINDOW_KEYS) {
+        if (write_ids)
+            return true;
+        size_t keep = n < WINDOW_KEYS ? n : WINDOW_KEYS - 1;
+        RedisModuleString *w = keep ? run_str(R, S->win.s + (n - keep) * ARGS_EVENT_KEY,
+                                              keep * ARGS_EVENT_KEY)
+                                    : run_str(R, "", 0);
+        RedisModule_StringAppendBuffer(R->ctx, w, S->ek.s, ARGS_EVENT_KEY);
+        W->h[W->nh++] = name_w;
+        W->h[W->nh++] = w;
+        return true;
+    }
+    /* the spill: the window goes to the ids set, the side to zset mode */
+    if (!write_ids) {
+        W->d[W->nd++] = name_w;
+        W->h[W->nh++] = name_z;
+        W->h[W->nh++] = side_now(R, S);
+        return true;
+    }
+    ZItem items[WINDOW_KEYS + 1];
+    const char *from = S->win.s + (n - WINDOW_KEYS) * ARGS_EVENT_KEY;
+    for (int j = 0; j < WINDOW_KEYS; j++)
+        items[j] = (ZItem){from + j * ARGS_EVENT_KEY, ARGS_EVENT_KEY,
+                           S->score - (WINDOW_KEYS - j)};
+    items[WINDOW_KEYS] = (ZItem){S->ek.s, ARGS_EVENT_KEY, S->score};
+    return st_zadd_many(R, S->k_ids, items, WINDOW_KEYS + 1) &&
+           st_expire_ms(R, S->k_ids, cf->tomb_ttl_s * 1000);
+}
+
+/* The side's hash written (HDEL, then HSET), then its window's ids, then
+ * its expiry: a side left without edges expires TOMB_TTL after its last
+ * event; an attach to such a side keeps it. */
+static bool side_write(Run *R, const Conf *cf, SideState *S, SideWrites *W, double edges_after)
+{
+    if (!remember(R, cf, S, W, false))
+        return false;
+    if (W->nd > 0 && !st_hdel(R, S->k_side, W->d, W->nd))
+        return false;
+    if (W->nh > 0 && !st_hset(R, S->k_side, W->h, W->nh))
+        return false;
+    if (!remember(R, cf, S, W, true))
+        return false;
+    if (edges_after <= 0)
+        return st_expire_ms(R, S->k_side, cf->tomb_ttl_s * 1000);
+    if (S->kind == 1 && S->edges <= 0)
+        return st_persist(R, S->k_side);
+    return true;
+}
+
+/* The record: {date, kind, before, old, new, {tops after}}; the tops'
+ * keys written (top.h). */
+static bool record(Run *R, SideState *S, const ApplyArgs *A, double after)
 {
     const ConfRel *C = S->C;
-    char num[HMAX][24];
-    RedisModuleString *h[HMAX + 2];
-    int nh = 0;
-    bool has_old = S->has_old, has_new = S->has_new;
-
-    if (S->kind) {
-        for (int t = 0; t < C->ntops; t++) {
-            int i = C->tops[t];
-            bool os = has_old && S->old.set[i], ns = has_new && S->neww.set[i];
-            if (os == ns && (!os || S->old.v[i] == S->neww.v[i]))
-                continue;
-            if (ns) {
-                int nl = num_format(S->neww.v[i], num[0]);
-                if (!st_zadd(R, S->k_tops[t], num[0], (size_t)nl, NULL, S->cp_str))
-                    return false;
-            } else if (!st_zrem(R, S->k_tops[t], S->cp_str)) {
-                return false;
-            }
-        }
-    }
-
-    S->json = (Opt){NULL, 0, false};
-    if (has_new) {
-        if (S->kind || !opt_eq(S->oldver, S->newver)) {
-            S->json = edge_json(R, S);
-            h[0] = S->edge_f;
-            h[1] = run_str(R, S->json.s, S->json.len);
-            nh = 2;
-        }
-        if (S->tomb.set && !st_del(R, S->k_tomb))
-            return false;
-    } else if (S->newver.set && (has_old || A->version.len > 0)) {
-        if (!st_set_ex(R, S->k_tomb, S->newver.s, S->newver.len, cf->tomb_ttl_s))
-            return false;
-    }
-    if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->json : (Opt){"", 0, true}))
-        return false;
-
-    RedisModuleString *last = name_last, *now = side_now(R, S);
-    if (!S->kind) {
-        if (S->edges > 0) {
-            h[nh++] = last;
-            h[nh++] = now;
-        }
-        if (nh > 0 && !st_hset(R, S->k_side, h, nh))
-            return false;
-        return remember(R, cf, S);
-    }
-    h[nh++] = last;
-    h[nh++] = now;
-
-    if (S->kind == 3) {
-        if (S->gone) {
-            RedisModuleString *del[CONF_MAX_HM + 3];
-            int nd = 0;
-            for (int i = 0; i < C->nhm; i++)
-                del[nd++] = C->hm_str[i];
-            del[nd++] = last;
-            del[nd++] = S->edge_f;
-            del[nd++] = name_fence;
-            if (!st_hdel(R, S->k_side, del, nd))
-                return false;
-            nh = 0;
-        } else if (!st_hdel(R, S->k_side, &S->edge_f, 1)) {
-            return false;
-        }
-    }
-    if (S->exact) {
-        for (int j = 0; j < S->nf; j++) {
-            h[nh++] = C->hm_str[S->fidx[j]];
-            int nl = num_format(S->vals[j], num[j]);
-            h[nh++] = run_str(R, num[j], (size_t)nl);
-        }
-    } else {
-        for (int j = 0; j < S->nf; j++) {
-            int nl = num_format(S->deltas[j], num[j]);
-            if (!RUN(R, "HINCRBY", "!scb", S->k_side, C->hm[S->fidx[j]], num[j], (size_t)nl))
-                return false;
-        }
-    }
-
-    /* the record: {date, kind, before, old, new, {tops after}} */
     Mpack *m = &S->rec;
     mpack_array(m, 6);
     mpack_str(m, A->date.s, A->date.len);
@@ -524,24 +545,91 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
         else
             mpack_false(m);
     }
-    pack_weights(m, C, has_old, &S->old);
-    pack_weights(m, C, has_new, &S->neww);
-    mpack_array(m, (size_t)C->ntops);
-    for (int t = 0; t < C->ntops; t++) {
-        const ConfProp *p = &C->p[C->tops[t]];
-        if (!st_zrange_pack(R, S->k_tops[t], p->order == 1, p->last_n, m))
-            return false;
-    }
+    pack_weights(m, C, S->has_old, &S->old);
+    pack_weights(m, C, S->has_new, &S->neww);
+    TopChange tc = {C, S->k_side, S->k_tops, S->cp, S->edges, after, S->before,
+                    S->has_old ? &S->old : NULL, S->has_new ? &S->neww : NULL, S->packed,
+                    &S->side_edges};
+    if (!tops_after(R, &tc, m))
+        return false;
     if (m->oom) {
         snprintf(R->err, sizeof R->err, "ERR relationd: out of memory for the record");
         R->failed = true;
         return false;
     }
-    h[nh++] = run_cat(R, "!", S->mem.s, S->mem.len, -1, NULL, 0);
-    h[nh++] = run_str(R, (const char *)m->data, m->len);
-    if (!st_hset(R, S->k_side, h, nh))
+    return true;
+}
+
+/* Phase 2 of a side prepared with status 1 (apply.lua, commit), in the
+ * function's order of writes (so that a key of another type in the way
+ * leaves what the function leaves): the tops, the tombstone, the rebuild's
+ * copy, the outbox's record, then the side's hash and window: false on a
+ * Redis error. */
+static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
+{
+    const ConfRel *C = S->C;
+    char num[HMAX][24];
+    SideWrites *W = RedisModule_PoolAlloc(R->ctx, sizeof *W);
+    W->nh = W->nd = 0;
+    bool has_old = S->has_old, has_new = S->has_new;
+
+    S->packed = (Opt){NULL, 0, false};
+    if (has_new && (S->kind || !opt_eq(S->oldver, S->newver))) {
+        char *b = RedisModule_PoolAlloc(R->ctx, edge_pack_cap(C, S->newver.len));
+        size_t bl = edge_pack(C, &S->neww, S->newver.set ? S->newver.s : NULL, S->newver.len, b);
+        S->packed = (Opt){b, bl, true};
+        W->h[W->nh++] = S->edge_f;
+        W->h[W->nh++] = run_str(R, b, bl);
+    }
+    double after = S->edges + (S->kind == 1 ? 1 : S->kind == 3 ? -1 : 0);
+    if (S->gone)
+        after = 0;
+    if (S->kind && !record(R, S, A, after))
         return false;
-    return remember(R, cf, S);
+    if (has_new) {
+        if (S->tomb.set && !st_del(R, S->k_tomb))
+            return false;
+    } else if (S->newver.set && (has_old || A->version.len > 0)) {
+        if (!st_set_ex(R, S->k_tomb, S->newver.s, S->newver.len, cf->tomb_ttl_s))
+            return false;
+    }
+    if (S->rb.set && S->kind && !shadow(R, S, has_new ? S->packed : (Opt){"x", 1, true}))
+        return false;
+
+    if (S->kind == 3) {
+        if (S->gone) /* the edge, and every statistic */
+            for (int i = 0; i < C->nhm; i++)
+                W->d[W->nd++] = C->hm_str[i];
+        W->d[W->nd++] = S->edge_f;
+    }
+    if (S->exact) {
+        for (int j = 0; j < S->nf; j++) {
+            if (S->vals[j] == 0) { /* a statistic that is 0 is absent */
+                W->d[W->nd++] = C->hm_str[S->fidx[j]];
+                continue;
+            }
+            W->h[W->nh++] = C->hm_str[S->fidx[j]];
+            int nl = num_format(S->vals[j], num[j]);
+            W->h[W->nh++] = run_str(R, num[j], (size_t)nl);
+        }
+    } else {
+        for (int j = 0; j < S->nf; j++) {
+            int nl = num_format(S->deltas[j], num[j]);
+            RedisModuleCallReply *r =
+                RUN(R, "HINCRBY", "!scb", S->k_side, C->hm[S->fidx[j]], num[j], (size_t)nl);
+            if (!r)
+                return false;
+            if (RedisModule_CallReplyInteger(r) == 0) /* a statistic that is 0 is absent */
+                W->d[W->nd++] = C->hm_str[S->fidx[j]];
+        }
+    }
+    if (S->kind) {
+        RedisModuleString *out[2] = {S->ek_str,
+                                     run_str(R, (const char *)S->rec.data, S->rec.len)};
+        if (!st_hset(R, S->k_out, out, 2))
+            return false;
+    }
+    return side_write(R, cf, S, W, after);
 }
 
 /* A prepared side (apply.lua, finish): false on a Redis error. */
@@ -554,10 +642,9 @@ static bool finish(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
         return commit(R, cf, S, A);
     if (S->status == 2)
         return true;
-    RedisModuleString *last[2] = {name_last, side_now(R, S)};
-    if (S->edges > 0 && !st_hset(R, S->k_side, last, 2))
-        return false;
-    return remember(R, cf, S);
+    SideWrites *W = RedisModule_PoolAlloc(R->ctx, sizeof *W);
+    W->nh = W->nd = 0;
+    return side_write(R, cf, S, W, S->edges);
 }
 
 static void reply_side(RedisModuleCtx *ctx, const SideState *S, bool pad)
@@ -597,20 +684,34 @@ static int fenced(RedisModuleCtx *ctx, RedisModuleString *k)
     return RedisModule_ReplyWithError(ctx, msg);
 }
 
+/* prepare, and again after a conversion of the side (migration on touch). */
+static int prepare_side(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
+                        RedisModuleString **keys, int o, int side, const ArgStrs *as)
+{
+    int why = prepare(R, cf, S, A, keys, o, side, as, false);
+    if (why != PREP_MIGRATED)
+        return why;
+    const ConfRel *C = S->C;
+    memset(S, 0, sizeof *S);
+    S->C = C;
+    return prepare(R, cf, S, A, keys, o, side, as, true);
+}
+
 int apply_run(RedisModuleCtx *ctx, const Conf *c, const ApplyArgs *a, bool both,
               RedisModuleString **keys, RedisModuleString **argv, int nargs)
 {
     ArgStrs as = {{arg_of(argv, nargs, a->cp[0]), both ? arg_of(argv, nargs, a->cp[1]) : NULL},
+                  {arg_of(argv, nargs, a->ek[0]), both ? arg_of(argv, nargs, a->ek[1]) : NULL},
                   arg_of(argv, nargs, a->now)};
     Run R = {.ctx = ctx};
     SideState *D = RedisModule_PoolAlloc(ctx, sizeof *D), *Rv = NULL;
     memset(D, 0, sizeof *D);
     D->C = a->rel;
-    int half = 3 + a->rel->ntops;
+    int half = a->half;
     /* A side fenced stops the event on both sides: its other side is
      * fenced too, so that a later event of this epoch there does not go
      * before it (as the function does). */
-    int why = prepare(&R, D, a, keys, 0, a->cp[0], as.cp[0], as.now);
+    int why = prepare_side(&R, c, D, a, keys, 0, 0, &as);
     if (why == PREP_FENCED) {
         if (both)
             fence(&R, keys[half], a);
@@ -620,7 +721,7 @@ int apply_run(RedisModuleCtx *ctx, const Conf *c, const ApplyArgs *a, bool both,
         Rv = RedisModule_PoolAlloc(ctx, sizeof *Rv);
         memset(Rv, 0, sizeof *Rv);
         Rv->C = a->rel;
-        why = prepare(&R, Rv, a, keys, half, a->cp[1], as.cp[1], as.now);
+        why = prepare_side(&R, c, Rv, a, keys, half, 1, &as);
         if (why == PREP_FENCED) {
             fence(&R, keys[0], a);
             return fenced(ctx, keys[half]);

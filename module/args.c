@@ -33,17 +33,19 @@ static bool relation(const Conf *c, const Str *a, const ConfRel **rel, int *inde
 bool args_apply(const Conf *c, bool both, int nkeys, const Str *args, int nargs,
                 ApplyArgs *out, char *err, size_t errlen)
 {
-    int fixed = both ? 9 : 8;
+    int fixed = both ? 10 : 8;
     memset(out, 0, sizeof *out);
     if (nargs < 1 || !relation(c, &args[0], &out->rel, &out->rel_index, err, errlen))
         return nargs < 1 ? (snprintf(err, errlen, "ERR relationd: no arguments after the keys"), false)
                          : false;
-    int want = (both ? 2 : 1) * (3 + out->rel->ntops);
-    if (nkeys != want) {
-        snprintf(err, errlen, "ERR relationd: %d keys given, relation %d takes %d", nkeys,
-                 out->rel_index, want);
+    int sides = both ? 2 : 1, want = sides * (4 + out->rel->ntops);
+    if (nkeys != want && nkeys != want + sides) {
+        snprintf(err, errlen, "ERR relationd: %d keys given, relation %d takes %d (%d while "
+                              "migrating)", nkeys, out->rel_index, want, want + sides);
         return false;
     }
+    out->half = nkeys / sides;
+    out->migrating = nkeys != want;
     if (nargs < fixed || (nargs - fixed) % 2 != 0 || (nargs - fixed) / 2 > ARGS_MAX_PAIRS) {
         snprintf(err, errlen, "ERR relationd: %d arguments after the keys: %d, then at most %d "
                               "index/value pairs", nargs, fixed, ARGS_MAX_PAIRS);
@@ -63,7 +65,14 @@ bool args_apply(const Conf *c, bool both, int nkeys, const Str *args, int nargs,
     } else {
         out->cp[0] = args[k++];
     }
-    out->id = args[k++];
+    for (int s = 0; s < sides; s++) {
+        out->ek[s] = args[k++];
+        if (out->ek[s].len != ARGS_EVENT_KEY) {
+            snprintf(err, errlen, "ERR relationd: the event key (argument %d after the keys) "
+                                  "must be %d bytes", k, ARGS_EVENT_KEY);
+            return false;
+        }
+    }
     const Str *op = &args[k++];
     if (op->len != 1 || !strchr("aesd", op->s[0]) || op->s[0] == '\0') {
         snprintf(err, errlen, "ERR relationd: op (argument %d after the keys) must be a, e, s or d",
@@ -72,6 +81,13 @@ bool args_apply(const Conf *c, bool both, int nkeys, const Str *args, int nargs,
     }
     out->op = op->s[0];
     out->version = args[k++];
+    double ver;
+    if (out->version.len > 0 && !num_int(out->version.s, out->version.len, &ver)) {
+        /* it is written before the packed edge's ';' */
+        snprintf(err, errlen, "ERR relationd: version (argument %d after the keys) must be "
+                              "empty or an integer", k);
+        return false;
+    }
     for (int j = k; j < nargs; j += 2) {
         int p = out->npairs, idx;
         if (!num_index(args[j].s, args[j].len, out->rel->n, &idx)) {
@@ -89,6 +105,24 @@ bool args_apply(const Conf *c, bool both, int nkeys, const Str *args, int nargs,
             return false;
         }
         out->npairs++;
+    }
+    return true;
+}
+
+bool args_migrate(const Conf *c, int nkeys, const Str *args, int nargs, const ConfRel **rel,
+                  char *err, size_t errlen)
+{
+    if (nargs != 1) {
+        snprintf(err, errlen, "ERR relationd: migrate takes 1 argument after the keys (the "
+                              "relation index), not %d", nargs);
+        return false;
+    }
+    if (!relation(c, &args[0], rel, NULL, err, errlen))
+        return false;
+    if (nkeys != 4 + (*rel)->ntops) {
+        snprintf(err, errlen, "ERR relationd: %d keys given, the migration takes %d", nkeys,
+                 4 + (*rel)->ntops);
+        return false;
     }
     return true;
 }

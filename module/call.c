@@ -65,6 +65,18 @@ RedisModuleString *run_cat(Run *r, const char *prefix, const char *s, size_t len
     return out;
 }
 
+RedisModuleString *run_sibling(Run *r, RedisModuleString *k_side, const char *tail,
+                               const char *tail2)
+{
+    size_t kl;
+    const char *k = RedisModule_StringPtrLen(k_side, &kl);
+    RedisModuleString *s = RedisModule_CreateString(r->ctx, k, kl < 4 ? 0 : kl - 4);
+    RedisModule_StringAppendBuffer(r->ctx, s, tail, strlen(tail));
+    if (tail2)
+        RedisModule_StringAppendBuffer(r->ctx, s, tail2, strlen(tail2));
+    return s;
+}
+
 const char *run_elem(RedisModuleCallReply *arr, size_t i, size_t *len)
 {
     RedisModuleCallReply *e = RedisModule_CallReplyArrayElement(arr, i);
@@ -74,12 +86,14 @@ const char *run_elem(RedisModuleCallReply *arr, size_t i, size_t *len)
     return RedisModule_CallReplyStringPtr(e, len);
 }
 
-RedisModuleString *name_last, *name_fence, *name_rebuild;
+RedisModuleString *name_last, *name_fence, *name_rebuild, *name_w, *name_z;
 
 bool names_init(void)
 {
     name_last = RedisModule_CreateString(NULL, "#last", 5);
     name_fence = RedisModule_CreateString(NULL, "#fence", 6);
     name_rebuild = RedisModule_CreateString(NULL, "#rebuild", 8);
-    return name_last && name_fence && name_rebuild;
+    name_w = RedisModule_CreateString(NULL, "#w", 2);
+    name_z = RedisModule_CreateString(NULL, "#z", 2);
+    return name_last && name_fence && name_rebuild && name_w && name_z;
 }

@@ -29,11 +29,6 @@ typedef struct {
     RedisModuleString *open_str[RUN_KEYS]; /* the name as opened */
     const char *open_s[RUN_KEYS]; /* the names' bytes (the strings are the context's) */
     size_t open_len[RUN_KEYS];
-    /* A sorted set held open that store.c's last write left with one
-     * member: that member (the context's string) and its score; NULL when
-     * not known. */
-    RedisModuleString *sole[RUN_KEYS];
-    double sole_score[RUN_KEYS];
 } Run;
 
 /* The reply, or NULL when it is an error (or the call failed): r->failed
@@ -51,9 +46,15 @@ RedisModuleString *run_str(Run *r, const char *s, size_t len);
 /* prefix then s then (when sep >= 0) the byte sep and t. */
 RedisModuleString *run_cat(Run *r, const char *prefix, const char *s, size_t len, int sep,
                            const char *t, size_t tlen);
-/* The layout's fixed field names ('#last', '#fence', '#rebuild'), created
- * once by names_init (OnLoad: false when out of memory), never freed. */
-extern RedisModuleString *name_last, *name_fence, *name_rebuild;
+/* A key of the side whose hash is k_side (`P{R:S:X}:side`): its name
+ * with `side` replaced by tail then tail2 (NULL: none), e.g. "rebuild",
+ * "rebuild:top:" and a property's short name. */
+RedisModuleString *run_sibling(Run *r, RedisModuleString *k_side, const char *tail,
+                               const char *tail2);
+/* The layout's fixed field names ('#last' of layout 1, '#fence',
+ * '#rebuild', '#w', '#z'), created once by names_init (OnLoad: false when
+ * out of memory), never freed. */
+extern RedisModuleString *name_last, *name_fence, *name_rebuild, *name_w, *name_z;
 bool names_init(void);
 
 /* Element i of an array reply: its string (NULL for a nil). */

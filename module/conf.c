@@ -60,6 +60,9 @@ static bool parse_rel(Tok *t, ConfRel *r, char *err, size_t errlen)
     if (!int_tok(t, 0, CONF_MAX_PROPS, &n))
         return fail(err, errlen, t, "the number of properties (0..11)");
     r->n = (int)n;
+    if (!int_tok(t, n, CONF_MAX_SLOTS, &v))
+        return fail(err, errlen, t, "the number of slots (the properties' count..1024)");
+    r->nslots = (int)v;
     r->hm[r->nhm++] = "count";
     for (int i = 0; i < r->n; i++) {
         ConfProp *p = &r->p[i];
@@ -72,6 +75,12 @@ static bool parse_rel(Tok *t, ConfRel *r, char *err, size_t errlen)
                 return fail(err, errlen, t, "a property's short name twice");
         memcpy(p->short_name, s, len);
         p->short_name[len] = '\0';
+        if (!int_tok(t, 1, r->nslots, &v))
+            return fail(err, errlen, t, "a property's slot (1..nslots)");
+        p->slot = (int)v - 1;
+        for (int j = 0; j < i; j++)
+            if (r->p[j].slot == p->slot)
+                return fail(err, errlen, t, "a property's slot twice");
         if (!int_tok(t, 0, 2, &v))
             return fail(err, errlen, t, "a property's type (0 int, 1 float, 2 bool)");
         p->typ = (int)v;
@@ -81,17 +90,22 @@ static bool parse_rel(Tok *t, ConfRel *r, char *err, size_t errlen)
         if (!int_tok(t, 0, 2, &v))
             return fail(err, errlen, t, "a property's top order (0 none, 1 desc, 2 asc)");
         p->order = (int)v;
-        if (!int_tok(t, -1, 1000000000, &v))
-            return fail(err, errlen, t, "a property's top limit less one (-1..1000000000)");
+        if (!int_tok(t, -1, CONF_MAX_LAST, &v))
+            return fail(err, errlen, t, "a property's top limit less one (-1..999)");
         snprintf(p->last, sizeof p->last, "%lld", v);
         p->last_n = v;
         snprintf(p->cf, sizeof p->cf, "%s:count", p->short_name);
         snprintf(p->tf, sizeof p->tf, "%s:total", p->short_name);
-        snprintf(p->jkey, sizeof p->jkey, "\"%s\":", p->short_name);
         if (p->order != 0)
             r->tops[r->ntops++] = i;
         r->hm[r->nhm++] = p->cf;
         r->hm[r->nhm++] = p->tf;
+    }
+    for (int i = 0; i < r->n; i++) { /* insertion sort by slot (n <= 11) */
+        int j = i;
+        for (; j > 0 && r->p[r->by_slot[j - 1]].slot > r->p[i].slot; j--)
+            r->by_slot[j] = r->by_slot[j - 1];
+        r->by_slot[j] = i;
     }
     return true;
 }
@@ -118,8 +132,8 @@ Conf *conf_parse(const char *name, size_t namelen, const char *text, size_t len,
     }
     memcpy(c->name, name, namelen);
     c->name[namelen] = '\0';
-    if (!int_tok(&t, 1, 1, &v)) {
-        fail(err, errlen, &t, "the text's version (1)");
+    if (!int_tok(&t, 2, 2, &v)) {
+        fail(err, errlen, &t, "the text's version (2)");
         goto bad;
     }
     if (!int_tok(&t, 1, 315360000, &v)) {

@@ -4,12 +4,14 @@
  * the library's name, so that daemons with different configurations share
  * one Redis.
  *
- * The text, tokens separated by one space:
- *   1 TOMB_TTL DEDUP_RANK EXPIRE_STEP nrelations
- *   then per relation: nproperties, then per property:
- *   short type(0 int|1 float|2 bool) amount(0|1) order(0 none|1 desc|2 asc) last
- * (last: the top's limit less one; TOMB_TTL in seconds, DEDUP_RANK the
- * negative rank ZREMRANGEBYRANK keeps the window with, EXPIRE_STEP in ms).
+ * The text (version 2, layout 2), tokens separated by one space:
+ *   2 TOMB_TTL DEDUP_RANK EXPIRE_STEP nrelations
+ *   then per relation: nproperties nslots, then per property:
+ *   short slot type(0 int|1 float|2 bool) amount(0|1) order(0 none|1 desc|2 asc) last
+ * (slot: the property's 1-based position in the packed edge values, the
+ * relation's Pschema list, 1..nslots, no two alike; last: the top's limit
+ * less one; TOMB_TTL in seconds, DEDUP_RANK the negative rank
+ * ZREMRANGEBYRANK keeps the window with, EXPIRE_STEP in ms).
  *
  * Ownership: conf_parse returns a Conf the caller frees with conf_free; the
  * registry owns the ones given to it. Threads: Redis's main thread.
@@ -23,6 +25,10 @@
 #define CONF_MAX_PROPS 11
 #define CONF_MAX_RELATIONS 4096
 #define CONF_MAX_SHORT 64
+/* a top's limit less one, at most (a side keeps at most twice the limit) */
+#define CONF_MAX_LAST 999
+/* the positions of a relation's packed edge values (its Pschema list) */
+#define CONF_MAX_SLOTS 1024
 /* 'count', then per property 'p:count', 'p:total' */
 #define CONF_MAX_HM (1 + 2 * CONF_MAX_PROPS)
 
@@ -34,12 +40,14 @@ typedef struct {
     char last[24];
     long long last_n;
     char cf[CONF_MAX_SHORT + 8], tf[CONF_MAX_SHORT + 8];
-    char jkey[CONF_MAX_SHORT + 4]; /* "short": */
+    int slot; /* 0-based position in a packed edge value */
 } ConfProp;
 
 typedef struct {
     int n;
+    int nslots;
     ConfProp p[CONF_MAX_PROPS];
+    int by_slot[CONF_MAX_PROPS]; /* property indexes in slot order */
     int ntops;
     int tops[CONF_MAX_PROPS]; /* property indexes (0-based) with a top, in order */
     int nhm;

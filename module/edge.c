@@ -1,5 +1,6 @@
-/* edge.c — a stored edge's JSON value read (edge.h): a small JSON reader
- * that keeps what weights_of keeps and skips the rest (depth at most 32). */
+/* edge.c — a stored edge's value read and written (edge.h): the packed
+ * value of layout 2, and a small JSON reader for layout 1's that keeps what
+ * weights_of kept and skips the rest (depth at most 32). */
 #include "module/edge.h"
 #include "module/num.h"
 
@@ -230,7 +231,7 @@ static bool weights(In *in, const ConfRel *r, Weights *w)
     }
 }
 
-bool edge_parse(const ConfRel *r, const char *raw, size_t len, Weights *w, char *ver,
+bool edge_parse_json(const ConfRel *r, const char *raw, size_t len, Weights *w, char *ver,
                 size_t *verlen, bool *hasver)
 {
     In in = {raw, raw + len};
@@ -290,4 +291,95 @@ bool edge_parse(const ConfRel *r, const char *raw, size_t len, Weights *w, char 
     }
     ws(&in);
     return in.p == in.end && got_weights;
+}
+
+/* -?[0-9]+ (at most 19 digits, within an int64) read as num_int reads it. */
+static bool packed_int(const char *s, size_t len, double *v)
+{
+    return len > 0 && num_int(s, len, v) && *v < 9.2e18 && *v > -9.2e18;
+}
+
+bool edge_unpack(const ConfRel *r, const char *raw, size_t len, Weights *w, const char **ver,
+                 size_t *verlen)
+{
+    const char *p = raw, *end = raw + len;
+    const char *semi = memchr(raw, ';', len);
+    double d;
+    memset(w, 0, sizeof *w);
+    *ver = NULL;
+    *verlen = 0;
+    if (semi) {
+        if (!packed_int(raw, (size_t)(semi - raw), &d))
+            return false;
+        *ver = raw;
+        *verlen = (size_t)(semi - raw);
+        p = semi + 1;
+    }
+    int pos = 0, next = 0; /* next: index into by_slot */
+    for (;;) {
+        const char *e = memchr(p, ',', (size_t)(end - p));
+        if (!e)
+            e = end;
+        size_t n = (size_t)(e - p);
+        while (next < r->n && r->p[r->by_slot[next]].slot < pos)
+            next++;
+        bool mine = next < r->n && r->p[r->by_slot[next]].slot == pos;
+        if (n > 0) {
+            if (!packed_int(p, n, &d))
+                return false;
+            if (mine) {
+                w->v[r->by_slot[next]] = d;
+                w->set[r->by_slot[next]] = true;
+            }
+        }
+        if (e == end)
+            break;
+        p = e + 1;
+        pos++;
+    }
+    return true;
+}
+
+size_t edge_pack_cap(const ConfRel *r, size_t verlen)
+{
+    int top = r->n > 0 ? r->p[r->by_slot[r->n - 1]].slot : 0;
+    return verlen + 1 + (size_t)top + 1 + 24 * (size_t)r->n + 1;
+}
+
+size_t edge_pack(const ConfRel *r, const Weights *w, const char *ver, size_t verlen, char *out)
+{
+    char *p = out;
+    if (ver) {
+        memcpy(p, ver, verlen);
+        p += verlen;
+        *p++ = ';';
+    }
+    int commas = 0;
+    for (int j = 0; j < r->n; j++) {
+        int i = r->by_slot[j];
+        if (!w->set[i])
+            continue;
+        for (; commas < r->p[i].slot; commas++)
+            *p++ = ',';
+        p += num_format(w->v[i], p);
+    }
+    return (size_t)(p - out);
+}
+
+bool edge_slot(const char *raw, size_t len, int slot, double *v)
+{
+    const char *p = raw, *end = raw + len;
+    const char *semi = memchr(raw, ';', len);
+    if (semi)
+        p = semi + 1;
+    for (int pos = 0; pos < slot; pos++) {
+        const char *e = memchr(p, ',', (size_t)(end - p));
+        if (!e)
+            return false;
+        p = e + 1;
+    }
+    const char *e = memchr(p, ',', (size_t)(end - p));
+    if (!e)
+        e = end;
+    return packed_int(p, (size_t)(e - p), v);
 }

@@ -1,8 +1,10 @@
 /* rebuild.c — relationd.rebuild (rebuild.h): apply.lua's rebuild, step for
- * step. */
+ * step, on layout 2 (packed edge values; the swap keeps a top's first 2L,
+ * and no top when the side has at most L edges). */
 #include "module/rebuild.h"
 #include "module/num.h"
 #include "module/stats.h"
+#include "module/top.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -104,13 +106,13 @@ static int step(Run *R, const RebuildArgs *a, RedisModuleString **keys, long lon
     }
     Stats acc;
     stats_init(&acc, C, k_rb);
-    /* per top: score, member pairs; marks: field, '1' */
+    /* per top: score, member pairs; marks: field, '=' */
     RedisModuleString **topv = RedisModule_PoolAlloc(R->ctx, (size_t)(nt ? nt : 1) * (2 * nf + 1) *
                                                                  sizeof *topv);
     size_t ntv[CONF_MAX_PROPS] = {0};
     RedisModuleString **marks = RedisModule_PoolAlloc(R->ctx, (2 * nf + 1) * sizeof *marks);
     size_t nmarks = 0;
-    RedisModuleString *one = run_str(R, "1", 1);
+    RedisModuleString *one = run_str(R, "=", 1); /* counted as stored */
     *count = 0;
     for (size_t j = 0; j < nf; j++) {
         if (known) {
@@ -121,11 +123,11 @@ static int step(Run *R, const RebuildArgs *a, RedisModuleString **keys, long lon
         size_t fl, vl;
         const char *fs = run_elem(f, 2 * j, &fl), *vs = run_elem(f, 2 * j + 1, &vl);
         Weights w;
-        bool hv;
+        const char *ver;
         size_t verl;
-        char *vb = RedisModule_PoolAlloc(R->ctx, vl + 1);
-        if (!fs || !vs || fl < 1 || !edge_parse(C, vs, vl, &w, vb, &verl, &hv)) {
-            snprintf(R->err, sizeof R->err, "ERR relationd: an edge's value is not the layout's JSON");
+        if (!fs || !vs || fl < 1 || !edge_unpack(C, vs, vl, &w, &ver, &verl)) {
+            snprintf(R->err, sizeof R->err,
+                     "ERR relationd: an edge's value is not the layout's packed value");
             R->failed = true;
             return -1;
         }
@@ -188,15 +190,27 @@ static int step(Run *R, const RebuildArgs *a, RedisModuleString **keys, long lon
         if (!RUN(R, "HSET", "!sv", k_side, h, nh))
             return -1;
     }
+    /* the tops: none while the side has at most L edges, else the first
+     * 2L of the copy */
+    double edges = 0;
+    if (v0 && !num_lua(v0, l0, &edges))
+        edges = 0;
     for (int t = 0; t < nt; t++) {
+        const ConfProp *p = &C->p[C->tops[t]];
+        long long L = p->last_n + 1;
         if (!RUN(R, "UNLINK", "!s", keys[2 + t]))
             return -1;
+        if (edges <= (double)L) {
+            if (!RUN(R, "UNLINK", "!s", keys[2 + nt + t]))
+                return -1;
+            continue;
+        }
         RedisModuleCallReply *ex = RUN(R, "EXISTS", "s", keys[2 + nt + t]);
         if (!ex)
             return -1;
         if (RedisModule_CallReplyInteger(ex) == 1 &&
             (!RUN(R, "RENAME", "!ss", keys[2 + nt + t], keys[2 + t]) ||
-             !RUN(R, "PERSIST", "!s", keys[2 + t])))
+             !RUN(R, "PERSIST", "!s", keys[2 + t]) || !tops_cut(R, keys[2 + t], p->order, L)))
             return -1;
     }
     if (!RUN(R, "UNLINK", "!s", k_rb))

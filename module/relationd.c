@@ -4,6 +4,7 @@
  *   relationd.apply CONF numkeys …    one side (apply.h)
  *   relationd.apply2 CONF numkeys …   both sides of an event (apply.h)
  *   relationd.rebuild CONF numkeys …  one rebuild step (rebuild.h)
+ *   relationd.migrate CONF numkeys …  one layout-1 side converted (migrate.h)
  * A command naming a configuration not loaded (never, or before a restart)
  * fails with "NOCONFIG …": the engine loads it and calls again.
  *
@@ -13,6 +14,7 @@
 #include "module/apply.h"
 #include "module/args.h"
 #include "module/conf.h"
+#include "module/migrate.h"
 #include "module/rebuild.h"
 
 #include "redismodule.h"
@@ -79,7 +81,7 @@ static const Conf *keyed(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
     return c;
 }
 
-typedef enum { CMD_APPLY, CMD_APPLY2, CMD_REBUILD } Kind;
+typedef enum { CMD_APPLY, CMD_APPLY2, CMD_REBUILD, CMD_MIGRATE } Kind;
 
 /* A keyed command: its keys when Redis asks for them, else its arguments
  * checked and the command run. */
@@ -102,6 +104,12 @@ static int keyed_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Ki
             return RedisModule_ReplyWithError(ctx, err);
         return rebuild_run(ctx, &r, argv + 3);
     }
+    if (kind == CMD_MIGRATE) {
+        const ConfRel *rel;
+        if (!args_migrate(c, nkeys, args, nargs, &rel, err, sizeof err))
+            return RedisModule_ReplyWithError(ctx, err);
+        return migrate_run(ctx, c, rel, argv + 3);
+    }
     ApplyArgs a;
     bool both = kind == CMD_APPLY2;
     if (!args_apply(c, both, nkeys, args, nargs, &a, err, sizeof err))
@@ -122,6 +130,11 @@ static int apply2_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 static int rebuild_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 {
     return keyed_cmd(ctx, argv, argc, CMD_REBUILD);
+}
+
+static int migrate_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
+{
+    return keyed_cmd(ctx, argv, argc, CMD_MIGRATE);
 }
 
 static void release_strings(Conf *c)
@@ -170,6 +183,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
         RedisModule_CreateCommand(ctx, "relationd.apply2", apply2_cmd,
                                   "write deny-oom getkeys-api", 0, 0, 0) == REDISMODULE_ERR ||
         RedisModule_CreateCommand(ctx, "relationd.rebuild", rebuild_cmd,
+                                  "write deny-oom getkeys-api", 0, 0, 0) == REDISMODULE_ERR ||
+        RedisModule_CreateCommand(ctx, "relationd.migrate", migrate_cmd,
                                   "write deny-oom getkeys-api", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     return REDISMODULE_OK;

@@ -36,7 +36,7 @@ static bool open_slot(Run *R, RedisModuleString *key, int type, RedisModuleKey *
         R->open_str[R->nopen] = key;
         R->open_s[R->nopen] = name;
         R->open_len[R->nopen] = len;
-        R->sole[R->nopen++] = NULL;
+        R->nopen++;
     }
     int t = RedisModule_KeyType(*k);
     if (type >= 0 && t != REDISMODULE_KEYTYPE_EMPTY && t != type) {
@@ -55,14 +55,11 @@ static bool open_read(Run *R, RedisModuleString *key, int type, RedisModuleKey *
     return open_slot(R, key, type, k, &slot);
 }
 
-/* open_slot for a write other than st_zadd's: its sole member forgotten. */
+/* open_slot for a write. */
 static bool open_key(Run *R, RedisModuleString *key, int type, RedisModuleKey **k)
 {
-    int slot = -1;
-    bool ok = open_slot(R, key, type, k, &slot);
-    if (slot >= 0)
-        R->sole[slot] = NULL;
-    return ok;
+    int slot;
+    return open_slot(R, key, type, k, &slot);
 }
 
 static void opt_of(RedisModuleString *s, Opt *o)
@@ -85,6 +82,16 @@ bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, 
             RedisModule_HashGet(k, REDISMODULE_HASH_NONE, fields[i], &v, NULL);
         opt_of(v, &out[i]);
     }
+    return true;
+}
+
+bool st_hlen(Run *R, RedisModuleString *key, long long *n)
+{
+    RedisModuleKey *k;
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_HASH, &k))
+        return false;
+    *n = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_HASH ? (long long)RedisModule_ValueLength(k)
+                                                           : 0;
     return true;
 }
 
@@ -125,7 +132,7 @@ bool st_get(Run *R, RedisModuleString *key, Opt *out)
 }
 
 /* A score as Redis replies it in RESP2: %.17g, inf and -inf. */
-static int score_text(double d, char *buf, size_t cap)
+int st_score_text(double d, char *buf, size_t cap)
 {
     if (isinf(d))
         return snprintf(buf, cap, "%s", d > 0 ? "inf" : "-inf");
@@ -143,52 +150,6 @@ static bool open_zset(Run *R, RedisModuleString *key, RedisModuleKey **k, long l
     *len = RedisModule_KeyType(*k) == REDISMODULE_KEYTYPE_ZSET
                ? (long long)RedisModule_ValueLength(*k)
                : 0;
-    return true;
-}
-
-bool st_zrange_pack(Run *R, RedisModuleString *key, bool rev, long long last, Mpack *m)
-{
-    RedisModuleKey *k;
-    long long len;
-    int slot;
-    if (!open_zset(R, key, &k, &len, &slot))
-        return false;
-    long long end = last < 0 ? len + last : last;
-    if (end >= len)
-        end = len - 1;
-    long long n = end >= 0 ? end + 1 : 0;
-    mpack_array(m, (size_t)(2 * n));
-    if (n == 1 && len == 1 && R->sole[slot]) { /* the member st_zadd left alone in it */
-        size_t el;
-        const char *es = RedisModule_StringPtrLen(R->sole[slot], &el);
-        char num[64];
-        int nl = score_text(R->sole_score[slot], num, sizeof num);
-        mpack_str(m, es, el);
-        mpack_str(m, num, (size_t)nl);
-    } else if (n > 0) {
-        if (rev)
-            RedisModule_ZsetLastInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
-                                             REDISMODULE_POSITIVE_INFINITE, 0, 0);
-        else
-            RedisModule_ZsetFirstInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
-                                              REDISMODULE_POSITIVE_INFINITE, 0, 0);
-        for (long long i = 0; i < n && !RedisModule_ZsetRangeEndReached(k); i++) {
-            double score;
-            RedisModuleString *e = RedisModule_ZsetRangeCurrentElement(k, &score);
-            size_t el;
-            const char *es = RedisModule_StringPtrLen(e, &el);
-            char num[64];
-            int nl = score_text(score, num, sizeof num);
-            mpack_str(m, es, el);
-            mpack_str(m, num, (size_t)nl);
-            RedisModule_FreeString(R->ctx, e);
-            if (rev)
-                RedisModule_ZsetRangePrev(k);
-            else
-                RedisModule_ZsetRangeNext(k);
-        }
-        RedisModule_ZsetRangeStop(k);
-    }
     return true;
 }
 
@@ -237,9 +198,7 @@ bool st_zadd(Run *R, RedisModuleString *key, const char *score, size_t slen,
     double score_v;
     if (!num_small_int(buf, slen, &score_v))
         score_v = strtod(buf, NULL);
-    bool added = RedisModule_ZsetAdd(k, score_v, member, &flags) == REDISMODULE_OK;
-    R->sole[slot] = added && RedisModule_ValueLength(k) == 1 ? member : NULL;
-    R->sole_score[slot] = score_v;
+    RedisModule_ZsetAdd(k, score_v, member, &flags);
     if (!(flags & REDISMODULE_ZADD_NOP)) {
         RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zadd", key);
         if (score_str)
@@ -292,14 +251,14 @@ bool st_set_ex(Run *R, RedisModuleString *key, const char *v, size_t vlen, long 
     return true;
 }
 
-bool st_expire(Run *R, RedisModuleString *key, long long seconds)
+bool st_expire_ms(Run *R, RedisModuleString *key, long long ms)
 {
     RedisModuleKey *k;
     open_key(R, key, -1, &k);
     bool had = RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_EMPTY;
     long long at = 0;
     if (had) {
-        RedisModule_SetExpire(k, seconds * 1000);
+        RedisModule_SetExpire(k, ms);
         at = RedisModule_GetAbsExpire(k);
     }
     if (had) {
@@ -310,6 +269,26 @@ bool st_expire(Run *R, RedisModuleString *key, long long seconds)
     return true;
 }
 
+/* Removes ZRANGE ranks [start, stop] of an open sorted set of len members. */
+static void zrem_ranks(Run *R, RedisModuleKey *k, long long start, long long stop)
+{
+    long long n = stop - start + 1, i = 0;
+    RedisModuleString **old = RedisModule_PoolAlloc(R->ctx, (size_t)n * sizeof *old);
+    RedisModule_ZsetFirstInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
+                                      REDISMODULE_POSITIVE_INFINITE, 0, 0);
+    for (long long r = 0; r <= stop && !RedisModule_ZsetRangeEndReached(k); r++) {
+        if (r >= start)
+            old[i++] = RedisModule_ZsetRangeCurrentElement(k, NULL);
+        RedisModule_ZsetRangeNext(k);
+    }
+    RedisModule_ZsetRangeStop(k);
+    for (long long j = 0; j < i; j++) {
+        int deleted;
+        RedisModule_ZsetRem(k, old[j], &deleted);
+        RedisModule_FreeString(R->ctx, old[j]);
+    }
+}
+
 bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
 {
     RedisModuleKey *k;
@@ -317,27 +296,130 @@ bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
     int slot;
     if (!open_zset(R, key, &k, &len, &slot))
         return false;
-    R->sole[slot] = NULL;
     long long drop = len - keep;
     if (drop <= 0)
         return true;
-    RedisModuleString **old = RedisModule_PoolAlloc(R->ctx, (size_t)drop * sizeof *old);
-    long long n = 0;
-    RedisModule_ZsetFirstInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
-                                      REDISMODULE_POSITIVE_INFINITE, 0, 0);
-    while (n < drop && !RedisModule_ZsetRangeEndReached(k)) {
-        old[n++] = RedisModule_ZsetRangeCurrentElement(k, NULL);
-        RedisModule_ZsetRangeNext(k);
-    }
-    RedisModule_ZsetRangeStop(k);
-    for (long long i = 0; i < n; i++) {
-        int deleted;
-        RedisModule_ZsetRem(k, old[i], &deleted);
-        RedisModule_FreeString(R->ctx, old[i]);
-    }
+    zrem_ranks(R, k, 0, drop - 1);
     char rank[24];
     snprintf(rank, sizeof rank, "%lld", -keep - 1);
     RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zremrangebyrank", key);
     RedisModule_Replicate(R->ctx, "ZREMRANGEBYRANK", "scc", key, "0", rank);
+    return true;
+}
+
+bool st_zremrange(Run *R, RedisModuleString *key, long long start, long long stop)
+{
+    RedisModuleKey *k;
+    long long len;
+    int slot;
+    if (!open_zset(R, key, &k, &len, &slot))
+        return false;
+    if (stop >= len)
+        stop = len - 1;
+    if (start < 0 || start > stop)
+        return true;
+    zrem_ranks(R, k, start, stop);
+    char a[24], b[24];
+    int al = num_ltoa(start, a), bl = num_ltoa(stop, b);
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zremrangebyrank", key);
+    if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_EMPTY)
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "del", key);
+    RedisModule_Replicate(R->ctx, "ZREMRANGEBYRANK", "sbb", key, a, (size_t)al, b, (size_t)bl);
+    return true;
+}
+
+bool st_persist(Run *R, RedisModuleString *key)
+{
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
+    if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_EMPTY ||
+        RedisModule_GetExpire(k) == REDISMODULE_NO_EXPIRE)
+        return true;
+    RedisModule_SetExpire(k, REDISMODULE_NO_EXPIRE);
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_GENERIC, "persist", key);
+    RedisModule_Replicate(R->ctx, "PERSIST", "s", key);
+    return true;
+}
+
+bool st_zread(Run *R, RedisModuleString *key, bool rev, long long max, ZItem *out, int *n)
+{
+    RedisModuleKey *k;
+    long long len;
+    int slot;
+    *n = 0;
+    if (!open_zset(R, key, &k, &len, &slot))
+        return false;
+    if (len == 0 || max <= 0)
+        return true;
+    if (rev)
+        RedisModule_ZsetLastInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
+                                         REDISMODULE_POSITIVE_INFINITE, 0, 0);
+    else
+        RedisModule_ZsetFirstInScoreRange(k, REDISMODULE_NEGATIVE_INFINITE,
+                                          REDISMODULE_POSITIVE_INFINITE, 0, 0);
+    while (*n < max && !RedisModule_ZsetRangeEndReached(k)) {
+        double score;
+        RedisModuleString *e = RedisModule_ZsetRangeCurrentElement(k, &score);
+        size_t el;
+        const char *es = RedisModule_StringPtrLen(e, &el);
+        char *copy = RedisModule_PoolAlloc(R->ctx, el ? el : 1);
+        memcpy(copy, es, el);
+        out[(*n)++] = (ZItem){copy, el, score};
+        RedisModule_FreeString(R->ctx, e);
+        if (rev)
+            RedisModule_ZsetRangePrev(k);
+        else
+            RedisModule_ZsetRangeNext(k);
+    }
+    RedisModule_ZsetRangeStop(k);
+    return true;
+}
+
+typedef struct {
+    StHashFn fn;
+    void *priv;
+} ScanPriv;
+
+static void scan_one(RedisModuleKey *k, RedisModuleString *f, RedisModuleString *v, void *priv)
+{
+    (void)k;
+    ScanPriv *p = priv;
+    size_t fl, vl;
+    const char *fs = RedisModule_StringPtrLen(f, &fl), *vs = RedisModule_StringPtrLen(v, &vl);
+    p->fn(p->priv, fs, fl, vs, vl);
+}
+
+bool st_hscan(Run *R, RedisModuleString *key, StHashFn fn, void *priv)
+{
+    RedisModuleKey *k;
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_HASH, &k))
+        return false;
+    if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_EMPTY)
+        return true;
+    RedisModuleScanCursor *c = RedisModule_ScanCursorCreate();
+    ScanPriv p = {fn, priv};
+    while (RedisModule_ScanKey(k, c, scan_one, &p))
+        ;
+    RedisModule_ScanCursorDestroy(c);
+    return true;
+}
+
+bool st_zadd_many(Run *R, RedisModuleString *key, const ZItem *items, int n)
+{
+    RedisModuleKey *k;
+    if (n <= 0)
+        return true;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
+        return false;
+    RedisModuleString **v = RedisModule_PoolAlloc(R->ctx, (size_t)(2 * n) * sizeof *v);
+    for (int i = 0; i < n; i++) {
+        char num[24];
+        int nl = num_format(items[i].score, num);
+        v[2 * i] = RedisModule_CreateString(R->ctx, num, (size_t)nl);
+        v[2 * i + 1] = RedisModule_CreateString(R->ctx, items[i].s, items[i].len);
+        RedisModule_ZsetAdd(k, items[i].score, v[2 * i + 1], NULL);
+    }
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zadd", key);
+    RedisModule_Replicate(R->ctx, "ZADD", "sv", key, v, (size_t)(2 * n));
     return true;
 }

@@ -437,9 +437,12 @@ def memory_run(col, bins, tmp, rds, attach_path, zero_path, warm_path, n):
         raise BenchError("%s memory: applied %r then %r of %d" % (col, s1, s2, n))
     triggers = out.count(b"\n")
     seen_bytes = seen_ids = 0
-    for key in client.scan_iter(match="rel:*:seen", count=1000):
-        seen_bytes += client.memory_usage(key, samples=0) or 0
-        seen_ids += client.zcard(key)
+    # the windows kept in a sorted set: layout 1's `seen`, layout 2's `ids`
+    # (a side's first 7 ids are in its hash in layout 2)
+    for pattern in ("rel:*:seen", "rel:*:ids"):
+        for key in client.scan_iter(match=pattern, count=1000, _type="zset"):
+            seen_bytes += client.memory_usage(key, samples=0) or 0
+            seen_ids += client.zcard(key)
     client.close()
     r = {"edge_side_bytes": (m1 - m0) / (2 * n), "seen_id_bytes": (m2 - m1) / (2 * n),
          "seen_usage_per_id": seen_bytes / seen_ids if seen_ids else None,
@@ -620,6 +623,21 @@ def subscribed_queue(local, rabbit, exchange, queue, out_path):
     return local.add(B.Subscriber(rabbit, queue, out_path))
 
 
+def outbox_left(rds):
+    """Undelivered records: the fields of the `:out` hashes (layout 2), the
+    '!' fields of the side hashes (layout 1: a baseline), the `:outbox` keys
+    (builds before the side hash)."""
+    raw = rds.client(decode=False)
+    try:
+        n = sum(raw.hlen(k) for k in raw.scan_iter(match="rel:*:out", count=1000, _type="hash"))
+        n += sum(1 for _ in raw.scan_iter(match="rel:*:outbox", count=1000))
+        n += sum(1 for k in raw.scan_iter(match="rel:*:side", count=1000)
+                 for f in raw.hkeys(k) if f[:1] == b"!")
+        return n
+    finally:
+        raw.close()
+
+
 def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
     """One daemon run: drain of the backlog, then (latency_events not None)
     the latency phase. Everything started here is stopped here."""
@@ -709,11 +727,7 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         n = last["committed"] - first["committed"]
         dt = last["t"] - first["t"]
         triggers = sub.wait_quiet()
-        # undelivered records: '!' fields of the side hashes (outbox keys
-        # of builds before the side hash)
-        outbox = sum(1 for _ in client.scan_iter(match="rel:*:outbox", count=1000))
-        outbox += sum(1 for k in client.scan_iter(match="rel:*:side", count=1000)
-                      for f in client.hkeys(k) if f[:1] in ("!", b"!"))
+        outbox = outbox_left(rds)
         stats = B.redis_commandstats(client)
         r = {"events_s": n / dt, "window_events": n, "window_s": dt,
              "start_to_first_commit_s": first["t"] - t_start,
@@ -942,7 +956,7 @@ ROWS = [
     ("mem.seen_id_bytes", "bytes per remembered id (zero-delta strengthen)", None,
      "%.1f"),
     ("mem.edge_side_bytes_without_id", "  bytes per edge side without its id", None, "%.0f"),
-    ("mem.seen_usage_per_id", "  seen keys MEMORY USAGE / ids", None, "%.1f"),
+    ("mem.seen_usage_per_id", "  window zsets (seen, ids) MEMORY USAGE / ids", None, "%.1f"),
     ("4b", "4b. Redis memory, a realistic relation: %s" % real_label(), None, None),
     ("real.edge_side_bytes", "bytes per edge side (used_memory / 2 x live edges)",
      ("<=", 160), "%.0f"),

@@ -315,8 +315,10 @@ class Rabbit(RabbitMQ):
 
 
 class Redis(Server):
-    def client(self):
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+    def client(self, decode=True):
+        """decode=False: replies as bytes (layout 2's binary event keys, in
+        the side hashes' `#w` and the `:out` fields, are not text)."""
+        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=decode)
 
     @property
     def url(self):

@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 import time
 
+import layout2
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIOND = os.environ.get("RELATIOND", os.path.join(REPO, "build", "relationd"))
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(REPO, "build", "relationctl"))
@@ -785,36 +787,29 @@ def _s(v):
     return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
 
 
-# a hash with values that are not UTF-8 (outbox records are MessagePack),
-# read through a decoding client: each such value as "hex:<digits>"
-_HGETALL_HEX = """
-local r = redis.call('HGETALL', KEYS[1])
-for i = 2, #r, 2 do
-  r[i] = 'hex:' .. string.gsub(r[i], '.', function(c) return string.format('%02x', c:byte()) end)
-end
-return r"""
-
-
 def _hgetall(client, key):
+    """HGETALL of key as bytes when a value is not UTF-8 (outbox records are
+    MessagePack, a side's window '#w' binary) and client decodes replies: _s
+    then shows it as a client that does not decode would."""
     try:
         return client.hgetall(key)
     except UnicodeDecodeError:
-        flat = client.eval(_HGETALL_HEX, 1, key)
-        return dict(zip(flat[0::2], flat[1::2]))
+        return layout2.raw(client, "hgetall", key)
 
 
 def redis_state(client, prefix, zeros=True):
     """Every statistics key under prefix (side hashes, tops, tombstones,
     outboxes; not the hooks' backlogs `{hook:NAME}`, nor the time-scored windows `ids` (layout 1: `seen`) and their
     newest score `#z` (`#last`), nor the `layout` key, whose keyspace id is
-    random), prefix stripped, with its content
+    random, nor `schema`, which every connection completes with its own
+    configuration's properties), prefix stripped, with its content
     (as text, whatever the client's decode_responses). zeros=False leaves
     out statistic fields holding 0 (the layout reads a missing field as 0:
     an event writes one, `relationctl rebuild` does not)."""
     state = {}
     for k in client.scan_iter(match=prefix + "*", count=1000):
         name = _s(k)[len(prefix):]
-        if name.endswith(":seen") or name.endswith(":ids") or name == "layout":
+        if name.endswith(":seen") or name.endswith(":ids") or name in ("layout", "schema"):
             continue
         if name.startswith("{hook:"):
             continue    # a hook's backlog and flags: delivery state, not statistics
@@ -1089,11 +1084,15 @@ class Harness:
 
     def applied(self):
         """Events applied by the daemon so far (side applications / 2, from
-        the sizes of the `seen` sets)."""
+        the sizes of the duplicate windows: the 8-byte event keys of a side's
+        `#w`, or its `ids` set)."""
         pipe = self.redis.pipeline(transaction=False)
         for rel, side, profile in sorted(self.sides):
-            pipe.zcard("%s{%s:%s:%s}:seen" % (self.names.prefix, rel, side[0], profile))
-        return sum(pipe.execute()) / 2
+            tag = "%s{%s:%s:%s}:" % (self.names.prefix, rel, side[0], profile)
+            pipe.hstrlen(tag + "side", "#w")
+            pipe.zcard(tag + "ids")
+        got = pipe.execute()
+        return sum(got[0::2]) / 8 / 2 + sum(got[1::2]) / 2
 
     def wait_progress(self, fraction, timeout=60):
         """Until the daemon applied `fraction` of the distinct events fed so

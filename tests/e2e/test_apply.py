@@ -11,7 +11,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from conftest import Relationctl, loads
+import layout2
+from conftest import Relationctl
 
 MICRO = 10 ** 6
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -535,18 +536,17 @@ def test_randomized_stream_matches_the_model(ctl, rdb, batch_size, pools):
         all_ids |= set(first)
         assert_triggers_match(got, want)
 
-    # the outbox is empty after every run
-    for k in rdb.scan_iter(match="rel:*:side", _type="hash"):  # a tombstone may end so too
-        assert not [f for f in rdb.hkeys(k) if f.startswith("!")], k
+    # the outbox is empty after every run: no side has one (gone with its last record)
+    assert not list(rdb.scan_iter(match="rel:*:out", _type="hash"))  # a tombstone may end so
 
     # every profile side: `relationctl stats` and the documented keys
     assert check_every_side(ctl, rdb, cfg, model, pools) == 19
     # every key is one the layout names for these sides: none forged
     names = {"rel:{%s:%s:%s}:%s" % (rel, side, key_id(p), suffix)
              for rel, (pa, pb) in pools.items() for side, pool in (("d", pa), ("r", pb))
-             for p in pool for suffix in ["side", "seen"] + ["top:" + t for t in TOPS[rel]] +
+             for p in pool for suffix in ["side", "ids"] + ["top:" + t for t in TOPS[rel]] +
              ["tomb:" + key_id(o) for o in (pb if side == "d" else pa)]}
-    names.add("rel:layout")
+    names |= {"rel:layout", "rel:schema"}
     stray = [k for k in rdb.scan_iter(match="rel:*") if k not in names]
     assert not stray, stray[:5]
     # the stream was varied enough to mean something
@@ -558,10 +558,11 @@ def check_redis_side(rdb, model, rel, side, prof, pools=POOLS):
     """The README's key layout holds the model's state."""
     tag = "rel:{%s:%s:%s}" % (rel, side[0], key_id(prof))
     st = model.stats_internal(rel, side, prof)
-    h = {f: v for f, v in rdb.hgetall(tag + ":side").items() if f[0] not in "@!#"}
+    h = {f: v for f, v in layout2.side(rdb, tag + ":side").items() if f[0] not in "@#"}
     for v in h.values():
-        canonical_number(v)
+        assert canonical_number(v) != 0, (tag, h)  # a statistic of 0 is absent
     assert int(h.get("count", "0")) == st["count"]
+    model_edges = model.side_edges(rel, side, prof)
     for p in model.rels[rel].props:
         s = st["properties"][p["short"]]
         assert int(h.get(p["short"] + ":count", "0")) == s["count"], (tag, p["short"])
@@ -569,20 +570,17 @@ def check_redis_side(rdb, model, rel, side, prof, pools=POOLS):
             # integers in units: float properties in millionths
             assert int(h.get(p["short"] + ":total", "0")) == s["total"], (tag, p["short"])
         if "save_top" in p:
-            zs = dict(rdb.zrange(tag + ":top:" + p["short"], 0, -1, withscores=True))
-            vals = {cp: w[p["short"]] for cp, w in model.side_edges(rel, side, prof).items()
-                    if p["short"] in w}
-            assert set(zs) == set(vals), (tag, p["short"])
-            for cp, v in vals.items():
-                assert zs[cp] == float(v), (tag, p["short"], cp)
-    edges = {f[1:]: v for f, v in rdb.hgetall(tag + ":side").items() if f[0] == "@"}
+            vals = {cp: w[p["short"]] for cp, w in model_edges.items() if p["short"] in w}
+            layout2.check_top(rdb, tag + ":top:" + p["short"], vals, st["count"],
+                              p["save_top"]["limit"], p["save_top"]["order"] == "desc")
+    bools = [p["short"] for p in model.rels[rel].props if p["type"] == "bool"]
     want_edges = {}
     for (r, a, b), e in model.edges.items():
         if r == rel and (a if side == "direct" else b) == prof:
             want_edges[b if side == "direct" else a] = {
                 "version": None if e["v"] is None else str(e["v"]),
-                "weights": dict(e["w"])}  # units, bools as JSON booleans
-    assert canon({cp: loads_canonical(v) for cp, v in edges.items()}) == canon(want_edges), tag
+                "weights": dict(e["w"])}  # units, bools as booleans
+    assert canon(layout2.edges(rdb, rel, tag + ":side", bools)) == canon(want_edges), tag
     # tombstones of detached edges (and none where the model has none)
     others = pools[rel][1] if side == "direct" else pools[rel][0]
     for cp in others:
@@ -641,18 +639,18 @@ def test_float_totals_return_exactly_to_zero(ctl, rdb):
         "count": 40, "total": 0,
         "top": [{"profile_id": "cl%02d" % b, "value": 0} for b in (39, 38, 37, 36, 35)]})
     assert st["properties"]["amount"]["total"] == Decimal(0)
-    assert rdb.hget("rel:{money:d:acc}:side", "amount:total") == "0"
+    # a statistic of 0 is absent; an edge's value of 0 is written
+    assert rdb.hget("rel:{money:d:acc}:side", "amount:total") is None
     for b in range(40):
-        assert rdb.hget("rel:{money:r:cl%02d}:side" % b, "amount:total") == "0"
-        w = loads(rdb.hget("rel:{money:d:acc}:side", "@cl%02d" % b))["weights"]
-        assert w["amount"] == 0 and not isinstance(w["amount"], bool)
+        assert rdb.hget("rel:{money:r:cl%02d}:side" % b, "amount:total") is None
+        assert rdb.hget("rel:{money:d:acc}:side", "@cl%02d" % b) == "0"
 
     res = ctl.apply(cfg, [ev("off-%d" % b, "detach", "acc", "cl%02d" % b) for b in range(40)])
     assert res.returncode == 0 and summary(res) == (40, 0, 0, 0)
     st = ctl.stats(cfg, "money", "direct", "acc")
     assert canon(st) == canon({"count": 0, "properties": {
         "amount": {"count": 0, "total": 0, "top": []}}})
-    assert rdb.hget("rel:{money:d:acc}:side", "amount:total") in (None, "0")
+    assert rdb.hget("rel:{money:d:acc}:side", "amount:total") is None
 
 
 def test_float_sums_are_decimal_and_rounded_half_away_from_zero(ctl, rdb):
@@ -746,7 +744,7 @@ def test_totals_are_exact_up_to_2_53_units(ctl, rdb):
     props = ctl.stats(cfg, "big", "direct", "x")["properties"]
     assert props["f"]["total"] == Decimal("8999999999.999999")
     assert props["n"]["total"] == 8999999999999999
-    h = rdb.hgetall("rel:{big:d:x}:side")
+    h = layout2.side(rdb, "rel:{big:d:x}:side")
     assert (h["f:total"], h["n:total"]) == ("8999999999999999", "8999999999999999")
     res = ctl.apply(cfg, [ev("w2", "edit", "x", "k1", {"f": 999999999.999997, "n": 999999999999997},
                              rel="big")])
@@ -883,8 +881,7 @@ def test_tombstone_blocks_a_late_attach(ctl, rdb):
     assert all(t["event_data"]["weights"] == {"before": None, "after": {"profit": 7}}
                for t in r3.triggers)
     assert ctl.stats(cfg, "sales", "direct", "m")["properties"]["profit"]["total"] == 7
-    assert loads(rdb.hget("rel:{sales:d:m}:side", "@c")) == {
-        "version": "11", "weights": {"profit": 7000000}}  # float weights in millionths
+    assert rdb.hget("rel:{sales:d:m}:side", "@c") == "11;7000000"  # float weights in millionths
 
     # an equal version applies; a lower one is stale
     r4 = ctl.apply(cfg, [dict(base, id="e5", op="edit", weights={"qty": 2}, version=11),
@@ -994,7 +991,7 @@ def test_applying_the_same_file_twice(ctl, rdb, tmp_path):
     assert first.returncode == 0 and summary(first) == (len(events), 0, 0, 0), first.stderr
     assert first.triggers
     before = {k: ctl.stats(cfg, *k) for k in every_side()}
-    keys = {k: rdb.dump(k) for k in rdb.scan_iter(match="rel:*") if not k.endswith(":seen")}
+    keys = {k: rdb.dump(k) for k in rdb.scan_iter(match="rel:*") if not k.endswith(":ids")}
 
     second = ctl.apply(cfg, path.read_text())
     assert second.returncode == 0, second.stderr
@@ -1004,7 +1001,7 @@ def test_applying_the_same_file_twice(ctl, rdb, tmp_path):
     after = {k: ctl.stats(cfg, *k) for k in before}
     assert after == before
     assert {k: rdb.dump(k) for k in rdb.scan_iter(match="rel:*")
-            if not k.endswith(":seen")} == keys
+            if not k.endswith(":ids")} == keys
 
 
 def test_redelivery_within_the_dedup_window_is_a_duplicate(ctl, rdb):
@@ -1171,12 +1168,12 @@ def test_a_removed_property_is_dropped_when_the_edge_changes(ctl, rdb):
         assert canon(t["event_data"]["weights"]["after"]) == canon({"f": Decimal("2.5")})
     assert canon(ctl.stats(cfg2, "s", "direct", "x")) == canon({"count": 2, "properties": {
         "f": {"count": 2, "total": 4}, "q": {"count": 0, "total": 0}}})
-    assert loads(rdb.hget("rel:{s:d:x}:side", "@y")) == {"version": None,
-                                                         "weights": {"f": 2500000}}
-    assert loads(rdb.hget("rel:{s:r:y}:side", "@x")) == {"version": None,
-                                                         "weights": {"f": 2500000}}
+    # n keeps its slot (2), written empty from now on; q takes the next one
+    assert rdb.hget("rel:schema", "s") == "f,n,q"
+    assert rdb.hget("rel:{s:d:x}:side", "@y") == "2500000"
+    assert rdb.hget("rel:{s:r:y}:side", "@x") == "2500000"
     # an edge that did not change keeps its values
-    assert loads(rdb.hget("rel:{s:d:x}:side", "@z"))["weights"] == {"f": 1500000, "n": 3}
+    assert rdb.hget("rel:{s:d:x}:side", "@z") == "1500000,3"
 
 
 # --------------------------------------------------------------------------

@@ -240,8 +240,7 @@ def test_kafka_down_mid_stream(harness, daemons, engine):
 def outbox_entries(client, prefix):
     """Events applied in Redis whose triggers are not delivered yet (outbox
     fields, one per side)."""
-    return sum(1 for k in client.scan_iter(match=prefix + "*:side", count=1000)
-               for f in client.hkeys(k) if f[:1] in ("!", b"!"))
+    return sum(client.hlen(k) for k in client.scan_iter(match=prefix + "*:out", count=1000))
 
 
 @pytest.mark.parametrize("source", ["kafka", "amqp"])
@@ -363,16 +362,16 @@ def test_redis_refusing_commands_is_waited_out(harness, daemons, rdb, redis_proc
         server.stop()
 
 
-@pytest.mark.parametrize("suffix", ["seen", "top"])
+@pytest.mark.parametrize("suffix", ["tomb", "out"])
 def test_a_redis_error_of_any_kind_is_retried_not_dead_lettered(harness, daemons, rdb,
                                                                  redis_proc, suffix, engine):
     """A key of the wrong type in the way (foreign data under the prefix):
     Redis answers WRONGTYPE, an error the engine does not know. Only the
     engine's own refusals are the event's fault; this one is retried until an
-    operator removes the key, and nothing is lost or dead-lettered. The seen
-    key is read before anything is written; a top key is written first, and
-    a call stopped there is made again in full (the event id joins seen
-    last)."""
+    operator removes the key, and nothing is lost or dead-lettered. The
+    tombstone of a new edge is read before anything is written; the outbox is
+    written before the side's hash, and a call stopped there is made again in
+    full (the event key joins the side's window last)."""
     from brokers import profiles_of
     server = Server(module=engine == "module")
     server.start()
@@ -382,14 +381,20 @@ def test_a_redis_error_of_any_kind_is_retried_not_dead_lettered(harness, daemons
         d = h.daemon(daemons).start()
         h.feed_amqp(events[:200])
         h.wait_done(timeout=60)
-        # a side the events still to come create (its keys hold nothing yet)
+        # a side the events still to come create (its keys hold nothing yet),
+        # and the counterpart of its first event
         rel, side, profile = sorted(profiles_of(events[200:]) - profiles_of(events[:200]))[0]
-        top = {"loyal": "top:profit", "refs": "top:revenue"}[rel]
+        first = next(e.body for e in events[200:] if e.body["relation"] == rel and
+                     str(e.body["profile_a" if side == "direct" else "profile_b"]) == profile)
+        cp = str(first["profile_b" if side == "direct" else "profile_a"])
         key = "%s{%s:%s:%s}:%s" % (h.names.prefix, rel, side[0], profile,
-                                   "seen" if suffix == "seen" else top)
+                                   "tomb:" + cp if suffix == "tomb" else "out")
         r = redis.Redis(port=server.port)
         r.delete(key)
-        r.set(key, "not a sorted set")
+        if suffix == "tomb":
+            r.hset(key, "foreign", "data")     # not a string
+        else:
+            r.set(key, "not a hash")
         h.feed_amqp(events[200:])
         d.wait_log("WRONGTYPE")
         time.sleep(1)
@@ -445,7 +450,7 @@ def test_a_side_s_events_keep_their_order_past_a_failed_call(harness, daemons, e
         d = h.daemon(daemons).start()
         d.wait_log("WRONGTYPE")
         time.sleep(1.0)                       # retries under way
-        edges = [f for f in r.hkeys(side) if f.startswith("@")]
+        edges = [f for f, _ in r.hscan_iter(side, match="@*")]
         assert edges == [], "events applied before the failed one: %s" % edges
         assert d.running(), d.log_tail()
         r.delete(in_the_way)
@@ -453,7 +458,7 @@ def test_a_side_s_events_keep_their_order_past_a_failed_call(harness, daemons, e
         h.check()                             # each trigger as the oracle has it, in order
         counts = attach_counts(h, "direct")
         assert counts == {"%s-1" % tag: 1, "%s-2" % tag: 2, "%s-3" % tag: 3}, counts
-        assert "#fence" not in r.hkeys(side), "the fence outlived the retry"
+        assert not r.hexists(side, "#fence"), "the fence outlived the retry"
         assert d.stop() == 0, d.log_tail()
     finally:
         server.stop()
@@ -462,7 +467,7 @@ def test_a_side_s_events_keep_their_order_past_a_failed_call(harness, daemons, e
 def test_an_event_held_by_the_fence_on_one_side_holds_its_other_side(harness, daemons,
                                                                       engine):
     """The fence across sides: event 1 (a0-b0) fails on b0 (a foreign key in
-    its way) after writing a0, which fences both a0 and b0. Event 2 (a0-b2)
+    its way: its outbox) after writing a0, which fences both a0 and b0. Event 2 (a0-b2)
     is then refused on a0 by the fence; event 3 (a1-b2), behind it in the
     same pipeline, must not be applied on b2 before event 2: b2's triggers
     show the events in their order (event 3 sees event 2's edge)."""
@@ -480,14 +485,14 @@ def test_an_event_held_by_the_fence_on_one_side_holds_its_other_side(harness, da
         events = [attach(1, "a0", "b0", 10), attach(2, "a0", "b2", 20),
                   attach(3, "a1", "b2", 30)]
         r = redis.Redis(port=server.port, decode_responses=True)
-        in_the_way = "%s{loyal:r:b0-%s}:top:profit" % (h.names.prefix, tag)
-        r.set(in_the_way, "not a sorted set")
+        in_the_way = "%s{loyal:r:b0-%s}:out" % (h.names.prefix, tag)
+        r.set(in_the_way, "not a hash")
         h.feed_amqp(events)                   # queued first: one batch, one pipeline
         d = h.daemon(daemons).start()
         d.wait_log("WRONGTYPE")
         time.sleep(1.0)                       # retries under way
         b2 = "%s{loyal:r:b2-%s}:side" % (h.names.prefix, tag)
-        edges = [f for f in r.hkeys(b2) if f.startswith("@")]
+        edges = [f for f, _ in r.hscan_iter(b2, match="@*")]
         assert edges == [], "events applied on b2 before the one held: %s" % edges
         r.delete(in_the_way)
         h.wait_done(timeout=60)
@@ -495,7 +500,7 @@ def test_an_event_held_by_the_fence_on_one_side_holds_its_other_side(harness, da
         counts = attach_counts(h, "reverse")
         assert counts == {"%s-1" % tag: 1, "%s-2" % tag: 1, "%s-3" % tag: 2}, counts
         for k in r.scan_iter(match=h.names.prefix + "*:side"):
-            assert "#fence" not in r.hkeys(k), "the fence outlived the retry on " + k
+            assert not r.hexists(k, "#fence"), "the fence outlived the retry on " + k
         assert d.stop() == 0, d.log_tail()
     finally:
         server.stop()
@@ -513,14 +518,14 @@ def test_relationctl_apply_stops_a_side_at_its_failed_event(ctl, rdb, tmp_path, 
     rdb.hset("%s{sales:d:m}:tomb:c1" % prefix, "foreign", "data")
     first = ctl.apply(cfg, events)
     assert first.returncode == 1 and "WRONGTYPE" in first.stderr, first.stderr
-    assert [f for f in rdb.hkeys("%s{sales:d:m}:side" % prefix) if f.startswith("@")] == []
+    assert [f for f, _ in rdb.hscan_iter("%s{sales:d:m}:side" % prefix, match="@*")] == []
     rdb.delete("%s{sales:d:m}:tomb:c1" % prefix)
     again = ctl.apply(cfg, events)
     assert again.returncode == 0, again.stderr
     counts = [t["event_data"]["stats"]["count"] for t in again.triggers
               if t["event_type"] == "relation_direct_attach"]
     assert counts == [1, 2, 3], counts
-    assert "#fence" not in rdb.hkeys("%s{sales:d:m}:side" % prefix)
+    assert not rdb.hexists("%s{sales:d:m}:side" % prefix, "#fence")
 
 
 # the command that loads the configuration's library, per engine

@@ -4,7 +4,8 @@ cursor (each edge once, none missed while edges come and go); 404, 400 and
 401 with a JSON error; 503 while Redis is down. relationd runs here with no
 source at all, serving reads only; each test through both engines
 (`redis.engine` function and module, the test's server loading the module
-for the module's run), which write what relationctl apply gives it."""
+for the module's run), which write what relationctl apply gives it; a
+layout-2 side written by hand is read by its slots."""
 
 import json
 import random
@@ -15,6 +16,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+import redis
 from redis_server import Server, free_port
 
 import test_apply as A
@@ -207,4 +209,32 @@ def test_edges_paged_each_once_while_edges_come_and_go(reads):
         stop.set()
         t.join()
     assert set(stable) <= set(seen)
+    assert d.stop() == 0, d.log_tail()
+
+
+def test_a_layout2_side_is_read_by_its_slots(reads):
+    """A side written in layout 2 by hand (packed edges by the slots of
+    PREFIX schema, in an order of their own; statistics that are 0 absent;
+    no sorted set for qty's top, 2 edges being within its limit): /v1/stats
+    equals `relationctl stats`, the top computed from the edges; /v1/edges
+    decodes every edge."""
+    rdb = redis.Redis(port=reads.server.port)
+    rdb.set("rel:layout", "2 00000000000000aa")
+    rdb.hset("rel:schema", "sales", "ok,qty,profit")
+    rdb.hset("rel:{sales:d:hub}:side", mapping={
+        "@a/b": "7;1,5,250500000", "@c": ",5", "count": 2, "qty:count": 2, "qty:total": 10,
+        "profit:count": 1, "profit:total": 250500000, "ok:count": 1, "#w": b"\x00" * 8})
+    port = reads.port
+    d, cfg = reads.start()
+    status, body = get(port, "/v1/stats/sales/direct/hub")
+    assert status == 200 and body == stats(cfg, "sales", "direct", "hub")
+    assert body["properties"]["qty"]["top"] == [{"profile_id": "a/b", "value": 5},
+                                                {"profile_id": "c", "value": 5}]
+    assert body["properties"]["profit"]["top"] == [{"profile_id": "a/b", "value": 250.5}]
+    status, body = get(port, "/v1/edges/sales/direct/hub")
+    assert status == 200 and body["cursor"] is None
+    assert sorted(body["edges"], key=lambda e: e["profile_id"]) == [
+        {"profile_id": "a/b", "database": "customers", "version": "7",
+         "weights": {"profit": 250.5, "qty": 5, "ok": True}},
+        {"profile_id": "c", "database": "customers", "version": None, "weights": {"qty": 5}}]
     assert d.stop() == 0, d.log_tail()

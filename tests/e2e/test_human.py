@@ -16,7 +16,7 @@ from brokers import KAFKA_MOCK
 from conftest import RELATIONCTL, REPO
 
 COMMANDS = ["stats", "edges", "segment", "render", "watch", "send", "redrive", "verify",
-            "rebuild", "apply"]
+            "rebuild", "migrate", "layout", "apply"]
 
 
 def on_terminal(args, stdout_tty=True, stdin=None, timeout=120):
@@ -126,6 +126,12 @@ def test_progress_only_on_a_terminal(ctl, rdb, tmp_path):
     assert screen.rstrip().endswith("sides 30200, differing 0, edges read 60000"), screen[-300:]
     out = piped(["-c", cfg, "verify", "sales"])
     assert out.stderr == "sides 30200, differing 0, edges read 60000\n"
+    # migrate: the same bar over the walks of the side keys (every side in layout 2)
+    rc, screen, _ = on_terminal(["-c", cfg, "migrate"], stdout_tty=False)
+    assert rc == 0 and "sides" in screen and "%" in screen, screen[-300:]
+    assert "sides 0 converted, 30200 already in layout 2" in screen, screen[-300:]
+    out = piped(["-c", cfg, "migrate"])
+    assert out.stderr.startswith("sides 0 converted, 30200 already in layout 2\n"), out.stderr
     # apply printing its triggers on the terminal: they are the progress
     small = tmp_path / "one.jsonl"
     small.write_text(json.dumps({"id": "q1", "op": "attach", "relation": "sales",
@@ -142,7 +148,8 @@ def test_help_for_every_command_with_an_example(ctl):
             text = out.stdout
             assert text.startswith("usage: relationctl -c FILE %s" % name), text
             example = text.split("example:\n", 1)[1].splitlines()[0].strip()
-            assert example.startswith("relationctl -c ") and (" %s " % name) in example, text
+            assert example.startswith("relationctl -c ") and \
+                (" %s " % name in example or example.endswith(" " + name)), text
     out = piped(["--help"])
     assert out.returncode == 0 and all(" %s " % c in out.stdout for c in COMMANDS)
     out = piped(["stats", "sales", "direct", "42"])

@@ -1,9 +1,9 @@
 """relationctl verify and rebuild: statistics recomputed from the stored
 edges and compared (each differing side printed with both values, exit 1),
 and written again from the edges, atomically per side, also while events
-are being applied. Every test runs through both engines (`redis.engine`
-function and module; the servers the tests start load the module for the
-module's run)."""
+are being applied; a layout-2 side by layout 2's rules. Every test runs
+through both engines (`redis.engine` function and module; the servers the
+tests start load the module for the module's run)."""
 
 import json
 import subprocess
@@ -249,10 +249,23 @@ def test_a_hot_side_is_rebuilt_in_steps_on_a_cluster(tmp_path, engine):
 
 
 
-def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb, engine):
+@pytest.fixture()
+def hashtable_hashes(rdb):
+    """Hashes past 64 fields in Redis's hashtable encoding for the test (the
+    server's hash-max-listpack-entries restored after it): an HSCAN of a
+    listpack returns every field in one page, whatever COUNT."""
+    was = rdb.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
+    rdb.config_set("hash-max-listpack-entries", 64)
+    yield
+    rdb.config_set("hash-max-listpack-entries", was)
+
+
+def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb, engine,
+                                                                        hashtable_hashes):
     """Steps of a rebuild made by hand (FCALL of the library's _rebuild, or
     the module's relationd.rebuild with the configuration's name, 10 edges a
-    step). One stopped after its first step: once its copy has
+    step; the side's hash in the hashtable encoding, where HSCAN pages).
+    One stopped after its first step: once its copy has
     expired (deleted here, as the expiry would), the next event applied to
     the side removes its marker and its top copies, and the statistics stay
     right. One superseded by `relationctl rebuild` of the side: its next
@@ -314,6 +327,37 @@ def test_a_rebuild_stopped_half_way_or_superseded_leaves_the_side_right(ctl, rdb
     check_hot_side(ctl, rdb, cfg, events)
     assert rdb.keys(tag + ":rebuild*") == []
     assert run(cfg, "verify", "sales", "direct", "hot").returncode == 0
+
+
+def test_verify_applies_layout2s_rules_to_the_sides_the_engines_write(ctl, rdb, engine):
+    """Sides written by each engine in layout 2 verify clean; then each
+    broken the way only layout 2 can be: the top's sorted set of a side with
+    more edges than the top's limit deleted, one given to a side within its
+    limit, a statistic written as 0 (the engines leave it absent)."""
+    ctl.redis_engine = engine
+    cfg = ctl.config([A.REL_SALES])      # profit: top 3 desc, qty: top 2 asc
+    events = [{"id": "b%d" % i, "op": "attach", "relation": "sales", "profile_a": "big",
+               "profile_b": "c%d" % i, "weights": {"profit": i + 0.5, "qty": i}}
+              for i in range(5)]
+    events += [{"id": "s%d" % i, "op": "attach", "relation": "sales", "profile_a": "small",
+                "profile_b": "c%d" % i, "weights": {"qty": 10 - i}} for i in range(2)]
+    events += [{"id": "z", "op": "attach", "relation": "sales", "profile_a": "zero",
+                "profile_b": "c0", "weights": {"profit": 1}}]
+    assert ctl.apply(cfg, events).returncode == 0
+    key = "rel:{sales:d:%s}:%s"
+    assert rdb.exists(key % ("big", "top:profit")) and not rdb.exists(key % ("small", "top:qty"))
+    out = run(cfg, "verify", "sales", "direct")
+    assert out.returncode == 0 and "differing 0" in out.stderr, out
+    rdb.delete(key % ("big", "top:profit"))
+    rdb.zadd(key % ("small", "top:qty"), {"c1": 9, "c0": 10})
+    assert not rdb.hexists(key % ("zero", "side"), "qty:total")
+    rdb.hset(key % ("zero", "side"), "qty:total", 0)
+    out = run(cfg, "verify", "sales", "direct")
+    assert out.returncode == 1 and "differing 3" in out.stderr, out
+    got = {d["profile"]: d["differences"] for d in map(loads, out.stdout.splitlines())}
+    assert got == {"big": {"profit:top": "differs from the edges"},
+                   "small": {"qty:top": "differs from the edges"},
+                   "zero": {"qty:total": "stored as 0, not absent"}}
 
 
 def test_verify_arguments(ctl, rdb, engine):

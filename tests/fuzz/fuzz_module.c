@@ -4,9 +4,11 @@
  * (mpack.c). Input: the first line is a configuration's text
  * (relationd.load), each further line a command's arguments separated by
  * spaces (the first one numkeys, as sent after the configuration's name),
- * tried as apply, apply2 and rebuild, and the same line as a stored edge's
- * value. No crash, leak or read out of bounds; a refusal comes with a
- * message; what is accepted is within the configuration's bounds.
+ * tried as apply, apply2, rebuild and migrate, and the same line as a
+ * stored edge's value, packed (layout 2: unpacked, packed again and read
+ * back the same) and JSON (layout 1, the migration's). No crash, leak or
+ * read out of bounds; a refusal comes with a message; what is accepted is
+ * within the configuration's bounds.
  * The module's allocator (module/mem.h) is malloc here. */
 #include "module/args.h"
 #include "module/conf.h"
@@ -63,8 +65,13 @@ static void try_line(const Conf *c, const char *line, size_t len)
                 abort();
             continue;
         }
-        if (a.rel < c->rel || a.rel >= c->rel + c->nrel || nkeys != (both + 1) * (3 + a.rel->ntops))
+        int side = 4 + a.rel->ntops;
+        if (a.rel < c->rel || a.rel >= c->rel + c->nrel ||
+            nkeys != (both + 1) * (side + a.migrating) || a.half != side + a.migrating)
             abort();
+        for (int s = 0; s <= both; s++)
+            if (a.ek[s].len != ARGS_EVENT_KEY)
+                abort();
         for (int j = 0; j < a.npairs; j++)
             if (a.pidx[j] < 0 || a.pidx[j] >= a.rel->n)
                 abort();
@@ -73,6 +80,41 @@ static void try_line(const Conf *c, const char *line, size_t len)
     err[0] = '\0';
     if (!args_rebuild(c, nkeys, args, nargs, &r, err, sizeof err) && !err[0])
         abort();
+    const ConfRel *rel;
+    err[0] = '\0';
+    if (args_migrate(c, nkeys, args, nargs, &rel, err, sizeof err)) {
+        if (rel < c->rel || rel >= c->rel + c->nrel || nkeys != 4 + rel->ntops)
+            abort();
+    } else if (!err[0]) {
+        abort();
+    }
+}
+
+/* A packed value read, packed again and read back: the same weights and
+ * version. */
+static void try_packed(const ConfRel *r, const char *s, size_t len)
+{
+    Weights w, back;
+    const char *ver, *ver2;
+    size_t vl, vl2;
+    if (!edge_unpack(r, s, len, &w, &ver, &vl))
+        return;
+    if (ver && (ver < s || ver + vl > s + len))
+        abort();
+    char *out = malloc(edge_pack_cap(r, vl));
+    if (!out)
+        return;
+    size_t n = edge_pack(r, &w, ver, vl, out);
+    if (n > edge_pack_cap(r, vl) || !edge_unpack(r, out, n, &back, &ver2, &vl2) ||
+        (ver == NULL) != (ver2 == NULL) || vl != vl2 || (ver && memcmp(ver, ver2, vl) != 0))
+        abort();
+    for (int i = 0; i < r->n; i++) {
+        double v;
+        if (back.set[i] != w.set[i] || (w.set[i] && back.v[i] != w.v[i]) ||
+            edge_slot(out, n, r->p[i].slot, &v) != w.set[i] || (w.set[i] && v != w.v[i]))
+            abort();
+    }
+    free(out);
 }
 
 static void try_edge(const Conf *c, const char *s, size_t len)
@@ -84,7 +126,8 @@ static void try_edge(const Conf *c, const char *s, size_t len)
     if (!ver)
         return;
     for (int r = 0; r < c->nrel && r < 4; r++) {
-        if (!edge_parse(&c->rel[r], s, len, &w, ver, &vl, &hv))
+        try_packed(&c->rel[r], s, len);
+        if (!edge_parse_json(&c->rel[r], s, len, &w, ver, &vl, &hv))
             continue;
         if (hv && vl > len)
             abort();

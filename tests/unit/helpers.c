@@ -31,6 +31,22 @@ int config_teardown(void **state)
     return 0;
 }
 
+const char SALES_CONFIG[] =
+    "{\"redis\": {\"url\": \"redis://localhost\"},\n"
+    " \"relations\": [\n"
+    "  {\"short\": \"sales\", \"database_a\": \"managers\", \"database_b\": \"customers\",\n"
+    "   \"properties\": [\n"
+    "     {\"short\": \"profit\", \"type\": \"float\"},\n"
+    "     {\"short\": \"qty\", \"type\": \"int\"},\n"
+    "     {\"short\": \"ok\", \"type\": \"bool\"}]}]}\n";
+
+const RelationDef *sales_relation(void **state)
+{
+    const RelationDef *rel = config_relation(*state, "sales");
+    assert_non_null(rel);
+    return rel;
+}
+
 void mp_bytes(Mp *m, const void *s, size_t n)
 {
     if (m->cap - m->len < n) {

@@ -1,5 +1,5 @@
 /* helpers.h — what more than one unit test needs: a configuration parsed
- * as a cmocka group's state, a MessagePack writer
+ * as a cmocka group's state (and one small relation's), a MessagePack writer
  * that encodes the way cmsgpack does (Redis's Lua library, which writes the
  * outbox records: smallest integer form, fixstr/str8/str16/str32,
  * fixarray/array16/array32, doubles as float64), and the SHA-1 of bytes in
@@ -21,6 +21,13 @@
  * frees it. */
 int config_setup(void **state, const char *text);
 int config_teardown(void **state);
+
+/* A configuration of one relation, sales: profit (float, index 0), qty
+ * (int, 1), ok (bool, 2), no totals nor tops; sales_relation the relation
+ * of the state config_setup parsed it into (failing the test without it). */
+extern const char SALES_CONFIG[];
+enum { SALES_PROFIT, SALES_QTY, SALES_OK };
+const RelationDef *sales_relation(void **state);
 
 typedef struct {
     unsigned char *p;

@@ -141,15 +141,21 @@ static void test_side_keys_decode_to_their_profile(void **state)
     for (size_t p = 0; p < sizeof profiles / sizeof profiles[0]; p++) {
         char k[256], out[64];
         size_t len = key_of(profiles[p], SIDE_DIRECT, "side", NULL, k, sizeof k);
-        assert_true(key_side_profile(k, len, head, out, sizeof out));
+        assert_true(key_side_profile(k, len, head, "side", out, sizeof out));
         assert_string_equal(out, profiles[p]);
+        /* layout 1's window of the same side, for the migration */
+        len = key_of(profiles[p], SIDE_DIRECT, "seen", NULL, k, sizeof k);
+        assert_true(key_side_profile(k, len, head, "seen", out, sizeof out));
+        assert_string_equal(out, profiles[p]);
+        assert_false(key_side_profile(k, len, head, "side", out, sizeof out));
     }
     char out[4];
-    assert_false(key_side_profile("rp:{rel:d:1001}:seen", 20, head, out, sizeof out));
+    assert_false(key_side_profile("rp:{rel:d:1001}:seen", 20, head, "side", out, sizeof out));
+    assert_false(key_side_profile("rp:{rel:d:1}:sideseen", 21, head, "seen", out, sizeof out));
     /* a profile longer than out, and an empty one */
-    assert_false(key_side_profile("rp:{rel:d:1001}:side", 20, head, out, sizeof out));
-    assert_false(key_side_profile("rp:{rel:d:}:side", 16, head, out, sizeof out));
-    assert_false(key_side_profile("side", 4, head, out, sizeof out));
+    assert_false(key_side_profile("rp:{rel:d:1001}:side", 20, head, "side", out, sizeof out));
+    assert_false(key_side_profile("rp:{rel:d:}:side", 16, head, "side", out, sizeof out));
+    assert_false(key_side_profile("side", 4, head, "side", out, sizeof out));
 }
 
 static void test_glob_literal(void **state)

@@ -17,29 +17,13 @@
 #include "handlers/segment.h"
 #include "tests/unit/helpers.h"
 
-/* sales: profit (float, index 0), qty (int, 1), ok (bool, 2). */
-static const char config_text[] =
-    "{\"redis\": {\"url\": \"redis://localhost\"},\n"
-    " \"relations\": [\n"
-    "  {\"short\": \"sales\", \"database_a\": \"managers\", \"database_b\": \"customers\",\n"
-    "   \"properties\": [\n"
-    "     {\"short\": \"profit\", \"type\": \"float\"},\n"
-    "     {\"short\": \"qty\", \"type\": \"int\"},\n"
-    "     {\"short\": \"ok\", \"type\": \"bool\"}]}]}\n";
-
-enum { PROFIT, QTY, OK };
-
-static const RelationDef *sales(void **state)
-{
-    const RelationDef *rel = config_relation(*state, "sales");
-    assert_non_null(rel);
-    return rel;
-}
+/* sales (helpers.h): profit (float, index 0), qty (int, 1), ok (bool, 2). */
+enum { PROFIT = SALES_PROFIT, QTY = SALES_QTY, OK = SALES_OK };
 
 static void parse_ok(void **state, const char *expr, Segment *s)
 {
     char err[256] = "";
-    if (!segment_parse(sales(state), expr, s, err, sizeof err))
+    if (!segment_parse(sales_relation(state), expr, s, err, sizeof err))
         fail_msg("segment_parse(%s): %s", expr, err);
 }
 
@@ -250,7 +234,7 @@ static void test_parse_errors_name_what_is_wrong(void **state)
         Segment s;
         char err[256];
         memset(err, 0, sizeof err);
-        if (segment_parse(sales(state), cases[k].expr, &s, err, sizeof err))
+        if (segment_parse(sales_relation(state), cases[k].expr, &s, err, sizeof err))
             fail_msg("\"%s\" parsed, expected: %s", cases[k].expr, cases[k].message);
         assert_string_equal(err, cases[k].message);
     }
@@ -260,13 +244,13 @@ static void test_parse_errors_name_what_is_wrong(void **state)
     conditions(expr, sizeof expr, SEGMENT_MAX_CONDS + 1);
     Segment s;
     char err[256] = "";
-    assert_false(segment_parse(sales(state), expr, &s, err, sizeof err));
+    assert_false(segment_parse(sales_relation(state), expr, &s, err, sizeof err));
     assert_string_equal(err, "--where: more than 32 conditions");
 }
 
 static int setup(void **state)
 {
-    return config_setup(state, config_text);
+    return config_setup(state, SALES_CONFIG);
 }
 
 int main(void)
