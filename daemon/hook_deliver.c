@@ -3,6 +3,7 @@
 #include "daemon/hook_deliver.h"
 #include "daemon/backoff.h"
 #include "daemon/hook_sink.h"
+#include "daemon/lifecycle.h"
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "handlers/backlog.h"
@@ -34,7 +35,8 @@ typedef struct {
     Engine *engine;
     HookSink *sink;
     Backoff redis;
-    atomic_bool *stop;
+    atomic_bool *stop;     /* stop at once */
+    atomic_bool *draining; /* stop once the backlog is empty, or at the drain deadline */
     char *key; /* the stream's key, NUL-terminated */
     BacklogEntry *batch;
     size_t batch_cap;
@@ -44,16 +46,22 @@ typedef struct {
 
 struct HookDeliverers {
     ConfigRef *cfg;
-    atomic_bool stop;
+    atomic_bool stop, draining;
     Deliverer *d;
     int n;
 };
+
+/* A stop asked, or a drain past its deadline. */
+static bool stopping(const Deliverer *d)
+{
+    return atomic_load(d->stop) || (atomic_load(d->draining) && lifecycle_deadline_passed());
+}
 
 /* Sleeps ms in steps of POLL_MS; false once a stop was asked. */
 static bool nap(Deliverer *d, int64_t ms)
 {
     int64_t until = clock_now_ms() + ms;
-    while (!atomic_load(d->stop)) {
+    while (!stopping(d)) {
         int64_t left = until - clock_now_ms();
         if (left <= 0)
             return true;
@@ -166,7 +174,7 @@ static bool done(Deliverer *d, size_t nids, size_t delivered)
         argv[i + 2] = d->ids[i];
     redisReply *r = NULL;
     while (!(r = command(d, (int)nids + 2, argv)))
-        if (atomic_load(d->stop))
+        if (stopping(d))
             break;
     free(argv);
     if (!r)
@@ -207,7 +215,7 @@ static bool deliver(Deliverer *d, size_t n)
             while (!engine_hook_set_disabled(d->engine, d->cfg, d->def->name, true, why, err,
                                              sizeof err)) {
                 redis_failed(d, err);
-                if (atomic_load(d->stop))
+                if (stopping(d))
                     break;
             }
             return false;
@@ -263,7 +271,7 @@ static void *run(void *arg)
     if (!hook_sink_connect(d->sink, err, sizeof err))
         log_at(LOG_WARN, d->who, "%s (retried with the first batch)", err);
     note_backlog(d);
-    while (!atomic_load(d->stop)) {
+    while (!stopping(d)) {
         if (clock_now_ms() >= next_flag) {
             if (!disabled(d, &off))
                 continue;
@@ -275,6 +283,8 @@ static void *run(void *arg)
                 log_at(LOG_INFO, d->who, "enabled again: delivering");
             was_off = off;
         }
+        if (off && atomic_load(d->draining))
+            break;
         if (off) {
             note_backlog(d);
             (void)nap(d, DISABLED_POLL_MS);
@@ -287,6 +297,8 @@ static void *run(void *arg)
         if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
             freeReplyObject(r);
             metrics_hook_backlog(d->def->name, 0);
+            if (atomic_load(d->draining))
+                break; /* delivered everything: the drain is done */
             wait_entry(d);
             continue;
         }
@@ -312,7 +324,7 @@ static void *run(void *arg)
             (void)done(d, nids, n);
         } else {
             next_flag = 0; /* disabled (logged already), or stopping */
-            was_off = !atomic_load(d->stop);
+            was_off = !stopping(d);
         }
         freeReplyObject(r);
     }
@@ -336,6 +348,7 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
         return NULL;
     }
     atomic_init(&h->stop, false);
+    atomic_init(&h->draining, false);
     h->cfg = shared_config_acquire();
     const Config *cfg = config_ref_get(h->cfg);
     if (cfg->nhooks && !(h->d = calloc((size_t)cfg->nhooks, sizeof *h->d))) {
@@ -347,6 +360,7 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
         d->def = &cfg->hooks[i];
         d->cfg = cfg;
         d->stop = &h->stop;
+        d->draining = &h->draining;
         snprintf(d->who, sizeof d->who, "hook %s", d->def->name);
         backoff_init(&d->redis, d->who, "redis", cfg->retry_max_ms);
         JsonBuf k = {0};
@@ -374,11 +388,18 @@ fail:
     return NULL;
 }
 
+void hook_deliverers_drain(HookDeliverers *h)
+{
+    if (h)
+        atomic_store(&h->draining, true);
+}
+
 void hook_deliverers_stop(HookDeliverers *h)
 {
     if (!h)
         return;
-    atomic_store(&h->stop, true);
+    if (!atomic_load(&h->draining))
+        atomic_store(&h->stop, true);
     for (int i = 0; i < h->n; i++) {
         if (h->d[i].started)
             pthread_join(h->d[i].thread, NULL);

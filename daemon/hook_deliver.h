@@ -29,8 +29,14 @@ typedef struct HookDeliverers HookDeliverers;
  * err on failure (no thread left running). */
 HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* Asks every deliverer to stop (a send in progress finishes: its entries
- * stay in the backlog when not delivered), joins them, frees. NULL: none. */
+/* The drain (SIGTERM, after the sources finished): each deliverer goes on
+ * until its backlog is empty (or its hook disabled), or until the drain
+ * deadline (lifecycle.h) passes; what is left stays in its backlog for the
+ * next start. NULL: none. */
+void hook_deliverers_drain(HookDeliverers *d);
+/* Asks every deliverer to stop (after hook_deliverers_drain: once its drain
+ * is done; otherwise at once: a send in progress finishes, its entries stay
+ * in the backlog when not delivered), joins them, frees. NULL: none. */
 void hook_deliverers_stop(HookDeliverers *d);
 
 #endif

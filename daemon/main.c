@@ -278,7 +278,11 @@ static void stop(Parts *p)
     engine_free(p->reads);
     amqp_source_free(p->amqp);
     kafka_source_free(p->kafka);
-    hook_deliverers_stop(p->hooks); /* after the sources: what they appended is durable */
+    /* after the sources: the backlogs delivered until empty or the drain
+     * deadline; what is left is durable (the next start sends it) */
+    if (lifecycle_stopping())
+        hook_deliverers_drain(p->hooks);
+    hook_deliverers_stop(p->hooks);
 }
 
 int main(int argc, char **argv)
