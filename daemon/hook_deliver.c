@@ -73,11 +73,14 @@ static bool nap(Deliverer *d, int64_t ms)
     return false;
 }
 
-/* A Redis failure: logged by the back-off, waited out. */
+/* A Redis failure: logged by the back-off, waited out; a refusal of
+ * redis.url's settings as the sources take it (a configuration error,
+ * retried every BACKOFF_REFUSED_MS, its reason in /readyz). */
 static void redis_failed(Deliverer *d, const char *err)
 {
     metrics_hook_failure(d->def->name, "redis");
-    (void)nap(d, backoff_note(&d->redis, err, d->cfg->retry_max_ms));
+    (void)nap(d, engine_refused(d->engine) ? backoff_refused_note(&d->redis, err)
+                                           : backoff_note(&d->redis, err, d->cfg->retry_max_ms));
 }
 
 /* One command on the hook's keys; NULL after a failure (waited out). */

@@ -176,7 +176,7 @@ static bool start(Parts *p, const Config *running)
         metrics_waiting(READS, "a first connection to redis");
     }
     if (p->amqp)
-        metrics_waiting("amqp source", "connections to redis, the hooks and the queue");
+        metrics_waiting("amqp source", "connections to redis and the queue");
     if (running->has_http && !(p->http = http_start(running->http_listen, err, sizeof err))) {
         log_at(LOG_ERROR, "main", "%s", err);
         lifecycle_request_stop(0);
@@ -185,7 +185,7 @@ static bool start(Parts *p, const Config *running)
     return true;
 }
 
-/* READY=1 once Redis, the hooks exchange and every source are connected
+/* READY=1 once Redis and every source are connected
  * (with no source: Redis); until then STATUS= says what is awaited. */
 static void check_ready(Parts *p, const Config *running, bool *ready)
 {
@@ -331,7 +331,7 @@ int main(int argc, char **argv)
         log_at(LOG_INFO, "main", "started: %d relation%s, sources:%s%s", running->nrelations,
                plural(running->nrelations), parts.kafka ? " kafka" : "",
                parts.amqp ? " amqp" : "");
-        sd_notify(0, "STATUS=connecting to Redis, the hooks exchange and the sources");
+        sd_notify(0, "STATUS=connecting to Redis and the sources");
         run(&parts, &sigs, path, &running);
         status = drain(&parts, &sigs, running->shutdown_timeout_ms);
     }
