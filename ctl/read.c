@@ -243,6 +243,8 @@ int cmd_render(const Config *cfg, const Command *c, int argc, char **argv)
     }
     RenderCache *cache = calloc(1, sizeof *cache);
     Engine *e = cache ? engine_create(cfg) : NULL;
+    if (e)
+        engine_set_reader(e);
     if (!e) {
         fprintf(stderr, "relationctl: out of memory\n");
         free(cache);

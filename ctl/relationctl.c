@@ -175,7 +175,20 @@ Engine *ctl_engine(const Config *cfg, bool writer, char *err, size_t errlen)
 {
     char id[LAYOUT_ID_MAX];
     bool written;
-    Engine *e = engine_new(cfg, err, errlen);
+    Engine *e;
+    if (writer) {
+        e = engine_new(cfg, err, errlen);
+    } else {
+        e = engine_create(cfg);
+        if (!e)
+            snprintf(err, errlen, "out of memory");
+        else
+            engine_set_reader(e);
+        if (e && !engine_connect(e, err, errlen)) {
+            engine_free(e);
+            e = NULL;
+        }
+    }
     if (e && (writer ? engine_layout_claim(e, id, &written, err, errlen) == LAYOUT_OK
                      : engine_layout_known(e, err, errlen)))
         return e;

@@ -217,8 +217,11 @@ static const Config *current(Worker *w)
         if (!fresh)
             return w->ref ? config_ref_get(w->ref) : NULL;
         const Config *cfg = config_ref_get(fresh);
-        if (!w->engine)
+        if (!w->engine) {
             w->engine = engine_create(cfg);
+            if (w->engine)
+                engine_set_reader(w->engine);
+        }
         else if (!engine_set_config(w->engine, cfg)) {
             shared_config_release(fresh);
             return config_ref_get(w->ref);

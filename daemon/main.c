@@ -172,6 +172,7 @@ static bool start(Parts *p, const Config *running)
             lifecycle_request_stop(0);
             return false;
         }
+        engine_set_reader(p->reads);
         redis_link_init(&p->reads_link, READS, p->reads, running->retry_max_ms);
         metrics_waiting(READS, "a first connection to redis");
     }

@@ -31,6 +31,12 @@ void engine_free(Engine *e);
 /* Connects (when not connected) and loads the function library, waiting for
  * the replies. False with the reason in err. */
 bool engine_connect(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The engine only reads (statistics, edges, verify, rebuild): its
+ * connections read PREFIX schema without completing it; a property missing
+ * there (no edge holds a value of it) takes a slot after the list's end, in
+ * the configuration's order, as a writer would give it. Before the first
+ * connection. */
+void engine_set_reader(Engine *e);
 /* A reloaded configuration: its library is loaded before the next batch.
  * Events parsed with the previous one may still be delivered (their
  * relation is found by name). False when out of memory (the previous

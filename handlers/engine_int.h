@@ -100,6 +100,7 @@ struct Engine {
     int *slot, *slot_off, *nslots;
     char **lists, **list_rel;
     int nlists;
+    bool reader; /* engine_set_reader: PREFIX schema read, never completed */
 };
 
 

@@ -47,6 +47,11 @@ void schema_slots(const RelationDef *rel, const char *list, size_t len, int *slo
     *nslots = n;
 }
 
+void engine_set_reader(Engine *e)
+{
+    e->reader = true;
+}
+
 const int *engine_slots(const Engine *e, int rel, int *nslots)
 {
     *nslots = e->nslots[rel];
@@ -135,14 +140,21 @@ bool schema_sync(Engine *e, char *err, size_t errlen)
         return true;
     for (int r = 0; r < cfg->nrelations; r++) {
         const RelationDef *rel = &cfg->relations[r];
-        resp_count(&e->cmd, '*', 5 + (size_t)rel->nproperties);
-        resp_cstr(&e->cmd, "EVAL");
-        resp_cstr(&e->cmd, sync_script);
-        resp_cstr(&e->cmd, "1");
-        resp_arg(&e->cmd, key, klen);
-        resp_cstr(&e->cmd, rel->short_name);
-        for (int i = 0; i < rel->nproperties; i++)
-            resp_cstr(&e->cmd, rel->properties[i].short_name);
+        if (e->reader) {
+            resp_count(&e->cmd, '*', 3);
+            resp_cstr(&e->cmd, "HGET");
+            resp_arg(&e->cmd, key, klen);
+            resp_cstr(&e->cmd, rel->short_name);
+        } else {
+            resp_count(&e->cmd, '*', 5 + (size_t)rel->nproperties);
+            resp_cstr(&e->cmd, "EVAL");
+            resp_cstr(&e->cmd, sync_script);
+            resp_cstr(&e->cmd, "1");
+            resp_arg(&e->cmd, key, klen);
+            resp_cstr(&e->cmd, rel->short_name);
+            for (int i = 0; i < rel->nproperties; i++)
+                resp_cstr(&e->cmd, rel->properties[i].short_name);
+        }
         engine_cmd_end(e, slot);
     }
     if (!engine_flush(e, err, errlen))
@@ -158,6 +170,17 @@ bool schema_sync(Engine *e, char *err, size_t errlen)
         if (!engine_read_reply(e, &x, err, errlen)) {
             ok = false;
             break;
+        }
+        if (ok && x->type == REDIS_REPLY_NIL && e->reader) {
+            /* no list yet: every property after its (empty) end */
+            freeReplyObject(x);
+            lists[r] = strdup("");
+            names[r] = strdup(cfg->relations[r].short_name);
+            if (!lists[r] || !names[r]) {
+                snprintf(err, errlen, "out of memory");
+                ok = false;
+            }
+            continue;
         }
         if (ok && x->type != REDIS_REPLY_STRING) {
             snprintf(err, errlen, "redis: %s (EVAL of the schema of %s): %s", key,

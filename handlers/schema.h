@@ -7,7 +7,8 @@
  * configuration's missing properties (one EVAL per relation, pipelined;
  * atomic, so that two daemons adding properties at once agree) and takes
  * each property's slot; the function library and the module's
- * configuration are generated with them. Readers use the same slots.
+ * configuration are generated with them. An engine that only reads
+ * (engine_set_reader) reads the lists (HGET) and completes nothing.
  *
  * Ownership: the slots live in the engine (freed with it). Threads: the
  * engine's. Failure: false with the reason in err; out of memory is

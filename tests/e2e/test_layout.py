@@ -42,10 +42,10 @@ def apply(cfg, events):
     return out
 
 
-def config(tmp_path, port, **engine):
+def config(tmp_path, port, redis_engine="auto", **engine):
     path = tmp_path / "relationd.json"
     path.write_text(json.dumps({"redis": {"url": "redis://127.0.0.1:%d/0" % port,
-                                          "key_prefix": "t:"},
+                                          "key_prefix": "t:", "engine": redis_engine},
                                 "engine": engine, "relations": [RELATION]}))
     return str(path)
 
@@ -336,7 +336,8 @@ def migrate_function(r):
 
 
 def test_the_migrate_function_converts_a_side_once(server, r, tmp_path):
-    cfg = config(tmp_path, server.port, dedup_ids=20)
+    # the function library's own migrate (the server may have the module)
+    cfg = config(tmp_path, server.port, redis_engine="function", dedup_ids=20)
     r.execute_command("FUNCTION", "FLUSH")  # other tests' libraries
     apply(cfg, [])       # the library loaded, the schema written
     rv = "t:{managers_loyal:r:1001}:"

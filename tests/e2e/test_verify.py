@@ -464,6 +464,10 @@ def test_a_property_added_by_a_reload_is_rebuilt_while_the_daemon_applies(harnes
     oracle_without = Oracle(tmp_path, redis_proc.url, "w%s:" % h.names.uid,
                             without["relations"], name="oracle-without-profit")
     oracle_without.apply(first)
+    # the daemon gives profit, which its first file has not, the slot after
+    # purchases and approve (PREFIX schema is append-only): the full oracle's
+    # edges are packed in the same order
+    h.redis.hset(h.oracle.prefix + "schema", "loyal", "purchases,approve,profit")
     h.feed_amqp(first)                    # the full oracle: edges and statistics
     h.oracle.triggers = dict(oracle_without.triggers)   # the daemon's, without profit
     h.wait_done()
