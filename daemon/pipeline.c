@@ -31,11 +31,13 @@ typedef enum {
 
 typedef struct PipelineBatch PipelineBatch;
 
+#define HELD_LAYOUT "Redis lost its data"
+
 struct PipelineBatch {
     Stage stage;
     bool sent_ok;      /* the calls reached Redis' socket */
     bool abandoned;    /* the drain deadline passed before it was parsed */
-    bool held;         /* abandoned: a stop came while a lost keyspace paused it */
+    const char *held;  /* abandoned: a stop came while consumption was paused (why), or NULL */
     int64_t started_ms; /* for the batch duration metric */
     uint64_t seq;       /* order of starting */
     ConfigRef *cfg;    /* the configuration its events were parsed with */
@@ -464,7 +466,8 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
     if (b->cfg)
         shared_config_release(b->cfg);
     b->cfg = config_ref_retain(p->cfg);
-    b->abandoned = b->held = false;
+    b->abandoned = false;
+    b->held = NULL;
     b->msgs = msgs;
     b->n = n;
     b->nev = 0;
@@ -494,8 +497,15 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
     }
     if (b->nev == 0)
         return b;
-    if (!layout_hold(p) || !backlog_hold(p)) {
-        b->abandoned = b->held = true; /* stopping while paused: delivered again */
+    /* stopping while paused: delivered again */
+    if (!layout_hold(p)) {
+        b->abandoned = true;
+        b->held = HELD_LAYOUT;
+        return b;
+    }
+    if (!backlog_hold(p)) {
+        b->abandoned = true;
+        b->held = "a hook's backlog is at its max_backlog";
         return b;
     }
     /* A failure here is retried in batch_publish. */
@@ -515,7 +525,7 @@ static bool apply_with_backoff(Pipeline *p, PipelineBatch *b, char *err, size_t 
     for (;;) {
         triggers_reset(&b->triggers);
         if (!layout_hold(p)) {
-            b->held = true;
+            b->held = HELD_LAYOUT;
             return false;
         }
         if (engine_send(p->engine, b->events, b->nev, err, errlen) &&
@@ -756,13 +766,15 @@ int pipeline_in_flight(const Pipeline *p)
 }
 
 /* A batch left unacknowledged: the source delivers it again. */
-static void left_unacked(Pipeline *p, int slot, bool held)
+static void left_unacked(Pipeline *p, int slot, const char *held)
 {
     lifecycle_note_abandoned();
-    log_at(LOG_WARN, p->who, "%s: %zu messages left %s",
-           held ? "stopping while consumption is paused (Redis lost its data, or a hook's "
-                  "backlog is full)"
-                : "drain deadline passed", p->taken[slot], p->src.unacked);
+    if (held)
+        log_at(LOG_WARN, p->who, "stopping while consumption is paused (%s): %zu messages left %s",
+               held, p->taken[slot], p->src.unacked);
+    else
+        log_at(LOG_WARN, p->who, "drain deadline passed: %zu messages left %s", p->taken[slot],
+               p->src.unacked);
 }
 
 
@@ -776,7 +788,7 @@ static bool ring_publish(Pipeline *p, int slot)
     if (b)
         batch_abandon(p, b);
     p->started[slot] = NULL;
-    left_unacked(p, slot, b && b->held);
+    left_unacked(p, slot, b ? b->held : NULL);
     p->src.release(p->src.ctx, slot);
     return false;
 }
@@ -791,7 +803,7 @@ static bool ring_complete_oldest(Pipeline *p, bool sync)
     p->started[slot] = NULL;
     bool ok = b && batch_finish(p, b) && p->src.dead_letter(p->src.ctx, slot);
     if (!ok)
-        left_unacked(p, slot, false);
+        left_unacked(p, slot, NULL);
     else
         ok = p->src.ack(p->src.ctx, slot, sync);
     p->src.release(p->src.ctx, slot);
