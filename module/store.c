@@ -4,6 +4,7 @@
 #include "module/num.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,79 @@ bool st_get(Run *R, RedisModuleString *key, Opt *out)
         memcpy(copy, p, len);
         *out = (Opt){copy, len, true};
     }
+    return true;
+}
+
+bool st_ring_has(Run *R, RedisModuleString *key, const char *ek, bool *has, size_t *len)
+{
+    *has = false;
+    *len = 0;
+    if (!RedisModule_KeyExists(R->ctx, key)) /* no handle made */
+        return true;
+    RedisModuleKey *k;
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_STRING, &k))
+        return false;
+    if (RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_STRING)
+        return true;
+    const char *p = RedisModule_StringDMA(k, len, REDISMODULE_READ);
+    if (!p) {
+        *len = 0;
+        return true;
+    }
+    /* a loop over the 8-byte words (aligned by construction: a match at
+     * another offset is none); cheaper than memmem plus its alignment check
+     * (README "The Redis module") */
+    uint64_t want, w;
+    memcpy(&want, ek, sizeof want);
+    for (size_t off = 0, n = *len - *len % 8; off < n; off += 8) {
+        memcpy(&w, p + off, sizeof w);
+        if (w == want) {
+            *has = true;
+            break;
+        }
+    }
+    return true;
+}
+
+bool st_ring_put(Run *R, RedisModuleString *key, size_t pos, const char *ek)
+{
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_STRING, &k))
+        return false;
+    size_t len = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_STRING
+                     ? RedisModule_ValueLength(k)
+                     : 0;
+    size_t off = pos * 8;
+    bool append = off == len;
+    if (off + 8 > len && RedisModule_StringTruncate(k, off + 8) != REDISMODULE_OK) {
+        snprintf(R->err, sizeof R->err, "ERR relationd: the ids string could not grow");
+        R->failed = true;
+        return false;
+    }
+    char *p = RedisModule_StringDMA(k, &len, REDISMODULE_WRITE);
+    if (!p || len < off + 8) {
+        snprintf(R->err, sizeof R->err, "ERR relationd: the ids string could not be written");
+        R->failed = true;
+        return false;
+    }
+    memcpy(p + off, ek, 8);
+    if (append) {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_STRING, "append", key);
+        RedisModule_Replicate(R->ctx, "APPEND", "sb", key, ek, (size_t)8);
+    } else {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_STRING, "setrange", key);
+        RedisModule_Replicate(R->ctx, "SETRANGE", "slb", key, (long long)off, ek, (size_t)8);
+    }
+    return true;
+}
+
+bool st_set(Run *R, RedisModuleString *key, const char *v, size_t vlen)
+{
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
+    RedisModule_StringSet(k, RedisModule_CreateString(R->ctx, v, vlen));
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_STRING, "set", key);
+    RedisModule_Replicate(R->ctx, "SET", "sb", key, v, vlen);
     return true;
 }
 
