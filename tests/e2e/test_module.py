@@ -7,11 +7,10 @@ file restart hold what the module wrote.
 
 Compared per key (README "Redis key layout", layout 2): type, whether it
 has a TTL, and its content (hashes field by field, sorted sets member and
-score, strings). Two values depend on the clock and are compared for
-presence only: a side's '#z' and the scores of its 'ids' window (the
-members, 8-byte event keys, are compared; '#w' is compared byte for byte);
-the outbox records (the values of ':out', MessagePack) are compared byte for
-byte after their first element, the event date (the engine's clock)."""
+score, strings byte for byte: the duplicate window's '#w', '#z' and the
+'ids' ring string of 8-byte event keys depend on no clock); the outbox
+records (the values of ':out', MessagePack) are compared byte for byte
+after their first element, the event date (the engine's clock)."""
 
 import hashlib
 import json
@@ -93,17 +92,11 @@ def dump(client, prefix):
         if kind == "hash":
             content = {}
             for f, v in client.hgetall(key).items():
-                if f == b"#z":
-                    v = b"(clock)"
-                elif name.endswith(":out"):
+                if name.endswith(":out"):
                     v = record_tail(v)
                 content[f] = v
         elif kind == "zset":
-            pairs = client.zrange(key, 0, -1, withscores=True)
-            if name.endswith(":ids"):
-                content = sorted(m for m, _ in pairs)
-            else:
-                content = pairs
+            content = client.zrange(key, 0, -1, withscores=True)
         elif kind == "string":
             content = client.get(key)
         else:
@@ -138,15 +131,29 @@ def overflow_events(tag):
             dict(base, id="%s-o4" % tag, op="strengthen", weights={"purchases": 2})]
 
 
-@pytest.mark.parametrize("seed,dedup_ids", [(1, None), (2, None), (3, None), (4, 3)])
-def test_module_and_function_leave_the_same_keyspace(mdb, modsrv, tmp_path, seed, dedup_ids):
+def wrapped_rings(client, prefix, dedup_ids):
+    """The sides whose ids ring string is full (dedup_ids keys) and has been
+    written over since (#z, the next position, is not 0)."""
+    out = []
+    for k in client.scan_iter(match=prefix + "*:ids"):
+        z = client.hget(k[:-3] + b"side", "#z")
+        if client.strlen(k) == 8 * dedup_ids and z not in (None, b"0"):
+            out.append(k)
+    return out
+
+
+@pytest.mark.parametrize("seed,dedup_ids,clusters", [(1, None, 4), (2, None, 4), (3, None, 4),
+                                                     (4, 3, 4), (5, 20, 1)])
+def test_module_and_function_leave_the_same_keyspace(mdb, modsrv, tmp_path, seed, dedup_ids,
+                                                      clusters):
     """Random logs (duplicates, stale versions, detaches, unset properties,
     overflow refusals) through both engines: the same keyspace, the same
-    triggers, the same summary; with the default window (sides spill to
-    ids, which no trimming reaches: the trimming's moments follow the
-    clock) and with a window of 3 ids (the hash's 7 kept, the oldest
-    dropped)."""
-    events = make_stream(500, seed, [0, 1, 2, 3])
+    triggers, the same summary; with the default window (sides spill to the
+    ids string), with a window of 3 ids (the hash's 7 kept, the oldest
+    dropped) and with a window of 20 ids on one cluster, whose sides get
+    many more events than 20: their ring strings wrap (the oldest key
+    written over), byte for byte alike."""
+    events = make_stream(500, seed, list(range(clusters)))
     lines = [e.raw.decode() for e in events] + [json.dumps(e) for e in overflow_events(seed)]
     f_cfg, m_cfg = both_engines(tmp_path, modsrv, engine_section=dedup_ids and
                                 {"dedup_ids": dedup_ids})
@@ -159,6 +166,8 @@ def test_module_and_function_leave_the_same_keyspace(mdb, modsrv, tmp_path, seed
     assert_same(mdb, "f:", "m:")
     calls = mdb.info("commandstats")
     assert calls["cmdstat_relationd.apply2"]["calls"] >= len(lines)
+    if dedup_ids == 20:
+        assert len(wrapped_rings(mdb, "m:", 20)) >= 3
     # applied again: duplicates only (with the large window), answered alike
     # (their undelivered triggers)
     f_again, m_again = apply(f_cfg, lines), apply(m_cfg, lines)
@@ -310,7 +319,12 @@ def test_the_migration_through_the_module_converts_as_the_function(mdb, modsrv, 
             assert b"#last" not in h and not any(f.startswith(b"!") for f in h), (k, h)
             assert not any(v.startswith(b"{") for f, v in h.items() if f.startswith(b"@")), h
     assert mdb.hexists("m:{loyal:d:c0a0}:side", "#z")       # the 9 ids went to ids
-    assert mdb.zcard("m:{loyal:d:c0a0}:ids") >= 9 and mdb.pttl("m:{loyal:d:c0a0}:ids") > 0
+    ids = mdb.get("m:{loyal:d:c0a0}:ids")
+    assert len(ids) >= 9 * 8 and len(ids) % 8 == 0
+    assert ids[:9 * 8] == b"".join(hashlib.sha1(b"old-%d\0c0b0" % i).digest()[:8]
+                                   for i in range(9))                # oldest first
+    # a side with edges: its ids string has no expiry (seen's is not carried)
+    assert mdb.hlen("m:{loyal:d:c0a0}:side") > 2 and mdb.pttl("m:{loyal:d:c0a0}:ids") == -1
     assert mdb.hget("m:{loyal:d:c1a0}:out", hashlib.sha1(b"old-1\0c1b0").digest()[:8]) == \
         b"\x96\xa4date\x01rest"
 
@@ -391,8 +405,8 @@ def test_replica_and_aof_hold_what_the_module_wrote(tmp_path):
         p = redis.Redis(port=primary.port)
         r = redis.Redis(port=replica.port)
         r.replicaof("127.0.0.1", primary.port)
-        # a window past the hash's 7 ids: its spill to ids and its trimming are
-        # replicated too
+        # a window past the hash's 7 ids: its spill to the ids string and the
+        # ring's writes (APPEND, SETRANGE once it wraps) are replicated too
         cfg = config(tmp_path, primary, "m:", "module", engine_section={"dedup_ids": 8})
         events = make_stream(300, 5, [0, 1, 2])
         apply(cfg, [e.raw.decode() for e in events])
@@ -401,7 +415,7 @@ def test_replica_and_aof_hold_what_the_module_wrote(tmp_path):
         before = full_dump(p)
         assert len(before) > 20
         ids = [len(v[2]) for k, v in before.items() if k.endswith(":ids")]
-        assert ids and max(ids) <= 8 + 7
+        assert ids and max(ids) == 8 * 8 and wrapped_rings(p, "m:", 8)
         assert full_dump(r) == before
         primary.proc.terminate()
         primary.proc.wait()
