@@ -425,11 +425,23 @@ local function event_key(member)
 end
 
 -- The window's field for the side's HSET (h, nh pairs so far): the new
--- '#w' or '#z'. Returns the new nh. A spill (S.spill) is written by
--- remember_ids.
+-- '#w' or '#z'. Returns the new nh. The write in 'ids' (S.spill, or S.pos
+-- in the ring) is made by remember_ids.
 local function window(S, h, nh)
   if S.z then
-    h[nh + 1], h[nh + 2] = '#z', S.now
+    -- the ring: appended while not full, else the oldest overwritten (at
+    -- '#z'; a '#z' past a window made smaller since restarts at 0)
+    local pos
+    if S.idlen < DEDUP_IDS * 8 then
+      pos = math.floor(S.idlen / 8)
+      S.append = true
+    else
+      pos = tonumber(S.z) or 0
+      if pos >= DEDUP_IDS or pos < 0 then pos = 0 end
+      S.append = false
+    end
+    S.pos = pos
+    h[nh + 1], h[nh + 2] = '#z', string.format('%d', (pos + 1) % DEDUP_IDS)
   else
     local w = S.w or ''
     if #w < 56 then
@@ -438,38 +450,25 @@ local function window(S, h, nh)
       h[nh + 1], h[nh + 2] = '#w', w:sub(9) .. S.key
     else
       S.spill = true
-      h[nh + 1], h[nh + 2] = '#z', S.now
+      h[nh + 1], h[nh + 2] = '#z', string.format('%d', 8 % DEDUP_IDS)
     end
   end
   return nh + 2
 end
 
--- The window's writes in 'ids', after the side's HSET. Each call costs
--- about 10k instructions, so two are made only now and then: the window is
--- trimmed when a score crosses a multiple of 8 (it holds at most 7 ids more
--- than the window), and its lifetime is renewed when a score crosses a
--- multiple of TTL/16. Numbers reach redis.call as strings: Lua would format
--- them with printf.
+-- The window's write in 'ids', after the side's HSET (a call stopped by an
+-- error before it is made again in full): the spill (SET: the 7 keys of
+-- '#w' then the new one), or the new key appended or written over the
+-- oldest (SETRANGE). One call.
 local function remember_ids(S)
-  local k_ids, score = S.k_ids, S.score
   if S.spill then
-    local w = S.w
-    redis.call('ZADD', k_ids, string.format('%d', score - 7), w:sub(1, 8), string.format('%d', score - 6), w:sub(9, 16),
-               string.format('%d', score - 5), w:sub(17, 24), string.format('%d', score - 4), w:sub(25, 32),
-               string.format('%d', score - 3), w:sub(33, 40), string.format('%d', score - 2), w:sub(41, 48),
-               string.format('%d', score - 1), w:sub(49, 56), S.now, S.key)
-    redis.call('HDEL', S.k_side, '#w')
-    redis.call('PEXPIRE', k_ids, TTL_MS)
-    return
-  end
-  if not S.z then return end
-  local l = S.l
-  redis.call('ZADD', k_ids, S.now, S.key)
-  if math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
-    redis.call('EXPIRE', k_ids, TOMB_TTL)
-  end
-  if math.floor(score / 8) ~= math.floor(l / 8) then
-    redis.call('ZREMRANGEBYRANK', k_ids, '0', DEDUP_RANK)
+    redis.call('SET', S.k_ids, S.w .. S.key)
+  elseif S.z then
+    if S.append then
+      redis.call('APPEND', S.k_ids, S.key)
+    else
+      redis.call('SETRANGE', S.k_ids, string.format('%d', S.pos * 8), S.key)
+    end
   end
 end
 
@@ -491,14 +490,20 @@ end
 
 -- The conversion of one side to layout 2, atomic (in the call): edges to
 -- packed values, records ('!' fields) to out, statistics of 0 and '#last'
--- removed, layout 1's seen to the window ('#w', or ids and '#z'; seen's
--- lifetime carried), tops dropped (count <= L) or cut to their first 2L, a
--- rebuild under way cancelled, an edgeless hash given its expiry. Top j's
--- key is keys[t0 + j]. Returns 1 when something was converted, else 0.
+-- removed, layout 1's seen to the window, tops dropped (count <= L) or cut
+-- to their first 2L, a rebuild under way cancelled, an edgeless hash given
+-- its expiry. The hash is written whole (DEL, then HSET of its layout-2
+-- fields), so that Redis encodes it afresh (a hash once in hashtable
+-- encoding never returns to a listpack). seen's members, oldest first, to
+-- event keys: at most 7 (or engine.dedup_ids <= 7: the newest 7) in '#w',
+-- else the newest min(n, dedup_ids) in ids (oldest first) with '#z' the
+-- next position of the ring; seen's lifetime carried to ids only when the
+-- side has no edge. Top j's key is keys[t0 + j]. Returns 1 when something
+-- was converted, else 0.
 local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
   local all = redis.call('HGETALL', k_side)
-  local set, del, out, w = {}, {}, {}, {}
-  local count, window_, rb, layout1 = 0, false, false, false
+  local set, out, w = {}, {}, {}
+  local count, window_, rb, changed = 0, false, false, false
   for j = 1, #all, 2 do
     local f, v = all[j], all[j + 1]
     local c = string.byte(f, 1)
@@ -506,45 +511,51 @@ local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
       count = count + 1
       if string.byte(v, 1) == 123 then -- '{'
         local wts, ver = weights_of_json(C, v, w)
-        set[#set + 1], set[#set + 2] = f, pack(C, wts, ver)
+        v, changed = pack(C, wts, ver), true
       end
+      set[#set + 1], set[#set + 2] = f, v
     elseif c == 33 then -- '!'
       out[#out + 1], out[#out + 2] = event_key(f:sub(2)), v
-      del[#del + 1] = f
-    elseif f == '#w' or f == '#z' then
-      window_ = true
+      changed = true
     elseif f == '#last' then
-      del[#del + 1] = f
+      changed = true
     elseif f == '#rebuild' then
-      rb = f
+      rb, changed = f, true
     elseif c ~= 35 and v == '0' then -- a statistic of 0
-      del[#del + 1] = f
+      changed = true
+    else
+      if f == '#w' or f == '#z' then window_ = true end
+      set[#set + 1], set[#set + 2] = f, v
     end
   end
+  local ids, pttl, dseen = false, 0, false
   if not window_ and k_seen then
-    local seen = redis.call('ZRANGE', k_seen, '0', '-1', 'WITHSCORES')
-    if #seen > 0 then
-      layout1 = true
-      local pttl = redis.call('PTTL', k_seen)
-      if #seen <= 14 then
-        local keys8 = {}
-        for j = 1, #seen, 2 do keys8[#keys8 + 1] = event_key(seen[j]) end
+    local seen = redis.call('ZRANGE', k_seen, '0', '-1')
+    local n = #seen
+    if n > 0 then
+      changed, dseen = true, true
+      pttl = redis.call('PTTL', k_seen)
+      local keys8 = {}
+      if n <= 7 or DEDUP_IDS <= 7 then
+        for j = math.max(1, n - 6), n do keys8[#keys8 + 1] = event_key(seen[j]) end
         set[#set + 1], set[#set + 2] = '#w', table.concat(keys8)
       else
-        local z = {}
-        for j = 1, #seen, 2 do z[j], z[j + 1] = seen[j + 1], event_key(seen[j]) end
-        chunked('ZADD', k_ids, z)
-        if pttl > 0 then redis.call('PEXPIRE', k_ids, pttl) end
-        set[#set + 1], set[#set + 2] = '#z', seen[#seen]
+        for j = math.max(1, n - DEDUP_IDS + 1), n do keys8[#keys8 + 1] = event_key(seen[j]) end
+        ids = table.concat(keys8)
+        set[#set + 1], set[#set + 2] = '#z', string.format('%d', n < DEDUP_IDS and n or 0)
       end
-      redis.call('DEL', k_seen)
     end
   end
-  if #set == 0 and #del == 0 and #out == 0 and not layout1 then return 0 end
-  if rb then del[#del + 1] = rb end
+  if not changed then return 0 end
   chunked('HSET', k_out, out)
-  chunked('HDEL', k_side, del)
+  redis.call('DEL', k_side)
   chunked('HSET', k_side, set)
+  if count == 0 then redis.call('PEXPIRE', k_side, TTL_MS) end
+  if ids then
+    redis.call('SET', k_ids, ids)
+    if count == 0 and pttl > 0 then redis.call('PEXPIRE', k_ids, pttl) end
+  end
+  if dseen then redis.call('DEL', k_seen) end
   local base = k_side:sub(1, -5) -- 'P{R:S:X}:'
   if rb then redis.call('UNLINK', base .. 'rebuild') end
   for j, i in ipairs(C.tops) do
@@ -556,7 +567,6 @@ local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
       cut(C, i, key)
     end
   end
-  if count == 0 then redis.call('PEXPIRE', k_side, TTL_MS) end
   return 1
 end
 
@@ -577,7 +587,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   local k_side = keys[o + 1]
   S.k_side, S.k_ids, S.k_out, S.ktomb, S.cp, S.key = k_side, keys[o + 2], keys[o + 3], o + 4, cp,
     ev_key
-  S.spill = false
+  S.spill, S.append, S.pos, S.idlen = false, false, 0, 0
 
   -- The edge as stored, the window and the statistics before, in one read.
   local get, ie, iw = S.get, S.ie, S.iw
@@ -603,24 +613,14 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   S.w, S.z = w, z
 
   -- A remembered event key is a duplicate: one of the 8-byte chunks of
-  -- '#w', or a member of ids while the side has '#z'. Scores of ids increase
-  -- strictly per side (whatever the clocks of the daemons), so trimming
-  -- drops the oldest: the newest is '#z'.
-  local score = now + 0
+  -- '#w', or of ids while the side has '#z' (a match at a chunk's start
+  -- only; find: one C call in the usual case).
   if z then
-    if redis.call('ZSCORE', S.k_ids, ev_key) then
-      S.status = 2
-      S.pending = redis.call('HGET', S.k_out, ev_key)
-      return nil
-    end
-    local l = z + 0
-    if l >= score then
-      score = l + 1
-      now = string.format('%d', score)
-    end
-    S.l = l
-  elseif w then
-    -- a match at a chunk's start only (find: one C call in the usual case)
+    local ids = redis.call('GET', S.k_ids) or ''
+    S.idlen = #ids
+    w = ids
+  end
+  if w then
     local at = string.find(w, ev_key, 1, true)
     while at and at % 8 ~= 1 do at = string.find(w, ev_key, at + 1, true) end
     if at then
@@ -629,7 +629,6 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
       return nil
     end
   end
-  S.now, S.score = now, score
 
   local old, oldver = false, nil
   if raw then old, oldver = weights_of(C, raw, S.old, S.oldt) end
@@ -759,19 +758,31 @@ local function shadow(C, S, value)
 end
 
 -- The side's hash written: h's nh pairs and the window (HSET), the fields
--- in S.del (nd of them: HDEL, first), then its lifetime: an edgeless side
--- expires, one that gets its first edge back is made persistent. Then the
--- window's writes in ids.
+-- in S.del (nd of them, and '#w' on a spill: HDEL, first), then its
+-- lifetime: an edgeless side expires, one that gets its first edge back is
+-- made persistent. Then the window's write in ids, which lives as long as
+-- the hash: it gets the same expiry, or is made persistent with it.
 local function write_side(S, h, nh, nd)
-  if nd > 0 then redis.call('HDEL', S.k_side, unpack(S.del, 1, nd)) end
   nh = window(S, h, nh)
+  if S.spill then
+    nd = nd + 1
+    S.del[nd] = '#w'
+  end
+  if nd > 0 then redis.call('HDEL', S.k_side, unpack(S.del, 1, nd)) end
   redis.call('HSET', S.k_side, unpack(h, 1, nh))
-  if S.edges + (S.dc or 0) == 0 then
+  local edgeless, persist = S.edges + (S.dc or 0) == 0, false
+  if edgeless then
     redis.call('PEXPIRE', S.k_side, TTL_MS)
   elseif S.kind == 1 and S.edges == 0 and (S.w or S.z or S.unfence or S.rb) then
     redis.call('PERSIST', S.k_side)
+    persist = true
   end
   remember_ids(S)
+  if edgeless and (S.z or S.spill) then
+    redis.call('PEXPIRE', S.k_ids, TTL_MS)
+  elseif persist and S.z then
+    redis.call('PERSIST', S.k_ids)
+  end
 end
 
 -- Phase 2 of a side prepared with status 1: the writes. Returns the reply of
