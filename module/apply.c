@@ -222,9 +222,11 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
     }
     S->unfence = fence.s != NULL;
     S->zmode = S->ids_after = z.set;
-    if (S->zmode && (!num_lua(z.s, z.len, &S->z) || S->z < 0 || S->z != floor(S->z) ||
-                     S->z >= EXACT))
-        return bad_data(R, S->k_side, "#z is not a position in the ids string");
+    /* #z past the window (made smaller since), or not a position: the ring
+     * restarts at 0 (as the function) */
+    if (S->zmode && (!num_lua(z.s, z.len, &S->z) || !(S->z >= 0) || S->z != floor(S->z) ||
+                     S->z >= (double)cf->dedup_keep))
+        S->z = 0;
     if (!S->zmode && S->win.len % ARGS_EVENT_KEY != 0)
         return bad_data(R, S->k_side, "#w is not a list of 8-byte event keys");
 
@@ -494,10 +496,10 @@ static bool remember(Run *R, const Conf *cf, SideState *S, SideWrites *W, bool w
     return st_set(R, S->k_ids, ring, sizeof ring);
 }
 
-/* The side's hash written (HDEL, then HSET), then its window's ids, then
- * the expiry of both: a side left without edges expires TOMB_TTL after
- * its last event (the hash, then the ids string); an attach to such a side
- * keeps them (PERSIST). */
+/* The side's hash written (HDEL, then HSET) and its expiry, then its
+ * window's ids and theirs (the function's order): a side left without
+ * edges expires TOMB_TTL after its last event (the hash and the ids
+ * string); an attach to such a side keeps them (PERSIST). */
 static bool side_write(Run *R, const Conf *cf, SideState *S, SideWrites *W, double edges_after)
 {
     if (!remember(R, cf, S, W, false))
@@ -506,13 +508,17 @@ static bool side_write(Run *R, const Conf *cf, SideState *S, SideWrites *W, doub
         return false;
     if (W->nh > 0 && !st_hset(R, S->k_side, W->h, W->nh))
         return false;
+    bool edgeless = edges_after <= 0, persist = !edgeless && S->kind == 1 && S->edges <= 0;
+    if (edgeless && !st_expire_ms(R, S->k_side, cf->tomb_ttl_s * 1000))
+        return false;
+    if (persist && !st_persist(R, S->k_side))
+        return false;
     if (!remember(R, cf, S, W, true))
         return false;
-    if (edges_after <= 0)
-        return st_expire_ms(R, S->k_side, cf->tomb_ttl_s * 1000) &&
-               (!S->ids_after || st_expire_ms(R, S->k_ids, cf->tomb_ttl_s * 1000));
-    if (S->kind == 1 && S->edges <= 0)
-        return st_persist(R, S->k_side) && (!S->ids_after || st_persist(R, S->k_ids));
+    if (edgeless && S->ids_after)
+        return st_expire_ms(R, S->k_ids, cf->tomb_ttl_s * 1000);
+    if (persist && S->ids_after)
+        return st_persist(R, S->k_ids);
     return true;
 }
 

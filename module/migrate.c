@@ -129,19 +129,18 @@ static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Arg
     return 0;
 }
 
-/* Layout 1's seen window (members oldest first) into #w (7 or fewer, or a
- * window of 7 or fewer: the newest 7) or the ids ring string (the newest
- * dedup_ids keys, oldest first) and #z (keep gets #w or #z); seen's expiry
- * carried to ids when the side has no edge (count); seen deleted: 1, 0
- * when seen is empty, -1 an error. */
-static int convert_seen(Run *R, const Conf *cf, RedisModuleString *k_seen,
-                        RedisModuleString *k_ids, double count, Args *keep)
+/* Layout 1's seen window read (members oldest first) into #w (7 or fewer,
+ * or a window of 7 or fewer: the newest 7) or the ids ring string *ids
+ * (the newest dedup_ids keys, oldest first, *idslen bytes) and #z (keep
+ * gets #w or #z); *pttl: seen's: 1, 0 when seen is empty, -1 an error. */
+static int read_seen(Run *R, const Conf *cf, RedisModuleString *k_seen, Args *keep,
+                     const char **ids, size_t *idslen, long long *pttl)
 {
     RedisModuleCallReply *all = RUN(R, "ZRANGE", "sccc", k_seen, "0", "-1", "WITHSCORES");
     RedisModuleCallReply *ttl = all ? RUN(R, "PTTL", "s", k_seen) : NULL;
     if (!ttl)
         return -1;
-    long long pttl = RedisModule_CallReplyInteger(ttl);
+    *pttl = RedisModule_CallReplyInteger(ttl);
     size_t n = RedisModule_CallReplyLength(all) / 2;
     if (n == 0)
         return 0;
@@ -163,22 +162,20 @@ static int convert_seen(Run *R, const Conf *cf, RedisModuleString *k_seen,
              push(R, keep, run_str(R, keys + (n - m) * ARGS_EVENT_KEY, m * ARGS_EVENT_KEY));
     } else {
         size_t m = n < dedup ? n : dedup;
-        if (!RUN(R, "SET", "!sb", k_ids, keys + (n - m) * ARGS_EVENT_KEY, m * ARGS_EVENT_KEY))
-            return -1;
-        if (count <= 0 && pttl > 0 && !RUN(R, "PEXPIRE", "!sl", k_ids, pttl))
-            return -1;
+        *ids = keys + (n - m) * ARGS_EVENT_KEY;
+        *idslen = m * ARGS_EVENT_KEY;
         char z[24];
         int zl = num_ltoa(n < dedup ? (long long)n : 0, z);
         ok = push(R, keep, name_z) && push(R, keep, run_str(R, z, (size_t)zl));
     }
-    if (!ok)
-        return oom(R);
-    return RUN(R, "DEL", "!s", k_seen) ? 1 : -1;
+    return ok ? 1 : oom(R);
 }
 
-/* The conversion: seen, the outbox's records, the side's hash rewritten
- * whole (DEL, then HSET: encoded afresh, a listpack when small), the
- * rebuild cancelled, the tops, the expiry of a hash without edges. */
+/* The conversion, in the function's order of writes: the outbox's
+ * records, the side's hash rewritten whole (DEL, then HSET: encoded
+ * afresh, a listpack when small) and the expiry of a hash without edges,
+ * the ids string (seen's expiry carried when the side has no edge), seen
+ * deleted, the rebuild cancelled, the tops. */
 static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *k_side,
                    RedisModuleString *k_ids, RedisModuleString *k_out,
                    RedisModuleString *k_seen, RedisModuleString **k_tops)
@@ -187,14 +184,29 @@ static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *
     double count;
     bool rebuild, window, changed;
     int seen = 0;
+    const char *ids = NULL;
+    size_t idslen = 0;
+    long long pttl = 0;
     if (convert_hash(R, C, k_side, &keep, &changed, &out, &count, &rebuild, &window) < 0)
         return -1;
-    if (k_seen && !window && (seen = convert_seen(R, cf, k_seen, k_ids, count, &keep)) < 0)
+    if (k_seen && !window && (seen = read_seen(R, cf, k_seen, &keep, &ids, &idslen, &pttl)) < 0)
         return -1;
     if (!changed && !seen)
         return 0; /* nothing of layout 1 */
     if (!chunked(R, "HSET", k_out, &out) || !RUN(R, "DEL", "!s", k_side) ||
         !chunked(R, "HSET", k_side, &keep))
+        return -1;
+    if (count <= 0) {
+        char ms[24];
+        int ml = num_ltoa(cf->tomb_ttl_s * 1000, ms);
+        if (!RUN(R, "PEXPIRE", "!sb", k_side, ms, (size_t)ml))
+            return -1;
+    }
+    if (ids && !RUN(R, "SET", "!sb", k_ids, ids, idslen))
+        return -1;
+    if (ids && count <= 0 && pttl > 0 && !RUN(R, "PEXPIRE", "!sl", k_ids, pttl))
+        return -1;
+    if (seen && !RUN(R, "DEL", "!s", k_seen))
         return -1;
     if (rebuild) {
         if (!RUN(R, "UNLINK", "!s", run_sibling(R, k_side, "rebuild", NULL)))
@@ -213,12 +225,6 @@ static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *
         } else if (!tops_cut(R, k_tops[t], p->order, L)) {
             return -1;
         }
-    }
-    if (count <= 0) {
-        char ms[24];
-        int ml = num_ltoa(cf->tomb_ttl_s * 1000, ms);
-        if (!RUN(R, "PEXPIRE", "!sb", k_side, ms, (size_t)ml))
-            return -1;
     }
     return 1;
 }

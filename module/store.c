@@ -101,17 +101,6 @@ bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out)
     return st_hmget(R, key, &field, 1, out);
 }
 
-bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has)
-{
-    RedisModuleKey *k;
-    if (!open_read(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
-        return false;
-    double score;
-    *has = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET &&
-           RedisModule_ZsetScore(k, member, &score) == REDISMODULE_OK;
-    return true;
-}
-
 bool st_get(Run *R, RedisModuleString *key, Opt *out)
 {
     out->set = false;
@@ -361,24 +350,6 @@ static void zrem_ranks(Run *R, RedisModuleKey *k, long long start, long long sto
         RedisModule_ZsetRem(k, old[j], &deleted);
         RedisModule_FreeString(R->ctx, old[j]);
     }
-}
-
-bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
-{
-    RedisModuleKey *k;
-    long long len;
-    int slot;
-    if (!open_zset(R, key, &k, &len, &slot))
-        return false;
-    long long drop = len - keep;
-    if (drop <= 0)
-        return true;
-    zrem_ranks(R, k, 0, drop - 1);
-    char rank[24];
-    snprintf(rank, sizeof rank, "%lld", -keep - 1);
-    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zremrangebyrank", key);
-    RedisModule_Replicate(R->ctx, "ZREMRANGEBYRANK", "scc", key, "0", rank);
-    return true;
 }
 
 bool st_zremrange(Run *R, RedisModuleString *key, long long start, long long stop)

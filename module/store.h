@@ -41,8 +41,6 @@ bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, 
 bool st_hlen(Run *R, RedisModuleString *key, long long *n);
 /* HGET key field. */
 bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out);
-/* ZSCORE key member is not nil. */
-bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has);
 /* GET key (a copy in the context's pool); a missing key is only looked up
  * (RedisModule_KeyExists), not opened. */
 bool st_get(Run *R, RedisModuleString *key, Opt *out);
@@ -85,8 +83,6 @@ bool st_set_ex(Run *R, RedisModuleString *key, const char *v, size_t vlen, long 
 bool st_expire_ms(Run *R, RedisModuleString *key, long long ms);
 /* PERSIST key (nothing written when it has no expiry). */
 bool st_persist(Run *R, RedisModuleString *key);
-/* ZREMRANGEBYRANK key 0 -(keep+1): the newest keep members stay. */
-bool st_ztrim(Run *R, RedisModuleString *key, long long keep);
 /* ZREMRANGEBYRANK key start stop (ranks of ZRANGE, 0-based, start <=
  * stop, both within the set's length). */
 bool st_zremrange(Run *R, RedisModuleString *key, long long start, long long stop);
