@@ -329,6 +329,46 @@ def test_the_migration_through_the_module_converts_as_the_function(mdb, modsrv, 
         b"\x96\xa4date\x01rest"
 
 
+def test_the_migration_of_seen_past_a_small_window_is_the_functions(mdb, modsrv, tmp_path):
+    """With engine.dedup_ids 8, relationd.migrate and the function's migrate
+    convert layout 1's seen alike: 12 members of a side with edges become
+    the ring of the newest 8 (oldest first, '#z' 0: full) without expiry;
+    5 members the hash's '#w'; 10 members of a side without edges the ring
+    with seen's expiry, the hash expiring too."""
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv, engine_section={"dedup_ids": 8})
+    apply(f_cfg, [json.dumps(overflow_events("s8")[0])])     # loads both engines' code
+    apply(m_cfg, [json.dumps(overflow_events("s8")[0])])
+    ek = lambda m: hashlib.sha1(m.encode()).digest()[:8]
+    for p in ("f:", "m:"):
+        layout1_side(mdb, p + "{loyal:d:s8a}", {"s8b": (None, {"profit": 5})},
+                     [("x-%d" % i, "s8b") for i in range(12)], {"count": 1})
+        layout1_side(mdb, p + "{loyal:d:s8c}", {"s8b": (None, {"profit": 5})},
+                     [("x-%d" % i, "s8b") for i in range(5)], {"count": 1})
+        mdb.hset(p + "{loyal:d:s8e}:side", mapping={"#last": "1700000000100", "count": "0"})
+        mdb.zadd(p + "{loyal:d:s8e}:seen", {"y-%d\0s8b" % i: 1700000000000 + i
+                                            for i in range(10)})
+        mdb.pexpire(p + "{loyal:d:s8e}:seen", 500000)
+    lib = mdb.function_list()[0]
+    name = dict(zip(lib[::2], lib[1::2]))[b"library_name"].decode()
+    fn = name.replace("relationd_", "relationd_apply_") + "_migrate"
+    for side in ("s8a", "s8c", "s8e"):
+        keys = lambda p: [p + "{loyal:d:%s}:" % side + k for k in
+                          ("side", "ids", "out", "seen", "top:profit", "top:purchases")]
+        got = [mdb.execute_command("FCALL", fn, 6, *keys("f:"), "1"),
+               mdb.execute_command("relationd.migrate", name, 6, *keys("m:"), "1")]
+        assert got == [1, 1], (side, got)
+    assert_same(mdb, "f:", "m:")
+    m = "m:{loyal:d:"
+    assert mdb.get(m + "s8a}:ids") == b"".join(ek("x-%d\0s8b" % i) for i in range(4, 12))
+    assert mdb.hget(m + "s8a}:side", "#z") == b"0" and mdb.pttl(m + "s8a}:ids") == -1
+    assert mdb.hget(m + "s8c}:side", "#w") == b"".join(ek("x-%d\0s8b" % i) for i in range(5))
+    assert not mdb.exists(m + "s8c}:ids")
+    assert mdb.get(m + "s8e}:ids") == b"".join(ek("y-%d\0s8b" % i) for i in range(2, 10))
+    assert 0 < mdb.pttl(m + "s8e}:ids") <= 500000 and mdb.pttl(m + "s8e}:side") > 0
+    assert mdb.hgetall(m + "s8e}:side") == {b"#z": b"0"}
+    assert not list(mdb.scan_iter(match="*:seen"))
+
+
 def test_a_restarted_server_gets_the_configuration_again(tmp_path):
     """The module keeps configurations in memory only: after a restart a call
     naming one fails with NOCONFIG (the error the engine answers by loading
