@@ -467,7 +467,7 @@ static bool remember(Run *R, const Conf *cf, SideState *S, SideWrites *W, bool w
             W->h[W->nh++] = next_z(R, cf, pos);
             return true;
         }
-        return st_ring_put(R, S->k_ids, (size_t)pos, S->ek.s);
+        return st_ring_put(R, S->k_ids, !full, (size_t)pos, S->ek.s);
     }
     size_t n = S->win.len / ARGS_EVENT_KEY;
     if (n < WINDOW_KEYS || cf->dedup_keep <= WINDOW_KEYS) {

@@ -155,7 +155,7 @@ bool st_ring_has(Run *R, RedisModuleString *key, const char *ek, bool *has, size
     return true;
 }
 
-bool st_ring_put(Run *R, RedisModuleString *key, size_t pos, const char *ek)
+bool st_ring_put(Run *R, RedisModuleString *key, bool append, size_t pos, const char *ek)
 {
     RedisModuleKey *k;
     if (!open_key(R, key, REDISMODULE_KEYTYPE_STRING, &k))
@@ -163,8 +163,7 @@ bool st_ring_put(Run *R, RedisModuleString *key, size_t pos, const char *ek)
     size_t len = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_STRING
                      ? RedisModule_ValueLength(k)
                      : 0;
-    size_t off = pos * 8;
-    bool append = off == len;
+    size_t off = append ? len : pos * 8;
     if (off + 8 > len && RedisModule_StringTruncate(k, off + 8) != REDISMODULE_OK) {
         snprintf(R->err, sizeof R->err, "ERR relationd: the ids string could not grow");
         R->failed = true;

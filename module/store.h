@@ -48,9 +48,9 @@ bool st_get(Run *R, RedisModuleString *key, Opt *out);
  * when one of its 8-byte keys (at an offset that is a multiple of 8) is
  * ek's 8 bytes; *len: its length (0 when missing). */
 bool st_ring_has(Run *R, RedisModuleString *key, const char *ek, bool *has, size_t *len);
-/* ek's 8 bytes written at key position pos of the ring string: APPEND when
- * pos*8 is its length, else SETRANGE pos*8 (the same expiry). */
-bool st_ring_put(Run *R, RedisModuleString *key, size_t pos, const char *ek);
+/* ek's 8 bytes written into the ring string: APPEND (append), else
+ * SETRANGE at key position pos (pos*8); the key's expiry kept. */
+bool st_ring_put(Run *R, RedisModuleString *key, bool append, size_t pos, const char *ek);
 /* SET key value (no expiry). */
 bool st_set(Run *R, RedisModuleString *key, const char *v, size_t vlen);
 /* ZRANGE (ZREVRANGE when rev) key 0 max-1 WITHSCORES into out[max]: *n
