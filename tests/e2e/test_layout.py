@@ -230,6 +230,23 @@ def test_a_side_spilling_without_an_edge_expires_with_its_ids(server, r, tmp_pat
     assert 604790 < r.ttl(d + "ids") <= 604800
 
 
+def test_a_ring_made_smaller_by_the_configuration_keeps_its_keys(server, r, tmp_path):
+    d = "t:{managers_loyal:d:42}:"
+    key = [layout2.event_key("e%d" % i, "1001") for i in range(60)]
+    apply(config(tmp_path, server.port, dedup_ids=20),
+          [ev(i, "strengthen", "1001", {"purchases": 1}) for i in range(28)])
+    assert layout2.side(r, d + "side")["#z"] == "8"
+    # dedup_ids 10: the next keys go at 8, 9, then 0, 1 ...; the keys past
+    # position 10 stay (duplicates still), '#z' counts modulo 10
+    small = config(tmp_path, server.port, dedup_ids=10)
+    apply(small, [ev(28 + i, "strengthen", "1001", {"purchases": 1}) for i in range(3)])
+    assert layout2.side(r, d + "side")["#z"] == "1"
+    assert layout2.ids(r, d + "ids") == (key[30:31] + key[21:28] + key[28:30] + key[10:20])
+    out = apply(small, [ev(15, "strengthen", "1001", {"purchases": 1}),
+                        ev(20, "strengthen", "1001", {"purchases": 1})])
+    assert out.stderr.splitlines()[-1] == "applied 1, duplicate 1, stale 0, invalid 0"
+
+
 def stats_of(cfg, side, profile):
     out = subprocess.run([RELATIONCTL, "-c", cfg, "stats", "managers_loyal", side, profile],
                          capture_output=True, text=True, timeout=60)
