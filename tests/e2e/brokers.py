@@ -828,6 +828,12 @@ def redis_state(client, prefix, zeros=True):
     return state
 
 
+def outbox_entries(client, prefix):
+    """Events applied in Redis whose triggers are not delivered yet (outbox
+    fields, one per side: the `out` hashes)."""
+    return sum(client.hlen(k) for k in client.scan_iter(match=prefix + "*:out", count=1000))
+
+
 def diff_states(got, want, limit=8):
     problems = []
     for k in sorted(set(got) | set(want)):

@@ -19,7 +19,7 @@ import redis
 from redis_server import Server
 import test_apply as A
 
-from brokers import committed_lag, make_stream, pid_alive, wait_until
+from brokers import committed_lag, make_stream, outbox_entries, pid_alive, wait_until
 
 
 def split(events, kafka_clusters):
@@ -235,12 +235,6 @@ def test_kafka_down_mid_stream(harness, daemons, engine):
     h.check()
     assert d.stop() == 0, d.log_tail()
     assert h.lag() == 0
-
-
-def outbox_entries(client, prefix):
-    """Events applied in Redis whose triggers are not delivered yet (outbox
-    fields, one per side)."""
-    return sum(client.hlen(k) for k in client.scan_iter(match=prefix + "*:out", count=1000))
 
 
 @pytest.mark.parametrize("source", ["kafka", "amqp"])
