@@ -10,7 +10,7 @@
 --             slot = {slot of property 1, ...} (1-based, from Pschema),
 --             nslots = the number of slots of the relation}
 --   TOMB_TTL (seconds), DEDUP_RANK (-dedup_ids - 1), both strings;
---   EXPIRE_STEP (ms: TOMB_TTL / 16)
+--   EXPIRE_STEP (ms: TOMB_TTL / 16; no longer used)
 -- and registers `apply` under the library's function name, `apply2` under
 -- that name and "_both", `rebuild` under that name and "_rebuild",
 -- `migrate` under that name and "_migrate".
@@ -21,7 +21,8 @@
 -- one layout-1 side: see convert).
 -- apply KEYS: side (hash: statistics, '@' .. counterpart = the packed edge,
 --       '#w' or '#z' (the duplicate window), '#fence', '#rebuild'), ids (the
---       window past 7 event keys), out (the outbox: event key = record),
+--       window past 7 event keys: a ring string of 8-byte keys, '#z' the
+--       position of the next one), out (the outbox: event key = record),
 --       tomb, then one top key per property with a top (in property order),
 --       then, only while the keyspace is in layout 1 (migrating), the
 --       layout-1 'seen' (the engine tells by the number of keys)
@@ -86,7 +87,10 @@
 -- and one HSET of the side (plus GET of the tombstone for a new edge).
 --
 -- Choices where the contract leaves room: with engine.dedup_ids < 7 the hash
--- window still keeps 7 keys; an incremental top change where the zset holds
+-- window still keeps 7 keys; a ring longer than engine.dedup_ids (the
+-- window made smaller by a reload) keeps its keys and overwrites its first
+-- dedup_ids positions; '#z' without its ids (not written so) starts the
+-- ring again by appending; an incremental top change where the zset holds
 -- no member but e and is not complete takes e out (then refills). The
 -- rebuild copy's markers ('=' as stored, 'x' detached) are no packed value
 -- (digits, '-', ',' and ';' only).
@@ -101,6 +105,15 @@ local EXACT = 9007199254740992 - 2000000000000000 -- 2^53 less the largest chang
 local LIMIT = 9200000000000000000
 local TTL_MS = TOMB_TTL .. '000' -- an edgeless side's lifetime (ms)
 local DEDUP_IDS = -DEDUP_RANK - 1
+
+-- Hot globals as upvalues (an upvalue is read without a table lookup; a
+-- global costs one, redis.call two), bound by the first call of the
+-- library's functions (its load environment has no redis.call nor string).
+local call, sformat, sbyte, sfind, tunpack, tonum, cpack
+local function bind()
+  call, sformat, sbyte, sfind = redis.call, string.format, string.byte, string.find
+  tunpack, tonum, cpack = unpack, tonumber, cmsgpack.pack
+end
 
 -- Compares two int64 decimal strings: -1, 0 or 1.
 local function vcmp(x, y)
@@ -117,18 +130,18 @@ end
 local function blt(a, b)
   local n = #a < #b and #a or #b
   for k = 1, n do
-    local x, y = string.byte(a, k), string.byte(b, k)
+    local x, y = sbyte(a, k), sbyte(b, k)
     if x ~= y then return x < y end
   end
   return #a < #b
 end
 
--- redis.call(cmd, key, ...list) in calls of at most 1000 elements (an even
+-- call(cmd, key, ...list) in calls of at most 1000 elements (an even
 -- number: field/value and score/member pairs stay together): Lua's unpack
 -- stops at about 8,000 (a large side converted from layout 1).
 local function chunked(cmd, key, list)
   for s = 1, #list, 1000 do
-    redis.call(cmd, key, unpack(list, s, math.min(s + 999, #list)))
+    call(cmd, key, tunpack(list, s, math.min(s + 999, #list)))
   end
 end
 
@@ -192,7 +205,7 @@ local function weights_of(C, raw, out, txt)
     local comma = raw:find(',', from, true)
     local tok = raw:sub(from, (comma or 0) - 1)
     if tok ~= '' then
-      local v = tonumber(tok)
+      local v = tonum(tok)
       if not v then error('edge value ' .. raw .. ': position ' .. slot .. ' is not a number') end
       local i = ofslot[slot]
       if i then
@@ -216,7 +229,7 @@ local function pack(C, w, ver, txt)
     local v = w[i]
     if v then
       local s = slot[i]
-      parts[s] = txt and txt[i] or string.format('%d', v)
+      parts[s] = txt and txt[i] or sformat('%d', v)
       if s > hi then hi = s end
     end
   end
@@ -232,7 +245,7 @@ end
 local function add(acc, k, f, d)
   local v = (acc[f] or 0) + d
   if v >= EXACT or v <= -EXACT then
-    redis.call('HINCRBY', k, f, string.format('%d', acc[f] or 0))
+    call('HINCRBY', k, f, sformat('%d', acc[f] or 0))
     v = d
   end
   acc[f] = v
@@ -252,7 +265,7 @@ end
 -- acc added into the hash k (HINCRBY of each field that is not 0).
 local function flush(acc, k)
   for f, v in pairs(acc) do
-    if v ~= 0 then redis.call('HINCRBY', k, f, string.format('%d', v)) end
+    if v ~= 0 then call('HINCRBY', k, f, sformat('%d', v)) end
   end
 end
 
@@ -263,9 +276,9 @@ end
 local function cut(C, i, key)
   local L = C.L[i]
   if C.order[i] == 1 then
-    redis.call('ZREMRANGEBYRANK', key, '0', string.format('%d', -2 * L - 1))
+    call('ZREMRANGEBYRANK', key, '0', sformat('%d', -2 * L - 1))
   else
-    redis.call('ZREMRANGEBYRANK', key, string.format('%d', 2 * L), '-1')
+    call('ZREMRANGEBYRANK', key, sformat('%d', 2 * L), '-1')
   end
 end
 
@@ -304,23 +317,23 @@ local NOTHING = {}
 local function scan_edges(C, S)
   -- a side whose only edge (if any) is this call's has nothing to read
   local others = S.edges - (S.wold and 1 or 0)
-  local all = others > 0 and redis.call('HGETALL', S.k_side) or NOTHING
+  local all = others > 0 and call('HGETALL', S.k_side) or NOTHING
   local cp, new, tops, tpat = S.cp, S.wnew, C.tops, C.tpat
   local ecp = '@' .. cp
   local tv, tm, ts, tn, order, L = S.tv, S.tm, S.ts, S.tn, C.order, C.L
-  local find, match = string.find, string.match
+  local find, match = sfind, string.match
   for j = 1, #tops do tn[j] = 0 end
   for k = 1, #all, 2 do
     local f = all[k]
-    if string.byte(f, 1) == 64 and f ~= ecp then -- '@'
+    if sbyte(f, 1) == 64 and f ~= ecp then -- '@'
       local raw = all[k + 1]
       local semi = find(raw, ';', 1, true)
       local from = semi and semi + 1 or 1
       local m = nil
-      for j, i in ipairs(tops) do
+      for j = 1, #tops do local i = tops[j]
         local text = match(raw, tpat[j], from)
         if text and text ~= '' then
-          local v = tonumber(text)
+          local v = tonum(text)
           if not v then error('edge value ' .. raw .. ': not a packed value') end
           m = m or f:sub(2)
           tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v, text, m)
@@ -329,11 +342,11 @@ local function scan_edges(C, S)
     end
   end
   if new then
-    for j, i in ipairs(tops) do
+    for j = 1, #tops do local i = tops[j]
       local v = new[i]
       if v then
         tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v,
-                       S.newt[i] or string.format('%d', v), cp)
+                       S.newt[i] or sformat('%d', v), cp)
       end
     end
   end
@@ -343,7 +356,7 @@ end
 local function zadd_top(S, j, key, k)
   local za, ss, ms = S.za, S.ts[j], S.tm[j]
   for q = 1, k do za[2 * q - 1], za[2 * q] = ss[q], ms[q] end
-  if k > 0 then redis.call('ZADD', key, unpack(za, 1, 2 * k)) end
+  if k > 0 then call('ZADD', key, tunpack(za, 1, 2 * k)) end
 end
 
 -- The record's top j: its first L entries, flat {member, score, ...} (as
@@ -369,22 +382,22 @@ local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
       -- the side grows past L: the zset is created
       zadd_top(S, j, key, S.tn[j])
     elseif cb > L then
-      redis.call('DEL', key)
+      call('DEL', key)
     end
     return record_top(S, j, L)
   end
   if ov == nv then
-    if desc then return redis.call('ZREVRANGE', key, '0', C.last[i], 'WITHSCORES') end
-    return redis.call('ZRANGE', key, '0', C.last[i], 'WITHSCORES')
+    if desc then return call('ZREVRANGE', key, '0', C.last[i], 'WITHSCORES') end
+    return call('ZRANGE', key, '0', C.last[i], 'WITHSCORES')
   end
   -- the zset before, in the order
   local flat
-  if desc then flat = redis.call('ZREVRANGE', key, '0', '-1', 'WITHSCORES')
-  else flat = redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES') end
+  if desc then flat = call('ZREVRANGE', key, '0', '-1', 'WITHSCORES')
+  else flat = call('ZRANGE', key, '0', '-1', 'WITHSCORES') end
   local vs, ss, ms, n, at, lastother = S.tv[j], S.ts[j], S.tm[j], #flat / 2, nil, nil
   for q = 1, n do
     local m, sc = flat[2 * q - 1], flat[2 * q]
-    vs[q], ss[q], ms[q] = tonumber(sc), sc, m
+    vs[q], ss[q], ms[q] = tonum(sc), sc, m
     if m == cp then at = q else lastother = q end
   end
   local complete = n == pcb
@@ -395,11 +408,11 @@ local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
     n = n - 1
   end
   if stay then
-    local sv = string.format('%d', nv)
-    redis.call('ZADD', key, sv, cp)
+    local sv = sformat('%d', nv)
+    call('ZADD', key, sv, cp)
     n = insert(desc, vs, ss, ms, n, n + 1, nv, sv, cp)
   elseif at then
-    redis.call('ZREM', key, cp)
+    call('ZREM', key, cp)
   end
   if n > 2 * L then
     cut(C, i, key)
@@ -409,7 +422,7 @@ local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
   if n < L and pca > n then
     -- refill from every edge of the side
     scan_edges(C, S)
-    redis.call('DEL', key)
+    call('DEL', key)
     zadd_top(S, j, key, S.tn[j])
   end
   return record_top(S, j, L)
@@ -420,16 +433,28 @@ end
 -- The 8-byte event key of a layout-1 member ('<id>' NUL '<counterpart>').
 local function event_key(member)
   return (redis.sha1hex(member):sub(1, 16):gsub('%x%x', function(x)
-    return string.char(tonumber(x, 16))
+    return string.char(tonum(x, 16))
   end))
 end
 
 -- The window's field for the side's HSET (h, nh pairs so far): the new
--- '#w' or '#z'. Returns the new nh. A spill (S.spill) is written by
--- remember_ids.
+-- '#w' or '#z'. Returns the new nh. The write in 'ids' (S.spill, or S.pos
+-- in the ring) is made by remember_ids.
 local function window(S, h, nh)
   if S.z then
-    h[nh + 1], h[nh + 2] = '#z', S.now
+    -- the ring: appended while not full, else the oldest overwritten (at
+    -- '#z'; a '#z' past a window made smaller since restarts at 0)
+    local pos
+    if S.idlen < DEDUP_IDS * 8 then
+      pos = math.floor(S.idlen / 8)
+      S.append = true
+    else
+      pos = tonum(S.z) or 0
+      if pos >= DEDUP_IDS or pos < 0 then pos = 0 end
+      S.append = false
+    end
+    S.pos = pos
+    h[nh + 1], h[nh + 2] = '#z', sformat('%d', (pos + 1) % DEDUP_IDS)
   else
     local w = S.w or ''
     if #w < 56 then
@@ -438,38 +463,25 @@ local function window(S, h, nh)
       h[nh + 1], h[nh + 2] = '#w', w:sub(9) .. S.key
     else
       S.spill = true
-      h[nh + 1], h[nh + 2] = '#z', S.now
+      h[nh + 1], h[nh + 2] = '#z', sformat('%d', 8 % DEDUP_IDS)
     end
   end
   return nh + 2
 end
 
--- The window's writes in 'ids', after the side's HSET. Each call costs
--- about 10k instructions, so two are made only now and then: the window is
--- trimmed when a score crosses a multiple of 8 (it holds at most 7 ids more
--- than the window), and its lifetime is renewed when a score crosses a
--- multiple of TTL/16. Numbers reach redis.call as strings: Lua would format
--- them with printf.
+-- The window's write in 'ids', after the side's HSET (a call stopped by an
+-- error before it is made again in full): the spill (SET: the 7 keys of
+-- '#w' then the new one), or the new key appended or written over the
+-- oldest (SETRANGE). One call.
 local function remember_ids(S)
-  local k_ids, score = S.k_ids, S.score
   if S.spill then
-    local w = S.w
-    redis.call('ZADD', k_ids, string.format('%d', score - 7), w:sub(1, 8), string.format('%d', score - 6), w:sub(9, 16),
-               string.format('%d', score - 5), w:sub(17, 24), string.format('%d', score - 4), w:sub(25, 32),
-               string.format('%d', score - 3), w:sub(33, 40), string.format('%d', score - 2), w:sub(41, 48),
-               string.format('%d', score - 1), w:sub(49, 56), S.now, S.key)
-    redis.call('HDEL', S.k_side, '#w')
-    redis.call('PEXPIRE', k_ids, TTL_MS)
-    return
-  end
-  if not S.z then return end
-  local l = S.l
-  redis.call('ZADD', k_ids, S.now, S.key)
-  if math.floor(score / EXPIRE_STEP) ~= math.floor(l / EXPIRE_STEP) then
-    redis.call('EXPIRE', k_ids, TOMB_TTL)
-  end
-  if math.floor(score / 8) ~= math.floor(l / 8) then
-    redis.call('ZREMRANGEBYRANK', k_ids, '0', DEDUP_RANK)
+    call('SET', S.k_ids, S.w .. S.key)
+  elseif S.z then
+    if S.append then
+      call('APPEND', S.k_ids, S.key)
+    else
+      call('SETRANGE', S.k_ids, sformat('%d', S.pos * 8), S.key)
+    end
   end
 end
 
@@ -491,72 +503,83 @@ end
 
 -- The conversion of one side to layout 2, atomic (in the call): edges to
 -- packed values, records ('!' fields) to out, statistics of 0 and '#last'
--- removed, layout 1's seen to the window ('#w', or ids and '#z'; seen's
--- lifetime carried), tops dropped (count <= L) or cut to their first 2L, a
--- rebuild under way cancelled, an edgeless hash given its expiry. Top j's
--- key is keys[t0 + j]. Returns 1 when something was converted, else 0.
+-- removed, layout 1's seen to the window, tops dropped (count <= L) or cut
+-- to their first 2L, a rebuild under way cancelled, an edgeless hash given
+-- its expiry. The hash is written whole (DEL, then HSET of its layout-2
+-- fields), so that Redis encodes it afresh (a hash once in hashtable
+-- encoding never returns to a listpack). seen's members, oldest first, to
+-- event keys: at most 7 (or engine.dedup_ids <= 7: the newest 7) in '#w',
+-- else the newest min(n, dedup_ids) in ids (oldest first) with '#z' the
+-- next position of the ring; seen's lifetime carried to ids only when the
+-- side has no edge. Top j's key is keys[t0 + j]. Returns 1 when something
+-- was converted, else 0.
 local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
-  local all = redis.call('HGETALL', k_side)
-  local set, del, out, w = {}, {}, {}, {}
-  local count, window_, rb, layout1 = 0, false, false, false
+  local all = call('HGETALL', k_side)
+  local set, out, w = {}, {}, {}
+  local count, window_, rb, changed = 0, false, false, false
   for j = 1, #all, 2 do
     local f, v = all[j], all[j + 1]
-    local c = string.byte(f, 1)
+    local c = sbyte(f, 1)
     if c == 64 then -- '@'
       count = count + 1
-      if string.byte(v, 1) == 123 then -- '{'
+      if sbyte(v, 1) == 123 then -- '{'
         local wts, ver = weights_of_json(C, v, w)
-        set[#set + 1], set[#set + 2] = f, pack(C, wts, ver)
+        v, changed = pack(C, wts, ver), true
       end
+      set[#set + 1], set[#set + 2] = f, v
     elseif c == 33 then -- '!'
       out[#out + 1], out[#out + 2] = event_key(f:sub(2)), v
-      del[#del + 1] = f
-    elseif f == '#w' or f == '#z' then
-      window_ = true
+      changed = true
     elseif f == '#last' then
-      del[#del + 1] = f
+      changed = true
     elseif f == '#rebuild' then
-      rb = f
+      rb, changed = f, true
     elseif c ~= 35 and v == '0' then -- a statistic of 0
-      del[#del + 1] = f
+      changed = true
+    else
+      if f == '#w' or f == '#z' then window_ = true end
+      set[#set + 1], set[#set + 2] = f, v
     end
   end
+  local ids, pttl, dseen = false, 0, false
   if not window_ and k_seen then
-    local seen = redis.call('ZRANGE', k_seen, '0', '-1', 'WITHSCORES')
-    if #seen > 0 then
-      layout1 = true
-      local pttl = redis.call('PTTL', k_seen)
-      if #seen <= 14 then
-        local keys8 = {}
-        for j = 1, #seen, 2 do keys8[#keys8 + 1] = event_key(seen[j]) end
+    local seen = call('ZRANGE', k_seen, '0', '-1')
+    local n = #seen
+    if n > 0 then
+      changed, dseen = true, true
+      pttl = call('PTTL', k_seen)
+      local keys8 = {}
+      if n <= 7 or DEDUP_IDS <= 7 then
+        for j = math.max(1, n - 6), n do keys8[#keys8 + 1] = event_key(seen[j]) end
         set[#set + 1], set[#set + 2] = '#w', table.concat(keys8)
       else
-        local z = {}
-        for j = 1, #seen, 2 do z[j], z[j + 1] = seen[j + 1], event_key(seen[j]) end
-        chunked('ZADD', k_ids, z)
-        if pttl > 0 then redis.call('PEXPIRE', k_ids, pttl) end
-        set[#set + 1], set[#set + 2] = '#z', seen[#seen]
+        for j = math.max(1, n - DEDUP_IDS + 1), n do keys8[#keys8 + 1] = event_key(seen[j]) end
+        ids = table.concat(keys8)
+        set[#set + 1], set[#set + 2] = '#z', sformat('%d', n < DEDUP_IDS and n or 0)
       end
-      redis.call('DEL', k_seen)
     end
   end
-  if #set == 0 and #del == 0 and #out == 0 and not layout1 then return 0 end
-  if rb then del[#del + 1] = rb end
+  if not changed then return 0 end
   chunked('HSET', k_out, out)
-  chunked('HDEL', k_side, del)
+  call('DEL', k_side)
   chunked('HSET', k_side, set)
+  if count == 0 then call('PEXPIRE', k_side, TTL_MS) end
+  if ids then
+    call('SET', k_ids, ids)
+    if count == 0 and pttl > 0 then call('PEXPIRE', k_ids, pttl) end
+  end
+  if dseen then call('DEL', k_seen) end
   local base = k_side:sub(1, -5) -- 'P{R:S:X}:'
-  if rb then redis.call('UNLINK', base .. 'rebuild') end
+  if rb then call('UNLINK', base .. 'rebuild') end
   for j, i in ipairs(C.tops) do
     local key, L = keys[t0 + j], C.L[i]
-    if rb then redis.call('UNLINK', base .. 'rebuild:top:' .. C.short[i]) end
+    if rb then call('UNLINK', base .. 'rebuild:top:' .. C.short[i]) end
     if count <= L then
-      redis.call('DEL', key)
+      call('DEL', key)
     else
       cut(C, i, key)
     end
   end
-  if count == 0 then redis.call('PEXPIRE', k_side, TTL_MS) end
   return 1
 end
 
@@ -577,21 +600,21 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   local k_side = keys[o + 1]
   S.k_side, S.k_ids, S.k_out, S.ktomb, S.cp, S.key = k_side, keys[o + 2], keys[o + 3], o + 4, cp,
     ev_key
-  S.spill = false
+  S.spill, S.append, S.pos, S.idlen = false, false, 0, 0
 
   -- The edge as stored, the window and the statistics before, in one read.
   local get, ie, iw = S.get, S.ie, S.iw
   get[ie] = '@' .. cp
-  local before = redis.call('HMGET', k_side, unpack(get))
+  local before = call('HMGET', k_side, tunpack(get))
   local fence = before[ie + 1]
   if fence == epoch then return FENCED end
   local nt = #C.tops
   -- layout 1's seen: only when the call names it (the keyspace in layout 1)
   local k_seen = nk > 4 + nt and keys[o + nk] or false
   if before[ie + 3] or (k_seen and not before[iw] and not before[iw + 1] and
-                        redis.call('EXISTS', k_seen) == 1) then
+                        call('EXISTS', k_seen) == 1) then
     convert(C, k_side, S.k_ids, S.k_out, k_seen, keys, o + 4)
-    before = redis.call('HMGET', k_side, unpack(get))
+    before = call('HMGET', k_side, tunpack(get))
   end
   local raw, w, z = before[ie], before[iw], before[iw + 1]
   -- false without a rebuild; never nil: Lua 5.1 gives a key set to nil a
@@ -603,33 +626,22 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   S.w, S.z = w, z
 
   -- A remembered event key is a duplicate: one of the 8-byte chunks of
-  -- '#w', or a member of ids while the side has '#z'. Scores of ids increase
-  -- strictly per side (whatever the clocks of the daemons), so trimming
-  -- drops the oldest: the newest is '#z'.
-  local score = now + 0
+  -- '#w', or of ids while the side has '#z' (a match at a chunk's start
+  -- only; find: one C call in the usual case).
   if z then
-    if redis.call('ZSCORE', S.k_ids, ev_key) then
-      S.status = 2
-      S.pending = redis.call('HGET', S.k_out, ev_key)
-      return nil
-    end
-    local l = z + 0
-    if l >= score then
-      score = l + 1
-      now = string.format('%d', score)
-    end
-    S.l = l
-  elseif w then
-    -- a match at a chunk's start only (find: one C call in the usual case)
-    local at = string.find(w, ev_key, 1, true)
-    while at and at % 8 ~= 1 do at = string.find(w, ev_key, at + 1, true) end
+    local ids = call('GET', S.k_ids) or ''
+    S.idlen = #ids
+    w = ids
+  end
+  if w then
+    local at = sfind(w, ev_key, 1, true)
+    while at and at % 8 ~= 1 do at = sfind(w, ev_key, at + 1, true) end
     if at then
       S.status = 2
-      S.pending = redis.call('HGET', S.k_out, ev_key)
+      S.pending = call('HGET', S.k_out, ev_key)
       return nil
     end
   end
-  S.now, S.score = now, score
 
   local old, oldver = false, nil
   if raw then old, oldver = weights_of(C, raw, S.old, S.oldt) end
@@ -637,7 +649,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   S.edges = edges
 
   local tomb = nil
-  if not old then tomb = redis.call('GET', keys[o + 4]) or nil end
+  if not old then tomb = call('GET', keys[o + 4]) or nil end
   local known = oldver or tomb
   if version ~= '' and known and vcmp(version, known) < 0 then
     S.status, S.kind = 3, false
@@ -732,11 +744,11 @@ end
 local function shadow(C, S, value)
   local base = S.k_side:sub(1, -5) -- 'P{R:S:X}:'
   local k_rb, cp = base .. 'rebuild', S.cp
-  local got = redis.call('HMGET', k_rb, '#epoch', '@' .. cp)
+  local got = call('HMGET', k_rb, '#epoch', '@' .. cp)
   if got[1] ~= S.rb then
     -- the rebuild stopped (its copy expired): its marker and top copies go
-    redis.call('HDEL', S.k_side, '#rebuild')
-    for _, i in ipairs(C.tops) do redis.call('UNLINK', base .. 'rebuild:top:' .. C.short[i]) end
+    call('HDEL', S.k_side, '#rebuild')
+    for _, i in ipairs(C.tops) do call('UNLINK', base .. 'rebuild:top:' .. C.short[i]) end
     return
   end
   local acc, counted, new = {}, got[2], S.wnew
@@ -750,28 +762,40 @@ local function shadow(C, S, value)
   for _, i in ipairs(C.tops) do
     local k, v = base .. 'rebuild:top:' .. C.short[i], new and new[i]
     if v then
-      redis.call('ZADD', k, string.format('%d', v), cp)
+      call('ZADD', k, sformat('%d', v), cp)
     else
-      redis.call('ZREM', k, cp)
+      call('ZREM', k, cp)
     end
   end
-  redis.call('HSET', k_rb, '@' .. cp, new and value or 'x')
+  call('HSET', k_rb, '@' .. cp, new and value or 'x')
 end
 
 -- The side's hash written: h's nh pairs and the window (HSET), the fields
--- in S.del (nd of them: HDEL, first), then its lifetime: an edgeless side
--- expires, one that gets its first edge back is made persistent. Then the
--- window's writes in ids.
+-- in S.del (nd of them, and '#w' on a spill: HDEL, first), then its
+-- lifetime: an edgeless side expires, one that gets its first edge back is
+-- made persistent. Then the window's write in ids, which lives as long as
+-- the hash: it gets the same expiry, or is made persistent with it.
 local function write_side(S, h, nh, nd)
-  if nd > 0 then redis.call('HDEL', S.k_side, unpack(S.del, 1, nd)) end
   nh = window(S, h, nh)
-  redis.call('HSET', S.k_side, unpack(h, 1, nh))
-  if S.edges + (S.dc or 0) == 0 then
-    redis.call('PEXPIRE', S.k_side, TTL_MS)
+  if S.spill then
+    nd = nd + 1
+    S.del[nd] = '#w'
+  end
+  if nd > 0 then call('HDEL', S.k_side, tunpack(S.del, 1, nd)) end
+  call('HSET', S.k_side, tunpack(h, 1, nh))
+  local edgeless, persist = S.edges + (S.dc or 0) == 0, false
+  if edgeless then
+    call('PEXPIRE', S.k_side, TTL_MS)
   elseif S.kind == 1 and S.edges == 0 and (S.w or S.z or S.unfence or S.rb) then
-    redis.call('PERSIST', S.k_side)
+    call('PERSIST', S.k_side)
+    persist = true
   end
   remember_ids(S)
+  if edgeless and (S.z or S.spill) then
+    call('PEXPIRE', S.k_ids, TTL_MS)
+  elseif persist and S.z then
+    call('PERSIST', S.k_ids)
+  end
 end
 
 -- Phase 2 of a side prepared with status 1: the writes. Returns the reply of
@@ -790,10 +814,10 @@ local function commit(C, S, keys, date, version)
   if kind then
     local cb = S.edges
     local ca = cb + S.dc
-    for _, i in ipairs(C.tops) do
+    for j = 1, #C.tops do local i = C.tops[j]
       if cb <= C.L[i] or ca <= C.L[i] then scan_edges(C, S); break end
     end
-    for j, i in ipairs(C.tops) do
+    for j = 1, #C.tops do local i = C.tops[j]
       local ov, nv = old and old[i], new and new[i]
       local pcb = (before[C.pos[C.cf[i]]] or 0) + 0
       local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
@@ -811,10 +835,10 @@ local function commit(C, S, keys, date, version)
       h[1], h[2] = get[S.ie], value
       nh = 2
     end
-    if tomb then redis.call('DEL', keys[S.ktomb]) end
+    if tomb then call('DEL', keys[S.ktomb]) end
   else
     if newver and (old or version ~= '') then
-      redis.call('SET', keys[S.ktomb], newver, 'EX', TOMB_TTL)
+      call('SET', keys[S.ktomb], newver, 'EX', TOMB_TTL)
     end
   end
   if S.rb and kind then shadow(C, S, value) end
@@ -840,13 +864,13 @@ local function commit(C, S, keys, date, version)
         nd = nd + 1
         del[nd] = fields[j]
       else
-        h[nh + 1], h[nh + 2] = fields[j], string.format('%d', v)
+        h[nh + 1], h[nh + 2] = fields[j], sformat('%d', v)
         nh = nh + 2
       end
     end
   else
     for j = 1, nf do
-      if redis.call('HINCRBY', k_side, fields[j], string.format('%d', deltas[j])) == 0 then
+      if call('HINCRBY', k_side, fields[j], sformat('%d', deltas[j])) == 0 then
         nd = nd + 1
         del[nd] = fields[j]
       end
@@ -855,15 +879,15 @@ local function commit(C, S, keys, date, version)
 
   local rec = S.rec
   rec[1], rec[2], rec[3], rec[4], rec[5] = date, kind, before, old, new
-  local record = cmsgpack.pack(rec)
-  redis.call('HSET', S.k_out, S.key, record)
+  local record = cpack(rec)
+  call('HSET', S.k_out, S.key, record)
   write_side(S, h, nh, nd)
   return {1, record}
 end
 
 -- A prepared side's reply: {1[, record]}, {2[, record]} or {3}.
 local function finish(C, S, keys, date, version)
-  if S.unfence then redis.call('HDEL', S.k_side, '#fence') end
+  if S.unfence then call('HDEL', S.k_side, '#fence') end
   if S.status == 1 then return commit(C, S, keys, date, version) end
   if S.status == 2 then
     if S.pending then return {2, S.pending} end
@@ -904,6 +928,7 @@ local function failed(e, epoch, k1, k2)
 end
 
 local function apply(keys, args)
+  if not call then bind() end
   local ok, r = pcall(apply1, keys, args)
   if ok then return r end
   return failed(r, args[2], keys[1])
@@ -942,6 +967,7 @@ local function apply2_(keys, args)
 end
 
 local function apply2(keys, args)
+  if not call then bind() end
   local ok, r = pcall(apply2_, keys, args)
   if ok then return r end
   return failed(r, args[2], keys[1], keys[#keys / 2 + 1])
@@ -951,6 +977,7 @@ end
 -- ids, out, seen (layout 1), then one top key per property with a top;
 -- ARGV: relation index. Returns 1 (converted) or 0 (nothing to convert).
 local function migrate(keys, args)
+  if not call then bind() end
   return convert(REL[IDX[args[1]]], keys[1], keys[2], keys[3], keys[4], keys, 4)
 end
 
@@ -988,36 +1015,37 @@ end
 local REBUILD_TTL, REBUILD_TOP_TTL = '60000', '70000'
 
 local function rebuild(keys, args)
+  if not call then bind() end
   local C = REL[IDX[args[1]]]
   local token, cursor = args[2], args[3]
   local k_side, k_rb, nt = keys[1], keys[2], #C.tops
   if cursor == '0' then
     -- a rebuild of this side under way or stopped is superseded
-    redis.call('UNLINK', k_rb, unpack(keys, 3 + nt, 2 + 2 * nt))
-  elseif redis.call('HGET', k_side, '#rebuild') ~= token or
-         redis.call('HGET', k_rb, '#epoch') ~= token then
-    if redis.call('HGET', k_rb, '#epoch') == false then
-      redis.call('HDEL', k_side, '#rebuild')
-      redis.call('UNLINK', k_rb, unpack(keys, 3 + nt, 2 + 2 * nt))
+    call('UNLINK', k_rb, tunpack(keys, 3 + nt, 2 + 2 * nt))
+  elseif call('HGET', k_side, '#rebuild') ~= token or
+         call('HGET', k_rb, '#epoch') ~= token then
+    if call('HGET', k_rb, '#epoch') == false then
+      call('HDEL', k_side, '#rebuild')
+      call('UNLINK', k_rb, tunpack(keys, 3 + nt, 2 + 2 * nt))
     end
     return redis.error_reply('REBUILD ' .. k_side .. ': stopped, another rebuild of the ' ..
                              'side started or this one paused over ' .. REBUILD_TTL .. ' ms')
   end
-  local page = redis.call('HSCAN', k_side, cursor, 'MATCH', '@*', 'COUNT', args[4])
+  local page = call('HSCAN', k_side, cursor, 'MATCH', '@*', 'COUNT', args[4])
   local nxt, f = page[1], page[2]
   local whole = cursor == '0' and nxt == '0'
   if cursor == '0' and not whole then
-    redis.call('HSET', k_rb, '#epoch', token)
-    redis.call('HSET', k_side, '#rebuild', token)
+    call('HSET', k_rb, '#epoch', token)
+    call('HSET', k_side, '#rebuild', token)
   end
-  if not whole then redis.call('PEXPIRE', k_rb, REBUILD_TTL) end
+  if not whole then call('PEXPIRE', k_rb, REBUILD_TTL) end
 
   -- the edges of the page the copy does not count yet
   local known = {}
   if not whole and #f > 0 then
     local names = {}
     for j = 1, #f, 2 do names[#names + 1] = f[j] end
-    known = redis.call('HMGET', k_rb, unpack(names))
+    known = call('HMGET', k_rb, tunpack(names))
   end
   local acc, w, marks, topv, count = {}, {}, {}, {}, 0
   for j = 1, nt do topv[j] = {} end
@@ -1030,46 +1058,46 @@ local function rebuild(keys, args)
       for t, i in ipairs(C.tops) do
         if w[i] then
           local tv = topv[t]
-          tv[#tv + 1], tv[#tv + 2] = string.format('%d', w[i]), cp
+          tv[#tv + 1], tv[#tv + 2] = sformat('%d', w[i]), cp
         end
       end
       marks[#marks + 1], marks[#marks + 2] = f[j], '='
     end
   end
   flush(acc, k_rb)
-  if not whole and #marks > 0 then redis.call('HSET', k_rb, unpack(marks)) end
+  if not whole and #marks > 0 then call('HSET', k_rb, tunpack(marks)) end
   for t = 1, nt do
     local tv = topv[t]
     chunked('ZADD', keys[2 + nt + t], tv)
-    if not whole then redis.call('PEXPIRE', keys[2 + nt + t], REBUILD_TOP_TTL) end
+    if not whole then call('PEXPIRE', keys[2 + nt + t], REBUILD_TOP_TTL) end
   end
   if nxt ~= '0' then return {nxt, count} end
 
   -- the swap: the statistics (every field of the layout, or none with no
   -- edge), the tops (the old ones freed in the background), the copy gone
-  local vals = redis.call('HMGET', k_rb, unpack(C.hm))
-  redis.call('HDEL', k_side, '#rebuild', unpack(C.hm))
+  local vals = call('HMGET', k_rb, tunpack(C.hm))
+  call('HDEL', k_side, '#rebuild', tunpack(C.hm))
   if vals[1] and vals[1] ~= '0' then
     local h = {}
     for j = 1, #C.hm do
       if vals[j] and vals[j] ~= '0' then h[#h + 1], h[#h + 2] = C.hm[j], vals[j] end
     end
-    redis.call('HSET', k_side, unpack(h))
+    call('HSET', k_side, tunpack(h))
   end
   -- a top is kept only while the side has more than L edges, cut to the
   -- first 2L of its order
   local edges = (vals[1] or '0') + 0
   for t, i in ipairs(C.tops) do
     local L, key, copy = C.L[i], keys[2 + t], keys[2 + nt + t]
-    redis.call('UNLINK', key)
+    call('UNLINK', key)
     if edges <= L then
-      redis.call('UNLINK', copy)
-    elseif redis.call('EXISTS', copy) == 1 then
-      redis.call('RENAME', copy, key)
-      redis.call('PERSIST', key)
+      call('UNLINK', copy)
+    elseif call('EXISTS', copy) == 1 then
+      call('RENAME', copy, key)
+      call('PERSIST', key)
       cut(C, i, key)
     end
   end
-  redis.call('UNLINK', k_rb)
+  call('UNLINK', k_rb)
   return {'0', count}
 end

@@ -3,7 +3,8 @@
  * Lua 5.1's numbers (doubles) where the library computes, on layout 2
  * (README "Redis key layout": packed edges, the #w/#z duplicate window,
  * the outbox in :out, bounded tops in top.c, a layout-1 side converted on
- * touch by migrate.c). */
+ * touch by migrate.c; the window past the hash: a ring string of 8-byte
+ * event keys). */
 #include "module/apply.h"
 #include "module/edge.h"
 #include "module/mpack.h"
@@ -31,13 +32,13 @@ typedef struct {
     bool unfence;
     int status;
     Opt pending;
-    /* the duplicate window: #z present (zset mode, its value l) or #w */
-    bool zmode;
+    /* the duplicate window: #z present (ring mode: the next position z,
+     * the ids string's length ring_len) or #w; ids_after: the ids string
+     * exists after the event (ring mode, or the spill) */
+    bool zmode, ids_after;
     Opt win;
-    double l;
-    char now[32];
-    size_t nowlen;
-    double score;
+    double z;
+    size_t ring_len;
     Weights old, neww;
     bool has_old, has_new;
     Opt oldver, newver, tomb;
@@ -50,7 +51,6 @@ typedef struct {
     Mpack rec;
     Opt packed;
     TopEdges side_edges; /* a small side's edges, read with its hash */
-    RedisModuleString *now_str; /* now's text as a string, once made (side_now) */
 } SideState;
 
 enum { PREP_OK, PREP_FENCED, PREP_INVALID, PREP_ERROR, PREP_MIGRATED };
@@ -87,10 +87,10 @@ static int bad_data(Run *R, RedisModuleString *key, const char *what)
     return PREP_ERROR;
 }
 
-/* The argument strings a call's counterparts and now came in (NULL: none
- * found, a string is made). */
+/* The argument strings a call's counterparts and event keys came in
+ * (NULL: none found, a string is made). */
 typedef struct {
-    RedisModuleString *cp[2], *ek[2], *now;
+    RedisModuleString *cp[2], *ek[2];
 } ArgStrs;
 
 /* The argument among argv[n] whose bytes are s's (a's strings point into
@@ -221,15 +221,18 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
             return m < 0 ? PREP_ERROR : PREP_MIGRATED;
     }
     S->unfence = fence.s != NULL;
-    S->zmode = z.set;
-    if (S->zmode && !num_lua(z.s, z.len, &S->l))
-        return bad_data(R, S->k_side, "#z is not a number");
+    S->zmode = S->ids_after = z.set;
+    /* #z past the window (made smaller since), or not a position: the ring
+     * restarts at 0 (as the function) */
+    if (S->zmode && (!num_lua(z.s, z.len, &S->z) || !(S->z >= 0) || S->z != floor(S->z) ||
+                     S->z >= (double)cf->dedup_keep))
+        S->z = 0;
     if (!S->zmode && S->win.len % ARGS_EVENT_KEY != 0)
         return bad_data(R, S->k_side, "#w is not a list of 8-byte event keys");
 
     bool dup = false;
     if (S->zmode) {
-        if (!st_zhas(R, S->k_ids, S->ek_str, &dup))
+        if (!st_ring_has(R, S->k_ids, S->ek.s, &dup, &S->ring_len))
             return PREP_ERROR;
     } else {
         for (size_t off = 0; off < S->win.len && !dup; off += ARGS_EVENT_KEY)
@@ -239,18 +242,6 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
         S->status = 2;
         return st_hget(R, S->k_out, S->ek_str, &S->pending) ? PREP_OK : PREP_ERROR;
     }
-    S->score = A->now_v;
-    if (A->now.len >= sizeof S->now)
-        return bad_data(R, S->k_side, "now too long");
-    memcpy(S->now, A->now.s, A->now.len);
-    S->nowlen = A->now.len;
-    S->now_str = as->now;
-    if (S->zmode && S->l >= S->score) {
-        S->score = S->l + 1;
-        S->nowlen = (size_t)num_format(S->score, S->now);
-        S->now_str = NULL; /* made from S->now when needed (side_now) */
-    }
-
     if (raw.s) {
         const char *ver;
         size_t vl;
@@ -368,14 +359,6 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
     return PREP_OK;
 }
 
-/* The side's now (the window's newest score) as a string, made once. */
-static RedisModuleString *side_now(Run *R, SideState *S)
-{
-    if (!S->now_str)
-        S->now_str = run_str(R, S->now, S->nowlen);
-    return S->now_str;
-}
-
 /* The edge as this call leaves it counted in the rebuild's copy (apply.lua,
  * shadow); value: the edge's packed value, "x" when detached. */
 static bool shadow(Run *R, SideState *S, Opt value)
@@ -459,25 +442,32 @@ typedef struct {
     int nd;
 } SideWrites;
 
+/* #z's text: (pos + 1) mod dedup_ids, the position the next key goes to. */
+static RedisModuleString *next_z(Run *R, const Conf *cf, double pos)
+{
+    char num[24];
+    int nl = num_format(fmod(pos + 1, (double)cf->dedup_keep), num);
+    return run_str(R, num, (size_t)nl);
+}
+
 /* The window's writes of a side that is not a duplicate (apply.lua,
  * remember): into the side's hash (#w or #z, written with the rest by
- * side_write) and the ids set (written now, after the side's hash). */
+ * side_write) and the ids string (written now, after the side's hash):
+ * the ring's key appended while it holds fewer than dedup_ids keys, else
+ * written over the oldest (at #z); the spill writes the 7 keys of #w and
+ * the new one. */
 static bool remember(Run *R, const Conf *cf, SideState *S, SideWrites *W, bool write_ids)
 {
     if (S->zmode) {
+        size_t have = S->ring_len / ARGS_EVENT_KEY;
+        bool full = (double)have >= (double)cf->dedup_keep;
+        double pos = full ? S->z : (double)have;
         if (!write_ids) {
             W->h[W->nh++] = name_z;
-            W->h[W->nh++] = side_now(R, S);
+            W->h[W->nh++] = next_z(R, cf, pos);
             return true;
         }
-        if (!st_zadd(R, S->k_ids, S->now, S->nowlen, side_now(R, S), S->ek_str))
-            return false;
-        if (floor(S->score / cf->expire_step) != floor(S->l / cf->expire_step) &&
-            !st_expire_ms(R, S->k_ids, cf->tomb_ttl_s * 1000))
-            return false;
-        if (floor(S->score / 8) != floor(S->l / 8) && !st_ztrim(R, S->k_ids, cf->dedup_keep))
-            return false;
-        return true;
+        return st_ring_put(R, S->k_ids, !full, (size_t)pos, S->ek.s);
     }
     size_t n = S->win.len / ARGS_EVENT_KEY;
     if (n < WINDOW_KEYS || cf->dedup_keep <= WINDOW_KEYS) {
@@ -492,26 +482,24 @@ static bool remember(Run *R, const Conf *cf, SideState *S, SideWrites *W, bool w
         W->h[W->nh++] = w;
         return true;
     }
-    /* the spill: the window goes to the ids set, the side to zset mode */
+    /* the spill: the window's 7 keys and the new one to the ids string */
+    S->ids_after = true;
     if (!write_ids) {
         W->d[W->nd++] = name_w;
         W->h[W->nh++] = name_z;
-        W->h[W->nh++] = side_now(R, S);
+        W->h[W->nh++] = next_z(R, cf, WINDOW_KEYS);
         return true;
     }
-    ZItem items[WINDOW_KEYS + 1];
-    const char *from = S->win.s + (n - WINDOW_KEYS) * ARGS_EVENT_KEY;
-    for (int j = 0; j < WINDOW_KEYS; j++)
-        items[j] = (ZItem){from + j * ARGS_EVENT_KEY, ARGS_EVENT_KEY,
-                           S->score - (WINDOW_KEYS - j)};
-    items[WINDOW_KEYS] = (ZItem){S->ek.s, ARGS_EVENT_KEY, S->score};
-    return st_zadd_many(R, S->k_ids, items, WINDOW_KEYS + 1) &&
-           st_expire_ms(R, S->k_ids, cf->tomb_ttl_s * 1000);
+    char ring[(WINDOW_KEYS + 1) * ARGS_EVENT_KEY];
+    memcpy(ring, S->win.s + (n - WINDOW_KEYS) * ARGS_EVENT_KEY, WINDOW_KEYS * ARGS_EVENT_KEY);
+    memcpy(ring + WINDOW_KEYS * ARGS_EVENT_KEY, S->ek.s, ARGS_EVENT_KEY);
+    return st_set(R, S->k_ids, ring, sizeof ring);
 }
 
-/* The side's hash written (HDEL, then HSET), then its window's ids, then
- * its expiry: a side left without edges expires TOMB_TTL after its last
- * event; an attach to such a side keeps it. */
+/* The side's hash written (HDEL, then HSET) and its expiry, then its
+ * window's ids and theirs (the function's order): a side left without
+ * edges expires TOMB_TTL after its last event (the hash and the ids
+ * string); an attach to such a side keeps them (PERSIST). */
 static bool side_write(Run *R, const Conf *cf, SideState *S, SideWrites *W, double edges_after)
 {
     if (!remember(R, cf, S, W, false))
@@ -520,12 +508,17 @@ static bool side_write(Run *R, const Conf *cf, SideState *S, SideWrites *W, doub
         return false;
     if (W->nh > 0 && !st_hset(R, S->k_side, W->h, W->nh))
         return false;
+    bool edgeless = edges_after <= 0, persist = !edgeless && S->kind == 1 && S->edges <= 0;
+    if (edgeless && !st_expire_ms(R, S->k_side, cf->tomb_ttl_s * 1000))
+        return false;
+    if (persist && !st_persist(R, S->k_side))
+        return false;
     if (!remember(R, cf, S, W, true))
         return false;
-    if (edges_after <= 0)
-        return st_expire_ms(R, S->k_side, cf->tomb_ttl_s * 1000);
-    if (S->kind == 1 && S->edges <= 0)
-        return st_persist(R, S->k_side);
+    if (edgeless && S->ids_after)
+        return st_expire_ms(R, S->k_ids, cf->tomb_ttl_s * 1000);
+    if (persist && S->ids_after)
+        return st_persist(R, S->k_ids);
     return true;
 }
 
@@ -701,8 +694,7 @@ int apply_run(RedisModuleCtx *ctx, const Conf *c, const ApplyArgs *a, bool both,
               RedisModuleString **keys, RedisModuleString **argv, int nargs)
 {
     ArgStrs as = {{arg_of(argv, nargs, a->cp[0]), both ? arg_of(argv, nargs, a->cp[1]) : NULL},
-                  {arg_of(argv, nargs, a->ek[0]), both ? arg_of(argv, nargs, a->ek[1]) : NULL},
-                  arg_of(argv, nargs, a->now)};
+                  {arg_of(argv, nargs, a->ek[0]), both ? arg_of(argv, nargs, a->ek[1]) : NULL}};
     Run R = {.ctx = ctx};
     SideState *D = RedisModule_PoolAlloc(ctx, sizeof *D), *Rv = NULL;
     memset(D, 0, sizeof *D);

@@ -152,7 +152,6 @@ Conf *conf_parse(const char *name, size_t namelen, const char *text, size_t len,
         fail(err, errlen, &t, "EXPIRE_STEP (1.. ms)");
         goto bad;
     }
-    c->expire_step = (double)v;
     if (!int_tok(&t, 1, CONF_MAX_RELATIONS, &nrel)) {
         fail(err, errlen, &t, "the number of relations (1..4096)");
         goto bad;

@@ -60,7 +60,7 @@ typedef struct Conf {
     char tomb_ttl[24];
     char dedup_rank[24];
     long long tomb_ttl_s, dedup_keep; /* TOMB_TTL; the ids kept: -DEDUP_RANK - 1 */
-    double expire_step;
+    /* EXPIRE_STEP is checked and not kept: the ids ring has no expiry step */
     int nrel;
     ConfRel *rel;
     struct Conf *next;

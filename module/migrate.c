@@ -53,24 +53,46 @@ static bool push(Run *R, Args *a, RedisModuleString *s)
     return true;
 }
 
-/* The side's hash: edges packed, records to the outbox, zeros and #last
- * removed; *count: its edges; *rebuild: a rebuild's marker; *window: #w or
- * #z (a layout-2 window: seen is not read). */
-static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Args *hset,
-                        Args *hdel, Args *out, double *count, bool *rebuild, bool *window)
+/* An allocation failed: -1, with the error in R. */
+static int oom(Run *R)
+{
+    snprintf(R->err, sizeof R->err, "ERR relationd: out of memory migrating a side");
+    R->failed = true;
+    return -1;
+}
+
+/* cmd key args… in calls of at most 1,000 arguments after the key (an even
+ * number: field/value pairs stay together), as the function does. */
+static bool chunked(Run *R, const char *cmd, RedisModuleString *key, const Args *a)
+{
+    for (size_t s = 0; s < a->n; s += 1000) {
+        size_t n = a->n - s < 1000 ? a->n - s : 1000;
+        if (!RUN(R, cmd, "!sv", key, a->v + s, n))
+            return false;
+    }
+    return true;
+}
+
+/* The side's hash read: *keep gets its layout-2 fields and values (edges
+ * packed; records, #last, #rebuild and statistics of 0 left out),
+ * *changed: something was of layout 1; out: the records for the outbox;
+ * *count: its edges; *rebuild: a rebuild's marker; *window: #w or #z (a
+ * layout-2 window: seen is not read). */
+static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Args *keep,
+                        bool *changed, Args *out, double *count, bool *rebuild, bool *window)
 {
     RedisModuleCallReply *all = RUN(R, "HGETALL", "s", k_side);
     if (!all)
         return -1;
     size_t n = RedisModule_CallReplyLength(all) / 2;
     *count = 0;
-    *rebuild = *window = false;
+    *rebuild = *window = *changed = false;
     for (size_t j = 0; j < n; j++) {
         size_t fl, vl;
         const char *f = run_elem(all, 2 * j, &fl), *v = run_elem(all, 2 * j + 1, &vl);
         if (!f || !v || fl == 0)
             continue;
-        RedisModuleString *fs = run_str(R, f, fl);
+        RedisModuleString *fs = run_str(R, f, fl), *vs = NULL;
         bool ok = true;
         if (f[0] == '@')
             (*count)++;
@@ -83,91 +105,108 @@ static int convert_hash(Run *R, const ConfRel *C, RedisModuleString *k_side, Arg
                 return bad(R, k_side, "an edge's value is not layout 1's JSON");
             char *b = RedisModule_PoolAlloc(R->ctx, edge_pack_cap(C, verl));
             size_t bl = edge_pack(C, &w, hv ? ver : NULL, verl, b);
-            ok = push(R, hset, fs) && push(R, hset, run_str(R, b, bl));
+            vs = run_str(R, b, bl);
+            *changed = true;
         } else if (f[0] == '!') {
             char ek[ARGS_EVENT_KEY];
             event_key(f + 1, fl - 1, ek);
-            ok = push(R, out, run_str(R, ek, sizeof ek)) && push(R, out, run_str(R, v, vl)) &&
-                 push(R, hdel, fs);
+            ok = push(R, out, run_str(R, ek, sizeof ek)) && push(R, out, run_str(R, v, vl));
+            *changed = true;
         } else if (fl == 5 && memcmp(f, "#last", 5) == 0) {
-            ok = push(R, hdel, fs);
+            *changed = true;
         } else if (fl == 8 && memcmp(f, "#rebuild", 8) == 0) {
-            *rebuild = true;
-            ok = push(R, hdel, fs);
-        } else if (fl == 2 && (memcmp(f, "#w", 2) == 0 || memcmp(f, "#z", 2) == 0)) {
-            *window = true;
+            *rebuild = *changed = true;
         } else if (f[0] != '#' && f[0] != '@' && vl == 1 && v[0] == '0') {
-            ok = push(R, hdel, fs); /* a statistic of 0 */
+            *changed = true; /* a statistic of 0 */
+        } else {
+            if (fl == 2 && (memcmp(f, "#w", 2) == 0 || memcmp(f, "#z", 2) == 0))
+                *window = true;
+            vs = run_str(R, v, vl);
         }
-        if (!ok) {
-            snprintf(R->err, sizeof R->err, "ERR relationd: out of memory migrating a side");
-            R->failed = true;
-            return -1;
-        }
+        if (!ok || (vs && !(push(R, keep, fs) && push(R, keep, vs))))
+            return oom(R);
     }
     return 0;
 }
 
-/* Layout 1's seen window into #w or the ids set (hset gets #w/#z): 1, 0
- * when seen is empty, -1 an error. */
-static int convert_seen(Run *R, RedisModuleString *k_seen, RedisModuleString *k_ids,
-                        Args *hset)
+/* Layout 1's seen window read (members oldest first) into #w (7 or fewer,
+ * or a window of 7 or fewer: the newest 7) or the ids ring string *ids
+ * (the newest dedup_ids keys, oldest first, *idslen bytes) and #z (keep
+ * gets #w or #z); *pttl: seen's: 1, 0 when seen is empty, -1 an error. */
+static int read_seen(Run *R, const Conf *cf, RedisModuleString *k_seen, Args *keep,
+                     const char **ids, size_t *idslen, long long *pttl)
 {
     RedisModuleCallReply *all = RUN(R, "ZRANGE", "sccc", k_seen, "0", "-1", "WITHSCORES");
     RedisModuleCallReply *ttl = all ? RUN(R, "PTTL", "s", k_seen) : NULL;
     if (!ttl)
         return -1;
-    long long pttl = RedisModule_CallReplyInteger(ttl);
+    *pttl = RedisModule_CallReplyInteger(ttl);
     size_t n = RedisModule_CallReplyLength(all) / 2;
     if (n == 0)
         return 0;
     char *keys = RedisModule_PoolAlloc(R->ctx, n * ARGS_EVENT_KEY);
-    RedisModuleString **z = RedisModule_PoolAlloc(R->ctx, 2 * n * sizeof *z);
-    size_t sl = 0;
-    const char *newest = NULL;
+    if (!keys)
+        return oom(R);
     for (size_t j = 0; j < n; j++) {
         size_t ml;
-        const char *m = run_elem(all, 2 * j, &ml), *sc = run_elem(all, 2 * j + 1, &sl);
-        if (!m || !sc)
+        const char *m = run_elem(all, 2 * j, &ml);
+        if (!m)
             return bad(R, k_seen, "an unexpected ZRANGE reply");
         event_key(m, ml, keys + j * ARGS_EVENT_KEY);
-        z[2 * j] = run_str(R, sc, sl);
-        z[2 * j + 1] = run_str(R, keys + j * ARGS_EVENT_KEY, ARGS_EVENT_KEY);
-        newest = sc;
     }
-    if (n <= WINDOW_KEYS) {
-        if (!push(R, hset, name_w) || !push(R, hset, run_str(R, keys, n * ARGS_EVENT_KEY)))
-            return bad(R, k_seen, "out of memory");
+    size_t dedup = (size_t)cf->dedup_keep;
+    bool ok;
+    if (n <= WINDOW_KEYS || dedup <= WINDOW_KEYS) {
+        size_t m = n < WINDOW_KEYS ? n : WINDOW_KEYS;
+        ok = push(R, keep, name_w) &&
+             push(R, keep, run_str(R, keys + (n - m) * ARGS_EVENT_KEY, m * ARGS_EVENT_KEY));
     } else {
-        if (!RUN(R, "ZADD", "!sv", k_ids, z, 2 * n))
-            return -1;
-        if (pttl > 0 && !RUN(R, "PEXPIRE", "!sl", k_ids, pttl))
-            return -1;
-        if (!push(R, hset, name_z) || !push(R, hset, run_str(R, newest, sl)))
-            return bad(R, k_seen, "out of memory");
+        size_t m = n < dedup ? n : dedup;
+        *ids = keys + (n - m) * ARGS_EVENT_KEY;
+        *idslen = m * ARGS_EVENT_KEY;
+        char z[24];
+        int zl = num_ltoa(n < dedup ? (long long)n : 0, z);
+        ok = push(R, keep, name_z) && push(R, keep, run_str(R, z, (size_t)zl));
     }
-    return RUN(R, "DEL", "!s", k_seen) ? 1 : -1;
+    return ok ? 1 : oom(R);
 }
 
+/* The conversion, in the function's order of writes: the outbox's
+ * records, the side's hash rewritten whole (DEL, then HSET: encoded
+ * afresh, a listpack when small) and the expiry of a hash without edges,
+ * the ids string (seen's expiry carried when the side has no edge), seen
+ * deleted, the rebuild cancelled, the tops. */
 static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *k_side,
                    RedisModuleString *k_ids, RedisModuleString *k_out,
                    RedisModuleString *k_seen, RedisModuleString **k_tops)
 {
-    Args hset = {0}, hdel = {0}, out = {0};
+    Args keep = {0}, out = {0};
     double count;
-    bool rebuild, window;
+    bool rebuild, window, changed;
     int seen = 0;
-    if (convert_hash(R, C, k_side, &hset, &hdel, &out, &count, &rebuild, &window) < 0)
+    const char *ids = NULL;
+    size_t idslen = 0;
+    long long pttl = 0;
+    if (convert_hash(R, C, k_side, &keep, &changed, &out, &count, &rebuild, &window) < 0)
         return -1;
-    if (k_seen && !window && (seen = convert_seen(R, k_seen, k_ids, &hset)) < 0)
+    if (k_seen && !window && (seen = read_seen(R, cf, k_seen, &keep, &ids, &idslen, &pttl)) < 0)
         return -1;
-    if (!hset.n && !hdel.n && !out.n && !seen)
+    if (!changed && !seen)
         return 0; /* nothing of layout 1 */
-    if (hdel.n && !RUN(R, "HDEL", "!sv", k_side, hdel.v, hdel.n))
+    if (!chunked(R, "HSET", k_out, &out) || !RUN(R, "DEL", "!s", k_side) ||
+        !chunked(R, "HSET", k_side, &keep))
         return -1;
-    if (hset.n && !RUN(R, "HSET", "!sv", k_side, hset.v, hset.n))
+    if (count <= 0) {
+        char ms[24];
+        int ml = num_ltoa(cf->tomb_ttl_s * 1000, ms);
+        if (!RUN(R, "PEXPIRE", "!sb", k_side, ms, (size_t)ml))
+            return -1;
+    }
+    if (ids && !RUN(R, "SET", "!sb", k_ids, ids, idslen))
         return -1;
-    if (out.n && !RUN(R, "HSET", "!sv", k_out, out.v, out.n))
+    if (ids && count <= 0 && pttl > 0 && !RUN(R, "PEXPIRE", "!sl", k_ids, pttl))
+        return -1;
+    if (seen && !RUN(R, "DEL", "!s", k_seen))
         return -1;
     if (rebuild) {
         if (!RUN(R, "UNLINK", "!s", run_sibling(R, k_side, "rebuild", NULL)))
@@ -186,12 +225,6 @@ static int convert(Run *R, const Conf *cf, const ConfRel *C, RedisModuleString *
         } else if (!tops_cut(R, k_tops[t], p->order, L)) {
             return -1;
         }
-    }
-    if (count <= 0) {
-        char ms[24];
-        int ml = num_ltoa(cf->tomb_ttl_s * 1000, ms);
-        if (!RUN(R, "PEXPIRE", "!sb", k_side, ms, (size_t)ml))
-            return -1;
     }
     return 1;
 }

@@ -9,9 +9,12 @@
  * `!` record, `#last`, a statistic of 0, seen's members while the side has
  * no window) and answers 0 when there is none. The conversion: JSON edges packed (the relation's slots), each `!<id>\0<cp>`
  * record moved to the outbox `:out` under SHA-1-8(`<id>\0<cp>`), statistics
- * that are 0 and `#last` removed; seen's members as event keys into `#w`
- * (7 or fewer, score order) or into `:ids` with their scores and `#z` the
- * newest, seen deleted (its TTL carried to `:ids`); each top deleted when
+ * that are 0 and `#last` removed, the hash rewritten whole (DEL, then
+ * HSET in calls of at most 1,000 arguments); seen's members (score order)
+ * as event keys into `#w` (7 or fewer, or the newest 7 when dedup_ids is
+ * at most 7) or into the `:ids` ring string (the newest dedup_ids, oldest
+ * first) with `#z` the next position (n when n < dedup_ids, else 0), seen
+ * deleted (its TTL carried to `:ids` only when the side has no edge); each top deleted when
  * the side's count is at most its limit L, else trimmed to its first 2L; a
  * rebuild under way cancelled; a hash left without edges expires after
  * TOMB_TTL.

@@ -4,6 +4,7 @@
 #include "module/num.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,17 +101,6 @@ bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out)
     return st_hmget(R, key, &field, 1, out);
 }
 
-bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has)
-{
-    RedisModuleKey *k;
-    if (!open_read(R, key, REDISMODULE_KEYTYPE_ZSET, &k))
-        return false;
-    double score;
-    *has = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_ZSET &&
-           RedisModule_ZsetScore(k, member, &score) == REDISMODULE_OK;
-    return true;
-}
-
 bool st_get(Run *R, RedisModuleString *key, Opt *out)
 {
     out->set = false;
@@ -128,6 +118,81 @@ bool st_get(Run *R, RedisModuleString *key, Opt *out)
         memcpy(copy, p, len);
         *out = (Opt){copy, len, true};
     }
+    return true;
+}
+
+bool st_ring_has(Run *R, RedisModuleString *key, const char *ek, bool *has, size_t *len)
+{
+    *has = false;
+    *len = 0;
+    if (!RedisModule_KeyExists(R->ctx, key)) /* no handle made */
+        return true;
+    RedisModuleKey *k;
+    if (!open_read(R, key, REDISMODULE_KEYTYPE_STRING, &k))
+        return false;
+    if (RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_STRING)
+        return true;
+    const char *p = RedisModule_StringDMA(k, len, REDISMODULE_READ);
+    if (!p) {
+        *len = 0;
+        return true;
+    }
+    /* a loop over the 8-byte words, four a step (only aligned keys
+     * compared: a match at another offset is none); under callgrind it
+     * costs 3.9 instructions a key, memmem with the alignment check 13
+     * (README "The Redis module") */
+    uint64_t want, w[4];
+    memcpy(&want, ek, sizeof want);
+    size_t n = *len / 8, i = 0;
+    for (; i + 4 <= n && !*has; i += 4) {
+        memcpy(w, p + 8 * i, sizeof w);
+        *has = (w[0] == want) | (w[1] == want) | (w[2] == want) | (w[3] == want);
+    }
+    for (; i < n && !*has; i++) {
+        memcpy(w, p + 8 * i, sizeof *w);
+        *has = w[0] == want;
+    }
+    return true;
+}
+
+bool st_ring_put(Run *R, RedisModuleString *key, bool append, size_t pos, const char *ek)
+{
+    RedisModuleKey *k;
+    if (!open_key(R, key, REDISMODULE_KEYTYPE_STRING, &k))
+        return false;
+    size_t len = RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_STRING
+                     ? RedisModule_ValueLength(k)
+                     : 0;
+    size_t off = append ? len : pos * 8;
+    if (off + 8 > len && RedisModule_StringTruncate(k, off + 8) != REDISMODULE_OK) {
+        snprintf(R->err, sizeof R->err, "ERR relationd: the ids string could not grow");
+        R->failed = true;
+        return false;
+    }
+    char *p = RedisModule_StringDMA(k, &len, REDISMODULE_WRITE);
+    if (!p || len < off + 8) {
+        snprintf(R->err, sizeof R->err, "ERR relationd: the ids string could not be written");
+        R->failed = true;
+        return false;
+    }
+    memcpy(p + off, ek, 8);
+    if (append) {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_STRING, "append", key);
+        RedisModule_Replicate(R->ctx, "APPEND", "sb", key, ek, (size_t)8);
+    } else {
+        RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_STRING, "setrange", key);
+        RedisModule_Replicate(R->ctx, "SETRANGE", "slb", key, (long long)off, ek, (size_t)8);
+    }
+    return true;
+}
+
+bool st_set(Run *R, RedisModuleString *key, const char *v, size_t vlen)
+{
+    RedisModuleKey *k;
+    open_key(R, key, -1, &k);
+    RedisModule_StringSet(k, RedisModule_CreateString(R->ctx, v, vlen));
+    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_STRING, "set", key);
+    RedisModule_Replicate(R->ctx, "SET", "sb", key, v, vlen);
     return true;
 }
 
@@ -287,24 +352,6 @@ static void zrem_ranks(Run *R, RedisModuleKey *k, long long start, long long sto
         RedisModule_ZsetRem(k, old[j], &deleted);
         RedisModule_FreeString(R->ctx, old[j]);
     }
-}
-
-bool st_ztrim(Run *R, RedisModuleString *key, long long keep)
-{
-    RedisModuleKey *k;
-    long long len;
-    int slot;
-    if (!open_zset(R, key, &k, &len, &slot))
-        return false;
-    long long drop = len - keep;
-    if (drop <= 0)
-        return true;
-    zrem_ranks(R, k, 0, drop - 1);
-    char rank[24];
-    snprintf(rank, sizeof rank, "%lld", -keep - 1);
-    RedisModule_NotifyKeyspaceEvent(R->ctx, REDISMODULE_NOTIFY_ZSET, "zremrangebyrank", key);
-    RedisModule_Replicate(R->ctx, "ZREMRANGEBYRANK", "scc", key, "0", rank);
-    return true;
 }
 
 bool st_zremrange(Run *R, RedisModuleString *key, long long start, long long stop)

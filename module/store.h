@@ -3,8 +3,8 @@
  * through RedisModule_Call, each with the result the command would have:
  * the same values, the same WRONGTYPE error on a key of another type, the
  * same keyspace notification, and each write replicated as the command's
- * effect (RedisModule_Replicate: HSET, HDEL, ZADD, ZREM, DEL,
- * SET … PXAT, PEXPIREAT, PERSIST, ZREMRANGEBYRANK), in the order of the writes, so
+ * effect (RedisModule_Replicate: HSET, HDEL, ZADD, ZREM, DEL, SET,
+ * SET … PXAT, APPEND, SETRANGE, PEXPIREAT, PERSIST, ZREMRANGEBYRANK), in the order of the writes, so
  * that replicas and the AOF need no module.
  *
  * A key is opened once per call and its handle held in the Run (by name)
@@ -41,11 +41,18 @@ bool st_hmget(Run *R, RedisModuleString *key, RedisModuleString *const *fields, 
 bool st_hlen(Run *R, RedisModuleString *key, long long *n);
 /* HGET key field. */
 bool st_hget(Run *R, RedisModuleString *key, RedisModuleString *field, Opt *out);
-/* ZSCORE key member is not nil. */
-bool st_zhas(Run *R, RedisModuleString *key, RedisModuleString *member, bool *has);
 /* GET key (a copy in the context's pool); a missing key is only looked up
  * (RedisModule_KeyExists), not opened. */
 bool st_get(Run *R, RedisModuleString *key, Opt *out);
+/* The duplicate window's ring string (README "Redis key layout"): *has
+ * when one of its 8-byte keys (at an offset that is a multiple of 8) is
+ * ek's 8 bytes; *len: its length (0 when missing). */
+bool st_ring_has(Run *R, RedisModuleString *key, const char *ek, bool *has, size_t *len);
+/* ek's 8 bytes written into the ring string: APPEND (append), else
+ * SETRANGE at key position pos (pos*8); the key's expiry kept. */
+bool st_ring_put(Run *R, RedisModuleString *key, bool append, size_t pos, const char *ek);
+/* SET key value (no expiry). */
+bool st_set(Run *R, RedisModuleString *key, const char *v, size_t vlen);
 /* ZRANGE (ZREVRANGE when rev) key 0 max-1 WITHSCORES into out[max]: *n
  * members (0 when the key is missing). */
 bool st_zread(Run *R, RedisModuleString *key, bool rev, long long max, ZItem *out, int *n);
@@ -76,8 +83,6 @@ bool st_set_ex(Run *R, RedisModuleString *key, const char *v, size_t vlen, long 
 bool st_expire_ms(Run *R, RedisModuleString *key, long long ms);
 /* PERSIST key (nothing written when it has no expiry). */
 bool st_persist(Run *R, RedisModuleString *key);
-/* ZREMRANGEBYRANK key 0 -(keep+1): the newest keep members stay. */
-bool st_ztrim(Run *R, RedisModuleString *key, long long keep);
 /* ZREMRANGEBYRANK key start stop (ranks of ZRANGE, 0-based, start <=
  * stop, both within the set's length). */
 bool st_zremrange(Run *R, RedisModuleString *key, long long start, long long stop);

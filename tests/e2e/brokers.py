@@ -799,8 +799,9 @@ def _hgetall(client, key):
 
 def redis_state(client, prefix, zeros=True):
     """Every statistics key under prefix (side hashes, tops, tombstones,
-    outboxes; not the hooks' backlogs `{hook:NAME}`, nor the time-scored windows `ids` (layout 1: `seen`) and their
-    newest score `#z` (`#last`), nor the `layout` key, whose keyspace id is
+    outboxes; not the hooks' backlogs `{hook:NAME}`, nor the duplicate windows `ids` (layout 1: `seen`) and the
+    ring's position `#z` (layout 1's newest score `#last`), which no oracle
+    models, nor the `layout` key, whose keyspace id is
     random, nor `schema`, which every connection completes with its own
     configuration's properties), prefix stripped, with its content
     (as text, whatever the client's decode_responses). zeros=False leaves
@@ -815,7 +816,7 @@ def redis_state(client, prefix, zeros=True):
             continue    # a hook's backlog and flags: delivery state, not statistics
         t = _s(client.type(k))
         if t == "hash":
-            # '#z' ('#last') is a time (the newest score of the window)
+            # '#z' ('#last'): the window's (see above)
             v = {_s(f): _s(x) for f, x in _hgetall(client, k).items()
                  if _s(f) not in ("#last", "#z")
                  and (zeros or _s(x) != "0" or _s(f)[:1] in "@!")}
@@ -827,6 +828,12 @@ def redis_state(client, prefix, zeros=True):
             v = (t,)
         state[name] = v
     return state
+
+
+def outbox_entries(client, prefix):
+    """Events applied in Redis whose triggers are not delivered yet (outbox
+    fields, one per side: the `out` hashes)."""
+    return sum(client.hlen(k) for k in client.scan_iter(match=prefix + "*:out", count=1000))
 
 
 def diff_states(got, want, limit=8):
@@ -1085,14 +1092,13 @@ class Harness:
     def applied(self):
         """Events applied by the daemon so far (side applications / 2, from
         the sizes of the duplicate windows: the 8-byte event keys of a side's
-        `#w`, or its `ids` set)."""
+        `#w`, or of its ring `ids`; engine.dedup_ids at most per side)."""
         pipe = self.redis.pipeline(transaction=False)
         for rel, side, profile in sorted(self.sides):
             tag = "%s{%s:%s:%s}:" % (self.names.prefix, rel, side[0], profile)
             pipe.hstrlen(tag + "side", "#w")
-            pipe.zcard(tag + "ids")
-        got = pipe.execute()
-        return sum(got[0::2]) / 8 / 2 + sum(got[1::2]) / 2
+            pipe.strlen(tag + "ids")
+        return sum(pipe.execute()) / 8 / 2
 
     def wait_progress(self, fraction, timeout=60):
         """Until the daemon applied `fraction` of the distinct events fed so

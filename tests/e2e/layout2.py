@@ -36,10 +36,23 @@ def side(rdb, key):
     return {f.decode(): (v if f == b"#w" else v.decode()) for f, v in h.items()}
 
 
-def zrange_bytes(rdb, key):
-    """The members of the sorted set key as bytes (event keys), with their
-    scores, in score order."""
-    return raw(rdb, "zrange", key, 0, -1, withscores=True)
+def ids(rdb, key):
+    """The event keys of a side's ring `P{R:S:X}:ids` (a string of 8-byte
+    keys), in the string's order ([]: no key)."""
+    s = raw(rdb, "get", key) or b""
+    assert len(s) % 8 == 0, s
+    return [s[i:i + 8] for i in range(0, len(s), 8)]
+
+
+def ring(rdb, tag, dedup_ids):
+    """The event keys of a side in ring mode (tag: 'P{R:S:X}:'), oldest
+    first: the string read from `#z` (the next position) on once it holds
+    dedup_ids keys, else in its order."""
+    keys = ids(rdb, tag + "ids")
+    if len(keys) < dedup_ids:
+        return keys
+    z = int(side(rdb, tag + "side")["#z"])
+    return keys[z:] + keys[:z]
 
 
 def window(rdb, key):

@@ -9,7 +9,7 @@ import time
 
 from redis_server import Server, free_port
 
-from brokers import http_get as get, Event, make_stream, profiles_of, wait_until
+from brokers import http_get as get, Event, make_stream, outbox_entries, profiles_of, wait_until
 
 LINE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
 
@@ -125,9 +125,7 @@ def test_metrics_equal_the_traffic_and_readyz_follows_redis(harness, daemons, rd
 
 
 def outbox_in_redis(h):
-    """Outbox entries in Redis: '!' fields of the side hashes."""
-    return sum(1 for k in h.redis.scan_iter(match=h.names.prefix + "*:side")
-               for f in h.redis.hkeys(k) if f[:1] in ("!", b"!"))
+    return outbox_entries(h.redis, h.names.prefix)
 
 
 def test_backlog_gauge_counts_the_triggers_waiting_for_a_blocked_hook(harness, daemons, rabbit):

@@ -172,40 +172,79 @@ def test_a_small_dedup_window_stays_in_the_hash(server, r, tmp_path):
     assert r.hget(d + "side", "purchases:total") == "46"
 
 
-def test_a_large_dedup_window_spills_to_ids_and_is_trimmed(server, r, tmp_path):
+def test_a_large_dedup_window_spills_to_an_ids_ring(server, r, tmp_path):
     cfg = config(tmp_path, server.port, dedup_ids=20)
     d = "t:{managers_loyal:d:42}:"
+    key = [layout2.event_key("e%d" % i, "1001") for i in range(200)]
     apply(cfg, [ev(i, "strengthen", "1001", {"purchases": 1}) for i in range(7)])
     assert len(layout2.window(r, d + "side")) == 7
     assert r.keys(d + "ids") == []
-    # the 8th event key: the window moves to the sorted set, scores strictly increasing
+    # the 8th event key: the window moves to the string ids, 8 bytes a key,
+    # oldest first; '#z' the position of the next key
     apply(cfg, [ev(7, "strengthen", "1001", {"purchases": 1})])
     side = layout2.side(r, d + "side")
     assert "#w" not in side
-    ids = layout2.zrange_bytes(r, d + "ids")
-    assert [m for m, _ in ids] == [
-        layout2.event_key("e%d" % i, "1001") for i in range(8)]
-    scores = [int(s) for _, s in ids]
-    assert scores == list(range(scores[-1] - 7, scores[-1] + 1))
-    assert side["#z"] == str(scores[-1])
-    assert 604790 < r.ttl(d + "ids") <= 604800
-    apply(cfg, [ev(8 + i, "strengthen", "1001", {"purchases": 1}) for i in range(40)])
-    # the newest dedup_ids at least, at most 7 more, the oldest trimmed first
-    got = [m for m, _ in layout2.zrange_bytes(r, d + "ids")]
-    assert 20 <= len(got) <= 27
-    assert got == [layout2.event_key("e%d" % i, "1001") for i in range(48 - len(got), 48)]
-    scores = [int(s) for _, s in layout2.zrange_bytes(r, d + "ids")]
-    assert scores == sorted(set(scores))
-    assert layout2.side(r, d + "side")["#z"] == str(scores[-1])
-    out = apply(cfg, [ev(47 - 19, "strengthen", "1001", {"purchases": 1})])
-    assert out.stderr.splitlines()[-1] == "applied 0, duplicate 1, stale 0, invalid 0"
-    out = apply(cfg, [ev(48 - len(got) - 1, "strengthen", "1001", {"purchases": 1})])
+    assert r.type(d + "ids") == "string"
+    assert layout2.ids(r, d + "ids") == key[:8]
+    assert side["#z"] == "8"
+    # no expiry while the side has an edge
+    assert r.ttl(d + "ids") == -1
+    apply(cfg, [ev(8 + i, "strengthen", "1001", {"purchases": 1}) for i in range(10)])
+    assert layout2.ids(r, d + "ids") == key[:18]
+    assert layout2.side(r, d + "side")["#z"] == "18"
+    # full (20 keys): the oldest is written over, in place
+    apply(cfg, [ev(18 + i, "strengthen", "1001", {"purchases": 1}) for i in range(30)])
+    assert r.strlen(d + "ids") == 20 * 8
+    assert layout2.side(r, d + "side")["#z"] == "8"  # 48 keys written, mod 20
+    assert layout2.ids(r, d + "ids") == key[40:48] + key[28:40]
+    assert layout2.ring(r, d, 20) == key[28:48]
+    # the last 20: duplicates; the one before: applied again (and remembered)
+    out = apply(cfg, [ev(28, "strengthen", "1001", {"purchases": 1}),
+                      ev(47, "strengthen", "1001", {"purchases": 1})])
+    assert out.stderr.splitlines()[-1] == "applied 0, duplicate 2, stale 0, invalid 0"
+    out = apply(cfg, [ev(27, "strengthen", "1001", {"purchases": 1})])
     assert out.stderr.splitlines()[-1] == "applied 1, duplicate 0, stale 0, invalid 0"
     assert r.hget(d + "side", "purchases:total") == "49"
-    # the window stays in the sorted set when the side loses its last edge
+    assert layout2.ring(r, d, 20) == key[29:48] + [key[27]]
+    # the window stays when the side loses its last edge; ids expires with
+    # the hash, and both are persistent again with a new edge
     apply(cfg, [ev(99, "detach", "1001")])
     assert set(layout2.side(r, d + "side")) == {"#z"}
     assert 604790 < r.ttl(d + "side") <= 604800
+    assert 604790 < r.ttl(d + "ids") <= 604800
+    assert layout2.ring(r, d, 20) == key[30:48] + [key[27], key[99]]
+    apply(cfg, [ev(100, "attach", "1001", {"purchases": 2})])
+    assert r.ttl(d + "side") == -1
+    assert r.ttl(d + "ids") == -1
+    assert layout2.ring(r, d, 20) == key[31:48] + [key[27], key[99], key[100]]
+
+
+def test_a_side_spilling_without_an_edge_expires_with_its_ids(server, r, tmp_path):
+    cfg = config(tmp_path, server.port, dedup_ids=20)
+    d = "t:{managers_loyal:d:42}:"
+    # detaches of an edge the side never had: remembered, nothing attached
+    apply(cfg, [ev(i, "detach", "1001") for i in range(8)])
+    assert set(layout2.side(r, d + "side")) == {"#z"}
+    assert layout2.ids(r, d + "ids") == [layout2.event_key("e%d" % i, "1001") for i in range(8)]
+    assert 604790 < r.ttl(d + "side") <= 604800
+    assert 604790 < r.ttl(d + "ids") <= 604800
+
+
+def test_a_ring_made_smaller_by_the_configuration_keeps_its_keys(server, r, tmp_path):
+    d = "t:{managers_loyal:d:42}:"
+    key = [layout2.event_key("e%d" % i, "1001") for i in range(60)]
+    apply(config(tmp_path, server.port, dedup_ids=20),
+          [ev(i, "strengthen", "1001", {"purchases": 1}) for i in range(28)])
+    assert layout2.side(r, d + "side")["#z"] == "8"
+    # dedup_ids 10: the next keys go at 8, 9, then 0, 1 ...; the keys past
+    # position 10 stay (duplicates still), '#z' counts modulo 10
+    small = config(tmp_path, server.port, dedup_ids=10)
+    apply(small, [ev(28 + i, "strengthen", "1001", {"purchases": 1}) for i in range(3)])
+    assert layout2.side(r, d + "side")["#z"] == "1"
+    assert layout2.ids(r, d + "ids") == (key[30:31] + key[21:28] + key[28:30] + key[10:20])
+    out = apply(small, [ev(15, "strengthen", "1001", {"purchases": 1}),
+                        ev(20, "strengthen", "1001", {"purchases": 1})])
+    assert out.stderr.splitlines()[-1] == "applied 1, duplicate 1, stale 0, invalid 0"
 
 
 def stats_of(cfg, side, profile):
@@ -351,12 +390,12 @@ def test_the_migrate_function_converts_a_side_once(server, r, tmp_path):
     fn = migrate_function(r)
     assert r.fcall(fn, len(keys), *keys, "1") == 1
     side = layout2.side(r, rv + "side")
-    # past 7 events the window is in ids, with seen's scores and lifetime
+    # past 7 events the window is in the ring ids, oldest first, '#z' its
+    # next position; no expiry: the side has an edge
     assert side == {"count": "1", "purchases:count": "1", "purchases:total": "4",
-                    "@42": ",4", "#z": str(2000000 + 3 * 8)}
-    assert layout2.zrange_bytes(r, rv + "ids") == [
-        (layout2.event_key("e%d" % i, "42"), float(2000000 + 3 * i)) for i in range(9)]
-    assert 499000000 < r.pttl(rv + "ids") <= 500000000
+                    "@42": ",4", "#z": "9"}
+    assert layout2.ids(r, rv + "ids") == [layout2.event_key("e%d" % i, "42") for i in range(9)]
+    assert r.pttl(rv + "ids") == -1
     assert r.exists(rv + "seen", rv + "top:purchases", rv + "out") == 0
     # once is enough
     assert r.fcall(fn, len(keys), *keys, "1") == 0
@@ -368,3 +407,19 @@ def test_the_migrate_function_converts_a_side_once(server, r, tmp_path):
     assert list(layout2.side(r, e + "side")) == ["#w"]
     assert 604790 < r.ttl(e + "side") <= 604800
     assert layout2.raw(r, "hget", e + "out", layout2.event_key("e1", "42")) == b"r"
+    # more than dedup_ids remembered: the newest 20, the ring full ('#z' 0);
+    # an edgeless side: seen's lifetime carried to ids. The hash, in the
+    # hashtable encoding (a long record), is written afresh: a listpack
+    m = "t:{managers_loyal:r:1010}:"
+    layout1_side(r, m, {}, {}, {"e%d\x0042" % i: 3000000 + i for i in range(25)},
+                 records={"e24\x0042": "r" * 100}, ttl_ms=400000000)
+    r.hset(m + "side", "#fence", "7")
+    assert r.object("encoding", m + "side") == "hashtable"
+    keys = [m + k for k in ("side", "ids", "out", "seen", "top:profit", "top:purchases")]
+    assert r.fcall(fn, len(keys), *keys, "1") == 1
+    assert layout2.side(r, m + "side") == {"#fence": "7", "#z": "0"}
+    assert r.object("encoding", m + "side") == "listpack"
+    assert layout2.ids(r, m + "ids") == [layout2.event_key("e%d" % i, "42") for i in range(5, 25)]
+    assert 399000000 < r.pttl(m + "ids") <= 400000000
+    assert 604790 < r.ttl(m + "side") <= 604800
+    assert r.exists(m + "seen") == 0

@@ -7,11 +7,10 @@ file restart hold what the module wrote.
 
 Compared per key (README "Redis key layout", layout 2): type, whether it
 has a TTL, and its content (hashes field by field, sorted sets member and
-score, strings). Two values depend on the clock and are compared for
-presence only: a side's '#z' and the scores of its 'ids' window (the
-members, 8-byte event keys, are compared; '#w' is compared byte for byte);
-the outbox records (the values of ':out', MessagePack) are compared byte for
-byte after their first element, the event date (the engine's clock)."""
+score, strings byte for byte: the duplicate window's '#w', '#z' and the
+'ids' ring string of 8-byte event keys depend on no clock); the outbox
+records (the values of ':out', MessagePack) are compared byte for byte
+after their first element, the event date (the engine's clock)."""
 
 import hashlib
 import json
@@ -93,17 +92,11 @@ def dump(client, prefix):
         if kind == "hash":
             content = {}
             for f, v in client.hgetall(key).items():
-                if f == b"#z":
-                    v = b"(clock)"
-                elif name.endswith(":out"):
+                if name.endswith(":out"):
                     v = record_tail(v)
                 content[f] = v
         elif kind == "zset":
-            pairs = client.zrange(key, 0, -1, withscores=True)
-            if name.endswith(":ids"):
-                content = sorted(m for m, _ in pairs)
-            else:
-                content = pairs
+            content = client.zrange(key, 0, -1, withscores=True)
         elif kind == "string":
             content = client.get(key)
         else:
@@ -138,15 +131,29 @@ def overflow_events(tag):
             dict(base, id="%s-o4" % tag, op="strengthen", weights={"purchases": 2})]
 
 
-@pytest.mark.parametrize("seed,dedup_ids", [(1, None), (2, None), (3, None), (4, 3)])
-def test_module_and_function_leave_the_same_keyspace(mdb, modsrv, tmp_path, seed, dedup_ids):
+def wrapped_rings(client, prefix, dedup_ids):
+    """The sides whose ids ring string is full (dedup_ids keys) and has been
+    written over since (#z, the next position, is not 0)."""
+    out = []
+    for k in client.scan_iter(match=prefix + "*:ids"):
+        z = client.hget(k[:-3] + b"side", "#z")
+        if client.strlen(k) == 8 * dedup_ids and z not in (None, b"0"):
+            out.append(k)
+    return out
+
+
+@pytest.mark.parametrize("seed,dedup_ids,clusters", [(1, None, 4), (2, None, 4), (3, None, 4),
+                                                     (4, 3, 4), (5, 20, 1)])
+def test_module_and_function_leave_the_same_keyspace(mdb, modsrv, tmp_path, seed, dedup_ids,
+                                                      clusters):
     """Random logs (duplicates, stale versions, detaches, unset properties,
     overflow refusals) through both engines: the same keyspace, the same
-    triggers, the same summary; with the default window (sides spill to
-    ids, which no trimming reaches: the trimming's moments follow the
-    clock) and with a window of 3 ids (the hash's 7 kept, the oldest
-    dropped)."""
-    events = make_stream(500, seed, [0, 1, 2, 3])
+    triggers, the same summary; with the default window (sides spill to the
+    ids string), with a window of 3 ids (the hash's 7 kept, the oldest
+    dropped) and with a window of 20 ids on one cluster, whose sides get
+    many more events than 20: their ring strings wrap (the oldest key
+    written over), byte for byte alike."""
+    events = make_stream(500, seed, list(range(clusters)))
     lines = [e.raw.decode() for e in events] + [json.dumps(e) for e in overflow_events(seed)]
     f_cfg, m_cfg = both_engines(tmp_path, modsrv, engine_section=dedup_ids and
                                 {"dedup_ids": dedup_ids})
@@ -159,6 +166,8 @@ def test_module_and_function_leave_the_same_keyspace(mdb, modsrv, tmp_path, seed
     assert_same(mdb, "f:", "m:")
     calls = mdb.info("commandstats")
     assert calls["cmdstat_relationd.apply2"]["calls"] >= len(lines)
+    if dedup_ids == 20:
+        assert len(wrapped_rings(mdb, "m:", 20)) >= 3
     # applied again: duplicates only (with the large window), answered alike
     # (their undelivered triggers)
     f_again, m_again = apply(f_cfg, lines), apply(m_cfg, lines)
@@ -310,9 +319,54 @@ def test_the_migration_through_the_module_converts_as_the_function(mdb, modsrv, 
             assert b"#last" not in h and not any(f.startswith(b"!") for f in h), (k, h)
             assert not any(v.startswith(b"{") for f, v in h.items() if f.startswith(b"@")), h
     assert mdb.hexists("m:{loyal:d:c0a0}:side", "#z")       # the 9 ids went to ids
-    assert mdb.zcard("m:{loyal:d:c0a0}:ids") >= 9 and mdb.pttl("m:{loyal:d:c0a0}:ids") > 0
+    ids = mdb.get("m:{loyal:d:c0a0}:ids")
+    assert len(ids) >= 9 * 8 and len(ids) % 8 == 0
+    assert ids[:9 * 8] == b"".join(hashlib.sha1(b"old-%d\0c0b0" % i).digest()[:8]
+                                   for i in range(9))                # oldest first
+    # a side with edges: its ids string has no expiry (seen's is not carried)
+    assert mdb.hlen("m:{loyal:d:c0a0}:side") > 2 and mdb.pttl("m:{loyal:d:c0a0}:ids") == -1
     assert mdb.hget("m:{loyal:d:c1a0}:out", hashlib.sha1(b"old-1\0c1b0").digest()[:8]) == \
         b"\x96\xa4date\x01rest"
+
+
+def test_the_migration_of_seen_past_a_small_window_is_the_functions(mdb, modsrv, tmp_path):
+    """With engine.dedup_ids 8, relationd.migrate and the function's migrate
+    convert layout 1's seen alike: 12 members of a side with edges become
+    the ring of the newest 8 (oldest first, '#z' 0: full) without expiry;
+    5 members the hash's '#w'; 10 members of a side without edges the ring
+    with seen's expiry, the hash expiring too."""
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv, engine_section={"dedup_ids": 8})
+    apply(f_cfg, [json.dumps(overflow_events("s8")[0])])     # loads both engines' code
+    apply(m_cfg, [json.dumps(overflow_events("s8")[0])])
+    ek = lambda m: hashlib.sha1(m.encode()).digest()[:8]
+    for p in ("f:", "m:"):
+        layout1_side(mdb, p + "{loyal:d:s8a}", {"s8b": (None, {"profit": 5})},
+                     [("x-%d" % i, "s8b") for i in range(12)], {"count": 1})
+        layout1_side(mdb, p + "{loyal:d:s8c}", {"s8b": (None, {"profit": 5})},
+                     [("x-%d" % i, "s8b") for i in range(5)], {"count": 1})
+        mdb.hset(p + "{loyal:d:s8e}:side", mapping={"#last": "1700000000100", "count": "0"})
+        mdb.zadd(p + "{loyal:d:s8e}:seen", {"y-%d\0s8b" % i: 1700000000000 + i
+                                            for i in range(10)})
+        mdb.pexpire(p + "{loyal:d:s8e}:seen", 500000)
+    lib = mdb.function_list()[0]
+    name = dict(zip(lib[::2], lib[1::2]))[b"library_name"].decode()
+    fn = name.replace("relationd_", "relationd_apply_") + "_migrate"
+    for side in ("s8a", "s8c", "s8e"):
+        keys = lambda p: [p + "{loyal:d:%s}:" % side + k for k in
+                          ("side", "ids", "out", "seen", "top:profit", "top:purchases")]
+        got = [mdb.execute_command("FCALL", fn, 6, *keys("f:"), "1"),
+               mdb.execute_command("relationd.migrate", name, 6, *keys("m:"), "1")]
+        assert got == [1, 1], (side, got)
+    assert_same(mdb, "f:", "m:")
+    m = "m:{loyal:d:"
+    assert mdb.get(m + "s8a}:ids") == b"".join(ek("x-%d\0s8b" % i) for i in range(4, 12))
+    assert mdb.hget(m + "s8a}:side", "#z") == b"0" and mdb.pttl(m + "s8a}:ids") == -1
+    assert mdb.hget(m + "s8c}:side", "#w") == b"".join(ek("x-%d\0s8b" % i) for i in range(5))
+    assert not mdb.exists(m + "s8c}:ids")
+    assert mdb.get(m + "s8e}:ids") == b"".join(ek("y-%d\0s8b" % i) for i in range(2, 10))
+    assert 0 < mdb.pttl(m + "s8e}:ids") <= 500000 and mdb.pttl(m + "s8e}:side") > 0
+    assert mdb.hgetall(m + "s8e}:side") == {b"#z": b"0"}
+    assert not list(mdb.scan_iter(match="*:seen"))
 
 
 def test_a_restarted_server_gets_the_configuration_again(tmp_path):
@@ -391,8 +445,8 @@ def test_replica_and_aof_hold_what_the_module_wrote(tmp_path):
         p = redis.Redis(port=primary.port)
         r = redis.Redis(port=replica.port)
         r.replicaof("127.0.0.1", primary.port)
-        # a window past the hash's 7 ids: its spill to ids and its trimming are
-        # replicated too
+        # a window past the hash's 7 ids: its spill to the ids string and the
+        # ring's writes (APPEND, SETRANGE once it wraps) are replicated too
         cfg = config(tmp_path, primary, "m:", "module", engine_section={"dedup_ids": 8})
         events = make_stream(300, 5, [0, 1, 2])
         apply(cfg, [e.raw.decode() for e in events])
@@ -401,7 +455,7 @@ def test_replica_and_aof_hold_what_the_module_wrote(tmp_path):
         before = full_dump(p)
         assert len(before) > 20
         ids = [len(v[2]) for k, v in before.items() if k.endswith(":ids")]
-        assert ids and max(ids) <= 8 + 7
+        assert ids and max(ids) == 8 * 8 and wrapped_rings(p, "m:", 8)
         assert full_dump(r) == before
         primary.proc.terminate()
         primary.proc.wait()
