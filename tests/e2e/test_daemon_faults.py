@@ -19,7 +19,7 @@ import redis
 from redis_server import Server
 import test_apply as A
 
-from brokers import committed_lag, make_stream, outbox_entries, pid_alive, wait_until
+from brokers import committed_lag, make_stream, pid_alive, wait_until
 
 
 def split(events, kafka_clusters):
