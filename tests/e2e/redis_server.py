@@ -75,3 +75,25 @@ class Server:
             self.proc.terminate()
             self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def with_data_to_load(module=False, delay_us=100, keys=20000):
+    """A started persistent server holding `keys` keys of another
+    application, each slowed down by key-load-delay (µs) when the server
+    loads them at start: killed and started again, it answers every command
+    with LOADING for a while. The caller stops it."""
+    server = Server(persistent=True, module=module, start_timeout_s=60,
+                    args=["--key-load-delay", str(delay_us)])
+    server.start()
+    try:
+        r = redis.Redis(port=server.port)
+        pipe = r.pipeline(transaction=False)
+        for i in range(keys):
+            pipe.set("other-app:%d" % i, "x")
+        pipe.execute()
+        r.close()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+

@@ -16,7 +16,7 @@ import time
 import pytest
 import redis
 
-from redis_server import Server
+from redis_server import Server, with_data_to_load
 import test_apply as A
 
 from brokers import committed_lag, make_stream, pid_alive, wait_until
@@ -115,16 +115,8 @@ def test_a_restarted_redis_still_loading_its_data_is_waited_for(harness, daemons
     it answers every command with LOADING, which is Redis's state, not the
     configuration's fault; the daemon retries and, once loaded, applies the
     events that came meanwhile."""
-    server = Server(persistent=True, module=engine == "module", start_timeout_s=60,
-                    args=["--key-load-delay", "100"])
-    server.start()
+    server = with_data_to_load(module=engine == "module", delay_us=100)
     try:
-        r = redis.Redis(port=server.port)
-        pipe = r.pipeline(transaction=False)
-        for i in range(20000):
-            pipe.set("other-app:%d" % i, "x")
-        pipe.execute()
-        r.close()
         h = harness(kafka=False, amqp=True, redis_server=server, redis_engine=engine)
         events = make_stream(400, seed=46, clusters=list(range(3)), tag="ld")
         d = h.daemon(daemons).start()

@@ -303,18 +303,9 @@ def test_check_config_connect_on_a_redis_still_loading_says_so(tmp_path):
     answered LOADING): status 1, the server named as not ready yet; not a
     configuration error about redis.engine (the module is loaded, the
     server cannot say so yet)."""
-    import redis
-    from redis_server import Server
-    server = Server(persistent=True, module=True, start_timeout_s=60,
-                    args=["--key-load-delay", "200"])
-    server.start()
+    from redis_server import with_data_to_load
+    server = with_data_to_load(module=True, delay_us=200)
     try:
-        r = redis.Redis(port=server.port)
-        pipe = r.pipeline(transaction=False)
-        for i in range(20000):
-            pipe.set("other-app:%d" % i, "x")
-        pipe.execute()
-        r.close()
         server.kill()
         server.start(wait_loaded=False)
         path = tmp_path / "loading.json"
