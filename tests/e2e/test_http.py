@@ -4,7 +4,6 @@ whose counters equal the traffic sent through both sources; /healthz; and
 
 import json
 import re
-import time
 
 
 from redis_server import Server, free_port

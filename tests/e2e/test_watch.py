@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from brokers import make_stream, wait_until
+from brokers import make_stream
 from conftest import RELATIONCTL
 
 
