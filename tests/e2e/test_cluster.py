@@ -220,7 +220,7 @@ def test_wait_replicas_beyond_the_replicas_acknowledges_nothing(cluster, cctl):
     cfg = cctl.config([A.REL_SALES, A.REL_PEERS], engine=dict(A.HUGE_TTL))
     with open(cfg) as f:
         doc = json.load(f)
-    doc["redis"].update(wait_replicas=have + 1, timeout_ms=600)
+    doc["redis"].update(wait_replicas=have + 1, timeout_ms=4000)  # WAIT 2 s: replicas under load
     with open(cfg, "w") as f:
         json.dump(doc, f)
     res = cctl.apply(cfg, A.gen_events(random.Random(5), 20))
