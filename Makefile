@@ -142,7 +142,7 @@ $(BUILD)/test_hook_http: $(BUILD)/obj/tests/unit/test_hook_http.o $(ALL_LIBS)
 
 # The tests sharing tests/unit/helpers.c (a configuration as the group state, a
 # MessagePack writer, SHA-1 in hex).
-HELPED_TESTS := trigger sha1 msgpack segment render edge
+HELPED_TESTS := trigger sha1 msgpack segment render edge config hooks
 $(patsubst %,$(BUILD)/test_%,$(HELPED_TESTS)): $(BUILD)/obj/tests/unit/helpers.o
 
 # Fails when a file includes a header of a higher layer (tools/check-layers.sh).

@@ -168,3 +168,13 @@ void sha1_of(const void *data, size_t len, char hex[41])
     sha1_final(&s, d);
     sha1_hex(d, hex);
 }
+
+char *dq(const char *text)
+{
+    char *s = strdup(text);
+    assert_non_null(s);
+    for (char *p = s; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    return s;
+}

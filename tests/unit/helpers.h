@@ -16,6 +16,10 @@
 
 #include "config/config.h"
 
+/* A copy of text (the caller frees it) with every ' turned into ", so that
+ * JSON can be written in C strings without escapes. */
+char *dq(const char *text);
+
 /* For cmocka_run_group_tests: *state = the configuration parsed from text
  * (the parse error printed and -1 when it does not parse); config_teardown
  * frees it. */

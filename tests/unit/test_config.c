@@ -3,6 +3,7 @@
  * The JSON texts of the table are written with single quotes for readability;
  * they are turned into double quotes before parsing (no case needs a literal
  * single quote). Expected messages are compared exactly. */
+#include "tests/unit/helpers.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,16 +22,6 @@
 #include <jansson.h>
 
 /* ---- helpers ---- */
-
-static char *dq(const char *text)
-{
-    char *s = strdup(text);
-    assert_non_null(s);
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return s;
-}
 
 static int streq(const char *a, const char *b)
 {

@@ -5,6 +5,7 @@
  * key, the description --check-config prints; and lib/base64.h.
  * JSON texts are written with single quotes, turned into double quotes
  * before parsing. */
+#include "tests/unit/helpers.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,16 +27,6 @@ _Static_assert((int)HOOK_ON_ATTACH == (int)KIND_ATTACH && (int)HOOK_ON_CHANGE ==
                    (int)HOOK_ON_DETACH == (int)KIND_DETACH &&
                    (int)HOOK_ON_THRESHOLD == (int)KIND_THRESHOLD,
                "hook filter kinds are trigger kinds");
-
-static char *dq(const char *text)
-{
-    char *s = strdup(text);
-    assert_non_null(s);
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return s;
-}
 
 static Config *parse(const char *text, char *err, size_t len)
 {

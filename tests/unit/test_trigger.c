@@ -197,16 +197,6 @@ static void render(TriggerSet *ts, const RelationDef *rel, Side side, const Even
 
 /* ---- events, ids, expected bodies ---- */
 
-static char *dq(const char *text)
-{
-    char *s = strdup(text);
-    assert_non_null(s);
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return s;
-}
-
 static void parse_event(void **state, const char *json, bool quotes, Event *ev)
 {
     char err[EVENT_ERR_MAX];
