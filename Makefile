@@ -38,7 +38,8 @@ DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/p
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
                  daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/http_read.c \
                  daemon/kafka_conf.c daemon/probe.c daemon/reload.c daemon/status.c \
-                 daemon/hook_http.c daemon/hook_sink.c daemon/hook_deliver.c
+                 daemon/hook_http.c daemon/hook_sink.c daemon/hook_deliver.c \
+                 daemon/http_ui.c daemon/trigger_feed.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBLIB      := $(BUILD)/liblib.a
 LIBCONFIG   := $(BUILD)/libconfig.a
@@ -97,6 +98,18 @@ $(BUILD)/obj/apply_lua.o: $(BUILD)/apply_lua.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# The relation card page (daemon/http_ui.c serves it): its files as C strings.
+UI_ASSETS := daemon/ui/index.html daemon/ui/card.css daemon/ui/card.js
+$(BUILD)/ui_assets.c: $(UI_ASSETS) tools/embed.sh
+	@mkdir -p $(dir $@)
+	{ sh tools/embed.sh ui_index_html daemon/ui/index.html && \
+	  sh tools/embed.sh ui_card_css daemon/ui/card.css && \
+	  sh tools/embed.sh ui_card_js daemon/ui/card.js; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/ui_assets.o: $(BUILD)/ui_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
 # -MMD -MP: each object depends on the headers it includes (build/obj/*.d).
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -107,7 +120,7 @@ $(BUILD)/obj/%.o: %.c
 $(LIBLIB): $(call obj,$(LIB_SRCS))
 $(LIBCONFIG): $(call obj,$(CONFIG_SRCS))
 $(LIBHANDLERS): $(call obj,$(HANDLERS_SRCS)) $(BUILD)/obj/apply_lua.o
-$(LIBDAEMON): $(call obj,$(DAEMON_SRCS))
+$(LIBDAEMON): $(call obj,$(DAEMON_SRCS)) $(BUILD)/obj/ui_assets.o
 $(BUILD)/lib%.a:
 	@rm -f $@
 	$(AR) rcs $@ $^

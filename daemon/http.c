@@ -30,6 +30,7 @@
  * deadline. */
 #include "daemon/http.h"
 #include "daemon/http_read.h"
+#include "daemon/http_ui.h"
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "lib/clock.h"
@@ -216,6 +217,7 @@ static void *sweeper(void *arg)
         }
         pthread_mutex_unlock(&h->mu);
         http_reads_sweep(h->reads, now);
+        http_ui_sweep(now);
         pthread_mutex_lock(&h->mu);
         if (h->stopping)
             break;
@@ -228,6 +230,21 @@ static void *sweeper(void *arg)
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
+}
+
+/* The request carries http.token (if set) as Authorization: Bearer. */
+static bool authorized(struct MHD_Connection *c, const Config *cfg)
+{
+    if (!cfg->http_token)
+        return true;
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    return auth && strncmp(auth, "Bearer ", 7) == 0 &&
+           http_token_equal(auth + 7, strlen(auth + 7), cfg->http_token, strlen(cfg->http_token));
+}
+
+static enum MHD_Result unauthorized(struct MHD_Connection *c)
+{
+    return error(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer <http.token> required");
 }
 
 /* /v1/stats/... and /v1/edges/...: the token checked here, the rest by
@@ -246,17 +263,25 @@ static enum MHD_Result read_api(Http *h, struct MHD_Connection *c, const char *p
         return error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     const Config *cfg = config_ref_get(ref);
     enum MHD_Result ret = MHD_YES;
-    if (cfg->http_token) {
-        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
-            !http_token_equal(auth + 7, strlen(auth + 7), cfg->http_token,
-                              strlen(cfg->http_token))) {
-            shared_config_release(ref);
-            return error(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer <http.token> required");
-        }
-    }
-    if (http_read_request(h->reads, c, path, cfg, state, &status, &body))
+    if (!authorized(c, cfg))
+        ret = unauthorized(c);
+    else if (http_read_request(h->reads, c, path, cfg, state, &status, &body))
         ret = reply(c, status, "application/json", body);
+    shared_config_release(ref);
+    return ret;
+}
+
+/* The page and its endpoints (http_ui.c), the token checked here for
+ * those that need it. */
+static enum MHD_Result ui(struct MHD_Connection *c, const char *url)
+{
+    ConfigRef *ref = shared_config_acquire();
+    if (!ref)
+        return error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    const Config *cfg = config_ref_get(ref);
+    enum MHD_Result ret = http_ui_protected(url) && !authorized(c, cfg)
+                              ? unauthorized(c)
+                              : http_ui_request(c, url, cfg);
     shared_config_release(ref);
     return ret;
 }
@@ -295,6 +320,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (http_read_path(url))
         return read_api(cls, c, url, state);
+    if (http_ui_path(url))
+        return ui(c, url);
     return reply(c, MHD_HTTP_NOT_FOUND, "application/json", copy("{\"error\":\"not found\"}\n"));
 }
 
@@ -310,6 +337,7 @@ static void stop_threads(Http *h)
         pthread_join(h->sweeper, NULL);
     if (h->reads)
         http_reads_stop(h->reads);
+    http_ui_stop();
 }
 
 /* After MHD_stop_daemon (or before MHD_start_daemon). */

@@ -12,6 +12,7 @@
 #include "daemon/metrics.h"
 #include "daemon/hook_sink.h"
 #include "daemon/shared_config.h"
+#include "daemon/trigger_feed.h"
 #include "handlers/apply.h"
 #include "handlers/backlog.h"
 #include "handlers/layout.h"
@@ -678,6 +679,7 @@ static bool batch_publish(Pipeline *p, PipelineBatch *b)
         }
     if (b->triggers.n > 0 && !append_with_backoff(p, b))
         return false;
+    trigger_feed_post(&b->triggers); /* to the live streams (GET /v1/triggers/stream) */
     b->stage = STAGE_PUBLISHED;
     return true;
 }

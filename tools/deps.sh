@@ -7,7 +7,12 @@
 # entry for bookworm added when missing) into REDIS_SRC_CACHE
 # (/var/cache/relationd); the Makefile unpacks the header from its orig
 # tarball into build/. Nothing is fetched when the tarball is there.
+# Last, the browser test's driver (tests/e2e/test_ui.py): Debian's chromium
+# (a package above) driven by playwright-core from npm, installed into
+# tools/node_modules (ignored by git) when missing; it downloads no browser.
 set -eu
+TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
+PLAYWRIGHT_CORE=playwright-core@1.65.2
 REDIS_SRC_CACHE=${REDIS_SRC_CACHE:-/var/cache/relationd}
 DEB_SRC_FILE=${DEB_SRC_FILE:-/etc/apt/sources.list.d/debian-src.sources}
 
@@ -15,7 +20,11 @@ PACKAGES="build-essential pkg-config libjansson-dev libhiredis-dev libsystemd-de
 libcmocka-dev librdkafka-dev librabbitmq-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
 redis-server rabbitmq-server
 python3-pytest python3-redis python3-pika python3-confluent-kafka python3-jsonschema python3-yaml
-clang libclang-rt-14-dev valgrind openssl systemd debhelper dpkg-dev fakeroot prometheus"
+clang libclang-rt-14-dev valgrind openssl systemd debhelper dpkg-dev fakeroot prometheus
+chromium"
+# node and npm: the machine's (any origin), else Debian's
+command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps: not a Debian system (no dpkg-query); install the equivalents of:" >&2
@@ -34,7 +43,17 @@ done
 have_redis_src() {
     ls "$REDIS_SRC_CACHE"/redis_*.orig.tar.gz >/dev/null 2>&1
 }
-[ -z "$missing" ] && have_redis_src && exit 0
+# playwright-core into tools/node_modules (npm, no root needed)
+playwright() {
+    [ -e "$TOOLS_DIR/node_modules/playwright-core/package.json" ] && return 0
+    echo "deps: installing $PLAYWRIGHT_CORE into $TOOLS_DIR/node_modules" >&2
+    npm install --prefix "$TOOLS_DIR" --no-save --no-package-lock --no-audit --no-fund \
+        "$PLAYWRIGHT_CORE" >/dev/null
+}
+if [ -z "$missing" ] && have_redis_src; then
+    playwright
+    exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "deps: missing Debian packages or the redis source; as root:" >&2
@@ -67,3 +86,4 @@ SOURCES
     (cd "$REDIS_SRC_CACHE" && apt-get source --download-only -qq redis >/dev/null 2>&1)
     have_redis_src || { echo "deps: apt-get source redis fetched no orig tarball" >&2; exit 1; }
 fi
+playwright
