@@ -9,9 +9,10 @@
 # tarball into build/. Nothing is fetched when the tarball is there.
 # Last, the browser test's driver (tests/e2e/test_ui.py): Debian's chromium
 # (a package above) driven by playwright-core from npm, installed into
-# tools/node_modules (ignored by git) when missing; it downloads no browser.
+# tools/node_modules (ignored by git; NODE_TOOLS_DIR names another directory
+# to hold node_modules) when missing; it downloads no browser.
 set -eu
-TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
+NODE_TOOLS_DIR=${NODE_TOOLS_DIR:-$(cd "$(dirname "$0")" && pwd)}
 PLAYWRIGHT_CORE=playwright-core@1.65.2
 REDIS_SRC_CACHE=${REDIS_SRC_CACHE:-/var/cache/relationd}
 DEB_SRC_FILE=${DEB_SRC_FILE:-/etc/apt/sources.list.d/debian-src.sources}
@@ -45,9 +46,9 @@ have_redis_src() {
 }
 # playwright-core into tools/node_modules (npm, no root needed)
 playwright() {
-    [ -e "$TOOLS_DIR/node_modules/playwright-core/package.json" ] && return 0
-    echo "deps: installing $PLAYWRIGHT_CORE into $TOOLS_DIR/node_modules" >&2
-    npm install --prefix "$TOOLS_DIR" --no-save --no-package-lock --no-audit --no-fund \
+    [ -e "$NODE_TOOLS_DIR/node_modules/playwright-core/package.json" ] && return 0
+    echo "deps: installing $PLAYWRIGHT_CORE into $NODE_TOOLS_DIR/node_modules" >&2
+    npm install --prefix "$NODE_TOOLS_DIR" --no-save --no-package-lock --no-audit --no-fund \
         "$PLAYWRIGHT_CORE" >/dev/null
 }
 if [ -z "$missing" ] && have_redis_src; then

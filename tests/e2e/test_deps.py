@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEPS = os.path.join(ROOT, "tools", "deps.sh")
 
 
-def shims(tmp_path, missing, uid, redis_src=True):
+def shims(tmp_path, missing, uid, redis_src=True, playwright=True):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     calls = tmp_path / "apt-calls"
@@ -21,6 +21,10 @@ def shims(tmp_path, missing, uid, redis_src=True):
     cache.mkdir()
     if redis_src:
         (cache / "redis_7.0.15.orig.tar.gz").write_text("")
+    node_tools = tmp_path / "node-tools"
+    if playwright:
+        (node_tools / "node_modules" / "playwright-core").mkdir(parents=True)
+        (node_tools / "node_modules" / "playwright-core" / "package.json").write_text("{}")
     scripts = {
         "dpkg-query": 'for a; do p=$a; done\ncase " %s " in *" $p "*) echo "unknown ok not-installed"; exit 1;; esac\n'
                       'printf "install ok installed"\n' % " ".join(missing),
@@ -28,13 +32,15 @@ def shims(tmp_path, missing, uid, redis_src=True):
         "apt-get": 'echo "$*" >> %s\ncase "$*" in *source*) : > redis_7.0.15.orig.tar.gz;; esac\n'
                    % calls,
         "id": 'echo %d\n' % uid,
+        "npm": 'echo "npm $*" >> %s\n' % calls,
     }
     for name, body in scripts.items():
         path = bindir / name
         path.write_text("#!/bin/sh\n" + body)
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
     env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]),
-               REDIS_SRC_CACHE=str(cache), DEB_SRC_FILE=str(tmp_path / "debian-src.sources"))
+               REDIS_SRC_CACHE=str(cache), DEB_SRC_FILE=str(tmp_path / "debian-src.sources"),
+               NODE_TOOLS_DIR=str(node_tools))
     return env, calls
 
 
@@ -95,3 +101,15 @@ def test_another_user_is_told_to_fetch_the_redis_source(tmp_path):
     assert p.returncode == 1, p
     assert "sudo sh tools/deps.sh" in p.stderr and "redis's source" in p.stderr, p.stderr
     assert not calls.exists()
+
+
+def test_playwright_core_installed_by_npm_when_missing(tmp_path):
+    """The browser test's driver: playwright-core from npm into
+    NODE_TOOLS_DIR/node_modules (tools/ by default), once; no root needed."""
+    env, calls = shims(tmp_path, [], 1000, playwright=False)
+    p = run(env)
+    assert p.returncode == 0, p
+    words = calls.read_text().split()
+    assert words[:2] == ["npm", "install"], words
+    assert words[words.index("--prefix") + 1] == str(tmp_path / "node-tools"), words
+    assert any(w.startswith("playwright-core@") for w in words), words

@@ -24,7 +24,9 @@ from brokers import Event, run_relationctl, wait_until
 from redis_server import REPO, free_port
 
 TOKEN = "card-t0ken"
-NODE_MODULES = os.path.join(REPO, "tools", "node_modules")
+# where tools/deps.sh installed playwright-core
+NODE_MODULES = os.path.join(os.environ.get("NODE_TOOLS_DIR", os.path.join(REPO, "tools")),
+                            "node_modules")
 DRIVER = os.path.join(REPO, "tests", "e2e", "ui", "drive_card.js")
 SCREENSHOT = os.path.join(REPO, "build", "relation-card.png")
 
