@@ -1,6 +1,9 @@
 /* http.c — the HTTP server on http.listen (http.h): /metrics, /healthz,
  * /readyz, and the routing of /v1/ to the read API (http_read.c) once its
- * token is checked.
+ * token is checked, and of the page /ui/ and its endpoints to http_ui.c
+ * (the token checked here for its /v1/ ones). The sweeper has http_ui.c
+ * send its streams' keepalives; a stop ends the streams (resumed) before
+ * libmicrohttpd stops.
  *
  * Threads: libmicrohttpd runs HTTP_THREADS polling threads; they parse every
  * request and answer /metrics, /healthz and /readyz themselves (those only

@@ -3,7 +3,9 @@
  * is down or awaited: metrics_down_json), and the read API /v1/stats/...,
  * /v1/edges/... (http.token checked here; answered by http_read.h's read
  * threads, with their own Redis connections, so the operations endpoints
- * answer whatever the /v1/ clients or Redis do). Threads of its own
+ * answer whatever the /v1/ clients or Redis do), and the relation card page
+ * /ui/ with /v1/relations and /v1/triggers/stream (http_ui.h; the token
+ * checked here for the /v1/ ones). Threads of its own
  * (libmicrohttpd's, a deadline sweeper, the read threads), started by
  * http_start and joined by http_stop, both called by one thread; the
  * connection limits and deadlines are described in http.c and the README.
