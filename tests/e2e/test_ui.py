@@ -204,7 +204,7 @@ def test_the_page_is_open_its_data_needs_the_token(card_daemon):
 
 def test_the_stream_sends_each_trigger_once_published(card_daemon):
     """Server-sent events: "ready" first, then an event per trigger (its body
-    as the hook gets it), for every subscriber."""
+    as the hook gets it), for every subscriber; the stop ends the streams."""
     h, d, port = card_daemon
     streams = []
     for _ in range(2):
@@ -235,3 +235,12 @@ def test_the_stream_sends_each_trigger_once_published(card_daemon):
     hooked = {json.loads(raw)["event_data"]["id"]: json.loads(raw) for _, _, raw in h.hooks.messages}
     for tid, body in got.items():
         assert body == hooked[tid]
+
+    # a stream open (waiting, its connection suspended) does not hold the stop:
+    # it ends, and the daemon exits 0
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/triggers/stream" % port,
+                                 headers={"Authorization": "Bearer " + TOKEN})
+    r = urllib.request.urlopen(req, timeout=30)
+    assert r.readline() == b"event: ready\n"
+    assert d.stop(timeout=30) == 0, d.log_tail()
+    assert r.read() == b"data: {}\n\n"
