@@ -235,6 +235,8 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/relationd/environment || \
 	  install -m 0600 debian/environment $(DESTDIR)$(SYSCONFDIR)/relationd/environment
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/relationd/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/relationd/man
+	install -m 0644 man/relation-card.png $(DESTDIR)$(PREFIX)/share/doc/relationd/man/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
 	sed $(INSTALL_PATHS) man/relationd.8 > $(DESTDIR)$(PREFIX)/share/man/man8/relationd.8
 	sed $(INSTALL_PATHS) man/relationctl.1 > $(DESTDIR)$(PREFIX)/share/man/man1/relationctl.1
