@@ -192,10 +192,6 @@ static char *relations_json(const Config *cfg)
 
 /* ---- the trigger stream ---- */
 
-typedef struct {
-    FeedSub *sub;
-} Stream;
-
 static void park(void *ctx)
 {
     MHD_suspend_connection(ctx);
@@ -208,37 +204,26 @@ static void wake(void *ctx)
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    Stream *s = cls;
     (void)pos;
-    long n = trigger_feed_read(s->sub, buf, max);
+    long n = trigger_feed_read(cls, buf, max);
     return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
 }
 
 static void stream_free(void *cls)
 {
-    Stream *s = cls;
-    trigger_feed_leave(s->sub);
-    free(s);
+    trigger_feed_leave(cls);
 }
 
 static enum MHD_Result send_stream(struct MHD_Connection *c)
 {
-    Stream *s = calloc(1, sizeof *s);
-    if (!s)
-        return send_json(c, MHD_HTTP_SERVICE_UNAVAILABLE, http_read_error_body("out of memory"));
-    s->sub = trigger_feed_join(park, wake, c);
-    if (!s->sub) {
-        free(s);
-        char msg[96];
-        snprintf(msg, sizeof msg, "busy: %d trigger streams open already, retry later",
-                 FEED_SUBS_MAX);
-        return send_json(c, MHD_HTTP_SERVICE_UNAVAILABLE, http_read_error_body(msg));
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, s,
-                                          stream_free);
+    char err[96];
+    FeedSub *sub = trigger_feed_join(park, wake, c, err, sizeof err);
+    if (!sub)
+        return send_json(c, MHD_HTTP_SERVICE_UNAVAILABLE, http_read_error_body(err));
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
+                                                               stream_read, sub, stream_free);
     if (!r) {
-        stream_free(s);
+        trigger_feed_leave(sub);
         return MHD_NO;
     }
     return send_response(c, MHD_HTTP_OK, "text/event-stream", r);

@@ -93,13 +93,15 @@ static void enqueue(FeedSub *s, Rec *r)
     s->bytes += r->len;
 }
 
-FeedSub *trigger_feed_join(FeedCallback park, FeedCallback wake_cb, void *ctx)
+FeedSub *trigger_feed_join(FeedCallback park, FeedCallback wake_cb, void *ctx, char *err,
+                           size_t errlen)
 {
     FeedSub *s = calloc(1, sizeof *s);
     Rec *r = rec_new(READY, sizeof READY - 1, "", 0, "", 0);
     if (!s || !r) {
         free(s);
         free(r);
+        snprintf(err, errlen, "out of memory");
         return NULL;
     }
     s->park = park;
@@ -111,6 +113,11 @@ FeedSub *trigger_feed_join(FeedCallback park, FeedCallback wake_cb, void *ctx)
         i++;
     if (ended || i == FEED_SUBS_MAX) {
         pthread_mutex_unlock(&mu);
+        if (ended)
+            snprintf(err, errlen, "relationd is stopping");
+        else
+            snprintf(err, errlen, "busy: %d trigger streams open already, retry later",
+                     FEED_SUBS_MAX);
         free(s);
         free(r);
         return NULL;

@@ -47,9 +47,10 @@ typedef void (*FeedCallback)(void *ctx);
 extern atomic_int trigger_feed_subscribers;
 
 /* A new subscriber, its queue starting with "event: ready" (data {}). NULL
- * when FEED_SUBS_MAX subscribe already, the feed ended, or out of memory. */
-FeedSub *trigger_feed_join(FeedCallback park, FeedCallback wake, void *ctx)
-    __attribute__((warn_unused_result));
+ * with the reason in err when FEED_SUBS_MAX subscribe already, the feed
+ * ended, or out of memory. */
+FeedSub *trigger_feed_join(FeedCallback park, FeedCallback wake, void *ctx, char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
 /* The subscriber goes (never parked when it leaves: see trigger_feed_read). */
 void trigger_feed_leave(FeedSub *s);
 

@@ -31,6 +31,13 @@ static void on_wake(void *ctx)
     ((Calls *)ctx)->wakes++;
 }
 
+static char join_err[128];
+
+static FeedSub *join(Calls *calls)
+{
+    return trigger_feed_join(on_park, on_wake, calls, join_err, sizeof join_err);
+}
+
 /* n triggers whose bodies are body_len bytes: "{"i":K,...}" padded with 'x'. */
 typedef struct {
     Trigger items[FEED_QUEUE_MAX + 64];
@@ -102,7 +109,7 @@ static void test_ready_then_each_trigger_in_order(void **state)
 {
     (void)state;
     Calls calls = {0};
-    FeedSub *s = trigger_feed_join(on_park, on_wake, &calls);
+    FeedSub *s = join(&calls);
     assert_non_null(s);
     assert_int_equal(atomic_load(&trigger_feed_subscribers), 1);
     char *text = drain(s, 4096);
@@ -139,8 +146,8 @@ static void test_a_slow_subscriber_drops_the_oldest_with_a_note(void **state)
 {
     (void)state;
     Calls slow_calls = {0}, fast_calls = {0};
-    FeedSub *slow = trigger_feed_join(on_park, on_wake, &slow_calls);
-    FeedSub *fast = trigger_feed_join(on_park, on_wake, &fast_calls);
+    FeedSub *slow = join(&slow_calls);
+    FeedSub *fast = join(&fast_calls);
     assert_non_null(slow);
     assert_non_null(fast);
     free(drain(slow, 4096));
@@ -191,10 +198,11 @@ static void test_at_most_subs_max_subscribers(void **state)
     Calls calls = {0};
     FeedSub *subs[FEED_SUBS_MAX];
     for (int i = 0; i < FEED_SUBS_MAX; i++)
-        assert_non_null(subs[i] = trigger_feed_join(on_park, on_wake, &calls));
-    assert_null(trigger_feed_join(on_park, on_wake, &calls));
+        assert_non_null(subs[i] = join(&calls));
+    assert_null(join(&calls));
+    assert_string_equal(join_err, "busy: 16 trigger streams open already, retry later");
     trigger_feed_leave(subs[3]);
-    assert_non_null(subs[3] = trigger_feed_join(on_park, on_wake, &calls));
+    assert_non_null(subs[3] = join(&calls));
     for (int i = 0; i < FEED_SUBS_MAX; i++)
         trigger_feed_leave(subs[i]);
     assert_int_equal(atomic_load(&trigger_feed_subscribers), 0);
@@ -204,7 +212,7 @@ static void test_keepalive_then_the_end(void **state)
 {
     (void)state;
     Calls calls = {0};
-    FeedSub *s = trigger_feed_join(on_park, on_wake, &calls);
+    FeedSub *s = join(&calls);
     assert_non_null(s);
     free(drain(s, 4096)); /* parked */
     int64_t now = clock_now_ms();
@@ -219,7 +227,8 @@ static void test_keepalive_then_the_end(void **state)
     assert_int_equal(calls.wakes, 2);
     char buf[16];
     assert_int_equal(trigger_feed_read(s, buf, sizeof buf), -1);
-    assert_null(trigger_feed_join(on_park, on_wake, &calls));
+    assert_null(join(&calls));
+    assert_string_equal(join_err, "relationd is stopping");
     trigger_feed_leave(s);
 }
 
