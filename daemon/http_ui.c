@@ -17,6 +17,7 @@
 #include "daemon/trigger_feed.h"
 #include "handlers/trigger.h"
 #include "lib/jsonbuf.h"
+#include "lib/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 extern const char ui_index_html[], ui_card_css[], ui_card_js[];
 
 #define STREAM_BLOCK 16384
+#define STREAM_END_MS 1000
 
 static const struct {
     const char *path, *type;
@@ -245,5 +247,7 @@ void http_ui_sweep(int64_t now)
 
 void http_ui_stop(void)
 {
-    trigger_feed_end();
+    if (!trigger_feed_end(STREAM_END_MS))
+        log_at(LOG_DEBUG, "http", "trigger streams not ended within %d ms: closed",
+               STREAM_END_MS);
 }

@@ -35,7 +35,8 @@ enum MHD_Result http_ui_request(struct MHD_Connection *c, const char *url, const
 /* The server's sweeper, every 100 ms: the streams' keepalives. */
 void http_ui_sweep(int64_t now);
 /* The server stops: every stream ends (before MHD_stop_daemon, which must
- * not find a connection suspended). */
+ * not find a connection suspended), given up to STREAM_END_MS to send its
+ * end before the connections are closed. */
 void http_ui_stop(void);
 
 #endif

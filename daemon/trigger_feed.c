@@ -38,6 +38,7 @@ struct FeedSub {
 
 atomic_int trigger_feed_subscribers;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t left = PTHREAD_COND_INITIALIZER; /* a subscriber left */
 static FeedSub *subs[FEED_SUBS_MAX];
 static bool ended;
 
@@ -139,6 +140,7 @@ void trigger_feed_leave(FeedSub *s)
         if (subs[i] == s)
             subs[i] = NULL;
     atomic_fetch_sub(&trigger_feed_subscribers, 1);
+    pthread_cond_broadcast(&left);
     for (size_t k = 0; k < s->n; k++)
         rec_drop(s->ring[(s->head + k) % FEED_QUEUE_MAX]);
     if (s->cur)
@@ -246,12 +248,25 @@ void trigger_feed_keepalive(int64_t now)
     pthread_mutex_unlock(&mu);
 }
 
-void trigger_feed_end(void)
+bool trigger_feed_end(int wait_ms)
 {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until); /* the condition variable's clock */
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&mu);
     ended = true;
     for (int k = 0; k < FEED_SUBS_MAX; k++)
         if (subs[k])
             wake(subs[k]);
+    while (atomic_load(&trigger_feed_subscribers) > 0 &&
+           pthread_cond_timedwait(&left, &mu, &until) == 0)
+        ;
+    bool all = atomic_load(&trigger_feed_subscribers) == 0;
     pthread_mutex_unlock(&mu);
+    return all;
 }

@@ -73,7 +73,9 @@ static inline void trigger_feed_post(const TriggerSet *t)
 void trigger_feed_keepalive(int64_t now);
 
 /* The end (the server stops): every subscriber's stream ends once read,
- * the parked ones are woken; no new subscriber. */
-void trigger_feed_end(void);
+ * the parked ones are woken; no new subscriber. Waits up to wait_ms for
+ * every subscriber to leave (its stream ended, or its client gone); false
+ * when some are still there. */
+bool trigger_feed_end(int wait_ms);
 
 #endif

@@ -223,13 +223,14 @@ static void test_keepalive_then_the_end(void **state)
     char *text = drain(s, 4096);
     assert_string_equal(text, ": keepalive\n\n");
     free(text);
-    trigger_feed_end();
+    assert_false(trigger_feed_end(50)); /* s has not left */
     assert_int_equal(calls.wakes, 2);
     char buf[16];
     assert_int_equal(trigger_feed_read(s, buf, sizeof buf), -1);
     assert_null(join(&calls));
     assert_string_equal(join_err, "relationd is stopping");
     trigger_feed_leave(s);
+    assert_true(trigger_feed_end(0));
 }
 
 int main(void)
