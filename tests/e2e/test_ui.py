@@ -7,12 +7,14 @@ stats`; the related profiles paged through equal `relationctl edges`, each
 once; a trigger appears live once an event is sent to Kafka (the ids the
 hook received); the screenshot goes to build/relation-card.png (the README's
 man/relation-card.png is one of those). Without a browser: the page's
-endpoints' token and the stream's server-sent events."""
+endpoints' token, the stream's server-sent events, its end at a stop and a
+slow client's drops."""
 
 import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import urllib.error
@@ -244,3 +246,52 @@ def test_the_stream_sends_each_trigger_once_published(card_daemon):
     assert r.readline() == b"event: ready\n"
     assert d.stop(timeout=30) == 0, d.log_tail()
     assert r.read() == b"data: {}\n\n"
+
+
+class SmallWindow(http.client.HTTPConnection):
+    """A client whose socket receives little (SO_RCVBUF 4 KiB): while it does
+    not read, what the daemon sends piles up in the daemon."""
+
+    def connect(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect((self.host, self.port))
+
+
+def test_a_slow_stream_drops_the_oldest_and_says_how_many(card_daemon):
+    """A client that does not read while 4,000 events make their triggers:
+    the daemon goes on (every trigger reaches the hook); the stream then
+    gives what the sockets held, a note of how many were dropped, and the
+    newest, in order: the triggers received and dropped add up to those
+    published (here about 8,000: 5,100 received, 2,900 dropped)."""
+    h, d, port = card_daemon
+    conn = SmallWindow("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/v1/triggers/stream", headers={"Authorization": "Bearer " + TOKEN})
+    r = conn.getresponse()
+    assert r.status == 200
+    assert [r.readline() for _ in range(3)] == [b"event: ready\n", b"data: {}\n", b"\n"]
+    known = set(h.oracle.triggers)
+    h.feed_kafka([Event(3, {"id": "flood-%d" % i, "op": "attach", "relation": "refs",
+                            "profile_a": "f%d" % (i % 40), "profile_b": "g%d" % i,
+                            "weights": {"revenue": 1.5, "days": i % 30}})
+                  for i in range(4000)])
+    h.wait_done()                      # not held by the stream
+    published = len(set(h.oracle.triggers) - known)
+    received, dropped, notes = [], 0, 0
+    while len(received) + dropped < published:
+        kind, data, blank = r.readline(), r.readline(), r.readline()
+        assert blank == b"\n" and data.startswith(b"data: "), (kind, data, blank)
+        if kind == b"event: dropped\n":
+            dropped += json.loads(data[6:])["dropped"]
+            notes += 1
+        else:
+            assert kind == b"event: trigger\n", kind
+            received.append(json.loads(data[6:])["event_data"]["source_event"]["id"])
+    print("published %d, received %d, dropped %d in %d notes" % (published, len(received),
+                                                                dropped, notes))
+    assert dropped > 0 and notes >= 1
+    assert len(received) + dropped == published
+    order = [int(e.split("-")[1]) for e in received]
+    assert order == sorted(order) and order[-1] == 3999     # the newest, in order
+    conn.close()
