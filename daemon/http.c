@@ -1,6 +1,7 @@
 /* http.c — the HTTP server on http.listen (http.h): /metrics, /healthz,
- * /readyz, and the routing of /v1/ to the read API (http_read.c) once its
- * token is checked.
+ * /readyz, the routing of /v1/ to the read API (http_read.c) once its
+ * token is checked, and of the POST routes (/v1/events, /api/...) to
+ * http_write.c, whose writes the HTTP source (http_source.c) stores.
  *
  * Threads: libmicrohttpd runs HTTP_THREADS polling threads; they parse every
  * request and answer /metrics, /healthz and /readyz themselves (those only
@@ -18,9 +19,11 @@
  *     connection's start (or of the previous response, kept alive),
  *     however slowly they trickle in: else 408 and the connection closed
  *     (closed without an answer when not even the request line came);
- *   - the reads' queue and deadline (redis.timeout_ms): http_read.h.
- * One sweeper thread enforces both deadlines (every SWEEP_MS): the headers'
- * here, the reads' through http_reads_sweep.
+ *   - the reads' queue and deadline (redis.timeout_ms): http_read.h;
+ *   - the writes' body cap, count and deadline: http_write.h, http_source.h.
+ * One sweeper thread enforces the deadlines (every SWEEP_MS): the headers'
+ * here, the reads' through http_reads_sweep, the writes' through
+ * http_source_sweep.
  *
  * Ownership: a Conn (the socket context) is allocated when its connection
  * starts and freed when it closes, listed in h->conns under h->mu for the
@@ -30,6 +33,7 @@
  * deadline. */
 #include "daemon/http.h"
 #include "daemon/http_read.h"
+#include "daemon/http_write.h"
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "lib/clock.h"
@@ -64,6 +68,7 @@ typedef struct Conn {
 struct Http {
     struct MHD_Daemon *mhd;
     HttpReads *reads;
+    HttpSource *writes; /* borrowed; NULL: writes not served */
     pthread_mutex_t mu;
     pthread_cond_t wake; /* the sweeper's: stopping */
     Conn *conns;
@@ -74,8 +79,8 @@ struct Http {
     size_t timeout_408_len;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
-                             char *body)
+enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status, const char *type,
+                           char *body)
 {
     if (!body)
         return MHD_NO; /* out of memory: the connection is closed */
@@ -98,7 +103,7 @@ static char *copy(const char *s)
 
 static enum MHD_Result error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
-    return reply(c, status, "application/json", http_read_error_body(msg));
+    return http_reply(c, status, "application/json", http_read_error_body(msg));
 }
 
 /* URLs arrive as sent (see http_start): path segments are decoded here,
@@ -189,10 +194,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
     Http *h = cls;
     (void)code;
     conn_phase(h, c, CONN_IDLE);
-    if (*state) {
+    if (*state && ((HttpState *)*state)->kind == HTTP_STATE_POST)
+        http_post_completed(h->reads, h->writes, *state);
+    else if (*state)
         http_read_completed(h->reads, *state);
-        *state = NULL;
-    }
+    *state = NULL;
 }
 
 
@@ -216,6 +222,7 @@ static void *sweeper(void *arg)
         }
         pthread_mutex_unlock(&h->mu);
         http_reads_sweep(h->reads, now);
+        http_source_sweep(h->writes, now);
         pthread_mutex_lock(&h->mu);
         if (h->stopping)
             break;
@@ -230,6 +237,15 @@ static void *sweeper(void *arg)
     return NULL;
 }
 
+bool http_authorized(struct MHD_Connection *c, const char *token)
+{
+    if (!token)
+        return true;
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    return auth && strncmp(auth, "Bearer ", 7) == 0 &&
+           http_token_equal(auth + 7, strlen(auth + 7), token, strlen(token));
+}
+
 /* /v1/stats/... and /v1/edges/...: the token checked here, the rest by
  * http_read.c (the connection suspended until a read thread answers). */
 static enum MHD_Result read_api(Http *h, struct MHD_Connection *c, const char *path,
@@ -239,24 +255,19 @@ static enum MHD_Result read_api(Http *h, struct MHD_Connection *c, const char *p
     char *body;
     if (*state) { /* resumed: answered */
         http_read_request(h->reads, c, path, NULL, state, &status, &body);
-        return reply(c, status, "application/json", body);
+        return http_reply(c, status, "application/json", body);
     }
     ConfigRef *ref = shared_config_acquire();
     if (!ref)
         return error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     const Config *cfg = config_ref_get(ref);
     enum MHD_Result ret = MHD_YES;
-    if (cfg->http_token) {
-        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
-            !http_token_equal(auth + 7, strlen(auth + 7), cfg->http_token,
-                              strlen(cfg->http_token))) {
-            shared_config_release(ref);
-            return error(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer <http.token> required");
-        }
+    if (!http_authorized(c, cfg->http_token)) {
+        shared_config_release(ref);
+        return error(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer <http.token> required");
     }
     if (http_read_request(h->reads, c, path, cfg, state, &status, &body))
-        ret = reply(c, status, "application/json", body);
+        ret = http_reply(c, status, "application/json", body);
     shared_config_release(ref);
     return ret;
 }
@@ -278,24 +289,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
 {
-    (void)version, (void)upload, (void)upload_size;
+    Http *h = cls;
+    (void)version;
     if (!*state)
         conn_phase(cls, c, CONN_REQUEST);
+    if (strcmp(method, "POST") == 0 && http_post_path(url))
+        return http_post(h->reads, h->writes, c, url, upload, upload_size, state);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
+        return http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
                      copy("{\"error\":\"only GET\"}\n"));
     if (strcmp(url, "/metrics") == 0)
-        return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", metrics_render());
+        return http_reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", metrics_render());
     if (strcmp(url, "/healthz") == 0)
-        return reply(c, MHD_HTTP_OK, "application/json", copy("{\"status\":\"ok\"}\n"));
+        return http_reply(c, MHD_HTTP_OK, "application/json", copy("{\"status\":\"ok\"}\n"));
     if (strcmp(url, "/readyz") == 0) {
         bool up;
         char *body = metrics_down_json(&up);
-        return reply(c, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body);
+        return http_reply(c, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body);
     }
     if (http_read_path(url))
         return read_api(cls, c, url, state);
-    return reply(c, MHD_HTTP_NOT_FOUND, "application/json", copy("{\"error\":\"not found\"}\n"));
+    return http_reply(c, MHD_HTTP_NOT_FOUND, "application/json", copy("{\"error\":\"not found\"}\n"));
 }
 
 /* Stops the sweeper, then the reads (those still queued are answered 503
@@ -321,7 +335,7 @@ static void http_free(Http *h)
     free(h);
 }
 
-Http *http_start(const char *listen, char *err, size_t errlen)
+Http *http_start(const char *listen, HttpSource *writes, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -361,6 +375,7 @@ Http *http_start(const char *listen, char *err, size_t errlen)
         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
         bl, body);
+    h->writes = writes;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->wake, &ca);
     pthread_condattr_destroy(&ca);
@@ -400,6 +415,7 @@ void http_stop(Http *h)
     if (!h)
         return;
     stop_threads(h);
+    http_source_stop_writes(h->writes);
     MHD_stop_daemon(h->mhd);
     http_free(h);
 }
