@@ -194,9 +194,13 @@ static void stats_after(HttpSource *s, const Config *cfg, const RelationDef *rel
     char err[512];
     Engine *e = rel ? reader(s, cfg) : NULL;
     size_t at = out->len;
-    if (e && http_read_stats_json(e, rel, side, profile, out, err, sizeof err))
-        return;
-    out->len = at;
+    /* twice: a connection Redis closed since the last write is found
+     * dropped by the first attempt, and made again by the second */
+    for (int attempt = 0; e && attempt < 2; attempt++) {
+        if (http_read_stats_json(e, rel, side, profile, out, err, sizeof err))
+            return;
+        out->len = at;
+    }
     jsonbuf_cstr(out, "null");
     if (e)
         log_at(LOG_WARN, WHO, "the statistics after a write: %s", err);
