@@ -310,7 +310,7 @@ const ConfigKey config_keys[] = {
         AT(Config, http_max_body_bytes), .doc = "the largest POST body: beyond, 413"),
     ROW("http", "write_timeout_ms", CFG_INT, .dflt = "10000", .min = 100, .max = 3600000,
         AT(Config, http_write_timeout_ms),
-        .doc = "a write not stored within this is answered 503 (retry it with the same id), milliseconds"),
+        .doc = "a write not stored within this is answered 503 (retry it with the same id); a POST body not complete within this of its headers closes the connection, milliseconds"),
     ROW("http", "max_writes", CFG_INT, .dflt = "256", .min = 1, .max = 100000,
         AT(Config, http_max_writes), .doc = "write requests waiting at once, at most: beyond, 503 at once"),
 

@@ -19,6 +19,9 @@
  *     connection's start (or of the previous response, kept alive),
  *     however slowly they trickle in: else 408 and the connection closed
  *     (closed without an answer when not even the request line came);
+ *   - a POST's body complete within http.write_timeout_ms of its headers:
+ *     else the connection is closed (without an answer: one may be queued
+ *     already);
  *   - the reads' queue and deadline (redis.timeout_ms): http_read.h;
  *   - the writes' body cap, count and deadline: http_write.h, http_source.h.
  * One sweeper thread enforces the deadlines (every SWEEP_MS): the headers'
@@ -56,11 +59,13 @@
 #define SWEEP_MS 100
 
 /* A connection (its socket context): where its current request is. */
-enum { CONN_IDLE, CONN_HEADERS, CONN_REQUEST };
+enum { CONN_IDLE, CONN_HEADERS, CONN_BODY, CONN_REQUEST };
 typedef struct Conn {
     struct Conn *prev, *next;
     int fd;
-    int phase;     /* IDLE: no request line yet; HEADERS: the request line came */
+    int phase;     /* IDLE: no request line yet; HEADERS: the request line came;
+                    * BODY: a POST's body is coming */
+    int64_t body_deadline; /* BODY: its body complete by then */
     int64_t since; /* the connection's start, or the previous request's end */
     bool cut;      /* shut down by the sweeper */
 } Conn;
@@ -145,6 +150,22 @@ static void conn_phase(Http *h, struct MHD_Connection *c, int phase)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* A POST's headers came: its body is due within http.write_timeout_ms. */
+static void conn_body(Http *h, struct MHD_Connection *c)
+{
+    Conn *k = conn_of(c);
+    ConfigRef *ref = shared_config_acquire();
+    if (k) {
+        pthread_mutex_lock(&h->mu);
+        k->phase = CONN_BODY;
+        k->body_deadline = clock_now_ms() + (ref ? config_ref_get(ref)->http_write_timeout_ms
+                                                 : HEADER_DEADLINE_MS);
+        pthread_mutex_unlock(&h->mu);
+    }
+    if (ref)
+        shared_config_release(ref);
+}
+
 /* Connections opened and closed: kept in h->conns for the sweeper. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **context,
                           enum MHD_ConnectionNotificationCode code)
@@ -210,7 +231,12 @@ static void *sweeper(void *arg)
     while (!h->stopping) {
         int64_t now = clock_now_ms();
         for (Conn *k = h->conns; k; k = k->next) {
-            if (k->phase == CONN_REQUEST || k->cut || now - k->since < HEADER_DEADLINE_MS)
+            if (k->phase == CONN_BODY && !k->cut && now >= k->body_deadline) {
+                /* a response may be queued already: closed without one */
+                shutdown(k->fd, SHUT_RDWR);
+                k->cut = true;
+            }
+            if (k->phase >= CONN_BODY || k->cut || now - k->since < HEADER_DEADLINE_MS)
                 continue;
             /* libmicrohttpd writes nothing before the headers are complete;
              * the socket stays open until CLOSED, which takes h->mu */
@@ -291,9 +317,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
     Http *h = cls;
     (void)version;
-    if (!*state)
-        conn_phase(cls, c, CONN_REQUEST);
-    if (strcmp(method, "POST") == 0 && http_post_path(url))
+    bool post = strcmp(method, "POST") == 0 && http_post_path(url);
+    if (!*state && post)
+        conn_body(h, c);
+    else if (!*state || (post && !*upload_size))
+        conn_phase(h, c, CONN_REQUEST); /* headers (and body) complete */
+    if (post)
         return http_post(h->reads, h->writes, c, url, upload, upload_size, state);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",

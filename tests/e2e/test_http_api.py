@@ -324,23 +324,33 @@ def test_busy_answers_503_and_redis_down_answers_503_nothing_half_applied(harnes
 
 
 def test_slow_clients_many_connections_and_big_bodies_do_not_stall_kafka(harness, daemons):
-    h = with_http(harness(kafka=True), free_port(), max_body_bytes=65536)
+    h = with_http(harness(kafka=True), free_port(), max_body_bytes=65536, write_timeout_ms=3000)
     port = int(h.config["http"]["listen"].rsplit(":", 1)[1])
     h.daemon(daemons).start()
     events = make_stream(600, seed=31, clusters=list(range(6)), tag="ab")
     stop = threading.Event()
     opened = []
 
-    def slow():   # a request trickling in, one byte a second
+    cut = []   # the slow clients the server closed
+
+    def slow(head):   # a request trickling in, one byte a second: headers or body
         s = socket.create_connection(("127.0.0.1", port))
         opened.append(s)
-        s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n")
+        s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n" +
+                  (b"" if head else b"\r\n"))
+        s.settimeout(1)
         while not stop.is_set():
             try:
                 s.sendall(b"x")
+                if s.recv(4096) == b"":
+                    break
+            except socket.timeout:
+                continue
             except OSError:
-                return
-            time.sleep(1)
+                break
+        else:
+            return
+        cut.append("headers" if head else "body")
 
     def crowd(n):   # connections from several loopback addresses, idle
         for i in range(n):
@@ -369,13 +379,15 @@ def test_slow_clients_many_connections_and_big_bodies_do_not_stall_kafka(harness
                                                   len(opened)))
 
     rate(events[:300], "before the abuse")
-    threads = [threading.Thread(target=slow) for _ in range(3)]
+    threads = [threading.Thread(target=slow, args=(head,)) for head in (True, True, False)]
     threads += [threading.Thread(target=crowd, args=(200,)), threading.Thread(target=big)]
     for t in threads:
         t.start()
     try:
         time.sleep(1)
         rate(events[300:], "during the abuse")
+        # the slow clients are cut: headers past 5 s, a body past write_timeout_ms
+        wait_until(lambda: sorted(cut) == ["body", "headers", "headers"], timeout=30)
         # writes still go through
         late = {"id": "z1", "op": "attach", "relation": "loyal", "profile_a": "z",
                 "profile_b": "y"}
