@@ -84,8 +84,8 @@ struct Http {
     size_t timeout_408_len;
 };
 
-enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status, const char *type,
-                           char *body)
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             char *body)
 {
     if (!body)
         return MHD_NO; /* out of memory: the connection is closed */
@@ -101,6 +101,12 @@ enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status, const char
     return ret;
 }
 
+enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status, const char *type,
+                           char *body)
+{
+    return reply(c, status, type, body);
+}
+
 static char *copy(const char *s)
 {
     return strdup(s);
@@ -108,7 +114,7 @@ static char *copy(const char *s)
 
 static enum MHD_Result error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
-    return http_reply(c, status, "application/json", http_read_error_body(msg));
+    return reply(c, status, "application/json", http_read_error_body(msg));
 }
 
 /* URLs arrive as sent (see http_start): path segments are decoded here,
@@ -281,7 +287,7 @@ static enum MHD_Result read_api(Http *h, struct MHD_Connection *c, const char *p
     char *body;
     if (*state) { /* resumed: answered */
         http_read_request(h->reads, c, path, NULL, state, &status, &body);
-        return http_reply(c, status, "application/json", body);
+        return reply(c, status, "application/json", body);
     }
     ConfigRef *ref = shared_config_acquire();
     if (!ref)
@@ -293,7 +299,7 @@ static enum MHD_Result read_api(Http *h, struct MHD_Connection *c, const char *p
         return error(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer <http.token> required");
     }
     if (http_read_request(h->reads, c, path, cfg, state, &status, &body))
-        ret = http_reply(c, status, "application/json", body);
+        ret = reply(c, status, "application/json", body);
     shared_config_release(ref);
     return ret;
 }
@@ -325,20 +331,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (post)
         return http_post(h->reads, h->writes, c, url, upload, upload_size, state);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
                      copy("{\"error\":\"only GET\"}\n"));
     if (strcmp(url, "/metrics") == 0)
-        return http_reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", metrics_render());
+        return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", metrics_render());
     if (strcmp(url, "/healthz") == 0)
-        return http_reply(c, MHD_HTTP_OK, "application/json", copy("{\"status\":\"ok\"}\n"));
+        return reply(c, MHD_HTTP_OK, "application/json", copy("{\"status\":\"ok\"}\n"));
     if (strcmp(url, "/readyz") == 0) {
         bool up;
         char *body = metrics_down_json(&up);
-        return http_reply(c, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body);
+        return reply(c, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body);
     }
     if (http_read_path(url))
         return read_api(cls, c, url, state);
-    return http_reply(c, MHD_HTTP_NOT_FOUND, "application/json", copy("{\"error\":\"not found\"}\n"));
+    return reply(c, MHD_HTTP_NOT_FOUND, "application/json", copy("{\"error\":\"not found\"}\n"));
 }
 
 /* Stops the sweeper, then the reads (those still queued are answered 503
