@@ -248,28 +248,27 @@ static const char *edges_args(struct MHD_Connection *c, Job *j)
     return paging_args(&a, j);
 }
 
-/* The configuration of this worker's read, its engine switched to it. */
-static const Config *current(Worker *w)
+const Config *http_reader_current(ConfigRef **ref, Engine **engine)
 {
-    if (!w->ref || shared_config_outdated(w->ref)) {
+    if (!*ref || shared_config_outdated(*ref)) {
         ConfigRef *fresh = shared_config_acquire();
         if (!fresh)
-            return w->ref ? config_ref_get(w->ref) : NULL;
+            return *ref ? config_ref_get(*ref) : NULL;
         const Config *cfg = config_ref_get(fresh);
-        if (!w->engine) {
-            w->engine = engine_create(cfg);
-            if (w->engine)
-                engine_set_reader(w->engine);
+        if (!*engine) {
+            *engine = engine_create(cfg);
+            if (*engine)
+                engine_set_reader(*engine);
         }
-        else if (!engine_set_config(w->engine, cfg)) {
+        else if (!engine_set_config(*engine, cfg)) {
             shared_config_release(fresh);
-            return config_ref_get(w->ref);
+            return config_ref_get(*ref);
         }
-        if (w->ref)
-            shared_config_release(w->ref);
-        w->ref = fresh;
+        if (*ref)
+            shared_config_release(*ref);
+        *ref = fresh;
     }
-    return w->engine ? config_ref_get(w->ref) : NULL;
+    return *engine ? config_ref_get(*ref) : NULL;
 }
 
 static void timed_out(const Job *j, char *err, size_t errlen)
@@ -429,7 +428,7 @@ static bool read_body(Worker *w, const RelationDef *rel, const Job *j, JsonBuf *
 static unsigned run_read(Worker *w, const Job *j, char **body)
 {
     char err[512];
-    const Config *cfg = current(w);
+    const Config *cfg = http_reader_current(&w->ref, &w->engine);
     const RelationDef *rel = cfg ? config_relation(cfg, j->rel) : NULL;
     *body = NULL;
     if (!cfg) {

@@ -20,6 +20,7 @@
 #define RELATIOND_HTTP_READ_H
 
 #include "config/config.h"
+#include "daemon/shared_config.h"
 #include "handlers/engine.h"
 #include "lib/jsonbuf.h"
 
@@ -81,6 +82,12 @@ char *http_read_error_body(const char *msg) __attribute__((warn_unused_result));
 /* The platform's error: {"error": status, "error_text": msg}\n (NULL when
  * out of memory). */
 char *http_api_error_body(unsigned status, const char *msg) __attribute__((warn_unused_result));
+
+/* A reader's configuration (*ref: the one its engine works with, NULL at
+ * first) and engine (*engine: created reading on the first call),
+ * switched to a reloaded configuration; NULL when out of memory (then the
+ * previous one, if any, stays). One thread's. */
+const Config *http_reader_current(ConfigRef **ref, Engine **engine);
 
 /* One side's statistics (the shape relationctl stats prints) appended to
  * out, read through e (its thread's). False with err (Redis's failure). */

@@ -62,7 +62,7 @@ struct HttpSource {
     Pipeline *pipeline;
     Batch b[PIPELINE_DEPTH];
     Engine *reader; /* the statistics after, for the answers */
-    const Config *reader_cfg;
+    ConfigRef *reader_cfg; /* the configuration it works with */
     long long position; /* events taken so far: a message's "delivery tag" in the log */
     pthread_mutex_t mu;
     pthread_cond_t queued; /* a write queued */
@@ -172,27 +172,15 @@ static bool dead_letter(void *ctx, int slot)
     return true; /* a refused event is its request's 400 (ack) */
 }
 
-/* The reader engine, switched to the pipeline's configuration. */
-static Engine *reader(HttpSource *s, const Config *cfg)
-{
-    if (!s->reader) {
-        if (!(s->reader = engine_create(cfg)))
-            return NULL;
-        engine_set_reader(s->reader);
-    } else if (s->reader_cfg != cfg && !engine_set_config(s->reader, cfg)) {
-        return NULL;
-    }
-    s->reader_cfg = cfg;
-    return s->reader;
-}
-
 /* One side's statistics after, or null when they cannot be read (the
  * write is stored all the same). */
-static void stats_after(HttpSource *s, const Config *cfg, const RelationDef *rel, Side side,
-                        const char *profile, JsonBuf *out)
+static void stats_after(HttpSource *s, const char *relation, Side side, const char *profile,
+                        JsonBuf *out)
 {
     char err[512];
-    Engine *e = rel ? reader(s, cfg) : NULL;
+    const Config *cfg = http_reader_current(&s->reader_cfg, &s->reader);
+    const RelationDef *rel = cfg ? config_relation(cfg, relation) : NULL;
+    Engine *e = rel ? s->reader : NULL;
     size_t at = out->len;
     /* twice: a connection Redis closed since the last write is found
      * dropped by the first attempt, and made again by the second */
@@ -212,7 +200,6 @@ static char *answer_body(HttpSource *s, const HttpWrite *w, const Message *msgs,
                          unsigned *status)
 {
     JsonBuf b = {0};
-    const Config *cfg = pipeline_config(s->pipeline);
     size_t refused = 0;
     for (size_t i = 0; i < w->n; i++)
         refused += msgs[i].dead;
@@ -233,13 +220,12 @@ static char *answer_body(HttpSource *s, const HttpWrite *w, const Message *msgs,
     *status = MHD_HTTP_OK;
     jsonbuf_cstr(&b, "{\"error\":0,\"error_text\":\"Successful\",\"data\":{");
     if (w->stats) {
-        const RelationDef *rel = config_relation(cfg, w->rel);
         jsonbuf_cstr(&b, "\"id\":");
         jsonbuf_string(&b, w->ids[0], strlen(w->ids[0]));
         jsonbuf_cstr(&b, ",\"direct\":");
-        stats_after(s, cfg, rel, SIDE_DIRECT, w->profile_a, &b);
+        stats_after(s, w->rel, SIDE_DIRECT, w->profile_a, &b);
         jsonbuf_cstr(&b, ",\"reverse\":");
-        stats_after(s, cfg, rel, SIDE_REVERSE, w->profile_b, &b);
+        stats_after(s, w->rel, SIDE_REVERSE, w->profile_b, &b);
     } else {
         jsonbuf_cstr(&b, "\"ids\":[");
         for (size_t i = 0; i < w->n; i++) {
@@ -421,6 +407,8 @@ void http_source_free(HttpSource *s)
         pthread_join(s->thread, NULL);
     pipeline_free(s->pipeline);
     engine_free(s->reader);
+    if (s->reader_cfg)
+        shared_config_release(s->reader_cfg);
     for (int k = 0; k < PIPELINE_DEPTH; k++) {
         pthread_mutex_lock(&s->mu);
         for (size_t i = 0; i < s->b[k].nw; i++)
