@@ -9,9 +9,10 @@ hooks exchange on RabbitMQ, the Kafka mock), through both engines:
   relationctl applies the same events once, in order);
 - the platform's reads get and get_counter equal relationctl's;
 - every error status with its body (400, 401, 404, 413, 503 busy), the
-  write token;
+  write token (and its change by a reload);
 - a slow client, 200 connections at once and bodies over the cap do not
   stall Kafka (the Kafka rate during the abuse is logged, not asserted);
+  headers and bodies trickling in are cut at their deadlines;
 - Redis down: 503, nothing half applied, a retry with the same id stores
   the event once;
 - the README's curl examples run against the daemon and answer in the
@@ -441,3 +442,21 @@ def shape(v):
 def _listening(p):
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", p)) == 0
+
+
+def test_write_token_follows_a_reload(harness, daemons):
+    h = with_http(harness(kafka=False), free_port(), write_token="w1")
+    port = int(h.config["http"]["listen"].rsplit(":", 1)[1])
+    d = h.daemon(daemons).start()
+    body = {"rel_id": "loyal", "profile_a": "a", "profile_b": "b", "id": "t1"}
+    assert post(port, "/api/v1.1/relations/attach", body, "w1")[0] == 200
+    config = json.loads(json.dumps(d.config))
+    config["http"]["write_token"] = "w2"
+    d.write_config(config)
+    d.sighup()
+    wait_until(lambda: post(port, "/api/v1.1/relations/attach", body, "w2")[0] == 200,
+               timeout=30, message=d.log_tail)
+    assert post(port, "/api/v1.1/relations/attach", body, "w1")[0] == 401
+    # reads are open (no http.token): the write token is not asked of them
+    st, ans = post(port, "/api/v1.1/relations/get", {"rel_id": "loyal", "profile_id": "a"})
+    assert st == 200 and ans["data"]["total_count"] == 1, ans
