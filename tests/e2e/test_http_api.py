@@ -460,3 +460,17 @@ def test_write_token_follows_a_reload(harness, daemons):
     # reads are open (no http.token): the write token is not asked of them
     st, ans = post(port, "/api/v1.1/relations/get", {"rel_id": "loyal", "profile_id": "a"})
     assert st == 200 and ans["data"]["total_count"] == 1, ans
+
+
+def test_without_a_hook_writes_are_not_served_and_reads_are(harness, daemons):
+    h = with_http(harness(kafka=False), free_port())
+    port = int(h.config["http"]["listen"].rsplit(":", 1)[1])
+    del h.config["hooks"]
+    h.daemon(daemons).start()
+    body = {"rel_id": "loyal", "profile_a": "a", "profile_b": "b", "id": "n1"}
+    assert post(port, "/api/v1.1/relations/attach", body) == \
+        (404, {"error": 404, "error_text": "writes are not served: relationd has no hooks "
+                                           "section to deliver their triggers to"})
+    st, ans = post(port, "/api/v1.1/relations/get_counter", {"rel_id": "loyal",
+                                                             "profile_id": "a"})
+    assert st == 200 and ans["data"]["count"] == 0, ans
