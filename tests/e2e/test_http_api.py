@@ -391,14 +391,16 @@ def test_slow_clients_many_connections_and_big_bodies_do_not_stall_kafka(harness
               "included), %d connections open" % (what, len(part), took, len(part) / took,
                                                   len(opened)))
 
-    rate(events[:300], "before the abuse")
+    h.feed_kafka(events[:20])   # the group joined, the first batches through
+    h.wait_done()
+    rate(events[20:310], "before the abuse")
     threads = [threading.Thread(target=slow, args=(head,)) for head in (True, True, False)]
     threads += [threading.Thread(target=crowd, args=(200,)), threading.Thread(target=big)]
     for t in threads:
         t.start()
     try:
         time.sleep(1)
-        rate(events[300:], "during the abuse")
+        rate(events[310:], "during the abuse")
         # the slow clients are cut: headers past 5 s, a body past write_timeout_ms
         wait_until(lambda: sorted(cut) == ["body", "headers", "headers"], timeout=30)
         # writes still go through
