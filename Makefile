@@ -37,6 +37,7 @@ HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/c
 DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
                  daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/http_read.c \
+                 daemon/http_write.c daemon/http_source.c \
                  daemon/kafka_conf.c daemon/probe.c daemon/reload.c daemon/status.c \
                  daemon/hook_http.c daemon/hook_sink.c daemon/hook_deliver.c \
                  daemon/http_ui.c daemon/trigger_feed.c

@@ -303,7 +303,16 @@ const ConfigKey config_keys[] = {
     ROW("http", "listen", CFG_STRING, REQUIRED, AT(Config, http_listen),
         .doc = "`host:port` (`[::1]:9464`)"),
     ROW("http", "token", CFG_STRING, RELOAD, AT(Config, http_token),
-        .doc = "the bearer token `/v1/` requires; absent: `/v1/` is open"),
+        .doc = "the bearer token `/v1/` and `/api/` require; absent: they are open"),
+    ROW("http", "write_token", CFG_STRING, RELOAD, AT(Config, http_write_token),
+        .doc = "the bearer token the writes (`/v1/events`, `/api/v1.1/relations/attach` ...) require instead of `token`; absent: `token`"),
+    ROW("http", "max_body_bytes", CFG_INT, .dflt = "1048576", .min = 1024, .max = 67108864,
+        AT(Config, http_max_body_bytes), .doc = "the largest POST body: beyond, 413"),
+    ROW("http", "write_timeout_ms", CFG_INT, .dflt = "10000", .min = 100, .max = 3600000,
+        AT(Config, http_write_timeout_ms),
+        .doc = "a write not stored within this is answered 503 (retry it with the same id); a POST body not complete within this of its headers closes the connection, milliseconds"),
+    ROW("http", "max_writes", CFG_INT, .dflt = "256", .min = 1, .max = 100000,
+        AT(Config, http_max_writes), .doc = "write requests waiting at once, at most: beyond, 503 at once"),
 
     ROW("relation", "short", CFG_SHORT, REQUIRED, RELOAD, AT(RelationDef, short_name),
         .doc = "the relation's short name, unique"),
@@ -1014,6 +1023,8 @@ static bool load_http(Ctx *c, const json_t *root, Config *cfg)
             return false;
         if (cfg->http_token && !*cfg->http_token)
             return fail(c, "http.token", "must not be empty (leave it out for no token)");
+        if (cfg->http_write_token && !*cfg->http_write_token)
+            return fail(c, "http.write_token", "must not be empty (leave it out for none)");
         const char *colon = strrchr(cfg->http_listen, ':');
         char *end;
         long port = colon ? strtol(colon + 1, &end, 10) : -1;
@@ -1375,6 +1386,7 @@ void config_free(Config *cfg)
     hooks_free(cfg);
     free(cfg->http_listen);
     free(cfg->http_token);
+    free(cfg->http_write_token);
     for (int i = 0; i < cfg->nrelations; i++) {
         RelationDef *r = &cfg->relations[i];
         free(r->short_name);

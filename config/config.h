@@ -191,6 +191,10 @@ typedef struct {
     bool has_http;
     char *http_listen;
     char *http_token; /* NULL: /v1/ is open */
+    char *http_write_token;  /* NULL: writes take http_token */
+    int http_max_body_bytes; /* a POST body beyond: 413 */
+    int http_write_timeout_ms; /* a write not stored within: 503 */
+    int http_max_writes;     /* writes waiting at once, at most: beyond, 503 */
 
     RelationDef *relations;
     int nrelations;
@@ -221,7 +225,7 @@ void config_tls_free(TlsConfig *t);
 /* True when FILE can be read by other users than its owner and holds secrets
  * written in it, not taken from the environment (some of the value is not
  * ${NAME}): the password of redis.url, amqp.url, hooks.url or hooks[i].url,
- * http.token, a secret kafka property (*password*, *secret*, sasl.jaas*,
+ * http.token, http.write_token, a secret kafka property (*password*, *secret*, sasl.jaas*,
  * ssl.key.pem, *oauthbearer.config) of kafka or of a hook, a hook's secret
  * and its headers named *auth*, *token*, *key*, *secret* or *cookie*. what names every one ("A, B and C"; never a value)
  * and the file's mode. */

@@ -146,6 +146,9 @@ bool config_secret_exposed(const char *path, char *what, size_t len)
     const char *token = json_string_value(json_object_get(json_object_get(root, "http"), "token"));
     if (token && literal_text(token, token + strlen(token)))
         name_secret(s, "%s", "http.token");
+    token = json_string_value(json_object_get(json_object_get(root, "http"), "write_token"));
+    if (token && literal_text(token, token + strlen(token)))
+        name_secret(s, "%s", "http.write_token");
     kafka_secrets(s, json_object_get(root, "kafka"), "kafka");
     json_decref(root);
     /* "A", "A and B", "A, B and C", "A, ..., P and 3 more" */

@@ -1,9 +1,10 @@
 /* http.c — the HTTP server on http.listen (http.h): /metrics, /healthz,
- * /readyz, and the routing of /v1/ to the read API (http_read.c) once its
- * token is checked, and of the page /ui/ and its endpoints to http_ui.c
- * (the token checked here for its /v1/ ones). The sweeper has http_ui.c
- * send its streams' keepalives; a stop ends the streams (resumed) before
- * libmicrohttpd stops.
+ * /readyz, the routing of /v1/ to the read API (http_read.c) once its
+ * token is checked, of the POST routes (/v1/events, /api/...) to
+ * http_write.c, whose writes the HTTP source (http_source.c) stores, and of
+ * the page /ui/ and its endpoints to http_ui.c (the token checked here for
+ * its /v1/ ones). The sweeper has http_ui.c send its streams' keepalives; a
+ * stop ends the streams (resumed) before libmicrohttpd stops.
  *
  * Threads: libmicrohttpd runs HTTP_THREADS polling threads; they parse every
  * request and answer /metrics, /healthz and /readyz themselves (those only
@@ -21,9 +22,14 @@
  *     connection's start (or of the previous response, kept alive),
  *     however slowly they trickle in: else 408 and the connection closed
  *     (closed without an answer when not even the request line came);
- *   - the reads' queue and deadline (redis.timeout_ms): http_read.h.
- * One sweeper thread enforces both deadlines (every SWEEP_MS): the headers'
- * here, the reads' through http_reads_sweep.
+ *   - a POST's body complete within http.write_timeout_ms of its headers:
+ *     else the connection is closed (without an answer: one may be queued
+ *     already);
+ *   - the reads' queue and deadline (redis.timeout_ms): http_read.h;
+ *   - the writes' body cap, count and deadline: http_write.h, http_source.h.
+ * One sweeper thread enforces the deadlines (every SWEEP_MS): the headers'
+ * here, the reads' through http_reads_sweep, the writes' through
+ * http_source_sweep.
  *
  * Ownership: a Conn (the socket context) is allocated when its connection
  * starts and freed when it closes, listed in h->conns under h->mu for the
@@ -34,6 +40,7 @@
 #include "daemon/http.h"
 #include "daemon/http_read.h"
 #include "daemon/http_ui.h"
+#include "daemon/http_write.h"
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "lib/clock.h"
@@ -56,11 +63,13 @@
 #define SWEEP_MS 100
 
 /* A connection (its socket context): where its current request is. */
-enum { CONN_IDLE, CONN_HEADERS, CONN_REQUEST };
+enum { CONN_IDLE, CONN_HEADERS, CONN_BODY, CONN_REQUEST };
 typedef struct Conn {
     struct Conn *prev, *next;
     int fd;
-    int phase;     /* IDLE: no request line yet; HEADERS: the request line came */
+    int phase;     /* IDLE: no request line yet; HEADERS: the request line came;
+                    * BODY: a POST's body is coming */
+    int64_t body_deadline; /* BODY: its body complete by then */
     int64_t since; /* the connection's start, or the previous request's end */
     bool cut;      /* shut down by the sweeper */
 } Conn;
@@ -68,6 +77,7 @@ typedef struct Conn {
 struct Http {
     struct MHD_Daemon *mhd;
     HttpReads *reads;
+    HttpSource *writes; /* borrowed; NULL: writes not served */
     pthread_mutex_t mu;
     pthread_cond_t wake; /* the sweeper's: stopping */
     Conn *conns;
@@ -93,6 +103,12 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status, const char *type,
+                           char *body)
+{
+    return reply(c, status, type, body);
 }
 
 static char *copy(const char *s)
@@ -144,6 +160,22 @@ static void conn_phase(Http *h, struct MHD_Connection *c, int phase)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* A POST's headers came: its body is due within http.write_timeout_ms. */
+static void conn_body(Http *h, struct MHD_Connection *c)
+{
+    Conn *k = conn_of(c);
+    ConfigRef *ref = shared_config_acquire();
+    if (k) {
+        pthread_mutex_lock(&h->mu);
+        k->phase = CONN_BODY;
+        k->body_deadline = clock_now_ms() + (ref ? config_ref_get(ref)->http_write_timeout_ms
+                                                 : HEADER_DEADLINE_MS);
+        pthread_mutex_unlock(&h->mu);
+    }
+    if (ref)
+        shared_config_release(ref);
+}
+
 /* Connections opened and closed: kept in h->conns for the sweeper. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **context,
                           enum MHD_ConnectionNotificationCode code)
@@ -193,10 +225,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
     Http *h = cls;
     (void)code;
     conn_phase(h, c, CONN_IDLE);
-    if (*state) {
+    if (*state && ((HttpState *)*state)->kind == HTTP_STATE_POST)
+        http_post_completed(h->reads, h->writes, *state);
+    else if (*state)
         http_read_completed(h->reads, *state);
-        *state = NULL;
-    }
+    *state = NULL;
 }
 
 
@@ -208,7 +241,12 @@ static void *sweeper(void *arg)
     while (!h->stopping) {
         int64_t now = clock_now_ms();
         for (Conn *k = h->conns; k; k = k->next) {
-            if (k->phase == CONN_REQUEST || k->cut || now - k->since < HEADER_DEADLINE_MS)
+            if (k->phase == CONN_BODY && !k->cut && now >= k->body_deadline) {
+                /* a response may be queued already: closed without one */
+                shutdown(k->fd, SHUT_RDWR);
+                k->cut = true;
+            }
+            if (k->phase >= CONN_BODY || k->cut || now - k->since < HEADER_DEADLINE_MS)
                 continue;
             /* libmicrohttpd writes nothing before the headers are complete;
              * the socket stays open until CLOSED, which takes h->mu */
@@ -220,6 +258,7 @@ static void *sweeper(void *arg)
         }
         pthread_mutex_unlock(&h->mu);
         http_reads_sweep(h->reads, now);
+        http_source_sweep(h->writes, now);
         http_ui_sweep(now);
         pthread_mutex_lock(&h->mu);
         if (h->stopping)
@@ -235,14 +274,13 @@ static void *sweeper(void *arg)
     return NULL;
 }
 
-/* The request carries http.token (if set) as Authorization: Bearer. */
-static bool authorized(struct MHD_Connection *c, const Config *cfg)
+bool http_authorized(struct MHD_Connection *c, const char *token)
 {
-    if (!cfg->http_token)
+    if (!token)
         return true;
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     return auth && strncmp(auth, "Bearer ", 7) == 0 &&
-           http_token_equal(auth + 7, strlen(auth + 7), cfg->http_token, strlen(cfg->http_token));
+           http_token_equal(auth + 7, strlen(auth + 7), token, strlen(token));
 }
 
 static enum MHD_Result unauthorized(struct MHD_Connection *c)
@@ -266,7 +304,7 @@ static enum MHD_Result read_api(Http *h, struct MHD_Connection *c, const char *p
         return error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     const Config *cfg = config_ref_get(ref);
     enum MHD_Result ret = MHD_YES;
-    if (!authorized(c, cfg))
+    if (!http_authorized(c, cfg->http_token))
         ret = unauthorized(c);
     else if (http_read_request(h->reads, c, path, cfg, state, &status, &body))
         ret = reply(c, status, "application/json", body);
@@ -282,7 +320,7 @@ static enum MHD_Result ui(struct MHD_Connection *c, const char *url)
     if (!ref)
         return error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     const Config *cfg = config_ref_get(ref);
-    enum MHD_Result ret = http_ui_protected(url) && !authorized(c, cfg)
+    enum MHD_Result ret = http_ui_protected(url) && !http_authorized(c, cfg->http_token)
                               ? unauthorized(c)
                               : http_ui_request(c, url, cfg);
     shared_config_release(ref);
@@ -306,9 +344,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
 {
-    (void)version, (void)upload, (void)upload_size;
-    if (!*state)
-        conn_phase(cls, c, CONN_REQUEST);
+    Http *h = cls;
+    (void)version;
+    bool post = strcmp(method, "POST") == 0 && http_post_path(url);
+    if (!*state && post)
+        conn_body(h, c);
+    else if (!*state || (post && !*upload_size))
+        conn_phase(h, c, CONN_REQUEST); /* headers (and body) complete */
+    if (post)
+        return http_post(h->reads, h->writes, c, url, upload, upload_size, state);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
                      copy("{\"error\":\"only GET\"}\n"));
@@ -352,7 +396,7 @@ static void http_free(Http *h)
     free(h);
 }
 
-Http *http_start(const char *listen, char *err, size_t errlen)
+Http *http_start(const char *listen, HttpSource *writes, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -392,6 +436,7 @@ Http *http_start(const char *listen, char *err, size_t errlen)
         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
         bl, body);
+    h->writes = writes;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->wake, &ca);
     pthread_condattr_destroy(&ca);
@@ -431,6 +476,7 @@ void http_stop(Http *h)
     if (!h)
         return;
     stop_threads(h);
+    http_source_stop_writes(h->writes);
     MHD_stop_daemon(h->mhd);
     http_free(h);
 }

@@ -1,5 +1,6 @@
-/* http_read.c — the read API /v1/ (http_read.h): its arguments checked on
- * the server's threads, its reads run by READ_WORKERS threads of its own.
+/* http_read.c — the read API /v1/ and its platform-shaped twin
+ * /api/v1.1/relations/get|get_counter (http_read.h): its arguments checked
+ * on the server's threads, its reads run by READ_WORKERS threads of its own.
  *
  * Threads: each read thread has its own engine (its own Redis connection,
  * connected on its first read, switched to a reloaded configuration before
@@ -13,7 +14,8 @@
  * first of the read thread, the sweep (its deadline: arrival +
  * redis.timeout_ms) and the stop; that one resumes the connection. The
  * engine's structs (SideStats, EdgePage) are rendered here into the JSON
- * bodies. Failures: out of memory answers 503 or gives a NULL body; Redis's
+ * bodies: /v1/'s, or the platform's envelope for the /api/ reads (the same
+ * reads, the same rendering inside). Failures: out of memory answers 503 or gives a NULL body; Redis's
  * errors and timeouts answer 503 with {"error": ...}. */
 #include "daemon/http_read.h"
 #include "daemon/shared_config.h"
@@ -23,6 +25,7 @@
 #include "lib/clock.h"
 #include "lib/jsonbuf.h"
 
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,8 +41,13 @@
 /* A cursor: "<HSCAN cursor>[.<hex of a counterpart>]" */
 #define CURSOR_MAX (20 + 1 + 2 * EVENT_PROFILE_MAX)
 
-/* A /v1/ read, checked, waiting for or run by a read thread. */
+/* What a read answers: /v1/stats, /v1/edges, or the platform's get (a page
+ * of edges and the side's count) and get_counter (the statistics). */
+typedef enum { READ_STATS, READ_EDGES, READ_API_GET, READ_API_COUNTER } ReadKind;
+
+/* A read, checked, waiting for or run by a read thread. */
 typedef struct Job {
+    HttpState state;  /* HTTP_STATE_READ: first */
     struct Job *next; /* in the queue */
     struct MHD_Connection *c;
     int refs;         /* the connection's, and the read thread's while it runs it */
@@ -48,7 +56,7 @@ typedef struct Job {
     bool answered; /* status and body set, the connection resumed */
     unsigned status;
     char *body;
-    bool edges;
+    ReadKind kind;
     Side side;
     long limit;
     char rel[CONFIG_SHORT_MAX + 1];
@@ -75,6 +83,17 @@ struct HttpReads {
     int nworkers;
 };
 
+/* b's text, NUL-terminated; NULL (b freed) when out of memory. */
+static char *finished(JsonBuf *b)
+{
+    jsonbuf_char(b, '\0');
+    if (b->oom) {
+        jsonbuf_free(b);
+        return NULL;
+    }
+    return b->data;
+}
+
 /* {"error": msg}\n, NULL when out of memory */
 char *http_read_error_body(const char *msg)
 {
@@ -82,12 +101,26 @@ char *http_read_error_body(const char *msg)
     jsonbuf_cstr(&b, "{\"error\":");
     jsonbuf_string(&b, msg, strlen(msg));
     jsonbuf_cstr(&b, "}\n");
-    jsonbuf_char(&b, '\0');
-    if (b.oom) {
-        jsonbuf_free(&b);
-        return NULL;
-    }
-    return b.data;
+    return finished(&b);
+}
+
+char *http_api_error_body(unsigned status, const char *msg)
+{
+    JsonBuf b = {0};
+    jsonbuf_cstr(&b, "{\"error\":");
+    jsonbuf_int(&b, status);
+    jsonbuf_cstr(&b, ",\"error_text\":");
+    jsonbuf_string(&b, msg, strlen(msg));
+    jsonbuf_cstr(&b, "}\n");
+    return finished(&b);
+}
+
+/* j's error body, in its API's shape. */
+static char *job_error(const Job *j, unsigned status, const char *msg)
+{
+    return j->kind == READ_API_GET || j->kind == READ_API_COUNTER
+               ? http_api_error_body(status, msg)
+               : http_read_error_body(msg);
 }
 
 static int hexval(char c)
@@ -174,24 +207,22 @@ static enum MHD_Result take_arg(void *cls, enum MHD_ValueKind kind, const char *
  * again and read after that edge (all of it again if that edge went
  * meanwhile: an edge may then come twice, none is missed). NULL, or the
  * error naming the argument. */
-static const char *edges_args(struct MHD_Connection *c, Job *j)
+static const char *paging_args(const Args *a, Job *j)
 {
-    Args a = {0};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_arg, &a);
     unsigned long long v;
     j->limit = EDGES_LIMIT_DEFAULT;
-    if (a.has_limit) {
-        if (a.has_limit > 1 || a.bad_limit ||
-            !parse_digits(a.limit, a.limit + strlen(a.limit), EDGES_LIMIT_MAX, &v) || v < 1)
+    if (a->has_limit) {
+        if (a->has_limit > 1 || a->bad_limit ||
+            !parse_digits(a->limit, a->limit + strlen(a->limit), EDGES_LIMIT_MAX, &v) || v < 1)
             return "limit: an integer 1..1000 (given once)";
         j->limit = (long)v;
     }
     snprintf(j->hscan, sizeof j->hscan, "0");
     j->after[0] = '\0';
-    if (a.has_cursor) {
-        const char *cur = a.cursor, *dot = strchr(cur, '.');
+    if (a->has_cursor) {
+        const char *cur = a->cursor, *dot = strchr(cur, '.');
         const char *dend = dot ? dot : cur + strlen(cur);
-        bool bad = a.has_cursor > 1 || a.bad_cursor || !parse_digits(cur, dend, ULLONG_MAX, &v);
+        bool bad = a->has_cursor > 1 || a->bad_cursor || !parse_digits(cur, dend, ULLONG_MAX, &v);
         if (!bad && dot) {
             size_t hl = strlen(dot + 1);
             bad = hl == 0 || hl % 2 || hl / 2 > EVENT_PROFILE_MAX;
@@ -209,28 +240,35 @@ static const char *edges_args(struct MHD_Connection *c, Job *j)
     return NULL;
 }
 
-/* The configuration of this worker's read, its engine switched to it. */
-static const Config *current(Worker *w)
+/* /v1/edges' query arguments (paging_args). */
+static const char *edges_args(struct MHD_Connection *c, Job *j)
 {
-    if (!w->ref || shared_config_outdated(w->ref)) {
+    Args a = {0};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_arg, &a);
+    return paging_args(&a, j);
+}
+
+const Config *http_reader_current(ConfigRef **ref, Engine **engine)
+{
+    if (!*ref || shared_config_outdated(*ref)) {
         ConfigRef *fresh = shared_config_acquire();
         if (!fresh)
-            return w->ref ? config_ref_get(w->ref) : NULL;
+            return *ref ? config_ref_get(*ref) : NULL;
         const Config *cfg = config_ref_get(fresh);
-        if (!w->engine) {
-            w->engine = engine_create(cfg);
-            if (w->engine)
-                engine_set_reader(w->engine);
+        if (!*engine) {
+            *engine = engine_create(cfg);
+            if (*engine)
+                engine_set_reader(*engine);
         }
-        else if (!engine_set_config(w->engine, cfg)) {
+        else if (!engine_set_config(*engine, cfg)) {
             shared_config_release(fresh);
-            return config_ref_get(w->ref);
+            return config_ref_get(*ref);
         }
-        if (w->ref)
-            shared_config_release(w->ref);
-        w->ref = fresh;
+        if (*ref)
+            shared_config_release(*ref);
+        *ref = fresh;
     }
-    return w->engine ? config_ref_get(w->ref) : NULL;
+    return *engine ? config_ref_get(*ref) : NULL;
 }
 
 static void timed_out(const Job *j, char *err, size_t errlen)
@@ -238,10 +276,10 @@ static void timed_out(const Job *j, char *err, size_t errlen)
     snprintf(err, errlen, "redis: no answer within redis.timeout_ms (%d ms)", j->timeout_ms);
 }
 
-/* /v1/edges: the page's JSON, or NULL with err. */
-static char *read_edges(Worker *w, const RelationDef *rel, const Job *j, char *err, size_t errlen)
+/* A page of edges into out: "<items>":[...],"cursor":... (false with err). */
+static bool read_edges(Worker *w, const RelationDef *rel, const Job *j, const char *items,
+                       JsonBuf *out, char *err, size_t errlen)
 {
-    JsonBuf out = {0};
     EdgePage page = {0};
     long taken = 0, limit = j->limit;
     char hscan[32], next[32];
@@ -250,8 +288,10 @@ static char *read_edges(Worker *w, const RelationDef *rel, const Job *j, char *e
     bool after = j->after[0] != '\0'; /* the edge to go on after still to find */
     size_t after_len = strlen(j->after);
     char resume[CURSOR_MAX + 1] = "";
-    jsonbuf_cstr(&out, "{\"edges\":[");
-    size_t start = out.len;
+    jsonbuf_char(out, '"');
+    jsonbuf_cstr(out, items);
+    jsonbuf_cstr(out, "\":[");
+    size_t start = out->len;
     while (ok && more && !cut) {
         if (clock_now_ms() >= j->deadline) {
             timed_out(j, err, errlen);
@@ -279,9 +319,9 @@ static char *read_edges(Worker *w, const RelationDef *rel, const Job *j, char *e
                 cut = true; /* the page goes on after the last edge taken */
                 break;
             }
-            if (out.len > start)
-                jsonbuf_char(&out, ',');
-            read_edge_json(&out, rel, j->side, &page.edges[k]);
+            if (out->len > start)
+                jsonbuf_char(out, ',');
+            read_edge_json(out, rel, j->side, &page.edges[k]);
             last = &page.edges[k];
             taken++;
         }
@@ -304,75 +344,116 @@ static char *read_edges(Worker *w, const RelationDef *rel, const Job *j, char *e
         }
     }
     edge_page_free(&page);
-    if (!ok) {
-        jsonbuf_free(&out);
-        return NULL;
-    }
-    jsonbuf_cstr(&out, "],\"cursor\":");
+    if (!ok)
+        return false;
+    jsonbuf_cstr(out, "],\"cursor\":");
     if (resume[0]) {
-        jsonbuf_string(&out, resume, strlen(resume));
+        jsonbuf_string(out, resume, strlen(resume));
     } else if (more) {
-        jsonbuf_string(&out, hscan, strlen(hscan));
+        jsonbuf_string(out, hscan, strlen(hscan));
     } else {
-        jsonbuf_cstr(&out, "null");
+        jsonbuf_cstr(out, "null");
     }
-    jsonbuf_cstr(&out, "}\n");
-    jsonbuf_char(&out, '\0');
-    if (out.oom) {
-        jsonbuf_free(&out);
+    return true;
+}
+
+bool http_read_stats_json(Engine *e, const RelationDef *rel, Side side, const char *profile,
+                          JsonBuf *out, char *err, size_t errlen)
+{
+    SideStats *st = malloc(sizeof *st);
+    StatsKeep keep = {0};
+    if (!st) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return false;
     }
-    return out.data;
+    bool ok = engine_side_stats(e, rel, side, profile, st, &keep, err, errlen);
+    if (ok)
+        trigger_stats_json(out, rel, st);
+    stats_keep_free(&keep);
+    free(st);
+    return ok;
+}
+
+/* The side's edge count (get's total_count) into out. */
+static bool read_count(Worker *w, const RelationDef *rel, const Job *j, JsonBuf *out, char *err,
+                       size_t errlen)
+{
+    SideStats *st = malloc(sizeof *st);
+    StatsKeep keep = {0};
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = engine_side_stats(w->engine, rel, j->side, j->profile, st, &keep, err, errlen);
+    if (ok)
+        jsonbuf_int(out, st->count);
+    stats_keep_free(&keep);
+    free(st);
+    return ok;
+}
+
+/* The read's body into out (false with err). */
+static bool read_body(Worker *w, const RelationDef *rel, const Job *j, JsonBuf *out, char *err,
+                      size_t errlen)
+{
+    bool ok;
+    switch (j->kind) {
+    case READ_STATS:
+        ok = http_read_stats_json(w->engine, rel, j->side, j->profile, out, err, errlen);
+        break;
+    case READ_EDGES:
+        jsonbuf_char(out, '{');
+        ok = read_edges(w, rel, j, "edges", out, err, errlen);
+        jsonbuf_char(out, '}');
+        break;
+    case READ_API_COUNTER:
+        jsonbuf_cstr(out, "{\"error\":0,\"error_text\":\"Successful\",\"data\":");
+        ok = http_read_stats_json(w->engine, rel, j->side, j->profile, out, err, errlen);
+        jsonbuf_char(out, '}');
+        break;
+    default: /* READ_API_GET */
+        jsonbuf_cstr(out, "{\"error\":0,\"error_text\":\"Successful\",\"data\":{"
+                          "\"total_count\":");
+        ok = read_count(w, rel, j, out, err, errlen);
+        jsonbuf_char(out, ',');
+        ok = ok && read_edges(w, rel, j, "relations", out, err, errlen);
+        jsonbuf_cstr(out, "}}");
+        break;
+    }
+    jsonbuf_char(out, '\n');
+    return ok;
 }
 
 /* Runs a read: its status, *body set (NULL when out of memory). */
 static unsigned run_read(Worker *w, const Job *j, char **body)
 {
     char err[512];
-    const Config *cfg = current(w);
+    const Config *cfg = http_reader_current(&w->ref, &w->engine);
     const RelationDef *rel = cfg ? config_relation(cfg, j->rel) : NULL;
     *body = NULL;
     if (!cfg) {
-        *body = http_read_error_body("out of memory");
+        *body = job_error(j, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     }
     if (!rel) { /* gone with a reload since the request was checked */
         snprintf(err, sizeof err, "unknown relation \"%s\"", j->rel);
-        *body = http_read_error_body(err);
+        *body = job_error(j, MHD_HTTP_NOT_FOUND, err);
         return MHD_HTTP_NOT_FOUND;
     }
-    if (!engine_layout_known(w->engine, err, sizeof err)) {
-        /* a layout not known, or Redis unreachable */
-    } else if (j->edges) {
-        *body = read_edges(w, rel, j, err, sizeof err);
-    } else {
-        SideStats *st = malloc(sizeof *st);
-        StatsKeep keep = {0};
-        if (!st) {
-            *body = http_read_error_body("out of memory");
-            return MHD_HTTP_SERVICE_UNAVAILABLE;
+    /* else a layout not known, or Redis unreachable */
+    if (engine_layout_known(w->engine, err, sizeof err)) {
+        JsonBuf out = {0};
+        if (read_body(w, rel, j, &out, err, sizeof err)) {
+            if ((*body = finished(&out)))
+                return MHD_HTTP_OK;
+            snprintf(err, sizeof err, "out of memory");
+        } else {
+            jsonbuf_free(&out);
         }
-        if (engine_side_stats(w->engine, rel, j->side, j->profile, st, &keep, err, sizeof err)) {
-            JsonBuf text = {0};
-            trigger_stats_json(&text, rel, st);
-            jsonbuf_cstr(&text, "\n");
-            jsonbuf_char(&text, '\0');
-            stats_keep_free(&keep);
-            if (text.oom) {
-                jsonbuf_free(&text);
-                free(st);
-                return MHD_HTTP_SERVICE_UNAVAILABLE;
-            }
-            *body = text.data;
-        }
-        free(st);
     }
-    if (*body)
-        return MHD_HTTP_OK;
     if (clock_now_ms() >= j->deadline)
         timed_out(j, err, sizeof err);
-    *body = http_read_error_body(err);
+    *body = job_error(j, MHD_HTTP_SERVICE_UNAVAILABLE, err);
     return MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
@@ -444,7 +525,7 @@ bool http_read_path(const char *url)
 static const char *check_request(struct MHD_Connection *c, const char *path, const Config *cfg,
                                  Job *j, unsigned *status, char *msg, size_t msglen)
 {
-    j->edges = strncmp(path, "/v1/edges/", 10) == 0;
+    j->kind = strncmp(path, "/v1/edges/", 10) == 0 ? READ_EDGES : READ_STATS;
     const char *p = path + 10; /* both prefixes are 10 bytes long */
     const char *s1 = strchr(p, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
     char side_name[16];
@@ -465,31 +546,27 @@ static const char *check_request(struct MHD_Connection *c, const char *path, con
     *status = MHD_HTTP_BAD_REQUEST;
     if (!decode(s2 + 1, s2 + 1 + strlen(s2 + 1), j->profile, sizeof j->profile) || !*j->profile)
         return "profile: 1..128 bytes, percent-encoded";
-    return j->edges ? edges_args(c, j) : NULL;
+    return j->kind == READ_EDGES ? edges_args(c, j) : NULL;
 }
 
-bool http_read_request(HttpReads *r, struct MHD_Connection *c, const char *path,
-                       const Config *cfg, void **state, unsigned *status, char **body)
+/* The answer of a resumed request's read. */
+static void resumed(HttpReads *r, Job *j, unsigned *status, char **body)
 {
-    Job *j = *state;
-    if (j) { /* resumed: answered */
-        pthread_mutex_lock(&r->mu);
-        *body = j->body;
-        *status = j->status;
-        j->body = NULL;
-        pthread_mutex_unlock(&r->mu);
-        return true;
-    }
+    pthread_mutex_lock(&r->mu);
+    *body = j->body;
+    *status = j->status;
+    j->body = NULL;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Queues j (checked) for a read thread, c suspended: false, *state = j.
+ * Else true with the answer (j freed). */
+static bool queue_job(HttpReads *r, struct MHD_Connection *c, const Config *cfg, Job *j,
+                      void **state, unsigned *status, char **body)
+{
     char msg[128];
-    const char *bad;
-    if (!(j = calloc(1, sizeof *j))) {
-        *status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        *body = http_read_error_body("out of memory");
-        return true;
-    }
-    if ((bad = check_request(c, path, cfg, j, status, msg, sizeof msg)))
-        goto refused;
     j->c = c;
+    j->state.kind = HTTP_STATE_READ;
     j->refs = 1;
     j->timeout_ms = cfg->redis_timeout_ms;
     j->deadline = clock_now_ms() + cfg->redis_timeout_ms;
@@ -498,8 +575,9 @@ bool http_read_request(HttpReads *r, struct MHD_Connection *c, const char *path,
         pthread_mutex_unlock(&r->mu);
         *status = MHD_HTTP_SERVICE_UNAVAILABLE;
         snprintf(msg, sizeof msg, "busy: %d reads waiting already, retry later", READ_QUEUE_MAX);
-        bad = msg;
-        goto refused;
+        *body = job_error(j, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+        free(j);
+        return true;
     }
     MHD_suspend_connection(c); /* before a read thread may resume it */
     if (r->tail)
@@ -512,10 +590,128 @@ bool http_read_request(HttpReads *r, struct MHD_Connection *c, const char *path,
     pthread_cond_signal(&r->queued);
     pthread_mutex_unlock(&r->mu);
     return false;
-refused:
-    free(j);
-    *body = http_read_error_body(bad);
-    return true;
+}
+
+bool http_read_request(HttpReads *r, struct MHD_Connection *c, const char *path,
+                       const Config *cfg, void **state, unsigned *status, char **body)
+{
+    Job *j = *state;
+    if (j) { /* resumed: answered */
+        resumed(r, j, status, body);
+        return true;
+    }
+    char msg[128];
+    const char *bad;
+    if (!(j = calloc(1, sizeof *j))) {
+        *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        *body = http_read_error_body("out of memory");
+        return true;
+    }
+    if ((bad = check_request(c, path, cfg, j, status, msg, sizeof msg))) {
+        free(j);
+        *body = http_read_error_body(bad);
+        return true;
+    }
+    return queue_job(r, c, cfg, j, state, status, body);
+}
+
+/* The platform's body into j: NULL, or the error to answer with *status
+ * (msg holding it). */
+static const char *check_api(const char *what, const char *body, size_t len, const Config *cfg,
+                             Job *j, unsigned *status, char *msg, size_t msglen)
+{
+    static const char *const keys[] = {"rel_id", "profile_id", "direction", "limit", "cursor"};
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr), *v;
+    const char *key;
+    *status = MHD_HTTP_BAD_REQUEST;
+    j->kind = strcmp(what, "get") == 0 ? READ_API_GET : READ_API_COUNTER;
+    if (!root) {
+        snprintf(msg, msglen, "body: not JSON: %s at column %d", jerr.text, jerr.column);
+        return msg;
+    }
+    const char *bad = NULL;
+    if (!json_is_object(root))
+        bad = "body: must be a JSON object";
+    json_object_foreach(root, key, v) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+            known |= strcmp(key, keys[i]) == 0;
+        if (!known && !bad) {
+            snprintf(msg, msglen, "%.64s: not a field (rel_id, profile_id, direction, limit, "
+                     "cursor)", key);
+            bad = msg;
+        }
+    }
+    v = json_object_get(root, "rel_id");
+    if (!bad && (!json_is_string(v) || json_string_length(v) > CONFIG_SHORT_MAX))
+        bad = "rel_id: required, a relation's short name";
+    if (!bad) {
+        snprintf(j->rel, sizeof j->rel, "%s", json_string_value(v));
+        if (!config_relation(cfg, j->rel)) {
+            *status = MHD_HTTP_NOT_FOUND;
+            snprintf(msg, msglen, "rel_id: unknown relation \"%s\"", j->rel);
+            bad = msg;
+        }
+    }
+    v = json_object_get(root, "profile_id");
+    if (!bad && json_is_integer(v))
+        snprintf(j->profile, sizeof j->profile, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (!bad && json_is_string(v) && json_string_length(v) >= 1 &&
+             json_string_length(v) <= EVENT_PROFILE_MAX && !memchr(json_string_value(v), 0,
+                                                                   json_string_length(v)))
+        snprintf(j->profile, sizeof j->profile, "%s", json_string_value(v));
+    else if (!bad)
+        bad = "profile_id: required, a string of 1..128 bytes or an integer";
+    v = json_object_get(root, "direction");
+    j->side = SIDE_DIRECT;
+    if (!bad && v && json_is_string(v) && strcmp(json_string_value(v), "reverse") == 0)
+        j->side = SIDE_REVERSE;
+    else if (!bad && v && !(json_is_string(v) && strcmp(json_string_value(v), "direct") == 0))
+        bad = "direction: direct or reverse";
+    Args a = {0};
+    v = json_object_get(root, "limit");
+    if (!bad && v) {
+        a.has_limit = 1;
+        a.bad_limit = !json_is_integer(v) || json_integer_value(v) < 1 ||
+                      json_integer_value(v) > EDGES_LIMIT_MAX;
+        if (!a.bad_limit)
+            snprintf(a.limit, sizeof a.limit, "%d", (int)json_integer_value(v));
+    }
+    v = json_object_get(root, "cursor");
+    if (!bad && v && !json_is_null(v)) {
+        a.has_cursor = 1;
+        a.bad_cursor = !json_is_string(v) || json_string_length(v) > CURSOR_MAX;
+        if (!a.bad_cursor)
+            snprintf(a.cursor, sizeof a.cursor, "%s", json_string_value(v));
+    }
+    if (!bad)
+        bad = paging_args(&a, j);
+    json_decref(root);
+    return bad;
+}
+
+bool http_read_api(HttpReads *r, struct MHD_Connection *c, const char *what, const char *body,
+                   size_t len, const Config *cfg, void **state, unsigned *status, char **out)
+{
+    Job *j = *state;
+    if (j) { /* resumed: answered */
+        resumed(r, j, status, out);
+        return true;
+    }
+    char msg[256];
+    const char *bad;
+    if (!(j = calloc(1, sizeof *j))) {
+        *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        *out = http_api_error_body(*status, "out of memory");
+        return true;
+    }
+    if ((bad = check_api(what, body, len, cfg, j, status, msg, sizeof msg))) {
+        *out = http_api_error_body(*status, bad);
+        free(j);
+        return true;
+    }
+    return queue_job(r, c, cfg, j, state, status, out);
 }
 
 void http_read_completed(HttpReads *r, void *state)
@@ -540,7 +736,8 @@ void http_reads_sweep(HttpReads *r, int64_t now)
         r->nqueued--;
         char err[128];
         timed_out(j, err, sizeof err);
-        if (job_answer(j, MHD_HTTP_SERVICE_UNAVAILABLE, http_read_error_body(err)))
+        if (job_answer(j, MHD_HTTP_SERVICE_UNAVAILABLE,
+                       job_error(j, MHD_HTTP_SERVICE_UNAVAILABLE, err)))
             resume[nresume++] = j->c;
     }
     r->tail = NULL;
@@ -551,7 +748,8 @@ void http_reads_sweep(HttpReads *r, int64_t now)
         char err[128];
         if (j && now >= j->deadline && !j->answered) {
             timed_out(j, err, sizeof err);
-            if (job_answer(j, MHD_HTTP_SERVICE_UNAVAILABLE, http_read_error_body(err)))
+            if (job_answer(j, MHD_HTTP_SERVICE_UNAVAILABLE,
+                       job_error(j, MHD_HTTP_SERVICE_UNAVAILABLE, err)))
                 resume[nresume++] = j->c;
         }
     }
@@ -574,7 +772,7 @@ void http_reads_stop(HttpReads *r)
         r->head = j->next;
         r->nqueued--;
         if (job_answer(j, MHD_HTTP_SERVICE_UNAVAILABLE,
-                       http_read_error_body("relationd is stopping"))) {
+                       job_error(j, MHD_HTTP_SERVICE_UNAVAILABLE, "relationd is stopping"))) {
             pthread_mutex_unlock(&r->mu);
             MHD_resume_connection(j->c);
             pthread_mutex_lock(&r->mu);

@@ -10,6 +10,7 @@
 #include "daemon/amqp_source.h"
 #include "daemon/hook_deliver.h"
 #include "daemon/http.h"
+#include "daemon/http_source.h"
 #include "daemon/kafka_source.h"
 #include "daemon/lifecycle.h"
 #include "daemon/metrics.h"
@@ -134,6 +135,7 @@ typedef struct {
     Engine *reads; /* the read API's Redis, checked when there is no source */
     RedisLink reads_link;
     bool reads_seen;
+    HttpSource *writes; /* the HTTP writes: with http and hooks */
     Http *http;
 } Parts;
 
@@ -178,7 +180,20 @@ static bool start(Parts *p, const Config *running)
     }
     if (p->amqp)
         metrics_waiting("amqp source", "connections to redis and the queue");
-    if (running->has_http && !(p->http = http_start(running->http_listen, err, sizeof err))) {
+    if (running->has_http && running->nhooks > 0) {
+        if (!(p->writes = http_source_new(err, sizeof err))) {
+            log_at(LOG_ERROR, "main", "http source: %s", err);
+            lifecycle_request_stop(0);
+            return false;
+        }
+        if (!http_source_start(p->writes)) {
+            log_at(LOG_ERROR, "main", "cannot start a thread");
+            lifecycle_request_stop(0);
+            return false;
+        }
+    }
+    if (running->has_http &&
+        !(p->http = http_start(running->http_listen, p->writes, err, sizeof err))) {
         log_at(LOG_ERROR, "main", "%s", err);
         lifecycle_request_stop(0);
         return false;
@@ -243,7 +258,8 @@ static void run(Parts *p, const sigset_t *sigs, const char *path, const Config *
 
 static bool sources_done(const Parts *p)
 {
-    return (!p->kafka || kafka_source_done(p->kafka)) && (!p->amqp || amqp_source_done(p->amqp));
+    return (!p->kafka || kafka_source_done(p->kafka)) &&
+           (!p->amqp || amqp_source_done(p->amqp)) && http_source_done(p->writes);
 }
 
 /* Drain: stop fetching, finish the batch, confirm, commit/ack, close. A
@@ -276,6 +292,7 @@ static int drain(const Parts *p, const sigset_t *sigs, int shutdown_timeout_ms)
 static void stop(Parts *p)
 {
     http_stop(p->http);
+    http_source_free(p->writes);
     engine_free(p->reads);
     amqp_source_free(p->amqp);
     kafka_source_free(p->kafka);

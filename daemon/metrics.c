@@ -73,8 +73,8 @@ static struct {
 } hooks[MAX_HOOKS];
 static int nhooks;
 
-static const char *const source_names[SOURCE_COUNT] = {[SOURCE_KAFKA] = "kafka",
-                                                       [SOURCE_AMQP] = "amqp"};
+static const char *const source_names[SOURCE_COUNT] = {
+    [SOURCE_KAFKA] = "kafka", [SOURCE_AMQP] = "amqp", [SOURCE_HTTP] = "http"};
 static const char *const result_names[] = {"applied", "duplicate", "stale", "invalid"};
 
 static int result_index(ApplyStatus r)

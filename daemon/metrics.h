@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* A source of events: the label source="kafka" / "amqp" of
- * relationd_events_total and relationd_dead_letters_total. */
-typedef enum { SOURCE_KAFKA, SOURCE_AMQP, SOURCE_COUNT } SourceId;
+/* A source of events: the label source="kafka" / "amqp" / "http" (the HTTP
+ * writes) of relationd_events_total and relationd_dead_letters_total. */
+typedef enum { SOURCE_KAFKA, SOURCE_AMQP, SOURCE_HTTP, SOURCE_COUNT } SourceId;
 
 /* A batch's applied events by result (APPLY_*), and its dead letters. */
 void metrics_events(SourceId s, ApplyStatus result, unsigned long n);

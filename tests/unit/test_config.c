@@ -1454,7 +1454,7 @@ static void test_config_secret_exposed(void **state)
         "'sasl.oauthbearer.client.secret':'pre-${PW}'}},"
         "'amqp':{'url':'amqp://u:amqp@h/','queue':'q','dead_letter_exchange':'x'},"
         "'hooks':{'url':'amqp://u:${PW}@h/'},"
-        "'http':{'listen':'127.0.0.1:1','token':'t0ken'},'relations':[]}");
+        "'http':{'listen':'127.0.0.1:1','token':'t0ken','write_token':'wr1te'},'relations':[]}");
     assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
     free(body);
     close(fd);
@@ -1462,7 +1462,7 @@ static void test_config_secret_exposed(void **state)
     assert_int_equal(chmod(path, 0640), 0);
     assert_true(config_secret_exposed(path, what, sizeof what));
     assert_string_equal(what, "the password of redis.url, the password of amqp.url, http.token, "
-                              "kafka.properties.sasl.password and "
+                              "http.write_token, kafka.properties.sasl.password and "
                               "kafka.properties.sasl.oauthbearer.client.secret (mode 0640)");
     char small[40]; /* cut, still a string */
     assert_true(config_secret_exposed(path, small, sizeof small));
@@ -1550,6 +1550,8 @@ static void test_config_reload_follows_the_table(void **state)
         {"hooks", "exchange", "\"e9\""},        {"hooks", "declare", "false"},
         {"hooks", "max_backlog", "7"},
         {"http", "listen", "\"127.0.0.1:9\""},  {"http", "token", "\"t9\""},
+        {"http", "write_token", "\"w9\""},    {"http", "max_body_bytes", "4096"},
+        {"http", "write_timeout_ms", "700"},  {"http", "max_writes", "9"},
     };
     const char *base = "{\"redis\":{\"url\":\"redis://h1:1/0\"},"
                        "\"kafka\":{\"brokers\":\"b1\",\"topics\":[\"t1\"],\"dead_letter_topic\":\"d1\"},"
