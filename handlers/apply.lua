@@ -115,6 +115,23 @@ local function bind()
   tunpack, tonum, cpack = unpack, tonumber, cmsgpack.pack
 end
 
+-- Small integers to their decimal text and back by a table lookup: a
+-- string.format or a string's conversion to a number costs a C call and a
+-- printf or strtod (counts and most int totals are small).
+local NSTR, NNUM = {}, {}
+for v = 0, 255 do
+  local s = '' .. v
+  NSTR[v], NNUM[s] = s, v
+end
+-- v (an integer) as decimal text
+local function dec(v)
+  return NSTR[v] or sformat('%d', v)
+end
+-- decimal text s as a number (nil when it is none)
+local function num(s)
+  return NNUM[s] or tonum(s)
+end
+
 -- Compares two int64 decimal strings: -1, 0 or 1.
 local function vcmp(x, y)
   local xn, yn = x:sub(1, 1) == '-', y:sub(1, 1) == '-'
@@ -205,7 +222,7 @@ local function weights_of(C, raw, out, txt)
     local comma = raw:find(',', from, true)
     local tok = raw:sub(from, (comma or 0) - 1)
     if tok ~= '' then
-      local v = tonum(tok)
+      local v = NNUM[tok] or tonum(tok)
       if not v then error('edge value ' .. raw .. ': position ' .. slot .. ' is not a number') end
       local i = ofslot[slot]
       if i then
@@ -229,7 +246,7 @@ local function pack(C, w, ver, txt)
     local v = w[i]
     if v then
       local s = slot[i]
-      parts[s] = txt and txt[i] or sformat('%d', v)
+      parts[s] = txt and txt[i] or NSTR[v] or sformat('%d', v)
       if s > hi then hi = s end
     end
   end
@@ -333,7 +350,7 @@ local function scan_edges(C, S)
       for j = 1, #tops do local i = tops[j]
         local text = match(raw, tpat[j], from)
         if text and text ~= '' then
-          local v = tonum(text)
+          local v = NNUM[text] or tonum(text)
           if not v then error('edge value ' .. raw .. ': not a packed value') end
           m = m or f:sub(2)
           tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v, text, m)
@@ -346,7 +363,7 @@ local function scan_edges(C, S)
       local v = new[i]
       if v then
         tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v,
-                       S.newt[i] or sformat('%d', v), cp)
+                       S.newt[i] or dec(v), cp)
       end
     end
   end
@@ -397,7 +414,7 @@ local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
   local vs, ss, ms, n, at, lastother = S.tv[j], S.ts[j], S.tm[j], #flat / 2, nil, nil
   for q = 1, n do
     local m, sc = flat[2 * q - 1], flat[2 * q]
-    vs[q], ss[q], ms[q] = tonum(sc), sc, m
+    vs[q], ss[q], ms[q] = num(sc), sc, m
     if m == cp then at = q else lastother = q end
   end
   local complete = n == pcb
@@ -408,7 +425,7 @@ local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
     n = n - 1
   end
   if stay then
-    local sv = sformat('%d', nv)
+    local sv = dec(nv)
     call('ZADD', key, sv, cp)
     n = insert(desc, vs, ss, ms, n, n + 1, nv, sv, cp)
   elseif at then
@@ -454,7 +471,7 @@ local function window(S, h, nh)
       S.append = false
     end
     S.pos = pos
-    h[nh + 1], h[nh + 2] = '#z', sformat('%d', (pos + 1) % DEDUP_IDS)
+    h[nh + 1], h[nh + 2] = '#z', dec((pos + 1) % DEDUP_IDS)
   else
     local w = S.w or ''
     if #w < 56 then
@@ -645,7 +662,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
 
   local old, oldver = false, nil
   if raw then old, oldver = weights_of(C, raw, S.old, S.oldt) end
-  local edges = (before[1] or '0') + 0 -- before this event
+  local edges = num(before[1] or '0') -- before this event
   S.edges = edges
 
   local tomb = nil
@@ -672,7 +689,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
       if a == 'n' then
         new[i] = false
       else
-        local v = a + 0
+        local v = NNUM[a] or a + 0
         if op == 's' and typ[i] ~= 2 then
           v = (new[i] or 0) + v
           if v > MAX or v < -MAX then
@@ -714,7 +731,8 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
     end
     local pos = C.pos
     for j = 1, nf do
-      local v = (before[pos[fields[j]]] or '0') + deltas[j]
+      local b = before[pos[fields[j]]]
+      local v = (b and (NNUM[b] or b + 0) or 0) + deltas[j]
       vals[j] = v
       if v >= EXACT or v <= -EXACT then
         exact = false
@@ -819,7 +837,7 @@ local function commit(C, S, keys, date, version)
     end
     for j = 1, #C.tops do local i = C.tops[j]
       local ov, nv = old and old[i], new and new[i]
-      local pcb = (before[C.pos[C.cf[i]]] or 0) + 0
+      local pcb = num(before[C.pos[C.cf[i]]] or '0')
       local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
       tops[j] = top_change(C, S, j, i, keys[S.ktomb + j], cb, ca, pcb, pca)
     end
@@ -864,7 +882,7 @@ local function commit(C, S, keys, date, version)
         nd = nd + 1
         del[nd] = fields[j]
       else
-        h[nh + 1], h[nh + 2] = fields[j], sformat('%d', v)
+        h[nh + 1], h[nh + 2] = fields[j], NSTR[v] or sformat('%d', v)
         nh = nh + 2
       end
     end
