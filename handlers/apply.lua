@@ -143,14 +143,25 @@ local function vcmp(x, y)
 end
 
 -- Compares two strings byte by byte (memcmp, then the shorter first):
--- true when a < b. Lua's '<' would use the locale's collation.
+-- true when a < b. Lua's '<' would use the locale's collation. Eight bytes
+-- of each per string.byte (a C call costs ten times a comparison); a byte
+-- past the end is nil, taken as -1 (the shorter first).
 local function blt(a, b)
-  local n = #a < #b and #a or #b
-  for k = 1, n do
-    local x, y = sbyte(a, k), sbyte(b, k)
-    if x ~= y then return x < y end
+  if a == b then return false end
+  local k = 1
+  while true do
+    local a1, a2, a3, a4, a5, a6, a7, a8 = sbyte(a, k, k + 7)
+    local b1, b2, b3, b4, b5, b6, b7, b8 = sbyte(b, k, k + 7)
+    if a1 ~= b1 then return (a1 or -1) < (b1 or -1) end
+    if a2 ~= b2 then return (a2 or -1) < (b2 or -1) end
+    if a3 ~= b3 then return (a3 or -1) < (b3 or -1) end
+    if a4 ~= b4 then return (a4 or -1) < (b4 or -1) end
+    if a5 ~= b5 then return (a5 or -1) < (b5 or -1) end
+    if a6 ~= b6 then return (a6 or -1) < (b6 or -1) end
+    if a7 ~= b7 then return (a7 or -1) < (b7 or -1) end
+    if a8 ~= b8 then return (a8 or -1) < (b8 or -1) end
+    k = k + 8
   end
-  return #a < #b
 end
 
 -- call(cmd, key, ...list) in calls of at most 1000 elements (an even
@@ -184,6 +195,30 @@ for r = 1, #REL do
     local skip = ''
     for _ = 2, C.slot[C.tops[j]] do skip = skip .. '[^,]*,' end
     C.tpat[j] = '^' .. skip .. '([^,]*)'
+  end
+  -- with one or two tops: one pattern capturing both positions (in slot
+  -- order; C.tcap[j]: top j's capture), so that an edge costs one match
+  -- (a position left out at the end, or a comma missing, captures '')
+  if #C.tops == 1 or #C.tops == 2 then
+    local maxs, capof = 0, {}
+    for j = 1, #C.tops do
+      local sl = C.slot[C.tops[j]]
+      capof[sl] = j
+      if sl > maxs then maxs = sl end
+    end
+    local pat, ncap = '^', 0
+    C.tcap = {}
+    for sl = 1, maxs do
+      if sl > 1 then pat = pat .. ',?' end
+      if capof[sl] then
+        ncap = ncap + 1
+        C.tcap[capof[sl]] = ncap
+        pat = pat .. '([^,]*)'
+      else
+        pat = pat .. '[^,]*'
+      end
+    end
+    C.tall = pat
   end
   C.s = {}
   for k = 1, 2 do
@@ -316,7 +351,18 @@ end
 -- the new n.
 local function insert(desc, vs, ss, ms, n, K, v, s, m)
   local p = n + 1
-  while p > 1 and ranks_before(desc, v, m, vs[p - 1], ms[p - 1]) do p = p - 1 end
+  -- ranks_before(desc, v, m, vs[p - 1], ms[p - 1]), inlined
+  if desc then
+    while p > 1 do
+      local pv = vs[p - 1]
+      if v > pv or (v == pv and blt(ms[p - 1], m)) then p = p - 1 else break end
+    end
+  else
+    while p > 1 do
+      local pv = vs[p - 1]
+      if v < pv or (v == pv and blt(m, ms[p - 1])) then p = p - 1 else break end
+    end
+  end
   if p > K then return n end
   if n < K then n = n + 1 end
   for q = n, p + 1, -1 do vs[q], ss[q], ms[q] = vs[q - 1], ss[q - 1], ms[q - 1] end
@@ -335,7 +381,7 @@ local function scan_edges(C, S)
   -- a side whose only edge (if any) is this call's has nothing to read
   local others = S.edges - (S.wold and 1 or 0)
   local all = others > 0 and call('HGETALL', S.k_side) or NOTHING
-  local cp, new, tops, tpat = S.cp, S.wnew, C.tops, C.tpat
+  local cp, new, tops, tpat, tall, tcap = S.cp, S.wnew, C.tops, C.tpat, C.tall, C.tcap
   local ecp = '@' .. cp
   local tv, tm, ts, tn, order, L = S.tv, S.tm, S.ts, S.tn, C.order, C.L
   local find, match = sfind, string.match
@@ -347,8 +393,15 @@ local function scan_edges(C, S)
       local semi = find(raw, ';', 1, true)
       local from = semi and semi + 1 or 1
       local m = nil
+      local c1, c2
+      if tall then c1, c2 = match(raw, tall, from) end
       for j = 1, #tops do local i = tops[j]
-        local text = match(raw, tpat[j], from)
+        local text
+        if tall then
+          if tcap[j] == 1 then text = c1 else text = c2 end
+        else
+          text = match(raw, tpat[j], from)
+        end
         if text and text ~= '' then
           local v = NNUM[text] or tonum(text)
           if not v then error('edge value ' .. raw .. ': not a packed value') end
@@ -816,8 +869,9 @@ local function write_side(S, h, nh, nd)
   end
 end
 
--- Phase 2 of a side prepared with status 1: the writes. Returns the reply of
--- the side: {1} or {1, record}.
+-- Phase 2 of a side prepared with status 1: the writes. Returns the side's
+-- status 1 and its record (none without a change): two values, not a table
+-- (one table less per side).
 local function commit(C, S, keys, date, version)
   local n = C.n
   local k_side, cp, get = S.k_side, S.cp, S.get
@@ -863,7 +917,7 @@ local function commit(C, S, keys, date, version)
 
   if not kind then
     write_side(S, h, nh, 0)
-    return {1}
+    return 1
   end
 
   if kind == 3 then
@@ -900,21 +954,19 @@ local function commit(C, S, keys, date, version)
   local record = cpack(rec)
   call('HSET', S.k_out, S.key, record)
   write_side(S, h, nh, nd)
-  return {1, record}
+  return 1, record
 end
 
--- A prepared side's reply: {1[, record]}, {2[, record]} or {3}.
+-- A prepared side's status and record (or false/nil): 1[, record],
+-- 2[, record] or 3.
 local function finish(C, S, keys, date, version)
   if S.unfence then call('HDEL', S.k_side, '#fence') end
   if S.status == 1 then return commit(C, S, keys, date, version) end
-  if S.status == 2 then
-    if S.pending then return {2, S.pending} end
-    return {2}
-  end
+  if S.status == 2 then return 2, S.pending end
   -- stale: only remembered
   S.dc = 0
   write_side(S, S.h, 0, 0)
-  return {3}
+  return 3
 end
 
 -- One side. KEYS: side, ids, out, tomb, tops, [seen]; ARGV: relation index,
@@ -932,7 +984,9 @@ local function apply1(keys, args)
                       args, 9)
   if why == FENCED then return fenced(keys[1]) end
   if why then return redis.error_reply('INVALID ' .. why) end
-  return finish(C, S, keys, args[4], version)
+  local st, record = finish(C, S, keys, args[4], version)
+  if record then return {st, record} end
+  return {st}
 end
 
 -- An error (a key of another type, Redis out of memory...): the sides
@@ -979,9 +1033,9 @@ local function apply2_(keys, args)
     end
   end
   if why then return redis.error_reply('INVALID ' .. why) end
-  local d = finish(C, D, keys, args[4], version)
-  local r = finish(C, R, keys, args[4], version)
-  return {d[1], d[2] or '', r[1], r[2] or ''}
+  local d, drec = finish(C, D, keys, args[4], version)
+  local r, rrec = finish(C, R, keys, args[4], version)
+  return {d, drec or '', r, rrec or ''}
 end
 
 local function apply2(keys, args)
