@@ -220,6 +220,10 @@ for r = 1, #REL do
     end
     C.tall = pat
   end
+  -- the side hash's fields that are no edge (scan_edges)
+  C.nonedge = {['#w'] = true, ['#z'] = true, ['#fence'] = true, ['#rebuild'] = true,
+               ['#last'] = true}
+  for j = 1, #C.hm do C.nonedge[C.hm[j]] = true end
   C.s = {}
   for k = 1, 2 do
     local S = {old = {}, new = {}, oldt = {}, newt = {}, acct = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {},
@@ -382,17 +386,19 @@ local function scan_edges(C, S)
   local others = S.edges - (S.wold and 1 or 0)
   local all = others > 0 and call('HGETALL', S.k_side) or NOTHING
   local cp, new, tops, tpat, tall, tcap = S.cp, S.wnew, C.tops, C.tpat, C.tall, C.tcap
-  local ecp = '@' .. cp
+  local ecp = S.get[S.ie] -- '@' .. cp
   local tv, tm, ts, tn, order, L = S.tv, S.tm, S.ts, S.tn, C.order, C.L
-  local find, match = sfind, string.match
+  local find, match, nonedge = sfind, string.match, C.nonedge
   for j = 1, #tops do tn[j] = 0 end
   for k = 1, #all, 2 do
     local f = all[k]
-    if sbyte(f, 1) == 64 and f ~= ecp then -- '@'
+    -- an edge: '@' .. its counterpart (m); the fields the layout names
+    -- otherwise are passed over by a table lookup (a C call costs more)
+    local m = not nonedge[f] and f ~= ecp and match(f, '^@(.*)')
+    if m then
       local raw = all[k + 1]
       local semi = find(raw, ';', 1, true)
       local from = semi and semi + 1 or 1
-      local m = nil
       local c1, c2
       if tall then c1, c2 = match(raw, tall, from) end
       for j = 1, #tops do local i = tops[j]
@@ -405,7 +411,6 @@ local function scan_edges(C, S)
         if text and text ~= '' then
           local v = NNUM[text] or tonum(text)
           if not v then error('edge value ' .. raw .. ': not a packed value') end
-          m = m or f:sub(2)
           tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v, text, m)
         end
       end
@@ -883,7 +888,21 @@ local function commit(C, S, keys, date, version)
   -- call before the side's hash changes (the call is made again once it is
   -- removed; these writes are idempotent).
   local tops = S.tops
-  if kind then
+  if kind and S.edges - (old and 1 or 0) == 0 then
+    -- no edge but this call's (a limit is at least 1: no top key before
+    -- nor after): each top is this edge alone, or empty (what scan_edges
+    -- and top_change give, without their loops)
+    for j = 1, #C.tops do
+      local i, t = C.tops[j], S.rt[j]
+      local v, k = new and new[i], 0
+      if v then
+        t[1], t[2] = cp, S.newt[i] or dec(v)
+        k = 2
+      end
+      for q = #t, k + 1, -1 do t[q] = nil end
+      tops[j] = t
+    end
+  elseif kind then
     local cb = S.edges
     local ca = cb + S.dc
     for j = 1, #C.tops do local i = C.tops[j]
