@@ -421,7 +421,7 @@ local function scan_edges(C, S)
       local v = new[i]
       if v then
         tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v,
-                       S.newt[i] or dec(v), cp)
+                       S.tnew[i] or dec(v), cp)
       end
     end
   end
@@ -670,7 +670,7 @@ end
 -- out, tomb, tops, [seen] (nk keys in all).
 local FENCED = {}
 
-local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, args, first)
+local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, args, first, twin)
   local n, typ = C.n, C.typ
   local k_side = keys[o + 1]
   S.k_side, S.k_ids, S.k_out, S.ktomb, S.cp, S.key = k_side, keys[o + 2], keys[o + 3], o + 4, cp,
@@ -695,7 +695,10 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   -- false without a rebuild; never nil: Lua 5.1 gives a key set to nil a
   -- slot all the same, and S, full, would be rehashed on every call
   S.rb = before[ie + 2]
-  for j = #before, iw, -1 do before[j] = nil end -- the statistics alone
+  -- the statistics alone: the six fields after them (S.get) go, in one
+  -- statement (a loop costs more)
+  before[iw], before[iw + 1], before[ie], before[ie + 1], before[ie + 2], before[ie + 3] =
+    nil, nil, nil, nil, nil, nil
   S.unfence = fence and true
   S.before = before
   S.w, S.z = w, z
@@ -718,8 +721,19 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
     end
   end
 
+  -- The other side of this event, prepared first (apply2), with the same
+  -- stored edge (or none): its old and new weights, kind and changes of the
+  -- statistics follow from the edge and the event alone, and are taken
+  -- from it; the tombstone, the version and the statistics' values are
+  -- this side's own.
+  local same = twin and twin.status == 1 and twin.raw == raw
+  S.raw = raw
   local old, oldver = false, nil
-  if raw then old, oldver = weights_of(C, raw, S.old, S.oldt) end
+  if same then
+    old, oldver = twin.wold, twin.oldver or nil
+  elseif raw then
+    old, oldver = weights_of(C, raw, S.old, S.oldt)
+  end
   local edges = num(before[1] or '0') -- before this event
   S.edges = edges
 
@@ -735,37 +749,61 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
 
   -- (newt: the text of a new value where known: the stored one's, an
   -- argument's (decimal integers); false for a sum)
-  local new, newt, oldt = false, S.newt, S.oldt
-  if op ~= 'd' then
-    new = S.new
-    for i = 1, n do
-      new[i] = old and old[i]
-      newt[i] = old and old[i] and oldt[i]
-    end
-    for j = first, #args, 2 do
-      local i, a = IDX[args[j]], args[j + 1]
-      if a == 'n' then
-        new[i] = false
-      else
-        local v = NNUM[a] or a + 0
-        if op == 's' and typ[i] ~= 2 then
-          v = (new[i] or 0) + v
-          if v > MAX or v < -MAX then
-            return 'weights.' .. C.short[i] .. ': result of strengthen out of range'
+  local new, newt, kind, fields, deltas, nf0
+  if same then
+    new, newt, kind = twin.wnew, twin.tnew, twin.kind or nil
+    fields, deltas, nf0 = twin.fl, twin.dl, twin.nf0
+  else
+    new, newt, kind = false, S.newt, nil
+    local oldt = S.oldt
+    if op ~= 'd' then
+      new = S.new
+      for i = 1, n do
+        new[i] = old and old[i]
+        newt[i] = old and old[i] and oldt[i]
+      end
+      for j = first, #args, 2 do
+        local i, a = IDX[args[j]], args[j + 1]
+        if a == 'n' then
+          new[i] = false
+        else
+          local v = NNUM[a] or a + 0
+          if op == 's' and typ[i] ~= 2 then
+            v = (new[i] or 0) + v
+            if v > MAX or v < -MAX then
+              return 'weights.' .. C.short[i] .. ': result of strengthen out of range'
+            end
+            a = v == 0 and '0' or false
           end
-          a = v == 0 and '0' or false
+          new[i], newt[i] = v, a
         end
-        new[i], newt[i] = v, a
       end
     end
-  end
 
-  local kind = nil
-  if old and not new then kind = 3
-  elseif new and not old then kind = 1
-  elseif new then
-    for i = 1, n do
-      if old[i] ~= new[i] then kind = 2; break end
+    if old and not new then kind = 3
+    elseif new and not old then kind = 1
+    elseif new then
+      for i = 1, n do
+        if old[i] ~= new[i] then kind = 2; break end
+      end
+    end
+
+    -- what the edge's change adds to the statistics: fields[1..nf0] get
+    -- deltas[1..nf0]
+    fields, deltas, nf0 = S.fields, S.deltas, 0
+    if kind then
+      local dc = kind == 1 and 1 or kind == 3 and -1 or 0
+      if dc ~= 0 then nf0 = 1; fields[1] = 'count'; deltas[1] = dc end
+      for i = 1, n do
+        local ov, nv = old and old[i], new and new[i]
+        local t = typ[i]
+        local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
+        if d ~= 0 then nf0 = nf0 + 1; fields[nf0] = C.cf[i]; deltas[nf0] = d end
+        if C.amount[i] then
+          d = (nv or 0) - (ov or 0)
+          if d ~= 0 then nf0 = nf0 + 1; fields[nf0] = C.tf[i]; deltas[nf0] = d end
+        end
+      end
     end
   end
 
@@ -773,20 +811,10 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   -- (|v| < 2^53); exact int64 HINCRBYs beyond, up to LIMIT.
   local dc = kind == 1 and 1 or kind == 3 and -1 or 0
   local gone = dc == -1 and edges <= 1
-  local fields, deltas, vals, nf = S.fields, S.deltas, S.vals, 0
+  local vals, nf = S.vals, 0
   local exact = true
   if kind and not gone then
-    if dc ~= 0 then nf = 1; fields[1] = 'count'; deltas[1] = dc end
-    for i = 1, n do
-      local ov, nv = old and old[i], new and new[i]
-      local t = typ[i]
-      local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
-      if d ~= 0 then nf = nf + 1; fields[nf] = C.cf[i]; deltas[nf] = d end
-      if C.amount[i] then
-        d = (nv or 0) - (ov or 0)
-        if d ~= 0 then nf = nf + 1; fields[nf] = C.tf[i]; deltas[nf] = d end
-      end
-    end
+    nf = nf0
     local pos = C.pos
     for j = 1, nf do
       local b = before[pos[fields[j]]]
@@ -805,6 +833,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   S.status, S.wold, S.wnew, S.oldver, S.newver, S.tomb, S.kind =
     1, old, new, oldver or false, newver or false, tomb or false, kind or false
   S.gone, S.nf, S.exact, S.dc = gone, nf, exact, dc
+  S.tnew, S.fl, S.dl, S.nf0 = newt, fields, deltas, nf0
   return nil
 end
 
@@ -882,7 +911,7 @@ local function commit(C, S, keys, date, version)
   local k_side, cp, get = S.k_side, S.cp, S.get
   local old, new, kind, tomb = S.wold, S.wnew, S.kind, S.tomb
   local oldver, newver = S.oldver, S.newver
-  local fields, deltas, vals, nf, before = S.fields, S.deltas, S.vals, S.nf, S.before
+  local fields, deltas, vals, nf, before = S.fl, S.dl, S.vals, S.nf, S.before
 
   -- The tops first: a key of another type there (foreign data) stops the
   -- call before the side's hash changes (the call is made again once it is
@@ -896,7 +925,7 @@ local function commit(C, S, keys, date, version)
       local i, t = C.tops[j], S.rt[j]
       local v, k = new and new[i], 0
       if v then
-        t[1], t[2] = cp, S.newt[i] or dec(v)
+        t[1], t[2] = cp, S.tnew[i] or dec(v)
         k = 2
       end
       for q = #t, k + 1, -1 do t[q] = nil end
@@ -922,7 +951,7 @@ local function commit(C, S, keys, date, version)
   local value = ''
   if new then
     if kind or oldver ~= newver then
-      value = pack(C, new, newver, S.newt)
+      value = pack(C, new, newver, S.tnew)
       h[1], h[2] = get[S.ie], value
       nh = 2
     end
@@ -1045,7 +1074,7 @@ local function apply2_(keys, args)
     return fenced(keys[1])
   end
   if not why then
-    why = prepare(C, R, keys, half, half, epoch, now, args[5], args[8], op, version, args, 11)
+    why = prepare(C, R, keys, half, half, epoch, now, args[5], args[8], op, version, args, 11, D)
     if why == FENCED then
       redis.pcall('HSET', keys[1], '#fence', epoch)
       return fenced(keys[half + 1])
