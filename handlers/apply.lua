@@ -727,7 +727,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   -- from it; the tombstone, the version and the statistics' values are
   -- this side's own.
   local same = twin and twin.status == 1 and twin.raw == raw
-  S.raw = raw
+  S.raw, S.twin, S.packed = raw, same and twin or false, false
   local old, oldver = false, nil
   if same then
     old, oldver = twin.wold, twin.oldver or nil
@@ -951,7 +951,15 @@ local function commit(C, S, keys, date, version)
   local value = ''
   if new then
     if kind or oldver ~= newver then
-      value = pack(C, new, newver, S.tnew)
+      -- the same edge written by the other side of the event: its value
+      -- again when the version is the same (the tombstones may differ)
+      local tw = S.twin
+      if tw and tw.packed and tw.newver == newver then
+        value = tw.packed
+      else
+        value = pack(C, new, newver, S.tnew)
+      end
+      S.packed = value
       h[1], h[2] = get[S.ie], value
       nh = 2
     end

@@ -208,6 +208,31 @@ def test_an_edge_stored_differently_on_its_two_sides_changes_from_each_ones_valu
     assert reverse[b"profit:total"] == b"11500000" and reverse[b"purchases:total"] == b"3"
 
 
+def test_a_new_edge_takes_each_sides_own_tombstone_version(mdb, modsrv, tmp_path):
+    """An unversioned attach of a detached edge takes the version its
+    tombstone kept (README "Versions"), per side: with the reverse side's
+    tombstone gone (removed by hand), the direct side's edge gets version 6
+    and the reverse side's none; the function, which writes the packed value
+    once for both sides when they agree, writes each its own here, as the
+    module does."""
+    base = {"relation": "loyal", "profile_a": "tb_a", "profile_b": "tb_b"}
+    first = [dict(base, id="tb-1", op="attach", version=5, weights={"profit": 10}),
+             dict(base, id="tb-2", op="detach", version=6)]
+    then = [dict(base, id="tb-3", op="attach", weights={"profit": 2, "purchases": 1})]
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    for cfg in (f_cfg, m_cfg):
+        apply(cfg, [json.dumps(e) for e in first])
+    for p in ("f:", "m:"):
+        assert mdb.get(p + "{loyal:r:tb_b}:tomb:tb_a") == b"6"
+        mdb.delete(p + "{loyal:r:tb_b}:tomb:tb_a")
+    f_out = apply(f_cfg, [json.dumps(e) for e in then])
+    m_out = apply(m_cfg, [json.dumps(e) for e in then])
+    assert triggers(f_out) == triggers(m_out)
+    assert_same(mdb, "f:", "m:")
+    assert mdb.hget("f:{loyal:d:tb_a}:side", "@tb_b") == b"6;2000000,1"
+    assert mdb.hget("f:{loyal:r:tb_b}:side", "@tb_a") == b"2000000,1"
+
+
 def test_rebuild_through_the_module_repairs_as_the_function(mdb, modsrv, tmp_path):
     events = make_stream(300, 7, [0, 1])
     lines = [e.raw.decode() for e in events]
