@@ -34,7 +34,10 @@
 --       ARGV: relation index, epoch, now, date, profile a, profile b, the
 --       direct side's event key, the reverse side's, op, version, then
 --       pairs. Returns {status, record or '', status, record or ''}
---       (direct, reverse).
+--       (direct, reverse). The reverse side, prepared second, takes what
+--       follows from the stored edge and the event alone (old and new
+--       weights, kind, the statistics' changes, the packed value of a
+--       version alike) from the direct side when both store the same edge.
 --
 -- A packed edge: '[<version>;]<v1>,<v2>,...', one position per slot
 -- (REL[r].slot), empty when unset, trailing empty positions left out.
