@@ -34,7 +34,10 @@
 --       ARGV: relation index, epoch, now, date, profile a, profile b, the
 --       direct side's event key, the reverse side's, op, version, then
 --       pairs. Returns {status, record or '', status, record or ''}
---       (direct, reverse).
+--       (direct, reverse). The reverse side, prepared second, takes what
+--       follows from the stored edge and the event alone (old and new
+--       weights, kind, the statistics' changes, the packed value of a
+--       version alike) from the direct side when both store the same edge.
 --
 -- A packed edge: '[<version>;]<v1>,<v2>,...', one position per slot
 -- (REL[r].slot), empty when unset, trailing empty positions left out.
@@ -115,6 +118,23 @@ local function bind()
   tunpack, tonum, cpack = unpack, tonumber, cmsgpack.pack
 end
 
+-- Small integers to their decimal text and back by a table lookup: a
+-- string.format or a string's conversion to a number costs a C call and a
+-- printf or strtod (counts and most int totals are small).
+local NSTR, NNUM = {}, {}
+for v = 0, 255 do
+  local s = '' .. v
+  NSTR[v], NNUM[s] = s, v
+end
+-- v (an integer) as decimal text
+local function dec(v)
+  return NSTR[v] or sformat('%d', v)
+end
+-- decimal text s as a number (nil when it is none)
+local function num(s)
+  return NNUM[s] or tonum(s)
+end
+
 -- Compares two int64 decimal strings: -1, 0 or 1.
 local function vcmp(x, y)
   local xn, yn = x:sub(1, 1) == '-', y:sub(1, 1) == '-'
@@ -126,14 +146,25 @@ local function vcmp(x, y)
 end
 
 -- Compares two strings byte by byte (memcmp, then the shorter first):
--- true when a < b. Lua's '<' would use the locale's collation.
+-- true when a < b. Lua's '<' would use the locale's collation. Eight bytes
+-- of each per string.byte (a C call costs ten times a comparison); a byte
+-- past the end is nil, taken as -1 (the shorter first).
 local function blt(a, b)
-  local n = #a < #b and #a or #b
-  for k = 1, n do
-    local x, y = sbyte(a, k), sbyte(b, k)
-    if x ~= y then return x < y end
+  if a == b then return false end
+  local k = 1
+  while true do
+    local a1, a2, a3, a4, a5, a6, a7, a8 = sbyte(a, k, k + 7)
+    local b1, b2, b3, b4, b5, b6, b7, b8 = sbyte(b, k, k + 7)
+    if a1 ~= b1 then return (a1 or -1) < (b1 or -1) end
+    if a2 ~= b2 then return (a2 or -1) < (b2 or -1) end
+    if a3 ~= b3 then return (a3 or -1) < (b3 or -1) end
+    if a4 ~= b4 then return (a4 or -1) < (b4 or -1) end
+    if a5 ~= b5 then return (a5 or -1) < (b5 or -1) end
+    if a6 ~= b6 then return (a6 or -1) < (b6 or -1) end
+    if a7 ~= b7 then return (a7 or -1) < (b7 or -1) end
+    if a8 ~= b8 then return (a8 or -1) < (b8 or -1) end
+    k = k + 8
   end
-  return #a < #b
 end
 
 -- call(cmd, key, ...list) in calls of at most 1000 elements (an even
@@ -168,6 +199,34 @@ for r = 1, #REL do
     for _ = 2, C.slot[C.tops[j]] do skip = skip .. '[^,]*,' end
     C.tpat[j] = '^' .. skip .. '([^,]*)'
   end
+  -- with one or two tops: one pattern capturing both positions (in slot
+  -- order; C.tcap[j]: top j's capture), so that an edge costs one match
+  -- (a position left out at the end, or a comma missing, captures '')
+  if #C.tops == 1 or #C.tops == 2 then
+    local maxs, capof = 0, {}
+    for j = 1, #C.tops do
+      local sl = C.slot[C.tops[j]]
+      capof[sl] = j
+      if sl > maxs then maxs = sl end
+    end
+    local pat, ncap = '^', 0
+    C.tcap = {}
+    for sl = 1, maxs do
+      if sl > 1 then pat = pat .. ',?' end
+      if capof[sl] then
+        ncap = ncap + 1
+        C.tcap[capof[sl]] = ncap
+        pat = pat .. '([^,]*)'
+      else
+        pat = pat .. '[^,]*'
+      end
+    end
+    C.tall = pat
+  end
+  -- the side hash's fields that are no edge (scan_edges)
+  C.nonedge = {['#w'] = true, ['#z'] = true, ['#fence'] = true, ['#rebuild'] = true,
+               ['#last'] = true}
+  for j = 1, #C.hm do C.nonedge[C.hm[j]] = true end
   C.s = {}
   for k = 1, 2 do
     local S = {old = {}, new = {}, oldt = {}, newt = {}, acct = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {},
@@ -205,7 +264,7 @@ local function weights_of(C, raw, out, txt)
     local comma = raw:find(',', from, true)
     local tok = raw:sub(from, (comma or 0) - 1)
     if tok ~= '' then
-      local v = tonum(tok)
+      local v = NNUM[tok] or tonum(tok)
       if not v then error('edge value ' .. raw .. ': position ' .. slot .. ' is not a number') end
       local i = ofslot[slot]
       if i then
@@ -229,7 +288,7 @@ local function pack(C, w, ver, txt)
     local v = w[i]
     if v then
       local s = slot[i]
-      parts[s] = txt and txt[i] or sformat('%d', v)
+      parts[s] = txt and txt[i] or NSTR[v] or sformat('%d', v)
       if s > hi then hi = s end
     end
   end
@@ -299,7 +358,18 @@ end
 -- the new n.
 local function insert(desc, vs, ss, ms, n, K, v, s, m)
   local p = n + 1
-  while p > 1 and ranks_before(desc, v, m, vs[p - 1], ms[p - 1]) do p = p - 1 end
+  -- ranks_before(desc, v, m, vs[p - 1], ms[p - 1]), inlined
+  if desc then
+    while p > 1 do
+      local pv = vs[p - 1]
+      if v > pv or (v == pv and blt(ms[p - 1], m)) then p = p - 1 else break end
+    end
+  else
+    while p > 1 do
+      local pv = vs[p - 1]
+      if v < pv or (v == pv and blt(m, ms[p - 1])) then p = p - 1 else break end
+    end
+  end
   if p > K then return n end
   if n < K then n = n + 1 end
   for q = n, p + 1, -1 do vs[q], ss[q], ms[q] = vs[q - 1], ss[q - 1], ms[q - 1] end
@@ -318,24 +388,32 @@ local function scan_edges(C, S)
   -- a side whose only edge (if any) is this call's has nothing to read
   local others = S.edges - (S.wold and 1 or 0)
   local all = others > 0 and call('HGETALL', S.k_side) or NOTHING
-  local cp, new, tops, tpat = S.cp, S.wnew, C.tops, C.tpat
-  local ecp = '@' .. cp
+  local cp, new, tops, tpat, tall, tcap = S.cp, S.wnew, C.tops, C.tpat, C.tall, C.tcap
+  local ecp = S.get[S.ie] -- '@' .. cp
   local tv, tm, ts, tn, order, L = S.tv, S.tm, S.ts, S.tn, C.order, C.L
-  local find, match = sfind, string.match
+  local find, match, nonedge = sfind, string.match, C.nonedge
   for j = 1, #tops do tn[j] = 0 end
   for k = 1, #all, 2 do
     local f = all[k]
-    if sbyte(f, 1) == 64 and f ~= ecp then -- '@'
+    -- an edge: '@' .. its counterpart (m); the fields the layout names
+    -- otherwise are passed over by a table lookup (a C call costs more)
+    local m = not nonedge[f] and f ~= ecp and match(f, '^@(.*)')
+    if m then
       local raw = all[k + 1]
       local semi = find(raw, ';', 1, true)
       local from = semi and semi + 1 or 1
-      local m = nil
+      local c1, c2
+      if tall then c1, c2 = match(raw, tall, from) end
       for j = 1, #tops do local i = tops[j]
-        local text = match(raw, tpat[j], from)
+        local text
+        if tall then
+          if tcap[j] == 1 then text = c1 else text = c2 end
+        else
+          text = match(raw, tpat[j], from)
+        end
         if text and text ~= '' then
-          local v = tonum(text)
+          local v = NNUM[text] or tonum(text)
           if not v then error('edge value ' .. raw .. ': not a packed value') end
-          m = m or f:sub(2)
           tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v, text, m)
         end
       end
@@ -346,7 +424,7 @@ local function scan_edges(C, S)
       local v = new[i]
       if v then
         tn[j] = insert(order[i] == 1, tv[j], ts[j], tm[j], tn[j], 2 * L[i], v,
-                       S.newt[i] or sformat('%d', v), cp)
+                       S.tnew[i] or dec(v), cp)
       end
     end
   end
@@ -397,7 +475,7 @@ local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
   local vs, ss, ms, n, at, lastother = S.tv[j], S.ts[j], S.tm[j], #flat / 2, nil, nil
   for q = 1, n do
     local m, sc = flat[2 * q - 1], flat[2 * q]
-    vs[q], ss[q], ms[q] = tonum(sc), sc, m
+    vs[q], ss[q], ms[q] = num(sc), sc, m
     if m == cp then at = q else lastother = q end
   end
   local complete = n == pcb
@@ -408,7 +486,7 @@ local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
     n = n - 1
   end
   if stay then
-    local sv = sformat('%d', nv)
+    local sv = dec(nv)
     call('ZADD', key, sv, cp)
     n = insert(desc, vs, ss, ms, n, n + 1, nv, sv, cp)
   elseif at then
@@ -454,7 +532,7 @@ local function window(S, h, nh)
       S.append = false
     end
     S.pos = pos
-    h[nh + 1], h[nh + 2] = '#z', sformat('%d', (pos + 1) % DEDUP_IDS)
+    h[nh + 1], h[nh + 2] = '#z', dec((pos + 1) % DEDUP_IDS)
   else
     local w = S.w or ''
     if #w < 56 then
@@ -595,7 +673,7 @@ end
 -- out, tomb, tops, [seen] (nk keys in all).
 local FENCED = {}
 
-local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, args, first)
+local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, args, first, twin)
   local n, typ = C.n, C.typ
   local k_side = keys[o + 1]
   S.k_side, S.k_ids, S.k_out, S.ktomb, S.cp, S.key = k_side, keys[o + 2], keys[o + 3], o + 4, cp,
@@ -620,7 +698,10 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   -- false without a rebuild; never nil: Lua 5.1 gives a key set to nil a
   -- slot all the same, and S, full, would be rehashed on every call
   S.rb = before[ie + 2]
-  for j = #before, iw, -1 do before[j] = nil end -- the statistics alone
+  -- the statistics alone: the six fields after them (S.get) go, in one
+  -- statement (a loop costs more)
+  before[iw], before[iw + 1], before[ie], before[ie + 1], before[ie + 2], before[ie + 3] =
+    nil, nil, nil, nil, nil, nil
   S.unfence = fence and true
   S.before = before
   S.w, S.z = w, z
@@ -643,9 +724,20 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
     end
   end
 
+  -- The other side of this event, prepared first (apply2), with the same
+  -- stored edge (or none): its old and new weights, kind and changes of the
+  -- statistics follow from the edge and the event alone, and are taken
+  -- from it; the tombstone, the version and the statistics' values are
+  -- this side's own.
+  local same = twin and twin.status == 1 and twin.raw == raw
+  S.raw, S.twin, S.packed = raw, same and twin or false, false
   local old, oldver = false, nil
-  if raw then old, oldver = weights_of(C, raw, S.old, S.oldt) end
-  local edges = (before[1] or '0') + 0 -- before this event
+  if same then
+    old, oldver = twin.wold, twin.oldver or nil
+  elseif raw then
+    old, oldver = weights_of(C, raw, S.old, S.oldt)
+  end
+  local edges = num(before[1] or '0') -- before this event
   S.edges = edges
 
   local tomb = nil
@@ -660,37 +752,61 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
 
   -- (newt: the text of a new value where known: the stored one's, an
   -- argument's (decimal integers); false for a sum)
-  local new, newt, oldt = false, S.newt, S.oldt
-  if op ~= 'd' then
-    new = S.new
-    for i = 1, n do
-      new[i] = old and old[i]
-      newt[i] = old and old[i] and oldt[i]
-    end
-    for j = first, #args, 2 do
-      local i, a = IDX[args[j]], args[j + 1]
-      if a == 'n' then
-        new[i] = false
-      else
-        local v = a + 0
-        if op == 's' and typ[i] ~= 2 then
-          v = (new[i] or 0) + v
-          if v > MAX or v < -MAX then
-            return 'weights.' .. C.short[i] .. ': result of strengthen out of range'
+  local new, newt, kind, fields, deltas, nf0
+  if same then
+    new, newt, kind = twin.wnew, twin.tnew, twin.kind or nil
+    fields, deltas, nf0 = twin.fl, twin.dl, twin.nf0
+  else
+    new, newt, kind = false, S.newt, nil
+    local oldt = S.oldt
+    if op ~= 'd' then
+      new = S.new
+      for i = 1, n do
+        new[i] = old and old[i]
+        newt[i] = old and old[i] and oldt[i]
+      end
+      for j = first, #args, 2 do
+        local i, a = IDX[args[j]], args[j + 1]
+        if a == 'n' then
+          new[i] = false
+        else
+          local v = NNUM[a] or a + 0
+          if op == 's' and typ[i] ~= 2 then
+            v = (new[i] or 0) + v
+            if v > MAX or v < -MAX then
+              return 'weights.' .. C.short[i] .. ': result of strengthen out of range'
+            end
+            a = v == 0 and '0' or false
           end
-          a = v == 0 and '0' or false
+          new[i], newt[i] = v, a
         end
-        new[i], newt[i] = v, a
       end
     end
-  end
 
-  local kind = nil
-  if old and not new then kind = 3
-  elseif new and not old then kind = 1
-  elseif new then
-    for i = 1, n do
-      if old[i] ~= new[i] then kind = 2; break end
+    if old and not new then kind = 3
+    elseif new and not old then kind = 1
+    elseif new then
+      for i = 1, n do
+        if old[i] ~= new[i] then kind = 2; break end
+      end
+    end
+
+    -- what the edge's change adds to the statistics: fields[1..nf0] get
+    -- deltas[1..nf0]
+    fields, deltas, nf0 = S.fields, S.deltas, 0
+    if kind then
+      local dc = kind == 1 and 1 or kind == 3 and -1 or 0
+      if dc ~= 0 then nf0 = 1; fields[1] = 'count'; deltas[1] = dc end
+      for i = 1, n do
+        local ov, nv = old and old[i], new and new[i]
+        local t = typ[i]
+        local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
+        if d ~= 0 then nf0 = nf0 + 1; fields[nf0] = C.cf[i]; deltas[nf0] = d end
+        if C.amount[i] then
+          d = (nv or 0) - (ov or 0)
+          if d ~= 0 then nf0 = nf0 + 1; fields[nf0] = C.tf[i]; deltas[nf0] = d end
+        end
+      end
     end
   end
 
@@ -698,23 +814,14 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   -- (|v| < 2^53); exact int64 HINCRBYs beyond, up to LIMIT.
   local dc = kind == 1 and 1 or kind == 3 and -1 or 0
   local gone = dc == -1 and edges <= 1
-  local fields, deltas, vals, nf = S.fields, S.deltas, S.vals, 0
+  local vals, nf = S.vals, 0
   local exact = true
   if kind and not gone then
-    if dc ~= 0 then nf = 1; fields[1] = 'count'; deltas[1] = dc end
-    for i = 1, n do
-      local ov, nv = old and old[i], new and new[i]
-      local t = typ[i]
-      local d = ((nv and (t ~= 2 or nv == 1)) and 1 or 0) - ((ov and (t ~= 2 or ov == 1)) and 1 or 0)
-      if d ~= 0 then nf = nf + 1; fields[nf] = C.cf[i]; deltas[nf] = d end
-      if C.amount[i] then
-        d = (nv or 0) - (ov or 0)
-        if d ~= 0 then nf = nf + 1; fields[nf] = C.tf[i]; deltas[nf] = d end
-      end
-    end
+    nf = nf0
     local pos = C.pos
     for j = 1, nf do
-      local v = (before[pos[fields[j]]] or '0') + deltas[j]
+      local b = before[pos[fields[j]]]
+      local v = (b and (NNUM[b] or b + 0) or 0) + deltas[j]
       vals[j] = v
       if v >= EXACT or v <= -EXACT then
         exact = false
@@ -729,6 +836,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   S.status, S.wold, S.wnew, S.oldver, S.newver, S.tomb, S.kind =
     1, old, new, oldver or false, newver or false, tomb or false, kind or false
   S.gone, S.nf, S.exact, S.dc = gone, nf, exact, dc
+  S.tnew, S.fl, S.dl, S.nf0 = newt, fields, deltas, nf0
   return nil
 end
 
@@ -798,20 +906,35 @@ local function write_side(S, h, nh, nd)
   end
 end
 
--- Phase 2 of a side prepared with status 1: the writes. Returns the reply of
--- the side: {1} or {1, record}.
+-- Phase 2 of a side prepared with status 1: the writes. Returns the side's
+-- status 1 and its record (none without a change): two values, not a table
+-- (one table less per side).
 local function commit(C, S, keys, date, version)
   local n = C.n
   local k_side, cp, get = S.k_side, S.cp, S.get
   local old, new, kind, tomb = S.wold, S.wnew, S.kind, S.tomb
   local oldver, newver = S.oldver, S.newver
-  local fields, deltas, vals, nf, before = S.fields, S.deltas, S.vals, S.nf, S.before
+  local fields, deltas, vals, nf, before = S.fl, S.dl, S.vals, S.nf, S.before
 
   -- The tops first: a key of another type there (foreign data) stops the
   -- call before the side's hash changes (the call is made again once it is
   -- removed; these writes are idempotent).
   local tops = S.tops
-  if kind then
+  if kind and S.edges - (old and 1 or 0) == 0 then
+    -- no edge but this call's (a limit is at least 1: no top key before
+    -- nor after): each top is this edge alone, or empty (what scan_edges
+    -- and top_change give, without their loops)
+    for j = 1, #C.tops do
+      local i, t = C.tops[j], S.rt[j]
+      local v, k = new and new[i], 0
+      if v then
+        t[1], t[2] = cp, S.tnew[i] or dec(v)
+        k = 2
+      end
+      for q = #t, k + 1, -1 do t[q] = nil end
+      tops[j] = t
+    end
+  elseif kind then
     local cb = S.edges
     local ca = cb + S.dc
     for j = 1, #C.tops do local i = C.tops[j]
@@ -819,7 +942,7 @@ local function commit(C, S, keys, date, version)
     end
     for j = 1, #C.tops do local i = C.tops[j]
       local ov, nv = old and old[i], new and new[i]
-      local pcb = (before[C.pos[C.cf[i]]] or 0) + 0
+      local pcb = num(before[C.pos[C.cf[i]]] or '0')
       local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
       tops[j] = top_change(C, S, j, i, keys[S.ktomb + j], cb, ca, pcb, pca)
     end
@@ -831,7 +954,15 @@ local function commit(C, S, keys, date, version)
   local value = ''
   if new then
     if kind or oldver ~= newver then
-      value = pack(C, new, newver, S.newt)
+      -- the same edge written by the other side of the event: its value
+      -- again when the version is the same (the tombstones may differ)
+      local tw = S.twin
+      if tw and tw.packed and tw.newver == newver then
+        value = tw.packed
+      else
+        value = pack(C, new, newver, S.tnew)
+      end
+      S.packed = value
       h[1], h[2] = get[S.ie], value
       nh = 2
     end
@@ -845,7 +976,7 @@ local function commit(C, S, keys, date, version)
 
   if not kind then
     write_side(S, h, nh, 0)
-    return {1}
+    return 1
   end
 
   if kind == 3 then
@@ -864,7 +995,7 @@ local function commit(C, S, keys, date, version)
         nd = nd + 1
         del[nd] = fields[j]
       else
-        h[nh + 1], h[nh + 2] = fields[j], sformat('%d', v)
+        h[nh + 1], h[nh + 2] = fields[j], NSTR[v] or sformat('%d', v)
         nh = nh + 2
       end
     end
@@ -882,21 +1013,19 @@ local function commit(C, S, keys, date, version)
   local record = cpack(rec)
   call('HSET', S.k_out, S.key, record)
   write_side(S, h, nh, nd)
-  return {1, record}
+  return 1, record
 end
 
--- A prepared side's reply: {1[, record]}, {2[, record]} or {3}.
+-- A prepared side's status and record (or false/nil): 1[, record],
+-- 2[, record] or 3.
 local function finish(C, S, keys, date, version)
   if S.unfence then call('HDEL', S.k_side, '#fence') end
   if S.status == 1 then return commit(C, S, keys, date, version) end
-  if S.status == 2 then
-    if S.pending then return {2, S.pending} end
-    return {2}
-  end
+  if S.status == 2 then return 2, S.pending end
   -- stale: only remembered
   S.dc = 0
   write_side(S, S.h, 0, 0)
-  return {3}
+  return 3
 end
 
 -- One side. KEYS: side, ids, out, tomb, tops, [seen]; ARGV: relation index,
@@ -914,7 +1043,9 @@ local function apply1(keys, args)
                       args, 9)
   if why == FENCED then return fenced(keys[1]) end
   if why then return redis.error_reply('INVALID ' .. why) end
-  return finish(C, S, keys, args[4], version)
+  local st, record = finish(C, S, keys, args[4], version)
+  if record then return {st, record} end
+  return {st}
 end
 
 -- An error (a key of another type, Redis out of memory...): the sides
@@ -954,16 +1085,16 @@ local function apply2_(keys, args)
     return fenced(keys[1])
   end
   if not why then
-    why = prepare(C, R, keys, half, half, epoch, now, args[5], args[8], op, version, args, 11)
+    why = prepare(C, R, keys, half, half, epoch, now, args[5], args[8], op, version, args, 11, D)
     if why == FENCED then
       redis.pcall('HSET', keys[1], '#fence', epoch)
       return fenced(keys[half + 1])
     end
   end
   if why then return redis.error_reply('INVALID ' .. why) end
-  local d = finish(C, D, keys, args[4], version)
-  local r = finish(C, R, keys, args[4], version)
-  return {d[1], d[2] or '', r[1], r[2] or ''}
+  local d, drec = finish(C, D, keys, args[4], version)
+  local r, rrec = finish(C, R, keys, args[4], version)
+  return {d, drec or '', r, rrec or ''}
 end
 
 local function apply2(keys, args)

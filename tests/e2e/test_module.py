@@ -177,6 +177,62 @@ def test_module_and_function_leave_the_same_keyspace(mdb, modsrv, tmp_path, seed
     assert_same(mdb, "f:", "m:")
 
 
+def test_an_edge_stored_differently_on_its_two_sides_changes_from_each_ones_value(
+        mdb, modsrv, tmp_path):
+    """Both sides of an event are applied in one call; the function takes the
+    second side's new weights and statistics' changes from the first when
+    the two store the same edge. An edge whose direct side was edited by
+    hand (a value of its own) is strengthened from each side's own value,
+    as the module does: the same keyspace, and the reverse side's edge and
+    totals from its own value."""
+    base = {"relation": "loyal", "profile_a": "tw_a", "profile_b": "tw_b"}
+    first = [dict(base, id="tw-1", op="attach",
+                  weights={"profit": 10, "purchases": 2, "approve": True})]
+    then = [dict(base, id="tw-2", op="strengthen", weights={"profit": 1.5, "purchases": 1})]
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    for cfg in (f_cfg, m_cfg):
+        apply(cfg, [json.dumps(e) for e in first])
+    for p in ("f:", "m:"):
+        # the direct side: profit 40, purchases 7 (its statistics too)
+        mdb.hset(p + "{loyal:d:tw_a}:side", mapping={
+            "@tw_b": "40000000,7,1", "profit:total": "40000000", "purchases:total": "7"})
+    f_out = apply(f_cfg, [json.dumps(e) for e in then])
+    m_out = apply(m_cfg, [json.dumps(e) for e in then])
+    assert triggers(f_out) == triggers(m_out)
+    assert_same(mdb, "f:", "m:")
+    direct = mdb.hgetall("f:{loyal:d:tw_a}:side")
+    reverse = mdb.hgetall("f:{loyal:r:tw_b}:side")
+    assert direct[b"@tw_b"] == b"41500000,8,1"
+    assert direct[b"profit:total"] == b"41500000" and direct[b"purchases:total"] == b"8"
+    assert reverse[b"@tw_a"] == b"11500000,3,1"
+    assert reverse[b"profit:total"] == b"11500000" and reverse[b"purchases:total"] == b"3"
+
+
+def test_a_new_edge_takes_each_sides_own_tombstone_version(mdb, modsrv, tmp_path):
+    """An unversioned attach of a detached edge takes the version its
+    tombstone kept (README "Versions"), per side: with the reverse side's
+    tombstone gone (removed by hand), the direct side's edge gets version 6
+    and the reverse side's none; the function, which writes the packed value
+    once for both sides when they agree, writes each its own here, as the
+    module does."""
+    base = {"relation": "loyal", "profile_a": "tb_a", "profile_b": "tb_b"}
+    first = [dict(base, id="tb-1", op="attach", version=5, weights={"profit": 10}),
+             dict(base, id="tb-2", op="detach", version=6)]
+    then = [dict(base, id="tb-3", op="attach", weights={"profit": 2, "purchases": 1})]
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    for cfg in (f_cfg, m_cfg):
+        apply(cfg, [json.dumps(e) for e in first])
+    for p in ("f:", "m:"):
+        assert mdb.get(p + "{loyal:r:tb_b}:tomb:tb_a") == b"6"
+        mdb.delete(p + "{loyal:r:tb_b}:tomb:tb_a")
+    f_out = apply(f_cfg, [json.dumps(e) for e in then])
+    m_out = apply(m_cfg, [json.dumps(e) for e in then])
+    assert triggers(f_out) == triggers(m_out)
+    assert_same(mdb, "f:", "m:")
+    assert mdb.hget("f:{loyal:d:tb_a}:side", "@tb_b") == b"6;2000000,1"
+    assert mdb.hget("f:{loyal:r:tb_b}:side", "@tb_a") == b"2000000,1"
+
+
 def test_rebuild_through_the_module_repairs_as_the_function(mdb, modsrv, tmp_path):
     events = make_stream(300, 7, [0, 1])
     lines = [e.raw.decode() for e in events]
