@@ -66,13 +66,15 @@ static const char *const kinds[] = {"amqp", "kafka", "http"};
 
 static int hooks_list(const Config *cfg, Engine *e)
 {
-    char err[512], len[32], last[32], why[300], when[40];
-    printf("%-20s %-6s %10s  %-24s %s\n", "HOOK", "KIND", "BACKLOG", "LAST SUCCESS", "STATE");
+    char err[512], len[32], last[32], why[300], when[40], holder[128];
+    printf("%-20s %-6s %10s  %-24s %-32s %s\n", "HOOK", "KIND", "BACKLOG", "LAST SUCCESS",
+           "DELIVERER", "STATE");
     for (int i = 0; i < cfg->nhooks; i++) {
         const char *name = cfg->hooks[i].name;
         if (!hook_read(e, cfg, name, "XLEN", "", len, sizeof len, err, sizeof err) ||
             !hook_read(e, cfg, name, "GET", ":last_success", last, sizeof last, err, sizeof err) ||
-            !hook_read(e, cfg, name, "GET", ":disabled", why, sizeof why, err, sizeof err)) {
+            !hook_read(e, cfg, name, "GET", ":disabled", why, sizeof why, err, sizeof err) ||
+            !hook_read(e, cfg, name, "GET", ":lease", holder, sizeof holder, err, sizeof err)) {
             fatal(err);
             return EXIT_FATAL;
         }
@@ -83,8 +85,9 @@ static int hooks_list(const Config *cfg, Engine *e)
             gmtime_r(&t, &tm);
             strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         }
-        printf("%-20s %-6s %10s  %-24s %s%s%s\n", name, kinds[cfg->hooks[i].kind], len, when,
-               why[0] ? "disabled: " : "enabled", why, why[0] ? " (relationctl hooks enable)" : "");
+        printf("%-20s %-6s %10s  %-24s %-32s %s%s%s\n", name, kinds[cfg->hooks[i].kind], len,
+               when, holder[0] ? holder : "-", why[0] ? "disabled: " : "enabled", why,
+               why[0] ? " (relationctl hooks enable)" : "");
     }
     return 0;
 }

@@ -1,5 +1,7 @@
 /* hook_deliver.c — one deliverer thread per hook (hook_deliver.h): read the
- * oldest entries of the hook's stream, send them, delete them once taken. */
+ * oldest entries of the hook's stream, send them, delete them once taken;
+ * only while this daemon holds the hook's lease (one deliverer per stream
+ * among the daemons sharing the Redis). */
 #include "daemon/hook_deliver.h"
 #include "daemon/backoff.h"
 #include "daemon/hook_sink.h"
@@ -12,7 +14,10 @@
 #include "lib/log.h"
 
 #include <hiredis/hiredis.h>
+#include <limits.h>
 #include <pthread.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +30,22 @@
 #define DISABLED_POLL_MS 1000
 /* The longest XREAD BLOCK of an idle deliverer. */
 #define IDLE_BLOCK_MS 1000
+/* The lease <prefix>{hook:NAME}:lease: held for LEASE_MS from its last
+ * renewal, renewed every LEASE_RENEW_MS (while sending, waiting and idle);
+ * a daemon without it tries again every LEASE_RENEW_MS. */
+#define LEASE_MS 5000
+#define LEASE_RENEW_MS 1000
+
+/* Takes the lease when free, renews it when ARGV[1] holds it: 1, else 0
+ * (another holds it). The release deletes it when ARGV[1] holds it. */
+static const char LEASE_TAKE[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end "
+    "if v then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
+static const char LEASE_RELEASE[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+    "return 0";
 
 typedef struct {
     pthread_t thread;
@@ -38,6 +59,11 @@ typedef struct {
     atomic_bool *stop;     /* stop at once */
     atomic_bool *draining; /* stop once the backlog is empty, or at the drain deadline */
     char *key; /* the stream's key, NUL-terminated */
+    char *lease_key;
+    const char *token; /* this daemon's: "<host>:<pid>:<random>" */
+    bool leased;       /* held at the last renewal */
+    bool lease_logged; /* another daemon's holding was logged */
+    int64_t lease_at;  /* that renewal's time (clock_now_ms), 0: never */
     BacklogEntry *batch;
     size_t batch_cap;
     char **ids; /* the batch's stream entry ids (into the reply) */
@@ -46,6 +72,7 @@ typedef struct {
 
 struct HookDeliverers {
     ConfigRef *cfg;
+    char token[HOST_NAME_MAX + 48];
     atomic_bool stop, draining;
     Deliverer *d;
     int n;
@@ -57,11 +84,16 @@ static bool stopping(const Deliverer *d)
     return atomic_load(d->stop) || (atomic_load(d->draining) && lifecycle_deadline_passed());
 }
 
-/* Sleeps ms in steps of POLL_MS; false once a stop was asked. */
+static void lease_renew(Deliverer *d);
+
+/* Sleeps ms in steps of POLL_MS (renewing a held lease); false once a stop
+ * was asked. */
 static bool nap(Deliverer *d, int64_t ms)
 {
     int64_t until = clock_now_ms() + ms;
     while (!stopping(d)) {
+        if (d->leased && clock_now_ms() - d->lease_at >= LEASE_RENEW_MS)
+            lease_renew(d);
         int64_t left = until - clock_now_ms();
         if (left <= 0)
             return true;
@@ -100,6 +132,64 @@ static redisReply *command(Deliverer *d, int argc, const char **argv)
     }
     backoff_ok(&d->redis);
     return r;
+}
+
+/* Takes or renews the hook's lease (one EVAL); d->leased says whether it is
+ * held. A Redis failure counts as not held (nothing is sent meanwhile; the
+ * caller's next Redis command waits the outage out). */
+static void lease_renew(Deliverer *d)
+{
+    char err[512], ms[24];
+    snprintf(ms, sizeof ms, "%d", LEASE_MS);
+    const char *argv[] = {"EVAL", LEASE_TAKE, "1", d->lease_key, d->token, ms};
+    redisReply *r;
+    bool was = d->leased;
+    d->leased = false;
+    if (!engine_hook_command(d->engine, d->def->name, 6, argv, NULL, &r, err, sizeof err)) {
+        if (was)
+            log_at(LOG_WARN, d->who, "lease %s not renewed (%s): not delivering until it is",
+                   d->lease_key, err);
+        return;
+    }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        d->leased = true;
+        d->lease_at = clock_now_ms();
+        if (!was)
+            log_at(LOG_INFO, d->who, "delivering (lease %s held by %s)", d->lease_key,
+                   d->token);
+        d->lease_logged = false;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        log_at(LOG_WARN, d->who, "lease %s: redis EVAL: %s", d->lease_key, r->str);
+    } else if (was || !d->lease_logged) {
+        log_at(LOG_INFO, d->who, "another daemon delivers (it holds %s): waiting to take over",
+               d->lease_key);
+        d->lease_logged = true;
+    }
+    freeReplyObject(r);
+}
+
+/* Whether this daemon may send a batch now: the lease renewed within
+ * LEASE_RENEW_MS (so held for LEASE_MS - LEASE_RENEW_MS more at least),
+ * else renewed now. */
+static bool lease_held(Deliverer *d)
+{
+    if (!d->leased || clock_now_ms() - d->lease_at >= LEASE_RENEW_MS)
+        lease_renew(d);
+    return d->leased;
+}
+
+/* The lease given back at the stop, so that another daemon takes over at
+ * once rather than once it expires. */
+static void lease_release(Deliverer *d)
+{
+    if (!d->leased || !d->engine)
+        return;
+    char err[512];
+    const char *argv[] = {"EVAL", LEASE_RELEASE, "1", d->lease_key, d->token};
+    redisReply *r;
+    if (engine_hook_command(d->engine, d->def->name, 5, argv, NULL, &r, err, sizeof err))
+        freeReplyObject(r);
+    d->leased = false;
 }
 
 /* The field's value in an entry's field list, or NULL. */
@@ -199,11 +289,13 @@ static bool done(Deliverer *d, size_t nids, size_t delivered)
     return true;
 }
 
-/* Sends the batch until the destination takes it. False: stopping, or the
- * hook was disabled (410). */
+/* Sends the batch until the destination takes it. False: stopping, the
+ * hook was disabled (410), or the lease was lost. */
 static bool deliver(Deliverer *d, size_t n)
 {
     for (;;) {
+        if (!lease_held(d))
+            return false; /* another daemon took the hook over: it sends this batch */
         HookOutcome out;
         hook_sink_send(d->sink, d->batch, n, &out);
         if (out.verdict == HOOK_DELIVERED)
@@ -293,6 +385,12 @@ static void *run(void *arg)
             (void)nap(d, DISABLED_POLL_MS);
             continue;
         }
+        if (!lease_held(d)) {
+            if (atomic_load(d->draining))
+                break; /* the holder delivers the backlog */
+            (void)nap(d, LEASE_RENEW_MS);
+            continue;
+        }
         const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", count_s};
         redisReply *r = command(d, 6, argv);
         if (!r)
@@ -325,12 +423,13 @@ static void *run(void *arg)
         }
         if (n == 0 || deliver(d, n)) {
             (void)done(d, nids, n);
-        } else {
+        } else if (d->leased) {
             next_flag = 0; /* disabled (logged already), or stopping */
             was_off = !stopping(d);
         }
         freeReplyObject(r);
     }
+    lease_release(d);
     return NULL;
 }
 
@@ -339,6 +438,7 @@ static void free_deliverer(Deliverer *d)
     engine_free(d->engine);
     hook_sink_free(d->sink);
     free(d->key);
+    free(d->lease_key);
     free(d->batch);
     free(d->ids);
 }
@@ -352,6 +452,16 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
     }
     atomic_init(&h->stop, false);
     atomic_init(&h->draining, false);
+    /* this daemon's lease token: host, pid and 32 random bits (a pid may
+     * come again after a restart, in a container always) */
+    char host[HOST_NAME_MAX + 1] = "";
+    unsigned rnd = 0;
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[HOST_NAME_MAX] = '\0';
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = (unsigned)clock_now_ms() ^ ((unsigned)getpid() << 16);
+    snprintf(h->token, sizeof h->token, "%s:%d:%08x", host, (int)getpid(), rnd);
     h->cfg = shared_config_acquire();
     const Config *cfg = config_ref_get(h->cfg);
     if (cfg->nhooks && !(h->d = calloc((size_t)cfg->nhooks, sizeof *h->d))) {
@@ -369,8 +479,12 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
         JsonBuf k = {0};
         backlog_key(&k, cfg, d->def->name, "");
         d->key = k.oom ? NULL : strndup(k.data, k.len);
+        jsonbuf_reset(&k);
+        backlog_key(&k, cfg, d->def->name, ":lease");
+        d->lease_key = k.oom ? NULL : strndup(k.data, k.len);
         jsonbuf_free(&k);
-        if (!d->key || !(d->engine = engine_create(cfg))) {
+        d->token = h->token;
+        if (!d->key || !d->lease_key || !(d->engine = engine_create(cfg))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }

@@ -1,13 +1,15 @@
 """Action hooks as an operator runs them: the drain's deadline holds with a
-hook's Kafka broker frozen (nothing lost after a restart)."""
+hook's Kafka broker frozen (nothing lost after a restart); several daemons
+sharing a Redis deliver each hook through one of them at a time (its
+lease)."""
 
 import json
 import os
 import signal
 import time
 
-from brokers import KafkaMock, KafkaReader, make_stream, wait_until
-from test_hooks import problems_of
+from brokers import KafkaMock, KafkaReader, make_stream, run_relationctl, wait_until
+from test_hooks import Receiver, free_port, problems_of
 
 
 def test_a_frozen_kafka_hook_does_not_hold_the_stop_past_the_drain_deadline(harness, daemons):
@@ -57,3 +59,79 @@ def test_a_frozen_kafka_hook_does_not_hold_the_stop_past_the_drain_deadline(harn
             os.kill(lake_mock.proc.pid, signal.SIGCONT)
         lake.close()
         lake_mock.stop()
+
+
+def lease_holders(h, hooks):
+    """{hook: the pid in its lease's token, or None}."""
+    out = {}
+    for name in hooks:
+        v = h.redis.get("%s{hook:%s}:lease" % (h.names.prefix, name))
+        out[name] = int((v.decode() if isinstance(v, bytes) else v).split(":")[1]) if v else None
+    return out
+
+
+def test_two_daemons_one_deliverer_per_hook_and_takeover_after_kill_9(harness, daemons):
+    """Two daemons in one Kafka group on one Redis, two hooks (amqp, http):
+    one deliverer at a time sends a hook's stream (its lease), so every
+    trigger arrives once, in order per side; relationctl hooks list names
+    the holder. kill -9 of a holder: the other daemon takes its hooks over
+    within the lease's 5 s (and a renewal), nothing lost."""
+    h = harness(kafka=True)
+    receiver = Receiver(free_port())
+    try:
+        h.config["hooks"] = [
+            {"name": "mailing", "kind": "amqp", "url": h.rabbit.url,
+             "exchange": h.names.hooks_exchange},
+            {"name": "partner", "kind": "http", "url": "http://127.0.0.1:%d/" % receiver.port,
+             "batch_size": 20, "batch_ms": 20}]
+        d1 = h.daemon(daemons, "relationd-a").start()
+        d2 = h.daemon(daemons, "relationd-b").start()
+        for d in (d1, d2):          # the group settled: no rebalance redelivers a batch
+            d.wait_log("assigned 2 partitions")
+        events = make_stream(600, seed=96, clusters=list(range(10)), tag="ls")
+        h.feed_kafka(events[:400])
+        h.wait_done()
+
+        def arrived():
+            h.drain_hooks()
+            return {"mailing": [json.loads(b) for _, _, b in h.hooks.messages],
+                    "partner": list(receiver.delivered)}
+
+        def problems():
+            got = arrived()
+            return (problems_of("mailing", got["mailing"], h.oracle.triggers) +
+                    problems_of("partner", got["partner"], h.oracle.triggers))
+        wait_until(lambda: not problems(), timeout=60, interval=0.3,
+                   message=lambda: "\n".join(problems()[:8]) + h._logs())
+        for hook, got in arrived().items():
+            ids = [b["event_data"]["id"] for b in got]
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            assert not twice, "%s: %d triggers sent twice: %s" % (hook, len(twice), twice[:5])
+        holders = lease_holders(h, ("mailing", "partner"))
+        pids = {d1.proc.pid: d1, d2.proc.pid: d2}
+        assert set(holders.values()) <= set(pids), holders
+        listed = run_relationctl(["-c", d1.config_path, "hooks", "list"])
+        assert listed.returncode == 0, listed.stderr
+        for line in listed.stdout.splitlines()[1:]:
+            assert ":%d:" % holders[line.split()[0]] in line.split()[4], listed.stdout
+        # kill -9 of the holder of mailing's lease; events keep coming
+        victim = pids[holders["mailing"]]
+        survivor = d2 if victim is d1 else d1
+        taken = [k for k, pid in holders.items() if pid == victim.proc.pid]
+        victim.kill()
+        t0 = time.monotonic()
+        h.feed_kafka(events[400:])
+        wait_until(lambda: all(v == survivor.proc.pid
+                               for v in lease_holders(h, taken).values()),
+                   timeout=30, interval=0.1, message=survivor.log_tail)
+        took = time.monotonic() - t0
+        assert took < 5 + 1 + 1.5, "took over after %.1f s" % took
+        for k in taken:
+            survivor.wait_log('msg="delivering (lease %s{hook:%s}:lease held by' % (
+                h.names.prefix, k))
+        wait_until(lambda: not problems(), timeout=90, interval=0.3,
+                   message=lambda: "\n".join(problems()[:8]) + h._logs())
+        h.wait_done()
+        assert survivor.stop() == 0, survivor.log_tail()
+    finally:
+        receiver.stop()
