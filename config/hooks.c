@@ -305,7 +305,7 @@ static bool load_amqp_hook(Ctx *c, const json_t *o, const char *path, HookDef *h
     return true;
 }
 
-static bool valid_name(const char *s)
+bool hook_name_valid(const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > HOOK_NAME_MAX)
@@ -325,7 +325,7 @@ static bool load_hook(Ctx *c, const json_t *o, const char *path, const Config *c
         return fail(c, path, "must be an object");
     if (!load_rows(c, o, path, "hook", h))
         return false;
-    if (!valid_name(h->name)) {
+    if (!hook_name_valid(h->name)) {
         join(sub, sizeof sub, path, "name");
         return fail(c, sub, "must be 1..%d of a-z, 0-9, _ and -", HOOK_NAME_MAX);
     }

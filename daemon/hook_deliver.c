@@ -9,6 +9,7 @@
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "handlers/backlog.h"
+#include "handlers/walk.h"
 #include "lib/clock.h"
 #include "lib/grow.h"
 #include "lib/log.h"
@@ -30,19 +31,20 @@
 #define DISABLED_POLL_MS 1000
 /* The longest XREAD BLOCK of an idle deliverer. */
 #define IDLE_BLOCK_MS 1000
-/* The lease <prefix>{hook:NAME}:lease: held for LEASE_MS from its last
- * renewal, renewed every LEASE_RENEW_MS (while sending, waiting and idle);
- * a daemon without it tries again every LEASE_RENEW_MS. */
+/* The lease <prefix>{hook:NAME}:lease: taken (SET NX PX) when there is a
+ * batch to send, held for LEASE_MS from its last renewal, renewed every
+ * LEASE_RENEW_MS by its holder (while sending, waiting and idle); a daemon
+ * without it tries again every LEASE_RENEW_MS while the stream holds
+ * entries. */
 #define LEASE_MS 5000
 #define LEASE_RENEW_MS 1000
 
-/* Takes the lease when free, renews it when ARGV[1] holds it: 1, else 0
- * (another holds it). The release deletes it when ARGV[1] holds it. */
-static const char LEASE_TAKE[] =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end "
-    "if v then return 0 end "
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
+/* The renewal: PEXPIRE only while the key holds ARGV[1] (1), else 0 (lost:
+ * expired, taken by another, or the keyspace wiped; never written again
+ * here). The release deletes it when ARGV[1] holds it. */
+static const char LEASE_RENEW[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 static const char LEASE_RELEASE[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
@@ -64,6 +66,7 @@ typedef struct {
     bool leased;       /* held at the last renewal */
     bool lease_logged; /* another daemon's holding was logged */
     int64_t lease_at;  /* that renewal's time (clock_now_ms), 0: never */
+    bool check_streams; /* the first deliverer: the streams of removed hooks still to log */
     BacklogEntry *batch;
     size_t batch_cap;
     char **ids; /* the batch's stream entry ids (into the reply) */
@@ -134,24 +137,27 @@ static redisReply *command(Deliverer *d, int argc, const char **argv)
     return r;
 }
 
-/* Takes or renews the hook's lease (one EVAL); d->leased says whether it is
- * held. A Redis failure counts as not held (nothing is sent meanwhile; the
- * caller's next Redis command waits the outage out). */
+/* Renews the hook's lease when held (an EVAL), else tries to take it (SET
+ * NX PX); d->leased says whether it is held. A Redis failure counts as not
+ * held (nothing is sent meanwhile; the caller's next Redis command waits
+ * the outage out). */
 static void lease_renew(Deliverer *d)
 {
     char err[512], ms[24];
     snprintf(ms, sizeof ms, "%d", LEASE_MS);
-    const char *argv[] = {"EVAL", LEASE_TAKE, "1", d->lease_key, d->token, ms};
+    const char *renew[] = {"EVAL", LEASE_RENEW, "1", d->lease_key, d->token, ms};
+    const char *take[] = {"SET", d->lease_key, d->token, "NX", "PX", ms};
     redisReply *r;
     bool was = d->leased;
     d->leased = false;
-    if (!engine_hook_command(d->engine, d->def->name, 6, argv, NULL, &r, err, sizeof err)) {
+    if (!engine_hook_command(d->engine, d->def->name, 6, was ? renew : take, NULL, &r, err,
+                             sizeof err)) {
         if (was)
             log_at(LOG_WARN, d->who, "lease %s not renewed (%s): not delivering until it is",
                    d->lease_key, err);
         return;
     }
-    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+    if ((r->type == REDIS_REPLY_INTEGER && r->integer == 1) || r->type == REDIS_REPLY_STATUS) {
         d->leased = true;
         d->lease_at = clock_now_ms();
         if (!was)
@@ -159,8 +165,12 @@ static void lease_renew(Deliverer *d)
                    d->token);
         d->lease_logged = false;
     } else if (r->type == REDIS_REPLY_ERROR) {
-        log_at(LOG_WARN, d->who, "lease %s: redis EVAL: %s", d->lease_key, r->str);
-    } else if (was || !d->lease_logged) {
+        log_at(LOG_WARN, d->who, "lease %s: redis %s: %s", d->lease_key, was ? "EVAL" : "SET",
+               r->str);
+    } else if (was) {
+        log_at(LOG_WARN, d->who, "lease %s lost (expired or taken by another daemon): not "
+               "delivering until it is free again", d->lease_key);
+    } else if (!d->lease_logged) {
         log_at(LOG_INFO, d->who, "another daemon delivers (it holds %s): waiting to take over",
                d->lease_key);
         d->lease_logged = true;
@@ -190,6 +200,27 @@ static void lease_release(Deliverer *d)
     if (engine_hook_command(d->engine, d->def->name, 5, argv, NULL, &r, err, sizeof err))
         freeReplyObject(r);
     d->leased = false;
+}
+
+static bool warn_unconfigured(const char *hook, long long len, void *ctx)
+{
+    const Deliverer *d = ctx;
+    for (int i = 0; i < d->cfg->nhooks; i++)
+        if (strcmp(d->cfg->hooks[i].name, hook) == 0)
+            return true;
+    log_at(LOG_WARN, "hooks", "the backlog %s{hook:%s} of a hook the configuration no longer "
+           "has holds %lld triggers: relationctl hooks drop %s deletes it", d->cfg->key_prefix,
+           hook, len, hook);
+    return true;
+}
+
+/* The streams left by hooks the configuration no longer has, logged once
+ * (a walk of the keyspace, handlers/walk.h); retried while Redis fails. */
+static void check_streams(Deliverer *d)
+{
+    char err[512];
+    if (engine_hook_streams(d->engine, warn_unconfigured, d, err, sizeof err))
+        d->check_streams = false;
 }
 
 /* The field's value in an entry's field list, or NULL. */
@@ -367,6 +398,8 @@ static void *run(void *arg)
         log_at(LOG_WARN, d->who, "%s (retried with the first batch)", err);
     note_backlog(d);
     while (!stopping(d)) {
+        if (d->check_streams)
+            check_streams(d);
         if (clock_now_ms() >= next_flag) {
             if (!disabled(d, &off))
                 continue;
@@ -385,12 +418,8 @@ static void *run(void *arg)
             (void)nap(d, DISABLED_POLL_MS);
             continue;
         }
-        if (!lease_held(d)) {
-            if (atomic_load(d->draining))
-                break; /* the holder delivers the backlog */
-            (void)nap(d, LEASE_RENEW_MS);
-            continue;
-        }
+        if (d->leased && clock_now_ms() - d->lease_at >= LEASE_RENEW_MS)
+            lease_renew(d); /* an idle holder keeps it */
         const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", count_s};
         redisReply *r = command(d, 6, argv);
         if (!r)
@@ -401,6 +430,13 @@ static void *run(void *arg)
             if (atomic_load(d->draining))
                 break; /* delivered everything: the drain is done */
             wait_entry(d);
+            continue;
+        }
+        if (!lease_held(d)) {
+            freeReplyObject(r);
+            if (atomic_load(d->draining))
+                break; /* the holder delivers the backlog */
+            (void)nap(d, LEASE_RENEW_MS);
             continue;
         }
         /* http: a full batch, or batch_ms after the oldest entry */
@@ -484,6 +520,7 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
         d->lease_key = k.oom ? NULL : strndup(k.data, k.len);
         jsonbuf_free(&k);
         d->token = h->token;
+        d->check_streams = i == 0;
         if (!d->key || !d->lease_key || !(d->engine = engine_create(cfg))) {
             snprintf(err, errlen, "out of memory");
             goto fail;

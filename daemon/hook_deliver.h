@@ -14,9 +14,10 @@
  *
  * Several daemons on one Redis: a deliverer sends only while its daemon
  * holds the hook's lease, <prefix>{hook:<name>}:lease (this daemon's token
- * "<host>:<pid>:<random>", 5 s, renewed every second by its holder only,
- * deleted by it at the stop); the others wait and take it over once it
- * expires.
+ * "<host>:<pid>:<random>", taken with SET NX PX 5000 when there is a
+ * batch to send, renewed every second by its holder only (compare and
+ * PEXPIRE), deleted by it at the stop); the others wait and take it over
+ * once it expires.
  *
  * Ownership: the deliverers hold a reference to the shared configuration
  * (daemon/shared_config.h) for their life. Threads: started and stopped by

@@ -135,3 +135,50 @@ def test_two_daemons_one_deliverer_per_hook_and_takeover_after_kill_9(harness, d
         assert survivor.stop() == 0, survivor.log_tail()
     finally:
         receiver.stop()
+
+
+def test_a_removed_hooks_backlog_is_reported_listed_and_dropped(harness, daemons):
+    """A hook taken out of the configuration leaves its backlog in Redis:
+    the daemon logs it at the start (with its length), relationctl hooks
+    list shows it as not configured, hooks drop deletes it and its keys
+    (and refuses a hook that is configured)."""
+    h = harness(kafka=True)
+    h.config["hooks"] = [
+        {"name": "mailing", "kind": "amqp", "url": h.rabbit.url,
+         "exchange": h.names.hooks_exchange},
+        {"name": "partner", "kind": "http", "url": "http://127.0.0.1:%d/" % free_port()}]
+    d = h.daemon(daemons).start()
+    h.feed_kafka(make_stream(120, seed=97, clusters=list(range(4)), tag="rm"))
+    h.wait_done()                       # partner refuses connections: its backlog stays
+    stream = "%s{hook:partner}" % h.names.prefix
+    backlog = h.redis.xlen(stream)
+    assert backlog > 0
+    assert d.stop() == 0, d.log_tail()
+    h.config["hooks"] = h.config["hooks"][:1]
+    d.write_config(h.config)
+    d.start()
+    d.wait_log('level=warn component=hooks msg="the backlog %s of a hook the configuration no '
+               'longer has holds %d triggers: relationctl hooks drop partner deletes it"'
+               % (stream, backlog))
+    assert d.current_log().count("no longer has") == 1     # mailing's is not reported
+
+    def ctl(*args):
+        return run_relationctl(["-c", d.config_path, "hooks"] + list(args))
+    out = ctl("list")
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()[1:]}
+    assert rows["partner"][1:3] == ["-", str(backlog)], out.stdout
+    assert " ".join(rows["partner"][5:]) == "not configured (relationctl hooks drop partner)"
+    assert rows["mailing"][1] == "amqp" and rows["mailing"][-1] == "enabled"
+    out = ctl("drop", "mailing")
+    assert out.returncode == 2 and "hook mailing is configured" in out.stderr, out
+    out = ctl("drop", "Bad}name")
+    assert out.returncode == 2 and "is not a hook's name" in out.stderr, out
+    out = ctl("drop", "partner")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("hook partner: dropped its backlog of %d triggers" % backlog)
+    assert not h.redis.keys("%s{hook:partner}*" % h.names.prefix)
+    out = ctl("list")
+    assert "partner" not in out.stdout and "mailing" in out.stdout
+    assert ctl("drop", "partner").stdout == "hook partner: nothing in Redis\n"
+    assert d.stop() == 0, d.log_tail()
