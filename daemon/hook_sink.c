@@ -28,6 +28,7 @@ struct HookSink {
     Backoff down;          /* amqp, kafka */
     Publisher *pub;        /* amqp */
     char *queue;           /* amqp with a queue: the routing key */
+    bool declare;          /* amqp: declared (true) or must exist */
     Outgoing *out;         /* amqp: the batch's messages */
     size_t out_cap;
     rd_kafka_t *rk;        /* kafka */
@@ -111,9 +112,11 @@ HookSink *hook_sink_new(const HookDef *def, int max_ms, char *err, size_t errlen
     switch (def->kind) {
     case HOOK_AMQP: {
         const char *type = def->exchange_type == HOOK_EXCHANGE_DIRECT ? "direct" : "topic";
+        s->declare = def->declare;
+        s->queue = def->queue ? strdup(def->queue) : NULL;
         s->pub = publisher_new(def->url, def->queue ? "" : def->exchange, type, def->declare,
                                &def->tls);
-        if (!s->pub || (def->queue && !publisher_set_queue(s->pub, def->queue))) {
+        if (!s->pub || (def->queue && (!s->queue || !publisher_set_queue(s->pub, def->queue)))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
@@ -151,6 +154,7 @@ void hook_sink_free(HookSink *s)
             rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_destroy(s->rk);
     }
+    free(s->queue);
     free(s->topic_name);
     hook_http_free(s->http);
     free(s->out);
@@ -161,6 +165,28 @@ void hook_sink_free(HookSink *s)
 bool hook_sink_connect(HookSink *s, char *err, size_t errlen)
 {
     return s->kind != HOOK_AMQP || publisher_connect(s->pub, err, errlen);
+}
+
+bool hook_sink_probe(HookSink *s, char *what, size_t whatlen, char *err, size_t errlen)
+{
+    switch (s->kind) {
+    case HOOK_AMQP:
+        if (!publisher_connect(s->pub, err, errlen))
+            return false;
+        snprintf(what, whatlen, "logged in, %s %s", s->queue ? "queue" : "exchange",
+                 s->declare ? "declared" : "exists");
+        return true;
+    case HOOK_KAFKA: /* kafka_source_probe: no producer's metadata request, which a
+                      * broker may answer by creating the topic */
+        snprintf(err, errlen, "kafka hooks are probed by kafka_source_probe");
+        return false;
+    case HOOK_HTTP:
+        if (!hook_http_probe(s->http, err, errlen))
+            return false;
+        snprintf(what, whatlen, "connected, no request sent");
+        return true;
+    }
+    return false;
 }
 
 static void retry(HookSink *s, HookOutcome *out, const char *reason, const char *why)

@@ -6,6 +6,7 @@ lease)."""
 import json
 import os
 import signal
+import subprocess
 import time
 
 from brokers import KafkaMock, KafkaReader, make_stream, run_relationctl, wait_until
@@ -182,3 +183,71 @@ def test_a_removed_hooks_backlog_is_reported_listed_and_dropped(harness, daemons
     assert "partner" not in out.stdout and "mailing" in out.stdout
     assert ctl("drop", "partner").stdout == "hook partner: nothing in Redis\n"
     assert d.stop() == 0, d.log_tail()
+
+
+def test_check_config_connect_probes_every_hook(harness, tmp_path):
+    """relationd --check-config --connect probes each hook's destination
+    without sending a trigger: amqp (login, the exchange or queue declared,
+    or found with declare false), kafka (the brokers answer, the topic
+    exists), http (a connection to the URL's host opens; no request); each
+    failure names its hook, and the status is 1."""
+    h = harness(kafka=True)
+    receiver = Receiver(free_port())
+    uid = h.names.uid
+    try:
+        good = [
+            {"name": "mailing", "kind": "amqp", "url": h.rabbit.url, "exchange": "x-%s" % uid},
+            {"name": "crm", "kind": "amqp", "url": h.rabbit.url, "queue": "q-%s" % uid},
+            {"name": "lake", "kind": "kafka", "brokers": h.kafka.bootstrap,
+             "topic": h.topics[1]},
+            {"name": "partner", "kind": "http",
+             "url": "http://127.0.0.1:%d/hook" % receiver.port}]
+        bad = [
+            {"name": "mailing", "kind": "amqp", "url": h.rabbit.url,
+             "exchange": "none-%s" % uid, "declare": False},
+            {"name": "crm", "kind": "amqp", "url": h.rabbit.url, "queue": "none-%s" % uid,
+             "declare": False},
+            {"name": "lake", "kind": "kafka", "brokers": h.kafka.bootstrap,
+             "topic": "no-such-topic"},
+            {"name": "partner", "kind": "http", "url": "http://127.0.0.1:%d/hook" % free_port()}]
+
+        def check(hooks):
+            path = tmp_path / "probe.json"
+            path.write_text(json.dumps(dict(h.config, hooks=hooks)))
+            path.chmod(0o600)
+            return subprocess.run([os.environ.get("RELATIOND", "build/relationd"), "-c",
+                                   str(path), "--check-config", "--connect"],
+                                  capture_output=True, text=True, timeout=60)
+
+        out = check(good)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert "hook mailing: ok (logged in, exchange declared)" in lines, out.stdout
+        assert "hook crm: ok (logged in, queue declared)" in lines, out.stdout
+        assert "hook lake: ok (1 broker, 1 topic found)" in lines, out.stdout
+        assert "hook partner: ok (connected, no request sent)" in lines, out.stdout
+        assert receiver.requests == []
+        good[0]["declare"] = good[1]["declare"] = False    # they exist now
+        out = check(good)
+        assert out.returncode == 0, out.stderr
+        assert "hook mailing: ok (logged in, exchange exists)" in out.stdout.splitlines()
+
+        out = check(bad)
+        assert out.returncode == 1
+        errors = [line for line in out.stderr.splitlines() if line.startswith("relationd: hook ")]
+        assert len(errors) == 4, out.stderr
+        assert errors[0].startswith("relationd: hook mailing: ") and "none-%s" % uid in errors[0]
+        assert errors[1].startswith("relationd: hook crm: ") and "none-%s" % uid in errors[1]
+        assert errors[2] == ("relationd: hook lake: kafka %s: topic no-such-topic does not "
+                             "exist" % h.kafka.bootstrap), errors[2]
+        assert errors[3].startswith("relationd: hook partner: http://127.0.0.1:") and \
+            errors[3].endswith("(connect)"), errors[3]
+        assert not [line for line in out.stdout.splitlines()
+                    if line.startswith("hook ") and ": ok (" in line], out.stdout
+    finally:
+        receiver.stop()
+        conn = h.rabbit.connection()
+        ch = conn.channel()
+        ch.exchange_delete("x-%s" % uid)
+        ch.queue_delete("q-%s" % uid)
+        conn.close()
