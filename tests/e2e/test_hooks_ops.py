@@ -9,8 +9,9 @@ import signal
 import subprocess
 import time
 
-from brokers import KafkaMock, KafkaReader, make_stream, run_relationctl, wait_until
-from test_hooks import Receiver, free_port, problems_of
+from brokers import (HttpReceiver, KafkaMock, KafkaReader, free_port, make_stream,
+                     run_relationctl, wait_until)
+from test_hooks import problems_of
 
 
 def test_a_frozen_kafka_hook_does_not_hold_the_stop_past_the_drain_deadline(harness, daemons):
@@ -78,7 +79,7 @@ def test_two_daemons_one_deliverer_per_hook_and_takeover_after_kill_9(harness, d
     the holder. kill -9 of a holder: the other daemon takes its hooks over
     within the lease's 5 s (and a renewal), nothing lost."""
     h = harness(kafka=True)
-    receiver = Receiver(free_port())
+    receiver = HttpReceiver()
     try:
         h.config["hooks"] = [
             {"name": "mailing", "kind": "amqp", "url": h.rabbit.url,
@@ -192,7 +193,7 @@ def test_check_config_connect_probes_every_hook(harness, tmp_path):
     exists), http (a connection to the URL's host opens; no request); each
     failure names its hook, and the status is 1."""
     h = harness(kafka=True)
-    receiver = Receiver(free_port())
+    receiver = HttpReceiver()
     uid = h.names.uid
     try:
         good = [
