@@ -141,7 +141,7 @@ static int hooks_list(const Config *cfg, Engine *e)
  * deleted (one DEL: they share the hook's slot). */
 static int hooks_drop(const Config *cfg, Engine *e, const char *name)
 {
-    static const char *const suffixes[] = {"", ":last_success", ":disabled", ":lease"};
+    static const char *const suffixes[] = {"", ":last_success", ":disabled", ":lease", ":dead"};
     enum { NKEYS = sizeof suffixes / sizeof suffixes[0] };
     char err[512], len[32];
     if (configured(cfg, name)) {

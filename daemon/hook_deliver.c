@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,8 +234,65 @@ static const redisReply *field(const redisReply *f, const char *name)
     return NULL;
 }
 
+/* An amqp routing key's most bytes (an AMQP short string). */
+#define ROUTING_KEY_MAX 255
+
+/* An entry that cannot be sent set aside, before it is deleted with its
+ * batch: appended as it is, with the reason, to <stream>:dead (the same
+ * slot), logged, counted as a failure (reason unroutable). False when Redis
+ * did not take it (the failure waited out: the batch is read again). */
+static bool set_aside(Deliverer *d, const redisReply *e, const char *reason)
+{
+    const redisReply *f = e->element[1];
+    size_t n = f->elements + 5;
+    const char **argv = malloc(n * sizeof *argv);
+    size_t *lens = malloc(n * sizeof *lens);
+    char *dead = malloc(strlen(d->key) + sizeof ":dead");
+    bool ok = argv && lens && dead;
+    if (!ok) {
+        log_at(LOG_ERROR, d->who, "out of memory setting entry %s aside", e->element[0]->str);
+        (void)nap(d, POLL_MS);
+    } else {
+        sprintf(dead, "%s:dead", d->key);
+        const char *head[] = {"XADD", dead, "*", "reason", reason};
+        for (size_t i = 0; i < 5; i++) {
+            argv[i] = head[i];
+            lens[i] = strlen(head[i]);
+        }
+        for (size_t i = 0; i < f->elements; i++) {
+            bool str = f->element[i]->type == REDIS_REPLY_STRING;
+            argv[5 + i] = str ? f->element[i]->str : "";
+            lens[5 + i] = str ? f->element[i]->len : 0;
+        }
+        char err[512];
+        redisReply *r = NULL;
+        ok = engine_hook_command(d->engine, d->def->name, (int)n, argv, lens, &r, err,
+                                 sizeof err);
+        if (ok && r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof err, "redis XADD %s: %s", dead, r->str);
+            ok = false;
+        }
+        if (r)
+            freeReplyObject(r);
+        if (ok) {
+            metrics_hook_failure(d->def->name, "unroutable");
+            log_at(LOG_ERROR, d->who, "entry %s of %s cannot be sent (%s): set aside in %s",
+                   e->element[0]->str, d->key, reason, dead);
+        } else {
+            redis_failed(d, err);
+        }
+    }
+    free(argv);
+    free(lens);
+    free(dead);
+    return ok;
+}
+
 /* The XRANGE reply as the batch; its count (entries of another shape are
- * deleted with the batch, logged). */
+ * deleted with the batch, logged; an amqp exchange's entry whose routing
+ * key is over ROUTING_KEY_MAX bytes, which a configuration of an earlier
+ * release may have written, is set aside first). SIZE_MAX: an entry could
+ * not be set aside (nothing is sent, the batch is read again). */
 static size_t take(Deliverer *d, const redisReply *r, size_t *nids)
 {
     size_t n = 0;
@@ -254,6 +312,14 @@ static size_t take(Deliverer *d, const redisReply *r, size_t *nids)
         if (!id || !body || !key || !rk || !et) {
             log_at(LOG_ERROR, d->who, "backlog entry %s of %s is not a trigger (fields id, body, "
                    "key, rk, event_type): dropped", e->element[0]->str, d->key);
+            continue;
+        }
+        if (d->def->kind == HOOK_AMQP && rk->len > ROUTING_KEY_MAX) {
+            char why[80];
+            snprintf(why, sizeof why, "its routing key is %zu bytes, more than AMQP's %d",
+                     rk->len, ROUTING_KEY_MAX);
+            if (!set_aside(d, e, why))
+                return SIZE_MAX;
             continue;
         }
         d->batch[n++] = (BacklogEntry){d->def->name, id->str, body->str, body->len, key->str,
@@ -451,6 +517,10 @@ static void *run(void *arg)
             }
         }
         size_t nids, n = take(d, r, &nids);
+        if (n == SIZE_MAX) {
+            freeReplyObject(r);
+            continue;
+        }
         if (nids == 0) {
             freeReplyObject(r);
             log_at(LOG_ERROR, d->who, "out of memory for a batch");

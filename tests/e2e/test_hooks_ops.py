@@ -5,11 +5,12 @@ lease)."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 
-from brokers import (HttpReceiver, KafkaMock, KafkaReader, free_port, make_stream,
+from brokers import (HttpReceiver, KafkaMock, KafkaReader, free_port, http_get, make_stream,
                      run_relationctl, wait_until)
 from test_hooks import problems_of
 
@@ -252,3 +253,38 @@ def test_check_config_connect_probes_every_hook(harness, tmp_path):
         ch.exchange_delete("x-%s" % uid)
         ch.queue_delete("q-%s" % uid)
         conn.close()
+
+
+def test_an_entry_with_a_routing_key_over_255_bytes_is_set_aside(harness, daemons):
+    """A backlog entry an amqp exchange cannot take (its routing key over
+    AMQP's 255 bytes, as a configuration of an earlier release may have
+    written) does not hold the hook: it is set aside in <stream>:dead with
+    the reason, logged and counted (reason unroutable), and the triggers
+    after it are delivered."""
+    h = harness(kafka=True)
+    port = free_port()
+    h.config["hooks"] = [{"name": "mailing", "kind": "amqp", "url": h.rabbit.url,
+                          "exchange": h.names.hooks_exchange}]
+    h.config["http"] = {"listen": "127.0.0.1:%d" % port}
+    stream = "%s{hook:mailing}" % h.names.prefix
+    long_key = "db" + "x" * 298 + ".relation_direct_attach"
+    h.redis.xadd(stream, {"id": "old-1", "body": '{"old": true}', "key": "db:p1",
+                          "rk": long_key, "event_type": "relation_direct_attach"})
+    d = h.daemon(daemons).start()
+    h.feed_kafka(make_stream(150, seed=98, clusters=list(range(4)), tag="rk"))
+    h.wait_done()                       # every trigger after it went out
+    h.check()
+    dead = h.redis.xrange(stream + ":dead")
+    assert len(dead) == 1, dead
+    fields = {(k if isinstance(k, str) else k.decode()): (v if isinstance(v, str) else v.decode())
+              for k, v in dead[0][1].items()}
+    assert fields["reason"] == "its routing key is %d bytes, more than AMQP's 255" % len(long_key)
+    assert fields["id"] == "old-1" and fields["rk"] == long_key and fields["body"] == '{"old": true}'
+    d.wait_log('msg="entry ')
+    assert re.search(r'level=error component="hook mailing" msg="entry \S+ of %s cannot be '
+                     r'sent \(its routing key is %d bytes, more than AMQP\'s 255\): set aside '
+                     r'in %s:dead"' % (re.escape(stream), len(long_key), re.escape(stream)),
+                     d.current_log()), d.log_tail()
+    text = http_get(port, "/metrics")[1]
+    assert 'relationd_hook_failures_total{hook="mailing",reason="unroutable"} 1' in text, text
+    assert d.stop() == 0, d.log_tail()
