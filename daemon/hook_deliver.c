@@ -486,7 +486,9 @@ static void *run(void *arg)
         }
         if (d->leased && clock_now_ms() - d->lease_at >= LEASE_RENEW_MS)
             lease_renew(d); /* an idle holder keeps it */
-        const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", count_s};
+        /* without the lease: whether there is anything to send (one entry) */
+        bool had = d->leased;
+        const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", had ? count_s : "1"};
         redisReply *r = command(d, 6, argv);
         if (!r)
             continue;
@@ -498,8 +500,10 @@ static void *run(void *arg)
             wait_entry(d);
             continue;
         }
-        if (!lease_held(d)) {
+        if (!lease_held(d) || !had) {
             freeReplyObject(r);
+            if (d->leased)
+                continue; /* taken now: a full batch read */
             if (atomic_load(d->draining))
                 break; /* the holder delivers the backlog */
             (void)nap(d, LEASE_RENEW_MS);
