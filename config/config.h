@@ -241,6 +241,8 @@ bool config_keep_connections(Config *fresh, const Config *running, char *changed
 /* True when hook h's filter passes a trigger of relation (short name), side
  * and kind (HOOK_ON_*; another value passes no filter). Pure. */
 bool hook_filter_pass(const HookDef *h, const char *relation, Side side, int kind);
+/* Whether s is a hook's name: 1..HOOK_NAME_MAX of a-z, 0-9, _ and -. Pure. */
+bool hook_name_valid(const char *s);
 
 /* The key of h->secret (base64-decoded after "whsec_") into key
  * (HOOK_SECRET_MAX bytes), *len its bytes; false when h has no valid secret

@@ -251,6 +251,37 @@ static bool not_empty(Ctx *c, const char *path, const char *key, const char *val
     return true;
 }
 
+/* AMQP's short strings (exchange, queue and routing key): at most 255 bytes. */
+#define AMQP_SHORTSTR_MAX 255
+/* A direct exchange's routing key <database>.relation_<direction>_<kind>:
+ * within AMQP_SHORTSTR_MAX for every relation, side and kind the filter
+ * passes (the topic key relation.<short>.<direction>.<kind> always is,
+ * short names being at most CONFIG_SHORT_MAX bytes). */
+static bool direct_keys_fit(Ctx *c, const char *path, const Config *cfg, const HookDef *h)
+{
+    char sub[PATH_MAX_LEN];
+    for (int i = 0; i < cfg->nrelations; i++) {
+        const RelationDef *rel = &cfg->relations[i];
+        for (int side = SIDE_DIRECT; side <= SIDE_REVERSE; side++)
+            for (int kind = HOOK_ON_ATTACH; kind <= HOOK_ON_THRESHOLD; kind++) {
+                if (!hook_filter_pass(h, rel->short_name, (Side)side, kind))
+                    continue;
+                const char *db = side == SIDE_DIRECT ? rel->database_a : rel->database_b;
+                size_t n = strlen(db) + strlen(".relation__") + strlen(side_names[side]) +
+                           strlen(kind_names[kind]);
+                if (n <= AMQP_SHORTSTR_MAX)
+                    continue;
+                snprintf(sub, sizeof sub, "relations[%d].%s", i,
+                         side == SIDE_DIRECT ? "database_a" : "database_b");
+                return fail(c, sub, "%zu bytes: the routing key %s.relation_%s_%s of %s (a "
+                            "direct exchange) would be %zu bytes, more than AMQP's %d",
+                            strlen(db), "<database>", side_names[side], kind_names[kind], path,
+                            n, AMQP_SHORTSTR_MAX);
+            }
+    }
+    return true;
+}
+
 static bool load_amqp_hook(Ctx *c, const json_t *o, const char *path, HookDef *h)
 {
     char sub[PATH_MAX_LEN];
@@ -264,13 +295,17 @@ static bool load_amqp_hook(Ctx *c, const json_t *o, const char *path, HookDef *h
     join(sub, sizeof sub, path, h->exchange ? "exchange" : "queue");
     if (!*(h->exchange ? h->exchange : h->queue))
         return fail(c, sub, "must not be empty");
+    if (strlen(h->exchange ? h->exchange : h->queue) > AMQP_SHORTSTR_MAX)
+        return fail(c, sub, "%zu bytes, more than AMQP's %d", strlen(h->exchange ? h->exchange
+                                                                              : h->queue),
+                    AMQP_SHORTSTR_MAX);
     join(sub, sizeof sub, path, "exchange_type");
     if (h->queue && json_object_get(o, "exchange_type"))
         return fail(c, sub, "only with exchange");
     return true;
 }
 
-static bool valid_name(const char *s)
+bool hook_name_valid(const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > HOOK_NAME_MAX)
@@ -290,7 +325,7 @@ static bool load_hook(Ctx *c, const json_t *o, const char *path, const Config *c
         return fail(c, path, "must be an object");
     if (!load_rows(c, o, path, "hook", h))
         return false;
-    if (!valid_name(h->name)) {
+    if (!hook_name_valid(h->name)) {
         join(sub, sizeof sub, path, "name");
         return fail(c, sub, "must be 1..%d of a-z, 0-9, _ and -", HOOK_NAME_MAX);
     }
@@ -313,7 +348,9 @@ static bool load_hook(Ctx *c, const json_t *o, const char *path, const Config *c
         ok = load_http_hook(c, o, path, h);
         break;
     }
-    return ok && load_filter(c, o, path, cfg, h);
+    return ok && load_filter(c, o, path, cfg, h) &&
+           (h->kind != HOOK_AMQP || !h->exchange || h->exchange_type != HOOK_EXCHANGE_DIRECT ||
+            direct_keys_fit(c, path, cfg, h));
 }
 
 /* The single object: the hook "default", a topic exchange. */

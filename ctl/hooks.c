@@ -1,5 +1,7 @@
-/* hooks.c — relationctl hooks list|test NAME|enable NAME: each hook's
- * backlog, last success and disabled flag as the daemon keeps them in Redis
+/* hooks.c — relationctl hooks list|test NAME|enable NAME|drop NAME: each
+ * hook's backlog, last success, deliverer (its lease) and disabled flag as
+ * the daemon keeps them in Redis, and the streams left by hooks the
+ * configuration no longer has (handlers/walk.h), which drop deletes
  * (handlers/backlog.h, daemon/hook_deliver.h); one test trigger sent
  * through a hook's destination directly (daemon/hook_sink.h), not through
  * its backlog; a hook disabled by a 410 enabled again. One thread; messages
@@ -7,6 +9,7 @@
 #include "ctl/ctl.h"
 #include "daemon/hook_sink.h"
 #include "handlers/backlog.h"
+#include "handlers/walk.h"
 #include "lib/clock.h"
 #include "lib/jsonbuf.h"
 #include "lib/sha1.h"
@@ -18,11 +21,21 @@
 #include <time.h>
 #include <unistd.h>
 
-static const HookDef *hook_arg(const Config *cfg, const char *name)
+/* The configuration's hook named name, or NULL. */
+static const HookDef *configured(const Config *cfg, const char *name)
 {
     for (int i = 0; i < cfg->nhooks; i++)
         if (strcmp(cfg->hooks[i].name, name) == 0)
             return &cfg->hooks[i];
+    return NULL;
+}
+
+/* The hook of a NAME argument; NULL (said, with the names there are). */
+static const HookDef *hook_arg(const Config *cfg, const char *name)
+{
+    const HookDef *h = configured(cfg, name);
+    if (h)
+        return h;
     fprintf(stderr, "relationctl: no hook named \"%s\" (the configuration has:", name);
     for (int i = 0; i < cfg->nhooks; i++)
         fprintf(stderr, "%s %s", i ? "," : "", cfg->hooks[i].name);
@@ -64,28 +77,114 @@ static bool hook_read(Engine *e, const Config *cfg, const char *hook, const char
 
 static const char *const kinds[] = {"amqp", "kafka", "http"};
 
+/* One line of hooks list: a configured hook (def), or a stream left by a
+ * hook the configuration no longer has (def NULL). */
+static bool list_row(const Config *cfg, Engine *e, const char *name, const HookDef *def)
+{
+    char err[512], len[32], last[32], why[300], when[40], holder[128];
+    if (!hook_read(e, cfg, name, "XLEN", "", len, sizeof len, err, sizeof err) ||
+        !hook_read(e, cfg, name, "GET", ":last_success", last, sizeof last, err, sizeof err) ||
+        !hook_read(e, cfg, name, "GET", ":disabled", why, sizeof why, err, sizeof err) ||
+        !hook_read(e, cfg, name, "GET", ":lease", holder, sizeof holder, err, sizeof err)) {
+        fatal(err);
+        return false;
+    }
+    snprintf(when, sizeof when, "never");
+    if (last[0]) {
+        time_t t = (time_t)(strtoll(last, NULL, 10) / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    printf("%-20s %-6s %10s  %-24s %-32s ", name, def ? kinds[def->kind] : "-", len, when,
+           holder[0] ? holder : "-");
+    if (!def)
+        printf("not configured (relationctl hooks drop %s)\n", name);
+    else
+        printf("%s%s%s\n", why[0] ? "disabled: " : "enabled", why,
+               why[0] ? " (relationctl hooks enable)" : "");
+    return true;
+}
+
+typedef struct {
+    const Config *cfg;
+    Engine *e;
+    bool ok;
+} ListWalk;
+
+static bool list_unconfigured(const char *hook, long long len, void *ctx)
+{
+    (void)len;
+    ListWalk *w = ctx;
+    if (configured(w->cfg, hook))
+        return true;
+    return (w->ok = list_row(w->cfg, w->e, hook, NULL));
+}
+
 static int hooks_list(const Config *cfg, Engine *e)
 {
-    char err[512], len[32], last[32], why[300], when[40];
-    printf("%-20s %-6s %10s  %-24s %s\n", "HOOK", "KIND", "BACKLOG", "LAST SUCCESS", "STATE");
-    for (int i = 0; i < cfg->nhooks; i++) {
-        const char *name = cfg->hooks[i].name;
-        if (!hook_read(e, cfg, name, "XLEN", "", len, sizeof len, err, sizeof err) ||
-            !hook_read(e, cfg, name, "GET", ":last_success", last, sizeof last, err, sizeof err) ||
-            !hook_read(e, cfg, name, "GET", ":disabled", why, sizeof why, err, sizeof err)) {
-            fatal(err);
+    char err[512];
+    printf("%-20s %-6s %10s  %-24s %-32s %s\n", "HOOK", "KIND", "BACKLOG", "LAST SUCCESS",
+           "DELIVERER", "STATE");
+    for (int i = 0; i < cfg->nhooks; i++)
+        if (!list_row(cfg, e, cfg->hooks[i].name, &cfg->hooks[i]))
             return EXIT_FATAL;
-        }
-        snprintf(when, sizeof when, "never");
-        if (last[0]) {
-            time_t t = (time_t)(strtoll(last, NULL, 10) / 1000);
-            struct tm tm;
-            gmtime_r(&t, &tm);
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        }
-        printf("%-20s %-6s %10s  %-24s %s%s%s\n", name, kinds[cfg->hooks[i].kind], len, when,
-               why[0] ? "disabled: " : "enabled", why, why[0] ? " (relationctl hooks enable)" : "");
+    ListWalk w = {cfg, e, true};
+    if (!engine_hook_streams(e, list_unconfigured, &w, err, sizeof err)) {
+        fatal(err);
+        return EXIT_FATAL;
     }
+    return w.ok ? 0 : EXIT_FATAL;
+}
+
+/* The stream of a hook the configuration no longer has, and its keys,
+ * deleted (one DEL: they share the hook's slot). */
+static int hooks_drop(const Config *cfg, Engine *e, const char *name)
+{
+    static const char *const suffixes[] = {"", ":last_success", ":disabled", ":lease", ":dead"};
+    enum { NKEYS = sizeof suffixes / sizeof suffixes[0] };
+    char err[512], len[32];
+    if (configured(cfg, name)) {
+        fprintf(stderr, "relationctl hooks drop: hook %s is configured (take it out of hooks "
+                "and restart the daemons first)\n", name);
+        return EXIT_USAGE;
+    }
+    if (!hook_read(e, cfg, name, "XLEN", "", len, sizeof len, err, sizeof err)) {
+        fatal(err);
+        return EXIT_FATAL;
+    }
+    JsonBuf k[NKEYS] = {{0}};
+    const char *argv[NKEYS + 1] = {"DEL"};
+    bool oom = false;
+    for (int i = 0; i < NKEYS; i++) {
+        backlog_key(&k[i], cfg, name, suffixes[i]);
+        jsonbuf_char(&k[i], '\0');
+        oom |= k[i].oom;
+        argv[i + 1] = k[i].data;
+    }
+    redisReply *r = NULL;
+    bool ok = !oom && engine_hook_command(e, name, NKEYS + 1, argv, NULL, &r, err, sizeof err);
+    if (oom)
+        snprintf(err, sizeof err, "out of memory");
+    else if (ok && r->type != REDIS_REPLY_INTEGER) {
+        snprintf(err, sizeof err, "redis DEL of hook %s's keys: %s", name,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        ok = false;
+    }
+    long long deleted = ok ? r->integer : 0;
+    if (r)
+        freeReplyObject(r);
+    for (int i = 0; i < NKEYS; i++)
+        jsonbuf_free(&k[i]);
+    if (!ok) {
+        fatal(err);
+        return EXIT_FATAL;
+    }
+    if (deleted == 0)
+        printf("hook %s: nothing in Redis\n", name);
+    else
+        printf("hook %s: dropped its backlog of %s triggers and its keys (%lld deleted)\n", name,
+               len, deleted);
     return 0;
 }
 
@@ -208,9 +307,10 @@ int cmd_hooks(const Config *cfg, const Command *c, int argc, char **argv)
     if (!parse_args(c, argc, argv, NULL, pos, 1, 2, &npos))
         return EXIT_USAGE;
     bool list = strcmp(pos[0], "list") == 0, test = strcmp(pos[0], "test") == 0,
-         enable = strcmp(pos[0], "enable") == 0;
-    if (!list && !test && !enable) {
-        fprintf(stderr, "relationctl hooks: list, test NAME or enable NAME, not \"%s\"\n", pos[0]);
+         enable = strcmp(pos[0], "enable") == 0, drop = strcmp(pos[0], "drop") == 0;
+    if (!list && !test && !enable && !drop) {
+        fprintf(stderr, "relationctl hooks: list, test NAME, enable NAME or drop NAME, not "
+                "\"%s\"\n", pos[0]);
         return EXIT_USAGE;
     }
     if (list != (npos == 1)) {
@@ -218,8 +318,13 @@ int cmd_hooks(const Config *cfg, const Command *c, int argc, char **argv)
                 list ? "takes no argument" : "needs the hook's NAME");
         return EXIT_USAGE;
     }
-    const HookDef *h = list ? NULL : hook_arg(cfg, pos[1]);
-    if (!list && !h)
+    if (drop && !hook_name_valid(pos[1])) {
+        fprintf(stderr, "relationctl hooks drop: \"%s\" is not a hook's name (1..%d of a-z, "
+                "0-9, _ and -)\n", pos[1], HOOK_NAME_MAX);
+        return EXIT_USAGE;
+    }
+    const HookDef *h = list || drop ? NULL : hook_arg(cfg, pos[1]);
+    if (!list && !drop && !h)
         return EXIT_USAGE;
     if (test)
         return hooks_test(cfg, h);
@@ -229,7 +334,9 @@ int cmd_hooks(const Config *cfg, const Command *c, int argc, char **argv)
         engine_free(e);
         return EXIT_FATAL;
     }
-    int rc = list ? hooks_list(cfg, e) : hooks_enable(cfg, e, h);
+    int rc = list   ? hooks_list(cfg, e)
+             : drop ? hooks_drop(cfg, e, pos[1])
+                    : hooks_enable(cfg, e, h);
     engine_free(e);
     return rc;
 }

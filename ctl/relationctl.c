@@ -70,11 +70,13 @@ static const Command commands[] = {
      "JSON-lines events applied with the daemon's engine (a backfill); the triggers printed,\n"
      "published to the hook exchange (--publish), or dropped (--no-triggers).",
      "relationctl -c /etc/relationd/relationd.json apply backfill.jsonl --publish", cmd_apply, 0},
-    {"hooks", "list | test NAME | enable NAME",
+    {"hooks", "list | test NAME | enable NAME | drop NAME",
      "list: each hook's kind, backlog (triggers kept in Redis, not delivered yet), last\n"
-     "success and whether it is disabled. test: one trigger with \"is_test\": true sent\n"
+     "success, the daemon delivering it and whether it is disabled, then the backlogs of\n"
+     "hooks no longer configured. test: one trigger with \"is_test\": true sent\n"
      "through the hook's destination directly, the outcome and time printed (exit 0 when\n"
-     "delivered). enable: a hook disabled by a 410 answer delivers again.",
+     "delivered). enable: a hook disabled by a 410 answer delivers again. drop: the\n"
+     "backlog and keys of a hook no longer configured deleted.",
      "relationctl -c /etc/relationd/relationd.json hooks test partner", cmd_hooks, READS_HOOKS},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };

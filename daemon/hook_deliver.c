@@ -1,5 +1,7 @@
 /* hook_deliver.c — one deliverer thread per hook (hook_deliver.h): read the
- * oldest entries of the hook's stream, send them, delete them once taken. */
+ * oldest entries of the hook's stream, send them, delete them once taken;
+ * only while this daemon holds the hook's lease (one deliverer per stream
+ * among the daemons sharing the Redis). */
 #include "daemon/hook_deliver.h"
 #include "daemon/backoff.h"
 #include "daemon/hook_sink.h"
@@ -7,13 +9,18 @@
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "handlers/backlog.h"
+#include "handlers/walk.h"
 #include "lib/clock.h"
 #include "lib/grow.h"
 #include "lib/log.h"
 
 #include <hiredis/hiredis.h>
+#include <limits.h>
 #include <pthread.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,23 @@
 #define DISABLED_POLL_MS 1000
 /* The longest XREAD BLOCK of an idle deliverer. */
 #define IDLE_BLOCK_MS 1000
+/* The lease <prefix>{hook:NAME}:lease: taken (SET NX PX) when there is a
+ * batch to send, held for LEASE_MS from its last renewal, renewed every
+ * LEASE_RENEW_MS by its holder (while sending, waiting and idle); a daemon
+ * without it tries again every LEASE_RENEW_MS while the stream holds
+ * entries. */
+#define LEASE_MS 5000
+#define LEASE_RENEW_MS 1000
+
+/* The renewal: PEXPIRE only while the key holds ARGV[1] (1), else 0 (lost:
+ * expired, taken by another, or the keyspace wiped; never written again
+ * here). The release deletes it when ARGV[1] holds it. */
+static const char LEASE_RENEW[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+static const char LEASE_RELEASE[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+    "return 0";
 
 typedef struct {
     pthread_t thread;
@@ -38,6 +62,12 @@ typedef struct {
     atomic_bool *stop;     /* stop at once */
     atomic_bool *draining; /* stop once the backlog is empty, or at the drain deadline */
     char *key; /* the stream's key, NUL-terminated */
+    char *lease_key;
+    const char *token; /* this daemon's: "<host>:<pid>:<random>" */
+    bool leased;       /* held at the last renewal */
+    bool lease_logged; /* another daemon's holding was logged */
+    int64_t lease_at;  /* that renewal's time (clock_now_ms), 0: never */
+    bool check_streams; /* the first deliverer: the streams of removed hooks still to log */
     BacklogEntry *batch;
     size_t batch_cap;
     char **ids; /* the batch's stream entry ids (into the reply) */
@@ -46,6 +76,7 @@ typedef struct {
 
 struct HookDeliverers {
     ConfigRef *cfg;
+    char token[HOST_NAME_MAX + 48];
     atomic_bool stop, draining;
     Deliverer *d;
     int n;
@@ -57,11 +88,16 @@ static bool stopping(const Deliverer *d)
     return atomic_load(d->stop) || (atomic_load(d->draining) && lifecycle_deadline_passed());
 }
 
-/* Sleeps ms in steps of POLL_MS; false once a stop was asked. */
+static void lease_renew(Deliverer *d);
+
+/* Sleeps ms in steps of POLL_MS (renewing a held lease); false once a stop
+ * was asked. */
 static bool nap(Deliverer *d, int64_t ms)
 {
     int64_t until = clock_now_ms() + ms;
     while (!stopping(d)) {
+        if (d->leased && clock_now_ms() - d->lease_at >= LEASE_RENEW_MS)
+            lease_renew(d);
         int64_t left = until - clock_now_ms();
         if (left <= 0)
             return true;
@@ -102,6 +138,92 @@ static redisReply *command(Deliverer *d, int argc, const char **argv)
     return r;
 }
 
+/* Renews the hook's lease when held (an EVAL), else tries to take it (SET
+ * NX PX); d->leased says whether it is held. A Redis failure counts as not
+ * held (nothing is sent meanwhile; the caller's next Redis command waits
+ * the outage out). */
+static void lease_renew(Deliverer *d)
+{
+    char err[512], ms[24];
+    snprintf(ms, sizeof ms, "%d", LEASE_MS);
+    const char *renew[] = {"EVAL", LEASE_RENEW, "1", d->lease_key, d->token, ms};
+    const char *take[] = {"SET", d->lease_key, d->token, "NX", "PX", ms};
+    redisReply *r;
+    bool was = d->leased;
+    d->leased = false;
+    if (!engine_hook_command(d->engine, d->def->name, 6, was ? renew : take, NULL, &r, err,
+                             sizeof err)) {
+        if (was)
+            log_at(LOG_WARN, d->who, "lease %s not renewed (%s): not delivering until it is",
+                   d->lease_key, err);
+        return;
+    }
+    if ((r->type == REDIS_REPLY_INTEGER && r->integer == 1) || r->type == REDIS_REPLY_STATUS) {
+        d->leased = true;
+        d->lease_at = clock_now_ms();
+        if (!was)
+            log_at(LOG_INFO, d->who, "delivering (lease %s held by %s)", d->lease_key,
+                   d->token);
+        d->lease_logged = false;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        log_at(LOG_WARN, d->who, "lease %s: redis %s: %s", d->lease_key, was ? "EVAL" : "SET",
+               r->str);
+    } else if (was) {
+        log_at(LOG_WARN, d->who, "lease %s lost (expired or taken by another daemon): not "
+               "delivering until it is free again", d->lease_key);
+    } else if (!d->lease_logged) {
+        log_at(LOG_INFO, d->who, "another daemon delivers (it holds %s): waiting to take over",
+               d->lease_key);
+        d->lease_logged = true;
+    }
+    freeReplyObject(r);
+}
+
+/* Whether this daemon may send a batch now: the lease renewed within
+ * LEASE_RENEW_MS (so held for LEASE_MS - LEASE_RENEW_MS more at least),
+ * else renewed now. */
+static bool lease_held(Deliverer *d)
+{
+    if (!d->leased || clock_now_ms() - d->lease_at >= LEASE_RENEW_MS)
+        lease_renew(d);
+    return d->leased;
+}
+
+/* The lease given back at the stop, so that another daemon takes over at
+ * once rather than once it expires. */
+static void lease_release(Deliverer *d)
+{
+    if (!d->leased || !d->engine)
+        return;
+    char err[512];
+    const char *argv[] = {"EVAL", LEASE_RELEASE, "1", d->lease_key, d->token};
+    redisReply *r;
+    if (engine_hook_command(d->engine, d->def->name, 5, argv, NULL, &r, err, sizeof err))
+        freeReplyObject(r);
+    d->leased = false;
+}
+
+static bool warn_unconfigured(const char *hook, long long len, void *ctx)
+{
+    const Deliverer *d = ctx;
+    for (int i = 0; i < d->cfg->nhooks; i++)
+        if (strcmp(d->cfg->hooks[i].name, hook) == 0)
+            return true;
+    log_at(LOG_WARN, "hooks", "the backlog %s{hook:%s} of a hook the configuration no longer "
+           "has holds %lld triggers: relationctl hooks drop %s deletes it", d->cfg->key_prefix,
+           hook, len, hook);
+    return true;
+}
+
+/* The streams left by hooks the configuration no longer has, logged once
+ * (a walk of the keyspace, handlers/walk.h); retried while Redis fails. */
+static void check_streams(Deliverer *d)
+{
+    char err[512];
+    if (engine_hook_streams(d->engine, warn_unconfigured, d, err, sizeof err))
+        d->check_streams = false;
+}
+
 /* The field's value in an entry's field list, or NULL. */
 static const redisReply *field(const redisReply *f, const char *name)
 {
@@ -112,8 +234,65 @@ static const redisReply *field(const redisReply *f, const char *name)
     return NULL;
 }
 
+/* An amqp routing key's most bytes (an AMQP short string). */
+#define ROUTING_KEY_MAX 255
+
+/* An entry that cannot be sent set aside, before it is deleted with its
+ * batch: appended as it is, with the reason, to <stream>:dead (the same
+ * slot), logged, counted as a failure (reason unroutable). False when Redis
+ * did not take it (the failure waited out: the batch is read again). */
+static bool set_aside(Deliverer *d, const redisReply *e, const char *reason)
+{
+    const redisReply *f = e->element[1];
+    size_t n = f->elements + 5;
+    const char **argv = malloc(n * sizeof *argv);
+    size_t *lens = malloc(n * sizeof *lens);
+    char *dead = malloc(strlen(d->key) + sizeof ":dead");
+    bool ok = argv && lens && dead;
+    if (!ok) {
+        log_at(LOG_ERROR, d->who, "out of memory setting entry %s aside", e->element[0]->str);
+        (void)nap(d, POLL_MS);
+    } else {
+        sprintf(dead, "%s:dead", d->key);
+        const char *head[] = {"XADD", dead, "*", "reason", reason};
+        for (size_t i = 0; i < 5; i++) {
+            argv[i] = head[i];
+            lens[i] = strlen(head[i]);
+        }
+        for (size_t i = 0; i < f->elements; i++) {
+            bool str = f->element[i]->type == REDIS_REPLY_STRING;
+            argv[5 + i] = str ? f->element[i]->str : "";
+            lens[5 + i] = str ? f->element[i]->len : 0;
+        }
+        char err[512];
+        redisReply *r = NULL;
+        ok = engine_hook_command(d->engine, d->def->name, (int)n, argv, lens, &r, err,
+                                 sizeof err);
+        if (ok && r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof err, "redis XADD %s: %s", dead, r->str);
+            ok = false;
+        }
+        if (r)
+            freeReplyObject(r);
+        if (ok) {
+            metrics_hook_failure(d->def->name, "unroutable");
+            log_at(LOG_ERROR, d->who, "entry %s of %s cannot be sent (%s): set aside in %s",
+                   e->element[0]->str, d->key, reason, dead);
+        } else {
+            redis_failed(d, err);
+        }
+    }
+    free(argv);
+    free(lens);
+    free(dead);
+    return ok;
+}
+
 /* The XRANGE reply as the batch; its count (entries of another shape are
- * deleted with the batch, logged). */
+ * deleted with the batch, logged; an amqp exchange's entry whose routing
+ * key is over ROUTING_KEY_MAX bytes, which a configuration of an earlier
+ * release may have written, is set aside first). SIZE_MAX: an entry could
+ * not be set aside (nothing is sent, the batch is read again). */
 static size_t take(Deliverer *d, const redisReply *r, size_t *nids)
 {
     size_t n = 0;
@@ -133,6 +312,14 @@ static size_t take(Deliverer *d, const redisReply *r, size_t *nids)
         if (!id || !body || !key || !rk || !et) {
             log_at(LOG_ERROR, d->who, "backlog entry %s of %s is not a trigger (fields id, body, "
                    "key, rk, event_type): dropped", e->element[0]->str, d->key);
+            continue;
+        }
+        if (d->def->kind == HOOK_AMQP && rk->len > ROUTING_KEY_MAX) {
+            char why[80];
+            snprintf(why, sizeof why, "its routing key is %zu bytes, more than AMQP's %d",
+                     rk->len, ROUTING_KEY_MAX);
+            if (!set_aside(d, e, why))
+                return SIZE_MAX;
             continue;
         }
         d->batch[n++] = (BacklogEntry){d->def->name, id->str, body->str, body->len, key->str,
@@ -199,11 +386,13 @@ static bool done(Deliverer *d, size_t nids, size_t delivered)
     return true;
 }
 
-/* Sends the batch until the destination takes it. False: stopping, or the
- * hook was disabled (410). */
+/* Sends the batch until the destination takes it. False: stopping, the
+ * hook was disabled (410), or the lease was lost. */
 static bool deliver(Deliverer *d, size_t n)
 {
     for (;;) {
+        if (!lease_held(d))
+            return false; /* another daemon took the hook over: it sends this batch */
         HookOutcome out;
         hook_sink_send(d->sink, d->batch, n, &out);
         if (out.verdict == HOOK_DELIVERED)
@@ -275,6 +464,8 @@ static void *run(void *arg)
         log_at(LOG_WARN, d->who, "%s (retried with the first batch)", err);
     note_backlog(d);
     while (!stopping(d)) {
+        if (d->check_streams)
+            check_streams(d);
         if (clock_now_ms() >= next_flag) {
             if (!disabled(d, &off))
                 continue;
@@ -293,7 +484,11 @@ static void *run(void *arg)
             (void)nap(d, DISABLED_POLL_MS);
             continue;
         }
-        const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", count_s};
+        if (d->leased && clock_now_ms() - d->lease_at >= LEASE_RENEW_MS)
+            lease_renew(d); /* an idle holder keeps it */
+        /* without the lease: whether there is anything to send (one entry) */
+        bool had = d->leased;
+        const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", had ? count_s : "1"};
         redisReply *r = command(d, 6, argv);
         if (!r)
             continue;
@@ -303,6 +498,15 @@ static void *run(void *arg)
             if (atomic_load(d->draining))
                 break; /* delivered everything: the drain is done */
             wait_entry(d);
+            continue;
+        }
+        if (!lease_held(d) || !had) {
+            freeReplyObject(r);
+            if (d->leased)
+                continue; /* taken now: a full batch read */
+            if (atomic_load(d->draining))
+                break; /* the holder delivers the backlog */
+            (void)nap(d, LEASE_RENEW_MS);
             continue;
         }
         /* http: a full batch, or batch_ms after the oldest entry */
@@ -317,6 +521,10 @@ static void *run(void *arg)
             }
         }
         size_t nids, n = take(d, r, &nids);
+        if (n == SIZE_MAX) {
+            freeReplyObject(r);
+            continue;
+        }
         if (nids == 0) {
             freeReplyObject(r);
             log_at(LOG_ERROR, d->who, "out of memory for a batch");
@@ -325,12 +533,13 @@ static void *run(void *arg)
         }
         if (n == 0 || deliver(d, n)) {
             (void)done(d, nids, n);
-        } else {
+        } else if (d->leased) {
             next_flag = 0; /* disabled (logged already), or stopping */
             was_off = !stopping(d);
         }
         freeReplyObject(r);
     }
+    lease_release(d);
     return NULL;
 }
 
@@ -339,6 +548,7 @@ static void free_deliverer(Deliverer *d)
     engine_free(d->engine);
     hook_sink_free(d->sink);
     free(d->key);
+    free(d->lease_key);
     free(d->batch);
     free(d->ids);
 }
@@ -352,6 +562,16 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
     }
     atomic_init(&h->stop, false);
     atomic_init(&h->draining, false);
+    /* this daemon's lease token: host, pid and 32 random bits (a pid may
+     * come again after a restart, in a container always) */
+    char host[HOST_NAME_MAX + 1] = "";
+    unsigned rnd = 0;
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[HOST_NAME_MAX] = '\0';
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = (unsigned)clock_now_ms() ^ ((unsigned)getpid() << 16);
+    snprintf(h->token, sizeof h->token, "%s:%d:%08x", host, (int)getpid(), rnd);
     h->cfg = shared_config_acquire();
     const Config *cfg = config_ref_get(h->cfg);
     if (cfg->nhooks && !(h->d = calloc((size_t)cfg->nhooks, sizeof *h->d))) {
@@ -369,8 +589,13 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
         JsonBuf k = {0};
         backlog_key(&k, cfg, d->def->name, "");
         d->key = k.oom ? NULL : strndup(k.data, k.len);
+        jsonbuf_reset(&k);
+        backlog_key(&k, cfg, d->def->name, ":lease");
+        d->lease_key = k.oom ? NULL : strndup(k.data, k.len);
         jsonbuf_free(&k);
-        if (!d->key || !(d->engine = engine_create(cfg))) {
+        d->token = h->token;
+        d->check_streams = i == 0;
+        if (!d->key || !d->lease_key || !(d->engine = engine_create(cfg))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }

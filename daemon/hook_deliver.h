@@ -12,6 +12,13 @@
  * hooks enable NAME). An http hook waits up to batch_ms after its oldest
  * entry for a full batch. Metrics: relationd_hook_*{hook}.
  *
+ * Several daemons on one Redis: a deliverer sends only while its daemon
+ * holds the hook's lease, <prefix>{hook:<name>}:lease (this daemon's token
+ * "<host>:<pid>:<random>", taken with SET NX PX 5000 when there is a
+ * batch to send, renewed every second by its holder only (compare and
+ * PEXPIRE), deleted by it at the stop); the others wait and take it over
+ * once it expires.
+ *
  * Ownership: the deliverers hold a reference to the shared configuration
  * (daemon/shared_config.h) for their life. Threads: started and stopped by
  * the main thread; each deliverer touches only its own engine and sink.

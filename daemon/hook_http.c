@@ -327,3 +327,16 @@ void hook_http_send(HookHttp *h, const HookTrigger *t, size_t n, HookOutcome *ou
                                                    : "status_other",
            wait);
 }
+
+bool hook_http_probe(HookHttp *h, char *err, size_t errlen)
+{
+    if (curl_easy_setopt(h->curl, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK) {
+        snprintf(err, errlen, "libcurl refuses CONNECT_ONLY");
+        return false;
+    }
+    CURLcode rc = curl_easy_perform(h->curl);
+    (void)curl_easy_setopt(h->curl, CURLOPT_CONNECT_ONLY, 0L);
+    if (rc != CURLE_OK)
+        snprintf(err, errlen, "%s: %s (%s)", h->url, curl_easy_strerror(rc), curl_reason(rc));
+    return rc == CURLE_OK;
+}

@@ -79,4 +79,9 @@ bool hook_http_sign(const unsigned char *key, size_t keylen, const char *id, lon
  * at most 5 min. */
 int64_t hook_http_backoff_ms(unsigned failures, unsigned *seed);
 
+/* --check-config --connect: a connection to the URL's host (TCP, and TLS
+ * with https://: the certificate checked as for a request) within
+ * timeout_ms, then closed; no request is sent. False with the reason. */
+bool hook_http_probe(HookHttp *h, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 #endif

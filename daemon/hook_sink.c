@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The longest wait for a Kafka batch's delivery reports. */
+/* The longest wait for a Kafka batch's delivery reports; never past the
+ * drain deadline (engine.shutdown_timeout_ms): the batch is then purged and
+ * stays in the backlog. */
 #define KAFKA_FLUSH_MS 30000
 
 struct HookSink {
@@ -26,11 +28,13 @@ struct HookSink {
     Backoff down;          /* amqp, kafka */
     Publisher *pub;        /* amqp */
     char *queue;           /* amqp with a queue: the routing key */
+    bool declare;          /* amqp: declared (true) or must exist */
     Outgoing *out;         /* amqp: the batch's messages */
     size_t out_cap;
     rd_kafka_t *rk;        /* kafka */
     rd_kafka_topic_t *topic;
     char *topic_name;
+    size_t pending;        /* kafka: the batch's delivery reports still due */
     HookHttp *http;        /* http */
     HookTrigger *ht;       /* http: the batch */
     size_t ht_cap;
@@ -48,13 +52,16 @@ void hook_sink_routing_key(const HookDef *def, const char *topic_key, const char
 }
 
 /* Kafka: each message's delivery report into the int its opaque points to
- * (0 delivered, else the error code). */
+ * (0 delivered, else the error code), counted off the sink's pending. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    (void)opaque;
-    if (m->_private)
+    HookSink *s = opaque;
+    if (m->_private) {
         *(int *)m->_private = m->err ? (int)m->err : 0;
+        if (s->pending)
+            s->pending--;
+    }
 }
 
 static bool kafka_open(HookSink *s, const HookDef *def, char *err, size_t errlen)
@@ -75,6 +82,7 @@ static bool kafka_open(HookSink *s, const HookDef *def, char *err, size_t errlen
         return false;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, s);
     s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!s->rk) {
         rd_kafka_conf_destroy(conf);
@@ -104,9 +112,11 @@ HookSink *hook_sink_new(const HookDef *def, int max_ms, char *err, size_t errlen
     switch (def->kind) {
     case HOOK_AMQP: {
         const char *type = def->exchange_type == HOOK_EXCHANGE_DIRECT ? "direct" : "topic";
+        s->declare = def->declare;
+        s->queue = def->queue ? strdup(def->queue) : NULL;
         s->pub = publisher_new(def->url, def->queue ? "" : def->exchange, type, def->declare,
                                &def->tls);
-        if (!s->pub || (def->queue && !publisher_set_queue(s->pub, def->queue))) {
+        if (!s->pub || (def->queue && (!s->queue || !publisher_set_queue(s->pub, def->queue)))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
@@ -138,9 +148,13 @@ void hook_sink_free(HookSink *s)
     if (s->topic)
         rd_kafka_topic_destroy(s->topic);
     if (s->rk) {
-        rd_kafka_flush(s->rk, 1000);
+        /* past the drain deadline nothing more is awaited */
+        if (lifecycle_deadline_passed() ||
+            rd_kafka_flush(s->rk, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_destroy(s->rk);
     }
+    free(s->queue);
     free(s->topic_name);
     hook_http_free(s->http);
     free(s->out);
@@ -151,6 +165,28 @@ void hook_sink_free(HookSink *s)
 bool hook_sink_connect(HookSink *s, char *err, size_t errlen)
 {
     return s->kind != HOOK_AMQP || publisher_connect(s->pub, err, errlen);
+}
+
+bool hook_sink_probe(HookSink *s, char *what, size_t whatlen, char *err, size_t errlen)
+{
+    switch (s->kind) {
+    case HOOK_AMQP:
+        if (!publisher_connect(s->pub, err, errlen))
+            return false;
+        snprintf(what, whatlen, "logged in, %s %s", s->queue ? "queue" : "exchange",
+                 s->declare ? "declared" : "exists");
+        return true;
+    case HOOK_KAFKA: /* kafka_source_probe: no producer's metadata request, which a
+                      * broker may answer by creating the topic */
+        snprintf(err, errlen, "kafka hooks are probed by kafka_source_probe");
+        return false;
+    case HOOK_HTTP:
+        if (!hook_http_probe(s->http, err, errlen))
+            return false;
+        snprintf(what, whatlen, "connected, no request sent");
+        return true;
+    }
+    return false;
 }
 
 static void retry(HookSink *s, HookOutcome *out, const char *reason, const char *why)
@@ -186,6 +222,7 @@ static void kafka_send(HookSink *s, const BacklogEntry *t, size_t n, HookOutcome
     }
     char why[256] = "";
     size_t produced = 0;
+    s->pending = 0;
     for (; produced < n; produced++) {
         status[produced] = -1; /* no report yet */
         rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -199,10 +236,11 @@ static void kafka_send(HookSink *s, const BacklogEntry *t, size_t n, HookOutcome
             snprintf(why, sizeof why, "kafka topic %s: %s", s->topic_name, rd_kafka_err2str(e));
             break;
         }
+        s->pending++;
     }
     /* Every report awaited (the status array must outlive them). */
     int64_t until = clock_now_ms() + KAFKA_FLUSH_MS;
-    while (rd_kafka_outq_len(s->rk) > 0 && clock_now_ms() < until)
+    while (s->pending > 0 && clock_now_ms() < until && !lifecycle_deadline_passed())
         rd_kafka_poll(s->rk, 100);
     bool all = produced == n;
     for (size_t i = 0; i < produced; i++)
@@ -213,10 +251,12 @@ static void kafka_send(HookSink *s, const BacklogEntry *t, size_t n, HookOutcome
                          status[i] < 0 ? "no delivery report in time"
                                        : rd_kafka_err2str((rd_kafka_resp_err_t)status[i]));
         }
-    if (rd_kafka_outq_len(s->rk) > 0) {
-        /* reports still due would write into status: purge and wait them out */
+    if (s->pending > 0) {
+        /* reports still due would write into status: purge, and take the
+         * purged messages' reports (at once; the produce requests left in
+         * flight, which may take request.timeout.ms, are not waited for) */
         rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        while (rd_kafka_outq_len(s->rk) > 0)
+        while (s->pending > 0)
             rd_kafka_poll(s->rk, 100);
     }
     free(status);

@@ -32,6 +32,16 @@ void hook_sink_free(HookSink *s);
  * the reason (the first send tries again). */
 bool hook_sink_connect(HookSink *s, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* --check-config --connect: whether an amqp or http destination can take
+ * triggers, without sending one: amqp, connected, logged in, the exchange
+ * or queue declared (declare false: it exists, a passive declare); http, a
+ * connection to the URL's host (TLS included) opens within timeout_ms
+ * (hook_http_probe). True with what was checked in what, false with the
+ * reason in err. (A kafka hook: kafka_source_probe of its brokers and
+ * topic.) */
+bool hook_sink_probe(HookSink *s, char *what, size_t whatlen, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Sends t[0..n) (n >= 1; at most batch_size for http) and waits until the
  * destination took them all (publisher confirms, Kafka delivery reports,
  * an http answer). */

@@ -1,15 +1,51 @@
 /* probe.c — relationd --check-config --connect (probe.h): Redis by PING
  * and, unless redis.engine is function, MODULE LIST (the engine it gets),
- * each AMQP URL by a login, the Kafka brokers and topics by a metadata
- * request (kafka_source_probe, within 5 s). Every connection opened here is
+ * the AMQP source by a login, the Kafka brokers and topics by a metadata
+ * request (kafka_source_probe, within 5 s), each hook's destination as
+ * hook_sink_probe checks it. Every connection opened here is
  * closed before returning; a failure is reported and the next server tried. */
 #include "daemon/probe.h"
 #include "daemon/amqp_conn.h"
+#include "daemon/hook_sink.h"
 #include "daemon/kafka_source.h"
 #include "handlers/engine.h"
 #include "handlers/store.h"
 
 #include <stdio.h>
+#include <string.h>
+
+/* One hook's destination: a kafka hook's brokers and topic as the
+ * source's (kafka_source_probe, with the hook's properties), an amqp or
+ * http hook's by hook_sink_probe. "hook NAME: ok (...)", or "relationd:
+ * hook NAME: <reason>" on stderr. */
+static bool probe_hook(const HookDef *def)
+{
+    char err[512] = "", what[256];
+    bool ok;
+    if (def->kind == HOOK_KAFKA) {
+        char *topics[] = {def->topic};
+        KafkaConfig k = {0};
+        k.brokers = def->brokers;
+        k.topics = topics;
+        k.ntopics = 1;
+        k.property_keys = def->property_keys;
+        k.property_values = def->property_values;
+        k.nproperties = def->nproperties;
+        ok = kafka_source_probe(&k, 5000, what, sizeof what, err, sizeof err);
+    } else {
+        HookSink *s = hook_sink_new(def, 1000, err, sizeof err);
+        ok = s && hook_sink_probe(s, what, sizeof what, err, sizeof err);
+        hook_sink_free(s);
+    }
+    char head[HOOK_NAME_MAX + 8] = ""; /* hook_sink_new's messages name the hook already */
+    if (strncmp(err, "hook ", 5) != 0)
+        snprintf(head, sizeof head, "hook %s: ", def->name);
+    if (ok)
+        printf("hook %s: ok (%s)\n", def->name, what);
+    else
+        fprintf(stderr, "relationd: %s%s\n", head, err);
+    return ok;
+}
 
 bool probe_servers(const Config *cfg)
 {
@@ -48,23 +84,18 @@ bool probe_servers(const Config *cfg)
         freeReplyObject(pong);
     if (r)
         redisFree(r);
-    const struct {
-        bool on;
-        const char *name, *url;
-        const TlsConfig *tls;
-    } amqp[] = {{cfg->has_amqp, "amqp", cfg->amqp.url, &cfg->amqp.tls},
-                {cfg->has_hooks, "hooks", cfg->hooks_url, &cfg->hooks_tls}};
-    for (int i = 0; i < 2; i++) {
-        if (!amqp[i].on)
-            continue;
-        amqp_connection_state_t c = amqp_conn_open(amqp[i].url, amqp[i].tls, err, sizeof err);
+    if (cfg->has_amqp) {
+        amqp_connection_state_t c = amqp_conn_open(cfg->amqp.url, &cfg->amqp.tls, err,
+                                                   sizeof err);
         if (c)
-            printf("%s: ok (logged in)\n", amqp[i].name);
+            printf("amqp: ok (logged in)\n");
         else
-            fprintf(stderr, "relationd: %s: %s\n", amqp[i].name, err);
+            fprintf(stderr, "relationd: amqp: %s\n", err);
         ok &= c != NULL;
         amqp_conn_close(c);
     }
+    for (int i = 0; i < cfg->nhooks; i++)
+        ok &= probe_hook(&cfg->hooks[i]);
     if (cfg->has_kafka) {
         if (kafka_source_probe(&cfg->kafka, 5000, what, sizeof what, err, sizeof err))
             printf("kafka: ok (%s)\n", what);

@@ -7,6 +7,7 @@
 #include "handlers/engine_int.h"
 #include "handlers/keys.h"
 #include "handlers/resp.h"
+#include "handlers/walk.h"
 
 #include <hiredis/hiredis.h>
 #include <stdint.h>
@@ -133,80 +134,65 @@ static void new_value(int version, char id[LAYOUT_ID_MAX], char value[LAYOUT_ID_
     snprintf(value, LAYOUT_ID_MAX + 16, "%d %s", version, id);
 }
 
-/* Whether the keyspace holds layout-1 data: a SCAN of every primary for a
- * layout-1 window (PREFIX{...}:seen), then for a side hash with layout 1's
- * '#last' (a side untouched for longer than its window lives). */
+/* A page of layout-1 windows: found when it has one. */
+static bool window_page(Engine *e, int slot, const redisReply *keys, void *ctx, bool *ok,
+                        char *err, size_t errlen)
+{
+    (void)e, (void)slot, (void)ok, (void)err, (void)errlen;
+    bool *found = ctx;
+    *found = keys->elements > 0;
+    return !*found;
+}
+
+/* A page of side hashes: found when one has layout 1's '#last' (an
+ * HEXISTS of each, pipelined). */
+static bool last_page(Engine *e, int slot, const redisReply *keys, void *ctx, bool *ok,
+                      char *err, size_t errlen)
+{
+    bool *found = ctx;
+    for (size_t i = 0; i < keys->elements; i++) {
+        resp_count(&e->cmd, '*', 3);
+        resp_cstr(&e->cmd, "HEXISTS");
+        resp_arg(&e->cmd, keys->element[i]->str, keys->element[i]->len);
+        resp_cstr(&e->cmd, "#last");
+        engine_cmd_end(e, slot);
+    }
+    if (keys->elements && !engine_flush(e, err, errlen))
+        return *ok = false;
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *x;
+        if (!engine_read_reply(e, &x, err, errlen))
+            return *ok = false;
+        *found |= x->type == REDIS_REPLY_INTEGER && x->integer == 1;
+        freeReplyObject(x);
+    }
+    return !*found;
+}
+
+/* Whether the keyspace holds layout-1 data: a SCAN of every primary
+ * (walk.h) for a layout-1 window (PREFIX{...}:seen), then for a side hash
+ * with layout 1's '#last' (a side untouched for longer than its window
+ * lives). */
 static bool holds_layout1(Engine *e, bool *found, char *err, size_t errlen)
 {
     static const char *const suffix[2] = {"}:seen", "}:side"};
+    static const WalkPageFn page[2] = {window_page, last_page};
     *found = false;
-    int nodes = router_nodes(e->router);
-    for (int pass = 0; pass < 2 && !*found; pass++)
-        for (int node = 0; node < nodes && !*found; node++) {
-            int slot = router_node_slot(e->router, node);
-            char cursor[32] = "0";
-            if (slot == ROUTER_NONE)
-                continue;
-            do {
-                redisReply *r;
-                JsonBuf pat = {0};
-                key_glob_literal(&pat, e->cfg->key_prefix);
-                jsonbuf_cstr(&pat, "{*");
-                jsonbuf_cstr(&pat, suffix[pass]);
-                if (pat.oom) {
-                    jsonbuf_free(&pat);
-                    snprintf(err, errlen, "out of memory");
-                    return false;
-                }
-                resp_count(&e->cmd, '*', 6);
-                resp_cstr(&e->cmd, "SCAN");
-                resp_cstr(&e->cmd, cursor);
-                resp_cstr(&e->cmd, "MATCH");
-                resp_arg(&e->cmd, pat.data, pat.len);
-                resp_cstr(&e->cmd, "COUNT");
-                resp_cstr(&e->cmd, "1000");
-                jsonbuf_free(&pat);
-                if (!engine_command(e, slot, &r, err, errlen))
-                    return false;
-                if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-                    r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= 32 ||
-                    r->element[1]->type != REDIS_REPLY_ARRAY) {
-                    snprintf(err, errlen, "redis: unexpected reply to SCAN%s%s",
-                             r->type == REDIS_REPLY_ERROR ? ": " : "",
-                             r->type == REDIS_REPLY_ERROR ? r->str : "");
-                    freeReplyObject(r);
-                    return false;
-                }
-                snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-                const redisReply *keys = r->element[1];
-                if (pass == 0) {
-                    *found = keys->elements > 0;
-                } else {
-                    for (size_t i = 0; i < keys->elements; i++) {
-                        resp_count(&e->cmd, '*', 3);
-                        resp_cstr(&e->cmd, "HEXISTS");
-                        resp_arg(&e->cmd, keys->element[i]->str, keys->element[i]->len);
-                        resp_cstr(&e->cmd, "#last");
-                        engine_cmd_end(e, slot);
-                    }
-                    size_t n = keys->elements;
-                    if (n && !engine_flush(e, err, errlen)) {
-                        freeReplyObject(r);
-                        return false;
-                    }
-                    for (size_t i = 0; i < n; i++) {
-                        redisReply *x;
-                        if (!engine_read_reply(e, &x, err, errlen)) {
-                            freeReplyObject(r);
-                            return false;
-                        }
-                        *found |= x->type == REDIS_REPLY_INTEGER && x->integer == 1;
-                        freeReplyObject(x);
-                    }
-                }
-                freeReplyObject(r);
-            } while (strcmp(cursor, "0") != 0 && !*found);
+    for (int pass = 0; pass < 2 && !*found; pass++) {
+        JsonBuf pat = {0};
+        key_glob_literal(&pat, e->cfg->key_prefix);
+        jsonbuf_cstr(&pat, "{*");
+        jsonbuf_cstr(&pat, suffix[pass]);
+        if (pat.oom) {
+            jsonbuf_free(&pat);
+            snprintf(err, errlen, "out of memory");
+            return false;
         }
+        bool ok = engine_walk_keys(e, &pat, NULL, page[pass], found, err, errlen);
+        jsonbuf_free(&pat);
+        if (!ok)
+            return false;
+    }
     return true;
 }
 

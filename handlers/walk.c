@@ -3,6 +3,7 @@
  * their layout (edge.h); the page helpers the other parts share
  * (engine_int.h). */
 #include "handlers/walk.h"
+#include "handlers/backlog.h"
 #include "handlers/engine_int.h"
 #include "handlers/keys.h"
 #include "handlers/read.h"
@@ -154,25 +155,12 @@ double engine_walk_share(const Engine *e)
     return e->walk_share;
 }
 
-/* The keys PREFIX{REL:S:*}:suffix of type (a SCAN ... TYPE). */
-static bool walk_sides(Engine *e, const RelationDef *rel, Side side, const char *suffix,
-                       const char *type, SideFn each, void *ctx, char *err, size_t errlen)
+bool engine_walk_keys(Engine *e, const JsonBuf *pattern, const char *type, WalkPageFn each,
+                      void *ctx, char *err, size_t errlen)
 {
-    JsonBuf pattern = {0};
     bool ok = true, go_on = true;
     if (!engine_connected(e, err, errlen) || !engine_sync(e, err, errlen))
         return false;
-    key_glob_literal(&pattern, e->cfg->key_prefix);
-    jsonbuf_char(&pattern, '{');
-    jsonbuf_cstr(&pattern, rel->short_name);
-    jsonbuf_cstr(&pattern, side == SIDE_DIRECT ? ":d:*}:" : ":r:*}:");
-    jsonbuf_cstr(&pattern, suffix);
-    size_t head = strlen(e->cfg->key_prefix) + 1 + strlen(rel->short_name) + 3;
-    if (pattern.oom) {
-        jsonbuf_free(&pattern);
-        snprintf(err, errlen, "out of memory");
-        return false;
-    }
     int nodes = router_nodes(e->router);
     e->walk_share = 0;
     for (int node = 0; ok && go_on && node < nodes; node++) {
@@ -182,21 +170,61 @@ static bool walk_sides(Engine *e, const RelationDef *rel, Side side, const char 
             continue; /* a primary with no slot holds no key */
         do {
             redisReply *r;
-            if (!(ok = walk_scan_keys(e, slot, &pattern, type, &r, cursor, err, errlen)))
+            if (!(ok = walk_scan_keys(e, slot, pattern, type, &r, cursor, err, errlen)))
                 break;
             e->walk_share = (node + cursor_share(cursor)) / nodes;
-            const redisReply *keys = r->element[1];
-            for (size_t i = 0; ok && go_on && i < keys->elements; i++) {
-                const redisReply *k = keys->element[i];
-                char profile[EVENT_PROFILE_MAX + 1];
-                if (k->type != REDIS_REPLY_STRING ||
-                    !key_side_profile(k->str, k->len, head, suffix, profile, sizeof profile))
-                    continue;
-                go_on = each(e, rel, side, k->str, k->len, profile, ctx, &ok, err, errlen);
-            }
+            go_on = each(e, slot, r->element[1], ctx, &ok, err, errlen);
             freeReplyObject(r);
         } while (ok && go_on && strcmp(cursor, "0") != 0);
     }
+    return ok;
+}
+
+typedef struct {
+    const RelationDef *rel;
+    Side side;
+    const char *suffix;
+    size_t head; /* the length of PREFIX{REL:S: */
+    SideFn each;
+    void *ctx;
+} SideWalk;
+
+/* A page of side keys: each one's profile passed on. */
+static bool sides_page(Engine *e, int slot, const redisReply *keys, void *ctx, bool *ok,
+                       char *err, size_t errlen)
+{
+    (void)slot;
+    SideWalk *w = ctx;
+    bool go_on = true;
+    for (size_t i = 0; *ok && go_on && i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        char profile[EVENT_PROFILE_MAX + 1];
+        if (k->type != REDIS_REPLY_STRING ||
+            !key_side_profile(k->str, k->len, w->head, w->suffix, profile, sizeof profile))
+            continue;
+        go_on = w->each(e, w->rel, w->side, k->str, k->len, profile, w->ctx, ok, err, errlen);
+    }
+    return go_on;
+}
+
+/* The keys PREFIX{REL:S:*}:suffix of type (a SCAN ... TYPE). */
+static bool walk_sides(Engine *e, const RelationDef *rel, Side side, const char *suffix,
+                       const char *type, SideFn each, void *ctx, char *err, size_t errlen)
+{
+    JsonBuf pattern = {0};
+    key_glob_literal(&pattern, e->cfg->key_prefix);
+    jsonbuf_char(&pattern, '{');
+    jsonbuf_cstr(&pattern, rel->short_name);
+    jsonbuf_cstr(&pattern, side == SIDE_DIRECT ? ":d:*}:" : ":r:*}:");
+    jsonbuf_cstr(&pattern, suffix);
+    SideWalk w = {rel, side, suffix,
+                  strlen(e->cfg->key_prefix) + 1 + strlen(rel->short_name) + 3, each, ctx};
+    if (pattern.oom) {
+        jsonbuf_free(&pattern);
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = engine_walk_keys(e, &pattern, type, sides_page, &w, err, errlen);
     jsonbuf_free(&pattern);
     return ok;
 }
@@ -261,3 +289,58 @@ bool engine_sides_keyed(Engine *e, const RelationDef *rel, Side side, const char
     return walk_sides(e, rel, side, suffix, type, profile_side, &w, err, errlen);
 }
 
+
+typedef struct {
+    size_t head; /* the length of PREFIX{hook: */
+    bool (*each)(const char *hook, long long len, void *ctx);
+    void *ctx;
+} StreamWalk;
+
+/* A page of PREFIX{hook:NAME} streams: each NAME and its length passed on. */
+static bool streams_page(Engine *e, int slot, const redisReply *keys, void *ctx, bool *ok,
+                         char *err, size_t errlen)
+{
+    (void)slot;
+    StreamWalk *w = ctx;
+    bool go_on = true;
+    for (size_t i = 0; go_on && i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        char hook[HOOK_NAME_MAX + 1];
+        size_t n = k->type == REDIS_REPLY_STRING && k->len > w->head ? k->len - w->head - 1 : 0;
+        if (n < 1 || n > HOOK_NAME_MAX || k->str[k->len - 1] != '}' ||
+            memchr(k->str + w->head, '}', n) || memchr(k->str + w->head, '{', n))
+            continue; /* not one a hook's name makes */
+        memcpy(hook, k->str + w->head, n);
+        hook[n] = '\0';
+        const char *argv[] = {"XLEN", k->str};
+        redisReply *r;
+        if (!(*ok = engine_hook_command(e, hook, 2, argv, NULL, &r, err, errlen)))
+            return false;
+        long long len = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        if (len < 0)
+            snprintf(err, errlen, "redis XLEN %s: %s", k->str,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        if (!(*ok = len >= 0))
+            return false;
+        go_on = w->each(hook, len, w->ctx);
+    }
+    return go_on;
+}
+
+bool engine_hook_streams(Engine *e, bool (*each)(const char *hook, long long len, void *ctx),
+                         void *ctx, char *err, size_t errlen)
+{
+    JsonBuf pattern = {0};
+    key_glob_literal(&pattern, e->cfg->key_prefix);
+    jsonbuf_cstr(&pattern, "{hook:*}");
+    StreamWalk w = {strlen(e->cfg->key_prefix) + strlen("{hook:"), each, ctx};
+    if (pattern.oom) {
+        jsonbuf_free(&pattern);
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = engine_walk_keys(e, &pattern, "stream", streams_page, &w, err, errlen);
+    jsonbuf_free(&pattern);
+    return ok;
+}

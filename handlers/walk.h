@@ -1,6 +1,6 @@
 /* walk.h — walks of the keyspace in pages: SCAN of a relation's side keys
  * (every primary of a cluster) and HSCAN of a side's edges, in constant
- * memory.
+ * memory; the hooks' backlog streams (PREFIX{hook:NAME}).
  *
  * Ownership: each profile passed to a callback lives until it returns.
  * Threads: the engine's (engine.h). Failure: false with the reason in err;
@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "handlers/engine.h"
 #include "handlers/trigger.h"
+#include "lib/jsonbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,6 +47,27 @@ bool engine_sides(Engine *e, const RelationDef *rel, Side side,
 bool engine_sides_keyed(Engine *e, const RelationDef *rel, Side side, const char *suffix,
                         const char *type, bool (*each)(const char *profile, void *ctx),
                         void *ctx, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* One page of a SCAN: its keys (an array reply of strings), found on the
+ * node of slot (ROUTER_ANY off a cluster). True to go on; false stops the
+ * walk, a failure when *ok was set false (with err). */
+typedef bool (*WalkPageFn)(Engine *e, int slot, const struct redisReply *keys, void *ctx,
+                           bool *ok, char *err, size_t errlen);
+
+/* Every key matching the SCAN MATCH glob pattern (of the Redis type `type`,
+ * when not NULL), page by page, on every primary of a cluster: connects
+ * first (no reply may be due); a callback may send commands of its own.
+ * Constant memory. Keys that move (a resharding) during the walk may be
+ * missed or seen twice. */
+bool engine_walk_keys(Engine *e, const JsonBuf *pattern, const char *type, WalkPageFn each,
+                      void *ctx, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Every hook's backlog stream in Redis, PREFIX{hook:NAME} (of the type
+ * stream), whether the configuration has the hook or not: each NAME passed
+ * to each with the stream's length (XLEN); false from each stops the walk.
+ * Constant memory. */
+bool engine_hook_streams(Engine *e, bool (*each)(const char *hook, long long len, void *ctx),
+                         void *ctx, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* The share (0..1) of the relation's side keys the walk under way (or the
  * last) of engine_sides(_keyed) or engine_segment has passed, for a progress bar. */

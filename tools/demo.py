@@ -4,7 +4,10 @@
 relationd runs with config/demo.json (the `referrals` relation: referrers ->
 customers) on a private stack: a redis-server, a rabbitmq-server and a
 Kafka-protocol broker (kafka_mock), on free loopback ports, in one temporary
-directory. `relationctl watch` prints each trigger as it is published. The
+directory. `relationctl watch` prints each trigger as it is published, and
+a second hook, `partner`, POSTs them as signed JSON batches to a receiver in
+this process (brokers.HttpReceiver), which checks each signature and prints
+one line per step. The
 events of config/demo-events.jsonl are sent one by one, each after a line of
 narration (STORY below), with `relationctl send`: every event of one edge
 through one source (Ben's to Kafka, Chloe's to RabbitMQ), since order holds per
@@ -17,6 +20,7 @@ error, on Ctrl-C (SIGINT) or SIGTERM, each is stopped by its pid and the
 temporary directory is removed. The second line names that directory,
 the third one the pids."""
 
+import base64
 import json
 import os
 import pty
@@ -34,7 +38,8 @@ sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
 
 import pika  # noqa: E402
 
-from brokers import Daemon, KafkaMock, RabbitMQ, die_with_parent, pid_alive  # noqa: E402
+from brokers import (Daemon, HttpReceiver, KafkaMock, RabbitMQ, die_with_parent,  # noqa: E402
+                     pid_alive, verify_signature)
 from redis_server import Server  # noqa: E402
 
 RELATIONCTL = os.environ.get("RELATIONCTL", os.path.join(TOP, "build", "relationctl"))
@@ -211,6 +216,36 @@ class Watch:
         os.close(self.master)
 
 
+class Partner:
+    """The http hook's receiver: the batches relationd POSTs, each signature
+    checked as a receiver of Standard Webhooks does."""
+
+    def __init__(self):
+        self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.receiver = HttpReceiver()
+        self.seen = 0           # requests shown
+        self.triggers = 0       # triggers expected so far
+
+    def show(self, n, timeout=STEP_TIMEOUT):
+        """Waits for the step's n triggers, prints one line for them."""
+        self.triggers += n
+        deadline = time.monotonic() + timeout
+        while len(self.receiver.delivered) < self.triggers:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the partner's http endpoint did not get the triggers "
+                                   "within %d s" % timeout)
+            time.sleep(0.02)
+        new = self.receiver.requests[self.seen:]
+        self.seen += len(new)
+        if not all(verify_signature(self.secret, r.headers, r.body) for r in new):
+            raise RuntimeError("a batch whose signature does not verify")
+        got = [t for r in new for t in json.loads(r.body)]
+        print("   http partner: %d signed batch%s, signature ok: %s" % (
+            len(new), "" if len(new) == 1 else "es", ", ".join(
+                "%s %s->%s" % (t["event_data"]["kind"], t["profile_id"],
+                               t["event_data"]["counterpart"]["profile_id"]) for t in got)))
+
+
 def ctl(config_path, *args, stdin=None):
     """relationctl -c CONFIG ARGS...; its standard output (an error if it fails)."""
     p = subprocess.run([RELATIONCTL, "-c", config_path] + list(args), input=stdin,
@@ -247,9 +282,14 @@ def story(tmp, started):
     started.append(kafka.stop)
     kafka.start()
 
+    partner = Partner()
+    started.append(partner.receiver.stop)
+
     # config/demo.json as it is: the ports come from the environment (${NAME})
     os.environ.update(DEMO_REDIS_PORT=str(redis.port), DEMO_KAFKA_BROKERS=kafka.bootstrap,
-                      DEMO_AMQP_PORT=str(rabbit.port), DEMO_AMQP_PASSWORD="guest")
+                      DEMO_AMQP_PORT=str(rabbit.port), DEMO_AMQP_PASSWORD="guest",
+                      DEMO_HTTP_PORT=str(partner.receiver.port),
+                      DEMO_WEBHOOK_SECRET=partner.secret)
     with open(CONFIG) as f:
         daemon = Daemon(tmp, json.load(f))
     cfg = daemon.config_path
@@ -274,7 +314,8 @@ def story(tmp, started):
         watch.proc.pid))
     print("relationctl watch: %s" % watching)
     print("Each edge's events through one source (Ben's: Kafka, Chloe's: RabbitMQ) with "
-          "`relationctl send`; each trigger as the watch prints it:")
+          "`relationctl send`; each trigger as the watch prints it, then as the partner's "
+          "http endpoint got it:")
 
     via = {"kafka": "--kafka", "amqp": "--amqp"}
     for n, line in enumerate(events, 1):
@@ -289,6 +330,8 @@ def story(tmp, started):
         else:
             ctl(cfg, "send", "-", via[how], stdin=line + "\n")
         watch.show(triggers)
+        if triggers:
+            partner.show(triggers)
     conn.close()
 
     print("Statistics now:")

@@ -6,10 +6,18 @@ ports, in a temporary directory, stopped by its own pid.
   queues and persistent messages survive.
 - `KafkaMock`: the `kafka_mock` helper (librdkafka's mock cluster).
 - `Daemon`: `relationd -c FILE` with its log in a file.
+- `HttpReceiver`: an http hook's endpoint in this process, answering from a
+  script or a mode, recording every request; `verify_signature` checks a
+  request's Standard Webhooks signature.
 - `wait_until`: polls a condition with a deadline.
 """
 
+import base64
+import collections
 import contextlib
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import pwd
@@ -18,6 +26,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import layout2
@@ -386,6 +395,106 @@ class KafkaMock:
         if self.proc is not None:
             self.proc.wait()
             self.proc.stdout.close()
+
+
+# One request an HttpReceiver took: its headers (a dict), body (bytes), the
+# status answered and every webhook-id header it carried.
+HttpRequest = collections.namedtuple("HttpRequest", "headers body status webhook_ids")
+
+
+class HttpReceiver:
+    """An http hook's endpoint on 127.0.0.1:port (0: a free port), in this
+    process. Each POST is answered from the script, a list of (status,
+    headers, body, delay_s) steps taken in turn, the last one repeating;
+    set(mode) replaces it: "ok" (200, body OK), "500", "429" (Retry-After:
+    1), "410", or "down" (nothing listens: connections refused; another
+    mode listens again on the same port). Every request is recorded in
+    `requests` (HttpRequest), and the trigger bodies of the batches answered
+    2xx, in arrival order, in `delivered`."""
+
+    MODES = {"ok": (200, {}, b"OK", 0), "500": (500, {}, b"OK", 0),
+             "410": (410, {}, b"OK", 0), "429": (429, {"Retry-After": "1"}, b"OK", 0)}
+
+    def __init__(self, port=0, script=None):
+        self.port = port
+        self.script = list(script or [self.MODES["ok"]])
+        self.requests = []
+        self.delivered = []
+        self.lock = threading.Lock()
+        self.server = None
+        self.start()
+
+    def _answer(self, headers, ids, body):
+        with self.lock:
+            step = self.script[0] if len(self.script) == 1 else self.script.pop(0)
+            self.requests.append(HttpRequest(headers, body, step[0], ids))
+            if 200 <= step[0] < 300:
+                try:
+                    self.delivered.extend(json.loads(body))
+                except ValueError:
+                    pass
+        return step
+
+    def start(self):
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status, headers, answer, delay = receiver._answer(
+                    dict(self.headers.items()), self.headers.get_all("webhook-id"), body)
+                if delay:
+                    time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def set(self, mode):
+        if mode == "down":
+            self.stop()
+            return
+        with self.lock:
+            self.script = [self.MODES[mode]]
+        if self.server is None:
+            self.start()
+
+    def statuses(self):
+        with self.lock:
+            return [r.status for r in self.requests]
+
+
+def verify_signature(secret, headers, body):
+    """The Standard Webhooks check a receiver makes: webhook-signature is
+    v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">
+    keyed by the secret's decoded base64."""
+    key = base64.b64decode(secret[len("whsec_"):])
+    signed = b"%s.%s.%s" % (headers["webhook-id"].encode(), headers["webhook-timestamp"].encode(),
+                            body)
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return headers["webhook-signature"] == "v1," + expected
 
 
 class Daemon:

@@ -1,5 +1,6 @@
 """make demo (tools/demo.py): the referral story of config/demo-events.jsonl on
-config/demo.json, its triggers as `relationctl watch` prints them, the dead
+config/demo.json, its triggers as `relationctl watch` prints them and as the
+partner's http endpoint got them (signed batches, verified), the dead
 letter, the statistics tables, each edge's events through one source (the two
 sources are not ordered with each other); everything it started gone at the end, after
 Ctrl-C too, and a second run as good as the first."""
@@ -127,7 +128,7 @@ def check_story(demo, rc):
     text = demo.text()
     assert rc == 0, text
     lines = text.splitlines()
-    assert len(lines) <= 50, "more than one screen:\n" + text
+    assert len(lines) <= 55, "more than one screen:\n" + text
     assert lines[-1].startswith("done: 7 events, 13 triggers, 1 dead letter"), text
     assert "watching relation.hooks for #" in text
 
@@ -146,7 +147,16 @@ def check_story(demo, rc):
             by_step[step] = [line]
         elif step is not None and line.startswith(" "):
             by_step[step].append(line)
-    assert [len(by_step[s]) - 1 for s in range(1, 8)] == [2, 2, 2, 2, 1, 3, 2], text
+    # each step's triggers, then one line of the partner's http endpoint (none for the
+    # dead letter): the same triggers, in signed batches whose signatures verified
+    assert [len(by_step[s]) - 1 for s in range(1, 8)] == [3, 3, 3, 3, 1, 4, 3], text
+    for s in (1, 2, 3, 4, 6, 7):
+        m = re.match(r"^   http partner: (\d+) signed batch(?:es)?, signature ok: (.*)$",
+                     by_step[s][-1])
+        assert m and int(m.group(1)) >= 1, by_step[s]
+        watched = sorted("%s %s->%s" % TRIGGER.match(line).groups()[1:4]
+                         for line in by_step[s][1:-1])
+        assert sorted(m.group(2).split(", ")) == watched, by_step[s]
     assert "gold referrer" in by_step[6][0]
     assert any(re.search(r" threshold anna -> chloe\s+total of revenue up 100 "
                          r"\(gold referrer\)$", line) for line in by_step[6]), text

@@ -14,68 +14,17 @@ the outcome relationd would act on: delivered, retry with its delay
 (Retry-After honoured) and reason, or disabled on 410."""
 
 import base64
-import hashlib
-import hmac
-import http.server
 import json
 import os
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
+from brokers import HttpReceiver, free_port, verify_signature
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DRIVER = os.environ.get("HOOK_HTTP_DRIVER", os.path.join(REPO, "build", "hook_http_driver"))
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
-
-
-class Receiver:
-    """Answers requests from script, a list of (status, headers, body,
-    delay_s); the last entry repeats. Records (headers, body) of each."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.requests = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.requests.append((dict(self.headers.items()), body,
-                                              self.headers.get_all("webhook-id")))
-                    step = receiver.script[0] if len(receiver.script) == 1 \
-                        else receiver.script.pop(0)
-                status, headers, answer, delay = step
-                if delay:
-                    time.sleep(delay)
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(answer)))
-                    self.end_headers()
-                    self.wfile.write(answer)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -83,19 +32,13 @@ def receiver():
     made = []
 
     def make(*script):
-        r = Receiver(script)
+        r = HttpReceiver(script=script)
         made.append(r)
         return r
 
     yield make
     for r in made:
-        r.close()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        r.stop()
 
 
 def trigger(i):
@@ -120,12 +63,7 @@ def run(tmp_path, url, n, attempts=1, wait=False, log=None, **hook):
 
 
 def verify(headers, body, secret=SECRET):
-    """The Standard Webhooks check a receiver makes."""
-    key = base64.b64decode(secret[len("whsec_"):])
-    signed = b"%s.%s.%s" % (headers["webhook-id"].encode(), headers["webhook-timestamp"].encode(),
-                            body)
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return headers["webhook-signature"] == "v1," + expected
+    return verify_signature(secret, headers, body)
 
 
 def test_delivered_signed_batches(tmp_path, receiver):
@@ -136,7 +74,7 @@ def test_delivered_signed_batches(tmp_path, receiver):
     assert [o["triggers"] for o in out] == [10, 10, 5]
     assert all(o["status"] == 200 and o["reason"] is None for o in out)
     seen = []
-    for (headers, body, ids), o in zip(r.requests, out):
+    for (headers, body, _, ids), o in zip(r.requests, out):
         assert headers["Content-Type"] == "application/json"
         assert headers["Authorization"] == "Bearer t0k" and headers["X-Source"] == "relationd"
         batch = json.loads(body)
@@ -166,10 +104,10 @@ def test_500_then_200_same_webhook_id(tmp_path, receiver):
     # the back-off: about 1 s, then about 2 s (jitter: up to half again)
     assert 1000 <= out[0]["retry_ms"] <= 1500 and 2000 <= out[1]["retry_ms"] <= 3000
     assert [o["failures"] for o in out[:2]] == [1, 2]
-    ids = [h["webhook-id"] for h, _, _ in r.requests]
+    ids = [h["webhook-id"] for h, _, _, _ in r.requests]
     assert len(ids) == 3 and len(set(ids)) == 1
-    assert all(verify(h, b) for h, b, _ in r.requests)
-    assert len({b for _, b, _ in r.requests}) == 1   # the same batch each time
+    assert all(verify(h, b) for h, b, _, _ in r.requests)
+    assert len({b for _, b, _, _ in r.requests}) == 1   # the same batch each time
 
 
 @pytest.mark.parametrize("status", [429, 503])

@@ -14,86 +14,15 @@ the daemon with a hook down, then a restart: nothing lost. max_backlog
 reached pauses consumption and /readyz names the hook, until it drains."""
 
 import base64
-import hashlib
-import hmac
-import http.server
 import json
 import re
-import socket
-import threading
 import time
 
-from brokers import KafkaReader, http_get, make_stream, run_relationctl, wait_until
+from brokers import (HttpReceiver, KafkaReader, free_port, http_get, make_stream,
+                     run_relationctl, verify_signature, wait_until)
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(1, 33))).decode()
 HTTP_BATCH = 7
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Receiver:
-    """An http endpoint on a fixed port. mode: "ok", "500", "429" (with
-    Retry-After: 1), or "down" (nothing listens: connections refused).
-    "410" (Gone). Records every request's (headers, body) and the trigger
-    bodies of the ones answered 200."""
-
-    def __init__(self, port):
-        self.port = port
-        self.mode = "ok"
-        self.requests = []
-        self.delivered = []        # trigger bodies, in arrival order
-        self.lock = threading.Lock()
-        self.server = None
-        self.start()
-
-    def start(self):
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    mode = receiver.mode
-                    receiver.requests.append((dict(self.headers.items()), body, mode))
-                    if mode == "ok":
-                        receiver.delivered.extend(json.loads(body))
-                status, extra = {"ok": (200, {}), "500": (500, {}), "410": (410, {}),
-                                 "429": (429, {"Retry-After": "1"})}[mode]
-                self.send_response(status)
-                for k, v in extra.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"OK")
-
-            def log_message(self, *args):
-                pass
-
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def set(self, mode):
-        if mode == "down":
-            self.stop()
-            return
-        with self.lock:
-            self.mode = mode
-        if self.server is None:
-            self.start()
 
 
 class QueueReader:
@@ -117,14 +46,6 @@ class QueueReader:
         finally:
             conn.close()
         return self.messages
-
-
-def verify(headers, body):
-    key = base64.b64decode(SECRET[len("whsec_"):])
-    signed = b"%s.%s.%s" % (headers["webhook-id"].encode(), headers["webhook-timestamp"].encode(),
-                            body)
-    want = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return headers["webhook-signature"] == "v1," + want
 
 
 def passes(body, relations=None, kinds=None, directions=None):
@@ -185,7 +106,7 @@ class Hooks:
         self.port = port
         self.crm_queue = "crm-%s" % h.names.uid
         self.lake_topic = h.topics[1]        # no bad message is fed: the topic is free
-        self.receiver = Receiver(http_port)
+        self.receiver = HttpReceiver(http_port)
         self.crm = QueueReader(h.rabbit, self.crm_queue)
         self.lake = KafkaReader(h.kafka.bootstrap, self.lake_topic, "lake-%s" % h.names.uid)
         partner = {"name": "partner", "kind": "http", "url": "http://127.0.0.1:%d/hook" % http_port,
@@ -239,11 +160,11 @@ class Hooks:
             assert headers["message_id"] == body["event_data"]["id"]
             assert headers["event_type"] == body["event_type"]
         ids = {}
-        for headers, raw, mode in self.receiver.requests:
+        for headers, raw, _, _ in self.receiver.requests:
             batch = json.loads(raw)
             assert 1 <= len(batch) <= HTTP_BATCH
             assert headers["Content-Type"] == "application/json"
-            assert verify(headers, raw), headers
+            assert verify_signature(SECRET, headers, raw), headers
             # every retry of a batch carries the same webhook-id
             first = batch[0]["event_data"]["id"]
             assert ids.setdefault(first, headers["webhook-id"]) == headers["webhook-id"]
@@ -264,7 +185,7 @@ def test_four_hooks_each_get_exactly_their_triggers_through_http_failures(harnes
         hooks.receiver.set("500")
         wait_until(lambda: len(hooks.receiver.requests) >= 2, timeout=30, message=d.log_tail)
         hooks.receiver.set("429")
-        wait_until(lambda: sum(m == "429" for _, _, m in hooks.receiver.requests) >= 2,
+        wait_until(lambda: hooks.receiver.statuses().count(429) >= 2,
                    timeout=30, message=d.log_tail)
         # the partner hook has not taken anything yet; the others flow meanwhile
         assert hooks.receiver.delivered == []

@@ -110,3 +110,44 @@ def test_no_amqp_exchange_hook(tmp_path):
                          text=True, env=ENV, timeout=30)
     assert out.returncode == 2
     assert "watch needs a hook of kind amqp with a topic exchange" in out.stderr
+
+
+def test_routing_keys_over_255_bytes_are_refused_at_load(tmp_path):
+    """AMQP routing keys, exchange and queue names are short strings (255
+    bytes at most): a direct exchange's key <database>.<event_type> that
+    could be longer is refused naming the database's setting and the hook
+    (the hook would otherwise retry that trigger forever); the filter is
+    taken into account; a longer queue name is refused too."""
+    section = readme_section()
+    hooks = json.loads(blocks(section, "json")[0])["hooks"]
+    with open(os.path.join(REPO, "config", "relationd.example.json")) as f:
+        example = json.load(f)
+    hooks[0]["exchange_type"] = "direct"
+    relations = json.loads(json.dumps(example["relations"]))
+    relations[0]["database_b"] = "d" * 229          # 229 + len(".relation_reverse_attach") = 253
+
+    def check(hooks, relations):
+        path = tmp_path / "keys.json"
+        path.write_text(json.dumps(dict(example, hooks=hooks, relations=relations)))
+        path.chmod(0o600)
+        return subprocess.run([RELATIOND, "-c", str(path), "--check-config"],
+                              capture_output=True, text=True, env=ENV, timeout=30), path
+
+    out, _ = check(hooks, relations)
+    assert out.returncode == 1
+    message = ("relations[0].database_b: 229 bytes: the routing key "
+               "<database>.relation_reverse_threshold of hooks[0] (a direct exchange) would be "
+               "256 bytes, more than AMQP's 255")
+    assert out.stderr.strip().endswith(": " + message), out.stderr
+    assert "`%s`" % message in section.replace("\n  ", " ")
+    hooks[0]["filter"] = {"kinds": ["attach", "change", "detach"]}   # at most 253 bytes
+    out, _ = check(hooks, relations)
+    assert out.returncode == 0, out.stderr
+    hooks[0]["filter"] = {"directions": ["direct"]}                  # database_a only
+    relations[0]["database_b"] = "d" * 1000
+    out, _ = check(hooks, relations)
+    assert out.returncode == 0, out.stderr
+    hooks[1]["queue"] = "q" * 256
+    out, _ = check(hooks, relations)
+    assert out.returncode == 1
+    assert out.stderr.strip().endswith(": hooks[1].queue: 256 bytes, more than AMQP's 255")

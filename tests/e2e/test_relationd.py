@@ -263,7 +263,8 @@ def test_check_config_connect(tmp_path, server, rabbit, kafka, kafka_topics):
     assert lines[1].startswith("hook default: amqp topic exchange relation.hooks at amqp://")
     assert lines[2:] == ["redis 127.0.0.1:%d: ok, engine %s" % (server.port, engine),
                          "amqp: ok (logged in)",
-                         "hooks: ok (logged in)", "kafka: ok (%d broker%s, 1 topic found)"
+                         "hook default: ok (logged in, exchange declared)",
+                         "kafka: ok (%d broker%s, 1 topic found)"
                          % (kafka.brokers, "" if kafka.brokers == 1 else "s")], out.stdout
 
     bad = write(tmp_path / "bad.json", free_port(), [GOOD], hooks=hooks, amqp=amqp,
