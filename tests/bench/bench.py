@@ -618,12 +618,13 @@ class Watch:
 
 def subscribed_queue(local, rabbit, exchange, queue, out_path):
     """A topic exchange, a queue bound to relation.# (deleted by local.close)
-    and bench_subscriber consuming it."""
+    and bench_subscriber consuming it; exchange None: the queue alone."""
     conn = rabbit.connection()
     ch = conn.channel()
-    ch.exchange_declare(exchange, "topic", durable=True)
     ch.queue_declare(queue, durable=HOOKS_DURABLE)
-    ch.queue_bind(queue, exchange, "relation.#")
+    if exchange is not None:
+        ch.exchange_declare(exchange, "topic", durable=True)
+        ch.queue_bind(queue, exchange, "relation.#")
     conn.close()
 
     def delete_queue():
@@ -693,23 +694,14 @@ class HttpReceiver:
 HOOK_TOPIC = "bench.hook"
 
 
-def four_hooks(local, rabbit, kafka, exchange, run_no, tmp):
+def four_hooks(local, rabbit, kafka, run_no, tmp):
     """The hooks of the 4-hook drain (no filter: each gets every trigger):
     the exchange of the 1-hook drain, a queue, a Kafka topic on the
     kafka_mock, http to a local receiver. Returns (their configuration,
     {name: a function giving (triggers received, monotonic time of the
     last or None)}, the queue's bench_subscriber)."""
     queue = "bench.hookq.%d" % run_no
-    conn = rabbit.connection()
-    conn.channel().queue_declare(queue, durable=HOOKS_DURABLE)
-    conn.close()
-
-    def delete_queue():
-        c = rabbit.connection()
-        c.channel().queue_delete(queue)
-        c.close()
-    local.add(None, delete_queue)
-    qsub = local.add(B.Subscriber(rabbit, queue, os.path.join(tmp, "subq-%d.txt" % run_no)))
+    qsub = subscribed_queue(local, rabbit, None, queue, os.path.join(tmp, "subq-%d.txt" % run_no))
     receiver = HttpReceiver()
     local.add(receiver, receiver.close)
     from confluent_kafka import Consumer, TopicPartition
@@ -803,7 +795,7 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events, nhoo
         receivers = {"default": lambda: subscriber_count(sub)}
         subs = [sub]
         if nhooks == 4:
-            more, counts, qsub = four_hooks(local, rabbit, kafka, exchange, run_no, tmp)
+            more, counts, qsub = four_hooks(local, rabbit, kafka, run_no, tmp)
             hooks = [dict(hooks, name="default", kind="amqp")] + more
             receivers.update(counts)
             subs.append(qsub)
