@@ -1,7 +1,8 @@
 /* hook_deliver.c — one deliverer thread per hook (hook_deliver.h): read the
  * oldest entries of the hook's stream, send them, delete them once taken;
  * only while this daemon holds the hook's lease (one deliverer per stream
- * among the daemons sharing the Redis). */
+ * among the daemons sharing the Redis). The threads run DELIVERER_NICER
+ * nice levels below the daemon. */
 #include "daemon/hook_deliver.h"
 #include "daemon/backoff.h"
 #include "daemon/hook_sink.h"
@@ -23,8 +24,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How often an idle deliverer looks at its stream, and a disabled one at
  * its flag. */
@@ -49,6 +53,11 @@ static const char LEASE_RENEW[] =
 static const char LEASE_RELEASE[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
+
+/* How much nicer a deliverer thread is than the daemon: under a backlog the
+ * CPU goes to applying and acknowledging first and the hooks catch up with
+ * what is left; a machine with CPU to spare delivers at once. */
+#define DELIVERER_NICER 5
 
 typedef struct {
     pthread_t thread;
@@ -460,6 +469,10 @@ static void *run(void *arg)
     char count_s[24];
     snprintf(count_s, sizeof count_s, "%zu", count);
     char err[512];
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0 || setpriority(PRIO_PROCESS, (id_t)gettid(), nice + DELIVERER_NICER) != 0)
+        log_at(LOG_DEBUG, d->who, "delivering at the daemon's priority (nice not raised)");
     if (!hook_sink_connect(d->sink, err, sizeof err))
         log_at(LOG_WARN, d->who, "%s (retried with the first batch)", err);
     note_backlog(d);

@@ -23,7 +23,12 @@
 
 #define DLQ_FLUSH_MS 10000
 #define KAFKA_QUEUED_KBYTES "4096"
-#define KAFKA_QUEUED_MIN "1000"
+/* librdkafka 2.0 stops fetching every partition while the consumer's queue
+ * (one for all of them) holds queued.min.messages, and decides again only
+ * when its broker thread wakes, up to a second later: a queue of 1,000
+ * (four batches) ran dry during a backlog and the source sat idle. 10,000
+ * covers that second at the engine's rate; the bytes cap stays. */
+#define KAFKA_QUEUED_MIN "10000"
 #define KAFKA_FETCH_MAX_BYTES "4194304"
 #define KAFKA_LAG_INTERVAL_MS 5000 /* kafka.properties statistics.interval.ms changes it */
 #define KAFKA_LAG_TIMEOUT_MS 2000

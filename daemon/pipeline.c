@@ -70,6 +70,11 @@ struct Pipeline {
     bool backlog_full;
     PipelineBatch slots[PIPELINE_DEPTH]; /* one per ring slot */
     uint64_t seq; /* batches started */
+    /* The ring slot of the newest batch in flight when its calls were sent
+     * and its replies not read yet (-1: none): read in the next turn, once
+     * the batch after it is parsed, its appends sent with that batch's
+     * calls. */
+    int unread;
     /* the ring of the source's batches: */
     PipelineBatch *started[PIPELINE_DEPTH]; /* a source slot's batch in the pipeline */
     size_t taken[PIPELINE_DEPTH];           /* the messages it took */
@@ -99,6 +104,7 @@ Pipeline *pipeline_new(const PipelineSource *src)
     if (!p)
         return NULL;
     ring_init(&p->ring, PIPELINE_DEPTH);
+    p->unread = -1;
     p->src = *src;
     p->who = src->who;
     p->cfg = shared_config_acquire();
@@ -387,6 +393,17 @@ static bool backlog_hold(Pipeline *p)
     return true;
 }
 
+/* Neither hold would wait or read Redis now: the keyspace is not lost, no
+ * backlog is full, and neither check is due (layout_check, backlog_check). */
+static bool holds_quiet(Pipeline *p)
+{
+    unsigned long conn;
+    int64_t now = clock_now_ms();
+    return !p->lost && !p->backlog_full && engine_layout_idle(p->engine, &conn) &&
+           conn == p->layout_conn && now < p->layout_next_ms &&
+           (pipeline_config(p)->nhooks == 0 || now < p->backlog_next_ms);
+}
+
 void pipeline_idle(Pipeline *p)
 {
     char err[256];
@@ -453,9 +470,10 @@ static void log_refusal(const Pipeline *p, const Message *m, const char *msg, co
 }
 
 /* Parses the messages of ring slot `slot` (bad ones get dead = true and a
- * reason) and writes their calls to Redis. msgs stay the caller's until
- * batch_finish. The slot's previous batch must be finished or abandoned. */
-static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n)
+ * reason); batch_send writes their calls to Redis. msgs stay the caller's
+ * until batch_finish. The slot's previous batch must be finished or
+ * abandoned. */
+static PipelineBatch *batch_parse(Pipeline *p, int slot, Message *msgs, size_t n)
 {
     PipelineBatch *b = &p->slots[slot];
     char err[512];
@@ -496,24 +514,37 @@ static PipelineBatch *batch_start(Pipeline *p, int slot, Message *msgs, size_t n
             log_refusal(p, &msgs[i], "message refused", id[0] ? id : NULL, why);
         }
     }
-    if (b->nev == 0)
-        return b;
-    /* stopping while paused: delivered again */
-    if (!layout_hold(p)) {
-        b->abandoned = true;
+    return b;
+}
+
+/* A parsed batch with events to apply. */
+static bool sendable(const PipelineBatch *b)
+{
+    return b && !b->abandoned && b->nev > 0;
+}
+
+/* While the keyspace is lost or a hook's backlog is full, waits; false
+ * (the batch abandoned, delivered again) when a stop is asked meanwhile. */
+static bool batch_hold(Pipeline *p, PipelineBatch *b)
+{
+    if (!layout_hold(p))
         b->held = HELD_LAYOUT;
-        return b;
-    }
-    if (!backlog_hold(p)) {
-        b->abandoned = true;
+    else if (!backlog_hold(p))
         b->held = "a hook's backlog is at its max_backlog";
-        return b;
-    }
-    /* A failure here is retried in batch_publish. */
+    else
+        return true;
+    b->abandoned = true;
+    return false;
+}
+
+/* Writes the batch's calls to Redis (with what is staged ahead of them). A
+ * failure here is retried in batch_publish. */
+static void batch_send(Pipeline *p, PipelineBatch *b)
+{
+    char err[512];
     b->sent_ok = engine_send(p->engine, b->events, b->nev, err, sizeof err);
     if (!b->sent_ok)
         log_at(LOG_DEBUG, p->who, "sending a batch: %s", err);
-    return b;
 }
 
 /* ---- stage 2: results, publish ---- */
@@ -644,10 +675,10 @@ static bool append_with_backoff(Pipeline *p, PipelineBatch *b)
     return true;
 }
 
-/* Reads the batch's results (events Redis refused get dead = true) and
- * appends its triggers to the hooks' backlogs. False only once the drain
- * deadline has passed. */
-static bool batch_publish(Pipeline *p, PipelineBatch *b)
+/* Reads the batch's results (events Redis refused get dead = true):
+ * STAGE_APPLIED, or STAGE_PUBLISHED when it has no trigger. False only once
+ * the drain deadline has passed. */
+static bool batch_read(Pipeline *p, PipelineBatch *b)
 {
     char err[512];
     if (b->abandoned)
@@ -677,10 +708,30 @@ static bool batch_publish(Pipeline *p, PipelineBatch *b)
             snprintf(m->reason, sizeof m->reason, "%s", b->res[k].error);
             log_refusal(p, m, "event refused", b->events[k].id, b->res[k].error);
         }
-    if (b->triggers.n > 0 && !append_with_backoff(p, b))
-        return false;
-    trigger_feed_post(&b->triggers); /* to the live streams (GET /v1/triggers/stream) */
+    if (b->triggers.n == 0)
+        b->stage = STAGE_PUBLISHED;
+    return true;
+}
+
+/* The batch's triggers are in the hooks' backlogs: they go to the live
+ * streams too (GET /v1/triggers/stream; nothing when nobody listens). */
+static void stored(PipelineBatch *b)
+{
+    trigger_feed_post(&b->triggers);
     b->stage = STAGE_PUBLISHED;
+}
+
+/* Reads the batch's results when not read yet and appends its triggers to
+ * the hooks' backlogs. False only once the drain deadline has passed. */
+static bool batch_publish(Pipeline *p, PipelineBatch *b)
+{
+    if (b->stage == STAGE_SENT && !batch_read(p, b))
+        return false;
+    if (b->stage == STAGE_APPLIED) {
+        if (!append_with_backoff(p, b))
+            return false;
+        stored(b);
+    }
     return true;
 }
 
@@ -803,9 +854,12 @@ static bool ring_complete_oldest(Pipeline *p, bool sync)
     int slot = ring_oldest(&p->ring);
     PipelineBatch *b = p->started[slot];
     p->started[slot] = NULL;
+    if (slot == p->unread)
+        p->unread = -1; /* published by batch_finish */
+    const char *held = b ? b->held : NULL;
     bool ok = b && batch_finish(p, b) && p->src.dead_letter(p->src.ctx, slot);
     if (!ok)
-        left_unacked(p, slot, NULL);
+        left_unacked(p, slot, held);
     else
         ok = p->src.ack(p->src.ctx, slot, sync);
     p->src.release(p->src.ctx, slot);
@@ -813,25 +867,106 @@ static bool ring_complete_oldest(Pipeline *p, bool sync)
     return ok;
 }
 
-/* One turn without filling: the current slot is sent to Redis; the oldest
- * in flight is completed meanwhile when the ring is full (or nothing new
- * came); then the current one is published. */
+/* A batch in flight whose publishing failed past the drain deadline: left
+ * in the ring, abandoned (its completion leaves it unacknowledged). */
+static void in_flight_failed(Pipeline *p, PipelineBatch *b)
+{
+    if (b->stage == STAGE_SENT && b->sent_ok)
+        engine_cancel(p->engine, b->events, b->nev);
+    b->abandoned = true;
+}
+
+/* The unread batch's results read and its triggers appended. False past
+ * the drain deadline. */
+static bool publish_unread(Pipeline *p)
+{
+    if (p->unread < 0)
+        return true;
+    PipelineBatch *b = p->started[p->unread];
+    p->unread = -1;
+    if (!b || batch_publish(p, b))
+        return true;
+    in_flight_failed(p, b);
+    return false;
+}
+
+/* Sends b (parsed; NULL or nothing to send: only prev is published) and
+ * publishes prev, the batch sent in the turn before (its replies read now,
+ * Redis having applied it while b was filled and parsed): prev's appends
+ * go in one write with b's calls, ahead of them, and are confirmed before
+ * this returns, b's calls then applied while the next batch is filled.
+ * Whenever a hold may wait or read Redis, or the overlapped appends fail,
+ * prev is appended on its own first (with back-off), as the holds and the
+ * retries need the connection free. False: prev could not be published
+ * before the drain deadline. */
+static bool send_and_publish(Pipeline *p, PipelineBatch *b, PipelineBatch *prev)
+{
+    char err[512];
+    if (prev && !batch_read(p, prev))
+        return false;
+    bool applied = prev && prev->stage == STAGE_APPLIED;
+    bool overlap = applied && sendable(b) && holds_quiet(p);
+    if (applied && !overlap && !batch_publish(p, prev))
+        return false;
+    if (sendable(b) && batch_hold(p, b) && overlap) {
+        /* the holds read nothing (quiet): the connection is free */
+        if (backlog_entries(prev) &&
+            engine_backlog_stage(p->engine, prev->bl, prev->nbl, err, sizeof err)) {
+            batch_send(p, b);
+            if (!b->sent_ok)
+                engine_backlog_unstage(p->engine);
+            else if (engine_backlog_confirm(p->engine, err, sizeof err)) {
+                stored(prev);
+                redis_link_ok(&p->redis);
+                return true;
+            }
+            log_at(LOG_DEBUG, p->who, "appending a batch with the next one's calls: %s%s", err,
+                   b->sent_ok ? "" : " (not sent)");
+            if (b->sent_ok) {
+                engine_cancel(p->engine, b->events, b->nev); /* applied again */
+                b->sent_ok = false;
+            }
+        }
+    } else if (sendable(b)) {
+        batch_send(p, b);
+    }
+    return !prev || batch_publish(p, prev);
+}
+
+/* One turn without filling: the current slot is parsed; the batch sent in
+ * the turn before is read and published, its appends in one write with
+ * the current one's calls (send_and_publish); the oldest in flight is
+ * completed when the ring is full. The current one is read in the next
+ * turn; at once when that turn finds nothing new, or when nothing of it
+ * was sent. */
 static PipelineStatus ring_turn(Pipeline *p, bool sync)
 {
     int cur = ring_current(&p->ring);
     Message *msgs = NULL;
     size_t n = p->src.messages(p->src.ctx, cur, &msgs, &p->taken[cur]);
     if (p->taken[cur] == 0) {
+        if (!publish_unread(p))
+            return PIPELINE_PUBLISH_FAILED;
         if (ring_in_flight(&p->ring) && !ring_complete_oldest(p, sync))
             return PIPELINE_ACK_FAILED;
         return PIPELINE_OK;
     }
-    /* parsed, its calls written to Redis */
-    p->started[cur] = batch_start(p, cur, msgs, n);
+    PipelineBatch *b = batch_parse(p, cur, msgs, n);
+    p->started[cur] = b;
+    PipelineBatch *prev = p->unread >= 0 ? p->started[p->unread] : NULL;
+    p->unread = -1;
+    if (!send_and_publish(p, b, prev)) {
+        in_flight_failed(p, prev);
+        return PIPELINE_PUBLISH_FAILED; /* b is the current slot's: pipeline_drop */
+    }
     if (ring_full(&p->ring) && !ring_complete_oldest(p, sync))
         return PIPELINE_ACK_FAILED;
-    if (!ring_publish(p, cur))
-        return PIPELINE_PUBLISH_FAILED;
+    if (!sendable(b) || !b->sent_ok) {
+        if (!ring_publish(p, cur))
+            return PIPELINE_PUBLISH_FAILED;
+    } else {
+        p->unread = cur;
+    }
     ring_push(&p->ring);
     return PIPELINE_OK;
 }
@@ -865,6 +1000,8 @@ void pipeline_drop(Pipeline *p)
         int slot = ring_oldest(&p->ring);
         PipelineBatch *b = p->started[slot];
         p->started[slot] = NULL;
+        if (slot == p->unread)
+            p->unread = -1;
         if (b && !batch_finish(p, b))
             lifecycle_note_abandoned();
         p->src.release(p->src.ctx, slot);

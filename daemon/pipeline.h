@@ -10,17 +10,25 @@
  * with relationctl apply); a source is transport
  * code behind a PipelineSource (fill a batch, hand over its messages,
  * dead-letter the refused ones, acknowledge it, release it). The stages of
- * several batches overlap: while batch N waits for its acknowledgement,
- * batch N+1 is applied by Redis. One turn (pipeline_step):
+ * several batches overlap: while Redis applies batch N+1, the source fills
+ * batch N+2 and it is parsed; earlier batches wait for their
+ * acknowledgement. One turn (pipeline_step):
  *
- *     fill the current batch              the source takes what is ready
- *                                         (paused while a hook's backlog is
- *                                         at its max_backlog)
- *     start it                            parsed; its calls written to Redis
- *     complete the oldest (ring full)     N's outboxes cleared, dead letters
+ *     fill the current batch (N+2)        the source takes what is ready
+ *     parse it
+ *     read N+1's replies                  results, triggers rendered
+ *     hold N+2                            paused while the keyspace is lost
+ *                                         or a hook's backlog is at its
+ *                                         max_backlog
+ *     write N+1's appends, N+2's calls    in one write: N+1's triggers into
+ *                                         the hooks' backlogs, confirmed at
+ *                                         once; N+2 applied meanwhile
+ *     complete the oldest (ring full)     outboxes cleared, dead letters
  *                                         sent, acked
- *     publish the current one             N+1's results read, triggers
- *                                         appended to the hooks' backlogs
+ *
+ * With nothing new, N+1 is read and appended at once and the oldest
+ * completed; when a hold may wait or read Redis, or the appends fail, they
+ * go on their own, before N+2's calls.
  *
  * Batches go through the stages in the order they were started, at most
  * PIPELINE_DEPTH at a time, and are acknowledged in that order, each only

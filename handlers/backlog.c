@@ -1,6 +1,8 @@
 /* backlog.c — the hooks' streams and flags on an engine's connection
  * (backlog.h): commands written in RESP into the engine's buffer, each
- * marked with its key's slot, flushed and their replies read at once. */
+ * marked with its key's slot, flushed and their replies read at once; or,
+ * for a batch's appends, staged as a group (GROUP_XADD) that the next
+ * batch's send flushes and engine_backlog_confirm reads. */
 #include "handlers/backlog.h"
 #include "handlers/cluster.h"
 #include "handlers/engine_int.h"
@@ -49,6 +51,24 @@ static bool ready(Engine *e, char *err, size_t errlen)
     return engine_connect(e, err, errlen) && engine_read_groups(e, false, err, errlen);
 }
 
+/* Whether a reply is good: not an error (its text in err, the command
+ * named by what), and with wait_reply a WAIT that counted
+ * redis.wait_replicas. */
+static bool reply_ok(const Engine *e, const redisReply *r, bool wait_reply, const char *what,
+                     char *err, size_t errlen)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis %s: %s", what, r->str);
+        return false;
+    }
+    if (wait_reply && (r->type != REDIS_REPLY_INTEGER || r->integer < e->cfg->wait_replicas)) {
+        snprintf(err, errlen, "redis WAIT: %lld of %d replicas acknowledged the backlog entries",
+                 r->type == REDIS_REPLY_INTEGER ? r->integer : 0LL, e->cfg->wait_replicas);
+        return false;
+    }
+    return true;
+}
+
 /* Flushes the n commands written and reads their replies; each must not
  * be an error (its text in err); with last, the last reply is the caller's
  * instead; with wait, the last command is a WAIT that must count
@@ -73,16 +93,8 @@ static bool run(Engine *e, size_t n, bool wait, const char *what, redisReply **l
             }
             return false;
         }
-        if (r->type == REDIS_REPLY_ERROR && ok && !last) {
-            snprintf(err, errlen, "redis %s: %s", what, r->str);
+        if (ok && !last && !reply_ok(e, r, wait && i + 1 == n, what, err, errlen))
             ok = false;
-        } else if (wait && i + 1 == n && ok &&
-                   (r->type != REDIS_REPLY_INTEGER || r->integer < e->cfg->wait_replicas)) {
-            snprintf(err, errlen, "redis WAIT: %lld of %d replicas acknowledged the backlog "
-                     "entries", r->type == REDIS_REPLY_INTEGER ? r->integer : 0LL,
-                     e->cfg->wait_replicas);
-            ok = false;
-        }
         if (last && i + 1 == n)
             *last = r;
         else
@@ -91,16 +103,25 @@ static bool run(Engine *e, size_t n, bool wait, const char *what, redisReply **l
     return ok;
 }
 
-bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err, size_t errlen)
+#define APPEND "XADD to a hook's backlog"
+
+/* The XADDs of the n entries, and the WAIT of redis.wait_replicas, into
+ * the engine's buffer; their count. */
+static size_t write_appends(Engine *e, const BacklogEntry *x, size_t n)
 {
-    if (n == 0)
-        return true;
-    if (!ready(e, err, errlen))
-        return false;
+    JsonBuf key = {0};
+    const char *hook = NULL;
     for (size_t i = 0; i < n; i++) {
+        if (!hook || strcmp(hook, x[i].hook) != 0) {
+            hook = x[i].hook; /* a batch's entries run hook after hook: one key each */
+            jsonbuf_reset(&key);
+            backlog_key(&key, e->cfg, hook, "");
+            if (key.oom)
+                e->cmd.oom = true;
+        }
         resp_count(&e->cmd, '*', 13);
         resp_cstr(&e->cmd, "XADD");
-        key_arg(&e->cmd, e->cfg, x[i].hook, "");
+        resp_arg(&e->cmd, key.data, key.len);
         resp_cstr(&e->cmd, "*");
         resp_cstr(&e->cmd, "id");
         resp_cstr(&e->cmd, x[i].id);
@@ -114,6 +135,7 @@ bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err
         resp_cstr(&e->cmd, x[i].event_type);
         engine_cmd_end(e, backlog_slot(x[i].hook));
     }
+    jsonbuf_free(&key);
     bool wait = e->cfg->wait_replicas > 0;
     if (wait) {
         /* as after a batch's apply calls: held by enough replicas of every primary */
@@ -123,7 +145,66 @@ bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err
         resp_int(&e->cmd, e->cfg->redis_timeout_ms / 2);
         engine_cmd_end(e, router_cluster(e->router) ? ROUTER_ALL : ROUTER_ANY);
     }
-    return run(e, n + wait, wait, "XADD to a hook's backlog", NULL, err, errlen);
+    return n + wait;
+}
+
+bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err, size_t errlen)
+{
+    if (n == 0)
+        return true;
+    if (!ready(e, err, errlen))
+        return false;
+    size_t count = write_appends(e, x, n);
+    return run(e, count, e->cfg->wait_replicas > 0, APPEND, NULL, err, errlen);
+}
+
+bool engine_backlog_stage(Engine *e, const BacklogEntry *x, size_t n, char *err, size_t errlen)
+{
+    if (n == 0) {
+        snprintf(err, errlen, "redis: no entries to append");
+        return false;
+    }
+    if (!ready(e, err, errlen))
+        return false;
+    size_t count = write_appends(e, x, n);
+    if (e->cmd.oom || e->marks_oom ||
+        !engine_push_group(e, GROUP_XADD, count, 0, -1, err, errlen)) {
+        snprintf(err, errlen, "redis: out of memory for XADD to a hook's backlog");
+        engine_backlog_unstage(e);
+        return false;
+    }
+    return true;
+}
+
+void engine_backlog_unstage(Engine *e)
+{
+    engine_drop(e);
+    jsonbuf_reset(&e->cmd);
+    e->cmd.oom = false;
+    e->marks_oom = false;
+}
+
+bool engine_backlog_confirm(Engine *e, char *err, size_t errlen)
+{
+    if (!e->connected || e->ngroups == 0 || e->groups[0].kind != GROUP_XADD) {
+        snprintf(err, errlen, "redis: connection lost before the backlog appends were confirmed");
+        return false;
+    }
+    Group g = e->groups[0];
+    memmove(e->groups, e->groups + 1, (size_t)(e->ngroups - 1) * sizeof *e->groups);
+    e->ngroups--;
+    bool wait = e->cfg->wait_replicas > 0, ok = true;
+    for (size_t i = 0; i < g.count; i++) {
+        redisReply *r;
+        if (!engine_read_reply(e, &r, err, errlen))
+            return false;
+        if (ok && !reply_ok(e, r, wait && i + 1 == g.count, APPEND, err, errlen))
+            ok = false;
+        freeReplyObject(r);
+    }
+    if (!ok)
+        engine_drop(e); /* the calls behind them go too: their batch is applied again */
+    return ok;
 }
 
 bool engine_hook_command(Engine *e, const char *hook, int argc, const char **argv,

@@ -22,7 +22,9 @@
 #include <stdint.h>
 
 /* Replies due on the connection, in the order their commands were sent. */
-typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD, GROUP_WAIT, GROUP_PING } GroupKind;
+/* GROUP_XADD: a batch's appends to the hooks' backlogs (and their WAIT),
+ * read by engine_backlog_confirm (handlers/backlog.h). */
+typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD, GROUP_WAIT, GROUP_PING, GROUP_XADD } GroupKind;
 typedef struct {
     GroupKind kind;
     size_t count;

@@ -16,9 +16,20 @@
    daemon, Redis and RabbitMQ, the daemon's peak RSS and the share of the
    machine's CPU those three used (drain rate / (cores / their CPU per
    event)). The window runs from the first committed offset seen to every
-   partition committed to its end (the daemon commits after the triggers are
-   confirmed and the outbox cleared); starting the daemon and joining the
-   group are outside it;
+   partition committed to its end (the daemon commits once the triggers are
+   in the hooks' backlogs); starting the daemon and joining the group are
+   outside it. Then each drain again with 4 hooks (no filter, each gets
+   every trigger: that exchange, a queue consumed by a second
+   bench_subscriber, a topic on the kafka_mock, http to a local receiver
+   answering 200 "OK"; not the baseline, whose hooks are one object): the
+   drain rate and its share of the engine-alone rate (section 1), the whole
+   machine's busy share over the window (/proc/stat: every process, ours
+   and others), the hooks' catch-up (from the last commit until the last
+   trigger reached the slowest hook: the streams empty and every receiver
+   holding at least the entries ever added to its stream, XINFO STREAM
+   entries-added; the baseline publishes before committing: its receiver
+   quiet for 0.5 s), and the CPU per event of the daemon and of Redis from
+   the daemon's start until every hook delivered everything;
    (6.) relationctl segment over BENCH_SEGMENT_EDGES edges (1,000,000;
    100,000 with BENCH_QUICK; 0 skips it): edges read per second;
    (7.) relationctl rebuild of one side of BENCH_REBUILD_EDGES edges
@@ -607,12 +618,13 @@ class Watch:
 
 def subscribed_queue(local, rabbit, exchange, queue, out_path):
     """A topic exchange, a queue bound to relation.# (deleted by local.close)
-    and bench_subscriber consuming it."""
+    and bench_subscriber consuming it; exchange None: the queue alone."""
     conn = rabbit.connection()
     ch = conn.channel()
-    ch.exchange_declare(exchange, "topic", durable=True)
     ch.queue_declare(queue, durable=HOOKS_DURABLE)
-    ch.queue_bind(queue, exchange, "relation.#")
+    if exchange is not None:
+        ch.exchange_declare(exchange, "topic", durable=True)
+        ch.queue_bind(queue, exchange, "relation.#")
     conn.close()
 
     def delete_queue():
@@ -638,13 +650,129 @@ def outbox_left(rds):
         raw.close()
 
 
-def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
-    """One daemon run: drain of the backlog, then (latency_events not None)
-    the latency phase. Everything started here is stopped here."""
+class HttpReceiver:
+    """The endpoint of an http hook: answers every POST 200 "OK"; counts the
+    triggers (JSON array elements) received and notes when the last came."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        receiver = self
+        self.triggers = 0
+        self.last = None            # time.monotonic() of the last batch
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # the headers and the body go in two writes: without it the body
+            # waits for the client's delayed ACK (40 ms a request)
+            disable_nagle_algorithm = True
+
+            def do_POST(self):
+                n = len(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                with receiver.lock:
+                    receiver.triggers += n
+                    receiver.last = time.monotonic()
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"OK")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+HOOK_TOPIC = "bench.hook"
+
+
+def four_hooks(local, rabbit, kafka, run_no, tmp):
+    """The hooks of the 4-hook drain (no filter: each gets every trigger):
+    the exchange of the 1-hook drain, a queue, a Kafka topic on the
+    kafka_mock, http to a local receiver. Returns (their configuration,
+    {name: a function giving (triggers received, monotonic time of the
+    last or None)}, the queue's bench_subscriber)."""
+    queue = "bench.hookq.%d" % run_no
+    qsub = subscribed_queue(local, rabbit, None, queue, os.path.join(tmp, "subq-%d.txt" % run_no))
+    receiver = HttpReceiver()
+    local.add(receiver, receiver.close)
+    from confluent_kafka import Consumer, TopicPartition
+    wm = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "bench-wm-%d" % run_no})
+    local.add(wm, wm.close)
+    lake = {"n": 0, "t": None}
+
+    def lake_count():
+        n = wm.get_watermark_offsets(TopicPartition(HOOK_TOPIC, 0), timeout=10)[1]
+        if n != lake["n"]:
+            lake.update(n=n, t=time.monotonic())
+        return lake["n"], lake["t"]
+
+    def http_count():
+        with receiver.lock:
+            return receiver.triggers, receiver.last
+    hooks = [{"name": "queue", "kind": "amqp", "url": rabbit.url, "queue": queue},
+             {"name": "lake", "kind": "kafka", "brokers": kafka.bootstrap, "topic": HOOK_TOPIC},
+             {"name": "partner", "kind": "http", "url": "http://127.0.0.1:%d/hook" % receiver.port,
+              "success_regex": "OK"}]
+    return hooks, {"queue": lambda: subscriber_count(qsub), "lake": lake_count,
+                   "partner": http_count}, qsub
+
+
+def subscriber_count(sub):
+    """(messages bench_subscriber received, monotonic time of the last)."""
+    recs = sub.records()
+    return len(recs), (recs[-1][0] / 1e9 if recs else None)
+
+
+def caught_up(rds, col, receivers, names, deadline):
+    """Waits until every hook delivered every trigger its backlog took:
+    each stream P{hook:NAME} empty and each receiver holding at least the
+    entries ever added to it (XINFO STREAM entries-added). A release
+    without backlogs (the baseline) publishes before it commits: there, its
+    one receiver quiet for 0.5 s. Returns {name: (received, monotonic time
+    of the last trigger)}."""
+    raw = rds.client()
+    try:
+        quiet = None
+        while True:
+            got = {n: receivers[n]() for n in names}
+            added = {}
+            for n in names:
+                key = "rel:{hook:%s}" % n
+                if raw.exists(key):
+                    added[n] = (raw.xinfo_stream(key)["entries-added"], raw.xlen(key))
+            if added and len(added) == len(names):
+                if all(left == 0 and got[n][0] >= a for n, (a, left) in added.items()):
+                    return got
+            elif not added and col == "baseline":
+                if quiet and quiet[0] == got and time.monotonic() - quiet[1] >= 0.5:
+                    return got
+                if not quiet or quiet[0] != got:
+                    quiet = (got, time.monotonic())
+            if time.monotonic() > deadline:
+                raise BenchError("%s: the hooks did not catch up: received %r, backlogs "
+                                 "(entries added, left) %r" % (col, got, added))
+            time.sleep(0.02)
+    finally:
+        raw.close()
+
+
+def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events, nhooks=1):
+    """One daemon run: drain of the backlog with nhooks hooks (1: the
+    exchange; 4: four_hooks), the hooks' catch-up, then (latency_events not
+    None) the latency phase. Everything started here is stopped here."""
     from confluent_kafka import Producer
     local = B.Stack()
     try:
-        kafka = B.KafkaMock(["bench:%d" % PARTITIONS, "bench.dlq"])
+        kafka = B.KafkaMock(["bench:%d" % PARTITIONS, "bench.dlq", HOOK_TOPIC])
         local.add(kafka)
         kafka.start()
         clients = [Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 20,
@@ -663,6 +791,14 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         exchange = "bench.hooks"
         sub = subscribed_queue(local, rabbit, exchange, "bench.hooks.%d" % run_no,
                                os.path.join(tmp, "sub-%d.txt" % run_no))
+        hooks = {"url": rabbit.url, "exchange": exchange}
+        receivers = {"default": lambda: subscriber_count(sub)}
+        subs = [sub]
+        if nhooks == 4:
+            more, counts, qsub = four_hooks(local, rabbit, kafka, run_no, tmp)
+            hooks = [dict(hooks, name="default", kind="amqp")] + more
+            receivers.update(counts)
+            subs.append(qsub)
 
         client = rds.client()
         local.add(client, client.close)
@@ -674,8 +810,7 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         cfg = {"redis": redis_cfg(col, rds.url, key_prefix="rel:"), "engine": engine,
                "kafka": {"brokers": kafka.bootstrap, "group_id": group, "topics": ["bench"],
                          "dead_letter_topic": "bench.dlq", "properties": KAFKA_PROPERTIES},
-               "hooks": {"url": rabbit.url, "exchange": exchange},
-               "relations": [B.RELATION]}
+               "hooks": hooks, "relations": [B.RELATION]}
         daemon = B.brokers.Daemon(tmp, cfg, name="relationd-%s-%d" % (col, run_no))
         local.add(daemon, lambda: daemon.proc is not None and daemon.kill())
         rabbit_pids = rabbit.pids()
@@ -685,7 +820,8 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
             return {"t": time.monotonic(), "committed": committed,
                     "daemon": B.proc_cpu(daemon.proc.pid), "redis": B.redis_cpu(client),
                     "rabbit": B.cpu_of(rabbit_pids), "kafka_mock": B.proc_cpu(kafka.proc.pid),
-                    "subscriber": B.proc_cpu(sub.proc.pid), "self": B.own_cpu(),
+                    "subscriber": sum(B.proc_cpu(x.proc.pid) for x in subs),
+                    "self": B.own_cpu(),
                     "machine": B.machine_busy()}
 
         def check_alive():
@@ -696,6 +832,7 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         B.brokers.RELATIOND = bins["relationd"]      # Daemon.start runs this binary
         t_start = time.monotonic()
         daemon.start()
+        started = snap(0)
         perf = None
         if PERF_OUT:
             events = [x for e in PERF_EVENTS.split(",") for x in ("-e", e)]
@@ -726,6 +863,9 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
                                  last["committed"] - first["committed"], total))
         n = last["committed"] - first["committed"]
         dt = last["t"] - first["t"]
+        got = caught_up(rds, col, receivers, sorted(receivers),
+                        time.monotonic() + max(120, total / 100))
+        caught = snap(total)
         triggers = sub.wait_quiet()
         outbox = outbox_left(rds)
         stats = B.redis_commandstats(client)
@@ -738,6 +878,18 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events):
         for k in ours:
             r[k + "_cpu_us"] = delta[k] / n * 1e6
         r["other_cores"] = (delta["machine"] - sum(delta[k] for k in ours)) / dt
+        r["machine_busy"] = delta["machine"] / (dt * CORES)
+        # the hooks' catch-up: from the last commit until the last trigger
+        # reached the slowest hook's receiver (0 when it came before)
+        r["catch_up_s"] = max([0.0] + [t - last["t"] for _, t in got.values() if t is not None])
+        r["hooks_received"] = {k: v[0] for k, v in got.items()}
+        r["catch_up_s_by_hook"] = {k: max(0.0, t - last["t"]) for k, (_, t) in got.items()
+                                   if t is not None}
+        # from the daemon's start until every hook delivered everything:
+        # what an event costs once its triggers are delivered too
+        whole = {k: caught[k] - started[k] for k in ("daemon", "redis", "rabbit")}
+        for k, v in whole.items():
+            r[k + "_cpu_us_delivered"] = v / total * 1e6
         cpu_s = (r["daemon_cpu_us"] + r["redis_cpu_us"] + r["rabbit_cpu_us"]) * 1e-6
         r["cpu_bound_events_s"] = CORES / cpu_s
         r["cpu_share"] = r["events_s"] / r["cpu_bound_events_s"]
@@ -898,12 +1050,36 @@ ROWS = [
      "(BENCH_CALLGRIND=1)" % (REDIS_CG_EVENTS, REDIS_CG_WARM), None, None),
     ("rcg.redis_ir_per_event", "Redis instructions per event (target: the module's)",
      ("<=", 120000), "%.0f"),
-    ("2", "2. daemon: drain of a Kafka backlog (8 partitions, batch_size 256)", None, None),
-    ("drain.events_s", "events/s", None, "%.0f"),
-    ("drain.daemon_cpu_us", "daemon CPU us/event", ("<=", 15), "%.1f"),
-    ("drain.redis_cpu_us", "Redis CPU us/event (outbox cleared)", None, "%.1f"),
-    ("drain.rabbit_cpu_us", "RabbitMQ CPU us/event", None, "%.1f"),
-    ("drain.peak_rss_mib", "daemon peak RSS MiB (VmHWM)", ("<=", 30), "%.1f"),
+    ("2", "2. daemon: drain of a Kafka backlog (8 partitions, batch_size 256); 1 hook (an "
+     "exchange), 4 hooks (exchange, queue, Kafka topic, http)", None, None),
+    ("drain.events_s", "events/s, 1 hook", None, "%.0f"),
+    ("drain4.events_s", "events/s, 4 hooks", None, "%.0f"),
+    ("drain.engine_alone_events_s", "  engine alone events/s (section 1)", None, "%.0f"),
+    ("drain.engine_share", "drain / engine alone, 1 hook", (">=", 0.8), "%.2f"),
+    ("drain4.engine_share", "drain / engine alone, 4 hooks", (">=", 0.8), "%.2f"),
+    ("drain.machine_busy", "whole machine busy share during the drain, 1 hook", (">=", 0.8),
+     "%.2f"),
+    ("drain4.machine_busy", "whole machine busy share during the drain, 4 hooks", (">=", 0.8),
+     "%.2f"),
+    ("drain.catch_up_s", "hooks' catch-up after the last commit, s, 1 hook", None, "%.2f"),
+    ("drain4.catch_up_s", "hooks' catch-up after the last commit, s, 4 hooks", None, "%.2f"),
+    ("drain.redis_cpu_us_delivered", "Redis CPU us/event, every hook delivered, 1 hook", None,
+     "%.1f"),
+    ("drain4.redis_cpu_us_delivered", "Redis CPU us/event, every hook delivered, 4 hooks", None,
+     "%.1f"),
+    ("drain.daemon_cpu_us_delivered", "daemon CPU us/event, every hook delivered, 1 hook",
+     None, "%.1f"),
+    ("drain4.daemon_cpu_us_delivered", "daemon CPU us/event, every hook delivered, 4 hooks",
+     None, "%.1f"),
+    ("drain4.other_cores", "  CPU of other processes meanwhile (cores), 4 hooks", None,
+     "%.2f"),
+    ("drain.daemon_cpu_us", "daemon CPU us/event (in the drain window, 1 hook)", ("<=", 15),
+     "%.1f"),
+    ("drain.redis_cpu_us", "Redis CPU us/event (in the drain window, 1 hook)", None, "%.1f"),
+    ("drain.rabbit_cpu_us", "RabbitMQ CPU us/event (in the drain window, 1 hook)", None,
+     "%.1f"),
+    ("drain.peak_rss_mib", "daemon peak RSS MiB (VmHWM), 1 hook", ("<=", 30), "%.1f"),
+    ("drain4.peak_rss_mib", "daemon peak RSS MiB (VmHWM), 4 hooks", None, "%.1f"),
     ("drain.cpu_share", "drain / (cores / CPU per event of the three)", (">=", 0.8), "%.2f"),
     ("drain.cpu_bound_events_s", "  CPU-bound events/s (cores / CPU per event)", None, "%.0f"),
     ("drain.kafka_mock_cpu_us", "  kafka_mock CPU us/event (not counted)", None, "%.1f"),
@@ -992,7 +1168,8 @@ def summarize(results, cols):
         res = results[col]
         v = {}
         for prefix, samples in (("apply", res["apply"]), ("apply1", res["apply1"]),
-                                ("drain", res["drain"]), ("lat", res["latency"]),
+                                ("drain", res["drain"]), ("drain4", res.get("drain4", [])),
+                                ("lat", res["latency"]),
                                 ("mem", res["memory"]), ("rabbit", res["rabbit"]),
                                 ("cl1", res["cluster1"]), ("cl3", res["cluster3"]),
                                 ("seg", res["segment"]), ("rb", res.get("rebuild", [])),
@@ -1012,6 +1189,11 @@ def summarize(results, cols):
             v["rabbit.events_s"] = v["rabbit.messages_s"] / v["drain.triggers_per_event"]
             if v.get("drain.events_s"):
                 v["rabbit.drain_share"] = v["drain.events_s"] / v["rabbit.events_s"]
+        if v.get("apply.events_s"):
+            v["drain.engine_alone_events_s"] = v["apply.events_s"]
+            for d in ("drain", "drain4"):
+                if v.get(d + ".events_s"):
+                    v[d + ".engine_share"] = v[d + ".events_s"] / v["apply.events_s"]
         if v.get("apply.events_s") and v.get("apply1.events_s"):
             v["apply.pipelining"] = v["apply.events_s"] / v["apply1.events_s"]
         # commandstats of the apply runs: medians per command
@@ -1117,7 +1299,8 @@ def main():
     t_begin = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="relationd-bench-")
     stack = B.Stack()
-    results = {c: {"apply": [], "apply1": [], "drain": [], "latency": [], "memory": [],
+    results = {c: {"apply": [], "apply1": [], "drain": [], "drain4": [], "latency": [],
+                   "memory": [],
                    "rabbit": [], "cluster1": [], "cluster3": [], "segment": [],
                    "rebuild": [], "callgrind": [], "realistic": [], "redis_callgrind": []}
                for c in cols}
@@ -1226,12 +1409,22 @@ def main():
                 log("RabbitMQ alone %s: %.0f messages/s, %.1f us/message" % (
                     col, a["messages_s"], a["rabbit_cpu_us"]))
                 log("drain round %d %s: %.0f events/s, daemon %.1f, Redis %.1f, RabbitMQ %.1f "
-                    "us/event, RSS %.1f MiB%s" % (
+                    "us/event, RSS %.1f MiB, machine busy %.2f, catch-up %.2f s%s" % (
                         rnd, col, r["events_s"], r["daemon_cpu_us"], r["redis_cpu_us"],
-                        r["rabbit_cpu_us"], r["peak_rss_mib"],
+                        r["rabbit_cpu_us"], r["peak_rss_mib"], r["machine_busy"],
+                        r["catch_up_s"],
                         "; latency p50 %.1f p99 %.1f max %.1f ms" % (
                             r["latency_p50_ms"], r["latency_p99_ms"], r["latency_max_ms"])
                         if lat is not None else ""))
+                if col == "baseline":
+                    continue        # a release before the hooks list has one hook
+                run_no += 1
+                r = daemon_run(col, run_bins[col], tmp, rds, rabbit, events, run_no, None,
+                               nhooks=4)
+                results[col]["drain4"].append(r)
+                log("drain round %d %s, 4 hooks: %.0f events/s, machine busy %.2f, catch-up "
+                    "%.2f s, received %r" % (rnd, col, r["events_s"], r["machine_busy"],
+                                             r["catch_up_s"], r["hooks_received"]))
         if CALLGRIND_EVENTS > 0:
             cg_events = events[:CALLGRIND_EVENTS]
             for col in cols:
@@ -1278,7 +1471,7 @@ def main():
     if MODULE:
         header.append("every redis-server (but the cluster's) loaded %s" % bins["module"]["module"])
     busy = max([summary[c].get(k) or 0 for c in cols
-                for k in ("apply.other_cores", "drain.other_cores")])
+                for k in ("apply.other_cores", "drain.other_cores", "drain4.other_cores")])
     if busy > 0.15:
         header.append("WARNING: other processes used up to %.2f cores during the measures: "
                       "rates and the CPU share are disturbed, CPU per event less so" % busy)

@@ -309,13 +309,22 @@ def _noperm(r, engine):
     return lambda: r.acl_setuser("relationd", enabled=True, commands=["+" + c for c in denied])
 
 
-@pytest.mark.parametrize("refusal,code", [(_oom, "OOM"), (_misconf, "MISCONF"), (_noperm, "NOPERM")],
-                         ids=["oom", "misconf", "noperm"])
+def _noperm_xadd(r, engine):
+    # the events apply, their triggers cannot enter the hook's backlog: the
+    # appends sent with the next batch's calls fail, and are retried alone
+    r.acl_setuser("relationd", enabled=True, passwords=["+s3cret"], keys=["*"], channels=["*"],
+                  commands=["+@all", "-xadd"])
+    return lambda: r.acl_setuser("relationd", enabled=True, commands=["+xadd"])
+
+
+@pytest.mark.parametrize("refusal,code", [(_oom, "OOM"), (_misconf, "MISCONF"), (_noperm, "NOPERM"),
+                                          (_noperm_xadd, "NOPERM")],
+                         ids=["oom", "misconf", "noperm", "noperm-xadd"])
 def test_redis_refusing_commands_is_waited_out(harness, daemons, rdb, redis_proc, refusal, code,
                                                engine):
     """Out of memory, a failed snapshot, an ACL user without the engine's
-    command (FCALL, or the module's relationd.apply and apply2): Redis
-    refuses every call. These are Redis's state, not the events' fault: the
+    command (FCALL, or the module's relationd.apply and apply2), or without
+    XADD (the hook's backlog): Redis refuses every call, or every append. These are Redis's state, not the events' fault: the
     daemon says so and retries; nothing is dead-lettered, nothing
     acknowledged; once Redis accepts again every event is applied once."""
     server = Server(args=["--enable-protected-configs", "yes"], module=engine == "module")
