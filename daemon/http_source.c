@@ -236,13 +236,12 @@ static char *answer_body(HttpSource *s, const HttpWrite *w, const Message *msgs,
         jsonbuf_char(&b, ']');
     }
     jsonbuf_cstr(&b, "}}\n");
-    jsonbuf_char(&b, '\0');
-    if (b.oom) {
-        jsonbuf_free(&b);
+    char *out = jsonbuf_take(&b);
+    if (!out) {
         *status = MHD_HTTP_SERVICE_UNAVAILABLE;
         return http_api_error_body(*status, "stored, but out of memory for the answer");
     }
-    return b.data;
+    return out;
 }
 
 /* Answers each of the batch's writes (stored), resuming their connections. */
@@ -317,14 +316,9 @@ static void *run(void *arg)
     HttpSource *s = arg;
     lifecycle_register_thread();
     bool connected = pipeline_connect(s->pipeline);
-    char err[8];
     while (connected && !lifecycle_stopping()) {
         lifecycle_beat();
-        PipelineStatus st = pipeline_step(s->pipeline, err, sizeof err);
-        if (st == PIPELINE_PUBLISH_FAILED)
-            st = pipeline_drain(s->pipeline);
-        if (st != PIPELINE_OK)
-            pipeline_drop(s->pipeline);
+        pipeline_turn(s->pipeline);
     }
     pthread_mutex_lock(&s->mu);
     s->closed = true;

@@ -184,12 +184,7 @@ static char *relations_json(const Config *cfg)
         jsonbuf_cstr(&b, "]}");
     }
     jsonbuf_cstr(&b, "]}\n");
-    jsonbuf_char(&b, '\0');
-    if (b.oom) {
-        jsonbuf_free(&b);
-        return NULL;
-    }
-    return b.data;
+    return jsonbuf_take(&b);
 }
 
 /* ---- the trigger stream ---- */

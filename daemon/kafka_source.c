@@ -632,17 +632,9 @@ static void *run(void *arg)
     /* Redis and the hooks first: nothing is fetched before its events can
      * be applied and their triggers published. */
     bool connected = pipeline_connect(s->pipeline);
-    char err[8];
     while (connected && !lifecycle_stopping()) {
         lifecycle_beat();
-        PipelineStatus st = pipeline_step(s->pipeline, err, sizeof err);
-        /* Past the drain deadline. The batches before a batch that could
-         * not be published are through: committed (their offsets lie below
-         * it); after a failed commit nothing more is. */
-        if (st == PIPELINE_PUBLISH_FAILED)
-            st = pipeline_drain(s->pipeline);
-        if (st != PIPELINE_OK)
-            pipeline_drop(s->pipeline);
+        pipeline_turn(s->pipeline);
     }
     drain(s);
     /* Leaves the group: revokes (nothing left in flight), commits nothing more. */

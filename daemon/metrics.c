@@ -571,12 +571,7 @@ char *metrics_render(void)
         jsonbuf_cstr(&b, components[i].up ? "} 1\n" : "} 0\n");
     }
     pthread_mutex_unlock(&lock);
-    jsonbuf_char(&b, '\0');
-    if (b.oom) {
-        jsonbuf_free(&b);
-        return NULL;
-    }
-    return b.data;
+    return jsonbuf_take(&b);
 }
 
 char *metrics_down_json(bool *all_up)
@@ -619,10 +614,5 @@ char *metrics_down_json(bool *all_up)
     *all_up = first && nwaits == 0;
     pthread_mutex_unlock(&lock);
     jsonbuf_cstr(&b, "]}\n");
-    jsonbuf_char(&b, '\0');
-    if (b.oom) {
-        jsonbuf_free(&b);
-        return NULL;
-    }
-    return b.data;
+    return jsonbuf_take(&b);
 }

@@ -978,6 +978,19 @@ PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
     return ring_turn(p, false);
 }
 
+void pipeline_turn(Pipeline *p)
+{
+    char err[8];
+    PipelineStatus st = pipeline_step(p, err, sizeof err);
+    /* Past the drain deadline. The batches before a batch that could not be
+     * published are through: acknowledged (their offsets lie below it);
+     * after a failed acknowledgement nothing more is. */
+    if (st == PIPELINE_PUBLISH_FAILED)
+        st = pipeline_drain(p);
+    if (st != PIPELINE_OK)
+        pipeline_drop(p);
+}
+
 PipelineStatus pipeline_drain(Pipeline *p)
 {
     /* Those in flight first, oldest first: they are applied and published

@@ -132,6 +132,11 @@ typedef enum {
  * drops its connection (AMQP) and calls pipeline_drop. */
 PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* One turn of a source that keeps its connection through failures (Kafka,
+ * the HTTP writes): pipeline_step; after a batch abandoned past the drain
+ * deadline the batches before it are finished (pipeline_drain), and after
+ * any failure what is left is dropped (pipeline_drop). */
+void pipeline_turn(Pipeline *p);
 /* Everything in hand finished and acknowledged, in order (a rebalance, the
  * exit): the batches in flight first, then the batch in hand, without
  * filling, stopping at the first failure (then call pipeline_drop). ack is

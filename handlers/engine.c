@@ -81,12 +81,7 @@ static char *make_module_text(const Engine *e)
             jsonbuf_int(&b, p->top_limit - 1);
         }
     }
-    jsonbuf_char(&b, '\0');
-    if (b.oom) {
-        jsonbuf_free(&b);
-        return NULL;
-    }
-    return b.data;
+    return jsonbuf_take(&b);
 }
 
 /* The library: constants of cfg, then handlers/apply.lua. Its name carries

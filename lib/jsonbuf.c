@@ -17,6 +17,16 @@ void jsonbuf_free(JsonBuf *b)
     memset(b, 0, sizeof *b);
 }
 
+char *jsonbuf_take(JsonBuf *b)
+{
+    jsonbuf_char(b, '\0');
+    char *out = b->oom ? NULL : b->data;
+    if (!out)
+        free(b->data);
+    memset(b, 0, sizeof *b);
+    return out;
+}
+
 bool jsonbuf_grow(JsonBuf *b, size_t n)
 {
     if (b->oom)

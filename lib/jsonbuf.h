@@ -17,6 +17,9 @@ typedef struct {
 
 void jsonbuf_reset(JsonBuf *b);
 void jsonbuf_free(JsonBuf *b);
+/* The content as a NUL-terminated string the caller frees; the buffer is
+ * left empty. NULL (the buffer freed) when an allocation failed. */
+char *jsonbuf_take(JsonBuf *b) __attribute__((warn_unused_result));
 /* Grows the buffer to hold n more bytes; false (and oom set) when out of
  * memory. */
 bool jsonbuf_grow(JsonBuf *b, size_t n);
