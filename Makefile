@@ -54,7 +54,8 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow $(BUILD)/test_sha1 \
               $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
               $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring $(BUILD)/test_hooks \
-              $(BUILD)/test_hook_http $(BUILD)/test_edge $(BUILD)/test_trigger_feed
+              $(BUILD)/test_hook_http $(BUILD)/test_edge $(BUILD)/test_trigger_feed \
+              $(BUILD)/test_sha1_portable
 
 .SECONDARY:
 .DELETE_ON_ERROR:
@@ -70,9 +71,11 @@ all: $(BUILD)/relationd $(BUILD)/relationctl $(BUILD)/kafka_mock $(BUILD)/publis
 # redis-server), position-independent, only its entry point exported.
 REDIS_SRC_CACHE ?= /var/cache/relationd
 MODULE_SRCS := $(wildcard module/*.c)
-# lib/sha1.c (the migration's event keys), compiled again for the module
+# lib/sha1.c (the migration's event keys), compiled again for the module,
+# portable (SHA1_PORTABLE: no libcrypto inside redis-server)
 MODULE_OBJS := $(call obj,$(MODULE_SRCS)) $(BUILD)/obj/module/lib_sha1.o
-MODULE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fPIC -fvisibility=hidden -I. -isystem $(BUILD)
+MODULE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fPIC -fvisibility=hidden -I. -isystem $(BUILD) \
+                 -DSHA1_PORTABLE
 $(BUILD)/redismodule.h:
 	@mkdir -p $(dir $@)
 	@tgz=$$(ls $(REDIS_SRC_CACHE)/redis_*.orig.tar.gz 2>/dev/null | tail -n 1); \
@@ -164,6 +167,16 @@ $(patsubst %,$(BUILD)/test_%,$(HELPED_TESTS)): $(BUILD)/obj/tests/unit/helpers.o
 # Fails when a file includes a header of a higher layer (tools/check-layers.sh).
 check-layers:
 	sh tools/check-layers.sh .
+
+# test_sha1 again on the module's portable SHA-1 (SHA1_PORTABLE): the same
+# vectors, so both builds give the same digests.
+PORTABLE_SHA1_OBJS := $(patsubst %,$(BUILD)/obj/portable/%.o,tests/unit/test_sha1 tests/unit/helpers \
+                        lib/sha1)
+$(BUILD)/obj/portable/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DSHA1_PORTABLE -MMD -MP -c $< -o $@
+$(BUILD)/test_sha1_portable: $(PORTABLE_SHA1_OBJS) $(CORE_LIBS)
+	$(CC) $(LDFLAGS) $(PORTABLE_SHA1_OBJS) $(CORE_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done

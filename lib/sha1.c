@@ -1,7 +1,29 @@
-/* sha1.c — SHA-1 (sha1.h). */
+/* sha1.c — SHA-1 (sha1.h): OpenSSL's low-level SHA-1, or with
+ * SHA1_PORTABLE the portable code below. No allocation, no failure. */
+/* SHA1_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP,
+ * whose per-digest fetch and context cost more than a trigger id's hash;
+ * they stay in libcrypto 3. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "lib/sha1.h"
 
 #include <string.h>
+
+#ifndef SHA1_PORTABLE
+void sha1_init(Sha1 *s)
+{
+    SHA1_Init(&s->c);
+}
+
+void sha1_update(Sha1 *s, const void *data, size_t len)
+{
+    SHA1_Update(&s->c, data, len);
+}
+
+void sha1_final(Sha1 *s, unsigned char digest[20])
+{
+    SHA1_Final(digest, &s->c);
+}
+#else
 
 static uint32_t rol(uint32_t x, int n)
 {
@@ -88,6 +110,8 @@ void sha1_final(Sha1 *s, unsigned char digest[20])
         digest[4 * i + 3] = (unsigned char)s->h[i];
     }
 }
+
+#endif
 
 void sha1_hex(const unsigned char digest[20], char out[41])
 {
