@@ -1,5 +1,6 @@
 /* hook_deliver.c — one deliverer thread per hook (hook_deliver.h): read the
- * oldest entries of the hook's stream, send them, delete them once taken;
+ * oldest entries of the hook's stream, send them, delete them once taken
+ * (XTRIM MINID, with the success and the length in the same round trip);
  * only while this daemon holds the hook's lease (one deliverer per stream
  * among the daemons sharing the Redis). The threads run DELIVERER_NICER
  * nice levels below the daemon. */
@@ -72,6 +73,7 @@ typedef struct {
     atomic_bool *draining; /* stop once the backlog is empty, or at the drain deadline */
     char *key; /* the stream's key, NUL-terminated */
     char *lease_key;
+    char *last_key; /* <stream>:last_success */
     const char *token; /* this daemon's: "<host>:<pid>:<random>" */
     bool leased;       /* held at the last renewal */
     bool lease_logged; /* another daemon's holding was logged */
@@ -233,14 +235,30 @@ static void check_streams(Deliverer *d)
         d->check_streams = false;
 }
 
-/* The field's value in an entry's field list, or NULL. */
-static const redisReply *field(const redisReply *f, const char *name)
+/* A trigger entry's fields, in the order the appends write them. */
+enum { F_ID, F_BODY, F_KEY, F_RK, F_EVENT_TYPE, NFIELDS };
+static const char *const field_names[NFIELDS] = {"id", "body", "key", "rk", "event_type"};
+
+/* The string values of the fields named field_names in an entry's field
+ * list, in one pass (each name's first; the appends' order costs one
+ * comparison per field); false when one is missing. */
+static bool fields(const redisReply *f, const redisReply *v[NFIELDS])
 {
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, name) == 0 &&
-            f->element[i + 1]->type == REDIS_REPLY_STRING)
-            return f->element[i + 1];
-    return NULL;
+    int found = 0;
+    for (int k = 0; k < NFIELDS; k++)
+        v[k] = NULL;
+    for (size_t i = 0; i + 1 < f->elements && found < NFIELDS; i += 2) {
+        if (f->element[i]->type != REDIS_REPLY_STRING ||
+            f->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        for (int k = 0; k < NFIELDS; k++)
+            if (!v[k] && strcmp(f->element[i]->str, field_names[k]) == 0) {
+                v[k] = f->element[i + 1];
+                found++;
+                break;
+            }
+    }
+    return found == NFIELDS;
 }
 
 /* An amqp routing key's most bytes (an AMQP short string). */
@@ -315,24 +333,23 @@ static size_t take(Deliverer *d, const redisReply *r, size_t *nids)
             e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
         d->ids[(*nids)++] = e->element[0]->str;
-        const redisReply *f = e->element[1];
-        const redisReply *id = field(f, "id"), *body = field(f, "body"), *key = field(f, "key"),
-                         *rk = field(f, "rk"), *et = field(f, "event_type");
-        if (!id || !body || !key || !rk || !et) {
+        const redisReply *v[NFIELDS];
+        if (!fields(e->element[1], v)) {
             log_at(LOG_ERROR, d->who, "backlog entry %s of %s is not a trigger (fields id, body, "
                    "key, rk, event_type): dropped", e->element[0]->str, d->key);
             continue;
         }
-        if (d->def->kind == HOOK_AMQP && rk->len > ROUTING_KEY_MAX) {
+        if (d->def->kind == HOOK_AMQP && v[F_RK]->len > ROUTING_KEY_MAX) {
             char why[80];
             snprintf(why, sizeof why, "its routing key is %zu bytes, more than AMQP's %d",
-                     rk->len, ROUTING_KEY_MAX);
+                     v[F_RK]->len, ROUTING_KEY_MAX);
             if (!set_aside(d, e, why))
                 return SIZE_MAX;
             continue;
         }
-        d->batch[n++] = (BacklogEntry){d->def->name, id->str, body->str, body->len, key->str,
-                                       rk->str, et->str};
+        d->batch[n++] = (BacklogEntry){d->def->name,    v[F_ID]->str,  v[F_BODY]->str,
+                                       v[F_BODY]->len,  v[F_KEY]->str, v[F_RK]->str,
+                                       v[F_EVENT_TYPE]->str};
     }
     return n;
 }
@@ -350,48 +367,96 @@ static bool disabled(Deliverer *d, bool *is)
     return false;
 }
 
+/* The backlog metric from an XLEN reply (anything else ignored). */
+static void note_length(Deliverer *d, const redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        metrics_hook_backlog(d->def->name, r->integer);
+}
+
 static void note_backlog(Deliverer *d)
 {
     const char *argv[] = {"XLEN", d->key};
     redisReply *r = command(d, 2, argv);
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        metrics_hook_backlog(d->def->name, r->integer);
+    note_length(d, r);
     if (r)
         freeReplyObject(r);
 }
 
-/* The delivered entries deleted, the success noted; retried until Redis
- * takes them (false: stopping; the entries are sent again next time). */
+/* The stream entry id just after id ("<ms>-<seq>") into out: XTRIM MINID
+ * of it deletes id and every entry before it. False when id is not one. */
+static bool id_after(const char *id, char *out, size_t len)
+{
+    char *end;
+    errno = 0;
+    unsigned long long ms = strtoull(id, &end, 10), seq;
+    if (errno || end == id || *end != '-')
+        return false;
+    const char *s = end + 1;
+    seq = strtoull(s, &end, 10);
+    if (errno || end == s || *end)
+        return false;
+    if (seq < ULLONG_MAX)
+        seq++;
+    else if (ms < ULLONG_MAX)
+        ms++, seq = 0;
+    else
+        return false;
+    snprintf(out, len, "%llu-%llu", ms, seq);
+    return true;
+}
+
+/* The delivered entries deleted, the success noted and the backlog's
+ * length taken, in one round trip: XTRIM MINID of the id after the batch's
+ * last (the batch is the stream's oldest entries and only the lease holder
+ * deletes; entries appended meanwhile have larger ids), SET of
+ * :last_success, XLEN. Retried until the XTRIM is taken (false: stopping;
+ * the entries are sent again next time); a failed SET or XLEN is logged
+ * and waited out as any Redis failure, not retried (under maxmemory a SET
+ * is refused, a trim never). */
 static bool done(Deliverer *d, size_t nids, size_t delivered)
 {
-    const char **argv = malloc((nids + 2) * sizeof *argv);
-    if (!argv)
+    char min[48], ms[24], err[512];
+    if (!id_after(d->ids[nids - 1], min, sizeof min)) {
+        log_at(LOG_ERROR, d->who, "backlog entry id %s of %s is not <ms>-<seq>: the batch "
+               "stays in the backlog", d->ids[nids - 1], d->key);
+        (void)nap(d, POLL_MS);
         return false;
-    argv[0] = "XDEL";
-    argv[1] = d->key;
-    for (size_t i = 0; i < nids; i++)
-        argv[i + 2] = d->ids[i];
-    redisReply *r = NULL;
-    while (!(r = command(d, (int)nids + 2, argv)))
-        if (stopping(d))
-            break;
-    free(argv);
-    if (!r)
-        return false;
-    freeReplyObject(r);
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    metrics_hook_delivered(d->def->name, delivered, (double)now.tv_sec + now.tv_nsec / 1e9);
-    char ms[24], *last = malloc(strlen(d->key) + 16);
-    if (last) {
-        snprintf(ms, sizeof ms, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-        sprintf(last, "%s:last_success", d->key);
-        const char *set[] = {"SET", last, ms};
-        if ((r = command(d, 3, set)))
-            freeReplyObject(r);
-        free(last);
+    snprintf(ms, sizeof ms, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    const char *trim[] = {"XTRIM", d->key, "MINID", min};
+    const char *set[] = {"SET", d->last_key, ms};
+    const char *len[] = {"XLEN", d->key};
+    static const int argc[] = {4, 3, 2};
+    const char *const *const argv[] = {trim, set, len};
+    redisReply *r[3];
+    for (;;) {
+        if (!engine_hook_pipeline(d->engine, d->def->name, 3, argc, argv, r, err, sizeof err)) {
+            redis_failed(d, err);
+        } else if (r[0]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof err, "redis XTRIM %s: %s", d->key, r[0]->str);
+            for (int i = 0; i < 3; i++)
+                freeReplyObject(r[i]);
+            redis_failed(d, err);
+        } else {
+            break;
+        }
+        if (stopping(d))
+            return false;
     }
-    note_backlog(d);
+    backoff_ok(&d->redis);
+    metrics_hook_delivered(d->def->name, delivered, (double)now.tv_sec + now.tv_nsec / 1e9);
+    note_length(d, r[2]);
+    for (int i = 1; i < 3; i++)
+        if (r[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof err, "redis %s: %s", argv[i][0], r[i]->str);
+            redis_failed(d, err);
+            break;
+        }
+    for (int i = 0; i < 3; i++)
+        freeReplyObject(r[i]);
     return true;
 }
 
@@ -562,6 +627,7 @@ static void free_deliverer(Deliverer *d)
     hook_sink_free(d->sink);
     free(d->key);
     free(d->lease_key);
+    free(d->last_key);
     free(d->batch);
     free(d->ids);
 }
@@ -599,16 +665,12 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
         d->draining = &h->draining;
         snprintf(d->who, sizeof d->who, "hook %s", d->def->name);
         backoff_init(&d->redis, d->who, "redis", cfg->retry_max_ms);
-        JsonBuf k = {0};
-        backlog_key(&k, cfg, d->def->name, "");
-        d->key = k.oom ? NULL : strndup(k.data, k.len);
-        jsonbuf_reset(&k);
-        backlog_key(&k, cfg, d->def->name, ":lease");
-        d->lease_key = k.oom ? NULL : strndup(k.data, k.len);
-        jsonbuf_free(&k);
+        d->key = backlog_key_string(cfg, d->def->name, "");
+        d->lease_key = backlog_key_string(cfg, d->def->name, ":lease");
+        d->last_key = backlog_key_string(cfg, d->def->name, ":last_success");
         d->token = h->token;
         d->check_streams = i == 0;
-        if (!d->key || !d->lease_key || !(d->engine = engine_create(cfg))) {
+        if (!d->key || !d->lease_key || !d->last_key || !(d->engine = engine_create(cfg))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }

@@ -220,6 +220,38 @@ bool engine_hook_command(Engine *e, const char *hook, int argc, const char **arg
     return run(e, 1, false, argv[0], r, err, errlen);
 }
 
+bool engine_hook_pipeline(Engine *e, const char *hook, size_t n, const int *argc,
+                          const char *const *const *argv, redisReply **r, char *err,
+                          size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        r[i] = NULL;
+    if (!ready(e, err, errlen))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        resp_count(&e->cmd, '*', (size_t)argc[i]);
+        for (int j = 0; j < argc[i]; j++)
+            resp_cstr(&e->cmd, argv[i][j]);
+        engine_cmd_end(e, backlog_slot(hook));
+    }
+    if (e->cmd.oom || e->marks_oom) {
+        snprintf(err, errlen, "redis: out of memory for %s", n ? argv[0][0] : "a pipeline");
+        engine_drop(e);
+        return false;
+    }
+    if (!engine_flush(e, err, errlen))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!engine_read_reply(e, &r[i], err, errlen)) {
+            for (size_t j = 0; j < i; j++) {
+                freeReplyObject(r[j]);
+                r[j] = NULL;
+            }
+            return false;
+        }
+    return true;
+}
+
 bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *err,
                             size_t errlen)
 {
@@ -257,9 +289,7 @@ bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *
     return ok;
 }
 
-/* The key <prefix>{hook:<name>}<suffix> as a C string (malloc'ed), NULL
- * when out of memory. */
-static char *key_string(const Config *cfg, const char *hook, const char *suffix)
+char *backlog_key_string(const Config *cfg, const char *hook, const char *suffix)
 {
     JsonBuf k = {0};
     backlog_key(&k, cfg, hook, suffix);
@@ -271,7 +301,7 @@ static char *key_string(const Config *cfg, const char *hook, const char *suffix)
 bool engine_hook_disabled(Engine *e, const Config *cfg, const char *hook, bool *disabled,
                           char *why, size_t whylen, char *err, size_t errlen)
 {
-    char *key = key_string(cfg, hook, ":disabled");
+    char *key = backlog_key_string(cfg, hook, ":disabled");
     if (!key) {
         snprintf(err, errlen, "out of memory");
         return false;
@@ -296,7 +326,7 @@ bool engine_hook_disabled(Engine *e, const Config *cfg, const char *hook, bool *
 bool engine_hook_set_disabled(Engine *e, const Config *cfg, const char *hook, bool disabled,
                               const char *why, char *err, size_t errlen)
 {
-    char *key = key_string(cfg, hook, ":disabled");
+    char *key = backlog_key_string(cfg, hook, ":disabled");
     if (!key) {
         snprintf(err, errlen, "out of memory");
         return false;

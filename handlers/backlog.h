@@ -34,6 +34,9 @@ typedef struct {
 
 /* <prefix>{hook:<name>} then suffix ("" or ":disabled") into b. */
 void backlog_key(JsonBuf *b, const Config *cfg, const char *hook, const char *suffix);
+/* The same key as a C string (malloc'ed, the caller's), NULL when out of
+ * memory. */
+char *backlog_key_string(const Config *cfg, const char *hook, const char *suffix);
 /* The cluster slot of the hook's keys. */
 int backlog_slot(const char *hook);
 
@@ -66,6 +69,14 @@ void engine_backlog_unstage(Engine *e);
 bool engine_hook_command(Engine *e, const char *hook, int argc, const char **argv,
                          const size_t *lens, redisReply **r, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* n commands to the node of hook's slot in one round trip: command i is
+ * argv[i][0..argc[i]) (C strings); its reply in r[i] (an error reply is
+ * returned as a reply). False (every r[i] NULL) when a reply did not come:
+ * the connection dropped, any of the commands may have run. */
+bool engine_hook_pipeline(Engine *e, const char *hook, size_t n, const int *argc,
+                          const char *const *const *argv, redisReply **r, char *err,
+                          size_t errlen) __attribute__((warn_unused_result));
 
 /* XLEN of each hook of cfg into len[0..cfg->nhooks), pipelined. */
 bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *err,
