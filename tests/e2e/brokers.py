@@ -407,13 +407,15 @@ class HttpReceiver:
     process. Each POST is answered from the script, a list of (status,
     headers, body, delay_s) steps taken in turn, the last one repeating;
     set(mode) replaces it: "ok" (200, body OK), "500", "429" (Retry-After:
-    1), "410", or "down" (nothing listens: connections refused; another
+    1), "410", "mismatch" (200 with a body that is not OK), "slow" (200 OK
+    after 3 s), or "down" (nothing listens: connections refused; another
     mode listens again on the same port). Every request is recorded in
     `requests` (HttpRequest), and the trigger bodies of the batches answered
-    2xx, in arrival order, in `delivered`."""
+    2xx OK at once, in arrival order, in `delivered`."""
 
     MODES = {"ok": (200, {}, b"OK", 0), "500": (500, {}, b"OK", 0),
-             "410": (410, {}, b"OK", 0), "429": (429, {"Retry-After": "1"}, b"OK", 0)}
+             "410": (410, {}, b"OK", 0), "429": (429, {"Retry-After": "1"}, b"OK", 0),
+             "mismatch": (200, {}, b"REJECTED", 0), "slow": (200, {}, b"OK", 3)}
 
     def __init__(self, port=0, script=None):
         self.port = port
@@ -428,7 +430,7 @@ class HttpReceiver:
         with self.lock:
             step = self.script[0] if len(self.script) == 1 else self.script.pop(0)
             self.requests.append(HttpRequest(headers, body, step[0], ids))
-            if 200 <= step[0] < 300:
+            if 200 <= step[0] < 300 and step[2] == b"OK" and not step[3]:
                 try:
                     self.delivered.extend(json.loads(body))
                 except ValueError:

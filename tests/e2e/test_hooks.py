@@ -7,7 +7,8 @@ Each hook must receive exactly the oracle's triggers (brokers.Oracle: the
 same events applied once, in order, by relationctl) that its filter passes,
 at least once each; the first arrival of each trigger of one side in the
 oracle's order; http batches of at most batch_size with signatures that
-verify. A failing hook (500, 429 with Retry-After, connections refused)
+verify. A failing hook (500, 429 with Retry-After, connections refused, a
+200 whose body fails success_regex, an answer past timeout_ms)
 loses nothing and does not hold the others back (their arrivals are counted
 during the outage); its backlog metric rises and returns to 0. kill -9 of
 the daemon with a hook down, then a restart: nothing lost. max_backlog
@@ -101,7 +102,7 @@ def metric(port, name, hook):
 class Hooks:
     """The four hooks of a harness and their receivers."""
 
-    def __init__(self, h, port, http_port, max_backlog=None):
+    def __init__(self, h, port, http_port, max_backlog=None, timeout_ms=5000):
         self.h = h
         self.port = port
         self.crm_queue = "crm-%s" % h.names.uid
@@ -110,7 +111,7 @@ class Hooks:
         self.crm = QueueReader(h.rabbit, self.crm_queue)
         self.lake = KafkaReader(h.kafka.bootstrap, self.lake_topic, "lake-%s" % h.names.uid)
         partner = {"name": "partner", "kind": "http", "url": "http://127.0.0.1:%d/hook" % http_port,
-                   "batch_size": HTTP_BATCH, "batch_ms": 50, "timeout_ms": 5000,
+                   "batch_size": HTTP_BATCH, "batch_ms": 50, "timeout_ms": timeout_ms,
                    "success_regex": "OK", "secret": SECRET,
                    "filter": {"relations": ["loyal"], "directions": ["direct"]}}
         if max_backlog:
@@ -212,6 +213,47 @@ def test_four_hooks_each_get_exactly_their_triggers_through_http_failures(harnes
             wait_until(lambda: metric(port, "relationd_hook_backlog", hook) == 0, timeout=30)
             assert metric(port, "relationd_hook_delivered_total", hook) > 0
             assert metric(port, "relationd_hook_last_success_timestamp_seconds", hook) > 0
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        hooks.close()
+
+
+def test_an_answer_failing_success_regex_or_timing_out_is_sent_again(harness, daemons):
+    """A 200 whose body does not match success_regex, then an answer later
+    than timeout_ms: each is a failure of its reason, the batch is sent again
+    (the same webhook-id) and nothing is lost; the other hooks flow
+    meanwhile and the backlog returns to 0."""
+    h = harness(kafka=True)
+    port = free_port()
+    hooks = Hooks(h, port, free_port(), timeout_ms=1000)
+    try:
+        events = make_stream(300, seed=93, clusters=list(range(6)), tag="hr")
+        hooks.receiver.set("mismatch")
+        h.feed_kafka(events[:150])
+        d = h.daemon(daemons).start()
+        wait_until(lambda: len(hooks.receiver.requests) >= 2, timeout=30, message=d.log_tail)
+        hooks.receiver.set("slow")
+        n = len(hooks.receiver.requests)
+        wait_until(lambda: len(hooks.receiver.requests) >= n + 1, timeout=30, message=d.log_tail)
+        others = hooks.arrived()
+        assert all(others[k] for k in ("mailing", "crm", "lake")), {k: len(v) for k, v in others.items()}
+        assert hooks.receiver.delivered == []
+        assert metric(port, "relationd_hook_backlog", "partner") > 0
+        text = http_get(port, "/metrics")[1]
+        for reason in ("body_mismatch", "timeout"):
+            wait_until(lambda: re.search(r'relationd_hook_failures_total\{hook="partner",reason="%s"\} [1-9]'
+                                         % reason, http_get(port, "/metrics")[1]),
+                       timeout=30, message=lambda: text)
+        hooks.receiver.set("ok")
+        h.feed_kafka(events[150:])
+        hooks.wait_all()
+        h.wait_done()
+        hooks.check_details()
+        # the batch refused by its answer went again, under the same webhook-id
+        refused = [r for r in hooks.receiver.requests if r.status == 200][:1]
+        again = [r for r in hooks.receiver.requests if r.headers["webhook-id"] == refused[0].headers["webhook-id"]]
+        assert len(again) >= 2, [r.headers["webhook-id"] for r in hooks.receiver.requests[:6]]
+        wait_until(lambda: metric(port, "relationd_hook_backlog", "partner") == 0, timeout=30)
         assert d.stop() == 0, d.log_tail()
     finally:
         hooks.close()
