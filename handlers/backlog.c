@@ -72,7 +72,7 @@ static bool reply_ok(const Engine *e, const redisReply *r, bool wait_reply, cons
 /* Flushes the n commands written and reads their replies; each must not
  * be an error (its text in err); with last, the last reply is the caller's
  * instead; with wait, the last command is a WAIT that must count
- * redis.wait_replicas. */
+ * redis.wait_replicas. A refusal drops the connection. */
 static bool run(Engine *e, size_t n, bool wait, const char *what, redisReply **last, char *err,
                 size_t errlen)
 {
@@ -100,6 +100,11 @@ static bool run(Engine *e, size_t n, bool wait, const char *what, redisReply **l
         else
             freeReplyObject(r);
     }
+    /* A refusal may come from a stale view of a cluster (a WAIT sent to a
+     * primary failed over to a replica meanwhile, whose own slots moved
+     * nothing this call touched): connect again, reading the map afresh. */
+    if (!ok)
+        engine_drop(e);
     return ok;
 }
 
