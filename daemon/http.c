@@ -263,7 +263,11 @@ static void *sweeper(void *arg)
         pthread_mutex_lock(&h->mu);
         if (h->stopping)
             break;
-        struct timespec ts = clock_after_ms(CLOCK_MONOTONIC, SWEEP_MS);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += SWEEP_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&h->wake, &h->mu, &ts);
     }
     pthread_mutex_unlock(&h->mu);
