@@ -34,7 +34,7 @@ HANDLERS_SRCS := handlers/event.c handlers/trigger.c handlers/store.c handlers/c
                  handlers/resp.c handlers/engine.c handlers/apply.c handlers/read.c \
                  handlers/walk.c handlers/check.c handlers/layout.c handlers/schema.c handlers/edge.c \
                  handlers/backlog.c
-DAEMON_SRCS   := daemon/lifecycle.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
+DAEMON_SRCS   := daemon/lifecycle.c daemon/load.c daemon/backoff.c daemon/amqp_conn.c daemon/publisher.c \
                  daemon/pipeline.c daemon/kafka_source.c daemon/amqp_source.c \
                  daemon/shared_config.c daemon/metrics.c daemon/http.c daemon/http_read.c \
                  daemon/http_write.c daemon/http_source.c \

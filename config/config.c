@@ -250,6 +250,9 @@ const ConfigKey config_keys[] = {
     ROW("hooks", "max_backlog", CFG_INT, .dflt = "1000000", .min = 1, .max = 1000000000,
         AT(HookDef, max_backlog),
         .doc = "the most triggers kept for the hook while it cannot take them"),
+    ROW("hooks", "defer_ms", CFG_INT, .dflt = "5000", .min = 0, .max = 3600000,
+        AT(HookDef, defer_ms),
+        .doc = "while the sources catch up a backlog (full batches waiting at the broker), the longest a trigger waits before the hook sends it, so that the CPU applies events first, milliseconds; `0`: at once"),
 
     ROW("hook", "name", CFG_STRING, REQUIRED, AT(HookDef, name),
         .doc = "the hook's name, unique: 1..64 of `a-z`, `0-9`, `_`, `-`"),
@@ -293,6 +296,9 @@ const ConfigKey config_keys[] = {
     ROW("hook", "max_backlog", CFG_INT, .dflt = "1000000", .min = 1, .max = 1000000000,
         AT(HookDef, max_backlog),
         .doc = "the most triggers kept for the hook while it cannot take them"),
+    ROW("hook", "defer_ms", CFG_INT, .dflt = "5000", .min = 0, .max = 3600000,
+        AT(HookDef, defer_ms),
+        .doc = "while the sources catch up a backlog (full batches waiting at the broker), the longest a trigger waits before the hook sends it, so that the CPU applies events first, milliseconds; `0`: at once"),
 
     ROW("filter", "relations", CFG_ARRAY,
         .doc = "the relations' short names (each a configured relation)"),

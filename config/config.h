@@ -110,6 +110,7 @@ typedef struct {
     HookKind kind;
     HookFilter filter;
     int64_t max_backlog;
+    int defer_ms; /* while the sources catch up a backlog, the longest a trigger waits */
     /* amqp and http */
     char *url;
     TlsConfig tls; /* amqps://, https:// */

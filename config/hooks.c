@@ -520,7 +520,8 @@ static bool list_same(char *const *a, int na, char *const *b, int nb)
 static bool hook_same(const HookDef *a, const HookDef *b)
 {
     return str_same(a->name, b->name) && a->kind == b->kind &&
-           a->max_backlog == b->max_backlog && str_same(a->url, b->url) &&
+           a->max_backlog == b->max_backlog && a->defer_ms == b->defer_ms &&
+           str_same(a->url, b->url) &&
            config_tls_same(&a->tls, &b->tls) && str_same(a->exchange, b->exchange) &&
            str_same(a->queue, b->queue) && a->exchange_type == b->exchange_type &&
            a->declare == b->declare && str_same(a->brokers, b->brokers) &&

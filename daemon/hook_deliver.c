@@ -2,12 +2,14 @@
  * oldest entries of the hook's stream, send them, delete them once taken
  * (XTRIM MINID, with the success and the length in the same round trip);
  * only while this daemon holds the hook's lease (one deliverer per stream
- * among the daemons sharing the Redis). The threads run DELIVERER_NICER
- * nice levels below the daemon. */
+ * among the daemons sharing the Redis); while the sources catch up a
+ * backlog (load.h), a send waits up to the hook's defer_ms. The threads run
+ * SCHED_IDLE (else DELIVERER_NICER nice levels below the daemon). */
 #include "daemon/hook_deliver.h"
 #include "daemon/backoff.h"
 #include "daemon/hook_sink.h"
 #include "daemon/lifecycle.h"
+#include "daemon/load.h"
 #include "daemon/metrics.h"
 #include "daemon/shared_config.h"
 #include "handlers/backlog.h"
@@ -19,6 +21,7 @@
 #include <hiredis/hiredis.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/random.h>
 #include <unistd.h>
 #include <stdatomic.h>
@@ -55,9 +58,10 @@ static const char LEASE_RELEASE[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
 
-/* How much nicer a deliverer thread is than the daemon: under a backlog the
- * CPU goes to applying and acknowledging first and the hooks catch up with
- * what is left; a machine with CPU to spare delivers at once. */
+/* How much nicer a deliverer thread is than the daemon where SCHED_IDLE is
+ * refused: under a backlog the CPU goes to applying and acknowledging
+ * first and the hooks catch up with what is left; a machine with CPU to
+ * spare delivers at once. */
 #define DELIVERER_NICER 5
 
 typedef struct {
@@ -78,6 +82,7 @@ typedef struct {
     bool leased;       /* held at the last renewal */
     bool lease_logged; /* another daemon's holding was logged */
     int64_t lease_at;  /* that renewal's time (clock_now_ms), 0: never */
+    int64_t oldest_ms; /* deferring: the oldest entry's time (unix ms), 0: not read */
     bool check_streams; /* the first deliverer: the streams of removed hooks still to log */
     BacklogEntry *batch;
     size_t batch_cap;
@@ -516,12 +521,49 @@ static void wait_entry(Deliverer *d)
         freeReplyObject(r);
 }
 
-/* The age in ms of a stream entry id "<unix ms>-<seq>". */
-static int64_t age_ms(const char *id)
+/* Now in unix ms, the clock of stream entry ids "<unix ms>-<seq>". */
+static int64_t unix_now_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - strtoll(id, NULL, 10);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* The age in ms of a stream entry id. */
+static int64_t age_ms(const char *id)
+{
+    return unix_now_ms() - strtoll(id, NULL, 10);
+}
+
+/* While the sources catch up a backlog (load.h) a send waits until the
+ * oldest entry is defer_ms old (never during the drain): the cores apply
+ * and acknowledge first, and the hook catches up once the sources are
+ * through, or keeps defer_ms behind them. True: waited a step (POLL_MS at
+ * most) or a Redis failure, look again; false: send now. */
+static bool deferred(Deliverer *d)
+{
+    if (d->def->defer_ms <= 0 || atomic_load(d->draining) || !load_sources_busy()) {
+        d->oldest_ms = 0;
+        return false;
+    }
+    if (d->oldest_ms == 0) {
+        const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", "1"};
+        redisReply *r = command(d, 6, argv);
+        if (!r)
+            return true;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
+            r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+            d->oldest_ms = strtoll(r->element[0]->element[0]->str, NULL, 10);
+        freeReplyObject(r);
+        if (d->oldest_ms == 0)
+            return false; /* empty: waited on as usual */
+    }
+    int64_t wait = d->oldest_ms + d->def->defer_ms - unix_now_ms();
+    if (wait <= 0)
+        return false;
+    (void)nap(d, wait < POLL_MS ? wait : POLL_MS);
+    return true;
 }
 
 static void *run(void *arg)
@@ -534,10 +576,13 @@ static void *run(void *arg)
     char count_s[24];
     snprintf(count_s, sizeof count_s, "%zu", count);
     char err[512];
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, 0);
-    if (errno != 0 || setpriority(PRIO_PROCESS, (id_t)gettid(), nice + DELIVERER_NICER) != 0)
-        log_at(LOG_DEBUG, d->who, "delivering at the daemon's priority (nice not raised)");
+    struct sched_param sp = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, 0);
+        if (errno != 0 || setpriority(PRIO_PROCESS, (id_t)gettid(), nice + DELIVERER_NICER) != 0)
+            log_at(LOG_DEBUG, d->who, "delivering at the daemon's priority (nice not raised)");
+    }
     if (!hook_sink_connect(d->sink, err, sizeof err))
         log_at(LOG_WARN, d->who, "%s (retried with the first batch)", err);
     note_backlog(d);
@@ -566,6 +611,8 @@ static void *run(void *arg)
             lease_renew(d); /* an idle holder keeps it */
         /* without the lease: whether there is anything to send (one entry) */
         bool had = d->leased;
+        if (had && deferred(d))
+            continue;
         const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", had ? count_s : "1"};
         redisReply *r = command(d, 6, argv);
         if (!r)
@@ -611,6 +658,7 @@ static void *run(void *arg)
         }
         if (n == 0 || deliver(d, n)) {
             (void)done(d, nids, n);
+            d->oldest_ms = 0; /* the next one is newer */
         } else if (d->leased) {
             next_flag = 0; /* disabled (logged already), or stopping */
             was_off = !stopping(d);

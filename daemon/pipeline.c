@@ -7,6 +7,7 @@
 #include "lib/grow.h"
 #include "daemon/backoff.h"
 #include "daemon/lifecycle.h"
+#include "daemon/load.h"
 #include "lib/log.h"
 #include "lib/ring.h"
 #include "daemon/metrics.h"
@@ -61,13 +62,20 @@ struct Pipeline {
     PipelineSource src;
     const char *who; /* src.who */
     ConfigRef *cfg;
-    Engine *engine;
+    Engine *engine;  /* the apply calls, their outbox clearings, the layout key */
+    /* The appends to the hooks' backlogs and their lengths: a connection of
+     * its own, free while the apply connection has calls in flight; with the
+     * configuration of the start (its redis and hooks settings do not change
+     * at run time), held for its life. */
+    Engine *appends;
+    ConfigRef *appends_cfg;
     RedisLink redis;
     Backoff memory;
     /* Backpressure: the hooks' backlogs read every BACKLOG_CHECK_MS; full:
      * one at or above its max_backlog (consumption paused). */
     int64_t backlog_next_ms;
     bool backlog_full;
+    int64_t fill_ms; /* the last fill's time (load.h) */
     PipelineBatch slots[PIPELINE_DEPTH]; /* one per ring slot */
     uint64_t seq; /* batches started */
     /* The ring slot of the newest batch in flight when its calls were sent
@@ -110,7 +118,9 @@ Pipeline *pipeline_new(const PipelineSource *src)
     p->cfg = shared_config_acquire();
     const Config *cfg = config_ref_get(p->cfg);
     p->engine = engine_create(cfg);
-    if (!p->engine) {
+    p->appends_cfg = config_ref_retain(p->cfg);
+    p->appends = engine_create(cfg);
+    if (!p->engine || !p->appends) {
         pipeline_free(p);
         return NULL;
     }
@@ -144,6 +154,9 @@ void pipeline_free(Pipeline *p)
     if (!p)
         return;
     engine_free(p->engine);
+    engine_free(p->appends);
+    if (p->appends_cfg)
+        shared_config_release(p->appends_cfg);
     for (int i = 0; i < PIPELINE_DEPTH; i++) {
         PipelineBatch *b = &p->slots[i];
         if (b->cfg)
@@ -352,7 +365,7 @@ static bool backlog_check(Pipeline *p)
     char err[512];
     if (!len)
         return p->backlog_full;
-    if (!engine_backlog_lengths(p->engine, cfg, len, err, sizeof err)) {
+    if (!engine_backlog_lengths(p->appends, cfg, len, err, sizeof err)) {
         log_at(LOG_DEBUG, p->who, "reading the hooks' backlogs: %s", err);
         free(len);
         return p->backlog_full;
@@ -393,15 +406,17 @@ static bool backlog_hold(Pipeline *p)
     return true;
 }
 
-/* Neither hold would wait or read Redis now: the keyspace is not lost, no
- * backlog is full, and neither check is due (layout_check, backlog_check). */
+/* Neither hold would wait or read the apply connection now, so that a
+ * batch's calls may go behind those of the batch before, unread: the
+ * connection is up and was checked (a new one is checked before any call
+ * goes on it), the keyspace is not lost, no backlog is full, and the layout
+ * key's check is not due (layout_check; the backlogs' lengths are read on
+ * the appends' connection). */
 static bool holds_quiet(Pipeline *p)
 {
     unsigned long conn;
-    int64_t now = clock_now_ms();
-    return !p->lost && !p->backlog_full && engine_layout_idle(p->engine, &conn) &&
-           conn == p->layout_conn && now < p->layout_next_ms &&
-           (pipeline_config(p)->nhooks == 0 || now < p->backlog_next_ms);
+    return engine_layout_connected(p->engine, &conn) && conn == p->layout_conn && !p->lost &&
+           !p->backlog_full && clock_now_ms() < p->layout_next_ms;
 }
 
 void pipeline_idle(Pipeline *p)
@@ -494,6 +509,7 @@ static PipelineBatch *batch_parse(Pipeline *p, int slot, Message *msgs, size_t n
     b->started_ms = clock_now_ms();
     b->seq = ++p->seq;
     b->stage = STAGE_SENT;
+    load_note_batch(n, (size_t)cfg->batch_size, p->fill_ms);
     while (!slot_grow(b, n ? n : 1)) {
         snprintf(err, sizeof err, "out of memory for a batch of %zu", n);
         if (!backoff_failed(&p->memory, err)) {
@@ -666,7 +682,7 @@ static bool append_with_backoff(Pipeline *p, PipelineBatch *b)
             continue;
         }
         backoff_ok(&p->memory);
-        if (engine_backlog_append(p->engine, b->bl, b->nbl, err, sizeof err))
+        if (engine_backlog_append(p->appends, b->bl, b->nbl, err, sizeof err))
             break;
         if (!redis_link_failed(&p->redis, err))
             return false;
@@ -891,46 +907,23 @@ static bool publish_unread(Pipeline *p)
 }
 
 /* Sends b (parsed; NULL or nothing to send: only prev is published) and
- * publishes prev, the batch sent in the turn before (its replies read now,
- * Redis having applied it while b was filled and parsed): prev's appends
- * go in one write with b's calls, ahead of them, and are confirmed before
- * this returns, b's calls then applied while the next batch is filled.
- * Whenever a hold may wait or read Redis, or the overlapped appends fail,
- * prev is appended on its own first (with back-off), as the holds and the
- * retries need the connection free. False: prev could not be published
- * before the drain deadline. */
+ * publishes prev, the batch sent in the turn before. b's calls go first,
+ * behind prev's on the connection, so that Redis applies them while prev's
+ * replies are read, its triggers rendered and appended (on the appends'
+ * own connection) and the next batch filled and parsed: Redis always has a
+ * batch to apply. Only when a hold may read the apply connection (the
+ * layout key due or lost) or wait (a backlog full) does b wait for prev to
+ * be read. False: prev could not be published before the drain deadline. */
 static bool send_and_publish(Pipeline *p, PipelineBatch *b, PipelineBatch *prev)
 {
-    char err[512];
-    if (prev && !batch_read(p, prev))
-        return false;
-    bool applied = prev && prev->stage == STAGE_APPLIED;
-    bool overlap = applied && sendable(b) && holds_quiet(p);
-    if (applied && !overlap && !batch_publish(p, prev))
-        return false;
-    if (sendable(b) && batch_hold(p, b) && overlap) {
-        /* the holds read nothing (quiet): the connection is free */
-        if (backlog_entries(prev) &&
-            engine_backlog_stage(p->engine, prev->bl, prev->nbl, err, sizeof err)) {
-            batch_send(p, b);
-            if (!b->sent_ok)
-                engine_backlog_unstage(p->engine);
-            else if (engine_backlog_confirm(p->engine, err, sizeof err)) {
-                stored(prev);
-                redis_link_ok(&p->redis);
-                return true;
-            }
-            log_at(LOG_DEBUG, p->who, "appending a batch with the next one's calls: %s%s", err,
-                   b->sent_ok ? "" : " (not sent)");
-            if (b->sent_ok) {
-                engine_cancel(p->engine, b->events, b->nev); /* applied again */
-                b->sent_ok = false;
-            }
-        }
-    } else if (sendable(b)) {
+    bool early = sendable(b) && holds_quiet(p);
+    if (early && batch_hold(p, b))
         batch_send(p, b);
-    }
-    return !prev || batch_publish(p, prev);
+    if (prev && !batch_publish(p, prev))
+        return false;
+    if (!early && sendable(b) && batch_hold(p, b))
+        batch_send(p, b);
+    return true;
 }
 
 /* One turn without filling: the current slot is parsed; the batch sent in
@@ -973,8 +966,10 @@ static PipelineStatus ring_turn(Pipeline *p, bool sync)
 
 PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
 {
+    int64_t start = clock_now_ms();
     if (!p->src.fill(p->src.ctx, err, errlen))
         return PIPELINE_SOURCE_FAILED;
+    p->fill_ms = clock_now_ms() - start;
     return ring_turn(p, false);
 }
 

@@ -1,8 +1,6 @@
 /* backlog.c — the hooks' streams and flags on an engine's connection
  * (backlog.h): commands written in RESP into the engine's buffer, each
- * marked with its key's slot, flushed and their replies read at once; or,
- * for a batch's appends, staged as a group (GROUP_XADD) that the next
- * batch's send flushes and engine_backlog_confirm reads. */
+ * marked with its key's slot, flushed and their replies read at once. */
 #include "handlers/backlog.h"
 #include "handlers/cluster.h"
 #include "handlers/engine_int.h"
@@ -161,55 +159,6 @@ bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err
         return false;
     size_t count = write_appends(e, x, n);
     return run(e, count, e->cfg->wait_replicas > 0, APPEND, NULL, err, errlen);
-}
-
-bool engine_backlog_stage(Engine *e, const BacklogEntry *x, size_t n, char *err, size_t errlen)
-{
-    if (n == 0) {
-        snprintf(err, errlen, "redis: no entries to append");
-        return false;
-    }
-    if (!ready(e, err, errlen))
-        return false;
-    size_t count = write_appends(e, x, n);
-    if (e->cmd.oom || e->marks_oom ||
-        !engine_push_group(e, GROUP_XADD, count, 0, -1, err, errlen)) {
-        snprintf(err, errlen, "redis: out of memory for XADD to a hook's backlog");
-        engine_backlog_unstage(e);
-        return false;
-    }
-    return true;
-}
-
-void engine_backlog_unstage(Engine *e)
-{
-    engine_drop(e);
-    jsonbuf_reset(&e->cmd);
-    e->cmd.oom = false;
-    e->marks_oom = false;
-}
-
-bool engine_backlog_confirm(Engine *e, char *err, size_t errlen)
-{
-    if (!e->connected || e->ngroups == 0 || e->groups[0].kind != GROUP_XADD) {
-        snprintf(err, errlen, "redis: connection lost before the backlog appends were confirmed");
-        return false;
-    }
-    Group g = e->groups[0];
-    memmove(e->groups, e->groups + 1, (size_t)(e->ngroups - 1) * sizeof *e->groups);
-    e->ngroups--;
-    bool wait = e->cfg->wait_replicas > 0, ok = true;
-    for (size_t i = 0; i < g.count; i++) {
-        redisReply *r;
-        if (!engine_read_reply(e, &r, err, errlen))
-            return false;
-        if (ok && !reply_ok(e, r, wait && i + 1 == g.count, APPEND, err, errlen))
-            ok = false;
-        freeReplyObject(r);
-    }
-    if (!ok)
-        engine_drop(e); /* the calls behind them go too: their batch is applied again */
-    return ok;
 }
 
 bool engine_hook_command(Engine *e, const char *hook, int argc, const char **argv,

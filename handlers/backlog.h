@@ -48,21 +48,6 @@ int backlog_slot(const char *hook);
 bool engine_backlog_append(Engine *e, const BacklogEntry *entries, size_t n, char *err,
                            size_t errlen) __attribute__((warn_unused_result));
 
-/* The same appends, overlapped with the next batch's calls: written into
- * the engine's buffer (the replies due before them read first; no batch's
- * replies may be due) but not sent; the next engine_send sends them ahead
- * of its calls, and engine_backlog_confirm, called right after it, reads
- * their replies: true once every one answered with an entry id (and the
- * WAIT counted enough replicas). A failed confirmation drops the
- * connection, with the calls sent behind the appends (applied again:
- * engine_cancel them). engine_backlog_unstage takes back appends staged
- * but not sent (the send failed): the connection goes. */
-bool engine_backlog_stage(Engine *e, const BacklogEntry *entries, size_t n, char *err,
-                          size_t errlen) __attribute__((warn_unused_result));
-bool engine_backlog_confirm(Engine *e, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-void engine_backlog_unstage(Engine *e);
-
 /* One command to the node of hook's slot: argv[0..argc) (each a C string
  * or, with lens, lens[i] bytes), its reply in *r (an error reply is
  * returned as a reply, true). The replies due before it are read first. */

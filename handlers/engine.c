@@ -480,11 +480,6 @@ bool engine_read_groups(Engine *e, bool stop_at_apply, char *err, size_t errlen)
             } else if (r->type == REDIS_REPLY_ERROR && g.kind == GROUP_PING && ok) {
                 snprintf(err, errlen, "redis PING: %s", r->str);
                 ok = false;
-            } else if (g.kind == GROUP_XADD && ok) {
-                /* appends whose confirmation was not awaited (their batch
-                 * appends again): not confirmed */
-                snprintf(err, errlen, "redis: appends to a hook's backlog read unconfirmed");
-                ok = false;
             } else if (r->type == REDIS_REPLY_ERROR && g.kind == GROUP_HDEL && !hdel_failed) {
                 snprintf(err, errlen, "redis: clearing delivered triggers: %s", r->str);
                 hdel_failed = true;

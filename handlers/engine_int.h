@@ -22,9 +22,7 @@
 #include <stdint.h>
 
 /* Replies due on the connection, in the order their commands were sent. */
-/* GROUP_XADD: a batch's appends to the hooks' backlogs (and their WAIT),
- * read by engine_backlog_confirm (handlers/backlog.h). */
-typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD, GROUP_WAIT, GROUP_PING, GROUP_XADD } GroupKind;
+typedef enum { GROUP_APPLY, GROUP_HDEL, GROUP_LOAD, GROUP_WAIT, GROUP_PING } GroupKind;
 typedef struct {
     GroupKind kind;
     size_t count;

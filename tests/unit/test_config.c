@@ -1548,7 +1548,7 @@ static void test_config_reload_follows_the_table(void **state)
         {"amqp", "queue", "\"q9\""},            {"amqp", "dead_letter_exchange", "\"x9\""},
         {"amqp", "declare", "false"},           {"hooks", "url", "\"amqp://h9\""},
         {"hooks", "exchange", "\"e9\""},        {"hooks", "declare", "false"},
-        {"hooks", "max_backlog", "7"},
+        {"hooks", "max_backlog", "7"},          {"hooks", "defer_ms", "9"},
         {"http", "listen", "\"127.0.0.1:9\""},  {"http", "token", "\"t9\""},
         {"http", "write_token", "\"w9\""},    {"http", "max_body_bytes", "4096"},
         {"http", "write_timeout_ms", "700"},  {"http", "max_writes", "9"},
