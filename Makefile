@@ -54,7 +54,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
               $(BUILD)/test_router $(BUILD)/test_history $(BUILD)/test_grow $(BUILD)/test_sha1 \
               $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
               $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring $(BUILD)/test_hooks \
-              $(BUILD)/test_hook_http $(BUILD)/test_edge $(BUILD)/test_trigger_feed \
+              $(BUILD)/test_hook_http $(BUILD)/test_edge $(BUILD)/test_trigger_feed $(BUILD)/test_load \
               $(BUILD)/test_sha1_portable
 
 .SECONDARY:
@@ -153,9 +153,9 @@ $(BUILD)/relationctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRCS)) $(ALL_LIBS)
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_LIBS)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
 
-# Unit tests of the daemon's layer (daemon/hook_http.c, daemon/trigger_feed.c):
+# Unit tests of the daemon's layer (daemon/hook_http.c, daemon/trigger_feed.c, daemon/load.c):
 # linked with every layer.
-$(BUILD)/test_hook_http $(BUILD)/test_trigger_feed: $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o \
+$(BUILD)/test_hook_http $(BUILD)/test_trigger_feed $(BUILD)/test_load: $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o \
                                                    $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(ALL_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm -o $@
 
