@@ -691,6 +691,21 @@ static bool append_with_backoff(Pipeline *p, PipelineBatch *b)
     return true;
 }
 
+/* b's reading failed: the batches sent after it (send_and_publish) would
+ * be read ahead of its calls sent again. Their calls go with the
+ * connection (engine_cancel), and each is applied again in its turn (Redis
+ * may have applied them: their events count once). */
+static void cancel_later(Pipeline *p, const PipelineBatch *b)
+{
+    for (int i = 0; i < PIPELINE_DEPTH; i++) {
+        PipelineBatch *o = p->started[i];
+        if (o && o != b && o->stage == STAGE_SENT && o->sent_ok && o->seq > b->seq) {
+            engine_cancel(p->engine, o->events, o->nev);
+            o->sent_ok = false;
+        }
+    }
+}
+
 /* Reads the batch's results (events Redis refused get dead = true):
  * STAGE_APPLIED, or STAGE_PUBLISHED when it has no trigger. False only once
  * the drain deadline has passed. */
@@ -708,6 +723,8 @@ static bool batch_read(Pipeline *p, PipelineBatch *b)
     triggers_reset(&b->triggers);
     bool applied = b->sent_ok && engine_recv(p->engine, b->events, b->nev, b->res, &b->triggers,
                                              o, no, err, sizeof err);
+    if (!applied)
+        cancel_later(p, b);
     if (!applied && !apply_with_backoff(p, b, err, sizeof err))
         return false;
     if (applied)

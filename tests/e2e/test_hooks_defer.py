@@ -10,10 +10,9 @@ receives is compared with the oracle's triggers (brokers.Oracle: the same
 events applied once, in order, by relationctl)."""
 
 import collections
-import json
 import time
 
-from brokers import HttpReceiver, free_port, http_get, make_stream, wait_until
+from brokers import HttpReceiver, free_port, make_stream, wait_until
 from test_hooks import metric, problems_of
 
 BATCH = 64                  # engine.batch_size
@@ -76,8 +75,9 @@ def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons)
         t0 = time.monotonic()
         # samples taken before a look at the committed offsets that found
         # them still behind: the drain was going on at that moment
-        during, deadline = None, time.monotonic() + 120
+        during, looks, deadline = None, 0, time.monotonic() + 120
         while True:
+            looks += 1
             h.check_alive()
             sample = (len(now.delivered), len(later.delivered),
                       metric(port, "relationd_hook_backlog", "now"),
@@ -89,8 +89,8 @@ def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons)
             assert time.monotonic() < deadline, "the backlog not committed within 120 s: %s" % (
                 h.status())
         idle_at = time.monotonic()
-        print("%d events, %d triggers: committed after %.1f s" % (
-            len(h.fed_ids), want, idle_at - t0))
+        print("%d events, %d triggers: committed after %.1f s (%d looks)" % (
+            len(h.fed_ids), want, idle_at - t0, looks))
         assert during is not None, "the backlog was committed before it was seen"
         got_now, got_later, backlog_now, backlog_later = during
         print("during the drain: now %d, later %d of %d triggers; backlogs now %s, later %s"
@@ -98,7 +98,7 @@ def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons)
         assert got_later < got_now / 2, (during, want)
         assert backlog_later > backlog_now, (during, want)
         # the source is idle: `later` catches up within seconds
-        wait_until(lambda: len(later.delivered) >= want, timeout=20, interval=0.05,
+        wait_until(lambda: len(later.delivered) >= want, timeout=45, interval=0.05,
                    message=lambda: "later: %d of %d triggers, %.1f s after the last commit\n%s"
                    % (len(later.delivered), want, time.monotonic() - idle_at, d.log_tail()))
         print("later caught up %.2f s after the offsets were seen committed"
@@ -116,3 +116,104 @@ def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons)
     finally:
         for r in receivers.values():
             r.stop()
+
+
+def test_sigterm_during_a_deferred_backlog_delivers_everything_at_once(harness, daemons):
+    """A hook with defer_ms 600000 and a Kafka backlog being drained, its
+    triggers held (its backlog stream not empty); SIGTERM: the daemon exits
+    0 within its drain deadline (engine.shutdown_timeout_ms) and leaves the
+    hook's backlog empty: every trigger of what it applied was sent, without
+    waiting for defer_ms. A restart takes the rest of the backlog: the hook
+    then holds exactly the oracle's triggers, none lost, none twice."""
+    h = harness(kafka=True)
+    receivers, _ = configure(h, {"held": FAR}, shutdown_ms=30000)
+    held = receivers["held"]
+    try:
+        h.feed_kafka(make_stream(8000, seed=302, clusters=list(range(16)), tag="dt"))
+        d = h.daemon(daemons).start()
+        h.wait_progress(0.3)
+        assert h.lag() > 0, "the backlog was drained before SIGTERM"
+        assert hook_stream_len(h, "held") > 0, "no trigger held when SIGTERM came"
+        before = len(held.delivered)
+        t0 = time.monotonic()
+        assert d.stop(timeout=60) == 0, d.log_tail()
+        took = time.monotonic() - t0
+        print("held: %d triggers received before SIGTERM, %d after; exit after %.1f s"
+              % (before, len(held.delivered) - before, took))
+        assert took < 30, "the drain took %.1f s, past its 30 s deadline" % took
+        assert hook_stream_len(h, "held") == 0, "triggers left in the hook's backlog at exit"
+        assert len(held.delivered) > before
+        d.start()
+        wait_until(lambda: h.lag() == 0 and not exact_problems("held", held, h.oracle.triggers),
+                   timeout=90, interval=0.25,
+                   message=lambda: "\n".join(exact_problems("held", held, h.oracle.triggers)[:12])
+                   + "\n" + d.log_tail())
+        time.sleep(0.5)             # anything doubled would come now
+        problems = exact_problems("held", held, h.oracle.triggers)
+        assert not problems, "\n".join(problems[:12])
+        assert not h.state_diff(), h.state_diff()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        held.stop()
+
+
+class TimedReceiver(HttpReceiver):
+    """An HttpReceiver that also notes when each trigger of `delivered`
+    first arrived (trigger id -> time.monotonic())."""
+
+    def __init__(self, *args, **kw):
+        self.arrived = {}
+        self.stamped = 0            # entries of delivered already in arrived
+        super().__init__(*args, **kw)
+
+    def _answer(self, headers, ids, body):
+        step = super()._answer(headers, ids, body)
+        now = time.monotonic()
+        with self.lock:
+            for b in self.delivered[self.stamped:]:
+                self.arrived.setdefault(b["event_data"]["id"], now)
+            self.stamped = len(self.delivered)
+        return step
+
+
+def test_a_steady_flow_is_no_backlog(harness, daemons):
+    """200 events/s for 6 s, produced while the daemon runs (10 every 50 ms:
+    the daemon keeps up, its batches fill as messages arrive), to a hook
+    with defer_ms 600000: each trigger arrives within 4 s of its event's
+    production (were the flow counted as a backlog, the first triggers would
+    be held at least until the flow ends, 6 s later)."""
+    h = harness(kafka=True)
+    held = TimedReceiver()
+    h.config["hooks"] = [http_hook("held", held, FAR)]
+    h.config["engine"]["batch_size"] = BATCH
+    try:
+        d = h.daemon(daemons).start()
+        d.wait_log("assigned 4 partitions")
+        events = make_stream(1200, seed=303, clusters=list(range(16)), tag="ds")
+        produced = {}
+        start = time.monotonic()
+        for i in range(0, len(events), 10):
+            chunk = events[i:i + 10]
+            h.feed_kafka(chunk, oracle=False)
+            now = time.monotonic()
+            for e in chunk:
+                produced.setdefault(e.body["id"], now)
+            pause = start + (i + 10) / 200 - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        print("produced %d events in %.1f s" % (len(events), time.monotonic() - start))
+        h.oracle.apply(events)
+        oracle = h.oracle.triggers
+        wait_until(lambda: not exact_problems("held", held, oracle), timeout=30, interval=0.1,
+                   message=lambda: "\n".join(exact_problems("held", held, oracle)[:12])
+                   + "\n" + d.log_tail())
+        late = {tid: held.arrived[tid] - produced[oracle[tid]["event_data"]["source_event"]["id"]]
+                for tid in oracle}
+        worst = max(late.values())
+        print("held: %d triggers, the latest %.2f s after its event (median %.2f s)" % (
+            len(late), worst, sorted(late.values())[len(late) // 2]))
+        assert worst < 4, sorted(late.items(), key=lambda kv: -kv[1])[:5]
+        assert not h.state_diff(), h.state_diff()
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        held.stop()
