@@ -35,14 +35,13 @@ static void now_strings(Engine *e)
 
 static const char op_codes[] = {'a', 'e', 's', 'd'}; /* by EventOp */
 
-/* The keys of one side: side, ids, out, tomb:<counterpart>, each top, then
- * (while the keyspace is in layout 1: engine_int.h) layout 1's seen. */
-static int side_keys(const Engine *e, const RelationDef *rel)
+/* The keys of one side: side, tomb:<counterpart>, then (while the
+ * keyspace is in layout 1: engine_int.h) layout 1's seen. The side's ids,
+ * out and top keys share the side key's PREFIX{REL:S:X}: and are named from
+ * it by the library and the module (handlers/apply.lua). */
+static int side_keys(const Engine *e)
 {
-    int n = 4 + (e->layout_version != 2);
-    for (int i = 0; i < rel->nproperties; i++)
-        n += rel->properties[i].top_order != TOP_NONE;
-    return n;
+    return 2 + (e->layout_version != 2);
 }
 
 static void write_side_keys(const Engine *e, JsonBuf *b, const RelationDef *rel, Side side,
@@ -52,12 +51,7 @@ static void write_side_keys(const Engine *e, JsonBuf *b, const RelationDef *rel,
     const char *own = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
     const char *other = side == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
     key_write(b, cfg, rel, side, own, "side", NULL);
-    key_write(b, cfg, rel, side, own, "ids", NULL);
-    key_write(b, cfg, rel, side, own, "out", NULL);
     key_write(b, cfg, rel, side, own, "tomb:", other);
-    for (int i = 0; i < rel->nproperties; i++)
-        if (rel->properties[i].top_order != TOP_NONE)
-            key_write(b, cfg, rel, side, own, "top:", rel->properties[i].short_name);
     if (e->layout_version != 2)
         key_write(b, cfg, rel, side, own, "seen", NULL);
 }
@@ -103,7 +97,7 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     for (int i = 0; i < rel->nproperties; i++)
         npairs += ev->weights[i].kind != WEIGHT_ABSENT;
     int sides = side < 0 ? 2 : 1;
-    int nkeys = sides * side_keys(e, rel);
+    int nkeys = sides * side_keys(e);
     engine_write_call_head(e, side < 0 ? "apply2" : "apply",
                            (size_t)(1 + nkeys + 6 + 2 * sides + 2 * npairs));
     resp_int(b, nkeys);

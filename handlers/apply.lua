@@ -20,12 +20,15 @@
 -- of relationctl rebuild: see it at the end) and migrate (the conversion of
 -- one layout-1 side: see convert).
 -- apply KEYS: side (hash: statistics, '@' .. counterpart = the packed edge,
---       '#w' or '#z' (the duplicate window), '#fence', '#rebuild'), ids (the
---       window past 7 event keys: a ring string of 8-byte keys, '#z' the
---       position of the next one), out (the outbox: event key = record),
---       tomb, then one top key per property with a top (in property order),
+--       '#w' or '#z' (the duplicate window), '#fence', '#rebuild'), tomb,
 --       then, only while the keyspace is in layout 1 (migrating), the
---       layout-1 'seen' (the engine tells by the number of keys)
+--       layout-1 'seen' (the engine tells by the number of keys). The
+--       side's other keys are named from the side's key ('P{R:S:X}:side':
+--       its hash tag, so in its slot on a cluster too), not passed: ids
+--       (the window past 7 event keys: a ring string of 8-byte keys, '#z'
+--       the position of the next one), out (the outbox: event key =
+--       record), top:<p> for each property with a top (a FCALL argument
+--       costs Redis more than a concatenation here)
 -- apply ARGV: relation index, epoch, now (ms), event date, counterpart,
 --       event key (8 bytes: SHA-1 of id NUL counterpart), op (a|e|s|d),
 --       version ("" = none), then pairs: property index, value ("n" = null,
@@ -193,11 +196,13 @@ for i = 1, (#REL > 16 and #REL or 16) do IDX['' .. i] = i end
 -- up to their length.
 for r = 1, #REL do
   local C = REL[r]
-  C.L, C.ofslot, C.parts, C.tpat = {}, {}, {}, {}
+  C.L, C.ofslot, C.parts, C.tpat, C.tsuf = {}, {}, {}, {}, {}
   for i = 1, C.n do
     C.L[i] = C.last[i] + 1
     C.ofslot[C.slot[i]] = i
   end
+  -- each top key's name after the side's 'P{R:S:X}:'
+  for j = 1, #C.tops do C.tsuf[j] = 'top:' .. C.short[C.tops[j]] end
   -- per top: a pattern capturing its property's position in a packed edge
   -- (after the version)
   for j = 1, #C.tops do
@@ -608,9 +613,9 @@ end
 -- event keys: at most 7 (or engine.dedup_ids <= 7: the newest 7) in '#w',
 -- else the newest min(n, dedup_ids) in ids (oldest first) with '#z' the
 -- next position of the ring; seen's lifetime carried to ids only when the
--- side has no edge. Top j's key is keys[t0 + j]. Returns 1 when something
+-- side has no edge. Top j's key is tkeys[j]. Returns 1 when something
 -- was converted, else 0.
-local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
+local function convert(C, k_side, k_ids, k_out, k_seen, tkeys)
   local all = call('HGETALL', k_side)
   local set, out, w = {}, {}, {}
   local count, window_, rb, changed = 0, false, false, false
@@ -669,7 +674,7 @@ local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
   local base = k_side:sub(1, -5) -- 'P{R:S:X}:'
   if rb then call('UNLINK', base .. 'rebuild') end
   for j, i in ipairs(C.tops) do
-    local key, L = keys[t0 + j], C.L[i]
+    local key, L = tkeys[j], C.L[i]
     if rb then call('UNLINK', base .. 'rebuild:top:' .. C.short[i]) end
     if count <= L then
       call('DEL', key)
@@ -688,15 +693,17 @@ end
 -- converted first: the conversion is a refusal's no-op too, an event
 -- refused leaves the side converted). Sets S.status: 1 (to apply), 2
 -- (duplicate, S.pending its undelivered record), 3 (stale). Returns a
--- refusal message, or nil. The side's keys are keys[o + 1 ..]: side, ids,
--- out, tomb, tops, [seen] (nk keys in all).
+-- refusal message, or nil. The side's keys are keys[o + 1 ..]: side, tomb,
+-- [seen] (nk keys in all).
 local FENCED = {}
 
 local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, args, first, twin)
   local n, typ = C.n, C.typ
+  -- the side's other keys share its 'P{R:S:X}:' (base): ids, out, top:<p>
   local k_side = keys[o + 1]
-  S.k_side, S.k_ids, S.k_out, S.ktomb, S.cp, S.key = k_side, keys[o + 2], keys[o + 3], o + 4, cp,
-    ev_key
+  local base = k_side:sub(1, -5)
+  S.k_side, S.k_ids, S.k_out, S.ktomb, S.base, S.cp, S.key = k_side, base .. 'ids', base .. 'out',
+    keys[o + 2], base, cp, ev_key
   S.spill, S.append, S.pos, S.idlen = false, false, 0, 0
 
   -- The edge as stored, the window and the statistics before, in one read.
@@ -705,12 +712,13 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   local before = call('HMGET', k_side, tunpack(get))
   local fence = before[ie + 1]
   if fence == epoch then return FENCED end
-  local nt = #C.tops
   -- layout 1's seen: only when the call names it (the keyspace in layout 1)
-  local k_seen = nk > 4 + nt and keys[o + nk] or false
+  local k_seen = nk > 2 and keys[o + 3] or false
   if before[ie + 3] or (k_seen and not before[iw] and not before[iw + 1] and
                         call('EXISTS', k_seen) == 1) then
-    convert(C, k_side, S.k_ids, S.k_out, k_seen, keys, o + 4)
+    local tkeys = {}
+    for j = 1, #C.tops do tkeys[j] = base .. C.tsuf[j] end
+    convert(C, k_side, S.k_ids, S.k_out, k_seen, tkeys)
     before = call('HMGET', k_side, tunpack(get))
   end
   local raw, w, z = before[ie], before[iw], before[iw + 1]
@@ -760,7 +768,7 @@ local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, a
   S.edges = edges
 
   local tomb = nil
-  if not old then tomb = call('GET', keys[o + 4]) or nil end
+  if not old then tomb = call('GET', S.ktomb) or nil end
   local known = oldver or tomb
   if version ~= '' and known and vcmp(version, known) < 0 then
     S.status, S.kind = 3, false
@@ -963,14 +971,14 @@ local function commit(C, S, keys, date, version)
       if ca <= C.L[i] then
         -- the top is all the side's edges with the property: the record
         -- carries the edges (read once), the daemon orders them
-        if cb > C.L[i] then call('DEL', keys[S.ktomb + j]) end
+        if cb > C.L[i] then call('DEL', S.base .. C.tsuf[j]) end
         if not edges then edges = side_edges(S) end
         tops[j] = false
       else
         local ov, nv = old and old[i], new and new[i]
         local pcb = num(before[C.pos[C.cf[i]]] or '0')
         local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
-        tops[j] = top_change(C, S, j, i, keys[S.ktomb + j], cb, ca, pcb, pca)
+        tops[j] = top_change(C, S, j, i, S.base .. C.tsuf[j], cb, ca, pcb, pca)
       end
     end
   end
@@ -993,10 +1001,10 @@ local function commit(C, S, keys, date, version)
       h[1], h[2] = get[S.ie], value
       nh = 2
     end
-    if tomb then call('DEL', keys[S.ktomb]) end
+    if tomb then call('DEL', S.ktomb) end
   else
     if newver and (old or version ~= '') then
-      call('SET', keys[S.ktomb], newver, 'EX', TOMB_TTL)
+      call('SET', S.ktomb, newver, 'EX', TOMB_TTL)
     end
   end
   if S.rb and kind then shadow(C, S, value) end
@@ -1136,7 +1144,8 @@ end
 -- ARGV: relation index. Returns 1 (converted) or 0 (nothing to convert).
 local function migrate(keys, args)
   if not call then bind() end
-  return convert(REL[IDX[args[1]]], keys[1], keys[2], keys[3], keys[4], keys, 4)
+  local C = REL[IDX[args[1]]]
+  return convert(C, keys[1], keys[2], keys[3], keys[4], {tunpack(keys, 5, 4 + #C.tops)})
 end
 
 -- rebuild: one step of the rebuild of a side's statistics and tops from its

@@ -38,7 +38,7 @@ bool args_apply(const Conf *c, bool both, int nkeys, const Str *args, int nargs,
     if (nargs < 1 || !relation(c, &args[0], &out->rel, &out->rel_index, err, errlen))
         return nargs < 1 ? (snprintf(err, errlen, "ERR relationd: no arguments after the keys"), false)
                          : false;
-    int sides = both ? 2 : 1, want = sides * (4 + out->rel->ntops);
+    int sides = both ? 2 : 1, want = sides * 2; /* side, tomb (args.h) */
     if (nkeys != want && nkeys != want + sides) {
         snprintf(err, errlen, "ERR relationd: %d keys given, relation %d takes %d (%d while "
                               "migrating)", nkeys, out->rel_index, want, want + sides);

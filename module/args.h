@@ -1,7 +1,7 @@
 /* args.h — the arguments of the module's commands checked before anything
  * is read or written: the same KEYS and ARGV as the Lua library's FCALLs
  * (handlers/apply.lua), numkeys first:
- *   relationd.apply   CONF numkeys side ids out tomb tops... [seen] rel epoch
+ *   relationd.apply   CONF numkeys side tomb [seen] rel epoch
  *                     now date counterpart EVENTKEY op version [index value]...
  *   relationd.apply2  CONF numkeys (direct keys) (reverse keys) rel epoch now
  *                     date a b DIRECTKEY REVERSEKEY op version [index value]...
@@ -9,7 +9,8 @@
  *                     cursor count
  *   relationd.migrate CONF numkeys side ids out seen tops... rel
  * A side's keys end with layout 1's seen only while the keyspace migrates
- * (the count of keys tells). An event key is 8 bytes (the first of
+ * (the count of keys tells); its ids, out and top keys are named from its
+ * side key (P{R:S:X}:ids, :out, :top:<p>), not passed. An event key is 8 bytes (the first of
  * SHA-1(id NUL counterpart)). A value is "n" (unset) or an integer; an
  * index is a property's (1-based).
  *

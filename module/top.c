@@ -62,6 +62,15 @@ static void edge_one(void *priv, const char *f, size_t fl, const char *v, size_t
         top_edges_add(priv, f + 1, fl - 1, v, vl);
 }
 
+/* Top ti's key (P{R:S:X}:top:<p>), named from the side's key when first
+ * used (not passed: args.h). */
+static RedisModuleString *top_key(Run *R, const TopChange *t, int ti)
+{
+    if (!t->k_tops[ti])
+        t->k_tops[ti] = run_sibling(R, t->k_side, "top:", t->C->p[t->C->tops[ti]].short_name);
+    return t->k_tops[ti];
+}
+
 /* The side's edges before the event, in the key's scan order (read by the
  * caller, else from the hash, not written yet). */
 static bool edges_before(Run *R, const TopChange *t, TopEdges *E)
@@ -164,7 +173,7 @@ static bool update(Run *R, const TopChange *t, TopEdges *E, int ti, ZItem *items
 {
     const ConfRel *C = t->C;
     int i = C->tops[ti], order = C->p[i].order, L = (int)C->p[i].last_n + 1;
-    RedisModuleString *k = t->k_tops[ti];
+    RedisModuleString *k = top_key(R, t, ti);
     bool os = t->old && t->old->set[i], ns = t->neww && t->neww->set[i];
     double pb = 0;
     const Opt *pc = &t->before[1 + 2 * i];
@@ -246,8 +255,7 @@ static bool top_after(Run *R, const TopChange *t, TopEdges *E, int ti, bool edge
 {
     const ConfRel *C = t->C;
     int i = C->tops[ti], L = (int)C->p[i].last_n + 1;
-    RedisModuleString *k = t->k_tops[ti];
-    if (t->edges_after <= L && t->edges_before > L && !st_del(R, k))
+    if (t->edges_after <= L && t->edges_before > L && !st_del(R, top_key(R, t, ti)))
         return false;
     if (t->edges_after <= L && edges) {
         /* the top is every edge with the property: the daemon orders the
@@ -260,6 +268,7 @@ static bool top_after(Run *R, const TopChange *t, TopEdges *E, int ti, bool edge
     if (t->edges_after <= L) {
         z = from_edges(R, t, E, i, L, items);
     } else if (t->edges_before <= L) { /* created */
+        RedisModuleString *k = top_key(R, t, ti);
         if (!st_del(R, k))
             return false;
         z = from_edges(R, t, E, i, 2 * L, items);

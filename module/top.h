@@ -43,7 +43,7 @@ void top_edges_add(TopEdges *E, const char *cp, size_t cplen, const char *v, siz
 typedef struct {
     const ConfRel *C;
     RedisModuleString *k_side;
-    RedisModuleString **k_tops; /* one per top, in property order */
+    RedisModuleString **k_tops; /* one per top, in property order; NULL: named when used */
     Str cp;                     /* the changed edge's counterpart */
     double edges_before, edges_after;
     const Opt *before;          /* the statistics before (ConfRel.hm order) */

@@ -266,8 +266,7 @@ def test_fence_and_refusals_are_the_functions(mdb, modsrv, tmp_path):
 
     def keys(p):
         side = lambda s, own, other: ["%s{loyal:%s:%s}:%s" % (p, s, own, k) for k in
-                                      ("side", "ids", "out", "tomb:" + other, "top:profit",
-                                       "top:purchases")]
+                                      ("side", "tomb:" + other)]
         return side("d", "fa", "fb") + side("r", "fb", "fa")
 
     def event_key(ev, counterpart):
@@ -590,7 +589,9 @@ def test_any_arguments_or_foreign_data_get_an_error_not_a_crash(mdb, modsrv, tmp
         args = [rng.choice(words) for _ in range(rng.randint(0, 16))]
         if rng.random() < 0.6:       # a well-formed call, then a word or two changed
             seen = rng.random() < 0.3
-            per = names[:6] + [":seen"] * seen
+            # apply: side, tomb[, seen] (ids, out and tops named from side)
+            per = ([":side", ":tomb:b"] if cmd in ("relationd.apply", "relationd.apply2")
+                   else names[:6]) + [":seen"] * seen
             nkeys = {"relationd.apply2": 2 * len(per), "relationd.apply": len(per),
                      "relationd.migrate": 6}.get(cmd, 6)
             keys = [rng.choice("fghkk") + side + k for k in per] * 2   # k: no foreign data
