@@ -234,16 +234,13 @@ for r = 1, #REL do
     end
     C.tall = pat
   end
-  -- the side hash's fields that are no edge (scan_edges)
-  C.nonedge = {['#w'] = true, ['#z'] = true, ['#fence'] = true, ['#rebuild'] = true,
-               ['#last'] = true}
-  for j = 1, #C.hm do C.nonedge[C.hm[j]] = true end
   C.s = {}
   for k = 1, 2 do
     local S = {old = {}, new = {}, oldt = {}, newt = {}, acct = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {},
                del = {}, tv = {}, tm = {}, ts = {}, tn = {}, rt = {}, za = {}}
     for j = 1, #C.tops do S.tv[j], S.tm[j], S.ts[j], S.tn[j], S.rt[j] = {}, {}, {}, 0, {} end
     S.rec = {false, false, false, false, false, S.tops}
+    S.all = false -- the side's edges read by this call (side_edges)
     -- HMGET arguments: the statistics, the window, then the edge's field
     -- (set per call, at S.ie), the fence, a rebuild's marker, layout 1's
     -- '#last' (a side to convert)
@@ -388,27 +385,45 @@ local function insert(desc, vs, ss, ms, n, K, v, s, m)
   return n
 end
 
--- Every top of the side from its edges (one HGETALL, read before this
+-- The side's edges before this call's writes, flat {'@' .. counterpart,
+-- packed value, ...} in the order HSCAN gives them (one page for a small
+-- side; the pages of a hashtable side appended in the cursor's order, as
+-- the module's scan of the key gives them). Read once per call of a side
+-- (S.all, reset by commit).
+local function side_edges(S)
+  if S.all then return S.all end
+  local page = call('HSCAN', S.k_side, '0', 'MATCH', '@*', 'COUNT', '1000')
+  local nxt, f = page[1], page[2]
+  while nxt ~= '0' do
+    page = call('HSCAN', S.k_side, nxt, 'MATCH', '@*', 'COUNT', '1000')
+    nxt = page[1]
+    local g, n = page[2], #f
+    for q = 1, #g do f[n + q] = g[q] end
+  end
+  S.all = f
+  return f
+end
+
+-- Every top of the side from its edges (side_edges, read before this
 -- call's writes; the edge this call writes counted at its new value): top
 -- j's first 2L edges of the order in S.tv/ts/tm[j], S.tn[j]. Only the
--- positions of the tops' properties are read (C.tpat). No HGETALL when
--- this call's edge is the side's only one.
+-- positions of the tops' properties are read (C.tpat). No read when this
+-- call's edge is the side's only one.
 local NOTHING = {}
 
 local function scan_edges(C, S)
   -- a side whose only edge (if any) is this call's has nothing to read
   local others = S.edges - (S.wold and 1 or 0)
-  local all = others > 0 and call('HGETALL', S.k_side) or NOTHING
+  local all = others > 0 and side_edges(S) or NOTHING
   local cp, new, tops, tpat, tall, tcap = S.cp, S.wnew, C.tops, C.tpat, C.tall, C.tcap
   local ecp = S.get[S.ie] -- '@' .. cp
   local tv, tm, ts, tn, order, L = S.tv, S.tm, S.ts, S.tn, C.order, C.L
-  local find, match, nonedge = sfind, string.match, C.nonedge
+  local find, match, sub = sfind, string.match, string.sub
   for j = 1, #tops do tn[j] = 0 end
   for k = 1, #all, 2 do
     local f = all[k]
-    -- an edge: '@' .. its counterpart (m); the fields the layout names
-    -- otherwise are passed over by a table lookup (a C call costs more)
-    local m = not nonedge[f] and f ~= ecp and match(f, '^@(.*)')
+    -- an edge ('@' .. its counterpart m) other than this call's
+    local m = f ~= ecp and sub(f, 2)
     if m then
       local raw = all[k + 1]
       local semi = find(raw, ';', 1, true)
@@ -439,22 +454,6 @@ local function scan_edges(C, S)
       end
     end
   end
-end
-
--- The side's edges before this call's writes, flat {'@' .. counterpart,
--- packed value, ...} in the order HSCAN gives them (one page for a small
--- side; the pages of a hashtable side appended in the cursor's order, as
--- the module's scan of the key gives them).
-local function side_edges(S)
-  local page = call('HSCAN', S.k_side, '0', 'MATCH', '@*', 'COUNT', '1000')
-  local nxt, f = page[1], page[2]
-  while nxt ~= '0' do
-    page = call('HSCAN', S.k_side, nxt, 'MATCH', '@*', 'COUNT', '1000')
-    nxt = page[1]
-    local g, n = page[2], #f
-    for q = 1, #g do f[n + q] = g[q] end
-  end
-  return f
 end
 
 -- Top j's first k entries written as the whole zset key (ZADD).
@@ -947,6 +946,7 @@ local function commit(C, S, keys, date, version)
   -- call before the side's hash changes (the call is made again once it is
   -- removed; these writes are idempotent).
   local tops, edges = S.tops, false
+  S.all = false
   if kind and S.edges - (old and 1 or 0) == 0 then
     -- no edge but this call's (a limit is at least 1: no top key before
     -- nor after): each top is this edge alone, or empty (what scan_edges
