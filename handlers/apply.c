@@ -21,7 +21,8 @@
 #include <string.h>
 #include <time.h>
 
-static void now_strings(Engine *e)
+/* The batch's event date (the records' first element). */
+static void date_string(Engine *e)
 {
     struct timespec ts;
     struct tm tm;
@@ -30,7 +31,6 @@ static void now_strings(Engine *e)
     gmtime_r(&ts.tv_sec, &tm);
     strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(e->date, sizeof e->date, "%s.%09ldZ", base, ts.tv_nsec);
-    e->now_ms[format_int((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, e->now_ms)] = '\0';
 }
 
 static const char op_codes[] = {'a', 'e', 's', 'd'}; /* by EventOp */
@@ -84,9 +84,9 @@ static void write_event_args(JsonBuf *b, const RelationDef *rel, const Event *ev
     }
 }
 
-/* One side: FCALL fn numkeys (side keys) rel epoch now date counterpart
+/* One side: FCALL fn numkeys (side keys) rel epoch date counterpart
  * eventkey op version pairs...; both sides (side < 0): FCALL fn_both
- * numkeys (direct keys) (reverse keys) rel epoch now date a b
+ * numkeys (direct keys) (reverse keys) rel epoch date a b
  * direct-eventkey reverse-eventkey op version pairs... (handlers/apply.lua);
  * with the module relationd.apply or relationd.apply2 and the
  * configuration's name instead of FCALL fn. */
@@ -99,7 +99,7 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     int sides = side < 0 ? 2 : 1;
     int nkeys = sides * side_keys(e);
     engine_write_call_head(e, side < 0 ? "apply2" : "apply",
-                           (size_t)(1 + nkeys + 6 + 2 * sides + 2 * npairs));
+                           (size_t)(1 + nkeys + 5 + 2 * sides + 2 * npairs));
     resp_int(b, nkeys);
     if (side < 0) {
         write_side_keys(e, b, rel, SIDE_DIRECT, ev);
@@ -109,7 +109,6 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     }
     resp_int(b, index + 1);
     resp_cstr(b, e->epoch);
-    resp_cstr(b, e->now_ms);
     resp_cstr(b, e->date);
     if (side < 0) {
         resp_cstr(b, ev->profile_a);
@@ -217,7 +216,7 @@ bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t err
         pd->state[k] = SIDE_PENDING;
         pd->replies[k] = NULL;
     }
-    now_strings(e);
+    date_string(e);
     engine_queue_load(e, err, errlen);
     write_pending(e, slot, err, errlen);
     if (!engine_flush(e, err, errlen)) {

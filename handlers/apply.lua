@@ -29,12 +29,12 @@
 --       the position of the next one), out (the outbox: event key =
 --       record), top:<p> for each property with a top (a FCALL argument
 --       costs Redis more than a concatenation here)
--- apply ARGV: relation index, epoch, now (ms), event date, counterpart,
+-- apply ARGV: relation index, epoch, event date, counterpart,
 --       event key (8 bytes: SHA-1 of id NUL counterpart), op (a|e|s|d),
 --       version ("" = none), then pairs: property index, value ("n" = null,
 --       else an integer: float weights in millionths)
 -- apply2 KEYS: the direct side's keys, then the reverse side's (as many);
---       ARGV: relation index, epoch, now, date, profile a, profile b, the
+--       ARGV: relation index, epoch, date, profile a, profile b, the
 --       direct side's event key, the reverse side's, op, version, then
 --       pairs. Returns {status, record or '', status, record or ''}
 --       (direct, reverse). The reverse side, prepared second, takes what
@@ -696,7 +696,7 @@ end
 -- [seen] (nk keys in all).
 local FENCED = {}
 
-local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, args, first, twin)
+local function prepare(C, S, keys, o, nk, epoch, cp, ev_key, op, version, args, first, twin)
   local n, typ = C.n, C.typ
   -- the side's other keys share its 'P{R:S:X}:' (base): ids, out, top:<p>
   local k_side = keys[o + 1]
@@ -1064,7 +1064,7 @@ local function finish(C, S, keys, date, version)
 end
 
 -- One side. KEYS: side, ids, out, tomb, tops, [seen]; ARGV: relation index,
--- epoch, now, date, counterpart, event key, op, version, then pairs.
+-- epoch, date, counterpart, event key, op, version, then pairs.
 local function fenced(k)
   return redis.error_reply('FENCED ' .. k .. ': an earlier event of this side failed; ' ..
                            'sent again in order')
@@ -1073,12 +1073,11 @@ end
 local function apply1(keys, args)
   local C = REL[IDX[args[1]]]
   local S = C.s[1]
-  local version = args[8]
-  local why = prepare(C, S, keys, 0, #keys, args[2], args[3], args[5], args[6], args[7], version,
-                      args, 9)
+  local version = args[7]
+  local why = prepare(C, S, keys, 0, #keys, args[2], args[4], args[5], args[6], version, args, 8)
   if why == FENCED then return fenced(keys[1]) end
   if why then return redis.error_reply('INVALID ' .. why) end
-  local st, record = finish(C, S, keys, args[4], version)
+  local st, record = finish(C, S, keys, args[3], version)
   if record then return {st, record} end
   return {st}
 end
@@ -1103,32 +1102,32 @@ end
 -- Both sides of the event, atomically: both are prepared (every refusal
 -- decided, nothing written but a conversion), then both written, or
 -- neither when either refuses. KEYS: the direct side's keys, then the
--- reverse side's; ARGV: relation index, epoch, now, date, profile a,
+-- reverse side's; ARGV: relation index, epoch, date, profile a,
 -- profile b, direct event key, reverse event key, op, version, then pairs.
 -- Returns {status, record or '', status, record or ''}.
 local function apply2_(keys, args)
   local C = REL[IDX[args[1]]]
   local D, R = C.s[1], C.s[2]
   local half = #keys / 2
-  local epoch, now, op, version = args[2], args[3], args[9], args[10]
+  local epoch, op, version = args[2], args[8], args[9]
   -- A side fenced stops the event on both sides: its other side is fenced
   -- too, so that a later event of this epoch on that side does not go
   -- before it (it is sent again, in order, with the failed call).
-  local why = prepare(C, D, keys, 0, half, epoch, now, args[6], args[7], op, version, args, 11)
+  local why = prepare(C, D, keys, 0, half, epoch, args[5], args[6], op, version, args, 10)
   if why == FENCED then
     redis.pcall('HSET', keys[half + 1], '#fence', epoch)
     return fenced(keys[1])
   end
   if not why then
-    why = prepare(C, R, keys, half, half, epoch, now, args[5], args[8], op, version, args, 11, D)
+    why = prepare(C, R, keys, half, half, epoch, args[4], args[7], op, version, args, 10, D)
     if why == FENCED then
       redis.pcall('HSET', keys[1], '#fence', epoch)
       return fenced(keys[half + 1])
     end
   end
   if why then return redis.error_reply('INVALID ' .. why) end
-  local d, drec = finish(C, D, keys, args[4], version)
-  local r, rrec = finish(C, R, keys, args[4], version)
+  local d, drec = finish(C, D, keys, args[3], version)
+  local r, rrec = finish(C, R, keys, args[3], version)
   return {d, drec or '', r, rrec or ''}
 end
 

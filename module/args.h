@@ -2,8 +2,8 @@
  * is read or written: the same KEYS and ARGV as the Lua library's FCALLs
  * (handlers/apply.lua), numkeys first:
  *   relationd.apply   CONF numkeys side tomb [seen] rel epoch
- *                     now date counterpart EVENTKEY op version [index value]...
- *   relationd.apply2  CONF numkeys (direct keys) (reverse keys) rel epoch now
+ *                     date counterpart EVENTKEY op version [index value]...
+ *   relationd.apply2  CONF numkeys (direct keys) (reverse keys) rel epoch
  *                     date a b DIRECTKEY REVERSEKEY op version [index value]...
  *   relationd.rebuild CONF numkeys side copy tops... topcopies... rel token
  *                     cursor count
@@ -34,11 +34,10 @@ typedef struct {
 typedef struct {
     const ConfRel *rel;
     int rel_index; /* 1-based, as sent */
-    Str epoch, now, date, cp[2], ek[2], version; /* [0]: the direct side's (counterpart b) */
+    Str epoch, date, cp[2], ek[2], version; /* [0]: the direct side's (counterpart b) */
     int half;       /* keys per side */
     bool migrating; /* the sides' keys end with layout 1's seen */
     char op;       /* a e s d */
-    double now_v;
     int npairs;
     int pidx[ARGS_MAX_PAIRS]; /* 0-based property */
     bool pnull[ARGS_MAX_PAIRS];
