@@ -411,7 +411,10 @@ static bool backlog_hold(Pipeline *p)
  * connection is up and was checked (a new one is checked before any call
  * goes on it), the keyspace is not lost, no backlog is full, and the layout
  * key's check is not due (layout_check; the backlogs' lengths are read on
- * the appends' connection). */
+ * the appends' connection). Never on a cluster: there the replies are read
+ * before the next batch goes, so that the redirections met while reading
+ * (a failover, a resharding) are followed before anything is routed
+ * anew. */
 static bool holds_quiet(Pipeline *p)
 {
     unsigned long conn;

@@ -269,12 +269,13 @@ bool engine_layout_known(Engine *e, char *err, size_t errlen)
 bool engine_layout_connected(const Engine *e, unsigned long *conn)
 {
     *conn = e->connections;
-    return e->connected && router_connected(e->router);
+    return e->connected && router_connected(e->router) && !router_cluster(e->router);
 }
 
 bool engine_layout_idle(const Engine *e, unsigned long *conn)
 {
-    if (!engine_layout_connected(e, conn))
+    *conn = e->connections;
+    if (!e->connected || !router_connected(e->router))
         return false;
     for (int i = 0; i < e->ngroups; i++)
         if (e->groups[i].kind == GROUP_APPLY)
