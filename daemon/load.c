@@ -8,9 +8,9 @@
 
 static _Atomic int64_t busy_until;
 
-void load_note_batch(size_t n, size_t batch_size, int64_t fill_ms)
+void load_note_batch(size_t n, size_t batch_size)
 {
-    if (batch_size > 0 && n >= batch_size && fill_ms <= LOAD_FILL_MS)
+    if (batch_size > 0 && n >= batch_size)
         atomic_store_explicit(&busy_until, clock_now_ms() + LOAD_HOLD_MS, memory_order_relaxed);
 }
 

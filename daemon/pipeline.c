@@ -75,7 +75,6 @@ struct Pipeline {
      * one at or above its max_backlog (consumption paused). */
     int64_t backlog_next_ms;
     bool backlog_full;
-    int64_t fill_ms; /* the last fill's time (load.h) */
     PipelineBatch slots[PIPELINE_DEPTH]; /* one per ring slot */
     uint64_t seq; /* batches started */
     /* The ring slot of the newest batch in flight when its calls were sent
@@ -512,7 +511,7 @@ static PipelineBatch *batch_parse(Pipeline *p, int slot, Message *msgs, size_t n
     b->started_ms = clock_now_ms();
     b->seq = ++p->seq;
     b->stage = STAGE_SENT;
-    load_note_batch(n, (size_t)cfg->batch_size, p->fill_ms);
+    load_note_batch(n, (size_t)cfg->batch_size);
     while (!slot_grow(b, n ? n : 1)) {
         snprintf(err, sizeof err, "out of memory for a batch of %zu", n);
         if (!backoff_failed(&p->memory, err)) {
@@ -986,10 +985,8 @@ static PipelineStatus ring_turn(Pipeline *p, bool sync)
 
 PipelineStatus pipeline_step(Pipeline *p, char *err, size_t errlen)
 {
-    int64_t start = clock_now_ms();
     if (!p->src.fill(p->src.ctx, err, errlen))
         return PIPELINE_SOURCE_FAILED;
-    p->fill_ms = clock_now_ms() - start;
     return ring_turn(p, false);
 }
 

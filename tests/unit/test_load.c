@@ -1,7 +1,6 @@
 /* test_load.c — daemon/load.c: what marks the daemon as catching up a
- * backlog (a full batch taken at once), what does not (a short batch, a
- * full batch that filled as messages arrived), and the mark lapsing
- * LOAD_HOLD_MS after the last such batch. Through the daemon:
+ * backlog (a full batch), what does not (a short batch), and the mark
+ * lapsing LOAD_HOLD_MS after the last full batch. Through the daemon:
  * tests/e2e/test_hooks_defer.py. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,17 +30,15 @@ static void lapse(void)
     assert_false(load_sources_busy());
 }
 
-static void test_load_short_or_slow_batches_are_no_backlog(void **state)
+static void test_load_short_batches_are_no_backlog(void **state)
 {
     (void)state;
     lapse();
-    load_note_batch(255, 256, 0); /* the broker had no more */
+    load_note_batch(255, 256); /* the broker had no more */
     assert_false(load_sources_busy());
-    load_note_batch(256, 256, LOAD_FILL_MS + 1); /* filled as messages arrived */
+    load_note_batch(0, 256);
     assert_false(load_sources_busy());
-    load_note_batch(0, 256, 0);
-    assert_false(load_sources_busy());
-    load_note_batch(1, 0, 0); /* no batch size: never busy */
+    load_note_batch(1, 0); /* no batch size: never busy */
     assert_false(load_sources_busy());
 }
 
@@ -49,12 +46,12 @@ static void test_load_a_full_batch_at_once_marks_a_backlog_until_it_lapses(void 
 {
     (void)state;
     lapse();
-    load_note_batch(256, 256, 0);
+    load_note_batch(256, 256);
     assert_true(load_sources_busy());
-    load_note_batch(10, 256, 0); /* a short batch does not end the mark */
+    load_note_batch(10, 256); /* a short batch does not end the mark */
     assert_true(load_sources_busy());
     sleep_ms(LOAD_HOLD_MS / 2);
-    load_note_batch(300, 256, LOAD_FILL_MS); /* renewed: LOAD_HOLD_MS from now */
+    load_note_batch(300, 256); /* renewed: LOAD_HOLD_MS from now */
     int64_t renewed = clock_now_ms();
     sleep_ms(LOAD_HOLD_MS / 2 + 20);
     bool busy = load_sources_busy();
@@ -67,7 +64,7 @@ static void test_load_a_full_batch_at_once_marks_a_backlog_until_it_lapses(void 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load_short_or_slow_batches_are_no_backlog),
+        cmocka_unit_test(test_load_short_batches_are_no_backlog),
         cmocka_unit_test(test_load_a_full_batch_at_once_marks_a_backlog_until_it_lapses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
