@@ -965,14 +965,19 @@ static PipelineStatus ring_turn(Pipeline *p, bool sync)
     }
     PipelineBatch *b = batch_parse(p, cur, msgs, n);
     p->started[cur] = b;
+    /* A full ring completes its oldest before b's calls go, so that the
+     * oldest's outbox clearing is ahead of them: the next batch takes the
+     * oldest's slot (its events) before b is read, and a duplicate in b of
+     * one of them must then find its record gone rather than unrecognised
+     * (which would give its triggers twice). */
+    if (ring_full(&p->ring) && !ring_complete_oldest(p, sync))
+        return PIPELINE_ACK_FAILED;
     PipelineBatch *prev = p->unread >= 0 ? p->started[p->unread] : NULL;
     p->unread = -1;
     if (!send_and_publish(p, b, prev)) {
         in_flight_failed(p, prev);
         return PIPELINE_PUBLISH_FAILED; /* b is the current slot's: pipeline_drop */
     }
-    if (ring_full(&p->ring) && !ring_complete_oldest(p, sync))
-        return PIPELINE_ACK_FAILED;
     if (!sendable(b) || !b->sent_ok) {
         if (!ring_publish(p, cur))
             return PIPELINE_PUBLISH_FAILED;
