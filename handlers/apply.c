@@ -8,8 +8,6 @@
 #include "handlers/apply.h"
 #include "lib/log.h"
 #include "handlers/engine_int.h"
-#include "handlers/edge.h"
-#include "handlers/schema.h"
 #include "lib/grow.h"
 #include "handlers/keys.h"
 #include "handlers/resp.h"
@@ -21,8 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-/* The batch's event date (the records' first element). */
-static void date_string(Engine *e)
+static void now_strings(Engine *e)
 {
     struct timespec ts;
     struct tm tm;
@@ -31,17 +28,19 @@ static void date_string(Engine *e)
     gmtime_r(&ts.tv_sec, &tm);
     strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(e->date, sizeof e->date, "%s.%09ldZ", base, ts.tv_nsec);
+    e->now_ms[format_int((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, e->now_ms)] = '\0';
 }
 
 static const char op_codes[] = {'a', 'e', 's', 'd'}; /* by EventOp */
 
-/* The keys of one side: side, tomb:<counterpart>, then (while the
- * keyspace is in layout 1: engine_int.h) layout 1's seen. The side's ids,
- * out and top keys share the side key's PREFIX{REL:S:X}: and are named from
- * it by the library and the module (handlers/apply.lua). */
-static int side_keys(const Engine *e)
+/* The keys of one side: side, ids, out, tomb:<counterpart>, each top, then
+ * (while the keyspace is in layout 1: engine_int.h) layout 1's seen. */
+static int side_keys(const Engine *e, const RelationDef *rel)
 {
-    return 2 + (e->layout_version != 2);
+    int n = 4 + (e->layout_version != 2);
+    for (int i = 0; i < rel->nproperties; i++)
+        n += rel->properties[i].top_order != TOP_NONE;
+    return n;
 }
 
 static void write_side_keys(const Engine *e, JsonBuf *b, const RelationDef *rel, Side side,
@@ -51,7 +50,12 @@ static void write_side_keys(const Engine *e, JsonBuf *b, const RelationDef *rel,
     const char *own = side == SIDE_DIRECT ? ev->profile_a : ev->profile_b;
     const char *other = side == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
     key_write(b, cfg, rel, side, own, "side", NULL);
+    key_write(b, cfg, rel, side, own, "ids", NULL);
+    key_write(b, cfg, rel, side, own, "out", NULL);
     key_write(b, cfg, rel, side, own, "tomb:", other);
+    for (int i = 0; i < rel->nproperties; i++)
+        if (rel->properties[i].top_order != TOP_NONE)
+            key_write(b, cfg, rel, side, own, "top:", rel->properties[i].short_name);
     if (e->layout_version != 2)
         key_write(b, cfg, rel, side, own, "seen", NULL);
 }
@@ -84,9 +88,9 @@ static void write_event_args(JsonBuf *b, const RelationDef *rel, const Event *ev
     }
 }
 
-/* One side: FCALL fn numkeys (side keys) rel epoch date counterpart
+/* One side: FCALL fn numkeys (side keys) rel epoch now date counterpart
  * eventkey op version pairs...; both sides (side < 0): FCALL fn_both
- * numkeys (direct keys) (reverse keys) rel epoch date a b
+ * numkeys (direct keys) (reverse keys) rel epoch now date a b
  * direct-eventkey reverse-eventkey op version pairs... (handlers/apply.lua);
  * with the module relationd.apply or relationd.apply2 and the
  * configuration's name instead of FCALL fn. */
@@ -97,9 +101,9 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     for (int i = 0; i < rel->nproperties; i++)
         npairs += ev->weights[i].kind != WEIGHT_ABSENT;
     int sides = side < 0 ? 2 : 1;
-    int nkeys = sides * side_keys(e);
+    int nkeys = sides * side_keys(e, rel);
     engine_write_call_head(e, side < 0 ? "apply2" : "apply",
-                           (size_t)(1 + nkeys + 5 + 2 * sides + 2 * npairs));
+                           (size_t)(1 + nkeys + 6 + 2 * sides + 2 * npairs));
     resp_int(b, nkeys);
     if (side < 0) {
         write_side_keys(e, b, rel, SIDE_DIRECT, ev);
@@ -109,6 +113,7 @@ static void write_call(Engine *e, const RelationDef *rel, int index, const Event
     }
     resp_int(b, index + 1);
     resp_cstr(b, e->epoch);
+    resp_cstr(b, e->now_ms);
     resp_cstr(b, e->date);
     if (side < 0) {
         resp_cstr(b, ev->profile_a);
@@ -216,7 +221,7 @@ bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t err
         pd->state[k] = SIDE_PENDING;
         pd->replies[k] = NULL;
     }
-    date_string(e);
+    now_strings(e);
     engine_queue_load(e, err, errlen);
     write_pending(e, slot, err, errlen);
     if (!engine_flush(e, err, errlen)) {
@@ -360,20 +365,8 @@ static bool take_replies(Engine *e, Pending *pd, ApplyResult *results, TriggerSe
             char why[128];
             int ri = engine_relation_index(e->cfg, ev->rel);
             const RelationDef *rel = ri >= 0 ? &e->cfg->relations[ri] : ev->rel;
-            /* a top left to the daemon is computed from the record's edges
-             * (packed at the library's positions), this event's edge at
-             * its new weights */
-            EdgeSlots slots = {0};
-            if (ri >= 0) {
-                int nslots;
-                const int *slot = engine_slots(e, ri, &nslots);
-                slots.known = true;
-                memcpy(slots.slot, slot, (size_t)rel->nproperties * sizeof *slot);
-            }
-            const char *cp = s == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
             if (blob->type != REDIS_REPLY_STRING ||
-                !record_decode_side(blob->str, blob->len, rel, &slots, cp, strlen(cp), &rec, why,
-                                    sizeof why)) {
+                !record_decode(blob->str, blob->len, rel, &rec, why, sizeof why)) {
                 /* Not ours to refuse: the event is fine; the entry is left for
                  * an operator and the event's triggers of this side are not
                  * sent. */

@@ -20,21 +20,18 @@
 -- of relationctl rebuild: see it at the end) and migrate (the conversion of
 -- one layout-1 side: see convert).
 -- apply KEYS: side (hash: statistics, '@' .. counterpart = the packed edge,
---       '#w' or '#z' (the duplicate window), '#fence', '#rebuild'), tomb,
+--       '#w' or '#z' (the duplicate window), '#fence', '#rebuild'), ids (the
+--       window past 7 event keys: a ring string of 8-byte keys, '#z' the
+--       position of the next one), out (the outbox: event key = record),
+--       tomb, then one top key per property with a top (in property order),
 --       then, only while the keyspace is in layout 1 (migrating), the
---       layout-1 'seen' (the engine tells by the number of keys). The
---       side's other keys are named from the side's key ('P{R:S:X}:side':
---       its hash tag, so in its slot on a cluster too), not passed: ids
---       (the window past 7 event keys: a ring string of 8-byte keys, '#z'
---       the position of the next one), out (the outbox: event key =
---       record), top:<p> for each property with a top (a FCALL argument
---       costs Redis more than a concatenation here)
--- apply ARGV: relation index, epoch, event date, counterpart,
+--       layout-1 'seen' (the engine tells by the number of keys)
+-- apply ARGV: relation index, epoch, now (ms), event date, counterpart,
 --       event key (8 bytes: SHA-1 of id NUL counterpart), op (a|e|s|d),
 --       version ("" = none), then pairs: property index, value ("n" = null,
 --       else an integer: float weights in millionths)
 -- apply2 KEYS: the direct side's keys, then the reverse side's (as many);
---       ARGV: relation index, epoch, date, profile a, profile b, the
+--       ARGV: relation index, epoch, now, date, profile a, profile b, the
 --       direct side's event key, the reverse side's, op, version, then
 --       pairs. Returns {status, record or '', status, record or ''}
 --       (direct, reverse). The reverse side, prepared second, takes what
@@ -50,8 +47,8 @@
 --
 -- Tops are bounded: 'top:<p>' exists only while the side's count > L (the
 -- top's limit) and holds a prefix of the order of between min(L, p:count)
--- and 2L edges; a side with count <= L has its top computed from its edges
--- (by the daemon, from the record's edges: one HSCAN). Ties are ordered by member BYTES (bcmp): Lua's '<' on strings is
+-- and 2L edges; a side with count <= L computes its top from its edges (one
+-- HGETALL). Ties are ordered by member BYTES (bcmp): Lua's '<' on strings is
 -- strcoll, which follows the server's locale.
 --
 -- The fence: a call that fails with an error (Redis's, not a refusal)
@@ -84,18 +81,12 @@
 --   {event date, kind (1 attach, 2 change, 3 detach),
 --    the stats fields before (HMGET of hm: strings or false),
 --    old weights (array, false = unset) or false, new weights or false,
---    {the first L of each top after, flat {member, score, ...}, or false:
---     the top is every edge of the side with the property (count after <=
---     L), ordered by the daemon from the edges},
---    [only with a false top: the side's edges before the event, flat
---     {'@' .. counterpart, packed value, ...} in HSCAN's order; the
---     event's own edge is the new weights]}
+--    {the first L of each top after, flat {member, score, ...}}}
 -- Redis keeps state; the daemon formats. Numbers are integers: float weights
 -- and totals in millionths. A side costs in the common case (a strengthen
 -- of an edge, the window in the hash): HMGET, then with count > L a ZRANGE
--- and a ZADD per top whose value changes, with count <= L one HSCAN of the
--- edges for every top (none when the edge is the side's only one; an
--- HGETALL when a top's zset is created or refilled), then HSET of out
+-- and a ZADD per top whose value changes, with count <= L one HGETALL for
+-- every top (none when the edge is the side's only one), then HSET of out
 -- and one HSET of the side (plus GET of the tombstone for a new edge).
 --
 -- Choices where the contract leaves room: with engine.dedup_ids < 7 the hash
@@ -196,13 +187,11 @@ for i = 1, (#REL > 16 and #REL or 16) do IDX['' .. i] = i end
 -- up to their length.
 for r = 1, #REL do
   local C = REL[r]
-  C.L, C.ofslot, C.parts, C.tpat, C.tsuf = {}, {}, {}, {}, {}
+  C.L, C.ofslot, C.parts, C.tpat = {}, {}, {}, {}
   for i = 1, C.n do
     C.L[i] = C.last[i] + 1
     C.ofslot[C.slot[i]] = i
   end
-  -- each top key's name after the side's 'P{R:S:X}:'
-  for j = 1, #C.tops do C.tsuf[j] = 'top:' .. C.short[C.tops[j]] end
   -- per top: a pattern capturing its property's position in a packed edge
   -- (after the version)
   for j = 1, #C.tops do
@@ -234,13 +223,16 @@ for r = 1, #REL do
     end
     C.tall = pat
   end
+  -- the side hash's fields that are no edge (scan_edges)
+  C.nonedge = {['#w'] = true, ['#z'] = true, ['#fence'] = true, ['#rebuild'] = true,
+               ['#last'] = true}
+  for j = 1, #C.hm do C.nonedge[C.hm[j]] = true end
   C.s = {}
   for k = 1, 2 do
     local S = {old = {}, new = {}, oldt = {}, newt = {}, acct = {}, h = {}, tops = {}, fields = {}, deltas = {}, vals = {},
                del = {}, tv = {}, tm = {}, ts = {}, tn = {}, rt = {}, za = {}}
     for j = 1, #C.tops do S.tv[j], S.tm[j], S.ts[j], S.tn[j], S.rt[j] = {}, {}, {}, 0, {} end
     S.rec = {false, false, false, false, false, S.tops}
-    S.all = false -- the side's edges read by this call (side_edges)
     -- HMGET arguments: the statistics, the window, then the edge's field
     -- (set per call, at S.ie), the fence, a rebuild's marker, layout 1's
     -- '#last' (a side to convert)
@@ -385,45 +377,27 @@ local function insert(desc, vs, ss, ms, n, K, v, s, m)
   return n
 end
 
--- The side's edges before this call's writes, flat {'@' .. counterpart,
--- packed value, ...} in the order HSCAN gives them (one page for a small
--- side; the pages of a hashtable side appended in the cursor's order, as
--- the module's scan of the key gives them). Read once per call of a side
--- (S.all, reset by commit).
-local function side_edges(S)
-  if S.all then return S.all end
-  local page = call('HSCAN', S.k_side, '0', 'MATCH', '@*', 'COUNT', '1000')
-  local nxt, f = page[1], page[2]
-  while nxt ~= '0' do
-    page = call('HSCAN', S.k_side, nxt, 'MATCH', '@*', 'COUNT', '1000')
-    nxt = page[1]
-    local g, n = page[2], #f
-    for q = 1, #g do f[n + q] = g[q] end
-  end
-  S.all = f
-  return f
-end
-
--- Every top of the side from its edges (side_edges, read before this
+-- Every top of the side from its edges (one HGETALL, read before this
 -- call's writes; the edge this call writes counted at its new value): top
 -- j's first 2L edges of the order in S.tv/ts/tm[j], S.tn[j]. Only the
--- positions of the tops' properties are read (C.tpat). No read when this
--- call's edge is the side's only one.
+-- positions of the tops' properties are read (C.tpat). No HGETALL when
+-- this call's edge is the side's only one.
 local NOTHING = {}
 
 local function scan_edges(C, S)
   -- a side whose only edge (if any) is this call's has nothing to read
   local others = S.edges - (S.wold and 1 or 0)
-  local all = others > 0 and side_edges(S) or NOTHING
+  local all = others > 0 and call('HGETALL', S.k_side) or NOTHING
   local cp, new, tops, tpat, tall, tcap = S.cp, S.wnew, C.tops, C.tpat, C.tall, C.tcap
   local ecp = S.get[S.ie] -- '@' .. cp
   local tv, tm, ts, tn, order, L = S.tv, S.tm, S.ts, S.tn, C.order, C.L
-  local find, match, sub = sfind, string.match, string.sub
+  local find, match, nonedge = sfind, string.match, C.nonedge
   for j = 1, #tops do tn[j] = 0 end
   for k = 1, #all, 2 do
     local f = all[k]
-    -- an edge ('@' .. its counterpart m) other than this call's
-    local m = f ~= ecp and sub(f, 2)
+    -- an edge: '@' .. its counterpart (m); the fields the layout names
+    -- otherwise are passed over by a table lookup (a C call costs more)
+    local m = not nonedge[f] and f ~= ecp and match(f, '^@(.*)')
     if m then
       local raw = all[k + 1]
       local semi = find(raw, ';', 1, true)
@@ -476,15 +450,18 @@ end
 -- Top j (property i, key) of a side this call changes, cb/ca the side's
 -- count before and after, pcb/pca the count of the property's edges:
 -- writes its key as the bounded-top rule says and returns the record's
--- top; ca > L (a top of at most L edges after is the record's edges). S.tv/
--- tm/tn hold the tops from the edges when cb <= L (scan_edges).
+-- top. S.tv/tm/tn hold the tops from the edges when a top of the side is
+-- small (scan_edges).
 local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
   local L, desc, cp = C.L[i], C.order[i] == 1, S.cp
   local ov, nv = S.wold and S.wold[i], S.wnew and S.wnew[i]
-  if cb <= L then
-    -- the side grows past L (the caller keeps ca <= L to the record's
-    -- edges): the zset is created
-    zadd_top(S, j, key, S.tn[j])
+  if cb <= L or ca <= L then
+    if ca > L then
+      -- the side grows past L: the zset is created
+      zadd_top(S, j, key, S.tn[j])
+    elseif cb > L then
+      call('DEL', key)
+    end
     return record_top(S, j, L)
   end
   if ov == nv then
@@ -612,9 +589,9 @@ end
 -- event keys: at most 7 (or engine.dedup_ids <= 7: the newest 7) in '#w',
 -- else the newest min(n, dedup_ids) in ids (oldest first) with '#z' the
 -- next position of the ring; seen's lifetime carried to ids only when the
--- side has no edge. Top j's key is tkeys[j]. Returns 1 when something
+-- side has no edge. Top j's key is keys[t0 + j]. Returns 1 when something
 -- was converted, else 0.
-local function convert(C, k_side, k_ids, k_out, k_seen, tkeys)
+local function convert(C, k_side, k_ids, k_out, k_seen, keys, t0)
   local all = call('HGETALL', k_side)
   local set, out, w = {}, {}, {}
   local count, window_, rb, changed = 0, false, false, false
@@ -673,7 +650,7 @@ local function convert(C, k_side, k_ids, k_out, k_seen, tkeys)
   local base = k_side:sub(1, -5) -- 'P{R:S:X}:'
   if rb then call('UNLINK', base .. 'rebuild') end
   for j, i in ipairs(C.tops) do
-    local key, L = tkeys[j], C.L[i]
+    local key, L = keys[t0 + j], C.L[i]
     if rb then call('UNLINK', base .. 'rebuild:top:' .. C.short[i]) end
     if count <= L then
       call('DEL', key)
@@ -692,17 +669,15 @@ end
 -- converted first: the conversion is a refusal's no-op too, an event
 -- refused leaves the side converted). Sets S.status: 1 (to apply), 2
 -- (duplicate, S.pending its undelivered record), 3 (stale). Returns a
--- refusal message, or nil. The side's keys are keys[o + 1 ..]: side, tomb,
--- [seen] (nk keys in all).
+-- refusal message, or nil. The side's keys are keys[o + 1 ..]: side, ids,
+-- out, tomb, tops, [seen] (nk keys in all).
 local FENCED = {}
 
-local function prepare(C, S, keys, o, nk, epoch, cp, ev_key, op, version, args, first, twin)
+local function prepare(C, S, keys, o, nk, epoch, now, cp, ev_key, op, version, args, first, twin)
   local n, typ = C.n, C.typ
-  -- the side's other keys share its 'P{R:S:X}:' (base): ids, out, top:<p>
   local k_side = keys[o + 1]
-  local base = k_side:sub(1, -5)
-  S.k_side, S.k_ids, S.k_out, S.ktomb, S.base, S.cp, S.key = k_side, base .. 'ids', base .. 'out',
-    keys[o + 2], base, cp, ev_key
+  S.k_side, S.k_ids, S.k_out, S.ktomb, S.cp, S.key = k_side, keys[o + 2], keys[o + 3], o + 4, cp,
+    ev_key
   S.spill, S.append, S.pos, S.idlen = false, false, 0, 0
 
   -- The edge as stored, the window and the statistics before, in one read.
@@ -711,13 +686,12 @@ local function prepare(C, S, keys, o, nk, epoch, cp, ev_key, op, version, args, 
   local before = call('HMGET', k_side, tunpack(get))
   local fence = before[ie + 1]
   if fence == epoch then return FENCED end
+  local nt = #C.tops
   -- layout 1's seen: only when the call names it (the keyspace in layout 1)
-  local k_seen = nk > 2 and keys[o + 3] or false
+  local k_seen = nk > 4 + nt and keys[o + nk] or false
   if before[ie + 3] or (k_seen and not before[iw] and not before[iw + 1] and
                         call('EXISTS', k_seen) == 1) then
-    local tkeys = {}
-    for j = 1, #C.tops do tkeys[j] = base .. C.tsuf[j] end
-    convert(C, k_side, S.k_ids, S.k_out, k_seen, tkeys)
+    convert(C, k_side, S.k_ids, S.k_out, k_seen, keys, o + 4)
     before = call('HMGET', k_side, tunpack(get))
   end
   local raw, w, z = before[ie], before[iw], before[iw + 1]
@@ -767,7 +741,7 @@ local function prepare(C, S, keys, o, nk, epoch, cp, ev_key, op, version, args, 
   S.edges = edges
 
   local tomb = nil
-  if not old then tomb = call('GET', S.ktomb) or nil end
+  if not old then tomb = call('GET', keys[o + 4]) or nil end
   local known = oldver or tomb
   if version ~= '' and known and vcmp(version, known) < 0 then
     S.status, S.kind = 3, false
@@ -945,8 +919,7 @@ local function commit(C, S, keys, date, version)
   -- The tops first: a key of another type there (foreign data) stops the
   -- call before the side's hash changes (the call is made again once it is
   -- removed; these writes are idempotent).
-  local tops, edges = S.tops, false
-  S.all = false
+  local tops = S.tops
   if kind and S.edges - (old and 1 or 0) == 0 then
     -- no edge but this call's (a limit is at least 1: no top key before
     -- nor after): each top is this edge alone, or empty (what scan_edges
@@ -965,21 +938,13 @@ local function commit(C, S, keys, date, version)
     local cb = S.edges
     local ca = cb + S.dc
     for j = 1, #C.tops do local i = C.tops[j]
-      if cb <= C.L[i] and ca > C.L[i] then scan_edges(C, S); break end
+      if cb <= C.L[i] or ca <= C.L[i] then scan_edges(C, S); break end
     end
     for j = 1, #C.tops do local i = C.tops[j]
-      if ca <= C.L[i] then
-        -- the top is all the side's edges with the property: the record
-        -- carries the edges (read once), the daemon orders them
-        if cb > C.L[i] then call('DEL', S.base .. C.tsuf[j]) end
-        if not edges then edges = side_edges(S) end
-        tops[j] = false
-      else
-        local ov, nv = old and old[i], new and new[i]
-        local pcb = num(before[C.pos[C.cf[i]]] or '0')
-        local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
-        tops[j] = top_change(C, S, j, i, S.base .. C.tsuf[j], cb, ca, pcb, pca)
-      end
+      local ov, nv = old and old[i], new and new[i]
+      local pcb = num(before[C.pos[C.cf[i]]] or '0')
+      local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
+      tops[j] = top_change(C, S, j, i, keys[S.ktomb + j], cb, ca, pcb, pca)
     end
   end
 
@@ -1001,10 +966,10 @@ local function commit(C, S, keys, date, version)
       h[1], h[2] = get[S.ie], value
       nh = 2
     end
-    if tomb then call('DEL', S.ktomb) end
+    if tomb then call('DEL', keys[S.ktomb]) end
   else
     if newver and (old or version ~= '') then
-      call('SET', S.ktomb, newver, 'EX', TOMB_TTL)
+      call('SET', keys[S.ktomb], newver, 'EX', TOMB_TTL)
     end
   end
   if S.rb and kind then shadow(C, S, value) end
@@ -1044,7 +1009,7 @@ local function commit(C, S, keys, date, version)
   end
 
   local rec = S.rec
-  rec[1], rec[2], rec[3], rec[4], rec[5], rec[7] = date, kind, before, old, new, edges or nil
+  rec[1], rec[2], rec[3], rec[4], rec[5] = date, kind, before, old, new
   local record = cpack(rec)
   call('HSET', S.k_out, S.key, record)
   write_side(S, h, nh, nd)
@@ -1064,7 +1029,7 @@ local function finish(C, S, keys, date, version)
 end
 
 -- One side. KEYS: side, ids, out, tomb, tops, [seen]; ARGV: relation index,
--- epoch, date, counterpart, event key, op, version, then pairs.
+-- epoch, now, date, counterpart, event key, op, version, then pairs.
 local function fenced(k)
   return redis.error_reply('FENCED ' .. k .. ': an earlier event of this side failed; ' ..
                            'sent again in order')
@@ -1073,11 +1038,12 @@ end
 local function apply1(keys, args)
   local C = REL[IDX[args[1]]]
   local S = C.s[1]
-  local version = args[7]
-  local why = prepare(C, S, keys, 0, #keys, args[2], args[4], args[5], args[6], version, args, 8)
+  local version = args[8]
+  local why = prepare(C, S, keys, 0, #keys, args[2], args[3], args[5], args[6], args[7], version,
+                      args, 9)
   if why == FENCED then return fenced(keys[1]) end
   if why then return redis.error_reply('INVALID ' .. why) end
-  local st, record = finish(C, S, keys, args[3], version)
+  local st, record = finish(C, S, keys, args[4], version)
   if record then return {st, record} end
   return {st}
 end
@@ -1102,32 +1068,32 @@ end
 -- Both sides of the event, atomically: both are prepared (every refusal
 -- decided, nothing written but a conversion), then both written, or
 -- neither when either refuses. KEYS: the direct side's keys, then the
--- reverse side's; ARGV: relation index, epoch, date, profile a,
+-- reverse side's; ARGV: relation index, epoch, now, date, profile a,
 -- profile b, direct event key, reverse event key, op, version, then pairs.
 -- Returns {status, record or '', status, record or ''}.
 local function apply2_(keys, args)
   local C = REL[IDX[args[1]]]
   local D, R = C.s[1], C.s[2]
   local half = #keys / 2
-  local epoch, op, version = args[2], args[8], args[9]
+  local epoch, now, op, version = args[2], args[3], args[9], args[10]
   -- A side fenced stops the event on both sides: its other side is fenced
   -- too, so that a later event of this epoch on that side does not go
   -- before it (it is sent again, in order, with the failed call).
-  local why = prepare(C, D, keys, 0, half, epoch, args[5], args[6], op, version, args, 10)
+  local why = prepare(C, D, keys, 0, half, epoch, now, args[6], args[7], op, version, args, 11)
   if why == FENCED then
     redis.pcall('HSET', keys[half + 1], '#fence', epoch)
     return fenced(keys[1])
   end
   if not why then
-    why = prepare(C, R, keys, half, half, epoch, args[4], args[7], op, version, args, 10, D)
+    why = prepare(C, R, keys, half, half, epoch, now, args[5], args[8], op, version, args, 11, D)
     if why == FENCED then
       redis.pcall('HSET', keys[1], '#fence', epoch)
       return fenced(keys[half + 1])
     end
   end
   if why then return redis.error_reply('INVALID ' .. why) end
-  local d, drec = finish(C, D, keys, args[3], version)
-  local r, rrec = finish(C, R, keys, args[3], version)
+  local d, drec = finish(C, D, keys, args[4], version)
+  local r, rrec = finish(C, R, keys, args[4], version)
   return {d, drec or '', r, rrec or ''}
 end
 
@@ -1143,8 +1109,7 @@ end
 -- ARGV: relation index. Returns 1 (converted) or 0 (nothing to convert).
 local function migrate(keys, args)
   if not call then bind() end
-  local C = REL[IDX[args[1]]]
-  return convert(C, keys[1], keys[2], keys[3], keys[4], {tunpack(keys, 5, 4 + #C.tops)})
+  return convert(REL[IDX[args[1]]], keys[1], keys[2], keys[3], keys[4], keys, 4)
 end
 
 -- rebuild: one step of the rebuild of a side's statistics and tops from its

@@ -81,7 +81,7 @@ struct Engine {
     size_t cleared_cap;
     Pending pending[ENGINE_MAX_PENDING];
     uint64_t seq;
-    char date[40];
+    char now_ms[24], date[40];
     double walk_share; /* of the SCAN under way (engine_walk_share) */
     /* The apply calls' epoch (apply.lua, "The fence"): a random id and a
      * count, the count raised after every failed batch. */

@@ -53,22 +53,6 @@ typedef struct {
     TopEdges side_edges; /* a small side's edges, read with its hash */
 } SideState;
 
-/* The side's ids and out keys (P{R:S:X}:ids, :out), named from its side key
- * when first used (not passed: args.h). */
-static RedisModuleString *ids_key(Run *R, SideState *S)
-{
-    if (!S->k_ids)
-        S->k_ids = run_sibling(R, S->k_side, "ids", NULL);
-    return S->k_ids;
-}
-
-static RedisModuleString *out_key(Run *R, SideState *S)
-{
-    if (!S->k_out)
-        S->k_out = run_sibling(R, S->k_side, "out", NULL);
-    return S->k_out;
-}
-
 enum { PREP_OK, PREP_FENCED, PREP_INVALID, PREP_ERROR, PREP_MIGRATED };
 
 /* vcmp of apply.lua: two int64 decimal strings compared. */
@@ -208,19 +192,12 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
 {
     const ConfRel *C = S->C;
     int nhm = C->nhm;
-    /* side, tomb[, seen] passed; ids, out and the tops named from the
-     * side's key, as the function names them */
     S->k_side = keys[o];
-    S->k_tomb = keys[o + 1];
-    S->k_seen = A->migrating ? keys[o + 2] : NULL;
-    S->k_ids = S->k_out = NULL; /* named when first used (ids_key, out_key) */
-    S->k_tops = RedisModule_PoolAlloc(R->ctx, (size_t)(C->ntops + 1) * sizeof *S->k_tops);
-    if (!S->k_tops) {
-        snprintf(R->err, sizeof R->err, "ERR relationd: out of memory naming a side's keys");
-        R->failed = true;
-        return PREP_ERROR;
-    }
-    memset(S->k_tops, 0, (size_t)(C->ntops + 1) * sizeof *S->k_tops); /* top.c names them */
+    S->k_ids = keys[o + 1];
+    S->k_out = keys[o + 2];
+    S->k_tomb = keys[o + 3];
+    S->k_tops = keys + o + 4;
+    S->k_seen = A->migrating ? keys[o + 4 + C->ntops] : NULL;
     S->cp = A->cp[side];
     S->ek = A->ek[side];
     S->edge_f = run_cat(R, "@", S->cp.s, S->cp.len, -1, NULL, 0);
@@ -238,10 +215,7 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
     if (fence.s && fence.len == A->epoch.len && memcmp(fence.s, A->epoch.s, fence.len) == 0)
         return PREP_FENCED;
     if (!converted) {
-        for (int t = 0; t < C->ntops; t++)
-            S->k_tops[t] = run_sibling(R, S->k_side, "top:", C->p[C->tops[t]].short_name);
-        int m = migrate_on_touch(R, cf, C, S->k_side, ids_key(R, S), out_key(R, S), S->k_seen,
-                                 S->k_tops,
+        int m = migrate_on_touch(R, cf, C, S->k_side, S->k_ids, S->k_out, S->k_seen, S->k_tops,
                                  last1.set, S->win.set || z.set);
         if (m != 0)
             return m < 0 ? PREP_ERROR : PREP_MIGRATED;
@@ -258,7 +232,7 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
 
     bool dup = false;
     if (S->zmode) {
-        if (!st_ring_has(R, ids_key(R, S), S->ek.s, &dup, &S->ring_len))
+        if (!st_ring_has(R, S->k_ids, S->ek.s, &dup, &S->ring_len))
             return PREP_ERROR;
     } else {
         for (size_t off = 0; off < S->win.len && !dup; off += ARGS_EVENT_KEY)
@@ -266,7 +240,7 @@ static int prepare(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A,
     }
     if (dup) {
         S->status = 2;
-        return st_hget(R, out_key(R, S), S->ek_str, &S->pending) ? PREP_OK : PREP_ERROR;
+        return st_hget(R, S->k_out, S->ek_str, &S->pending) ? PREP_OK : PREP_ERROR;
     }
     if (raw.s) {
         const char *ver;
@@ -493,7 +467,7 @@ static bool remember(Run *R, const Conf *cf, SideState *S, SideWrites *W, bool w
             W->h[W->nh++] = next_z(R, cf, pos);
             return true;
         }
-        return st_ring_put(R, ids_key(R, S), !full, (size_t)pos, S->ek.s);
+        return st_ring_put(R, S->k_ids, !full, (size_t)pos, S->ek.s);
     }
     size_t n = S->win.len / ARGS_EVENT_KEY;
     if (n < WINDOW_KEYS || cf->dedup_keep <= WINDOW_KEYS) {
@@ -519,7 +493,7 @@ static bool remember(Run *R, const Conf *cf, SideState *S, SideWrites *W, bool w
     char ring[(WINDOW_KEYS + 1) * ARGS_EVENT_KEY];
     memcpy(ring, S->win.s + (n - WINDOW_KEYS) * ARGS_EVENT_KEY, WINDOW_KEYS * ARGS_EVENT_KEY);
     memcpy(ring + WINDOW_KEYS * ARGS_EVENT_KEY, S->ek.s, ARGS_EVENT_KEY);
-    return st_set(R, ids_key(R, S), ring, sizeof ring);
+    return st_set(R, S->k_ids, ring, sizeof ring);
 }
 
 /* The side's hash written (HDEL, then HSET) and its expiry, then its
@@ -542,22 +516,19 @@ static bool side_write(Run *R, const Conf *cf, SideState *S, SideWrites *W, doub
     if (!remember(R, cf, S, W, true))
         return false;
     if (edgeless && S->ids_after)
-        return st_expire_ms(R, ids_key(R, S), cf->tomb_ttl_s * 1000);
+        return st_expire_ms(R, S->k_ids, cf->tomb_ttl_s * 1000);
     if (persist && S->ids_after)
-        return st_persist(R, ids_key(R, S));
+        return st_persist(R, S->k_ids);
     return true;
 }
 
-/* The record: {date, kind, before, old, new, {tops after}[, edges]}; the
- * tops' keys written (top.h). */
+/* The record: {date, kind, before, old, new, {tops after}}; the tops'
+ * keys written (top.h). */
 static bool record(Run *R, SideState *S, const ApplyArgs *A, double after)
 {
     const ConfRel *C = S->C;
     Mpack *m = &S->rec;
-    TopChange tc = {C, S->k_side, S->k_tops, S->cp, S->edges, after, S->before,
-                    S->has_old ? &S->old : NULL, S->has_new ? &S->neww : NULL, S->packed,
-                    &S->side_edges};
-    mpack_array(m, tops_edges(&tc) ? 7 : 6);
+    mpack_array(m, 6);
     mpack_str(m, A->date.s, A->date.len);
     mpack_number(m, S->kind);
     mpack_array(m, (size_t)C->nhm);
@@ -569,6 +540,9 @@ static bool record(Run *R, SideState *S, const ApplyArgs *A, double after)
     }
     pack_weights(m, C, S->has_old, &S->old);
     pack_weights(m, C, S->has_new, &S->neww);
+    TopChange tc = {C, S->k_side, S->k_tops, S->cp, S->edges, after, S->before,
+                    S->has_old ? &S->old : NULL, S->has_new ? &S->neww : NULL, S->packed,
+                    &S->side_edges};
     if (!tops_after(R, &tc, m))
         return false;
     if (m->oom) {
@@ -645,7 +619,7 @@ static bool commit(Run *R, const Conf *cf, SideState *S, const ApplyArgs *A)
     if (S->kind) {
         RedisModuleString *out[2] = {S->ek_str,
                                      run_str(R, (const char *)S->rec.data, S->rec.len)};
-        if (!st_hset(R, out_key(R, S), out, 2))
+        if (!st_hset(R, S->k_out, out, 2))
             return false;
     }
     return side_write(R, cf, S, W, after);

@@ -33,12 +33,12 @@ static bool relation(const Conf *c, const Str *a, const ConfRel **rel, int *inde
 bool args_apply(const Conf *c, bool both, int nkeys, const Str *args, int nargs,
                 ApplyArgs *out, char *err, size_t errlen)
 {
-    int fixed = both ? 9 : 7;
+    int fixed = both ? 10 : 8;
     memset(out, 0, sizeof *out);
     if (nargs < 1 || !relation(c, &args[0], &out->rel, &out->rel_index, err, errlen))
         return nargs < 1 ? (snprintf(err, errlen, "ERR relationd: no arguments after the keys"), false)
                          : false;
-    int sides = both ? 2 : 1, want = sides * 2; /* side, tomb (args.h) */
+    int sides = both ? 2 : 1, want = sides * (4 + out->rel->ntops);
     if (nkeys != want && nkeys != want + sides) {
         snprintf(err, errlen, "ERR relationd: %d keys given, relation %d takes %d (%d while "
                               "migrating)", nkeys, out->rel_index, want, want + sides);
@@ -52,8 +52,13 @@ bool args_apply(const Conf *c, bool both, int nkeys, const Str *args, int nargs,
         return false;
     }
     out->epoch = args[1];
-    out->date = args[2];
-    int k = 3;
+    out->now = args[2];
+    out->date = args[3];
+    if (!num_int(out->now.s, out->now.len, &out->now_v)) {
+        snprintf(err, errlen, "ERR relationd: now (argument 3 after the keys) is not an integer");
+        return false;
+    }
+    int k = 4;
     if (both) {
         out->cp[1] = args[k++]; /* the reverse side's counterpart: a */
         out->cp[0] = args[k++];

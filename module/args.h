@@ -1,16 +1,15 @@
 /* args.h — the arguments of the module's commands checked before anything
  * is read or written: the same KEYS and ARGV as the Lua library's FCALLs
  * (handlers/apply.lua), numkeys first:
- *   relationd.apply   CONF numkeys side tomb [seen] rel epoch
- *                     date counterpart EVENTKEY op version [index value]...
- *   relationd.apply2  CONF numkeys (direct keys) (reverse keys) rel epoch
+ *   relationd.apply   CONF numkeys side ids out tomb tops... [seen] rel epoch
+ *                     now date counterpart EVENTKEY op version [index value]...
+ *   relationd.apply2  CONF numkeys (direct keys) (reverse keys) rel epoch now
  *                     date a b DIRECTKEY REVERSEKEY op version [index value]...
  *   relationd.rebuild CONF numkeys side copy tops... topcopies... rel token
  *                     cursor count
  *   relationd.migrate CONF numkeys side ids out seen tops... rel
  * A side's keys end with layout 1's seen only while the keyspace migrates
- * (the count of keys tells); its ids, out and top keys are named from its
- * side key (P{R:S:X}:ids, :out, :top:<p>), not passed. An event key is 8 bytes (the first of
+ * (the count of keys tells). An event key is 8 bytes (the first of
  * SHA-1(id NUL counterpart)). A value is "n" (unset) or an integer; an
  * index is a property's (1-based).
  *
@@ -34,10 +33,11 @@ typedef struct {
 typedef struct {
     const ConfRel *rel;
     int rel_index; /* 1-based, as sent */
-    Str epoch, date, cp[2], ek[2], version; /* [0]: the direct side's (counterpart b) */
+    Str epoch, now, date, cp[2], ek[2], version; /* [0]: the direct side's (counterpart b) */
     int half;       /* keys per side */
     bool migrating; /* the sides' keys end with layout 1's seen */
     char op;       /* a e s d */
+    double now_v;
     int npairs;
     int pidx[ARGS_MAX_PAIRS]; /* 0-based property */
     bool pnull[ARGS_MAX_PAIRS];

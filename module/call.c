@@ -68,21 +68,12 @@ RedisModuleString *run_cat(Run *r, const char *prefix, const char *s, size_t len
 RedisModuleString *run_sibling(Run *r, RedisModuleString *k_side, const char *tail,
                                const char *tail2)
 {
-    size_t kl, t1 = strlen(tail), t2 = tail2 ? strlen(tail2) : 0;
+    size_t kl;
     const char *k = RedisModule_StringPtrLen(k_side, &kl);
-    kl = kl < 4 ? 0 : kl - 4;
-    char buf[512];
-    if (kl + t1 + t2 <= sizeof buf) { /* the usual case: one string made */
-        memcpy(buf, k, kl);
-        memcpy(buf + kl, tail, t1);
-        if (t2)
-            memcpy(buf + kl + t1, tail2, t2);
-        return RedisModule_CreateString(r->ctx, buf, kl + t1 + t2);
-    }
-    RedisModuleString *s = RedisModule_CreateString(r->ctx, k, kl);
-    RedisModule_StringAppendBuffer(r->ctx, s, tail, t1);
+    RedisModuleString *s = RedisModule_CreateString(r->ctx, k, kl < 4 ? 0 : kl - 4);
+    RedisModule_StringAppendBuffer(r->ctx, s, tail, strlen(tail));
     if (tail2)
-        RedisModule_StringAppendBuffer(r->ctx, s, tail2, t2);
+        RedisModule_StringAppendBuffer(r->ctx, s, tail2, strlen(tail2));
     return s;
 }
 

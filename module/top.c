@@ -62,38 +62,17 @@ static void edge_one(void *priv, const char *f, size_t fl, const char *v, size_t
         top_edges_add(priv, f + 1, fl - 1, v, vl);
 }
 
-/* Top ti's key (P{R:S:X}:top:<p>), named from the side's key when first
- * used (not passed: args.h). */
-static RedisModuleString *top_key(Run *R, const TopChange *t, int ti)
+/* The side's edges as this event leaves them: the ones before the event
+ * (read by the caller, else from the hash, not written yet) with the
+ * edge's change. */
+static bool edges_after(Run *R, const TopChange *t, TopEdges *E)
 {
-    if (!t->k_tops[ti])
-        t->k_tops[ti] = run_sibling(R, t->k_side, "top:", t->C->p[t->C->tops[ti]].short_name);
-    return t->k_tops[ti];
-}
-
-/* The side's edges before the event, in the key's scan order (read by the
- * caller, else from the hash, not written yet). */
-static bool edges_before(Run *R, const TopChange *t, TopEdges *E)
-{
-    if (E->got)
+    if (E->read)
         return true;
     E->R = R;
     if (t->edges && t->edges->read)
         *E = *t->edges;
     else if (!st_hscan(R, t->k_side, edge_one, E))
-        return false;
-    E->got = true;
-    E->read = false;
-    return true;
-}
-
-/* The side's edges as this event leaves them: the ones before the event
- * with the edge's change (E's arrays, shared with the caller's, changed). */
-static bool edges_after(Run *R, const TopChange *t, TopEdges *E)
-{
-    if (E->read)
-        return true;
-    if (!edges_before(R, t, E))
         return false;
     size_t j = 0;
     while (j < E->n && !(E->e[j].len == t->cp.len && memcmp(E->e[j].s, t->cp.s, t->cp.len) == 0))
@@ -173,7 +152,7 @@ static bool update(Run *R, const TopChange *t, TopEdges *E, int ti, ZItem *items
 {
     const ConfRel *C = t->C;
     int i = C->tops[ti], order = C->p[i].order, L = (int)C->p[i].last_n + 1;
-    RedisModuleString *k = top_key(R, t, ti);
+    RedisModuleString *k = t->k_tops[ti];
     bool os = t->old && t->old->set[i], ns = t->neww && t->neww->set[i];
     double pb = 0;
     const Opt *pc = &t->before[1 + 2 * i];
@@ -229,84 +208,34 @@ static bool update(Run *R, const TopChange *t, TopEdges *E, int ti, ZItem *items
     return true;
 }
 
-bool tops_edges(const TopChange *t)
-{
-    if (t->edges_before - (t->old ? 1 : 0) == 0)
-        return false; /* no edge but the event's: each top is it alone, or empty */
-    for (int ti = 0; ti < t->C->ntops; ti++)
-        if (t->edges_after <= t->C->p[t->C->tops[ti]].last_n + 1)
-            return true;
-    return false;
-}
-
-/* The record's edges: E's (before the event), flat '@' counterpart, value. */
-static void pack_edges(Mpack *m, const TopEdges *E)
-{
-    mpack_array(m, 2 * E->n);
-    for (size_t j = 0; j < E->n; j++) {
-        mpack_str2(m, "@", 1, E->e[j].s, E->e[j].len);
-        mpack_str(m, E->val[j], E->vlen[j]);
-    }
-}
-
-/* Top ti after the event into m (its key written); edges: the record
- * carries the side's edges (tops_edges). */
-static bool top_after(Run *R, const TopChange *t, TopEdges *E, int ti, bool edges, Mpack *m)
-{
-    const ConfRel *C = t->C;
-    int i = C->tops[ti], L = (int)C->p[i].last_n + 1;
-    if (t->edges_after <= L && t->edges_before > L && !st_del(R, top_key(R, t, ti)))
-        return false;
-    if (t->edges_after <= L && edges) {
-        /* the top is every edge with the property: the daemon orders the
-         * record's edges */
-        mpack_false(m);
-        return true;
-    }
-    ZItem *items = RedisModule_PoolAlloc(R->ctx, (size_t)(2 * L + 2) * sizeof *items);
-    int z = 0;
-    if (t->edges_after <= L) {
-        z = from_edges(R, t, E, i, L, items);
-    } else if (t->edges_before <= L) { /* created */
-        RedisModuleString *k = top_key(R, t, ti);
-        if (!st_del(R, k))
-            return false;
-        z = from_edges(R, t, E, i, 2 * L, items);
-        if (z >= 0 && !st_zadd_many(R, k, items, z))
-            return false;
-    } else if (!update(R, t, E, ti, items, &z)) {
-        return false;
-    }
-    if (z < 0)
-        return false;
-    pack_top(m, items, z, L);
-    return true;
-}
-
 bool tops_after(Run *R, const TopChange *t, Mpack *m)
 {
+    const ConfRel *C = t->C;
     TopEdges E = {0};
-    bool edges = tops_edges(t), ok = true;
-    Mpack tail = {0};
-    if (edges) {
-        /* packed before the tops change E's arrays; written after them */
-        if (!edges_before(R, t, &E))
-            return false;
-        pack_edges(&tail, &E);
-        if (E.oom || tail.oom) {
-            mpack_free(&tail);
-            snprintf(R->err, sizeof R->err, "ERR relationd: out of memory for the record");
-            R->failed = true;
+    mpack_array(m, (size_t)C->ntops);
+    for (int ti = 0; ti < C->ntops; ti++) {
+        int i = C->tops[ti], L = (int)C->p[i].last_n + 1;
+        RedisModuleString *k = t->k_tops[ti];
+        ZItem *items = RedisModule_PoolAlloc(R->ctx, (size_t)(2 * L + 2) * sizeof *items);
+        int z = 0;
+        if (t->edges_after <= L) {
+            if (t->edges_before > L && !st_del(R, k))
+                return false;
+            z = from_edges(R, t, &E, i, L, items);
+        } else if (t->edges_before <= L) { /* created */
+            if (!st_del(R, k))
+                return false;
+            z = from_edges(R, t, &E, i, 2 * L, items);
+            if (z >= 0 && !st_zadd_many(R, k, items, z))
+                return false;
+        } else if (!update(R, t, &E, ti, items, &z)) {
             return false;
         }
+        if (z < 0)
+            return false;
+        pack_top(m, items, z, L);
     }
-    mpack_array(m, (size_t)t->C->ntops);
-    for (int ti = 0; ti < t->C->ntops && ok; ti++)
-        ok = top_after(R, t, &E, ti, edges, m);
-    if (ok && edges)
-        mpack_raw(m, tail.data, tail.len);
-    mpack_free(&tail);
-    return ok;
+    return true;
 }
 
 bool tops_cut(Run *R, RedisModuleString *key, int order, long long L)

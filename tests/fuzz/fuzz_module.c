@@ -65,7 +65,7 @@ static void try_line(const Conf *c, const char *line, size_t len)
                 abort();
             continue;
         }
-        int side = 2; /* side, tomb (ids, out and tops named from side) */
+        int side = 4 + a.rel->ntops;
         if (a.rel < c->rel || a.rel >= c->rel + c->nrel ||
             nkeys != (both + 1) * (side + a.migrating) || a.half != side + a.migrating)
             abort();
