@@ -8,6 +8,8 @@
 #include "handlers/apply.h"
 #include "lib/log.h"
 #include "handlers/engine_int.h"
+#include "handlers/edge.h"
+#include "handlers/schema.h"
 #include "lib/grow.h"
 #include "handlers/keys.h"
 #include "handlers/resp.h"
@@ -365,8 +367,20 @@ static bool take_replies(Engine *e, Pending *pd, ApplyResult *results, TriggerSe
             char why[128];
             int ri = engine_relation_index(e->cfg, ev->rel);
             const RelationDef *rel = ri >= 0 ? &e->cfg->relations[ri] : ev->rel;
+            /* a top left to the daemon is computed from the record's edges
+             * (packed at the library's positions), this event's edge at
+             * its new weights */
+            EdgeSlots slots = {0};
+            if (ri >= 0) {
+                int nslots;
+                const int *slot = engine_slots(e, ri, &nslots);
+                slots.known = true;
+                memcpy(slots.slot, slot, (size_t)rel->nproperties * sizeof *slot);
+            }
+            const char *cp = s == SIDE_DIRECT ? ev->profile_b : ev->profile_a;
             if (blob->type != REDIS_REPLY_STRING ||
-                !record_decode(blob->str, blob->len, rel, &rec, why, sizeof why)) {
+                !record_decode_side(blob->str, blob->len, rel, &slots, cp, strlen(cp), &rec, why,
+                                    sizeof why)) {
                 /* Not ours to refuse: the event is fine; the entry is left for
                  * an operator and the event's triggers of this side are not
                  * sent. */

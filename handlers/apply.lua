@@ -47,8 +47,8 @@
 --
 -- Tops are bounded: 'top:<p>' exists only while the side's count > L (the
 -- top's limit) and holds a prefix of the order of between min(L, p:count)
--- and 2L edges; a side with count <= L computes its top from its edges (one
--- HGETALL). Ties are ordered by member BYTES (bcmp): Lua's '<' on strings is
+-- and 2L edges; a side with count <= L has its top computed from its edges
+-- (by the daemon, from the record's edges: one HSCAN). Ties are ordered by member BYTES (bcmp): Lua's '<' on strings is
 -- strcoll, which follows the server's locale.
 --
 -- The fence: a call that fails with an error (Redis's, not a refusal)
@@ -81,12 +81,18 @@
 --   {event date, kind (1 attach, 2 change, 3 detach),
 --    the stats fields before (HMGET of hm: strings or false),
 --    old weights (array, false = unset) or false, new weights or false,
---    {the first L of each top after, flat {member, score, ...}}}
+--    {the first L of each top after, flat {member, score, ...}, or false:
+--     the top is every edge of the side with the property (count after <=
+--     L), ordered by the daemon from the edges},
+--    [only with a false top: the side's edges before the event, flat
+--     {'@' .. counterpart, packed value, ...} in HSCAN's order; the
+--     event's own edge is the new weights]}
 -- Redis keeps state; the daemon formats. Numbers are integers: float weights
 -- and totals in millionths. A side costs in the common case (a strengthen
 -- of an edge, the window in the hash): HMGET, then with count > L a ZRANGE
--- and a ZADD per top whose value changes, with count <= L one HGETALL for
--- every top (none when the edge is the side's only one), then HSET of out
+-- and a ZADD per top whose value changes, with count <= L one HSCAN of the
+-- edges for every top (none when the edge is the side's only one; an
+-- HGETALL when a top's zset is created or refilled), then HSET of out
 -- and one HSET of the side (plus GET of the tombstone for a new edge).
 --
 -- Choices where the contract leaves room: with engine.dedup_ids < 7 the hash
@@ -430,6 +436,22 @@ local function scan_edges(C, S)
   end
 end
 
+-- The side's edges before this call's writes, flat {'@' .. counterpart,
+-- packed value, ...} in the order HSCAN gives them (one page for a small
+-- side; the pages of a hashtable side appended in the cursor's order, as
+-- the module's scan of the key gives them).
+local function side_edges(S)
+  local page = call('HSCAN', S.k_side, '0', 'MATCH', '@*', 'COUNT', '1000')
+  local nxt, f = page[1], page[2]
+  while nxt ~= '0' do
+    page = call('HSCAN', S.k_side, nxt, 'MATCH', '@*', 'COUNT', '1000')
+    nxt = page[1]
+    local g, n = page[2], #f
+    for q = 1, #g do f[n + q] = g[q] end
+  end
+  return f
+end
+
 -- Top j's first k entries written as the whole zset key (ZADD).
 local function zadd_top(S, j, key, k)
   local za, ss, ms = S.za, S.ts[j], S.tm[j]
@@ -450,18 +472,15 @@ end
 -- Top j (property i, key) of a side this call changes, cb/ca the side's
 -- count before and after, pcb/pca the count of the property's edges:
 -- writes its key as the bounded-top rule says and returns the record's
--- top. S.tv/tm/tn hold the tops from the edges when a top of the side is
--- small (scan_edges).
+-- top; ca > L (a top of at most L edges after is the record's edges). S.tv/
+-- tm/tn hold the tops from the edges when cb <= L (scan_edges).
 local function top_change(C, S, j, i, key, cb, ca, pcb, pca)
   local L, desc, cp = C.L[i], C.order[i] == 1, S.cp
   local ov, nv = S.wold and S.wold[i], S.wnew and S.wnew[i]
-  if cb <= L or ca <= L then
-    if ca > L then
-      -- the side grows past L: the zset is created
-      zadd_top(S, j, key, S.tn[j])
-    elseif cb > L then
-      call('DEL', key)
-    end
+  if cb <= L then
+    -- the side grows past L (the caller keeps ca <= L to the record's
+    -- edges): the zset is created
+    zadd_top(S, j, key, S.tn[j])
     return record_top(S, j, L)
   end
   if ov == nv then
@@ -919,7 +938,7 @@ local function commit(C, S, keys, date, version)
   -- The tops first: a key of another type there (foreign data) stops the
   -- call before the side's hash changes (the call is made again once it is
   -- removed; these writes are idempotent).
-  local tops = S.tops
+  local tops, edges = S.tops, false
   if kind and S.edges - (old and 1 or 0) == 0 then
     -- no edge but this call's (a limit is at least 1: no top key before
     -- nor after): each top is this edge alone, or empty (what scan_edges
@@ -938,13 +957,21 @@ local function commit(C, S, keys, date, version)
     local cb = S.edges
     local ca = cb + S.dc
     for j = 1, #C.tops do local i = C.tops[j]
-      if cb <= C.L[i] or ca <= C.L[i] then scan_edges(C, S); break end
+      if cb <= C.L[i] and ca > C.L[i] then scan_edges(C, S); break end
     end
     for j = 1, #C.tops do local i = C.tops[j]
-      local ov, nv = old and old[i], new and new[i]
-      local pcb = num(before[C.pos[C.cf[i]]] or '0')
-      local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
-      tops[j] = top_change(C, S, j, i, keys[S.ktomb + j], cb, ca, pcb, pca)
+      if ca <= C.L[i] then
+        -- the top is all the side's edges with the property: the record
+        -- carries the edges (read once), the daemon orders them
+        if cb > C.L[i] then call('DEL', keys[S.ktomb + j]) end
+        if not edges then edges = side_edges(S) end
+        tops[j] = false
+      else
+        local ov, nv = old and old[i], new and new[i]
+        local pcb = num(before[C.pos[C.cf[i]]] or '0')
+        local pca = pcb + (nv and 1 or 0) - (ov and 1 or 0)
+        tops[j] = top_change(C, S, j, i, keys[S.ktomb + j], cb, ca, pcb, pca)
+      end
     end
   end
 
@@ -1009,7 +1036,7 @@ local function commit(C, S, keys, date, version)
   end
 
   local rec = S.rec
-  rec[1], rec[2], rec[3], rec[4], rec[5] = date, kind, before, old, new
+  rec[1], rec[2], rec[3], rec[4], rec[5], rec[7] = date, kind, before, old, new, edges or nil
   local record = cpack(rec)
   call('HSET', S.k_out, S.key, record)
   write_side(S, h, nh, nd)

@@ -112,31 +112,45 @@ void top_build_init(TopBuild *t, TopOrder order, int limit)
     t->limit = limit < 1 ? 1 : limit > TOP_BUILD_MAX ? TOP_BUILD_MAX : limit;
 }
 
-bool top_offer(TopBuild *t, const char *id, size_t len, int64_t value)
+int top_rank(TopOrder order, const TopEntry *e, int n, int limit, const char *id, size_t len,
+             int64_t value)
 {
     /* where it goes: after every entry before it */
-    int at = t->n;
+    int at = n;
     while (at > 0) {
-        const TopEntry *x = &t->e[at - 1];
-        int c = top_cmp(t->order, value, id, len, x->value, x->id, x->len);
+        const TopEntry *x = &e[at - 1];
+        int c = top_cmp(order, value, id, len, x->value, x->id, x->len);
         if (c == 0)
-            return true; /* offered already */
+            return -1; /* offered already */
         if (c > 0)
             break;
         at--;
     }
-    if (at == t->limit)
-        return true; /* after the first limit */
+    return at < limit ? at : -1;
+}
+
+int top_put(TopEntry *e, int n, int limit, int at, const char *id, size_t len, int64_t value)
+{
+    if (n == limit)
+        n--;
+    memmove(&e[at + 1], &e[at], (size_t)(n - at) * sizeof e[0]);
+    e[at] = (TopEntry){id, len, value};
+    return n + 1;
+}
+
+bool top_offer(TopBuild *t, const char *id, size_t len, int64_t value)
+{
+    int at = top_rank(t->order, t->e, t->n, t->limit, id, len, value);
+    if (at < 0)
+        return true; /* offered already, or after the first limit */
     char *copy = malloc(len ? len : 1);
     if (!copy)
         return false;
     if (len)
         memcpy(copy, id, len);
     if (t->n == t->limit)
-        free((char *)t->e[--t->n].id);
-    memmove(&t->e[at + 1], &t->e[at], (size_t)(t->n - at) * sizeof t->e[0]);
-    t->e[at] = (TopEntry){copy, len, value};
-    t->n++;
+        free((char *)t->e[t->n - 1].id);
+    t->n = top_put(t->e, t->n, t->limit, at, copy, len, value);
     return true;
 }
 

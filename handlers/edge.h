@@ -24,7 +24,7 @@
 /* Where each property of a relation is in a packed value: slot[i] the
  * 1-based position of property i (schema.h); known false: no slots (no
  * layout-2 edge can be read). */
-typedef struct {
+typedef struct EdgeSlots {
     bool known;
     int slot[CONFIG_MAX_PROPERTIES];
 } EdgeSlots;
@@ -46,6 +46,16 @@ bool edge_is_layout1(const char *raw, size_t len);
  * (ZREVRANGE); asc: value ascending, then id bytes ascending (ZRANGE). */
 int top_cmp(TopOrder order, int64_t va, const char *a, size_t alen, int64_t vb, const char *b,
             size_t blen);
+
+/* The rank (id, value) takes among the n entries e of a top's order (in
+ * order), the first limit kept: -1 when it ranks past them, or is one of
+ * them already (the same id and value). */
+int top_rank(TopOrder order, const TopEntry *e, int n, int limit, const char *id, size_t len,
+             int64_t value);
+/* (id, value) put at rank at (top_rank's) of the n entries e, at most limit
+ * kept (the last one dropped when full: a copy the caller owns is its to
+ * free first); the new n. The id is not copied. */
+int top_put(TopEntry *e, int n, int limit, int at, const char *id, size_t len, int64_t value);
 
 /* The first `limit` entries of a top's order among the entries offered
  * (the edges with the property set), in order; an entry offered twice (an

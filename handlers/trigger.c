@@ -1,5 +1,6 @@
 /* trigger.c — records decoded, trigger bodies rendered (trigger.h). */
 #include "handlers/trigger.h"
+#include "handlers/edge.h"
 
 #include "lib/grow.h"
 #include "lib/msgpack.h"
@@ -124,6 +125,19 @@ static bool counted(const PropertyDef *p, const EdgeWeights *w, bool has, int i)
     return has && w->set[i] && (p->type != PROP_BOOL || w->w[i] == 1);
 }
 
+/* (id, value) offered to the top of property i after the event: kept among
+ * its first limit entries in the top's order (the id not copied). */
+static void top_offer_entry(const RelationDef *rel, SideRecord *rec, int i, const char *id,
+                            size_t len, int64_t value)
+{
+    const PropertyDef *p = &rel->properties[i];
+    int limit = p->top_limit < CONFIG_MAX_TOP ? p->top_limit : CONFIG_MAX_TOP;
+    TopEntry *e = rec->after.top[i];
+    int at = top_rank(p->top_order, e, rec->after.ntop[i], limit, id, len, value);
+    if (at >= 0)
+        rec->after.ntop[i] = top_put(e, rec->after.ntop[i], limit, at, id, len, value);
+}
+
 /* Zeroes what a record's readers read unconditionally: the tops only up
  * to ntop (10 KiB of entries that a memset per trigger would clear). */
 static void stats_clear(SideStats *s)
@@ -134,18 +148,60 @@ static void stats_clear(SideStats *s)
     memset(s->ntop, 0, sizeof s->ntop);
 }
 
+/* The tops marked in from_edges computed from the record's edges (r at
+ * them: flat field, value), the event's own edge (cp) at its new weights. */
+static bool tops_from_edges(MpReader *r, const RelationDef *rel, const EdgeSlots *slots,
+                            const char *cp, size_t cplen, const bool *from_edges,
+                            SideRecord *rec, char *err, size_t errlen)
+{
+    MpValue v;
+    if (!mp_next(r, &v) || (v.type != MP_ARRAY && !(v.type == MP_MAP && v.len == 0)) ||
+        v.len % 2)
+        return fail(err, errlen, "edges");
+    if (!slots || !slots->known)
+        return fail(err, errlen, "edges of a relation whose packed positions are unknown");
+    for (size_t e = 0; e < v.len; e += 2) {
+        MpValue f, x;
+        if (!mp_next(r, &f) || f.type != MP_STR || !mp_next(r, &x) || x.type != MP_STR)
+            return fail(err, errlen, "an edge");
+        EdgeWeights w;
+        char version[32];
+        bool has_version;
+        if (f.len < 1 || f.s[0] != '@' ||
+            (f.len - 1 == cplen && memcmp(f.s + 1, cp, cplen) == 0) ||
+            !edge_decode(rel, slots, x.s, x.len, &w, version, sizeof version, &has_version))
+            continue; /* the event's own edge (below), or not an edge of ours */
+        for (int i = 0; i < rel->nproperties; i++)
+            if (from_edges[i] && w.set[i])
+                top_offer_entry(rel, rec, i, f.s + 1, f.len - 1, w.w[i]);
+    }
+    for (int i = 0; i < rel->nproperties; i++)
+        if (from_edges[i] && rec->has_new && rec->new_.set[i])
+            top_offer_entry(rel, rec, i, cp, cplen, rec->new_.w[i]);
+    return true;
+}
+
 bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRecord *rec,
                    char *err, size_t errlen)
+{
+    return record_decode_side(data, len, rel, NULL, "", 0, rec, err, errlen);
+}
+
+bool record_decode_side(const void *data, size_t len, const RelationDef *rel,
+                        const EdgeSlots *slots, const char *cp, size_t cplen, SideRecord *rec,
+                        char *err, size_t errlen)
 {
     MpReader r;
     MpValue v;
     int64_t k;
+    bool from_edges[CONFIG_MAX_PROPERTIES] = {false}, any_from_edges = false;
     memset(rec, 0, offsetof(SideRecord, before));
     stats_clear(&rec->before);
     stats_clear(&rec->after);
     mp_reader_init(&r, data, len);
-    if (!mp_next(&r, &v) || v.type != MP_ARRAY || v.len != 6)
-        return fail(err, errlen, "not an array of 6");
+    if (!mp_next(&r, &v) || v.type != MP_ARRAY || (v.len != 6 && v.len != 7))
+        return fail(err, errlen, "not an array of 6 or 7");
+    bool has_edges = v.len == 7;
     if (!mp_next(&r, &v) || v.type != MP_STR)
         return fail(err, errlen, "event date");
     rec->date = v.s;
@@ -188,9 +244,15 @@ bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRec
         if (rel->properties[i].top_order == TOP_NONE)
             continue;
         MpValue a;
-        if (!mp_next(&r, &a) || (a.type != MP_ARRAY && !(a.type == MP_MAP && a.len == 0)))
+        if (!mp_next(&r, &a))
             return fail(err, errlen, "a top");
         j++;
+        if (a.type == MP_BOOL && has_edges) {
+            from_edges[i] = any_from_edges = true; /* from the edges, below */
+            continue;
+        }
+        if (a.type != MP_ARRAY && !(a.type == MP_MAP && a.len == 0))
+            return fail(err, errlen, "a top");
         if (a.len % 2)
             return fail(err, errlen, "a top of odd length");
         for (size_t e = 0; e < a.len; e += 2) {
@@ -211,6 +273,9 @@ bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRec
     for (; j < ntops; j++)
         if (!mp_skip(&r))
             return fail(err, errlen, "tops");
+    if (has_edges && any_from_edges &&
+        !tops_from_edges(&r, rel, slots, cp, cplen, from_edges, rec, err, errlen))
+        return false;
 
     /* The statistics after (a sum out of int64 range is not a record of ours). */
     int64_t dc = (rec->kind == KIND_ATTACH) - (rec->kind == KIND_DETACH);

@@ -73,10 +73,24 @@ typedef struct {
 } SideRecord;
 
 /* Decodes a record (MessagePack, see handlers/apply.lua) of rel; computes
- * the statistics after from those before and the weights. False with a
- * message when it is not a record. */
+ * the statistics after from those before and the weights, and a top the
+ * record leaves to the daemon (false: every edge of the side with the
+ * property) from the record's edges. False with a message when it is not a
+ * record. The tops' ids point into data (or cp), which must outlive rec. */
 bool record_decode(const void *data, size_t len, const RelationDef *rel, SideRecord *rec,
                    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* record_decode of the record of an event on a side whose counterpart is
+ * cp (cplen bytes: its edge among the record's edges is replaced by the
+ * new weights), slots the relation's positions in a packed edge (edge.h);
+ * record_decode is this without them (a record with edges is refused). An
+ * edge of the record that is not one of ours is skipped, as the readers
+ * skip it. */
+struct EdgeSlots;
+bool record_decode_side(const void *data, size_t len, const RelationDef *rel,
+                        const struct EdgeSlots *slots, const char *cp, size_t cplen,
+                        SideRecord *rec, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Appends the side's triggers: attach, change or detach, then one per
  * threshold of that side crossed. */

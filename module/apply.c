@@ -522,13 +522,16 @@ static bool side_write(Run *R, const Conf *cf, SideState *S, SideWrites *W, doub
     return true;
 }
 
-/* The record: {date, kind, before, old, new, {tops after}}; the tops'
- * keys written (top.h). */
+/* The record: {date, kind, before, old, new, {tops after}[, edges]}; the
+ * tops' keys written (top.h). */
 static bool record(Run *R, SideState *S, const ApplyArgs *A, double after)
 {
     const ConfRel *C = S->C;
     Mpack *m = &S->rec;
-    mpack_array(m, 6);
+    TopChange tc = {C, S->k_side, S->k_tops, S->cp, S->edges, after, S->before,
+                    S->has_old ? &S->old : NULL, S->has_new ? &S->neww : NULL, S->packed,
+                    &S->side_edges};
+    mpack_array(m, tops_edges(&tc) ? 7 : 6);
     mpack_str(m, A->date.s, A->date.len);
     mpack_number(m, S->kind);
     mpack_array(m, (size_t)C->nhm);
@@ -540,9 +543,6 @@ static bool record(Run *R, SideState *S, const ApplyArgs *A, double after)
     }
     pack_weights(m, C, S->has_old, &S->old);
     pack_weights(m, C, S->has_new, &S->neww);
-    TopChange tc = {C, S->k_side, S->k_tops, S->cp, S->edges, after, S->before,
-                    S->has_old ? &S->old : NULL, S->has_new ? &S->neww : NULL, S->packed,
-                    &S->side_edges};
     if (!tops_after(R, &tc, m))
         return false;
     if (m->oom) {

@@ -49,7 +49,7 @@ void mpack_array(Mpack *m, size_t n)
         be(m, 0xdd, n, 4);
 }
 
-void mpack_str(Mpack *m, const char *s, size_t len)
+static void str_head(Mpack *m, size_t len)
 {
     if (len < 32)
         be(m, (unsigned char)(0xa0 | len), 0, 0);
@@ -59,7 +59,24 @@ void mpack_str(Mpack *m, const char *s, size_t len)
         be(m, 0xda, len, 2);
     else
         be(m, 0xdb, len, 4);
+}
+
+void mpack_str(Mpack *m, const char *s, size_t len)
+{
+    str_head(m, len);
     put(m, s, len);
+}
+
+void mpack_str2(Mpack *m, const char *a, size_t alen, const char *b, size_t blen)
+{
+    str_head(m, alen + blen);
+    put(m, a, alen);
+    put(m, b, blen);
+}
+
+void mpack_raw(Mpack *m, const void *p, size_t n)
+{
+    put(m, p, n);
 }
 
 void mpack_false(Mpack *m)

@@ -20,6 +20,10 @@ typedef struct {
 
 void mpack_array(Mpack *m, size_t n);
 void mpack_str(Mpack *m, const char *s, size_t len);
+/* One str of the bytes of a then of b. */
+void mpack_str2(Mpack *m, const char *a, size_t alen, const char *b, size_t blen);
+/* Bytes already MessagePack appended as they are. */
+void mpack_raw(Mpack *m, const void *p, size_t n);
 void mpack_false(Mpack *m);
 /* A Lua number: an integer when it is one, else a float. */
 void mpack_number(Mpack *m, double v);

@@ -62,17 +62,29 @@ static void edge_one(void *priv, const char *f, size_t fl, const char *v, size_t
         top_edges_add(priv, f + 1, fl - 1, v, vl);
 }
 
-/* The side's edges as this event leaves them: the ones before the event
- * (read by the caller, else from the hash, not written yet) with the
- * edge's change. */
-static bool edges_after(Run *R, const TopChange *t, TopEdges *E)
+/* The side's edges before the event, in the key's scan order (read by the
+ * caller, else from the hash, not written yet). */
+static bool edges_before(Run *R, const TopChange *t, TopEdges *E)
 {
-    if (E->read)
+    if (E->got)
         return true;
     E->R = R;
     if (t->edges && t->edges->read)
         *E = *t->edges;
     else if (!st_hscan(R, t->k_side, edge_one, E))
+        return false;
+    E->got = true;
+    E->read = false;
+    return true;
+}
+
+/* The side's edges as this event leaves them: the ones before the event
+ * with the edge's change (E's arrays, shared with the caller's, changed). */
+static bool edges_after(Run *R, const TopChange *t, TopEdges *E)
+{
+    if (E->read)
+        return true;
+    if (!edges_before(R, t, E))
         return false;
     size_t j = 0;
     while (j < E->n && !(E->e[j].len == t->cp.len && memcmp(E->e[j].s, t->cp.s, t->cp.len) == 0))
@@ -208,34 +220,84 @@ static bool update(Run *R, const TopChange *t, TopEdges *E, int ti, ZItem *items
     return true;
 }
 
-bool tops_after(Run *R, const TopChange *t, Mpack *m)
+bool tops_edges(const TopChange *t)
+{
+    if (t->edges_before - (t->old ? 1 : 0) == 0)
+        return false; /* no edge but the event's: each top is it alone, or empty */
+    for (int ti = 0; ti < t->C->ntops; ti++)
+        if (t->edges_after <= t->C->p[t->C->tops[ti]].last_n + 1)
+            return true;
+    return false;
+}
+
+/* The record's edges: E's (before the event), flat '@' counterpart, value. */
+static void pack_edges(Mpack *m, const TopEdges *E)
+{
+    mpack_array(m, 2 * E->n);
+    for (size_t j = 0; j < E->n; j++) {
+        mpack_str2(m, "@", 1, E->e[j].s, E->e[j].len);
+        mpack_str(m, E->val[j], E->vlen[j]);
+    }
+}
+
+/* Top ti after the event into m (its key written); edges: the record
+ * carries the side's edges (tops_edges). */
+static bool top_after(Run *R, const TopChange *t, TopEdges *E, int ti, bool edges, Mpack *m)
 {
     const ConfRel *C = t->C;
+    int i = C->tops[ti], L = (int)C->p[i].last_n + 1;
+    RedisModuleString *k = t->k_tops[ti];
+    if (t->edges_after <= L && t->edges_before > L && !st_del(R, k))
+        return false;
+    if (t->edges_after <= L && edges) {
+        /* the top is every edge with the property: the daemon orders the
+         * record's edges */
+        mpack_false(m);
+        return true;
+    }
+    ZItem *items = RedisModule_PoolAlloc(R->ctx, (size_t)(2 * L + 2) * sizeof *items);
+    int z = 0;
+    if (t->edges_after <= L) {
+        z = from_edges(R, t, E, i, L, items);
+    } else if (t->edges_before <= L) { /* created */
+        if (!st_del(R, k))
+            return false;
+        z = from_edges(R, t, E, i, 2 * L, items);
+        if (z >= 0 && !st_zadd_many(R, k, items, z))
+            return false;
+    } else if (!update(R, t, E, ti, items, &z)) {
+        return false;
+    }
+    if (z < 0)
+        return false;
+    pack_top(m, items, z, L);
+    return true;
+}
+
+bool tops_after(Run *R, const TopChange *t, Mpack *m)
+{
     TopEdges E = {0};
-    mpack_array(m, (size_t)C->ntops);
-    for (int ti = 0; ti < C->ntops; ti++) {
-        int i = C->tops[ti], L = (int)C->p[i].last_n + 1;
-        RedisModuleString *k = t->k_tops[ti];
-        ZItem *items = RedisModule_PoolAlloc(R->ctx, (size_t)(2 * L + 2) * sizeof *items);
-        int z = 0;
-        if (t->edges_after <= L) {
-            if (t->edges_before > L && !st_del(R, k))
-                return false;
-            z = from_edges(R, t, &E, i, L, items);
-        } else if (t->edges_before <= L) { /* created */
-            if (!st_del(R, k))
-                return false;
-            z = from_edges(R, t, &E, i, 2 * L, items);
-            if (z >= 0 && !st_zadd_many(R, k, items, z))
-                return false;
-        } else if (!update(R, t, &E, ti, items, &z)) {
+    bool edges = tops_edges(t), ok = true;
+    Mpack tail = {0};
+    if (edges) {
+        /* packed before the tops change E's arrays; written after them */
+        if (!edges_before(R, t, &E))
+            return false;
+        pack_edges(&tail, &E);
+        if (E.oom || tail.oom) {
+            mpack_free(&tail);
+            snprintf(R->err, sizeof R->err, "ERR relationd: out of memory for the record");
+            R->failed = true;
             return false;
         }
-        if (z < 0)
-            return false;
-        pack_top(m, items, z, L);
     }
-    return true;
+    mpack_array(m, (size_t)t->C->ntops);
+    for (int ti = 0; ti < t->C->ntops && ok; ti++)
+        ok = top_after(R, t, &E, ti, edges, m);
+    if (ok && edges)
+        mpack_raw(m, tail.data, tail.len);
+    mpack_free(&tail);
+    return ok;
 }
 
 bool tops_cut(Run *R, RedisModuleString *key, int order, long long L)

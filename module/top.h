@@ -11,7 +11,9 @@
  * top key what the layout says (ZADD/ZREM of the edge, the members past 2L
  * removed, a refill or creation from the side's edges, a DEL when the side
  * falls to L edges), and writes each top's first L into the record m (the
- * flat member, score list of ZRANGE WITHSCORES, scores as Redis replies).
+ * flat member, score list of ZRANGE WITHSCORES, scores as Redis replies),
+ * or, for a top of at most L edges after the event on a side with another
+ * edge, false, the record then ending with the side's edges (tops_edges).
  *
  * Threads: Redis's main thread. Failure: false on a Redis error (a key of
  * another type, a statistic that is not a number), run's message. */
@@ -31,7 +33,8 @@ typedef struct {
     const char **val;
     size_t *vlen;
     size_t n, cap;
-    bool oom, read;
+    bool oom, read; /* read: the caller's scan; in tops_after, the edges after */
+    bool got;       /* tops_after's: the edges before read */
 } TopEdges;
 
 /* One edge added (copied into the pool). */
@@ -49,6 +52,15 @@ typedef struct {
     TopEdges *edges;            /* the edges before the event when read, else NULL */
 } TopChange;
 
+/* Whether the record carries the side's edges (apply.lua, commit): some
+ * top has at most L edges after the event (its entry in the record is
+ * false: the daemon orders the edges), on a side with an edge other than
+ * the event's (else each top is that edge alone, or empty, written out). */
+bool tops_edges(const TopChange *t);
+
+/* The record's tops after the event into m, then (tops_edges) its edges:
+ * flat '@' counterpart, packed value, before the event, in the key's scan
+ * order (HSCAN's: the function's). */
 bool tops_after(Run *R, const TopChange *t, Mpack *m);
 
 /* A full top key cut to the first 2L of its order (ZREMRANGEBYRANK: the

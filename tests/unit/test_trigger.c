@@ -28,6 +28,7 @@
 #include "handlers/event.h"
 #include "lib/jsonbuf.h"
 #include "handlers/trigger.h"
+#include "handlers/edge.h"
 #include "tests/unit/helpers.h"
 
 /* ---- the configuration ---- */
@@ -1232,7 +1233,7 @@ static void test_decode_errors(void **state)
 #define E(what) "bad outbox record: " what
 
     m.len = 0;
-    expect_decode_error(state, &m, E("not an array of 6"));
+    expect_decode_error(state, &m, E("not an array of 6 or 7"));
     m.len = 0;
     w_array(&m, 5);
     w_cstr(&m, DATE);
@@ -1240,18 +1241,19 @@ static void test_decode_errors(void **state)
     w_array(&m, 0);
     w_false(&m);
     w_false(&m);
-    expect_decode_error(state, &m, E("not an array of 6"));
+    expect_decode_error(state, &m, E("not an array of 6 or 7"));
     head(&m, 6);
     w_array(&m, 0);
-    m.p[0] = 0x97; /* 7 elements */
+    m.p[0] = 0x98; /* 8 elements */
     w_false(&m);
-    expect_decode_error(state, &m, E("not an array of 6"));
+    w_false(&m);
+    expect_decode_error(state, &m, E("not an array of 6 or 7"));
     m.len = 0;
     w_cstr(&m, "record");
-    expect_decode_error(state, &m, E("not an array of 6"));
+    expect_decode_error(state, &m, E("not an array of 6 or 7"));
     m.len = 0;
     mp_u8(&m, 0x86); /* a map of 6 */
-    expect_decode_error(state, &m, E("not an array of 6"));
+    expect_decode_error(state, &m, E("not an array of 6 or 7"));
 
     head(&m, 0);
     w_int(&m, 20261128);
@@ -1413,6 +1415,94 @@ static int decode_any(const RelationDef *rel, const Event *ev, const unsigned ch
     return ok;
 }
 
+/* A top left to the daemon (false in the record): ordered from the
+ * record's edges (flat '@' counterpart, packed value), the event's own edge
+ * (counterpart "c") at its new weights; edges that are not ours skipped. */
+static void edges_record(Mp *m, int kind, const char *new_, bool profit_false)
+{
+    m->len = 0;
+    w_array(m, 7);
+    w_cstr(m, DATE);
+    w_int(m, kind);
+    w_strings(m, "5,5,0,5,0,5,-,5,-");
+    w_weights(m, "2000000,9,1,1");
+    w_weights(m, new_);
+    w_array(m, 2);
+    if (profit_false) {
+        w_false(m);
+    } else {
+        w_strings(m, "z,1");
+    }
+    w_false(m);
+    static const char *const edges[] = {
+        "@a", "5000000,3,1,",  "@b", "9;1000000,1,0,1", "@c", "2000000,9,1,1",
+        "@d", ",7,,",          "@e", "x,1",             "@f", "5000000,2",
+        "#w", "12345678"};
+    size_t n = sizeof edges / sizeof edges[0];
+    w_array(m, n);
+    for (size_t i = 0; i < n; i++)
+        w_cstr(m, edges[i]);
+}
+
+static void expect_top(const SideRecord *rec, int i, const char *ids, const int64_t *values)
+{
+    size_t n = strlen(ids);
+    assert_int_equal(rec->after.ntop[i], (int)n);
+    for (size_t j = 0; j < n; j++) {
+        assert_int_equal(rec->after.top[i][j].len, 1);
+        assert_int_equal(rec->after.top[i][j].id[0], ids[j]);
+        assert_int_equal(rec->after.top[i][j].value, values[j]);
+    }
+}
+
+static void test_tops_from_edges(void **state)
+{
+    const RelationDef *ml = rel_of(state, "ml");
+    EdgeSlots slots = {.known = true, .slot = {1, 2, 3, 4}};
+    Mp m = {0};
+    SideRecord rec;
+    char err[128] = "";
+
+    /* a change of c: profit desc (limit 3, a tie by member bytes
+     * descending), purchases asc (limit 2) */
+    edges_record(&m, 2, "3000000,5,1,1", true);
+    assert_true(record_decode_side(m.p, m.len, ml, &slots, "c", 1, &rec, err, sizeof err));
+    expect_top(&rec, 0, "fac", (const int64_t[]){5000000, 5000000, 3000000});
+    expect_top(&rec, 1, "bf", (const int64_t[]){1, 2});
+
+    /* c detached: its stored edge is not counted */
+    edges_record(&m, 3, NULL, true);
+    assert_true(record_decode_side(m.p, m.len, ml, &slots, "c", 1, &rec, err, sizeof err));
+    expect_top(&rec, 0, "fab", (const int64_t[]){5000000, 5000000, 1000000});
+    expect_top(&rec, 1, "bf", (const int64_t[]){1, 2});
+
+    /* c's new value unset for purchases; profit's top given as a list */
+    edges_record(&m, 2, "9000000,-,1,1", false);
+    assert_true(record_decode_side(m.p, m.len, ml, &slots, "c", 1, &rec, err, sizeof err));
+    expect_top(&rec, 0, "z", (const int64_t[]){1});
+    expect_top(&rec, 1, "bf", (const int64_t[]){1, 2});
+
+    /* without the relation's positions: refused */
+    edges_record(&m, 2, "3000000,5,1,1", true);
+    assert_false(record_decode(m.p, m.len, ml, &rec, err, sizeof err));
+    assert_string_equal(err, "bad outbox record: edges of a relation whose packed positions "
+                             "are unknown");
+
+    /* a false top without the edges, edges that are not a flat list */
+    m.len = 0;
+    head(&m, 5);
+    w_array(&m, 1);
+    w_false(&m);
+    assert_false(record_decode_side(m.p, m.len, ml, &slots, "c", 1, &rec, err, sizeof err));
+    assert_string_equal(err, "bad outbox record: a top");
+    m.p[0] = 0x97;
+    w_array(&m, 1);
+    w_cstr(&m, "@a");
+    assert_false(record_decode_side(m.p, m.len, ml, &slots, "c", 1, &rec, err, sizeof err));
+    assert_string_equal(err, "bad outbox record: edges");
+    free(m.p);
+}
+
 static void test_decode_hostile(void **state)
 {
     const RelationDef *th = rel_of(state, "th");
@@ -1482,6 +1572,7 @@ int main(void)
         cmocka_unit_test(test_thresholds_none),
         cmocka_unit_test(test_thresholds_reverse),
         cmocka_unit_test(test_tops),
+        cmocka_unit_test(test_tops_from_edges),
         cmocka_unit_test(test_stats_after),
         cmocka_unit_test(test_parse_int64),
         cmocka_unit_test(test_render_escaping),
