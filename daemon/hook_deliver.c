@@ -529,10 +529,14 @@ static int64_t unix_now_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-/* The age in ms of a stream entry id. */
-static int64_t age_ms(const char *id)
+/* The time (unix ms) of the first entry of an XRANGE reply; 0: none. */
+static int64_t first_entry_ms(const redisReply *r)
 {
-    return unix_now_ms() - strtoll(id, NULL, 10);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
+        r->element[0]->element[0]->type != REDIS_REPLY_STRING)
+        return 0;
+    return strtoll(r->element[0]->element[0]->str, NULL, 10);
 }
 
 /* While the sources catch up a backlog (load.h) a send waits until the
@@ -551,10 +555,7 @@ static bool deferred(Deliverer *d)
         redisReply *r = command(d, 6, argv);
         if (!r)
             return true;
-        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
-            r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-            d->oldest_ms = strtoll(r->element[0]->element[0]->str, NULL, 10);
+        d->oldest_ms = first_entry_ms(r);
         freeReplyObject(r);
         if (d->oldest_ms == 0)
             return false; /* empty: waited on as usual */
@@ -635,10 +636,9 @@ static void *run(void *arg)
             continue;
         }
         /* http: a full batch, or batch_ms after the oldest entry */
-        if (d->def->kind == HOOK_HTTP && r->elements < count &&
-            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
-            r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
-            int64_t wait = d->def->batch_ms - age_ms(r->element[0]->element[0]->str);
+        int64_t first = first_entry_ms(r);
+        if (d->def->kind == HOOK_HTTP && r->elements < count && first != 0) {
+            int64_t wait = d->def->batch_ms - (unix_now_ms() - first);
             if (wait > 0) {
                 freeReplyObject(r);
                 (void)nap(d, wait < POLL_MS ? wait : POLL_MS);
