@@ -683,6 +683,11 @@ bool engine_refused(const Engine *e)
     return e->refused;
 }
 
+bool engine_cluster(const Engine *e)
+{
+    return e->connected && router_connected(e->router) && router_cluster(e->router);
+}
+
 bool engine_ping(Engine *e, char *err, size_t errlen)
 {
     for (int i = 0; i < ENGINE_MAX_PENDING; i++)

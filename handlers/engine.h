@@ -51,6 +51,10 @@ bool engine_sync(Engine *e, char *err, size_t errlen) __attribute__((warn_unused
  * unreachable, or refused (engine_refused). True without a PING while a
  * batch's replies are still due. */
 bool engine_ping(Engine *e, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Whether the engine is connected to a Redis Cluster (false while not
+ * connected). */
+bool engine_cluster(const Engine *e);
+
 /* Whether the last failed connection was Redis refusing redis.url's
  * settings (WRONGPASS, NOAUTH, NOPERM on connecting, a database out of
  * range): a configuration error, not an outage. err then starts with

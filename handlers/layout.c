@@ -269,7 +269,7 @@ bool engine_layout_known(Engine *e, char *err, size_t errlen)
 bool engine_layout_connected(const Engine *e, unsigned long *conn)
 {
     *conn = e->connections;
-    return e->connected && router_connected(e->router) && !router_cluster(e->router);
+    return e->connected && router_connected(e->router);
 }
 
 bool engine_layout_idle(const Engine *e, unsigned long *conn)

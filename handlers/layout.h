@@ -67,8 +67,7 @@ bool engine_layout_known(Engine *e, char *err, size_t errlen) __attribute__((war
  * each new connection: a caller that saw another one since its last check
  * checks again). */
 bool engine_layout_idle(const Engine *e, unsigned long *conn);
-/* Connected now (a batch's replies may be due) to one server, not a
- * cluster; *conn as above. */
+/* Connected now (a batch's replies may be due); *conn as above. */
 bool engine_layout_connected(const Engine *e, unsigned long *conn);
 
 #endif
