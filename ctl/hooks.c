@@ -43,7 +43,7 @@ static const HookDef *hook_arg(const Config *cfg, const char *name)
     return NULL;
 }
 
-/* GET or XLEN of one of the hook's keys (suffix) into out ("" when absent);
+/* GET of one of the hook's keys (suffix) into out ("" when absent);
  * false with err. */
 static bool hook_read(Engine *e, const Config *cfg, const char *hook, const char *cmd,
                       const char *suffix, char *out, size_t len, char *err, size_t errlen)
@@ -82,13 +82,15 @@ static const char *const kinds[] = {"amqp", "kafka", "http"};
 static bool list_row(const Config *cfg, Engine *e, const char *name, const HookDef *def)
 {
     char err[512], len[32], last[32], why[300], when[40], holder[128];
-    if (!hook_read(e, cfg, name, "XLEN", "", len, sizeof len, err, sizeof err) ||
+    long long backlog;
+    if (!engine_hook_backlog(e, cfg, name, &backlog, err, sizeof err) ||
         !hook_read(e, cfg, name, "GET", ":last_success", last, sizeof last, err, sizeof err) ||
         !hook_read(e, cfg, name, "GET", ":disabled", why, sizeof why, err, sizeof err) ||
         !hook_read(e, cfg, name, "GET", ":lease", holder, sizeof holder, err, sizeof err)) {
         fatal(err);
         return false;
     }
+    snprintf(len, sizeof len, "%lld", backlog);
     snprintf(when, sizeof when, "never");
     if (last[0]) {
         time_t t = (time_t)(strtoll(last, NULL, 10) / 1000);
@@ -141,15 +143,17 @@ static int hooks_list(const Config *cfg, Engine *e)
  * deleted (one DEL: they share the hook's slot). */
 static int hooks_drop(const Config *cfg, Engine *e, const char *name)
 {
-    static const char *const suffixes[] = {"", ":last_success", ":disabled", ":lease", ":dead"};
+    static const char *const suffixes[] = {"",      ":length", ":last_success", ":disabled",
+                                           ":lease", ":dead"};
     enum { NKEYS = sizeof suffixes / sizeof suffixes[0] };
-    char err[512], len[32];
+    char err[512];
+    long long len;
     if (configured(cfg, name)) {
         fprintf(stderr, "relationctl hooks drop: hook %s is configured (take it out of hooks "
                 "and restart the daemons first)\n", name);
         return EXIT_USAGE;
     }
-    if (!hook_read(e, cfg, name, "XLEN", "", len, sizeof len, err, sizeof err)) {
+    if (!engine_hook_backlog(e, cfg, name, &len, err, sizeof err)) {
         fatal(err);
         return EXIT_FATAL;
     }
@@ -183,8 +187,8 @@ static int hooks_drop(const Config *cfg, Engine *e, const char *name)
     if (deleted == 0)
         printf("hook %s: nothing in Redis\n", name);
     else
-        printf("hook %s: dropped its backlog of %s triggers and its keys (%lld deleted)\n", name,
-               len, deleted);
+        printf("hook %s: dropped its backlog of %lld triggers and its keys (%lld deleted)\n",
+               name, len, deleted);
     return 0;
 }
 

@@ -78,6 +78,7 @@ typedef struct {
     char *key; /* the stream's key, NUL-terminated */
     char *lease_key;
     char *last_key; /* <stream>:last_success */
+    char *length_key; /* <stream>:length (backlog.h) */
     const char *token; /* this daemon's: "<host>:<pid>:<random>" */
     bool leased;       /* held at the last renewal */
     bool lease_logged; /* another daemon's holding was logged */
@@ -86,9 +87,25 @@ typedef struct {
     bool check_streams; /* the first deliverer: the streams of removed hooks still to log */
     BacklogEntry *batch;
     size_t batch_cap;
-    char **ids; /* the batch's stream entry ids (into the reply) */
-    size_t ids_cap;
+    /* The oldest entry's triggers sent already (an entry is deleted once
+     * all of its triggers are): skip of the entry skip_id. */
+    char skip_id[48];
+    size_t skip;
+    /* Triggers per entry in the last read: XRANGE asks for about a batch. */
+    size_t per_entry;
 } Deliverer;
+
+/* What a batch took of an XRANGE reply: its first `full` entries whole
+ * (deleted once the batch is sent), `counted` triggers of them in entries
+ * that the hook's length key counts (layout 2: field n), then, with
+ * part_id, that entry's triggers up to part_upto. */
+typedef struct {
+    size_t full;
+    long long counted;
+    const char *last_full; /* the id of the last entry taken whole */
+    const char *part_id;
+    size_t part_upto;
+} Taken;
 
 struct HookDeliverers {
     ConfigRef *cfg;
@@ -240,122 +257,145 @@ static void check_streams(Deliverer *d)
         d->check_streams = false;
 }
 
-/* A trigger entry's fields, in the order the appends write them. */
-enum { F_ID, F_BODY, F_KEY, F_RK, F_EVENT_TYPE, NFIELDS };
-static const char *const field_names[NFIELDS] = {"id", "body", "key", "rk", "event_type"};
-
-/* The string values of the fields named field_names in an entry's field
- * list, in one pass (each name's first; the appends' order costs one
- * comparison per field); false when one is missing. */
-static bool fields(const redisReply *f, const redisReply *v[NFIELDS])
-{
-    int found = 0;
-    for (int k = 0; k < NFIELDS; k++)
-        v[k] = NULL;
-    for (size_t i = 0; i + 1 < f->elements && found < NFIELDS; i += 2) {
-        if (f->element[i]->type != REDIS_REPLY_STRING ||
-            f->element[i + 1]->type != REDIS_REPLY_STRING)
-            continue;
-        for (int k = 0; k < NFIELDS; k++)
-            if (!v[k] && strcmp(f->element[i]->str, field_names[k]) == 0) {
-                v[k] = f->element[i + 1];
-                found++;
-                break;
-            }
-    }
-    return found == NFIELDS;
-}
-
 /* An amqp routing key's most bytes (an AMQP short string). */
 #define ROUTING_KEY_MAX 255
 
-/* An entry that cannot be sent set aside, before it is deleted with its
- * batch: appended as it is, with the reason, to <stream>:dead (the same
- * slot), logged, counted as a failure (reason unroutable). False when Redis
- * did not take it (the failure waited out: the batch is read again). */
-static bool set_aside(Deliverer *d, const redisReply *e, const char *reason)
+/* A trigger that cannot be sent set aside, before its entry is deleted:
+ * appended with the reason to <stream>:dead (the same slot; fields reason,
+ * id, body, key, rk, event_type), logged, counted as a failure (reason
+ * unroutable). False when Redis did not take it (the failure waited out:
+ * the batch is read again). */
+static bool set_aside(Deliverer *d, const char *entry, const BacklogEntry *x, const char *reason)
 {
-    const redisReply *f = e->element[1];
-    size_t n = f->elements + 5;
-    const char **argv = malloc(n * sizeof *argv);
-    size_t *lens = malloc(n * sizeof *lens);
     char *dead = malloc(strlen(d->key) + sizeof ":dead");
-    bool ok = argv && lens && dead;
-    if (!ok) {
-        log_at(LOG_ERROR, d->who, "out of memory setting entry %s aside", e->element[0]->str);
+    if (!dead) {
+        log_at(LOG_ERROR, d->who, "out of memory setting entry %s aside", entry);
         (void)nap(d, POLL_MS);
-    } else {
-        sprintf(dead, "%s:dead", d->key);
-        const char *head[] = {"XADD", dead, "*", "reason", reason};
-        for (size_t i = 0; i < 5; i++) {
-            argv[i] = head[i];
-            lens[i] = strlen(head[i]);
-        }
-        for (size_t i = 0; i < f->elements; i++) {
-            bool str = f->element[i]->type == REDIS_REPLY_STRING;
-            argv[5 + i] = str ? f->element[i]->str : "";
-            lens[5 + i] = str ? f->element[i]->len : 0;
-        }
-        char err[512];
-        redisReply *r = NULL;
-        ok = engine_hook_command(d->engine, d->def->name, (int)n, argv, lens, &r, err,
-                                 sizeof err);
-        if (ok && r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, sizeof err, "redis XADD %s: %s", dead, r->str);
-            ok = false;
-        }
-        if (r)
-            freeReplyObject(r);
-        if (ok) {
-            metrics_hook_failure(d->def->name, "unroutable");
-            log_at(LOG_ERROR, d->who, "entry %s of %s cannot be sent (%s): set aside in %s",
-                   e->element[0]->str, d->key, reason, dead);
-        } else {
-            redis_failed(d, err);
-        }
+        return false;
     }
-    free(argv);
-    free(lens);
+    sprintf(dead, "%s:dead", d->key);
+    const char *argv[] = {"XADD", dead, "*", "reason", reason, "id", x->id, "body", x->body,
+                          "key", x->key, "rk", x->rk, "event_type", x->event_type};
+    size_t lens[15];
+    for (int i = 0; i < 15; i++)
+        lens[i] = i == 8 ? x->len : strlen(argv[i]);
+    char err[512];
+    redisReply *r = NULL;
+    bool ok = engine_hook_command(d->engine, d->def->name, 15, argv, lens, &r, err, sizeof err);
+    if (ok && r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, sizeof err, "redis XADD %s: %s", dead, r->str);
+        ok = false;
+    }
+    if (r)
+        freeReplyObject(r);
+    if (ok) {
+        metrics_hook_failure(d->def->name, "unroutable");
+        log_at(LOG_ERROR, d->who, "entry %s of %s cannot be sent (%s): set aside in %s",
+               entry, d->key, reason, dead);
+    } else {
+        redis_failed(d, err);
+    }
     free(dead);
     return ok;
 }
 
-/* The XRANGE reply as the batch; its count (entries of another shape are
- * deleted with the batch, logged; an amqp exchange's entry whose routing
- * key is over ROUTING_KEY_MAX bytes, which a configuration of an earlier
- * release may have written, is set aside first). SIZE_MAX: an entry could
- * not be set aside (nothing is sent, the batch is read again). */
-static size_t take(Deliverer *d, const redisReply *r, size_t *nids)
+/* The value of an entry's field name (the first such), or NULL. */
+static const redisReply *field(const redisReply *f, const char *name)
 {
-    size_t n = 0;
-    *nids = 0;
-    if (!GROW_RESERVE(d->batch, d->batch_cap, r->elements, 16) ||
-        !GROW_RESERVE(d->ids, d->ids_cap, r->elements, 16))
-        return 0;
-    for (size_t i = 0; i < r->elements; i++) {
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (f->element[i]->type == REDIS_REPLY_STRING &&
+            f->element[i + 1]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, name) == 0)
+            return f->element[i + 1];
+    return NULL;
+}
+
+/* One trigger of the entry into the batch (an amqp exchange's whose routing
+ * key is over ROUTING_KEY_MAX bytes, which a configuration of an earlier
+ * release may have written, set aside instead). False: it could not be. */
+static bool take_one(Deliverer *d, const char *entry, const BacklogEntry *x, size_t *n)
+{
+    if (d->def->kind == HOOK_AMQP && strlen(x->rk) > ROUTING_KEY_MAX) {
+        char why[80];
+        snprintf(why, sizeof why, "its routing key is %zu bytes, more than AMQP's %d",
+                 strlen(x->rk), ROUTING_KEY_MAX);
+        return set_aside(d, entry, x, why);
+    }
+    d->batch[*n] = *x;
+    d->batch[*n].hook = d->def->name;
+    (*n)++;
+    return true;
+}
+
+/* Up to count triggers of the XRANGE reply as the batch, in order, from
+ * the oldest entry's first not sent yet (skip); what was taken in *t.
+ * Entries of layout 2 (fields n and t: the packed triggers, backlog.h) and
+ * of the layout before (one trigger: fields id, body, key, rk,
+ * event_type) are read alike; an entry of another shape, or the rest of a
+ * packed text that does not parse, is logged and deleted with the batch.
+ * SIZE_MAX: a trigger could not be set aside, or no memory for the batch
+ * (waited out: nothing is sent, the batch is read again). */
+static size_t take(Deliverer *d, const redisReply *r, size_t count, Taken *t)
+{
+    size_t n = 0, seen = 0, read = 0;
+    *t = (Taken){0, 0, NULL, NULL, 0};
+    if (!GROW_RESERVE(d->batch, d->batch_cap, count, 16)) {
+        log_at(LOG_ERROR, d->who, "out of memory for a batch");
+        (void)nap(d, POLL_MS);
+        return SIZE_MAX;
+    }
+    for (size_t i = 0; i < r->elements && n < count; i++) {
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
             e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
-        d->ids[(*nids)++] = e->element[0]->str;
-        const redisReply *v[NFIELDS];
-        if (!fields(e->element[1], v)) {
-            log_at(LOG_ERROR, d->who, "backlog entry %s of %s is not a trigger (fields id, body, "
-                   "key, rk, event_type): dropped", e->element[0]->str, d->key);
-            continue;
+        const char *id = e->element[0]->str;
+        read++;
+        const redisReply *f = e->element[1], *packed = field(f, "t"), *nf = field(f, "n");
+        size_t skip = i == 0 && d->skip > 0 && strcmp(id, d->skip_id) == 0 ? d->skip : 0;
+        if (packed && nf) {
+            size_t at = 0, q = 0;
+            BacklogEntry x;
+            bool whole = true;
+            while (backlog_unpack(packed->str, packed->len, &at, &x)) {
+                if (q >= skip) {
+                    if (n == count) {
+                        whole = false;
+                        break;
+                    }
+                    if (!take_one(d, id, &x, &n))
+                        return SIZE_MAX;
+                }
+                q++;
+            }
+            seen += q;
+            if (whole && at != packed->len)
+                log_at(LOG_ERROR, d->who, "backlog entry %s of %s: its packed triggers do not "
+                       "parse after %zu of them: the rest is dropped", id, d->key, q);
+            if (!whole) {
+                t->part_id = id;
+                t->part_upto = q;
+                break;
+            }
+            t->counted += strtoll(nf->str, NULL, 10);
+        } else {
+            const redisReply *v[5] = {field(f, "id"), field(f, "body"), field(f, "key"),
+                                      field(f, "rk"), field(f, "event_type")};
+            seen++;
+            if (!v[0] || !v[1] || !v[2] || !v[3] || !v[4]) {
+                log_at(LOG_ERROR, d->who, "backlog entry %s of %s is not a trigger (fields n and "
+                       "t, or id, body, key, rk, event_type): dropped", id, d->key);
+            } else {
+                BacklogEntry x = {d->def->name, v[0]->str, v[1]->str, v[1]->len, v[2]->str,
+                                  v[3]->str, v[4]->str};
+                if (!take_one(d, id, &x, &n))
+                    return SIZE_MAX;
+            }
         }
-        if (d->def->kind == HOOK_AMQP && v[F_RK]->len > ROUTING_KEY_MAX) {
-            char why[80];
-            snprintf(why, sizeof why, "its routing key is %zu bytes, more than AMQP's %d",
-                     v[F_RK]->len, ROUTING_KEY_MAX);
-            if (!set_aside(d, e, why))
-                return SIZE_MAX;
-            continue;
-        }
-        d->batch[n++] = (BacklogEntry){d->def->name,    v[F_ID]->str,  v[F_BODY]->str,
-                                       v[F_BODY]->len,  v[F_KEY]->str, v[F_RK]->str,
-                                       v[F_EVENT_TYPE]->str};
+        t->full = i + 1;
+        t->last_full = id;
     }
+    if (read > 0)
+        d->per_entry = seen / read > 0 ? seen / read : 1;
     return n;
 }
 
@@ -372,20 +412,21 @@ static bool disabled(Deliverer *d, bool *is)
     return false;
 }
 
-/* The backlog metric from an XLEN reply (anything else ignored). */
+/* The backlog metric from the reply of DONE_LUA (anything else ignored). */
 static void note_length(Deliverer *d, const redisReply *r)
 {
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        metrics_hook_backlog(d->def->name, r->integer);
+    long long len;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        backlog_length(r->element[0], r->element[1], &len))
+        metrics_hook_backlog(d->def->name, len);
 }
 
 static void note_backlog(Deliverer *d)
 {
-    const char *argv[] = {"XLEN", d->key};
-    redisReply *r = command(d, 2, argv);
-    note_length(d, r);
-    if (r)
-        freeReplyObject(r);
+    char err[512];
+    long long len;
+    if (engine_hook_backlog(d->engine, d->cfg, d->def->name, &len, err, sizeof err))
+        metrics_hook_backlog(d->def->name, len);
 }
 
 /* The stream entry id just after id ("<ms>-<seq>") into out: XTRIM MINID
@@ -411,39 +452,51 @@ static bool id_after(const char *id, char *out, size_t len)
     return true;
 }
 
-/* The delivered entries deleted, the success noted and the backlog's
- * length taken, in one round trip: XTRIM MINID of the id after the batch's
- * last (the batch is the stream's oldest entries and only the lease holder
- * deletes; entries appended meanwhile have larger ids), SET of
- * :last_success, XLEN. Retried until the XTRIM is taken (false: stopping;
- * the entries are sent again next time); a failed SET or XLEN is logged
- * and waited out as any Redis failure, not retried (under maxmemory a SET
- * is refused, a trim never). */
-static bool done(Deliverer *d, size_t nids, size_t delivered)
+/* After a batch is sent, in one script: the entries it took whole
+ * deleted (XTRIM MINID of the id after the last: the batch is the stream's
+ * oldest entries and only the lease holder deletes; entries appended
+ * meanwhile have larger ids) and their counted triggers taken off the
+ * length key (after the XTRIM, which Redis allows under maxmemory, so that
+ * the DECRBY is too), the length key set to 0 when the stream is empty (or
+ * below 0), the success noted (SET of :last_success; refused under
+ * maxmemory, and then left), and {the length key, XLEN} returned
+ * (backlog_length). KEYS: stream, length, last_success; ARGV: MINID or
+ * "", triggers counted, now (unix ms). */
+static const char DONE_LUA[] =
+    "if ARGV[1] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1]) end "
+    "if ARGV[2] ~= '0' then redis.pcall('DECRBY', KEYS[2], ARGV[2]) end "
+    "redis.pcall('SET', KEYS[3], ARGV[3]) "
+    "local xl = redis.call('XLEN', KEYS[1]) "
+    "local v = redis.call('GET', KEYS[2]) "
+    "if v and v ~= '0' and (xl == 0 or (tonumber(v) or 0) < 0) then "
+    "  redis.pcall('SET', KEYS[2], '0') v = '0' end "
+    "return {v, xl}";
+
+/* What the batch took deleted (DONE_LUA) and the entry taken in part
+ * remembered. Retried until Redis takes it (false: stopping; the batch is
+ * sent again next time). */
+static bool done(Deliverer *d, const Taken *t, size_t delivered)
 {
-    char min[48], ms[24], err[512];
-    if (!id_after(d->ids[nids - 1], min, sizeof min)) {
+    char min[48] = "", ms[24], counted[24], err[512];
+    if (t->full > 0 && !id_after(t->last_full, min, sizeof min)) {
         log_at(LOG_ERROR, d->who, "backlog entry id %s of %s is not <ms>-<seq>: the batch "
-               "stays in the backlog", d->ids[nids - 1], d->key);
+               "stays in the backlog", t->last_full, d->key);
         (void)nap(d, POLL_MS);
         return false;
     }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     snprintf(ms, sizeof ms, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-    const char *trim[] = {"XTRIM", d->key, "MINID", min};
-    const char *set[] = {"SET", d->last_key, ms};
-    const char *len[] = {"XLEN", d->key};
-    static const int argc[] = {4, 3, 2};
-    const char *const *const argv[] = {trim, set, len};
-    redisReply *r[3];
+    snprintf(counted, sizeof counted, "%lld", t->counted);
+    const char *argv[] = {"EVAL", DONE_LUA, "3", d->key, d->length_key, d->last_key, min,
+                          counted, ms};
+    redisReply *r;
     for (;;) {
-        if (!engine_hook_pipeline(d->engine, d->def->name, 3, argc, argv, r, err, sizeof err)) {
+        if (!engine_hook_command(d->engine, d->def->name, 9, argv, NULL, &r, err, sizeof err)) {
             redis_failed(d, err);
-        } else if (r[0]->type == REDIS_REPLY_ERROR) {
-            snprintf(err, sizeof err, "redis XTRIM %s: %s", d->key, r[0]->str);
-            for (int i = 0; i < 3; i++)
-                freeReplyObject(r[i]);
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof err, "redis XTRIM %s: %s", d->key, r->str);
+            freeReplyObject(r);
             redis_failed(d, err);
         } else {
             break;
@@ -453,15 +506,13 @@ static bool done(Deliverer *d, size_t nids, size_t delivered)
     }
     backoff_ok(&d->redis);
     metrics_hook_delivered(d->def->name, delivered, (double)now.tv_sec + now.tv_nsec / 1e9);
-    note_length(d, r[2]);
-    for (int i = 1; i < 3; i++)
-        if (r[i]->type == REDIS_REPLY_ERROR) {
-            snprintf(err, sizeof err, "redis %s: %s", argv[i][0], r[i]->str);
-            redis_failed(d, err);
-            break;
-        }
-    for (int i = 0; i < 3; i++)
-        freeReplyObject(r[i]);
+    note_length(d, r);
+    freeReplyObject(r);
+    d->skip = 0;
+    if (t->part_id && strlen(t->part_id) < sizeof d->skip_id) {
+        memcpy(d->skip_id, t->part_id, strlen(t->part_id) + 1);
+        d->skip = t->part_upto;
+    }
     return true;
 }
 
@@ -575,7 +626,6 @@ static void *run(void *arg)
     size_t count = d->def->kind == HOOK_HTTP ? (size_t)d->def->batch_size
                                              : (size_t)d->cfg->batch_size;
     char count_s[24];
-    snprintf(count_s, sizeof count_s, "%zu", count);
     char err[512];
     struct sched_param sp = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
@@ -614,6 +664,13 @@ static void *run(void *arg)
         bool had = d->leased;
         if (had && deferred(d))
             continue;
+        /* about a batch of triggers: the entries it takes at the last
+         * read's triggers per entry (before any, full ones), and the one
+         * begun: a read of whole-batch entries never holds many batches */
+        size_t want = count / (d->per_entry ? d->per_entry : BACKLOG_ENTRY_MAX) + 1;
+        if (want > count)
+            want = count;
+        snprintf(count_s, sizeof count_s, "%zu", want);
         const char *argv[] = {"XRANGE", d->key, "-", "+", "COUNT", had ? count_s : "1"};
         redisReply *r = command(d, 6, argv);
         if (!r)
@@ -635,9 +692,16 @@ static void *run(void *arg)
             (void)nap(d, LEASE_RENEW_MS);
             continue;
         }
-        /* http: a full batch, or batch_ms after the oldest entry */
+        Taken t;
+        size_t n = take(d, r, count, &t);
+        if (n == SIZE_MAX) {
+            freeReplyObject(r);
+            continue;
+        }
+        /* http: a full batch, or batch_ms after the oldest entry (when the
+         * read reached the stream's end) */
         int64_t first = first_entry_ms(r);
-        if (d->def->kind == HOOK_HTTP && r->elements < count && first != 0) {
+        if (d->def->kind == HOOK_HTTP && n < count && r->elements < want && first != 0) {
             int64_t wait = d->def->batch_ms - (unix_now_ms() - first);
             if (wait > 0) {
                 freeReplyObject(r);
@@ -645,19 +709,8 @@ static void *run(void *arg)
                 continue;
             }
         }
-        size_t nids, n = take(d, r, &nids);
-        if (n == SIZE_MAX) {
-            freeReplyObject(r);
-            continue;
-        }
-        if (nids == 0) {
-            freeReplyObject(r);
-            log_at(LOG_ERROR, d->who, "out of memory for a batch");
-            (void)nap(d, POLL_MS);
-            continue;
-        }
         if (n == 0 || deliver(d, n)) {
-            (void)done(d, nids, n);
+            (void)done(d, &t, n);
             d->oldest_ms = 0; /* the next one is newer */
         } else if (d->leased) {
             next_flag = 0; /* disabled (logged already), or stopping */
@@ -676,8 +729,8 @@ static void free_deliverer(Deliverer *d)
     free(d->key);
     free(d->lease_key);
     free(d->last_key);
+    free(d->length_key);
     free(d->batch);
-    free(d->ids);
 }
 
 HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
@@ -716,9 +769,10 @@ HookDeliverers *hook_deliverers_start(char *err, size_t errlen)
         d->key = backlog_key_string(cfg, d->def->name, "");
         d->lease_key = backlog_key_string(cfg, d->def->name, ":lease");
         d->last_key = backlog_key_string(cfg, d->def->name, ":last_success");
+        d->length_key = backlog_key_string(cfg, d->def->name, ":length");
         d->token = h->token;
         d->check_streams = i == 0;
-        if (!d->key || !d->lease_key || !d->last_key || !(d->engine = engine_create(cfg))) {
+        if (!d->key || !d->lease_key || !d->last_key || !d->length_key || !(d->engine = engine_create(cfg))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }

@@ -128,37 +128,106 @@ static bool collect(Engine *e, size_t n, bool wait, const char *what, redisReply
 
 #define APPEND "XADD to a hook's backlog"
 
-/* The XADDs of the n entries, and the WAIT of redis.wait_replicas, into
- * the engine's buffer; their count. */
+void backlog_pack(JsonBuf *out, const BacklogEntry *x)
+{
+    const char *v[5] = {x->id, x->body, x->key, x->rk, x->event_type};
+    size_t len[5] = {strlen(x->id), x->len, strlen(x->key), strlen(x->rk),
+                     strlen(x->event_type)};
+    for (int i = 0; i < 5; i++) {
+        char head[24];
+        int h = snprintf(head, sizeof head, "%zu:", len[i]);
+        jsonbuf_put(out, head, (size_t)h);
+        jsonbuf_put(out, v[i], len[i]);
+        jsonbuf_char(out, '\0');
+    }
+}
+
+bool backlog_unpack(const char *t, size_t len, size_t *at, BacklogEntry *e)
+{
+    const char *v[5];
+    size_t vlen[5], p = *at;
+    if (p >= len)
+        return false;
+    for (int i = 0; i < 5; i++) {
+        size_t n = 0, digits = 0;
+        while (p < len && t[p] >= '0' && t[p] <= '9' && digits < 10) {
+            n = n * 10 + (size_t)(t[p++] - '0');
+            digits++;
+        }
+        /* the colon, n bytes and the NUL within the text */
+        if (digits == 0 || p >= len || t[p] != ':' || n + 2 > len - p || t[p + 1 + n] != '\0')
+            return false;
+        v[i] = t + p + 1;
+        vlen[i] = n;
+        p += n + 2;
+    }
+    e->id = v[0];
+    e->body = v[1];
+    e->len = vlen[1];
+    e->key = v[2];
+    e->rk = v[3];
+    e->event_type = v[4];
+    *at = p;
+    return true;
+}
+
+/* For each hook of the entries (in the order they first come), the XADDs
+ * of its entries in order and the INCRBY of its length key by their
+ * triggers, and the WAIT of redis.wait_replicas, into the engine's buffer;
+ * their count. */
 static size_t write_appends(Engine *e, const BacklogEntry *x, size_t n)
 {
-    JsonBuf key = {0};
-    const char *hook = NULL;
+    JsonBuf key = {0}, packed = {0};
+    size_t count = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!hook || strcmp(hook, x[i].hook) != 0) {
-            hook = x[i].hook; /* a batch's entries run hook after hook: one key each */
-            jsonbuf_reset(&key);
-            backlog_key(&key, e->cfg, hook, "");
-            if (key.oom)
-                e->cmd.oom = true;
+        const char *hook = x[i].hook;
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++)
+            first = strcmp(x[j].hook, hook) != 0;
+        if (!first)
+            continue;
+        int slot = backlog_slot(hook);
+        jsonbuf_reset(&key);
+        backlog_key(&key, e->cfg, hook, "");
+        size_t stream_len = key.len, m = 0;
+        jsonbuf_cstr(&key, ":length");
+        if (key.oom) {
+            e->cmd.oom = true;
+            break;
         }
-        resp_count(&e->cmd, '*', 13);
-        resp_cstr(&e->cmd, "XADD");
+        for (size_t j = i; j < n;) {
+            size_t k = 0;
+            jsonbuf_reset(&packed);
+            for (; j < n && k < BACKLOG_ENTRY_MAX; j++)
+                if (strcmp(x[j].hook, hook) == 0) {
+                    backlog_pack(&packed, &x[j]);
+                    k++;
+                }
+            if (k == 0)
+                break;
+            if (packed.oom)
+                e->cmd.oom = true;
+            resp_count(&e->cmd, '*', 7);
+            resp_cstr(&e->cmd, "XADD");
+            resp_arg(&e->cmd, key.data, stream_len);
+            resp_cstr(&e->cmd, "*");
+            resp_cstr(&e->cmd, "n");
+            resp_int(&e->cmd, (int64_t)k);
+            resp_cstr(&e->cmd, "t");
+            resp_arg(&e->cmd, packed.data, packed.len);
+            engine_cmd_end(e, slot);
+            count++;
+            m += k;
+        }
+        resp_count(&e->cmd, '*', 3);
+        resp_cstr(&e->cmd, "INCRBY");
         resp_arg(&e->cmd, key.data, key.len);
-        resp_cstr(&e->cmd, "*");
-        resp_cstr(&e->cmd, "id");
-        resp_cstr(&e->cmd, x[i].id);
-        resp_cstr(&e->cmd, "body");
-        resp_arg(&e->cmd, x[i].body, x[i].len);
-        resp_cstr(&e->cmd, "key");
-        resp_cstr(&e->cmd, x[i].key);
-        resp_cstr(&e->cmd, "rk");
-        resp_cstr(&e->cmd, x[i].rk);
-        resp_cstr(&e->cmd, "event_type");
-        resp_cstr(&e->cmd, x[i].event_type);
-        engine_cmd_end(e, backlog_slot(x[i].hook));
+        resp_int(&e->cmd, (int64_t)m);
+        engine_cmd_end(e, slot);
+        count++;
     }
     jsonbuf_free(&key);
+    jsonbuf_free(&packed);
     bool wait = e->cfg->wait_replicas > 0;
     if (wait) {
         /* as after a batch's apply calls: held by enough replicas of every primary */
@@ -168,7 +237,7 @@ static size_t write_appends(Engine *e, const BacklogEntry *x, size_t n)
         resp_int(&e->cmd, e->cfg->redis_timeout_ms / 2);
         engine_cmd_end(e, router_cluster(e->router) ? ROUTER_ALL : ROUTER_ANY);
     }
-    return n + wait;
+    return count + wait;
 }
 
 bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err, size_t errlen)
@@ -279,6 +348,10 @@ bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *
         return false;
     for (int i = 0; i < cfg->nhooks; i++) {
         resp_count(&e->cmd, '*', 2);
+        resp_cstr(&e->cmd, "GET");
+        key_arg(&e->cmd, cfg, cfg->hooks[i].name, ":length");
+        engine_cmd_end(e, backlog_slot(cfg->hooks[i].name));
+        resp_count(&e->cmd, '*', 2);
         resp_cstr(&e->cmd, "XLEN");
         key_arg(&e->cmd, cfg, cfg->hooks[i].name, "");
         engine_cmd_end(e, backlog_slot(cfg->hooks[i].name));
@@ -292,19 +365,66 @@ bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *
         return false;
     bool ok = true;
     for (int i = 0; i < cfg->nhooks; i++) {
-        redisReply *r;
-        if (!engine_read_reply(e, &r, err, errlen))
-            return false;
-        if (r->type == REDIS_REPLY_INTEGER) {
-            len[i] = r->integer;
-        } else if (ok) {
-            snprintf(err, errlen, "redis XLEN of hook %s: %s", cfg->hooks[i].name,
-                     r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
+        redisReply *r[2];
+        for (int k = 0; k < 2; k++)
+            if (!engine_read_reply(e, &r[k], err, errlen)) {
+                if (k == 1)
+                    freeReplyObject(r[0]);
+                return false;
+            }
+        if (!backlog_length(r[0], r[1], &len[i]) && ok) {
+            const redisReply *bad = r[0]->type == REDIS_REPLY_ERROR ? r[0] : r[1];
+            snprintf(err, errlen, "redis GET/XLEN of hook %s's backlog: %s", cfg->hooks[i].name,
+                     bad->type == REDIS_REPLY_ERROR ? bad->str : "not a length");
             ok = false;
         }
-        freeReplyObject(r);
+        freeReplyObject(r[0]);
+        freeReplyObject(r[1]);
     }
     return ok;
+}
+
+bool engine_hook_backlog(Engine *e, const Config *cfg, const char *hook, long long *len,
+                         char *err, size_t errlen)
+{
+    char *stream = backlog_key_string(cfg, hook, ""), *length =
+        backlog_key_string(cfg, hook, ":length");
+    bool ok = stream && length;
+    if (!ok)
+        snprintf(err, errlen, "out of memory");
+    const char *get[] = {"GET", length}, *xlen[] = {"XLEN", stream};
+    static const int argc[] = {2, 2};
+    const char *const *const argv[] = {get, xlen};
+    redisReply *r[2] = {NULL, NULL};
+    ok = ok && engine_hook_pipeline(e, hook, 2, argc, argv, r, err, errlen);
+    if (ok && !backlog_length(r[0], r[1], len)) {
+        const redisReply *bad = r[0]->type == REDIS_REPLY_ERROR ? r[0] : r[1];
+        snprintf(err, errlen, "redis GET/XLEN of hook %s's backlog: %s", hook,
+                 bad->type == REDIS_REPLY_ERROR ? bad->str : "not a length");
+        ok = false;
+    }
+    for (int i = 0; i < 2; i++)
+        if (r[i])
+            freeReplyObject(r[i]);
+    free(stream);
+    free(length);
+    return ok;
+}
+
+bool backlog_length(const redisReply *get, const redisReply *xlen, long long *len)
+{
+    if (get->type == REDIS_REPLY_STRING) {
+        char *end;
+        long long v = strtoll(get->str, &end, 10);
+        if (end == get->str || *end)
+            return false;
+        *len = v < 0 ? 0 : v;
+        return true;
+    }
+    if (get->type != REDIS_REPLY_NIL || xlen->type != REDIS_REPLY_INTEGER)
+        return false;
+    *len = xlen->integer;
+    return true;
 }
 
 char *backlog_key_string(const Config *cfg, const char *hook, const char *suffix)

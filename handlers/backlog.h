@@ -32,6 +32,19 @@ typedef struct {
     const char *event_type; /* relation_<direction>_<kind> */
 } BacklogEntry;
 
+/* Triggers per backlog entry, at most: a batch's triggers for one hook go
+ * in entries of up to this many (layout 2 of the entries). */
+#define BACKLOG_ENTRY_MAX 64
+
+/* An entry's trigger i packed for its field t: the trigger's id, body,
+ * key, rk and event_type, each as "<decimal length>:<bytes>" and a NUL
+ * (binary-safe, and each string NUL-terminated where it lies). */
+void backlog_pack(JsonBuf *out, const BacklogEntry *x);
+/* The next packed trigger of t[*at..len) into e (every string but hook
+ * pointing into t), *at moved past it. False at the end (*at == len) or
+ * when what follows is not a packed trigger (*at != len then). */
+bool backlog_unpack(const char *t, size_t len, size_t *at, BacklogEntry *e);
+
 /* <prefix>{hook:<name>} then suffix ("" or ":disabled") into b. */
 void backlog_key(JsonBuf *b, const Config *cfg, const char *hook, const char *suffix);
 /* The same key as a C string (malloc'ed, the caller's), NULL when out of
@@ -40,9 +53,14 @@ char *backlog_key_string(const Config *cfg, const char *hook, const char *suffix
 /* The cluster slot of the hook's keys. */
 int backlog_slot(const char *hook);
 
-/* XADD of every entry (MAXLEN none: max_backlog pauses consumption, it
- * never trims), pipelined, each to its stream's node; true once every one
- * answered with an entry id (and, with redis.wait_replicas, a WAIT
+/* The triggers appended, in their order, to their hooks' streams (MAXLEN
+ * none: max_backlog pauses consumption, it never trims), pipelined, each
+ * to the node of its hook's slot: for each hook, XADDs of entries of up to
+ * BACKLOG_ENTRY_MAX (fields n, their number, and t, the packed triggers),
+ * then INCRBY of the hook's length key <prefix>{hook:<name>}:length by
+ * their number (after them: a failure between leaves the key short, never
+ * over, until the deliverer finds the stream empty and sets it to 0). True
+ * once every command answered (and, with redis.wait_replicas, a WAIT
  * counted that many replicas). The replies due before them (outbox
  * clearings) are read first; no batch's replies may be due. */
 bool engine_backlog_append(Engine *e, const BacklogEntry *entries, size_t n, char *err,
@@ -81,9 +99,20 @@ bool engine_hook_pipeline(Engine *e, const char *hook, size_t n, const int *argc
                           const char *const *const *argv, redisReply **r, char *err,
                           size_t errlen) __attribute__((warn_unused_result));
 
-/* XLEN of each hook of cfg into len[0..cfg->nhooks), pipelined. */
+/* The backlog of each hook of cfg, in triggers, into len[0..cfg->nhooks),
+ * pipelined: its length key (GET), or, while the stream has none (entries
+ * of the layout before only, one trigger each), its XLEN. */
 bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *err,
                             size_t errlen) __attribute__((warn_unused_result));
+
+/* A hook's backlog in triggers from the replies of GET of its length key
+ * and XLEN of its stream (engine_backlog_lengths); false when either is
+ * not what it should be. */
+bool backlog_length(const redisReply *get, const redisReply *xlen, long long *len);
+
+/* The same for one hook (its slot's node), in one round trip. */
+bool engine_hook_backlog(Engine *e, const Config *cfg, const char *hook, long long *len,
+                         char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Whether the hook is disabled (its :disabled key exists); set or cleared.
  * why: the value kept (the reason, shown by relationctl hooks list). */

@@ -312,16 +312,8 @@ static bool streams_page(Engine *e, int slot, const redisReply *keys, void *ctx,
             continue; /* not one a hook's name makes */
         memcpy(hook, k->str + w->head, n);
         hook[n] = '\0';
-        const char *argv[] = {"XLEN", k->str};
-        redisReply *r;
-        if (!(*ok = engine_hook_command(e, hook, 2, argv, NULL, &r, err, errlen)))
-            return false;
-        long long len = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-        if (len < 0)
-            snprintf(err, errlen, "redis XLEN %s: %s", k->str,
-                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        if (!(*ok = len >= 0))
+        long long len;
+        if (!(*ok = engine_hook_backlog(e, e->cfg, hook, &len, err, errlen)))
             return false;
         go_on = w->each(hook, len, w->ctx);
     }

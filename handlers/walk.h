@@ -64,7 +64,8 @@ bool engine_walk_keys(Engine *e, const JsonBuf *pattern, const char *type, WalkP
 
 /* Every hook's backlog stream in Redis, PREFIX{hook:NAME} (of the type
  * stream), whether the configuration has the hook or not: each NAME passed
- * to each with the stream's length (XLEN); false from each stops the walk.
+ * to each with its backlog in triggers (engine_hook_backlog); false from
+ * each stops the walk.
  * Constant memory. */
 bool engine_hook_streams(Engine *e, bool (*each)(const char *hook, long long len, void *ctx),
                          void *ctx, char *err, size_t errlen) __attribute__((warn_unused_result));

@@ -947,6 +947,17 @@ def outbox_entries(client, prefix):
     return sum(client.hlen(k) for k in client.scan_iter(match=prefix + "*:out", count=1000))
 
 
+def hook_backlog(client, stream):
+    """The triggers waiting in a hook's backlog stream, counted from its
+    entries: an entry's field `n` (layout 2: its packed triggers), or 1 (an
+    entry of one trigger, as the release before wrote them)."""
+    total = 0
+    for _, fields in client.xrange(stream):
+        n = fields.get(b"n", fields.get("n"))
+        total += int(n) if n is not None else 1
+    return total
+
+
 def diff_states(got, want, limit=8):
     problems = []
     for k in sorted(set(got) | set(want)):

@@ -12,7 +12,7 @@ events applied once, in order, by relationctl)."""
 import collections
 import time
 
-from brokers import HttpReceiver, free_port, make_stream, wait_until
+from brokers import HttpReceiver, free_port, hook_backlog, make_stream, wait_until
 from test_hooks import metric, problems_of
 
 BATCH = 64                  # engine.batch_size
@@ -51,8 +51,8 @@ def exact_problems(name, receiver, oracle):
 
 
 def hook_stream_len(h, name):
-    """The hook's backlog in Redis: the stream PREFIX{hook:NAME}."""
-    return h.redis.xlen("%s{hook:%s}" % (h.names.prefix, name))
+    """The hook's backlog in Redis: the triggers in the stream PREFIX{hook:NAME}."""
+    return hook_backlog(h.redis, "%s{hook:%s}" % (h.names.prefix, name))
 
 
 def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons):

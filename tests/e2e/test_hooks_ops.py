@@ -10,8 +10,8 @@ import signal
 import subprocess
 import time
 
-from brokers import (HttpReceiver, KafkaMock, KafkaReader, free_port, http_get, make_stream,
-                     run_relationctl, wait_until)
+from brokers import (HttpReceiver, KafkaMock, KafkaReader, free_port, hook_backlog, http_get,
+                     make_stream, run_relationctl, wait_until)
 from test_hooks import problems_of
 
 
@@ -156,7 +156,7 @@ def test_a_removed_hooks_backlog_is_reported_listed_and_dropped(harness, daemons
     h.feed_kafka(make_stream(120, seed=97, clusters=list(range(4)), tag="rm"))
     h.wait_done()                       # partner refuses connections: its backlog stays
     stream = "%s{hook:partner}" % h.names.prefix
-    backlog = h.redis.xlen(stream)
+    backlog = hook_backlog(h.redis, stream)
     assert backlog > 0
     assert d.stop() == 0, d.log_tail()
     h.config["hooks"] = h.config["hooks"][:1]

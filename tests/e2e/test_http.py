@@ -8,7 +8,8 @@ import re
 
 from redis_server import Server, free_port
 
-from brokers import http_get as get, Event, make_stream, outbox_entries, profiles_of, wait_until
+from brokers import (http_get as get, Event, hook_backlog, make_stream, outbox_entries, profiles_of,
+                     wait_until)
 
 LINE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
 
@@ -149,12 +150,12 @@ def test_backlog_gauge_counts_the_triggers_waiting_for_a_blocked_hook(harness, d
 
         def settled():
             m = scrape(port)
-            return (value(m, "relationd_hook_backlog", hook="default") == h.redis.xlen(stream) > 0
+            return (value(m, "relationd_hook_backlog", hook="default") == hook_backlog(h.redis, stream) > 0
                     and value(m, "relationd_outbox_entries") == 0 == outbox_in_redis(h))
         wait_until(settled, timeout=30, interval=0.1,
                    message=lambda: "backlog gauge %r, Redis %d; outbox gauge %r, Redis %d" % (
                        value(scrape(port), "relationd_hook_backlog", hook="default"),
-                       h.redis.xlen(stream), value(scrape(port), "relationd_outbox_entries"),
+                       hook_backlog(h.redis, stream), value(scrape(port), "relationd_outbox_entries"),
                        outbox_in_redis(h)))
         metrics = scrape(port)
         for conn in ("redis", "kafka"):
@@ -162,6 +163,6 @@ def test_backlog_gauge_counts_the_triggers_waiting_for_a_blocked_hook(harness, d
     h.wait_done()
     wait_until(lambda: value(scrape(port), "relationd_hook_backlog", hook="default") == 0,
                timeout=30)
-    assert h.redis.xlen(stream) == 0
+    assert hook_backlog(h.redis, stream) == 0
     h.check()
     assert d.stop() == 0, d.log_tail()

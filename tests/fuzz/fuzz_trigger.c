@@ -2,10 +2,12 @@
  * call returns (MessagePack). A record that does not decode is refused with a
  * message; one that decodes (its tops from edges too: record_decode_side)
  * renders triggers that are valid JSON objects with
- * their routing key, and a `relationctl stats` body that is valid JSON. No
+ * their routing key, and a `relationctl stats` body that is valid JSON. The
+ * same bytes as a hook backlog entry's packed triggers read within them. No
  * crash, leak or read out of bounds. */
 #include "config/config.h"
 #include "handlers/event.h"
+#include "handlers/backlog.h"
 #include "handlers/trigger.h"
 #include "handlers/edge.h"
 
@@ -48,6 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char err[CONFIG_ERR_MAX];
         cfg = config_parse(CONFIG, err, sizeof err);
         if (!cfg || !event_parse(cfg, EVENT, strlen(EVENT), &ev, err, sizeof err))
+            abort();
+    }
+    /* the same bytes as a backlog entry's packed triggers (handlers/backlog.h,
+     * read by the deliverers from Redis): every string read lies within them,
+     * NUL-terminated there */
+    size_t at = 0;
+    BacklogEntry x;
+    while (backlog_unpack((const char *)data, size, &at, &x)) {
+        const char *end = (const char *)data + size;
+        if (at > size || x.body + x.len >= end || x.body[x.len] != '\0' ||
+            x.event_type + strlen(x.event_type) >= end)
             abort();
     }
     const RelationDef *rel = &cfg->relations[0];
