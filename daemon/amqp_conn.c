@@ -289,9 +289,9 @@ bool amqp_conn_flow_frame(AmqpFlow *f, const amqp_frame_t *frame)
         snprintf(f->reason, sizeof f->reason, "%.*s", (int)m->reason.len,
                  (const char *)m->reason.bytes);
         f->since_ms = clock_now_ms();
+        flow_set(f, true); /* before the log line: whoever reads it finds /readyz says so */
         log_at(LOG_WARN, f->who, "%s: RabbitMQ blocked the connection (%s, a resource alarm): "
                "publishing waits until the alarm clears", f->name, f->reason);
-        flow_set(f, true);
         return true;
     }
     if (frame->payload.method.id == AMQP_CONNECTION_UNBLOCKED_METHOD) {

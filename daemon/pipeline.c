@@ -28,7 +28,6 @@ typedef enum {
     STAGE_FREE,     /* not in use */
     STAGE_SENT,     /* calls written to Redis (or their writing failed: applied later) */
     STAGE_APPLIED,  /* results in hand, triggers rendered */
-    STAGE_APPENDED, /* its appends written to Redis, their replies not read yet */
     STAGE_PUBLISHED /* triggers appended to the hooks' backlogs */
 } Stage;
 
@@ -70,11 +69,6 @@ struct Pipeline {
      * at run time), held for its life. */
     Engine *appends;
     ConfigRef *appends_cfg;
-    /* The batch whose appends were written without their replies read
-     * (STAGE_APPENDED), or NULL: at most one, as a batch's appends go only
-     * once the batch before's are confirmed (appends_settle), so that
-     * appending a failed batch's triggers again keeps the streams' order. */
-    PipelineBatch *append_due;
     RedisLink redis;
     Backoff memory;
     /* Backpressure: the hooks' backlogs read every BACKLOG_CHECK_MS; full:
@@ -241,7 +235,6 @@ bool redis_link_idle(RedisLink *l)
 }
 
 static bool layout_check(Pipeline *p);
-static bool appends_settle(Pipeline *p);
 
 bool pipeline_connect(Pipeline *p)
 {
@@ -371,7 +364,6 @@ static bool backlog_check(Pipeline *p)
     char err[512];
     if (!len)
         return p->backlog_full;
-    (void)appends_settle(p); /* their connection's replies first */
     if (!engine_backlog_lengths(p->appends, cfg, len, err, sizeof err)) {
         log_at(LOG_DEBUG, p->who, "reading the hooks' backlogs: %s", err);
         free(len);
@@ -435,7 +427,6 @@ void pipeline_idle(Pipeline *p)
     char err[256];
     if (!engine_sync(p->engine, err, sizeof err))
         log_at(LOG_WARN, p->who, "%s", err);
-    (void)appends_settle(p); /* the last batch's triggers to the live streams */
     if (redis_link_idle(&p->redis)) {
         (void)layout_check(p);
         (void)backlog_check(p); /* /readyz and the gauge follow the backlogs while idle */
@@ -680,99 +671,26 @@ static bool backlog_entries(PipelineBatch *b)
     return true;
 }
 
-/* The batch's backlog entries built, waiting out a lack of memory. False
- * past the drain deadline. */
-static bool entries_with_backoff(Pipeline *p, PipelineBatch *b)
-{
-    char err[512];
-    while (!backlog_entries(b)) {
-        snprintf(err, sizeof err, "out of memory for the backlog entries of %zu triggers",
-                 b->triggers.n);
-        if (!backoff_failed(&p->memory, err))
-            return false;
-    }
-    backoff_ok(&p->memory);
-    return true;
-}
-
 /* Appends the batch's triggers to the hooks' backlogs until Redis took
- * every one (its entries built). False past the drain deadline. */
+ * every one. False past the drain deadline. */
 static bool append_with_backoff(Pipeline *p, PipelineBatch *b)
 {
     char err[512];
-    while (!engine_backlog_append(p->appends, b->bl, b->nbl, err, sizeof err))
-        if (!redis_link_failed(&p->redis, err))
-            return false;
-    redis_link_ok(&p->redis);
-    return true;
-}
-
-/* The batch's triggers are in the hooks' backlogs: they go to the live
- * streams too (GET /v1/triggers/stream; nothing when nobody listens). */
-static void stored(PipelineBatch *b)
-{
-    trigger_feed_post(&b->triggers);
-    b->stage = STAGE_PUBLISHED;
-}
-
-/* The appends of the batch whose replies are due (append_due) confirmed:
- * their replies read, or, when they failed, the batch's triggers appended
- * again in full (at least once, with the same trigger ids, and in order:
- * nothing was appended behind them). False only past the drain deadline:
- * the batch is then abandoned (left unacknowledged). */
-static bool appends_settle(Pipeline *p)
-{
-    PipelineBatch *b = p->append_due;
-    char err[512];
-    if (!b)
-        return true;
-    p->append_due = NULL;
-    if (!engine_backlog_append_confirm(p->appends, err, sizeof err) &&
-        (!redis_link_failed(&p->redis, err) || !append_with_backoff(p, b))) {
-        b->abandoned = true;
-        return false;
-    }
-    stored(b);
-    return true;
-}
-
-/* b's appends, if they are the ones due, forgotten with their connection
- * (b is given up: its redelivery appends its triggers again). */
-static void appends_forget(Pipeline *p, const PipelineBatch *b)
-{
-    if (p->append_due == b) {
-        engine_backlog_append_cancel(p->appends);
-        p->append_due = NULL;
-    }
-}
-
-/* Appends the batch's triggers: written without waiting for their replies
- * (STAGE_APPENDED; read by appends_settle before the next batch's appends,
- * the backlogs' lengths or the batch's completion), once the appends'
- * connection is up and to one server; else appended and confirmed now
- * (on a cluster each reply is read, redirections followed, before more
- * goes). False past the drain deadline. */
-static bool batch_append(Pipeline *p, PipelineBatch *b)
-{
-    char err[512];
-    unsigned long conn;
-    if (!appends_settle(p))
-        return false;
-    if (!entries_with_backoff(p, b))
-        return false;
-    if (b->nbl > 0 && engine_layout_connected(p->appends, &conn) &&
-        !engine_cluster(p->appends)) {
-        if (engine_backlog_append_send(p->appends, b->bl, b->nbl, err, sizeof err)) {
-            b->stage = STAGE_APPENDED;
-            p->append_due = b;
-            return true;
+    for (;;) {
+        if (!backlog_entries(b)) {
+            snprintf(err, sizeof err, "out of memory for the backlog entries of %zu triggers",
+                     b->triggers.n);
+            if (!backoff_failed(&p->memory, err))
+                return false;
+            continue;
         }
+        backoff_ok(&p->memory);
+        if (engine_backlog_append(p->appends, b->bl, b->nbl, err, sizeof err))
+            break;
         if (!redis_link_failed(&p->redis, err))
             return false;
     }
-    if (!append_with_backoff(p, b))
-        return false;
-    stored(b);
+    redis_link_ok(&p->redis);
     return true;
 }
 
@@ -831,15 +749,25 @@ static bool batch_read(Pipeline *p, PipelineBatch *b)
     return true;
 }
 
+/* The batch's triggers are in the hooks' backlogs: they go to the live
+ * streams too (GET /v1/triggers/stream; nothing when nobody listens). */
+static void stored(PipelineBatch *b)
+{
+    trigger_feed_post(&b->triggers);
+    b->stage = STAGE_PUBLISHED;
+}
+
 /* Reads the batch's results when not read yet and appends its triggers to
- * the hooks' backlogs (batch_append). False only once the drain deadline
- * has passed. */
+ * the hooks' backlogs. False only once the drain deadline has passed. */
 static bool batch_publish(Pipeline *p, PipelineBatch *b)
 {
     if (b->stage == STAGE_SENT && !batch_read(p, b))
         return false;
-    if (b->stage == STAGE_APPLIED && !batch_append(p, b))
-        return false;
+    if (b->stage == STAGE_APPLIED) {
+        if (!append_with_backoff(p, b))
+            return false;
+        stored(b);
+    }
     return true;
 }
 
@@ -853,8 +781,7 @@ static bool batch_finish(Pipeline *p, PipelineBatch *b)
 {
     char err[512];
     bool ok = false;
-    if (b->abandoned || (b->stage == STAGE_SENT && !batch_publish(p, b)) ||
-        (b->stage == STAGE_APPENDED && !appends_settle(p)))
+    if (b->abandoned || (b->stage == STAGE_SENT && !batch_publish(p, b)))
         goto done;
     if (b->triggers.n > 0 && b->nev > 0) {
         /* In the backlogs: the outbox entries go. Their replies are read with the
@@ -898,7 +825,6 @@ static bool batch_finish(Pipeline *p, PipelineBatch *b)
     }
     ok = true;
 done:
-    appends_forget(p, b);
     slot_release(b);
     return ok;
 }
@@ -912,7 +838,6 @@ static void batch_abandon(Pipeline *p, PipelineBatch *b)
      * calls; the redelivery finds them as duplicates). */
     if (b->stage == STAGE_SENT && b->sent_ok)
         engine_cancel(p->engine, b->events, b->nev);
-    appends_forget(p, b);
     slot_release(b);
 }
 

@@ -38,12 +38,6 @@ static void key_arg(JsonBuf *cmd, const Config *cfg, const char *hook, const cha
     jsonbuf_free(&k);
 }
 
-/* Whether backlog appends sent on the connection still have replies due. */
-static bool appends_due(const Engine *e)
-{
-    return e->appends_due > 0 && e->connected && e->connections == e->appends_conn;
-}
-
 /* Connected, nothing due ahead: the replies of earlier groups read. */
 static bool ready(Engine *e, char *err, size_t errlen)
 {
@@ -52,10 +46,6 @@ static bool ready(Engine *e, char *err, size_t errlen)
             snprintf(err, errlen, "redis: a batch's replies are still due");
             return false;
         }
-    if (appends_due(e)) {
-        snprintf(err, errlen, "redis: the replies of backlog appends are still due");
-        return false;
-    }
     return engine_connect(e, err, errlen) && engine_read_groups(e, false, err, errlen);
 }
 
@@ -81,9 +71,6 @@ static bool reply_ok(const Engine *e, const redisReply *r, bool wait_reply, cons
  * be an error (its text in err); with last, the last reply is the caller's
  * instead; with wait, the last command is a WAIT that must count
  * redis.wait_replicas. A refusal drops the connection. */
-static bool collect(Engine *e, size_t n, bool wait, const char *what, redisReply **last,
-                    char *err, size_t errlen);
-
 static bool run(Engine *e, size_t n, bool wait, const char *what, redisReply **last, char *err,
                 size_t errlen)
 {
@@ -94,13 +81,6 @@ static bool run(Engine *e, size_t n, bool wait, const char *what, redisReply **l
     }
     if (!engine_flush(e, err, errlen))
         return false;
-    return collect(e, n, wait, what, last, err, errlen);
-}
-
-/* The replies of n commands flushed, read as run says. */
-static bool collect(Engine *e, size_t n, bool wait, const char *what, redisReply **last,
-                    char *err, size_t errlen)
-{
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
         redisReply *r;
@@ -248,50 +228,6 @@ bool engine_backlog_append(Engine *e, const BacklogEntry *x, size_t n, char *err
         return false;
     size_t count = write_appends(e, x, n);
     return run(e, count, e->cfg->wait_replicas > 0, APPEND, NULL, err, errlen);
-}
-
-bool engine_backlog_append_send(Engine *e, const BacklogEntry *x, size_t n, char *err,
-                                size_t errlen)
-{
-    if (n == 0)
-        return true;
-    if (!ready(e, err, errlen))
-        return false;
-    size_t count = write_appends(e, x, n);
-    if (e->cmd.oom || e->marks_oom) {
-        snprintf(err, errlen, "redis: out of memory for %s", APPEND);
-        engine_drop(e);
-        return false;
-    }
-    if (!engine_flush(e, err, errlen))
-        return false;
-    e->appends_due = count;
-    e->appends_wait = e->cfg->wait_replicas > 0;
-    e->appends_conn = e->connections;
-    return true;
-}
-
-bool engine_backlog_append_confirm(Engine *e, char *err, size_t errlen)
-{
-    size_t n = e->appends_due;
-    if (n == 0)
-        return true;
-    bool due = appends_due(e);
-    e->appends_due = 0;
-    if (!due) {
-        snprintf(err, errlen, "redis: the connection was lost before the replies of the "
-                 "backlog appends were read");
-        return false;
-    }
-    return collect(e, n, e->appends_wait, APPEND, NULL, err, errlen);
-}
-
-void engine_backlog_append_cancel(Engine *e)
-{
-    bool due = appends_due(e);
-    e->appends_due = 0;
-    if (due)
-        engine_drop(e);
 }
 
 bool engine_hook_command(Engine *e, const char *hook, int argc, const char **argv,

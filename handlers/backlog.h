@@ -66,24 +66,6 @@ int backlog_slot(const char *hook);
 bool engine_backlog_append(Engine *e, const BacklogEntry *entries, size_t n, char *err,
                            size_t errlen) __attribute__((warn_unused_result));
 
-/* The same XADDs (and WAIT) written to Redis without reading their
- * replies, so that the caller goes on while Redis appends them; the
- * replies are read by engine_backlog_append_confirm, before anything else
- * is sent on the engine's connection (every other call here refuses while
- * they are due). False when they could not be written (the connection
- * dropped: any prefix of them may be appended). */
-bool engine_backlog_append_send(Engine *e, const BacklogEntry *entries, size_t n, char *err,
-                                size_t errlen) __attribute__((warn_unused_result));
-/* The replies of the appends sent last: true when every one answered with
- * an entry id (and the WAIT counted), or none was due; false (the reason
- * in err) when an append failed or the connection was lost meanwhile: any
- * prefix of them may be appended; append them again. */
-bool engine_backlog_append_confirm(Engine *e, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-/* The appends sent last forgotten unread: the connection goes with their
- * replies (the next call connects again). */
-void engine_backlog_append_cancel(Engine *e);
-
 /* One command to the node of hook's slot: argv[0..argc) (each a C string
  * or, with lens, lens[i] bytes), its reply in *r (an error reply is
  * returned as a reply, true). The replies due before it are read first. */

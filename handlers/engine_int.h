@@ -90,12 +90,6 @@ struct Engine {
     /* Connections made (layout.c: the layout key is checked again on a
      * new one), and the one a reader checked it on. */
     unsigned long connections, layout_conn;
-    /* Backlog appends sent without their replies read (backlog.c,
-     * engine_backlog_append_send): how many replies are due, whether the
-     * last is a WAIT's, and the connection they went on. */
-    size_t appends_due;
-    bool appends_wait;
-    unsigned long appends_conn;
     /* The keyspace's layout version as last read (layout.c): 0 not known
      * yet; while it is not 2, the apply calls name layout 1's seen key too
      * (the side may still be in layout 1). */
