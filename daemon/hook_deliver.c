@@ -1,6 +1,8 @@
 /* hook_deliver.c — one deliverer thread per hook (hook_deliver.h): read the
- * oldest entries of the hook's stream, send them, delete them once taken
- * (XTRIM MINID, with the success and the length in the same round trip);
+ * oldest entries of the hook's stream, send up to a batch of their triggers,
+ * delete the entries sent whole once taken (one script: XTRIM MINID, the
+ * length key, the success, the backlog read back), an entry sent in part
+ * finished by the next batch;
  * only while this daemon holds the hook's lease (one deliverer per stream
  * among the daemons sharing the Redis); while the sources catch up a
  * backlog (load.h), a send waits up to the hook's defer_ms. The threads run

@@ -2,13 +2,14 @@
  * of the configuration, each with its own Redis connection (an Engine) and
  * its own destination (hook_sink.h). A deliverer reads its hook's backlog
  * (the stream <prefix>{hook:<name>}, handlers/backlog.h) from its oldest
- * entry, COUNT batch_size (http) or engine.batch_size (amqp, kafka)
- * (an empty stream is waited on with XREAD BLOCK, at most 1 s), sends
- * the batch, and once the destination took it deletes those entries (XTRIM
- * MINID just past the batch's last id: the batch is the stream's oldest
- * entries, and only the lease holder deletes), notes the success
- * (<prefix>{hook:<name>}:last_success, unix ms) and reads the backlog's
- * length (XLEN), the three in one round trip. A
+ * entry, about batch_size (http) or engine.batch_size (amqp, kafka)
+ * triggers (an empty stream is waited on with XREAD BLOCK, at most 1 s),
+ * sends up to that many as one batch, and once the destination took it
+ * deletes the entries it took whole (XTRIM MINID just past the last: the
+ * batch is the stream's oldest entries, and only the lease holder deletes)
+ * with their triggers off the length key, notes the success
+ * (<prefix>{hook:<name>}:last_success, unix ms) and reads the backlog back,
+ * in one script; an entry sent in part is finished by the next batch. A
  * failed send waits the destination's back-off and sends the same batch
  * again; an http 410 sets <prefix>{hook:<name>}:disabled (logged at error
  * level) and the deliverer then waits until that key is deleted (relationctl

@@ -66,7 +66,8 @@ bool metrics_kafka_lag_total(long long *total);
 /* Action hooks (one deliverer thread each, daemon/hooks.h): listed at 0,
  * n triggers delivered at now_s (unix seconds: the last success), a failed
  * attempt by reason (hook_http's reasons, "connect", "broker", "memory",
- * "redis"), the backlog's length (XLEN). At most 64 hooks are counted. */
+ * "redis"), the backlog's length in triggers (backlog.h). At most 64 hooks are
+ * counted. */
 void metrics_hook_list(const char *hook);
 void metrics_hook_delivered(const char *hook, unsigned long n, double now_s);
 void metrics_hook_failure(const char *hook, const char *reason);

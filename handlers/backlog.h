@@ -1,8 +1,11 @@
 /* backlog.h — the durable backlog of each action hook: a Redis Stream
- * <prefix>{hook:<name>} (one entry per trigger: fields id, body, key, rk,
- * event_type), its disabled flag <prefix>{hook:<name>}:disabled, and the
- * commands that write and read them on an engine's connection (on a cluster
- * to the node of the hook's own slot, the hash tag {hook:<name>}).
+ * <prefix>{hook:<name>} (entries of up to BACKLOG_ENTRY_MAX triggers: fields
+ * n and t, backlog_pack; an earlier release's entries hold one trigger as
+ * fields id, body, key, rk, event_type), its length in triggers
+ * <prefix>{hook:<name>}:length, its disabled flag
+ * <prefix>{hook:<name>}:disabled, and the commands that write and read them
+ * on an engine's connection (on a cluster to the node of the hook's own
+ * slot, the hash tag {hook:<name>}).
  *
  * Ownership: the caller's buffers and replies (freeReplyObject) stay the
  * caller's. Threads: the engine's (one thread per engine). Failure: every
