@@ -6,7 +6,9 @@
  * only while this daemon holds the hook's lease (one deliverer per stream
  * among the daemons sharing the Redis); while the sources catch up a
  * backlog (load.h), a send waits up to the hook's defer_ms. The threads run
- * SCHED_IDLE (else DELIVERER_NICER nice levels below the daemon). */
+ * DELIVERER_NICER nice levels below the daemon (never SCHED_IDLE: a thread
+ * that only runs on an idle core could be held past its lease on a busy
+ * machine). */
 #include "daemon/hook_deliver.h"
 #include "daemon/backoff.h"
 #include "daemon/hook_sink.h"
@@ -23,7 +25,6 @@
 #include <hiredis/hiredis.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/random.h>
 #include <unistd.h>
 #include <stdatomic.h>
@@ -60,10 +61,12 @@ static const char LEASE_RELEASE[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
 
-/* How much nicer a deliverer thread is than the daemon where SCHED_IDLE is
- * refused: under a backlog the CPU goes to applying and acknowledging
- * first and the hooks catch up with what is left; a machine with CPU to
- * spare delivers at once. */
+/* How much nicer a deliverer thread is than the daemon: under a backlog
+ * the CPU goes to applying and acknowledging first and the hooks catch up
+ * with what is left (a thread 5 levels nicer still gets about a quarter of
+ * a contended core, so its lease, renewed every LEASE_RENEW_MS, does not
+ * lapse however busy the machine); a machine with CPU to spare delivers at
+ * once. */
 #define DELIVERER_NICER 5
 
 typedef struct {
@@ -629,13 +632,13 @@ static void *run(void *arg)
                                              : (size_t)d->cfg->batch_size;
     char count_s[24];
     char err[512];
-    struct sched_param sp = {0};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
-        errno = 0;
-        int nice = getpriority(PRIO_PROCESS, 0);
-        if (errno != 0 || setpriority(PRIO_PROCESS, (id_t)gettid(), nice + DELIVERER_NICER) != 0)
-            log_at(LOG_DEBUG, d->who, "delivering at the daemon's priority (nice not raised)");
-    }
+    char comm[16]; /* the thread's name in ps -L and top -H: "hook:<name>", cut to 15 bytes */
+    snprintf(comm, sizeof comm, "hook:%s", d->def->name);
+    (void)pthread_setname_np(pthread_self(), comm);
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0 || setpriority(PRIO_PROCESS, (id_t)gettid(), nice + DELIVERER_NICER) != 0)
+        log_at(LOG_DEBUG, d->who, "delivering at the daemon's priority (nice not raised)");
     if (!hook_sink_connect(d->sink, err, sizeof err))
         log_at(LOG_WARN, d->who, "%s (retried with the first batch)", err);
     note_backlog(d);

@@ -10,6 +10,7 @@ receives is compared with the oracle's triggers (brokers.Oracle: the same
 events applied once, in order, by relationctl)."""
 
 import collections
+import os
 import time
 
 from brokers import HttpReceiver, free_port, hook_backlog, make_stream, wait_until
@@ -220,3 +221,41 @@ def test_a_steady_flow_is_no_backlog(harness, daemons):
         assert d.stop() == 0, d.log_tail()
     finally:
         held.stop()
+
+
+def test_the_deliverers_run_nicer_than_the_daemon_never_idle_only(harness, daemons):
+    """Each hook's deliverer is a thread named hook:<name> (ps -L, top -H),
+    scheduled like the rest of the daemon (SCHED_OTHER, not SCHED_IDLE: a
+    thread that runs only on an idle core could be held past its lease on a
+    busy machine) 5 nice levels below the daemon's other threads."""
+    h = harness(kafka=True)
+    receivers, _ = configure(h, {"partner": 0, "crm": FAR})
+    try:
+        d = h.daemon(daemons).start()
+        d.wait_log("assigned 4 partitions")
+
+        def threads():
+            out = {}
+            task = "/proc/%d/task" % d.proc.pid
+            for tid in os.listdir(task):
+                try:
+                    with open(os.path.join(task, tid, "stat")) as f:
+                        stat = f.read()
+                except FileNotFoundError:
+                    continue  # a thread that ended meanwhile
+                comm = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2:].split()
+                # fields[0] is stat's field 3: nice is field 19, policy 41
+                out.setdefault(comm, []).append((int(fields[16]), int(fields[38])))
+            return out
+
+        wait_until(lambda: {"hook:partner", "hook:crm"} <= set(threads()), timeout=10,
+                   message=lambda: "threads: %s" % sorted(threads()))
+        t = threads()
+        main_nice = t["relationd"][0][0]
+        for name in ("hook:partner", "hook:crm"):
+            assert t[name] == [(main_nice + 5, 0)], (name, t[name], main_nice)
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        for r in receivers.values():
+            r.stop()
