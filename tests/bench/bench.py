@@ -97,7 +97,8 @@ default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_PERF (a perf r
 daemon per drain, in files named from it), BENCH_PERF_EVENTS (its events, default
 cpu-clock; e.g. cpu-clock,sched:sched_switch), BENCH_CALLGRIND_EVENTS (the
 events of the drain under callgrind, default 4000; 0 skips it), BENCH_CALLGRIND
-(1: section 1c), BENCH_CALLGRIND_REDIS_EVENTS (3000), BENCH_REALISTIC_EDGES
+(1: section 1c), BENCH_CALLGRIND_REDIS_EVENTS (3000), BENCH_CALLGRIND_KEEP (a
+directory: 1c's dumps kept there, redis-callgrind.COLUMN.out), BENCH_REALISTIC_EDGES
 (section 4b's attaches: 84000; 8400 with BENCH_QUICK; 0 skips it), BENCH_JSON
 (default build/bench.json), BENCH_SVG (default BENCH_JSON with .svg).
 """
@@ -574,6 +575,11 @@ def redis_callgrind_run(col, bins, tmp, warm_path, path, n):
             raise BenchError("callgrind_control -d: %d new dump files (%s)" % (
                 len(dumps), dumps))
         ir = callgrind_total(os.path.join(tmp, dumps[0]))
+        keep = os.environ.get("BENCH_CALLGRIND_KEEP")
+        if keep:  # for callgrind_annotate
+            os.makedirs(keep, exist_ok=True)
+            shutil.copy(os.path.join(tmp, dumps[0]),
+                        os.path.join(keep, "redis-callgrind.%s.out" % col))
     finally:
         rds.stop()
     return {"redis_ir_per_event": ir / n, "redis_ir": ir, "events": n}
@@ -872,8 +878,8 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events, nhoo
                         time.monotonic() + max(120, total / 100))
         caught = snap(total)
         triggers = sub.wait_quiet()
+        stats = B.redis_commandstats(client)  # before outbox_left's own scan
         outbox = outbox_left(rds)
-        stats = B.redis_commandstats(client)
         r = {"events_s": n / dt, "window_events": n, "window_s": dt,
              "start_to_first_commit_s": first["t"] - t_start,
              "triggers": triggers, "triggers_per_event": triggers / total,
