@@ -422,7 +422,7 @@ static void note_length(Deliverer *d, const redisReply *r)
 {
     long long len;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        backlog_length(r->element[0], r->element[1], &len))
+        backlog_length(r->element[0], r->element[1], &len, NULL, NULL, 0))
         metrics_hook_backlog(d->def->name, len);
 }
 

@@ -308,12 +308,8 @@ bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *
                     freeReplyObject(r[0]);
                 return false;
             }
-        if (!backlog_length(r[0], r[1], &len[i]) && ok) {
-            const redisReply *bad = r[0]->type == REDIS_REPLY_ERROR ? r[0] : r[1];
-            snprintf(err, errlen, "redis GET/XLEN of hook %s's backlog: %s", cfg->hooks[i].name,
-                     bad->type == REDIS_REPLY_ERROR ? bad->str : "not a length");
+        if (ok && !backlog_length(r[0], r[1], &len[i], cfg->hooks[i].name, err, errlen))
             ok = false;
-        }
         freeReplyObject(r[0]);
         freeReplyObject(r[1]);
     }
@@ -333,12 +329,7 @@ bool engine_hook_backlog(Engine *e, const Config *cfg, const char *hook, long lo
     const char *const *const argv[] = {get, xlen};
     redisReply *r[2] = {NULL, NULL};
     ok = ok && engine_hook_pipeline(e, hook, 2, argc, argv, r, err, errlen);
-    if (ok && !backlog_length(r[0], r[1], len)) {
-        const redisReply *bad = r[0]->type == REDIS_REPLY_ERROR ? r[0] : r[1];
-        snprintf(err, errlen, "redis GET/XLEN of hook %s's backlog: %s", hook,
-                 bad->type == REDIS_REPLY_ERROR ? bad->str : "not a length");
-        ok = false;
-    }
+    ok = ok && backlog_length(r[0], r[1], len, hook, err, errlen);
     for (int i = 0; i < 2; i++)
         if (r[i])
             freeReplyObject(r[i]);
@@ -347,20 +338,26 @@ bool engine_hook_backlog(Engine *e, const Config *cfg, const char *hook, long lo
     return ok;
 }
 
-bool backlog_length(const redisReply *get, const redisReply *xlen, long long *len)
+bool backlog_length(const redisReply *get, const redisReply *xlen, long long *len,
+                    const char *hook, char *err, size_t errlen)
 {
     if (get->type == REDIS_REPLY_STRING) {
         char *end;
         long long v = strtoll(get->str, &end, 10);
-        if (end == get->str || *end)
-            return false;
-        *len = v < 0 ? 0 : v;
+        if (end != get->str && !*end) {
+            *len = v < 0 ? 0 : v;
+            return true;
+        }
+    } else if (get->type == REDIS_REPLY_NIL && xlen->type == REDIS_REPLY_INTEGER) {
+        *len = xlen->integer;
         return true;
     }
-    if (get->type != REDIS_REPLY_NIL || xlen->type != REDIS_REPLY_INTEGER)
-        return false;
-    *len = xlen->integer;
-    return true;
+    if (err && errlen) {
+        const redisReply *bad = get->type == REDIS_REPLY_ERROR ? get : xlen;
+        snprintf(err, errlen, "redis GET/XLEN of hook %s's backlog: %s", hook ? hook : "?",
+                 bad->type == REDIS_REPLY_ERROR ? bad->str : "not a length");
+    }
+    return false;
 }
 
 char *backlog_key_string(const Config *cfg, const char *hook, const char *suffix)

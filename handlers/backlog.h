@@ -92,8 +92,9 @@ bool engine_backlog_lengths(Engine *e, const Config *cfg, long long *len, char *
 
 /* A hook's backlog in triggers from the replies of GET of its length key
  * and XLEN of its stream (engine_backlog_lengths); false when either is
- * not what it should be. */
-bool backlog_length(const redisReply *get, const redisReply *xlen, long long *len);
+ * not what it should be, and then (err not NULL) why, naming the hook. */
+bool backlog_length(const redisReply *get, const redisReply *xlen, long long *len,
+                    const char *hook, char *err, size_t errlen);
 
 /* The same for one hook (its slot's node), in one round trip. */
 bool engine_hook_backlog(Engine *e, const Config *cfg, const char *hook, long long *len,

@@ -98,24 +98,31 @@ static void test_the_backlog_from_the_length_key_or_xlen(void **state)
     (void)state;
     long long len = -1;
     redisReply *get = reply(REDIS_REPLY_STRING, "130", 0), *xlen = reply(REDIS_REPLY_INTEGER, NULL, 3);
-    assert_true(backlog_length(get, xlen, &len));
+    assert_true(backlog_length(get, xlen, &len, NULL, NULL, 0));
     assert_int_equal(len, 130); /* the length key: triggers, not entries */
     get->str = (char *)"-4";
-    assert_true(backlog_length(get, xlen, &len));
+    assert_true(backlog_length(get, xlen, &len, NULL, NULL, 0));
     assert_int_equal(len, 0); /* never below 0 */
     get->type = REDIS_REPLY_NIL;
-    assert_true(backlog_length(get, xlen, &len));
+    assert_true(backlog_length(get, xlen, &len, NULL, NULL, 0));
     assert_int_equal(len, 3); /* no length key: entries of one trigger each */
     get->type = REDIS_REPLY_STRING;
     get->str = (char *)"12x";
-    assert_false(backlog_length(get, xlen, &len));
+    assert_false(backlog_length(get, xlen, &len, NULL, NULL, 0));
+    char err[128];
+    assert_false(backlog_length(get, xlen, &len, "crm", err, sizeof err));
+    assert_string_equal(err, "redis GET/XLEN of hook crm's backlog: not a length");
     get->type = REDIS_REPLY_ERROR;
     get->str = (char *)"WRONGTYPE";
-    assert_false(backlog_length(get, xlen, &len));
+    assert_false(backlog_length(get, xlen, &len, NULL, NULL, 0));
+    assert_false(backlog_length(get, xlen, &len, "crm", err, sizeof err));
+    assert_string_equal(err, "redis GET/XLEN of hook crm's backlog: WRONGTYPE");
     get->type = REDIS_REPLY_NIL;
     xlen->type = REDIS_REPLY_ERROR;
     xlen->str = (char *)"WRONGTYPE";
-    assert_false(backlog_length(get, xlen, &len));
+    assert_false(backlog_length(get, xlen, &len, NULL, NULL, 0));
+    assert_false(backlog_length(get, xlen, &len, "lake", err, sizeof err));
+    assert_string_equal(err, "redis GET/XLEN of hook lake's backlog: WRONGTYPE");
     free(get);
     free(xlen);
 }
