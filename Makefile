@@ -55,7 +55,7 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_event $(BUILD)/test_trigger $(B
               $(BUILD)/test_jsonbuf $(BUILD)/test_msgpack $(BUILD)/test_segment $(BUILD)/test_render \
               $(BUILD)/test_keys $(BUILD)/test_resp $(BUILD)/test_ring $(BUILD)/test_hooks \
               $(BUILD)/test_hook_http $(BUILD)/test_edge $(BUILD)/test_trigger_feed $(BUILD)/test_load \
-              $(BUILD)/test_backlog \
+              $(BUILD)/test_backlog $(BUILD)/test_clock \
               $(BUILD)/test_sha1_portable
 
 .SECONDARY:

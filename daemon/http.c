@@ -263,11 +263,7 @@ static void *sweeper(void *arg)
         pthread_mutex_lock(&h->mu);
         if (h->stopping)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += SWEEP_MS * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        struct timespec ts = clock_deadline(CLOCK_MONOTONIC, SWEEP_MS);
         pthread_cond_timedwait(&h->wake, &h->mu, &ts);
     }
     pthread_mutex_unlock(&h->mu);

@@ -135,11 +135,7 @@ static bool fill(void *ctx, char *err, size_t errlen)
     bool idle = false;
     pthread_mutex_lock(&s->mu);
     if (!s->head && b->nw == 0 && pipeline_in_flight(s->pipeline) == 0 && !lifecycle_stopping()) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += FILL_WAIT_MS * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        struct timespec ts = clock_deadline(CLOCK_MONOTONIC, FILL_WAIT_MS);
         pthread_cond_timedwait(&s->queued, &s->mu, &ts);
         idle = !s->head;
     }

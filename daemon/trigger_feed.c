@@ -250,14 +250,8 @@ void trigger_feed_keepalive(int64_t now)
 
 bool trigger_feed_end(int wait_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until); /* the condition variable's clock */
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    /* CLOCK_REALTIME: the condition variable's clock */
+    struct timespec until = clock_deadline(CLOCK_REALTIME, wait_ms < 0 ? 0 : wait_ms);
     pthread_mutex_lock(&mu);
     ended = true;
     for (int k = 0; k < FEED_SUBS_MAX; k++)
