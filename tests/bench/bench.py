@@ -22,7 +22,8 @@
    every trigger: that exchange, a queue consumed by a second
    bench_subscriber, a topic on the kafka_mock, http to a local receiver
    answering 200 "OK"; not the baseline, whose hooks are one object): the
-   drain rate and its share of the engine-alone rate (section 1), the whole
+   drain rate and its share of the engine-alone rate (relationctl apply of the
+   same events run again just before each drain; the median of the shares), the whole
    machine's busy share over the window (/proc/stat: every process, ours
    and others), the hooks' catch-up (from the last commit until the last
    trigger reached the slowest hook: the streams empty and every receiver
@@ -924,6 +925,19 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events, nhoo
             log("cleanup: %s" % "; ".join(errors))
 
 
+def paired_apply(col, bins, tmp, rds, path):
+    """The engine alone (section 1's run of the same events) again, just
+    before a drain: the drain's share of it is taken from the two (this
+    machine's speed drifts by a third over minutes; figures taken minutes
+    apart do not compare)."""
+    return apply_run(col, bins, tmp, rds, path, EVENTS, 256)["events_s"]
+
+
+def pair(drain, alone):
+    drain["engine_alone_events_s"] = alone
+    drain["engine_share"] = drain["events_s"] / alone
+
+
 # ---- 2c. the daemon under callgrind -----------------------------------------
 
 def callgrind_run(col, bins, tmp, rds, rabbit, events, run_no):
@@ -1065,7 +1079,8 @@ ROWS = [
      "exchange), 4 hooks (exchange, queue, Kafka topic, http)", None, None),
     ("drain.events_s", "events/s, 1 hook", None, "%.0f"),
     ("drain4.events_s", "events/s, 4 hooks", None, "%.0f"),
-    ("drain.engine_alone_events_s", "  engine alone events/s (section 1)", None, "%.0f"),
+    ("drain.engine_alone_events_s", "  engine alone events/s, just before each drain", None,
+     "%.0f"),
     ("drain.engine_share", "drain / engine alone, 1 hook", (">=", 0.8), "%.2f"),
     ("drain4.engine_share", "drain / engine alone, 4 hooks", (">=", 0.8), "%.2f"),
     ("drain.machine_busy", "whole machine busy share during the drain, 1 hook", (">=", 0.8),
@@ -1200,11 +1215,14 @@ def summarize(results, cols):
             v["rabbit.events_s"] = v["rabbit.messages_s"] / v["drain.triggers_per_event"]
             if v.get("drain.events_s"):
                 v["rabbit.drain_share"] = v["drain.events_s"] / v["rabbit.events_s"]
-        if v.get("apply.events_s"):
-            v["drain.engine_alone_events_s"] = v["apply.events_s"]
-            for d in ("drain", "drain4"):
-                if v.get(d + ".events_s"):
-                    v[d + ".engine_share"] = v[d + ".events_s"] / v["apply.events_s"]
+        # the drain's share of the engine alone: the median of each drain's
+        # rate over the engine alone's measured just before it (pair); a
+        # drain without one (a JSON of an earlier bench) over section 1's
+        for d in ("drain", "drain4"):
+            if v.get(d + ".events_s") and v.get(d + ".engine_share") is None \
+                    and v.get("apply.events_s"):
+                v[d + ".engine_alone_events_s"] = v["apply.events_s"]
+                v[d + ".engine_share"] = v[d + ".events_s"] / v["apply.events_s"]
         if v.get("apply.events_s") and v.get("apply1.events_s"):
             v["apply.pipelining"] = v["apply.events_s"] / v["apply1.events_s"]
         # commandstats of the apply runs: medians per command
@@ -1409,7 +1427,9 @@ def main():
             for col in order:
                 run_no += 1
                 lat = lat_events if rnd == DRAIN_ROUNDS - 1 else None
+                alone = paired_apply(col, run_bins[col], tmp, rds, path)
                 r = daemon_run(col, run_bins[col], tmp, rds, rabbit, events, run_no, lat)
+                pair(r, alone)
                 results[col]["drain"].append({k: v for k, v in r.items()
                                               if not k.startswith("latency")})
                 if lat is not None:
@@ -1419,9 +1439,11 @@ def main():
                 results[col]["rabbit"].append(a)
                 log("RabbitMQ alone %s: %.0f messages/s, %.1f us/message" % (
                     col, a["messages_s"], a["rabbit_cpu_us"]))
-                log("drain round %d %s: %.0f events/s, daemon %.1f, Redis %.1f, RabbitMQ %.1f "
+                log("drain round %d %s: %.0f events/s (%.2f of the engine alone just before), "
+                    "daemon %.1f, Redis %.1f, RabbitMQ %.1f "
                     "us/event, RSS %.1f MiB, machine busy %.2f, catch-up %.2f s%s" % (
-                        rnd, col, r["events_s"], r["daemon_cpu_us"], r["redis_cpu_us"],
+                        rnd, col, r["events_s"], r["engine_share"], r["daemon_cpu_us"],
+                        r["redis_cpu_us"],
                         r["rabbit_cpu_us"], r["peak_rss_mib"], r["machine_busy"],
                         r["catch_up_s"],
                         "; latency p50 %.1f p99 %.1f max %.1f ms" % (
@@ -1430,12 +1452,15 @@ def main():
                 if col == "baseline":
                     continue        # a release before the hooks list has one hook
                 run_no += 1
+                alone = paired_apply(col, run_bins[col], tmp, rds, path)
                 r = daemon_run(col, run_bins[col], tmp, rds, rabbit, events, run_no, None,
                                nhooks=4)
+                pair(r, alone)
                 results[col]["drain4"].append(r)
-                log("drain round %d %s, 4 hooks: %.0f events/s, machine busy %.2f, catch-up "
-                    "%.2f s, received %r" % (rnd, col, r["events_s"], r["machine_busy"],
-                                             r["catch_up_s"], r["hooks_received"]))
+                log("drain round %d %s, 4 hooks: %.0f events/s (%.2f of the engine alone just "
+                    "before), machine busy %.2f, catch-up %.2f s, received %r" % (
+                        rnd, col, r["events_s"], r["engine_share"], r["machine_busy"],
+                        r["catch_up_s"], r["hooks_received"]))
         if CALLGRIND_EVENTS > 0:
             cg_events = events[:CALLGRIND_EVENTS]
             for col in cols:
