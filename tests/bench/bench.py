@@ -94,7 +94,8 @@ BENCH_MODULE (0: no module column), BENCH_EVENTS (default 100000), BENCH_QUICK=1
 BENCH_ROUNDS (apply rounds, default 2; 1 with BENCH_QUICK), BENCH_DRAIN_ROUNDS
 (default 1; the latency is measured in the last), BENCH_LATENCY_S (20),
 BENCH_RATE (1000), BENCH_BATCH_MS (engine.batch_ms; unset: the daemon's
-default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_PERF (a perf record of the
+default), BENCH_DEFER_MS (every hook's defer_ms in the drains; unset: the
+daemon's default), BENCH_FETCH_WAIT_MS (5), BENCH_HOOKS_DURABLE (1), BENCH_PERF (a perf record of the
 daemon per drain, in files named from it), BENCH_PERF_EVENTS (its events, default
 cpu-clock; e.g. cpu-clock,sched:sched_switch), BENCH_CALLGRIND_EVENTS (the
 events of the drain under callgrind, default 4000; 0 skips it), BENCH_CALLGRIND
@@ -130,6 +131,8 @@ DRAIN_ROUNDS = int(os.environ.get("BENCH_DRAIN_ROUNDS", "1"))
 LATENCY_S = float(os.environ.get("BENCH_LATENCY_S", "5" if QUICK else "20"))
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
 BATCH_MS = os.environ.get("BENCH_BATCH_MS")
+# every hook's defer_ms in the drains (unset: the daemon's default)
+DEFER_MS = int(os.environ["BENCH_DEFER_MS"]) if os.environ.get("BENCH_DEFER_MS") else None
 BATCH1_EVENTS = max(1000, EVENTS // 10)
 MEM_EVENTS = max(1000, EVENTS // 2)
 PARTITIONS = 8
@@ -819,6 +822,9 @@ def daemon_run(col, bins, tmp, rds, rabbit, events, run_no, latency_events, nhoo
         engine = {"batch_size": 256}
         if BATCH_MS:
             engine["batch_ms"] = int(BATCH_MS)
+        if DEFER_MS is not None and col != "baseline":  # a release before has no defer_ms
+            for h in (hooks if isinstance(hooks, list) else [hooks]):
+                h["defer_ms"] = DEFER_MS
         cfg = {"redis": redis_cfg(col, rds.url, key_prefix="rel:"), "engine": engine,
                "kafka": {"brokers": kafka.bootstrap, "group_id": group, "topics": ["bench"],
                          "dead_letter_topic": "bench.dlq", "properties": KAFKA_PROPERTIES},
