@@ -253,6 +253,9 @@ const ConfigKey config_keys[] = {
     ROW("hooks", "defer_ms", CFG_INT, .dflt = "5000", .min = 0, .max = 3600000,
         AT(HookDef, defer_ms),
         .doc = "while the sources catch up a backlog (full batches waiting at the broker), the longest a trigger waits before the hook sends it, so that the CPU applies events first, milliseconds; `0`: at once"),
+    ROW("hooks", "defer_idle_percent", CFG_INT, .dflt = "20", .min = 0, .max = 100,
+        AT(HookDef, defer_idle_percent),
+        .doc = "while a send waits for `defer_ms`, a batch goes anyway when the machine's CPU (every core) was at least this percent idle over the last 100 ms, so that the hooks use what the sources leave; `0`: never"),
 
     ROW("hook", "name", CFG_STRING, REQUIRED, AT(HookDef, name),
         .doc = "the hook's name, unique: 1..64 of `a-z`, `0-9`, `_`, `-`"),
@@ -299,6 +302,9 @@ const ConfigKey config_keys[] = {
     ROW("hook", "defer_ms", CFG_INT, .dflt = "5000", .min = 0, .max = 3600000,
         AT(HookDef, defer_ms),
         .doc = "while the sources catch up a backlog (full batches waiting at the broker), the longest a trigger waits before the hook sends it, so that the CPU applies events first, milliseconds; `0`: at once"),
+    ROW("hook", "defer_idle_percent", CFG_INT, .dflt = "20", .min = 0, .max = 100,
+        AT(HookDef, defer_idle_percent),
+        .doc = "while a send waits for `defer_ms`, a batch goes anyway when the machine's CPU (every core) was at least this percent idle over the last 100 ms, so that the hooks use what the sources leave; `0`: never"),
 
     ROW("filter", "relations", CFG_ARRAY,
         .doc = "the relations' short names (each a configured relation)"),

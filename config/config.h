@@ -111,6 +111,7 @@ typedef struct {
     HookFilter filter;
     int64_t max_backlog;
     int defer_ms; /* while the sources catch up a backlog, the longest a trigger waits */
+    int defer_idle_percent; /* while deferred, a batch goes when the CPU was this idle */
     /* amqp and http */
     char *url;
     TlsConfig tls; /* amqps://, https:// */

@@ -521,6 +521,7 @@ static bool hook_same(const HookDef *a, const HookDef *b)
 {
     return str_same(a->name, b->name) && a->kind == b->kind &&
            a->max_backlog == b->max_backlog && a->defer_ms == b->defer_ms &&
+           a->defer_idle_percent == b->defer_idle_percent &&
            str_same(a->url, b->url) &&
            config_tls_same(&a->tls, &b->tls) && str_same(a->exchange, b->exchange) &&
            str_same(a->queue, b->queue) && a->exchange_type == b->exchange_type &&

@@ -598,8 +598,11 @@ static int64_t first_entry_ms(const redisReply *r)
 /* While the sources catch up a backlog (load.h) a send waits until the
  * oldest entry is defer_ms old (never during the drain): the cores apply
  * and acknowledge first, and the hook catches up once the sources are
- * through, or keeps defer_ms behind them. True: waited a step (POLL_MS at
- * most) or a Redis failure, look again; false: send now. */
+ * through, or keeps defer_ms behind them; but while the machine's CPU was
+ * at least defer_idle_percent idle over the last sample (LOAD_SAMPLE_MS),
+ * a batch goes at once: the hook takes what the sources leave. True:
+ * waited a step (POLL_MS at most) or a Redis failure, look again; false:
+ * send now. */
 static bool deferred(Deliverer *d)
 {
     if (d->def->defer_ms <= 0 || atomic_load(d->draining) || !load_sources_busy()) {
@@ -618,6 +621,10 @@ static bool deferred(Deliverer *d)
     }
     int64_t wait = d->oldest_ms + d->def->defer_ms - unix_now_ms();
     if (wait <= 0)
+        return false;
+    /* the CPU the sources leave: one batch now, the next looked at again */
+    if (d->def->defer_idle_percent > 0 &&
+        load_idle_share() * 100 >= (double)d->def->defer_idle_percent)
         return false;
     (void)nap(d, wait < POLL_MS ? wait : POLL_MS);
     return true;

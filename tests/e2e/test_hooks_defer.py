@@ -20,16 +20,23 @@ BATCH = 64                  # engine.batch_size
 FAR = 600000                # a defer_ms far longer than any run of this file
 
 
-def http_hook(name, receiver, defer_ms):
-    return {"name": name, "kind": "http", "url": "http://127.0.0.1:%d/hook" % receiver.port,
+def http_hook(name, receiver, defer_ms, idle_percent=None):
+    hook = {"name": name, "kind": "http", "url": "http://127.0.0.1:%d/hook" % receiver.port,
             "batch_size": 1000, "batch_ms": 50, "defer_ms": defer_ms}
+    if idle_percent is not None:
+        hook["defer_idle_percent"] = idle_percent
+    return hook
 
 
-def configure(h, hooks, shutdown_ms=None):
-    """hooks: {name: defer_ms}; the harness's config gets one http hook per
-    name (and the metrics endpoint); returns ({name: HttpReceiver}, port)."""
+def configure(h, hooks, shutdown_ms=None, idle=None):
+    """hooks: {name: defer_ms}; idle: {name: defer_idle_percent} (absent:
+    0, never sent early on idle CPU: these tests hold on defer_ms alone);
+    the harness's config gets one http hook per name (and the metrics
+    endpoint); returns ({name: HttpReceiver}, port)."""
     receivers = {name: HttpReceiver() for name in hooks}
-    h.config["hooks"] = [http_hook(name, receivers[name], ms) for name, ms in hooks.items()]
+    idle = idle or {}
+    h.config["hooks"] = [http_hook(name, receivers[name], ms, idle.get(name, 0))
+                         for name, ms in hooks.items()]
     h.config["engine"]["batch_size"] = BATCH
     if shutdown_ms is not None:
         h.config["engine"]["shutdown_timeout_ms"] = shutdown_ms
@@ -51,6 +58,14 @@ def exact_problems(name, receiver, oracle):
     return problems
 
 
+def machine_cpu():
+    """/proc/stat's first line: (every field's sum but the guests', idle +
+    iowait), in ticks."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]), v[3] + v[4]
+
+
 def hook_stream_len(h, name):
     """The hook's backlog in Redis: the triggers in the stream PREFIX{hook:NAME}."""
     return hook_backlog(h.redis, "%s{hook:%s}" % (h.names.prefix, name))
@@ -65,15 +80,23 @@ def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons)
     `later` has received less than half of what `now` has, and its backlog
     gauge is the larger. Once every offset is committed (the source idle),
     `later` receives everything within seconds (not defer_ms: the hold ends
-    with the backlog), and both hooks hold exactly the oracle's triggers."""
+    with the backlog), and both hooks hold exactly the oracle's triggers.
+
+    A third hook, `spare`, is held as `later` but with defer_idle_percent 1:
+    it sends whenever the machine's CPU was at least 1% idle over the last
+    100 ms. When the machine was idle at least 5% of the drain (the test
+    reads /proc/stat as the daemon does), `spare` received triggers while
+    the backlog drained, where `later` holds; it too ends exact."""
     h = harness(kafka=True)
-    receivers, port = configure(h, {"now": 0, "later": FAR})
-    now, later = receivers["now"], receivers["later"]
+    receivers, port = configure(h, {"now": 0, "later": FAR, "spare": FAR}, idle={"spare": 1})
+    now, later, spare = receivers["now"], receivers["later"], receivers["spare"]
     try:
         h.feed_kafka(make_stream(10000, seed=301, clusters=list(range(16)), tag="df"))
         want = len(h.oracle.triggers)
         d = h.daemon(daemons).start()
         t0 = time.monotonic()
+        cpu0 = machine_cpu()
+        spare_during = 0
         # samples taken before a look at the committed offsets that found
         # them still behind: the drain was going on at that moment; the one
         # where `now` had received the most is compared
@@ -84,16 +107,21 @@ def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons)
             sample = (len(now.delivered), len(later.delivered),
                       metric(port, "relationd_hook_backlog", "now"),
                       metric(port, "relationd_hook_backlog", "later"))
+            got_spare = len(spare.delivered)
             lag = h.lag()
             if lag == 0:
                 break
+            spare_during = max(spare_during, got_spare)
             if during is None or sample[0] >= during[0]:
                 during = sample
             assert time.monotonic() < deadline, "the backlog not committed within 120 s: %s" % (
                 h.status())
         idle_at = time.monotonic()
-        print("%d events, %d triggers: committed after %.1f s (%d looks)" % (
-            len(h.fed_ids), want, idle_at - t0, looks))
+        cpu1 = machine_cpu()
+        idle_share = (cpu1[1] - cpu0[1]) / max(1, cpu1[0] - cpu0[0])
+        print("%d events, %d triggers: committed after %.1f s (%d looks); the machine idle "
+              "%.2f of it; spare received %d meanwhile" % (
+                  len(h.fed_ids), want, idle_at - t0, looks, idle_share, spare_during))
         assert during is not None, "the backlog was committed before it was seen"
         got_now, got_later, backlog_now, backlog_later = during
         print("during the drain: now %d, later %d of %d triggers; backlogs now %s, later %s"
@@ -101,6 +129,10 @@ def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons)
         assert got_now > 0, "nothing reached the hook now while the backlog drained: %r" % (during,)
         assert got_later < got_now / 2, (during, want)
         assert backlog_later > backlog_now, (during, want)
+        if idle_share >= 0.05:
+            assert spare_during > 0, (
+                "spare (defer_idle_percent 1) received nothing while the backlog drained, "
+                "with the machine %.2f idle" % idle_share)
         # the source is idle: `later` catches up within seconds
         wait_until(lambda: len(later.delivered) >= want, timeout=45, interval=0.05,
                    message=lambda: "later: %d of %d triggers, %.1f s after the last commit\n%s"
@@ -108,6 +140,7 @@ def test_a_backlog_defers_a_hook_until_the_sources_are_through(harness, daemons)
         print("later caught up %.2f s after the offsets were seen committed"
               % (time.monotonic() - idle_at))
         wait_until(lambda: len(now.delivered) >= want, timeout=20, message=d.log_tail)
+        wait_until(lambda: len(spare.delivered) >= want, timeout=20, message=d.log_tail)
         time.sleep(0.5)             # anything doubled would come now
         for name, r in receivers.items():
             problems = exact_problems(name, r, h.oracle.triggers)
@@ -188,7 +221,7 @@ def test_a_steady_flow_is_no_backlog(harness, daemons):
     be held at least until the flow ends, 6 s later)."""
     h = harness(kafka=True)
     held = TimedReceiver()
-    h.config["hooks"] = [http_hook("held", held, FAR)]
+    h.config["hooks"] = [http_hook("held", held, FAR, 0)]
     h.config["engine"]["batch_size"] = BATCH
     try:
         d = h.daemon(daemons).start()

@@ -1549,6 +1549,7 @@ static void test_config_reload_follows_the_table(void **state)
         {"amqp", "declare", "false"},           {"hooks", "url", "\"amqp://h9\""},
         {"hooks", "exchange", "\"e9\""},        {"hooks", "declare", "false"},
         {"hooks", "max_backlog", "7"},          {"hooks", "defer_ms", "9"},
+        {"hooks", "defer_idle_percent", "9"},
         {"http", "listen", "\"127.0.0.1:9\""},  {"http", "token", "\"t9\""},
         {"http", "write_token", "\"w9\""},    {"http", "max_body_bytes", "4096"},
         {"http", "write_timeout_ms", "700"},  {"http", "max_writes", "9"},
