@@ -148,6 +148,16 @@ static void slot_release(PipelineBatch *b)
     b->n = 0;
 }
 
+/* A released batch whose triggers were not all appended (abandoned, or
+ * its completion failed): its events leave the duplicate check of the
+ * batches after it (others), so that their redelivery in this process
+ * (an AMQP connection lost, its deliveries requeued) renders the
+ * triggers from the outbox instead of counting them as in hand. */
+static void undelivered(PipelineBatch *b)
+{
+    b->nev = 0;
+}
+
 void pipeline_free(Pipeline *p)
 {
     if (!p)
@@ -450,7 +460,8 @@ static bool slot_grow(PipelineBatch *b, size_t n)
  * yields no trigger (that batch delivers them, or delivered them and its
  * outbox clearing is still behind this batch's calls). Never a later
  * batch's: when both are applied again after an outage, the later one sees
- * the event as a duplicate of this one, and neither would deliver it. */
+ * the event as a duplicate of this one, and neither would deliver it. Nor
+ * one released without delivering (undelivered: no events left). */
 static int others(const Pipeline *p, const PipelineBatch *b, EventSpan *spans)
 {
     int n = 0;
@@ -826,6 +837,8 @@ static bool batch_finish(Pipeline *p, PipelineBatch *b)
     ok = true;
 done:
     slot_release(b);
+    if (!ok)
+        undelivered(b);
     return ok;
 }
 
@@ -839,6 +852,7 @@ static void batch_abandon(Pipeline *p, PipelineBatch *b)
     if (b->stage == STAGE_SENT && b->sent_ok)
         engine_cancel(p->engine, b->events, b->nev);
     slot_release(b);
+    undelivered(b);
 }
 
 

@@ -1100,6 +1100,7 @@ class Harness:
         self.hooks = Collector(rabbit, names.hooks_queue, names.hooks_exchange, "topic",
                                "relation.#")
         self.hook_ids = set()
+        self.hook_unexpected = {}   # id -> body of a trigger the oracle does not have
         self.hooks_seen = 0
         self.sides = set()
         self.fed_ids = set()
@@ -1159,7 +1160,11 @@ class Harness:
         self.hooks.drain(0.05)
         for _, _, raw in self.hooks.messages[self.hooks_seen:]:
             try:
-                self.hook_ids.add(json.loads(raw)["event_data"]["id"])
+                body = json.loads(raw)
+                tid = body["event_data"]["id"]
+                self.hook_ids.add(tid)
+                if tid not in self.oracle.triggers and not body.get("is_test"):
+                    self.hook_unexpected.setdefault(tid, body)
             except (ValueError, KeyError, TypeError):
                 pass
         self.hooks_seen = len(self.hooks.messages)
@@ -1181,14 +1186,27 @@ class Harness:
 
     def status(self):
         self.drain_hooks()
-        missing = len(set(self.oracle.triggers) - self.hook_ids)
+        gone = sorted(set(self.oracle.triggers) - self.hook_ids)
+        missing = len(gone)
         try:
             lag = self.lag()
         except Exception as e:  # noqa: BLE001
             lag = "? (%s)" % e
-        return ("%d of %d expected triggers missing; %d hook messages; lag %s; "
+
+        def which(tid):
+            b = self.oracle.triggers[tid]
+            x = b["event_data"]
+            return "%s %s %s of %s:%s (event %s)" % (
+                x["relation"], x["direction"], x["kind"], b["database"], b["profile_id"],
+                x["source_event"]["id"])
+        odd = sorted(t for t in self.hook_unexpected if t not in self.oracle.triggers)
+        return ("%d of %d expected triggers missing%s%s; %d hook messages; lag %s; "
                 "redis differences: %s\n%s" % (
-                    missing, len(self.oracle.triggers), len(self.hooks.messages), lag,
+                    missing, len(self.oracle.triggers),
+                    "".join("\n  missing: " + which(t) for t in gone[:8]),
+                    "".join("\n  not expected: " + json.dumps(self.hook_unexpected[t])[:600]
+                            for t in odd[:4]),
+                    len(self.hooks.messages), lag,
                     "\n  ".join(self.state_diff()) or "none", self._logs()))
 
     def check_alive(self):

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
@@ -623,3 +624,55 @@ def test_a_stop_while_redis_refuses_commits_the_batches_already_through(harness,
         assert d.stop() == 0, d.log_tail()
     finally:
         server.stop()
+
+
+def daemon_sockets_to(pid, port):
+    """The local ports of the TCP connections process pid has to
+    127.0.0.1:port (ss -tnp)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", "dst", "127.0.0.1:%d" % port],
+                         capture_output=True, text=True, check=True).stdout
+    return [int(line.split()[2].rsplit(":", 1)[1]) for line in out.splitlines()
+            if "pid=%d," % pid in line]
+
+
+def test_amqp_connection_aborted_while_redis_stalls_loses_no_trigger(harness, daemons, rabbit,
+                                                                    engine):
+    """A backlog on the AMQP queue; Redis pauses every client (CLIENT PAUSE
+    ALL) while a batch is applied and the next is sent behind it, and
+    meanwhile the daemon's connections to RabbitMQ are aborted (ss -K): when
+    Redis answers, the oldest batch is finished, its ack fails, the batch in
+    hand (applied: Redis took its calls) is dropped and the connection
+    opened again; RabbitMQ delivers the unacked messages again, to the same
+    process. Their events are duplicates whose triggers are still in the
+    outbox: every trigger arrives (none counted as in hand by the dropped
+    batch), the state is exact, the outbox ends empty."""
+    h = harness(amqp=True, redis_engine=engine)
+    h.config["engine"]["batch_size"] = 32
+    events = make_stream(3000, seed=61, clusters=list(range(12)), tag="ab")
+    h.feed_amqp(events)
+    d = h.daemon(daemons).start()
+    h.wait_progress(0.15)
+    pauser = redis.Redis(port=h.redis.connection_pool.connection_kwargs["port"])
+    aborted = []
+    try:
+        for _ in range(3):          # three stalls, so that one catches a batch in hand
+            pauser.execute_command("CLIENT", "PAUSE", 1200, "ALL")
+            time.sleep(0.6)         # the daemon waits on Redis now
+            for sport in daemon_sockets_to(d.proc.pid, rabbit.port):
+                subprocess.run(["ss", "-K", "src", "127.0.0.1:%d" % sport, "dst",
+                                "127.0.0.1:%d" % rabbit.port], capture_output=True, check=True)
+                aborted.append(sport)
+            time.sleep(1.5)
+            if h.lag() == 0:
+                break
+    finally:
+        pauser.close()
+    assert aborted, "no connection of the daemon to RabbitMQ was found to abort"
+    h.wait_done(timeout=120)
+    h.check()
+    left = sum(h.redis.hlen(k) for k in h.redis.scan_iter(match=h.names.prefix + "*:out"))
+    assert left == 0, "%d outbox records left behind (triggers never rendered)\n%s" % (
+        left, d.log_tail(40))
+    log = d.log()
+    assert "reconnect" in log or "connection" in log, d.log_tail(40)
+    assert d.stop() == 0, d.log_tail()
