@@ -21,7 +21,7 @@ PACKAGES="build-essential pkg-config libjansson-dev libhiredis-dev libsystemd-de
 libcmocka-dev librdkafka-dev librabbitmq-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
 redis-server rabbitmq-server
 python3-pytest python3-redis python3-pika python3-confluent-kafka python3-jsonschema python3-yaml
-clang libclang-rt-14-dev valgrind openssl systemd debhelper dpkg-dev fakeroot prometheus
+clang libclang-rt-14-dev valgrind openssl systemd debhelper dpkg-dev fakeroot prometheus iproute2
 chromium"
 # node and npm: the machine's (any origin), else Debian's
 command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
