@@ -253,7 +253,7 @@ const ConfigKey config_keys[] = {
     ROW("hooks", "defer_ms", CFG_INT, .dflt = "5000", .min = 0, .max = 3600000,
         AT(HookDef, defer_ms),
         .doc = "while the sources catch up a backlog (full batches waiting at the broker), the longest a trigger waits before the hook sends it, so that the CPU applies events first, milliseconds; `0`: at once"),
-    ROW("hooks", "defer_idle_percent", CFG_INT, .dflt = "20", .min = 0, .max = 100,
+    ROW("hooks", "defer_idle_percent", CFG_INT, .dflt = "0", .min = 0, .max = 100,
         AT(HookDef, defer_idle_percent),
         .doc = "while a send waits for `defer_ms`, a batch goes anyway when the machine's CPU (every core) was at least this percent idle over the last 100 ms, so that the hooks use what the sources leave; `0`: never"),
 
@@ -302,7 +302,7 @@ const ConfigKey config_keys[] = {
     ROW("hook", "defer_ms", CFG_INT, .dflt = "5000", .min = 0, .max = 3600000,
         AT(HookDef, defer_ms),
         .doc = "while the sources catch up a backlog (full batches waiting at the broker), the longest a trigger waits before the hook sends it, so that the CPU applies events first, milliseconds; `0`: at once"),
-    ROW("hook", "defer_idle_percent", CFG_INT, .dflt = "20", .min = 0, .max = 100,
+    ROW("hook", "defer_idle_percent", CFG_INT, .dflt = "0", .min = 0, .max = 100,
         AT(HookDef, defer_idle_percent),
         .doc = "while a send waits for `defer_ms`, a batch goes anyway when the machine's CPU (every core) was at least this percent idle over the last 100 ms, so that the hooks use what the sources leave; `0`: never"),
 
