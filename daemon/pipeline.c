@@ -140,22 +140,19 @@ static void count_outbox(PipelineBatch *b, long n)
     b->outbox = n;
 }
 
-static void slot_release(PipelineBatch *b)
+/* The batch's slot free again. A batch that did not deliver its triggers
+ * (abandoned, or its completion failed) leaves its events out of the
+ * duplicate check of the batches after it (others), so that their
+ * redelivery in this process renders the triggers from the outbox instead
+ * of counting them as in hand. */
+static void slot_release(PipelineBatch *b, bool delivered)
 {
     count_outbox(b, 0); /* cleared, or left to a redelivery */
     b->stage = STAGE_FREE;
     b->msgs = NULL;
     b->n = 0;
-}
-
-/* A released batch whose triggers were not all appended (abandoned, or
- * its completion failed): its events leave the duplicate check of the
- * batches after it (others), so that their redelivery in this process
- * (an AMQP connection lost, its deliveries requeued) renders the
- * triggers from the outbox instead of counting them as in hand. */
-static void undelivered(PipelineBatch *b)
-{
-    b->nev = 0;
+    if (!delivered)
+        b->nev = 0;
 }
 
 void pipeline_free(Pipeline *p)
@@ -461,7 +458,7 @@ static bool slot_grow(PipelineBatch *b, size_t n)
  * outbox clearing is still behind this batch's calls). Never a later
  * batch's: when both are applied again after an outage, the later one sees
  * the event as a duplicate of this one, and neither would deliver it. Nor
- * one released without delivering (undelivered: no events left). */
+ * one released without delivering (slot_release: no events left). */
 static int others(const Pipeline *p, const PipelineBatch *b, EventSpan *spans)
 {
     int n = 0;
@@ -836,9 +833,7 @@ static bool batch_finish(Pipeline *p, PipelineBatch *b)
     }
     ok = true;
 done:
-    slot_release(b);
-    if (!ok)
-        undelivered(b);
+    slot_release(b, ok);
     return ok;
 }
 
@@ -851,8 +846,7 @@ static void batch_abandon(Pipeline *p, PipelineBatch *b)
      * calls; the redelivery finds them as duplicates). */
     if (b->stage == STAGE_SENT && b->sent_ok)
         engine_cancel(p->engine, b->events, b->nev);
-    slot_release(b);
-    undelivered(b);
+    slot_release(b, false);
 }
 
 

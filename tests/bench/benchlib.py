@@ -263,10 +263,8 @@ def status_kib(pid, field):
 def machine_busy():
     """CPU seconds the whole machine spent busy (all cores, /proc/stat: not
     idle, not iowait)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal (guest is within user)
-    return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / CLK_TCK
+    total, idle = brokers.machine_cpu()
+    return (total - idle) / CLK_TCK
 
 
 def own_cpu():

@@ -13,7 +13,8 @@ import collections
 import os
 import time
 
-from brokers import HttpReceiver, free_port, hook_backlog, make_stream, wait_until
+from brokers import (HttpReceiver, free_port, hook_backlog, machine_cpu, make_stream,
+                     wait_until)
 from test_hooks import metric, problems_of
 
 BATCH = 64                  # engine.batch_size
@@ -56,14 +57,6 @@ def exact_problems(name, receiver, oracle):
         problems.append("%s: %d triggers received more than once (%s ...)" % (
             name, len(twice), twice[0]))
     return problems
-
-
-def machine_cpu():
-    """/proc/stat's first line: (every field's sum but the guests', idle +
-    iowait), in ticks."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v[:8]), v[3] + v[4]
 
 
 def hook_stream_len(h, name):
