@@ -129,33 +129,11 @@ def stop_pid(pid, sig=signal.SIGTERM, timeout=10):
         os.kill(pid, signal.SIGKILL)
 
 
-def group_members(pgid):
-    found = []
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(name))
-    return found
-
-
 def stop_rabbit(rabbit):
-    """rabbitmq-server runs in a process group of its own, whose id is its pid.
-    A VM still booting ignores SIGTERM (SIGKILL after 5 s, not the helper's
-    60), and its start script may have a second VM running then: whatever is
-    left in the group goes too."""
-    pgid = rabbit.proc.pid if rabbit.proc is not None else None
+    """A VM still booting ignores SIGTERM: SIGKILL after 5 s, not the
+    helper's 60 (stop_server also ends whatever is left in its process
+    group)."""
     rabbit.stop_server(timeout=5)
-    deadline = time.monotonic() + 5
-    while pgid and group_members(pgid) and time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
     rabbit.stop()
 
 

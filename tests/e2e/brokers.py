@@ -85,6 +85,20 @@ def pid_alive(pid):
         return False
 
 
+def group_members(pgid):
+    """The live processes whose process group is pgid."""
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(name))
+    return found
+
+
 class Abort(AssertionError):
     """Raised by a condition of wait_until to stop waiting at once."""
 
@@ -331,8 +345,12 @@ class RabbitMQ:
 
     def stop_server(self, timeout=60):
         """Stops the VM (SIGTERM to its own pid, then SIGKILL), keeps epmd and
-        the data directory."""
+        the data directory. rabbitmq-server runs in a process group of its
+        own, whose id is its pid: a VM still booting, whose pid file is not
+        written yet, goes with whatever else is left in that group."""
+        pgid = None
         if self.proc is not None:
+            pgid = self.proc.pid
             if self.proc.poll() is None:
                 _signal_and_wait(self.proc.pid, signal.SIGTERM, timeout, popen=self.proc)
             self.proc.wait()
@@ -340,6 +358,14 @@ class RabbitMQ:
         for pid in list(self.vm_pids):
             if pid_alive(pid):
                 _signal_and_wait(pid, signal.SIGTERM, timeout)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            deadline = time.monotonic() + min(timeout, 5)
+            while pgid and group_members(pgid) and time.monotonic() < deadline:
+                try:
+                    os.killpg(pgid, sig)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
         # erl_child_setup and friends end with the VM; wait for the port to be free
         wait_until(lambda: not port_open(self.port), timeout=30,
                    message="AMQP port %d still open" % self.port)
