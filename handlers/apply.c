@@ -448,6 +448,10 @@ bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
         }
         e->loaded = false;
         engine_queue_load(e, err, errlen);
+        /* the module fenced those sides for the epoch (a later call of
+         * theirs in these batches was refused FENCED, or applied in its
+         * turn before the configuration went): a new one passes */
+        engine_next_epoch(e);
         for (uint64_t q = pd->seq; q <= e->seq; q++)
             for (int i = 0; i < ENGINE_MAX_PENDING; i++)
                 if (e->pending[i].busy && !e->pending[i].lost && e->pending[i].seq == q)

@@ -43,10 +43,32 @@ static int keyed_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     return n;
 }
 
+/* An apply that finds its configuration missing fences its side(s) for
+ * the call's epoch (argument 2 after the keys), as a call that fails does
+ * (apply.c): a later call of the same epoch on the side, pipelined behind
+ * this one, is refused FENCED even once another client has loaded the
+ * configuration meanwhile (a failover to a node the engine has not loaded
+ * it on yet), so that the side's events are applied in their order when
+ * the engine sends them again. apply2's keys are the direct side's then
+ * the reverse side's; the side's hash is the first of each. */
+static void fence_unconfigured(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,
+                               int nkeys, int sides)
+{
+    int at = 3 + nkeys + 1;
+    if (nkeys < sides || at >= argc)
+        return;
+    for (int k = 0; k < sides; k++) {
+        RedisModuleCallReply *r =
+            RedisModule_Call(ctx, "HSET", "!scs", argv[3 + k * (nkeys / 2)], "#fence", argv[at]);
+        (void)r; /* as a failed call's fence: a key in the way leaves the side unfenced */
+    }
+}
+
 /* The configuration and the keys of a keyed command, or an error replied
- * (returns NULL). */
+ * (returns NULL); sides: an apply's sides (1 or 2, else 0), which a missing
+ * configuration fences. */
 static const Conf *keyed(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int *nkeys,
-                         Str *args, int *nargs)
+                         Str *args, int *nargs, int sides)
 {
     if (argc < 3) {
         RedisModule_WrongArity(ctx);
@@ -65,6 +87,8 @@ static const Conf *keyed(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
     }
     const Conf *c = conf_get(name.s, name.len);
     if (!c) {
+        if (sides > 0)
+            fence_unconfigured(ctx, argv, argc, *nkeys, sides);
         char msg[200];
         snprintf(msg, sizeof msg, "NOCONFIG relationd: configuration %.*s is not loaded "
                                   "(relationd.load)", (int)(name.len > 128 ? 128 : name.len),
@@ -94,7 +118,8 @@ static int keyed_cmd(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Ki
     RedisModule_AutoMemory(ctx);
     Str args[MAX_ARGS];
     int nkeys, nargs;
-    const Conf *c = keyed(ctx, argv, argc, &nkeys, args, &nargs);
+    const Conf *c = keyed(ctx, argv, argc, &nkeys, args, &nargs,
+                          kind == CMD_APPLY2 ? 2 : kind == CMD_APPLY ? 1 : 0);
     if (!c)
         return REDISMODULE_OK;
     char err[256];

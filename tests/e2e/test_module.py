@@ -308,6 +308,47 @@ def test_fence_and_refusals_are_the_functions(mdb, modsrv, tmp_path):
     assert_same(mdb, "f:", "m:")
 
 
+def test_a_call_without_its_configuration_fences_its_sides(mdb, modsrv, tmp_path):
+    """A call meeting its configuration missing (a node failed over to, or
+    restarted, before the engine loaded it there) fences its sides for its
+    epoch, as a failing call does: a later call of that epoch, pipelined
+    behind it, is refused FENCED even if another client loaded the
+    configuration meanwhile, and writes nothing; the engine's next epoch
+    passes. Without it the later event of the side went first."""
+    f_cfg, m_cfg = both_engines(tmp_path, modsrv)
+    apply(f_cfg, [json.dumps(overflow_events("n")[0])])   # for the name (the same digest)
+    apply(m_cfg, [json.dumps(overflow_events("n")[0])])
+    lib = mdb.function_list()[0]
+    name = dict(zip(lib[::2], lib[1::2]))[b"library_name"].decode()
+
+    def keys(own, other, s):
+        return ["n:{loyal:%s:%s}:%s" % (s, own, k) for k in
+                ("side", "ids", "out", "tomb:" + other, "top:profit", "top:purchases")]
+
+    def call(conf, epoch, ev, a, b):
+        ks = keys(a, b, "d") + keys(b, a, "r")
+        ek = lambda cp: hashlib.sha1(("%s\0%s" % (ev, cp)).encode()).digest()[:8]
+        return mdb.execute_command("relationd.apply2", conf, len(ks), *ks, "1", epoch,
+                                   "1700000000000", "2026-01-01T00:00:00Z", a, b, ek(b), ek(a),
+                                   "s", "", "1", "5")
+
+    with pytest.raises(redis.ResponseError, match="^NOCONFIG"):
+        call(name + "x", "ep1", "ev1", "na", "nb")
+    assert mdb.hgetall("n:{loyal:d:na}:side") == {b"#fence": b"ep1"}
+    assert mdb.hgetall("n:{loyal:r:nb}:side") == {b"#fence": b"ep1"}
+    for a, b in (("na", "nb"), ("nc", "nb")):   # the same side, or its other side
+        with pytest.raises(redis.ResponseError, match="^FENCED"):
+            call(name, "ep1", "ev2", a, b)
+    assert not mdb.exists("n:{loyal:d:na}:out", "n:{loyal:r:nb}:out", "n:{loyal:d:nc}:out")
+    assert call(name, "ep2", "ev1", "na", "nb")[0] == 1
+    side = mdb.hgetall("n:{loyal:d:na}:side")
+    assert b"#fence" not in side and side[b"count"] == b"1", side
+    # an apply with no arguments after its keys fences nothing
+    with pytest.raises(redis.ResponseError, match="^NOCONFIG"):
+        mdb.execute_command("relationd.apply", name + "x", 1, "n:{loyal:d:nz}:side")
+    assert not mdb.exists("n:{loyal:d:nz}:side")
+
+
 def layout1_side(client, key, edges, seen, stats, ttl_ms=None):
     """A side of layout 1 (README before layout 2): JSON edges, '#last', a
     '!' record, the statistics given (zeros kept), its window in seen (with
