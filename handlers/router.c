@@ -15,6 +15,10 @@
 
 #define REDIRECTS_MAX 16     /* redirections followed for one command */
 #define RETRY_PAUSE_MS 100   /* before a TRYAGAIN / CLUSTERDOWN is sent again */
+#define FAILED_SLOTS_MAX 64  /* past this, every redirected command of the burst fails */
+/* The error a refusal starts with (the event's fault, decided before any
+ * write: the calls after it go on; apply.c) */
+#define REFUSAL "INVALID "
 
 typedef struct {
     char host[CLUSTER_HOST_MAX];
@@ -44,6 +48,11 @@ struct Router {
     Out *outs;
     size_t head, nouts, cap; /* outs[head..nouts): due */
     JsonBuf kept;            /* the text of the commands due */
+    /* slots whose command, sent again after a redirection, failed since
+     * the queue was last empty: their later redirected commands are not
+     * sent again (see follow) */
+    int failed[FAILED_SLOTS_MAX];
+    int nfailed;
 };
 
 Router *router_new(const Config *cfg)
@@ -76,6 +85,7 @@ void router_drop(Router *r)
         if (r->outs[k].reply)
             freeReplyObject(r->outs[k].reply);
     r->head = r->nouts = 0;
+    r->nfailed = 0;
     jsonbuf_reset(&r->kept);
 }
 
@@ -410,8 +420,26 @@ static bool wait_aside(Router *r, Node *n, redisReply **rep, char *err, size_t e
     return true;
 }
 
+static bool slot_failed(const Router *r, int slot)
+{
+    if (r->nfailed > FAILED_SLOTS_MAX)
+        return true;
+    for (int i = 0; i < r->nfailed; i++)
+        if (r->failed[i] == slot)
+            return true;
+    return false;
+}
+
 /* Follows the redirections of Out o's reply *rep until a final reply:
- * the command is sent again, alone, on the target's second connection. */
+ * the command is sent again, alone, on the target's second connection.
+ *
+ * A command sent again that fails (not a refusal: a node still without
+ * the function library or the module's configuration, out of memory,
+ * busy...) may have run nothing, while a later command of its slot, sent
+ * again once the cause cleared, would run: the slot's commands out of
+ * their order. So the later redirected commands of that slot are not sent
+ * again until the queue has emptied: each gets an error (the caller sends
+ * its batch again, in order). */
 static bool follow(Router *r, Out *o, redisReply **rep, char *err, size_t errlen)
 {
     for (int hops = 0; hops < REDIRECTS_MAX; hops++) {
@@ -421,8 +449,27 @@ static bool follow(Router *r, Out *o, redisReply **rep, char *err, size_t errlen
                                   ? cluster_redirect((*rep)->str, (*rep)->len, &slot, &to)
                                   : REDIRECT_NONE;
         bool again = prefix(*rep, "TRYAGAIN") || prefix(*rep, "CLUSTERDOWN");
-        if (how == REDIRECT_NONE && !again)
+        if (how == REDIRECT_NONE && !again) {
+            if (hops > 0 && (*rep)->type == REDIS_REPLY_ERROR && !prefix(*rep, REFUSAL) &&
+                o->slot >= 0 && !slot_failed(r, o->slot)) {
+                if (r->nfailed < FAILED_SLOTS_MAX)
+                    r->failed[r->nfailed] = o->slot;
+                r->nfailed++;
+            }
             return true;
+        }
+        if (hops == 0 && o->slot >= 0 && slot_failed(r, o->slot)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "ORDER redis: slot %d: not sent again after an earlier "
+                     "command of the slot failed", o->slot);
+            freeReplyObject(*rep);
+            if (!(*rep = error_reply(msg))) {
+                snprintf(err, errlen, "out of memory");
+                router_drop(r);
+                return false;
+            }
+            return true;
+        }
         log_at(LOG_DEBUG, "redis", "slot %d: %s; following", o->slot, (*rep)->str);
         int target;
         if (how == REDIRECT_NONE) {
@@ -577,7 +624,8 @@ bool router_read(Router *r, redisReply **rep, char *err, size_t errlen)
     Out *o = &r->outs[r->head];
     if (!take(r, o, rep, err, errlen) || !follow(r, o, rep, err, errlen))
         return false;
-    r->head++;
+    if (++r->head == r->nouts)
+        r->nfailed = 0;
     return true;
 }
 

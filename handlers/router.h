@@ -11,7 +11,10 @@
  * after a redirected one for the same slot were sent to the same node and
  * come back redirected too, so a slot's commands still run in their order;
  * before commands are written under a new slot map, every reply due under
- * the old one is read (kept for router_read). */
+ * the old one is read (kept for router_read). A command sent again that
+ * fails (not a refusal, "INVALID …") stops its slot until the queue is
+ * empty: its later redirected commands get an "ORDER …" error instead of
+ * being sent again, so none runs before it. */
 #ifndef RELATIOND_ROUTER_H
 #define RELATIOND_ROUTER_H
 

@@ -2,7 +2,8 @@
  * loopback ports speaking RESP): commands routed by slot, replies returned in
  * the order of the commands, MOVED (the map read again) and ASK (ASKING, map
  * unchanged) followed, a command to every primary answered once (the
- * smallest integer), and one server (cluster_enabled:0) used as it is. */
+ * smallest integer), a slot's later commands not sent again after one sent
+ * again failed, and one server (cluster_enabled:0) used as it is. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +43,9 @@ static atomic_int a_owns_below = 8192;
 static atomic_int ask_slot = -1;
 static atomic_int asking_seen;
 static atomic_int moved_sent, ask_sent;
+/* B fails the next GET it is sent (a node without the module's
+ * configuration yet), once; the GETs B answered */
+static atomic_int b_fail_once, b_gets;
 
 static int read_line(int fd, char *buf, size_t len)
 {
@@ -138,7 +142,9 @@ static void *serve_conn(void *arg)
             bool mine = node == NODE_A ? (int)slot < atomic_load(&a_owns_below)
                                        : (int)slot >= atomic_load(&split) ||
                                              (int)slot >= atomic_load(&a_owns_below) || asking;
-            if (node == NODE_A && (int)slot == atomic_load(&ask_slot)) {
+            if (node == NODE_B && mine && atomic_exchange(&b_fail_once, 0)) {
+                snprintf(buf, sizeof buf, "-NOCONFIG not loaded\r\n");
+            } else if (node == NODE_A && (int)slot == atomic_load(&ask_slot)) {
                 atomic_fetch_add(&ask_sent, 1);
                 snprintf(buf, sizeof buf, "-ASK %u 127.0.0.1:%d\r\n", slot, fakes[NODE_B].port);
             } else if (!mine) {
@@ -147,6 +153,8 @@ static void *serve_conn(void *arg)
                          fakes[node == NODE_A ? NODE_B : NODE_A].port);
             } else {
                 char v[300];
+                if (node == NODE_B)
+                    atomic_fetch_add(&b_gets, 1);
                 snprintf(v, sizeof v, "%c:%s", node == NODE_A ? 'A' : 'B', args[1]);
                 snprintf(buf, sizeof buf, "$%zu\r\n%s\r\n", strlen(v), v);
             }
@@ -314,6 +322,55 @@ static void test_moved_and_ask_are_followed(void **state)
     router_free(r);
 }
 
+static void expect_error(Router *r, const char *start)
+{
+    redisReply *rep;
+    char err[256];
+    if (!router_read(r, &rep, err, sizeof err))
+        fail_msg("read: %s", err);
+    if (rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, start, strlen(start)) != 0)
+        fail_msg("got %s, want an error starting %s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "no error", start);
+    freeReplyObject(rep);
+}
+
+/* A command followed to its slot's new node fails there (the node has no
+ * configuration yet) and the cause clears at once: the slot's later
+ * commands, redirected too, are not sent again (they would run before it);
+ * another slot's are; once the queue is empty the slot is sent to again. */
+static void test_a_failed_follow_stops_its_slots_later_commands(void **state)
+{
+    (void)state;
+    Router *r = start_halves();
+    char k1[32], k2[32], want[40], err[256];
+    int s1, s2;
+    key_in(k1, sizeof k1, 4096, 8192, &s1);
+    key_in(k2, sizeof k2, 4096, 8192, &s2);
+    while (s2 == s1)
+        key_in(k2, sizeof k2, s2 + 1, 8192, &s2);
+    atomic_store(&a_owns_below, 4096); /* [4096, 8192) failed over to B */
+    atomic_store(&split, 4096);
+    atomic_store(&b_fail_once, 1);
+    get(r, k1, s1);
+    get(r, k1, s1);
+    get(r, k2, s2);
+    get(r, k1, s1);
+    assert_true(router_flush(r, err, sizeof err));
+    int gets0 = atomic_load(&b_gets);
+    expect_error(r, "NOCONFIG");
+    expect_error(r, "ORDER");
+    snprintf(want, sizeof want, "B:%s", k2);
+    expect(r, want);
+    expect_error(r, "ORDER");
+    assert_int_equal(atomic_load(&b_gets) - gets0, 1); /* k2 only */
+    /* the queue emptied: k1 goes (straight to B: the map was read again) */
+    get(r, k1, s1);
+    assert_true(router_flush(r, err, sizeof err));
+    snprintf(want, sizeof want, "B:%s", k1);
+    expect(r, want);
+    router_free(r);
+}
+
 static void test_every_primary_answers_once(void **state)
 {
     (void)state;
@@ -362,6 +419,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replies_in_the_order_of_the_commands),
         cmocka_unit_test(test_moved_and_ask_are_followed),
+        cmocka_unit_test(test_a_failed_follow_stops_its_slots_later_commands),
         cmocka_unit_test(test_every_primary_answers_once),
         cmocka_unit_test(test_one_server_is_used_as_it_is),
     };
