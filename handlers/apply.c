@@ -233,16 +233,13 @@ bool engine_send(Engine *e, const Event *events, size_t n, char *err, size_t err
     return true;
 }
 
-/* The apply function refuses an event with an error that starts with this
- * code: the event's fault, decided before anything was written (it is
- * dead-lettered). Every other error is Redis's or its data's (out of memory,
- * no permission, a failed save, a key of another type...): the batch is
- * retried with back-off, never dead-lettered. */
-#define REFUSAL "INVALID "
-
+/* A refusal (APPLY_REFUSAL) is dead-lettered. Every other error is Redis's
+ * or its data's (out of memory, no permission, a failed save, a key of
+ * another type...): the batch is retried with back-off, never
+ * dead-lettered. */
 static bool refusal(const char *msg)
 {
-    return strncmp(msg, REFUSAL, sizeof REFUSAL - 1) == 0;
+    return strncmp(msg, APPLY_REFUSAL, sizeof APPLY_REFUSAL - 1) == 0;
 }
 
 /* Reads the apply group at the head (the replies of its pending sides);
@@ -337,7 +334,7 @@ static bool take_replies(Engine *e, Pending *pd, ApplyResult *results, TriggerSe
                 continue;
             }
             if (r->type == REDIS_REPLY_ERROR) {
-                snprintf(res->error, sizeof res->error, "%s", r->str + sizeof REFUSAL - 1);
+                snprintf(res->error, sizeof res->error, "%s", r->str + sizeof APPLY_REFUSAL - 1);
                 st[s] = APPLY_INVALID;
                 continue;
             }

@@ -7,4 +7,10 @@
 
 typedef enum { APPLY_APPLIED, APPLY_DUPLICATE, APPLY_STALE, APPLY_INVALID } ApplyStatus;
 
+/* The apply function (and the module) refuses an event with an error that
+ * starts with this code: the event's fault, decided before anything was
+ * written (APPLY_INVALID, dead-lettered). Every other error is Redis's or
+ * its data's. */
+#define APPLY_REFUSAL "INVALID "
+
 #endif

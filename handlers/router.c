@@ -1,6 +1,8 @@
 /* router.c — one Redis server or a cluster's primaries (router.h). */
 #include "handlers/router.h"
 
+#include "handlers/apply_status.h"
+
 #include "lib/grow.h"
 #include "lib/log.h"
 #include "handlers/cluster.h"
@@ -16,9 +18,7 @@
 #define REDIRECTS_MAX 16     /* redirections followed for one command */
 #define RETRY_PAUSE_MS 100   /* before a TRYAGAIN / CLUSTERDOWN is sent again */
 #define FAILED_SLOTS_MAX 64  /* past this, every redirected command of the burst fails */
-/* The error a refusal starts with (the event's fault, decided before any
- * write: the calls after it go on; apply.c) */
-#define REFUSAL "INVALID "
+
 
 typedef struct {
     char host[CLUSTER_HOST_MAX];
@@ -450,7 +450,7 @@ static bool follow(Router *r, Out *o, redisReply **rep, char *err, size_t errlen
                                   : REDIRECT_NONE;
         bool again = prefix(*rep, "TRYAGAIN") || prefix(*rep, "CLUSTERDOWN");
         if (how == REDIRECT_NONE && !again) {
-            if (hops > 0 && (*rep)->type == REDIS_REPLY_ERROR && !prefix(*rep, REFUSAL) &&
+            if (hops > 0 && (*rep)->type == REDIS_REPLY_ERROR && !prefix(*rep, APPLY_REFUSAL) &&
                 o->slot >= 0 && !slot_failed(r, o->slot)) {
                 if (r->nfailed < FAILED_SLOTS_MAX)
                     r->failed[r->nfailed] = o->slot;
