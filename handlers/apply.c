@@ -445,9 +445,8 @@ bool engine_recv(Engine *e, const Event *events, size_t n, ApplyResult *results,
         }
         e->loaded = false;
         engine_queue_load(e, err, errlen);
-        /* the module fenced those sides for the epoch (a later call of
-         * theirs in these batches was refused FENCED, or applied in its
-         * turn before the configuration went): a new one passes */
+        /* the module fenced the sides that met its configuration missing
+         * for this epoch: the calls sent again take a new one */
         engine_next_epoch(e);
         for (uint64_t q = pd->seq; q <= e->seq; q++)
             for (int i = 0; i < ENGINE_MAX_PENDING; i++)

@@ -17,8 +17,7 @@
 
 #define REDIRECTS_MAX 16     /* redirections followed for one command */
 #define RETRY_PAUSE_MS 100   /* before a TRYAGAIN / CLUSTERDOWN is sent again */
-#define FAILED_SLOTS_MAX 64  /* past this, every redirected command of the burst fails */
-
+#define FAILED_SLOTS_MAX 64  /* once full, every redirected command of the burst fails */
 
 typedef struct {
     char host[CLUSTER_HOST_MAX];
@@ -422,7 +421,7 @@ static bool wait_aside(Router *r, Node *n, redisReply **rep, char *err, size_t e
 
 static bool slot_failed(const Router *r, int slot)
 {
-    if (r->nfailed > FAILED_SLOTS_MAX)
+    if (r->nfailed == FAILED_SLOTS_MAX)
         return true;
     for (int i = 0; i < r->nfailed; i++)
         if (r->failed[i] == slot)
@@ -451,11 +450,8 @@ static bool follow(Router *r, Out *o, redisReply **rep, char *err, size_t errlen
         bool again = prefix(*rep, "TRYAGAIN") || prefix(*rep, "CLUSTERDOWN");
         if (how == REDIRECT_NONE && !again) {
             if (hops > 0 && (*rep)->type == REDIS_REPLY_ERROR && !prefix(*rep, APPLY_REFUSAL) &&
-                o->slot >= 0 && !slot_failed(r, o->slot)) {
-                if (r->nfailed < FAILED_SLOTS_MAX)
-                    r->failed[r->nfailed] = o->slot;
-                r->nfailed++;
-            }
+                o->slot >= 0 && !slot_failed(r, o->slot))
+                r->failed[r->nfailed++] = o->slot;
             return true;
         }
         if (hops == 0 && o->slot >= 0 && slot_failed(r, o->slot)) {

@@ -656,12 +656,17 @@ static int side_len(const SideState *S)
     return (S->status == 1 && S->kind) || (S->status == 2 && S->pending.set) ? 2 : 1;
 }
 
+void apply_fence(RedisModuleCtx *ctx, RedisModuleString *side, Str epoch)
+{
+    RedisModuleCallReply *r =
+        RedisModule_Call(ctx, "HSET", "!scb", side, "#fence", epoch.s, epoch.len);
+    (void)r; /* as redis.pcall: a side whose hash is in the way stays unfenced */
+}
+
 static void fence(Run *R, RedisModuleString *k, const ApplyArgs *A)
 {
     run_flush(R);
-    RedisModuleCallReply *r =
-        RedisModule_Call(R->ctx, "HSET", "!scb", k, "#fence", A->epoch.s, A->epoch.len);
-    (void)r; /* as redis.pcall: a side whose hash is in the way stays unfenced */
+    apply_fence(R->ctx, k, A->epoch);
 }
 
 static int fenced(RedisModuleCtx *ctx, RedisModuleString *k)

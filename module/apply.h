@@ -20,4 +20,10 @@
 int apply_run(RedisModuleCtx *ctx, const Conf *c, const ApplyArgs *a, bool both,
               RedisModuleString **keys, RedisModuleString **argv, int nargs);
 
+/* The side whose hash is `side` fenced for `epoch` ('#fence', replicated):
+ * a later call of that epoch on the side is refused FENCED. As the
+ * library's redis.pcall: a key of another type in the way leaves the side
+ * unfenced. */
+void apply_fence(RedisModuleCtx *ctx, RedisModuleString *side, Str epoch);
+
 #endif

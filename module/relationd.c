@@ -44,24 +44,20 @@ static int keyed_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 }
 
 /* An apply that finds its configuration missing fences its side(s) for
- * the call's epoch (argument 2 after the keys), as a call that fails does
- * (apply.c): a later call of the same epoch on the side, pipelined behind
- * this one, is refused FENCED even once another client has loaded the
- * configuration meanwhile (a failover to a node the engine has not loaded
- * it on yet), so that the side's events are applied in their order when
- * the engine sends them again. apply2's keys are the direct side's then
- * the reverse side's; the side's hash is the first of each. */
-static void fence_unconfigured(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,
-                               int nkeys, int sides)
+ * the call's epoch (args[1], after the keys), as a call that fails does
+ * (apply_fence): a later call of the same epoch on the side, pipelined
+ * behind this one, is refused FENCED even once another client has loaded
+ * the configuration meanwhile (a failover to a node the engine has not
+ * loaded it on yet), so that the side's events are applied in their order
+ * when the engine sends them again. apply2's keys are the direct side's
+ * then the reverse side's; the side's hash is the first of each. */
+static void fence_unconfigured(RedisModuleCtx *ctx, RedisModuleString **keys, int nkeys,
+                               const Str *args, int nargs, int sides)
 {
-    int at = 3 + nkeys + 1;
-    if (nkeys < sides || at >= argc)
+    if (nkeys < sides || nargs < 2)
         return;
-    for (int k = 0; k < sides; k++) {
-        RedisModuleCallReply *r =
-            RedisModule_Call(ctx, "HSET", "!scs", argv[3 + k * (nkeys / 2)], "#fence", argv[at]);
-        (void)r; /* as a failed call's fence: a key in the way leaves the side unfenced */
-    }
+    for (int k = 0; k < sides; k++)
+        apply_fence(ctx, keys[k * (nkeys / 2)], args[1]);
 }
 
 /* The configuration and the keys of a keyed command, or an error replied
@@ -85,10 +81,13 @@ static const Conf *keyed(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
                                         "of the keys that follow");
         return NULL;
     }
+    *nargs = argc - 3 - *nkeys;
+    for (int i = 0; i < *nargs; i++)
+        args[i] = str_of(argv[3 + *nkeys + i]);
     const Conf *c = conf_get(name.s, name.len);
     if (!c) {
         if (sides > 0)
-            fence_unconfigured(ctx, argv, argc, *nkeys, sides);
+            fence_unconfigured(ctx, argv + 3, *nkeys, args, *nargs, sides);
         char msg[200];
         snprintf(msg, sizeof msg, "NOCONFIG relationd: configuration %.*s is not loaded "
                                   "(relationd.load)", (int)(name.len > 128 ? 128 : name.len),
@@ -99,9 +98,6 @@ static const Conf *keyed(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
         RedisModule_ReplyWithError(ctx, msg);
         return NULL;
     }
-    *nargs = argc - 3 - *nkeys;
-    for (int i = 0; i < *nargs; i++)
-        args[i] = str_of(argv[3 + *nkeys + i]);
     return c;
 }
 

@@ -629,7 +629,6 @@ class Daemon:
         raise AssertionError("%r not in the log within %s s\n%s" % (text, timeout, self.log_tail()))
 
 
-
 def machine_cpu():
     """The whole machine's CPU time so far, in clock ticks, from /proc/stat's
     first line: (user through steal, idle + iowait); the guests' fields are
@@ -637,6 +636,7 @@ def machine_cpu():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]] + [0] * 8
     return sum(v[:8]), v[3] + v[4]
+
 
 # ---- Observing the daemon's output ----------------------------------------
 
